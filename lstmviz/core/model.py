@@ -1,0 +1,310 @@
+"""The one canonical LSTM data model every reader produces (see CONVENTIONS.md §1).
+
+Per layer and direction: ``W_x (4H, D)``, ``W_h (4H, H or P)``, ``b (4H,)`` with row blocks in
+gate order **i, f, g, o**; all biases summed and any runtime forget bias folded into ``b_f``.
+``Provenance`` remembers how the file stored it, so the GUI can show the stored layout and say
+which settings were read and which were assumed. Arrays are made read-only on construction.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.activations import SIGMOID, TANH, Activation
+
+FloatArray = npt.NDArray[np.floating]
+
+GATES: tuple[str, ...] = ("i", "f", "g", "o")
+GATE_NAMES: dict[str, str] = {"i": "input", "f": "forget", "g": "candidate", "o": "output"}
+
+
+class MergeMode(enum.Enum):
+    """How a bidirectional layer combines its two directions (Keras ``merge_mode``)."""
+
+    CONCAT = "concat"
+    SUM = "sum"
+    MUL = "mul"
+    AVE = "ave"
+    NONE = "none"  # Keras merge_mode=None: two separate outputs; the trace shows them concatenated
+
+
+class OutputOrder(enum.Enum):
+    """Where a lone reverse direction puts its outputs.
+
+    Keras ``go_backwards=True`` returns the sequence in processing (reversed) order, ONNX
+    ``direction=reverse`` and every bidirectional layer re-align it to time order.
+    """
+
+    TIME = "time"
+    PROCESSING = "processing"
+
+
+@dataclass(frozen=True)
+class StoredTensor:
+    """One array as the file stored it, and how it maps to the canonical form.
+
+    ``transposed``: stored as ``[in, 4H]`` (Keras, TF1) rather than ``[4H, in]``.
+    ``offset``: first row (before transposing) of this role inside a shared array, e.g. the
+    ``W_h`` rows of a TF1 kernel start at ``D``.
+    """
+
+    role: str  # "W_x", "W_h", "b", "b_ih", "b_hh", "p_i", "p_f", "p_o", "W_p", ...
+    name: str
+    shape: tuple[int, ...]
+    transposed: bool = False
+    offset: int = 0
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A hyperparameter the model needs, and whether the file said so or it was assumed."""
+
+    name: str
+    value: Any
+    assumed: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a direction's weights came from and every transformation applied to them."""
+
+    framework: str  # e.g. "Keras 2.2.4", "PyTorch", "ONNX opset 14"
+    source_format: str = ""  # e.g. "Keras HDF5 full model"
+    gate_order: tuple[str, ...] = ("i", "f", "g", "o")  # stored names, e.g. ("i", "j", "f", "o")
+    perm: tuple[int, ...] = (0, 1, 2, 3)  # canonical block k = stored block perm[k]
+    interleaved: bool = False  # Chainer-style per-unit interleaving
+    stored: tuple[StoredTensor, ...] = ()
+    transforms: tuple[str, ...] = ()  # "kernel transposed", "bias_ih + bias_hh summed", ...
+    settings: tuple[Setting, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def assumed(self) -> tuple[Setting, ...]:
+        return tuple(s for s in self.settings if s.assumed)
+
+    def setting(self, name: str) -> Setting | None:
+        return next((s for s in self.settings if s.name == name), None)
+
+    def describe(self) -> str:
+        """One line such as *stored as i,f,c,o (Keras 2.2.4, transposed); shown as i,f,g,o*."""
+        extra = [self.framework]
+        if any(s.transposed for s in self.stored):
+            extra.append("transposed")
+        text = f"stored as {','.join(self.gate_order)} ({', '.join(extra)}); shown as i,f,g,o"
+        assumed = [f"{s.name}={s.value} (default assumed)" for s in self.assumed]
+        return "; ".join([text, *assumed])
+
+
+def _frozen(a: Any, name: str) -> FloatArray:
+    arr = np.array(a, dtype=np.result_type(np.asarray(a).dtype, np.float32), copy=True)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{name} must be a float array, got {arr.dtype}")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True)
+class LSTMDirection:
+    """The weights of one direction of one layer, in canonical form.
+
+    Shapes: ``W_x (4H, D)``, ``W_h (4H, H or P)``, ``b (4H,)``, peepholes ``(H,)``,
+    ``W_p (P, H)``. ``reverse`` means this direction reads time backwards.
+    """
+
+    W_x: FloatArray
+    W_h: FloatArray
+    b: FloatArray
+    p_i: FloatArray | None = None
+    p_f: FloatArray | None = None
+    p_o: FloatArray | None = None
+    W_p: FloatArray | None = None
+    act_gate: Activation = SIGMOID
+    act_cand: Activation = TANH
+    act_cell: Activation = TANH
+    cell_clip: float | None = None
+    gate_clip: float | None = None
+    proj_clip: float | None = None
+    reverse: bool = False
+    provenance: Provenance = field(default_factory=lambda: Provenance(framework="unknown"))
+
+    def __post_init__(self) -> None:
+        for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _frozen(value, name))
+        H4, D = self.W_x.shape if self.W_x.ndim == 2 else (-1, -1)
+        if self.W_x.ndim != 2 or H4 % 4 or H4 == 0:
+            raise ValueError(f"W_x must be (4H, D), got {self.W_x.shape}")
+        H = H4 // 4
+        P = self.W_p.shape[0] if self.W_p is not None else H
+        if self.W_p is not None and self.W_p.shape != (P, H):
+            raise ValueError(f"W_p must be (P, {H}), got {self.W_p.shape}")
+        if self.W_h.shape != (4 * H, P):
+            raise ValueError(f"W_h must be ({4 * H}, {P}), got {self.W_h.shape}")
+        if self.b.shape != (4 * H,):
+            raise ValueError(f"b must be ({4 * H},), got {self.b.shape}")
+        for name in ("p_i", "p_f", "p_o"):
+            p = getattr(self, name)
+            if p is not None and p.shape != (H,):
+                raise ValueError(f"{name} must be ({H},), got {p.shape}")
+        for name in ("cell_clip", "gate_clip", "proj_clip"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} must be positive or None, got {v}")
+
+    @property
+    def hidden_size(self) -> int:
+        """H, the number of units."""
+        return self.W_x.shape[0] // 4
+
+    @property
+    def input_size(self) -> int:
+        """D, the width of x_t."""
+        return self.W_x.shape[1]
+
+    @property
+    def output_size(self) -> int:
+        """Width of h_t: P with a projection, else H."""
+        return self.W_h.shape[1]
+
+    @property
+    def has_peepholes(self) -> bool:
+        return any(p is not None for p in (self.p_i, self.p_f, self.p_o))
+
+    @property
+    def n_params(self) -> int:
+        """Canonical parameter count (the summed bias counted once)."""
+        arrays = (self.W_x, self.W_h, self.b, self.p_i, self.p_f, self.p_o, self.W_p)
+        return int(sum(a.size for a in arrays if a is not None))
+
+    @property
+    def n_stored_params(self) -> int:
+        """Parameters as the file stores them (e.g. PyTorch's two biases count twice)."""
+        if not self.provenance.stored:
+            return self.n_params
+        return int(sum(int(np.prod(t.shape)) for t in self.provenance.stored if t.offset == 0))
+
+    def gate(self, array: FloatArray, gate: str) -> FloatArray:
+        """Rows of gate ``gate`` ('i','f','g','o') of a ``(4H, ...)`` array."""
+        k, H = GATES.index(gate), self.hidden_size
+        return array[k * H : (k + 1) * H]
+
+    def replace(self, **changes: Any) -> LSTMDirection:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LSTMLayer:
+    """One LSTM layer: a forward direction, optionally a backward one merged by ``merge_mode``.
+
+    A unidirectional layer whose only direction is ``reverse`` (Keras ``go_backwards``) puts its
+    output in ``output_order``. ``return_sequences`` is informational: the trace always keeps the
+    full sequence and the framework's single output is its last row.
+    """
+
+    name: str
+    directions: tuple[LSTMDirection, ...]
+    merge_mode: MergeMode = MergeMode.CONCAT
+    output_order: OutputOrder = OutputOrder.TIME
+    return_sequences: bool = True
+    kind: str = "LSTM"  # the class name in the file, e.g. "LSTM", "CuDNNLSTM", "Bidirectional(LSTM)"
+
+    def __post_init__(self) -> None:
+        if len(self.directions) not in (1, 2):
+            raise ValueError("a layer has one or two directions")
+        if len(self.directions) == 2:
+            fw, bw = self.directions
+            if fw.reverse or not bw.reverse:
+                raise ValueError("a bidirectional layer is (forward, reverse)")
+            if fw.input_size != bw.input_size or fw.output_size != bw.output_size:
+                raise ValueError("both directions must have the same sizes")
+
+    @property
+    def bidirectional(self) -> bool:
+        return len(self.directions) == 2
+
+    @property
+    def input_size(self) -> int:
+        return self.directions[0].input_size
+
+    @property
+    def hidden_size(self) -> int:
+        return self.directions[0].hidden_size
+
+    @property
+    def output_size(self) -> int:
+        """Width of this layer's output per step, after merging the directions."""
+        width = self.directions[0].output_size
+        if self.bidirectional and self.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
+            return 2 * width
+        return width
+
+    @property
+    def n_params(self) -> int:
+        return sum(d.n_params for d in self.directions)
+
+    @property
+    def n_stored_params(self) -> int:
+        return sum(d.n_stored_params for d in self.directions)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """Any layer found in the file, LSTM or not, for the model summary."""
+
+    name: str
+    kind: str  # class name: "LSTM", "Dense", "Embedding", "GRU", ...
+    weights: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    is_lstm: bool = False
+    note: str = ""
+
+    @property
+    def n_params(self) -> int:
+        return int(sum(int(np.prod(shape)) for _, shape in self.weights))
+
+
+@dataclass(frozen=True)
+class LSTMModel:
+    """A stack of LSTM layers, each feeding the next, plus what else the file held."""
+
+    layers: tuple[LSTMLayer, ...]
+    source_path: str = ""
+    source_format: str = ""  # "Keras HDF5 (full model)", "PyTorch zip", ...
+    framework: str = ""  # "Keras 2.2.4", "PyTorch 2.13", "TensorFlow 1 checkpoint", ...
+    all_layers: tuple[LayerInfo, ...] = ()
+    embedding: FloatArray | None = None  # (vocab, D) when an Embedding precedes the first LSTM
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a model needs at least one LSTM layer")
+        for k in range(1, len(self.layers)):
+            want, got = self.layers[k - 1].output_size, self.layers[k].input_size
+            if want != got:
+                raise ValueError(
+                    f"layer {k} expects {got} inputs but layer {k - 1} gives {want}"
+                )
+        if self.embedding is not None:
+            object.__setattr__(self, "embedding", _frozen(self.embedding, "embedding"))
+
+    @property
+    def input_size(self) -> int:
+        return self.layers[0].input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.layers[-1].output_size
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    def replace(self, **changes: Any) -> LSTMModel:
+        return replace(self, **changes)

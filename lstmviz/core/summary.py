@@ -1,0 +1,98 @@
+"""Plain-text explanations of a model: shapes, parameter counts, conventions, assumptions.
+
+Used by ``lstmviz --info`` (which must not import Qt) and by the GUI's "shapes explained" panel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def param_explanation(w: LSTMDirection) -> list[str]:
+    """Lines explaining where this direction's parameter count comes from.
+
+    Answers the classic questions: why is a Keras kernel ``[D, 4H]`` (four gates side by side),
+    why a TF1 kernel is ``[D + H, 4H]`` (x and h rows stacked), why PyTorch counts 2 biases.
+    """
+    D, H, P = w.input_size, w.hidden_size, w.output_size
+    lines = [f"D = {D} inputs, H = {H} units" + (f", P = {P} projected outputs" if w.W_p is not None else "")]
+    stored = w.provenance.stored
+    for t in stored:
+        size = int(np.prod(t.shape))
+        lines.append(f"  {t.name}: {_shape(t.shape)} = {size:,} stored values ({t.role})")
+    lines.append(
+        f"  W_x {_shape(w.W_x.shape)} = 4·D·H = 4·{D}·{H} = {w.W_x.size:,}; "
+        f"W_h {_shape(w.W_h.shape)} = 4·H·{'P' if w.W_p is not None else 'H'} = {w.W_h.size:,}; "
+        f"b ({4 * H},) = 4·H = {w.b.size:,}"
+    )
+    extra = []
+    if w.has_peepholes:
+        n = sum(p.size for p in (w.p_i, w.p_f, w.p_o) if p is not None)
+        extra.append(f"peepholes {n:,}")
+    if w.W_p is not None:
+        extra.append(f"projection W_p {_shape(w.W_p.shape)} = {w.W_p.size:,}")
+    formula = f"4·(D·H + H·{'P' if w.W_p is not None else 'H'} + H)"
+    lines.append(
+        f"  canonical total {formula}{' + ' + ' + '.join(extra) if extra else ''} = {w.n_params:,}"
+    )
+    if w.n_stored_params != w.n_params:
+        lines.append(
+            f"  stored total {w.n_stored_params:,} (the file keeps some arrays the canonical "
+            "form sums, e.g. two bias vectors)"
+        )
+    return lines
+
+
+def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
+    """Lines for one layer: sizes, directions, provenance, settings."""
+    kind = f"{layer.kind}, bidirectional ({layer.merge_mode.value})" if layer.bidirectional else layer.kind
+    lines = [
+        f"Layer {k} {layer.name!r}: {kind}; input {layer.input_size} → output {layer.output_size}"
+        f"; {layer.n_params:,} parameters"
+    ]
+    for w in layer.directions:
+        tag = "backward" if w.reverse else "forward"
+        lines.append(f" {tag}: {w.provenance.describe()}")
+        lines.append(
+            f"  activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
+        )
+        clips = [f"{n}={getattr(w, n)}" for n in ("cell_clip", "gate_clip", "proj_clip") if getattr(w, n)]
+        if clips:
+            lines.append(f"  clips: {', '.join(clips)}")
+        lines.extend(param_explanation(w))
+        for tr in w.provenance.transforms:
+            lines.append(f"  applied: {tr}")
+        for s in w.provenance.settings:
+            src = "assumed default" if s.assumed else "read from file"
+            lines.append(f"  setting {s.name} = {s.value} ({src}){' — ' + s.note if s.note else ''}")
+        for note in w.provenance.notes:
+            lines.append(f"  note: {note}")
+    return lines
+
+
+def model_summary(model: LSTMModel) -> str:
+    """The whole model as text, as printed by ``lstmviz --info``."""
+    lines = [
+        f"File: {model.source_path}",
+        f"Format: {model.source_format}" + (f" — {model.framework}" if model.framework else ""),
+        f"LSTM layers: {len(model.layers)}; input size {model.input_size}; "
+        f"output size {model.output_size}; {model.n_params:,} canonical parameters",
+    ]
+    if model.all_layers:
+        lines.append("All layers in the file:")
+        for info in model.all_layers:
+            shapes = ", ".join(f"{n} {_shape(s)}" for n, s in info.weights) or "no weights"
+            mark = "" if info.is_lstm else "  [not an LSTM: shown, not run]"
+            note = f" — {info.note}" if info.note else ""
+            lines.append(f"  {info.name} ({info.kind}): {shapes}; {info.n_params:,} params{mark}{note}")
+    for k, layer in enumerate(model.layers):
+        lines.extend(layer_summary(k, layer))
+    for note in model.notes:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""Readers: every supported file format turned into the canonical ``LSTMModel``.
+
+A reader is chosen by sniffing content (HDF5 signature, zip member names, footer magic), never
+by the file's extension. Adding a format is one module exporting ``READER`` plus one name in
+``_READER_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+from lstmviz.core.model import LSTMModel
+from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.io.probe import Probe
+from lstmviz.io.registry import Reader
+
+logger = logging.getLogger(__name__)
+
+_READER_MODULES = (
+    "keras_zip",
+    "keras_h5",
+    "torch_zip",
+    "safetensors_file",
+    "tf1_checkpoint",
+    "onnx_model",
+    "arrays",
+)
+
+
+def _load_readers() -> tuple[Reader, ...]:
+    readers = []
+    for mod in _READER_MODULES:
+        try:
+            module = importlib.import_module(f"lstmviz.io.{mod}")
+        except ModuleNotFoundError as exc:  # a reader not written yet
+            if exc.name != f"lstmviz.io.{mod}":
+                raise
+            continue
+        readers.append(module.READER)
+    return tuple(sorted(readers, key=lambda r: -r.priority))
+
+
+READERS: tuple[Reader, ...] = _load_readers()
+
+
+def find_reader(probe: Probe) -> Reader | None:
+    """The first registered reader whose sniffer accepts the file."""
+    for reader in READERS:
+        try:
+            if reader.sniff(probe):
+                return reader
+        except Exception:  # noqa: BLE001 - a sniffer must never break loading
+            logger.debug("sniffer %s raised on %s", reader.name, probe.name, exc_info=True)
+    return None
+
+
+def load_model(path: str | os.PathLike[str], **options: Any) -> LSTMModel:
+    """Load any supported weights file into the canonical model.
+
+    Raises ``LoadError`` (one line: file, problem, what would work) for every bad file; no
+    other exception escapes for any file content. ``options`` go to the reader (e.g.
+    ``prefix=`` for PyTorch, ``layout=`` for raw arrays, ``forget_bias=`` for TF1).
+    """
+    probe = Probe.open(path)
+    reader = find_reader(probe)
+    if reader is None:
+        raise LoadError(
+            f"{probe.name}: {probe.describe()}; expected a Keras (.h5/.keras), TF1 checkpoint, "
+            "PyTorch (.pt/.safetensors), ONNX or .npz file"
+        )
+    unknown = sorted(set(options) - set(reader.options))
+    if unknown:
+        raise TypeError(f"{reader.name} reader does not take option(s) {', '.join(unknown)}")
+    try:
+        return reader.load(probe, **options)
+    except LoadError:
+        raise
+    except MemoryError as exc:
+        raise LoadError(f"{probe.name}: {reader.name} file is too large to load") from exc
+    except Exception as exc:  # noqa: BLE001 - file content must only ever cause LoadError
+        logger.debug("%s failed on %s", reader.name, probe.name, exc_info=True)
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LoadError(f"{probe.name}: unreadable {reader.name} file ({detail})") from exc
+
+
+__all__ = ["READERS", "ChoiceRequired", "LoadError", "Probe", "Reader", "find_reader", "load_model"]

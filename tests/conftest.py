@@ -1,0 +1,6 @@
+"""Suite-wide setup: headless Qt and the Keras backend must be chosen before anything imports them."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("KERAS_BACKEND", "torch")
