@@ -1,0 +1,50 @@
+"""Small shared steps every reader needs: gate permutation, dtype widening, shape checks.
+
+Block permutation (CONVENTIONS.md §1): canonical block k = source block ``perm[k]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.io.errors import LoadError
+
+#: Stored gate order → perm into canonical i, f, g, o.
+PERMS: dict[tuple[str, ...], tuple[int, int, int, int]] = {
+    ("i", "f", "c", "o"): (0, 1, 2, 3),  # Keras, cuDNN, MXNet
+    ("i", "f", "g", "o"): (0, 1, 2, 3),  # PyTorch
+    ("i", "j", "f", "o"): (0, 2, 1, 3),  # TF1 cells
+    ("i", "g", "f", "o"): (0, 2, 1, 3),  # Haiku
+    ("i", "o", "f", "c"): (0, 2, 3, 1),  # ONNX
+    ("i", "f", "o", "g"): (0, 1, 3, 2),  # Caffe
+}
+
+
+def reorder_gates(a: npt.NDArray, perm: tuple[int, ...], axis: int = 0) -> npt.NDArray:
+    """Reorder the four gate blocks of ``a`` along ``axis`` into canonical i, f, g, o."""
+    n = a.shape[axis]
+    if n % 4:
+        raise ValueError(f"axis of length {n} is not 4 gate blocks")
+    blocks = np.split(a, 4, axis=axis)
+    return np.concatenate([blocks[p] for p in perm], axis=axis)
+
+
+def widen(a: npt.NDArray, name: str = "array") -> npt.NDArray[np.floating]:
+    """float16/bfloat16 → float32 (CONVENTIONS pitfall 8); float32/64 kept; others refused."""
+    if a.dtype.kind == "f":
+        return a.astype(np.float32) if a.dtype.itemsize < 4 else a
+    if a.dtype.kind == "V" and a.dtype.itemsize == 2:  # raw bfloat16 bits
+        return bfloat16_to_float32(a.view(np.uint16))
+    raise LoadError(f"{name} has dtype {a.dtype}; LSTM weights must be floating point")
+
+
+def bfloat16_to_float32(bits: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:
+    """bfloat16 is the top half of a float32: shift the 16 bits up."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def expect_shape(a: npt.NDArray, shape: tuple[int, ...], what: str, file: str) -> None:
+    """Raise LoadError when a stored array does not have the shape its role requires."""
+    if tuple(a.shape) != tuple(shape):
+        raise LoadError(f"{file}: {what} has shape {tuple(a.shape)}, expected {tuple(shape)}")
