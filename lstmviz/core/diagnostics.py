@@ -1,0 +1,149 @@
+"""Whole-run diagnostics: saturated gates, dead units, memory span, the first NaN/Inf.
+
+These answer the questions one asks before stepping: which units never open or close a gate
+(saturation), which never output anything (dead), how long the cell remembers (the forget-gate
+product), and where the numbers first broke (NaN/Inf).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.breakpoints import SATURATION_HIGH, SATURATION_LOW
+from lstmviz.core.trace import DirectionTrace, Trace
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Arrays searched for NaN/Inf, in the order a step computes them.
+RECORDED = ("z_x", "z_h", "peep", "pre", "i", "f", "g", "o", "c", "act_c", "m", "h")
+
+
+def saturation(
+    dt: DirectionTrace, gate: str, low: float = SATURATION_LOW, high: float = SATURATION_HIGH
+) -> FloatArray:
+    """``(H,)``: fraction of steps where the unit's gate is below ``low`` or above ``high``."""
+    v = getattr(dt, gate)
+    return ((v < low) | (v > high)).mean(axis=0)
+
+
+def saturation_table(dt: DirectionTrace) -> FloatArray:
+    """``(3, H)`` saturation of i, f, o (g is a candidate value, not a gate)."""
+    return np.stack([saturation(dt, gate) for gate in ("i", "f", "o")])
+
+
+def dead_units(dt: DirectionTrace, threshold: float = 1e-2) -> npt.NDArray[np.int64]:
+    """Units whose output ``m = o·act(c)`` never reaches ``threshold`` in magnitude."""
+    return np.flatnonzero(np.nanmax(np.abs(dt.m), axis=0, initial=0.0) < threshold)
+
+
+def forget_product(dt: DirectionTrace, unit: int | None = None) -> FloatArray:
+    """``(T, T)``: ``P[s, t]`` is the share of ``c_s`` still present in ``c_t``.
+
+    It is the product of the forget gates of the steps after ``s`` up to ``t`` in the
+    direction's processing order (``P[s, s] = 1``); steps that come before ``s`` are NaN.
+    ``unit=None`` averages the per-unit products (arithmetic mean over units). A cumulative
+    product per row is exact even when a gate is exactly 0, unlike differences of log sums.
+    """
+    f = dt.f if unit is None else dt.f[:, [unit]]
+    T = f.shape[0]
+    if dt.reverse:
+        f = f[::-1]
+    out = np.full((T, T), np.nan)
+    for s in range(T):
+        out[s, s] = 1.0
+        if s + 1 < T:
+            out[s, s + 1 :] = np.cumprod(f[s + 1 :], axis=0).mean(axis=1)
+    if dt.reverse:
+        out = out[::-1, ::-1]
+    return out
+
+
+def memory_span(dt: DirectionTrace, keep: float = 0.5) -> FloatArray:
+    """``(H,)`` mean number of steps until less than ``keep`` of a cell value survives.
+
+    Summarises the forget-gate product per unit in one number (capped by the sequence end).
+    """
+    f = dt.f[::-1] if dt.reverse else dt.f
+    T, H = f.shape
+    spans = np.zeros((T, H))
+    for s in range(T - 1):  # the last step has nothing after it: span 0
+        prod = np.cumprod(f[s + 1 :], axis=0)
+        below = prod < keep
+        first = np.where(below.any(axis=0), below.argmax(axis=0) + 1, T - 1 - s)
+        spans[s] = first
+    return spans.mean(axis=0)
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The first NaN/Inf: time step, where, and how many values were bad at that step."""
+
+    step: int
+    layer: int
+    direction: int
+    array: str
+    count: int
+
+    def describe(self) -> str:
+        side = "backward" if self.direction else "forward"
+        return (
+            f"first NaN/Inf at step {self.step}: layer {self.layer} {side}, {self.array} "
+            f"({self.count} value{'s' if self.count != 1 else ''})"
+        )
+
+
+def first_nonfinite(trace: Trace) -> NonFinite | None:
+    """The earliest step (in time order) where any recorded array is NaN or Inf, or None."""
+    best: NonFinite | None = None
+    for k, lt in enumerate(trace.layers):
+        for d, dt in enumerate(lt.directions):
+            for name in RECORDED:
+                arr = getattr(dt, name)
+                if arr is None:
+                    continue
+                bad = ~np.isfinite(arr)
+                rows = np.flatnonzero(bad.any(axis=1))
+                if rows.size and (best is None or rows[0] < best.step):
+                    t = int(rows[0])
+                    best = NonFinite(t, k, d, name, int(bad[t].sum()))
+    return best
+
+
+@dataclass(frozen=True)
+class DirectionReport:
+    """Diagnostics of one direction, ready for a table or a status line."""
+
+    layer: int
+    direction: int
+    saturation: FloatArray  # (3, H) for i, f, o
+    dead: npt.NDArray[np.int64]
+    mean_forget: float
+
+    def summary(self, mostly: float = 0.9) -> str:
+        names = ("i", "f", "o")
+        parts = [
+            f"{int((self.saturation[k] > mostly).sum())} units with {n} saturated"
+            for k, n in enumerate(names)
+        ]
+        side = "backward" if self.direction else "forward"
+        return (
+            f"layer {self.layer} {side}: {len(self.dead)} dead units; {'; '.join(parts)} "
+            f"(>{mostly:.0%} of steps); mean f = {self.mean_forget:.3f}"
+        )
+
+
+def report(trace: Trace) -> list[DirectionReport]:
+    """One ``DirectionReport`` per layer and direction."""
+    out = []
+    for k, lt in enumerate(trace.layers):
+        for d, dt in enumerate(lt.directions):
+            with np.errstate(invalid="ignore"):
+                out.append(
+                    DirectionReport(
+                        k, d, saturation_table(dt), dead_units(dt), float(np.nanmean(dt.f))
+                    )
+                )
+    return out
