@@ -160,7 +160,10 @@ class _Archive:
     def storage(self, pid: Any) -> _Storage:
         """``persistent_load``: ``('storage', storage_type, key, location, numel)``."""
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise LoadError(f"{self.file}: data.pkl has an unknown persistent id")
+            raise LoadError(
+                f"{self.file}: data.pkl has an unknown persistent id (not a torch storage); "
+                "re-save the file with torch.save"
+            )
         _, kind, key, _location, numel = pid
         if not isinstance(kind, _DType) or not isinstance(key, str) or not _is_int(numel):
             raise LoadError(f"{self.file}: data.pkl has a malformed storage reference")
@@ -402,8 +405,14 @@ def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
 
 def sniff(probe: Probe) -> bool:
     """A zip with ``*/data.pkl`` (or torch's ``byteorder``/``version`` members), or legacy."""
-    if probe.head.startswith(LEGACY_HEADER):
+    head = probe.head
+    if head.startswith(LEGACY_HEADER):
         return True
+    # torch writes data.pkl first: its local header still names it when the end is cut off.
+    if probe.is_zip and len(head) >= 30:
+        name = head[30 : 30 + int.from_bytes(head[26:28], "little")]
+        if name.endswith(b"/data.pkl"):
+            return True
     return any(n.endswith(("/data.pkl", "/.format_version", "/byteorder")) for n in probe.zip_names)
 
 
