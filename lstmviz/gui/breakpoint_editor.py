@@ -1,0 +1,118 @@
+"""The breakpoint list: type a step or a condition, tick to enable, see why the run stopped."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lstmviz.core.debugger import Debugger
+
+EXAMPLES = "e.g. step 12 · any f < 0.05 · |c| > 5 in unit 12 · o saturated > 90% · NaN anywhere"
+
+
+class BreakpointEditor(QWidget):
+    """Edits ``Debugger.breakpoints``; shows parse errors and the last hit in red."""
+
+    run_requested = Signal(bool)  # True: to the next breakpoint, False: to the previous one
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._debugger: Debugger | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("<b>Breakpoints</b>")
+        layout.addWidget(title)
+        row = QHBoxLayout()
+        self.entry = QLineEdit()
+        self.entry.setPlaceholderText("step 12, any f < 0.05, …")
+        self.entry.setToolTip(
+            "A step number, or a condition on this run's values:\n"
+            "  any|all|mean|max|min <i f g o c h act_c m pre_f …> <op> <number>\n"
+            "  |c| > 5 (absolute value) · o saturated > 90% · NaN anywhere\n"
+            "then optional scope: in layer 1 · forward|backward · in units 3,5,10-12"
+        )
+        self.entry.returnPressed.connect(self.add_from_entry)
+        self.add_button = QPushButton("Add")
+        self.add_button.clicked.connect(self.add_from_entry)
+        row.addWidget(self.entry, 1)
+        row.addWidget(self.add_button)
+        layout.addLayout(row)
+        self.examples = QLabel(EXAMPLES)
+        self.examples.setWordWrap(True)
+        self.examples.setStyleSheet("color: #666; font-size: 8pt;")
+        layout.addWidget(self.examples)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b00020;")
+        layout.addWidget(self.error)
+        self.list = QListWidget()
+        self.list.itemChanged.connect(self._on_list_item_changed)
+        layout.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        self.prev_button = QPushButton("◀◀ Previous hit")
+        self.prev_button.setToolTip("Run backwards to the previous breakpoint (Shift+F5)")
+        self.prev_button.clicked.connect(lambda: self.run_requested.emit(False))
+        self.next_button = QPushButton("Run to next ▶▶")
+        self.next_button.setToolTip("Run to the next breakpoint (F5)")
+        self.next_button.clicked.connect(lambda: self.run_requested.emit(True))
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected)
+        row.addWidget(self.prev_button)
+        row.addWidget(self.next_button)
+        row.addWidget(self.remove_button)
+        layout.addLayout(row)
+
+    def set_debugger(self, debugger: Debugger) -> None:
+        self._debugger = debugger
+        self.refresh()
+
+    def add_from_entry(self) -> bool:
+        text = self.entry.text().strip()
+        if not text or self._debugger is None:
+            return False
+        try:
+            self._debugger.add_breakpoint(text)
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return False
+        self.error.setText("")
+        self.entry.clear()
+        return True
+
+    def remove_selected(self) -> None:
+        if self._debugger is None:
+            return
+        rows = sorted({i.row() for i in self.list.selectedIndexes()}, reverse=True)
+        bps = self._debugger.breakpoints
+        for r in rows:
+            self._debugger.remove_breakpoint(bps[r])
+
+    def refresh(self) -> None:
+        """Rebuild the list from the debugger (on ``breakpoints_changed``; a few items)."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        if self._debugger is not None:
+            mask_counts = [int(self._debugger.breakpoint_mask([b]).sum()) if b.enabled else 0
+                           for b in self._debugger.breakpoints]  # fmt: skip
+            for bp, n in zip(self._debugger.breakpoints, mask_counts, strict=True):
+                suffix = f"   ({n} step{'s' if n != 1 else ''})" if bp.enabled else "   (off)"
+                item = QListWidgetItem(bp.text + suffix)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if bp.enabled else Qt.CheckState.Unchecked)
+                self.list.addItem(item)
+        self.list.blockSignals(False)
+
+    def _on_list_item_changed(self, item: QListWidgetItem) -> None:
+        if self._debugger is None:
+            return
+        bp = self._debugger.breakpoints[self.list.row(item)]
+        self._debugger.set_enabled(bp, item.checkState() == Qt.CheckState.Checked)

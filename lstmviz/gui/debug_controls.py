@@ -1,0 +1,93 @@
+"""The debugger's toolbar: step buttons, play/pause and speed, time slider, layer/direction."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+
+def _button(text: str, tip: str) -> QToolButton:
+    b = QToolButton()
+    b.setText(text)
+    b.setToolTip(tip)
+    b.setAutoRaise(False)
+    b.setMinimumWidth(34)
+    return b
+
+
+class DebugControls(QWidget):
+    """Widgets only; the panel connects them to the Debugger and Playback."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(2, 2, 2, 2)
+        self.first_button = _button("|◀ First", "First step (Home)")
+        self.back_button = _button("◀ Back", "Step back (Left)")
+        self.play_button = _button("▶ Play", "Play / pause (Space)")
+        self.play_button.setCheckable(True)
+        self.play_button.setMinimumWidth(70)
+        self.forward_button = _button("Step ▶", "Step forward (Right)")
+        self.last_button = _button("Last ▶|", "Last step (End)")
+        self.run_button = _button("▶▶ Run to breakpoint", "Continue to the next breakpoint (F5)")
+        for b in (self.first_button, self.back_button, self.play_button, self.forward_button,
+                  self.last_button, self.run_button):  # fmt: skip
+            row.addWidget(b)
+        self.speed = QSpinBox()
+        self.speed.setRange(1, 240)
+        self.speed.setValue(10)
+        self.speed.setSuffix(" steps/s")
+        self.speed.setToolTip("Playback speed; slow repaints skip steps instead of lagging")
+        row.addWidget(self.speed)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setMinimum(0)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys belong to the panel
+        row.addWidget(self.slider, 1)
+        self.step_label = QLabel("step – / –")
+        self.step_label.setMinimumWidth(110)
+        row.addWidget(self.step_label)
+        row.addWidget(QLabel("layer"))
+        self.layer = QComboBox()
+        row.addWidget(self.layer)
+        self.direction = QComboBox()
+        self.direction.addItems(["forward", "backward"])
+        row.addWidget(self.direction)
+        self.export_button = QToolButton()
+        self.export_button.setText("Export ▾")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_menu = QMenu(self.export_button)
+        self.export_button.setMenu(self.export_menu)
+        row.addWidget(self.export_button)
+
+    def set_steps(self, n_steps: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setMaximum(max(n_steps - 1, 0))
+        self.slider.setPageStep(max(1, n_steps // 10))
+        self.slider.blockSignals(False)
+
+    def show_step(self, t: int, n_steps: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setValue(t)
+        self.slider.blockSignals(False)
+        self.step_label.setText(f"step {t} / {n_steps - 1}")
+
+    def set_layers(self, names: list[str]) -> None:
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItems(names)
+        self.layer.blockSignals(False)
+
+    def set_playing(self, playing: bool) -> None:
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(playing)
+        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.play_button.blockSignals(False)

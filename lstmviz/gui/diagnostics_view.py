@@ -1,0 +1,177 @@
+"""Whole-run diagnostics for the selected layer/direction, plus a summary of all of them.
+
+Saturation per unit (share of steps with a gate below 0.05 or above 0.95), dead units, the
+forget-gate product (how much of ``c_s`` survives to ``c_t``) and the first NaN/Inf. Work is
+done only when the view is visible and something changed (``refresh`` is cheap otherwise).
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
+
+from lstmviz.core import diagnostics as diag
+from lstmviz.core.trace import Trace
+from lstmviz.gui import plot_style as ps
+
+
+class DiagnosticsView(QWidget):
+    """Saturation image, forget-product heatmap and a text report; clicking a step jumps there."""
+
+    step_requested = Signal(int)
+    unit_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._trace: Trace | None = None
+        self._sel = (0, 0, 0)
+        self._dirty = True
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Forget-gate product:"))
+        self.product_mode = QComboBox()
+        self.product_mode.addItems(["mean over units", "selected unit"])
+        self.product_mode.currentIndexChanged.connect(self._on_product_mode_changed)
+        row.addWidget(self.product_mode)
+        row.addStretch(1)
+        layout.addLayout(row)
+
+        self.plots = pg.GraphicsLayoutWidget()
+        ps.style_widget(self.plots)
+        self.sat_plot = ps.style_plot(self.plots.addPlot(row=0, col=0), "gate saturation per unit")
+        self.sat_plot.invertY(True)
+        self.sat_plot.setMouseEnabled(x=True, y=False)
+        self.sat_plot.setLabel("bottom", "unit", color=ps.FOREGROUND)
+        self.sat_plot.getAxis("left").setTicks([[(0.5, "i"), (1.5, "f"), (2.5, "o")]])
+        self.sat_image = pg.ImageItem(axisOrder="row-major")
+        self.sat_plot.addItem(self.sat_image)
+        self.sat_bar = pg.ColorBarItem(
+            values=(0, 1),
+            colorMap=ps.colormap("CET-L3"),
+            interactive=False,
+            label="share of steps saturated",
+        )
+        self.sat_bar.setImageItem(self.sat_image, insert_in=self.sat_plot)
+        self.dead_marks = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen("k", width=2))
+        self.sat_plot.addItem(self.dead_marks)
+
+        self.prod_plot = ps.style_plot(self.plots.addPlot(row=1, col=0), "forget-gate product")
+        self.prod_plot.setLabel("bottom", "to step t", color=ps.FOREGROUND)
+        self.prod_plot.setLabel("left", "from step s", color=ps.FOREGROUND)
+        self.prod_plot.invertY(True)
+        self.prod_plot.setAspectLocked(False)
+        self.prod_image = pg.ImageItem(axisOrder="row-major")
+        self.prod_plot.addItem(self.prod_image)
+        self.prod_bar = pg.ColorBarItem(
+            values=(0, 1),
+            colorMap=ps.colormap(ps.GATE_CMAP),
+            interactive=False,
+            label="share of c_s left in c_t",
+        )
+        self.prod_bar.setImageItem(self.prod_image, insert_in=self.prod_plot)
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d62728", width=2))
+        self.prod_plot.addItem(self.cursor)
+        self.plots.ci.layout.setRowStretchFactor(0, 1)
+        self.plots.ci.layout.setRowStretchFactor(1, 3)
+        self.plots.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        layout.addWidget(self.plots, 3)
+
+        self.report = QTextBrowser()
+        self.report.setMaximumHeight(150)
+        layout.addWidget(self.report, 1)
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def set_trace(self, trace: Trace) -> None:
+        self._trace = trace
+        self._dirty = True
+        self.refresh()
+
+    def set_selection(self, layer: int, direction: int, unit: int) -> None:
+        new = (layer, direction, unit)
+        if new == self._sel:
+            return
+        unit_only = new[:2] == self._sel[:2]
+        self._sel = new
+        if unit_only and self.product_mode.currentIndex() == 0:
+            return  # the mean product and the saturation do not depend on the unit
+        self._dirty = True
+        self.refresh()
+
+    def show_step(self, t: int) -> None:
+        self.cursor.setValue(t + 0.5)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def _on_product_mode_changed(self, _index: int) -> None:
+        self._dirty = True
+        self.refresh()
+
+    # -- work ------------------------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> None:
+        """Recompute when dirty and visible (or forced, e.g. for an export or a test)."""
+        if self._trace is None or not self._dirty or not (self.isVisible() or force):
+            return
+        self._dirty = False
+        trace = self._trace
+        layer, direction, unit = self._sel
+        lt = trace.layers[min(layer, len(trace.layers) - 1)]
+        dt = lt.directions[min(direction, len(lt.directions) - 1)]
+        H, T = dt.c.shape[1], trace.n_steps
+        side = "backward" if direction else "forward"
+        with np.errstate(invalid="ignore"):
+            sat = diag.saturation_table(dt)
+            dead = diag.dead_units(dt)
+            per_unit = self.product_mode.currentIndex() == 1
+            product = diag.forget_product(dt, unit if per_unit else None)
+        self.saturation = sat
+        self.product = product
+        self.sat_image.setImage(sat, autoLevels=False, levels=(0, 1))
+        self.sat_image.setRect(QRectF(0, 0, H, 3))
+        self.sat_plot.setTitle(
+            f"gate saturation per unit — layer {layer} {side} (× = dead unit)",
+            color=ps.FOREGROUND,
+            size="10pt",
+        )
+        self.dead_marks.setData(x=dead + 0.5, y=np.full(len(dead), 1.5))
+        self.prod_image.setImage(np.nan_to_num(product, nan=0.0), autoLevels=False, levels=(0, 1))
+        self.prod_image.setRect(QRectF(0, 0, T, T))
+        what = f"unit {unit}" if per_unit else "mean over units"
+        arrow = "(memory runs backwards in time)" if dt.reverse else ""
+        title = f"forget-gate product P[s, t] = ∏ f from s+1 to t — {what}, layer {layer} {side}"
+        self.prod_plot.setTitle(f"{title} {arrow}", color=ps.FOREGROUND, size="10pt")
+        self._write_report(trace)
+
+    def _write_report(self, trace: Trace) -> None:
+        lines = []
+        with np.errstate(invalid="ignore"):
+            bad = diag.first_nonfinite(trace)
+            reports = diag.report(trace)
+        if bad is None:
+            lines.append("<b>No NaN or Inf</b> anywhere in this run.")
+        else:
+            lines.append(f"<b style='color:{ps.HIT_COLOR}'>{html.escape(bad.describe())}</b>")
+        for r in reports:
+            dead = ", ".join(str(u) for u in r.dead[:12]) + (" …" if len(r.dead) > 12 else "")
+            lines.append(html.escape(r.summary()) + (f" — dead: {dead}" if len(r.dead) else ""))
+        self.report_lines = lines
+        self.report.setHtml("<br>".join(lines))
+
+    def _on_scene_clicked(self, event) -> None:
+        pos = event.scenePos()
+        if self._trace is None:
+            return
+        if self.prod_plot.vb.sceneBoundingRect().contains(pos):
+            t = int(np.floor(self.prod_plot.vb.mapSceneToView(pos).x()))
+            if 0 <= t < self._trace.n_steps:
+                self.step_requested.emit(t)
+        elif self.sat_plot.vb.sceneBoundingRect().contains(pos):
+            u = int(np.floor(self.sat_plot.vb.mapSceneToView(pos).x()))
+            if u >= 0:
+                self.unit_requested.emit(u)

@@ -1,0 +1,282 @@
+"""Where the user says what the LSTM reads: typed/pasted rows, a file, a generator, token ids.
+
+Also the initial states h0/c0 per layer and direction (zeros unless typed). Every input is
+validated against the first layer's width before anything is emitted; a bad one shows a red
+message next to the editor and the previous sequence stays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lstmviz.core.model import LSTMModel
+from lstmviz.core.sequence import (
+    SequenceKind,
+    embed_tokens,
+    format_sequence,
+    generate_sequence,
+    load_sequence,
+    parse_sequence,
+    parse_state,
+    parse_token_ids,
+)
+
+StateMap = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+_MAX_TEXT_ROWS = 2000  # longer sequences are summarised instead of filling the editor
+
+
+class SequenceEditor(QWidget):
+    """Emits ``sequence_chosen(array, source)`` with a valid ``(T, D)`` array only."""
+
+    sequence_chosen = Signal(object, str)
+    states_chosen = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._width = 1
+        self._model: LSTMModel | None = None
+        self._states: StateMap = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs)
+
+        # Type / paste
+        page = QWidget()
+        v = QVBoxLayout(page)
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        v.addWidget(self.hint)
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText("0.1, 0.2, 0.3\n0.0, 1.0, -0.5\n…")
+        v.addWidget(self.text)
+        row = QHBoxLayout()
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Run the model on these rows (Ctrl+Return)")
+        self.apply_button.clicked.connect(self.apply_text)
+        self.load_button = QPushButton("Load file…")
+        self.load_button.setToolTip("CSV, TXT, NPY or NPZ: one row per timestep")
+        self.load_button.clicked.connect(self._on_load_clicked)
+        row.addWidget(self.apply_button)
+        row.addWidget(self.load_button)
+        v.addLayout(row)
+        self.tabs.addTab(page, "Type")
+
+        # Generate
+        page = QWidget()
+        form = QFormLayout(page)
+        self.kind = QComboBox()
+        self.kind.addItems([k.value for k in SequenceKind])
+        self.length = QSpinBox()
+        self.length.setRange(1, 100_000)
+        self.length.setValue(50)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.period = QDoubleSpinBox()
+        self.period.setRange(1.0, 10_000.0)
+        self.period.setValue(16.0)
+        form.addRow("kind", self.kind)
+        form.addRow("length T", self.length)
+        form.addRow("seed", self.seed)
+        form.addRow("sine period", self.period)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.clicked.connect(self.generate)
+        form.addRow(self.generate_button)
+        self.tabs.addTab(page, "Generate")
+
+        # Tokens
+        page = QWidget()
+        v = QVBoxLayout(page)
+        self.token_hint = QLabel()
+        self.token_hint.setWordWrap(True)
+        v.addWidget(self.token_hint)
+        self.tokens = QLineEdit()
+        self.tokens.setPlaceholderText("e.g. 3 17 42 5")
+        self.tokens.returnPressed.connect(self.embed)
+        v.addWidget(self.tokens)
+        self.embed_button = QPushButton("Embed and run")
+        self.embed_button.clicked.connect(self.embed)
+        v.addWidget(self.embed_button)
+        v.addStretch(1)
+        self.tokens_index = self.tabs.addTab(page, "Tokens")
+
+        # Initial states
+        page = QWidget()
+        form = QFormLayout(page)
+        self.state_target = QComboBox()
+        self.state_target.currentIndexChanged.connect(self._on_state_target_changed)
+        self.h0 = QLineEdit()
+        self.c0 = QLineEdit()
+        form.addRow("layer / direction", self.state_target)
+        form.addRow("h0", self.h0)
+        form.addRow("c0", self.c0)
+        row = QHBoxLayout()
+        self.states_button = QPushButton("Apply states")
+        self.states_button.clicked.connect(self.apply_states)
+        self.reset_states_button = QPushButton("All zeros")
+        self.reset_states_button.clicked.connect(self.reset_states)
+        row.addWidget(self.states_button)
+        row.addWidget(self.reset_states_button)
+        form.addRow(row)
+        self.tabs.addTab(page, "h0 / c0")
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+
+    # -- model -----------------------------------------------------------------------------------
+    def set_model(self, model: LSTMModel) -> None:
+        self._model = model
+        self._width = model.input_size
+        self._states = {}
+        self.hint.setText(
+            f"One timestep per row, {self._width} number{'s' if self._width != 1 else ''} per row "
+            "(commas, spaces or tabs)."
+        )
+        emb = model.embedding
+        self.tabs.setTabEnabled(self.tokens_index, emb is not None)
+        self.token_hint.setText(
+            f"Token ids 0..{emb.shape[0] - 1}, looked up in the model's embedding "
+            f"({emb.shape[0]} × {emb.shape[1]})."
+            if emb is not None
+            else "This model has no embedding matrix."
+        )
+        self.state_target.blockSignals(True)
+        self.state_target.clear()
+        for k, layer in enumerate(model.layers):
+            for d, w in enumerate(layer.directions):
+                side = "backward" if d else "forward"
+                self.state_target.addItem(f"layer {k} {side} (H={w.hidden_size})", (k, d))
+        self.state_target.blockSignals(False)
+        self._on_state_target_changed(0)
+        self.clear_message()
+
+    def show_sequence(self, x: np.ndarray) -> None:
+        """Put the current sequence in the text box (summarised when very long)."""
+        if x.shape[0] <= _MAX_TEXT_ROWS:
+            self.text.setPlainText(format_sequence(x, 6))
+        else:
+            self.text.setPlainText(format_sequence(x[:_MAX_TEXT_ROWS], 6) + "\n# … (truncated)")
+
+    # -- messages --------------------------------------------------------------------------------
+    def show_error(self, message: str) -> None:
+        self.message.setStyleSheet("color: #b00020; font-weight: bold;")
+        self.message.setText(f"⚠ {message} — the previous sequence is kept.")
+
+    def show_status(self, message: str) -> None:
+        self.message.setStyleSheet("color: #2e7d32;")
+        self.message.setText(message)
+
+    def clear_message(self) -> None:
+        self.message.setText("")
+
+    @property
+    def error_text(self) -> str:
+        return self.message.text() if "⚠" in self.message.text() else ""
+
+    # -- sources ---------------------------------------------------------------------------------
+    def _emit(self, make, source: str) -> bool:
+        try:
+            x = make()
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return False
+        self.show_status(f"{source}: {x.shape[0]} steps × {x.shape[1]}")
+        self.sequence_chosen.emit(x, source)
+        return True
+
+    def apply_text(self) -> bool:
+        return self._emit(lambda: parse_sequence(self.text.toPlainText(), self._width), "typed")
+
+    def load_file(self, path: str) -> bool:
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        ok = self._emit(lambda: load_sequence(path, width=self._width), name)
+        return ok
+
+    def _on_load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load sequence", "", "Sequences (*.csv *.txt *.npy *.npz);;All files (*)"
+        )
+        if path and self.load_file(path):
+            self.text.setPlainText("")  # the file's rows are shown by the panel
+
+    def generate(self) -> bool:
+        kind = SequenceKind(self.kind.currentText())
+        return self._emit(
+            lambda: generate_sequence(
+                kind, self.length.value(), self._width, self.seed.value(), self.period.value()
+            ),
+            f"{kind.value} (seed {self.seed.value()})"
+            if kind is SequenceKind.RANDOM
+            else kind.value,
+        )
+
+    def embed(self) -> bool:
+        emb = None if self._model is None else self._model.embedding
+        if emb is None:
+            self.show_error("this model has no embedding; type vectors instead")
+            return False
+        return self._emit(
+            lambda: embed_tokens(parse_token_ids(self.tokens.text(), emb.shape[0]), emb),
+            "tokens",
+        )
+
+    # -- initial states --------------------------------------------------------------------------
+    def _target_sizes(self) -> tuple[tuple[int, int], int, int] | None:
+        key = self.state_target.currentData()
+        if key is None or self._model is None:
+            return None
+        w = self._model.layers[key[0]].directions[key[1]]
+        return key, w.output_size, w.hidden_size
+
+    def _on_state_target_changed(self, _index: int) -> None:
+        found = self._target_sizes()
+        if found is None:
+            return
+        key, out, H = found
+        self.h0.setPlaceholderText(f"zeros ({out} values)")
+        self.c0.setPlaceholderText(f"zeros ({H} values)")
+        h0, c0 = self._states.get(key, (None, None))
+        self.h0.setText("" if h0 is None else format_sequence(h0[None], 6))
+        self.c0.setText("" if c0 is None else format_sequence(c0[None], 6))
+
+    def apply_states(self) -> bool:
+        found = self._target_sizes()
+        if found is None:
+            return False
+        key, out, H = found
+        try:
+            h0 = parse_state(self.h0.text(), out, "h0")
+            c0 = parse_state(self.c0.text(), H, "c0")
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return False
+        self._states[key] = (h0, c0)
+        self.show_status(
+            f"initial state set for layer {key[0]} {'backward' if key[1] else 'forward'}"
+        )
+        self.states_chosen.emit(dict(self._states))
+        return True
+
+    def reset_states(self) -> None:
+        self._states = {}
+        self.h0.clear()
+        self.c0.clear()
+        self.show_status("initial states: all zeros")
+        self.states_chosen.emit({})

@@ -1,0 +1,253 @@
+"""One step of one layer/direction: every unit's gates and states, and what drives each gate.
+
+Top: heat rows of i, f, g, o, c, act(c), h for all units on fixed scales ([0, 1] for gates,
+symmetric for g, c, h). Bottom: per gate, the three (or four) terms of its pre-activation,
+``W_x·x_t``, ``W_h·h_{t-1}``, ``b`` (and the peephole), next to their sum, so one sees which
+term pushes a gate open or shut. Items are created once; a step only swaps image data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtWidgets import QWidget
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.breakpoints import Hit
+from lstmviz.core.model import GATES
+from lstmviz.core.trace import DirectionTrace
+from lstmviz.gui import plot_style as ps
+
+#: Rows of the state plot: (trace attribute, kind of scale).
+STATE_ROWS = ("i", "f", "g", "o", "c", "act_c", "h")
+_GATE_ROWS = {"i", "f", "o"}
+#: The h row shows m = o·act(c), which equals h_t unless a projection W_p maps it to P values.
+_ATTR = {"h": "m"}
+_BOUNDED = {"tanh", "softsign", "sigmoid", "hard_sigmoid_k2", "hard_sigmoid_k3", "hard_sigmoid_ab"}
+
+
+def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
+    """±1 for a bounded activation, otherwise the largest magnitude in the whole run."""
+    if act is not None and act.name in _BOUNDED:
+        return 1.0
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def row_label(name: str, dt: DirectionTrace) -> str:
+    """Row names with the model's real activation functions."""
+    w = dt.weights
+    return {
+        "i": f"i = {w.act_gate.name}(·)",
+        "f": f"f = {w.act_gate.name}(·)",
+        "g": f"g = {w.act_cand.name}(·)",
+        "o": f"o = {w.act_gate.name}(·)",
+        "c": "c_t",
+        "act_c": f"{w.act_cell.name}(c_t)",
+        "h": "h_t" if w.W_p is None else "m_t = o·act(c)",
+    }[name]
+
+
+class StepView(pg.GraphicsLayoutWidget):
+    """Heat rows for one step; ``show_step(t)`` only calls ``setImage`` on existing items."""
+
+    unit_clicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        ps.style_widget(self)
+        self._dt: DirectionTrace | None = None
+        self._levels: dict[str, tuple[float, float]] = {}
+        self._term_levels: list[tuple[float, float]] = []
+        self._terms: tuple[str, ...] = ()
+        self._step = 0
+
+        self.title = self.addLabel("", row=0, col=0, colspan=2, color=ps.FOREGROUND, size="10pt")
+        self.states = ps.style_plot(self.addPlot(row=1, col=0, colspan=2))
+        self.states.setTitle(
+            "gates and states at this step (one column per unit)", color=ps.FOREGROUND, size="9pt"
+        )
+        self.terms_plot = ps.style_plot(self.addPlot(row=2, col=0, colspan=2))
+        self.terms_plot.setTitle(
+            "what drives each gate: pre-activation = W_x·x_t + W_h·h_(t-1) + b (+ peephole)",
+            color=ps.FOREGROUND,
+            size="9pt",
+        )
+        self.terms_plot.setXLink(self.states)
+        for plot in (self.states, self.terms_plot):
+            plot.invertY(True)
+            plot.setMouseEnabled(x=True, y=False)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(130)
+            plot.setLabel("bottom", "unit", color=ps.FOREGROUND)
+        self.ci.layout.setRowStretchFactor(1, 7)
+        self.ci.layout.setRowStretchFactor(2, 10)
+
+        gate_lut, signed_lut = ps.lut(ps.GATE_CMAP), ps.lut(ps.SIGNED_CMAP)
+        self.images: dict[str, pg.ImageItem] = {}
+        for name in STATE_ROWS:
+            img = pg.ImageItem(axisOrder="row-major")
+            img.setLookupTable(gate_lut if name in _GATE_ROWS else signed_lut)
+            self.states.addItem(img)
+            self.images[name] = img
+        self.term_images: list[pg.ImageItem] = []
+        for _ in GATES:
+            img = pg.ImageItem(axisOrder="row-major")
+            img.setLookupTable(signed_lut)
+            self.terms_plot.addItem(img)
+            self.term_images.append(img)
+
+        self.unit_lines = [
+            pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=2))
+            for _ in range(2)
+        ]
+        self.states.addItem(self.unit_lines[0])
+        self.terms_plot.addItem(self.unit_lines[1])
+        self.hit_markers = pg.ScatterPlotItem(
+            symbol="t", size=11, brush=pg.mkBrush(ps.HIT_COLOR), pen=pg.mkPen("k")
+        )
+        self.states.addItem(self.hit_markers)
+
+        bars = self.addLayout(row=3, col=0, colspan=2)
+        self.gate_bar = pg.ColorBarItem(
+            values=(0, 1), colorMap=ps.colormap(ps.GATE_CMAP), interactive=False,
+            orientation="horizontal", label="i, f, o (gate: 0 closed, 1 open)",
+        )  # fmt: skip
+        self.signed_bar = pg.ColorBarItem(
+            values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False,
+            orientation="horizontal", label="g, act(c), h",
+        )  # fmt: skip
+        self.cell_bar = pg.ColorBarItem(
+            values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False,
+            orientation="horizontal", label="c_t",
+        )  # fmt: skip
+        for k, bar in enumerate((self.gate_bar, self.signed_bar, self.cell_bar)):
+            bar.getAxis("bottom").setTextPen(ps.FOREGROUND)
+            bar.getAxis("bottom").setPen(ps.FOREGROUND)
+            bars.addItem(bar, row=0, col=k)
+        self.hover = self.addLabel("", row=4, col=0, colspan=2, color="#444444", size="9pt")
+        self.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        self.scene().sigMouseMoved.connect(self._on_scene_moved)
+
+    # -- model / direction -------------------------------------------------------------------
+    def set_direction(self, dt: DirectionTrace, caption: str) -> None:
+        """Show another layer/direction (or a new run): fix levels for the whole sequence."""
+        self._dt = dt
+        w = dt.weights
+        H = dt.c.shape[1]
+        self._caption = caption
+        acts = {"g": w.act_cand, "act_c": w.act_cell, "h": w.act_cell}
+        for name in STATE_ROWS:
+            values = getattr(dt, _ATTR.get(name, name))
+            if name in _GATE_ROWS:
+                levels = (0.0, 1.0)
+            elif name == "c":
+                lim = _signed_limit(dt.c)
+                levels = (-lim, lim)
+            else:
+                lim = _signed_limit(values, acts[name])
+                levels = (-lim, lim)
+            self._levels[name] = levels
+        self.cell_bar.setLevels(self._levels["c"])
+        self.signed_bar.setLevels(self._levels["g"])
+        ticks = [(r + 0.5, row_label(n, dt)) for r, n in enumerate(STATE_ROWS)]
+        self.states.getAxis("left").setTicks([ticks])
+        self.states.setYRange(-0.7, len(STATE_ROWS), padding=0)
+
+        self._terms = ("W_x·x_t", "W_h·h_(t-1)", "b", *(("peephole",) if w.has_peepholes else ()))
+        n = len(self._terms) + 1  # + the sum
+        ticks = []
+        self._term_levels = []
+        for k, gate in enumerate(GATES):
+            top = k * (n + 0.5)
+            sl = slice(k * H, (k + 1) * H)
+            parts = [dt.z_x[:, sl], dt.z_h[:, sl], np.broadcast_to(dt.b[sl], dt.z_x[:, sl].shape)]
+            if dt.peep is not None:
+                parts.append(dt.peep[:, sl])
+            lim = max(_signed_limit(p) for p in [*parts, dt.pre[:, sl]])
+            self._term_levels.append((-lim, lim))
+            labels = [*self._terms, f"= pre_{gate}  (±{lim:.3g})"]
+            ticks += [(top + r + 0.5, f"{gate}: {lab}") for r, lab in enumerate(labels)]
+        self.terms_plot.getAxis("left").setTicks([ticks])
+        self.terms_plot.setYRange(0, 4 * (n + 0.5) - 0.5, padding=0)
+        self.states.setXRange(0, H, padding=0)
+        self.states.setLimits(xMin=0, xMax=H)
+        # Images first, then their rectangles: setRect scales by the current image size.
+        self.show_step(min(self._step, dt.n_steps - 1))
+        for row, name in enumerate(STATE_ROWS):
+            self.images[name].setRect(QRectF(0, row, H, 1))
+        for k in range(4):
+            self.term_images[k].setRect(QRectF(0, k * (n + 0.5), H, n))
+
+    # -- per step ------------------------------------------------------------------------------
+    def show_step(self, t: int) -> None:
+        """Swap the data of the existing images; nothing is created here."""
+        dt = self._dt
+        if dt is None:
+            return
+        self._step = t
+        for name in STATE_ROWS:
+            row = getattr(dt, _ATTR.get(name, name))[t : t + 1]
+            self.images[name].setImage(row, autoLevels=False, levels=self._levels[name])
+        H = dt.c.shape[1]
+        for k in range(4):
+            sl = slice(k * H, (k + 1) * H)
+            rows = [dt.z_x[t, sl], dt.z_h[t, sl], dt.b[sl]]
+            if dt.peep is not None:
+                rows.append(dt.peep[t, sl])
+            rows.append(dt.pre[t, sl])
+            self.term_images[k].setImage(
+                np.stack(rows), autoLevels=False, levels=self._term_levels[k]
+            )
+        direction = "reads x backwards" if dt.reverse else "reads x forwards"
+        self.title.setText(
+            f"<b>{self._caption}</b> — step {t} of {dt.n_steps - 1} ({direction}; this is its "
+            f"processing step {dt.processing_step(t)})"
+        )
+
+    def term_rows(self, gate: str) -> np.ndarray:
+        """The displayed breakdown image of one gate (rows: terms, then their sum)."""
+        return self.term_images[GATES.index(gate)].image
+
+    def set_unit(self, unit: int) -> None:
+        for line in self.unit_lines:
+            line.setValue(unit + 0.5)
+
+    def set_hits(self, hits: tuple[Hit, ...], layer: int, direction: int) -> None:
+        """Red triangles above the units that met a breakpoint condition here."""
+        units = sorted(
+            {u for h in hits if (h.layer, h.direction) == (layer, direction) for u in h.units}
+        )
+        self.hit_markers.setData(x=np.asarray(units, float) + 0.5, y=np.full(len(units), -0.35))
+
+    # -- mouse ---------------------------------------------------------------------------------
+    def _unit_at(self, pos: QPointF) -> tuple[int, str | None] | None:
+        if self._dt is None:
+            return None
+        for plot in (self.states, self.terms_plot):
+            if plot.vb.sceneBoundingRect().contains(pos):
+                p = plot.vb.mapSceneToView(pos)
+                u = int(np.floor(p.x()))
+                if 0 <= u < self._dt.c.shape[1]:
+                    row = int(np.floor(p.y()))
+                    name = STATE_ROWS[row] if plot is self.states and 0 <= row < 7 else None
+                    return u, name
+        return None
+
+    def _on_scene_clicked(self, event) -> None:
+        found = self._unit_at(event.scenePos())
+        if found is not None:
+            self.unit_clicked.emit(found[0])
+
+    def _on_scene_moved(self, pos: QPointF) -> None:
+        found = self._unit_at(pos)
+        if found is None or self._dt is None:
+            self.hover.setText("click a unit to inspect it; hover to read values")
+            return
+        u, name = found
+        if name is None:
+            self.hover.setText(f"unit {u}")
+            return
+        value = getattr(self._dt, _ATTR.get(name, name))[self._step, u]
+        self.hover.setText(f"unit {u}: {name} = {value:.4g}")

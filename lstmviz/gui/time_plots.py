@@ -1,0 +1,210 @@
+"""The whole sequence at once: input, every layer's output, and the selected unit over time.
+
+All plots share the time axis and carry a cursor line at the current step (drag it to move).
+Data is set when a run or the selection changes; a step only moves the cursor lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import QWidget
+
+from lstmviz.core.model import MergeMode
+from lstmviz.core.trace import Trace
+from lstmviz.gui import plot_style as ps
+
+MAX_LINES = 8  # above this many features, a heatmap reads better than a tangle of lines
+_FEATURE_COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+)
+
+
+class _SeriesPlot:
+    """A plot of a ``(T, n)`` array: up to MAX_LINES lines with a legend, or a heatmap."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(ps.lut(ps.SIGNED_CMAP))
+        self.lines: list[pg.PlotDataItem] = []
+        self.legend = plot.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=4,
+                                     brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
+
+    def set_data(self, values: np.ndarray, prefix: str) -> None:
+        T, n = values.shape
+        for line in self.lines:
+            self.plot.removeItem(line)
+        self.lines = []
+        self.legend.clear()
+        if self.image.scene() is not None:
+            self.plot.removeItem(self.image)
+        if n <= MAX_LINES:
+            t = np.arange(T)
+            for j in range(n):
+                line = self.plot.plot(t, values[:, j], pen=pg.mkPen(_FEATURE_COLORS[j], width=1.5),
+                                      name=f"{prefix}[{j}]")  # fmt: skip
+                self.lines.append(line)
+            self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
+            self.plot.enableAutoRange(axis="y")
+        else:
+            finite = np.abs(values[np.isfinite(values)])
+            lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+            self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
+            self.image.setRect(QRectF(-0.5, 0, T, n))
+            self.plot.addItem(self.image)
+            label = "feature" if prefix == "x" else "unit"
+            self.plot.getAxis("left").setLabel(f"{label} (±{lim:.2g})", color=ps.FOREGROUND)
+            self.plot.setYRange(0, n, padding=0)
+
+
+class TimePlots(pg.GraphicsLayoutWidget):
+    """Stacked plots over time; ``show_step`` moves the cursors and nothing else."""
+
+    step_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        ps.style_widget(self)
+        self._trace: Trace | None = None
+        self._structure: tuple = ()
+        self._plots: list[pg.PlotItem] = []
+        self._cursors: list[pg.InfiniteLine] = []
+        self._layer_plots: list[_SeriesPlot] = []
+        self._unit_marks: list[pg.InfiniteLine] = []
+        self.input_plot: _SeriesPlot | None = None
+        self.output_plot: _SeriesPlot | None = None
+        self.gate_lines: dict[str, pg.PlotDataItem] = {}
+        self.state_lines: dict[str, pg.PlotDataItem] = {}
+        self._step = 0
+        self._sel = (0, 0, 0)
+
+    # -- building (once per model structure) ---------------------------------------------------
+    def _new_plot(self, title: str, stretch: int) -> pg.PlotItem:
+        row = len(self._plots)
+        plot = ps.style_plot(self.addPlot(row=row, col=0), title)
+        plot.setMouseEnabled(x=True, y=False)
+        plot.hideButtons()
+        plot.getAxis("left").setWidth(70)
+        if self._plots:
+            plot.setXLink(self._plots[0])
+        cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#d62728", width=2),
+                                 hoverPen=pg.mkPen("#ff0000", width=4))  # fmt: skip
+        cursor.setZValue(10)
+        cursor.sigDragged.connect(self._on_cursor_dragged)
+        plot.addItem(cursor)
+        self._cursors.append(cursor)
+        self._plots.append(plot)
+        self.ci.layout.setRowStretchFactor(row, stretch)
+        return plot
+
+    def _build(self, trace: Trace) -> None:
+        self.clear()
+        self._plots, self._cursors, self._layer_plots, self._unit_marks = [], [], [], []
+        self.input_plot = _SeriesPlot(self._new_plot("input x_t", 2))
+        n_layers = len(trace.layers)
+        for k, lt in enumerate(trace.layers):
+            name = f"layer {k} output" + (" = network output" if k == n_layers - 1 else "")
+            if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
+                name += " (forward units, then backward)"
+            self._layer_plots.append(_SeriesPlot(self._new_plot(name, 2)))
+            mark = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=1))
+            self._layer_plots[-1].plot.addItem(mark)
+            self._unit_marks.append(mark)
+        gates = self._new_plot("gates of the selected unit", 3)
+        gates.setYRange(-1.05, 1.05, padding=0)
+        legend = gates.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=4,
+                                 brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
+        self.gate_lines = {g: gates.plot(pen=ps.pen(g), name=g) for g in ("i", "f", "g", "o")}
+        del legend
+        states = self._new_plot("cell and hidden state of the selected unit", 3)
+        states.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=3,
+                         brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
+        self.state_lines = {
+            "c": states.plot(pen=ps.pen("c"), name="c_t"),
+            "act_c": states.plot(
+                pen=ps.pen("act_c", style=pg.QtCore.Qt.PenStyle.DashLine), name="act(c_t)"
+            ),
+            "h": states.plot(pen=ps.pen("h", width=2), name="h_t"),
+        }
+        self.breakpoint_marks = pg.ScatterPlotItem(
+            symbol="t", size=9, brush=pg.mkBrush(ps.HIT_COLOR)
+        )
+        gates.addItem(self.breakpoint_marks)
+        for plot in self._plots[:-1]:
+            plot.getAxis("bottom").setStyle(showValues=False)
+        self._plots[-1].setLabel("bottom", "time step t", color=ps.FOREGROUND)
+
+    # -- data ----------------------------------------------------------------------------------
+    def set_trace(self, trace: Trace) -> None:
+        structure = (
+            *tuple((lt.output.shape[1] <= MAX_LINES, len(lt.directions)) for lt in trace.layers),
+            trace.x.shape[1] <= MAX_LINES,
+        )
+        if structure != self._structure or not self._plots:
+            self._build(trace)
+            self._structure = structure
+        self._trace = trace
+        self.input_plot.set_data(trace.x, "x")
+        for sp, lt in zip(self._layer_plots, trace.layers, strict=True):
+            sp.set_data(lt.output, "y")
+        for plot in self._plots:
+            plot.setLimits(xMin=-0.5, xMax=trace.n_steps - 0.5)
+            plot.disableAutoRange(axis="x")
+        self._plots[0].setXRange(-0.5, trace.n_steps - 0.5, padding=0)
+        self.set_selection(*self._sel)
+        self.show_step(min(self._step, trace.n_steps - 1))
+
+    def set_selection(self, layer: int, direction: int, unit: int) -> None:
+        self._sel = (layer, direction, unit)
+        trace = self._trace
+        if trace is None:
+            return
+        layer = min(layer, len(trace.layers) - 1)
+        lt = trace.layers[layer]
+        dt = lt.directions[min(direction, len(lt.directions) - 1)]
+        t = np.arange(trace.n_steps)
+        for g, line in self.gate_lines.items():
+            line.setData(t, getattr(dt, g)[:, unit])
+        for name, line in self.state_lines.items():
+            line.setData(t, getattr(dt, name if name != "h" else "m")[:, unit])
+        side = "backward" if direction else "forward"
+        self._plots[-2].setTitle(
+            f"gates of unit {unit} (layer {layer} {side})", color=ps.FOREGROUND, size="10pt"
+        )
+        self._plots[-1].setTitle(
+            f"cell and hidden state of unit {unit} (layer {layer} {side})",
+            color=ps.FOREGROUND,
+            size="10pt",
+        )
+        for k, mark in enumerate(self._unit_marks):
+            concat = lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE)
+            offset = (
+                direction * dt.weights.output_size if (lt.layer.bidirectional and concat) else 0
+            )
+            visible = k == layer and trace.layers[k].output.shape[1] > MAX_LINES
+            mark.setVisible(visible)
+            mark.setValue(unit + offset + 0.5)
+
+    def set_breakpoint_steps(self, steps: np.ndarray) -> None:
+        """Red marks above the gate plot where an enabled breakpoint fires."""
+        if self._plots:
+            self.breakpoint_marks.setData(x=np.asarray(steps, float), y=np.full(len(steps), 1.0))
+
+    def show_step(self, t: int) -> None:
+        self._step = t
+        for cursor in self._cursors:
+            cursor.setValue(t)
+
+    def _on_cursor_dragged(self, line: pg.InfiniteLine) -> None:
+        if self._trace is not None:
+            t = round(line.value())
+            self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
