@@ -12,6 +12,7 @@ overrides both.
 
 from __future__ import annotations
 
+import glob
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -100,19 +101,9 @@ def _group(bundle: Bundle) -> tuple[list[Cell], list[LayerInfo], list[str]]:
             continue
         bias = _find(names, scope, BIASES)
         cell_name = scope.rsplit("/", 1)[-1]
-        kernel_shape, bias_shape = (
-            bundle.entries[names[name]].shape,
-            bundle.entries[bias].shape if bias else (),
-        )
-        looks_lstm = (
-            len(kernel_shape) == 2
-            and len(bias_shape) == 1
-            and bias_shape[0] % 4 == 0
-            and kernel_shape[1] == bias_shape[0]
-            and (cell_name in KNOWN_CELLS or "lstm" in cell_name.lower())
-        )
-        if bias is None or not looks_lstm:
+        if bias is None or not (cell_name in KNOWN_CELLS or "lstm" in cell_name.lower()):
             continue
+        _check_cell_shapes(bundle, scope, names[name], bias)
         cell = Cell(scope, names[name], bias, KNOWN_CELLS.get(cell_name, "LSTM cell"))
         for role, var in PEEPHOLES.items():
             if f"{scope}/{var}" in names:
@@ -140,6 +131,16 @@ def _group(bundle: Bundle) -> tuple[list[Cell], list[LayerInfo], list[str]]:
         for scope, group in islice(sorted(others.items()), 40)
     ]
     return cells, infos, skipped
+
+
+def _check_cell_shapes(bundle: Bundle, scope: str, kernel: str, bias: str) -> None:
+    """An LSTM-named scope must hold ``kernel [R, 4H]`` and ``bias [4H]``."""
+    k, b = bundle.entries[kernel].shape, bundle.entries[bias].shape
+    if len(k) != 2 or len(b) != 1 or b[0] % 4 or k[1] != b[0] or b[0] == 0:
+        raise LoadError(
+            f"{bundle.index_path.name}: LSTM cell {scope} has kernel shape {k} and bias shape "
+            f"{b}; expected [D + H, 4H] and [4H]"
+        )
 
 
 def _place(cell: Cell) -> None:
@@ -346,7 +347,7 @@ def _weights(bundle: Bundle, cell: Cell) -> tuple[tuple[str, tuple[int, ...]], .
 
 
 def sniff(probe: Probe) -> bool:
-    """Content checks only: table magic of the index, or the checkpoint state text."""
+    """Table magic of the index, the checkpoint state text, or a shard-named file; never raises."""
     path = probe.path
     if probe.is_dir:
         return (path / "checkpoint").is_file() or any(
@@ -354,9 +355,12 @@ def sniff(probe: Probe) -> bool:
         )
     if probe.head.lstrip().startswith(b"model_checkpoint_path"):
         return True
-    match = DATA_RE.match(path.name)
-    if match:
-        return is_index_file(path.with_name(f"{match.group('prefix')}.index"))
+    if DATA_RE.match(path.name):  # this exact shard name is specific enough on its own
+        return True
+    if path.name.endswith(".index") and any(
+        islice(path.parent.glob(f"{glob.escape(path.name[:-6])}.data-*"), 1)
+    ):
+        return True  # a damaged index beside its shards: let load() say what is wrong
     if path.name.endswith(".meta"):
         return is_index_file(path.with_name(f"{path.name[:-5]}.index"))
     tail = probe.head[-8:] if probe.size <= len(probe.head) else tail_bytes(path)
@@ -367,6 +371,6 @@ READER = Reader(
     name="TensorFlow 1 checkpoint",
     sniff=sniff,
     load=load_tf1_checkpoint,
-    priority=5,
+    priority=0,
     options=("forget_bias", "cell_clip", "scope"),
 )
