@@ -308,6 +308,11 @@ def load_tf1_checkpoint(
     graph = _graph(bundle, probe.path, notes)
     cells, others, skipped = _group(bundle)
     if not cells:
+        if any(key.endswith(TF2_SUFFIX) for key in bundle.entries):
+            raise LoadError(
+                f"{index.name}: TF2 object-based checkpoint (tf.train.Checkpoint) without TF1 "
+                "LSTM cells; save the Keras model as .keras or .h5 for lstmviz"
+            )
         found = ", ".join(f"{i.name} ({i.kind})" for i in others[:5]) or "no variables"
         raise LoadError(f"{index.name}: no TF1 LSTM cell (kernel + bias [4H]); found {found}")
     for cell in cells:

@@ -8,6 +8,7 @@ tensorflow/core/lib/io/table_builder.cc and tensor_bundle.cc.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import time
@@ -92,24 +93,29 @@ def write_bundle(
     dtype_codes: dict[str, int] | None = None,
     entry_override: dict[str, bytes] | None = None,
     compression: int = 0,
+    shards: int = 1,
 ) -> Path:
-    """Write ``folder/model.ckpt.{index,data-00000-of-00001}``; returns the index path."""
+    """Write ``folder/model.ckpt.index`` and its shards (tensors dealt round-robin)."""
     folder.mkdir(parents=True, exist_ok=True)
-    data, entries = bytearray(), []
+    datas, entries = [bytearray() for _ in range(shards)], []
     codes = {np.dtype("float32"): 1, np.dtype("float64"): 2, np.dtype("float16"): 19}
-    for name in sorted(tensors):
+    for n, name in enumerate(sorted(tensors)):
+        shard = n % shards
+        data = datas[shard]
         arr = np.ascontiguousarray(tensors[name])
         raw = arr.tobytes()
         code = (dtype_codes or {}).get(name, codes.get(arr.dtype, 1))
         shape = b"".join(field(2, field(1, d)) for d in arr.shape)
-        entry = field(1, code) + field(2, shape) + field(4, len(data)) + field(5, len(raw))
+        entry = field(1, code) + field(2, shape) + field(3, shard) + field(4, len(data))
+        entry += field(5, len(raw))
         entry += b"\x35" + struct.pack("<I", mask(crc32c(raw)))  # field 6, fixed32
         entries.append((name.encode(), (entry_override or {}).get(name, entry)))
         data += raw
-    header = field(1, 1) + field(3, field(1, 1))
+    header = field(1, shards) + field(3, field(1, 1))
     table = write_table([(b"", header), *entries], compression=compression)
     (folder / "model.ckpt.index").write_bytes(table)
-    (folder / "model.ckpt.data-00000-of-00001").write_bytes(bytes(data))
+    for k, data in enumerate(datas):
+        (folder / f"model.ckpt.data-{k:05d}-of-{shards:05d}").write_bytes(bytes(data))
     return folder / "model.ckpt.index"
 
 
@@ -141,6 +147,43 @@ def test_writer_bundle_with_many_blocks_and_shared_prefixes_loads(tmp_path: Path
     exp = np.load(FIXTURES / "basic" / "expected.npz")
     model = load_model(index, forget_bias=0.5)
     np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=1e-5)
+
+
+def test_tensors_are_read_from_their_own_shard(tmp_path: Path) -> None:
+    index = write_bundle(tmp_path, basic_arrays(), shards=3)
+    assert len(list(tmp_path.glob("model.ckpt.data-*-of-00003"))) == 3
+    model = load_model(index, forget_bias=0.5)
+    exp = np.load(FIXTURES / "basic" / "expected.npz")
+    np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=1e-5)
+    assert "3 data shards" in model.source_format
+    (tmp_path / "model.ckpt.data-00001-of-00003").unlink()
+    with pytest.raises(LoadError, match=r"model\.ckpt\.data-00001-of-00003 is missing"):
+        load_model(index)
+
+
+def test_tf2_object_checkpoint_is_named(tmp_path: Path) -> None:
+    suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
+    arrays = {f"model/layer/cell/kernel{suffix}": np.zeros((3, 8), np.float32)}
+    arrays[f"model/layer/cell/recurrent_kernel{suffix}"] = np.zeros((2, 8), np.float32)
+    with pytest.raises(LoadError, match="TF2 object-based checkpoint"):
+        load_model(write_bundle(tmp_path, arrays))
+
+
+def test_folder_without_state_file_uses_the_newest_index(tmp_path: Path) -> None:
+    old = write_bundle(tmp_path / "old", {"x/lstm_cell/kernel": np.zeros((5, 8), np.float32)})
+    for f in old.parent.iterdir():
+        shutil.move(f, tmp_path / f.name.replace("model.ckpt", "old.ckpt"))
+    for name in BASIC[:2]:
+        shutil.copy(FIXTURES / "basic" / name, tmp_path / name)
+    os.utime(tmp_path / "old.ckpt.index", (1, 1))
+    model = load_model(tmp_path)
+    assert model.layers[0].name == "rnn/basic_lstm_cell"
+
+
+def test_state_file_with_an_absolute_path_from_another_machine(tmp_path: Path) -> None:
+    _copy_basic(tmp_path)
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "/elsewhere/run7/model.ckpt"\n')
+    assert load_model(tmp_path / "checkpoint").layers[0].hidden_size == 6
 
 
 @pytest.mark.parametrize(("code", "narrow"), [(19, "float16"), (14, "bfloat16")])
