@@ -103,6 +103,8 @@ def _group(bundle: Bundle) -> tuple[list[Cell], list[LayerInfo], list[str]]:
         cell_name = scope.rsplit("/", 1)[-1]
         if bias is None or not (cell_name in KNOWN_CELLS or "lstm" in cell_name.lower()):
             continue
+        if f"{scope}/recurrent_kernel" in names:  # Keras LSTMCell: a different layout
+            continue
         _check_cell_shapes(bundle, scope, names[name], bias)
         cell = Cell(scope, names[name], bias, KNOWN_CELLS.get(cell_name, "LSTM cell"))
         for role, var in PEEPHOLES.items():
@@ -120,17 +122,25 @@ def _group(bundle: Bundle) -> tuple[list[Cell], list[LayerInfo], list[str]]:
     infos = [
         LayerInfo(
             name=scope,
-            kind="GRUCell"
-            if "gru_cell" in scope
-            else "Dense"
-            if {n.rsplit("/", 1)[-1] for n in group} == {"kernel", "bias"}
-            else "variables",
+            kind=_other_kind(scope, group)[0],
             weights=tuple((n, bundle.entries[names[n]].shape) for n in sorted(group)),
-            note="GRU, not an LSTM" if "gru_cell" in scope else "",
+            note=_other_kind(scope, group)[1],
         )
         for scope, group in islice(sorted(others.items()), 40)
     ]
     return cells, infos, skipped
+
+
+def _other_kind(scope: str, group: list[str]) -> tuple[str, str]:
+    """(kind, note) for a variable group that is not a TF1 LSTM cell."""
+    last = {n.rsplit("/", 1)[-1] for n in group}
+    if "recurrent_kernel" in last:
+        return "Keras LSTM/GRU cell", "kernel + recurrent_kernel: Keras layout, load the Keras file"
+    if "gru_cell" in scope:
+        return "GRUCell", "GRU, not an LSTM"
+    if last == {"kernel", "bias"}:
+        return "Dense", ""
+    return "variables", ""
 
 
 def _check_cell_shapes(bundle: Bundle, scope: str, kernel: str, bias: str) -> None:

@@ -374,3 +374,19 @@ def test_random_corruption_only_ever_raises_load_error(tmp_path: Path) -> None:
     index.write_bytes(original)
     with pytest.raises(LoadError):
         load_model(index)
+
+
+def test_keras_cells_and_grus_are_named_not_misread(tmp_path: Path) -> None:
+    """A Keras LSTMCell saved by a TF1 Saver has kernel [D, 4H] + recurrent_kernel: reading its
+    kernel as a TF1 [D + H, 4H] kernel would silently give wrong weights."""
+    arrays = {
+        "lstm/lstm_cell/kernel": np.zeros((12, 16), np.float32),
+        "lstm/lstm_cell/recurrent_kernel": np.zeros((4, 16), np.float32),
+        "lstm/lstm_cell/bias": np.zeros(16, np.float32),
+        "rnn/gru_cell/gates/kernel": np.zeros((5, 6), np.float32),
+        "rnn/gru_cell/gates/bias": np.zeros(6, np.float32),
+    }
+    with pytest.raises(LoadError) as info:
+        load_model(write_bundle(tmp_path, arrays))
+    assert "lstm/lstm_cell (Keras LSTM/GRU cell)" in str(info.value)
+    assert "rnn/gru_cell/gates (GRUCell)" in str(info.value)
