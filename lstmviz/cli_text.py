@@ -21,8 +21,8 @@ def run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
     if args.info:
         print(model_summary(model))
     if args.export_trace:
-        from lstmviz.core.export import save_trace_npz
         from lstmviz.core.compute import run
+        from lstmviz.core.export import save_trace_npz
         from lstmviz.core.sequence import load_sequence
         from lstmviz.resources import default_sequence_path
 

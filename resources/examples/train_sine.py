@@ -21,8 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SEED = 1234
@@ -71,7 +71,10 @@ def main() -> None:
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="mse")
     model.fit(x_train, y_train, epochs=10, batch_size=32, verbose=2, validation_data=(x_val, y_val))
     naive = float(np.mean((x_val[:, -1, 0] - y_val[:, 0]) ** 2))
-    print(f"validation mse {model.evaluate(x_val, y_val, verbose=0):.5f} (repeat-last baseline {naive:.5f})")
+    print(
+        f"validation mse {model.evaluate(x_val, y_val, verbose=0):.5f}"
+        f" (repeat-last baseline {naive:.5f})"
+    )
     # Save an uncompiled copy: the file then holds only the weights lstmviz shows, no optimizer.
     plain = build_model()
     plain.set_weights(model.get_weights())

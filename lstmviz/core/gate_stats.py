@@ -1,0 +1,73 @@
+"""Per-gate statistics of a direction's weights: the numbers beside the heatmaps.
+
+NaN and Inf are counted, not propagated: a file with a few broken weights still gets finite
+means over the rest, and the count is what the GUI flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.model import GATES, LSTMDirection
+
+#: |w| below this fraction of the matrix's largest |w| counts as "near zero".
+NEAR_ZERO = 0.01
+
+
+@dataclass(frozen=True)
+class GateStats:
+    matrix: str  # "W_x", "W_h", "b"
+    gate: str
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    l2: float
+    near_zero: float  # fraction of finite values with |w| < NEAR_ZERO · max|matrix|
+    n_nan: int
+    n_inf: int
+
+    @property
+    def has_bad(self) -> bool:
+        return self.n_nan + self.n_inf > 0
+
+
+def _stats(matrix: str, gate: str, block: npt.NDArray[np.floating], scale: float) -> GateStats:
+    block = np.asarray(block, dtype=np.float64).ravel()
+    finite = block[np.isfinite(block)]
+    n_nan, n_inf = int(np.isnan(block).sum()), int(np.isinf(block).sum())
+    if finite.size == 0:
+        nan = float("nan")
+        return GateStats(matrix, gate, block.size, nan, nan, nan, nan, nan, nan, n_nan, n_inf)
+    return GateStats(
+        matrix,
+        gate,
+        block.size,
+        float(finite.mean()),
+        float(finite.std()),
+        float(finite.min()),
+        float(finite.max()),
+        float(np.sqrt(np.sum(finite**2))),
+        float(np.mean(np.abs(finite) < NEAR_ZERO * scale)) if scale > 0 else 1.0,
+        n_nan,
+        n_inf,
+    )
+
+
+def matrices(w: LSTMDirection) -> dict[str, npt.NDArray[np.floating]]:
+    """The gate-blocked arrays of a direction, each ``(4H, n)``."""
+    return {"W_x": w.W_x, "W_h": w.W_h, "b": np.asarray(w.b)[:, None]}
+
+
+def gate_stats(w: LSTMDirection) -> list[GateStats]:
+    """Statistics for W_x, W_h and b, one row per gate i, f, g, o."""
+    out = []
+    for name, a in matrices(w).items():
+        finite = np.abs(a[np.isfinite(a)])
+        scale = float(finite.max()) if finite.size else 0.0
+        out.extend(_stats(name, g, w.gate(a, g), scale) for g in GATES)
+    return out

@@ -1,0 +1,122 @@
+""" "Shapes explained": why each stored array has its shape, and the parameter count with this
+model's numbers, in the framework's own layout (TF1 stacks x and h rows, PyTorch keeps two biases).
+
+Qt-free text; the GUI's shapes panel renders it. ``summary.param_explanation`` gives the
+canonical view; this module answers "why is *my file's* kernel ``(76, 256)``?".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lstmviz.core.model import LSTMDirection, LSTMLayer, StoredTensor
+from lstmviz.core.stored_layout import forget_bias_folded
+
+
+def _sym(t: StoredTensor, stacked: bool, X: str, H: int) -> str:
+    """The shape of ``t`` in symbols D, H, P (X is the width of h: H or P)."""
+    is_vector = t.role.startswith(("b", "p", "P"))
+    lead = "dirs, " if len(t.shape) == 3 or (is_vector and len(t.shape) == 2) else ""
+    if t.role in ("W_x", "W_h"):
+        inner = f"D + {X}" if stacked else ("D" if t.role == "W_x" else X)
+        return f"({lead}{inner}, 4·H)" if t.transposed else f"({lead}4·H, {inner})"
+    if t.role == "b" or t.role.startswith("b_"):
+        return f"({lead}{'8' if t.shape and t.shape[-1] == 8 * H else '4'}·H,)"
+    if t.role in ("p_i", "p_f", "p_o"):
+        return "(H,)"
+    if t.role in ("p", "P", "peepholes"):
+        return f"({lead}3·H)"
+    if t.role == "W_p":
+        return "(H, P)" if t.transposed else "(P, H)"
+    return str(tuple(t.shape))
+
+
+def _bias_count(w: LSTMDirection) -> int:
+    """How many 4H bias vectors the file keeps (PyTorch, ONNX, CuDNNLSTM: 2)."""
+    n = 0
+    for t in w.provenance.stored:
+        if t.role == "b" or t.role.startswith("b_"):
+            n += 2 if t.shape and t.shape[-1] == 8 * w.hidden_size else 1
+    return n or 1
+
+
+def _numbers(sym: str, D: int, H: int, P: int) -> str:
+    return sym.replace("D", str(D)).replace("H", str(H)).replace("P", str(P))
+
+
+def shapes_explained(
+    w: LSTMDirection, layer: LSTMLayer | None = None, direction: int = 0
+) -> list[str]:
+    """Lines: sizes, each stored array's shape in symbols and numbers, the total, what was done."""
+    prov = w.provenance
+    D, H = w.input_size, w.hidden_size
+    P = w.output_size
+    X = "P" if w.W_p is not None else "H"
+    lines = [
+        f"D = {D} input feature{'s' if D != 1 else ''}, H = {H} unit{'s' if H != 1 else ''}"
+        + (f", P = {P} projected outputs" if w.W_p is not None else "")
+    ]
+    lines.append(
+        f"Framework: {prov.framework}" + (f" — {prov.source_format}" if prov.source_format else "")
+    )
+    names: dict[str, list[StoredTensor]] = {}
+    for t in prov.stored:
+        names.setdefault(t.name, []).append(t)
+    if names:
+        lines.append("Stored arrays:")
+    for name, ts in names.items():
+        t = ts[0]
+        stacked = {s.role for s in ts} >= {"W_x", "W_h"}
+        sym = _sym(t, stacked, X, H)
+        size = int(np.prod(t.shape))
+        num = _numbers(sym, D, H, P).replace("dirs", str(t.shape[0]))
+        lines.append(f"  {name}: {sym} = {num} = {tuple(t.shape)} → {size:,} values")
+        if stacked:
+            rows = ", ".join(
+                f"rows {s.offset}…{s.offset + (D if s.role == 'W_x' else P) - 1} → {s.role}"
+                for s in sorted(ts, key=lambda s: s.offset)
+            )
+            lines.append(f"    x rows and h rows stacked in one kernel: {rows}")
+    nb = _bias_count(w)
+    terms = ["D·H", f"{X}·H", "H" if nb == 1 else f"{nb}·H"]
+    nums = [f"{D}·{H}", f"{P}·{H}", f"{H}" if nb == 1 else f"{nb}·{H}"]
+    formula = f"4·({' + '.join(terms)})"
+    numbers = f"4·({' + '.join(nums)})"
+    total = 4 * (D * H + P * H + nb * H)
+    if w.has_peepholes:
+        formula, numbers, total = formula + " + 3·H", numbers + f" + 3·{H}", total + 3 * H
+    if w.W_p is not None:
+        formula, numbers, total = formula + " + P·H", numbers + f" + {P}·{H}", total + P * H
+    kind = "stored" if prov.stored else "canonical"
+    sizes = [int(np.prod(ts[0].shape)) for ts in names.values()]
+    parts = f"{' + '.join(f'{n:,}' for n in sizes)} = " if len(sizes) > 1 else ""
+    lines.append(f"Parameters ({kind}): {formula} = {numbers} = {parts}{total:,}")
+    if nb == 2:
+        lines.append(
+            f"  two bias vectors are stored; lstmviz sums them, so the canonical count is "
+            f"{w.n_params:,}"
+        )
+    if prov.stored and total != w.n_stored_params:
+        lines.append(f"  (the file's arrays hold {w.n_stored_params:,} values)")
+    if layer is not None and layer.bidirectional:
+        lines.append(f"  × 2 directions = {2 * total:,} for the layer")
+    lines.append(
+        f"Gate order: stored {','.join(prov.gate_order)} → shown i,f,g,o"
+        f" (canonical block k = stored block perm[k], perm = {list(prov.perm)})"
+    )
+    fb = forget_bias_folded(prov)
+    if fb:
+        lines.append(f"Forget bias {fb:g} is added at run time, not stored: folded into b_f")
+    if prov.transforms:
+        lines.append("Transforms applied by the reader:")
+        lines += [f"  • {tr}" for tr in prov.transforms]
+    if prov.settings:
+        lines.append("Settings:")
+        for s in prov.settings:
+            src = "ASSUMED default" if s.assumed else "read from file"
+            lines.append(f"  • {s.name} = {s.value} ({src})" + (f" — {s.note}" if s.note else ""))
+    lines.append(
+        f"Activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
+    )
+    lines += [f"Note: {n}" for n in prov.notes]
+    return lines

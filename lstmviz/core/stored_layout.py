@@ -1,0 +1,418 @@
+"""Where every canonical weight sat in the file: matrices for the weights view, and cell lookup.
+
+The canonical form (``W_x (4H, D)``, gates i, f, g, o) hides how a framework stored the weights:
+Keras keeps ``kernel [D, 4H]`` in i,f,c,o; TF1 stacks x rows and h rows into one
+``kernel [D + H, 4H]`` in i,j,f,o; ONNX keeps ``W [dirs, 4H, D]`` in i,o,f,c. ``Provenance``
+(gate order, ``perm``, and each ``StoredTensor``'s ``transposed``/``offset``) is enough to
+rebuild the stored picture from the canonical arrays and to name the exact stored index of any
+cell, e.g. ``rnn/lstm_cell/kernel[3, 130]``. Qt-free so it can be tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.model import GATE_NAMES, GATES, LSTMDirection, Provenance, StoredTensor
+
+FloatArray = npt.NDArray[np.floating]
+_MATRIX_ROLES = ("W_x", "W_h")
+_PEEPHOLES = ("p_i", "p_f", "p_o")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One weight under the mouse: what it is in both layouts, and its value."""
+
+    panel: str
+    role: str  # "W_x", "W_h", "b", "p_i", "W_p", ...
+    gate: str | None  # canonical gate i/f/g/o (None for W_p)
+    unit: int | None  # row inside the gate block
+    column: int | None  # input index: x feature, h unit, or W_p column
+    stored: str  # e.g. "lstm/lstm_cell/kernel[3, 130]"
+    value: float
+
+    def text(self) -> str:
+        """The hover tooltip."""
+        where = []
+        if self.gate is not None:
+            where.append(f"gate {self.gate} ({GATE_NAMES[self.gate]}), unit {self.unit}")
+        elif self.unit is not None:
+            where.append(f"row {self.unit}")
+        if self.column is not None:
+            what = {"W_x": "input x", "W_h": "hidden h"}.get(self.role, "column")
+            where.append(f"{what}[{self.column}]")
+        return "\n".join(
+            [
+                f"{self.role}: " + ", ".join(where),
+                f"stored: {self.stored}",
+                f"value: {self.value:.6g}",
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One heatmap: a 2-D array as displayed (row 0 at the top) plus how to read it.
+
+    ``gate_axis`` 0 means the four gate blocks are row ranges of ``hidden`` rows each, 1 means
+    column ranges, None means the array has no gate blocks (projection). ``bands`` split the
+    other axis into named parts, e.g. the x rows and h rows of a TF1 kernel.
+    """
+
+    key: str
+    title: str
+    data: FloatArray
+    gate_axis: int | None
+    hidden: int
+    block_labels: tuple[str, ...]
+    axis_labels: tuple[str, str]  # (rows, columns)
+    cell: Callable[[int, int], Cell | None]
+    bands: tuple[tuple[int, str], ...] = ()
+
+
+# ----------------------------------------------------------------------------- stored indices
+def stored_rows(prov: Provenance, H: int) -> npt.NDArray[np.intp]:
+    """``rows[r]`` = the stored row (before any transpose) of canonical row ``r`` of a (4H, ·)."""
+    k = np.repeat(np.arange(4), H)
+    u = np.tile(np.arange(H), 4)
+    perm = np.asarray(prov.perm)
+    return 4 * u + perm[k] if prov.interleaved else perm[k] * H + u
+
+
+def _canonical(prov: Provenance, H: int, stored_row: int) -> tuple[str, int]:
+    """Inverse of ``stored_rows``: (canonical gate, unit) of a stored row."""
+    if prov.interleaved:
+        slot, unit = stored_row % 4, stored_row // 4
+    else:
+        slot, unit = divmod(stored_row, H)
+    return GATES[list(prov.perm).index(slot)], unit
+
+
+def _tensors(prov: Provenance, *roles: str) -> list[StoredTensor]:
+    return [t for t in prov.stored if t.role in roles]
+
+
+def _bias_tensors(prov: Provenance) -> list[StoredTensor]:
+    return [t for t in prov.stored if t.role == "b" or t.role.startswith("b_")]
+
+
+def _fmt(name: str, idx: tuple[int, ...]) -> str:
+    return f"{name}[{', '.join(str(int(i)) for i in idx)}]"
+
+
+def _lead(t: StoredTensor, ndim: int, direction: int) -> tuple[int, ...]:
+    """Index of the leading per-direction axis (ONNX ``[dirs, ...]``), if the tensor has one."""
+    return (direction if t.shape[0] > direction else 0,) if len(t.shape) > ndim else ()
+
+
+def forget_bias_folded(prov: Provenance) -> float:
+    """The runtime forget bias the reader added to ``b_f`` (TF1, Haiku), 0 if none."""
+    s = prov.setting("forget_bias")
+    try:
+        return float(s.value) if s is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction: int = 0) -> str:
+    """The stored name and index of canonical ``role[row, col]`` (``col`` None for vectors)."""
+    prov, H = w.provenance, w.hidden_size
+    if role in _MATRIX_ROLES:
+        ts = _tensors(prov, role)
+        if not ts:
+            return f"{role}[{row}, {col}] (file layout not recorded)"
+        t, srow = ts[0], int(stored_rows(prov, H)[row])
+        idx = (col + t.offset, srow) if t.transposed else (srow, col + t.offset)
+        return _fmt(t.name, _lead(t, 2, direction) + idx)
+    if role == "b":
+        ts, srow = _bias_tensors(prov), int(stored_rows(prov, H)[row])
+        parts = []
+        for t in ts:
+            lead = _lead(t, 1, direction)
+            if t.shape and t.shape[-1] == 8 * H:  # two biases in one array (ONNX B, CuDNNLSTM)
+                parts += [_fmt(t.name, (*lead, srow)), _fmt(t.name, (*lead, 4 * H + srow))]
+            else:
+                parts.append(_fmt(t.name, (*lead, srow)))
+        fb = forget_bias_folded(prov)
+        if fb and GATES[row // H] == "f":
+            parts.append(f"forget_bias {fb:g} (added at run time, not stored)")
+        return " + ".join(parts) if parts else f"b[{row}] (file layout not recorded)"
+    if role in _PEEPHOLES:
+        ts = _tensors(prov, role)
+        if ts:
+            return _fmt(ts[0].name, (*_lead(ts[0], 1, direction), row))
+        packed = _tensors(prov, "p", "P", "peepholes")  # ONNX P [dirs, 3H] in i, o, f
+        if packed:
+            t = packed[0]
+            return _fmt(t.name, (*_lead(t, 1, direction), "iof".index(role[-1]) * H + row))
+        return f"{role}[{row}] (file layout not recorded)"
+    if role == "W_p":
+        ts = _tensors(prov, "W_p")
+        if not ts:
+            return f"W_p[{row}, {col}] (file layout not recorded)"
+        t = ts[0]
+        return _fmt(t.name, _lead(t, 2, direction) + ((col, row) if t.transposed else (row, col)))
+    return f"{role}[{row}]"
+
+
+# ----------------------------------------------------------------------------- canonical panels
+def _gate_labels() -> tuple[str, ...]:
+    return tuple(f"{g} {GATE_NAMES[g]}" for g in GATES)
+
+
+def _matrix_cell(w: LSTMDirection, key: str, role: str, a: FloatArray, direction: int):
+    H = w.hidden_size
+
+    def cell(r: int, c: int) -> Cell | None:
+        if not (0 <= r < a.shape[0] and 0 <= c < a.shape[1]):
+            return None
+        return Cell(
+            key, role, GATES[r // H], r % H, c, stored_ref(w, role, r, c, direction), float(a[r, c])
+        )
+
+    return cell
+
+
+def _vector_cell(
+    w: LSTMDirection, key: str, direction: int, data: FloatArray, roles: dict[int, str]
+):
+    """Cells of a (4H, 1) column: ``roles`` maps gate index → role (b, or p_i/p_f/p_o)."""
+    H = w.hidden_size
+
+    def cell(r: int, c: int) -> Cell | None:
+        if not (0 <= r < 4 * H and c == 0) or r // H not in roles:
+            return None
+        role, unit = roles[r // H], r % H
+        row = r if role == "b" else unit
+        return Cell(
+            key,
+            role,
+            GATES[r // H],
+            unit,
+            None,
+            stored_ref(w, role, row, None, direction),
+            float(data[r, 0]),
+        )
+
+    return cell
+
+
+def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
+    """W_x, W_h, b (and peepholes, W_p) as lstmviz computes with them: rows i, f, g, o."""
+    H, D, P = w.hidden_size, w.input_size, w.output_size
+    labels = _gate_labels()
+    rows = "gate block · unit"
+    h_name = "projected h" if w.W_p is not None else "h"
+    panels = [
+        Panel(
+            "W_x",
+            f"W_x  input kernel  {4 * H}×{D}",
+            w.W_x,
+            0,
+            H,
+            labels,
+            (rows, "input feature x[d]"),
+            _matrix_cell(w, "W_x", "W_x", w.W_x, direction),
+        ),
+        Panel(
+            "W_h",
+            f"W_h  recurrent kernel  {4 * H}×{P}",
+            w.W_h,
+            0,
+            H,
+            labels,
+            (rows, f"previous {h_name}[j]"),
+            _matrix_cell(w, "W_h", "W_h", w.W_h, direction),
+        ),
+    ]
+    b = np.asarray(w.b)[:, None]
+    panels.append(
+        Panel(
+            "b",
+            f"b  ({4 * H},)",
+            b,
+            0,
+            H,
+            labels,
+            (rows, ""),
+            _vector_cell(w, "b", direction, b, {k: "b" for k in range(4)}),
+        )
+    )
+    if w.has_peepholes:
+        peep = np.full((4 * H, 1), np.nan)
+        roles = {}
+        for k, name in ((0, "p_i"), (1, "p_f"), (3, "p_o")):
+            p = getattr(w, name)
+            if p is not None:
+                peep[k * H : (k + 1) * H, 0] = p
+                roles[k] = name
+        panels.append(
+            Panel(
+                "peep",
+                "peepholes p_i, p_f, p_o (no g)",
+                peep,
+                0,
+                H,
+                labels,
+                (rows, ""),
+                _vector_cell(w, "peep", direction, peep, roles),
+            )
+        )
+    if w.W_p is not None:
+        panels.append(_projection_panel(w, direction, stored=False))
+    return panels
+
+
+def _projection_panel(w: LSTMDirection, direction: int, stored: bool) -> Panel:
+    assert w.W_p is not None
+    ts = _tensors(w.provenance, "W_p")
+    transposed = stored and bool(ts) and ts[0].transposed
+    data = w.W_p.T if transposed else w.W_p
+    P, H = w.W_p.shape
+    title = f"W_p  projection  {P}×{H}"
+    if transposed:
+        title = f"{ts[0].name}  {tuple(ts[0].shape)}  stored transposed (H, P)"
+
+    def cell(r: int, c: int) -> Cell | None:
+        if not (0 <= r < data.shape[0] and 0 <= c < data.shape[1]):
+            return None
+        pr, pc = (c, r) if transposed else (r, c)
+        return Cell(
+            "W_p",
+            "W_p",
+            None,
+            pr,
+            pc,
+            stored_ref(w, "W_p", pr, pc, direction),
+            float(w.W_p[pr, pc]),
+        )
+
+    axes = ("unit", "projection") if transposed else ("projection", "unit")
+    return Panel("W_p", title, data, None, H, (), axes, cell)
+
+
+# ----------------------------------------------------------------------------- stored panels
+def _stored_block_labels(prov: Provenance) -> tuple[str, ...]:
+    """Stored block s named as the file names it, with its canonical gate when different."""
+    labels = []
+    for s, name in enumerate(prov.gate_order):
+        k = list(prov.perm).index(s) if s in prov.perm else s
+        canon = GATES[k]
+        labels.append(name if name == canon else f"{name} (= {canon})")
+    return tuple(labels)
+
+
+def _stored_matrix_panel(
+    w: LSTMDirection, name: str, ts: list[StoredTensor], direction: int
+) -> Panel:
+    prov, H = w.provenance, w.hidden_size
+    rows = stored_rows(prov, H)
+    transposed = ts[0].transposed
+    parts = []
+    for t in ts:
+        a = np.asarray(getattr(w, t.role), dtype=np.float64)
+        s = np.empty_like(a)
+        s[rows] = a
+        parts.append((t, s.T if transposed else s))
+    n_in = max(t.offset + (p.shape[0] if transposed else p.shape[1]) for t, p in parts)
+    data = np.full((n_in, 4 * H) if transposed else (4 * H, n_in), np.nan)
+    for t, p in parts:
+        if transposed:
+            data[t.offset : t.offset + p.shape[0], :] = p
+        else:
+            data[:, t.offset : t.offset + p.shape[1]] = p
+    by_offset = sorted(parts, key=lambda tp: tp[0].offset)
+
+    def cell(r: int, c: int) -> Cell | None:
+        if not (0 <= r < data.shape[0] and 0 <= c < data.shape[1]):
+            return None
+        srow, pos = (c, r) if transposed else (r, c)
+        owner = next((t for t, _ in reversed(by_offset) if t.offset <= pos), None)
+        if owner is None or np.isnan(data[r, c]):
+            return None
+        gate, unit = _canonical(prov, H, srow)
+        idx = (*_lead(owner, 2, direction), r, c)
+        return Cell(
+            name,
+            owner.role,
+            gate,
+            unit,
+            pos - owner.offset,
+            _fmt(owner.name, idx),
+            float(data[r, c]),
+        )
+
+    order = ",".join(prov.gate_order)
+    title = f"{name}  {tuple(ts[0].shape)}"
+    del order  # the block labels and the caption say the order; titles stay short
+    bands = ()
+    if len(parts) > 1:
+        bands = tuple(
+            (t.offset, f"{'x' if t.role == 'W_x' else 'h'} ({t.role})") for t, _ in by_offset
+        )
+    in_axis = "input (x then h)" if len(parts) > 1 else ("input x" if ts[0].role == "W_x" else "h")
+    gate_axis_label = "stored gate block · unit"
+    axes = (in_axis, gate_axis_label) if transposed else (gate_axis_label, in_axis)
+    return Panel(
+        name, title, data, 1 if transposed else 0, H, _stored_block_labels(prov), axes, cell, bands
+    )
+
+
+def _stored_bias_panel(
+    w: LSTMDirection, ts: list[StoredTensor], transposed: bool, direction: int
+) -> Panel:
+    prov, H = w.provenance, w.hidden_size
+    b = np.asarray(w.b, dtype=np.float64).copy()
+    fb = forget_bias_folded(prov)
+    b[H : 2 * H] -= fb  # canonical f block: what the file holds before the runtime forget bias
+    s = np.empty_like(b)
+    s[stored_rows(prov, H)] = b
+    data = s[None, :] if transposed else s[:, None]
+
+    def cell(r: int, c: int) -> Cell | None:
+        srow = c if transposed else r
+        if not (0 <= r < data.shape[0] and 0 <= c < data.shape[1]):
+            return None
+        gate, unit = _canonical(prov, H, srow)
+        row = GATES.index(gate) * H + unit
+        ref = stored_ref(w, "b", row, None, direction)
+        return Cell("bias", "b", gate, unit, None, ref, float(s[srow]))
+
+    names = " + ".join(dict.fromkeys(t.name for t in ts)) or "b"
+    title = f"{names}  ({4 * H},)"
+    if len(ts) > 1 or any(t.shape and t.shape[-1] == 8 * H for t in ts):
+        title += "  shown summed"
+    if fb:
+        title += f"  (forget bias {fb:g} not stored)"
+    axes = ("", "stored gate block · unit") if transposed else ("stored gate block · unit", "")
+    return Panel(
+        "bias", title, data, 1 if transposed else 0, H, _stored_block_labels(prov), axes, cell
+    )
+
+
+def stored_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
+    """The arrays as the file holds them: stored gate order, orientation and stacking.
+
+    Arrays the canonical form summed (two biases) are shown summed, in stored order; a runtime
+    forget bias folded into ``b_f`` is taken out again. Without recorded stored tensors this is
+    the canonical picture.
+    """
+    prov = w.provenance
+    matrices = [t for t in prov.stored if t.role in _MATRIX_ROLES]
+    if not matrices or prov.interleaved:
+        return canonical_panels(w, direction)
+    groups: dict[str, list[StoredTensor]] = {}
+    for t in matrices:
+        groups.setdefault(t.name, []).append(t)
+    panels = [_stored_matrix_panel(w, name, ts, direction) for name, ts in groups.items()]
+    biases = _bias_tensors(prov)
+    panels.append(_stored_bias_panel(w, biases, matrices[0].transposed, direction))
+    if w.has_peepholes:
+        panels.append(next(p for p in canonical_panels(w, direction) if p.key == "peep"))
+    if w.W_p is not None:
+        panels.append(_projection_panel(w, direction, stored=True))
+    return panels

@@ -1,0 +1,84 @@
+"""QApplication setup and the windowed half of the command line (``cli.main`` calls ``launch``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+WINDOW_SIZE = (1400, 900)
+
+
+def _prepare_headless(args: argparse.Namespace) -> None:
+    """``--screenshot`` must work on a server: no display → Qt's offscreen platform."""
+    if args.screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def application():
+    """The one QApplication (reused when it exists, e.g. under pytest-qt)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("lstmviz")
+    app.setOrganizationName("lstmviz")
+    return app
+
+
+def save_screenshot(window, path: str | Path) -> Path:
+    """Render the whole window (menus, docks, status bar) to a PNG."""
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(3):
+        QApplication.processEvents()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def open_from_args(window, args: argparse.Namespace, options: dict[str, object]) -> bool:
+    """Apply PATH, --sequence, --layer and --step to a window; False if the model failed."""
+    from lstmviz.resources import default_model_path, default_sequence_path
+
+    path = args.path or str(default_model_path())
+    if window.open_model(path, wait=True, **options) is None:
+        return False
+    seq = args.sequence or default_sequence_path(path)
+    if seq is not None:
+        window.open_sequence(seq)
+    if args.layer is not None:
+        window.select_layer(args.layer)
+    if args.step is not None:
+        window.go_to_step(args.step)
+        window.tabs.setCurrentWidget(window.debug_panel)
+    return True
+
+
+def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
+    """Open the window (or render it to ``--screenshot`` and exit). Returns the exit code."""
+    _prepare_headless(args)
+    app = application()
+    from lstmviz.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    ok = open_from_args(window, args, options)
+    if args.screenshot or args.export_trace:
+        if window.error_box is not None:
+            window.error_box.close()
+        code = 0 if ok else 2
+        if not ok:
+            print(f"lstmviz: {window.last_error}", file=sys.stderr)
+        if args.screenshot:
+            save_screenshot(window, args.screenshot)
+        if ok and args.export_trace:
+            from lstmviz.cli_text import run_text
+
+            code = run_text(argparse.Namespace(**{**vars(args), "info": False}), options)
+        window.close()
+        return code
+    return app.exec()

@@ -1,0 +1,198 @@
+"""One weight matrix as a heatmap cut into labelled gate blocks.
+
+All graphics items (plot, image, colour bar, block separators, band lines, unit highlights) are
+made once; ``show_panel`` only swaps data, ticks and line positions, so switching layers or the
+stored-order toggle on a 4096 × 1024 matrix never rebuilds the scene.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem
+
+from lstmviz.core.stored_layout import Cell, Panel
+
+SEPARATOR_PEN = pg.mkPen(QColor(20, 20, 20), width=2)
+BAND_PEN = pg.mkPen(QColor(60, 60, 60), width=2, style=Qt.PenStyle.DashLine)
+HIGHLIGHT_PEN = QPen(QColor(255, 200, 0), 2)
+HIGHLIGHT_PEN.setCosmetic(True)
+NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
+
+
+def symmetric_limit(data: np.ndarray) -> float:
+    """Largest finite |w|, so the diverging colour map keeps zero at its white centre."""
+    finite = np.abs(data[np.isfinite(data)])
+    limit = float(finite.max()) if finite.size else 1.0
+    return limit if limit > 0 else 1.0
+
+
+class GateHeatmap:
+    """A PlotItem showing one ``Panel``; the owner places ``plot`` in a GraphicsLayout."""
+
+    def __init__(self) -> None:
+        self.plot = pg.PlotItem()
+        self.plot.invertY(True)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.showAxis("top", False)
+        _let_shrink(self.plot.titleLabel)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(90, 90, 90))
+            axis.setTextPen(pg.mkPen(20, 20, 20))
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.bar = pg.ColorBarItem(
+            colorMap=pg.colormap.get("CET-D1"), interactive=False, width=10, values=(-1, 1)
+        )
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.bar.axis.setTextPen(pg.mkPen(20, 20, 20))
+        self.separators = [
+            pg.InfiniteLine(angle=0, pen=SEPARATOR_PEN, movable=False) for _ in range(3)
+        ]
+        self.bands = [
+            pg.InfiniteLine(
+                angle=90,
+                pen=BAND_PEN,
+                movable=False,
+                label="",
+                labelOpts={"position": 0.04, "color": (30, 30, 30), "fill": (255, 255, 255, 200)},
+            )
+            for _ in range(3)
+        ]
+        for line in (*self.separators, *self.bands):
+            self.plot.addItem(line, ignoreBounds=True)
+        self.highlights = [QGraphicsRectItem() for _ in range(4)]
+        for rect in self.highlights:
+            rect.setPen(HIGHLIGHT_PEN)
+            rect.setZValue(20)
+            rect.setVisible(False)
+            self.plot.addItem(rect, ignoreBounds=True)
+        self.panel: Panel | None = None
+        self.limit = 1.0
+
+    # ------------------------------------------------------------------ data
+    def show_panel(self, panel: Panel, show_gate_labels: bool = True) -> None:
+        """Swap in a new matrix; levels are symmetric and fixed (no auto-levels)."""
+        self.panel = panel
+        data = np.asarray(panel.data, dtype=np.float32)
+        self.limit = symmetric_limit(data)
+        self.image.setImage(
+            data, autoLevels=False, levels=(-self.limit, self.limit), autoDownsample=True
+        )
+        self.bar.setLevels((-self.limit, self.limit))
+        rows, cols = data.shape
+        narrow = (panel.gate_axis == 0 and cols <= NARROW) or (
+            panel.gate_axis == 1 and rows <= NARROW
+        )
+        title = (
+            panel.title.split("  ")[0] + f" {rows}×{cols}"
+            if narrow and panel.gate_axis == 0
+            else panel.title
+        )
+        self.plot.setTitle(title, size="9pt", color="#202020")
+        self._place_separators(panel)
+        self._place_ticks(panel, show_gate_labels)
+        self.clear_highlight()
+        self.plot.vb.setLimits(xMin=-0.5 * cols, xMax=1.5 * cols, yMin=-0.5 * rows, yMax=1.5 * rows)
+        self.plot.vb.setRange(QRectF(0, 0, cols, rows), padding=0)
+
+    def _place_separators(self, panel: Panel) -> None:
+        angle = 0 if panel.gate_axis == 0 else 90
+        for k, line in enumerate(self.separators, start=1):
+            line.setAngle(angle)
+            line.setValue(k * panel.hidden)
+            line.setVisible(panel.gate_axis is not None)
+        for line, band in zip(self.bands, (*panel.bands[1:], None, None, None), strict=False):
+            line.setVisible(band is not None)
+            if band is not None:
+                line.setAngle(0 if panel.gate_axis == 1 else 90)
+                line.setValue(band[0])
+
+    def _place_ticks(self, panel: Panel, show_gate_labels: bool) -> None:
+        left, bottom = self.plot.getAxis("left"), self.plot.getAxis("bottom")
+        rows, cols = panel.data.shape
+        gate_ticks = [
+            ((k + 0.5) * panel.hidden, label) for k, label in enumerate(panel.block_labels)
+        ]
+        left.setTicks(None)
+        bottom.setTicks(None)
+        if panel.gate_axis == 0:
+            left.setTicks(
+                [gate_ticks if show_gate_labels else [(t, "") for t, _ in gate_ticks], []]
+            )
+            if cols <= NARROW:
+                bottom.setTicks([[(c + 0.5, str(c)) for c in range(cols)], []])
+        elif panel.gate_axis == 1:
+            bottom.setTicks([gate_ticks, []])
+            if rows <= NARROW:
+                left.setTicks([[(r + 0.5, str(r)) for r in range(rows)], []])
+        if panel.bands:
+            edges = [b[0] for b in panel.bands] + [rows if panel.gate_axis == 1 else cols]
+            band_ticks = [
+                ((a + b) / 2, label.split(" ")[0] + " rows" if panel.gate_axis == 1 else label)
+                for (a, _), b, (_, label) in zip(panel.bands, edges[1:], panel.bands, strict=False)
+            ]
+            (left if panel.gate_axis == 1 else bottom).setTicks([band_ticks, []])
+        row_label, col_label = panel.axis_labels
+        self.plot.setLabel("left", row_label if (show_gate_labels or panel.gate_axis != 0) else "")
+        self.plot.setLabel("bottom", col_label)
+
+    # ------------------------------------------------------------------ hover
+    def contains(self, scene_pos: QPointF) -> bool:
+        return self.panel is not None and self.plot.vb.sceneBoundingRect().contains(scene_pos)
+
+    def index_at(self, scene_pos: QPointF) -> tuple[int, int]:
+        p = self.plot.vb.mapSceneToView(scene_pos)
+        return math.floor(p.y()), math.floor(p.x())
+
+    def cell_at(self, scene_pos: QPointF) -> Cell | None:
+        if not self.contains(scene_pos):
+            return None
+        assert self.panel is not None
+        return self.panel.cell(*self.index_at(scene_pos))
+
+    def highlight_unit(self, unit: int | None) -> None:
+        """Outline unit ``unit`` in each of the four gate blocks (its row, or column)."""
+        panel = self.panel
+        if panel is None or panel.gate_axis is None or unit is None or not 0 <= unit < panel.hidden:
+            self.clear_highlight()
+            return
+        rows, cols = panel.data.shape
+        for k, rect in enumerate(self.highlights):
+            pos = k * panel.hidden + unit
+            r = QRectF(0, pos, cols, 1) if panel.gate_axis == 0 else QRectF(pos, 0, 1, rows)
+            rect.setRect(r)
+            rect.setVisible(True)
+
+    def highlighted_rects(self) -> list[QRectF]:
+        return [r.rect() for r in self.highlights if r.isVisible()]
+
+    def clear_highlight(self) -> None:
+        for rect in self.highlights:
+            rect.setVisible(False)
+
+
+def _let_shrink(label: pg.LabelItem) -> None:
+    """A long title may overflow its plot, but must never widen the whole layout.
+
+    ``LabelItem.updateMin`` (called on every text change and resize) pins the minimum and
+    preferred width to the text; this instance's ``updateMin`` relaxes them afterwards.
+    """
+
+    def update_min() -> None:
+        pg.LabelItem.updateMin(label)
+        height = label.minimumHeight()
+        hints = getattr(label, "_sizeHint", None)  # pyqtgraph 0.13-0.14 keep the hints here
+        if isinstance(hints, dict):
+            hints[Qt.SizeHint.MinimumSize] = (20, height)
+            hints[Qt.SizeHint.PreferredSize] = (20, height)
+        label.setMinimumWidth(20)
+        label.updateGeometry()
+
+    label.updateMin = update_min

@@ -1,0 +1,408 @@
+"""The main window: model tree, weights view, debugger tab, inspector docks, menus, status bar.
+
+Loading: ``open_model(path, **options)`` loads in a worker thread (busy bar in the status bar,
+UI stays responsive) and ends with ``model_loaded(model)`` or ``load_failed(message)``; tests
+wait on those signals. Scripts can call ``open_model(path, wait=True)``, which loads in the
+calling thread and returns the model (or None after showing the error). A bad file never
+replaces the model already shown. ``ChoiceRequired`` asks the user and reloads with the choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QWidget,
+)
+
+from lstmviz.core.model import LSTMModel
+from lstmviz.gui import workers
+from lstmviz.gui.choice_dialog import ask_choice
+from lstmviz.gui.debug_panel import DebugPanel
+from lstmviz.gui.details_panel import DetailsPanel
+from lstmviz.gui.model_tree import ModelTree
+from lstmviz.gui.settings import AppSettings
+from lstmviz.gui.shapes_panel import ShapesPanel
+from lstmviz.gui.weight_stats import WeightStatsPanel
+from lstmviz.gui.weights_view import WeightsView
+from lstmviz.io.errors import ChoiceRequired
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILTERS = ";;".join(
+    [
+        "All supported (*.keras *.h5 *.hdf5 *.pt *.pth *.bin *.ckpt *.safetensors *.onnx *.index"
+        " *.npz *.npy)",
+        "Keras (*.keras *.h5 *.hdf5)",
+        "PyTorch (*.pt *.pth *.bin *.safetensors)",
+        "TensorFlow 1 checkpoint (*.index)",
+        "ONNX (*.onnx)",
+        "NumPy arrays (*.npz *.npy)",
+        "All files (*)",
+    ]
+)
+SEQUENCE_SUFFIXES = {".csv", ".txt", ".tsv"}
+ABOUT = """<h3>lstmviz</h3><p>A desktop debugger for LSTM internals: weights cut into gate blocks,
+and a step-through of every gate.</p>"""
+CONVENTIONS = """<p>lstmviz shows every LSTM in one canonical form: <b>W_x (4H, D)</b>,
+<b>W_h (4H, H)</b>, <b>b (4H,)</b> with row blocks <b>i, f, g, o</b> (input, forget, candidate,
+output); all biases summed; a runtime forget bias folded into b_f.</p>
+<table border=1 cellpadding=3>
+<tr><th>framework</th><th>stored</th><th>order</th></tr>
+<tr><td>Keras</td><td>kernel [D, 4H], recurrent_kernel [H, 4H]</td><td>i, f, c, o</td></tr>
+<tr><td>TensorFlow 1</td><td>kernel [D + H, 4H] (x rows, then h rows)</td><td>i, j, f, o</td></tr>
+<tr><td>PyTorch</td><td>weight_ih [4H, D], weight_hh [4H, H], 2 biases</td><td>i, f, g, o</td></tr>
+<tr><td>ONNX</td><td>W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H]</td><td>i, o, f, c</td></tr>
+</table><p>Use <i>View ▸ As stored in the file</i> to see the file's own layout.</p>"""
+
+
+class MainWindow(QMainWindow):
+    model_loaded = Signal(object)  # LSTMModel
+    load_failed = Signal(str)  # the error message shown to the user
+
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else AppSettings()
+        self.model: LSTMModel | None = None
+        self.model_path: str | None = None
+        self.last_error = ""
+        self.selection = (0, 0)
+        self.error_box: QMessageBox | None = None
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._generation = 0
+        self._pending: set[workers.LoadWorker] = set()
+
+        self.setWindowTitle("lstmviz")
+        self.setAcceptDrops(True)
+        self.tree = ModelTree()
+        self.tree.setMinimumWidth(280)
+        self.weights_view = WeightsView()
+        self.debug_panel = DebugPanel(self)
+        self.details = DetailsPanel()
+        self.stats_panel = WeightStatsPanel()
+        self.shapes_panel = ShapesPanel()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.weights_view, "Weights")
+        self.tabs.addTab(self.debug_panel, "Debugger")
+        self.setCentralWidget(self.tabs)
+        self.tree_dock = self._dock("Model", self.tree, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.side_tabs = QTabWidget()
+        self.side_tabs.setMinimumWidth(400)
+        self.side_tabs.addTab(self.details, "Inspector")
+        self.side_tabs.addTab(self.stats_panel, "Statistics")
+        self.side_tabs.addTab(self.shapes_panel, "Shapes explained")
+        self.side_dock = self._dock(
+            "Details", self.side_tabs, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.resizeDocks([self.tree_dock, self.side_dock], [300, 430], Qt.Orientation.Horizontal)
+
+        self.status_label = QLabel(
+            "Open a model: File ▸ Open, or drop a file or checkpoint folder here"
+        )
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(140)
+        self.busy.setVisible(False)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.busy)
+        self._build_menus()
+
+        self.tree.direction_selected.connect(self._on_tree_direction_selected)
+        self.weights_view.cell_hovered.connect(self._on_weights_cell_hovered)
+        self.weights_view.stored_order_toggled.connect(self._on_weights_stored_order_toggled)
+        self.debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
+        self.weights_view.set_direction(None)
+        self.details.show_selection(None)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(
+            file_menu, "&Open model…", self._on_open_triggered, QKeySequence.StandardKey.Open
+        )
+        self._action(file_menu, "Open &sequence…", self._on_open_sequence_triggered)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._update_recent_menu()
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        view_menu = self.menuBar().addMenu("&View")
+        self.stored_action = self._action(
+            view_menu, "As &stored in the file", self.weights_view.set_stored_order
+        )
+        self.stored_action.setCheckable(True)
+        self._action(
+            view_menu, "Show &weights", lambda: self.tabs.setCurrentWidget(self.weights_view)
+        )
+        self._action(
+            view_menu, "Show &debugger", lambda: self.tabs.setCurrentWidget(self.debug_panel)
+        )
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(
+            help_menu,
+            "&Conventions",
+            lambda: QMessageBox.information(self, "LSTM conventions", CONVENTIONS),
+        )
+        self._action(
+            help_menu, "&About lstmviz", lambda: QMessageBox.about(self, "About lstmviz", ABOUT)
+        )
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # ------------------------------------------------------------------ loading
+    def open_model(
+        self, path: str | Path, *, wait: bool = False, **options: Any
+    ) -> LSTMModel | None:
+        """Load ``path``; see the module docstring for the async and ``wait=True`` paths."""
+        path = str(path)
+        self._generation += 1
+        generation = self._generation
+        self.status_label.setText(f"Loading {Path(path).name}…")
+        if wait:
+            try:
+                model, error = workers.load(path, options), None
+            except Exception as exc:
+                model, error = None, exc
+            self._on_load_finished(generation, path, options, wait, model, error)
+            return self.model if model is not None and self.model_path == path else None
+        worker = workers.LoadWorker(path, options)
+        self._pending.add(worker)
+        worker.signals.finished.connect(
+            lambda m, e, w=worker: self._on_worker_finished(w, generation, path, options, m, e)
+        )
+        self.busy.setVisible(True)
+        worker.setAutoDelete(False)
+        self._pool.start(worker)
+        return None
+
+    def _on_worker_finished(self, worker, generation, path, options, model, error) -> None:
+        self._pending.discard(worker)
+        self.busy.setVisible(bool(self._pending))
+        self._on_load_finished(generation, path, options, False, model, error)
+
+    def _on_load_finished(
+        self,
+        generation: int,
+        path: str,
+        options: dict[str, Any],
+        wait: bool,
+        model: LSTMModel | None,
+        error: BaseException | None,
+    ) -> None:
+        if generation != self._generation:
+            return  # a newer open_model call superseded this one
+        if isinstance(error, ChoiceRequired):
+            choice = ask_choice(error, self)
+            if choice is not None:
+                self.open_model(path, wait=wait, **{**options, error.option: choice})
+                return
+        if error is not None or model is None:
+            self._show_error(str(error) or type(error).__name__)
+            return
+        self.set_model(model, path)
+
+    def _show_error(self, message: str) -> None:
+        self.last_error = message
+        shown = Path(self.model_path).name if self.model_path else "no model"
+        self.status_label.setText(f"Error: {message}  (still showing {shown})")
+        if self.error_box is not None:
+            self.error_box.close()
+        self.error_box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Cannot open file",
+            message,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        self.error_box.open()  # window-modal, never blocks the event loop (or a test)
+        self.load_failed.emit(message)
+
+    def set_model(self, model: LSTMModel, path: str | None = None) -> None:
+        """Show ``model`` (already loaded): tree, first direction, debugger, recent files."""
+        self.model, self.model_path = model, path or model.source_path
+        self.last_error = ""
+        self.tree.set_model(model)
+        self.debug_panel.set_model(model)
+        if self.model_path and Path(self.model_path).exists():
+            self.settings.add_recent_file(self.model_path)
+            self._update_recent_menu()
+        self.setWindowTitle(
+            f"lstmviz — {Path(self.model_path).name}" if self.model_path else "lstmviz"
+        )
+        self.status_label.setText(self.describe_model())
+        self.selection = (-1, -1)
+        self.select_direction(0, 0)
+        self.model_loaded.emit(model)
+
+    def describe_model(self) -> str:
+        """Status line: file, format, framework and the convention found."""
+        m = self.model
+        if m is None:
+            return ""
+        prov = m.layers[0].directions[0].provenance
+        transposed = " transposed" if any(t.transposed for t in prov.stored) else ""
+        parts = [
+            Path(self.model_path or m.source_path).name,
+            m.source_format,
+            m.framework or prov.framework,
+        ]
+        layout = f"stored {','.join(prov.gate_order)}{transposed}; shown i,f,g,o"
+        return " · ".join(p for p in parts if p) + f" — {layout}"
+
+    # ------------------------------------------------------------------ navigation
+    def select_direction(self, layer: int, direction: int = 0) -> None:
+        """Show one layer/direction in the weights view, statistics and shapes panel."""
+        if self.model is None:
+            return
+        layer = min(max(layer, 0), len(self.model.layers) - 1)
+        lstm = self.model.layers[layer]
+        direction = min(max(direction, 0), len(lstm.directions) - 1)
+        if (layer, direction) == self.selection:
+            return
+        self.selection = (layer, direction)
+        w = lstm.directions[direction]
+        name = "backward" if w.reverse else "forward"
+        sizes = f"D = {w.input_size}, H = {w.hidden_size}"
+        title = f"Layer {layer} “{lstm.name}” ({lstm.kind}) · {name} · {sizes}"
+        self.weights_view.set_direction(w, direction, title)
+        self.stats_panel.set_direction(w)
+        self.shapes_panel.set_direction(w, lstm, title, direction)
+        self.details.show_selection(self.model, layer, direction)
+        self.tree.select_direction(layer, direction)
+
+    def select_layer(self, layer: int) -> None:
+        self.select_direction(layer, 0)
+
+    def show_unit(self, layer: int, direction: int, gate: str, unit: int) -> None:
+        """Weights view for that layer/direction with ``unit`` outlined in all four gate blocks."""
+        self.tabs.setCurrentWidget(self.weights_view)
+        self.select_direction(layer, direction)
+        self.weights_view.highlight_unit(unit, gate)
+
+    def set_sequence(self, x: np.ndarray) -> None:
+        self.debug_panel.set_sequence(np.asarray(x, dtype=float))
+
+    def open_sequence(self, path: str | Path) -> bool:
+        """Read a sequence file for the loaded model and hand it to the debugger."""
+        if self.model is None:
+            self._show_error("Open a model before a sequence")
+            return False
+        try:
+            x = read_sequence(path, self.model.input_size)
+        except (OSError, ValueError) as exc:
+            self._show_error(f"{Path(path).name}: {exc}")
+            return False
+        self.set_sequence(x)
+        self.status_label.setText(
+            f"{self.describe_model()} · sequence {Path(path).name} ({len(x)} steps)"
+        )
+        return True
+
+    def go_to_step(self, t: int) -> None:
+        self.debug_panel.go_to_step(t)
+
+    # ------------------------------------------------------------------ drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        path = paths[0]
+        if Path(path).suffix.lower() in SEQUENCE_SUFFIXES and self.model is not None:
+            self.open_sequence(path)
+        else:
+            self.open_model(path)
+
+    # ------------------------------------------------------------------ slots
+    def _on_open_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open LSTM model", self.settings.last_directory(), MODEL_FILTERS
+        )
+        if path:
+            self.settings.set_last_directory(Path(path).parent)
+            self.open_model(path)
+
+    def _on_open_sequence_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open input sequence",
+            self.settings.last_directory(),
+            "Sequences (*.csv *.txt *.npy *.npz);;All files (*)",
+        )
+        if path:
+            self.open_sequence(path)
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_model(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files()))
+
+    def _on_tree_direction_selected(self, layer: int, direction: int) -> None:
+        self.select_direction(layer, direction)
+
+    def _on_weights_cell_hovered(self, cell) -> None:
+        self.details.show_cell(cell)
+
+    def _on_weights_stored_order_toggled(self, stored: bool) -> None:
+        self.stored_action.setChecked(stored)
+
+    def _on_debug_weights_link_requested(
+        self, layer: int, direction: int, gate: str, unit: int
+    ) -> None:
+        self.show_unit(layer, direction, gate, unit)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.save_window_state(self.saveGeometry(), self.saveState())
+        self._pool.waitForDone(5000)
+        super().closeEvent(event)
+
+
+def read_sequence(path: str | Path, width: int) -> np.ndarray:
+    """``core.sequence.load_sequence`` when present; a plain CSV/NPY reader until it lands."""
+    try:
+        from lstmviz.core.sequence import load_sequence
+    except ImportError:
+        p = Path(path)
+        x = np.load(p) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
+        x = np.asarray(x, dtype=float).reshape(len(x), -1)
+        if x.shape[1] != width:
+            raise ValueError(
+                f"sequence has {x.shape[1]} columns, the model takes {width}"
+            ) from None
+        return x
+    return load_sequence(path, width)

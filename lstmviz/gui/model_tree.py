@@ -1,0 +1,137 @@
+"""The model tree: layers, directions, and each direction's stored variables with shapes.
+
+Non-LSTM layers from ``model.all_layers`` are listed greyed: visible for orientation, never
+selectable, because lstmviz only runs the LSTM stack.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
+
+from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel
+
+ROLE = Qt.ItemDataRole.UserRole
+GREY = QBrush(QColor(150, 150, 150))
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
+
+
+class ModelTree(QTreeWidget):
+    """Emits ``direction_selected(layer, direction)`` when any item of an LSTM layer is picked."""
+
+    direction_selected = Signal(int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(2)
+        self.setHeaderLabels(["Name", "Shape / detail"])
+        self.setAlternatingRowColors(True)
+        self.setUniformRowHeights(True)
+        self.currentItemChanged.connect(self._on_current_item_changed)
+        self._direction_items: dict[tuple[int, int], QTreeWidgetItem] = {}
+
+    def set_model(self, model: LSTMModel | None) -> None:
+        self.blockSignals(True)
+        self.clear()
+        self._direction_items = {}
+        if model is not None:
+            for item in self._layer_items(model):
+                self.addTopLevelItem(item)
+            self.expandAll()
+        self.resizeColumnToContents(0)
+        self.blockSignals(False)
+
+    def select_direction(self, layer: int, direction: int) -> None:
+        item = self._direction_items.get((layer, direction))
+        if item is not None and item is not self.currentItem():
+            self.setCurrentItem(item)
+
+    def texts(self) -> list[str]:
+        """Every item's first-column text, depth first (for tests and logs)."""
+        out: list[str] = []
+
+        def walk(item: QTreeWidgetItem, depth: int) -> None:
+            out.append("  " * depth + item.text(0) + (f"  {item.text(1)}" if item.text(1) else ""))
+            for i in range(item.childCount()):
+                walk(item.child(i), depth + 1)
+
+        for i in range(self.topLevelItemCount()):
+            walk(self.topLevelItem(i), 0)
+        return out
+
+    # ------------------------------------------------------------------ building
+    def _layer_items(self, model: LSTMModel) -> list[QTreeWidgetItem]:
+        """File order: each ``all_layers`` entry is matched to a loaded LSTM layer by name;
+        anything else (Dense, Embedding, an LSTM not chosen) is listed greyed."""
+        unmatched = {layer.name: k for k, layer in reversed(list(enumerate(model.layers)))}
+        items: list[QTreeWidgetItem] = []
+        for info in model.all_layers:
+            k = unmatched.pop(info.name, None) if info.is_lstm else None
+            if k is None:
+                items.append(self._other_item(info))
+            else:
+                items.append(self._lstm_item(k, model.layers[k]))
+        for k in sorted(unmatched.values()):  # LSTM layers all_layers did not mention
+            items.append(self._lstm_item(k, model.layers[k]))
+        return items
+
+    def _lstm_item(self, k: int, layer: LSTMLayer) -> QTreeWidgetItem:
+        kind = layer.kind + (
+            f", bidirectional ({layer.merge_mode.value})" if layer.bidirectional else ""
+        )
+        top = QTreeWidgetItem(
+            [f"{k}: {layer.name}", f"{kind}  {layer.input_size} → {layer.output_size}"]
+        )
+        top.setData(0, ROLE, (k, 0))
+        top.setToolTip(0, f"{layer.n_params:,} parameters")
+        for d, w in enumerate(layer.directions):
+            name = "backward" if w.reverse else "forward"
+            item = QTreeWidgetItem([name, f"H = {w.hidden_size}, D = {w.input_size}"])
+            item.setData(0, ROLE, (k, d))
+            self._direction_items[(k, d)] = item
+            top.addChild(item)
+            stored = w.provenance.stored
+            for t in stored:
+                extra = f"  rows {t.offset}+ → {t.role}" if t.offset else f"  → {t.role}"
+                child = QTreeWidgetItem([t.name, _shape(t.shape) + extra])
+                child.setData(0, ROLE, (k, d))
+                child.setToolTip(
+                    0,
+                    f"{t.name} {_shape(t.shape)} {t.dtype}"
+                    + (", stored transposed" if t.transposed else ""),
+                )
+                item.addChild(child)
+            if not stored:
+                for role in ("W_x", "W_h", "b", "W_p"):
+                    a = getattr(w, role)
+                    if a is not None:
+                        child = QTreeWidgetItem([role, _shape(a.shape)])
+                        child.setData(0, ROLE, (k, d))
+                        item.addChild(child)
+        return top
+
+    def _other_item(self, info: LayerInfo) -> QTreeWidgetItem:
+        what = "LSTM, not loaded" if info.is_lstm else "not an LSTM: shown, not run"
+        item = QTreeWidgetItem([info.name, f"{info.kind} ({what})"])
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
+        for col in (0, 1):
+            item.setForeground(col, GREY)
+        if info.note:
+            item.setToolTip(0, info.note)
+        for name, shape in info.weights:
+            child = QTreeWidgetItem([name, _shape(shape)])
+            child.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            for col in (0, 1):
+                child.setForeground(col, GREY)
+            item.addChild(child)
+        return item
+
+    # ------------------------------------------------------------------ slots
+    def _on_current_item_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
+        data = current.data(0, ROLE) if current is not None else None
+        if data is not None:
+            self.direction_selected.emit(int(data[0]), int(data[1]))
