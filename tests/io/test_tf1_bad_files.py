@@ -390,3 +390,18 @@ def test_keras_cells_and_grus_are_named_not_misread(tmp_path: Path) -> None:
         load_model(write_bundle(tmp_path, arrays))
     assert "lstm/lstm_cell (Keras LSTM/GRU cell)" in str(info.value)
     assert "rnn/gru_cell/gates (GRUCell)" in str(info.value)
+
+
+def test_corrupt_sibling_meta_never_breaks_loading(tmp_path: Path) -> None:
+    """A damaged .meta next to a good checkpoint only costs the graph settings."""
+    _copy_basic(tmp_path)
+    meta = tmp_path / "model.ckpt.meta"
+    original = meta.read_bytes()
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        b = bytearray(original)
+        for pos in rng.integers(0, len(b), size=3):
+            b[pos] = int(rng.integers(0, 256))
+        meta.write_bytes(bytes(b[: int(rng.integers(len(b) // 2, len(b) + 1))]))
+        model = load_model(tmp_path / "model.ckpt.index")
+        assert model.layers[0].hidden_size == 6
