@@ -11,7 +11,7 @@ from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
 
 
 def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def param_explanation(w: LSTMDirection) -> list[str]:
@@ -24,6 +24,9 @@ def param_explanation(w: LSTMDirection) -> list[str]:
     lines = [f"D = {D} inputs, H = {H} units" + (f", P = {P} projected outputs" if w.W_p is not None else "")]
     stored = w.provenance.stored
     for t in stored:
+        if t.offset:  # a row range of an array already listed (TF1: W_h rows of the kernel)
+            lines.append(f"  {t.name}: rows {t.offset}: of it hold {t.role}")
+            continue
         size = int(np.prod(t.shape))
         lines.append(f"  {t.name}: {_shape(t.shape)} = {size:,} stored values ({t.role})")
     lines.append(
