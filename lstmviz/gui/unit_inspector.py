@@ -150,6 +150,7 @@ class UnitInspector(QWidget):
     def set_direction(self, dt: DirectionTrace, layer: int, direction: int, caption: str) -> None:
         self._dt, self._layer, self._direction, self._caption = dt, layer, direction, caption
         self._unit = min(self._unit, dt.c.shape[1] - 1)
+        self._step = min(self._step, dt.n_steps - 1)
         H = dt.c.shape[1]
         # Fixed y range for the whole run, so bars of different steps compare at a glance.
         parts = [dt.z_x, dt.z_h, np.broadcast_to(dt.b, dt.z_x.shape), dt.pre]
