@@ -1,4 +1,5 @@
-"""Command line: ``lstmviz [PATH] [--sequence FILE] [--step N] [--layer K] [--screenshot PNG] [--info]``.
+"""Command line: ``lstmviz [PATH] [--sequence FILE] [--step N] [--layer K] [--screenshot PNG]
+[--info]``.
 
 ``--info`` and ``--export-trace`` without a window never import Qt, so they work on servers.
 """
@@ -17,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Desktop debugger for LSTM internals: open a Keras, TF1, PyTorch or ONNX "
         "weights file, see its gates, step through a sequence.",
     )
-    p.add_argument("path", nargs="?", help="weights file or checkpoint folder (default: bundled example)")
+    p.add_argument(
+        "path", nargs="?", help="weights file or checkpoint folder (default: bundled example)"
+    )
     p.add_argument("--sequence", metavar="FILE", help="input sequence (.csv, .txt, .npy, .npz)")
     p.add_argument("--step", type=int, metavar="N", help="time step to show")
     p.add_argument("--layer", type=int, metavar="K", help="layer to select")
@@ -43,7 +46,9 @@ def parse_options(items: Sequence[str]) -> dict[str, object]:
         if not sep:
             raise SystemExit(f"lstmviz: --option wants KEY=VALUE, got {item!r}")
         try:
-            options[key] = float(value) if key in {"forget_bias", "cell_clip", "proj_clip"} else value
+            options[key] = (
+                float(value) if key in {"forget_bias", "cell_clip", "proj_clip"} else value
+            )
         except ValueError as exc:
             raise SystemExit(f"lstmviz: --option {key} wants a number, got {value!r}") from exc
     return options

@@ -1,4 +1,4 @@
-"""Suite-wide setup: headless Qt and the Keras backend must be chosen before anything imports them."""
+"""Suite-wide setup: headless Qt and the Keras backend are chosen before anything imports them."""
 
 import os
 

@@ -40,8 +40,9 @@ _FUNCS: dict[str, Callable[[Array, float, float], Array]] = {
     "softsign": lambda x, a, b: x / (1.0 + np.abs(x)),
     "softplus": _softplus,
     "elu": lambda x, a, b: np.where(x > 0, x, a * np.expm1(np.minimum(x, 0.0))),
-    "selu": lambda x, a, b: 1.0507009873554805
-    * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x, a, b: (
+        1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0.0)))
+    ),
     "exponential": lambda x, a, b: np.exp(x),
     "swish": lambda x, a, b: x * _sigmoid(x, a, b),
     # Keras 1/2, tf.keras, Theano-free backends: slope 0.2.
@@ -79,7 +80,9 @@ class Activation:
 
     def __post_init__(self) -> None:
         if self.name not in _FUNCS:
-            hint = " (use hard_sigmoid_k2 or hard_sigmoid_k3)" if "hard_sigmoid" in self.name else ""
+            hint = (
+                " (use hard_sigmoid_k2 or hard_sigmoid_k3)" if "hard_sigmoid" in self.name else ""
+            )
             raise ValueError(f"unknown activation {self.name!r}{hint}; known: {', '.join(NAMES)}")
         if self.name in _DEFAULT_PARAMS:
             a, b = _DEFAULT_PARAMS[self.name]

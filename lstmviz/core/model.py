@@ -139,7 +139,7 @@ class LSTMDirection:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _frozen(value, name))
-        H4, D = self.W_x.shape if self.W_x.ndim == 2 else (-1, -1)
+        H4 = self.W_x.shape[0] if self.W_x.ndim == 2 else -1
         if self.W_x.ndim != 2 or H4 % 4 or H4 == 0:
             raise ValueError(f"W_x must be (4H, D), got {self.W_x.shape}")
         H = H4 // 4
@@ -214,7 +214,9 @@ class LSTMLayer:
     merge_mode: MergeMode = MergeMode.CONCAT
     output_order: OutputOrder = OutputOrder.TIME
     return_sequences: bool = True
-    kind: str = "LSTM"  # the class name in the file, e.g. "LSTM", "CuDNNLSTM", "Bidirectional(LSTM)"
+    kind: str = (
+        "LSTM"  # the class name in the file, e.g. "LSTM", "CuDNNLSTM", "Bidirectional(LSTM)"
+    )
 
     def __post_init__(self) -> None:
         if len(self.directions) not in (1, 2):
@@ -288,9 +290,7 @@ class LSTMModel:
         for k in range(1, len(self.layers)):
             want, got = self.layers[k - 1].output_size, self.layers[k].input_size
             if want != got:
-                raise ValueError(
-                    f"layer {k} expects {got} inputs but layer {k - 1} gives {want}"
-                )
+                raise ValueError(f"layer {k} expects {got} inputs but layer {k - 1} gives {want}")
         if self.embedding is not None:
             object.__setattr__(self, "embedding", _frozen(self.embedding, "embedding"))
 

@@ -21,7 +21,10 @@ def param_explanation(w: LSTMDirection) -> list[str]:
     why a TF1 kernel is ``[D + H, 4H]`` (x and h rows stacked), why PyTorch counts 2 biases.
     """
     D, H, P = w.input_size, w.hidden_size, w.output_size
-    lines = [f"D = {D} inputs, H = {H} units" + (f", P = {P} projected outputs" if w.W_p is not None else "")]
+    lines = [
+        f"D = {D} inputs, H = {H} units"
+        + (f", P = {P} projected outputs" if w.W_p is not None else "")
+    ]
     stored = w.provenance.stored
     for t in stored:
         if t.offset:  # a row range of an array already listed (TF1: W_h rows of the kernel)
@@ -54,7 +57,11 @@ def param_explanation(w: LSTMDirection) -> list[str]:
 
 def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
     """Lines for one layer: sizes, directions, provenance, settings."""
-    kind = f"{layer.kind}, bidirectional ({layer.merge_mode.value})" if layer.bidirectional else layer.kind
+    kind = (
+        f"{layer.kind}, bidirectional ({layer.merge_mode.value})"
+        if layer.bidirectional
+        else layer.kind
+    )
     lines = [
         f"Layer {k} {layer.name!r}: {kind}; input {layer.input_size} → output {layer.output_size}"
         f"; {layer.n_params:,} parameters"
@@ -65,7 +72,9 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
         lines.append(
             f"  activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
         )
-        clips = [f"{n}={getattr(w, n)}" for n in ("cell_clip", "gate_clip", "proj_clip") if getattr(w, n)]
+        clips = [
+            f"{n}={getattr(w, n)}" for n in ("cell_clip", "gate_clip", "proj_clip") if getattr(w, n)
+        ]
         if clips:
             lines.append(f"  clips: {', '.join(clips)}")
         lines.extend(param_explanation(w))
@@ -73,7 +82,9 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
             lines.append(f"  applied: {tr}")
         for s in w.provenance.settings:
             src = "assumed default" if s.assumed else "read from file"
-            lines.append(f"  setting {s.name} = {s.value} ({src}){' — ' + s.note if s.note else ''}")
+            lines.append(
+                f"  setting {s.name} = {s.value} ({src}){' — ' + s.note if s.note else ''}"
+            )
         for note in w.provenance.notes:
             lines.append(f"  note: {note}")
     return lines
@@ -93,7 +104,9 @@ def model_summary(model: LSTMModel) -> str:
             shapes = ", ".join(f"{n} {_shape(s)}" for n, s in info.weights) or "no weights"
             mark = "" if info.is_lstm else "  [not an LSTM: shown, not run]"
             note = f" — {info.note}" if info.note else ""
-            lines.append(f"  {info.name} ({info.kind}): {shapes}; {info.n_params:,} params{mark}{note}")
+            lines.append(
+                f"  {info.name} ({info.kind}): {shapes}; {info.n_params:,} params{mark}{note}"
+            )
     for k, layer in enumerate(model.layers):
         lines.extend(layer_summary(k, layer))
     for note in model.notes:

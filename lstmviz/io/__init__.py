@@ -52,7 +52,7 @@ def find_reader(probe: Probe) -> Reader | None:
         try:
             if reader.sniff(probe):
                 return reader
-        except Exception:  # noqa: BLE001 - a sniffer must never break loading
+        except Exception:
             logger.debug("sniffer %s raised on %s", reader.name, probe.name, exc_info=True)
     return None
 
@@ -80,7 +80,7 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> LSTMModel:
         raise
     except MemoryError as exc:
         raise LoadError(f"{probe.name}: {reader.name} file is too large to load") from exc
-    except Exception as exc:  # noqa: BLE001 - file content must only ever cause LoadError
+    except Exception as exc:
         logger.debug("%s failed on %s", reader.name, probe.name, exc_info=True)
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LoadError(f"{probe.name}: unreadable {reader.name} file ({detail})") from exc

@@ -75,7 +75,7 @@ class Probe:
         try:
             with zipfile.ZipFile(self.path) as zf:
                 return tuple(zf.namelist())
-        except Exception:  # noqa: BLE001 - sniffing never raises
+        except Exception:
             return ()
 
     @cached_property
@@ -87,8 +87,8 @@ class Probe:
             import h5py
 
             with h5py.File(self.path, "r") as f:
-                return frozenset(f.attrs.keys()) | frozenset(f"/{k}" for k in f.keys())
-        except Exception:  # noqa: BLE001 - sniffing never raises
+                return frozenset(f.attrs.keys()) | frozenset(f"/{k}" for k in f)
+        except Exception:
             return frozenset()
 
     def describe(self) -> str:
@@ -101,8 +101,13 @@ class Probe:
             return "file is a Git LFS pointer, not the weights (run `git lfs pull`)"
         if text.startswith((b"<!doctype html", b"<html")):
             return "file is an HTML page (a download link saved instead of the file?)"
-        if head.startswith(TORCH_LEGACY_MAGIC) or head[:2] == b"\x80\x02" and TORCH_LEGACY_MAGIC in head[:32]:
-            return "file is a legacy (pre-1.6) PyTorch pickle; re-save it with torch.save in torch >= 1.6"
+        if head.startswith(TORCH_LEGACY_MAGIC) or (
+            head[:2] == b"\x80\x02" and TORCH_LEGACY_MAGIC in head[:32]
+        ):
+            return (
+                "file is a legacy (pre-1.6) PyTorch pickle; "
+                "re-save it with torch.save in torch >= 1.6"
+            )
         if self.is_hdf5:
             return "HDF5 file holds no Keras model or weights"
         if self.is_zip:

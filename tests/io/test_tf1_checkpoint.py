@@ -187,7 +187,7 @@ def test_parameter_explanation_of_the_worked_example() -> None:
     assert w.n_stored_params == 19_456 + 256 == 19_712 == layer.n_params
     text = model_summary(model)
     assert "rnn/basic_lstm_cell/kernel: (76, 256) = 19,456 stored values" in text
-    assert "rnn/basic_lstm_cell/bias: (256) = 256 stored values" in text
+    assert "rnn/basic_lstm_cell/bias: (256,) = 256 stored values" in text
     assert "= 19,712" in text
     assert "rows [0:12] → W_x, rows [12:76] → W_h" in text
 
