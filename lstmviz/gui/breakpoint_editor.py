@@ -55,6 +55,7 @@ class BreakpointEditor(QWidget):
         self.error.setStyleSheet("color: #b00020;")
         layout.addWidget(self.error)
         self.list = QListWidget()
+        self.list.setWordWrap(True)
         self.list.itemChanged.connect(self._on_list_item_changed)
         layout.addWidget(self.list, 1)
         row = QHBoxLayout()

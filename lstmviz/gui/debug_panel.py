@@ -223,6 +223,7 @@ class DebugPanel(QWidget):
             self._x = previous
             return False
         self.sequence_editor.show_sequence(arr)
+        self.sequence_editor.show_status(f"sequence: {arr.shape[0]} steps × {arr.shape[1]}")
         return True
 
     def go_to_step(self, t: int) -> None:

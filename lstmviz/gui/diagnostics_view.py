@@ -143,9 +143,17 @@ class DiagnosticsView(QWidget):
         self.prod_image.setImage(np.nan_to_num(product, nan=0.0), autoLevels=False, levels=(0, 1))
         self.prod_image.setRect(QRectF(0, 0, T, T))
         what = f"unit {unit}" if per_unit else "mean over units"
-        arrow = "(memory runs backwards in time)" if dt.reverse else ""
-        title = f"forget-gate product P[s, t] = ∏ f from s+1 to t — {what}, layer {layer} {side}"
-        self.prod_plot.setTitle(f"{title} {arrow}", color=ps.FOREGROUND, size="10pt")
+        arrow = (
+            "this direction runs backwards: memory flows from later to earlier steps"
+            if dt.reverse
+            else ""
+        )
+        title = f"forget-gate product P[s,t] = ∏ f(s+1…t): {what}, layer {layer} {side}"
+        self.prod_plot.setTitle(
+            f"{title}<br>{arrow}" if arrow else title, color=ps.FOREGROUND, size="10pt"
+        )
+        self.prod_plot.setRange(xRange=(0, T), yRange=(0, T), padding=0)
+        self.sat_plot.setRange(xRange=(0, H), yRange=(0, 3), padding=0)
         self._write_report(trace)
 
     def _write_report(self, trace: Trace) -> None:

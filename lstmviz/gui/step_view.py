@@ -171,14 +171,14 @@ class StepView(pg.GraphicsLayoutWidget):
             ticks += [(top + r + 0.5, f"{gate}: {lab}") for r, lab in enumerate(labels)]
         self.terms_plot.getAxis("left").setTicks([ticks])
         self.terms_plot.setYRange(0, 4 * (n + 0.5) - 0.5, padding=0)
-        self.states.setXRange(0, H, padding=0)
-        self.states.setLimits(xMin=0, xMax=H)
+        self.states.setLimits(xMin=-0.5, xMax=H - 0.5)
+        self.states.setXRange(-0.5, H - 0.5, padding=0)
         # Images first, then their rectangles: setRect scales by the current image size.
         self.show_step(min(self._step, dt.n_steps - 1))
         for row, name in enumerate(STATE_ROWS):
-            self.images[name].setRect(QRectF(0, row, H, 1))
+            self.images[name].setRect(QRectF(-0.5, row, H, 1))  # unit u centred on x = u
         for k in range(4):
-            self.term_images[k].setRect(QRectF(0, k * (n + 0.5), H, n))
+            self.term_images[k].setRect(QRectF(-0.5, k * (n + 0.5), H, n))
 
     # -- per step ------------------------------------------------------------------------------
     def show_step(self, t: int) -> None:
@@ -212,14 +212,14 @@ class StepView(pg.GraphicsLayoutWidget):
 
     def set_unit(self, unit: int) -> None:
         for line in self.unit_lines:
-            line.setValue(unit + 0.5)
+            line.setValue(unit)
 
     def set_hits(self, hits: tuple[Hit, ...], layer: int, direction: int) -> None:
         """Red triangles above the units that met a breakpoint condition here."""
         units = sorted(
             {u for h in hits if (h.layer, h.direction) == (layer, direction) for u in h.units}
         )
-        self.hit_markers.setData(x=np.asarray(units, float) + 0.5, y=np.full(len(units), -0.35))
+        self.hit_markers.setData(x=np.asarray(units, float), y=np.full(len(units), -0.35))
 
     # -- mouse ---------------------------------------------------------------------------------
     def _unit_at(self, pos: QPointF) -> tuple[int, str | None] | None:
@@ -228,7 +228,7 @@ class StepView(pg.GraphicsLayoutWidget):
         for plot in (self.states, self.terms_plot):
             if plot.vb.sceneBoundingRect().contains(pos):
                 p = plot.vb.mapSceneToView(pos)
-                u = int(np.floor(p.x()))
+                u = int(np.floor(p.x() + 0.5))
                 if 0 <= u < self._dt.c.shape[1]:
                     row = int(np.floor(p.y()))
                     name = STATE_ROWS[row] if plot is self.states and 0 <= row < 7 else None

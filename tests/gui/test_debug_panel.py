@@ -130,7 +130,7 @@ def test_conditional_breakpoint_stops_and_highlights(panel, qtbot):
         f"step {first}" in panel.hit_banner.text() and "layer 1 backward" in panel.hit_banner.text()
     )
     marks_x, _ = panel.step_view.hit_markers.getData()
-    assert sorted(marks_x - 0.5) == units
+    assert sorted(marks_x) == units
     qtbot.keyClick(panel.step_view, Qt.Key.Key_Right)
     assert not panel.hit_banner.isVisible()  # any other move clears the hit
 
@@ -243,12 +243,12 @@ def test_unit_inspector_text_for_a_known_step(qtbot):
 def test_clicking_a_unit_selects_it(panel, qtbot):
     panel.views.setCurrentWidget(panel.step_view)
     vb = panel.step_view.states.vb
-    scene_pos = vb.mapViewToScene(pg_point(7.5, 1.5))
+    scene_pos = vb.mapViewToScene(pg_point(7.2, 1.5))
     view_pos = panel.step_view.mapFromScene(scene_pos)
     qtbot.mouseClick(panel.step_view.viewport(), Qt.MouseButton.LeftButton, pos=view_pos)
     assert panel.debugger.selection.unit == 7
     assert panel.unit_inspector.unit == 7
-    assert panel.step_view.unit_lines[0].value() == 7.5
+    assert panel.step_view.unit_lines[0].value() == 7
 
 
 def pg_point(x: float, y: float):
@@ -285,11 +285,14 @@ def _not_blank(path: Path) -> None:
 
 def test_screenshots(panel, qtbot):
     ARTIFACTS.mkdir(exist_ok=True)
-    panel.debugger.add_breakpoint("o saturated > 25% in layer 1 backward")
+    f = panel.trace.layers[1].directions[1].f
+    cut = float(np.quantile(f.min(axis=1), 0.5))
+    panel.debugger.add_breakpoint(f"any f < {cut:.3f} in layer 1 backward")
     panel.controls.layer.setCurrentIndex(1)
     panel.controls.direction.setCurrentIndex(1)
-    panel.debugger.run_to_breakpoint()
     panel.debugger.select(unit=4)
+    assert panel.debugger.run_to_breakpoint()
+    assert panel.hit_banner.isVisible()
     for index, name in enumerate(("step", "time", "diagnostics")):
         panel.views.setCurrentIndex(index)
         qtbot.wait(10)
