@@ -133,6 +133,10 @@ def try_mutant(path: Path, limit: float) -> tuple[str, float, str]:
         result, detail = "loaded", ""
     except LoadError as exc:
         result, detail = "LoadError", str(exc)
+        if ": unreadable " in detail and exc.__cause__ is not None:
+            # load_model's catch-all turned a reader's stray exception into a LoadError:
+            # passes, but counted so reader authors see where their checks are missing.
+            detail = f"wrapped {type(exc.__cause__).__name__}: {detail}"
     except HangError:
         result, detail = "hang", f"still running after {HANG_SECONDS} s"
     except BaseException as exc:  # exactly what the fuzzer looks for
@@ -184,6 +188,7 @@ def summarize(seeds: list[Path], outcomes: list[Outcome], limit: float) -> dict:
         "limit_seconds": limit,
         "slowest": asdict(slowest) if slowest else None,
         "total_seconds": round(sum(o.seconds for o in outcomes), 2),
+        "wrapped": sum(o.detail.startswith("wrapped") for o in outcomes),
         "failures": [asdict(o) for o in bad],
     }
 
@@ -193,13 +198,14 @@ def print_table(summary: dict, outcomes: list[Outcome]) -> None:
     for o in outcomes:
         per.setdefault(o.fixture, Counter())[o.result] += 1
     width = max((len(f) for f in per), default=10)
-    print(f"{'fixture':<{width}}  mutants  loaded  LoadError  other  max s")
+    print(f"{'fixture':<{width}}  mutants  loaded  LoadError  wrapped  other  max s")
     for fixture, counts in per.items():
         worst = max(o.seconds for o in outcomes if o.fixture == fixture)
         other = sum(v for k, v in counts.items() if k not in ("loaded", "LoadError"))
+        wrapped = sum(o.fixture == fixture and o.detail.startswith("wrapped") for o in outcomes)
         print(
             f"{fixture:<{width}}  {sum(counts.values()):7d}  {counts['loaded']:6d}  "
-            f"{counts['LoadError']:9d}  {other:5d}  {worst:5.3f}"
+            f"{counts['LoadError']:9d}  {wrapped:7d}  {other:5d}  {worst:5.3f}"
         )
     print(
         f"\n{summary['mutants']} mutants of {len(summary['seeds'])} fixtures: {summary['results']}"

@@ -224,7 +224,8 @@ def _direction(
     transforms: list[str] = []
     notes: list[str] = []
     if len(biases) == 2:
-        b = biases[0][1].astype(np.float64) + biases[1][1]
+        with np.errstate(all="ignore"):  # NaN/Inf weights are shown, not refused
+            b = biases[0][1].astype(np.float64) + biases[1][1]
         transforms.append("bias_ih + bias_hh summed into b")
     elif biases:
         b = biases[0][1]

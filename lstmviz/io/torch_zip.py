@@ -34,6 +34,8 @@ SOURCE_FORMAT = "PyTorch zip (torch.save)"
 LEGACY_HEADER = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 MAX_PICKLE_BYTES = 256 << 20  # a state dict of 100k tensors pickles to ~20 MB
 MAX_DEFLATE_RATIO = 1100  # deflate cannot do better than ~1032:1; more is a zip bomb
+#: What a damaged zip raises in zipfile (bad names, CRC, deflate stream, sizes).
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError)
 SAVE_ADVICE = "save a state_dict with torch.save(model.state_dict(), path)"
 
 #: dtype name → (NumPy dtype, element size); bfloat16 is read as its uint16 bits.
@@ -148,8 +150,13 @@ class _Archive:
         info = self._member(name)
         if limit is not None and info.file_size > limit:
             raise LoadError(f"{self.file}: {name} is {info.file_size} bytes, more than {limit}")
-        with self.zf.open(info) as fh:
-            return fh.read()
+        try:
+            with self.zf.open(info) as fh:
+                return fh.read()
+        except ZIP_ERRORS as exc:
+            raise LoadError(
+                f"{self.file}: zip member {name} is damaged ({exc}); re-save the file"
+            ) from exc
 
     def _text(self, member: str, default: str) -> str:
         name = self.prefix + member
@@ -383,24 +390,23 @@ def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
             "torch.save(obj, path) using torch >= 1.6"
         )
     try:
-        with zipfile.ZipFile(probe.path) as zf:
-            archive = _Archive(zf, probe)
-            checkpoint = split_checkpoint(_unpickle(archive), file)
-            return model_from_state_dict(
-                checkpoint.tensors,
-                file=file,
-                source_format=SOURCE_FORMAT,
-                source_path=str(probe.path),
-                prefix=prefix,
-                extras=checkpoint.extras,
-                notes=checkpoint.notes,
-            )
-    except LoadError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+        zf = zipfile.ZipFile(probe.path)
+    except ZIP_ERRORS as exc:
         raise LoadError(
             f"{file}: damaged zip archive ({exc}); re-save the file with torch.save"
         ) from exc
+    with zf:
+        archive = _Archive(zf, probe)
+        checkpoint = split_checkpoint(_unpickle(archive), file)
+        return model_from_state_dict(
+            checkpoint.tensors,
+            file=file,
+            source_format=SOURCE_FORMAT,
+            source_path=str(probe.path),
+            prefix=prefix,
+            extras=checkpoint.extras,
+            notes=checkpoint.notes,
+        )
 
 
 def sniff(probe: Probe) -> bool:
