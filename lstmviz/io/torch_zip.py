@@ -219,7 +219,7 @@ class _Archive:
             np_dtype = np.dtype(DTYPES[dtype][0]).newbyteorder(self.endian)
             strides = tuple(s * itemsize for s in stride)
             view = np.ndarray(size, np_dtype, buffer=raw, offset=offset * itemsize, strides=strides)
-            arr = np.ascontiguousarray(view).astype(np_dtype.newbyteorder("="))
+            arr = view.astype(np_dtype.newbyteorder("="), order="C")  # one copy, native order
             return bfloat16_to_float32(arr) if dtype == "bfloat16" else arr
 
         return LazyTensor(size, dtype, read)
