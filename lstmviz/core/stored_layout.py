@@ -233,12 +233,12 @@ def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
     panels.append(
         Panel(
             "b",
-            f"b  ({4 * H},)",
+            f"b  {4 * H}",
             b,
             0,
             H,
             labels,
-            (rows, ""),
+            (rows, "bias"),
             _vector_cell(w, "b", direction, b, {k: "b" for k in range(4)}),
         )
     )
@@ -253,12 +253,12 @@ def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
         panels.append(
             Panel(
                 "peep",
-                "peepholes p_i, p_f, p_o (no g)",
+                "peepholes",
                 peep,
                 0,
                 H,
                 labels,
-                (rows, ""),
+                (rows, "none for g"),
                 _vector_cell(w, "peep", direction, peep, roles),
             )
         )

@@ -53,7 +53,7 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
         window.select_layer(args.layer)
     if args.step is not None:
         window.go_to_step(args.step)
-        window.tabs.setCurrentWidget(window.debug_panel)
+        window.tabs.setCurrentIndex(1)  # the debugger tab
     return True
 
 

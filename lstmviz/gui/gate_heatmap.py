@@ -55,16 +55,7 @@ class GateHeatmap:
         self.separators = [
             pg.InfiniteLine(angle=0, pen=SEPARATOR_PEN, movable=False) for _ in range(3)
         ]
-        self.bands = [
-            pg.InfiniteLine(
-                angle=90,
-                pen=BAND_PEN,
-                movable=False,
-                label="",
-                labelOpts={"position": 0.04, "color": (30, 30, 30), "fill": (255, 255, 255, 200)},
-            )
-            for _ in range(3)
-        ]
+        self.bands = [pg.InfiniteLine(angle=90, pen=BAND_PEN, movable=False) for _ in range(3)]
         for line in (*self.separators, *self.bands):
             self.plot.addItem(line, ignoreBounds=True)
         self.highlights = [QGraphicsRectItem() for _ in range(4)]
@@ -127,15 +118,15 @@ class GateHeatmap:
                 [gate_ticks if show_gate_labels else [(t, "") for t, _ in gate_ticks], []]
             )
             if cols <= NARROW:
-                bottom.setTicks([[(c + 0.5, str(c)) for c in range(cols)], []])
+                bottom.setTicks([[(c + 0.5, str(c)) for c in range(cols)] if cols > 1 else [], []])
         elif panel.gate_axis == 1:
             bottom.setTicks([gate_ticks, []])
             if rows <= NARROW:
-                left.setTicks([[(r + 0.5, str(r)) for r in range(rows)], []])
+                left.setTicks([[(r + 0.5, str(r)) for r in range(rows)] if rows > 1 else [], []])
         if panel.bands:
             edges = [b[0] for b in panel.bands] + [rows if panel.gate_axis == 1 else cols]
             band_ticks = [
-                ((a + b) / 2, label.split(" ")[0] + " rows" if panel.gate_axis == 1 else label)
+                ((a + b) / 2, f"{label.split(' ')[0]} rows" if panel.gate_axis == 1 else label)
                 for (a, _), b, (_, label) in zip(panel.bands, edges[1:], panel.bands, strict=False)
             ]
             (left if panel.gate_axis == 1 else bottom).setTicks([band_ticks, []])

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QTabWidget,
     QWidget,
 )
@@ -97,7 +98,11 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.weights_view, "Weights")
-        self.tabs.addTab(self.debug_panel, "Debugger")
+        debug_scroll = QScrollArea()  # the debugger's own minimum size must not widen the window
+        debug_scroll.setWidget(self.debug_panel)
+        debug_scroll.setWidgetResizable(True)
+        debug_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.tabs.addTab(debug_scroll, "Debugger")
         self.setCentralWidget(self.tabs)
         self.tree_dock = self._dock("Model", self.tree, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.side_tabs = QTabWidget()
@@ -157,9 +162,7 @@ class MainWindow(QMainWindow):
         self._action(
             view_menu, "Show &weights", lambda: self.tabs.setCurrentWidget(self.weights_view)
         )
-        self._action(
-            view_menu, "Show &debugger", lambda: self.tabs.setCurrentWidget(self.debug_panel)
-        )
+        self._action(view_menu, "Show &debugger", lambda: self.tabs.setCurrentIndex(1))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(
             help_menu,
@@ -251,14 +254,19 @@ class MainWindow(QMainWindow):
         self.model, self.model_path = model, path or model.source_path
         self.last_error = ""
         self.tree.set_model(model)
-        self.debug_panel.set_model(model)
+        debugger_error = ""
+        try:
+            self.debug_panel.set_model(model)
+        except Exception as exc:
+            logger.exception("debugger panel could not take %s", self.model_path)
+            debugger_error = f" · debugger unavailable: {exc}"
         if self.model_path and Path(self.model_path).exists():
             self.settings.add_recent_file(self.model_path)
             self._update_recent_menu()
         self.setWindowTitle(
             f"lstmviz — {Path(self.model_path).name}" if self.model_path else "lstmviz"
         )
-        self.status_label.setText(self.describe_model())
+        self.status_label.setText(self.describe_model() + debugger_error)
         self.selection = (-1, -1)
         self.select_direction(0, 0)
         self.model_loaded.emit(model)
@@ -293,7 +301,7 @@ class MainWindow(QMainWindow):
         name = "backward" if w.reverse else "forward"
         sizes = f"D = {w.input_size}, H = {w.hidden_size}"
         title = f"Layer {layer} “{lstm.name}” ({lstm.kind}) · {name} · {sizes}"
-        self.weights_view.set_direction(w, direction, title)
+        self.weights_view.set_direction(w, direction, f"{title} — {w.provenance.describe()}")
         self.stats_panel.set_direction(w)
         self.shapes_panel.set_direction(w, lstm, title, direction)
         self.details.show_selection(self.model, layer, direction)

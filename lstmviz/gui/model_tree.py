@@ -67,15 +67,15 @@ class ModelTree(QTreeWidget):
     def _layer_items(self, model: LSTMModel) -> list[QTreeWidgetItem]:
         """File order: each ``all_layers`` entry is matched to a loaded LSTM layer by name;
         anything else (Dense, Embedding, an LSTM not chosen) is listed greyed."""
-        unmatched = {layer.name: k for k, layer in reversed(list(enumerate(model.layers)))}
+        unmatched = dict(enumerate(model.layers))
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
-            k = unmatched.pop(info.name, None) if info.is_lstm else None
+            k = _match(info, unmatched) if info.is_lstm else None
             if k is None:
                 items.append(self._other_item(info))
             else:
                 items.append(self._lstm_item(k, model.layers[k]))
-        for k in sorted(unmatched.values()):  # LSTM layers all_layers did not mention
+        for k in sorted(unmatched):  # LSTM layers all_layers did not mention
             items.append(self._lstm_item(k, model.layers[k]))
         return items
 
@@ -135,3 +135,14 @@ class ModelTree(QTreeWidget):
         data = current.data(0, ROLE) if current is not None else None
         if data is not None:
             self.direction_selected.emit(int(data[0]), int(data[1]))
+
+
+def _match(info: LayerInfo, unmatched: dict[int, LSTMLayer]) -> int | None:
+    """The loaded layer ``info`` describes: same name, or sharing a stored weight name."""
+    names = {n for n, _ in info.weights}
+    for k, layer in unmatched.items():
+        stored = {t.name for w in layer.directions for t in w.provenance.stored}
+        if layer.name == info.name or names & stored:
+            del unmatched[k]
+            return k
+    return None

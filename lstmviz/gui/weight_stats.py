@@ -78,8 +78,7 @@ class WeightStatsPanel(QWidget):
         for r, s in enumerate(self.stats):
             bad = s.n_nan + s.n_inf
             values = (
-                s.matrix,
-                s.gate,
+                f"{s.matrix} · {s.gate}",
                 _fmt(s.mean),
                 _fmt(s.std),
                 _fmt(s.min),

@@ -28,7 +28,7 @@ from lstmviz.core.stored_layout import Cell, Panel, canonical_panels, stored_pan
 from lstmviz.gui.gate_heatmap import NARROW, GateHeatmap
 
 MAX_PANELS = 5  # W_x, W_h, b, peepholes, W_p (stored: kernel(s), bias, peepholes, W_p)
-NARROW_PX = 150
+NARROW_PX = 120
 QT_MAX = 16777215
 
 
@@ -60,10 +60,10 @@ class WeightsView(QWidget):
         reset = QPushButton("Reset zoom")
         reset.clicked.connect(self.reset_zoom)
         bar = QHBoxLayout()
-        bar.addWidget(self.caption, 1)
         bar.addWidget(QLabel("Layout:"))
         bar.addWidget(self.canonical_button)
         bar.addWidget(self.stored_button)
+        bar.addStretch(1)
         bar.addWidget(reset)
 
         self.graphics = pg.GraphicsLayoutWidget()
@@ -76,6 +76,7 @@ class WeightsView(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.caption)
         layout.addLayout(bar)
         layout.addWidget(self.graphics, 1)
 
@@ -197,6 +198,10 @@ class WeightsView(QWidget):
                 if cols <= NARROW:
                     h.plot.setMaximumWidth(NARROW_PX + (90 if first else 0))
                 h.show_panel(panel, show_gate_labels=first)
+        # Fit the layout to the view now: while items were swapped the layout's maximum size
+        # may have shrunk the central item, and GraphicsView only re-fits it on resize.
+        qlayout.activate()
+        ci.setGeometry(self.graphics.range)
         linked = [h for h in row_items if h.panel is not None and h.panel.gate_axis in (0, 1)]
         for h in linked[1:]:
             if vertical:

@@ -1,0 +1,203 @@
+"""The main window driven like a user: open, drop, fail, choose, navigate; screenshots saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_factories import keras_like, torch_like
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QDialog
+
+from lstmviz.gui.choice_dialog import ChoiceDialog
+from lstmviz.gui.settings import AppSettings
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TORCH_PLAIN = FIXTURES / "torch" / "plain.pt"
+TORCH_TWO = FIXTURES / "torch" / "two_lstms.pt"
+TF1_BASIC = FIXTURES / "tf1" / "basic"
+
+
+def drop(window, path: Path) -> bool:
+    """Drag ``path`` over the window and drop it; returns whether the drag was accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = window.rect().center()
+    enter = QDragEnterEvent(
+        centre,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, enter)
+    event = QDropEvent(
+        QPointF(centre),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(window, event)
+    return enter.isAccepted()
+
+
+def test_tree_lists_layers_directions_variables_and_greys_other_layers(make_main_window):
+    window = make_main_window()
+    model, _ = keras_like(D=3, H=2)
+    window.set_model(model)
+    assert window.tree.texts() == [
+        "0: lstm  LSTM  3 → 2",
+        "  forward  H = 2, D = 3",
+        "    layers/lstm/cell/vars/0  (3, 8)  → W_x",
+        "    layers/lstm/cell/vars/1  (2, 8)  → W_h",
+        "    layers/lstm/cell/vars/2  (8,)  → b",
+        "dense  Dense (not an LSTM: shown, not run)",
+        "  kernel  (2, 1)",
+        "  bias  (1,)",
+    ]
+    dense = window.tree.topLevelItem(1)
+    assert not dense.flags() & Qt.ItemFlag.ItemIsSelectable
+    assert dense.foreground(0).color().lightness() > 120  # greyed
+    status = window.status_label.text()
+    assert "Keras 3.15.1" in status and "stored i,f,c,o transposed; shown i,f,g,o" in status
+
+
+def test_selecting_a_direction_in_the_tree_updates_every_view(make_main_window):
+    window = make_main_window()
+    window.set_model(torch_like(D=3, H=4, layers=2, bidirectional=True))
+    window.tree.select_direction(1, 1)
+    assert window.selection == (1, 1)
+    w = window.model.layers[1].directions[1]
+    np.testing.assert_array_equal(
+        window.weights_view.heatmap("W_x").image.image, w.W_x.astype(np.float32)
+    )
+    assert "backward" in window.weights_view.caption.text()
+    assert any("lstm.weight_ih_l1_reverse" in line for line in window.shapes_panel.lines)
+    assert window.stats_panel.stats[0].count == w.W_x[:4].size
+
+
+def test_open_real_file_async_then_bad_file_keeps_previous_model(
+    make_main_window, qtbot, tmp_path, save_artifact
+):
+    window = make_main_window()
+    with qtbot.waitSignal(window.model_loaded, timeout=10000) as loaded:
+        window.open_model(TORCH_PLAIN)
+    assert window.busy.isHidden()
+    good = loaded.args[0]
+    assert window.model is good and window.model_path == str(TORCH_PLAIN)
+    bad = tmp_path / "notes.h5"
+    bad.write_text("this is not a weights file\n" * 20)
+    with qtbot.waitSignal(window.load_failed, timeout=10000) as failed:
+        window.open_model(bad)
+    message = failed.args[0]
+    assert message.startswith("notes.h5:")
+    assert window.error_box.isVisible() and window.error_box.text() == message
+    assert (
+        message in window.status_label.text()
+        and "still showing plain.pt" in window.status_label.text()
+    )
+    assert window.model is good  # previous model still loaded and usable
+    window.tree.select_direction(0, 0)
+    assert "weight_ih_l0[" in window.weights_view.tooltip_at("W_x", 0, 0)
+    save_artifact(window, "main_window_error")
+
+
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
+def test_drop_a_file_and_a_checkpoint_folder(make_main_window, qtbot):
+    window = make_main_window()
+    with qtbot.waitSignal(window.model_loaded, timeout=10000):
+        assert drop(window, TORCH_PLAIN)
+    assert window.model.source_path.endswith("plain.pt")
+    with qtbot.waitSignal(window.model_loaded, timeout=10000):
+        assert drop(window, TF1_BASIC)  # a TF1 checkpoint folder
+    assert window.tree.texts()[0].startswith("0: rnn/basic_lstm_cell")
+    window.weights_view.set_stored_order(True)
+    kernel = window.weights_view.panels()[0]
+    assert kernel.key == "rnn/basic_lstm_cell/kernel" and kernel.data.shape == (9, 24)
+    assert kernel.block_labels == ("i", "j (= g)", "f", "o")
+
+
+def test_choice_required_asks_and_reloads_with_the_choice(make_main_window, qtbot, monkeypatch):
+    asked = []
+
+    def pick_decoder(dialog: ChoiceDialog) -> int:
+        asked.append((dialog.option, dialog.choices))
+        dialog.select("decoder")
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ChoiceDialog, "exec", pick_decoder)
+    window = make_main_window()
+    with qtbot.waitSignal(window.model_loaded, timeout=10000):
+        window.open_model(TORCH_TWO)
+    assert asked == [("prefix", ("encoder", "decoder"))]
+    assert window.model.layers[0].name == "decoder"
+    texts = window.tree.texts()
+    assert any(t.startswith("encoder  LSTM (LSTM, not loaded)") for t in texts)
+
+
+def test_choice_cancelled_keeps_previous_model(make_main_window, monkeypatch):
+    monkeypatch.setattr(ChoiceDialog, "exec", lambda self: QDialog.DialogCode.Rejected)
+    window = make_main_window()
+    previous = window.open_model(TORCH_PLAIN, wait=True)
+    assert previous is not None
+    assert window.open_model(TORCH_TWO, wait=True) is None
+    assert window.model is previous and "prefix" in window.last_error
+
+
+def test_recent_files_persist_in_isolated_settings(make_main_window, tmp_path):
+    settings = AppSettings.at(tmp_path / "recent.ini")
+    window = make_main_window(settings=settings)
+    window.open_model(TORCH_PLAIN, wait=True)
+    window.open_model(TF1_BASIC, wait=True)
+    assert settings.recent_files() == [str(TF1_BASIC.resolve()), str(TORCH_PLAIN.resolve())]
+    again = make_main_window(settings=AppSettings.at(tmp_path / "recent.ini"))
+    assert [a.text() for a in again.recent_menu.actions()] == settings.recent_files()
+
+
+def test_debugger_link_shows_the_unit_in_the_weights_view(make_main_window):
+    window = make_main_window()
+    window.set_model(torch_like(D=3, H=4, layers=2, bidirectional=True))
+    window.tabs.setCurrentIndex(1)
+    window.debug_panel.weights_link_requested.emit(1, 1, "o", 2)
+    assert window.tabs.currentWidget() is window.weights_view
+    assert window.selection == (1, 1)
+    for key in ("W_x", "W_h", "b"):
+        rects = window.weights_view.heatmap(key).highlighted_rects()
+        assert sorted(r.top() for r in rects) == [2, 6, 10, 14]
+
+
+def test_sequence_and_step_reach_the_debugger(make_main_window):
+    window = make_main_window()
+    window.open_model(TORCH_PLAIN, wait=True)
+    window.set_sequence(np.random.default_rng(0).normal(size=(7, 3)))
+    window.go_to_step(4)
+    assert window.debug_panel.current_step == 4
+
+
+def test_screenshots_of_each_view(make_main_window, save_artifact):
+    window = make_main_window()
+    window.open_model(TF1_BASIC, wait=True)
+    save_artifact(window, "weights_canonical_tf1")
+    window.weights_view.set_stored_order(True)
+    save_artifact(window, "weights_stored_tf1")
+    window.side_tabs.setCurrentWidget(window.stats_panel)
+    save_artifact(window, "statistics_tf1")
+    window.side_tabs.setCurrentWidget(window.shapes_panel)
+    save_artifact(window, "shapes_explained_tf1")
+    window.set_model(torch_like(D=8, H=32, layers=2, bidirectional=True))
+    window.weights_view.set_stored_order(False)
+    window.side_tabs.setCurrentWidget(window.details)
+    hover_pos = window.weights_view.heatmap("W_h").plot.vb.mapViewToScene(QPointF(7.5, 40.5))
+    window.weights_view.graphics.scene().sigMouseMoved.emit(hover_pos)
+    save_artifact(window, "weights_hover_torch")
+
+
+@pytest.mark.parametrize("path", [TORCH_PLAIN, TF1_BASIC], ids=lambda p: p.name)
+def test_open_model_wait_returns_the_model(make_main_window, path):
+    window = make_main_window()
+    model = window.open_model(path, wait=True)
+    assert model is window.model and model is not None
+    assert window.weights_view.panels()[0].data.shape == model.layers[0].directions[0].W_x.shape
