@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QSlider,
     QSpinBox,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -29,8 +30,12 @@ class DebugControls(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(2, 2, 2, 2)
+        # Two rows, so the toolbar still fits when the panel shares a window with docks.
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(2, 2, 2, 2)
+        rows.setSpacing(2)
+        row = QHBoxLayout()
+        rows.addLayout(row)
         self.first_button = _button("|◀ First", "First step (Home)")
         self.back_button = _button("◀ Back", "Step back (Left)")
         self.play_button = _button("▶ Play", "Play / pause (Space)")
@@ -48,19 +53,22 @@ class DebugControls(QWidget):
         self.speed.setSuffix(" steps/s")
         self.speed.setToolTip("Playback speed; slow repaints skip steps instead of lagging")
         row.addWidget(self.speed)
+        row.addStretch(1)
+        row2 = QHBoxLayout()
+        rows.addLayout(row2)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setMinimum(0)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys belong to the panel
-        row.addWidget(self.slider, 1)
+        row2.addWidget(self.slider, 1)
         self.step_label = QLabel("step – / –")
         self.step_label.setMinimumWidth(110)
-        row.addWidget(self.step_label)
-        row.addWidget(QLabel("layer"))
+        row2.addWidget(self.step_label)
+        row2.addWidget(QLabel("layer"))
         self.layer = QComboBox()
-        row.addWidget(self.layer)
+        row2.addWidget(self.layer)
         self.direction = QComboBox()
         self.direction.addItems(["forward", "backward"])
-        row.addWidget(self.direction)
+        row2.addWidget(self.direction)
         self.export_button = QToolButton()
         self.export_button.setText("Export ▾")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)

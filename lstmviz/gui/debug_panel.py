@@ -109,11 +109,17 @@ class DebugPanel(QWidget):
         splitter.addWidget(self.views)
         self.unit_inspector = UnitInspector()
         splitter.addWidget(self.unit_inspector)
+        left.setMinimumWidth(200)
+        self.unit_inspector.setMinimumWidth(220)
         splitter.setSizes([300, 760, 340])
         splitter.setStretchFactor(1, 1)
         layout.addWidget(splitter, 1)
         self.stack.addWidget(content)
 
+        # Clicking a view gives it focus, so the step keys work wherever the panel is embedded.
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        for view in (self.step_view, self.time_plots, self.diagnostics_view.plots):
+            view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._connect_widgets()
         self._make_shortcuts()
 

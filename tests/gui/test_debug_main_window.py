@@ -1,0 +1,33 @@
+"""The debugger panel inside the real main window: model, sequence and step flow through it."""
+
+import numpy as np
+from PySide6.QtCore import Qt
+from test_debug_panel import ARTIFACTS, _not_blank, make_model
+
+
+def test_main_window_drives_the_debugger(make_main_window, qtbot):
+    window = make_main_window()
+    model = make_model()
+    window.set_model(model)
+    panel = window.debug_panel
+    tab = next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
+    window.tabs.setCurrentIndex(tab)  # the panel may sit inside a scroll area
+    assert panel.isVisible()
+    x = np.random.default_rng(8).normal(size=(15, 3))
+    window.set_sequence(x)
+    np.testing.assert_array_equal(panel.trace.x, x)
+    with qtbot.waitSignal(panel.step_changed):
+        window.go_to_step(6)
+    assert panel.current_step == 6
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    panel.step_view.setFocus()
+    qtbot.keyClick(panel.step_view, Qt.Key.Key_Right)
+    assert panel.current_step == 7
+    np.testing.assert_array_equal(
+        panel.step_view.images["f"].image[0], panel.trace.layers[0].directions[0].f[7]
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "debug_in_main_window.png"
+    window.grab().save(str(path))
+    _not_blank(path)
