@@ -148,12 +148,16 @@ def tensor(storage: FakeStorage, offset: int, size: tuple, stride: tuple) -> Pay
     )
 
 
-def state_pickle(**tensors: object) -> bytes:
+def torch_pickle(obj: object) -> bytes:
     import io
 
     buf = io.BytesIO()
-    TorchPickler(buf, protocol=2).dump(OrderedDict(tensors))
+    TorchPickler(buf, protocol=2).dump(obj)
     return buf.getvalue()
+
+
+def state_pickle(**tensors: object) -> bytes:
+    return torch_pickle(OrderedDict(tensors))
 
 
 def lstm_tensors(storage: FakeStorage, w_ih_offset: int = 0, w_ih_stride: tuple = (2, 1)) -> dict:
@@ -301,3 +305,33 @@ def test_oversized_pickle_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(torch_zip, "MAX_PICKLE_BYTES", 100)
     with pytest.raises(LoadError, match=r"data.pkl is .* bytes, more than 100"):
         lstmviz.load_model(FIXTURES / "plain.pt")
+
+
+STREAMS = {
+    # name: (data.pkl, expected message part)
+    "bytearray_alloc": (
+        reduce_pickle("builtins", "bytearray", (10**12,)),
+        "global builtins.bytearray",
+    ),
+    "build_on_tensor": (
+        torch_pickle(tensor(S12, 0, (4, 2), (2, 1)))[:-1] + b"}X\x05\x00\x00\x00shapeK\x00sb.",
+        "BUILD on LazyTensor is not allowed",
+    ),
+    "deep_nesting": (b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b".", "nested too deeply"),
+    "huge_memo_index": (b"\x80\x02]r\xff\xff\xff\x7f.", "holds no LSTM weights"),
+    "exec_via_ext_code": (b"\x80\x02\x82\x01.", "data.pkl is damaged"),
+}
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_hostile_streams_fail_fast_and_cleanly(tmp_path: Path, name: str) -> None:
+    """Allocation bombs, BUILD on our records, deep nesting, huge memo indexes, EXT codes."""
+    import time
+
+    pkl, expect = STREAMS[name]
+    path = write_torch_zip(tmp_path / f"{name}.pt", pkl, {"0": RAW12})
+    start = time.perf_counter()
+    with pytest.raises(LoadError) as info:
+        lstmviz.load_model(path)
+    assert time.perf_counter() - start < 1.0
+    assert expect in str(info.value)
