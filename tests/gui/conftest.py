@@ -51,7 +51,7 @@ def image_is_not_blank(image: QImage) -> bool:
 
 @pytest.fixture
 def save_artifact():
-    """``save_artifact(window, "name")`` → path of tests/_artifacts/name.png (asserted non-blank)."""
+    """``save_artifact(window, "name")`` → tests/_artifacts/name.png, asserted not blank."""
     from lstmviz.gui.app import save_screenshot
 
     def save(window, name: str) -> Path:

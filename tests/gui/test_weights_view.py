@@ -96,7 +96,7 @@ def test_tf1_stored_layout_rebuilds_the_stacked_kernel(make_main_window):
 
 def test_hover_shows_tooltip_and_outlines_the_unit_in_all_gate_blocks(make_main_window):
     window = make_main_window()
-    model, stored = keras_like(D=3, H=4)
+    model, _ = keras_like(D=3, H=4)
     window.set_model(model)
     text = hover(window, "W_h", 4 * 2 + 3, 1)  # row of gate g, unit 3
     w = model.layers[0].directions[0]

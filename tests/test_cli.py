@@ -1,0 +1,95 @@
+"""The command line: ``--info`` never imports Qt; ``--screenshot`` renders headless and exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH_PLAIN = ROOT / "tests" / "fixtures" / "torch" / "plain.pt"
+TF1_BASIC = ROOT / "tests" / "fixtures" / "tf1" / "basic"
+
+
+def run(*args: str, env_extra: dict[str, str] | None = None, code: str | None = None):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "lstmviz", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def png_is_picture(path: Path) -> bool:
+    """Non-blank: decode with Qt (this test process may use Qt) and count colours."""
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(path))
+    if image.isNull():
+        return False
+    colours = {
+        image.pixel(x, y) for x in range(0, image.width(), 25) for y in range(0, image.height(), 25)
+    }
+    return len(colours) > 20
+
+
+def test_info_prints_the_summary_without_importing_qt():
+    code = (
+        "import sys\n"
+        "from lstmviz.cli import main\n"
+        f"rc = main(['--info', {str(TF1_BASIC)!r}])\n"
+        "qt = sorted(m for m in sys.modules\n"
+        "            if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))\n"
+        "print('RC', rc, 'QT', qt)\n"
+    )
+    out = run(code=code)
+    assert out.returncode == 0, out.stderr
+    assert "RC 0 QT []" in out.stdout
+    assert "rnn/basic_lstm_cell" in out.stdout and "i,j,f,o" in out.stdout
+
+
+def test_info_on_a_bad_file_is_one_line_on_stderr(tmp_path):
+    bad = tmp_path / "empty.pt"
+    bad.write_bytes(b"")
+    out = run("--info", str(bad))
+    assert out.returncode == 2
+    assert out.stderr.startswith("lstmviz: empty.pt") and out.stderr.count("\n") == 1
+
+
+def test_screenshot_renders_headless_without_display(tmp_path):
+    png = tmp_path / "shot.png"
+    out = run(str(TORCH_PLAIN), "--layer", "0", "--screenshot", str(png))
+    assert out.returncode == 0, out.stderr
+    assert png.exists() and png_is_picture(png)
+
+
+def test_screenshot_of_a_bad_file_reports_and_fails(tmp_path):
+    bad = tmp_path / "page.h5"
+    bad.write_text("<html><body>404</body></html>")
+    png = tmp_path / "shot.png"
+    out = run(str(bad), "--screenshot", str(png))
+    assert out.returncode == 2
+    assert "page.h5" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "entry", [["-m", "lstmviz"], ["-c", "from lstmviz.cli import main; main()"]]
+)
+def test_help_works_from_both_entry_points(entry):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, *entry, "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert out.returncode == 0
+    assert "--screenshot PNG" in out.stdout and "--export-trace NPZ" in out.stdout
