@@ -39,15 +39,12 @@ from lstmviz.gui.bridge import DebuggerBridge
 from lstmviz.gui.debug_controls import DebugControls
 from lstmviz.gui.diagnostics_view import DiagnosticsView
 from lstmviz.gui.playback import Playback
-from lstmviz.gui.refcount_guard import pin_singletons
 from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
 from lstmviz.gui.step_view import StepView
 from lstmviz.gui.time_plots import TimePlots
 from lstmviz.gui.unit_inspector import UnitInspector
 
 DEFAULT_LENGTH = 50
-
-pin_singletons()  # PySide6 6.12 on Python 3.11 leaks references to None per call: see module
 
 
 class DebugPanel(QWidget):

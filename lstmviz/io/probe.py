@@ -12,7 +12,9 @@ from lstmviz.io.errors import LoadError
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
-TORCH_LEGACY_MAGIC = bytes.fromhex("1950a86a20f9469cfc6c")
+#: Pre-1.6 torch.save: a protocol-2 pickle whose first object is the 10-byte magic number
+#: 0x1950a86a20f9469cfc6c, written as a pickle LONG1 (little-endian).
+TORCH_LEGACY_HEADER = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 HEAD_BYTES = 4096
 
 
@@ -101,9 +103,7 @@ class Probe:
             return "file is a Git LFS pointer, not the weights (run `git lfs pull`)"
         if text.startswith((b"<!doctype html", b"<html")):
             return "file is an HTML page (a download link saved instead of the file?)"
-        if head.startswith(TORCH_LEGACY_MAGIC) or (
-            head[:2] == b"\x80\x02" and TORCH_LEGACY_MAGIC in head[:32]
-        ):
+        if head.startswith(TORCH_LEGACY_HEADER):
             return (
                 "file is a legacy (pre-1.6) PyTorch pickle; "
                 "re-save it with torch.save in torch >= 1.6"

@@ -24,14 +24,13 @@ import numpy as np
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.convert import bfloat16_to_float32
 from lstmviz.io.errors import LoadError
-from lstmviz.io.probe import Probe
+from lstmviz.io.probe import TORCH_LEGACY_HEADER, Probe
 from lstmviz.io.registry import Reader
 from lstmviz.io.safe_pickle import Sealed, restricted_loads
 from lstmviz.io.state_dict import LazyTensor, Tensor, is_tensor, model_from_state_dict
 
 SOURCE_FORMAT = "PyTorch zip (torch.save)"
 #: Pre-1.6 files start with ``pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)``.
-LEGACY_HEADER = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
 MAX_PICKLE_BYTES = 256 << 20  # a state dict of 100k tensors pickles to ~20 MB
 MAX_DEFLATE_RATIO = 1100  # deflate cannot do better than ~1032:1; more is a zip bomb
 #: What a damaged zip raises in zipfile (bad names, CRC, deflate stream, sizes).
@@ -383,7 +382,7 @@ def _unpickle(archive: _Archive) -> object:
 def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
     """Read a ``torch.save`` zip; ``prefix`` picks one LSTM when the file holds several."""
     file = probe.name
-    if probe.head.startswith(LEGACY_HEADER):
+    if probe.head.startswith(TORCH_LEGACY_HEADER):
         raise LoadError(
             f"{file}: file is a legacy (pre-1.6) torch.save pickle, which lstmviz does not "
             "unpickle; in a trusted environment load it with torch and re-save it with "
@@ -412,7 +411,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
 def sniff(probe: Probe) -> bool:
     """A zip with ``*/data.pkl`` (or torch's ``byteorder``/``version`` members), or legacy."""
     head = probe.head
-    if head.startswith(LEGACY_HEADER):
+    if head.startswith(TORCH_LEGACY_HEADER):
         return True
     # torch writes data.pkl first: its local header still names it when the end is cut off.
     if probe.is_zip and len(head) >= 30:
