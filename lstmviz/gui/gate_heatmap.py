@@ -21,7 +21,19 @@ SEPARATOR_PEN = pg.mkPen(QColor(20, 20, 20), width=2)
 BAND_PEN = pg.mkPen(QColor(60, 60, 60), width=2, style=Qt.PenStyle.DashLine)
 HIGHLIGHT_PEN = QPen(QColor(255, 200, 0), 2)
 HIGHLIGHT_PEN.setCosmetic(True)
+AXIS_HEIGHT = 42
+AXIS_WIDTH = 96
 NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
+
+
+def index_ticks(n: int) -> list[list[tuple[float, str]]]:
+    """Labels for cell indices at cell centres (cell i spans [i, i+1]), about ten of them."""
+    if n <= 1:
+        return [[], []]
+    step = next(
+        s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10**9) if n / s <= 10
+    )
+    return [[(i + 0.5, str(i)) for i in range(0, n, step)], []]
 
 
 def symmetric_limit(data: np.ndarray) -> float:
@@ -117,12 +129,16 @@ class GateHeatmap:
             left.setTicks(
                 [gate_ticks if show_gate_labels else [(t, "") for t, _ in gate_ticks], []]
             )
-            if cols <= NARROW:
-                bottom.setTicks([[(c + 0.5, str(c)) for c in range(cols)] if cols > 1 else [], []])
+            bottom.setTicks(index_ticks(cols))
         elif panel.gate_axis == 1:
             bottom.setTicks([gate_ticks, []])
-            if rows <= NARROW:
-                left.setTicks([[(r + 0.5, str(r)) for r in range(rows)] if rows > 1 else [], []])
+            left.setTicks(index_ticks(rows))
+        else:
+            left.setTicks(index_ticks(rows))
+            bottom.setTicks(index_ticks(cols))
+        # Equal axis sizes keep row j of every matrix in a row (or column) at the same pixels.
+        bottom.setHeight(AXIS_HEIGHT)
+        left.setWidth(AXIS_WIDTH if show_gate_labels or panel.gate_axis != 0 else 14)
         if panel.bands:
             edges = [b[0] for b in panel.bands] + [rows if panel.gate_axis == 1 else cols]
             band_ticks = [

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.core.sequence import load_sequence
 from lstmviz.gui import workers
 from lstmviz.gui.choice_dialog import ask_choice
 from lstmviz.gui.debug_panel import DebugPanel
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self.weights_view.cell_hovered.connect(self._on_weights_cell_hovered)
         self.weights_view.stored_order_toggled.connect(self._on_weights_stored_order_toggled)
         self.debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.weights_view.set_direction(None)
         self.details.show_selection(None)
 
@@ -316,8 +318,9 @@ class MainWindow(QMainWindow):
         self.select_direction(layer, direction)
         self.weights_view.highlight_unit(unit, gate)
 
-    def set_sequence(self, x: np.ndarray) -> None:
-        self.debug_panel.set_sequence(np.asarray(x, dtype=float))
+    def set_sequence(self, x: np.ndarray) -> bool:
+        """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why)."""
+        return bool(self.debug_panel.set_sequence(np.asarray(x, dtype=float)))
 
     def open_sequence(self, path: str | Path) -> bool:
         """Read a sequence file for the loaded model and hand it to the debugger."""
@@ -325,11 +328,12 @@ class MainWindow(QMainWindow):
             self._show_error("Open a model before a sequence")
             return False
         try:
-            x = read_sequence(path, self.model.input_size)
-        except (OSError, ValueError) as exc:
-            self._show_error(f"{Path(path).name}: {exc}")
+            x = load_sequence(path, self.model.input_size)
+        except (OSError, ValueError) as exc:  # the message already names the file
+            self._show_error(str(exc))
             return False
-        self.set_sequence(x)
+        if not self.set_sequence(x):
+            return False
         self.status_label.setText(
             f"{self.describe_model()} · sequence {Path(path).name} ({len(x)} steps)"
         )
@@ -380,6 +384,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, p=path: self.open_model(p))
         self.recent_menu.setEnabled(bool(self.settings.recent_files()))
 
+    def _on_tabs_current_changed(self, index: int) -> None:
+        """The details dock explains weights; the debugger gets the full width instead."""
+        self.side_dock.setVisible(self.tabs.widget(index) is self.weights_view)
+
     def _on_tree_direction_selected(self, layer: int, direction: int) -> None:
         self.select_direction(layer, direction)
 
@@ -398,19 +406,3 @@ class MainWindow(QMainWindow):
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self._pool.waitForDone(5000)
         super().closeEvent(event)
-
-
-def read_sequence(path: str | Path, width: int) -> np.ndarray:
-    """``core.sequence.load_sequence`` when present; a plain CSV/NPY reader until it lands."""
-    try:
-        from lstmviz.core.sequence import load_sequence
-    except ImportError:
-        p = Path(path)
-        x = np.load(p) if p.suffix == ".npy" else np.loadtxt(p, delimiter=",", ndmin=2)
-        x = np.asarray(x, dtype=float).reshape(len(x), -1)
-        if x.shape[1] != width:
-            raise ValueError(
-                f"sequence has {x.shape[1]} columns, the model takes {width}"
-            ) from None
-        return x
-    return load_sequence(path, width)

@@ -201,3 +201,18 @@ def test_open_model_wait_returns_the_model(make_main_window, path):
     model = window.open_model(path, wait=True)
     assert model is window.model and model is not None
     assert window.weights_view.panels()[0].data.shape == model.layers[0].directions[0].W_x.shape
+
+
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
+def test_sequence_files_open_and_drop_onto_the_debugger(make_main_window, tmp_path, qtbot):
+    window = make_main_window()
+    window.open_model(TORCH_PLAIN, wait=True)  # D = 3
+    good = tmp_path / "walk.csv"
+    np.savetxt(good, np.random.default_rng(1).normal(size=(9, 3)), delimiter=",")
+    assert window.open_sequence(good)
+    assert "walk.csv (9 steps)" in window.status_label.text()
+    wrong = tmp_path / "wide.csv"
+    np.savetxt(wrong, np.ones((4, 5)), delimiter=",")
+    with qtbot.waitSignal(window.load_failed):
+        drop(window, wrong)  # a dropped .csv is a sequence, not a model
+    assert "wide.csv" in window.last_error and window.model.source_path.endswith("plain.pt")
