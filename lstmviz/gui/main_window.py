@@ -55,6 +55,7 @@ MODEL_FILTERS = ";;".join(
         "All files (*)",
     ]
 )
+DEBUGGER_TAB = 1
 SEQUENCE_SUFFIXES = {".csv", ".txt", ".tsv"}
 ABOUT = """<h3>lstmviz</h3><p>A desktop debugger for LSTM internals: weights cut into gate blocks,
 and a step-through of every gate.</p>"""
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self._pool.setMaxThreadCount(1)
         self._generation = 0
         self._pending: set[workers.LoadWorker] = set()
+        self._debugger_has_model = False
 
         self.setWindowTitle("lstmviz")
         self.setAcceptDrops(True)
@@ -164,7 +166,7 @@ class MainWindow(QMainWindow):
         self._action(
             view_menu, "Show &weights", lambda: self.tabs.setCurrentWidget(self.weights_view)
         )
-        self._action(view_menu, "Show &debugger", lambda: self.tabs.setCurrentIndex(1))
+        self._action(view_menu, "Show &debugger", lambda: self.tabs.setCurrentIndex(DEBUGGER_TAB))
         help_menu = self.menuBar().addMenu("&Help")
         self._action(
             help_menu,
@@ -197,8 +199,7 @@ class MainWindow(QMainWindow):
                 model, error = workers.load(path, options), None
             except Exception as exc:
                 model, error = None, exc
-            self._on_load_finished(generation, path, options, wait, model, error)
-            return self.model if model is not None and self.model_path == path else None
+            return self._on_load_finished(generation, path, options, wait, model, error)
         worker = workers.LoadWorker(path, options)
         self._pending.add(worker)
         worker.signals.finished.connect(
@@ -222,18 +223,19 @@ class MainWindow(QMainWindow):
         wait: bool,
         model: LSTMModel | None,
         error: BaseException | None,
-    ) -> None:
+    ) -> LSTMModel | None:
+        """Show the result; returns the model now shown for this request (None otherwise)."""
         if generation != self._generation:
-            return  # a newer open_model call superseded this one
+            return None  # a newer open_model call superseded this one
         if isinstance(error, ChoiceRequired):
             choice = ask_choice(error, self)
             if choice is not None:
-                self.open_model(path, wait=wait, **{**options, error.option: choice})
-                return
+                return self.open_model(path, wait=wait, **{**options, error.option: choice})
         if error is not None or model is None:
             self._show_error(str(error) or type(error).__name__)
-            return
+            return None
         self.set_model(model, path)
+        return model
 
     def _show_error(self, message: str) -> None:
         self.last_error = message
@@ -256,19 +258,16 @@ class MainWindow(QMainWindow):
         self.model, self.model_path = model, path or model.source_path
         self.last_error = ""
         self.tree.set_model(model)
-        debugger_error = ""
-        try:
-            self.debug_panel.set_model(model)
-        except Exception as exc:
-            logger.exception("debugger panel could not take %s", self.model_path)
-            debugger_error = f" · debugger unavailable: {exc}"
+        self._debugger_has_model = False
         if self.model_path and Path(self.model_path).exists():
             self.settings.add_recent_file(self.model_path)
             self._update_recent_menu()
         self.setWindowTitle(
             f"lstmviz — {Path(self.model_path).name}" if self.model_path else "lstmviz"
         )
-        self.status_label.setText(self.describe_model() + debugger_error)
+        self.status_label.setText(self.describe_model())
+        if self.tabs.currentIndex() == DEBUGGER_TAB:
+            self._sync_debugger()
         self.selection = (-1, -1)
         self.select_direction(0, 0)
         self.model_loaded.emit(model)
@@ -318,8 +317,23 @@ class MainWindow(QMainWindow):
         self.select_direction(layer, direction)
         self.weights_view.highlight_unit(unit, gate)
 
+    def _sync_debugger(self) -> bool:
+        """Give the debugger the current model, once: it runs the whole trace, so this waits
+        until the debugger is shown or used (a 4096-row model opens on the weights at once)."""
+        if self._debugger_has_model or self.model is None:
+            return self.model is not None
+        self._debugger_has_model = True
+        try:
+            self.debug_panel.set_model(self.model)
+        except Exception as exc:  # the weights stay inspectable whatever the debugger does
+            logger.exception("debugger panel could not take %s", self.model_path)
+            self.status_label.setText(f"{self.describe_model()} · debugger unavailable: {exc}")
+            return False
+        return True
+
     def set_sequence(self, x: np.ndarray) -> bool:
         """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why)."""
+        self._sync_debugger()
         return bool(self.debug_panel.set_sequence(np.asarray(x, dtype=float)))
 
     def open_sequence(self, path: str | Path) -> bool:
@@ -340,6 +354,7 @@ class MainWindow(QMainWindow):
         return True
 
     def go_to_step(self, t: int) -> None:
+        self._sync_debugger()
         self.debug_panel.go_to_step(t)
 
     # ------------------------------------------------------------------ drag and drop
@@ -387,6 +402,8 @@ class MainWindow(QMainWindow):
     def _on_tabs_current_changed(self, index: int) -> None:
         """The details dock explains weights; the debugger gets the full width instead."""
         self.side_dock.setVisible(self.tabs.widget(index) is self.weights_view)
+        if index == DEBUGGER_TAB:
+            self._sync_debugger()
 
     def _on_tree_direction_selected(self, layer: int, direction: int) -> None:
         self.select_direction(layer, direction)

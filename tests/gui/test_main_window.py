@@ -84,7 +84,8 @@ def test_open_real_file_async_then_bad_file_keeps_previous_model(
 ):
     window = make_main_window()
     with qtbot.waitSignal(window.model_loaded, timeout=10000) as loaded:
-        window.open_model(TORCH_PLAIN)
+        assert window.open_model(TORCH_PLAIN) is None  # returns at once; the worker loads
+        assert window.busy.isVisible() and "Loading plain.pt" in window.status_label.text()
     assert window.busy.isHidden()
     good = loaded.args[0]
     assert window.model is good and window.model_path == str(TORCH_PLAIN)
