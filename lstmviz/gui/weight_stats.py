@@ -48,9 +48,18 @@ class WeightStatsPanel(QWidget):
         self.matrix_choice.currentTextChanged.connect(self._on_matrix_choice_changed)
         self.histogram = pg.PlotWidget(background="w")
         self.histogram.setMinimumHeight(170)
-        self.histogram.setLabel("bottom", "weight value")
-        self.histogram.setLabel("left", "count")
-        self.histogram.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        for name, label in (("bottom", "weight value"), ("left", "count")):
+            axis = self.histogram.getAxis(name)
+            axis.enableAutoSIPrefix(False)
+            axis.setTextPen(pg.mkPen(20, 20, 20))
+            axis.setPen(pg.mkPen(90, 90, 90))
+            self.histogram.setLabel(name, label)
+        self.histogram.addLegend(
+            offset=(-5, 5),
+            labelTextSize="8pt",
+            labelTextColor=(20, 20, 20),
+            brush=pg.mkBrush(255, 255, 255, 210),
+        )
         self.curves = {
             g: self.histogram.plot(
                 [0, 1],
@@ -67,7 +76,13 @@ class WeightStatsPanel(QWidget):
         choose.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        self.table.setMinimumHeight(
+            22 * 12 + 30
+        )  # 12 rows (3 matrices × 4 gates) without scrolling
+        note = QLabel(f"≈0: |w| < {NEAR_ZERO:g} × the matrix's max |w|.  NaN/Inf counts turn red.")
+        note.setStyleSheet("color: #555; font-size: 8pt;")
         layout.addWidget(self.table, 3)
+        layout.addWidget(note)
         layout.addLayout(choose)
         layout.addWidget(self.histogram, 2)
 
@@ -119,7 +134,8 @@ class WeightStatsPanel(QWidget):
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, 41)
+        bins = int(np.clip(np.sqrt(finite.size / 4) * 2, 8, 40))  # ~sqrt rule per gate
+        edges = np.linspace(lo, hi, bins + 1)
         for g, curve in self.curves.items():
             block = w.gate(a, g)
             counts, _ = np.histogram(block[np.isfinite(block)], bins=edges)
