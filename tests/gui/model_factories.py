@@ -158,3 +158,39 @@ def big_model(H: int = 1024, D: int = 1024) -> LSTMModel:
         provenance=Provenance(framework="synthetic"),
     )
     return LSTMModel((LSTMLayer("big", (w,)),), source_path="big.npz", source_format="synthetic")
+
+
+def onnx_like(D: int = 3, H: int = 2, seed: int = 4):
+    """ONNX ``LSTM``: W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H] (Wb then Rb), i,o,f,c."""
+    rng = np.random.default_rng(seed)
+    stored = {
+        "W": rng.normal(size=(1, 4 * H, D)),
+        "R": rng.normal(size=(1, 4 * H, H)),
+        "B": rng.normal(size=(1, 8 * H)),
+    }
+    perm = PERMS[("i", "o", "f", "c")]
+    prov = Provenance(
+        framework="ONNX opset 14",
+        source_format="ONNX",
+        gate_order=("i", "o", "f", "c"),
+        perm=perm,
+        stored=(
+            StoredTensor("W_x", "W", (1, 4 * H, D)),
+            StoredTensor("W_h", "R", (1, 4 * H, H)),
+            StoredTensor("b", "B", (1, 8 * H)),
+        ),
+        transforms=("gate blocks reordered i,o,f,c → i,f,g,o", "B[:4H] + B[4H:] summed"),
+    )
+    w = LSTMDirection(
+        W_x=reorder_gates(stored["W"][0], perm),
+        W_h=reorder_gates(stored["R"][0], perm),
+        b=reorder_gates(stored["B"][0, : 4 * H] + stored["B"][0, 4 * H :], perm),
+        provenance=prov,
+    )
+    model = LSTMModel(
+        (LSTMLayer("lstm", (w,)),),
+        source_path="model.onnx",
+        source_format="ONNX",
+        framework="ONNX opset 14",
+    )
+    return model, stored

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from model_factories import big_model, keras_like, tf1_like, torch_like
+from model_factories import big_model, keras_like, onnx_like, tf1_like, torch_like
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
 
@@ -92,6 +92,25 @@ def test_tf1_stored_layout_rebuilds_the_stacked_kernel(make_main_window):
     window.weights_view.set_stored_order(False)
     text = window.weights_view.tooltip_at("b", H, 0)  # canonical row H = f unit 0 = stored col 2H
     assert f"rnn/lstm_cell/bias[{2 * H}] + forget_bias 1" in text
+
+
+def test_onnx_stored_layout_names_direction_axis_and_both_bias_halves(make_main_window):
+    window = make_main_window()
+    D, H = 3, 2
+    model, stored = onnx_like(D=D, H=H)
+    window.set_model(model)
+    window.weights_view.set_stored_order(True)
+    panels = {p.key: p for p in window.weights_view.panels()}
+    np.testing.assert_allclose(panels["W"].data, stored["W"][0])
+    np.testing.assert_allclose(panels["R"].data, stored["R"][0])
+    assert panels["W"].block_labels == ("i", "o", "f", "c (= g)")
+    # W[0, 3, 1]: stored row 3 = block 1 (o) unit 1 → canonical o unit 1; Rb half starts at 4H = 8
+    text = window.weights_view.tooltip_at("W", 3, 1)
+    assert "gate o (output), unit 1" in text and "stored: W[0, 3, 1]" in text
+    assert f"{stored['W'][0, 3, 1]:.6g}" in text
+    b = np.asarray(panels["bias"].data).ravel()  # shown summed, stored order
+    np.testing.assert_allclose(b, stored["B"][0, : 4 * H] + stored["B"][0, 4 * H :])
+    assert "stored: B[0, 3] + B[0, 11]" in window.weights_view.tooltip_at("bias", 3, 0)
 
 
 def test_hover_shows_tooltip_and_outlines_the_unit_in_all_gate_blocks(make_main_window):
