@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -34,6 +33,7 @@ from lstmviz.gui import workers
 from lstmviz.gui.choice_dialog import ask_choice
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
+from lstmviz.gui.menus import build_menus, fill_recent_menu
 from lstmviz.gui.model_tree import ModelTree
 from lstmviz.gui.settings import AppSettings
 from lstmviz.gui.shapes_panel import ShapesPanel
@@ -43,32 +43,8 @@ from lstmviz.io.errors import ChoiceRequired
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILTERS = ";;".join(
-    [
-        "All supported (*.keras *.h5 *.hdf5 *.pt *.pth *.bin *.ckpt *.safetensors *.onnx *.index"
-        " *.npz *.npy)",
-        "Keras (*.keras *.h5 *.hdf5)",
-        "PyTorch (*.pt *.pth *.bin *.safetensors)",
-        "TensorFlow 1 checkpoint (*.index)",
-        "ONNX (*.onnx)",
-        "NumPy arrays (*.npz *.npy)",
-        "All files (*)",
-    ]
-)
 DEBUGGER_TAB = 1
 SEQUENCE_SUFFIXES = {".csv", ".txt", ".tsv"}
-ABOUT = """<h3>lstmviz</h3><p>A desktop debugger for LSTM internals: weights cut into gate blocks,
-and a step-through of every gate.</p>"""
-CONVENTIONS = """<p>lstmviz shows every LSTM in one canonical form: <b>W_x (4H, D)</b>,
-<b>W_h (4H, H)</b>, <b>b (4H,)</b> with row blocks <b>i, f, g, o</b> (input, forget, candidate,
-output); all biases summed; a runtime forget bias folded into b_f.</p>
-<table border=1 cellpadding=3>
-<tr><th>framework</th><th>stored</th><th>order</th></tr>
-<tr><td>Keras</td><td>kernel [D, 4H], recurrent_kernel [H, 4H]</td><td>i, f, c, o</td></tr>
-<tr><td>TensorFlow 1</td><td>kernel [D + H, 4H] (x rows, then h rows)</td><td>i, j, f, o</td></tr>
-<tr><td>PyTorch</td><td>weight_ih [4H, D], weight_hh [4H, H], 2 biases</td><td>i, f, g, o</td></tr>
-<tr><td>ONNX</td><td>W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H]</td><td>i, o, f, c</td></tr>
-</table><p>Use <i>View ▸ As stored in the file</i> to see the file's own layout.</p>"""
 
 
 class MainWindow(QMainWindow):
@@ -127,7 +103,8 @@ class MainWindow(QMainWindow):
         self.busy.setVisible(False)
         self.statusBar().addWidget(self.status_label, 1)
         self.statusBar().addPermanentWidget(self.busy)
-        self._build_menus()
+        self.recent_menu, self.stored_action = build_menus(self)
+        self._update_recent_menu()
 
         self.tree.direction_selected.connect(self._on_tree_direction_selected)
         self.weights_view.cell_hovered.connect(self._on_weights_cell_hovered)
@@ -147,43 +124,6 @@ class MainWindow(QMainWindow):
         )
         self.addDockWidget(area, dock)
         return dock
-
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._action(
-            file_menu, "&Open model…", self._on_open_triggered, QKeySequence.StandardKey.Open
-        )
-        self._action(file_menu, "Open &sequence…", self._on_open_sequence_triggered)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._update_recent_menu()
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        view_menu = self.menuBar().addMenu("&View")
-        self.stored_action = self._action(
-            view_menu, "As &stored in the file", self.weights_view.set_stored_order
-        )
-        self.stored_action.setCheckable(True)
-        self._action(
-            view_menu, "Show &weights", lambda: self.tabs.setCurrentWidget(self.weights_view)
-        )
-        self._action(view_menu, "Show &debugger", lambda: self.tabs.setCurrentIndex(DEBUGGER_TAB))
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(
-            help_menu,
-            "&Conventions",
-            lambda: QMessageBox.information(self, "LSTM conventions", CONVENTIONS),
-        )
-        self._action(
-            help_menu, "&About lstmviz", lambda: QMessageBox.about(self, "About lstmviz", ABOUT)
-        )
-
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
 
     # ------------------------------------------------------------------ loading
     def open_model(
@@ -374,30 +314,8 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     # ------------------------------------------------------------------ slots
-    def _on_open_triggered(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open LSTM model", self.settings.last_directory(), MODEL_FILTERS
-        )
-        if path:
-            self.settings.set_last_directory(Path(path).parent)
-            self.open_model(path)
-
-    def _on_open_sequence_triggered(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open input sequence",
-            self.settings.last_directory(),
-            "Sequences (*.csv *.txt *.npy *.npz);;All files (*)",
-        )
-        if path:
-            self.open_sequence(path)
-
     def _update_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files():
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _checked=False, p=path: self.open_model(p))
-        self.recent_menu.setEnabled(bool(self.settings.recent_files()))
+        fill_recent_menu(self, self.recent_menu, self.settings.recent_files())
 
     def _on_tabs_current_changed(self, index: int) -> None:
         """The details dock explains weights; the debugger gets the full width instead."""

@@ -217,3 +217,21 @@ def test_sequence_files_open_and_drop_onto_the_debugger(make_main_window, tmp_pa
     with qtbot.waitSignal(window.load_failed):
         drop(window, wrong)  # a dropped .csv is a sequence, not a model
     assert "wide.csv" in window.last_error and window.model.source_path.endswith("plain.pt")
+
+
+def test_menu_actions_drive_the_views(make_main_window):
+    window = make_main_window()
+    window.set_model(keras_like()[0])
+    window.stored_action.trigger()  # View ▸ As stored in the file (Ctrl+T)
+    assert window.weights_view.stored_order and window.weights_view.stored_button.isChecked()
+    window.stored_action.trigger()
+    assert not window.weights_view.stored_order
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles == ["&File", "&View", "&Help"]
+    file_items = [a.text() for a in window.menuBar().actions()[0].menu().actions() if a.text()]
+    assert file_items[:4] == [
+        "&Open model…",
+        "Open checkpoint &folder…",
+        "Open &sequence…",
+        "Open &recent",
+    ]
