@@ -26,14 +26,19 @@ AXIS_WIDTH = 96
 NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
 
 
-def index_ticks(n: int) -> list[list[tuple[float, str]]]:
-    """Labels for cell indices at cell centres (cell i spans [i, i+1]), about ten of them."""
-    if n <= 1:
-        return [[], []]
-    step = next(
-        s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10**9) if n / s <= 10
-    )
-    return [[(i + 0.5, str(i)) for i in range(0, n, step)], []]
+class IndexAxis(pg.AxisItem):
+    """Cell indices at cell centres (cell i spans [i, i+1]), spaced by pyqtgraph for the zoom."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = []
+        for spacing, values in super().tickValues(minVal - 0.5, maxVal - 0.5, size):
+            if spacing >= 1:
+                ints = [v + 0.5 for v in values if float(v).is_integer() and v >= 0]
+                levels.append((spacing, ints))
+        return levels or [(1, [])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [str(round(v - 0.5)) for v in values]
 
 
 def symmetric_limit(data: np.ndarray) -> float:
@@ -47,7 +52,9 @@ class GateHeatmap:
     """A PlotItem showing one ``Panel``; the owner places ``plot`` in a GraphicsLayout."""
 
     def __init__(self) -> None:
-        self.plot = pg.PlotItem()
+        self.plot = pg.PlotItem(
+            axisItems={"left": IndexAxis("left"), "bottom": IndexAxis("bottom")}
+        )
         self.plot.invertY(True)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -129,13 +136,8 @@ class GateHeatmap:
             left.setTicks(
                 [gate_ticks if show_gate_labels else [(t, "") for t, _ in gate_ticks], []]
             )
-            bottom.setTicks(index_ticks(cols))
         elif panel.gate_axis == 1:
             bottom.setTicks([gate_ticks, []])
-            left.setTicks(index_ticks(rows))
-        else:
-            left.setTicks(index_ticks(rows))
-            bottom.setTicks(index_ticks(cols))
         # Equal axis sizes keep row j of every matrix in a row (or column) at the same pixels.
         bottom.setHeight(AXIS_HEIGHT)
         left.setWidth(AXIS_WIDTH if show_gate_labels or panel.gate_axis != 0 else 14)
