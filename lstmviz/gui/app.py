@@ -65,6 +65,11 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
 
     window = MainWindow()
     window.resize(*WINDOW_SIZE)
+    geometry, state = window.settings.window_state()
+    if geometry is not None and not (args.screenshot or args.export_trace):
+        window.restoreGeometry(geometry)  # screenshots always use the documented 1400 × 900
+        if state is not None:
+            window.restoreState(state)
     window.show()
     ok = open_from_args(window, args, options)
     if args.screenshot or args.export_trace:

@@ -40,9 +40,11 @@ class ModelTree(QTreeWidget):
         self._direction_items = {}
         if model is not None:
             for item in self._layer_items(model):
+                _full_text_tooltips(item)
                 self.addTopLevelItem(item)
             self.expandAll()
         self.resizeColumnToContents(0)
+        self.setColumnWidth(0, min(self.columnWidth(0), 200))  # names elide; tooltips are full
         self.blockSignals(False)
 
     def select_direction(self, layer: int, direction: int) -> None:
@@ -146,3 +148,12 @@ def _match(info: LayerInfo, unmatched: dict[int, LSTMLayer]) -> int | None:
             del unmatched[k]
             return k
     return None
+
+
+def _full_text_tooltips(item: QTreeWidgetItem) -> None:
+    """Long names elide in a narrow dock; hovering shows them whole."""
+    for col in (0, 1):
+        if not item.toolTip(col):
+            item.setToolTip(col, item.text(col))
+    for i in range(item.childCount()):
+        _full_text_tooltips(item.child(i))
