@@ -202,3 +202,12 @@ def test_statistics_flag_nan_and_inf_in_red(make_main_window):
 def test_shapes_explained_uses_the_models_numbers(model: LSTMModel, expected: str):
     lines = shapes_explained(model.layers[0].directions[0], model.layers[0])
     assert any(expected in line for line in lines), "\n".join(lines)
+
+
+def test_model_without_recorded_layout_falls_back_to_canonical(make_main_window):
+    window = make_main_window()
+    window.set_model(big_model(H=8, D=4))  # Provenance(framework="synthetic"), nothing stored
+    window.weights_view.set_stored_order(True)
+    assert [p.key for p in window.weights_view.panels()] == ["W_x", "W_h", "b"]
+    assert "(file layout not recorded)" in window.weights_view.tooltip_at("W_x", 9, 2)
+    assert window.weights_view.tooltip_at("W_x", 99, 2) == ""  # outside the matrix
