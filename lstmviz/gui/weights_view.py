@@ -46,6 +46,9 @@ class WeightsView(QWidget):
         self._hovered_unit: int | None = None
         self.last_tooltip = ""
 
+        self._pinned_unit: int | None = None
+        self.link_label = QLabel("")
+        self.link_label.setStyleSheet("color: #b07800; font-weight: bold;")
         self.caption = QLabel("No model loaded")
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.caption.setStyleSheet("font-weight: bold;")
@@ -64,6 +67,7 @@ class WeightsView(QWidget):
         bar.addWidget(self.canonical_button)
         bar.addWidget(self.stored_button)
         bar.addStretch(1)
+        bar.addWidget(self.link_label)
         bar.addWidget(reset)
 
         self.graphics = pg.GraphicsLayoutWidget()
@@ -103,6 +107,8 @@ class WeightsView(QWidget):
     def set_direction(self, w: LSTMDirection | None, direction: int = 0, caption: str = "") -> None:
         """Show a direction's matrices (None clears the view)."""
         self._weights, self._direction = w, direction
+        self._pinned_unit = None
+        self.link_label.setText("")
         self.caption.setText(caption or ("No model loaded" if w is None else ""))
         self._rebuild()
 
@@ -111,10 +117,9 @@ class WeightsView(QWidget):
         self._hovered_unit = unit
         for h in self._active:
             h.highlight_unit(unit)
-        if unit is not None and gate is not None:
-            self.caption.setText(
-                f"{self.caption.text().split('  ▸')[0]}  ▸ unit {unit} (gate {gate})"
-            )
+        if gate is not None:  # a link from the debugger: keep it through layout changes
+            self._pinned_unit = unit
+            self.link_label.setText(f"▸ unit {unit} (from the debugger, gate {gate})")
 
     def tooltip_at(self, key: str, row: int, col: int) -> str:
         """Tooltip text of displayed cell ``(row, col)`` of panel ``key`` ('' outside)."""
@@ -154,6 +159,8 @@ class WeightsView(QWidget):
         panels = panels[:MAX_PANELS]
         self._place(panels)
         self._hovered_unit = None
+        if self._pinned_unit is not None:
+            self.highlight_unit(self._pinned_unit)
 
     def _place(self, panels: list[Panel]) -> None:
         ci = self.graphics.ci

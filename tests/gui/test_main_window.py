@@ -168,6 +168,14 @@ def test_debugger_link_shows_the_unit_in_the_weights_view(make_main_window):
     for key in ("W_x", "W_h", "b"):
         rects = window.weights_view.heatmap(key).highlighted_rects()
         assert sorted(r.top() for r in rects) == [2, 6, 10, 14]
+    assert "unit 2" in window.weights_view.link_label.text()
+    window.weights_view.set_stored_order(True)  # the linked unit stays outlined
+    assert sorted(r.top() for r in window.weights_view.active[0].highlighted_rects()) == [
+        2,
+        6,
+        10,
+        14,
+    ]
 
 
 def test_sequence_and_step_reach_the_debugger(make_main_window):
