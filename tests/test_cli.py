@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +64,27 @@ def test_info_on_a_bad_file_is_one_line_on_stderr(tmp_path):
 
 
 def test_screenshot_renders_headless_without_display(tmp_path):
-    png = tmp_path / "shot.png"
-    out = run(str(TORCH_PLAIN), "--layer", "0", "--screenshot", str(png))
+    png, npz, seq = tmp_path / "shot.png", tmp_path / "trace.npz", tmp_path / "x.csv"
+    x = np.sin(np.arange(24)[:, None] * [0.3, 0.5, 0.7])
+    np.savetxt(seq, x, delimiter=",")
+    out = run(
+        str(TORCH_PLAIN),
+        "--layer",
+        "0",
+        "--sequence",
+        str(seq),
+        "--step",
+        "5",
+        "--screenshot",
+        str(png),
+        "--export-trace",
+        str(npz),
+    )
     assert out.returncode == 0, out.stderr
     assert png.exists() and png_is_picture(png)
+    with np.load(npz) as trace:  # the same run also wrote the trace
+        np.testing.assert_allclose(trace["x"], x)
+        assert trace["layer0/output"].shape == (24, 5)
 
 
 def test_screenshot_of_a_bad_file_reports_and_fails(tmp_path):
