@@ -17,10 +17,9 @@ from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstmviz.core.stored_layout import Cell, Panel
 
-SEPARATOR_PEN = pg.mkPen(QColor(20, 20, 20), width=2)
-BAND_PEN = pg.mkPen(QColor(60, 60, 60), width=2, style=Qt.PenStyle.DashLine)
-HIGHLIGHT_PEN = QPen(QColor(255, 200, 0), 2)
-HIGHLIGHT_PEN.setCosmetic(True)
+SEPARATOR_RGB = (20, 20, 20)  # colours are tuples; pens are made per item (Qt objects mutate)
+BAND_RGB = (60, 60, 60)
+HIGHLIGHT_RGB = (255, 200, 0)
 AXIS_HEIGHT = 42
 AXIS_WIDTH = 96
 NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
@@ -72,14 +71,24 @@ class GateHeatmap:
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.bar.axis.setTextPen(pg.mkPen(20, 20, 20))
         self.separators = [
-            pg.InfiniteLine(angle=0, pen=SEPARATOR_PEN, movable=False) for _ in range(3)
+            pg.InfiniteLine(angle=0, pen=pg.mkPen(SEPARATOR_RGB, width=2), movable=False)
+            for _ in range(3)
         ]
-        self.bands = [pg.InfiniteLine(angle=90, pen=BAND_PEN, movable=False) for _ in range(3)]
+        self.bands = [
+            pg.InfiniteLine(
+                angle=90,
+                pen=pg.mkPen(BAND_RGB, width=2, style=Qt.PenStyle.DashLine),
+                movable=False,
+            )
+            for _ in range(3)
+        ]
         for line in (*self.separators, *self.bands):
             self.plot.addItem(line, ignoreBounds=True)
         self.highlights = [QGraphicsRectItem() for _ in range(4)]
         for rect in self.highlights:
-            rect.setPen(HIGHLIGHT_PEN)
+            pen = QPen(QColor(*HIGHLIGHT_RGB), 2)
+            pen.setCosmetic(True)
+            rect.setPen(pen)
             rect.setZValue(20)
             rect.setVisible(False)
             self.plot.addItem(rect, ignoreBounds=True)

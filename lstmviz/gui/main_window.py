@@ -44,7 +44,7 @@ from lstmviz.io.errors import ChoiceRequired
 logger = logging.getLogger(__name__)
 
 DEBUGGER_TAB = 1
-SEQUENCE_SUFFIXES = {".csv", ".txt", ".tsv"}
+SEQUENCE_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
 
 
 class MainWindow(QMainWindow):

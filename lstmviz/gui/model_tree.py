@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel
 
 ROLE = Qt.ItemDataRole.UserRole
-GREY = QBrush(QColor(150, 150, 150))
+GREY_RGB = (150, 150, 150)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -121,14 +121,14 @@ class ModelTree(QTreeWidget):
         item = QTreeWidgetItem([info.name, f"{info.kind} ({what})"])
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
         for col in (0, 1):
-            item.setForeground(col, GREY)
+            item.setForeground(col, QBrush(QColor(*GREY_RGB)))
         if info.note:
             item.setToolTip(0, info.note)
         for name, shape in info.weights:
             child = QTreeWidgetItem([name, _shape(shape)])
             child.setFlags(Qt.ItemFlag.ItemIsEnabled)
             for col in (0, 1):
-                child.setForeground(col, GREY)
+                child.setForeground(col, QBrush(QColor(*GREY_RGB)))
             item.addChild(child)
         return item
 

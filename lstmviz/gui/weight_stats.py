@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -19,9 +21,11 @@ from PySide6.QtWidgets import (
 from lstmviz.core.gate_stats import NEAR_ZERO, GateStats, gate_stats, matrices
 from lstmviz.core.model import GATE_NAMES, GATES, LSTMDirection
 
-GATE_COLOURS = {"i": (31, 119, 180), "f": (44, 160, 44), "g": (255, 127, 14), "o": (148, 103, 189)}
+GATE_COLOURS = MappingProxyType(
+    {"i": (31, 119, 180), "f": (44, 160, 44), "g": (255, 127, 14), "o": (148, 103, 189)}
+)
 COLUMNS = ("gate", "mean", "std", "min", "max", "L2", "≈0", "NaN/Inf")
-BAD = QColor(220, 40, 40)
+BAD_RGB = (220, 40, 40)
 
 
 def _fmt(x: float) -> str:
@@ -111,7 +115,7 @@ class WeightStatsPanel(QWidget):
                 if c == 0:
                     item.setForeground(QBrush(QColor(*GATE_COLOURS[s.gate])))
                 if bad and c == len(values) - 1:
-                    item.setBackground(QBrush(BAD))
+                    item.setBackground(QBrush(QColor(*BAD_RGB)))
                     item.setForeground(QBrush(QColor("white")))
                     item.setToolTip(
                         f"{s.n_nan} NaN and {s.n_inf} Inf values in {s.matrix} gate {s.gate}"
