@@ -74,7 +74,7 @@ class WeightsView(QWidget):
         self.graphics.setBackground("w")
         self.graphics.setMinimumSize(200, 200)
         self.graphics.ci.setSpacing(6)
-        self.heatmaps = [GateHeatmap() for _ in range(MAX_PANELS)]
+        self.heatmaps: list[GateHeatmap] = []  # a pool: grown when a model needs more, reused
         self._active: list[GateHeatmap] = []
         self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
 
@@ -170,6 +170,8 @@ class WeightsView(QWidget):
             h.plot.setYLink(None)
             h.plot.setMaximumWidth(QT_MAX)
             h.plot.setMaximumHeight(QT_MAX)
+        while len(self.heatmaps) < len(panels):
+            self.heatmaps.append(GateHeatmap())
         self._active = self.heatmaps[: len(panels)]
         vertical = bool(panels) and panels[0].gate_axis == 1
         qlayout = ci.layout
