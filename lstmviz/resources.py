@@ -14,8 +14,12 @@ EXAMPLES = next(
 
 
 def default_model_path() -> Path:
-    """The bundled example model that ``lstmviz`` opens with no argument."""
-    return EXAMPLES / "sine_lstm.keras"
+    """The bundled example model that ``lstmviz`` opens with no argument.
+
+    ``sine_lstm.pt`` (PyTorch state_dict); ``sine_lstm.keras`` holds the same trained weights
+    for the Keras reader (see ``train_sine.py``).
+    """
+    return EXAMPLES / "sine_lstm.pt"
 
 
 def default_sequence_path(model_path: str | Path | None = None) -> Path | None:

@@ -111,3 +111,9 @@ def test_help_works_from_both_entry_points(entry):
     )
     assert out.returncode == 0
     assert "--screenshot PNG" in out.stdout and "--export-trace NPZ" in out.stdout
+
+
+def test_no_argument_opens_the_bundled_example():
+    out = run("--info")
+    assert out.returncode == 0, out.stderr
+    assert "sine_lstm.pt" in out.stdout and "LSTM layers: 2; input size 1" in out.stdout

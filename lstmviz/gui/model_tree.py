@@ -72,11 +72,11 @@ class ModelTree(QTreeWidget):
         unmatched = dict(enumerate(model.layers))
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
-            k = _match(info, unmatched) if info.is_lstm else None
-            if k is None:
+            ks = _match(info, unmatched) if info.is_lstm else []
+            if not ks:
                 items.append(self._other_item(info))
-            else:
-                items.append(self._lstm_item(k, model.layers[k]))
+            # one entry may hold several layers (PyTorch nn.LSTM(num_layers=2) is one module)
+            items.extend(self._lstm_item(k, model.layers[k]) for k in ks)
         for k in sorted(unmatched):  # LSTM layers all_layers did not mention
             items.append(self._lstm_item(k, model.layers[k]))
         return items
@@ -139,15 +139,16 @@ class ModelTree(QTreeWidget):
             self.direction_selected.emit(int(data[0]), int(data[1]))
 
 
-def _match(info: LayerInfo, unmatched: dict[int, LSTMLayer]) -> int | None:
-    """The loaded layer ``info`` describes: same name, or sharing a stored weight name."""
+def _match(info: LayerInfo, unmatched: dict[int, LSTMLayer]) -> list[int]:
+    """The loaded layers ``info`` describes: same name, or sharing stored weight names."""
     names = {n for n, _ in info.weights}
-    for k, layer in unmatched.items():
+    found = []
+    for k, layer in list(unmatched.items()):
         stored = {t.name for w in layer.directions for t in w.provenance.stored}
         if layer.name == info.name or names & stored:
             del unmatched[k]
-            return k
-    return None
+            found.append(k)
+    return found
 
 
 def _full_text_tooltips(item: QTreeWidgetItem) -> None:

@@ -243,3 +243,22 @@ def test_menu_actions_drive_the_views(make_main_window):
         "Open &sequence…",
         "Open &recent",
     ]
+
+
+def test_bundled_example_opens_with_its_sequence(make_main_window, save_artifact):
+    """What plain ``lstmviz`` does: the trained example and its sine sequence."""
+    import argparse
+
+    from lstmviz.gui.app import open_from_args
+    from lstmviz.resources import default_model_path
+
+    window = make_main_window()
+    args = argparse.Namespace(path=None, sequence=None, layer=1, step=30)
+    assert open_from_args(window, args, {})
+    assert window.model_path == str(default_model_path())
+    assert [layer.hidden_size for layer in window.model.layers] == [24, 24]
+    assert window.selection == (1, 0)
+    panel = window.debug_panel
+    assert panel.trace.x.shape == (120, 1) and panel.current_step == 30
+    assert window.tabs.currentIndex() == 1
+    save_artifact(window, "example_debugger")
