@@ -10,6 +10,8 @@ import pytest
 from model_factories import big_model, keras_like, onnx_like, tf1_like, torch_like
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QColor
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, Provenance
 from lstmviz.core.shapes_text import shapes_explained
@@ -21,11 +23,12 @@ def ticks(heatmap, axis: str) -> list[str]:
 
 
 def hover(window, key: str, row: int, col: int):
-    """Move the mouse over displayed cell (row, col) of panel ``key``, as the scene reports it."""
+    """Move the real mouse over displayed cell (row, col) of panel ``key``."""
     view = window.weights_view
     heatmap = view.heatmap(key)
     scene_pos = heatmap.plot.vb.mapViewToScene(QPointF(col + 0.5, row + 0.5))
-    view.graphics.scene().sigMouseMoved.emit(scene_pos)
+    QTest.mouseMove(view.graphics.viewport(), view.graphics.mapFromScene(scene_pos))
+    QApplication.processEvents()
     return view.last_tooltip
 
 
