@@ -106,14 +106,11 @@ class GateHeatmap:
         )
         self.bar.setLevels((-self.limit, self.limit))
         rows, cols = data.shape
-        narrow = (panel.gate_axis == 0 and cols <= NARROW) or (
-            panel.gate_axis == 1 and rows <= NARROW
-        )
-        title = (
-            panel.title.split("  ")[0] + f" {rows}×{cols}"
-            if narrow and panel.gate_axis == 0
-            else panel.title
-        )
+        title = panel.title
+        if panel.gate_axis != 1 and cols <= 3 * NARROW:  # side by side and thin: short title
+            name = panel.title.split("  ")[0]
+            name = name if len(name) <= 14 else panel.key[:13] + "…" * (len(panel.key) > 13)
+            title = f"{name} {rows}×{cols}"
         self.plot.setTitle(title, size="9pt", color="#202020")
         self._place_separators(panel)
         self._place_ticks(panel, show_gate_labels)

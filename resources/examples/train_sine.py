@@ -91,11 +91,13 @@ def save_keras_copy(model: SineLSTM, probe: torch.Tensor) -> None:
     k_model = keras.Model(inputs, outputs, name="sine_lstm")
     sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     for layer in range(2):
-        k_model.get_layer("lstm" if layer == 0 else "lstm_1").set_weights([
-            sd[f"lstm.weight_ih_l{layer}"].T,
-            sd[f"lstm.weight_hh_l{layer}"].T,
-            sd[f"lstm.bias_ih_l{layer}"] + sd[f"lstm.bias_hh_l{layer}"],
-        ])
+        k_model.get_layer("lstm" if layer == 0 else "lstm_1").set_weights(
+            [
+                sd[f"lstm.weight_ih_l{layer}"].T,
+                sd[f"lstm.weight_hh_l{layer}"].T,
+                sd[f"lstm.bias_ih_l{layer}"] + sd[f"lstm.bias_hh_l{layer}"],
+            ]
+        )
     k_model.get_layer("head").set_weights([sd["head.weight"].T, sd["head.bias"]])
     with torch.no_grad():
         want = model(probe).numpy()
