@@ -187,7 +187,9 @@ class WeightsView(QWidget):
             if vertical or panel.gate_axis != 0:
                 r = len(row_items) + other_row if vertical else 1
                 c = 0 if vertical else other_row
-                ci.addItem(h.plot, row=r, col=c)
+                # a lone projection under the row spans it, so it cannot widen one column
+                span = 1 if vertical or other_row else max(1, len(row_items))
+                ci.addItem(h.plot, row=r, col=c, colspan=span)
                 if vertical:
                     row_items.append(h)
                     qlayout.setRowStretchFactor(r, _stretch(rows))
