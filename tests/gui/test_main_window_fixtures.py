@@ -128,3 +128,22 @@ def test_every_fixture_opens_or_fails_cleanly(fmt_dir, make_main_window, monkeyp
             window.weights_view.set_stored_order(False)
     assert opened >= 1, f"no loadable fixture in {fmt_dir}"
     assert opened + failed == len(fixture_models(fmt_dir))
+
+
+def test_bundled_keras_copy_matches_the_pytorch_example(make_main_window):
+    """``sine_lstm.keras`` holds the example's weights in Keras layout (i,f,c,o, transposed):
+    both files must give the same canonical matrices, and the Keras stored view the kernel."""
+    pytest.importorskip("lstmviz.io.keras_zip", reason="the Keras reader is not in this checkout")
+    from lstmviz.resources import EXAMPLES
+
+    window = make_main_window()
+    torch_model = window.open_model(EXAMPLES / "sine_lstm.pt", wait=True)
+    keras_model = window.open_model(EXAMPLES / "sine_lstm.keras", wait=True)
+    assert torch_model is not None and keras_model is not None, window.last_error
+    for lt, lk in zip(torch_model.layers, keras_model.layers, strict=True):
+        wt, wk = lt.directions[0], lk.directions[0]
+        for name in ("W_x", "W_h", "b"):
+            np.testing.assert_allclose(getattr(wk, name), getattr(wt, name), atol=1e-6)
+    window.weights_view.set_stored_order(True)
+    kernel = window.weights_view.panels()[0]
+    np.testing.assert_allclose(kernel.data, torch_model.layers[0].directions[0].W_x.T, atol=1e-6)
