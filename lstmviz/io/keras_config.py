@@ -1,0 +1,319 @@
+"""What a Keras file says about its layers: versions, activations and the layer list.
+
+Shared by the legacy HDF5 reader and the Keras 3 readers (CONVENTIONS §3.1–3.2). The Keras
+version decides two things weights cannot show: which ``hard_sigmoid`` the file means (slope
+0.2 in Keras 1/2/tf.keras, 1/6 in Keras 3) and, for weights-only files, the default
+``recurrent_activation`` (hard_sigmoid before Keras 2.3 and in tf.keras under TF 1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.model import Setting
+from lstmviz.io.errors import LoadError
+
+MAX_CONFIG_BYTES = 64 << 20  # a config of thousands of layers is a few MB
+MAX_DEPTH = 32  # nested models deeper than this are not real files
+
+#: Keras activation names (as configs store them) → lstmviz names; hard_sigmoid is decided by
+#: the Keras major version and is not in this table on purpose.
+_ACTIVATIONS = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "relu6": "relu6",
+    "linear": "linear",
+    "softsign": "softsign",
+    "softplus": "softplus",
+    "elu": "elu",
+    "selu": "selu",
+    "exponential": "exponential",
+    "swish": "swish",
+    "silu": "swish",
+}
+#: Layers that do nothing at inference, so LSTMs around them still feed each other directly.
+IDENTITY_LAYERS = frozenset(
+    {
+        "InputLayer",
+        "Dropout",
+        "SpatialDropout1D",
+        "GaussianNoise",
+        "GaussianDropout",
+        "AlphaDropout",
+        "ActivityRegularization",
+        "Masking",
+    }
+)
+LSTM_KINDS = frozenset({"LSTM", "CuDNNLSTM"})
+NOT_LSTM_RNNS = {
+    "GRU": "GRU, not an LSTM",
+    "CuDNNGRU": "GRU, not an LSTM",
+    "SimpleRNN": "SimpleRNN, not an LSTM",
+    "ConvLSTM1D": "convolutional LSTM, not supported",
+    "ConvLSTM2D": "convolutional LSTM, not supported",
+    "ConvLSTM3D": "convolutional LSTM, not supported",
+}
+MODEL_KINDS = frozenset({"Sequential", "Functional", "Model"})
+
+
+@dataclass(frozen=True)
+class KerasVersion:
+    """A file's ``keras_version`` and what it implies.
+
+    ``tf``: written by tf.keras (a ``-tf`` suffix, or Keras 2.4+ which only ships in TF).
+    ``tf1``: tf.keras under TF 1.x, known only from weight names (no ``lstm_cell`` scope).
+    """
+
+    text: str
+    major: int
+    minor: int
+    patch: int
+    tf: bool = False
+    tf1: bool = False
+    guessed: bool = False  # no keras_version in the file
+
+    @property
+    def label(self) -> str:
+        """E.g. "Keras 2.2.4", "tf.keras 2.15.0", "Keras 3.15.1"."""
+        number = self.text.removesuffix("-tf") or f"{self.major}.x"
+        who = "tf.keras" if self.tf else "Keras"
+        return f"{who} {number}" + (" (version not recorded)" if self.guessed else "")
+
+    @property
+    def hard_sigmoid(self) -> str:
+        return "hard_sigmoid_k3" if self.major >= 3 else "hard_sigmoid_k2"
+
+    def default_recurrent_activation(self) -> tuple[str, str]:
+        """(Keras name, why) of the LSTM default recurrent_activation for this version."""
+        if self.major >= 3:
+            return "sigmoid", "Keras 3 default"
+        if self.major < 2:
+            return "hard_sigmoid", "Keras 1 default"
+        if self.tf1:
+            return "hard_sigmoid", "tf.keras under TF 1.x default"
+        if self.tf or (self.minor, self.patch) >= (3, 0):
+            return "sigmoid", "default since Keras 2.3.0 / tf.keras v2"
+        return "hard_sigmoid", "Keras 2.0.0-2.2.5 default"
+
+
+def parse_version(raw: object, *, default_major: int = 2) -> KerasVersion:
+    """Parse ``keras_version`` ("2.2.4", "2.2.4-tf", b"3.15.1"); missing → guessed."""
+    text = decode_text(raw).strip() if raw is not None else ""
+    m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not m:
+        return KerasVersion("", default_major, 0, 0, guessed=True)
+    major, minor, patch = int(m[1]), int(m[2]), int(m[3] or 0)
+    tf = text.endswith("-tf") or (major == 2 and (minor, patch) >= (4, 0))
+    return KerasVersion(text, major, minor, patch, tf=tf)
+
+
+def decode_text(raw: object) -> str:
+    """HDF5 attributes come back as str, bytes or 0-d arrays of either."""
+    if hasattr(raw, "tolist") and not isinstance(raw, (bytes, str)):
+        raw = raw.tolist()  # type: ignore[union-attr]
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", errors="replace")
+    return str(raw)
+
+
+def load_json(raw: object, what: str, file: str) -> Any:
+    """Parse JSON from an attribute or zip member, as a one-line LoadError if it is not JSON."""
+    text = decode_text(raw)
+    if len(text) > MAX_CONFIG_BYTES:
+        raise LoadError(f"{file}: {what} is {len(text)} bytes, too large for a model config")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise LoadError(
+            f"{file}: {what} is not valid JSON ({str(exc).splitlines()[0][:80]}); "
+            "re-save the model with Keras"
+        ) from exc
+
+
+def activation_name(value: object) -> str:
+    """The plain name of a serialized activation (a string, or a Keras 3 dict)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        for key in ("config", "registered_name", "class_name"):
+            v = value.get(key)
+            if isinstance(v, str) and v not in ("function", "__lambda__"):
+                return v.split(">")[-1]
+        return json.dumps(value)[:60]
+    return str(value)
+
+
+def resolve_activation(name: str, version: KerasVersion, file: str, layer: str) -> Activation:
+    """Map a Keras activation name to an exact lstmviz one (hard_sigmoid by version)."""
+    base = name.rsplit(".", 1)[-1]
+    if base == "hard_sigmoid":
+        return Activation(version.hard_sigmoid)
+    if base == "leaky_relu" and version.major >= 3:
+        return Activation("leaky_relu", alpha=0.2)  # Keras 3 default negative_slope
+    if base in _ACTIVATIONS:
+        return Activation(_ACTIVATIONS[base])
+    raise LoadError(
+        f"{file}: layer {layer!r} uses activation {name!r}, which lstmviz does not know; "
+        f"supported: hard_sigmoid, {', '.join(sorted(_ACTIVATIONS))}"
+    )
+
+
+@dataclass(frozen=True)
+class LSTMSettings:
+    """The hyperparameters of one Keras LSTM layer (or one direction of a Bidirectional)."""
+
+    units: Setting
+    activation: Setting
+    recurrent_activation: Setting
+    use_bias: Setting
+    return_sequences: Setting
+    go_backwards: Setting
+
+    def all(self) -> tuple[Setting, ...]:
+        return (
+            self.units,
+            self.activation,
+            self.recurrent_activation,
+            self.use_bias,
+            self.return_sequences,
+            self.go_backwards,
+        )
+
+
+def _read(cfg: Mapping[str, Any], key: str, default: Any, why: str) -> Setting:
+    if key in cfg:
+        return Setting(key, cfg[key], assumed=False, note="read from the model config")
+    return Setting(key, default, assumed=True, note=why)
+
+
+def lstm_settings(
+    cfg: Mapping[str, Any] | None, version: KerasVersion, kind: str, units: int
+) -> LSTMSettings:
+    """Settings from a layer config; without one (weights-only) every default is assumed."""
+    rec_default, rec_why = version.default_recurrent_activation()
+    if kind == "CuDNNLSTM":  # fixed by cuDNN, not configurable
+        rec_default, rec_why = "sigmoid", "fixed by cuDNN"
+    if cfg is None:
+        why = "weights-only file: no config"
+        return LSTMSettings(
+            Setting("units", units, assumed=False, note="from the weight shapes"),
+            Setting("activation", "tanh", assumed=True, note=f"{why}; Keras default"),
+            Setting("recurrent_activation", rec_default, assumed=True, note=f"{why}; {rec_why}"),
+            Setting("use_bias", True, assumed=False, note="from the weights present"),
+            Setting("return_sequences", True, assumed=True, note=f"{why}; all steps shown"),
+            Setting("go_backwards", False, assumed=True, note=f"{why}; Keras default"),
+        )
+    missing = "not in the config; Keras default"
+    act = _read(cfg, "activation", "tanh", missing)
+    rec = _read(cfg, "recurrent_activation", rec_default, f"not in the config; {rec_why}")
+    if kind == "CuDNNLSTM":
+        act = Setting("activation", "tanh", assumed=False, note="fixed by cuDNN")
+        rec = Setting("recurrent_activation", "sigmoid", assumed=False, note="fixed by cuDNN")
+    return LSTMSettings(
+        Setting("units", units, assumed=False, note="read from the model config"),
+        act,
+        rec,
+        _read(cfg, "use_bias", True, missing),
+        _read(cfg, "return_sequences", False, missing),
+        _read(cfg, "go_backwards", False, missing),
+    )
+
+
+# ----------------------------------------------------------------------------- layer list
+@dataclass(frozen=True)
+class LayerSpec:
+    """One leaf layer of a (possibly nested) model config.
+
+    ``top``: the name of the top-level layer holding it (the legacy HDF5 group).
+    ``v3_path``: the Keras 3 weights path (``layers/sequential/layers/lstm``), built the way
+    ``saving_lib`` builds it: snake_case class name, de-duplicated per container.
+    """
+
+    name: str
+    kind: str
+    config: Mapping[str, Any]
+    top: str
+    v3_path: str
+
+    @property
+    def inner(self) -> Mapping[str, Any] | None:
+        """The wrapped layer's entry of a Bidirectional / TimeDistributed."""
+        layer = self.config.get("layer")
+        return layer if isinstance(layer, Mapping) else None
+
+    @property
+    def inner_kind(self) -> str:
+        inner = self.inner
+        return str(inner.get("class_name", "")) if inner else ""
+
+    @property
+    def display_kind(self) -> str:
+        return f"{self.kind}({self.inner_kind})" if self.inner_kind else self.kind
+
+
+def to_snake_case(name: str) -> str:
+    """Keras' ``naming.to_snake_case`` (the Keras 3 weights path uses it on class names)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _unique(name: str, used: dict[str, int]) -> str:
+    if name in used:
+        used[name] += 1
+        return f"{name}_{used[name]}"
+    used[name] = 0
+    return name
+
+
+def _layer_entries(model_cfg: Mapping[str, Any]) -> list[Any]:
+    inner = model_cfg.get("config")
+    if isinstance(inner, list):  # Keras 2.0/2.1 Sequential: config is the layer list
+        return inner
+    if isinstance(inner, Mapping) and isinstance(inner.get("layers"), list):
+        return inner["layers"]
+    return []
+
+
+def flatten_layers(model_cfg: object, file: str) -> list[LayerSpec]:
+    """Every leaf layer of a model config, in config order, nested models expanded."""
+    if not isinstance(model_cfg, Mapping) or not isinstance(model_cfg.get("class_name"), str):
+        raise LoadError(f"{file}: model config is not a Keras model description")
+    if model_cfg["class_name"] not in MODEL_KINDS and not _layer_entries(model_cfg):
+        return []  # a subclassed model: its config does not list layers
+    out: list[LayerSpec] = []
+    _walk(model_cfg, "", None, out, file, 0)
+    return out
+
+
+def _walk(
+    model_cfg: Mapping[str, Any],
+    prefix: str,
+    top: str | None,
+    out: list[LayerSpec],
+    file: str,
+    depth: int,
+) -> None:
+    if depth > MAX_DEPTH:
+        raise LoadError(f"{file}: model config nests models deeper than {MAX_DEPTH} levels")
+    sequential = model_cfg.get("class_name") == "Sequential"
+    used: dict[str, int] = {}
+    for entry in _layer_entries(model_cfg):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("class_name"), str):
+            raise LoadError(f"{file}: model config has a layer entry that is not a layer")
+        kind = entry["class_name"]
+        cfg = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
+        name = str(entry.get("name") or cfg.get("name") or kind)
+        if sequential and kind == "InputLayer":
+            continue  # Keras 3 ``Sequential.layers`` leaves the InputLayer out of the path
+        path = f"{prefix}layers/{_unique(to_snake_case(kind), used)}"
+        if kind in MODEL_KINDS or (isinstance(cfg.get("layers"), list) and "name" in cfg):
+            _walk(entry, path + "/", top or name, out, file, depth + 1)
+        else:
+            out.append(LayerSpec(name, kind, cfg, top or name, path))

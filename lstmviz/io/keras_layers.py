@@ -1,0 +1,436 @@
+"""Keras LSTM arrays → canonical ``LSTMDirection``/``LSTMLayer``/``LSTMModel`` (CONVENTIONS §3.1).
+
+Every Keras flavour stores ``kernel [D, 4H]``, ``recurrent_kernel [H, 4H]`` and ``bias [4H]``
+in gate order i, f, c, o, so the canonical form is just the transposes. Two exceptions:
+``CuDNNLSTM`` keeps cuDNN's raw bytes (each gate's ``[D, H]`` kernel slice is really an
+``(H, D)`` matrix in C order) and two biases of ``4H`` in one ``[8H]`` array, which are summed.
+Readers hand over ``FoundLayer``s in file order; ``build_model`` decides which LSTMs chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.model import (
+    LayerInfo,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    MergeMode,
+    OutputOrder,
+    Provenance,
+    StoredTensor,
+)
+from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_config import (
+    IDENTITY_LAYERS,
+    LSTM_KINDS,
+    NOT_LSTM_RNNS,
+    KerasVersion,
+    LSTMSettings,
+    activation_name,
+    lstm_settings,
+    resolve_activation,
+)
+
+GATE_ORDER = ("i", "f", "c", "o")
+MAX_WEIGHT_VALUES = 1 << 28  # 1 GiB of float32 in one array: no LSTM in a file is that big
+_MERGE = {
+    "concat": MergeMode.CONCAT,
+    "sum": MergeMode.SUM,
+    "mul": MergeMode.MUL,
+    "ave": MergeMode.AVE,
+    None: MergeMode.NONE,
+}
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One stored array: its dataset path, role (last path part), shape; read on demand."""
+
+    name: str
+    role: str  # "kernel", "recurrent_kernel", "bias", "embeddings", "0", ...
+    shape: tuple[int, ...]
+    dtype: str
+    read: Callable[[], npt.NDArray[np.floating]] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class FoundLayer:
+    """A layer as the file holds it: class, config (None in weights-only files) and arrays.
+
+    For ``Bidirectional`` the config is the wrapper's, ``directions`` splits the weights into
+    (forward, backward).
+    """
+
+    name: str
+    kind: str  # class name; "Bidirectional" with inner_kind "LSTM"
+    config: Mapping[str, Any] | None
+    weights: tuple[Weight, ...]
+    inner_kind: str = ""
+    directions: tuple[tuple[Weight, ...], ...] = ()
+
+    @property
+    def display_kind(self) -> str:
+        return f"{self.kind}({self.inner_kind})" if self.inner_kind else self.kind
+
+    @property
+    def is_lstm(self) -> bool:
+        return self.kind in LSTM_KINDS or (
+            self.kind == "Bidirectional" and self.inner_kind in LSTM_KINDS
+        )
+
+    @property
+    def base_kind(self) -> str:
+        return self.inner_kind if self.kind == "Bidirectional" else self.kind
+
+
+@dataclass(frozen=True)
+class Source:
+    """What every direction of one file shares in its provenance."""
+
+    file: str
+    path: str
+    source_format: str  # "Keras HDF5 full model", "Keras 3 .keras", ...
+    version: KerasVersion
+    container: str  # "HDF5 file", ".keras file": used in messages
+
+
+def _pick(weights: Sequence[Weight], role: str, index: int) -> Weight | None:
+    named = [w for w in weights if w.role == role]
+    if named:
+        return named[0]
+    if all(w.role.isdigit() for w in weights) and index < len(weights):
+        return weights[index]  # Keras 3 vars/0, vars/1, vars/2
+    return None
+
+
+def _check(w: Weight, want: tuple[int, ...], layer: str, src: Source, why: str) -> None:
+    if w.shape != want:
+        raise LoadError(
+            f"{src.file}: layer {layer!r} {w.role} {w.name} has shape {w.shape}, "
+            f"expected {want} ({why}); the file is damaged or not a Keras LSTM"
+        )
+
+
+def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source) -> int:
+    if cfg is None:
+        if len(rec.shape) != 2 or rec.shape[0] < 1:
+            raise LoadError(
+                f"{src.file}: layer {layer!r} recurrent_kernel has shape {rec.shape}, "
+                "expected (H, 4H)"
+            )
+        return rec.shape[0]
+    units = cfg.get("units")
+    if not isinstance(units, int) or isinstance(units, bool) or not 0 < units <= 1 << 20:
+        raise LoadError(f"{src.file}: layer {layer!r} config has units={units!r}, not a size")
+    return units
+
+
+def lstm_direction(
+    layer: str,
+    kind: str,
+    weights: Sequence[Weight],
+    cfg: Mapping[str, Any] | None,
+    src: Source,
+    reverse: bool,
+) -> LSTMDirection:
+    """One Keras LSTM (or CuDNNLSTM) cell's arrays as a canonical direction."""
+    kernel = _pick(weights, "kernel", 0)
+    rec = _pick(weights, "recurrent_kernel", 1)
+    bias = _pick(weights, "bias", 2)
+    if kernel is None or rec is None:
+        found = ", ".join(w.name for w in weights) or "no arrays"
+        raise LoadError(
+            f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
+        )
+    H = _units(cfg, rec, layer, src)
+    why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
+    if len(kernel.shape) != 2 or kernel.shape[0] < 1:
+        raise LoadError(f"{src.file}: layer {layer!r} kernel has shape {kernel.shape}, not 2-D")
+    D = kernel.shape[0]
+    _check(kernel, (D, 4 * H), layer, src, why)
+    _check(rec, (H, 4 * H), layer, src, why)
+    cudnn = kind == "CuDNNLSTM" or (bias is not None and bias.shape == (8 * H,))
+    settings = lstm_settings(cfg, src.version, "CuDNNLSTM" if cudnn else kind, H)
+    if cfg is None and bias is None:
+        settings = replace(settings, use_bias=replace(settings.use_bias, value=False))
+    use_bias = bool(settings.use_bias.value)
+    if bias is not None and not use_bias:
+        raise LoadError(
+            f"{src.file}: layer {layer!r} has a bias but its config says use_bias=False"
+        )
+    if use_bias and bias is None:
+        raise LoadError(f"{src.file}: layer {layer!r} has no bias array but use_bias=True")
+    if bias is not None:
+        _check(bias, (8 * H,) if cudnn else (4 * H,), layer, src, why)
+    k, r = kernel.read(), rec.read()
+    transforms = []
+    if kernel.role.isdigit():
+        transforms.append(
+            "Keras 3 variables by index: vars/0 = kernel, vars/1 = recurrent_kernel"
+            + (", vars/2 = bias" if bias is not None else "")
+        )
+    if cudnn:
+        # cuDNN takes the C-order bytes of each [D, H] gate slice as an (H, D) matrix.
+        W_x = np.concatenate([k[:, g * H : (g + 1) * H].reshape(H, D) for g in range(4)])
+        transforms.append(
+            f"kernel [{D},{4 * H}]: each gate block [{D},{H}] reinterpreted as ({H},{D}) "
+            "(cuDNN byte order, not a transpose)"
+        )
+    else:
+        W_x = k.T
+        transforms.append(f"kernel [{D},{4 * H}] transposed to W_x [{4 * H},{D}]")
+    W_h = r.T
+    transforms.append(f"recurrent_kernel [{H},{4 * H}] transposed to W_h [{4 * H},{H}]")
+    if bias is None:
+        b = np.zeros(4 * H, dtype=W_x.dtype)
+        transforms.append("no bias (use_bias=False): b = 0")
+    elif cudnn:
+        bb = bias.read()
+        b = bb[: 4 * H] + bb[4 * H :]
+        transforms.append(f"CuDNN biases summed: b = bias[:{4 * H}] + bias[{4 * H}:]")
+    else:
+        b = bias.read()
+    act = resolve_activation(
+        activation_name(settings.activation.value), src.version, src.file, layer
+    )
+    rec_act = resolve_activation(
+        activation_name(settings.recurrent_activation.value), src.version, src.file, layer
+    )
+    stored = [
+        StoredTensor(
+            "kernel_cudnn" if cudnn else "W_x", kernel.name, kernel.shape, True, 0, kernel.dtype
+        ),
+        StoredTensor("W_h", rec.name, rec.shape, True, 0, rec.dtype),
+    ]
+    if bias is not None:
+        stored.append(StoredTensor("b", bias.name, bias.shape, False, 0, bias.dtype))
+    notes = [
+        f"{w.name} stored as {w.dtype}, widened to float32"
+        for w in (kernel, rec, bias)
+        if w is not None and w.dtype in ("float16", "bfloat16")
+    ]
+    if cudnn:
+        notes.append("stored view omits the cuDNN kernel: its bytes are not a transposed W_x")
+    if "hard_sigmoid" in (activation_name(settings.recurrent_activation.value),):
+        notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
+    provenance = Provenance(
+        framework=src.version.label,
+        source_format=src.source_format,
+        gate_order=GATE_ORDER,
+        perm=(0, 1, 2, 3),
+        stored=tuple(stored),
+        transforms=tuple(transforms),
+        settings=_shown_settings(settings, act.name, rec_act.name),
+        notes=tuple(notes),
+    )
+    return LSTMDirection(
+        W_x=W_x,
+        W_h=W_h,
+        b=b,
+        act_gate=rec_act,
+        act_cand=act,
+        act_cell=act,
+        reverse=reverse,
+        provenance=provenance,
+    )
+
+
+def _shown_settings(s: LSTMSettings, act: str, rec_act: str) -> tuple:
+    """Settings with activations as lstmviz names (hard_sigmoid → hard_sigmoid_k2/k3)."""
+    out = []
+    for setting in s.all():
+        if setting.name == "activation":
+            setting = type(setting)(setting.name, act, setting.assumed, setting.note)
+        elif setting.name == "recurrent_activation":
+            setting = type(setting)(setting.name, rec_act, setting.assumed, setting.note)
+        out.append(setting)
+    return tuple(out)
+
+
+def _side(name: str) -> str | None:
+    """ "forward"/"backward" from a path part like ``forward_lstm_1`` or ``backward_layer``."""
+    for part in name.split("/"):
+        for side in ("forward", "backward"):
+            if part.startswith(side + "_"):
+                return side
+    return None
+
+
+def _split_bidirectional(found: FoundLayer, src: Source) -> tuple[tuple[Weight, ...], ...]:
+    if len(found.directions) == 2:
+        return found.directions
+    ws = found.weights
+    sides = [_side(w.name) for w in ws]
+    if "forward" in sides and "backward" in sides and None not in sides:
+        return (
+            tuple(w for w, s in zip(ws, sides, strict=True) if s == "forward"),
+            tuple(w for w, s in zip(ws, sides, strict=True) if s == "backward"),
+        )
+    if len(ws) % 2:
+        raise LoadError(
+            f"{src.file}: Bidirectional layer {found.name!r} has {len(ws)} arrays, "
+            "not two equal halves (forward, backward)"
+        )
+    half = len(ws) // 2
+    return tuple(ws[:half]), tuple(ws[half:])  # Keras writes the forward weights first
+
+
+def lstm_layer(found: FoundLayer, src: Source) -> LSTMLayer:
+    """A Keras LSTM, CuDNNLSTM or Bidirectional(LSTM) layer in canonical form."""
+    cfg = found.config
+    if found.kind != "Bidirectional":
+        back = bool(cfg.get("go_backwards", False)) if cfg is not None else False
+        w = lstm_direction(found.name, found.kind, found.weights, cfg, src, reverse=back)
+        return LSTMLayer(
+            name=found.name,
+            directions=(w,),
+            output_order=OutputOrder.PROCESSING if back else OutputOrder.TIME,
+            return_sequences=_return_sequences(cfg),
+            kind=found.kind,
+        )
+    inner = _inner_config(cfg, "layer")
+    back_cfg = _inner_config(cfg, "backward_layer") or inner
+    merge_raw = cfg.get("merge_mode", "concat") if cfg is not None else "concat"
+    if merge_raw not in _MERGE:
+        raise LoadError(
+            f"{src.file}: Bidirectional layer {found.name!r} has merge_mode {merge_raw!r}; "
+            "expected concat, sum, mul, ave or None"
+        )
+    fw_w, bw_w = _split_bidirectional(found, src)
+    kind = found.inner_kind or "LSTM"
+    fw = lstm_direction(f"{found.name}/forward", kind, fw_w, inner, src, reverse=False)
+    bw = lstm_direction(f"{found.name}/backward", kind, bw_w, back_cfg, src, reverse=True)
+    if (fw.input_size, fw.hidden_size) != (bw.input_size, bw.hidden_size):
+        raise LoadError(
+            f"{src.file}: Bidirectional layer {found.name!r} directions differ in size "
+            f"(forward {fw.W_x.shape}, backward {bw.W_x.shape})"
+        )
+    return LSTMLayer(
+        name=found.name,
+        directions=(fw, bw),
+        merge_mode=_MERGE[merge_raw],
+        return_sequences=_return_sequences(inner),
+        kind=found.display_kind,
+    )
+
+
+def _inner_config(cfg: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    if cfg is None:
+        return None
+    entry = cfg.get(key)
+    if isinstance(entry, Mapping) and isinstance(entry.get("config"), Mapping):
+        return entry["config"]
+    return None
+
+
+def _return_sequences(cfg: Mapping[str, Any] | None) -> bool:
+    return bool(cfg.get("return_sequences", False)) if cfg is not None else True
+
+
+# ----------------------------------------------------------------------------- the model
+def layer_info(found: FoundLayer, note: str = "") -> LayerInfo:
+    weights = tuple((w.name, w.shape) for w in found.weights)
+    if not note and found.base_kind in NOT_LSTM_RNNS:
+        note = NOT_LSTM_RNNS[found.base_kind]
+    return LayerInfo(found.name, found.display_kind, weights, is_lstm=found.is_lstm, note=note)
+
+
+def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
+    kinds = []
+    for f in found:
+        if f.kind == "InputLayer":
+            continue
+        k = f.display_kind
+        if f.base_kind in NOT_LSTM_RNNS:
+            k += f" — {NOT_LSTM_RNNS[f.base_kind]}"
+        if k not in kinds:
+            kinds.append(k)
+    what = f"found {', '.join(kinds)}" if kinds else "no layers with weights"
+    return LoadError(
+        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows LSTM layers only"
+    )
+
+
+def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] = ()) -> LSTMModel:
+    """Chain the file's LSTM layers in order; every layer goes to ``all_layers``.
+
+    Identity layers (Dropout, ...) between LSTMs are skipped silently; any other layer there
+    gets a note, since lstmviz runs only the LSTMs. A layer whose input width does not match
+    the previous LSTM's output ends the chain (noted).
+    """
+    if not any(f.is_lstm for f in found):
+        raise _no_lstm(found, src)
+    model_notes = list(notes)
+    layers: list[LSTMLayer] = []
+    infos: list[LayerInfo] = []
+    between: list[str] = []
+    before_first: list[FoundLayer] = []
+    chain_open = True
+    for f in found:
+        if not f.is_lstm:
+            infos.append(layer_info(f))
+            if f.kind in IDENTITY_LAYERS:
+                continue
+            if layers:
+                between.append(f.display_kind)
+            else:
+                before_first.append(f)
+            continue
+        if not chain_open:
+            infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
+            continue
+        layer = lstm_layer(f, src)
+        if layers and layer.input_size != layers[-1].output_size:
+            chain_open = False
+            model_notes.append(
+                f"LSTM {f.name!r} takes {layer.input_size} inputs but {layers[-1].name!r} gives "
+                f"{layers[-1].output_size}; only the LSTMs up to {layers[-1].name!r} are run"
+            )
+            infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
+            continue
+        if layers and between:
+            model_notes.append(
+                f"{', '.join(between)} between {layers[-1].name!r} and {f.name!r} is not run: "
+                "the core chains only the LSTM layers"
+            )
+        if layers and not layers[-1].return_sequences:
+            model_notes.append(
+                f"{layers[-1].name!r} has return_sequences=False; lstmviz feeds its whole "
+                f"sequence to {f.name!r}"
+            )
+        between = []
+        layers.append(layer)
+        infos.append(layer_info(f))
+    embedding = _embedding(before_first, layers[0], src, model_notes)
+    return LSTMModel(
+        layers=tuple(layers),
+        source_path=src.path,
+        source_format=src.source_format,
+        framework=src.version.label,
+        all_layers=tuple(infos),
+        embedding=embedding,
+        notes=tuple(model_notes),
+    )
+
+
+def _embedding(
+    before: Sequence[FoundLayer], first: LSTMLayer, src: Source, notes: list[str]
+) -> npt.NDArray[np.floating] | None:
+    """An Embedding right before the first LSTM (only identity layers between) → (vocab, D)."""
+    if not before or before[-1].kind != "Embedding" or len(before[-1].weights) != 1:
+        if before:
+            kinds = ", ".join(dict.fromkeys(f.display_kind for f in before))
+            notes.append(f"{kinds} before {first.name!r} is not run: x is the LSTM's input")
+        return None
+    w = before[-1].weights[0]
+    if len(w.shape) != 2 or w.shape[1] != first.input_size:
+        notes.append(f"Embedding {before[-1].name!r} {w.shape} does not fit {first.name!r}")
+        return None
+    return w.read()

@@ -1,0 +1,200 @@
+"""The Keras 3 weights tree (``model.weights.h5`` inside ``.keras``, and ``.weights.h5``).
+
+Keras 3 ``saving_lib`` stores a layer's variables at
+``layers/<snake_case class name, de-duplicated per container>/vars/<index>``; an RNN keeps
+them on its cell (``…/lstm/cell/vars/{0,1,2}`` = kernel, recurrent_kernel, bias), a
+Bidirectional on its two copies (``…/bidirectional/forward_layer/cell/vars``), and a nested
+model under its own ``layers`` (``layers/sequential/layers/lstm``). tf.keras 2.13+ writes
+``_layer_checkpoint_dependencies`` where Keras 3 writes ``layers``. With a config the paths
+are computed the way ``saving_lib`` computes them; without one (``save_weights``) the tree is
+walked and each group's class is read back from its snake_case name and its shapes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+import h5py
+
+from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_config import LayerSpec, decode_text
+from lstmviz.io.keras_datasets import group, weight
+from lstmviz.io.keras_layers import FoundLayer, Weight
+
+LEGACY_LAYERS = "_layer_checkpoint_dependencies"
+MAX_GROUPS = 100_000
+_KINDS = {
+    "lstm": "LSTM",
+    "bidirectional": "Bidirectional",
+    "gru": "GRU",
+    "simple_rnn": "SimpleRNN",
+    "dense": "Dense",
+    "embedding": "Embedding",
+    "dropout": "Dropout",
+    "input_layer": "InputLayer",
+    "conv1d": "Conv1D",
+    "time_distributed": "TimeDistributed",
+    "batch_normalization": "BatchNormalization",
+    "layer_normalization": "LayerNormalization",
+}
+
+
+def _natural(name: str) -> tuple:
+    """``lstm_10`` after ``lstm_2``: Keras numbers duplicates in creation order."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def _vars(root: h5py.Group, path: str, file: str) -> tuple[Weight, ...]:
+    """The variables of ``path/vars`` (or ``path/cell/vars`` for an RNN), in index order."""
+    for sub in ("cell/vars", "vars"):
+        g = group(root, f"{path}/{sub}", file)
+        if g is not None and len(g):
+            if len(g) > MAX_GROUPS:
+                raise LoadError(f"{file}: {path}/{sub} holds {len(g)} entries")
+            keys = sorted(g.keys(), key=_natural)
+            return tuple(weight(g[k], f"{path}/{sub}/{k}", k, file) for k in keys)
+    return ()
+
+
+def _resolve(root: h5py.Group, path: str, by_name: dict[str, str], name: str) -> str | None:
+    if path in root:
+        return path
+    legacy = path.replace("layers", LEGACY_LAYERS)
+    if legacy in root:
+        return legacy
+    return by_name.get(name)
+
+
+def _names_by_vars_attr(root: h5py.Group) -> dict[str, str]:
+    """Keras ≥ 3.x writes each layer's name as an attribute of its ``vars`` group."""
+    out: dict[str, str] = {}
+    count = 0
+
+    def visit(path: str, obj: object) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_GROUPS:
+            raise LoadError("too many groups")
+        if isinstance(obj, h5py.Group) and path.endswith("/vars") and "name" in obj.attrs:
+            parent = path[: -len("/vars")]
+            if not parent.endswith("/cell"):
+                out.setdefault(decode_text(obj.attrs["name"]), parent)
+
+    root.visititems(visit)
+    return out
+
+
+def layers_from_config(
+    root: h5py.Group, specs: Sequence[LayerSpec], file: str
+) -> tuple[list[FoundLayer], list[str]]:
+    """Each config layer with its variables, found at the path ``saving_lib`` gives it."""
+    try:
+        by_name = _names_by_vars_attr(root)
+    except LoadError as exc:
+        raise LoadError(f"{file}: weights file has too many groups") from exc
+    found, notes = [], []
+    for spec in specs:
+        path = _resolve(root, spec.v3_path, by_name, spec.name)
+        if path is None:
+            if spec.kind not in ("InputLayer",):
+                notes.append(f"no weights found for layer {spec.name!r} ({spec.v3_path})")
+            found.append(FoundLayer(spec.name, spec.kind, spec.config, (), spec.inner_kind))
+            continue
+        if spec.kind == "Bidirectional":
+            fw = _vars(root, f"{path}/forward_layer", file)
+            bw = _vars(root, f"{path}/backward_layer", file)
+            found.append(
+                FoundLayer(spec.name, spec.kind, spec.config, fw + bw, spec.inner_kind, (fw, bw))
+            )
+        else:
+            found.append(FoundLayer(spec.name, spec.kind, spec.config, _vars(root, path, file)))
+    return found, notes
+
+
+# ----------------------------------------------------------------------------- no config
+def _kind(base: str, weights: Sequence[Weight]) -> str:
+    if base in _KINDS:
+        return _KINDS[base]
+    return "".join(p.capitalize() for p in base.split("_")) or base
+
+
+def _rnn_kind(weights: Sequence[Weight]) -> str:
+    """LSTM or GRU from the recurrent kernel: (H, 4H) or (H, 3H)."""
+    if len(weights) >= 2 and len(weights[1].shape) == 2 and weights[1].shape[0]:
+        ratio = weights[1].shape[1] / weights[1].shape[0]
+        if ratio == 4:
+            return "LSTM"
+        if ratio == 3:
+            return "GRU"
+    return "RNN"
+
+
+def _walk(root: h5py.Group, prefix: str, file: str, out: list[FoundLayer], depth: int) -> None:
+    if depth > 32:
+        raise LoadError(f"{file}: weights tree nests deeper than 32 models")
+    container = None
+    for key in ("layers", LEGACY_LAYERS):
+        container = group(root, f"{prefix}{key}", file)
+        if container is not None:
+            break
+    if container is None:
+        return
+    for child in sorted(container.keys(), key=_natural):
+        path = f"{container.name.lstrip('/')}/{child}"
+        if group(root, path, file) is None:
+            continue
+        if any(k in root[path] for k in ("layers", LEGACY_LAYERS)):
+            _walk(root, path + "/", file, out, depth + 1)
+            continue
+        base = re.sub(r"_\d+$", "", child)
+        kind = _kind(base, ())
+        name = _layer_name(root, path) or child
+        if kind == "Bidirectional":
+            fw = _vars(root, f"{path}/forward_layer", file)
+            bw = _vars(root, f"{path}/backward_layer", file)
+            out.append(FoundLayer(name, kind, None, fw + bw, _rnn_kind(fw), (fw, bw)))
+            continue
+        weights = _vars(root, path, file)
+        if kind in ("LSTM", "GRU"):
+            kind = _rnn_kind(weights) if _rnn_kind(weights) != "RNN" else kind
+        out.append(FoundLayer(name, kind, None, weights))
+
+
+def _layer_name(root: h5py.Group, path: str) -> str | None:
+    g = root.get(f"{path}/vars")
+    if isinstance(g, h5py.Group) and "name" in g.attrs:
+        return decode_text(g.attrs["name"])
+    return None
+
+
+def _width(f: FoundLayer) -> tuple[int, int]:
+    """(input, output) width of an LSTM layer from its shapes (concat assumed)."""
+    k = f.weights[0].shape if f.weights else (0, 0)
+    r = f.weights[1].shape if len(f.weights) > 1 else (0, 0)
+    d_in, h = (k[0] if k else 0), (r[0] if r else 0)
+    return d_in, 2 * h if f.kind == "Bidirectional" else h
+
+
+def _chained(order: Sequence[FoundLayer]) -> bool:
+    return all(_width(a)[1] == _width(b)[0] for a, b in itertools.pairwise(order))
+
+
+def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer], list[str]]:
+    """Walk a config-less weights file. Group names give classes but not the layer order
+    across classes, so LSTMs are put in an order where each feeds the next when one exists."""
+    found: list[FoundLayer] = []
+    _walk(root, "", file, found, 0)
+    lstms = [f for f in found if f.is_lstm]
+    notes = ["weights-only file: layer order and settings inferred from group names and shapes"]
+    if len(lstms) > 1 and not _chained(lstms) and len(lstms) <= 6:
+        order = next((p for p in itertools.permutations(lstms) if _chained(p)), None)
+        if order is not None:
+            lstms = list(order)
+            notes.append("LSTM order chosen so that each layer's output width feeds the next")
+    if any(f.kind == "Bidirectional" for f in lstms):
+        notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
+    first = [f for f in found if f.kind == "Embedding"]
+    rest = [f for f in found if not f.is_lstm and f.kind != "Embedding"]
+    return first + lstms + rest, notes
