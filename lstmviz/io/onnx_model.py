@@ -43,6 +43,8 @@ PERM = PERMS[GATE_ORDER]
 MAX_PROTO = 2**31  # protobuf cannot hold more; bigger weights must be external data
 #: ModelProto top-level fields → wire type (1 ir_version ... 7 graph, 8 opset_import ...).
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+#: First byte of a GraphProto: node, name, initializer, doc_string, input, output, value_info.
+_GRAPH_TAGS = frozenset(b"\x0a\x12\x2a\x52\x5a\x62\x6a")
 
 #: ONNX activation names (matched case-insensitively, as onnxruntime does) → lstmviz names.
 ACTIVATIONS = {
@@ -81,8 +83,8 @@ def sniff(probe: Probe) -> bool:
             if field == 1 and not 1 <= value <= 100:
                 return False
             if wire == protowire.LEN:
-                if pos + value > probe.size:
-                    return False
+                if pos + value > probe.size:  # a truncated ONNX file, if a graph starts here
+                    return field == 7 and pos < len(head) and head[pos] in _GRAPH_TAGS
                 seen_graph = seen_graph or field == 7
                 pos += value
         return seen_graph
@@ -365,7 +367,17 @@ def load(probe: Probe) -> LSTMModel:
             "ONNX external data"
         )
     try:
-        model = onnx.load_model(str(probe.path), load_external_data=False)
+        data = probe.path.read_bytes()
+        for _ in protowire.iter_fields(data):  # lengths checked before protobuf allocates
+            pass
+    except OSError as exc:
+        raise LoadError(f"{file}: cannot read file ({exc.strerror or exc})") from exc
+    except protowire.ProtoError as exc:
+        raise LoadError(
+            f"{file}: truncated or damaged ONNX file ({exc}); re-export or re-download it"
+        ) from exc
+    try:
+        model = onnx.load_model_from_string(data)
     except Exception as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LoadError(
