@@ -1,0 +1,189 @@
+"""Keras HDF5 files: legacy full models and weights (Keras 2, tf.keras, Keras 3) and Keras 3
+``.weights.h5`` (CONVENTIONS §3.2).
+
+Legacy files keep one group per top-level layer (under ``model_weights`` for a full model, at
+the root for ``save_weights``), listed by the ``layer_names`` attribute; each group lists its
+arrays in ``weight_names`` (both possibly split into ``…0, …1`` when longer than 64 KB). A
+full model also has ``model_config`` (JSON): units, activations, merge_mode, nesting. Without
+it, sizes come from shapes and settings are Keras defaults for the file's ``keras_version``,
+marked assumed. Keras 3 ``.weights.h5`` files use the Keras 3 tree instead (``keras_v3``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import h5py
+
+from lstmviz.core.model import LSTMModel
+from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
+from lstmviz.io.keras_datasets import group, name_list, weight
+from lstmviz.io.keras_layers import FoundLayer, Source, Weight, build_model
+from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
+from lstmviz.io.probe import Probe
+from lstmviz.io.registry import Reader
+
+FULL = "Keras HDF5 full model"
+WEIGHTS_ONLY = "Keras HDF5 weights-only"
+V3_WEIGHTS = "Keras 3 .weights.h5"
+_ROOT_MARKS = {"model_config", "layer_names", "layer_names0", "keras_version"}
+_V3_MARKS = {"/layers", f"/{LEGACY_LAYERS}"}
+
+
+def sniff(probe: Probe) -> bool:
+    attrs = probe.hdf5_root_attrs
+    return probe.is_hdf5 and bool(attrs & (_ROOT_MARKS | _V3_MARKS | {"/model_weights"}))
+
+
+def _role(name: str) -> str:
+    """``lstm_1/kernel:0`` → ``kernel``; classification is by the last path part."""
+    return name.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def _group_weights(g: h5py.Group, file: str) -> tuple[Weight, ...]:
+    names = name_list(g.attrs, "weight_names", file)
+    if names is None:
+        raise LoadError(f"{file}: layer group {g.name} has no weight_names attribute")
+    out = []
+    for n in names:
+        if n not in g:
+            raise LoadError(f"{file}: {g.name}/{n} is listed in weight_names but missing")
+        out.append(weight(g[n], f"{g.name.lstrip('/')}/{n}", _role(n), file))
+    return tuple(out)
+
+
+def _wrapped(spec: LayerSpec) -> str:
+    return spec.inner_kind if spec.kind in ("Bidirectional", "TimeDistributed") else ""
+
+
+def _assign(specs: Sequence[LayerSpec], weights: tuple[Weight, ...]) -> list[tuple[Weight, ...]]:
+    """Split a nested model's weights among its leaf layers by the layer name in each path."""
+    parts = [tuple(w for w in weights if spec.name in w.name.split("/")) for spec in specs]
+    if sum(len(p) for p in parts) == len(weights):
+        return parts
+    return [() for _ in specs]  # names do not tell: leave them unassigned (noted)
+
+
+def _full_model(h5: h5py.File, probe: Probe) -> LSTMModel:
+    file = probe.name
+    config = load_json(h5.attrs["model_config"], "model_config attribute", file)
+    weights_root = group(h5, "model_weights", file)
+    if weights_root is None:
+        raise LoadError(f"{file}: HDF5 model has a model_config but no model_weights group")
+    version = parse_version(h5.attrs.get("keras_version", weights_root.attrs.get("keras_version")))
+    specs = flatten_layers(config, file)
+    if not specs:
+        raise LoadError(f"{file}: model_config lists no layers (a subclassed model?)")
+    found, notes = [], []
+    by_top: dict[str, list[LayerSpec]] = {}
+    for spec in specs:
+        by_top.setdefault(spec.top, []).append(spec)
+    for top, members in by_top.items():
+        g = group(weights_root, top, file)
+        ws = _group_weights(g, file) if g is not None else ()
+        if len(members) == 1 and members[0].name == top:
+            parts = [ws]
+        else:
+            parts = _assign(members, ws)
+            if ws and not any(parts):
+                notes.append(f"weights of nested model {top!r} could not be matched to layers")
+        for spec, part in zip(members, parts, strict=True):
+            found.append(FoundLayer(spec.name, spec.kind, spec.config, part, _wrapped(spec)))
+    version = _tf1_hint(version, found)
+    src = Source(file, str(probe.path), FULL, version, "HDF5 file")
+    return build_model(found, src, notes)
+
+
+def _tf1_hint(version, found: Sequence[FoundLayer]):
+    """tf.keras under TF 1 named LSTM weights ``lstm/kernel:0``; TF 2 adds ``lstm_cell``."""
+    if not version.tf or version.major != 2:
+        return version
+    names = [w.name for f in found if f.is_lstm for w in f.weights]
+    if (
+        names
+        and not any("lstm_cell" in n for n in names)
+        and (version.minor, version.patch)
+        < (
+            4,
+            0,
+        )
+    ):
+        from dataclasses import replace
+
+        return replace(version, tf1=True)
+    return version
+
+
+def _guess_kind(name: str, ws: Sequence[Weight]) -> tuple[str, str, tuple[tuple[Weight, ...], ...]]:
+    """(kind, inner kind, directions) of a weights-only layer group from its arrays."""
+    rec = [w for w in ws if w.role == "recurrent_kernel"]
+    if rec and len(rec[0].shape) == 2 and rec[0].shape[0]:
+        H = rec[0].shape[0]
+        ratio = rec[0].shape[1] / H
+        cell = "LSTM" if ratio == 4 else "GRU" if ratio == 3 else "RNN"
+        biases = [w for w in ws if w.role == "bias"]
+        if cell == "LSTM" and biases and biases[0].shape == (8 * H,):
+            cell = "CuDNNLSTM"
+        if len(rec) == 2:
+            half = len(ws) // 2
+            return "Bidirectional", cell, (tuple(ws[:half]), tuple(ws[half:]))
+        return cell, "", ()
+    base = re.sub(r"_\d+$", "", name)
+    kinds = {"embedding": "Embedding", "dense": "Dense", "dropout": "Dropout"}
+    return kinds.get(base, base), "", ()
+
+
+def _weights_only(h5: h5py.File, probe: Probe) -> LSTMModel:
+    file = probe.name
+    names = name_list(h5.attrs, "layer_names", file) or []
+    version = parse_version(h5.attrs.get("keras_version"))
+    found = []
+    for name in names:
+        g = group(h5, name, file)
+        if g is None:
+            raise LoadError(f"{file}: layer {name!r} is listed in layer_names but has no group")
+        ws = _group_weights(g, file)
+        kind, inner, dirs = _guess_kind(name, ws)
+        found.append(FoundLayer(name, kind, None, ws, inner, dirs))
+    version = _tf1_hint(version, found)
+    src = Source(file, str(probe.path), WEIGHTS_ONLY, version, "HDF5 weights file")
+    notes = ["weights-only file: sizes from shapes, activations and return_sequences assumed"]
+    if any(f.kind == "Bidirectional" for f in found):
+        notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
+    return build_model(found, src, notes)
+
+
+def _v3_weights(h5: h5py.File, probe: Probe) -> LSTMModel:
+    file = probe.name
+    found, notes = layers_without_config(h5, file)
+    version = parse_version(None, default_major=3)
+    if any(LEGACY_LAYERS in w.name for f in found for w in f.weights):
+        version = parse_version("2.13", default_major=2)  # tf.keras 2.13+ tree
+        notes.append("tf.keras 2.13+ weights tree (_layer_checkpoint_dependencies)")
+    src = Source(file, str(probe.path), V3_WEIGHTS, version, "HDF5 weights file")
+    return build_model(found, src, notes)
+
+
+def load_keras_h5(probe: Probe) -> LSTMModel:
+    file = probe.name
+    try:
+        h5 = h5py.File(probe.path, "r")
+    except (OSError, ValueError) as exc:
+        detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise LoadError(f"{file}: damaged or truncated HDF5 file ({detail})") from exc
+    with h5:
+        keys = set(h5.attrs.keys())
+        if "model_config" in keys:
+            return _full_model(h5, probe)
+        if keys & {"layer_names", "layer_names0"}:
+            return _weights_only(h5, probe)
+        if "layers" in h5 or LEGACY_LAYERS in h5:
+            return _v3_weights(h5, probe)
+        if "model_weights" in h5:
+            raise LoadError(f"{file}: HDF5 file has model_weights but no model_config")
+        raise LoadError(f"{file}: HDF5 file holds no Keras model or weights")
+
+
+READER = Reader(name="Keras HDF5", sniff=sniff, load=load_keras_h5, priority=10)
