@@ -13,6 +13,7 @@ External data is read only from inside the model's folder.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -249,41 +250,27 @@ def _lstm_layer(graph: _Graph, node: Any, index: int, framework: str) -> LSTMLay
     inputs = list(node.input) + [""] * 8
     if not inputs[1] or not inputs[2]:
         raise LoadError(f"{where} lacks its W or R input")
-    W, w_name = graph.array(inputs[1], f"{name} input W")
-    R, r_name = graph.array(inputs[2], f"{name} input R")
-    if W.ndim != 3 or W.shape[0] != dirs or W.shape[1] % 4 or W.shape[1] == 0:
-        raise LoadError(f"{where}: W has shape {W.shape}, expected ({dirs}, 4H, D)")
-    H = W.shape[1] // 4
+    arrays = {
+        key: graph.array(inputs[k], f"{name} input {key}")
+        for key, k in (("W", 1), ("R", 2), ("B", 3), ("P", 7))
+        if inputs[k]
+    }
+    H = arrays["W"][0].shape[1] // 4 if arrays["W"][0].ndim == 3 else -1
     if int(attrs.get("hidden_size", H)) != H:
-        raise LoadError(f"{where}: hidden_size={attrs['hidden_size']} but W has 4H = {4 * H} rows")
-    if R.shape != (dirs, 4 * H, H):
-        raise LoadError(f"{where}: R has shape {R.shape}, expected {(dirs, 4 * H, H)}")
-    stored = [StoredTensor("W_x", w_name, W.shape, dtype=str(W.dtype))]
-    stored.append(StoredTensor("W_h", r_name, R.shape, dtype=str(R.dtype)))
-    transforms = ["gate blocks reordered i,o,f,c → i,f,g,o"]
-    notes = []
-    if inputs[3]:
-        B, b_name = graph.array(inputs[3], f"{name} input B")
-        if B.shape != (dirs, 8 * H):
-            raise LoadError(f"{where}: B has shape {B.shape}, expected {(dirs, 8 * H)}")
-        stored.append(StoredTensor("b", b_name, B.shape, dtype=str(B.dtype)))
-        transforms.append("B split into Wb + Rb and summed")
-    else:
-        B = np.zeros((dirs, 8 * H), dtype=W.dtype)
-        notes.append("B absent: b = 0 (ONNX default)")
-    P = None
-    if inputs[7]:
-        P, p_name = graph.array(inputs[7], f"{name} input P")
-        if P.shape != (dirs, 3 * H):
-            raise LoadError(f"{where}: P has shape {P.shape}, expected {(dirs, 3 * H)}")
-        stored.append(StoredTensor("P", p_name, P.shape, dtype=str(P.dtype)))
-        transforms.append("P reordered i,o,f → p_i, p_o, p_f")
-    for k, what in ((5, "initial_h"), (6, "initial_c")):
-        if inputs[k] and inputs[k] in graph.initializers:
-            notes.append(f"{what} is stored in the file; lstmviz starts from zero states")
+        raise LoadError(
+            f"{where}: hidden_size={attrs['hidden_size']} but W has shape "
+            f"{arrays['W'][0].shape}, expected ({dirs}, 4 * hidden_size, D)"
+        )
+    notes = [
+        f"{what} is stored in the file; lstmviz starts from zero states"
+        for k, what in ((5, "initial_h"), (6, "initial_c"))
+        if inputs[k] and inputs[k] in graph.initializers
+    ]
     acts, act_setting = _activations(attrs, dirs, where)
     clip = attrs.get("clip")
-    settings = [
+    if clip is not None and not clip > 0:
+        raise LoadError(f"{where} has clip={clip}; a clip threshold must be positive")
+    settings = (
         act_setting,
         Setting("direction", direction, assumed="direction" not in attrs),
         Setting("clip", clip, assumed=clip is None, note="clips each activation's argument"),
@@ -294,17 +281,60 @@ def _lstm_layer(graph: _Graph, node: Any, index: int, framework: str) -> LSTMLay
             note="arrangement of X/Y only; weights are the same",
         ),
         Setting("input_forget", 0, assumed="input_forget" not in attrs),
-    ]
-    if clip is not None and not clip > 0:
-        raise LoadError(f"{where} has clip={clip}; a clip threshold must be positive")
-    provenance = Provenance(
-        framework=framework,
-        source_format=SOURCE_FORMAT,
+    )
+    base = Provenance(
+        framework=framework, source_format=SOURCE_FORMAT, settings=settings, notes=tuple(notes)
+    )
+    return onnx_layer(name, where, arrays, direction, acts, clip, base)
+
+
+def onnx_layer(
+    name: str,
+    where: str,
+    arrays: dict[str, tuple[np.ndarray, str]],
+    direction: str,
+    acts: list[tuple[Activation, Activation, Activation]],
+    clip: float | None,
+    base: Provenance,
+) -> LSTMLayer:
+    """One layer from ONNX-layout ``arrays`` {"W", "R", optional "B", "P": (array, name)}.
+
+    ``base`` supplies framework, source format, settings and notes; the stored tensors, gate
+    order and transforms are filled in here. Shared with the raw-array reader.
+    """
+    dirs = 2 if direction == "bidirectional" else 1
+    (W, w_name), (R, r_name) = arrays["W"], arrays["R"]
+    if W.ndim != 3 or W.shape[0] != dirs or W.shape[1] % 4 or W.shape[1] == 0:
+        raise LoadError(f"{where}: W has shape {W.shape}, expected ({dirs}, 4H, D)")
+    H = W.shape[1] // 4
+    if R.shape != (dirs, 4 * H, H):
+        raise LoadError(f"{where}: R has shape {R.shape}, expected {(dirs, 4 * H, H)}")
+    stored = [StoredTensor("W_x", w_name, W.shape, dtype=str(W.dtype))]
+    stored.append(StoredTensor("W_h", r_name, R.shape, dtype=str(R.dtype)))
+    transforms = ["gate blocks reordered i,o,f,c → i,f,g,o"]
+    notes = list(base.notes)
+    if "B" in arrays:
+        B, b_name = arrays["B"]
+        if B.shape != (dirs, 8 * H):
+            raise LoadError(f"{where}: B has shape {B.shape}, expected {(dirs, 8 * H)}")
+        stored.append(StoredTensor("b", b_name, B.shape, dtype=str(B.dtype)))
+        transforms.append("B split into Wb + Rb and summed")
+    else:
+        B = np.zeros((dirs, 8 * H), dtype=W.dtype)
+        notes.append("B absent: b = 0 (ONNX default)")
+    P = None
+    if "P" in arrays:
+        P, p_name = arrays["P"]
+        if P.shape != (dirs, 3 * H):
+            raise LoadError(f"{where}: P has shape {P.shape}, expected {(dirs, 3 * H)}")
+        stored.append(StoredTensor("P", p_name, P.shape, dtype=str(P.dtype)))
+        transforms.append("P reordered i,o,f → p_i, p_o, p_f")
+    provenance = dataclasses.replace(
+        base,
         gate_order=GATE_ORDER,
         perm=PERM,
         stored=tuple(stored),
         transforms=tuple(transforms),
-        settings=tuple(settings),
         notes=tuple(notes),
     )
     directions = []
