@@ -59,6 +59,7 @@ class StoredTensor:
     transposed: bool = False
     offset: int = 0
     dtype: str = "float32"
+    shared_by: int = 1  # directions stored in this one array (ONNX: leading dirs axis)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,13 @@ class LSTMDirection:
         """Parameters as the file stores them (e.g. PyTorch's two biases count twice)."""
         if not self.provenance.stored:
             return self.n_params
-        return int(sum(int(np.prod(t.shape)) for t in self.provenance.stored if t.offset == 0))
+        return int(
+            sum(
+                int(np.prod(t.shape)) // t.shared_by
+                for t in self.provenance.stored
+                if t.offset == 0
+            )
+        )
 
     def gate(self, array: FloatArray, gate: str) -> FloatArray:
         """Rows of gate ``gate`` ('i','f','g','o') of a ``(4H, ...)`` array."""

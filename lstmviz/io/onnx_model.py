@@ -309,15 +309,15 @@ def onnx_layer(
     H = W.shape[1] // 4
     if R.shape != (dirs, 4 * H, H):
         raise LoadError(f"{where}: R has shape {R.shape}, expected {(dirs, 4 * H, H)}")
-    stored = [StoredTensor("W_x", w_name, W.shape, dtype=str(W.dtype))]
-    stored.append(StoredTensor("W_h", r_name, R.shape, dtype=str(R.dtype)))
+    stored = [StoredTensor("W_x", w_name, W.shape, dtype=str(W.dtype), shared_by=dirs)]
+    stored.append(StoredTensor("W_h", r_name, R.shape, dtype=str(R.dtype), shared_by=dirs))
     transforms = ["gate blocks reordered i,o,f,c → i,f,g,o"]
     notes = list(base.notes)
     if "B" in arrays:
         B, b_name = arrays["B"]
         if B.shape != (dirs, 8 * H):
             raise LoadError(f"{where}: B has shape {B.shape}, expected {(dirs, 8 * H)}")
-        stored.append(StoredTensor("b", b_name, B.shape, dtype=str(B.dtype)))
+        stored.append(StoredTensor("b", b_name, B.shape, dtype=str(B.dtype), shared_by=dirs))
         transforms.append("B split into Wb + Rb and summed")
     else:
         B = np.zeros((dirs, 8 * H), dtype=W.dtype)
@@ -327,7 +327,7 @@ def onnx_layer(
         P, p_name = arrays["P"]
         if P.shape != (dirs, 3 * H):
             raise LoadError(f"{where}: P has shape {P.shape}, expected {(dirs, 3 * H)}")
-        stored.append(StoredTensor("P", p_name, P.shape, dtype=str(P.dtype)))
+        stored.append(StoredTensor("P", p_name, P.shape, dtype=str(P.dtype), shared_by=dirs))
         transforms.append("P reordered i,o,f → p_i, p_o, p_f")
     provenance = dataclasses.replace(
         base,

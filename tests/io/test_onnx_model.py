@@ -178,3 +178,13 @@ def test_sniff_refuses_other_content(tmp_path, content):
     path = tmp_path / "x.onnx"
     path.write_bytes(content)
     assert not READER.sniff(Probe.open(path))
+
+
+def test_stored_count_of_a_bidirectional_layer_counts_each_direction_once():
+    """ONNX keeps both directions in one W/R/B tensor; each direction owns half of it."""
+    layer = load_model(FIXTURES / "torch_bidir2.onnx").layers[0]
+    fw = layer.directions[0]
+    D, H = fw.input_size, fw.hidden_size
+    per_direction = 4 * H * D + 4 * H * H + 8 * H  # W, R and both bias halves
+    assert fw.n_stored_params == per_direction
+    assert layer.n_stored_params == 2 * per_direction
