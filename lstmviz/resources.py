@@ -16,15 +16,16 @@ EXAMPLES = next(
 def default_model_path() -> Path:
     """The bundled example model that ``lstmviz`` opens with no argument.
 
-    ``sine_lstm.pt`` (PyTorch state_dict); ``sine_lstm.keras`` holds the same trained weights
-    for the Keras reader (see ``train_sine.py``).
+    ``sine_lstm.keras`` (Keras 3); ``sine_lstm.pt`` holds the same trained weights as a PyTorch
+    state_dict (see ``train_sine.py``), so the two readers can be compared on one network.
     """
-    return EXAMPLES / "sine_lstm.pt"
+    return EXAMPLES / "sine_lstm.keras"
 
 
 def default_sequence_path(model_path: str | Path | None = None) -> Path | None:
-    """The example sequence shipped with the bundled model, if ``model_path`` is it."""
-    if model_path is None or Path(model_path).resolve() == default_model_path():
+    """The example sequence of the bundled model (either copy), if ``model_path`` is it."""
+    bundled = {default_model_path(), EXAMPLES / "sine_lstm.pt"}
+    if model_path is None or Path(model_path).resolve() in bundled:
         seq = EXAMPLES / "sine_sequence.csv"
         return seq if seq.exists() else None
     return None

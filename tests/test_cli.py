@@ -116,4 +116,5 @@ def test_help_works_from_both_entry_points(entry):
 def test_no_argument_opens_the_bundled_example():
     out = run("--info")
     assert out.returncode == 0, out.stderr
-    assert "sine_lstm.pt" in out.stdout and "LSTM layers: 2; input size 1" in out.stdout
+    assert "sine_lstm.keras" in out.stdout and "LSTM layers: 2; input size 1" in out.stdout
+    assert "stored as i,f,c,o (Keras 3" in out.stdout

@@ -7,10 +7,10 @@ Run from the repository root (about 20 s on a laptop CPU)::
 Writes
 
 - ``sine_lstm.pt``: the trained ``nn.LSTM(1, 24, num_layers=2)`` + ``Linear(24, 1)`` state_dict
-  (``torch.save``), the model ``lstmviz`` opens with no argument;
+  (``torch.save``);
 - ``sine_lstm.keras``: the same trained weights in a Keras 3 model (kernels transposed,
-  ``bias_ih + bias_hh`` summed), checked to give the same predictions, so both readers can be
-  compared on one network;
+  ``bias_ih + bias_hh`` summed), checked to give the same predictions; the model ``lstmviz``
+  opens with no argument, and with the ``.pt`` the two readers can be compared on one network;
 - three example input sequences with one column each (the model's input width is 1):
   ``sine_sequence.csv`` (the kind of signal it was trained on, opened by default),
   ``chirp_sequence.csv`` (a sine whose frequency rises) and ``step_sequence.csv`` (a flat
