@@ -1,0 +1,166 @@
+"""Raw NumPy arrays against the frameworks that made them (fixtures/arrays/make_fixtures.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstmviz
+from lstmviz.core.model import OutputOrder
+from lstmviz.io import ChoiceRequired, LoadError, find_reader
+from lstmviz.io.probe import Probe
+
+HERE = Path(__file__).resolve().parents[1] / "fixtures" / "arrays"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TOL = 1e-5
+
+
+def expected(name: str) -> dict[str, np.ndarray]:
+    return dict(np.load(HERE / f"{name}.expected.npz"))
+
+
+def check(model: lstmviz.LSTMModel, exp: dict[str, np.ndarray]) -> lstmviz.Trace:
+    trace = lstmviz.run(model, exp["x"])
+    np.testing.assert_allclose(trace.layers[-1].output, exp["output"], atol=TOL, rtol=0)
+    if "layer0" in exp:
+        np.testing.assert_allclose(trace.layers[0].output, exp["layer0"], atol=TOL, rtol=0)
+    if "h_n" in exp:
+        h_n = [d.h_last for layer in trace.layers for d in layer.directions]
+        c_n = [d.c_last for layer in trace.layers for d in layer.directions]
+        np.testing.assert_allclose(np.stack(h_n), exp["h_n"], atol=TOL, rtol=0)
+        np.testing.assert_allclose(np.stack(c_n), exp["c_n"], atol=TOL, rtol=0)
+    return trace
+
+
+CASES = [
+    # fixture, options, layout, how, layers, bidirectional per layer, framework's gate order
+    ("torch_names", {}, "pytorch", "guessed from names", (True, True), ("i", "f", "g", "o")),
+    ("torch_shapes", {}, "pytorch", "guessed from shapes", (False, False), ("i", "f", "g", "o")),
+    ("keras_names", {}, "keras", "guessed from names", (True, False), ("i", "f", "c", "o")),
+    ("keras_shapes", {}, "keras", "guessed from shapes", (False,), ("i", "f", "c", "o")),
+    (
+        "tf1_names",
+        {"forget_bias": 0.5},
+        "tf1",
+        "guessed from names",
+        (False,),
+        ("i", "j", "f", "o"),
+    ),
+    ("onnx_names", {}, "onnx", "guessed from names", (True,), ("i", "o", "f", "c")),
+    ("ambiguous_nobias", {"layout": "pytorch"}, "pytorch", "given", (False,), ("i", "f", "g", "o")),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "layout", "how", "bidi", "order"), CASES)
+def test_fixture_matches_its_framework(
+    name: str, options: dict, layout: str, how: str, bidi: tuple[bool, ...], order: tuple
+) -> None:
+    model = lstmviz.load_model(HERE / f"{name}.npz", **options)
+    fmt = f"NumPy .npz (layout: {layout}, {how})"
+    assert model.source_format == fmt
+    assert tuple(layer.bidirectional for layer in model.layers) == bidi
+    check(model, expected(name))
+    for layer in model.layers:
+        for d in layer.directions:
+            prov = d.provenance
+            assert prov.source_format == fmt and prov.gate_order == order
+            acts = prov.setting("activations")
+            assert acts is not None and acts.assumed and acts.value == "sigmoid, tanh, tanh"
+
+
+def test_keras_names_pair_forward_and_backward_and_skip_dense() -> None:
+    model = lstmviz.load_model(HERE / "keras_names.npz")
+    first = model.layers[0]
+    assert first.name == "bidirectional" and [d.reverse for d in first.directions] == [False, True]
+    stored = {t.role: t for t in first.directions[1].provenance.stored}
+    assert stored["W_x"].name == "bidirectional/backward_lstm/lstm_cell/kernel"
+    assert stored["W_x"].transposed and stored["W_x"].shape == (3, 16)
+    unused = [info.name for info in model.all_layers if not info.is_lstm]
+    assert unused == ["dense/kernel", "dense/bias"]
+    assert model.layers[1].output_order is OutputOrder.TIME
+
+
+def test_tf1_forget_bias_is_assumed_1_unless_given() -> None:
+    exp = expected("tf1_names")
+    assumed = lstmviz.load_model(HERE / "tf1_names.npz")
+    setting = assumed.layers[0].directions[0].provenance.setting("forget_bias")
+    assert setting is not None and setting.assumed and setting.value == 1.0
+    # TF made the fixture with forget_bias=0.5: the assumed default must not match it ...
+    out = lstmviz.run(assumed, exp["x"]).layers[-1].output
+    assert np.abs(out - exp["output"]).max() > 1e-3
+    # ... and giving it folds 0.5 into b_f only.
+    given = lstmviz.load_model(HERE / "tf1_names.npz", forget_bias=0.5)
+    d0, d1 = assumed.layers[0].directions[0], given.layers[0].directions[0]
+    np.testing.assert_allclose(d0.b - d1.b, np.r_[np.zeros(6), np.full(6, 0.5), np.zeros(12)])
+    assert not d1.provenance.setting("forget_bias").assumed  # type: ignore[union-attr]
+    last = lstmviz.run(given, exp["x"]).layers[0].directions[0]
+    np.testing.assert_allclose(last.h_last, exp["h"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(last.c_last, exp["c"], atol=TOL, rtol=0)
+
+
+def test_ambiguous_pair_asks_for_the_layout() -> None:
+    with pytest.raises(ChoiceRequired) as info:
+        lstmviz.load_model(HERE / "ambiguous_nobias.npz")
+    err = info.value
+    assert err.option == "layout" and set(err.choices) == {"pytorch", "onnx"}
+    assert "ambiguous_nobias.npz" in str(err) and "layout=" in str(err)
+    # The choice matters: ONNX gate order i,o,f,c gives another network.
+    exp = expected("ambiguous_nobias")
+    as_onnx = lstmviz.load_model(HERE / "ambiguous_nobias.npz", layout="onnx")
+    out = lstmviz.run(as_onnx, exp["x"]).layers[-1].output
+    assert np.abs(out - exp["output"]).max() > 1e-3
+    assert as_onnx.source_format == "NumPy .npz (layout: onnx, given)"
+
+
+def test_single_kernel_npy_needs_layout_tf1() -> None:
+    path = HERE / "tf1_kernel.npy"
+    with pytest.raises(ChoiceRequired) as info:
+        lstmviz.load_model(path)
+    assert info.value.choices == ("tf1",) and "(9, 24)" in str(info.value)
+    model = lstmviz.load_model(path, layout="tf1", forget_bias=0.5)
+    assert model.source_format == "NumPy .npy (layout: tf1, given)"
+    full = lstmviz.load_model(HERE / "tf1_names.npz", forget_bias=0.5)
+    d, ref = model.layers[0].directions[0], full.layers[0].directions[0]
+    np.testing.assert_array_equal(d.W_x, ref.W_x)
+    np.testing.assert_array_equal(d.W_h, ref.W_h)
+    np.testing.assert_array_equal(d.b, np.r_[np.zeros(6), np.full(6, 0.5), np.zeros(12)])
+    assert any("no bias stored" in n for n in d.provenance.notes)
+
+
+def test_layout_option_overrides_names_and_rejects_misfits() -> None:
+    model = lstmviz.load_model(HERE / "torch_shapes.npz", layout="pytorch")
+    check(model, expected("torch_shapes"))
+    with pytest.raises(LoadError, match=r"do not fit layout keras"):
+        lstmviz.load_model(HERE / "torch_shapes.npz", layout="keras")
+    with pytest.raises(LoadError, match=r"unknown layout 'caffe'"):
+        lstmviz.load_model(HERE / "torch_shapes.npz", layout="caffe")
+
+
+def test_pytorch_names_reuse_the_state_dict_reader() -> None:
+    model = lstmviz.load_model(HERE / "torch_names.npz")
+    assert model.framework == "PyTorch layout (NumPy arrays)"
+    names = [t.name for t in model.layers[1].directions[1].provenance.stored]
+    assert names == [
+        "rnn.weight_ih_l1_reverse",
+        "rnn.weight_hh_l1_reverse",
+        "rnn.bias_ih_l1_reverse",
+        "rnn.bias_hh_l1_reverse",
+    ]
+
+
+def test_sniff_claims_only_numpy_files() -> None:
+    ours = [HERE / f for f in ("torch_names.npz", "tf1_kernel.npy")]
+    assert all(find_reader(Probe.open(p)).name == "NumPy arrays" for p in ours)  # type: ignore[union-attr]
+    others = [
+        *(FIXTURES / "torch").glob("*.pt"),
+        *(FIXTURES / "torch").glob("*.safetensors"),
+        FIXTURES / "tf1" / "basic" / "model.ckpt.index",
+        *(FIXTURES / "onnx").glob("*.onnx"),
+        *(FIXTURES / "keras").glob("*.h5"),
+        *(FIXTURES / "keras").glob("*.keras"),
+    ]
+    for p in others:
+        reader = find_reader(Probe.open(p))
+        assert reader is None or reader.name != "NumPy arrays", p
