@@ -118,12 +118,35 @@ def forget_bias_folded(prov: Provenance) -> float:
         return 0.0
 
 
+def _cudnn_index(w: LSTMDirection, role: str, row: int, col: int) -> tuple[int, int]:
+    """CuDNNLSTM (CONVENTIONS §3.1): gate k's kernel columns ``kH:(k+1)H`` hold the C-order bytes
+    of ``W_x[k] (H, D)`` reinterpreted as ``[D, H]``; the recurrent kernel keeps ``W_h[k]`` as
+    stored, ``W_h[kH + u, j] = recurrent[u, kH + j]``."""
+    H, D = w.hidden_size, w.input_size
+    k, u = divmod(row, H)
+    if role == "W_x":
+        r, c = divmod(u * D + col, H)
+        return r, k * H + c
+    return u, k * H + col
+
+
 def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction: int = 0) -> str:
     """The stored name and index of canonical ``role[row, col]`` (``col`` None for vectors)."""
     prov, H = w.provenance, w.hidden_size
     if role in _MATRIX_ROLES:
         ts = _tensors(prov, role)
+        cudnn = _tensors(prov, "kernel_cudnn" if role == "W_x" else "recurrent_cudnn")
+        if not ts and cudnn:
+            return _fmt(cudnn[0].name, _cudnn_index(w, role, row, col))
         if not ts:
+            if prov.stored:  # a layout this module does not know: name the source arrays
+                src = [
+                    t.name
+                    for t in prov.stored
+                    if not t.role.startswith("b") and ("recurrent" in t.role) == (role == "W_h")
+                ]
+                names = ", ".join(dict.fromkeys(src)) or "the file"
+                return f"{role}[{row}, {col}] (from {names}; no one-to-one stored index)"
             return f"{role}[{row}, {col}] (file layout not recorded)"
         t, srow = ts[0], int(stored_rows(prov, H)[row])
         idx = (col + t.offset, srow) if t.transposed else (srow, col + t.offset)

@@ -214,3 +214,29 @@ def test_model_without_recorded_layout_falls_back_to_canonical(make_main_window)
     assert [p.key for p in window.weights_view.panels()] == ["W_x", "W_h", "b"]
     assert "(file layout not recorded)" in window.weights_view.tooltip_at("W_x", 9, 2)
     assert window.weights_view.tooltip_at("W_x", 99, 2) == ""  # outside the matrix
+
+
+def test_cudnn_tooltips_name_the_exact_reinterpreted_stored_cell():
+    """CuDNNLSTM stores each gate's W_x bytes reinterpreted, not transposed: every canonical
+    cell's tooltip index must point at the same value in the raw HDF5 arrays."""
+    import re
+    from pathlib import Path
+
+    import h5py
+
+    from lstmviz.core.stored_layout import canonical_panels
+    from lstmviz.io import load_model
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "cudnn_lstm.h5"
+    if not path.exists():
+        pytest.skip("Keras fixtures not present")
+    w = load_model(path).layers[0].directions[0]
+    panels = {p.key: p for p in canonical_panels(w)}
+    with h5py.File(path, "r") as f:
+        for key in ("W_x", "W_h"):
+            rows, cols = panels[key].data.shape
+            for r in range(rows):
+                for c in range(cols):
+                    cell = panels[key].cell(r, c)
+                    name, i, j = re.fullmatch(r"(.+)\[(\d+), (\d+)\]", cell.stored).groups()
+                    assert f[name][int(i), int(j)] == pytest.approx(cell.value), cell.stored
