@@ -359,7 +359,7 @@ def _tf1(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
     if kernel.ndim != 2 or kernel.shape[1] % 4 or H == 0 or D <= 0:
         raise LoadError(
             f"{ctx.file}: {cell['kernel'].name} has shape {kernel.shape}; a TF1 LSTM kernel is "
-            f"[D+H, 4H] with D >= 1"
+            "[D+H, 4H] with D >= 1, and a Keras kernel [D, 4H] needs its recurrent_kernel [H, 4H]"
         )
     perm = PERMS[("i", "j", "f", "o")]
     stored = [_stored("W_x", cell["kernel"], True), _stored("W_h", cell["kernel"], True, D)]

@@ -1,0 +1,171 @@
+"""Broken or unusable .npz/.npy files: each one a one-line LoadError naming the file."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstmviz
+from lstmviz.io import LoadError
+
+HERE = Path(__file__).resolve().parents[1] / "fixtures" / "arrays"
+rng = np.random.default_rng(0)
+
+
+def f32(*shape: int) -> np.ndarray:
+    return rng.uniform(-1, 1, shape).astype(np.float32)
+
+
+def npz(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def npy(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def object_array() -> np.ndarray:
+    arr = np.empty(2, dtype=object)
+    arr[:] = [{"a": 1}, "b"]
+    return arr
+
+
+def zip_bomb() -> bytes:
+    """A real archive whose central directory declares a ~4 GB member."""
+    data = bytearray(npz(kernel=f32(3, 16)))
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 24 : cd + 28] = struct.pack("<I", 0xF0000000)
+    return bytes(data)
+
+
+def big_header_npy() -> bytes:
+    raw = bytearray(npy(f32(4, 4)))
+    return bytes(raw).replace(b"(4, 4)", b"(9999999, 4)", 1)
+
+
+def member_lies() -> bytes:
+    """A member whose .npy header claims more data than the member holds."""
+    inner = npy(f32(4, 4)).replace(b"(4, 4)", b"(400, 4)", 1)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("kernel.npy", inner)
+    return buf.getvalue()
+
+
+def extra_member() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("arr_0.npy", npy(f32(3, 16)))
+        zf.writestr("notes.txt", b"hello")
+    return buf.getvalue()
+
+
+def first_half(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+TORCH_LIKE = npz(arr_0=f32(16, 3), arr_1=f32(16, 4), arr_2=f32(16), arr_3=f32(16))
+
+BAD: dict[str, tuple[str, Callable[[], bytes], str]] = {
+    "pickled_npy": (".npy", lambda: npy(object_array(), True), "contains Python objects"),
+    "pickled_member": (".npz", lambda: npz(kernel=object_array()), "lstmviz never unpickles"),
+    "truncated_npz": (".npz", lambda: first_half(TORCH_LIKE), "truncated or damaged"),
+    "truncated_npy": (".npy", lambda: npy(f32(64, 16))[:300], "the file is truncated"),
+    "huge_npy_shape": (".npy", big_header_npy, "more than the"),
+    "zip_bomb": (".npz", zip_bomb, "refusing a possible zip bomb"),
+    "member_lies": (".npz", member_lies, "more than its"),
+    "damaged_header": (".npy", lambda: b"\x93NUMPY\x01\x00\x10\x00{'descr': <f4  }\n", "header"),
+    "ints_only": (".npz", lambda: npz(a=np.arange(12), b=np.arange(4)), "no floating-point"),
+    "int_kernel": (
+        ".npz",
+        lambda: npz(**{"lstm/kernel": np.ones((3, 16), int), "lstm/recurrent_kernel": f32(4, 16)}),
+        "must be floating point",
+    ),
+    "keras_gru": (
+        ".npz",
+        lambda: npz(**{"gru/kernel:0": f32(3, 12), "gru/recurrent_kernel:0": f32(4, 12)}),
+        "GRU, not an LSTM",
+    ),
+    "torch_gru": (
+        ".npz",
+        lambda: npz(weight_ih_l0=f32(12, 3), weight_hh_l0=f32(12, 4)),
+        "GRU, not an LSTM",
+    ),
+    "fits_nothing": (".npz", lambda: npz(a=f32(5, 7), b=f32(3)), "fit no LSTM layout"),
+    "vector_npy": (".npy", lambda: npy(f32(16)), "fit no LSTM layout"),
+    "kernel_no_recurrent": (
+        ".npz",
+        lambda: npz(**{"lstm/kernel": f32(3, 16), "lstm/bias": f32(16)}),
+        "recurrent_kernel",
+    ),
+    "layers_do_not_chain": (
+        ".npz",
+        lambda: npz(
+            **{
+                "a/kernel": f32(3, 16),
+                "a/recurrent_kernel": f32(4, 16),
+                "b/kernel": f32(7, 8),
+                "b/recurrent_kernel": f32(2, 8),
+            }
+        ),
+        "do not chain",
+    ),
+    "non_npy_member": (".npz", extra_member, "zip archive holds no model"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_file_gives_one_line_load_error(case: str, tmp_path: Path) -> None:
+    suffix, make, message = BAD[case]
+    path = tmp_path / f"{case}{suffix}"
+    path.write_bytes(make())
+    with pytest.raises(LoadError) as info:
+        lstmviz.load_model(path)
+    text = str(info.value)
+    assert text.startswith(f"{path.name}: ") and "\n" not in text
+    assert message in text, text
+
+
+def test_pickled_arrays_are_never_unpickled(tmp_path: Path) -> None:
+    """A pickle that would run code when loaded must be refused before anything runs."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (Path.touch, (marker,))
+
+    arr = np.empty(1, dtype=object)
+    arr[0] = Evil()
+    path = tmp_path / "evil.npz"
+    np.savez(path, kernel=arr)
+    with pytest.raises(LoadError, match="never unpickles"):
+        lstmviz.load_model(path)
+    assert not marker.exists()
+
+
+def test_odd_but_valid_storage_loads(tmp_path: Path) -> None:
+    """Big-endian, Fortran-order and float16 arrays are the same weights."""
+    src = np.load(HERE / "torch_shapes.npz")
+    odd = {}
+    for k, key in enumerate(src.files):
+        a = src[key]
+        odd[key] = [a.astype(">f4"), np.asfortranarray(a), a.astype(np.float64)][k % 3]
+    path = tmp_path / "odd.npz"
+    np.savez_compressed(path, **odd)
+    model = lstmviz.load_model(path)
+    ref = lstmviz.load_model(HERE / "torch_shapes.npz")
+    for layer, ref_layer in zip(model.layers, ref.layers, strict=True):
+        for d, r in zip(layer.directions, ref_layer.directions, strict=True):
+            np.testing.assert_array_equal(d.W_x, r.W_x)
+            np.testing.assert_array_equal(d.W_h, r.W_h)
+            np.testing.assert_allclose(d.b, r.b, rtol=1e-7)
