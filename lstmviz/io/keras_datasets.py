@@ -79,9 +79,9 @@ def name_list(attrs: h5py.AttributeManager, key: str, file: str) -> list[str] | 
     names: list[str] = []
     for part in parts:
         arr = np.asarray(part)
-        if arr.dtype.kind not in ("S", "U", "O"):
+        if arr.size and arr.dtype.kind not in ("S", "U", "O"):
             raise LoadError(f"{file}: attribute {key} is {arr.dtype}, expected a list of names")
-        names.extend(decode_text(x) for x in arr.reshape(-1))
+        names.extend(decode_text(x) for x in arr.reshape(-1) if arr.size)
         if len(names) > MAX_NAMES:
             raise LoadError(f"{file}: attribute {key} lists more than {MAX_NAMES} names")
     return names

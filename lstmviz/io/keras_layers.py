@@ -186,8 +186,17 @@ def lstm_direction(
     else:
         W_x = k.T
         transforms.append(f"kernel [{D},{4 * H}] transposed to W_x [{4 * H},{D}]")
-    W_h = r.T
-    transforms.append(f"recurrent_kernel [{H},{4 * H}] transposed to W_h [{4 * H},{H}]")
+    if cudnn:
+        # Keras' own CuDNNLSTM → LSTM converter transposes every [H, H] gate block of the
+        # recurrent kernel, so the canonical block is the stored block itself.
+        W_h = np.concatenate([r[:, g * H : (g + 1) * H] for g in range(4)])
+        transforms.append(
+            f"recurrent_kernel [{H},{4 * H}]: gate blocks [{H},{H}] stacked as stored into "
+            f"W_h [{4 * H},{H}] (cuDNN layout, no transpose)"
+        )
+    else:
+        W_h = r.T
+        transforms.append(f"recurrent_kernel [{H},{4 * H}] transposed to W_h [{4 * H},{H}]")
     if bias is None:
         b = np.zeros(4 * H, dtype=W_x.dtype)
         transforms.append("no bias (use_bias=False): b = 0")
@@ -207,7 +216,9 @@ def lstm_direction(
         StoredTensor(
             "kernel_cudnn" if cudnn else "W_x", kernel.name, kernel.shape, True, 0, kernel.dtype
         ),
-        StoredTensor("W_h", rec.name, rec.shape, True, 0, rec.dtype),
+        StoredTensor(
+            "recurrent_cudnn" if cudnn else "W_h", rec.name, rec.shape, True, 0, rec.dtype
+        ),
     ]
     if bias is not None:
         stored.append(StoredTensor("b", bias.name, bias.shape, False, 0, bias.dtype))
@@ -217,7 +228,9 @@ def lstm_direction(
         if w is not None and w.dtype in ("float16", "bfloat16")
     ]
     if cudnn:
-        notes.append("stored view omits the cuDNN kernel: its bytes are not a transposed W_x")
+        notes.append(
+            "stored view omits the cuDNN kernels: their gate blocks are not a transposed W_x / W_h"
+        )
     if "hard_sigmoid" in (activation_name(settings.recurrent_activation.value),):
         notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
     provenance = Provenance(
