@@ -10,6 +10,7 @@ archive's size so that a zip bomb is refused before inflating). The layout is de
 from __future__ import annotations
 
 import math
+import tokenize
 import zipfile
 import zlib
 from dataclasses import replace
@@ -58,8 +59,8 @@ def _read_header(fp: IO[bytes], what: str, file: str) -> tuple[tuple[int, ...], 
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
         else:
             raise ValueError(f"format version {version} (structured dtype with unicode names)")
-    except ValueError as exc:
-        detail = str(exc).splitlines()[0]
+    except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # the header is a dict literal
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LoadError(f"{file}: {what} has a damaged .npy header ({detail})") from exc
     if dtype.hasobject:
         raise LoadError(
