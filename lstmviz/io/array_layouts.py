@@ -172,7 +172,7 @@ def specs_from_names(layout: str, items: Sequence[Item]) -> tuple[list[LayerSpec
             prev.cells.append(cell)
             prev.name = _common_prefix(prev.name, prefix) or prev.name
             continue
-        specs.append(LayerSpec(prefix or layout, [cell]))
+        specs.append(LayerSpec(re.sub(r"/(lstm_cell|cell)$", "", prefix) or layout, [cell]))
     return specs, used
 
 

@@ -225,6 +225,11 @@ def load_arrays(
 ) -> LSTMModel:
     """Read the arrays, decide the layout (or use ``layout=``), build the canonical model."""
     file = probe.name
+    if forget_bias is not None:
+        try:
+            forget_bias = float(forget_bias)
+        except (TypeError, ValueError) as exc:
+            raise LoadError(f"{file}: forget_bias must be a number, got {forget_bias!r}") from exc
     arrays = read_arrays(probe)
     chosen, how, specs = _choose(file, arrays, layout)
     source_format = f"{_format_name(probe)} (layout: {chosen}, {how})"
@@ -258,10 +263,18 @@ def load_arrays(
         )
     ctx = al.Context(file, source_format, forget_bias if chosen == "tf1" else None)
     used = {item.name for spec in specs for cell in spec.cells for item in cell.values()}
+    unused: dict[str, list[str]] = {}
+    for key in arrays:
+        if key not in used:
+            unused.setdefault(al.split_key(key)[0] or key, []).append(key)
     others = [
-        LayerInfo(name=k, kind="tensor", weights=((k, tuple(v.shape)),), note="not used")
-        for k, v in arrays.items()
-        if k not in used
+        LayerInfo(
+            name=group,
+            kind="tensor",
+            weights=tuple((k, tuple(arrays[k].shape)) for k in keys),
+            note="not an LSTM; not used",
+        )
+        for group, keys in unused.items()
     ]
     return al.build_model(
         chosen, specs, ctx, source_path=str(probe.path), others=others, notes=notes

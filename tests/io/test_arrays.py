@@ -77,8 +77,9 @@ def test_keras_names_pair_forward_and_backward_and_skip_dense() -> None:
     stored = {t.role: t for t in first.directions[1].provenance.stored}
     assert stored["W_x"].name == "bidirectional/backward_lstm/lstm_cell/kernel"
     assert stored["W_x"].transposed and stored["W_x"].shape == (3, 16)
-    unused = [info.name for info in model.all_layers if not info.is_lstm]
-    assert unused == ["dense/kernel", "dense/bias"]
+    assert [layer.name for layer in model.layers] == ["bidirectional", "lstm_1"]
+    unused = [(info.name, info.weights) for info in model.all_layers if not info.is_lstm]
+    assert unused == [("dense", (("dense/kernel", (5, 2)), ("dense/bias", (2,))))]
     assert model.layers[1].output_order is OutputOrder.TIME
 
 
