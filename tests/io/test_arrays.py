@@ -165,3 +165,15 @@ def test_sniff_claims_only_numpy_files() -> None:
     for p in others:
         reader = find_reader(Probe.open(p))
         assert reader is None or reader.name != "NumPy arrays", p
+
+
+def test_two_pytorch_lstms_ask_for_a_prefix(tmp_path: Path) -> None:
+    src = np.load(HERE / "torch_names.npz")
+    both = {**{k: src[k] for k in src.files}}
+    both.update({k.replace("rnn.", "other.", 1): src[k] for k in src.files})
+    path = tmp_path / "two.npz"
+    np.savez(path, **both)
+    with pytest.raises(ChoiceRequired) as info:
+        lstmviz.load_model(path)
+    assert info.value.option == "prefix" and set(info.value.choices) == {"rnn", "other"}
+    check(lstmviz.load_model(path, prefix="other"), expected("torch_names"))
