@@ -417,6 +417,28 @@ def _stored_bias_panel(
     )
 
 
+def _stored_peephole_panel(w: LSTMDirection, transposed: bool, direction: int) -> Panel:
+    """Peepholes lined up with the stored gate blocks (and oriented like them), so a unit's
+    peephole sits beside its kernel rows; the candidate block has none (NaN, drawn empty)."""
+    prov, H = w.provenance, w.hidden_size
+    canon = next(p for p in canonical_panels(w, direction) if p.key == "peep")
+    values = np.asarray(canon.data, dtype=np.float64)[:, 0]
+    s = np.empty_like(values)
+    s[stored_rows(prov, H)] = values
+    data = s[None, :] if transposed else s[:, None]
+    to_canonical = np.argsort(stored_rows(prov, H))
+
+    def cell(r: int, c: int) -> Cell | None:
+        srow = c if transposed else r
+        if not (0 <= r < data.shape[0] and 0 <= c < data.shape[1]):
+            return None
+        return canon.cell(int(to_canonical[srow]), 0)
+
+    axes = ("", "stored gate block · unit") if transposed else ("stored gate block · unit", "")
+    labels = _stored_block_labels(prov)
+    return Panel("peep", "peepholes", data, 1 if transposed else 0, H, labels, axes, cell)
+
+
 def stored_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
     """The arrays as the file holds them: stored gate order, orientation and stacking.
 
@@ -435,7 +457,7 @@ def stored_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
     biases = _bias_tensors(prov)
     panels.append(_stored_bias_panel(w, biases, matrices[0].transposed, direction))
     if w.has_peepholes:
-        panels.append(next(p for p in canonical_panels(w, direction) if p.key == "peep"))
+        panels.append(_stored_peephole_panel(w, matrices[0].transposed, direction))
     if w.W_p is not None:
         panels.append(_projection_panel(w, direction, stored=True))
     return panels

@@ -240,3 +240,28 @@ def test_cudnn_tooltips_name_the_exact_reinterpreted_stored_cell():
                     cell = panels[key].cell(r, c)
                     name, i, j = re.fullmatch(r"(.+)\[(\d+), (\d+)\]", cell.stored).groups()
                     assert f[name][int(i), int(j)] == pytest.approx(cell.value), cell.stored
+
+
+@pytest.mark.parametrize("name", ["onnx/peepholes.onnx", "tf1/peep_proj"])
+def test_stored_peepholes_line_up_with_the_stored_gate_blocks(name):
+    """ONNX stores blocks i,o,f,c, TF1 i,j,f,o with gates along columns: the peephole strip
+    must follow the same order and orientation, empty for the candidate block."""
+    from pathlib import Path
+
+    from lstmviz.core.stored_layout import stored_panels
+    from lstmviz.io import load_model
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / name
+    if not path.exists():
+        pytest.skip(f"{name} not present")
+    w = load_model(path).layers[0].directions[0]
+    panels = stored_panels(w)
+    peep = next(p for p in panels if p.key == "peep")
+    assert peep.gate_axis == panels[0].gate_axis and peep.block_labels == panels[0].block_labels
+    values = peep.data.ravel()
+    for i, v in enumerate(values):
+        cell = peep.cell(*((0, i) if peep.gate_axis == 1 else (i, 0)))
+        assert (cell is None) == bool(np.isnan(v))
+        if cell is not None:
+            assert cell.value == v == pytest.approx(float(getattr(w, cell.role)[cell.unit]))
+            assert panels[0].cell(*((0, i) if peep.gate_axis == 1 else (i, 0))).gate == cell.gate
