@@ -33,8 +33,17 @@ _V3_MARKS = {"/layers", f"/{LEGACY_LAYERS}"}
 
 
 def sniff(probe: Probe) -> bool:
-    attrs = probe.hdf5_root_attrs
-    return probe.is_hdf5 and bool(attrs & (_ROOT_MARKS | _V3_MARKS | {"/model_weights"}))
+    """Keras marks at the root, or an HDF5 file h5py cannot open: lstmviz reads HDF5 only
+    for Keras, so a damaged one is reported here as damaged rather than as "not Keras"."""
+    if not probe.is_hdf5:
+        return False
+    if probe.hdf5_root_attrs & (_ROOT_MARKS | _V3_MARKS | {"/model_weights"}):
+        return True
+    try:
+        with h5py.File(probe.path, "r"):
+            return False
+    except Exception:
+        return True
 
 
 def _role(name: str) -> str:

@@ -1,0 +1,258 @@
+"""Broken, hostile or unsupported Keras files: each raises a one-line LoadError naming the problem.
+
+Cases are real files (the committed tf.keras fixtures, or Keras 3 models saved here with the
+torch backend) edited with h5py / zipfile into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from lstmviz.io import LoadError, load_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras"
+L = keras.layers
+
+
+def copy(base: str, edit: Callable[[Path], None] | None = None) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / base
+        shutil.copy(FIXTURES / base, path)
+        if edit is not None:
+            edit(path)
+        return path
+
+    return make
+
+
+def keras3(build: Callable[[], keras.Model], name: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        build().save(path)
+        return path
+
+    return make
+
+
+def raw(name: str, data: bytes) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+def truncate(fraction: float) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes(data[: int(len(data) * fraction)])
+
+    return edit
+
+
+def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            cfg = json.loads(f.attrs["model_config"])
+            change(cfg)
+            f.attrs["model_config"] = json.dumps(cfg)
+
+    return edit
+
+
+def first_lstm(cfg: dict) -> dict:
+    return next(e for e in cfg["config"]["layers"] if e["class_name"] == "LSTM")["config"]
+
+
+def set_attr(key: str, value: object) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            f.attrs[key] = value
+
+    return edit
+
+
+def replace_dataset(name: str, data: np.ndarray | None, **kw: object) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            del f[name]
+            if data is not None or kw:
+                f.create_dataset(name, data=data, **kw)
+
+    return edit
+
+
+def rezip(drop: str = "", replace: dict[str, bytes] | None = None) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        with zipfile.ZipFile(path) as zf:
+            members = {n: zf.read(n) for n in zf.namelist() if n != drop}
+        members.update(replace or {})
+        with zipfile.ZipFile(path, "w") as zf:
+            for n, data in members.items():
+                zf.writestr(n, data)
+
+    return edit
+
+
+def dense_only() -> keras.Model:
+    return keras.Sequential([keras.Input((4,)), L.Dense(3)])
+
+
+def conv_dense() -> keras.Model:
+    return keras.Sequential([keras.Input((6, 2)), L.Conv1D(2, 3), L.Flatten(), L.Dense(1)])
+
+
+def gru_only() -> keras.Model:
+    return keras.Sequential([keras.Input((5, 2)), L.GRU(3)])
+
+
+def _add_layer_name(path: Path) -> None:
+    with h5py.File(path, "r+") as f:
+        names = [n if isinstance(n, bytes) else n.encode() for n in f.attrs["layer_names"]]
+        f.attrs["layer_names"] = np.array([*names, b"nope"])
+
+
+def _set_group_attr(path: Path, key: str, value: object) -> None:
+    with h5py.File(path, "r+") as f:
+        first = next(iter(f.attrs["layer_names"]))
+        f[first].attrs[key] = value
+
+
+def raw_h5(name: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / name
+        with h5py.File(path, "w") as f:
+            f["data"] = np.zeros(3)
+        return path
+
+    return make
+
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+FULL = "full_hard_sigmoid.h5"
+KERNEL = "model_weights/lstm/lstm/lstm_cell/kernel:0"
+
+CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "empty": (raw("m.h5", b""), "file is empty"),
+    "truncated h5": (copy(FULL, truncate(0.5)), "damaged or truncated HDF5 file"),
+    "truncated to the superblock": (copy(FULL, truncate(0.01)), "damaged or truncated HDF5"),
+    "random bytes after HDF5 magic": (
+        raw("r.h5", HDF5_MAGIC + np.random.default_rng(0).bytes(4000)),
+        "r.h5:",
+    ),
+    "dense only": (
+        keras3(dense_only, "d.h5"),
+        "d.h5: HDF5 file has no LSTM layer (found Dense); lstmviz shows LSTM layers only",
+    ),
+    "conv1d and dense": (keras3(conv_dense, "c.keras"), "found Conv1D, Flatten, Dense"),
+    "gru only": (keras3(gru_only, "g.h5"), "GRU — GRU, not an LSTM"),
+    "gru only .keras": (keras3(gru_only, "g.keras"), "GRU, not an LSTM"),
+    ".keras without model.weights.h5": (
+        copy("tf_keras_model.keras", rezip(drop="model.weights.h5")),
+        "has no model.weights.h5",
+    ),
+    ".keras with non-JSON config": (
+        copy("tf_keras_model.keras", rezip(replace={"config.json": b"{not json"})),
+        "config.json is not valid JSON",
+    ),
+    ".keras with npz weights": (
+        copy(
+            "tf_keras_model.keras",
+            rezip(drop="model.weights.h5", replace={"model.weights.npz": b"PK"}),
+        ),
+        "model.weights.npz",
+    ),
+    ".keras with text as weights": (
+        copy("tf_keras_model.keras", rezip(replace={"model.weights.h5": b"hello"})),
+        "is not HDF5",
+    ),
+    "units disagree with weights": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(units=5))),
+        "expected (3, 20) (units=5 in the config)",
+    ),
+    "units not a number": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(units="many"))),
+        "units='many'",
+    ),
+    "unknown activation": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(activation="gelu"))),
+        "uses activation 'gelu', which lstmviz does not know",
+    ),
+    "merge_mode unknown": (
+        copy(
+            "bidirectional.h5",
+            edit_config(lambda c: c["config"]["layers"][1]["config"].update(merge_mode="max")),
+        ),
+        "merge_mode 'max'",
+    ),
+    "model_config not JSON": (copy(FULL, set_attr("model_config", "{oops")), "is not valid JSON"),
+    "model_config not a model": (copy(FULL, set_attr("model_config", "[1, 2]")), "not a Keras"),
+    "dataset missing": (
+        copy(FULL, replace_dataset(KERNEL, None)),
+        "is listed in weight_names but missing",
+    ),
+    "kernel wrong shape": (
+        copy(FULL, replace_dataset(KERNEL, np.zeros((3, 15), np.float32))),
+        "has shape (3, 15), expected (3, 16)",
+    ),
+    "kernel absurd shape": (
+        copy(FULL, replace_dataset(KERNEL, None, shape=(1 << 20, 1 << 20), dtype="f4")),
+        "far too large",
+    ),
+    "kernel declared but not stored": (
+        copy(FULL, replace_dataset(KERNEL, None, shape=(3, 1 << 24), dtype="f4", chunks=True)),
+        "declares",
+    ),
+    "kernel of integers": (
+        copy(FULL, replace_dataset(KERNEL, np.zeros((3, 16), np.int32))),
+        "floating point",
+    ),
+    "kernel holds NaN": (
+        copy(FULL, replace_dataset(KERNEL, np.full((3, 16), np.nan, np.float32))),
+        "NaN or Inf",
+    ),
+    "weights-only layer group missing": (
+        copy("weights_only.h5", _add_layer_name),
+        "'nope' is listed in layer_names but has no group",
+    ),
+    "weight_names not strings": (
+        copy("weights_only.h5", lambda p: _set_group_attr(p, "weight_names", np.arange(3))),
+        "expected a list of names",
+    ),
+    "hdf5 without keras content": (raw_h5("plain.h5"), "holds no Keras model or weights"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_file_raises_one_line_load_error(tmp_path: Path, case: str) -> None:
+    make, fragment = CASES[case]
+    path = make(tmp_path)
+    with pytest.raises(LoadError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path.name}:"), message
+    assert fragment in message, message
+
+
+def test_truncations_of_every_fixture_raise_load_error(tmp_path: Path) -> None:
+    """Cut every committed file at several points: a model or LoadError, never anything else."""
+    for src in sorted(FIXTURES.glob("*.h5")) + sorted(FIXTURES.glob("*.keras")):
+        data = src.read_bytes()
+        for fraction in (0.1, 0.5, 0.9, 0.99):
+            path = tmp_path / src.name
+            path.write_bytes(data[: int(len(data) * fraction)])
+            try:
+                load_model(path)
+            except LoadError as exc:
+                assert "\n" not in str(exc)
