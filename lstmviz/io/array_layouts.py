@@ -300,10 +300,11 @@ def _f(item: Item, ctx: Context) -> Array:
     return a.astype(np.float32) if a.dtype.itemsize < 4 else a
 
 
-def _stored(role: str, item: Item, transposed: bool = False, offset: int = 0) -> StoredTensor:
-    return StoredTensor(
-        role, item.name, tuple(item.array.shape), transposed, offset, str(item.array.dtype)
-    )
+def _stored(
+    role: str, item: Item, transposed: bool = False, offset: int = 0, shared_by: int = 1
+) -> StoredTensor:
+    shape, dtype = tuple(item.array.shape), str(item.array.dtype)
+    return StoredTensor(role, item.name, shape, transposed, offset, dtype, shared_by)
 
 
 def _direction(ctx: Context, layout: str, reverse: bool, **kw: object) -> LSTMDirection:
@@ -426,20 +427,20 @@ def _onnx(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
             "W [dirs,4H,D] and R [dirs,4H,H] with dirs 1 or 2"
         )
     perm = PERMS[("i", "o", "f", "c")]
-    stored = [_stored("W_x", cell["W"]), _stored("W_h", cell["R"])]
+    stored = [_stored("W_x", cell["W"], shared_by=dirs), _stored("W_h", cell["R"], shared_by=dirs)]
     transforms = ["gate blocks reordered i,o,f,c → i,f,g,o"]
     notes = ["direction axis absent: one forward direction"] if squeezed else []
     B = np.zeros((dirs, 8 * H), dtype=W.dtype)
     if "B" in cell:
         B = _f(cell["B"], ctx).reshape(dirs, -1) if squeezed else _f(cell["B"], ctx)
-        stored.append(_stored("b", cell["B"]))
+        stored.append(_stored("b", cell["B"], shared_by=dirs))
         transforms.append("B split into Wb + Rb and summed")
     else:
         notes.append("B absent: b = 0 (ONNX default)")
     P = None
     if "P" in cell:
         P = _f(cell["P"], ctx).reshape(dirs, -1) if squeezed else _f(cell["P"], ctx)
-        stored.append(_stored("P", cell["P"]))
+        stored.append(_stored("P", cell["P"], shared_by=dirs))
         transforms.append("P reordered i,o,f → p_i, p_o, p_f")
     for name, arr, want in (("B", B, 8 * H), ("P", P, 3 * H)):
         if arr is not None and arr.shape != (dirs, want):

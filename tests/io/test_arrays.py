@@ -177,3 +177,15 @@ def test_two_pytorch_lstms_ask_for_a_prefix(tmp_path: Path) -> None:
         lstmviz.load_model(path)
     assert info.value.option == "prefix" and set(info.value.choices) == {"rnn", "other"}
     check(lstmviz.load_model(path, prefix="other"), expected("torch_names"))
+
+
+def test_stored_counts_match_the_file() -> None:
+    """Each stored array counted once per model, also ONNX arrays shared by two directions."""
+    for name in ("torch_names", "keras_names", "onnx_names", "tf1_names", "torch_shapes"):
+        src = np.load(HERE / f"{name}.npz")
+        model = lstmviz.load_model(HERE / f"{name}.npz", layout=None)
+        used = {
+            t.name for layer in model.layers for d in layer.directions for t in d.provenance.stored
+        }
+        in_file = sum(src[k].size for k in src.files if k in used)
+        assert sum(layer.n_stored_params for layer in model.layers) == in_file, name
