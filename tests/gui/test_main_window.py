@@ -204,14 +204,6 @@ def test_screenshots_of_each_view(make_main_window, save_artifact):
     save_artifact(window, "weights_hover_torch")
 
 
-@pytest.mark.parametrize("path", [TORCH_PLAIN, TF1_BASIC], ids=lambda p: p.name)
-def test_open_model_wait_returns_the_model(make_main_window, path):
-    window = make_main_window()
-    model = window.open_model(path, wait=True)
-    assert model is window.model and model is not None
-    assert window.weights_view.panels()[0].data.shape == model.layers[0].directions[0].W_x.shape
-
-
 @pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 def test_sequence_files_open_and_drop_onto_the_debugger(make_main_window, tmp_path, qtbot):
     window = make_main_window()
