@@ -271,23 +271,84 @@ def _input_width(layout: str, cell: Cell) -> int:
     return cell["W"].array.shape[-1]
 
 
+MAX_GUESSED = 300  # arrays; shape guessing recurses once per layer
+
+
+def _shapes_of(cell: Cell) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple(sorted((role, item.array.shape) for role, item in cell.items()))
+
+
+def _layer_options(
+    layout: str, items: Sequence[Item], pos: int, width: int | None, partial: bool
+) -> list[tuple[list[Cell], int, int]]:
+    """Layers that can start at ``pos``: one cell, or (not ONNX, whose dirs axis says it) a
+    forward cell followed by a backward cell of the same shapes, i.e. a bidirectional layer."""
+    out: list[tuple[list[Cell], int, int]] = []
+    for cell, used, width_out in _OPTIONS[layout](items, pos):
+        if partial and layout == "tf1" and "bias" not in cell:
+            continue  # among other arrays, a lone [R, 4H] matrix is too weak a sign
+        if width is not None and _input_width(layout, cell) != width:
+            continue
+        out.append(([cell], used, width_out))
+        if layout != "onnx" and pos + used < len(items):
+            for cell2, used2, _ in _OPTIONS[layout](items, pos + used):
+                if _shapes_of(cell2) == _shapes_of(cell):
+                    out.append(([cell, cell2], used + used2, 2 * width_out))
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """A chained stack found among the arrays: items ``start:start + count``."""
+
+    start: int
+    count: int
+    specs: list[LayerSpec]
+
+
+def _runs(layout: str, items: Sequence[Item], partial: bool) -> Callable[[int], Run]:
+    """``run(start)``: the stack using the most arrays from ``start`` (memoised per position)."""
+    memo: dict[tuple[int, int | None], tuple[int, list[list[Cell]]]] = {}
+
+    def longest(pos: int, width: int | None) -> tuple[int, list[list[Cell]]]:
+        key = (pos, width)
+        if key not in memo:
+            best: tuple[int, list[list[Cell]]] = (0, [])
+            if pos < len(items):
+                for cells, used, width_out in _layer_options(layout, items, pos, width, partial):
+                    n, rest = longest(pos + used, width_out)
+                    if used + n > best[0]:  # the first (unidirectional) reading wins ties
+                        best = (used + n, [cells, *rest])
+            memo[key] = best
+        return memo[key]
+
+    def run(start: int) -> Run:
+        count, layers = longest(start, None)
+        specs = [LayerSpec(f"layer {k}", cells) for k, cells in enumerate(layers)]
+        return Run(start, count, specs)
+
+    return run
+
+
 def specs_from_shapes(layout: str, items: Sequence[Item]) -> list[LayerSpec] | None:
     """Parse all of ``items`` (file order) as a chained stack in ``layout``, or None."""
-
-    def parse(pos: int, width: int | None, depth: int) -> list[LayerSpec] | None:
-        if pos == len(items):
-            return []
-        if depth > 64:
-            return None
-        for cell, used, out in _OPTIONS[layout](items, pos):
-            if width is not None and _input_width(layout, cell) != width:
-                continue
-            rest = parse(pos + used, out, depth + 1)
-            if rest is not None:
-                return [LayerSpec(f"layer {depth}", [cell]), *rest]
+    if not items or len(items) > MAX_GUESSED:
         return None
+    run = _runs(layout, items, partial=False)(0)
+    return run.specs if run.count == len(items) else None
 
-    return parse(0, None, 0) if items else None
+
+def best_run(layout: str, items: Sequence[Item]) -> Run | None:
+    """The longest chained stack among other arrays (Embedding, Dense...), at least 2 arrays."""
+    if len(items) > MAX_GUESSED:
+        return None
+    run_from = _runs(layout, items, partial=True)
+    best: Run | None = None
+    for start in range(len(items)):
+        run = run_from(start)
+        if run.count >= 2 and (best is None or run.count > best.count):
+            best = run
+    return best
 
 
 # ------------------------------------------------------------------------------ converters

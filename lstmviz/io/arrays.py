@@ -164,10 +164,13 @@ def _choose(
             return layout, "given", _named(layout, items)
         specs = al.specs_from_shapes(layout, floats)
         if specs is None:
-            raise LoadError(
-                f"{file}: the arrays ({_shapes(floats)}) do not fit layout "
-                f"{al.DESCRIPTIONS[layout]}"
-            )
+            run = al.best_run(layout, floats)
+            if run is None:
+                raise LoadError(
+                    f"{file}: the arrays ({_shapes(floats)}) do not fit layout "
+                    f"{al.DESCRIPTIONS[layout]}"
+                )
+            specs = run.specs
         return layout, "given", specs
     if len(by_names) > 1:
         raise _choice(file, by_names, "names of several layouts")
@@ -187,9 +190,18 @@ def _choose(
         )
     if len(fitting) > 1:
         raise _choice(file, fitting, f"shapes {_shapes(floats)}")
-    if not fitting:
+    if fitting:
+        return fitting[0], "guessed from shapes", fits[fitting[0]]
+    # Not every array is LSTM weight (Keras get_weights() of a whole model): the longest run.
+    runs = {name: al.best_run(name, floats) for name in al.LAYOUTS}
+    found = {name: run for name, run in runs.items() if run is not None}
+    if not found:
         raise LoadError(f"{file}: arrays {_shapes(floats)} fit no LSTM layout; {al.NEEDED}")
-    return fitting[0], "guessed from shapes", fits[fitting[0]]
+    top = max(run.count for run in found.values())
+    best = [name for name, run in found.items() if run.count == top]
+    if len(best) > 1:
+        raise _choice(file, best, f"runs of {top} arrays among {_shapes(floats)}")
+    return best[0], "guessed from shapes", found[best[0]].specs
 
 
 def _named(layout: str, items: list[al.Item]) -> list[al.LayerSpec] | None:
@@ -263,6 +275,12 @@ def load_arrays(
         )
     ctx = al.Context(file, source_format, forget_bias if chosen == "tf1" else None)
     used = {item.name for spec in specs for cell in spec.cells for item in cell.values()}
+    skipped = [k for k, v in arrays.items() if k not in used and v.dtype.kind == "f"]
+    if skipped and how != "guessed from names":
+        notes.append(
+            f"only {len(used)} of {len(arrays)} arrays form the LSTM stack; not used: "
+            f"{', '.join(skipped[:6])}{', ...' if len(skipped) > 6 else ''}"
+        )
     unused: dict[str, list[str]] = {}
     for key in arrays:
         if key not in used:

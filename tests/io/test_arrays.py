@@ -38,7 +38,16 @@ CASES = [
     # fixture, options, layout, how, layers, bidirectional per layer, framework's gate order
     ("torch_names", {}, "pytorch", "guessed from names", (True, True), ("i", "f", "g", "o")),
     ("torch_shapes", {}, "pytorch", "guessed from shapes", (False, False), ("i", "f", "g", "o")),
+    (
+        "torch_bidir_shapes",
+        {},
+        "pytorch",
+        "guessed from shapes",
+        (True, True),
+        ("i", "f", "g", "o"),
+    ),
     ("keras_names", {}, "keras", "guessed from names", (True, False), ("i", "f", "c", "o")),
+    ("keras_get_weights", {}, "keras", "guessed from shapes", (True, False), ("i", "f", "c", "o")),
     ("keras_shapes", {}, "keras", "guessed from shapes", (False,), ("i", "f", "c", "o")),
     (
         "tf1_names",
@@ -189,3 +198,14 @@ def test_stored_counts_match_the_file() -> None:
         }
         in_file = sum(src[k].size for k in src.files if k in used)
         assert sum(layer.n_stored_params for layer in model.layers) == in_file, name
+
+
+def test_whole_model_get_weights_uses_the_lstm_run_only() -> None:
+    """Embedding (10, 3) before and Dense (5, 2), (2,) after the LSTM arrays are left out."""
+    model = lstmviz.load_model(HERE / "keras_get_weights.npz")
+    stored = [t.name for t in model.layers[0].directions[1].provenance.stored]
+    assert stored == ["arr_4", "arr_5", "arr_6"]  # the backward copy follows the forward one
+    note = next(n for n in model.notes if n.startswith("only"))
+    assert note == "only 9 of 12 arrays form the LSTM stack; not used: arr_0, arr_10, arr_11"
+    unused = {info.name for info in model.all_layers if not info.is_lstm}
+    assert unused == {"arr_0", "arr_10", "arr_11"}
