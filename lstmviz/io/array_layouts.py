@@ -21,6 +21,7 @@ gate orders differ: then the caller must choose (``ChoiceRequired``, option ``la
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -328,6 +329,18 @@ def _runs(layout: str, items: Sequence[Item], partial: bool) -> Callable[[int], 
         return Run(start, count, specs)
 
     return run
+
+
+def doubts(specs: Sequence[LayerSpec]) -> list[str]:
+    """Readings the shapes allow besides the one taken (stacked vs bidirectional when D == H)."""
+    out = []
+    for a, b in itertools.pairwise(specs):
+        if len(a.cells) == len(b.cells) == 1 and _shapes_of(a.cells[0]) == _shapes_of(b.cells[0]):
+            out.append(
+                f"{a.name} and {b.name} have the same shapes (D = H): read as two stacked "
+                "layers; they could also be the two directions of one bidirectional layer"
+            )
+    return out
 
 
 def specs_from_shapes(layout: str, items: Sequence[Item]) -> list[LayerSpec] | None:

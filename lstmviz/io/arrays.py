@@ -275,6 +275,8 @@ def load_arrays(
         )
     ctx = al.Context(file, source_format, forget_bias if chosen == "tf1" else None)
     used = {item.name for spec in specs for cell in spec.cells for item in cell.values()}
+    if how != "guessed from names":
+        notes.extend(al.doubts(specs))
     skipped = [k for k, v in arrays.items() if k not in used and v.dtype.kind == "f"]
     if skipped and how != "guessed from names":
         notes.append(

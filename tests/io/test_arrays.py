@@ -209,3 +209,13 @@ def test_whole_model_get_weights_uses_the_lstm_run_only() -> None:
     assert note == "only 9 of 12 arrays form the LSTM stack; not used: arr_0, arr_10, arr_11"
     unused = {info.name for info in model.all_layers if not info.is_lstm}
     assert unused == {"arr_0", "arr_10", "arr_11"}
+
+
+def test_equal_shaped_layers_are_stacked_with_a_note(tmp_path: Path) -> None:
+    """Two D == H cells fit a 2-layer stack and one bidirectional layer: stack, and say so."""
+    src = np.load(HERE / "keras_shapes.npz")
+    path = tmp_path / "twice.npz"
+    np.savez(path, *[src[k] for k in src.files], *[src[k] for k in src.files])
+    model = lstmviz.load_model(path)
+    assert [layer.bidirectional for layer in model.layers] == [False, False]
+    assert any("could also be the two directions" in n for n in model.notes)
