@@ -4,7 +4,8 @@ Nothing is unpickled: every header is parsed by ``numpy.lib.format`` (a literal,
 object dtypes are refused before any data is read, and each array's byte count is checked
 against the file (or, in a ``.npz``, the member's declared size, itself capped against the
 archive's size so that a zip bomb is refused before inflating). The layout is decided in
-``array_layouts``: PyTorch names go through ``state_dict`` like a ``torch.save`` file would.
+``array_layouts``, the conversion in ``array_cells``; PyTorch names go through ``state_dict``
+like a ``torch.save`` file would.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import IO
 import numpy as np
 
 from lstmviz.core.model import LayerInfo, LSTMModel
+from lstmviz.io import array_cells as cells
 from lstmviz.io import array_layouts as al
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.probe import Probe
@@ -152,14 +154,14 @@ def read_arrays(probe: Probe) -> dict[str, np.ndarray]:
 
 def _choose(
     file: str, arrays: dict[str, np.ndarray], layout: str | None
-) -> tuple[str, str, list[al.LayerSpec] | None]:
+) -> tuple[str, str, list[cells.LayerSpec] | None]:
     """(layout, how it was decided, specs) — specs None for PyTorch names (state_dict)."""
-    items = [al.Item(k, v) for k, v in arrays.items()]
+    items = [cells.Item(k, v) for k, v in arrays.items()]
     floats = [i for i in items if i.array.dtype.kind == "f"]
     by_names = al.layouts_from_names(list(arrays))
     if layout is not None:
-        if layout not in al.LAYOUTS:
-            raise LoadError(f"{file}: unknown layout {layout!r}; choose {', '.join(al.LAYOUTS)}")
+        if layout not in cells.LAYOUTS:
+            raise LoadError(f"{file}: unknown layout {layout!r}; choose {', '.join(cells.LAYOUTS)}")
         if layout in by_names:
             return layout, "given", _named(layout, items)
         specs = al.specs_from_shapes(layout, floats)
@@ -179,7 +181,7 @@ def _choose(
     if not floats:
         kinds = ", ".join(sorted({str(i.array.dtype) for i in items})) or "nothing"
         raise LoadError(f"{file}: holds no floating-point arrays (found {kinds}); {al.NEEDED}")
-    fits = {name: al.specs_from_shapes(name, floats) for name in al.LAYOUTS}
+    fits = {name: al.specs_from_shapes(name, floats) for name in cells.LAYOUTS}
     fitting = [name for name, specs in fits.items() if specs is not None]
     if len(floats) == 1 and fitting == ["tf1"]:
         raise ChoiceRequired(
@@ -193,7 +195,7 @@ def _choose(
     if fitting:
         return fitting[0], "guessed from shapes", fits[fitting[0]]
     # Not every array is LSTM weight (Keras get_weights() of a whole model): the longest run.
-    runs = {name: al.best_run(name, floats) for name in al.LAYOUTS}
+    runs = {name: al.best_run(name, floats) for name in cells.LAYOUTS}
     found = {name: run for name, run in runs.items() if run is not None}
     if not found:
         raise LoadError(f"{file}: arrays {_shapes(floats)} fit no LSTM layout; {al.NEEDED}")
@@ -204,7 +206,7 @@ def _choose(
     return best[0], "guessed from shapes", found[best[0]].specs
 
 
-def _named(layout: str, items: list[al.Item]) -> list[al.LayerSpec] | None:
+def _named(layout: str, items: list[cells.Item]) -> list[cells.LayerSpec] | None:
     if layout == "pytorch":
         return None
     specs, _ = al.specs_from_names(layout, items)
@@ -220,7 +222,7 @@ def _choice(file: str, layouts: list[str], why: str) -> ChoiceRequired:
     )
 
 
-def _shapes(items: list[al.Item]) -> str:
+def _shapes(items: list[cells.Item]) -> str:
     text = ", ".join(f"{i.name} {tuple(i.array.shape)}" for i in items[:6])
     return text + (", ..." if len(items) > 6 else "")
 
@@ -263,7 +265,7 @@ def load_arrays(
             replace(
                 layer,
                 directions=tuple(
-                    al.with_settings(d, source_format, "pytorch") for d in layer.directions
+                    cells.with_settings(d, source_format, "pytorch") for d in layer.directions
                 ),
             )
             for layer in model.layers
@@ -273,7 +275,7 @@ def load_arrays(
         raise LoadError(
             f"{file}: names suggest {chosen} but no complete LSTM cell was found; {al.NEEDED}"
         )
-    ctx = al.Context(file, source_format, forget_bias if chosen == "tf1" else None)
+    ctx = cells.Context(file, source_format, forget_bias if chosen == "tf1" else None)
     used = {item.name for spec in specs for cell in spec.cells for item in cell.values()}
     if how != "guessed from names":
         notes.extend(al.doubts(specs))
@@ -296,7 +298,7 @@ def load_arrays(
         )
         for group, keys in unused.items()
     ]
-    return al.build_model(
+    return cells.build_model(
         chosen, specs, ctx, source_path=str(probe.path), others=others, notes=notes
     )
 
