@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstmviz.core.stored_layout import Cell, Panel
+from lstmviz.gui.levels import symmetric_limit
 
 SEPARATOR_RGB = (20, 20, 20)  # colours are tuples; pens are made per item (Qt objects mutate)
 BAND_RGB = (60, 60, 60)
@@ -38,13 +39,6 @@ class IndexAxis(pg.AxisItem):
 
     def tickStrings(self, values, scale, spacing):
         return [str(round(v - 0.5)) for v in values]
-
-
-def symmetric_limit(data: np.ndarray) -> float:
-    """Largest finite |w|, so the diverging colour map keeps zero at its white centre."""
-    finite = np.abs(data[np.isfinite(data)])
-    limit = float(finite.max()) if finite.size else 1.0
-    return limit if limit > 0 else 1.0
 
 
 class GateHeatmap:

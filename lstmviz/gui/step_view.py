@@ -18,6 +18,7 @@ from lstmviz.core.breakpoints import Hit
 from lstmviz.core.model import GATES
 from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import plot_style as ps
+from lstmviz.gui.levels import symmetric_limit
 
 #: Rows of the state plot: (trace attribute, kind of scale).
 STATE_ROWS = ("i", "f", "g", "o", "c", "act_c", "h")
@@ -31,8 +32,7 @@ def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
     """±1 for a bounded activation, otherwise the largest magnitude in the whole run."""
     if act is not None and act.name in _BOUNDED:
         return 1.0
-    finite = np.abs(values[np.isfinite(values)])
-    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return symmetric_limit(values)
 
 
 def row_label(name: str, dt: DirectionTrace) -> str:

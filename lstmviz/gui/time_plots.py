@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QWidget
 from lstmviz.core.model import MergeMode
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
+from lstmviz.gui.levels import symmetric_limit
 
 MAX_LINES = 8  # above this many features, a heatmap reads better than a tangle of lines
 _FEATURE_COLORS = (
@@ -56,8 +57,7 @@ class _SeriesPlot:
             self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
             self.plot.enableAutoRange(axis="y")
         else:
-            finite = np.abs(values[np.isfinite(values)])
-            lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+            lim = symmetric_limit(values)
             self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
             self.image.setRect(QRectF(-0.5, 0, T, n))
             self.plot.addItem(self.image)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 from lstmviz.core.model import GATE_NAMES, GATES
 from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import plot_style as ps
+from lstmviz.gui.levels import symmetric_limit
 
 TERM_NAMES = ("W_x·x_t", "W_h·h_(t-1)", "b", "peephole")
 TERM_COLORS = ("#4c72b0", "#dd8452", "#8c8c8c", "#55a868")
@@ -151,13 +152,8 @@ class UnitInspector(QWidget):
         self._dt, self._layer, self._direction, self._caption = dt, layer, direction, caption
         self._unit = min(self._unit, dt.c.shape[1] - 1)
         self._step = min(self._step, dt.n_steps - 1)
-        H = dt.c.shape[1]
         # Fixed y range for the whole run, so bars of different steps compare at a glance.
-        parts = [dt.z_x, dt.z_h, np.broadcast_to(dt.b, dt.z_x.shape), dt.pre]
-        lim = (
-            max(float(np.nanmax(np.abs(p.reshape(p.shape[0], 4, H)), initial=0)) for p in parts)
-            or 1.0
-        )
+        lim = symmetric_limit(dt.z_x, dt.z_h, dt.b, dt.pre)
         self.plot.setYRange(-lim, lim)
         self.refresh()
 

@@ -299,3 +299,18 @@ def test_screenshots(panel, qtbot):
         path = ARTIFACTS / f"debug_{name}.png"
         panel.grab().save(str(path))
         _not_blank(path)
+
+
+def test_weights_with_nan_and_inf_still_step(qtbot):
+    """A diverged model (NaN/Inf weights) must be debuggable: that is when users need it most."""
+    rng = np.random.default_rng(9)
+    W_x = rng.normal(size=(8, 2))
+    W_x[0, 0], W_x[5, 1] = np.nan, np.inf
+    model = LSTMModel((LSTMLayer("l", (LSTMDirection(W_x, rng.normal(size=(8, 2)), np.zeros(8)),)),))
+    p = DebugPanel()
+    qtbot.addWidget(p)
+    p.set_model(model)
+    assert p.set_sequence(rng.normal(size=(6, 2)))
+    p.go_to_step(3)
+    assert p.current_step == 3
+    assert np.isnan(p.step_view.images["i"].image[0, 0])

@@ -1,0 +1,17 @@
+"""Colour and axis levels shared by every plot: symmetric around zero, blind to NaN/Inf."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def symmetric_limit(*arrays: np.ndarray) -> float:
+    """Largest finite |value| over ``arrays`` (1.0 if none), so a diverging colour map keeps
+    zero at its centre and a model with NaN/Inf values still gets a drawable range."""
+    limit = 0.0
+    for data in arrays:
+        data = np.asarray(data)
+        finite = np.abs(data[np.isfinite(data)])
+        if finite.size:
+            limit = max(limit, float(finite.max()))
+    return limit if limit > 0 else 1.0
