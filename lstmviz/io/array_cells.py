@@ -96,8 +96,8 @@ def _direction(ctx: Context, layout: str, reverse: bool, **kw: object) -> LSTMDi
 
 def _keras(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
     kernel, rec = _f(cell["kernel"], ctx), _f(cell["recurrent"], ctx)
-    H = rec.shape[0]
-    if kernel.ndim != 2 or kernel.shape[1] != 4 * H or rec.shape != (H, 4 * H):
+    H = rec.shape[0] if rec.ndim == 2 else 0
+    if H == 0 or kernel.ndim != 2 or kernel.shape[1] != 4 * H or rec.shape != (H, 4 * H):
         raise LoadError(
             f"{ctx.file}: {cell['kernel'].name} {kernel.shape} and {cell['recurrent'].name} "
             f"{rec.shape} are not a Keras LSTM kernel [D,4H] and recurrent kernel [H,4H]"
@@ -107,6 +107,11 @@ def _keras(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
     notes = []
     if "bias" in cell:
         b = _f(cell["bias"], ctx)
+        if b.shape == (8 * H,):
+            raise LoadError(
+                f"{ctx.file}: {cell['bias'].name} has 8H = {8 * H} entries: a CuDNNLSTM, whose "
+                "kernels cuDNN reinterprets; open the Keras .h5 file it came from instead"
+            )
         stored.append(_stored("b", cell["bias"]))
     else:
         b = np.zeros(4 * H, dtype=kernel.dtype)

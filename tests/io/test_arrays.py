@@ -219,3 +219,34 @@ def test_equal_shaped_layers_are_stacked_with_a_note(tmp_path: Path) -> None:
     model = lstmviz.load_model(path)
     assert [layer.bidirectional for layer in model.layers] == [False, False]
     assert any("could also be the two directions" in n for n in model.notes)
+
+
+def test_keras2_style_names_with_colon_suffix(tmp_path: Path) -> None:
+    src = np.load(HERE / "keras_shapes.npz")
+    names = ("kernel:0", "recurrent_kernel:0", "bias:0")
+    path = tmp_path / "tfkeras.npz"
+    np.savez(
+        path,
+        **{
+            f"model_weights/lstm_1/lstm_1/{n}": src[k]
+            for n, k in zip(names, src.files, strict=True)
+        },
+    )
+    model = lstmviz.load_model(path)
+    assert model.source_format == "NumPy .npz (layout: keras, guessed from names)"
+    assert model.layers[0].name == "model_weights/lstm_1/lstm_1"
+    check(model, expected("keras_shapes"))
+
+
+def test_onnx_names_without_the_direction_axis(tmp_path: Path) -> None:
+    """The forward half of the bidirectional fixture, squeezed to 2-D, gives its forward output."""
+    src = np.load(HERE / "onnx_names.npz")
+    path = tmp_path / "squeezed.npz"
+    np.savez(path, **{k.split("/")[-1]: src[k][0] for k in src.files})
+    model = lstmviz.load_model(path)
+    d = model.layers[0].directions[0]
+    assert not model.layers[0].bidirectional and not d.reverse and d.has_peepholes
+    assert "direction axis absent: one forward direction" in d.provenance.notes
+    exp = expected("onnx_names")
+    out = lstmviz.run(model, exp["x"]).layers[0].output
+    np.testing.assert_allclose(out, exp["output"][:, :4], atol=TOL, rtol=0)

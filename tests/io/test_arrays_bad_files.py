@@ -101,6 +101,18 @@ BAD: dict[str, tuple[str, Callable[[], bytes], str]] = {
         lambda: npz(weight_ih_l0=f32(12, 3), weight_hh_l0=f32(12, 4)),
         "GRU, not an LSTM",
     ),
+    "keras_cudnn_bias": (
+        ".npz",
+        lambda: npz(
+            **{"c/kernel:0": f32(3, 16), "c/recurrent_kernel:0": f32(4, 16), "c/bias:0": f32(32)}
+        ),
+        "a CuDNNLSTM",
+    ),
+    "keras_bad_bias": (
+        ".npz",
+        lambda: npz(**{"c/kernel": f32(3, 16), "c/recurrent_kernel": f32(4, 16), "c/bias": f32(5)}),
+        "do not fit the keras layout",
+    ),
     "fits_nothing": (".npz", lambda: npz(a=f32(5, 7), b=f32(3)), "fit no LSTM layout"),
     "vector_npy": (".npy", lambda: npy(f32(16)), "fit no LSTM layout"),
     "kernel_no_recurrent": (
