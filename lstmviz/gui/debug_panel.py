@@ -329,6 +329,10 @@ class DebugPanel(QWidget):
         if self.playback is not None:
             self.playback.set_rate(value)
 
+    def select(self, layer: int, direction: int = 0) -> None:
+        """Show ``layer``/``direction`` (clamped), e.g. when the user picks it in the model tree."""
+        self._select(layer=layer, direction=direction)
+
     def _select(self, **kwargs: int) -> None:
         if self.debugger is not None:
             self.debugger.select(**kwargs)

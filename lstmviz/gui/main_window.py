@@ -247,6 +247,8 @@ class MainWindow(QMainWindow):
         self.shapes_panel.set_direction(w, lstm, title, direction)
         self.details.show_selection(self.model, layer, direction)
         self.tree.select_direction(layer, direction)
+        if self._debugger_has_model:
+            self.debug_panel.select(layer, direction)
 
     def select_layer(self, layer: int) -> None:
         self.select_direction(layer, 0)

@@ -31,3 +31,13 @@ def test_main_window_drives_the_debugger(make_main_window, qtbot):
     path = ARTIFACTS / "debug_in_main_window.png"
     window.grab().save(str(path))
     _not_blank(path)
+
+
+def test_choosing_a_direction_in_the_tree_moves_the_debugger(make_main_window):
+    window = make_main_window()
+    window.set_model(make_model())
+    window.set_sequence(np.random.default_rng(2).normal(size=(9, 3)))
+    window.select_direction(1, 1)  # what a click on "1: bidi / backward" in the tree does
+    selection = window.debug_panel.debugger.selection
+    assert (selection.layer, selection.direction) == (1, 1)
+    assert window.debug_panel.step_view._dt is window.debug_panel.trace.layers[1].directions[1]
