@@ -307,17 +307,15 @@ def build_model(
     others: Sequence[LayerInfo] = (),
     notes: Sequence[str] = (),
 ) -> LSTMModel:
-    """Canonical layers for ``specs``; a Keras layer whose only cell is backward keeps
-    ``go_backwards`` order (processing), every other reverse direction is in time order."""
+    """Canonical layers for ``specs``; every reverse direction writes its output in time order
+    (Bidirectional, TF1 ``bw``, ONNX), including a lone cell named backward, which is most
+    likely the unpaired half of a bidirectional layer."""
     layers = []
     for spec in specs:
         dirs: list[LSTMDirection] = []
         for k, cell in enumerate(spec.cells):
             dirs += _CONVERT[layout](cell, ctx, k == 1)
-        lone_backward = (
-            len(spec.cells) == 1 and layout in ("keras", "tf1") and is_backward(spec.name)
-        )
-        if lone_backward:
+        if len(spec.cells) == 1 and layout in ("keras", "tf1") and is_backward(spec.name):
             dirs = [d.replace(reverse=True) for d in dirs]
         try:
             layers.append(
@@ -325,9 +323,7 @@ def build_model(
                     name=spec.name,
                     directions=tuple(dirs),
                     merge_mode=MergeMode.CONCAT,
-                    output_order=OutputOrder.PROCESSING
-                    if lone_backward and layout == "keras"
-                    else OutputOrder.TIME,
+                    output_order=OutputOrder.TIME,
                     kind="LSTM" if len(dirs) == 1 else "Bidirectional(LSTM)",
                 )
             )
