@@ -1,17 +1,18 @@
 """The NumPy forward pass that records every intermediate (CONVENTIONS.md §1 equations).
 
 ``x W_xᵀ + b`` is computed once for the whole sequence; only the recurrent product runs per
-step. Arithmetic is float64 by default so the trace is a reference the frameworks' float32
-results can be compared with at 1e-5.
+step, as a handful of in-place ufunc calls writing straight into the trace's buffers.
+Arithmetic is float32 by default, as in the frameworks; ``dtype=np.float64`` gives a reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.activations import SIGMOID, TANH
 from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
 from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 
@@ -62,90 +63,201 @@ def _initial(state: StateArg, layer: int, direction: int, size: int, what: str) 
     return arr
 
 
-def run_direction(
-    w: LSTMDirection, x: FloatArray, h0: FloatArray | None = None, c0: FloatArray | None = None
-) -> DirectionTrace:
-    """Run one direction over ``x (T, D)`` and record every intermediate in time order."""
-    T, H, P = x.shape[0], w.hidden_size, w.output_size
-    W_x = w.W_x.astype(np.float64)
-    W_h = w.W_h.astype(np.float64)
-    b = w.b.astype(np.float64)
-    z_x = x @ W_x.T
-    z_h = np.zeros((T, 4 * H))
-    peep = np.zeros((T, 4 * H)) if w.has_peepholes else None
-    pre = np.empty((T, 4 * H))
-    gates = np.empty((T, 4 * H))
-    c = np.empty((T, H))
-    act_c = np.empty((T, H))
-    m = np.empty((T, H))
-    h = np.empty((T, P))
-    h_prev = np.empty((T, P))
-    c_prev = np.empty((T, H))
-    p_i, p_f, p_o = (None if p is None else p.astype(np.float64) for p in (w.p_i, w.p_f, w.p_o))
-    W_p = None if w.W_p is None else w.W_p.astype(np.float64)
-    clip = w.gate_clip
+#: Internal block order of the gate rows: (g, f, i, o), so the three sigmoid gates are one
+#: contiguous slice and ``[c_prev, g] ⊙ [f, i]`` is one multiply (see ``_Buffers``).
+_INTERNAL = (2, 1, 0, 3)
 
-    def act(fn, z):  # noqa: ANN001, ANN202 - local helper
-        return fn(np.clip(z, -clip, clip) if clip is not None else z)
 
-    h_t = np.zeros(P) if h0 is None else np.asarray(h0, dtype=np.float64)
-    c_t = np.zeros(H) if c0 is None else np.asarray(c0, dtype=np.float64)
-    order = range(T - 1, -1, -1) if w.reverse else range(T)
-    for t in order:
-        h_prev[t], c_prev[t] = h_t, c_t
-        z_h[t] = W_h @ h_t
-        z = z_x[t] + z_h[t] + b
-        if peep is not None:
-            if p_i is not None:
-                peep[t, :H] = p_i * c_t
-            if p_f is not None:
-                peep[t, H : 2 * H] = p_f * c_t
-            z[: 2 * H] += peep[t, : 2 * H]
-        gates[t, : 2 * H] = act(w.act_gate, z[: 2 * H])
-        gates[t, 2 * H : 3 * H] = act(w.act_cand, z[2 * H : 3 * H])
-        c_new = gates[t, H : 2 * H] * c_t + gates[t, :H] * gates[t, 2 * H : 3 * H]
-        if w.cell_clip is not None:
-            c_new = np.clip(c_new, -w.cell_clip, w.cell_clip)
-        if peep is not None and p_o is not None:
-            peep[t, 3 * H :] = p_o * c_new
-            z[3 * H :] += peep[t, 3 * H :]
-        pre[t] = z
-        gates[t, 3 * H :] = act(w.act_gate, z[3 * H :])
-        c[t] = c_new
-        act_c[t] = w.act_cell(c_new)
-        m[t] = gates[t, 3 * H :] * act_c[t]
-        h_new = m[t] if W_p is None else W_p @ m[t]
-        if W_p is not None and w.proj_clip is not None:
-            h_new = np.clip(h_new, -w.proj_clip, w.proj_clip)
-        h[t] = h_new
-        h_t, c_t = h_new, c_new
-    return DirectionTrace(
-        weights=w,
-        z_x=z_x,
-        z_h=z_h,
-        b=b,
-        peep=peep,
-        pre=pre,
-        i=gates[:, :H],
-        f=gates[:, H : 2 * H],
-        g=gates[:, 2 * H : 3 * H],
-        o=gates[:, 3 * H :],
-        c=c,
-        act_c=act_c,
-        m=m,
-        h=h,
-        h_prev=h_prev,
-        c_prev=c_prev,
+def _internal(a: FloatArray, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+    """Rows of a canonical ``(4H, ...)`` array in internal order, optionally i, f, o halved.
+
+    Halving the sigmoid rows lets one ``tanh`` call serve all four gates:
+    ``sigmoid(z) = 0.5 * tanh(z / 2) + 0.5``, and scaling by a power of two is exact.
+    """
+    H = a.shape[0] // 4
+    out = np.concatenate([a[k * H : (k + 1) * H] for k in _INTERNAL]).astype(dtype)
+    if half_sigmoid:
+        out[H:] *= 0.5
+    return out
+
+
+class _Buffers:
+    """The storage one direction writes, laid out so each step is a few in-place ufunc calls.
+
+    ``R (T+1, 5H)``: each gate row is ``[c_prev | g | f | i | o]`` and the step's new ``c`` is
+    written into the ``c_prev`` slot of the row processed next, so ``c``/``c_prev`` are two
+    views of one buffer; ``Hb (T+1, P)`` does the same for ``h``/``h_prev``. The extra row
+    holds the initial state (row 0 going forward, row T going backward).
+    """
+
+    def __init__(self, w: LSTMDirection, T: int, dtype: np.dtype) -> None:
+        H, P = w.hidden_size, w.output_size
+        self.R = np.empty((T + 1, 5 * H), dtype)
+        self.Hb = np.empty((T + 1, P), dtype)
+        self.act_c = np.empty((T, H), dtype)
+        self.m = np.empty((T, H), dtype) if w.W_p is not None else None
+        rows, nxt = (slice(1, T + 1), slice(0, T)) if w.reverse else (slice(0, T), slice(1, T + 1))
+        first = T if w.reverse else 0
+        self.gates = self.R[rows]  # (T, 5H) time order
+        self.c = self.R[nxt, :H]
+        self.h_prev, self.h = self.Hb[rows], self.Hb[nxt]
+        self.c0, self.h0 = self.R[first, :H], self.Hb[first]
+
+    def m_out(self) -> FloatArray:
+        return self.h if self.m is None else self.m
+
+
+def _fast_path(w: LSTMDirection) -> bool:
+    """Sigmoid gates, tanh candidate and cell, no peepholes and no gate clip."""
+    return (
+        w.act_gate == SIGMOID
+        and w.act_cand == TANH
+        and w.act_cell == TANH
+        and not w.has_peepholes
+        and w.gate_clip is None
     )
 
 
-def run(model: LSTMModel, x: npt.ArrayLike, h0: StateArg = None, c0: StateArg = None) -> Trace:
+def _steps(buf: _Buffers, arrays: Sequence[FloatArray], reverse: bool) -> Iterator[tuple]:
+    """Rows of ``arrays`` in processing order (row views are made in C, not by slicing)."""
+    if reverse:
+        arrays = [a[::-1] for a in arrays]
+    return zip(*arrays, strict=True)
+
+
+def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
+    """The sigmoid/tanh recurrence in 9 in-place calls per step (10-11 with clip/projection).
+
+    Per-call overhead dominates at small H, so: ``np.dot`` (cheaper than ``matmul`` for a
+    vector), array constants (a Python-float operand costs a scalar conversion per call),
+    and row views made by ``zip`` over 2-D views instead of slicing in the loop.
+    """
+    H = w.hidden_size
+    WhT = np.ascontiguousarray(_internal(w.W_h, dtype, True).T)  # (P, 4H)
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T.astype(dtype))
+    cc, pc = w.cell_clip, w.proj_clip
+    zh = np.empty(4 * H, dtype)
+    half = np.full(3 * H, 0.5, dtype)
+    prod = np.empty(2 * H, dtype)
+    p0, p1 = prod[:H], prod[H:]
+    G = buf.gates
+    rows = (buf.h_prev, G[:, H:], G[:, 2 * H :], G[:, : 2 * H], G[:, 2 * H : 4 * H], G[:, 4 * H :])
+    rows += (buf.c, buf.act_c, buf.m_out(), buf.h)
+    dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
+    for hp, gz, gs, cg, fi, go, cn, ac, mo, hn in _steps(buf, rows, w.reverse):
+        dot(hp, WhT, out=zh)
+        add(gz, zh, out=gz)
+        tanh(gz, out=gz)  # g = tanh(z_g); f, i, o = tanh(z / 2) ...
+        mul(gs, half, out=gs)
+        add(gs, half, out=gs)  # ... * 0.5 + 0.5
+        mul(cg, fi, out=prod)  # [c_prev, g] * [f, i]
+        add(p0, p1, out=cn)
+        if cc is not None:
+            np.clip(cn, -cc, cc, out=cn)
+        tanh(cn, out=ac)
+        mul(go, ac, out=mo)
+        if WpT is not None:
+            dot(mo, WpT, out=hn)
+            if pc is not None:
+                np.clip(hn, -pc, pc, out=hn)
+
+
+def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
+    """Any activation, peepholes and clips: the equations of CONVENTIONS.md §1 step by step."""
+    H = w.hidden_size
+    WhT = np.ascontiguousarray(_internal(w.W_h, dtype, False).T)
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T.astype(dtype))
+    p_i, p_f, p_o = (None if p is None else p.astype(dtype) for p in (w.p_i, w.p_f, w.p_o))
+    gc, cc, pc = w.gate_clip, w.cell_clip, w.proj_clip
+
+    def clip(z: FloatArray) -> FloatArray:
+        return z if gc is None else np.clip(z, -gc, gc)
+
+    G = buf.gates
+    zh = np.empty(4 * H, dtype)
+    rows = (buf.h_prev, G[:, H:], G[:, :H], buf.c, buf.act_c, buf.m_out(), buf.h)
+    for hp, gz, c_prev, cn, ac, mo, hn in _steps(buf, rows, w.reverse):
+        np.matmul(hp, WhT, out=zh)
+        gz += zh  # [g, f, i, o] pre-activations without peepholes
+        if p_f is not None:
+            gz[H : 2 * H] += p_f * c_prev
+        if p_i is not None:
+            gz[2 * H : 3 * H] += p_i * c_prev
+        gz[:H] = w.act_cand(clip(gz[:H]))
+        gz[H : 3 * H] = w.act_gate(clip(gz[H : 3 * H]))
+        c = gz[H : 2 * H] * c_prev + gz[2 * H : 3 * H] * gz[:H]
+        cn[:] = c if cc is None else np.clip(c, -cc, cc)
+        if p_o is not None:
+            gz[3 * H :] += p_o * cn
+        gz[3 * H :] = w.act_gate(clip(gz[3 * H :]))
+        ac[:] = w.act_cell(cn)
+        np.multiply(gz[3 * H :], ac, out=mo)
+        if WpT is not None:
+            np.matmul(mo, WpT, out=hn)
+            if pc is not None:
+                np.clip(hn, -pc, pc, out=hn)
+
+
+def run_direction(
+    w: LSTMDirection,
+    x: FloatArray,
+    h0: FloatArray | None = None,
+    c0: FloatArray | None = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+) -> DirectionTrace:
+    """Run one direction over ``x (T, D)`` and record every intermediate in time order.
+
+    ``x W_xᵀ + b`` for the whole sequence is one matmul written straight into the gate rows;
+    the loop then adds the recurrent product and applies the activations in place.
+    """
+    dtype = np.dtype(dtype)
+    x = np.asarray(x, dtype=dtype)
+    T, H = x.shape[0], w.hidden_size
+    buf = _Buffers(w, T, dtype)
+    fast = _fast_path(w)
+    zx = buf.gates[:, H:]
+    np.matmul(x, _internal(w.W_x, dtype, fast).T, out=zx)
+    zx += _internal(w.b, dtype, fast)
+    buf.c0[:] = 0.0 if c0 is None else c0
+    buf.h0[:] = 0.0 if h0 is None else h0
+    with np.errstate(over="ignore", under="ignore"):
+        (_run_fast if fast else _run_general)(w, buf, dtype)
+    G = buf.gates
+    return DirectionTrace(
+        weights=w,
+        x=x,
+        b=w.b.astype(dtype),
+        i=G[:, 3 * H : 4 * H],
+        f=G[:, 2 * H : 3 * H],
+        g=G[:, H : 2 * H],
+        o=G[:, 4 * H :],
+        c=buf.c,
+        act_c=buf.act_c,
+        m=buf.m_out(),
+        h=buf.h,
+        h_prev=buf.h_prev,
+        c_prev=G[:, :H],
+    )
+
+
+def run(
+    model: LSTMModel,
+    x: npt.ArrayLike,
+    h0: StateArg = None,
+    c0: StateArg = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+) -> Trace:
     """Run ``model`` on ``x (T, D)`` and return the full ``Trace``.
 
     ``h0``/``c0``: None (zeros) or, per layer, an array ``(out,)`` or ``(n_directions, out)``.
+    ``dtype``: arithmetic and storage precision. float32 is what the frameworks compute in
+    (their results agree at ~1e-6) and halves the memory traffic of the recurrent matmul;
+    pass ``np.float64`` for a reference to compare float32 frameworks against.
     Raises ValueError naming the expected shape for a wrong width, an empty or non-finite x.
     """
-    seq = check_sequence(x, model.input_size)
+    seq = check_sequence(x, model.input_size).astype(dtype, copy=False)
     layer_traces = []
     inp = seq
     for k, layer in enumerate(model.layers):
@@ -155,6 +267,7 @@ def run(model: LSTMModel, x: npt.ArrayLike, h0: StateArg = None, c0: StateArg = 
                 inp,
                 _initial(h0, k, d, w.output_size, "h0"),
                 _initial(c0, k, d, w.hidden_size, "c0"),
+                dtype=dtype,
             )
             for d, w in enumerate(layer.directions)
         )
@@ -170,9 +283,11 @@ def run(model: LSTMModel, x: npt.ArrayLike, h0: StateArg = None, c0: StateArg = 
     return Trace(model=model, x=seq, layers=tuple(layer_traces))
 
 
-def run_batch(model: LSTMModel, x: npt.ArrayLike) -> list[Trace]:
+def run_batch(
+    model: LSTMModel, x: npt.ArrayLike, *, dtype: npt.DTypeLike = np.float32
+) -> list[Trace]:
     """Run each sequence of ``x (B, T, D)`` separately (the debugger's case is a batch of one)."""
     arr = np.asarray(x)
     if arr.ndim != 3:
         raise ValueError(f"batch must have shape (B, T, {model.input_size}), got {arr.shape}")
-    return [run(model, seq) for seq in arr]
+    return [run(model, seq, dtype=dtype) for seq in arr]

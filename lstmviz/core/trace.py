@@ -3,11 +3,19 @@
 Arrays are in **time order**: row ``t`` of a reverse direction is the step that consumed
 ``x_t`` (which that direction processed as its ``T-1-t``-th step). Stepping through a
 ``Trace`` never recomputes anything, so going back is free.
+
+The recurrence stores only what a step cannot be explained without: the gates, ``c``,
+``act_cell(c)``, ``m`` and ``h`` (``h_prev``/``c_prev`` are views of the same buffers shifted
+by one row). The three pre-activation terms, the peephole terms and their sum are
+sequence-wide products, so they are derived on first use in one matmul each and cached:
+for T = 10,000 steps at H = 1024 that keeps a fresh trace at 7H floats per step instead of
+19H (benchmarks/bench_memory.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -16,8 +24,11 @@ from lstmviz.core.model import GATES, LSTMDirection, LSTMLayer, LSTMModel
 
 FloatArray = npt.NDArray[np.floating]
 
+#: Arrays of a ``DirectionTrace`` that are derived on first use (``materialize`` forces them).
+DERIVED = ("z_x", "z_h", "peep", "pre")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class DirectionTrace:
     """One direction of one layer over the whole sequence.
 
@@ -26,15 +37,13 @@ class DirectionTrace:
     ``pre = z_x + z_h + b + peep`` is the argument of the gate activations (before any ONNX
     ``gate_clip``). ``m = o ⊙ act_cell(c)`` is h before a projection; ``h`` is the state
     passed on (``W_p m`` with a projection). ``h_prev``/``c_prev`` are the states each step
-    started from, so a step can be explained on its own.
+    started from, so a step can be explained on its own. ``z_x``, ``z_h``, ``peep`` and ``pre``
+    are computed on first access (one matmul over the sequence) and then kept.
     """
 
     weights: LSTMDirection
-    z_x: FloatArray  # (T, 4H)
-    z_h: FloatArray  # (T, 4H)
+    x: FloatArray  # (T, D) the layer input this direction read
     b: FloatArray  # (4H,)
-    peep: FloatArray | None  # (T, 4H) or None
-    pre: FloatArray  # (T, 4H)
     i: FloatArray  # (T, H)
     f: FloatArray
     g: FloatArray
@@ -45,6 +54,51 @@ class DirectionTrace:
     h: FloatArray  # (T, out)
     h_prev: FloatArray  # (T, out)
     c_prev: FloatArray  # (T, H)
+
+    @cached_property
+    def z_x(self) -> FloatArray:
+        """``(T, 4H)`` input contribution ``x_t W_xᵀ``."""
+        return self.x @ self.weights.W_x.astype(self.b.dtype, copy=False).T
+
+    @cached_property
+    def z_h(self) -> FloatArray:
+        """``(T, 4H)`` recurrent contribution ``h_{t-1} W_hᵀ``."""
+        return self.h_prev @ self.weights.W_h.astype(self.b.dtype, copy=False).T
+
+    @cached_property
+    def peep(self) -> FloatArray | None:
+        """``(T, 4H)`` peephole terms ``p_i c_{t-1}``, ``p_f c_{t-1}``, 0, ``p_o c_t``, or None."""
+        w = self.weights
+        if not w.has_peepholes:
+            return None
+        H = w.hidden_size
+        out = np.zeros((self.n_steps, 4 * H), dtype=self.b.dtype)
+        for k, (p, c) in enumerate(((w.p_i, self.c_prev), (w.p_f, self.c_prev))):
+            if p is not None:
+                np.multiply(c, p.astype(out.dtype, copy=False), out=out[:, k * H : (k + 1) * H])
+        if w.p_o is not None:
+            np.multiply(self.c, w.p_o.astype(out.dtype, copy=False), out=out[:, 3 * H :])
+        return out
+
+    @cached_property
+    def pre(self) -> FloatArray:
+        """``(T, 4H)`` gate pre-activations ``z_x + z_h + b + peep``."""
+        out = self.z_x + self.b
+        out += self.z_h
+        if self.peep is not None:
+            out += self.peep
+        return out
+
+    def materialize(self) -> DirectionTrace:
+        """Compute every derived array now (e.g. in a worker thread before the GUI reads them)."""
+        for name in DERIVED:
+            getattr(self, name)
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by this trace's own buffers (shared views counted once)."""
+        return _nbytes(self)
 
     @property
     def reverse(self) -> bool:
@@ -110,3 +164,32 @@ class Trace:
     def output(self) -> FloatArray:
         """The last layer's output, ``(T, out_dim)``."""
         return self.layers[-1].output
+
+    def materialize(self) -> Trace:
+        """Compute every derived array of every direction now; returns self."""
+        for lt in self.layers:
+            for dt in lt.directions:
+                dt.materialize()
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the trace: every direction's buffers plus layer outputs and x."""
+        total = self.x.nbytes
+        for lt in self.layers:
+            total += sum(dt.nbytes for dt in lt.directions)
+            if not any(np.shares_memory(lt.output, dt.h) for dt in lt.directions):
+                total += lt.output.nbytes
+        return total
+
+
+def _nbytes(obj: object) -> int:
+    """Sum of the distinct base buffers of every array attribute (views counted once)."""
+    seen: dict[int, int] = {}
+    for name, value in vars(obj).items():
+        if isinstance(value, np.ndarray) and name != "x":  # x is the previous layer's output
+            base = value
+            while isinstance(base.base, np.ndarray):
+                base = base.base
+            seen[id(base)] = base.nbytes
+    return sum(seen.values())

@@ -45,7 +45,11 @@ def textbook(w: LSTMDirection, xs: np.ndarray) -> np.ndarray:
             new_c.append(cu)
             m.append(o * math.tanh(cu))
         c = new_c
-        h = [sum(float(w.W_p[p, u]) * m[u] for u in range(H)) for p in range(P)] if w.W_p is not None else m
+        h = (
+            [sum(float(w.W_p[p, u]) * m[u] for u in range(H)) for p in range(P)]
+            if w.W_p is not None
+            else m
+        )
         out[t] = h
     return out
 
@@ -82,10 +86,12 @@ def test_core_matches_textbook(seed, T, D, H, proj, peep, reverse, clip):
     w = random_direction(rng, D, H, P, peep, reverse, clip)
     layer = LSTMLayer("l", (w,), output_order=OutputOrder.TIME)
     x = rng.normal(size=(T, D))
-    trace = run(LSTMModel((layer,)), x)
+    trace = run(LSTMModel((layer,)), x, dtype=np.float64)
     np.testing.assert_allclose(trace.layers[0].output, textbook(w, x), atol=1e-10)
     d = trace.layers[0].directions[0]
-    np.testing.assert_allclose(d.pre - d.peep if d.peep is not None else d.pre, d.z_x + d.z_h + d.b, atol=1e-12)
+    np.testing.assert_allclose(
+        d.pre - d.peep if d.peep is not None else d.pre, d.z_x + d.z_h + d.b, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("mode", list(MergeMode))
@@ -96,7 +102,7 @@ def test_bidirectional_stack_matches_textbook(mode):
     width = l1.output_size
     l2 = LSTMLayer("top", (random_direction(rng, width, 2),))
     x = rng.normal(size=(5, 3))
-    trace = run(LSTMModel((l1, l2)), x)
+    trace = run(LSTMModel((l1, l2)), x, dtype=np.float64)
     a, b = textbook(fw, x), textbook(bw, x)
     merged = {
         MergeMode.CONCAT: np.concatenate([a, b], 1),
@@ -106,14 +112,20 @@ def test_bidirectional_stack_matches_textbook(mode):
         MergeMode.AVE: (a + b) / 2,
     }[mode]
     np.testing.assert_allclose(trace.layers[0].output, merged, atol=1e-10)
-    np.testing.assert_allclose(trace.layers[1].output, textbook(l2.directions[0], merged), atol=1e-10)
+    np.testing.assert_allclose(
+        trace.layers[1].output, textbook(l2.directions[0], merged), atol=1e-10
+    )
 
 
 def test_go_backwards_processing_order():
     rng = np.random.default_rng(4)
     w = random_direction(rng, 2, 3, reverse=True)
     x = rng.normal(size=(6, 2))
-    trace = run(LSTMModel((LSTMLayer("gb", (w,), output_order=OutputOrder.PROCESSING),)), x)
+    trace = run(
+        LSTMModel((LSTMLayer("gb", (w,), output_order=OutputOrder.PROCESSING),)),
+        x,
+        dtype=np.float64,
+    )
     np.testing.assert_allclose(trace.layers[0].output, textbook(w, x)[::-1], atol=1e-10)
 
 

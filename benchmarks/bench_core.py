@@ -1,0 +1,120 @@
+"""``lstmviz.run`` (full trace) against ``torch.nn.LSTM`` forward (outputs only), same weights.
+
+Batch 1, float32, T = 1000 by default, one thread unless ``--threads N``. References measured
+in the same run, interleaved with the candidates:
+
+- ``torch``: ``nn.LSTM`` under ``no_grad`` as shipped, which on x86 CPUs runs oneDNN's fused
+  LSTM kernel (``aten::mkldnn_rnn_layer``: the whole sequence in one C++ call);
+- ``torch-aten``: the same module with ``torch.backends.mkldnn.flags(enabled=False)``, i.e.
+  ATen's per-step operator loop (what torch does where oneDNN is absent);
+- ``naive`` (``--naive``): the straightforward NumPy loop lstmviz started with (float64).
+
+Candidates: ``run`` (gates, c, act_c, m, h recorded; z_x, z_h, pre derived on first use),
+``run+all`` (``run`` then ``trace.materialize()``: every array of the trace exists), and
+``run f64`` (``dtype=np.float64``). Ratios are candidate / torch on the min and on the
+median over ``--repeat`` interleaved rounds. Outputs are checked against torch (≤ 1e-5).
+
+Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import header, interleaved, pin_threads, set_torch_threads, stats
+
+THREADS = pin_threads()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, run  # noqa: E402
+
+SIZES = ((64, 16), (256, 64), (1024, 256))
+
+
+def torch_model(H: int, D: int, seed: int = 0) -> tuple[torch.nn.LSTM, LSTMModel]:
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(D, H, batch_first=True).eval()
+    sd = {k: v.detach().numpy() for k, v in lstm.state_dict().items()}
+    w = LSTMDirection(
+        W_x=sd["weight_ih_l0"], W_h=sd["weight_hh_l0"], b=sd["bias_ih_l0"] + sd["bias_hh_l0"]
+    )
+    return lstm, LSTMModel((LSTMLayer("lstm", (w,)),))
+
+
+def naive(model: LSTMModel, x: np.ndarray) -> np.ndarray:
+    """The textbook NumPy loop (float64, one allocation per intermediate), for context."""
+    w = model.layers[0].directions[0]
+    W_x, W_h, b = (a.astype(np.float64) for a in (w.W_x, w.W_h, w.b))
+    H = w.hidden_size
+    z_x = x @ W_x.T
+    h, c = np.zeros(H), np.zeros(H)
+    hs = np.empty((len(x), H))
+    gates = np.empty((len(x), 4 * H))
+    for t in range(len(x)):
+        z = z_x[t] + W_h @ h + b
+        i, f = 1 / (1 + np.exp(-z[:H])), 1 / (1 + np.exp(-z[H : 2 * H]))
+        g, o = np.tanh(z[2 * H : 3 * H]), 1 / (1 + np.exp(-z[3 * H :]))
+        gates[t] = np.concatenate([i, f, g, o])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs[t] = h
+    return hs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=THREADS)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--naive", action="store_true")
+    ap.add_argument("--sizes", default=",".join(f"{h}x{d}" for h, d in SIZES))
+    args = ap.parse_args()
+    set_torch_threads(args.threads)
+    torch.set_grad_enabled(False)
+    print(header("bench_core", args.threads))
+    print(f"T = {args.steps}, batch 1, float32, min / median of {args.repeat} interleaved rounds")
+    print(
+        f"{'H':>5} {'D':>4} {'candidate':<10} {'min ms':>9} {'med ms':>9} "
+        f"{'/torch':>7} {'/torch med':>10} {'/aten':>6}"
+    )
+    for size in args.sizes.split(","):
+        H, D = (int(v) for v in size.split("x"))
+        bench_size(H, D, args.steps, args.repeat, args.naive)
+
+
+def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
+    lstm, model = torch_model(H, D)
+    x = np.random.default_rng(1).standard_normal((T, D)).astype(np.float32)
+    xt = torch.from_numpy(x)[None]
+    want = lstm(xt)[0][0].numpy()
+    err = float(np.max(np.abs(run(model, x).output - want)))
+    assert err <= 1e-5, f"run differs from torch by {err:.2e} at H={H}"
+
+    def aten() -> None:
+        with torch.backends.mkldnn.flags(enabled=False):
+            lstm(xt)
+
+    fns = {
+        "torch": lambda: lstm(xt),
+        "torch-aten": aten,
+        "run": lambda: run(model, x),
+        "run+all": lambda: run(model, x).materialize(),
+        "run f64": lambda: run(model, x, dtype=np.float64),
+    }
+    if with_naive:
+        fns["naive"] = lambda: naive(model, x.astype(np.float64))
+    res = {name: stats(sec) for name, sec in interleaved(fns, repeat).items()}
+    ref, ref_med = res["torch"]
+    aten_min = res["torch-aten"][0]
+    for name, (lo, med) in res.items():
+        print(
+            f"{H:>5} {D:>4} {name:<10} {lo:9.2f} {med:9.2f} {lo / ref:7.2f} "
+            f"{med / ref_med:10.2f} {lo / aten_min:6.2f}"
+        )
+    print(f"{H:>5} {D:>4} max |run - torch| = {err:.1e}")
+
+
+if __name__ == "__main__":
+    main()
