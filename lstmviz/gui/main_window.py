@@ -320,8 +320,10 @@ class MainWindow(QMainWindow):
         fill_recent_menu(self, self.recent_menu, self.settings.recent_files())
 
     def _on_tabs_current_changed(self, index: int) -> None:
-        """The details dock explains weights; the debugger gets the full width instead."""
-        self.side_dock.setVisible(self.tabs.widget(index) is self.weights_view)
+        """The docks explain weights; the debugger gets the full width instead."""
+        on_weights = self.tabs.widget(index) is self.weights_view
+        self.side_dock.setVisible(on_weights)
+        self.tree_dock.setVisible(on_weights)  # the debugger has its own layer picker
         if index == DEBUGGER_TAB:
             self._sync_debugger()
 

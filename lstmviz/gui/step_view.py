@@ -70,7 +70,7 @@ class StepView(pg.GraphicsLayoutWidget):
         )
         self.terms_plot = ps.style_plot(self.addPlot(row=2, col=0, colspan=2))
         self.terms_plot.setTitle(
-            "what drives each gate: pre-activation = W_x·x_t + W_h·h_(t-1) + b (+ peephole)",
+            "what drives each gate: W_x·x_t + W_h·h_(t-1) + b (+ peephole) = pre-activation",
             color=ps.FOREGROUND,
             size="9pt",
         )
@@ -125,6 +125,7 @@ class StepView(pg.GraphicsLayoutWidget):
         for k, bar in enumerate((self.gate_bar, self.signed_bar, self.cell_bar)):
             bar.getAxis("bottom").setTextPen(ps.FOREGROUND)
             bar.getAxis("bottom").setPen(ps.FOREGROUND)
+            bar.getAxis("bottom").enableAutoSIPrefix(False)  # "-500 (x0.001)" reads badly
             bars.addItem(bar, row=0, col=k)
         self.hover = self.addLabel("", row=4, col=0, colspan=2, color="#444444", size="9pt")
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
@@ -200,10 +201,10 @@ class StepView(pg.GraphicsLayoutWidget):
             self.term_images[k].setImage(
                 np.stack(rows), autoLevels=False, levels=self._term_levels[k]
             )
-        direction = "reads x backwards" if dt.reverse else "reads x forwards"
+        # Short on purpose: a pyqtgraph label's text sets the minimum width of the whole view.
         self.title.setText(
-            f"<b>{self._caption}</b> — step {t} of {dt.n_steps - 1} ({direction}; this is its "
-            f"processing step {dt.processing_step(t)})"
+            f"<b>{self._caption}</b> — step {t} of {dt.n_steps - 1}"
+            + (f" (reads x backwards: its step {dt.processing_step(t)})" if dt.reverse else "")
         )
 
     def term_rows(self, gate: str) -> np.ndarray:
