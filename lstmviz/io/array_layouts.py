@@ -92,14 +92,20 @@ def _groups(items: Sequence[Item], roles: dict[str, str]) -> dict[str, Cell]:
     return groups
 
 
-def specs_from_names(layout: str, items: Sequence[Item]) -> tuple[list[LayerSpec], set[str]]:
-    """Layers for keras, tf1 or onnx names, in file order; backward cells join the layer before.
+_SIDE = re.compile(r"(^|[/_.])(?:bw|fw|backward|forward)(?=[/_.]|$)")
 
+
+def specs_from_names(layout: str, items: Sequence[Item]) -> tuple[list[LayerSpec], set[str]]:
+    """Layers for keras, tf1 or onnx names, in file order.
+
+    Cells whose prefixes differ only by fw/bw (forward/backward) form one bidirectional layer,
+    forward first, whichever the file lists first (checkpoints list names sorted: bw < fw).
     Returns the layers and the names of items they use.
     """
     roles = {"keras": _KERAS_ROLES, "tf1": _TF1_ROLES, "onnx": _ONNX_ROLES}[layout]
     need = {"keras": ("kernel", "recurrent"), "tf1": ("kernel",), "onnx": ("W", "R")}[layout]
     specs: list[LayerSpec] = []
+    sides: dict[str, tuple[LayerSpec, bool]] = {}  # pair key → (layer, its cell is backward)
     used: set[str] = set()
     for prefix, cell in _groups(items, roles).items():
         if not all(r in cell for r in need):
@@ -110,18 +116,18 @@ def specs_from_names(layout: str, items: Sequence[Item]) -> tuple[list[LayerSpec
         ):
             continue  # a Dense-like kernel beside the LSTM is not a cell
         used.update(i.name for i in cell.values())
-        prev = specs[-1] if specs else None
-        if (
-            layout != "onnx"
-            and prev is not None
-            and len(prev.cells) == 1
-            and is_backward(prefix)
-            and not is_backward(split_key(prev.cells[0][need[0]].name)[0])
-        ):
-            prev.cells.append(cell)
-            prev.name = _common_prefix(prev.name, prefix) or prev.name
+        key = _SIDE.sub(lambda m: m.group(1) + "<side>", prefix)
+        backward = is_backward(prefix)
+        partner = sides.get(key) if layout != "onnx" and key != prefix else None
+        if partner is not None and len(partner[0].cells) == 1 and partner[1] != backward:
+            spec = partner[0]
+            spec.cells = [spec.cells[0], cell] if backward else [cell, spec.cells[0]]
+            spec.name = _common_prefix(spec.name, prefix) or spec.name
             continue
-        specs.append(LayerSpec(re.sub(r"/(lstm_cell|cell)$", "", prefix) or layout, [cell]))
+        name = re.sub(r"/(lstm_cell|cell)$", "", prefix) if layout == "keras" else prefix
+        spec = LayerSpec(name or layout, [cell])
+        sides.setdefault(key, (spec, backward))
+        specs.append(spec)
     return specs, used
 
 

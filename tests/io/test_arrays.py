@@ -250,3 +250,32 @@ def test_onnx_names_without_the_direction_axis(tmp_path: Path) -> None:
     exp = expected("onnx_names")
     out = lstmviz.run(model, exp["x"]).layers[0].output
     np.testing.assert_allclose(out, exp["output"][:, :4], atol=TOL, rtol=0)
+
+
+def test_tf1_bidirectional_names_pair_fw_and_bw_in_sorted_order() -> None:
+    """bw is listed first (sorted checkpoint names); the layer is still (forward, backward).
+    TF's forward cell used the defaults, so its outputs must match; the bw cell used relu and
+    forget_bias 0.25, which bare arrays cannot say."""
+    model = lstmviz.load_model(HERE / "tf1_bidi.npz")
+    (layer,) = model.layers
+    assert layer.name == "bidirectional_rnn" and layer.bidirectional
+    fw, bw = layer.directions
+    assert "/fw/" in fw.provenance.stored[0].name and "/bw/" in bw.provenance.stored[0].name
+    exp = expected("tf1_bidi")
+    trace = lstmviz.run(model, exp["x"]).layers[0].directions[0]
+    np.testing.assert_allclose(trace.h, exp["out_fw"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(trace.h_last, exp["h_fw"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(trace.c_last, exp["c_fw"], atol=TOL, rtol=0)
+
+
+def test_tf1_multi_rnn_cell_stacks_cells_in_order() -> None:
+    """cell_0 (BasicLSTMCell, forget_bias 1.0 as assumed) matches TF; cell_1 follows it."""
+    model = lstmviz.load_model(HERE / "tf1_multi.npz")
+    assert [layer.name for layer in model.layers] == [
+        "rnn/multi_rnn_cell/cell_0/basic_lstm_cell",
+        "rnn/multi_rnn_cell/cell_1/lstm_cell",
+    ]
+    exp = expected("tf1_multi")
+    first = lstmviz.run(model, exp["x"]).layers[0].directions[0]
+    np.testing.assert_allclose(first.h_last, exp["h0"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(first.c_last, exp["c0"], atol=TOL, rtol=0)
