@@ -279,3 +279,19 @@ def test_tf1_multi_rnn_cell_stacks_cells_in_order() -> None:
     first = lstmviz.run(model, exp["x"]).layers[0].directions[0]
     np.testing.assert_allclose(first.h_last, exp["h0"], atol=TOL, rtol=0)
     np.testing.assert_allclose(first.c_last, exp["c0"], atol=TOL, rtol=0)
+
+
+def test_tf1_peepholes_and_projection_match_the_checkpoint_reader(tmp_path: Path) -> None:
+    """Same arrays as the TF1 peep_proj checkpoint: identical canonical weights (the clips live
+    in the graph only, so they are absent here)."""
+    from lstmviz.io.tf1_bundle import Bundle
+
+    folder = FIXTURES / "tf1" / "peep_proj"
+    bundle = Bundle(folder / "model.ckpt.index")
+    path = tmp_path / "peep_proj.npz"
+    np.savez(path, **{n: np.asarray(bundle.read(n)) for n in sorted(bundle.entries)})
+    ours = lstmviz.load_model(path).layers[0].directions[0]
+    ref = lstmviz.load_model(folder).layers[0].directions[0]
+    for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=1e-6, err_msg=name)
+    assert ours.cell_clip is None and ref.cell_clip is not None
