@@ -37,7 +37,7 @@ LAYERS = 3
 
 def hidden_for(size_mb: float) -> int:
     """H such that ``LAYERS`` layers of an LSTM(H → H) in float32 weigh about ``size_mb``."""
-    return int(round((size_mb * 1e6 / (LAYERS * 4 * 4 * 2)) ** 0.5))
+    return round((size_mb * 1e6 / (LAYERS * 4 * 4 * 2)) ** 0.5)
 
 
 # ------------------------------------------------------------------------------ file makers
@@ -227,7 +227,7 @@ def peak_report(load: Callable[[], object], size: int, top: int = 4) -> tuple[fl
     best = {"mem": 0, "snap": None}
     step = size // 20
 
-    def hook(frame, event, arg) -> None:  # noqa: ANN001
+    def hook(frame, event, arg) -> None:
         cur = tracemalloc.get_traced_memory()[0]
         if cur > best["mem"] + step:
             best["mem"] = cur
