@@ -15,7 +15,7 @@ def test_main_window_drives_the_debugger(make_main_window, qtbot):
     assert panel.isVisible()
     x = np.random.default_rng(8).normal(size=(15, 3))
     window.set_sequence(x)
-    np.testing.assert_array_equal(panel.trace.x, x)
+    np.testing.assert_array_equal(panel.trace.x, x.astype(panel.trace.x.dtype))
     with qtbot.waitSignal(panel.step_changed):
         window.go_to_step(6)
     assert panel.current_step == 6

@@ -169,7 +169,8 @@ def test_generate_and_initial_state(panel, qtbot):
     ed.length.setValue(30)
     ed.seed.setValue(9)
     qtbot.mouseClick(ed.generate_button, Qt.MouseButton.LeftButton)
-    np.testing.assert_array_equal(panel.trace.x, np.random.default_rng(9).standard_normal((30, 3)))
+    want = np.random.default_rng(9).standard_normal((30, 3))
+    np.testing.assert_array_equal(panel.trace.x, want.astype(panel.trace.x.dtype))
     ed.state_target.setCurrentIndex(0)
     ed.c0.setText(" ".join(["0.5"] * 12))
     qtbot.mouseClick(ed.states_button, Qt.MouseButton.LeftButton)
@@ -189,7 +190,7 @@ def test_token_ids_use_the_embedding(qtbot):
     assert ed.tabs.isTabEnabled(ed.tokens_index)
     ed.tokens.setText("3 1 4 1 5")
     assert ed.embed()
-    np.testing.assert_array_equal(p.trace.x, emb[[3, 1, 4, 1, 5]])
+    np.testing.assert_array_equal(p.trace.x, emb[[3, 1, 4, 1, 5]].astype(p.trace.x.dtype))
     ed.tokens.setText("3 10")
     assert (
         not ed.embed() and "token id 10 at step 1 is outside the vocabulary 0..9" in ed.error_text
