@@ -221,7 +221,7 @@ def run_direction(
     zx += _internal(w.b, dtype, fast)
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
-    with np.errstate(over="ignore", under="ignore"):
+    with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
         (_run_fast if fast else _run_general)(w, buf, dtype)
     G = buf.gates
     return DirectionTrace(
