@@ -37,8 +37,16 @@ DRIVER = r"""
 import json, os, sys, time
 t0 = float(os.environ["BENCH_T0"])
 stamps = {"python started": time.time() - t0}
+PROFILE = os.environ.get("BENCH_PROFILE")
+if PROFILE:
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
 def out(**extra):
     stamps.update(extra)
+    if PROFILE:
+        profiler.disable()
+        profiler.dump_stats(PROFILE)
     bad = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN)
     print("BENCH" + json.dumps({"stamps": stamps, "forbidden": bad}), flush=True)
     os._exit(0)
@@ -84,9 +92,11 @@ else:
 """
 
 
-def driver(kind: str) -> dict:
-    env = {**os.environ, "BENCH_T0": repr(time.time()), "QT_QPA_PLATFORM": "offscreen"}
+def driver(kind: str, profile: Path | None = None) -> dict:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("KERAS_BACKEND", None)
+    if profile is not None:
+        env["BENCH_PROFILE"] = str(profile)
     t0 = time.time()
     env["BENCH_T0"] = repr(t0)
     proc = subprocess.run(
@@ -149,6 +159,13 @@ def import_breakdown(top: int = 12) -> tuple[float, list[tuple[str, float]], lis
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N slowest lstmviz functions (cumulative) of one launch under cProfile",
+    )
     args = ap.parse_args()
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -196,7 +213,27 @@ def main() -> int:
         failed = True
     else:
         print(f"import lstmviz.gui and the whole launch import none of {', '.join(FORBIDDEN)}")
+    if args.profile:
+        print_profile(args.profile)
     return 1 if failed else 0
+
+
+def print_profile(n: int) -> None:
+    """One launch under cProfile: lstmviz functions by cumulative time (where start-up goes)."""
+    import pstats
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = Path(tmp) / "launch.prof"
+        driver("lstmviz", prof)
+        st = pstats.Stats(str(prof))
+    rows = [
+        (cum, f"{Path(file).relative_to(ROOT)}:{line}({fn})")
+        for (file, line, fn), (_cc, _nc, _tt, cum, _callers) in st.stats.items()
+        if str(ROOT / "lstmviz") in file
+    ]
+    print(f"\none launch under cProfile (slower than above): {n} lstmviz functions by cumulative s")
+    for cum, where in sorted(rows, reverse=True)[:n]:
+        print(f"  {cum:6.3f}  {where}")
 
 
 if __name__ == "__main__":
