@@ -140,7 +140,7 @@ def big_model(H: int, D: int):
     )
 
 
-def bench_step(app: QApplication, repeat: int) -> None:
+def bench_step(app: QApplication, repeat: int, profile: int = 0) -> None:
     try:
         from lstmviz.gui.main_window import MainWindow
     except ImportError as exc:
@@ -187,12 +187,42 @@ def bench_step(app: QApplication, repeat: int) -> None:
     line("step_forward + window.grab() (full repaint)", timed_ms(step_grab, repeat), None, ref)
     line("reference: empty QWidget.repaint 1400 × 900", ref)
     line("reference: window.grab() without a step", timed_ms(window.grab, repeat))
+    if profile:
+        print_profile(lambda: [step_events() for _ in range(repeat)], profile)
     window.close()
+
+
+def print_profile(fn: Callable[[], object], n: int) -> None:
+    """The functions a step spends its own time in (cProfile, so slower than above)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.runcall(fn)
+    st = pstats.Stats(prof)
+    rows = sorted(
+        (
+            (tt, cum, f"{Path(file).name}:{ln}({name})")
+            for (file, ln, name), (_c, _n, tt, cum, _) in st.stats.items()
+        ),
+        reverse=True,
+    )
+    total = sum(r[0] for r in rows)
+    print(f"  cProfile of the steps: {n} functions by own time (total {total:.2f} s)")
+    for tt, cum, where in rows[:n]:
+        print(f"    {tt / total:5.1%} own, {cum:6.3f} s cumulative  {where}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N functions a debugger step spends most time in",
+    )
     args = ap.parse_args()
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -204,7 +234,7 @@ def main() -> int:
     )
     app = QApplication.instance() or QApplication(sys.argv[:1])
     bench_heatmap(app, args.repeat)
-    bench_step(app, args.repeat)
+    bench_step(app, args.repeat, args.profile)
     return 0
 
 
