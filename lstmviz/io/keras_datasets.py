@@ -7,6 +7,10 @@ and turns surprises into one-line ``LoadError``s.
 
 from __future__ import annotations
 
+import mmap
+import struct
+from pathlib import Path
+
 import h5py
 import numpy as np
 
@@ -17,6 +21,45 @@ from lstmviz.io.keras_layers import MAX_WEIGHT_VALUES, Weight
 
 MAX_EXPANSION = 1100  # compressed chunks expand at most ~1000:1; more means unwritten data
 MAX_NAMES = 1 << 20
+_GCOL = b"GCOL\x01\x00\x00\x00"  # global heap collection, version 1 (holds vlen strings)
+
+
+def check_global_heaps(data: bytes | mmap.mmap, file: str) -> None:
+    """Refuse a global heap that would make libhdf5 loop forever.
+
+    Keras stores ``model_config`` and name lists as variable-length strings in HDF5 global heap
+    collections. libhdf5 walks a collection object by object and advances by each object's
+    size; a damaged free-space object of size 0 (or an object header cut off by zeros) makes
+    it loop without end inside C code, where no timeout can stop it. The walk is redone here
+    first, on the raw bytes, exactly as libhdf5's ``H5HG__cache_heap_deserialize`` does it.
+    """
+    start = data.find(_GCOL)
+    while start != -1:
+        if start + 16 <= len(data):
+            (size,) = struct.unpack_from("<Q", data, start + 8)
+            end = start + size
+            p = start + 16
+            while size >= 16 and end <= len(data) and p < end:
+                if p + 16 > end:
+                    break  # a tail too small for an object header is free space
+                idx, _refs, _reserved, length = struct.unpack_from("<HHIQ", data, p)
+                need = 16 + ((length + 7) & ~7) if idx > 0 else length
+                if need <= 0:
+                    raise LoadError(
+                        f"{file}: damaged HDF5 file (a global heap object at byte {p} has size "
+                        "0); re-save the model"
+                    )
+                p += need
+        start = data.find(_GCOL, start + 1)
+
+
+def check_global_heaps_of(path: Path, file: str) -> None:
+    """``check_global_heaps`` on a file, memory-mapped so a large file is not read into RAM."""
+    try:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            check_global_heaps(mm, file)
+    except (OSError, ValueError) as exc:
+        raise LoadError(f"{file}: cannot read file ({exc})") from exc
 
 
 def dataset_dtype(ds: h5py.Dataset) -> str:

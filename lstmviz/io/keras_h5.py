@@ -19,7 +19,7 @@ import h5py
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
-from lstmviz.io.keras_datasets import group, name_list, weight
+from lstmviz.io.keras_datasets import check_global_heaps_of, group, name_list, weight
 from lstmviz.io.keras_layers import FoundLayer, Source, Weight, build_model
 from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
 from lstmviz.io.probe import Probe
@@ -177,6 +177,7 @@ def _v3_weights(h5: h5py.File, probe: Probe) -> LSTMModel:
 
 def load_keras_h5(probe: Probe) -> LSTMModel:
     file = probe.name
+    check_global_heaps_of(probe.path, file)
     try:
         h5 = h5py.File(probe.path, "r")
     except (OSError, ValueError) as exc:

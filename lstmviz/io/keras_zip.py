@@ -10,6 +10,7 @@ container (``keras_version`` 2.x in metadata.json, which decides hard_sigmoid = 
 from __future__ import annotations
 
 import io
+import mmap
 import shutil
 import tempfile
 import zipfile
@@ -21,6 +22,7 @@ import h5py
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import MAX_CONFIG_BYTES, flatten_layers, load_json, parse_version
+from lstmviz.io.keras_datasets import check_global_heaps
 from lstmviz.io.keras_layers import Source, build_model
 from lstmviz.io.keras_v3 import layers_from_config, layers_without_config
 from lstmviz.io.probe import Probe
@@ -74,7 +76,9 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, probe: Probe) -> bytes:
 def _weights_file(zf: zipfile.ZipFile, info: zipfile.ZipInfo, probe: Probe) -> IO[bytes]:
     """The inner HDF5 file as a seekable stream: in memory, or a temporary file if large."""
     if info.file_size <= IN_MEMORY_LIMIT:
-        return io.BytesIO(_read(zf, info, probe))
+        data = _read(zf, info, probe)
+        check_global_heaps(data, probe.name)
+        return io.BytesIO(data)
     tmp = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
     try:
         with zf.open(info) as fh:
@@ -82,6 +86,12 @@ def _weights_file(zf: zipfile.ZipFile, info: zipfile.ZipInfo, probe: Probe) -> I
     except ZIP_ERRORS as exc:
         tmp.close()
         raise LoadError(f"{probe.name}: cannot inflate {info.filename} ({exc})") from exc
+    try:
+        with mmap.mmap(tmp.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            check_global_heaps(mm, probe.name)
+    except BaseException:
+        tmp.close()
+        raise
     tmp.seek(0)
     return tmp
 

@@ -122,6 +122,26 @@ def _add_layer_name(path: Path) -> None:
         f.attrs["layer_names"] = np.array([*names, b"nope"])
 
 
+def _zero_heap_object(path: Path) -> None:
+    """Zero the first object header of the first global heap (where vlen strings live): a
+    size-0 object sends libhdf5 into an endless loop, so the reader must refuse it first."""
+    data = bytearray(path.read_bytes())
+    start = data.find(b"GCOL")
+    data[start + 16 : start + 32] = bytes(16)
+    path.write_bytes(bytes(data))
+
+
+def _zero_inner_heap(path: Path) -> None:
+    with zipfile.ZipFile(path) as zf:
+        inner = bytearray(zf.read("model.weights.h5"))
+    start = inner.find(b"GCOL")
+    if start == -1:  # no vlen strings inside: put a damaged heap after the HDF5 data
+        inner += b"GCOL\x01\x00\x00\x00" + (4096).to_bytes(8, "little") + bytes(4080)
+    else:
+        inner[start + 16 : start + 32] = bytes(16)
+    rezip(replace={"model.weights.h5": bytes(inner)})(path)
+
+
 def _set_group_attr(path: Path, key: str, value: object) -> None:
     with h5py.File(path, "r+") as f:
         first = next(iter(f.attrs["layer_names"]))
@@ -228,6 +248,11 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "weight_names not strings": (
         copy("weights_only.h5", lambda p: _set_group_attr(p, "weight_names", np.arange(3))),
         "expected a list of names",
+    ),
+    "global heap object of size 0": (copy(FULL, _zero_heap_object), "global heap object"),
+    ".keras with a size-0 global heap object": (
+        copy("tf_keras_model.keras", _zero_inner_heap),
+        "global heap object",
     ),
     "hdf5 without keras content": (raw_h5("plain.h5"), "holds no Keras model or weights"),
 }
