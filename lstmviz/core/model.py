@@ -103,7 +103,24 @@ class Provenance:
         return "; ".join([text, *assumed])
 
 
+def _immutable(arr: np.ndarray) -> bool:
+    """True when nothing can write to ``arr``'s memory: it and every array it views are
+    read-only (a read-only view of a writable array is not enough)."""
+    base: Any = arr
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return not isinstance(base, (bytearray, memoryview)) or (
+        isinstance(base, memoryview) and base.readonly
+    )
+
+
 def _frozen(a: Any, name: str) -> FloatArray:
+    """A read-only float copy of ``a``; an already immutable float array is kept as is, so a
+    model built from frozen arrays (``replace``, readers) does not copy its weights again."""
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.itemsize >= 4 and _immutable(a):
+        return a
     arr = np.array(a, dtype=np.result_type(np.asarray(a).dtype, np.float32), copy=True)
     if arr.dtype.kind != "f":
         raise ValueError(f"{name} must be a float array, got {arr.dtype}")

@@ -101,3 +101,13 @@ def test_read_table_rejects_short_and_foreign_files() -> None:
         read_table(b"\x00" * 20)
     with pytest.raises(TableError, match="magic"):
         read_table(b"\x00" * 100)
+
+
+def test_optional_c_checksum_agrees_with_the_numpy_one() -> None:
+    """The test extra installs google-crc32c, so CI runs the fast path; both must agree."""
+    import lstmviz.io.crc32c as mod
+
+    assert mod._FAST is not None, "google-crc32c (test extra) should provide the C path"
+    data = bytes(range(256)) * 300 + b"tail"
+    assert mod.crc32c(data) == mod.crc32c_numpy(data) == mod.crc32c_py(data)
+    assert mod.crc32c(memoryview(data)[5:]) == mod.crc32c_py(data[5:])
