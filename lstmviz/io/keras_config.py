@@ -174,9 +174,10 @@ class LSTMSettings:
     use_bias: Setting
     return_sequences: Setting
     go_backwards: Setting
+    unit_forget_bias: Setting | None = None
 
     def all(self) -> tuple[Setting, ...]:
-        return (
+        out = (
             self.units,
             self.activation,
             self.recurrent_activation,
@@ -184,6 +185,7 @@ class LSTMSettings:
             self.return_sequences,
             self.go_backwards,
         )
+        return out if self.unit_forget_bias is None else (*out, self.unit_forget_bias)
 
 
 def _read(cfg: Mapping[str, Any], key: str, default: Any, why: str) -> Setting:
@@ -222,6 +224,20 @@ def lstm_settings(
         _read(cfg, "use_bias", True, missing),
         _read(cfg, "return_sequences", False, missing),
         _read(cfg, "go_backwards", False, missing),
+        _forget_bias_note(cfg),
+    )
+
+
+def _forget_bias_note(cfg: Mapping[str, Any]) -> Setting | None:
+    """``unit_forget_bias`` only initialises b_f to 1 before training: the trained bias is
+    stored, so nothing is added at load time (unlike TF1's runtime forget_bias)."""
+    if "unit_forget_bias" not in cfg:
+        return None
+    return Setting(
+        "unit_forget_bias",
+        cfg["unit_forget_bias"],
+        assumed=False,
+        note="initializer only: the stored bias already holds it, nothing is added",
     )
 
 

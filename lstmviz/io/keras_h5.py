@@ -140,7 +140,15 @@ def _guess_kind(name: str, ws: Sequence[Weight]) -> tuple[str, str, tuple[tuple[
             return "Bidirectional", cell, (tuple(ws[:half]), tuple(ws[half:]))
         return cell, "", ()
     base = re.sub(r"_\d+$", "", name)
-    kinds = {"embedding": "Embedding", "dense": "Dense", "dropout": "Dropout"}
+    if any(w.role.endswith("_W_i") for w in ws):
+        return "LSTM", "", ()  # Keras 1 per-gate arrays: lstm_direction names the layout
+    kinds = {
+        "embedding": "Embedding",
+        "dense": "Dense",
+        "dropout": "Dropout",
+        "lstm": "LSTM",
+        "gru": "GRU",
+    }
     return kinds.get(base, base), "", ()
 
 

@@ -142,6 +142,21 @@ def _zero_inner_heap(path: Path) -> None:
     rezip(replace={"model.weights.h5": bytes(inner)})(path)
 
 
+def _keras1_weights(folder: Path) -> Path:
+    """The Keras 1 ``save_weights`` layout: twelve arrays W/U/b per gate (i, c, f, o)."""
+    path = folder / "k1.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"lstm_1"])
+        f.attrs["keras_version"] = b"1.2.2"
+        g = f.create_group("lstm_1")
+        names = [f"lstm_1_{m}_{k}" for k in "icfo" for m in "WUb"]
+        g.attrs["weight_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            shape = {"W": (2, 3), "U": (3, 3), "b": (3,)}[n.split("_")[2]]
+            g[n] = np.zeros(shape, np.float32)
+    return path
+
+
 def _set_group_attr(path: Path, key: str, value: object) -> None:
     with h5py.File(path, "r+") as f:
         first = next(iter(f.attrs["layer_names"]))
@@ -254,6 +269,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         copy("tf_keras_model.keras", _zero_inner_heap),
         "global heap object",
     ),
+    "keras 1 layout": (_keras1_weights, "Keras 1 layout"),
     "hdf5 without keras content": (raw_h5("plain.h5"), "holds no Keras model or weights"),
 }
 

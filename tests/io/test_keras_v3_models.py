@@ -282,3 +282,38 @@ def test_classic_parameter_counts(tmp_path: Path, features: int, count: int) -> 
     assert model.layers[0].n_params == count == model.n_params
     text = model_summary(model)
     assert f"{count} parameters" in text or f"{count} canonical parameters" in text
+
+
+def test_unit_forget_bias_is_noted_not_added(saved: dict[str, Saved]) -> None:
+    w = load_model(saved["single"].paths["keras"]).layers[0].directions[0]
+    setting = w.provenance.setting("unit_forget_bias")
+    assert setting is not None and setting.value is True and not setting.assumed
+    kernel, rec, bias = (np.asarray(v) for v in saved["single"].model.layers[1].get_weights())
+    np.testing.assert_array_equal(w.b, bias)  # exactly as stored: no +1 added
+    np.testing.assert_array_equal(w.W_x, kernel.T)
+    np.testing.assert_array_equal(w.W_h, rec.T)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "weights.h5", "h5"])
+def test_format_is_sniffed_not_taken_from_the_name(
+    saved: dict[str, Saved], fmt: str, tmp_path: Path
+) -> None:
+    s = saved["stacked"]
+    renamed = tmp_path / "model.bin"
+    renamed.write_bytes(s.paths[fmt].read_bytes())
+    a, b = load_model(renamed), load_model(s.paths[fmt])
+    assert a.source_format == b.source_format
+    np.testing.assert_array_equal(a.layers[1].directions[0].W_h, b.layers[1].directions[0].W_h)
+
+
+def test_tf_keras_213_checkpoint_dependencies_tree(saved: dict[str, Saved], tmp_path: Path) -> None:
+    """tf.keras 2.13–2.15 wrote ``_layer_checkpoint_dependencies`` where Keras 3 writes
+    ``layers``. Crafted: a real Keras 3 weights file with its top group renamed."""
+    path = tmp_path / "tfk213.weights.h5"
+    path.write_bytes(saved["stacked"].paths["weights.h5"].read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.move("layers", "_layer_checkpoint_dependencies")
+    model = load_model(path)
+    _compare(model, saved["stacked"])
+    stored = model.layers[0].directions[0].provenance.stored[0].name
+    assert stored.startswith("_layer_checkpoint_dependencies/lstm")
