@@ -164,3 +164,39 @@ def test_keras_216_list_config() -> None:
     model = load_model(HERE / "keras216_full.h5")
     assert model.framework == "Keras 2.1.6" and not model.layers[0].return_sequences
     assert not _settings(model)["recurrent_activation"].assumed
+
+
+def _cudnn_reference(kernel: np.ndarray, rec: np.ndarray, bias: np.ndarray, x: np.ndarray):
+    """cuDNN's LSTM written out from the raw CuDNNLSTM arrays, without lstmviz.
+
+    cuDNN receives each gate's ``[D, H]`` kernel slice as raw C-order bytes and reads them as
+    a row-major ``(H, D)`` matrix W_k; each recurrent slice ``[H, H]`` is its R_k as stored
+    (Keras' converter transposes both into LSTM form); two biases b_W, b_R; gates i, f, c, o:
+    i = σ(W_i x + R_i h + bW_i + bR_i), … c' = f c + i tanh(...), h' = o tanh(c').
+    """
+    D, H = kernel.shape[0], rec.shape[0]
+    W = [np.frombuffer(kernel[:, k * H : (k + 1) * H].tobytes(), np.float32).reshape(H, D)
+         for k in range(4)]  # fmt: skip
+    R = [rec[:, k * H : (k + 1) * H] for k in range(4)]
+    bW, bR = bias[: 4 * H].reshape(4, H), bias[4 * H :].reshape(4, H)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    h, c, out = np.zeros(H), np.zeros(H), []
+    for x_t in x.astype(np.float64):
+        z = [W[k] @ x_t + R[k] @ h + bW[k] + bR[k] for k in range(4)]
+        c = sig(z[1]) * c + sig(z[0]) * np.tanh(z[2])
+        h = sig(z[3]) * np.tanh(c)
+        out.append(h)
+    return np.array(out)
+
+
+def test_cudnn_semantics_written_out_match_tf_keras_and_lstmviz() -> None:
+    import h5py
+
+    exp = _expected("cudnn_lstm.h5")
+    with h5py.File(HERE / "cudnn_lstm.h5") as f:
+        g = f["model_weights/cu_dnnlstm/cu_dnnlstm"]
+        kernel, rec, bias = (np.asarray(g[n]) for n in ("kernel:0", "recurrent_kernel:0", "bias:0"))
+    ref = _cudnn_reference(kernel, rec, bias, exp["x"])
+    np.testing.assert_allclose(ref, exp["y0"], atol=1e-5, rtol=0)  # tf.keras' conversion
+    trace = lstmviz.run(load_model(HERE / "cudnn_lstm.h5"), exp["x"])
+    np.testing.assert_allclose(trace.output, ref, atol=1e-5, rtol=0)
