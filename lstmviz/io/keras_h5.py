@@ -18,9 +18,10 @@ import h5py
 
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_chain import build_model
 from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
 from lstmviz.io.keras_datasets import check_global_heaps_of, group, name_list, weight
-from lstmviz.io.keras_layers import FoundLayer, Source, Weight, build_model
+from lstmviz.io.keras_layers import FoundLayer, Source, Weight
 from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader

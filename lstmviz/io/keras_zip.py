@@ -21,9 +21,10 @@ import h5py
 
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_chain import build_model
 from lstmviz.io.keras_config import MAX_CONFIG_BYTES, flatten_layers, load_json, parse_version
 from lstmviz.io.keras_datasets import check_global_heaps
-from lstmviz.io.keras_layers import Source, build_model
+from lstmviz.io.keras_layers import Source
 from lstmviz.io.keras_v3 import layers_from_config, layers_without_config
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
