@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.core.compute import check_sequence
 from lstmviz.core.model import LSTMModel
 from lstmviz.core.sequence import load_sequence
 from lstmviz.gui import workers
@@ -64,24 +65,24 @@ class MainWindow(QMainWindow):
         self._generation = 0
         self._pending: set[workers.LoadWorker] = set()
         self._debugger_has_model = False
+        self._debug_panel: DebugPanel | None = None  # built on first use: the costliest view
+        self._pending_sequence: np.ndarray | None = None
 
         self.setWindowTitle("lstmviz")
         self.setAcceptDrops(True)
         self.tree = ModelTree()
         self.tree.setMinimumWidth(230)
         self.weights_view = WeightsView()
-        self.debug_panel = DebugPanel(self)
         self.details = DetailsPanel()
         self.stats_panel = WeightStatsPanel()
         self.shapes_panel = ShapesPanel()
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.weights_view, "Weights")
-        debug_scroll = QScrollArea()  # the debugger's own minimum size must not widen the window
-        debug_scroll.setWidget(self.debug_panel)
-        debug_scroll.setWidgetResizable(True)
-        debug_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.tabs.addTab(debug_scroll, "Debugger")
+        self._debug_scroll = QScrollArea()  # the debugger's minimum size must not widen the window
+        self._debug_scroll.setWidgetResizable(True)
+        self._debug_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.tabs.addTab(self._debug_scroll, "Debugger")
         self.setCentralWidget(self.tabs)
         self.tree_dock = self._dock("Model", self.tree, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.side_tabs = QTabWidget()
@@ -109,7 +110,6 @@ class MainWindow(QMainWindow):
         self.tree.direction_selected.connect(self._on_tree_direction_selected)
         self.weights_view.cell_hovered.connect(self._on_weights_cell_hovered)
         self.weights_view.stored_order_toggled.connect(self._on_weights_stored_order_toggled)
-        self.debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.weights_view.set_direction(None)
         self.details.show_selection(None)
@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.tree.set_model(model)
         self._debugger_has_model = False
+        self._pending_sequence = None
         if self.model_path and Path(self.model_path).exists():
             self.settings.add_recent_file(self.model_path)
             self._update_recent_menu()
@@ -259,24 +260,50 @@ class MainWindow(QMainWindow):
         self.select_direction(layer, direction)
         self.weights_view.highlight_unit(unit, gate)
 
+    @property
+    def debug_panel(self) -> DebugPanel:
+        """The step-through debugger, built the first time it is needed (keeps start-up fast)."""
+        if self._debug_panel is None:
+            self._debug_panel = DebugPanel(self)
+            self._debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
+            self._debug_scroll.setWidget(self._debug_panel)
+        return self._debug_panel
+
     def _sync_debugger(self) -> bool:
         """Give the debugger the current model, once: it runs the whole trace, so this waits
-        until the debugger is shown or used (a 4096-row model opens on the weights at once)."""
+        until the debugger is shown or used (a 4096-row model opens on the weights at once).
+        A sequence set meanwhile, and the layer chosen in the tree, are applied then."""
         if self._debugger_has_model or self.model is None:
             return self.model is not None
         self._debugger_has_model = True
         try:
             self.debug_panel.set_model(self.model)
+            if self._pending_sequence is not None:
+                self.debug_panel.set_sequence(self._pending_sequence)
+            self.debug_panel.select(*self.selection)
         except Exception as exc:  # the weights stay inspectable whatever the debugger does
             logger.exception("debugger panel could not take %s", self.model_path)
             self.status_label.setText(f"{self.describe_model()} · debugger unavailable: {exc}")
             return False
+        finally:
+            self._pending_sequence = None
         return True
 
     def set_sequence(self, x: np.ndarray) -> bool:
-        """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why)."""
-        self._sync_debugger()
-        return bool(self.debug_panel.set_sequence(np.asarray(x, dtype=float)))
+        """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why).
+
+        Until the debugger is shown or stepped, the sequence is only checked and kept."""
+        if self._debugger_has_model:
+            return bool(self.debug_panel.set_sequence(np.asarray(x, dtype=float)))
+        if self.model is None:
+            self._show_error("Open a model before a sequence")
+            return False
+        try:
+            self._pending_sequence = check_sequence(x, self.model.input_size)
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return False
+        return True
 
     def open_sequence(self, path: str | Path) -> bool:
         """Read a sequence file for the loaded model and hand it to the debugger."""

@@ -38,6 +38,22 @@ def test_choosing_a_direction_in_the_tree_moves_the_debugger(make_main_window):
     window.set_model(make_model())
     window.set_sequence(np.random.default_rng(2).normal(size=(9, 3)))
     window.select_direction(1, 1)  # what a click on "1: bidi / backward" in the tree does
+    window.tabs.setCurrentIndex(1)  # the debugger opens on the layer chosen in the tree
     selection = window.debug_panel.debugger.selection
     assert (selection.layer, selection.direction) == (1, 1)
     assert window.debug_panel.step_view._dt is window.debug_panel.trace.layers[1].directions[1]
+    window.select_direction(0, 0)  # and follows the tree once it is open
+    assert window.debug_panel.debugger.selection.layer == 0
+
+
+def test_debugger_is_built_and_run_only_when_needed(make_main_window):
+    """Opening a model shows its weights at once; the trace waits for the Debugger tab."""
+    window = make_main_window()
+    window.set_model(make_model())
+    x = np.random.default_rng(5).normal(size=(11, 3))
+    assert window.set_sequence(x)
+    assert window._debug_panel is None
+    assert not window.set_sequence(np.zeros((4, 2)))  # still checked right away
+    window.tabs.setCurrentIndex(1)
+    trace = window.debug_panel.trace
+    np.testing.assert_array_equal(trace.x, x.astype(trace.x.dtype))
