@@ -218,7 +218,10 @@ class _Archive:
             np_dtype = np.dtype(DTYPES[dtype][0]).newbyteorder(self.endian)
             strides = tuple(s * itemsize for s in stride)
             view = np.ndarray(size, np_dtype, buffer=raw, offset=offset * itemsize, strides=strides)
-            arr = view.astype(np_dtype.newbyteorder("="), order="C")  # one copy, native order
+            if view.flags.c_contiguous and np_dtype.isnative:
+                arr = view  # a read-only view of the member's bytes: no copy at all
+            else:
+                arr = view.astype(np_dtype.newbyteorder("="), order="C")  # one copy
             return bfloat16_to_float32(arr) if dtype == "bfloat16" else arr
 
         return LazyTensor(size, dtype, read)
