@@ -118,7 +118,7 @@ def _fast_path(w: LSTMDirection) -> bool:
     )
 
 
-def _steps(buf: _Buffers, arrays: Sequence[FloatArray], reverse: bool) -> Iterator[tuple]:
+def _steps(arrays: Sequence[FloatArray], reverse: bool) -> Iterator[tuple]:
     """Rows of ``arrays`` in processing order (row views are made in C, not by slicing)."""
     if reverse:
         arrays = [a[::-1] for a in arrays]
@@ -144,7 +144,7 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     rows = (buf.h_prev, G[:, H:], G[:, 2 * H :], G[:, : 2 * H], G[:, 2 * H : 4 * H], G[:, 4 * H :])
     rows += (buf.c, buf.act_c, buf.m_out(), buf.h)
     dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
-    for hp, gz, gs, cg, fi, go, cn, ac, mo, hn in _steps(buf, rows, w.reverse):
+    for hp, gz, gs, cg, fi, go, cn, ac, mo, hn in _steps(rows, w.reverse):
         dot(hp, WhT, out=zh)
         add(gz, zh, out=gz)
         tanh(gz, out=gz)  # g = tanh(z_g); f, i, o = tanh(z / 2) ...
@@ -176,7 +176,7 @@ def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     G = buf.gates
     zh = np.empty(4 * H, dtype)
     rows = (buf.h_prev, G[:, H:], G[:, :H], buf.c, buf.act_c, buf.m_out(), buf.h)
-    for hp, gz, c_prev, cn, ac, mo, hn in _steps(buf, rows, w.reverse):
+    for hp, gz, c_prev, cn, ac, mo, hn in _steps(rows, w.reverse):
         np.matmul(hp, WhT, out=zh)
         gz += zh  # [g, f, i, o] pre-activations without peepholes
         if p_f is not None:

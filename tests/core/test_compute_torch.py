@@ -44,6 +44,7 @@ def torch_lstm(bidirectional: bool, proj: int, dtype: torch.dtype, seed: int) ->
 CASES = [(bi, proj) for bi in (False, True) for proj in (0, 3)]
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 @pytest.mark.parametrize("bidirectional, proj", CASES)
 def test_run_matches_torch_lstm(bidirectional, proj, dtype, atol):
