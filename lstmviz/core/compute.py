@@ -68,16 +68,29 @@ def _initial(state: StateArg, layer: int, direction: int, size: int, what: str) 
 _INTERNAL = (2, 1, 0, 3)
 
 
-def _internal(a: FloatArray, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+def _internal(
+    a: FloatArray, dtype: np.dtype, half_sigmoid: bool, transpose: bool = False
+) -> FloatArray:
     """Rows of a canonical ``(4H, ...)`` array in internal order, optionally i, f, o halved.
 
     Halving the sigmoid rows lets one ``tanh`` call serve all four gates:
     ``sigmoid(z) = 0.5 * tanh(z / 2) + 0.5``, and scaling by a power of two is exact.
+    ``transpose`` returns the C-contiguous ``(in, 4H)`` transpose, written in one pass
+    (block by block, which also keeps the strided reads cache-sized).
     """
     H = a.shape[0] // 4
-    out = np.concatenate([a[k * H : (k + 1) * H] for k in _INTERNAL]).astype(dtype)
+    out = np.empty((a.shape[1], 4 * H) if transpose else a.shape, dtype)
+    for dst, src in enumerate(_INTERNAL):
+        block = a[src * H : (src + 1) * H]
+        if transpose:
+            out[:, dst * H : (dst + 1) * H] = block.T
+        else:
+            out[dst * H : (dst + 1) * H] = block
     if half_sigmoid:
-        out[H:] *= 0.5
+        if transpose:
+            out[:, H:] *= 0.5
+        else:
+            out[H:] *= 0.5
     return out
 
 
@@ -133,8 +146,8 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     and row views made by ``zip`` over 2-D views instead of slicing in the loop.
     """
     H = w.hidden_size
-    WhT = np.ascontiguousarray(_internal(w.W_h, dtype, True).T)  # (P, 4H)
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T.astype(dtype))
+    WhT = _internal(w.W_h, dtype, True, transpose=True)  # (P, 4H)
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
     cc, pc = w.cell_clip, w.proj_clip
     zh = np.empty(4 * H, dtype)
     half = np.full(3 * H, 0.5, dtype)
@@ -165,8 +178,8 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
 def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     """Any activation, peepholes and clips: the equations of CONVENTIONS.md §1 step by step."""
     H = w.hidden_size
-    WhT = np.ascontiguousarray(_internal(w.W_h, dtype, False).T)
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T.astype(dtype))
+    WhT = _internal(w.W_h, dtype, False, transpose=True)
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
     p_i, p_f, p_o = (None if p is None else p.astype(dtype) for p in (w.p_i, w.p_f, w.p_o))
     gc, cc, pc = w.gate_clip, w.cell_clip, w.proj_clip
 
