@@ -182,8 +182,9 @@ class DebugPanel(QWidget):
     def sequence(self) -> np.ndarray | None:
         return self._x
 
-    def set_model(self, model: LSTMModel | None) -> None:
-        """Show a new model: keep the sequence if its width still fits, else a sine wave."""
+    def set_model(self, model: LSTMModel | None, sequence: np.ndarray | None = None) -> None:
+        """Show a new model on ``sequence`` (checked by the caller), else keep the current one
+        if its width still fits, else a sine wave. Runs the model once."""
         if self.playback is not None:
             self.playback.pause()
         self._model = model
@@ -197,7 +198,12 @@ class DebugPanel(QWidget):
             for k, layer in enumerate(model.layers)
         ]
         self.controls.set_layers(names)
-        if self._x is None or self._x.shape[1] != model.input_size:
+        if sequence is not None:
+            self._x = validate(sequence, model.input_size)
+            self.sequence_editor.show_status(
+                f"sequence: {self._x.shape[0]} steps × {self._x.shape[1]}"
+            )
+        elif self._x is None or self._x.shape[1] != model.input_size:
             self._x = generate_sequence("sine", DEFAULT_LENGTH, model.input_size)
             self.sequence_editor.show_status(
                 f"showing a generated sine ({DEFAULT_LENGTH} steps); type, load or generate another"

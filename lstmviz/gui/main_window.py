@@ -277,9 +277,7 @@ class MainWindow(QMainWindow):
             return self.model is not None
         self._debugger_has_model = True
         try:
-            self.debug_panel.set_model(self.model)
-            if self._pending_sequence is not None:
-                self.debug_panel.set_sequence(self._pending_sequence)
+            self.debug_panel.set_model(self.model, sequence=self._pending_sequence)
             self.debug_panel.select(*self.selection)
         except Exception as exc:  # the weights stay inspectable whatever the debugger does
             logger.exception("debugger panel could not take %s", self.model_path)

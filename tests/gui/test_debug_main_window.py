@@ -57,3 +57,16 @@ def test_debugger_is_built_and_run_only_when_needed(make_main_window):
     window.tabs.setCurrentIndex(1)
     trace = window.debug_panel.trace
     np.testing.assert_array_equal(trace.x, x.astype(trace.x.dtype))
+
+
+def test_showing_the_debugger_runs_the_model_once(make_main_window, monkeypatch):
+    import lstmviz.gui.debug_panel as debug_panel
+
+    calls = []
+    real_run = debug_panel.run
+    monkeypatch.setattr(debug_panel, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    window = make_main_window()
+    window.set_model(make_model())
+    window.set_sequence(np.random.default_rng(6).normal(size=(8, 3)))
+    window.tabs.setCurrentIndex(1)
+    assert len(calls) == 1 and window.debug_panel.trace.n_steps == 8
