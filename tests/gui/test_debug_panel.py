@@ -307,7 +307,8 @@ def test_weights_with_nan_and_inf_still_step(qtbot):
     rng = np.random.default_rng(9)
     W_x = rng.normal(size=(8, 2))
     W_x[0, 0], W_x[5, 1] = np.nan, np.inf
-    model = LSTMModel((LSTMLayer("l", (LSTMDirection(W_x, rng.normal(size=(8, 2)), np.zeros(8)),)),))
+    w = LSTMDirection(W_x, rng.normal(size=(8, 2)), np.zeros(8))
+    model = LSTMModel((LSTMLayer("l", (w,)),))
     p = DebugPanel()
     qtbot.addWidget(p)
     p.set_model(model)
