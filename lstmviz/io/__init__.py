@@ -1,49 +1,47 @@
 """Readers: every supported file format turned into the canonical ``LSTMModel``.
 
 A reader is chosen by sniffing content (HDF5 signature, zip member names, footer magic), never
-by the file's extension. Adding a format is one module exporting ``READER`` plus one name in
-``_READER_MODULES``.
+by the file's extension. Adding a format is one module exporting ``READER`` plus one line in
+``READERS``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import Any
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.io import (
+    arrays,
+    keras_h5,
+    keras_zip,
+    onnx_model,
+    safetensors_file,
+    tf1_checkpoint,
+    torch_zip,
+)
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 
 logger = logging.getLogger(__name__)
 
-_READER_MODULES = (
-    "keras_zip",
-    "keras_h5",
-    "torch_zip",
-    "safetensors_file",
-    "tf1_checkpoint",
-    "onnx_model",
-    "arrays",
+#: Every registered reader, tried in order of priority (then listed order) by ``find_reader``.
+READERS: tuple[Reader, ...] = tuple(
+    sorted(
+        (
+            keras_zip.READER,
+            keras_h5.READER,
+            torch_zip.READER,
+            safetensors_file.READER,
+            tf1_checkpoint.READER,
+            onnx_model.READER,
+            arrays.READER,
+        ),
+        key=lambda r: -r.priority,
+    )
 )
-
-
-def _load_readers() -> tuple[Reader, ...]:
-    readers = []
-    for mod in _READER_MODULES:
-        try:
-            module = importlib.import_module(f"lstmviz.io.{mod}")
-        except ModuleNotFoundError as exc:  # a reader not written yet
-            if exc.name != f"lstmviz.io.{mod}":
-                raise
-            continue
-        readers.append(module.READER)
-    return tuple(sorted(readers, key=lambda r: -r.priority))
-
-
-READERS: tuple[Reader, ...] = _load_readers()
 
 
 def find_reader(probe: Probe) -> Reader | None:
