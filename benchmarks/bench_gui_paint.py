@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import _common  # benchmarks/_common.py: shared header helpers
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -224,9 +225,7 @@ def main() -> int:
         help="also print the N functions a debugger step spends most time in",
     )
     args = ap.parse_args()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = _common.commit()
     print(
         f"bench_gui_paint | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | commit "
         f"{commit} | {os.cpu_count()} cpus | load {os.getloadavg()[0]:.2f} | "

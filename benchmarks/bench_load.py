@@ -24,6 +24,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import _common  # benchmarks/_common.py: shared header helpers
+
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -275,7 +277,7 @@ def main() -> int:
     H = hidden_for(args.size_mb)
     print(
         f"bench_load | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | commit "
-        f"{_commit()} | {os.cpu_count()} cpus | load {os.getloadavg()[0]:.2f} | H={H}, "
+        f"{_common.commit()} | {os.cpu_count()} cpus | load {os.getloadavg()[0]:.2f} | H={H}, "
         f"{LAYERS} layers | readers: {', '.join(r.name for r in lio.READERS)}"
     )
     header = (
@@ -331,15 +333,6 @@ def main() -> int:
         "during load / file size (1× = one copy of the tensors)"
     )
     return 0
-
-
-def _commit() -> str:
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

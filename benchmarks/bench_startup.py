@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _common  # benchmarks/_common.py: shared header helpers
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = ("torch", "tensorflow", "keras", "tf_keras", "jax")
 TARGET_S = 1.5
@@ -167,9 +169,7 @@ def main() -> int:
         help="print the N slowest lstmviz functions (cumulative) of one launch under cProfile",
     )
     args = ap.parse_args()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = _common.commit()
     print(
         f"bench_startup | {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} | commit {commit}"
         f" | {os.cpu_count()} cpus | load {os.getloadavg()[0]:.2f} | QT_QPA_PLATFORM=offscreen"
