@@ -6,19 +6,25 @@ resolves only the names its caller allows (CONVENTIONS.md §3.5) and raises ``Lo
 naming the refused global otherwise, *before* anything is called. Objects it builds are
 ordinary dicts, lists and the caller's own frozen records, so BUILD cannot reach user code.
 
-A few data-only types that real checkpoints carry beside the weights (NumPy scalars such as
-``best_acc``, ``argparse.Namespace`` hyperparameters) become inert ``Opaque`` placeholders:
-nothing of theirs is imported or called, their content is simply dropped.
+A few data-only types that real checkpoints carry beside the weights are rebuilt from their
+bytes without calling NumPy's own pickle hooks: numeric NumPy arrays (``NumpyArray``) and
+scalars (``best_acc``) come back as data, anything else of NumPy's (object arrays, structured
+dtypes) and ``argparse.Namespace`` hyperparameters become inert ``Opaque`` placeholders whose
+content is dropped.
 """
 
 from __future__ import annotations
 
 import _compat_pickle
 import io
+import math
 import pickle
-from collections import OrderedDict
+import re
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
+
+import numpy as np
 
 from lstmviz.io.errors import LoadError
 
@@ -26,6 +32,7 @@ from lstmviz.io.errors import LoadError
 #: ``bytearray`` is left out on purpose: ``bytearray(10**10)`` would allocate on demand.
 BUILTIN_GLOBALS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): OrderedDict,
+    ("collections", "Counter"): Counter,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
@@ -55,17 +62,100 @@ class Opaque:
 
 
 #: Globals that only describe data: replaced by ``Opaque`` (never imported).
-OPAQUE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "dtype"),
-        ("numpy", "ndarray"),
-        ("argparse", "Namespace"),
-    }
-)
+OPAQUE_GLOBALS: frozenset[tuple[str, str]] = frozenset({("argparse", "Namespace")})
+
+
+class Buildable:
+    """A record that accepts the pickle BUILD opcode by validating the state itself."""
+
+    __slots__ = ()
+
+    def build(self, state: object) -> None:
+        raise NotImplementedError
+
+
+#: NumPy dtype strings rebuilt as data: bool, (unsigned) integers, floats, complex.
+_NUMERIC_DTYPE = re.compile(r"^[<>|=]?(b1|[iu][1248]|f[248]|c(8|16))$")
+_MAX_NP_BYTES = 1 << 34
+
+
+class NumpyDType(Buildable):
+    """``numpy.dtype('f4', False, True)`` + BUILD ``(3, '<', ...)``; None unless numeric."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, code: object = None, align: object = False, copy: object = True) -> None:
+        ok = isinstance(code, str) and _NUMERIC_DTYPE.match(code)
+        self.dtype: np.dtype | None = np.dtype(code) if ok else None
+
+    def build(self, state: object) -> None:
+        order = state[1] if isinstance(state, tuple) and len(state) > 1 else "|"
+        if self.dtype is not None and order in ("<", ">", "|", "="):
+            self.dtype = self.dtype.newbyteorder(order) if order != "|" else self.dtype
+
+
+class NumpyArray(Buildable):
+    """``_reconstruct(ndarray, (0,), b'b')`` + BUILD ``(1, shape, dtype, fortran, bytes)``.
+
+    The array is made with ``np.frombuffer`` from the pickled bytes, after checking that
+    they hold exactly shape x itemsize; object arrays (whose state is a list) stay empty.
+    Exposes ``shape``, ``dtype`` and ``read()`` like the readers' lazy tensors.
+    """
+
+    __slots__ = ("_array",)
+
+    def __init__(self, *args: object) -> None:
+        self._array: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._array.shape if self._array is not None else ()
+
+    @property
+    def dtype(self) -> str:
+        return self._array.dtype.name if self._array is not None else "object"
+
+    def read(self) -> np.ndarray:
+        if self._array is None:
+            raise LoadError("a pickled NumPy array holds Python objects, not numbers")
+        return self._array
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        arr = self.read()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def build(self, state: object) -> None:
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise pickle.UnpicklingError("a NumPy array has a malformed pickle state")
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, NumpyDType) or dtype.dtype is None or not isinstance(raw, bytes):
+            return  # object or structured array: kept as an empty placeholder
+        ok = isinstance(shape, tuple) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        )
+        nbytes = math.prod(shape) * dtype.dtype.itemsize if ok else -1
+        if nbytes != len(raw) or nbytes > _MAX_NP_BYTES:
+            raise pickle.UnpicklingError("a NumPy array's bytes do not match its shape")
+        arr = np.frombuffer(raw, dtype.dtype)
+        arr = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+        self._array = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def _numpy_scalar(dtype: object, raw: object = b"") -> object:
+    """``numpy.core.multiarray.scalar(dtype, bytes)`` → a Python number, or Opaque."""
+    np_dtype = dtype.dtype if isinstance(dtype, NumpyDType) else None
+    if np_dtype is not None and isinstance(raw, bytes) and len(raw) == np_dtype.itemsize:
+        return np.frombuffer(raw, np_dtype)[0].item()
+    return Opaque()
+
+
+NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "dtype"): NumpyDType,
+    ("numpy", "ndarray"): Opaque,  # only ever the first argument of _reconstruct
+}
+for _core in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    NUMPY_GLOBALS[(_core, "_reconstruct")] = NumpyArray
+    NUMPY_GLOBALS[(_core, "scalar")] = _numpy_scalar
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -107,11 +197,18 @@ class RestrictedUnpickler(pickle._Unpickler):
         allowed: Mapping[tuple[str, str], Any],
         persistent_load: Callable[[Any], Any] | None,
         refuse: Callable[[str, str], LoadError],
+        resolve: Callable[[str, str], Any] | None = None,
     ) -> None:
         super().__init__(io.BytesIO(data), encoding="utf-8")
-        self._allowed = {**BUILTIN_GLOBALS, ("_codecs", "encode"): _latin1_encode, **allowed}
+        self._allowed = {
+            **BUILTIN_GLOBALS,
+            **NUMPY_GLOBALS,
+            ("_codecs", "encode"): _latin1_encode,
+            **allowed,
+        }
         self._persistent = persistent_load
         self._refuse = refuse
+        self._resolve = resolve
 
     def find_class(self, module: str, name: str) -> Any:
         # Protocol 2 writers rename Python 3 modules to their Python 2 names
@@ -123,6 +220,9 @@ class RestrictedUnpickler(pickle._Unpickler):
             return self._allowed[key]
         if key in OPAQUE_GLOBALS:
             return Opaque
+        found = self._resolve(*key) if self._resolve is not None else None
+        if found is not None:
+            return found
         raise self._refuse(*key)
 
     def persistent_load(self, pid: Any) -> Any:
@@ -135,6 +235,9 @@ class RestrictedUnpickler(pickle._Unpickler):
         inst = self.stack[-1]
         if type(inst) is Opaque or (type(inst) is OrderedDict and isinstance(state, dict)):
             return  # nothing we need is stored this way
+        if isinstance(inst, Buildable):
+            inst.build(state)
+            return
         raise pickle.UnpicklingError(f"BUILD on {type(inst).__name__} is not allowed")
 
     dispatch[pickle.BUILD[0]] = _load_build
@@ -145,10 +248,13 @@ def restricted_loads(
     allowed: Mapping[tuple[str, str], Any],
     persistent_load: Callable[[Any], Any] | None,
     refuse: Callable[[str, str], LoadError],
+    resolve: Callable[[str, str], Any] | None = None,
 ) -> Any:
-    """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins).
+    """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins and NumPy data).
 
-    ``refuse(module, name)`` makes the LoadError raised for any other global. Errors of the
-    pickle machinery itself (truncated stream, bad opcode) propagate for the caller to wrap.
+    ``resolve(module, name)`` may supply a stand-in for a whole family of names (None: not
+    one of them); ``refuse(module, name)`` makes the LoadError raised for any other global.
+    Errors of the pickle machinery itself (truncated stream, bad opcode) propagate for the
+    caller to wrap.
     """
-    return RestrictedUnpickler(data, allowed, persistent_load, refuse).load()
+    return RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve).load()

@@ -31,7 +31,7 @@ from lstmviz.core.model import (
     StoredTensor,
 )
 from lstmviz.io.errors import ChoiceRequired, LoadError
-from lstmviz.io.safe_pickle import Sealed
+from lstmviz.io.safe_pickle import NumpyArray, Sealed
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
@@ -63,7 +63,7 @@ class LazyTensor(Sealed):
         return f"LazyTensor({self.shape}, {self.dtype})"
 
 
-Tensor = Union[np.ndarray, LazyTensor]  # noqa: UP007 - used at run time on Python 3.10 too
+Tensor = Union[np.ndarray, LazyTensor, NumpyArray]  # noqa: UP007 - used at run time on Python 3.10 too
 
 _PARAM = re.compile(
     r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?(_raw)?$"
@@ -72,7 +72,7 @@ _LSTM_KINDS = ("LSTM", "LSTMCell")
 
 
 def is_tensor(x: object) -> bool:
-    return isinstance(x, (np.ndarray, LazyTensor))
+    return isinstance(x, (np.ndarray, LazyTensor, NumpyArray))
 
 
 @dataclass

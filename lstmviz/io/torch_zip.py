@@ -1,132 +1,74 @@
-"""PyTorch ``torch.save`` files (zip, torch ≥ 1.6) read without torch (CONVENTIONS §3.5).
+"""PyTorch zip archives (torch ≥ 1.6) read without torch (CONVENTIONS §3.5).
 
-The archive holds ``<prefix>/data.pkl`` (protocol 2 pickle of the saved object) and one raw
-member ``<prefix>/data/<key>`` per storage. The pickle is read by ``RestrictedUnpickler``
-allowing only the names a state dict needs: ``_rebuild_tensor_v2`` & co. become records of
-(storage, offset, size, stride) checked against the storage's real length, and the bytes are
-read with NumPy only for the tensors the LSTM uses. Anything else (a pickled ``nn.Module``,
-``os.system``) is refused by name before it is imported. The extension is irrelevant: .pt,
-.pth, .bin, .ckpt, .tar all sniff the same.
+A ``torch.save`` archive holds ``<prefix>/data.pkl`` (the pickled object) and one raw member
+``<prefix>/data/<key>`` per storage; ``torch.jit.save`` archives add ``code/`` (never read) and
+pickle their modules as attribute dicts; ``torch.export.save`` ``.pt2`` archives describe
+their weights in JSON (``torch_export``). Pickles go through the allow-list unpickler of
+``torch_pickle``: tensors become records of (storage, offset, size, stride) checked against
+the storage's real length, and bytes are read with NumPy only for the tensors the LSTM uses.
+The extension is irrelevant: .pt, .pth, .bin, .ckpt, .tar, .pt2 all sniff the same.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-import sys
 import zipfile
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.io import torch_export
 from lstmviz.io.convert import bfloat16_to_float32
 from lstmviz.io.errors import LoadError
 from lstmviz.io.probe import TORCH_LEGACY_HEADER, Probe
 from lstmviz.io.registry import Reader
-from lstmviz.io.safe_pickle import Sealed, restricted_loads
-from lstmviz.io.state_dict import LazyTensor, Tensor, is_tensor, model_from_state_dict
+from lstmviz.io.safe_pickle import Sealed
+from lstmviz.io.state_dict import LazyTensor, model_from_state_dict
+from lstmviz.io.torch_pickle import DTYPES, SAVE_ADVICE, DType, split_checkpoint, unpickle
 
 SOURCE_FORMAT = "PyTorch zip (torch.save)"
-#: Pre-1.6 files start with ``pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)``.
 MAX_PICKLE_BYTES = 256 << 20  # a state dict of 100k tensors pickles to ~20 MB
 MAX_DEFLATE_RATIO = 1100  # deflate cannot do better than ~1032:1; more is a zip bomb
 #: What a damaged zip raises in zipfile (bad names, CRC, deflate stream, sizes).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError)
-SAVE_ADVICE = "save a state_dict with torch.save(model.state_dict(), path)"
-
-#: dtype name → (NumPy dtype, element size); bfloat16 is read as its uint16 bits.
-DTYPES: dict[str, tuple[str, int]] = {
-    "float32": ("f4", 4),
-    "float64": ("f8", 8),
-    "float16": ("f2", 2),
-    "bfloat16": ("u2", 2),
-    "int64": ("i8", 8),
-    "int32": ("i4", 4),
-    "int16": ("i2", 2),
-    "int8": ("i1", 1),
-    "uint8": ("u1", 1),
-    "uint16": ("u2", 2),
-    "uint32": ("u4", 4),
-    "uint64": ("u8", 8),
-    "bool": ("b1", 1),
-    "complex64": ("c8", 8),
-    "complex128": ("c16", 16),
-}
-#: Legacy typed storage classes as ``torch.save`` names them (``torch.FloatStorage``...).
-STORAGE_DTYPES: dict[str, str] = {
-    "FloatStorage": "float32",
-    "DoubleStorage": "float64",
-    "HalfStorage": "float16",
-    "BFloat16Storage": "bfloat16",
-    "LongStorage": "int64",
-    "IntStorage": "int32",
-    "ShortStorage": "int16",
-    "CharStorage": "int8",
-    "ByteStorage": "uint8",
-    "BoolStorage": "bool",
-    "ComplexFloatStorage": "complex64",
-    "ComplexDoubleStorage": "complex128",
-    "UntypedStorage": "uint8",  # new dtypes: untyped bytes + a dtype in _rebuild_tensor_v3
-}
-
-
-class _DType(Sealed):
-    """A ``torch.<dtype>`` global (``torch.float32``) or storage class, as a plain name."""
-
-    __slots__ = ("name",)
-    name: str
-
-    def __init__(self, name: str) -> None:
-        object.__setattr__(self, "name", name)
+SCRIPT_NOTE = "TorchScript archive (torch.jit.save): weights read from data.pkl, code not run"
 
 
 class _Storage(Sealed):
     """One ``persistent_load`` id: a member of the archive, checked to be long enough."""
 
-    __slots__ = ("archive", "dtype", "key", "numel")
+    __slots__ = ("dtype", "key", "member", "numel")
 
-    def __init__(self, archive: _Archive, key: str, dtype: str, numel: int) -> None:
-        for attr, value in (("archive", archive), ("key", key), ("dtype", dtype), ("numel", numel)):
+    def __init__(self, member: str, key: str, dtype: str, numel: int) -> None:
+        for attr, value in (("member", member), ("key", key), ("dtype", dtype), ("numel", numel)):
             object.__setattr__(self, attr, value)
-
-
-class _Marker(Sealed):
-    """``torch.Tensor`` / ``torch.nn.Parameter`` used only as a type tag."""
-
-    __slots__ = ()
 
 
 def _is_int(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
-class _Archive:
-    """The open zip: locates members, reads storages once, builds lazy tensors."""
+def _data_pkl_prefix(names: list[str]) -> str | None:
+    """``<prefix>/`` of the shallowest ``*/data.pkl`` (torch uses the file stem or 'archive')."""
+    pkls = sorted((n for n in names if n.endswith("/data.pkl")), key=lambda n: (n.count("/"), n))
+    return pkls[0][: -len("data.pkl")] if pkls else None
 
-    def __init__(self, zf: zipfile.ZipFile, probe: Probe) -> None:
-        self.zf, self.probe, self.file = zf, probe, probe.name
-        names = zf.namelist()
-        pkls = sorted(
-            (n for n in names if n.endswith("/data.pkl")), key=lambda n: (n.count("/"), n)
-        )
-        if not pkls:
-            raise LoadError(
-                f"{self.file}: zip archive has no */data.pkl, so it is not a torch.save file; "
-                f"{SAVE_ADVICE}"
-            )
-        self.prefix = pkls[0][: -len("data.pkl")]
-        if any(n.startswith(self.prefix + "code/") for n in names) or (
-            self.prefix + "constants.pkl" in names
-        ):
-            raise LoadError(
-                f"{self.file}: file is a TorchScript archive (torch.jit.save), whose pickle "
-                f"holds compiled modules; {SAVE_ADVICE}"
-            )
+
+class Archive:
+    """An open torch zip: checked members, storages read once, lazy strided tensors.
+
+    ``size`` is the size of the file the zip came from (a nested archive: its bytes), against
+    which every member's declared sizes are checked before anything is inflated.
+    """
+
+    def __init__(self, zf: zipfile.ZipFile, file: str, size: int, prefix: str) -> None:
+        self.zf, self.file, self.size, self.prefix = zf, file, size, prefix
         self.infos = {i.filename: i for i in zf.infolist()}
-        order = self._text("byteorder", "little")
+        order = self.text("byteorder", "little")
         if order not in ("little", "big"):
             raise LoadError(f"{self.file}: byteorder member says {order!r}, not little or big")
         self.endian = "<" if order == "little" else ">"
@@ -136,7 +78,7 @@ class _Archive:
         info = self.infos.get(name)
         if info is None:
             raise LoadError(f"{self.file}: zip member {name} is missing; re-save the file")
-        if info.compress_size > self.probe.size or info.file_size > (
+        if info.compress_size > self.size or info.file_size > (
             MAX_DEFLATE_RATIO * info.compress_size + 4096
         ):
             raise LoadError(
@@ -144,6 +86,9 @@ class _Archive:
                 f"{info.compress_size} stored (damaged or a zip bomb)"
             )
         return info
+
+    def has(self, member: str) -> bool:
+        return self.prefix + member in self.infos
 
     def read(self, name: str, limit: int | None = None) -> bytes:
         info = self._member(name)
@@ -157,31 +102,39 @@ class _Archive:
                 f"{self.file}: zip member {name} is damaged ({exc}); re-save the file"
             ) from exc
 
-    def _text(self, member: str, default: str) -> str:
-        name = self.prefix + member
-        if name not in self.infos:
+    def text(self, member: str, default: str) -> str:
+        if not self.has(member):
             return default
-        return self.read(name, limit=64).decode("ascii", "replace").strip()
+        return self.read(self.prefix + member, limit=64).decode("ascii", "replace").strip()
+
+    def member_size(self, member: str) -> int:
+        return self._member(self.prefix + member).file_size
 
     def storage(self, pid: Any) -> _Storage:
-        """``persistent_load``: ``('storage', storage_type, key, location, numel)``."""
+        """``persistent_load``: ``('storage', storage_type, key, location, numel)``.
+
+        The location ('cpu', 'cuda:0', 'mps'...) is ignored: every storage is read as bytes.
+        """
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise LoadError(
                 f"{self.file}: data.pkl has an unknown persistent id (not a torch storage); "
                 "re-save the file with torch.save"
             )
         _, kind, key, _location, numel = pid
-        if not isinstance(kind, _DType) or not isinstance(key, str) or not _is_int(numel):
+        if not isinstance(kind, DType) or not isinstance(key, str) or not _is_int(numel):
             raise LoadError(f"{self.file}: data.pkl has a malformed storage reference")
-        name = f"{self.prefix}data/{key}"
-        info = self._member(name)
-        size = DTYPES[kind.name][1]
-        if numel * size > info.file_size:
+        return self.make_storage(f"data/{key}", key, kind.name, numel)
+
+    def make_storage(self, member: str, key: str, dtype: str, numel: int) -> _Storage:
+        """A storage of ``numel`` elements in ``<prefix><member>``, checked to fit."""
+        size = DTYPES[dtype][1]
+        stored = self.member_size(member)
+        if numel * size > stored:
             raise LoadError(
-                f"{self.file}: storage {key} declares {numel} × {size} bytes but {name} holds "
-                f"{info.file_size}; the archive is damaged"
+                f"{self.file}: storage {key} declares {numel} × {size} bytes but "
+                f"{self.prefix}{member} holds {stored}; the archive is damaged"
             )
-        return _Storage(self, key, kind.name, numel)
+        return _Storage(member, key, dtype, numel)
 
     def tensor(
         self, storage: Any, offset: Any, size: Any, stride: Any, dtype: str | None
@@ -190,6 +143,8 @@ class _Archive:
         if not isinstance(storage, _Storage):
             raise LoadError(f"{self.file}: a tensor in data.pkl has no storage")
         dtype = dtype or storage.dtype
+        if dtype not in DTYPES:
+            raise LoadError(f"{self.file}: a tensor has the unknown dtype {dtype!r}")
         ok = (
             _is_int(offset)
             and isinstance(size, tuple)
@@ -227,169 +182,83 @@ class _Archive:
         return LazyTensor(size, dtype, read)
 
     def _storage_bytes(self, storage: _Storage, nbytes: int) -> bytes:
-        if storage.key not in self._bytes:
-            data = self.read(f"{self.prefix}data/{storage.key}")
+        if storage.member not in self._bytes:
+            data = self.read(f"{self.prefix}{storage.member}")
             if len(data) < nbytes:
                 raise LoadError(f"{self.file}: storage {storage.key} is truncated")
-            self._bytes[storage.key] = data
-        return self._bytes[storage.key]
+            self._bytes[storage.member] = data
+        return self._bytes[storage.member]
+
+    def unpickle(self, script: bool = False) -> object:
+        data = self.read(self.prefix + "data.pkl", limit=MAX_PICKLE_BYTES)
+        return unpickle(data, self, script=script)
 
 
-#: Keys under which training scripts nest the model's state dict.
-CONTAINER_KEYS = ("model_state_dict", "state_dict", "model", "net", "network", "model_state")
-_MAX_NODES = 2_000_000
-_MAX_DEPTH = 100
+def _is_torchscript(names: list[str], prefix: str) -> bool:
+    return prefix + "constants.pkl" in names or any(n.startswith(prefix + "code/") for n in names)
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """A loaded pickle split into the model's tensors and everything else."""
-
-    tensors: dict[str, Tensor]
-    extras: dict[str, Tensor] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-
-def _flatten(obj: object, base: str, file: str) -> tuple[dict[str, Tensor], dict[str, object]]:
-    """Dotted paths of every tensor (and shallow scalar) in nested dicts/lists, iteratively."""
-    tensors: dict[str, Tensor] = {}
-    scalars: dict[str, object] = {}
-    seen: set[int] = set()
-    todo: list[tuple[str, object, int]] = [(base, obj, 0)]
-    nodes = 0
-    while todo:
-        path, node, depth = todo.pop()
-        nodes += 1
-        if nodes > _MAX_NODES or depth > _MAX_DEPTH:
-            raise LoadError(f"{file}: pickle is nested too deeply or too large to be a state dict")
-        if is_tensor(node):
-            tensors[path] = node  # type: ignore[assignment]
-            continue
-        if isinstance(node, Mapping):
-            items = [(str(k), v) for k, v in node.items()]
-        elif isinstance(node, (list, tuple)):
-            items = [(str(k), v) for k, v in enumerate(node)]
-        else:
-            if depth <= 2 and isinstance(node, (int, float, str, bool)) and len(scalars) < 20:
-                scalars[path] = node
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        todo.extend((f"{path}.{k}" if path else k, v, depth + 1) for k, v in reversed(items))
-    return tensors, scalars
-
-
-def split_checkpoint(obj: object, file: str) -> Checkpoint:
-    """Find the model's state dict in a plain state dict or a training checkpoint.
-
-    ``{"model_state_dict": ..., "optimizer_state_dict": ..., "epoch": 3}`` and
-    ``{"state_dict": ...}`` keep their model names without the container key; any other
-    nesting is flattened with dotted paths.
-    """
-    if is_tensor(obj):
-        raise LoadError(
-            f"{file}: file holds a single tensor, not a state dict; "
-            "save the model with torch.save(model.state_dict(), path)"
-        )
-    notes: list[str] = []
-    if isinstance(obj, Mapping):
-        for key in CONTAINER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                tensors, _ = _flatten(inner, "", file)
-                if tensors:
-                    rest = {str(k): v for k, v in obj.items() if k != key}
-                    extras, scalars = _flatten(rest, "", file)
-                    notes.append(f"state dict found under '{key}'")
-                    notes.extend(f"{k} = {v!r}"[:80] for k, v in scalars.items())
-                    return Checkpoint(tensors, extras, tuple(notes))
-    tensors, scalars = _flatten(obj, "", file)
-    notes.extend(f"{k} = {v!r}"[:80] for k, v in scalars.items())
-    return Checkpoint(tensors, {}, tuple(notes))
-
-
-def _refuse(file: str, module: str, name: str) -> LoadError:
-    """Name the refused global; a model class (torch.nn, user code) gets the state_dict hint."""
-    top = module.split(".")[0]
-    if module.startswith(("torch.nn.", "__torch__", "__main__")) or (
-        top not in sys.stdlib_module_names and top not in ("torch", "numpy")
+def _refuse_other_zip(file: str, names: list[str]) -> LoadError:
+    """A zip without ``*/data.pkl``: legacy TorchScript, or not torch at all."""
+    if any(n == "model.json" or n.endswith("/model.json") for n in names) and any(
+        "/tensors/" in n or n.startswith("tensors/") for n in names
     ):
         return LoadError(
-            f"{file}: pickle wants global {module}.{name} (a whole pickled model or object), "
-            f"which lstmviz refuses to load because unpickling it could run code; {SAVE_ADVICE}"
+            f"{file}: file is a TorchScript archive of torch < 1.4 (model.json + tensors/), "
+            "which lstmviz cannot read; load it with torch.jit.load in a trusted environment "
+            f"and {SAVE_ADVICE}"
         )
     return LoadError(
-        f"{file}: pickle wants global {module}.{name}, which lstmviz refuses to load; {SAVE_ADVICE}"
+        f"{file}: zip archive has no */data.pkl, so it is not a torch.save file; {SAVE_ADVICE}"
     )
 
 
-def _allowed_globals(archive: _Archive) -> dict[tuple[str, str], Any]:
-    """The torch names a state-dict pickle uses, each mapped to an inert stand-in."""
-
-    def rebuild_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
-        return archive.tensor(storage, offset, size, stride, None)
-
-    def rebuild_v3(storage, offset, size, stride, requires_grad, hooks, dtype, metadata=None):
-        if not isinstance(dtype, _DType):
-            raise LoadError(f"{archive.file}: _rebuild_tensor_v3 without a dtype")
-        return archive.tensor(storage, offset, size, stride, dtype.name)
-
-    def rebuild_parameter(data, requires_grad=False, hooks=None, state=None):
-        return data
-
-    def rebuild_from_type_v2(func, new_type, args, state):
-        if func not in (rebuild_v2, rebuild_v3, rebuild_parameter) or not isinstance(args, tuple):
-            raise LoadError(f"{archive.file}: unsupported tensor subclass in data.pkl")
-        return func(*args)
-
-    allowed: dict[tuple[str, str], Any] = {
-        ("torch._utils", "_rebuild_tensor_v2"): rebuild_v2,
-        ("torch._utils", "_rebuild_tensor_v3"): rebuild_v3,
-        ("torch._utils", "_rebuild_parameter"): rebuild_parameter,
-        ("torch._utils", "_rebuild_parameter_with_state"): rebuild_parameter,
-        ("torch._tensor", "_rebuild_from_type_v2"): rebuild_from_type_v2,
-        ("torch", "Tensor"): _Marker(),
-        ("torch._tensor", "Tensor"): _Marker(),
-        ("torch.nn.parameter", "Parameter"): _Marker(),
-        ("torch", "Size"): tuple,
-    }
-    for storage, dtype in STORAGE_DTYPES.items():
-        allowed[("torch", storage)] = _DType(dtype)
-    allowed[("torch.storage", "UntypedStorage")] = _DType("uint8")
-    for dtype in DTYPES:
-        allowed[("torch", dtype)] = _DType(dtype)
-    return allowed
-
-
-def _unpickle(archive: _Archive) -> object:
-    data = archive.read(archive.prefix + "data.pkl", limit=MAX_PICKLE_BYTES)
+def open_nested(data: bytes, file: str, what: str) -> object:
+    """Unpickle a ``torch.save`` archive held as bytes inside another archive (``.pt2``)."""
     try:
-        return restricted_loads(
-            data,
-            _allowed_globals(archive),
-            archive.storage,
-            lambda module, name: _refuse(archive.file, module, name),
-        )
-    except LoadError:
-        raise
-    except (RecursionError, MemoryError) as exc:
-        raise LoadError(f"{archive.file}: data.pkl is too deeply nested or too large") from exc
-    except Exception as exc:  # the stream is untrusted; nothing of it ran
-        raise LoadError(
-            f"{archive.file}: data.pkl is damaged ({type(exc).__name__}: {exc}); re-save the "
-            "file with torch.save"
-        ) from exc
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except ZIP_ERRORS as exc:
+        raise LoadError(f"{file}: {what} is not a readable torch.save archive ({exc})") from exc
+    with zf:
+        prefix = _data_pkl_prefix(zf.namelist())
+        if prefix is None:
+            raise LoadError(f"{file}: {what} has no data.pkl; re-export the file")
+        holder = [Archive(zf, file, len(data), prefix).unpickle()]
+        _read_all(holder)  # the nested zip closes here: read its tensors now
+        return holder[0]
+
+
+def _read_all(obj: list) -> None:
+    """Replace lazy tensors in the dicts/lists of ``obj`` by their arrays (small archives)."""
+    todo: list[object] = [obj]
+    seen: set[int] = set()
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            items = list(node.items())
+        elif isinstance(node, list):
+            items = list(enumerate(node))
+        else:
+            continue
+        for k, v in items:
+            if isinstance(v, LazyTensor):
+                with contextlib.suppress(LoadError):  # meta/sparse placeholders fail if used
+                    node[k] = v.read()  # type: ignore[index]
+            elif isinstance(v, (dict, list)):
+                todo.append(v)
 
 
 def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
-    """Read a ``torch.save`` zip; ``prefix`` picks one LSTM when the file holds several."""
+    """Read a torch zip archive; ``prefix`` picks one LSTM when the file holds several."""
     file = probe.name
     if probe.head.startswith(TORCH_LEGACY_HEADER):
         raise LoadError(
-            f"{file}: file is a legacy (pre-1.6) torch.save pickle, which lstmviz does not "
-            "unpickle; in a trusted environment load it with torch and re-save it with "
-            "torch.save(obj, path) using torch >= 1.6"
+            f"{file}: file is a legacy (pre-1.6, or _use_new_zipfile_serialization=False) "
+            "torch.save pickle, which lstmviz does not unpickle; in a trusted environment load "
+            "it with torch.load and re-save it with torch.save(model.state_dict(), path)"
         )
     try:
         zf = zipfile.ZipFile(probe.path)
@@ -398,16 +267,41 @@ def load_torch_zip(probe: Probe, prefix: str | None = None) -> LSTMModel:
             f"{file}: damaged zip archive ({exc}); re-save the file with torch.save"
         ) from exc
     with zf:
-        archive = _Archive(zf, probe)
-        checkpoint = split_checkpoint(_unpickle(archive), file)
+        names = zf.namelist()
+        notes: list[str] = []
+        source_format = SOURCE_FORMAT
+        pt2 = torch_export.find_export(names)
+        if pt2 is not None:
+            archive = Archive(zf, file, probe.size, pt2)
+            tensors, notes = torch_export.read_weights(archive, names, open_nested)
+            extras: dict = {}
+            source_format = torch_export.SOURCE_FORMAT
+        else:
+            zip_prefix = _data_pkl_prefix(names)
+            if zip_prefix is None:
+                raise _refuse_other_zip(file, names)
+            archive = Archive(zf, file, probe.size, zip_prefix)
+            script = _is_torchscript(names, zip_prefix)
+            checkpoint = split_checkpoint(archive.unpickle(script=script), file)
+            tensors, extras = checkpoint.tensors, checkpoint.extras
+            notes = [SCRIPT_NOTE] if script else []
+            notes.extend(checkpoint.notes)
+            if script:
+                source_format = "TorchScript zip (torch.jit.save)"
+                if not tensors:
+                    raise LoadError(
+                        f"{file}: TorchScript archive has no named parameters in data.pkl (a "
+                        "frozen or optimized module keeps its weights as unnamed constants); "
+                        f"{SAVE_ADVICE} before scripting or freezing it"
+                    )
         return model_from_state_dict(
-            checkpoint.tensors,
+            tensors,
             file=file,
-            source_format=SOURCE_FORMAT,
+            source_format=source_format,
             source_path=str(probe.path),
             prefix=prefix,
-            extras=checkpoint.extras,
-            notes=checkpoint.notes,
+            extras=extras,
+            notes=tuple(notes),
         )
 
 
@@ -421,9 +315,12 @@ def sniff(probe: Probe) -> bool:
         name = head[30 : 30 + int.from_bytes(head[26:28], "little")]
         if name.endswith(b"/data.pkl"):
             return True
-    return any(n.endswith(("/data.pkl", "/.format_version", "/byteorder")) for n in probe.zip_names)
+    names = probe.zip_names
+    if torch_export.find_export(list(names)) is not None:
+        return True
+    return any(n.endswith(("/data.pkl", "/.format_version", "/byteorder")) for n in names)
 
 
 READER = Reader(name="PyTorch", sniff=sniff, load=load_torch_zip, priority=10, options=("prefix",))
 
-__all__ = ["READER", "load_torch_zip", "sniff"]
+__all__ = ["READER", "Archive", "load_torch_zip", "sniff"]

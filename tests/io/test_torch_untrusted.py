@@ -123,11 +123,22 @@ def test_pickled_module_is_refused_with_state_dict_advice(tmp_path: Path) -> Non
     assert "save a state_dict with torch.save(model.state_dict(), path)" in str(info.value)
 
 
-def test_torchscript_archive_is_explained(tmp_path: Path) -> None:
+def test_torchscript_archive_is_read_as_data_only(tmp_path: Path, marker: Path) -> None:
+    """TorchScript's ``__torch__`` classes become attribute dicts; other globals stay refused."""
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), path)
-    with pytest.raises(LoadError, match="TorchScript archive"):
+    with pytest.raises(LoadError, match=r"holds no LSTM weights .*found weight, bias"):
         lstmviz.load_model(path)
+    hostile = tmp_path / "hostile_script.pt"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(hostile, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = hostile_pickles(marker)["os.system"][0]
+            zout.writestr(info.filename, data)
+    with pytest.raises(LoadError, match=r"pickle wants global os\.system"):
+        lstmviz.load_model(hostile)
+    assert not marker.exists()
 
 
 class FakeStorage:
@@ -257,7 +268,7 @@ def _no_pkl(path: Path) -> None:
         zf.writestr("archive/data/0", RAW12)
 
 
-@bad("legacy", "legacy (pre-1.6) torch.save pickle")
+@bad("legacy", "legacy (pre-1.6, or _use_new_zipfile_serialization=False) torch.save pickle")
 def _legacy(path: Path) -> None:
     torch.save(nn.LSTM(2, 3).state_dict(), path, _use_new_zipfile_serialization=False)
 
