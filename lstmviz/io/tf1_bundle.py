@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from lstmviz.io import protowire as pw
 from lstmviz.io.convert import widen
-from lstmviz.io.crc32c import crc32c, unmask
+from lstmviz.io.crc32c import crc32c, crc32c_combine, unmask
 from lstmviz.io.errors import LoadError
 from lstmviz.io.sstable import TableError, has_table_magic, read_table
 
@@ -27,9 +27,19 @@ DATA_RE = re.compile(r"^(?P<prefix>.+)\.data-(?P<shard>\d{5})-of-(?P<count>\d{5}
 CHECKPOINT_LINE = re.compile(r'^\s*model_checkpoint_path:\s*"(?P<path>(?:[^"\\]|\\.)*)"', re.M)
 #: DataType enum → NumPy dtype char (little-endian; byte-swapped for BIG bundles).
 DTYPES = {1: "f4", 2: "f8", 19: "f2", 14: "V2"}
-DTYPE_NAMES = {1: "float32", 2: "float64", 19: "float16", 14: "bfloat16", 3: "int32", 9: "int64"}
+DTYPE_NAMES = {
+    1: "float32",
+    2: "float64",
+    19: "float16",
+    14: "bfloat16",
+    3: "int32",
+    7: "string",
+    9: "int64",
+}
 MAX_INDEX_BYTES = 1 << 30
 MAX_DIMS = 16
+MAX_STRING_BYTES = 64 << 20  # an object graph of a huge model is a few MB
+DT_STRING = 7
 TF2_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -207,22 +217,66 @@ class Bundle:
         """The tensor ``name`` as a float array (float16/bfloat16 widened), fully checked."""
         entry = self.entries[name]
         where = f"{self.index_path.name}: variable {name!r}"
+        if entry.dtype not in DTYPES:
+            raise LoadError(f"{where} has {entry.dtype_name}; LSTM weights must be floating point")
+        raw = self._raw(entry, where)
+        if crc32c(raw) != unmask(entry.crc32c):
+            shard = self.shard_path(entry.shard_id).name
+            raise LoadError(f"{where}: checksum mismatch in {shard} (file corrupted)")
+        code = DTYPES[entry.dtype]
+        dtype = np.dtype(code if code.startswith("V") else (">" if self.big_endian else "<") + code)
+        arr = np.frombuffer(raw, dtype=dtype)
+        if self.big_endian and code == "V2":
+            arr = arr.view(">u2").astype("<u2").view("V2")
+        wide = widen(arr.reshape(entry.shape), name)
+        return wide.astype(wide.dtype.newbyteorder("="), copy=False)
+
+    def read_string(self, name: str) -> bytes:
+        """A scalar DT_STRING tensor (e.g. the TF2 object graph), checked like TensorFlow does.
+
+        On disk (tensor_bundle.cc ``WriteStringTensor``): the varint64 length, a masked CRC32C
+        of that length taken as a u32 (u64 past 4 GiB), then the bytes. The entry's CRC covers
+        the length as u32, the masked length checksum and the bytes.
+        """
+        entry = self.entries[name]
+        where = f"{self.index_path.name}: {name}"
+        if entry.dtype != DT_STRING or entry.shape != () or entry.partitioned:
+            raise LoadError(f"{where} is {entry.dtype_name} {entry.shape}, not a scalar string")
+        if not 5 <= entry.size <= MAX_STRING_BYTES + 14:
+            raise LoadError(f"{where} claims {entry.size:,} bytes; not a plausible string")
+        raw = self._raw(entry, where)
+        try:
+            length, pos = pw.read_varint(raw, 0)
+        except pw.ProtoError as exc:
+            raise LoadError(f"{where}: corrupt string length ({exc})") from exc
+        if pos + 4 + length != len(raw):
+            raise LoadError(f"{where}: string of {length:,} bytes does not fill its {len(raw)}")
+        size_bytes = length.to_bytes(4 if length <= 0xFFFFFFFF else 8, "little")
+        stored = int.from_bytes(raw[pos : pos + 4], "little")
+        whole = crc32c_combine(crc32c(size_bytes), crc32c(raw[pos:]), len(raw) - pos)
+        if unmask(stored) != crc32c(size_bytes) or whole != unmask(entry.crc32c):
+            raise LoadError(f"{where}: checksum mismatch (file corrupted)")
+        return raw[pos + 4 :]
+
+    def _raw(self, entry: BundleEntry, where: str) -> bytes:
+        """The stored bytes of ``entry`` after checking dtype, shape, size and shard bounds."""
         if entry.partitioned:
             raise LoadError(
                 f"{where} is a partitioned variable (stored in slices), which is unsupported; "
                 "re-save it without a partitioner"
             )
-        if entry.dtype not in DTYPES:
-            raise LoadError(f"{where} has {entry.dtype_name}; LSTM weights must be floating point")
-        itemsize = np.dtype(DTYPES[entry.dtype]).itemsize
         if len(entry.shape) > MAX_DIMS or any(d < 0 for d in entry.shape):
             raise LoadError(f"{where} has an invalid shape {entry.shape}")
+        itemsize = np.dtype(DTYPES[entry.dtype]).itemsize if entry.dtype in DTYPES else 0
         count = int(np.prod(entry.shape, dtype=object)) if entry.shape else 1
-        if count * itemsize != entry.size:
+        if itemsize and count * itemsize != entry.size:
             raise LoadError(
                 f"{where} has shape {entry.shape} ({count * itemsize:,} bytes) "
                 f"but {entry.size:,} bytes stored"
             )
+        return self._read_bytes(entry, where)
+
+    def _read_bytes(self, entry: BundleEntry, where: str) -> bytes:
         if not 0 <= entry.shard_id < self.num_shards:
             raise LoadError(
                 f"{where} lives in shard {entry.shard_id}, but the bundle has {self.num_shards}"
@@ -245,12 +299,6 @@ class Bundle:
                 raw = fh.read(entry.size)
         except OSError as exc:
             raise LoadError(f"{where}: cannot read {shard.name} ({exc.strerror or exc})") from exc
-        if len(raw) != entry.size or crc32c(raw) != unmask(entry.crc32c):
-            raise LoadError(f"{where}: checksum mismatch in {shard.name} (file corrupted)")
-        code = DTYPES[entry.dtype]
-        dtype = np.dtype(code if code.startswith("V") else (">" if self.big_endian else "<") + code)
-        arr = np.frombuffer(raw, dtype=dtype)
-        if self.big_endian and code == "V2":
-            arr = arr.view(">u2").astype("<u2").view("V2")
-        wide = widen(arr.reshape(entry.shape), name)
-        return wide.astype(wide.dtype.newbyteorder("="), copy=False)
+        if len(raw) != entry.size:
+            raise LoadError(f"{where}: {shard.name} ended while reading (file truncated)")
+        return raw

@@ -17,7 +17,7 @@ from lstmviz.io.tf1_graph import CellGraph, GraphInfo
 
 if TYPE_CHECKING:
     from lstmviz.io.tf1_bundle import Bundle
-    from lstmviz.io.tf1_checkpoint import Cell
+    from lstmviz.io.tf1_scopes import Cell
 
 __all__ = ["CellGraph", "GraphInfo", "Settings", "provenance", "resolve_settings"]
 
@@ -98,7 +98,9 @@ def _proj_clip(cell: Cell, graph: GraphInfo | None) -> Setting:
     )
 
 
-def _activation(cg: CellGraph) -> Setting:
+def _activation(cg: CellGraph, user: str | None) -> Setting:
+    if user is not None:
+        return Setting("activation", user, assumed=False, note="given by the user")
     if cg.activation is not None and "activation" not in cg.conflicts:
         return Setting(
             "activation",
@@ -106,7 +108,7 @@ def _activation(cg: CellGraph) -> Setting:
             assumed=False,
             note="read from .meta (op applied to j and c)",
         )
-    note = "not stored in the checkpoint; TF default tanh"
+    note = "not stored in the checkpoint; TF default tanh; pass activation= to override"
     if cg.activation_op:
         note += f" (the .meta applies an unrecognised {cg.activation_op} op to j)"
     return Setting("activation", "tanh", assumed=True, note=note)
@@ -118,13 +120,14 @@ def resolve_settings(
     cg: CellGraph,
     forget_bias: float | None,
     cell_clip: float | None,
+    activation: str | None = None,
 ) -> Settings:
     """Decide each runtime setting of ``cell``: user override > .meta graph > TF default."""
     return Settings(
         forget_bias=_forget_bias(cell, cg, forget_bias),
         cell_clip=_cell_clip(cg, cell_clip),
         proj_clip=_proj_clip(cell, graph),
-        activation=_activation(cg),
+        activation=_activation(cg, activation),
     )
 
 

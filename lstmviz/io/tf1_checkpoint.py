@@ -13,9 +13,7 @@ overrides both.
 from __future__ import annotations
 
 import glob
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -27,163 +25,16 @@ from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 from lstmviz.io.sstable import has_table_magic
-from lstmviz.io.tf1_bundle import DATA_RE, TF2_SUFFIX, Bundle, is_index_file, locate, tail_bytes
+from lstmviz.io.tf1_bundle import DATA_RE, Bundle, is_index_file, locate, tail_bytes
 from lstmviz.io.tf1_cells import Settings, provenance, resolve_settings
 from lstmviz.io.tf1_graph import CellGraph, GraphInfo, read_graph
+from lstmviz.io.tf1_keras import load_keras_layers, user_activation
+from lstmviz.io.tf1_objects import Names, variable_names
+from lstmviz.io.tf1_scopes import Cell, Found, find_cells, place
 
 GATE_ORDER = ("i", "j", "f", "o")
 PERM = PERMS[GATE_ORDER]
 FRAMEWORK = "TensorFlow 1 checkpoint"
-KNOWN_CELLS = {
-    "basic_lstm_cell": "BasicLSTMCell",
-    "lstm_cell": "LSTMCell",
-    "cudnn_compatible_lstm_cell": "CudnnCompatibleLSTMCell",
-    "lstm_fused_cell": "LSTMBlockFusedCell",
-}
-KERNELS, BIASES = ("kernel", "weights"), ("bias", "biases")
-PEEPHOLES = {"p_i": "w_i_diag", "p_f": "w_f_diag", "p_o": "w_o_diag"}
-SLOT_RE = re.compile(
-    r"^(Adam|Adam_\d+|Momentum|RMSProp|RMSProp_\d+|Adagrad|AdagradDA|Ftrl|Ftrl_\d+|Adadelta"
-    r"|Adadelta_\d+|Adamax|Nadam|ExponentialMovingAverage|.*\.OPTIMIZER_SLOT.*)$"
-)
-BOOKKEEPING = {
-    "global_step",
-    "beta1_power",
-    "beta2_power",
-    "_CHECKPOINTABLE_OBJECT_GRAPH",
-    "save_counter",
-}
-
-
-@dataclass
-class Cell:
-    """The variables of one TF1 LSTM cell and its place in a stack."""
-
-    scope: str
-    kernel: str
-    bias: str
-    kind: str
-    peepholes: dict[str, str] = field(default_factory=dict)  # "p_i" → variable name
-    projection: str | None = None
-    stack: str = ""
-    layer: int = 0
-    direction: str = ""  # "", "fw" or "bw"
-    wrapper: str = ""  # "", "bidirectional_dynamic_rnn", "stack_bidirectional_dynamic_rnn"
-
-
-def _var_name(key: str) -> str:
-    return key[: -len(TF2_SUFFIX)] if key.endswith(TF2_SUFFIX) else key
-
-
-def _is_skipped(name: str) -> bool:
-    last = name.rsplit("/", 1)[-1]
-    return (
-        name in BOOKKEEPING
-        or last in BOOKKEEPING
-        or bool(SLOT_RE.match(last))
-        or ".OPTIMIZER_SLOT" in name
-    )
-
-
-def _find(names: dict[str, str], scope: str, candidates: tuple[str, ...]) -> str | None:
-    return next((names[f"{scope}/{c}"] for c in candidates if f"{scope}/{c}" in names), None)
-
-
-def _group(bundle: Bundle) -> tuple[list[Cell], list[LayerInfo], list[str]]:
-    """Split the checkpoint keys into LSTM cells, other variable groups and skipped keys."""
-    names = {_var_name(k): k for k in bundle.entries}
-    skipped = [n for n in names if _is_skipped(n)]
-    used: set[str] = set(skipped)
-    cells: list[Cell] = []
-    for name in sorted(names):
-        scope, _, last = name.rpartition("/")
-        if last not in KERNELS or name in used or scope.endswith("/projection") or not scope:
-            continue
-        bias = _find(names, scope, BIASES)
-        cell_name = scope.rsplit("/", 1)[-1]
-        if bias is None or not (cell_name in KNOWN_CELLS or "lstm" in cell_name.lower()):
-            continue
-        if f"{scope}/recurrent_kernel" in names:  # Keras LSTMCell: a different layout
-            continue
-        _check_cell_shapes(bundle, scope, names[name], bias)
-        cell = Cell(scope, names[name], bias, KNOWN_CELLS.get(cell_name, "LSTM cell"))
-        for role, var in PEEPHOLES.items():
-            if f"{scope}/{var}" in names:
-                cell.peepholes[role] = names[f"{scope}/{var}"]
-        cell.projection = _find(names, f"{scope}/projection", KERNELS)
-        used.update({name, _var_name(bias), *map(_var_name, cell.peepholes.values())})
-        if cell.projection:
-            used.add(_var_name(cell.projection))
-        cells.append(cell)
-    others: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        if name not in used:
-            others[name.rpartition("/")[0] or name].append(name)
-    infos = [
-        LayerInfo(
-            name=scope,
-            kind=_other_kind(scope, group)[0],
-            weights=tuple((n, bundle.entries[names[n]].shape) for n in sorted(group)),
-            note=_other_kind(scope, group)[1],
-        )
-        for scope, group in islice(sorted(others.items()), 40)
-    ]
-    return cells, infos, skipped
-
-
-def _other_kind(scope: str, group: list[str]) -> tuple[str, str]:
-    """(kind, note) for a variable group that is not a TF1 LSTM cell."""
-    last = {n.rsplit("/", 1)[-1] for n in group}
-    if "recurrent_kernel" in last:
-        return "Keras LSTM/GRU cell", "kernel + recurrent_kernel: Keras layout, load the Keras file"
-    if "gru_cell" in scope:
-        return "GRUCell", "GRU, not an LSTM"
-    if last == {"kernel", "bias"}:
-        return "Dense", ""
-    return "variables", ""
-
-
-def _check_cell_shapes(bundle: Bundle, scope: str, kernel: str, bias: str) -> None:
-    """An LSTM-named scope must hold ``kernel [R, 4H]`` and ``bias [4H]``."""
-    k, b = bundle.entries[kernel].shape, bundle.entries[bias].shape
-    if len(k) != 2 or len(b) != 1 or b[0] % 4 or k[1] != b[0] or b[0] == 0:
-        raise LoadError(
-            f"{bundle.index_path.name}: LSTM cell {scope} has kernel shape {k} and bias shape "
-            f"{b}; expected [D + H, 4H] and [4H]"
-        )
-
-
-def _place(cell: Cell) -> None:
-    """Fill ``stack``/``layer``/``direction`` from the scope structure."""
-    parts = cell.scope.split("/")
-    prefix = parts[:-1]
-    if (
-        len(prefix) >= 2
-        and prefix[-2] == "multi_rnn_cell"
-        and re.fullmatch(r"cell_\d+", prefix[-1])
-    ):
-        cell.layer = int(prefix[-1][5:])
-        outer = prefix[:-2]
-        if outer and outer[-1] in ("fw", "bw"):
-            raise LoadError(
-                f"{cell.scope}: bidirectional RNN over two MultiRNNCell stacks is unsupported; "
-                "lstmviz shows stacks whose every layer merges both directions"
-            )
-        cell.stack = "/".join(prefix[:-1])
-    elif prefix and prefix[-1] in ("fw", "bw"):
-        cell.direction = prefix[-1]
-        outer = prefix[:-1]
-        if (
-            len(outer) >= 2
-            and outer[-1] == "bidirectional_rnn"
-            and re.fullmatch(r"cell_\d+", outer[-2])
-        ):
-            cell.layer, cell.stack = int(outer[-2][5:]), "/".join(outer[:-2])
-            cell.wrapper = "stack_bidirectional_dynamic_rnn"
-        else:
-            cell.stack, cell.wrapper = "/".join(outer), "bidirectional_dynamic_rnn"
-    else:
-        cell.stack = cell.scope
 
 
 def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
@@ -191,6 +42,9 @@ def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
     for cell in cells:
         stacks[cell.stack or cell.scope].append(cell)
     if scope is not None:
+        inside = [s for s in stacks if s.startswith(scope + "/")]
+        if scope not in stacks and len(inside) == 1:
+            scope = inside[0]
         if scope not in stacks:
             raise LoadError(
                 f"{file}: no LSTM stack {scope!r}; the checkpoint has {', '.join(sorted(stacks))}"
@@ -283,7 +137,7 @@ def _layer(
 ) -> LSTMLayer:
     dirs = []
     for cell in cells:
-        cell_graph = graph.cells.get(_var_name(cell.kernel)) if graph else None
+        cell_graph = graph.cells.get(cell.kernel_name) if graph else None
         if cell_graph is not None and cell_graph.op_kind == "LSTMBlockCell":
             cell.kind = "LSTMBlockCell"
         settings = resolve_settings(cell, graph, cell_graph or CellGraph(), **options)
@@ -310,45 +164,79 @@ def load_tf1_checkpoint(
     forget_bias: float | None = None,
     cell_clip: float | None = None,
     scope: str | None = None,
+    activation: str | None = None,
+    recurrent_activation: str | None = None,
 ) -> LSTMModel:
-    """Load the LSTM stack of a TF1 V2 checkpoint (any of its files or its folder)."""
+    """Load the LSTM stack of a TensorFlow V2 checkpoint (any of its files or its folder)."""
     index = locate(probe.path)
     bundle = Bundle(index)
     notes: list[str] = []
     graph = _graph(bundle, probe.path, notes)
-    cells, others, skipped = _group(bundle)
-    if not cells:
-        if any(key.endswith(TF2_SUFFIX) for key in bundle.entries):
-            raise LoadError(
-                f"{index.name}: TF2 object-based checkpoint (tf.train.Checkpoint) without TF1 "
-                "LSTM cells; save the Keras model as .keras or .h5 for lstmviz"
-            )
-        found = ", ".join(f"{i.name} ({i.kind})" for i in others[:5]) or "no variables"
-        raise LoadError(f"{index.name}: no TF1 LSTM cell (kernel + bias [4H]); found {found}")
-    for cell in cells:
-        _place(cell)
-    chosen = _pick_stack(cells, scope, index.name)
-    options = {"forget_bias": forget_bias, "cell_clip": cell_clip}
-    layers = [_layer(bundle, c, graph, options, notes) for c in _layers_of(chosen, index.name)]
-    if skipped:
-        more = ", …" if len(skipped) > 3 else ""
-        shown = ", ".join(sorted(skipped)[:3])
-        notes.append(f"skipped {len(skipped)} optimizer/bookkeeping variables ({shown}{more})")
-    infos = [LayerInfo(c.scope, c.kind, _weights(bundle, c), is_lstm=True) for c in cells]
-    version = graph.tensorflow_version if graph else ""
+    names = variable_names(bundle)
+    found = find_cells(bundle, names, graph, scope)
     shards = f"{bundle.num_shards} data shard{'s' if bundle.num_shards > 1 else ''}"
+    if not found.cells:
+        kind = "TF2 object-based checkpoint" if names.object_based else "TensorFlow checkpoint"
+        model = load_keras_layers(
+            bundle,
+            names,
+            str(probe.path),
+            f"{kind} (.index + {shards})",
+            activation,
+            recurrent_activation,
+        )
+        if model is None:
+            raise _no_lstm(index.name, names, found)
+        return model
+    if activation is not None:
+        activation = user_activation(activation, index.name, "activation").name
+    if recurrent_activation is not None:
+        raise LoadError(
+            f"{index.name}: recurrent_activation= is for Keras layers; TF1 LSTM cells always "
+            "use sigmoid gates"
+        )
+    for cell in found.cells:
+        place(cell)
+    chosen = _pick_stack(found.cells, scope, index.name)
+    options = {"forget_bias": forget_bias, "cell_clip": cell_clip, "activation": activation}
+    layers = [_layer(bundle, c, graph, options, notes) for c in _layers_of(chosen, index.name)]
+    if names.skipped:
+        more = ", …" if len(names.skipped) > 3 else ""
+        shown = ", ".join(sorted(names.skipped)[:3])
+        n = len(names.skipped)
+        notes.append(f"skipped {n} optimizer/bookkeeping variables ({shown}{more})")
+    infos = [LayerInfo(c.scope, c.kind, _weights(bundle, c), is_lstm=True) for c in found.cells]
+    version = graph.tensorflow_version if graph else ""
     meta = " + .meta graph" if graph else ""
+    what = "TF2 object-based checkpoint" if names.object_based else "TensorFlow V2 checkpoint"
     try:
         return LSTMModel(
             layers=tuple(layers),
             source_path=str(probe.path),
-            source_format=f"TensorFlow V2 checkpoint (.index + {shards}{meta})",
+            source_format=f"{what} (.index + {shards}{meta})",
             framework=f"{FRAMEWORK} (saved by TensorFlow {version})" if version else FRAMEWORK,
-            all_layers=tuple(infos + others),
+            all_layers=tuple(infos + found.others),
             notes=tuple(notes),
         )
     except ValueError as exc:
         raise LoadError(f"{index.name}: the LSTM layers do not chain: {exc}") from exc
+
+
+def _no_lstm(file: str, names: Names, found: Found) -> LoadError:
+    """Say what the checkpoint holds instead, and what would make it load."""
+    others = ", ".join(f"{i.name} ({i.kind})" for i in found.others[:5]) or "no variables"
+    hint = ""
+    if found.unnamed:
+        hint = (
+            f"; if {found.unnamed[0]} (kernel + bias [4H]) is a TF1 LSTM cell under a custom "
+            f"name, pass scope='{found.unnamed[0]}'"
+        )
+    if names.object_based:
+        return LoadError(
+            f"{file}: TF2 object-based checkpoint without an LSTM (found {others}); lstmviz "
+            f"reads Keras LSTM/Bidirectional layers and TF1 LSTM cells from it{hint}"
+        )
+    return LoadError(f"{file}: no TF1 LSTM cell (kernel + bias [4H]); found {others}{hint}")
 
 
 def _weights(bundle: Bundle, cell: Cell) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -387,5 +275,5 @@ READER = Reader(
     sniff=sniff,
     load=load_tf1_checkpoint,
     priority=0,
-    options=("forget_bias", "cell_clip", "scope"),
+    options=("forget_bias", "cell_clip", "scope", "activation", "recurrent_activation"),
 )

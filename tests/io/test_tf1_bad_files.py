@@ -161,12 +161,13 @@ def test_tensors_are_read_from_their_own_shard(tmp_path: Path) -> None:
         load_model(index)
 
 
-def test_tf2_object_checkpoint_is_named(tmp_path: Path) -> None:
+def test_tf2_object_checkpoint_without_an_lstm_says_what_it_holds(tmp_path: Path) -> None:
     suffix = "/.ATTRIBUTES/VARIABLE_VALUE"
-    arrays = {f"model/layer/cell/kernel{suffix}": np.zeros((3, 8), np.float32)}
-    arrays[f"model/layer/cell/recurrent_kernel{suffix}"] = np.zeros((2, 8), np.float32)
-    with pytest.raises(LoadError, match="TF2 object-based checkpoint"):
+    arrays = {f"model/dense/kernel{suffix}": np.zeros((3, 8), np.float32)}
+    arrays[f"model/dense/bias{suffix}"] = np.zeros(8, np.float32)
+    with pytest.raises(LoadError, match="TF2 object-based checkpoint without an LSTM") as info:
         load_model(write_bundle(tmp_path, arrays))
+    assert "model/dense (Dense)" in str(info.value)
 
 
 def test_folder_without_state_file_uses_the_newest_index(tmp_path: Path) -> None:
@@ -376,20 +377,26 @@ def test_random_corruption_only_ever_raises_load_error(tmp_path: Path) -> None:
         load_model(index)
 
 
-def test_keras_cells_and_grus_are_named_not_misread(tmp_path: Path) -> None:
+def test_keras_cells_are_read_in_keras_layout_and_grus_are_named(tmp_path: Path) -> None:
     """A Keras LSTMCell saved by a TF1 Saver has kernel [D, 4H] + recurrent_kernel: reading its
     kernel as a TF1 [D + H, 4H] kernel would silently give wrong weights."""
+    rng = np.random.default_rng(3)
     arrays = {
-        "lstm/lstm_cell/kernel": np.zeros((12, 16), np.float32),
-        "lstm/lstm_cell/recurrent_kernel": np.zeros((4, 16), np.float32),
-        "lstm/lstm_cell/bias": np.zeros(16, np.float32),
+        "lstm/lstm_cell/kernel": rng.normal(size=(12, 16)).astype(np.float32),
+        "lstm/lstm_cell/recurrent_kernel": rng.normal(size=(4, 16)).astype(np.float32),
+        "lstm/lstm_cell/bias": rng.normal(size=16).astype(np.float32),
         "rnn/gru_cell/gates/kernel": np.zeros((5, 6), np.float32),
         "rnn/gru_cell/gates/bias": np.zeros(6, np.float32),
     }
-    with pytest.raises(LoadError) as info:
-        load_model(write_bundle(tmp_path, arrays))
-    assert "lstm/lstm_cell (Keras LSTM/GRU cell)" in str(info.value)
-    assert "rnn/gru_cell/gates (GRUCell)" in str(info.value)
+    model = load_model(write_bundle(tmp_path, arrays))
+    (layer,) = model.layers
+    w = layer.directions[0]
+    np.testing.assert_array_equal(w.W_x, arrays["lstm/lstm_cell/kernel"].T)  # i,f,c,o as stored
+    np.testing.assert_array_equal(w.W_h, arrays["lstm/lstm_cell/recurrent_kernel"].T)
+    np.testing.assert_array_equal(w.b, arrays["lstm/lstm_cell/bias"])  # no runtime forget bias
+    assert layer.name == "lstm" and w.provenance.setting("recurrent_activation").assumed
+    assert any("hard_sigmoid" in note for note in model.notes)  # tf.compat.v1 Keras default
+    assert "rnn/gru_cell/gates" in {info.name for info in model.all_layers}
 
 
 def test_corrupt_sibling_meta_never_breaks_loading(tmp_path: Path) -> None:
