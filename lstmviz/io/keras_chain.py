@@ -9,13 +9,15 @@ right before the first LSTM becomes ``LSTMModel.embedding``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel
 from lstmviz.io.errors import LoadError
-from lstmviz.io.keras_config import IDENTITY_LAYERS, NOT_LSTM_RNNS
+from lstmviz.io.keras_config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
+from lstmviz.io.keras_graph import MODEL_INPUT
 from lstmviz.io.keras_layers import FoundLayer, Source, lstm_layer
 
 
@@ -23,6 +25,8 @@ def layer_info(found: FoundLayer, note: str = "") -> LayerInfo:
     weights = tuple((w.name, w.shape) for w in found.weights)
     if not note and found.base_kind in NOT_LSTM_RNNS:
         note = NOT_LSTM_RNNS[found.base_kind]
+    if not note and found.kind == "TimeDistributed" and found.inner_kind in LSTM_KINDS:
+        note = "an LSTM run on each time slice separately, not supported"
     return LayerInfo(found.name, found.display_kind, weights, is_lstm=found.is_lstm, note=note)
 
 
@@ -32,8 +36,9 @@ def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
         if f.kind == "InputLayer":
             continue
         k = f.display_kind
-        if f.base_kind in NOT_LSTM_RNNS:
-            k += f" — {NOT_LSTM_RNNS[f.base_kind]}"
+        note = layer_info(f).note
+        if note:
+            k += f" — {note}"
         if k not in kinds:
             kinds.append(k)
     what = f"found {', '.join(kinds)}" if kinds else "no layers with weights"
@@ -42,66 +47,166 @@ def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
     )
 
 
-def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] = ()) -> LSTMModel:
-    """Chain the file's LSTM layers in order; every layer goes to ``all_layers``.
+@dataclass
+class _Chain:
+    """The LSTM chain as it is built: layers run, layer list, notes."""
 
-    Identity layers (Dropout, ...) between LSTMs are skipped silently; any other layer there
-    gets a note, since lstmviz runs only the LSTMs. A layer whose input width does not match
-    the previous LSTM's output ends the chain (noted).
+    src: Source
+    notes: list[str]
+    layers: list[LSTMLayer] = field(default_factory=list)
+    nodes: list[str | None] = field(default_factory=list)
+    infos: list[LayerInfo] = field(default_factory=list)
+    before: list[FoundLayer] = field(default_factory=list)
+    closed: bool = False
+
+    def width_fits(self, f: FoundLayer, layer: LSTMLayer) -> bool:
+        if not self.layers or layer.input_size == self.layers[-1].output_size:
+            return True
+        self.closed = True
+        last = self.layers[-1]
+        self.notes.append(
+            f"LSTM {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
+            f"{last.output_size}; only the LSTMs up to {last.name!r} are run"
+        )
+        self.infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
+        return False
+
+    def add(self, f: FoundLayer, layer: LSTMLayer, between: Sequence[str]) -> None:
+        if self.layers and between:
+            self.notes.append(
+                f"{', '.join(between)} between {self.layers[-1].name!r} and {f.name!r} is not "
+                "run: the core chains only the LSTM layers"
+            )
+        if self.layers and not self.layers[-1].return_sequences:
+            self.notes.append(
+                f"{self.layers[-1].name!r} has return_sequences=False; lstmviz feeds its whole "
+                f"sequence to {f.name!r}"
+            )
+        if f.wiring is not None and f.wiring.states:
+            self.notes.append(
+                f"Keras starts {f.name!r} from the state of "
+                f"{', '.join(dict.fromkeys(self._name(s) for s in f.wiring.states))}; lstmviz "
+                "starts it from zeros, so its outputs differ from Keras'"
+            )
+        self.layers.append(layer)
+        self.nodes.append(f.wiring.node if f.wiring is not None else None)
+        self.infos.append(layer_info(f))
+
+    def _name(self, node: str) -> str:
+        return repr(node.rsplit("/", 1)[-1])
+
+
+def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] = ()) -> LSTMModel:
+    """Chain the file's LSTM layers; every layer goes to ``all_layers``.
+
+    With a functional config each LSTM joins the chain only if its data comes from the last
+    chained LSTM (through any non-LSTM layers); without one, file order decides. Identity
+    layers (Dropout, ...) between LSTMs are skipped silently; any other layer there gets a
+    note, since lstmviz runs only the LSTMs. A layer whose input width does not match the
+    previous LSTM's output ends the chain (noted).
     """
     if not any(f.is_lstm for f in found):
         raise _no_lstm(found, src)
-    model_notes = list(notes)
-    layers: list[LSTMLayer] = []
-    infos: list[LayerInfo] = []
+    chain = _Chain(src, list(notes))
+    graph = _Graph(found)
     between: list[str] = []
-    before_first: list[FoundLayer] = []
-    chain_open = True
     for f in found:
         if not f.is_lstm:
-            infos.append(layer_info(f))
-            if f.kind in IDENTITY_LAYERS:
+            chain.infos.append(layer_info(f))
+            if graph.wired(f) or f.kind in IDENTITY_LAYERS:
                 continue
-            if layers:
+            if chain.layers:
                 between.append(f.display_kind)
             else:
-                before_first.append(f)
+                chain.before.append(f)
             continue
-        if not chain_open:
-            infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
+        if chain.closed:
+            chain.infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
             continue
+        if graph.wired(f):
+            path, end = graph.trace(f)
+            if chain.layers and end != chain.nodes[-1]:
+                why = graph.describe(end, chain.layers[-1].name)
+                chain.infos.append(layer_info(f, f"not run: {why}"))
+                chain.notes.append(f"LSTM {f.name!r} is not run: {why}")
+                continue
+            between = [p.display_kind for p in path if p.kind not in IDENTITY_LAYERS]
+            if not chain.layers:
+                chain.before = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
+                chain.notes.extend(_mask_notes(path, f))
         layer = lstm_layer(f, src)
-        if layers and layer.input_size != layers[-1].output_size:
-            chain_open = False
-            model_notes.append(
-                f"LSTM {f.name!r} takes {layer.input_size} inputs but {layers[-1].name!r} gives "
-                f"{layers[-1].output_size}; only the LSTMs up to {layers[-1].name!r} are run"
-            )
-            infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
+        if not chain.width_fits(f, layer):
             continue
-        if layers and between:
-            model_notes.append(
-                f"{', '.join(between)} between {layers[-1].name!r} and {f.name!r} is not run: "
-                "the core chains only the LSTM layers"
-            )
-        if layers and not layers[-1].return_sequences:
-            model_notes.append(
-                f"{layers[-1].name!r} has return_sequences=False; lstmviz feeds its whole "
-                f"sequence to {f.name!r}"
-            )
+        chain.add(f, layer, between)
         between = []
-        layers.append(layer)
-        infos.append(layer_info(f))
-    embedding = _embedding(before_first, layers[0], src, model_notes)
+    embedding = _embedding(chain.before, chain.layers[0], src, chain.notes)
     return LSTMModel(
-        layers=tuple(layers),
+        layers=tuple(chain.layers),
         source_path=src.path,
         source_format=src.source_format,
         framework=src.version.label,
-        all_layers=tuple(infos),
+        all_layers=tuple(chain.infos),
         embedding=embedding,
-        notes=tuple(model_notes),
+        notes=tuple(chain.notes),
     )
+
+
+class _Graph:
+    """Functional wiring between found layers, by node id."""
+
+    def __init__(self, found: Sequence[FoundLayer]) -> None:
+        self.by_node = {f.wiring.node: f for f in found if f.wiring is not None}
+        self.limit = len(found) + 1
+
+    @staticmethod
+    def wired(f: FoundLayer) -> bool:
+        return f.wiring is not None and f.wiring.source is not None
+
+    def trace(self, f: FoundLayer) -> tuple[list[FoundLayer], str | None]:
+        """Non-LSTM layers between ``f`` and what feeds it (nearest first), and the node it
+        ends at: an LSTM (only its main output counts), the model input, or None."""
+        path: list[FoundLayer] = []
+        wiring = f.wiring
+        for _ in range(self.limit):
+            if wiring is None or wiring.source is None:
+                return path, None
+            if wiring.source == MODEL_INPUT:
+                return path, MODEL_INPUT
+            g = self.by_node.get(wiring.source)
+            if g is None:
+                return path, None
+            if g.is_lstm:
+                return path, g.wiring.node if wiring.source_output == 0 and g.wiring else None
+            path.append(g)
+            wiring = g.wiring
+        return path, None  # a cycle: not a real model
+
+    def describe(self, end: str | None, last: str) -> str:
+        if end == MODEL_INPUT:
+            return f"its input comes from a model input, not from {last!r}"
+        g = self.by_node.get(end) if end is not None else None
+        if g is not None:
+            return f"its input comes from {g.name!r}, not from {last!r}"
+        return f"its input does not come from {last!r}"
+
+
+def _mask_notes(path: Sequence[FoundLayer], f: FoundLayer) -> list[str]:
+    """Keras skips masked timesteps (state carried over); lstmviz runs every step."""
+    out = []
+    for p in path:
+        cfg = p.config or {}
+        if p.kind == "Masking":
+            value = cfg.get("mask_value", 0.0)
+            out.append(
+                f"Masking(mask_value={value}) before {f.name!r}: Keras skips timesteps whose "
+                "features all equal it, lstmviz runs every step"
+            )
+        elif p.kind == "Embedding" and cfg.get("mask_zero"):
+            out.append(
+                f"Embedding {p.name!r} has mask_zero=True: Keras skips token-0 timesteps in "
+                f"{f.name!r}, lstmviz runs every step"
+            )
+    return out
 
 
 def _embedding(

@@ -17,9 +17,11 @@ from typing import Any
 from lstmviz.core.activations import Activation
 from lstmviz.core.model import Setting
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras_graph import MODEL_KINDS, LayerSpec, flatten_layers, to_snake_case
+
+__all__ = ["MODEL_KINDS", "LayerSpec", "flatten_layers", "to_snake_case"]  # re-exported
 
 MAX_CONFIG_BYTES = 64 << 20  # a config of thousands of layers is a few MB
-MAX_DEPTH = 32  # nested models deeper than this are not real files
 
 #: Keras activation names (as configs store them) → lstmviz names; hard_sigmoid is decided by
 #: the Keras major version and is not in this table on purpose.
@@ -59,7 +61,6 @@ NOT_LSTM_RNNS = {
     "ConvLSTM2D": "convolutional LSTM, not supported",
     "ConvLSTM3D": "convolutional LSTM, not supported",
 }
-MODEL_KINDS = frozenset({"Sequential", "Functional", "Model"})
 
 
 @dataclass(frozen=True)
@@ -154,13 +155,14 @@ def resolve_activation(name: str, version: KerasVersion, file: str, layer: str) 
     base = name.rsplit(".", 1)[-1]
     if base == "hard_sigmoid":
         return Activation(version.hard_sigmoid)
-    if base == "leaky_relu" and version.major >= 3:
-        return Activation("leaky_relu", alpha=0.2)  # Keras 3 default negative_slope
+    if base == "leaky_relu":
+        # Keras 3 negative_slope and tf.keras' tf.nn.leaky_relu alpha both default to 0.2.
+        return Activation("leaky_relu", alpha=0.2)
     if base in _ACTIVATIONS:
         return Activation(_ACTIVATIONS[base])
     raise LoadError(
         f"{file}: layer {layer!r} uses activation {name!r}, which lstmviz does not know; "
-        f"supported: hard_sigmoid, {', '.join(sorted(_ACTIVATIONS))}"
+        f"supported: hard_sigmoid, leaky_relu, {', '.join(sorted(_ACTIVATIONS))}"
     )
 
 
@@ -239,97 +241,3 @@ def _forget_bias_note(cfg: Mapping[str, Any]) -> Setting | None:
         assumed=False,
         note="initializer only: the stored bias already holds it, nothing is added",
     )
-
-
-# ----------------------------------------------------------------------------- layer list
-@dataclass(frozen=True)
-class LayerSpec:
-    """One leaf layer of a (possibly nested) model config.
-
-    ``top``: the name of the top-level layer holding it (the legacy HDF5 group).
-    ``v3_path``: the Keras 3 weights path (``layers/sequential/layers/lstm``), built the way
-    ``saving_lib`` builds it: snake_case class name, de-duplicated per container.
-    """
-
-    name: str
-    kind: str
-    config: Mapping[str, Any]
-    top: str
-    v3_path: str
-
-    @property
-    def inner(self) -> Mapping[str, Any] | None:
-        """The wrapped layer's entry of a Bidirectional / TimeDistributed."""
-        layer = self.config.get("layer")
-        return layer if isinstance(layer, Mapping) else None
-
-    @property
-    def inner_kind(self) -> str:
-        inner = self.inner
-        return str(inner.get("class_name", "")) if inner else ""
-
-    @property
-    def display_kind(self) -> str:
-        return f"{self.kind}({self.inner_kind})" if self.inner_kind else self.kind
-
-
-def to_snake_case(name: str) -> str:
-    """Keras' ``naming.to_snake_case`` (the Keras 3 weights path uses it on class names)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _unique(name: str, used: dict[str, int]) -> str:
-    if name in used:
-        used[name] += 1
-        return f"{name}_{used[name]}"
-    used[name] = 0
-    return name
-
-
-def _layer_entries(model_cfg: Mapping[str, Any]) -> list[Any]:
-    inner = model_cfg.get("config")
-    if isinstance(inner, list):  # Keras 2.0/2.1 Sequential: config is the layer list
-        return inner
-    if isinstance(inner, Mapping) and isinstance(inner.get("layers"), list):
-        return inner["layers"]
-    return []
-
-
-def flatten_layers(model_cfg: object, file: str) -> list[LayerSpec]:
-    """Every leaf layer of a model config, in config order, nested models expanded."""
-    if not isinstance(model_cfg, Mapping) or not isinstance(model_cfg.get("class_name"), str):
-        raise LoadError(f"{file}: model config is not a Keras model description")
-    if model_cfg["class_name"] not in MODEL_KINDS and not _layer_entries(model_cfg):
-        return []  # a subclassed model: its config does not list layers
-    out: list[LayerSpec] = []
-    _walk(model_cfg, "", None, out, file, 0)
-    return out
-
-
-def _walk(
-    model_cfg: Mapping[str, Any],
-    prefix: str,
-    top: str | None,
-    out: list[LayerSpec],
-    file: str,
-    depth: int,
-) -> None:
-    if depth > MAX_DEPTH:
-        raise LoadError(f"{file}: model config nests models deeper than {MAX_DEPTH} levels")
-    sequential = model_cfg.get("class_name") == "Sequential"
-    used: dict[str, int] = {}
-    for entry in _layer_entries(model_cfg):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("class_name"), str):
-            raise LoadError(f"{file}: model config has a layer entry that is not a layer")
-        kind = entry["class_name"]
-        cfg = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
-        name = str(entry.get("name") or cfg.get("name") or kind)
-        if sequential and kind == "InputLayer":
-            continue  # Keras 3 ``Sequential.layers`` leaves the InputLayer out of the path
-        path = f"{prefix}layers/{_unique(to_snake_case(kind), used)}"
-        if kind in MODEL_KINDS or (isinstance(cfg.get("layers"), list) and "name" in cfg):
-            _walk(entry, path + "/", top or name, out, file, depth + 1)
-        else:
-            out.append(LayerSpec(name, kind, cfg, top or name, path))

@@ -63,8 +63,12 @@ def check_global_heaps_of(path: Path, file: str) -> None:
 
 
 def dataset_dtype(ds: h5py.Dataset) -> str:
-    """The dtype name shown in provenance; Keras marks bfloat16 (stored as 2-byte opaque)."""
+    """The dtype name shown in provenance. h5py stores bfloat16 as a 2-byte opaque type; the
+    Keras 3 tree marks it with ``dtype="bfloat16"``, Keras 3's legacy ``.h5`` does not (and
+    Keras cannot read it back), but bfloat16 is the only 2-byte opaque type Keras writes."""
     if decode_text(ds.attrs.get("dtype", "")) == "bfloat16":
+        return "bfloat16"
+    if ds.dtype.kind == "V" and ds.dtype.itemsize == 2 and ds.dtype.fields is None:
         return "bfloat16"
     return str(ds.dtype)
 

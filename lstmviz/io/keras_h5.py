@@ -100,7 +100,11 @@ def _full_model(h5: h5py.File, probe: Probe) -> LSTMModel:
             if ws and not any(parts):
                 notes.append(f"weights of nested model {top!r} could not be matched to layers")
         for spec, part in zip(members, parts, strict=True):
-            found.append(FoundLayer(spec.name, spec.kind, spec.config, part, _wrapped(spec)))
+            found.append(
+                FoundLayer(
+                    spec.name, spec.kind, spec.config, part, _wrapped(spec), wiring=spec.wiring
+                )
+            )
     version = _tf1_hint(version, found)
     src = Source(file, str(probe.path), FULL, version, "HDF5 file")
     return build_model(found, src, notes)
@@ -126,23 +130,65 @@ def _tf1_hint(version, found: Sequence[FoundLayer]):
     return version
 
 
-def _guess_kind(name: str, ws: Sequence[Weight]) -> tuple[str, str, tuple[tuple[Weight, ...], ...]]:
-    """(kind, inner kind, directions) of a weights-only layer group from its arrays."""
+_CELL_PART = re.compile(r"(.*_)?cell(_\d+)?$")
+_SIDES = ("forward", "backward")
+
+
+def _owner(group_name: str, weight_name: str) -> tuple[str, str | None]:
+    """(layer key, side) of one weight: its path without the array name and the cell scope
+    (``lstm/lstm_cell/kernel:0`` → ``lstm``); a ``forward_…``/``backward_…`` part makes the
+    part before it a Bidirectional wrapper. Cells of ``stacked_rnn_cells`` stay separate."""
+    parts = weight_name.split("/")[:-1] or [group_name]
+    if len(parts) > 1 and _CELL_PART.match(parts[-1]) and parts[-2] != "stacked_rnn_cells":
+        parts = parts[:-1]
+    for k, part in enumerate(parts[1:], start=1):
+        for side in _SIDES:
+            if part.startswith(side + "_") or part == side + "_layer":
+                return "/".join(parts[:k]), side
+    return "/".join(parts), None
+
+
+def _split_group(name: str, ws: Sequence[Weight]) -> list[FoundLayer]:
+    """The layers one weights-only group holds: one, or several for a nested model or a
+    stack of cells, told apart by the path inside each weight name."""
+    keys: dict[str, dict[str | None, list[Weight]]] = {}
+    for w in ws:
+        key, side = _owner(name, w.name.split("/", 1)[1] if "/" in w.name else w.name)
+        keys.setdefault(key, {}).setdefault(side, []).append(w)
+    single = len(keys) == 1
+    out = []
+    for key, sides in keys.items():
+        label = name if single else key
+        if set(sides) == set(_SIDES):
+            fw, bw = tuple(sides["forward"]), tuple(sides["backward"])
+            out.append(FoundLayer(label, "Bidirectional", None, fw + bw, _cell_kind(fw), (fw, bw)))
+            continue
+        weights = tuple(w for part in sides.values() for w in part)
+        out.append(FoundLayer(label, _guess_kind(key.rsplit("/", 1)[-1], weights), None, weights))
+    return out
+
+
+def _cell_kind(ws: Sequence[Weight]) -> str:
+    """LSTM (or CuDNNLSTM, GRU, RNN) from the recurrent kernel (H, kH) and the bias."""
     rec = [w for w in ws if w.role == "recurrent_kernel"]
-    if rec and len(rec[0].shape) == 2 and rec[0].shape[0]:
-        H = rec[0].shape[0]
-        ratio = rec[0].shape[1] / H
-        cell = "LSTM" if ratio == 4 else "GRU" if ratio == 3 else "RNN"
-        biases = [w for w in ws if w.role == "bias"]
-        if cell == "LSTM" and biases and biases[0].shape == (8 * H,):
-            cell = "CuDNNLSTM"
-        if len(rec) == 2:
-            half = len(ws) // 2
-            return "Bidirectional", cell, (tuple(ws[:half]), tuple(ws[half:]))
-        return cell, "", ()
+    if not rec or len(rec[0].shape) != 2 or not rec[0].shape[0]:
+        return ""
+    H = rec[0].shape[0]
+    ratio = rec[0].shape[1] / H
+    cell = "LSTM" if ratio == 4 else "GRU" if ratio == 3 else "RNN"
+    if cell == "LSTM" and any(w.role == "bias" and w.shape == (8 * H,) for w in ws):
+        cell = "CuDNNLSTM"
+    return cell
+
+
+def _guess_kind(name: str, ws: Sequence[Weight]) -> str:
+    """The class of a weights-only layer from its arrays, else from its name."""
+    cell = _cell_kind(ws)
+    if cell:
+        return cell
     base = re.sub(r"_\d+$", "", name)
     if any(w.role.endswith("_W_i") for w in ws):
-        return "LSTM", "", ()  # Keras 1 per-gate arrays: lstm_direction names the layout
+        return "LSTM"  # Keras 1 per-gate arrays: lstm_direction names the layout
     kinds = {
         "embedding": "Embedding",
         "dense": "Dense",
@@ -150,24 +196,25 @@ def _guess_kind(name: str, ws: Sequence[Weight]) -> tuple[str, str, tuple[tuple[
         "lstm": "LSTM",
         "gru": "GRU",
     }
-    return kinds.get(base, base), "", ()
+    return kinds.get(base, base)
 
 
 def _weights_only(h5: h5py.File, probe: Probe) -> LSTMModel:
     file = probe.name
     names = name_list(h5.attrs, "layer_names", file) or []
     version = parse_version(h5.attrs.get("keras_version"))
-    found = []
+    found: list[FoundLayer] = []
+    notes = ["weights-only file: sizes from shapes, activations and return_sequences assumed"]
     for name in names:
         g = group(h5, name, file)
         if g is None:
             raise LoadError(f"{file}: layer {name!r} is listed in layer_names but has no group")
-        ws = _group_weights(g, file)
-        kind, inner, dirs = _guess_kind(name, ws)
-        found.append(FoundLayer(name, kind, None, ws, inner, dirs))
+        parts = _split_group(name, _group_weights(g, file))
+        if len(parts) > 1:
+            notes.append(f"group {name!r} holds {len(parts)} layers, told apart by weight names")
+        found.extend(parts)
     version = _tf1_hint(version, found)
     src = Source(file, str(probe.path), WEIGHTS_ONLY, version, "HDF5 weights file")
-    notes = ["weights-only file: sizes from shapes, activations and return_sequences assumed"]
     if any(f.kind == "Bidirectional" for f in found):
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
     return build_model(found, src, notes)

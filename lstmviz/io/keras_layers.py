@@ -34,6 +34,7 @@ from lstmviz.io.keras_config import (
     lstm_settings,
     resolve_activation,
 )
+from lstmviz.io.keras_graph import Wiring
 
 GATE_ORDER = ("i", "f", "c", "o")
 MAX_WEIGHT_VALUES = 1 << 28  # 1 GiB of float32 in one array: no LSTM in a file is that big
@@ -71,6 +72,7 @@ class FoundLayer:
     weights: tuple[Weight, ...]
     inner_kind: str = ""
     directions: tuple[tuple[Weight, ...], ...] = ()
+    wiring: Wiring | None = None  # from a functional config; None: file order decides
 
     @property
     def display_kind(self) -> str:
@@ -235,6 +237,7 @@ def lstm_direction(
         )
     if "hard_sigmoid" in (activation_name(settings.recurrent_activation.value),):
         notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
+    notes.extend(_precision_note(cfg))
     provenance = Provenance(
         framework=src.version.label,
         source_format=src.source_format,
@@ -255,6 +258,25 @@ def lstm_direction(
         reverse=reverse,
         provenance=provenance,
     )
+
+
+_LOW_PRECISION = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+
+
+def _precision_note(cfg: Mapping[str, Any] | None) -> list[str]:
+    """A float16/bfloat16 dtype policy: Keras computes the layer in half precision, lstmviz
+    in float32, so Keras' own outputs differ from the float32 reference by ~1e-3."""
+    policy = cfg.get("dtype") if cfg is not None else None
+    if isinstance(policy, Mapping):
+        inner = policy.get("config")
+        policy = inner.get("name") if isinstance(inner, Mapping) else None
+    if policy not in _LOW_PRECISION:
+        return []
+    compute = str(policy).removeprefix("mixed_")
+    return [
+        f"dtype policy {policy!r}: Keras computes this layer in {compute}; lstmviz computes in "
+        "float32 (Keras' outputs differ by about 1e-3)"
+    ]
 
 
 def _shown_settings(s: LSTMSettings, act: str, rec_act: str) -> tuple:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import h5py
 
@@ -27,6 +27,9 @@ LEGACY_LAYERS = "_layer_checkpoint_dependencies"
 MAX_GROUPS = 100_000
 _KINDS = {
     "lstm": "LSTM",
+    "cu_dnnlstm": "CuDNNLSTM",
+    "cu_dnngru": "CuDNNGRU",
+    "rnn": "RNN",
     "bidirectional": "Bidirectional",
     "gru": "GRU",
     "simple_rnn": "SimpleRNN",
@@ -98,18 +101,28 @@ def layers_from_config(
     for spec in specs:
         path = _resolve(root, spec.v3_path, by_name, spec.name)
         if path is None:
-            if spec.kind not in ("InputLayer",):
+            if spec.kind != "InputLayer" and not spec.is_op:
                 notes.append(f"no weights found for layer {spec.name!r} ({spec.v3_path})")
-            found.append(FoundLayer(spec.name, spec.kind, spec.config, (), spec.inner_kind))
+            found.append(
+                FoundLayer(
+                    spec.name, spec.kind, spec.config, (), spec.inner_kind, wiring=spec.wiring
+                )
+            )
             continue
         if spec.kind == "Bidirectional":
             fw = _vars(root, f"{path}/forward_layer", file)
             bw = _vars(root, f"{path}/backward_layer", file)
-            found.append(
-                FoundLayer(spec.name, spec.kind, spec.config, fw + bw, spec.inner_kind, (fw, bw))
+            layer = FoundLayer(
+                spec.name, spec.kind, spec.config, fw + bw, spec.inner_kind, (fw, bw), spec.wiring
             )
         else:
-            found.append(FoundLayer(spec.name, spec.kind, spec.config, _vars(root, path, file)))
+            weights = _vars(root, path, file)
+            if spec.kind == "TimeDistributed":
+                weights = _vars(root, f"{path}/layer", file) or weights
+            layer = FoundLayer(
+                spec.name, spec.kind, spec.config, weights, spec.inner_kind, wiring=spec.wiring
+            )
+        found.append(layer)
     return found, notes
 
 
@@ -131,7 +144,10 @@ def _rnn_kind(weights: Sequence[Weight]) -> str:
     return "RNN"
 
 
-def _walk(root: h5py.Group, prefix: str, file: str, out: list[FoundLayer], depth: int) -> None:
+Walked = list[tuple[str, FoundLayer]]  # (order group, layer): see layers_without_config
+
+
+def _walk(root: h5py.Group, prefix: str, file: str, out: Walked, depth: int) -> None:
     if depth > 32:
         raise LoadError(f"{file}: weights tree nests deeper than 32 models")
     container = None
@@ -151,15 +167,30 @@ def _walk(root: h5py.Group, prefix: str, file: str, out: list[FoundLayer], depth
         base = re.sub(r"_\d+$", "", child)
         kind = _kind(base, ())
         name = _layer_name(root, path) or child
+        order = f"{container.name}/{base}"
         if kind == "Bidirectional":
             fw = _vars(root, f"{path}/forward_layer", file)
             bw = _vars(root, f"{path}/backward_layer", file)
-            out.append(FoundLayer(name, kind, None, fw + bw, _rnn_kind(fw), (fw, bw)))
+            out.append((order, FoundLayer(name, kind, None, fw + bw, _rnn_kind(fw), (fw, bw))))
+            continue
+        if kind == "RNN" and group(root, f"{path}/cell/cells", file) is not None:
+            for cell in _stacked_cells(root, path, name, file):
+                out.append((f"{path}/cell/cells", cell))
             continue
         weights = _vars(root, path, file)
-        if kind in ("LSTM", "GRU"):
+        if kind in ("LSTM", "GRU", "RNN"):
             kind = _rnn_kind(weights) if _rnn_kind(weights) != "RNN" else kind
-        out.append(FoundLayer(name, kind, None, weights))
+        out.append((order, FoundLayer(name, kind, None, weights)))
+
+
+def _stacked_cells(root: h5py.Group, path: str, name: str, file: str) -> list[FoundLayer]:
+    """``RNN([LSTMCell, …])``: ``<rnn>/cell/cells/lstm_cell{,_1…}/vars``, one layer each."""
+    cells = root[f"{path}/cell/cells"]
+    out = []
+    for cell in sorted(cells.keys(), key=_natural)[:MAX_GROUPS]:
+        weights = _vars(root, f"{path}/cell/cells/{cell}", file)
+        out.append(FoundLayer(f"{name}/{cell}", _rnn_kind(weights), None, weights))
+    return out
 
 
 def _layer_name(root: h5py.Group, path: str) -> str | None:
@@ -181,18 +212,45 @@ def _chained(order: Sequence[FoundLayer]) -> bool:
     return all(_width(a)[1] == _width(b)[0] for a, b in itertools.pairwise(order))
 
 
+def _interleavings(groups: list[list[FoundLayer]]) -> Iterator[list[FoundLayer]]:
+    """Every merge of the groups that keeps each group's own order."""
+    if not any(groups):
+        yield []
+        return
+    for k, g in enumerate(groups):
+        if g:
+            rest = [*groups[:k], g[1:], *groups[k + 1 :]]
+            for tail in _interleavings(rest):
+                yield [g[0], *tail]
+
+
+def _order_lstms(walked: Walked, notes: list[str]) -> list[FoundLayer]:
+    """Within one container and class the numbering (lstm, lstm_1, …) is model order; only
+    across classes or nested models is the order lost, so only that is searched."""
+    lstms = [(key, f) for key, f in walked if f.is_lstm]
+    order = [f for _, f in lstms]
+    if len(order) < 2 or _chained(order) or len(order) > 8:
+        return order
+    groups: dict[str, list[FoundLayer]] = {}
+    for key, f in lstms:
+        groups.setdefault(key, []).append(f)
+    if len(groups) < 2:
+        return order
+    best = next((p for p in _interleavings(list(groups.values())) if _chained(p)), None)
+    if best is None:
+        return order
+    notes.append("LSTM order chosen so that each layer's output width feeds the next")
+    return best
+
+
 def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer], list[str]]:
     """Walk a config-less weights file. Group names give classes but not the layer order
     across classes, so LSTMs are put in an order where each feeds the next when one exists."""
-    found: list[FoundLayer] = []
-    _walk(root, "", file, found, 0)
-    lstms = [f for f in found if f.is_lstm]
+    walked: Walked = []
+    _walk(root, "", file, walked, 0)
+    found = [f for _, f in walked]
     notes = ["weights-only file: layer order and settings inferred from group names and shapes"]
-    if len(lstms) > 1 and not _chained(lstms) and len(lstms) <= 6:
-        order = next((p for p in itertools.permutations(lstms) if _chained(p)), None)
-        if order is not None:
-            lstms = list(order)
-            notes.append("LSTM order chosen so that each layer's output width feeds the next")
+    lstms = _order_lstms(walked, notes)
     if any(f.kind == "Bidirectional" for f in lstms):
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
     first = [f for f in found if f.kind == "Embedding"]
