@@ -9,9 +9,11 @@ in the same run, interleaved with the candidates:
   ATen's per-step operator loop (what torch does where oneDNN is absent);
 - ``naive`` (``--naive``): the straightforward NumPy loop lstmviz started with (float64).
 
-Candidates: ``run`` (gates, c, act_c, m, h recorded; z_x, z_h, pre derived on first use),
+Candidates: ``run`` (gates, c, act_c, m, h recorded; z_x, z_h, pre derived on first use;
+``engine="auto"``: the compiled numba loop where it wins when the ``fast`` extra is installed,
+else NumPy), ``run numpy`` (``engine="numpy"``: the NumPy loop whatever is installed),
 ``run+all`` (``run`` then ``trace.materialize()``: every array of the trace exists), and
-``run f64`` (``dtype=np.float64``). Ratios are candidate / torch on the min and on the
+``run f64`` (``dtype=np.float64``, always NumPy). Ratios are candidate / torch on the min and on the
 median over ``--repeat`` interleaved rounds. Outputs are checked against torch (≤ 1e-5).
 
 Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``.
@@ -28,7 +30,7 @@ THREADS = pin_threads()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, run  # noqa: E402
+from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, compiled, run  # noqa: E402
 
 SIZES = ((64, 16), (256, 64), (1024, 256))
 
@@ -75,8 +77,12 @@ def main() -> None:
     torch.set_grad_enabled(False)
     print(header("bench_core", args.threads))
     print(f"T = {args.steps}, batch 1, float32, min / median of {args.repeat} interleaved rounds")
+    kernel = compiled.recurrence()
     print(
-        f"{'H':>5} {'D':>4} {'candidate':<10} {'min ms':>9} {'med ms':>9} "
+        f"compiled engine (numba, the 'fast' extra): {'available' if kernel else 'not installed'}"
+    )
+    print(
+        f"{'H':>5} {'D':>4} {'candidate':<11} {'min ms':>9} {'med ms':>9} "
         f"{'/torch':>7} {'/torch med':>10} {'/aten':>6}"
     )
     for size in args.sizes.split(","):
@@ -91,6 +97,8 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
     want = lstm(xt)[0][0].numpy()
     err = float(np.max(np.abs(run(model, x).output - want)))
     assert err <= 1e-5, f"run differs from torch by {err:.2e} at H={H}"
+    err_np = float(np.max(np.abs(run(model, x, engine="numpy").output - want)))
+    assert err_np <= 1e-5, f"run numpy differs from torch by {err_np:.2e} at H={H}"
 
     def aten() -> None:
         with torch.backends.mkldnn.flags(enabled=False):
@@ -100,6 +108,7 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
         "torch": lambda: lstm(xt),
         "torch-aten": aten,
         "run": lambda: run(model, x),
+        "run numpy": lambda: run(model, x, engine="numpy"),
         "run+all": lambda: run(model, x).materialize(),
         "run f64": lambda: run(model, x, dtype=np.float64),
     }
@@ -110,10 +119,10 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
     aten_min = res["torch-aten"][0]
     for name, (lo, med) in res.items():
         print(
-            f"{H:>5} {D:>4} {name:<10} {lo:9.2f} {med:9.2f} {lo / ref:7.2f} "
+            f"{H:>5} {D:>4} {name:<11} {lo:9.2f} {med:9.2f} {lo / ref:7.2f} "
             f"{med / ref_med:10.2f} {lo / aten_min:6.2f}"
         )
-    print(f"{H:>5} {D:>4} max |run - torch| = {err:.1e}")
+    print(f"{H:>5} {D:>4} max |run - torch| = {err:.1e}, numpy engine {err_np:.1e}")
 
 
 if __name__ == "__main__":

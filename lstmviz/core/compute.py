@@ -8,16 +8,22 @@ Arithmetic is float32 by default, as in the frameworks; ``dtype=np.float64`` giv
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core import compiled
 from lstmviz.core.activations import SIGMOID, TANH
 from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
 from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 
 FloatArray = npt.NDArray[np.floating]
 StateArg = FloatArray | Sequence[FloatArray] | None
+#: ``numpy``: the NumPy loop; ``numba``: the compiled loop of ``compiled`` (the ``fast`` extra)
+#: wherever it applies (float32, sigmoid/tanh, no peepholes, no gate clip); ``auto``: numba
+#: when installed and the sequence is long and the weights small enough for it to win.
+Engine = Literal["auto", "numpy", "numba"]
 
 
 def merge(fw: FloatArray, bw: FloatArray, mode: MergeMode) -> FloatArray:
@@ -175,6 +181,50 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
                 np.clip(hn, -pc, pc, out=hn)
 
 
+def _run_compiled(
+    w: LSTMDirection, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
+) -> None:
+    """The fast path's recurrence with the compiled kernels (same buffers, same arithmetic):
+    the whole loop in one call for small weights, else BLAS' matvec plus one call a step."""
+    WhT = _internal(w.W_h, dtype, True, transpose=True)
+    nan = float("nan")
+    cc = nan if w.cell_clip is None else float(w.cell_clip)
+    pc = nan if w.proj_clip is None else float(w.proj_clip)
+    if WhT.size <= compiled.MAX_FUSED_WEIGHTS:
+        if w.W_p is None:
+            WpT, m = np.empty((0, 0), dtype), np.empty((0, 0), dtype)
+        else:
+            WpT, m = np.ascontiguousarray(w.W_p.T, dtype=dtype), buf.m
+        kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, WhT, WpT, cc, pc, w.reverse)
+        return
+    H = w.hidden_size
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
+    zh = np.empty(4 * H, dtype)
+    rows = (buf.h_prev, buf.gates[:, H:], buf.gates[:, :H], buf.c, buf.act_c, buf.m_out(), buf.h)
+    dot, finish = np.dot, kernels.finish_step
+    for hp, gz, cp, cn, ac, mo, hn in _steps(rows, w.reverse):
+        dot(hp, WhT, out=zh)
+        finish(gz, zh, cp, cn, ac, mo, cc)
+        if WpT is not None:
+            dot(mo, WpT, out=hn)
+            if w.proj_clip is not None:
+                np.clip(hn, -pc, pc, out=hn)
+
+
+def _compiled_kernels(
+    engine: Engine, w: LSTMDirection, T: int, dtype: np.dtype
+) -> compiled.Kernels | None:
+    """The compiled kernels when ``engine`` asks for them and they apply to this direction."""
+    if engine == "numpy" or dtype != np.float32 or not _fast_path(w):
+        return None
+    if engine == "auto" and T < compiled.MIN_COMPILED_STEPS:
+        return None
+    kernels = compiled.recurrence()
+    if kernels is None and engine == "numba":
+        raise RuntimeError("engine='numba' needs numba: pip install 'lstmviz[fast]'")
+    return kernels
+
+
 def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     """Any activation, peepholes and clips: the equations of CONVENTIONS.md §1 step by step."""
     H = w.hidden_size
@@ -218,6 +268,7 @@ def run_direction(
     c0: FloatArray | None = None,
     *,
     dtype: npt.DTypeLike = np.float32,
+    engine: Engine = "auto",
 ) -> DirectionTrace:
     """Run one direction over ``x (T, D)`` and record every intermediate in time order.
 
@@ -234,8 +285,12 @@ def run_direction(
     zx += _internal(w.b, dtype, fast)
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
+    kernels = _compiled_kernels(engine, w, T, dtype)
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
-        (_run_fast if fast else _run_general)(w, buf, dtype)
+        if kernels is not None:
+            _run_compiled(w, buf, kernels, dtype)
+        else:
+            (_run_fast if fast else _run_general)(w, buf, dtype)
     G = buf.gates
     return DirectionTrace(
         weights=w,
@@ -261,6 +316,7 @@ def run(
     c0: StateArg = None,
     *,
     dtype: npt.DTypeLike = np.float32,
+    engine: Engine = "auto",
 ) -> Trace:
     """Run ``model`` on ``x (T, D)`` and return the full ``Trace``.
 
@@ -268,8 +324,11 @@ def run(
     ``dtype``: arithmetic and storage precision. float32 is what the frameworks compute in
     (their results agree at ~1e-6) and halves the memory traffic of the recurrent matmul;
     pass ``np.float64`` for a reference to compare float32 frameworks against.
+    ``engine``: see ``Engine``; every engine agrees with the frameworks at 1e-5.
     Raises ValueError naming the expected shape for a wrong width, an empty or non-finite x.
     """
+    if engine not in ("auto", "numpy", "numba"):
+        raise ValueError(f"engine must be 'auto', 'numpy' or 'numba', not {engine!r}")
     seq = check_sequence(x, model.input_size).astype(dtype, copy=False)
     layer_traces = []
     inp = seq
@@ -281,6 +340,7 @@ def run(
                 _initial(h0, k, d, w.output_size, "h0"),
                 _initial(c0, k, d, w.hidden_size, "c0"),
                 dtype=dtype,
+                engine=engine,
             )
             for d, w in enumerate(layer.directions)
         )
@@ -297,10 +357,14 @@ def run(
 
 
 def run_batch(
-    model: LSTMModel, x: npt.ArrayLike, *, dtype: npt.DTypeLike = np.float32
+    model: LSTMModel,
+    x: npt.ArrayLike,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    engine: Engine = "auto",
 ) -> list[Trace]:
     """Run each sequence of ``x (B, T, D)`` separately (the debugger's case is a batch of one)."""
     arr = np.asarray(x)
     if arr.ndim != 3:
         raise ValueError(f"batch must have shape (B, T, {model.input_size}), got {arr.shape}")
-    return [run(model, seq, dtype=dtype) for seq in arr]
+    return [run(model, seq, dtype=dtype, engine=engine) for seq in arr]

@@ -1,0 +1,116 @@
+"""numba kernels of ``compiled``; imported only through ``compiled.recurrence()``.
+
+Top-level functions, so that numba's on-disk cache (``cache=True``) finds them again in the
+next process: the first run on a machine compiles for a few seconds, later ones load in ~0.2 s.
+"""
+
+import functools
+
+import numba
+import numpy as np
+
+f32 = np.float32
+_njit = functools.partial(numba.njit, nogil=True, error_model="numpy", fastmath={"contract"})
+
+
+@_njit(inline="always")
+def tanh32(x0: float) -> float:
+    """tanh to a couple of float32 ulp (max |error| 2.4e-7): the 13/6 rational form of
+    Eigen's ``generic_fast_tanh_float``. It has no branch, so LLVM vectorises the loops
+    that call it (libm's scalar ``tanhf`` would cost ~3 ns an element); NaN stays NaN."""
+    x = min(max(x0, f32(-9.0)), f32(9.0))
+    x2 = x * x
+    p = x2 * f32(-2.76076847742355e-16) + f32(2.00018790482477e-13)
+    p = x2 * p + f32(-8.60467152213735e-11)
+    p = x2 * p + f32(5.12229709037114e-08)
+    p = x2 * p + f32(1.48572235717979e-05)
+    p = x2 * p + f32(6.37261928875436e-04)
+    p = x2 * p + f32(4.89352455891786e-03)
+    q = x2 * f32(1.19825839466702e-06) + f32(1.18534705686654e-04)
+    q = x2 * q + f32(2.26843463243900e-03)
+    q = x2 * q + f32(4.89352518554385e-03)
+    r = x * p / q
+    return r if x0 == x0 else x0
+
+
+@_njit(inline="always")
+def _clip(v: float, limit: float) -> float:
+    """``np.clip(v, -limit, limit)``, NaN kept."""
+    return min(max(v, -limit), limit) if v == v else v
+
+
+@_njit(inline="always")
+def _cell(z, c_prev, c, ac, mo, cell_clip):
+    """Activations and state update of one step, in place: ``z`` is the gate row ``[g|f|i|o]``
+    with the full pre-activation (sigmoid rows halved); writes c, act(c) and o·act(c)."""
+    H = c.shape[0]
+    half = f32(0.5)
+    for j in range(H):
+        z[j] = tanh32(z[j])
+    for j in range(H, 4 * H):  # sigmoid(z) = tanh(z / 2) / 2 + 1/2, z already halved
+        z[j] = tanh32(z[j]) * half + half
+    use_cc = cell_clip == cell_clip
+    for u in range(H):
+        v = z[H + u] * c_prev[u] + z[2 * H + u] * z[u]
+        c[u] = _clip(v, cell_clip) if use_cc else v
+    for u in range(H):
+        ac[u] = tanh32(c[u])
+    for u in range(H):
+        mo[u] = z[3 * H + u] * ac[u]
+
+
+@_njit(cache=True)
+def run_steps(R, Hb, act_c, m, WhT, WpT, cell_clip, proj_clip, reverse):
+    """One direction's whole recurrence in place, for small weights (P · 4H up to ~1M).
+
+    Clips are NaN when absent, ``m`` and ``WpT`` empty without a projection. Row indices
+    follow ``_Buffers``: step t reads gate row ``t + reverse`` (also where h_prev is) and
+    writes c, h to row ``t + 1 - reverse``."""
+    T = act_c.shape[0]
+    H = act_c.shape[1]
+    P = WhT.shape[0]
+    H4 = 4 * H
+    project = WpT.shape[0] > 0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        row = t + 1 if reverse else t
+        nxt = t if reverse else t + 1
+        z = R[row, H:]
+        hp = Hb[row]
+        k = 0
+        while k + 4 <= P:  # four rows of W_hᵀ per pass over z: a quarter of the z traffic
+            a0, a1, a2, a3 = hp[k], hp[k + 1], hp[k + 2], hp[k + 3]
+            w0, w1, w2, w3 = WhT[k], WhT[k + 1], WhT[k + 2], WhT[k + 3]
+            for j in range(H4):
+                z[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+            k += 4
+        while k < P:
+            a0 = hp[k]
+            w0 = WhT[k]
+            for j in range(H4):
+                z[j] += a0 * w0[j]
+            k += 1
+        mo = m[t] if project else Hb[nxt]
+        _cell(z, R[row, :H], R[nxt, :H], act_c[t], mo, cell_clip)
+        if project:
+            hn = Hb[nxt]
+            for q in range(hn.shape[0]):
+                hn[q] = 0.0
+            for u in range(H):
+                a0 = mo[u]
+                wp = WpT[u]
+                for q in range(hn.shape[0]):
+                    hn[q] += a0 * wp[q]
+            if proj_clip == proj_clip:
+                for q in range(hn.shape[0]):
+                    hn[q] = _clip(hn[q], proj_clip)
+
+
+@_njit(cache=True)
+def finish_step(z, zh, c_prev, c, ac, mo, cell_clip):
+    """The step after BLAS' ``h_prev W_hᵀ`` (for large weights, where BLAS wins the matvec):
+    adds ``zh`` into the gate row ``z`` and does the rest of the step in one call instead of
+    NumPy's nine."""
+    for j in range(z.shape[0]):
+        z[j] += zh[j]
+    _cell(z, c_prev, c, ac, mo, cell_clip)

@@ -1,0 +1,154 @@
+"""The compiled engine (numba, the ``fast`` extra) against torch and against the NumPy loop.
+
+numba is in the test extra, so these run in CI; the engine must give the same trace as the
+NumPy loop (to float32 rounding) and torch's outputs at 1e-5, including clips, projection,
+reverse directions, initial states and NaN propagation.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, compiled, compute, run
+from tests.core.test_compute_paths import reference
+from tests.core.test_compute_torch import copy_weights, torch_lstm
+
+FIELDS = ("i", "f", "g", "o", "c", "act_c", "m", "h")
+
+
+def one_direction(w: LSTMDirection) -> LSTMModel:
+    return LSTMModel((LSTMLayer("l", (w,)),))
+
+
+def random_direction(rng, D=3, H=5, P=None, **kw) -> LSTMDirection:
+    return LSTMDirection(
+        W_x=rng.normal(size=(4 * H, D)),
+        W_h=rng.normal(size=(4 * H, P or H)) * 0.6,
+        b=rng.normal(size=4 * H),
+        W_p=rng.normal(size=(P, H)) * 0.5 if P else None,
+        **kw,
+    )
+
+
+def test_numba_is_installed_with_the_test_extra():
+    assert compiled.recurrence() is not None
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("bidirectional, proj", [(False, 0), (True, 0), (False, 3), (True, 3)])
+def test_compiled_matches_torch(bidirectional, proj):
+    lstm = torch_lstm(bidirectional, proj, torch.float32, 11)
+    model = copy_weights(lstm)
+    n_dir, out = 1 + bidirectional, proj or 6
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 4))
+    h0 = rng.normal(size=(2, n_dir, out)) * 0.5
+    c0 = rng.normal(size=(2, n_dir, 6)) * 0.5
+    with torch.no_grad():
+        y, (h_n, c_n) = lstm(
+            torch.tensor(x, dtype=torch.float32)[:, None],
+            (
+                torch.tensor(h0.reshape(2 * n_dir, 1, out), dtype=torch.float32),
+                torch.tensor(c0.reshape(2 * n_dir, 1, 6), dtype=torch.float32),
+            ),
+        )
+    trace = run(model, x, list(h0), list(c0), engine="numba")
+    np.testing.assert_allclose(trace.layers[-1].output, y[:, 0].numpy(), atol=1e-5, rtol=0)
+    last = trace.layers[-1].directions
+    np.testing.assert_allclose(last[0].h[-1], h_n[2 * n_dir - n_dir, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(last[0].c[-1], c_n[2 * n_dir - n_dir, 0].numpy(), atol=1e-5)
+    if bidirectional:  # the backward direction ends at time 0
+        np.testing.assert_allclose(last[1].h[0], h_n[-1, 0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"reverse": True},
+        {"cell_clip": 0.7},
+        {"P": 2, "proj_clip": 0.4},
+        {"P": 3, "cell_clip": 1.5, "reverse": True},
+    ],
+)
+def test_compiled_agrees_with_numpy_and_the_textbook(kw):
+    rng = np.random.default_rng(len(kw))
+    w = random_direction(rng, **kw)
+    x = rng.normal(size=(30, w.input_size)) * 2
+    fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+    slow = run(one_direction(w), x, engine="numpy").layers[0].directions[0]
+    want = reference(w, x)
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), atol=2e-6)
+        np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+    if "cell_clip" in kw:
+        assert np.abs(fast.c).max() <= kw["cell_clip"]
+    np.testing.assert_allclose(fast.pre, slow.pre, atol=1e-5)  # derived arrays agree too
+
+
+def test_saturated_gates_reach_exactly_zero_and_one():
+    rng = np.random.default_rng(3)
+    w = random_direction(rng, H=4)
+    w = w.replace(W_x=w.W_x * 50)
+    x = rng.normal(size=(20, 3))
+    fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+    slow = run(one_direction(w), x, engine="numpy").layers[0].directions[0]
+    for name in ("i", "f", "o"):
+        gate = getattr(fast, name)
+        assert gate.min() >= 0.0 and gate.max() <= 1.0
+        np.testing.assert_array_equal(gate == 1.0, getattr(slow, name) == 1.0)
+
+
+def test_nan_in_the_weights_spreads_as_in_numpy():
+    rng = np.random.default_rng(4)
+    w = random_direction(rng, H=4)
+    W_h = w.W_h.copy()
+    W_h[5, 2] = np.nan  # f of unit 1 reads h_(t-1) of unit 2 (0 · NaN is NaN already at step 0)
+    w = w.replace(W_h=W_h)
+    x = rng.normal(size=(6, 3))
+    fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+    slow = run(one_direction(w), x, engine="numpy").layers[0].directions[0]
+    for name in FIELDS:
+        np.testing.assert_array_equal(np.isnan(getattr(fast, name)), np.isnan(getattr(slow, name)))
+    assert np.isnan(fast.f[0, 1]) and not np.isnan(fast.f[0, [0, 2, 3]]).any()
+    assert np.isnan(fast.h[-1]).all()  # through c, h and W_h it reaches every unit
+
+
+def test_auto_uses_the_compiled_loop_only_where_it_pays():
+    rng = np.random.default_rng(5)
+    small = random_direction(rng, H=8)
+    long_T, short_T = compiled.MIN_COMPILED_STEPS, compiled.MIN_COMPILED_STEPS - 1
+    f32 = np.dtype(np.float32)
+    kernels = compiled.recurrence()
+    assert compute._compiled_kernels("auto", small, long_T, f32) is kernels
+    assert compute._compiled_kernels("auto", small, short_T, f32) is None
+    assert compute._compiled_kernels("numba", small, short_T, f32) is kernels
+    assert compute._compiled_kernels("auto", small, long_T, np.dtype(np.float64)) is None
+    assert compute._compiled_kernels("numpy", small, long_T, f32) is None
+    peep = small.replace(p_i=np.ones(8), p_f=np.ones(8), p_o=np.ones(8))
+    assert compute._compiled_kernels("numba", peep, long_T, f32) is None  # general loop only
+
+
+@pytest.mark.parametrize("P", [None, 7])
+def test_large_weights_take_blas_and_the_compiled_step(monkeypatch, P):
+    """Above MAX_FUSED_WEIGHTS each step is BLAS' matvec plus ``finish_step``."""
+    monkeypatch.setattr(compiled, "MAX_FUSED_WEIGHTS", 0)
+    rng = np.random.default_rng(7)
+    w = random_direction(rng, H=6, P=P, cell_clip=0.8, proj_clip=0.3 if P else None)
+    for reverse in (False, True):
+        w = w.replace(reverse=reverse)
+        x = rng.normal(size=(25, 3)) * 2
+        fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+        want = reference(w, x)
+        for name in FIELDS:
+            np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+
+
+def test_engine_is_checked(monkeypatch):
+    model = one_direction(random_direction(np.random.default_rng(6)))
+    with pytest.raises(ValueError, match="engine"):
+        run(model, np.zeros((3, 3)), engine="fortran")
+    monkeypatch.setattr(compiled, "recurrence", lambda: None)  # as without the fast extra
+    with pytest.raises(RuntimeError, match=r"lstmviz\[fast\]"):
+        run(model, np.zeros((3, 3)), engine="numba")
+    assert run(model, np.zeros((300, 3))).layers[0].output.shape == (300, 5)  # auto: NumPy
