@@ -1,0 +1,247 @@
+"""Values known before run time, and which LSTM feeds which, in an ONNX graph.
+
+Exporters do not always hand an LSTM node its weights as initializers: torch's opset-7
+exporter reorders the gate blocks with Slice + Concat + Unsqueeze, others wrap them in
+Identity, Transpose, Reshape or Cast. ``Folder.value`` evaluates such a chain with NumPy over
+a fixed set of pure layout operators (nothing else is ever evaluated), with bounded depth and
+size, and otherwise names the node or graph input the value depends on. ``chains`` follows
+each LSTM's X back through layout-only operators to the LSTM whose Y it is, so stacked layers
+are run together and LSTMs separated by other computation are told apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from lstmviz.io.errors import LoadError
+from lstmviz.io.onnx_proto import Graph, Node, TensorInfo, tensor_array
+
+MAX_DEPTH = 32
+MAX_FOLDED = 1 << 28  # elements of any folded value
+#: Operators that only move or relabel data: an LSTM's Y reaches the next X through these.
+LAYOUT_OPS = frozenset(
+    {"Identity", "Squeeze", "Unsqueeze", "Transpose", "Reshape", "Flatten", "Cast", "Dropout"}
+)
+
+
+class NotConstant(Exception):
+    """The value depends on something only known at run time; ``reason`` says what."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _ints(a: np.ndarray | list[int]) -> list[int]:
+    return [int(v) for v in np.asarray(a).reshape(-1)]
+
+
+def _axes(node: Node, inputs: list[np.ndarray | None], k: int) -> list[int] | None:
+    """``axes`` from the attribute (older opsets) or from input ``k`` (newer)."""
+    if "axes" in node.attrs:
+        return _ints(node.attrs["axes"])
+    return _ints(inputs[k]) if len(inputs) > k and inputs[k] is not None else None
+
+
+def _unsqueeze(node: Node, x: list) -> np.ndarray:
+    axes = _axes(node, x, 1) or []
+    rank = x[0].ndim + len(axes)
+    out = x[0]
+    for a in sorted(a % rank for a in axes):
+        out = np.expand_dims(out, a)
+    return out
+
+
+def _squeeze(node: Node, x: list) -> np.ndarray:
+    axes = _axes(node, x, 1)
+    return np.squeeze(x[0], axis=None if axes is None else tuple(axes))
+
+
+def _slice(node: Node, x: list) -> np.ndarray:
+    data = x[0]
+    if "starts" in node.attrs:  # opset < 10
+        starts, ends = _ints(node.attrs["starts"]), _ints(node.attrs["ends"])
+        axes = _ints(node.attrs.get("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    else:
+        starts, ends = _ints(x[1]), _ints(x[2])
+        axes = _ints(x[3]) if len(x) > 3 and x[3] is not None else list(range(len(starts)))
+        steps = _ints(x[4]) if len(x) > 4 and x[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        index[a % data.ndim] = slice(s, e, st)
+    return data[tuple(index)]
+
+
+def _reshape(node: Node, x: list) -> np.ndarray:
+    shape = _ints(x[1]) if len(x) > 1 else _ints(node.attrs.get("shape", []))
+    if not node.attrs.get("allowzero", 0):
+        shape = [x[0].shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x[0].reshape(shape)
+
+
+def _cast(node: Node, x: list) -> np.ndarray:
+    to = {1: np.float32, 10: np.float16, 11: np.float64, 6: np.int32, 7: np.int64}
+    target = to.get(int(node.attrs.get("to", 1)))
+    if target is None:
+        raise NotConstant(f"a Cast to type {node.attrs.get('to')}")
+    return x[0].astype(target)
+
+
+def _split(node: Node, x: list, index: int) -> np.ndarray:
+    axis = int(node.attrs.get("axis", 0))
+    sizes = node.attrs.get("split") or (_ints(x[1]) if len(x) > 1 and x[1] is not None else None)
+    n = x[0].shape[axis]
+    if sizes is None:
+        parts = len(node.outputs)
+        sizes = [math.ceil(n / parts)] * (parts - 1) + [n - math.ceil(n / parts) * (parts - 1)]
+    cuts = np.cumsum(sizes)[:-1]
+    return np.split(x[0], cuts, axis=axis)[index]
+
+
+OPS: dict[str, Callable[[Node, list], np.ndarray]] = {
+    "Identity": lambda n, x: x[0],
+    "Dropout": lambda n, x: x[0],  # inference: the identity
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Slice": _slice,
+    "Reshape": _reshape,
+    "Cast": _cast,
+    "Transpose": lambda n, x: np.transpose(x[0], n.attrs.get("perm") or None),
+    "Concat": lambda n, x: np.concatenate(x, axis=int(n.attrs.get("axis", 0))),
+    "Flatten": lambda n, x: x[0].reshape(math.prod(x[0].shape[: int(n.attrs.get("axis", 1))]), -1),
+}
+
+
+class Folder:
+    """Evaluates constant values of one graph; results are cached by name."""
+
+    def __init__(self, graph: Graph, folder: Path, file: str) -> None:
+        self.graph, self.folder, self.file = graph, folder, file
+        self._cache: dict[str, np.ndarray] = {}
+        self.used_ops: set[str] = set()
+
+    def tensor(self, t: TensorInfo, what: str) -> np.ndarray:
+        return tensor_array(t, self.folder, self.file, what)
+
+    def value(self, name: str, what: str, depth: int = 0) -> np.ndarray:
+        """The value of ``name``, or NotConstant naming the run-time input or node."""
+        if name in self._cache:
+            return self._cache[name]
+        graph = self.graph
+        if name in graph.initializers:
+            out = self.tensor(graph.initializers[name], what)
+        elif (node := graph.producers.get(name)) is None:
+            if name in graph.inputs:
+                raise NotConstant(f"graph input {name!r}, fed at run time")
+            raise NotConstant(f"{name!r}, which is not defined anywhere in the graph")
+        elif node.op_type == "Constant":
+            out = self._constant(node, what)
+        elif node.op_type in OPS or node.op_type == "Split":
+            if depth >= MAX_DEPTH:
+                raise NotConstant(f"a chain of more than {MAX_DEPTH} nodes")
+            out = self._apply(node, name, what, depth)
+        else:
+            raise NotConstant(f"a {node.op_type} node ({node.name or name!r})")
+        if out.size > MAX_FOLDED:
+            raise LoadError(f"{self.file}: {what} would have {out.size} elements; not weights")
+        self._cache[name] = out
+        return out
+
+    def _apply(self, node: Node, name: str, what: str, depth: int) -> np.ndarray:
+        args = [self.value(i, what, depth + 1) if i else None for i in node.inputs]
+        if not args or args[0] is None:
+            raise NotConstant(f"a {node.op_type} node without input")
+        try:
+            if node.op_type == "Split":
+                out = _split(node, args, node.outputs.index(name))
+            else:
+                out = OPS[node.op_type](node, args)
+        except NotConstant:
+            raise
+        except (ValueError, IndexError, TypeError, KeyError) as exc:
+            raise LoadError(
+                f"{self.file}: {what} comes from a {node.op_type} node that cannot be applied "
+                f"({exc}); the graph is damaged"
+            ) from exc
+        self.used_ops.add(node.op_type)
+        return np.asarray(out)
+
+    def _constant(self, node: Node, what: str) -> np.ndarray:
+        attrs = node.attrs
+        if isinstance(attrs.get("value"), TensorInfo):
+            return self.tensor(attrs["value"], what)
+        for key, dtype in (
+            ("value_float", np.float32),
+            ("value_floats", np.float32),
+            ("value_int", np.int64),
+            ("value_ints", np.int64),
+        ):
+            if key in attrs:
+                return np.asarray(attrs[key], dtype=dtype)
+        raise NotConstant(f"a Constant node ({node.name!r}) without a tensor value")
+
+
+def upstream_lstm(graph: Graph, node: Node) -> Node | None:
+    """The LSTM whose Y reaches ``node``'s X through layout-only operators, if any."""
+    name, steps = node.inputs[0] if node.inputs else "", 0
+    while name and steps < MAX_DEPTH:
+        producer = graph.producers.get(name)
+        if producer is None:
+            return None
+        if producer.op_type == "LSTM":
+            return producer if producer.outputs and producer.outputs[0] == name else None
+        if producer.op_type not in LAYOUT_OPS or not producer.inputs:
+            return None
+        name, steps = producer.inputs[0], steps + 1
+    return None
+
+
+def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
+    """LSTM nodes grouped into stacks: each node's X comes from the previous one's Y."""
+    up = {id(n): upstream_lstm(graph, n) for n in lstms}
+    downs: dict[int, list[Node]] = {}
+    for n in lstms:
+        u = up[id(n)]
+        if u is not None:
+            downs.setdefault(id(u), []).append(n)
+    out = []
+    for n in lstms:
+        u = up[id(n)]
+        if u is not None and len(downs.get(id(u), [])) == 1:
+            continue  # continues the stack of u
+        stack = [n]
+        while len(nxt := downs.get(id(stack[-1]), [])) == 1 and len(stack) <= len(lstms):
+            stack.append(nxt[0])
+        out.append(stack)
+    return out
+
+
+def input_notes(folder: Folder, node: Node) -> list[str]:
+    """What lstmviz does with sequence_lens and initial states it does not use."""
+    inputs = list(node.inputs) + [""] * 8
+    notes = []
+    if inputs[4]:
+        notes.append(
+            f"sequence_lens ({inputs[4]!r}) is ignored: lstmviz runs every step of the "
+            "sequence it is given"
+        )
+    for k, what in ((5, "initial_h"), (6, "initial_c")):
+        if not inputs[k]:
+            continue
+        try:
+            value = folder.value(inputs[k], what)
+        except (NotConstant, LoadError) as exc:
+            reason = exc.reason if isinstance(exc, NotConstant) else str(exc)
+            notes.append(
+                f"{what} depends on {reason}; lstmviz starts from zero states (lstmviz.run "
+                "takes h0=/c0=)"
+            )
+            continue
+        if np.any(value):
+            notes.append(f"{what} is stored in the file; lstmviz starts from zero states")
+    return notes
