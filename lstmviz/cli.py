@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.info or (args.export_trace and not args.screenshot):
         from lstmviz.cli_text import run_text
 
-        return run_text(args, options)
+        try:
+            return run_text(args, options)
+        except BrokenPipeError:  # `lstmviz m.h5 --info | head`: the reader left, not an error
+            # Python flushes stdout again at exit; point it at devnull so that stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     from lstmviz.gui.app import launch
 
     return launch(args, options)

@@ -7,7 +7,7 @@ import sys
 
 from lstmviz.core.summary import model_summary
 from lstmviz.io import load_model
-from lstmviz.io.errors import LoadError
+from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.resources import default_model_path
 
 
@@ -15,6 +15,14 @@ def run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
     path = args.path or str(default_model_path())
     try:
         model = load_model(path, **options)
+    except ChoiceRequired as exc:
+        example = exc.choices[0] if exc.choices else "…"
+        print(
+            f"lstmviz: {exc} (one of: {', '.join(exc.choices)}; e.g. "
+            f"--option {exc.option}={example})",
+            file=sys.stderr,
+        )
+        return 2
     except LoadError as exc:
         print(f"lstmviz: {exc}", file=sys.stderr)
         return 2

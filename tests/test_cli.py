@@ -15,7 +15,7 @@ TORCH_PLAIN = ROOT / "tests" / "fixtures" / "torch" / "plain.pt"
 TF1_BASIC = ROOT / "tests" / "fixtures" / "tf1" / "basic"
 
 
-def run(*args: str, env_extra: dict[str, str] | None = None, code: str | None = None):
+def run(*args: str, env_extra: dict[str, str] | None = None, code: str | None = None, timeout=120):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -24,7 +24,7 @@ def run(*args: str, env_extra: dict[str, str] | None = None, code: str | None = 
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra or {})
     cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "lstmviz", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
 
 
 def png_is_picture(path: Path) -> bool:
@@ -118,3 +118,31 @@ def test_no_argument_opens_the_bundled_example():
     assert out.returncode == 0, out.stderr
     assert "sine_lstm.keras" in out.stdout and "LSTM layers: 2; input size 1" in out.stdout
     assert "stored as i,f,c,o (Keras 3" in out.stdout
+
+
+def test_ambiguous_file_fails_with_the_option_to_pass_instead_of_waiting_for_a_dialog(tmp_path):
+    """Nobody can answer the "which LSTM?" dialog of --screenshot: it must not wait forever."""
+    two = ROOT / "tests" / "fixtures" / "torch" / "two_lstms.pt"
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}  # keep the test's recent files out of the user's
+    out = run(str(two), "--screenshot", str(tmp_path / "shot.png"), env_extra=env, timeout=60)
+    assert out.returncode == 2
+    assert "--option prefix=encoder" in out.stderr and "one of: encoder, decoder" in out.stderr
+    info = run(str(two), "--info")
+    assert info.returncode == 2 and "--option prefix=encoder" in info.stderr
+
+
+def test_info_into_a_closed_pipe_exits_quietly():
+    """``lstmviz m.h5 --info | head -1``: the reader leaving early is not a crash."""
+    code = (
+        "import io, sys\n"
+        "class Closed(io.TextIOBase):\n"
+        "    def write(self, s):\n"
+        "        raise BrokenPipeError(32, 'Broken pipe')\n"
+        "    def fileno(self):\n"
+        "        return 1\n"
+        "sys.stdout = Closed()\n"
+        "from lstmviz.cli import main\n"
+        "sys.stderr.write(f'RC {main([\"--info\"])}')\n"
+    )
+    out = run(code=code)
+    assert "RC 0" in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -44,16 +44,31 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
     from lstmviz.resources import default_model_path, default_sequence_path
 
     path = args.path or str(default_model_path())
-    if window.open_model(path, wait=True, **options) is None:
+    model = window.open_model(path, wait=True, **options)
+    if model is None:
         return False
     seq = args.sequence or default_sequence_path(path)
-    if seq is not None:
-        window.open_sequence(seq)
+    if seq is not None and not window.open_sequence(seq):
+        print(f"lstmviz: {window.last_error}", file=sys.stderr)
     if args.layer is not None:
+        n = len(model.layers)
+        if not 0 <= args.layer < n:
+            print(
+                f"lstmviz: --layer {args.layer}: the model has {n} LSTM layer"
+                f"{'s' if n != 1 else ''} (0–{n - 1}); showing the nearest",
+                file=sys.stderr,
+            )
         window.select_layer(args.layer)
     if args.step is not None:
         window.go_to_step(args.step)
         window.tabs.setCurrentIndex(1)  # the debugger tab
+        if window.debug_panel.current_step != args.step:
+            print(
+                f"lstmviz: --step {args.step}: the sequence has steps 0–"
+                f"{window.debug_panel.trace.n_steps - 1}; showing step "
+                f"{window.debug_panel.current_step}",
+                file=sys.stderr,
+            )
     return True
 
 
@@ -64,6 +79,7 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
     from lstmviz.gui.main_window import MainWindow
 
     window = MainWindow()
+    window.interactive = not (args.screenshot or args.export_trace)
     window.resize(*WINDOW_SIZE)
     geometry, state = window.settings.window_state()
     if geometry is not None and not (args.screenshot or args.export_trace):

@@ -48,7 +48,7 @@ class BreakpointEditor(QWidget):
         layout.addLayout(row)
         self.examples = QLabel(EXAMPLES)
         self.examples.setWordWrap(True)
-        self.examples.setStyleSheet("color: #666; font-size: 8pt;")
+        self.examples.setStyleSheet("color: #888; font-size: 8pt;")  # grey on light and dark
         layout.addWidget(self.examples)
         self.error = QLabel()
         self.error.setWordWrap(True)

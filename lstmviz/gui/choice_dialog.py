@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -13,24 +15,53 @@ from PySide6.QtWidgets import (
 
 from lstmviz.io.errors import ChoiceRequired
 
+#: What the user is asked, per option (the reader's one-line message is shown below it).
+QUESTIONS = {
+    "prefix": ("Which LSTM?", "This file holds more than one LSTM. Which one should be opened?"),
+    "layout": (
+        "Which layout?",
+        "These arrays fit more than one framework's layout. Which framework wrote them?",
+    ),
+}
+#: How each array layout looks, so the choice can be made from the shapes one knows.
+LAYOUTS = {
+    "keras": "Keras: kernel [D, 4H], recurrent_kernel [H, 4H], bias [4H]; gates i,f,c,o",
+    "pytorch": "PyTorch: weight_ih [4H, D], weight_hh [4H, H], bias_ih + bias_hh; gates i,f,g,o",
+    "tf1": "TensorFlow 1: one kernel [D + H, 4H] (x rows, then h rows), bias [4H]; gates i,j,f,o",
+    "onnx": "ONNX: W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H]; gates i,o,f,c",
+}
+
 
 class ChoiceDialog(QDialog):
     """A list of the reader's choices for one option; OK reloads with ``option=choice``."""
 
     def __init__(self, error: ChoiceRequired, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Choose {error.option}")
+        title, question = QUESTIONS.get(
+            error.option, (f"Choose {error.option}", f"Choose a value for “{error.option}”:")
+        )
+        self.setWindowTitle(title)
+        self.setMinimumWidth(460)
         self.option = error.option
         self.choices = tuple(error.choices)
         layout = QVBoxLayout(self)
-        message = QLabel(f"{error}\n\nChoose a value for “{error.option}”:")
-        message.setWordWrap(True)
-        layout.addWidget(message)
+        heading = QLabel(f"<b>{html.escape(question)}</b>")
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
+        detail = QLabel(str(error))
+        detail.setWordWrap(True)
+        detail.setStyleSheet("color: #888;")  # the reader's own words, for the curious
+        layout.addWidget(detail)
         self.list = QListWidget()
-        self.list.addItems(list(self.choices))
+        for choice in self.choices:
+            help_text = LAYOUTS.get(choice) if error.option == "layout" else None
+            self.list.addItem(f"{choice} — {help_text}" if help_text else choice)
         self.list.setCurrentRow(0)
         self.list.itemDoubleClicked.connect(self.accept)
         layout.addWidget(self.list)
+        hint = QLabel(f"From the command line: --option {error.option}=<choice>")
+        hint.setStyleSheet("color: #888; font-size: 8pt;")
+        layout.addWidget(hint)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )

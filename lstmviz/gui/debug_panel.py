@@ -81,9 +81,6 @@ class DebugPanel(QWidget):
         layout.addWidget(self.controls)
         self.hit_banner = QLabel()
         self.hit_banner.setWordWrap(True)
-        self.hit_banner.setStyleSheet(
-            "background: #ffe5e5; color: #8b0000; border: 1px solid #e8000b; padding: 3px;"
-        )
         self.hit_banner.hide()
         layout.addWidget(self.hit_banner)
 
@@ -242,10 +239,30 @@ class DebugPanel(QWidget):
         self.debugger.go_to(int(t))
 
     def run_to_breakpoint(self, forward: bool = True) -> None:
-        if self.debugger is not None:
-            if self.playback is not None:
-                self.playback.pause()
-            self.debugger.run_to_breakpoint(forward)
+        """Continue to the next (previous) hit; with none, say so rather than just jumping."""
+        dbg = self.debugger
+        if dbg is None:
+            return
+        if self.playback is not None:
+            self.playback.pause()
+        start = dbg.step
+        if dbg.run_to_breakpoint(forward):
+            return
+        where = f"after step {start}" if forward else f"before step {start}"
+        end = "last" if forward else "first"
+        if not any(b.enabled for b in dbg.breakpoints):
+            text = f"No breakpoints are set (type one under Breakpoints); went to the {end} step."
+        else:
+            text = f"No breakpoint fires {where}; went to the {end} step ({dbg.step})."
+        self._show_banner(text, hit=False)
+
+    def _show_banner(self, text: str, hit: bool) -> None:
+        colours = ("#ffe5e5", "#8b0000", "#e8000b") if hit else ("#eef3fb", "#1a3d6d", "#7d9cc8")
+        self.hit_banner.setStyleSheet(
+            "background: {}; color: {}; border: 1px solid {}; padding: 3px;".format(*colours)
+        )
+        self.hit_banner.setText(text)
+        self.hit_banner.show()
 
     def toggle_play(self) -> None:
         if self.playback is not None:
@@ -386,6 +403,8 @@ class DebugPanel(QWidget):
         self._show_step(dbg.step)
 
     def _on_step_changed(self, t: int) -> None:
+        if not self.debugger.hits:
+            self.hit_banner.hide()  # a "no breakpoint fires" notice belongs to the old step
         self._show_step(t)
         self.step_changed.emit(t)
 
@@ -412,8 +431,8 @@ class DebugPanel(QWidget):
         s = dbg.selection
         self.step_view.set_hits(hits, s.layer, s.direction)
         if hits:
-            self.hit_banner.setText("● Breakpoint hit — " + "; ".join(h.describe() for h in hits))
-            self.hit_banner.show()
+            text = f"● Breakpoint hit at step {dbg.step} — " + "; ".join(h.describe() for h in hits)
+            self._show_banner(text, hit=True)
         else:
             self.hit_banner.hide()
 

@@ -17,7 +17,11 @@ class DetailsPanel(QWidget):
         super().__init__(parent)
         self.cell_label = QLabel("Hover a weight to see its gate, unit, stored index and value.")
         self.cell_label.setWordWrap(True)
-        self.cell_label.setStyleSheet("font-family: monospace; padding: 4px; background: #f4f4f4;")
+        # palette roles, not fixed colours: a dark theme keeps light text on a dark field
+        self.cell_label.setStyleSheet(
+            "font-family: monospace; padding: 4px; background: palette(alternate-base);"
+            " color: palette(text);"
+        )
         self.cell_label.setMinimumHeight(64)
         self.text = QTextBrowser()
         layout = QVBoxLayout(self)

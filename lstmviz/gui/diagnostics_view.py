@@ -30,6 +30,8 @@ class DiagnosticsView(QWidget):
         self._trace: Trace | None = None
         self._sel = (0, 0, 0)
         self._dirty = True
+        self.saturation = np.zeros((3, 0))
+        self.product = np.zeros((0, 0))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         row = QHBoxLayout()
@@ -43,7 +45,10 @@ class DiagnosticsView(QWidget):
 
         self.plots = pg.GraphicsLayoutWidget()
         ps.style_widget(self.plots)
-        self.sat_plot = ps.style_plot(self.plots.addPlot(row=0, col=0), "gate saturation per unit")
+        self.sat_plot = ps.style_plot(
+            self.plots.addPlot(row=0, col=0, axisItems=ps.integer_axes("bottom")),
+            "gate saturation per unit",
+        )
         self.sat_plot.invertY(True)
         self.sat_plot.setMouseEnabled(x=True, y=False)
         self.sat_plot.setLabel("bottom", "unit", color=ps.FOREGROUND)
@@ -60,7 +65,10 @@ class DiagnosticsView(QWidget):
         self.dead_marks = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen("k", width=2))
         self.sat_plot.addItem(self.dead_marks)
 
-        self.prod_plot = ps.style_plot(self.plots.addPlot(row=1, col=0), "forget-gate product")
+        self.prod_plot = ps.style_plot(
+            self.plots.addPlot(row=1, col=0, axisItems=ps.integer_axes("bottom", "left")),
+            "forget-gate product",
+        )
         self.prod_plot.setLabel("bottom", "to step t", color=ps.FOREGROUND)
         self.prod_plot.setLabel("left", "from step s", color=ps.FOREGROUND)
         self.prod_plot.invertY(True)
@@ -103,7 +111,7 @@ class DiagnosticsView(QWidget):
         self.refresh()
 
     def show_step(self, t: int) -> None:
-        self.cursor.setValue(t + 0.5)
+        self.cursor.setValue(t)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -133,15 +141,15 @@ class DiagnosticsView(QWidget):
         self.saturation = sat
         self.product = product
         self.sat_image.setImage(sat, autoLevels=False, levels=(0, 1))
-        self.sat_image.setRect(QRectF(0, 0, H, 3))
+        self.sat_image.setRect(QRectF(-0.5, 0, H, 3))  # unit u centred on x = u
         self.sat_plot.setTitle(
             f"gate saturation per unit — layer {layer} {side} (× = dead unit)",
             color=ps.FOREGROUND,
             size="10pt",
         )
-        self.dead_marks.setData(x=dead + 0.5, y=np.full(len(dead), 1.5))
+        self.dead_marks.setData(x=np.asarray(dead, float), y=np.full(len(dead), 1.5))
         self.prod_image.setImage(np.nan_to_num(product, nan=0.0), autoLevels=False, levels=(0, 1))
-        self.prod_image.setRect(QRectF(0, 0, T, T))
+        self.prod_image.setRect(QRectF(-0.5, -0.5, T, T))  # step s, t centred on s, t
         what = f"unit {unit}" if per_unit else "mean over units"
         arrow = (
             "this direction runs backwards: memory flows from later to earlier steps"
@@ -152,8 +160,8 @@ class DiagnosticsView(QWidget):
         self.prod_plot.setTitle(
             f"{title}<br>{arrow}" if arrow else title, color=ps.FOREGROUND, size="10pt"
         )
-        self.prod_plot.setRange(xRange=(0, T), yRange=(0, T), padding=0)
-        self.sat_plot.setRange(xRange=(0, H), yRange=(0, 3), padding=0)
+        self.prod_plot.setRange(xRange=(-0.5, T - 0.5), yRange=(-0.5, T - 0.5), padding=0)
+        self.sat_plot.setRange(xRange=(-0.5, H - 0.5), yRange=(0, 3), padding=0)
         self._write_report(trace)
 
     def _write_report(self, trace: Trace) -> None:
@@ -176,10 +184,10 @@ class DiagnosticsView(QWidget):
         if self._trace is None:
             return
         if self.prod_plot.vb.sceneBoundingRect().contains(pos):
-            t = int(np.floor(self.prod_plot.vb.mapSceneToView(pos).x()))
+            t = round(self.prod_plot.vb.mapSceneToView(pos).x())
             if 0 <= t < self._trace.n_steps:
                 self.step_requested.emit(t)
         elif self.sat_plot.vb.sceneBoundingRect().contains(pos):
-            u = int(np.floor(self.sat_plot.vb.mapSceneToView(pos).x()))
-            if u >= 0:
+            u = round(self.sat_plot.vb.mapSceneToView(pos).x())
+            if 0 <= u < self.saturation.shape[1]:
                 self.unit_requested.emit(u)

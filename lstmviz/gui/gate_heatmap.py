@@ -16,7 +16,9 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstmviz.core.stored_layout import Cell, Panel
+from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.gui.pooled_image import PooledImage
 
 SEPARATOR_RGB = (20, 20, 20)  # colours are tuples; pens are made per item (Qt objects mutate)
 BAND_RGB = (60, 60, 60)
@@ -52,12 +54,12 @@ class GateHeatmap:
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.showAxis("top", False)
-        _let_shrink(self.plot.titleLabel)
+        ps.let_shrink(self.plot.titleLabel)
         for name in ("left", "bottom"):
             axis = self.plot.getAxis(name)
             axis.setPen(pg.mkPen(90, 90, 90))
             axis.setTextPen(pg.mkPen(20, 20, 20))
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = PooledImage()  # big matrices keep their contrast when shrunk
         self.plot.addItem(self.image)
         self.bar = pg.ColorBarItem(
             colorMap=pg.colormap.get("CET-D1"), interactive=False, width=10, values=(-1, 1)
@@ -95,9 +97,7 @@ class GateHeatmap:
         self.panel = panel
         data = np.asarray(panel.data, dtype=np.float32)
         self.limit = symmetric_limit(data)
-        self.image.setImage(
-            data, autoLevels=False, levels=(-self.limit, self.limit), autoDownsample=True
-        )
+        self.image.setImage(data, autoLevels=False, levels=(-self.limit, self.limit))
         self.bar.setLevels((-self.limit, self.limit))
         rows, cols = data.shape
         title = panel.title
@@ -185,23 +185,3 @@ class GateHeatmap:
     def clear_highlight(self) -> None:
         for rect in self.highlights:
             rect.setVisible(False)
-
-
-def _let_shrink(label: pg.LabelItem) -> None:
-    """A long title may overflow its plot, but must never widen the whole layout.
-
-    ``LabelItem.updateMin`` (called on every text change and resize) pins the minimum and
-    preferred width to the text; this instance's ``updateMin`` relaxes them afterwards.
-    """
-
-    def update_min() -> None:
-        pg.LabelItem.updateMin(label)
-        height = label.minimumHeight()
-        hints = getattr(label, "_sizeHint", None)  # pyqtgraph 0.13-0.14 keep the hints here
-        if isinstance(hints, dict):
-            hints[Qt.SizeHint.MinimumSize] = (20, height)
-            hints[Qt.SizeHint.PreferredSize] = (20, height)
-        label.setMinimumWidth(20)
-        label.updateGeometry()
-
-    label.updateMin = update_min

@@ -60,6 +60,9 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self.selection = (0, 0)
         self.error_box: QMessageBox | None = None
+        #: False for --screenshot / --export-trace: nobody can answer a dialog, so an ambiguous
+        #: file fails with its message (and the option to pass) instead of waiting forever.
+        self.interactive = True
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self._generation = 0
@@ -168,9 +171,16 @@ class MainWindow(QMainWindow):
         if generation != self._generation:
             return None  # a newer open_model call superseded this one
         if isinstance(error, ChoiceRequired):
-            choice = ask_choice(error, self)
+            choice = ask_choice(error, self) if self.interactive else None
             if choice is not None:
                 return self.open_model(path, wait=wait, **{**options, error.option: choice})
+            if not self.interactive:
+                example = error.choices[0] if error.choices else "…"
+                self._show_error(
+                    f"{error} (one of: {', '.join(error.choices)}; e.g. "
+                    f"--option {error.option}={example})"
+                )
+                return None
         if error is not None or model is None:
             self._show_error(str(error) or type(error).__name__)
             return None
@@ -292,16 +302,29 @@ class MainWindow(QMainWindow):
 
         Until the debugger is shown or stepped, the sequence is only checked and kept."""
         if self._debugger_has_model:
-            return bool(self.debug_panel.set_sequence(np.asarray(x, dtype=float)))
+            if self.debug_panel.set_sequence(np.asarray(x, dtype=float)):
+                return True
+            self._sequence_refused(self.debug_panel.sequence_editor.last_error)
+            return False
         if self.model is None:
             self._show_error("Open a model before a sequence")
             return False
         try:
             self._pending_sequence = check_sequence(x, self.model.input_size)
         except ValueError as exc:
-            self._show_error(str(exc))
+            self._sequence_refused(str(exc))
             return False
         return True
+
+    def _sequence_refused(self, message: str) -> None:
+        """A bad sequence: said next to the sequence editor when it is on screen (the run
+        shown stays), else in the error box; the status bar says it either way."""
+        self.last_error = message
+        if self.tabs.currentIndex() == DEBUGGER_TAB and self._debugger_has_model:
+            self.debug_panel.sequence_editor.show_error(message)
+            self.status_label.setText(f"Sequence not used: {message}")
+        else:
+            self._show_error(message)
 
     def open_sequence(self, path: str | Path) -> bool:
         """Read a sequence file for the loaded model and hand it to the debugger."""
@@ -311,7 +334,7 @@ class MainWindow(QMainWindow):
         try:
             x = load_sequence(path, self.model.input_size)
         except (OSError, ValueError) as exc:  # the message already names the file
-            self._show_error(str(exc))
+            self._sequence_refused(str(exc))
             return False
         if not self.set_sequence(x):
             return False
@@ -336,7 +359,8 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         path = paths[0]
         if Path(path).suffix.lower() in SEQUENCE_SUFFIXES and self.model is not None:
-            self.open_sequence(path)
+            if self.open_sequence(path):
+                self.tabs.setCurrentIndex(DEBUGGER_TAB)  # a sequence is dropped to be stepped
         else:
             self.open_model(path)
 
@@ -349,8 +373,10 @@ class MainWindow(QMainWindow):
         on_weights = self.tabs.widget(index) is self.weights_view
         self.side_dock.setVisible(on_weights)
         self.tree_dock.setVisible(on_weights)  # the debugger has its own layer picker
-        if index == DEBUGGER_TAB:
-            self._sync_debugger()
+        if index == DEBUGGER_TAB and self._sync_debugger():
+            # Step keys act on the panel and its children; a click on the tab leaves the focus
+            # on the tab bar, where Right/End would do nothing.
+            self.debug_panel.setFocus(Qt.FocusReason.TabFocusReason)
 
     def _on_tree_direction_selected(self, layer: int, direction: int) -> None:
         self.select_direction(layer, direction)

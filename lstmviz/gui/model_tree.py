@@ -31,6 +31,8 @@ class ModelTree(QTreeWidget):
         self.setHeaderLabels(["Name", "Shape / detail"])
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
+        # Stored names are long paths whose end says what they are (…/kernel, …/bias).
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.currentItemChanged.connect(self._on_current_item_changed)
         self._direction_items: dict[tuple[int, int], QTreeWidgetItem] = {}
 
@@ -73,6 +75,8 @@ class ModelTree(QTreeWidget):
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
             ks = _match(info, unmatched) if info.is_lstm else []
+            if not ks and info.is_lstm and _part_of_loaded(info, model):
+                continue  # e.g. TF1's fw and bw cells: two entries, one bidirectional layer
             if not ks:
                 items.append(self._other_item(info))
             # one entry may hold several layers (PyTorch nn.LSTM(num_layers=2) is one module)
@@ -149,6 +153,15 @@ def _match(info: LayerInfo, unmatched: dict[int, LSTMLayer]) -> list[int]:
             del unmatched[k]
             found.append(k)
     return found
+
+
+def _part_of_loaded(info: LayerInfo, model: LSTMModel) -> bool:
+    """True when every weight ``info`` lists is already shown under a loaded layer."""
+    names = {n for n, _ in info.weights}
+    stored = {
+        t.name for layer in model.layers for w in layer.directions for t in w.provenance.stored
+    }
+    return bool(names) and names <= stored
 
 
 def _full_text_tooltips(item: QTreeWidgetItem) -> None:

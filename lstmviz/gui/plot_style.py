@@ -5,7 +5,11 @@ Applied per widget (never ``pg.setConfigOption``, which would leak into other wi
 
 from __future__ import annotations
 
+import html
+import math
+
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 
 BACKGROUND = "w"
@@ -42,12 +46,39 @@ def style_widget(widget: pg.GraphicsLayoutWidget) -> None:
     widget.setBackground(BACKGROUND)
 
 
+class IntegerAxis(pg.AxisItem):
+    """Ticks only at whole numbers: units and steps have no 0.5 (a 3-unit layer would get
+    0.5, 1.0, 1.5 from pyqtgraph's default spacing)."""
+
+    def tickValues(self, minVal, maxVal, size):
+        levels = [
+            (spacing, [v for v in values if float(v).is_integer()])
+            for spacing, values in super().tickValues(minVal, maxVal, size)
+            if spacing >= 1
+        ]
+        if levels:
+            return levels
+        return [(1.0, [float(v) for v in range(math.ceil(minVal), math.floor(maxVal) + 1)])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [str(round(v)) for v in values]
+
+
+def integer_axes(*names: str) -> dict[str, IntegerAxis]:
+    """``axisItems=`` for ``addPlot``: whole-number ticks on the named sides."""
+    return {name: IntegerAxis(name) for name in names}
+
+
 def style_plot(plot: pg.PlotItem, title: str | None = None) -> pg.PlotItem:
-    """Dark axes and a bold-ish title; menus kept, mouse zoom limited to x."""
+    """Dark axes and a bold-ish title; menus kept, mouse zoom limited to x.
+
+    No SI prefixes: ``value (x0.001)`` over ticks of 500 reads worse than 0.5."""
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen(FOREGROUND))
         axis.setTextPen(pg.mkPen(FOREGROUND))
+        axis.enableAutoSIPrefix(False)
+    let_shrink(plot.titleLabel)  # a long title must not widen (and so clip) the whole view
     if title:
         plot.setTitle(title, color=FOREGROUND, size="10pt")
     return plot
@@ -61,3 +92,34 @@ def small_font(points: int = 8) -> QFont:
 
 def pen(key: str, width: float = 1.5, **kwargs: object) -> pg.QtGui.QPen:
     return pg.mkPen(QColor(COLORS.get(key, key)), width=width, **kwargs)
+
+
+def color_key(items: list[tuple[str, str]], dashed: frozenset[str] = frozenset()) -> str:
+    """HTML for a title: a coloured line sample and name per series, instead of a legend box
+    that would cover the data."""
+    parts = []
+    for key, name in items:
+        sample = "╌╌" if key in dashed else "━━"
+        colour = COLORS.get(key, key)
+        parts.append(f"<span style='color:{colour}'>{sample}</span>&nbsp;{html.escape(name)}")
+    return "&nbsp;&nbsp; ".join(parts)
+
+
+def let_shrink(label: pg.LabelItem) -> None:
+    """A long title may overflow its plot, but must never widen the whole layout.
+
+    ``LabelItem.updateMin`` (called on every text change and resize) pins the minimum and
+    preferred width to the text; this instance's ``updateMin`` relaxes them afterwards.
+    """
+
+    def update_min() -> None:
+        pg.LabelItem.updateMin(label)
+        height = label.minimumHeight()
+        hints = getattr(label, "_sizeHint", None)  # pyqtgraph 0.13-0.14 keep the hints here
+        if isinstance(hints, dict):
+            hints[Qt.SizeHint.MinimumSize] = (20, height)
+            hints[Qt.SizeHint.PreferredSize] = (20, height)
+        label.setMinimumWidth(20)
+        label.updateGeometry()
+
+    label.updateMin = update_min

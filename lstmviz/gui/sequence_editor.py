@@ -52,6 +52,7 @@ class SequenceEditor(QWidget):
         self._width = 1
         self._model: LSTMModel | None = None
         self._states: StateMap = {}
+        self.last_error = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget()
@@ -150,7 +151,12 @@ class SequenceEditor(QWidget):
             "(commas, spaces or tabs)."
         )
         emb = model.embedding
+        on_tokens = self.tabs.currentIndex() == self.tokens_index
         self.tabs.setTabEnabled(self.tokens_index, emb is not None)
+        if emb is not None:  # such a model reads token ids: offer that first
+            self.tabs.setCurrentIndex(self.tokens_index)
+        elif on_tokens:
+            self.tabs.setCurrentIndex(0)  # not the next enabled tab Qt picks, h0 / c0
         self.token_hint.setText(
             f"Token ids 0..{emb.shape[0] - 1}, looked up in the model's embedding "
             f"({emb.shape[0]} × {emb.shape[1]})."
@@ -176,6 +182,7 @@ class SequenceEditor(QWidget):
 
     # -- messages --------------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
+        self.last_error = message
         self.message.setStyleSheet("color: #b00020; font-weight: bold;")
         self.message.setText(f"⚠ {message} — the previous sequence is kept.")
 

@@ -64,15 +64,15 @@ class StepView(pg.GraphicsLayoutWidget):
         self._step = 0
 
         self.title = self.addLabel("", row=0, col=0, colspan=2, color=ps.FOREGROUND, size="10pt")
-        self.states = ps.style_plot(self.addPlot(row=1, col=0, colspan=2))
+        ps.let_shrink(self.title)
+        self.states = ps.style_plot(
+            self.addPlot(row=1, col=0, colspan=2, axisItems=ps.integer_axes("bottom"))
+        )
         self.states.setTitle(
             "gates and states at this step (one column per unit)", color=ps.FOREGROUND, size="9pt"
         )
-        self.terms_plot = ps.style_plot(self.addPlot(row=2, col=0, colspan=2))
-        self.terms_plot.setTitle(
-            "what drives each gate: W_x·x_t + W_h·h_(t-1) + b (+ peephole) = pre-activation",
-            color=ps.FOREGROUND,
-            size="9pt",
+        self.terms_plot = ps.style_plot(
+            self.addPlot(row=2, col=0, colspan=2, axisItems=ps.integer_axes("bottom"))
         )
         self.terms_plot.setXLink(self.states)
         for plot in (self.states, self.terms_plot):
@@ -81,6 +81,8 @@ class StepView(pg.GraphicsLayoutWidget):
             plot.hideButtons()
             plot.getAxis("left").setWidth(130)
             plot.setLabel("bottom", "unit", color=ps.FOREGROUND)
+        # 16+ rows of term labels: a smaller font keeps them apart on a 800-pixel screen
+        self.terms_plot.getAxis("left").setStyle(tickFont=ps.small_font(8))
         self.ci.layout.setRowStretchFactor(1, 7)
         self.ci.layout.setRowStretchFactor(2, 10)
 
@@ -157,6 +159,11 @@ class StepView(pg.GraphicsLayoutWidget):
         self.states.setYRange(-0.7, len(STATE_ROWS), padding=0)
 
         self._terms = ("W_x·x_t", "W_h·h_(t-1)", "b", *(("peephole",) if w.has_peepholes else ()))
+        self.terms_plot.setTitle(
+            f"what drives each gate: pre-activation = {' + '.join(self._terms)}",
+            color=ps.FOREGROUND,
+            size="9pt",
+        )
         n = len(self._terms) + 1  # + the sum
         ticks = []
         self._term_levels = []

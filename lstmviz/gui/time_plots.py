@@ -6,6 +6,8 @@ Data is set when a run or the selection changes; a step only moves the cursor li
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
@@ -30,40 +32,42 @@ _FEATURE_COLORS = (
 
 
 class _SeriesPlot:
-    """A plot of a ``(T, n)`` array: up to MAX_LINES lines with a legend, or a heatmap."""
+    """A plot of a ``(T, n)`` array: up to MAX_LINES lines keyed in the title, or a heatmap."""
 
-    def __init__(self, plot: pg.PlotItem) -> None:
+    def __init__(self, plot: pg.PlotItem, title: str) -> None:
         self.plot = plot
+        self.title = title
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(ps.lut(ps.SIGNED_CMAP))
         self.lines: list[pg.PlotDataItem] = []
-        self.legend = plot.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=4,
-                                     brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
 
     def set_data(self, values: np.ndarray, prefix: str) -> None:
         T, n = values.shape
         for line in self.lines:
             self.plot.removeItem(line)
         self.lines = []
-        self.legend.clear()
         if self.image.scene() is not None:
             self.plot.removeItem(self.image)
+        title = html.escape(self.title)
         if n <= MAX_LINES:
             t = np.arange(T)
             for j in range(n):
-                line = self.plot.plot(t, values[:, j], pen=pg.mkPen(_FEATURE_COLORS[j], width=1.5),
-                                      name=f"{prefix}[{j}]")  # fmt: skip
+                line = self.plot.plot(t, values[:, j], pen=pg.mkPen(_FEATURE_COLORS[j], width=1.5))
                 self.lines.append(line)
+            if n > 1:  # one line needs no key
+                key = [(_FEATURE_COLORS[j], f"{prefix}[{j}]") for j in range(n)]
+                title += "&nbsp;&nbsp;&nbsp; " + ps.color_key(key)
             self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
             self.plot.enableAutoRange(axis="y")
         else:
             lim = symmetric_limit(values)
             self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
-            self.image.setRect(QRectF(-0.5, 0, T, n))
+            self.image.setRect(QRectF(-0.5, -0.5, T, n))  # feature j centred on y = j
             self.plot.addItem(self.image)
             label = "feature" if prefix == "x" else "unit"
             self.plot.getAxis("left").setLabel(f"{label} (±{lim:.2g})", color=ps.FOREGROUND)
-            self.plot.setYRange(0, n, padding=0)
+            self.plot.setYRange(-0.5, n - 0.5, padding=0)
+        self.plot.setTitle(title, color=ps.FOREGROUND, size="10pt")
 
 
 class TimePlots(pg.GraphicsLayoutWidget):
@@ -90,7 +94,8 @@ class TimePlots(pg.GraphicsLayoutWidget):
     # -- building (once per model structure) ---------------------------------------------------
     def _new_plot(self, title: str, stretch: int) -> pg.PlotItem:
         row = len(self._plots)
-        plot = ps.style_plot(self.addPlot(row=row, col=0), title)
+        axes = ps.integer_axes("bottom")
+        plot = ps.style_plot(self.addPlot(row=row, col=0, axisItems=axes), title)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()
         plot.getAxis("left").setWidth(70)
@@ -109,25 +114,22 @@ class TimePlots(pg.GraphicsLayoutWidget):
     def _build(self, trace: Trace) -> None:
         self.clear()
         self._plots, self._cursors, self._layer_plots, self._unit_marks = [], [], [], []
-        self.input_plot = _SeriesPlot(self._new_plot("input x_t", 2))
+        self.input_plot = _SeriesPlot(self._new_plot("input x_t", 2), "input x_t")
         n_layers = len(trace.layers)
+        after = _layers_after_lstms(trace)
+        last = f" (last LSTM; then {after}, not run)" if after else " = network output"
         for k, lt in enumerate(trace.layers):
-            name = f"layer {k} output" + (" = network output" if k == n_layers - 1 else "")
+            name = f"layer {k} output" + (last if k == n_layers - 1 else "")
             if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
                 name += " (forward units, then backward)"
-            self._layer_plots.append(_SeriesPlot(self._new_plot(name, 2)))
+            self._layer_plots.append(_SeriesPlot(self._new_plot(name, 2), name))
             mark = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=1))
             self._layer_plots[-1].plot.addItem(mark)
             self._unit_marks.append(mark)
         gates = self._new_plot("gates of the selected unit", 3)
         gates.setYRange(-1.05, 1.05, padding=0)
-        legend = gates.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=4,
-                                 brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
         self.gate_lines = {g: gates.plot(pen=ps.pen(g), name=g) for g in ("i", "f", "g", "o")}
-        del legend
         states = self._new_plot("cell and hidden state of the selected unit", 3)
-        states.addLegend(offset=(-5, 5), labelTextColor=ps.FOREGROUND, colCount=3,
-                         brush=pg.mkBrush(255, 255, 255, 190))  # fmt: skip
         self.state_lines = {
             "c": states.plot(pen=ps.pen("c"), name="c_t"),
             "act_c": states.plot(
@@ -177,11 +179,18 @@ class TimePlots(pg.GraphicsLayoutWidget):
         for name, line in self.state_lines.items():
             line.setData(t, getattr(dt, name if name != "h" else "m")[:, unit])
         side = "backward" if direction else "forward"
+        where = f"unit {unit} (layer {layer} {side})"
+        gate_key = ps.color_key([(g, g) for g in ("i", "f", "g", "o")])
+        act = f"{dt.weights.act_cell.name}(c_t)"
+        state_key = ps.color_key(
+            [("c", "c_t"), ("act_c", act), ("h", "h_t" if dt.weights.W_p is None else "m_t")],
+            dashed=frozenset({"act_c"}),
+        )
         self._plots[-2].setTitle(
-            f"gates of unit {unit} (layer {layer} {side})", color=ps.FOREGROUND, size="10pt"
+            f"gates of {where}&nbsp;&nbsp;&nbsp; {gate_key}", color=ps.FOREGROUND, size="10pt"
         )
         self._plots[-1].setTitle(
-            f"cell and hidden state of unit {unit} (layer {layer} {side})",
+            f"cell and hidden state of {where}&nbsp;&nbsp;&nbsp; {state_key}",
             color=ps.FOREGROUND,
             size="10pt",
         )
@@ -192,7 +201,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
             )
             visible = k == layer and trace.layers[k].output.shape[1] > MAX_LINES
             mark.setVisible(visible)
-            mark.setValue(unit + offset + 0.5)
+            mark.setValue(unit + offset)
 
     def set_breakpoint_steps(self, steps: np.ndarray) -> None:
         """Red marks above the gate plot where an enabled breakpoint fires."""
@@ -208,3 +217,13 @@ class TimePlots(pg.GraphicsLayoutWidget):
         if self._trace is not None:
             t = round(line.value())
             self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
+
+
+def _layers_after_lstms(trace: Trace) -> str:
+    """Names the file's layers with weights after the last LSTM (a Dense head, …): lstmviz
+    runs only the LSTM stack, so the last LSTM's output is not what such a network returns."""
+    infos = trace.model.all_layers
+    lstm_at = [k for k, info in enumerate(infos) if info.is_lstm]
+    if not lstm_at:
+        return ""
+    return ", ".join(f"{i.name} ({i.kind})" for i in infos[lstm_at[-1] + 1 :] if i.weights)

@@ -136,20 +136,27 @@ class UnitInspector(QWidget):
         self.sums = pg.ScatterPlotItem(x=np.arange(4) * 5 + 1.5, y=np.zeros(4), symbol="d", size=10,
                                        brush=pg.mkBrush("k"))  # fmt: skip
         self.plot.addItem(self.sums)
-        self.plot.getAxis("bottom").setTicks(
-            [[(k * 5 + 1.5, f"{g} ({GATE_NAMES[g]})") for k, g in enumerate(GATES)]]
-        )
-        key = " ".join(
-            f'<span style="color:{c}">■</span> {html.escape(n)}'
-            for n, c in zip(TERM_NAMES, TERM_COLORS, strict=True)
-        )
-        self.legend = QLabel(f"{key} ◆ sum = pre-activation")
+        # Gate letters only under the bars: the full names ran into each other at 340 px.
+        self.plot.getAxis("bottom").setTicks([[(k * 5 + 1.5, f"{g}") for k, g in enumerate(GATES)]])
+        self.plot.getAxis("bottom").setToolTip(", ".join(f"{g} = {GATE_NAMES[g]}" for g in GATES))
+        self.legend = QLabel()
         self.legend.setWordWrap(True)
+        self._set_legend(peepholes=False)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot_widget, 2)
 
+    def _set_legend(self, peepholes: bool) -> None:
+        """The colour key of the bars; the peephole colour only when this model has them."""
+        terms = TERM_NAMES if peepholes else TERM_NAMES[:3]
+        key = " ".join(
+            f'<span style="color:{c}">■</span> {html.escape(n)}'
+            for n, c in zip(terms, TERM_COLORS, strict=False)
+        )
+        self.legend.setText(f"{key} ◆ sum = pre-activation")
+
     def set_direction(self, dt: DirectionTrace, layer: int, direction: int, caption: str) -> None:
         self._dt, self._layer, self._direction, self._caption = dt, layer, direction, caption
+        self._set_legend(dt.weights.has_peepholes)
         self._unit = min(self._unit, dt.c.shape[1] - 1)
         self._step = min(self._step, dt.n_steps - 1)
         # Fixed y range for the whole run, so bars of different steps compare at a glance.
@@ -158,6 +165,10 @@ class UnitInspector(QWidget):
         self.refresh()
 
     def set_unit(self, unit: int) -> None:
+        if unit != self._unit:
+            self.plot.setTitle(
+                f"pre-activation terms of unit {unit}", color=ps.FOREGROUND, size="10pt"
+            )
         self._unit = unit
         self.refresh()
 
@@ -195,7 +206,7 @@ class UnitInspector(QWidget):
                 f"{html.escape(line)}</span>{link}</p>"
             )
         self.browser.setHtml(
-            f"<div>{''.join(rows)}</div><p style='color:#666'>layer {self._layer} {side}; "
+            f"<div>{''.join(rows)}</div><p style='color:#777'>layer {self._layer} {side}; "
             f"gates {dt.weights.act_gate} · candidate {dt.weights.act_cand} · cell "
             f"{dt.weights.act_cell}</p>"
         )

@@ -32,6 +32,32 @@ NARROW_PX = 120
 QT_MAX = 16777215
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when too long; the whole text is the tooltip (and ``text()``)."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(self.width() - 2, 20)
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, width)
+        super().setText(shown)
+
+
 class WeightsView(QWidget):
     """Shows one direction at a time; ``set_direction`` swaps data into long-lived items."""
 
@@ -49,10 +75,11 @@ class WeightsView(QWidget):
         self._pinned_unit: int | None = None
         self.link_label = QLabel("")
         self.link_label.setStyleSheet("color: #b07800; font-weight: bold;")
-        self.caption = QLabel("No model loaded")
+        self.caption = ElidedLabel("No model loaded")
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.caption.setStyleSheet("font-weight: bold;")
-        self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = self.caption.font()
+        bold.setBold(True)
+        self.caption.setFont(bold)
         self.canonical_button = QRadioButton("Canonical i,f,g,o [4H, in]")
         self.stored_button = QRadioButton("As stored in file")
         self.canonical_button.setChecked(True)

@@ -168,8 +168,25 @@ def test_large_matrix_loads_without_freezing(make_main_window):
     elapsed = time.perf_counter() - start
     heatmap = window.weights_view.heatmap("W_x")
     assert heatmap.image.image.shape == (4096, 1024)
-    assert heatmap.image.autoDownsample
+    window.weights_view.graphics.grab()  # paint: the image is pooled to about screen size
+    rows, cols = heatmap.image.factors
+    assert rows > 1 and cols > 1
+    assert heatmap.image.qimage.height() <= 4096 // rows + 1
     assert elapsed < 5.0, f"switching to a 4096×1024 model took {elapsed:.1f} s"
+
+
+def test_shrunk_heatmaps_keep_the_largest_weight_of_each_block_not_the_mean():
+    """Averaging 40 weights of a 4096×1024 kernel per pixel cancels them to a flat grey and
+    hides a lone large weight; pooling keeps each block's largest |w| with its sign."""
+    from lstmviz.gui.pooled_image import pool_max_abs
+
+    a = np.zeros((7, 5))
+    a[1, 1], a[4, 3], a[6, 4] = -3.0, 2.0, np.nan
+    pooled = pool_max_abs(a, 3, 2)
+    assert pooled.shape == (3, 3)
+    assert pooled[0, 0] == -3.0 and pooled[1, 1] == 2.0  # the spikes survive, signed
+    assert np.isnan(pooled[2, 2]) and np.isfinite(pooled[:2]).all()  # a NaN stays visible
+    assert pool_max_abs(a, 1, 1) is a
 
 
 def test_statistics_flag_nan_and_inf_in_red(make_main_window):
