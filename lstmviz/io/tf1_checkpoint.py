@@ -144,13 +144,18 @@ def _layer(
         dirs.append(_direction(bundle, cell, settings, reverse=cell.direction == "bw"))
     first = cells[0]
     merge, kind = MergeMode.CONCAT, first.kind
+    located = graph is not None and first.kernel_name in graph.cells
+    static = located and graph is not None and not graph.is_dynamic(first.stack)
+    if first.wrapper == "bidirectional_dynamic_rnn" and static:
+        first.wrapper = "static_bidirectional_rnn"  # its outputs are [fw, bw] per step
     if first.wrapper:
         kind = f"{first.wrapper}({first.kind})"
     if first.wrapper == "bidirectional_dynamic_rnn":
         merge = MergeMode.NONE
+        how = "" if located else " (static_bidirectional_rnn, if it was that, concatenates them)"
         notes.append(
             f"{first.stack}: bidirectional_dynamic_rnn returns (out_fw, out_bw) separately, "
-            "out_bw already in time order; the trace shows them concatenated [fw, bw]"
+            f"out_bw already in time order{how}; the trace shows them concatenated [fw, bw]"
         )
     name = first.stack if first.direction else first.scope
     try:

@@ -77,6 +77,11 @@ class GraphInfo:
     tensorflow_version: str
     cells: dict[str, CellGraph]  # kernel variable name → settings
     proj_clips: dict[str, float | None]  # projection kernel variable name → clip (None = none)
+    loops: frozenset[str] = frozenset()  # scopes holding a while loop (dynamic_rnn), e.g. "rnn"
+
+    def is_dynamic(self, scope: str) -> bool:
+        """Whether ``scope`` (or a scope under it) runs a while loop: dynamic_rnn, not static."""
+        return any(loop == scope or loop.startswith(scope + "/") for loop in self.loops)
 
 
 def _node(raw: memoryview) -> Node:
@@ -259,4 +264,5 @@ def read_graph(data: bytes | memoryview) -> GraphInfo:
             cell.forget_bias_node = f"{node.name} attr forget_bias"
             _record(cell, "cell_clip", clip if clip > 0 else None)
             _record(cell, "activation", "tanh")  # the fused op hard-codes tanh
-    return GraphInfo(tensorflow_version=version, cells=dict(cells), proj_clips=proj_clips)
+    loops = frozenset(n.name.split("/while/")[0] for n in nodes if "/while/" in n.name)
+    return GraphInfo(version, dict(cells), proj_clips, loops)
