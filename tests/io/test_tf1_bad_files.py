@@ -94,6 +94,7 @@ def write_bundle(
     entry_override: dict[str, bytes] | None = None,
     compression: int = 0,
     shards: int = 1,
+    header: bytes | None = None,
 ) -> Path:
     """Write ``folder/model.ckpt.index`` and its shards (tensors dealt round-robin)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,8 @@ def write_bundle(
         entry += b"\x35" + struct.pack("<I", mask(crc32c(raw)))  # field 6, fixed32
         entries.append((name.encode(), (entry_override or {}).get(name, entry)))
         data += raw
-    header = field(1, shards) + field(3, field(1, 1))
+    if header is None:
+        header = field(1, shards) + field(3, field(1, 1))
     table = write_table([(b"", header), *entries], compression=compression)
     (folder / "model.ckpt.index").write_bytes(table)
     for k, data in enumerate(datas):
@@ -247,6 +249,11 @@ def _write_text(name: str, text: str) -> Callable[[Path], Path]:
     return mutate
 
 
+def _footer_varint_overflow(b: bytearray) -> bytearray:
+    b[-48:-8] = b"\xff" * 40  # a varint that never ends within 10 bytes
+    return b
+
+
 def _footer_index_handle(b: bytearray) -> bytearray:
     footer = b[-48:]
     bad = varint(0) + varint(5) + varint(10_000) + varint(50)
@@ -261,6 +268,7 @@ CASES = {
     "wrong magic": (_edit("model.ckpt.index", _flip(-1)), "magic"),
     "index data block CRC": (_edit("model.ckpt.index", _flip(10)), "checksum mismatch"),
     "index handle past end": (_edit("model.ckpt.index", _footer_index_handle), "outside"),
+    "footer varint overflows": (_edit("model.ckpt.index", _footer_varint_overflow), "varint"),
     "shard truncated": (_edit(DATA, lambda b: b[:100]), "past the end"),
     "tensor CRC mismatch": (_edit(DATA, _flip(20)), "checksum mismatch"),
     "missing shard": (_delete(DATA, "model.ckpt.index"), "missing"),
@@ -334,6 +342,45 @@ WRITER_CASES = {
         "corrupt checkpoint entry",
     ),
     "int weights": (dict(dtype_codes={"rnn/basic_lstm_cell/bias": 3}), "floating point"),
+    "string weights": (dict(dtype_codes={"rnn/basic_lstm_cell/bias": 7}), "string; LSTM"),
+    "overlong varint in entry": (
+        dict(entry_override={"rnn/basic_lstm_cell/bias": b"\x08" + b"\xff" * 10 + b"\x01"}),
+        "corrupt checkpoint entry",
+    ),
+    "entry past the data file": (
+        dict(
+            entry_override={
+                "rnn/basic_lstm_cell/bias": field(1, 1)
+                + field(2, field(2, field(1, 24)))
+                + field(4, 10_000)
+                + field(5, 96)
+            }
+        ),
+        "past the end",
+    ),
+    "1 TB tensor claimed": (  # shape and size agree; must fail before allocating anything
+        dict(
+            entry_override={
+                "rnn/basic_lstm_cell/kernel": field(1, 1)
+                + field(2, field(2, field(1, 1 << 34)) + field(2, field(1, 24)))
+                + field(5, 96 << 34)
+            }
+        ),
+        "past the end",
+    ),
+    "shard id out of range": (
+        dict(
+            entry_override={
+                "rnn/basic_lstm_cell/bias": field(1, 1)
+                + field(2, field(2, field(1, 24)))
+                + field(3, 5)
+                + field(5, 96)
+            }
+        ),
+        "lives in shard 5",
+    ),
+    "header claims no shards": (dict(header=field(1, 0)), "0 data shards"),
+    "header claims a V1 table": (dict(header=field(1, b"\x0a\x00")), "V1 checkpoint"),
 }
 
 
