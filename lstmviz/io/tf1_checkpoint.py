@@ -1,13 +1,13 @@
-"""TensorFlow 1 checkpoints (V2 bundle) of ``BasicLSTMCell``/``LSTMCell``/``LSTMBlockCell``.
+"""TensorFlow checkpoints (V2 bundle): TF1 LSTM cells, and Keras LSTMs in TF2 object checkpoints.
 
-The checkpoint stores only variables, named by scope (CONVENTIONS.md §3.3): a cell is a scope
-holding ``kernel [D+H (or D+P), 4H]`` and ``bias [4H]`` (TF <= 1.2: ``weights``/``biases``),
-optionally ``w_i_diag``/``w_f_diag``/``w_o_diag`` and ``projection/kernel [H, P]``. Stacks
-come from ``multi_rnn_cell/cell_k``, ``bidirectional_rnn/{fw,bw}`` and
-``stack_bidirectional_rnn/cell_k/...``. Gate order is i, j, f, o. ``forget_bias``, clips and
-the activation are graph constants: read from the sibling ``.meta`` (``tf1_graph``) when it is
-there, else TF's defaults, marked assumed; ``load_model(forget_bias=..., cell_clip=...)``
-overrides both.
+The checkpoint stores only variables (CONVENTIONS.md §3.3/§3.4). Names come from the keys, or
+for TF2 object-based checkpoints from the object graph (``tf1_objects``). A TF1 cell
+(``BasicLSTMCell``/``LSTMCell``/``LSTMBlockCell``, found by ``tf1_scopes``) holds
+``kernel [D+H (or D+P), 4H]`` and ``bias [4H]`` in gate order i, j, f, o; ``forget_bias``,
+clips and the activation are graph constants, read from the sibling ``.meta`` (``tf1_graph``)
+when it is there, else TF's defaults, marked assumed; ``forget_bias=``, ``cell_clip=`` and
+``activation=`` override them. A checkpoint with no TF1 cell but Keras cells (``kernel`` +
+``recurrent_kernel``) goes to ``tf1_keras``. ``scope=`` picks one of several TF1 stacks.
 """
 
 from __future__ import annotations
