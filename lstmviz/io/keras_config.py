@@ -138,7 +138,10 @@ def load_json(raw: object, what: str, file: str) -> Any:
 
 
 def activation_name(value: object) -> str:
-    """The plain name of a serialized activation (a string, or a Keras 3 dict)."""
+    """The plain name of a serialized activation (a string, or a Keras 3 dict); None is
+    Keras' ``activations.get(None)``, the identity."""
+    if value is None:
+        return "linear"
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):

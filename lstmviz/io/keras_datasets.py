@@ -24,33 +24,37 @@ MAX_NAMES = 1 << 20
 _GCOL = b"GCOL\x01\x00\x00\x00"  # global heap collection, version 1 (holds vlen strings)
 
 
-def check_global_heaps(data: bytes | mmap.mmap, file: str) -> None:
+def check_global_heaps(
+    data: bytes | mmap.mmap, file: str, begin: int = 0, end: int | None = None
+) -> None:
     """Refuse a global heap that would make libhdf5 loop forever.
 
     Keras stores ``model_config`` and name lists as variable-length strings in HDF5 global heap
     collections. libhdf5 walks a collection object by object and advances by each object's
     size; a damaged free-space object of size 0 (or an object header cut off by zeros) makes
     it loop without end inside C code, where no timeout can stop it. The walk is redone here
-    first, on the raw bytes, exactly as libhdf5's ``H5HG__cache_heap_deserialize`` does it.
+    first, on the raw bytes ``[begin, end)`` (an HDF5 file inside a zip is checked in place),
+    exactly as libhdf5's ``H5HG__cache_heap_deserialize`` does it.
     """
-    start = data.find(_GCOL)
+    stop = len(data) if end is None else min(end, len(data))
+    start = data.find(_GCOL, begin, stop)
     while start != -1:
-        if start + 16 <= len(data):
+        if start + 16 <= stop:
             (size,) = struct.unpack_from("<Q", data, start + 8)
-            end = start + size
+            heap_end = start + size
             p = start + 16
-            while size >= 16 and end <= len(data) and p < end:
-                if p + 16 > end:
+            while size >= 16 and heap_end <= stop and p < heap_end:
+                if p + 16 > heap_end:
                     break  # a tail too small for an object header is free space
                 idx, _refs, _reserved, length = struct.unpack_from("<HHIQ", data, p)
                 need = 16 + ((length + 7) & ~7) if idx > 0 else length
                 if need <= 0:
                     raise LoadError(
-                        f"{file}: damaged HDF5 file (a global heap object at byte {p} has size "
-                        "0); re-save the model"
+                        f"{file}: damaged HDF5 file (a global heap object at byte {p - begin} "
+                        "has size 0); re-save the model"
                     )
                 p += need
-        start = data.find(_GCOL, start + 1)
+        start = data.find(_GCOL, start + 1, stop)
 
 
 def check_global_heaps_of(path: Path, file: str) -> None:
@@ -103,6 +107,7 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
             raise LoadError(f"{file}: {name} read as {arr.shape}, declared {shape}")
         if not np.all(np.isfinite(arr)):
             raise LoadError(f"{file}: {name} holds NaN or Inf values")
+        arr.setflags(write=False)  # read-only: the model keeps it (and views of it) uncopied
         return arr
 
     return Weight(name=name, role=role, shape=shape, dtype=dtype, read=read)
@@ -134,12 +139,37 @@ def name_list(attrs: h5py.AttributeManager, key: str, file: str) -> list[str] | 
     return names
 
 
+def local(parent: h5py.Group, path: str, file: str) -> object | None:
+    """``parent[path]``, or None if missing, following links only inside the file.
+
+    An HDF5 external link would make h5py open another file named by the weights file
+    (any path on the user's disk, a FIFO that blocks forever), so it is refused.
+    """
+    obj: object = parent
+    for part in [p for p in path.split("/") if p] or ["."]:
+        if not isinstance(obj, h5py.Group):
+            return None
+        try:
+            link = obj.get(part, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise LoadError(
+                    f"{file}: {path} is an HDF5 external link to {link.filename!r}; lstmviz "
+                    "reads weights stored in the file itself"
+                )
+            obj = obj.get(part) if link is not None else None
+        except LoadError:
+            raise
+        except (KeyError, ValueError, OSError, RuntimeError) as exc:
+            detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+            raise LoadError(f"{file}: cannot open {path} ({detail}); the file is damaged") from exc
+        if obj is None:
+            return None
+    return obj
+
+
 def group(parent: h5py.Group, path: str, file: str) -> h5py.Group | None:
     """``parent[path]`` if it is a group, None if missing; a dataset there is an error."""
-    try:
-        obj = parent.get(path)
-    except (KeyError, ValueError, OSError) as exc:
-        raise LoadError(f"{file}: cannot open {path} ({exc}); the file is damaged") from exc
+    obj = local(parent, path, file)
     if obj is None:
         return None
     if not isinstance(obj, h5py.Group):

@@ -20,7 +20,7 @@ from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_chain import build_model
 from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
-from lstmviz.io.keras_datasets import check_global_heaps_of, group, name_list, weight
+from lstmviz.io.keras_datasets import check_global_heaps_of, group, local, name_list, weight
 from lstmviz.io.keras_layers import FoundLayer, Source, Weight
 from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
 from lstmviz.io.probe import Probe
@@ -58,9 +58,10 @@ def _group_weights(g: h5py.Group, file: str) -> tuple[Weight, ...]:
         raise LoadError(f"{file}: layer group {g.name} has no weight_names attribute")
     out = []
     for n in names:
-        if n not in g:
+        obj = local(g, n, file)
+        if obj is None:
             raise LoadError(f"{file}: {g.name}/{n} is listed in weight_names but missing")
-        out.append(weight(g[n], f"{g.name.lstrip('/')}/{n}", _role(n), file))
+        out.append(weight(obj, f"{g.name.lstrip('/')}/{n}", _role(n), file))
     return tuple(out)
 
 

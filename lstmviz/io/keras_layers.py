@@ -131,6 +131,19 @@ def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source) 
     return units
 
 
+_FLAGS = ("use_bias", "return_sequences", "go_backwards", "return_state", "unroll", "stateful")
+
+
+def _check_flags(cfg: Mapping[str, Any] | None, layer: str, src: Source) -> None:
+    """Keras writes these as JSON booleans; anything else ("false") is a damaged config."""
+    for key in _FLAGS:
+        value = cfg.get(key, False) if cfg is not None else False
+        if not isinstance(value, bool):
+            raise LoadError(
+                f"{src.file}: layer {layer!r} config has {key}={value!r}, expected true or false"
+            )
+
+
 def lstm_direction(
     layer: str,
     kind: str,
@@ -154,9 +167,12 @@ def lstm_direction(
             f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
         )
     H = _units(cfg, rec, layer, src)
+    _check_flags(cfg, layer, src)
     why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
     if len(kernel.shape) != 2 or kernel.shape[0] < 1:
-        raise LoadError(f"{src.file}: layer {layer!r} kernel has shape {kernel.shape}, not 2-D")
+        raise LoadError(
+            f"{src.file}: layer {layer!r} kernel has shape {kernel.shape}, expected (D, {4 * H})"
+        )
     D = kernel.shape[0]
     _check(kernel, (D, 4 * H), layer, src, why)
     _check(rec, (H, 4 * H), layer, src, why)
@@ -333,6 +349,11 @@ def lstm_layer(found: FoundLayer, src: Source) -> LSTMLayer:
             kind=found.kind,
         )
     inner = _inner_config(cfg, "layer")
+    if cfg is not None and inner is None:
+        raise LoadError(
+            f"{src.file}: Bidirectional layer {found.name!r} config has no wrapped layer; "
+            "the config is damaged"
+        )
     back_cfg = _inner_config(cfg, "backward_layer") or inner
     merge_raw = cfg.get("merge_mode", "concat") if cfg is not None else "concat"
     if merge_raw not in _MERGE:

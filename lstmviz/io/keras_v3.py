@@ -20,7 +20,7 @@ import h5py
 
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import LayerSpec, decode_text
-from lstmviz.io.keras_datasets import group, weight
+from lstmviz.io.keras_datasets import group, local, weight
 from lstmviz.io.keras_layers import FoundLayer, Weight
 
 LEGACY_LAYERS = "_layer_checkpoint_dependencies"
@@ -57,15 +57,17 @@ def _vars(root: h5py.Group, path: str, file: str) -> tuple[Weight, ...]:
             if len(g) > MAX_GROUPS:
                 raise LoadError(f"{file}: {path}/{sub} holds {len(g)} entries")
             keys = sorted(g.keys(), key=_natural)
-            return tuple(weight(g[k], f"{path}/{sub}/{k}", k, file) for k in keys)
+            return tuple(weight(local(g, k, file), f"{path}/{sub}/{k}", k, file) for k in keys)
     return ()
 
 
-def _resolve(root: h5py.Group, path: str, by_name: dict[str, str], name: str) -> str | None:
-    if path in root:
+def _resolve(
+    root: h5py.Group, path: str, by_name: dict[str, str], name: str, file: str
+) -> str | None:
+    if local(root, path, file) is not None:
         return path
     legacy = path.replace("layers", LEGACY_LAYERS)
-    if legacy in root:
+    if local(root, legacy, file) is not None:
         return legacy
     return by_name.get(name)
 
@@ -99,7 +101,7 @@ def layers_from_config(
         raise LoadError(f"{file}: weights file has too many groups") from exc
     found, notes = [], []
     for spec in specs:
-        path = _resolve(root, spec.v3_path, by_name, spec.name)
+        path = _resolve(root, spec.v3_path, by_name, spec.name, file)
         if path is None:
             if spec.kind != "InputLayer" and not spec.is_op:
                 notes.append(f"no weights found for layer {spec.name!r} ({spec.v3_path})")
@@ -161,7 +163,7 @@ def _walk(root: h5py.Group, prefix: str, file: str, out: Walked, depth: int) -> 
         path = f"{container.name.lstrip('/')}/{child}"
         if group(root, path, file) is None:
             continue
-        if any(k in root[path] for k in ("layers", LEGACY_LAYERS)):
+        if any(local(root, f"{path}/{k}", file) is not None for k in ("layers", LEGACY_LAYERS)):
             _walk(root, path + "/", file, out, depth + 1)
             continue
         base = re.sub(r"_\d+$", "", child)
@@ -194,7 +196,8 @@ def _stacked_cells(root: h5py.Group, path: str, name: str, file: str) -> list[Fo
 
 
 def _layer_name(root: h5py.Group, path: str) -> str | None:
-    g = root.get(f"{path}/vars")
+    g = root.get(f"{path}/vars", getlink=True)
+    g = root.get(f"{path}/vars") if isinstance(g, h5py.HardLink) else None
     if isinstance(g, h5py.Group) and "name" in g.attrs:
         return decode_text(g.attrs["name"])
     return None
