@@ -51,9 +51,15 @@ def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
             )
         return stacks[scope]
     if len(stacks) > 1:
+        why = ""
+        if any(c.backward_stack for c in cells):
+            why = (
+                " (a bidirectional RNN over two MultiRNNCells merges them only at the end, so "
+                "lstmviz shows one direction's stack at a time)"
+            )
         raise ChoiceRequired(
-            f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(sorted(stacks))}); "
-            "pass scope=<one of them>",
+            f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(sorted(stacks))})"
+            f"{why}; pass scope=<one of them>",
             option="scope",
             choices=tuple(sorted(stacks)),
         )
@@ -141,7 +147,8 @@ def _layer(
         if cell_graph is not None and cell_graph.op_kind == "LSTMBlockCell":
             cell.kind = "LSTMBlockCell"
         settings = resolve_settings(cell, graph, cell_graph or CellGraph(), **options)
-        dirs.append(_direction(bundle, cell, settings, reverse=cell.direction == "bw"))
+        reverse = cell.direction == "bw" or cell.backward_stack
+        dirs.append(_direction(bundle, cell, settings, reverse=reverse))
     first = cells[0]
     merge, kind = MergeMode.CONCAT, first.kind
     located = graph is not None and first.kernel_name in graph.cells

@@ -48,6 +48,7 @@ class Cell:
     stack: str = ""
     layer: int = 0
     direction: str = ""  # "", "fw" or "bw"
+    backward_stack: bool = False  # a layer of the bw MultiRNNCell of a bidirectional RNN
     wrapper: str = ""  # "", "bidirectional_dynamic_rnn", "stack_bidirectional_dynamic_rnn"
 
 
@@ -154,11 +155,9 @@ def place(cell: Cell) -> None:
     ):
         cell.layer = int(prefix[-1][5:])
         outer = prefix[:-2]
-        if outer and outer[-1] in ("fw", "bw"):
-            raise LoadError(
-                f"{cell.scope}: bidirectional RNN over two MultiRNNCell stacks is unsupported; "
-                "lstmviz shows stacks whose every layer merges both directions"
-            )
+        # bidirectional_dynamic_rnn over two MultiRNNCells: two separate stacks, merged only
+        # at the end; the bw one reads time backwards in every layer and returns time order.
+        cell.backward_stack = bool(outer) and outer[-1] == "bw"
         cell.stack = "/".join(prefix[:-1])
     elif prefix and prefix[-1] in ("fw", "bw"):
         cell.direction = prefix[-1]

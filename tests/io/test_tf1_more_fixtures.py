@@ -13,7 +13,7 @@ import pytest
 
 from lstmviz.core.compute import run
 from lstmviz.core.model import MergeMode
-from lstmviz.io import LoadError, find_reader, load_model
+from lstmviz.io import ChoiceRequired, LoadError, find_reader, load_model
 from lstmviz.io.probe import Probe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
@@ -224,3 +224,20 @@ def test_corrupt_object_graph_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match="_CHECKPOINTABLE_OBJECT_GRAPH: checksum mismatch") as info:
         load_model(tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_bidirectional_rnn_over_two_multi_rnn_cells_loads_one_stack_at_a_time() -> None:
+    folder = FIXTURES / "bidi_multi"
+    exp = _expected("bidi_multi")
+    with pytest.raises(ChoiceRequired) as info:
+        load_model(folder)
+    assert info.value.choices == (
+        "bidirectional_rnn/bw/multi_rnn_cell",
+        "bidirectional_rnn/fw/multi_rnn_cell",
+    )
+    assert "merges them only at the end" in str(info.value)
+    fw = load_model(folder, scope="bidirectional_rnn/fw/multi_rnn_cell")
+    np.testing.assert_allclose(run(fw, exp["x"]).output, exp["out_fw"], atol=TOL)
+    bw = load_model(folder, scope="bidirectional_rnn/bw/multi_rnn_cell", forget_bias=0.5)
+    assert all(layer.directions[0].reverse for layer in bw.layers)  # each layer reads backwards
+    np.testing.assert_allclose(run(bw, exp["x"]).output, exp["out_bw"], atol=TOL)  # time order
