@@ -47,7 +47,7 @@ def validate(x: npt.ArrayLike, width: int, source: str = "sequence") -> FloatArr
             f"{source}: shape {arr.shape}; expected (T, {width}), one row per timestep"
         )
     if arr.shape[0] == 0:
-        raise ValueError(f"{source}: no timesteps; expected at least one row of {width} numbers")
+        raise ValueError(f"{source}: no timesteps; expected at least one row of {_numbers(width)}")
     if arr.shape[1] != width:
         raise ValueError(
             f"{source}: {arr.shape[1]} values per timestep, but the model's first layer expects "
@@ -88,7 +88,7 @@ def parse_sequence(text: str, width: int) -> FloatArray:
             raise ValueError(f"line {lineno}: NaN or Inf; every value must be finite")
         rows.append(values)
     if not rows:
-        raise ValueError(f"no timesteps; type one row of {width} numbers per timestep")
+        raise ValueError(f"no timesteps; type one row of {_numbers(width)} per timestep")
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
 
@@ -237,3 +237,7 @@ def parse_state(text: str, size: int, what: str = "state") -> FloatArray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: NaN or Inf; values must be finite")
     return arr
+
+
+def _numbers(n: int) -> str:
+    return f"{n} number{'s' if n != 1 else ''}"

@@ -65,6 +65,11 @@ class DebugControls(QWidget):
         row2.addWidget(self.step_label)
         row2.addWidget(QLabel("layer"))
         self.layer = QComboBox()
+        # "1: bidirectional (H=128)" whole; a long TF scope elides, its popup shows it all
+        self.layer.setMinimumContentsLength(24)
+        self.layer.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         row2.addWidget(self.layer)
         self.direction = QComboBox()
         self.direction.addItems(["forward", "backward"])
@@ -99,3 +104,25 @@ class DebugControls(QWidget):
         self.play_button.setChecked(playing)
         self.play_button.setText("⏸ Pause" if playing else "▶ Play")
         self.play_button.blockSignals(False)
+
+
+#: (background, text, border) of a breakpoint hit and of a notice.
+HIT_COLOURS = ("#ffe5e5", "#8b0000", "#e8000b")
+NOTICE_COLOURS = ("#eef3fb", "#1a3d6d", "#7d9cc8")
+
+
+class Banner(QLabel):
+    """One line above the views: a breakpoint hit (red) or a notice (blue), hidden otherwise."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.hide()
+
+    def show_text(self, text: str, hit: bool) -> None:
+        background, colour, border = HIT_COLOURS if hit else NOTICE_COLOURS
+        self.setStyleSheet(
+            f"background: {background}; color: {colour}; border: 1px solid {border}; padding: 3px;"
+        )
+        self.setText(text)
+        self.show()

@@ -15,11 +15,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPainter, QShortcut
-from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QSplitter,
     QStackedWidget,
@@ -36,13 +34,14 @@ from lstmviz.core.sequence import generate_sequence, validate
 from lstmviz.core.trace import Trace
 from lstmviz.gui.breakpoint_editor import BreakpointEditor
 from lstmviz.gui.bridge import DebuggerBridge
-from lstmviz.gui.debug_controls import DebugControls
+from lstmviz.gui.debug_controls import Banner, DebugControls
 from lstmviz.gui.diagnostics_view import DiagnosticsView
 from lstmviz.gui.playback import Playback
-from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
+from lstmviz.gui.sequence_editor import SequenceEditor, StateMap, initial_states
 from lstmviz.gui.step_view import StepView
 from lstmviz.gui.time_plots import TimePlots
 from lstmviz.gui.unit_inspector import UnitInspector
+from lstmviz.gui.view_export import ask_export_trace, ask_export_view, save_widget
 
 DEFAULT_LENGTH = 50
 
@@ -79,9 +78,7 @@ class DebugPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         self.controls = DebugControls()
         layout.addWidget(self.controls)
-        self.hit_banner = QLabel()
-        self.hit_banner.setWordWrap(True)
-        self.hit_banner.hide()
+        self.hit_banner = Banner()
         layout.addWidget(self.hit_banner)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -131,10 +128,10 @@ class DebugPanel(QWidget):
         c.layer.currentIndexChanged.connect(lambda k: self._select(layer=k))
         c.direction.currentIndexChanged.connect(lambda d: self._select(direction=d))
         menu = c.export_menu
-        menu.addAction("Trace as NPZ…", lambda: self._ask_export_trace("npz"))
-        menu.addAction("Trace as CSV…", lambda: self._ask_export_trace("csv"))
-        menu.addAction("This view as PNG…", lambda: self._ask_export_view("png"))
-        menu.addAction("This view as SVG…", lambda: self._ask_export_view("svg"))
+        menu.addAction("Trace as NPZ…", lambda: ask_export_trace(self, "npz"))
+        menu.addAction("Trace as CSV…", lambda: ask_export_trace(self, "csv"))
+        menu.addAction("This view as PNG…", lambda: ask_export_view(self, "png"))
+        menu.addAction("This view as SVG…", lambda: ask_export_view(self, "svg"))
         self.sequence_editor.sequence_chosen.connect(self._on_editor_sequence_chosen)
         self.sequence_editor.states_chosen.connect(self._on_editor_states_chosen)
         self.breakpoint_editor.run_requested.connect(self.run_to_breakpoint)
@@ -254,15 +251,11 @@ class DebugPanel(QWidget):
             text = f"No breakpoints are set (type one under Breakpoints); went to the {end} step."
         else:
             text = f"No breakpoint fires {where}; went to the {end} step ({dbg.step})."
-        self._show_banner(text, hit=False)
+        self.show_notice(text)
 
-    def _show_banner(self, text: str, hit: bool) -> None:
-        colours = ("#ffe5e5", "#8b0000", "#e8000b") if hit else ("#eef3fb", "#1a3d6d", "#7d9cc8")
-        self.hit_banner.setStyleSheet(
-            "background: {}; color: {}; border: 1px solid {}; padding: 3px;".format(*colours)
-        )
-        self.hit_banner.setText(text)
-        self.hit_banner.show()
+    def show_notice(self, text: str) -> None:
+        """A neutral line above the views (gone at the next step), e.g. where an export went."""
+        self.hit_banner.show_text(text, hit=False)
 
     def toggle_play(self) -> None:
         if self.playback is not None:
@@ -278,39 +271,11 @@ class DebugPanel(QWidget):
 
     def export_view(self, path: str | os.PathLike[str], view: QWidget | None = None) -> Path:
         """Save the current view (or ``view``) as PNG, or as SVG when the path ends in .svg."""
-        widget = view if view is not None else self.views.currentWidget()
-        out = Path(path)
-        if out.suffix.lower() == ".svg":
-            gen = QSvgGenerator()
-            gen.setFileName(str(out))
-            gen.setSize(widget.size())
-            gen.setViewBox(QRectF(0, 0, widget.width(), widget.height()))
-            gen.setTitle("lstmviz")
-            painter = QPainter(gen)
-            widget.render(painter)
-            painter.end()
-        else:
-            if not widget.grab().save(str(out)):
-                raise OSError(f"{out.name}: could not write the image (use .png or .svg)")
-        return out
+        return save_widget(view if view is not None else self.views.currentWidget(), path)
 
     # -- running ---------------------------------------------------------------------------------
-    def _initial_states(self) -> tuple[list | None, list | None]:
-        if not self._states or self._model is None:
-            return None, None
-        h0, c0 = [], []
-        for k, layer in enumerate(self._model.layers):
-            hs, cs = [], []
-            for d, w in enumerate(layer.directions):
-                h, c = self._states.get((k, d), (np.zeros(w.output_size), np.zeros(w.hidden_size)))
-                hs.append(h)
-                cs.append(c)
-            h0.append(np.stack(hs))
-            c0.append(np.stack(cs))
-        return h0, c0
-
     def _recompute(self) -> bool:
-        h0, c0 = self._initial_states()
+        h0, c0 = initial_states(self._model, self._states)
         try:
             trace = run(self._model, self._x, h0, c0)
         except ValueError as exc:
@@ -432,26 +397,10 @@ class DebugPanel(QWidget):
         self.step_view.set_hits(hits, s.layer, s.direction)
         if hits:
             text = f"● Breakpoint hit at step {dbg.step} — " + "; ".join(h.describe() for h in hits)
-            self._show_banner(text, hit=True)
+            self.hit_banner.show_text(text, hit=True)
         else:
             self.hit_banner.hide()
 
     def _on_breakpoints_changed(self) -> None:
         self.breakpoint_editor.refresh()
         self.time_plots.set_breakpoint_steps(np.flatnonzero(self.debugger.breakpoint_mask()))
-
-    # -- file dialogs ----------------------------------------------------------------------------
-    def _ask_export_trace(self, kind: str) -> None:
-        if self.trace is None:
-            return
-        filt = "NumPy archive (*.npz)" if kind == "npz" else "CSV table (*.csv)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export trace", f"trace.{kind}", filt)
-        if path:
-            self.export_trace(path)
-
-    def _ask_export_view(self, kind: str) -> None:
-        name = self.views.tabText(self.views.currentIndex()).lower().replace(" ", "_")
-        filt = "PNG image (*.png)" if kind == "png" else "SVG drawing (*.svg)"
-        path, _ = QFileDialog.getSaveFileName(self, "Export view", f"{name}.{kind}", filt)
-        if path:
-            self.export_view(path)

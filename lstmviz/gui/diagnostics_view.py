@@ -148,7 +148,8 @@ class DiagnosticsView(QWidget):
             size="10pt",
         )
         self.dead_marks.setData(x=np.asarray(dead, float), y=np.full(len(dead), 1.5))
-        self.prod_image.setImage(np.nan_to_num(product, nan=0.0), autoLevels=False, levels=(0, 1))
+        # NaN (t read before s: no c_s yet) stays blank, unlike 0 = all of c_s forgotten
+        self.prod_image.setImage(product, autoLevels=False, levels=(0, 1))
         self.prod_image.setRect(QRectF(-0.5, -0.5, T, T))  # step s, t centred on s, t
         what = f"unit {unit}" if per_unit else "mean over units"
         arrow = (

@@ -365,6 +365,10 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     # ------------------------------------------------------------------ slots
+    def clear_recent_files(self) -> None:
+        self.settings.clear_recent_files()
+        self._update_recent_menu()
+
     def _update_recent_menu(self) -> None:
         fill_recent_menu(self, self.recent_menu, self.settings.recent_files())
 

@@ -19,10 +19,10 @@ if TYPE_CHECKING:
 MODEL_FILTERS = ";;".join(
     [
         "All supported (*.keras *.h5 *.hdf5 *.pt *.pth *.bin *.ckpt *.safetensors *.onnx *.index"
-        " *.npz *.npy)",
+        " *.meta *.data-* checkpoint *.npz *.npy)",
         "Keras (*.keras *.h5 *.hdf5)",
         "PyTorch (*.pt *.pth *.bin *.ckpt *.safetensors)",
-        "TensorFlow 1 checkpoint (*.index)",
+        "TensorFlow 1 checkpoint (*.index *.meta *.data-* checkpoint)",
         "ONNX (*.onnx)",
         "NumPy arrays (*.npz *.npy)",
         "All files (*)",
@@ -96,10 +96,21 @@ def build_menus(window: MainWindow) -> tuple[QMenu, QAction]:
 
 
 def fill_recent_menu(window: MainWindow, menu: QMenu, files: list[str]) -> None:
+    """Newest first, Ctrl+Shift+1… on the first few; a missing file is shown, not hidden."""
     menu.clear()
-    for path in files:
-        action = menu.addAction(path)
+    for k, path in enumerate(files):
+        p = Path(path)
+        text = f"{p.name or path}   ({p.parent})"  # the folder tells two model.pt apart
+        action = menu.addAction(f"&{k + 1} {text}" if k < 9 else text)
+        action.setData(path)
+        action.setToolTip(path)
+        action.setStatusTip(path)
+        if k < 9:
+            action.setShortcut(QKeySequence(f"Ctrl+Shift+{k + 1}"))
         action.triggered.connect(lambda _checked=False, p=path: window.open_model(p))
+    if files:
+        menu.addSeparator()
+        menu.addAction("Clear list", window.clear_recent_files)
     menu.setEnabled(bool(files))
 
 

@@ -287,3 +287,17 @@ class SequenceEditor(QWidget):
         self.c0.clear()
         self.show_status("initial states: all zeros")
         self.states_chosen.emit({})
+
+
+def initial_states(model: LSTMModel | None, states: StateMap) -> tuple[list | None, list | None]:
+    """``run``'s ``h0, c0`` (per layer, ``(dirs, size)``) from the typed states; zeros elsewhere,
+    ``(None, None)`` when nothing was typed."""
+    if not states or model is None:
+        return None, None
+    h0, c0 = [], []
+    for k, layer in enumerate(model.layers):
+        zeros = [(np.zeros(w.output_size), np.zeros(w.hidden_size)) for w in layer.directions]
+        pairs = [states.get((k, d), zeros[d]) for d in range(len(layer.directions))]
+        h0.append(np.stack([h for h, _ in pairs]))
+        c0.append(np.stack([c for _, c in pairs]))
+    return h0, c0

@@ -148,14 +148,22 @@ def test_choice_cancelled_keeps_previous_model(make_main_window, monkeypatch):
     assert window.model is previous and "prefix" in window.last_error
 
 
-def test_recent_files_persist_in_isolated_settings(make_main_window, tmp_path):
+def test_recent_files_persist_in_isolated_settings(make_main_window, tmp_path, qtbot):
     settings = AppSettings.at(tmp_path / "recent.ini")
     window = make_main_window(settings=settings)
     window.open_model(TORCH_PLAIN, wait=True)
     window.open_model(TF1_BASIC, wait=True)
     assert settings.recent_files() == [str(TF1_BASIC.resolve()), str(TORCH_PLAIN.resolve())]
     again = make_main_window(settings=AppSettings.at(tmp_path / "recent.ini"))
-    assert [a.text() for a in again.recent_menu.actions()] == settings.recent_files()
+    files = [a for a in again.recent_menu.actions() if a.data()]
+    assert [a.data() for a in files] == settings.recent_files()
+    assert files[0].text().startswith("&1 basic") and files[0].shortcut().toString()
+    with qtbot.waitSignal(again.model_loaded, timeout=10_000) as loaded:
+        files[1].trigger()  # Open recent ▸ 2 plain.pt
+    assert loaded.args[0].source_path.endswith("plain.pt")
+    clear = next(a for a in again.recent_menu.actions() if a.text() == "Clear list")
+    clear.trigger()
+    assert again.settings.recent_files() == [] and not again.recent_menu.isEnabled()
 
 
 def test_debugger_link_shows_the_unit_in_the_weights_view(make_main_window):
