@@ -221,8 +221,13 @@ def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
     return out
 
 
-def input_notes(folder: Folder, node: Node) -> list[str]:
-    """What lstmviz does with sequence_lens and initial states it does not use."""
+def input_notes(folder: Folder, node: Node, hidden: int, where: str) -> list[str]:
+    """What lstmviz does with sequence_lens and initial states it does not use.
+
+    Stored initial states must be ``hidden`` wide: torch's dynamo exporter writes an LSTM
+    with ``proj_size`` as a plain LSTM of width P, dropping the projection, and only the
+    initial_c of width H gives it away.
+    """
     inputs = list(node.inputs) + [""] * 8
     notes = []
     if inputs[4]:
@@ -242,6 +247,12 @@ def input_notes(folder: Folder, node: Node) -> list[str]:
                 "takes h0=/c0=)"
             )
             continue
+        if value.ndim != 3 or value.shape[-1] != hidden:
+            raise LoadError(
+                f"{where}: {what} has shape {value.shape} but W is for hidden_size {hidden}; "
+                "the exporter dropped something (torch.onnx dynamo drops proj_size "
+                "projections); open the PyTorch state_dict instead"
+            )
         if np.any(value):
             notes.append(f"{what} is stored in the file; lstmviz starts from zero states")
     return notes

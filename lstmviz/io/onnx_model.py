@@ -182,7 +182,7 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
         source_format=SOURCE_FORMAT,
         transforms=tuple(transforms),
         settings=settings,
-        notes=tuple(input_notes(folder, node)),
+        notes=tuple(input_notes(folder, node, H, where)),
     )
     return onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes)
 
@@ -351,8 +351,14 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
     if not lstm_nodes:
         found = sorted({n.op_type for n in nodes if n.op_type in _NOT_LSTM})
         what = f"{' and '.join(found)}, not an LSTM" if found else "no LSTM node"
-        if not found and {"Scan", "Loop"} & {n.op_type for n in nodes}:
+        ops = {n.op_type for n in nodes}
+        if not found and {"Scan", "Loop"} & ops:
             what += " (its recurrence is lowered to Scan/Loop; export with dynamo=False)"
+        elif not found and {"Sigmoid", "Tanh"} <= ops and {"Gemm", "MatMul"} & ops:
+            what += (
+                " (the cell is written out as Gemm/MatMul, Sigmoid and Tanh nodes, as torch "
+                "exports nn.LSTMCell; export an nn.LSTM, or open the PyTorch state_dict)"
+            )
         ops = ", ".join(sorted({n.op_type for n in nodes})[:6]) or "an empty graph"
         raise LoadError(
             f"{file}: ONNX graph has {what} (ops: {ops}); lstmviz shows LSTM layers only"

@@ -171,6 +171,10 @@ CASES = {
     "negative clip": (mutate("peepholes.onnx", set_attr("clip", -1.0)), "clip=-1"),
     "direction": (mutate("peepholes.onnx", set_attr("direction", "sideways")), "sideways"),
     "GRU only": (copy_fixture("gru_only.onnx"), "GRU, not an LSTM"),
+    "dynamo dropped projection": (
+        copy_fixture("dynamo_proj.onnx"),
+        "initial_c has shape (1, 1, 4) but W is for hidden_size 2; the exporter dropped",
+    ),
     "external ..": (external_location("../external.weights"), "outside the model's folder"),
     "external absolute": (external_location("/etc/passwd"), "outside the model's folder"),
     "external truncated": (external_truncated, "truncated"),

@@ -31,6 +31,10 @@ CASES = [
     "clip",
     "activations_bidir",
     "external",
+    "dynamo_bidir2",
+    "dynamo_batch_first",
+    "float16",
+    "folded_wr",
 ]
 
 
@@ -59,6 +63,35 @@ def test_outputs_match_the_framework(name):
     h, c = final_states(trace)  # torch: h_n of every layer; helper graphs: one node's Y_h
     np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
+
+
+def test_stored_initial_states_and_sequence_lens():
+    """Nonzero initial_h/initial_c initializers are noted; passed to run they match ORT."""
+    exp = expected("states")
+    model = load_model(FIXTURES / "states.onnx")
+    notes = model.layers[0].directions[0].provenance.notes
+    assert "initial_h is stored in the file; lstmviz starts from zero states" in notes
+    assert any(n.startswith("sequence_lens ('seq_lens') is ignored") for n in notes)
+    trace = run(model, exp["x"], h0=[exp["h0"]], c0=[exp["c0"]])
+    np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
+    assert np.abs(run(model, exp["x"]).output - exp["Y"]).max() > 1e-3  # the states matter
+
+
+def test_float16_and_folded_weights_are_recorded():
+    half = load_model(FIXTURES / "float16.onnx").layers[0].directions[0]
+    assert half.W_x.dtype == np.float32
+    assert {t.dtype for t in half.provenance.stored} == {"float16"}
+    assert "float16 widened to float32" in half.provenance.transforms
+    folded = load_model(FIXTURES / "folded_wr.onnx").layers[0].directions[0].provenance
+    assert "W, R folded from constants through Reshape, Transpose nodes" in folded.transforms
+    assert [t.shape for t in folded.stored[:2]] == [(1, 16, 3), (1, 16, 4)]
+
+
+def test_dynamo_export_structure():
+    """torch.onnx.export(dynamo=True) of torch 2.13 emits real LSTM nodes (not Scan/Loop)."""
+    model = load_model(FIXTURES / "dynamo_bidir2.onnx")
+    assert len(model.layers) == 2 and all(layer.bidirectional for layer in model.layers)
+    assert model.framework.startswith("ONNX opset 20 (pytorch 2.13")
 
 
 def test_reference_evaluator_ignores_clip_and_activations_but_onnxruntime_applies_them():
