@@ -23,6 +23,8 @@ from lstmviz.gui.pooled_image import PooledImage
 SEPARATOR_RGB = (20, 20, 20)  # colours are tuples; pens are made per item (Qt objects mutate)
 BAND_RGB = (60, 60, 60)
 HIGHLIGHT_RGB = (255, 200, 0)
+#: Behind the image: pyqtgraph leaves NaN cells transparent, and on white they would read as 0.
+NAN_RGB = (64, 64, 64)
 AXIS_HEIGHT = 42
 AXIS_WIDTH = 96
 NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
@@ -61,6 +63,7 @@ class GateHeatmap:
             axis.setTextPen(pg.mkPen(20, 20, 20))
         self.image = PooledImage()  # big matrices keep their contrast when shrunk
         self.plot.addItem(self.image)
+        self.plot.vb.setBackgroundColor(NAN_RGB)
         self.bar = pg.ColorBarItem(
             colorMap=pg.colormap.get("CET-D1"), interactive=False, width=10, values=(-1, 1)
         )

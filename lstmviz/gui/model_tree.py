@@ -121,8 +121,14 @@ class ModelTree(QTreeWidget):
         return top
 
     def _other_item(self, info: LayerInfo) -> QTreeWidgetItem:
-        what = "LSTM, not loaded" if info.is_lstm else "not an LSTM: shown, not run"
-        item = QTreeWidgetItem([info.name, f"{info.kind} ({what})"])
+        what = "not loaded" if info.is_lstm else "not run"
+        item = QTreeWidgetItem([info.name, f"{info.kind} · {what}"])
+        item.setToolTip(
+            1,
+            f"{info.kind}: another LSTM in the file (open it with its prefix)"
+            if info.is_lstm
+            else f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it",
+        )
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
         for col in (0, 1):
             item.setForeground(col, QBrush(QColor(*GREY_RGB)))

@@ -25,6 +25,7 @@ STATE_ROWS = ("i", "f", "g", "o", "c", "act_c", "h")
 _GATE_ROWS = {"i", "f", "o"}
 #: The h row shows m = o·act(c), which equals h_t unless a projection W_p maps it to P values.
 _ATTR = {"h": "m"}
+HOVER_HINT = "click a unit to inspect it; hover to read values"
 _BOUNDED = {"tanh", "softsign", "sigmoid", "hard_sigmoid_k2", "hard_sigmoid_k3", "hard_sigmoid_ab"}
 
 
@@ -129,7 +130,7 @@ class StepView(pg.GraphicsLayoutWidget):
             bar.getAxis("bottom").setPen(ps.FOREGROUND)
             bar.getAxis("bottom").enableAutoSIPrefix(False)  # "-500 (x0.001)" reads badly
             bars.addItem(bar, row=0, col=k)
-        self.hover = self.addLabel("", row=4, col=0, colspan=2, color="#444444", size="9pt")
+        self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.scene().sigMouseMoved.connect(self._on_scene_moved)
 
@@ -251,7 +252,7 @@ class StepView(pg.GraphicsLayoutWidget):
     def _on_scene_moved(self, pos: QPointF) -> None:
         found = self._unit_at(pos)
         if found is None or self._dt is None:
-            self.hover.setText("click a unit to inspect it; hover to read values")
+            self.hover.setText(HOVER_HINT)
             return
         u, name = found
         if name is None:

@@ -83,7 +83,11 @@ class WeightStatsPanel(QWidget):
         self.table.setMinimumHeight(
             22 * 12 + 30
         )  # 12 rows (3 matrices × 4 gates) without scrolling
-        note = QLabel(f"≈0: |w| < {NEAR_ZERO:g} × the matrix's max |w|.  NaN/Inf counts turn red.")
+        note = QLabel(
+            f"≈0: |w| < {NEAR_ZERO:g} × the matrix's max |w|.  NaN/Inf counts turn red; "
+            "NaN weights are dark grey in the heatmaps."
+        )
+        note.setWordWrap(True)
         note.setStyleSheet("color: #888; font-size: 8pt;")  # grey on light and dark
         layout.addWidget(self.table, 3)
         layout.addWidget(note)

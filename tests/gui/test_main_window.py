@@ -54,7 +54,7 @@ def test_tree_lists_layers_directions_variables_and_greys_other_layers(make_main
         "    layers/lstm/cell/vars/0  (3, 8)  → W_x",
         "    layers/lstm/cell/vars/1  (2, 8)  → W_h",
         "    layers/lstm/cell/vars/2  (8,)  → b",
-        "dense  Dense (not an LSTM: shown, not run)",
+        "dense  Dense · not run",
         "  kernel  (2, 1)",
         "  bias  (1,)",
     ]
@@ -136,7 +136,7 @@ def test_choice_required_asks_and_reloads_with_the_choice(make_main_window, qtbo
     assert asked == [("prefix", ("encoder", "decoder"))]
     assert window.model.layers[0].name == "decoder"
     texts = window.tree.texts()
-    assert any(t.startswith("encoder  LSTM (LSTM, not loaded)") for t in texts)
+    assert any(t.startswith("encoder  LSTM · not loaded") for t in texts)
 
 
 def test_choice_cancelled_keeps_previous_model(make_main_window, monkeypatch):

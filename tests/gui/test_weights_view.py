@@ -207,6 +207,15 @@ def test_statistics_flag_nan_and_inf_in_red(make_main_window):
     i_stats = stats.stats[0]
     np.testing.assert_allclose(i_stats.l2, np.linalg.norm(W_x[:2]))
     assert np.isfinite(stats.stats[1].mean)  # NaN/Inf excluded from the f-gate mean
+    # in the heatmap the NaN cell is dark, not the white of a zero weight
+    heatmap = window.weights_view.heatmap("W_x")
+    image = window.weights_view.graphics.grab().toImage()
+
+    def pixel(row: int, col: int) -> QColor:
+        scene = heatmap.plot.vb.mapViewToScene(QPointF(col + 0.5, row + 0.5))
+        return QColor(image.pixel(window.weights_view.graphics.mapFromScene(scene)))
+
+    assert pixel(2, 0).lightness() < 90 and pixel(0, 0).lightness() > 90
 
 
 @pytest.mark.parametrize(
