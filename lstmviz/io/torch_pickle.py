@@ -12,6 +12,7 @@ whose BUILD state is the module's attributes (parameters, submodules); those bec
 
 from __future__ import annotations
 
+import pickle
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ def _unreadable(file: str, what: str) -> Callable[[], Any]:
 def _device(kind: object = "cpu", index: object = None) -> str:
     """``torch.device('cuda', 0)`` → ``'cuda:0'`` (a name; tensors are read as CPU data)."""
     if not isinstance(kind, str) or not (index is None or isinstance(index, int)):
-        raise LoadError("torch.device with arguments that are not a name and an index")
+        raise pickle.UnpicklingError("torch.device with arguments that are not a name and index")
     return kind if index is None else f"{kind}:{index}"
 
 

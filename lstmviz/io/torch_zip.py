@@ -33,6 +33,9 @@ from lstmviz.io.torch_pickle import DTYPES, SAVE_ADVICE, DType, split_checkpoint
 SOURCE_FORMAT = "PyTorch zip (torch.save)"
 MAX_PICKLE_BYTES = 256 << 20  # a state dict of 100k tensors pickles to ~20 MB
 MAX_DEFLATE_RATIO = 1100  # deflate cannot do better than ~1032:1; more is a zip bomb
+#: torch stores members uncompressed; a re-zipped archive may inflate this much per byte
+#: beyond a floor (zero-filled weights compress ~1000:1, which is how zip bombs are made).
+MAX_INFLATE_RATIO, INFLATE_FLOOR = 100, 64 << 20
 #: What a damaged zip raises in zipfile (bad names, CRC, deflate stream, sizes).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError)
 SCRIPT_NOTE = "TorchScript archive (torch.jit.save): weights read from data.pkl, code not run"
@@ -78,8 +81,11 @@ class Archive:
         info = self.infos.get(name)
         if info is None:
             raise LoadError(f"{self.file}: zip member {name} is missing; re-save the file")
-        if info.compress_size > self.size or info.file_size > (
-            MAX_DEFLATE_RATIO * info.compress_size + 4096
+        inflating = info.compress_type != zipfile.ZIP_STORED
+        if (
+            info.compress_size > self.size
+            or info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 4096
+            or (inflating and info.file_size > max(INFLATE_FLOOR, MAX_INFLATE_RATIO * self.size))
         ):
             raise LoadError(
                 f"{self.file}: zip member {name} declares {info.file_size} bytes from "
