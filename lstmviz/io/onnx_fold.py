@@ -21,7 +21,9 @@ from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx_proto import Graph, Node, TensorInfo, tensor_array
 
 MAX_DEPTH = 32
-MAX_FOLDED = 1 << 28  # elements of any folded value
+#: A Concat may output at most this many elements beyond twice what was read from the
+#: file, so a chain of Concat(x, x) nodes cannot build a memory bomb out of a small tensor.
+FOLD_SLACK = 1 << 22
 #: Operators that only move or relabel data: an LSTM's Y reaches the next X through these.
 LAYOUT_OPS = frozenset(
     {"Identity", "Squeeze", "Unsqueeze", "Transpose", "Reshape", "Flatten", "Cast", "Dropout"}
@@ -123,15 +125,30 @@ class Folder:
     def __init__(self, graph: Graph, folder: Path, file: str) -> None:
         self.graph, self.folder, self.file = graph, folder, file
         self._cache: dict[str, np.ndarray] = {}
+        self._failed: dict[str, str] = {}
         self.used_ops: set[str] = set()
+        self.loaded = 0  # elements decoded from the file so far
 
     def tensor(self, t: TensorInfo, what: str) -> np.ndarray:
-        return tensor_array(t, self.folder, self.file, what)
+        arr = tensor_array(t, self.folder, self.file, what)
+        self.loaded += arr.size
+        return arr
 
     def value(self, name: str, what: str, depth: int = 0) -> np.ndarray:
         """The value of ``name``, or NotConstant naming the run-time input or node."""
         if name in self._cache:
             return self._cache[name]
+        if name in self._failed:
+            raise NotConstant(self._failed[name])
+        try:
+            out = self._value(name, what, depth)
+        except NotConstant as exc:
+            self._failed[name] = exc.reason  # a DAG of failing paths is walked once
+            raise
+        self._cache[name] = out
+        return out
+
+    def _value(self, name: str, what: str, depth: int) -> np.ndarray:
         graph = self.graph
         if name in graph.initializers:
             out = self.tensor(graph.initializers[name], what)
@@ -147,15 +164,18 @@ class Folder:
             out = self._apply(node, name, what, depth)
         else:
             raise NotConstant(f"a {node.op_type} node ({node.name or name!r})")
-        if out.size > MAX_FOLDED:
-            raise LoadError(f"{self.file}: {what} would have {out.size} elements; not weights")
-        self._cache[name] = out
         return out
 
     def _apply(self, node: Node, name: str, what: str, depth: int) -> np.ndarray:
         args = [self.value(i, what, depth + 1) if i else None for i in node.inputs]
         if not args or args[0] is None:
             raise NotConstant(f"a {node.op_type} node without input")
+        total = sum(a.size for a in args if a is not None)
+        if node.op_type == "Concat" and total > FOLD_SLACK + 2 * self.loaded:
+            raise LoadError(
+                f"{self.file}: {what} would grow to {total} elements through Concat nodes, "
+                f"far more than the file holds ({self.loaded}); refusing a memory bomb"
+            )
         try:
             if node.op_type == "Split":
                 out = _split(node, args, node.outputs.index(name))

@@ -121,3 +121,76 @@ def test_several_lstms_need_a_prefix(tmp_path: Path) -> None:
         lstmviz.load_model(path)
     assert info.value.choices == ("a", "b")
     assert lstmviz.load_model(path, prefix="b").input_size == 3
+
+
+HOSTILE = {
+    "length 2**64-1": (struct.pack("<Q", 2**64 - 1) + b'{"a": 1}', "unrecognised binary content"),
+    "length past the 100 MB cap": (
+        build(lstm_header(), DATA, length=(100 << 20) + 1),
+        "unrecognised binary content",
+    ),
+    "deeply nested JSON": (
+        build(b'{"a": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", DATA),
+        "not valid JSON",
+    ),
+    "float offsets": (
+        build(lstm_header(weight_hh_l0__data_offsets=[32.0, 48.0]), DATA),
+        "outside the 48-byte data area",
+    ),
+    "huge shape": (
+        build(lstm_header(weight_ih_l0__shape=[1 << 40, 1 << 40]), DATA),
+        "data_offsets span 32",
+    ),
+    "bool shape": (build(lstm_header(weight_ih_l0__shape=[True, 2]), DATA), "invalid shape"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_safetensors(tmp_path: Path, name: str) -> None:
+    import time
+
+    data, expect = HOSTILE[name]
+    path = tmp_path / f"{name}.safetensors"
+    path.write_bytes(data)
+    start = time.perf_counter()
+    with pytest.raises(LoadError) as info:
+        lstmviz.load_model(path)
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert message.startswith(f"{path.name}: ") and "\n" not in message
+    assert expect in message
+
+
+def test_hand_written_header_odd_order_and_padding(tmp_path: Path) -> None:
+    """Keys in reverse data order, __metadata__ between them, space padding to 8 bytes: the
+    safetensors library reads it, and lstmviz runs it like torch runs the same weights."""
+    from safetensors.torch import load_file
+
+    lstm = torch.nn.LSTM(2, 3)
+    sd = {k: v.detach().numpy() for k, v in lstm.state_dict().items()}
+    names = list(sd)
+    offsets, blob = {}, b""
+    for name in names:
+        raw = sd[name].astype("<f4").tobytes()
+        offsets[name] = [len(blob), len(blob) + len(raw)]
+        blob += raw
+    header: dict = {}
+    for k, name in enumerate(reversed(names)):
+        header[name] = {
+            "shape": list(sd[name].shape),
+            "data_offsets": offsets[name],
+            "dtype": "F32",
+        }
+        if k == 1:
+            header["__metadata__"] = {"format": "pt", "note": "hand-written"}
+    text = json.dumps(header, indent=1).encode()
+    text += b" " * (-len(text) % 8)
+    path = tmp_path / "odd.safetensors"
+    path.write_bytes(struct.pack("<Q", len(text)) + text + blob)
+    lstm.load_state_dict(load_file(path))  # the reference reader accepts the file
+    x = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)
+    with torch.no_grad():
+        expected = lstm(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+    model = lstmviz.load_model(path)
+    assert "metadata note = hand-written" in model.notes
+    np.testing.assert_allclose(lstmviz.run(model, x).layers[0].output, expected, atol=1e-5)
