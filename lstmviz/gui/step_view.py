@@ -131,6 +131,7 @@ class StepView(pg.GraphicsLayoutWidget):
             bar.getAxis("bottom").enableAutoSIPrefix(False)  # "-500 (x0.001)" reads badly
             bars.addItem(bar, row=0, col=k)
         self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
+        ps.let_shrink(self.hover)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.scene().sigMouseMoved.connect(self._on_scene_moved)
 

@@ -122,6 +122,7 @@ def test_step_view_fits_a_1280_by_800_screen(make_main_window):
     window = bundled(make_main_window, size=(1280, 800))
     window.tabs.setCurrentIndex(1)
     view = window.debug_panel.step_view
+    QApplication.processEvents()  # let the splitter give the views their width
     # the scene must not be wider than the widget, or its right side is cut off
     assert view.ci.minimumWidth() <= view.viewport().width()
     assert view.ci.geometry().width() <= view.viewport().width() + 1
