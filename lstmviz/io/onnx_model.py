@@ -63,6 +63,9 @@ ACTIVATIONS = {
 #: Which activations consume ``activation_alpha`` / ``activation_beta`` entries (in order).
 _USES_ALPHA = {"hardsigmoid", "affine", "leakyrelu", "thresholdedrelu", "scaledtanh", "elu"}
 _USES_BETA = {"hardsigmoid", "affine", "scaledtanh"}
+#: onnxruntime's values when activation_alpha/beta run out (rnn_helpers.cc); every other
+#: function that takes a parameter gets 0 (so a bare ThresholdedRelu has alpha 0, not 1).
+_ORT_DEFAULTS = {"leakyrelu": (0.01, 0.0), "hardsigmoid": (0.2, 0.5), "elu": (1.0, 0.0)}
 DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
 _NOT_LSTM = {"GRU": "GRU, not an LSTM", "RNN": "RNN, not an LSTM"}
 
@@ -122,8 +125,9 @@ def _activations(
             raise LoadError(
                 f"{where} uses activation {name!r}; lstmviz knows {', '.join(sorted(ACTIVATIONS))}"
             )
-        alpha = alphas.pop(0) if key in _USES_ALPHA and alphas else None
-        beta = betas.pop(0) if key in _USES_BETA and betas else None
+        default_alpha, default_beta = _ORT_DEFAULTS.get(key, (0.0, 0.0))
+        alpha = (alphas.pop(0) if alphas else default_alpha) if key in _USES_ALPHA else None
+        beta = (betas.pop(0) if betas else default_beta) if key in _USES_BETA else None
         acts.append(Activation(ACTIVATIONS[key], alpha, beta))
     per_dir = [(acts[3 * d], acts[3 * d + 1], acts[3 * d + 2]) for d in range(dirs)]
     text = "; ".join(", ".join(str(a) for a in trio) for trio in per_dir)

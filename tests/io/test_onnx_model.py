@@ -35,6 +35,8 @@ CASES = [
     "dynamo_batch_first",
     "float16",
     "folded_wr",
+    "activations_more",
+    "activations_defaults",
 ]
 
 
@@ -170,6 +172,18 @@ def test_activations_and_alpha_beta_are_read():
     assert bw.act_cell.name == "scaled_tanh"
     assert (bw.act_cell.alpha, bw.act_cell.beta) == (pytest.approx(0.9), pytest.approx(1.2))
     assert not fw.provenance.setting("activations").assumed
+
+
+def test_missing_alpha_beta_take_onnxruntime_defaults():
+    """Not the standalone operators' defaults: a bare ThresholdedRelu in an LSTM has alpha 0."""
+    fw, bw = load_model(FIXTURES / "activations_defaults.onnx").layers[0].directions
+    assert (fw.act_cand.name, fw.act_cand.alpha) == ("thresholded_relu", 0.0)
+    assert (fw.act_cell.name, fw.act_cell.alpha) == ("elu", 1.0)
+    assert (bw.act_gate.alpha, bw.act_gate.beta) == (0.2, 0.5)
+    assert bw.act_cand.alpha == pytest.approx(0.01)
+    more_fw, more_bw = load_model(FIXTURES / "activations_more.onnx").layers[0].directions
+    assert (more_fw.act_cand.alpha, more_fw.act_cand.beta) == pytest.approx((0.7, 0.05))
+    assert (more_bw.act_gate.alpha, more_bw.act_gate.beta) == (pytest.approx(0.25), 0.5)
 
 
 def test_lone_reverse_direction_and_layout_setting():
