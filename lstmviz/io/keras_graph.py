@@ -285,7 +285,7 @@ def _walk(model_cfg: Mapping[str, Any], scope: _Scope, out: list[LayerSpec]) -> 
             made[name] = _walk(entry, inner, out) or path
         else:
             module = entry.get("module") if isinstance(entry.get("module"), str) else ""
-            made[name] = _leaves(name, kind, cfg, top, path, wiring, out, module)
+            made[name] = _leaves(name, kind, cfg, top, path, wiring, out, module, scope.file)
         prev = made[name]
     return _output(model_cfg, made, prev) if not sequential else prev
 
@@ -298,12 +298,18 @@ def _leaves(
     path: str,
     wiring: Wiring,
     out: list[LayerSpec],
-    module: str = "",
+    module: str,
+    file: str,
 ) -> str:
     """Append one config layer (several for stacked LSTM cells); return its output node."""
     cells = _cell_entries(cfg) if kind == "RNN" else None
     if cells is None:
         if kind == "Bidirectional":
+            if not isinstance(cfg.get("layer"), Mapping):
+                raise LoadError(
+                    f"{file}: Bidirectional layer {name!r} config has no wrapped layer; "
+                    "the config is damaged"
+                )
             cfg = _bidirectional_rnn(cfg)
         out.append(LayerSpec(name, kind, cfg, top, path, wiring, module))
         return path

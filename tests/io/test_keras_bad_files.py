@@ -173,6 +173,68 @@ def raw_h5(name: str) -> Callable[[Path], Path]:
     return make
 
 
+def link_kernel(link: Callable[[], object]) -> Callable[[Path], None]:
+    """Replace the first kernel by an HDF5 link."""
+
+    def edit(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            del f[KERNEL]
+            f[KERNEL] = link()
+
+    return edit
+
+
+def _zip_members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _deflate_and_declare(size: int) -> Callable[[Path], None]:
+    """Re-compress the archive, then make the central directory declare that
+    model.weights.h5 inflates to ``size`` bytes: a bomb, refused before inflating."""
+
+    def edit(path: Path) -> None:
+        members = _zip_members(path)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for n, data in members.items():
+                zf.writestr(n, data)
+        data = bytearray(path.read_bytes())
+        at = data.find(b"PK\x01\x02")
+        while at != -1:
+            name_len = int.from_bytes(data[at + 28 : at + 30], "little")
+            if data[at + 46 : at + 46 + name_len] == b"model.weights.h5":
+                data[at + 24 : at + 28] = size.to_bytes(4, "little")
+            at = data.find(b"PK\x01\x02", at + 1)
+        path.write_bytes(bytes(data))
+
+    return edit
+
+
+def _encrypt_flag(path: Path) -> None:
+    """Set the 'encrypted' bit on every member (local and central headers)."""
+    data = bytearray(path.read_bytes())
+    for magic, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(magic)
+        while at != -1:
+            data[at + flag_at] |= 1
+            at = data.find(magic, at + 1)
+    path.write_bytes(bytes(data))
+
+
+def custom_lstm_class(cfg: dict) -> None:
+    for entry in cfg["config"]["layers"]:
+        if entry["class_name"] == "LSTM":
+            entry["class_name"] = "MyLSTM"
+
+
+def time_distributed_lstm() -> keras.Model:
+    return keras.Sequential([keras.Input((2, 4, 3)), L.TimeDistributed(L.LSTM(2))])
+
+
+def rnn_gru_cell() -> keras.Model:
+    return keras.Sequential([keras.Input((4, 3)), L.RNN(L.GRUCell(2))])
+
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 FULL = "full_hard_sigmoid.h5"
 KERNEL = "model_weights/lstm/lstm/lstm_cell/kernel:0"
@@ -271,6 +333,95 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     ),
     "keras 1 layout": (_keras1_weights, "Keras 1 layout"),
     "hdf5 without keras content": (raw_h5("plain.h5"), "holds no Keras model or weights"),
+    "kernel is an external link": (
+        copy(FULL, link_kernel(lambda: h5py.ExternalLink("/etc/other.h5", "/k"))),
+        "is an HDF5 external link to '/etc/other.h5'",
+    ),
+    "kernel is a soft-link loop": (
+        copy(FULL, link_kernel(lambda: h5py.SoftLink("/" + KERNEL))),
+        "too many links",
+    ),
+    "kernel is a group": (
+        copy(FULL, link_kernel(lambda: h5py.SoftLink("/model_weights"))),
+        "is a Group, expected a weight array",
+    ),
+    "kernel with no rows": (
+        copy(FULL, replace_dataset(KERNEL, np.zeros((0, 16), np.float32))),
+        "kernel has shape (0, 16), expected (D, 16)",
+    ),
+    "kernel of strings": (
+        copy(FULL, replace_dataset(KERNEL, np.array([b"ab", b"cd"]))),
+        "floating point",
+    ),
+    "go_backwards not a boolean": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(go_backwards="yes"))),
+        "go_backwards='yes', expected true or false",
+    ),
+    "use_bias as a string": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(use_bias="false"))),
+        "use_bias='false', expected true or false",
+    ),
+    "lambda activation": (
+        copy(
+            FULL,
+            edit_config(
+                lambda c: first_lstm(c).update(
+                    activation={"class_name": "__lambda__", "config": {"code": "ZXZpbA=="}}
+                )
+            ),
+        ),
+        "which lstmviz does not know",
+    ),
+    "custom LSTM subclass": (
+        copy(FULL, edit_config(custom_lstm_class)),
+        "no LSTM layer (found MyLSTM, Dropout, Dense)",
+    ),
+    "Bidirectional without its layer": (
+        copy(
+            "bidirectional.h5",
+            edit_config(lambda c: c["config"]["layers"][1]["config"].update(layer=[1])),
+        ),
+        "Bidirectional layer 'bidirectional' config has no wrapped layer",
+    ),
+    "model_config nested 100000 deep": (
+        copy(FULL, set_attr("model_config", "[" * 100_000 + "]" * 100_000)),
+        "is not valid JSON",
+    ),
+    "models nested 200 deep": (
+        copy(
+            FULL,
+            set_attr(
+                "model_config",
+                '{"class_name": "Sequential", "config": {"layers": [' * 200 + "]}}" * 200,
+            ),
+        ),
+        "nests models deeper than 32 levels",
+    ),
+    ".keras weights declared 4 GiB (zip bomb)": (
+        copy("tf_keras_model.keras", _deflate_and_declare(0xFFFF0000)),
+        "declares 4294901760 bytes",
+    ),
+    ".keras config an empty object": (
+        copy("tf_keras_model.keras", rezip(replace={"config.json": b" " * 100 + b"{}"})),
+        "model config is not a Keras model description",
+    ),
+    ".keras encrypted members": (copy("tf_keras_model.keras", _encrypt_flag), "is encrypted"),
+    ".keras metadata not JSON": (
+        copy("tf_keras_model.keras", rezip(replace={"metadata.json": b"\xff\xfe"})),
+        "metadata.json is not valid JSON",
+    ),
+    ".keras truncated inner HDF5": (
+        copy(
+            "tf_keras_model.keras",
+            rezip(replace={"model.weights.h5": b"\x89HDF\r\n\x1a\n" + bytes(100)}),
+        ),
+        "is not HDF5",
+    ),
+    "TimeDistributed(LSTM)": (
+        keras3(time_distributed_lstm, "td.h5"),
+        "TimeDistributed(LSTM) — an LSTM run on each time slice separately, not supported",
+    ),
+    "RNN(GRUCell)": (keras3(rnn_gru_cell, "rg.keras"), "found RNN"),
 }
 
 
