@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.side_dock = self._dock(
             "Details", self.side_tabs, Qt.DockWidgetArea.RightDockWidgetArea
         )
-        self.resizeDocks([self.tree_dock, self.side_dock], [300, 430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.tree_dock, self.side_dock], [340, 400], Qt.Orientation.Horizontal)
 
         self.status_label = QLabel(
             "Open a model: File ▸ Open, or drop a file or checkpoint folder here"

@@ -45,9 +45,20 @@ class ModelTree(QTreeWidget):
                 _full_text_tooltips(item)
                 self.addTopLevelItem(item)
             self.expandAll()
-        self.resizeColumnToContents(0)
-        self.setColumnWidth(0, min(self.columnWidth(0), 200))  # names elide; tooltips are full
+        self._fit_columns()
         self.blockSignals(False)
+
+    def _fit_columns(self) -> None:
+        """Shapes whole when possible: names give way first (they elide in the middle and
+        their tooltips are whole), down to 190 px."""
+        self.resizeColumnToContents(0)
+        self.resizeColumnToContents(1)
+        names, details = self.columnWidth(0), self.columnWidth(1)
+        self.setColumnWidth(0, min(names, max(190, self.viewport().width() - details)))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def select_direction(self, layer: int, direction: int) -> None:
         item = self._direction_items.get((layer, direction))
