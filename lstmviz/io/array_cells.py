@@ -132,8 +132,12 @@ def _pytorch(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
     else:
         b = np.zeros(w_ih.shape[0], dtype=w_ih.dtype)
         notes.append("no biases stored (bias=False): b = 0")
+    W_p = _f(cell["w_hr"], ctx) if "w_hr" in cell else None
+    if W_p is not None:
+        stored.append(_stored("W_p", cell["w_hr"]))
+        notes.append(f"projection W_p = {cell['w_hr'].name} (P = {W_p.shape[0]})")
     prov = _provenance(ctx, "pytorch", stored, transforms, notes)
-    return [_direction(ctx, "pytorch", reverse, W_x=w_ih, W_h=w_hh, b=b, provenance=prov)]
+    return [_direction(ctx, "pytorch", reverse, W_x=w_ih, W_h=w_hh, b=b, W_p=W_p, provenance=prov)]
 
 
 def _tf1(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:

@@ -160,18 +160,28 @@ def _keras_options(items: Sequence[Item], pos: int) -> list[Option]:
 
 
 def _pytorch_options(items: Sequence[Item], pos: int) -> list[Option]:
+    """weight_ih, weight_hh[, bias_ih, bias_hh][, weight_hr]: PyTorch's parameter order.
+
+    With ``proj_size`` P < H, weight_hh is [4H, P] and weight_hr [P, H] comes last.
+    """
     w = items[pos].array
     if w.ndim != 2 or w.shape[0] % 4 or w.shape[0] == 0 or pos + 1 >= len(items):
         return []
     H = w.shape[0] // 4
-    if items[pos + 1].array.shape != (4 * H, H):
+    hh = items[pos + 1].array.shape
+    if len(hh) != 2 or hh[0] != 4 * H or not 0 < hh[1] <= H:
         return []
+    P = hh[1]
     cell = {"w_ih": items[pos], "w_hh": items[pos + 1]}
     rest = [i.array.shape for i in items[pos + 2 : pos + 4]]
-    opts = []
-    if rest == [(4 * H,), (4 * H,)]:
-        opts.append(({**cell, "b_ih": items[pos + 2], "b_hh": items[pos + 3]}, 4, H))
-    return [*opts, (cell, 2, H)]
+    bias = {"b_ih": items[pos + 2], "b_hh": items[pos + 3]} if rest == [(4 * H,)] * 2 else {}
+    if P == H:
+        with_bias = [({**cell, **bias}, 4, H)] if bias else []
+        return [*with_bias, (cell, 2, H)]
+    k = pos + 2 + len(bias)
+    if k < len(items) and items[k].array.shape == (P, H):
+        return [({**cell, **bias, "w_hr": items[k]}, k + 1 - pos, P)]
+    return []
 
 
 def _tf1_options(items: Sequence[Item], pos: int) -> list[Option]:

@@ -295,3 +295,19 @@ def test_tf1_peepholes_and_projection_match_the_checkpoint_reader(tmp_path: Path
     for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p"):
         np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=1e-6, err_msg=name)
     assert ours.cell_clip is None and ref.cell_clip is not None
+
+
+def test_positional_pytorch_projection_arrays(tmp_path: Path) -> None:
+    """np.savez(*state_dict.values()) of a bidirectional nn.LSTM(proj_size): weight_hr last."""
+    import torch
+    torch.manual_seed(3)
+    lstm = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    np.savez(tmp_path / "proj.npz", *[v.detach().numpy() for v in lstm.state_dict().values()])
+    model = lstmviz.load_model(tmp_path / "proj.npz")
+    d = model.layers[1].directions[1]
+    assert d.W_p is not None and d.W_p.shape == (2, 5) and d.input_size == 4
+    x = np.random.default_rng(3).standard_normal((6, 3)).astype(np.float32)
+    with torch.no_grad():
+        expected_out = lstm(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+    out = lstmviz.run(model, x).layers[-1].output
+    np.testing.assert_allclose(out, expected_out, atol=TOL, rtol=0)
