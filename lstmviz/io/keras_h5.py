@@ -140,7 +140,8 @@ def _owner(group_name: str, weight_name: str) -> tuple[str, str | None]:
     (``lstm/lstm_cell/kernel:0`` → ``lstm``); a ``forward_…``/``backward_…`` part makes the
     part before it a Bidirectional wrapper. Cells of ``stacked_rnn_cells`` stay separate."""
     parts = weight_name.split("/")[:-1] or [group_name]
-    if len(parts) > 1 and _CELL_PART.match(parts[-1]) and parts[-2] != "stacked_rnn_cells":
+    stacked = len(parts) > 1 and re.fullmatch(r"stacked_rnn_cells(_\d+)?", parts[-2])
+    if len(parts) > 1 and _CELL_PART.match(parts[-1]) and not stacked:
         parts = parts[:-1]
     for k, part in enumerate(parts[1:], start=1):
         for side in _SIDES:
