@@ -6,7 +6,9 @@ Identity, Transpose, Reshape or Cast. ``Folder.value`` evaluates such a chain wi
 a fixed set of pure layout operators (nothing else is ever evaluated), with bounded depth and
 size, and otherwise names the node or graph input the value depends on. ``chains`` follows
 each LSTM's X back through layout-only operators to the LSTM whose Y it is, so stacked layers
-are run together and LSTMs separated by other computation are told apart.
+are run together and LSTMs separated by other computation are told apart (``choose_stack``);
+an embedding lookup (``Gather``) found the same way in front of the first LSTM gives the
+model its token table.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmviz.io.errors import LoadError
+from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.onnx_proto import Graph, Node, TensorInfo, tensor_array
 
 MAX_DEPTH = 32
@@ -128,6 +130,7 @@ class Folder:
         self._failed: dict[str, str] = {}
         self.used_ops: set[str] = set()
         self.loaded = 0  # elements decoded from the file so far
+        self.folded_nodes: set[int] = set()  # id() of the nodes that computed a weight
 
     def tensor(self, t: TensorInfo, what: str) -> np.ndarray:
         arr = tensor_array(t, self.folder, self.file, what)
@@ -158,6 +161,7 @@ class Folder:
             raise NotConstant(f"{name!r}, which is not defined anywhere in the graph")
         elif node.op_type == "Constant":
             out = self._constant(node, what)
+            self.folded_nodes.add(id(node))
         elif node.op_type in OPS or node.op_type == "Split":
             if depth >= MAX_DEPTH:
                 raise NotConstant(f"a chain of more than {MAX_DEPTH} nodes")
@@ -189,7 +193,15 @@ class Folder:
                 f"({exc}); the graph is damaged"
             ) from exc
         self.used_ops.add(node.op_type)
+        self.folded_nodes.add(id(node))
         return np.asarray(out)
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of a value already known (an initializer or a folded value)."""
+        if name in self._cache:
+            return tuple(self._cache[name].shape)
+        t = self.graph.initializers.get(name)
+        return t.dims if t is not None else None
 
     def _constant(self, node: Node, what: str) -> np.ndarray:
         attrs = node.attrs
@@ -215,6 +227,21 @@ def upstream_lstm(graph: Graph, node: Node) -> Node | None:
             return None
         if producer.op_type == "LSTM":
             return producer if producer.outputs and producer.outputs[0] == name else None
+        if producer.op_type not in LAYOUT_OPS or not producer.inputs:
+            return None
+        name, steps = producer.inputs[0], steps + 1
+    return None
+
+
+def embedding_table(graph: Graph, node: Node) -> str | None:
+    """The table of an embedding lookup (``Gather`` on axis 0) that feeds ``node``'s X."""
+    name, steps = node.inputs[0] if node.inputs else "", 0
+    while name and steps < MAX_DEPTH:
+        producer = graph.producers.get(name)
+        if producer is None:
+            return None
+        if producer.op_type == "Gather" and int(producer.attrs.get("axis", 0)) == 0:
+            return producer.inputs[0] if producer.inputs else None
         if producer.op_type not in LAYOUT_OPS or not producer.inputs:
             return None
         name, steps = producer.inputs[0], steps + 1
@@ -276,3 +303,49 @@ def input_notes(folder: Folder, node: Node, hidden: int, where: str) -> list[str
         if np.any(value):
             notes.append(f"{what} is stored in the file; lstmviz starts from zero states")
     return notes
+
+
+def stack_label(stack: list[Node], nodes: list[Node]) -> str:
+    first = stack[0]
+    return first.name or f"LSTM node {nodes.index(first)}"
+
+
+def choose_stack(stacks: list[list[Node]], nodes: list[Node], prefix: str | None, file: str) -> int:
+    """Index of the LSTM stack to show: the only one, or the one ``prefix`` names."""
+    labels = tuple(stack_label(s, nodes) for s in stacks)
+    if prefix is None and len(stacks) == 1:
+        return 0
+    if prefix is not None:
+        want = prefix.strip().strip("/")
+        for k, stack in enumerate(stacks):
+            names = [n.name for n in stack]
+            if prefix in names or any(f"/{want}/" in f"/{n.strip('/')}/" for n in names):
+                return k
+        raise ChoiceRequired(
+            f"{file}: no LSTM node named or under {prefix!r}; choose one of {', '.join(labels)}",
+            option="prefix",
+            choices=labels,
+        )
+    raise ChoiceRequired(
+        f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(labels)}), with other "
+        "computation between them; pick one with prefix=",
+        option="prefix",
+        choices=labels,
+    )
+
+
+def embedding(folder: Folder, first: Node, width: int, notes: list[str]) -> np.ndarray | None:
+    """The (vocab, D) table of a Gather feeding the first LSTM, so token ids can be typed."""
+    name = embedding_table(folder.graph, first)
+    if name is None:
+        return None
+    try:
+        table = folder.value(name, "embedding")
+    except (NotConstant, LoadError):
+        return None
+    if table.ndim != 2 or table.shape[1] != width or table.dtype.kind != "f":
+        return None
+    notes.append(f"embedding = {name} {tuple(table.shape)}")
+    out = table.astype(np.float32)
+    out.setflags(write=False)
+    return out

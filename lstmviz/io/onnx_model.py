@@ -34,9 +34,17 @@ from lstmviz.core.model import (
 )
 from lstmviz.io import protowire
 from lstmviz.io.convert import PERMS, reorder_gates
-from lstmviz.io.errors import ChoiceRequired, LoadError
-from lstmviz.io.onnx_fold import Folder, NotConstant, chains, input_notes
-from lstmviz.io.onnx_proto import Graph, Model, Node, parse_model, sniff
+from lstmviz.io.errors import LoadError
+from lstmviz.io.onnx_fold import (
+    Folder,
+    NotConstant,
+    chains,
+    choose_stack,
+    embedding,
+    input_notes,
+    stack_label,
+)
+from lstmviz.io.onnx_proto import Model, Node, parse_model, sniff
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 
@@ -288,8 +296,10 @@ def onnx_layer(
     )
 
 
-def _node_info(graph: Graph, node: Node, index: int, note: str = "") -> LayerInfo:
-    weights = tuple((n, graph.initializers[n].dims) for n in node.inputs if n in graph.initializers)
+def _node_info(folder: Folder, node: Node, index: int, note: str = "") -> LayerInfo:
+    """A node as listed in the model tree, with the shapes of its stored (or folded) inputs."""
+    shapes = [(n, folder.shape(n)) for n in node.inputs[1:] if n]
+    weights = tuple((n, s) for n, s in shapes if s is not None)
     name = node.name or f"{node.op_type} node {index}"
     is_lstm = node.op_type == "LSTM"
     note = note or _NOT_LSTM.get(node.op_type, "not run by lstmviz")
@@ -313,35 +323,6 @@ def _read(probe: Probe) -> Model:
         raise LoadError(
             f"{file}: truncated or damaged ONNX file ({exc}); re-export or re-download it"
         ) from exc
-
-
-def _label(stack: list[Node], nodes: list[Node]) -> str:
-    first = stack[0]
-    return first.name or f"LSTM node {nodes.index(first)}"
-
-
-def _choose(stacks: list[list[Node]], nodes: list[Node], prefix: str | None, file: str) -> int:
-    """Index of the LSTM stack to show: the only one, or the one ``prefix`` names."""
-    labels = tuple(_label(s, nodes) for s in stacks)
-    if prefix is None and len(stacks) == 1:
-        return 0
-    if prefix is not None:
-        want = prefix.strip().strip("/")
-        for k, stack in enumerate(stacks):
-            names = [n.name for n in stack]
-            if prefix in names or any(f"/{want}/" in f"/{n.strip('/')}/" for n in names):
-                return k
-        raise ChoiceRequired(
-            f"{file}: no LSTM node named or under {prefix!r}; choose one of {', '.join(labels)}",
-            option="prefix",
-            choices=labels,
-        )
-    raise ChoiceRequired(
-        f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(labels)}), with other "
-        "computation between them; pick one with prefix=",
-        option="prefix",
-        choices=labels,
-    )
 
 
 def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
@@ -368,11 +349,13 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
             f"{file}: ONNX graph has {what} (ops: {ops}); lstmviz shows LSTM layers only"
         )
     stacks = chains(graph, lstm_nodes)
-    chosen = stacks[_choose(stacks, nodes, prefix, file)]
+    chosen = stacks[choose_stack(stacks, nodes, prefix, file)]
     folder = Folder(graph, probe.path.parent, file)
     layers = tuple(_lstm_layer(folder, n, nodes.index(n), framework) for n in chosen)
     infos = []
     for k, n in enumerate(nodes):
+        if id(n) in folder.folded_nodes:
+            continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
         if n.op_type in ("LSTM", "GRU", "RNN") or any(i in graph.initializers for i in n.inputs):
             stack = next((s for s in stacks if n in s), None)
             note = (
@@ -380,16 +363,20 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
                 if stack is None
                 else "shown"
                 if stack is chosen
-                else (f"not shown; load with prefix={_label(stack, nodes)!r}")
+                else (f"not shown; load with prefix={stack_label(stack, nodes)!r}")
             )
-            infos.append(_node_info(graph, n, k, note))
-    others = sorted({n.op_type for n in nodes if n.op_type not in ("LSTM", "Constant")})
+            infos.append(_node_info(folder, n, k, note))
+    others = sorted(
+        {n.op_type for n in nodes if n.op_type not in ("LSTM", "Constant")}
+        - {n.op_type for n in nodes if id(n) in folder.folded_nodes}
+    )
     notes = []
     if others:
         notes.append(
             f"only the LSTM nodes are run; other nodes "
             f"({', '.join(others[:8])}{', ...' if len(others) > 8 else ''}) are not"
         )
+    table = embedding(folder, chosen[0], layers[0].input_size, notes)
     try:
         return LSTMModel(
             layers=layers,
@@ -397,6 +384,7 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
             source_format=SOURCE_FORMAT,
             framework=framework,
             all_layers=tuple(infos),
+            embedding=table,
             notes=tuple(notes),
         )
     except ValueError as exc:

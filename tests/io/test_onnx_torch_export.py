@@ -156,3 +156,29 @@ def test_lstm_cell_export_has_no_lstm_node(tmp_path: Path) -> None:
     path = export(CellLoop().eval(), (torch.zeros(T, 1, D),), tmp_path / "cell.onnx", 17)
     with pytest.raises(LoadError, match=r"no LSTM node \(the cell is written out as Gemm/MatMul"):
         lstmviz.load_model(path)
+
+
+class Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(11, D)
+        self.lstm = nn.LSTM(D, H, batch_first=True)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lstm(self.emb(ids))[0]
+
+
+def test_embedding_lookup_in_front_becomes_the_token_table(tmp_path: Path) -> None:
+    from lstmviz.core.sequence import embed_tokens
+
+    torch.manual_seed(8)
+    net = Tagger().eval()
+    ids = torch.tensor([[1, 4, 2, 9, 0]])
+    path = export(net, (ids,), tmp_path / "tagger.onnx", 17)
+    model = lstmviz.load_model(path)
+    assert model.embedding is not None and model.embedding.shape == (11, D)
+    assert any(n.startswith("embedding = ") for n in model.notes)
+    out = lstmviz.run(model, embed_tokens(ids[0].numpy(), model.embedding)).layers[0].output
+    with torch.no_grad():
+        expected = net(ids)[0].numpy()
+    np.testing.assert_allclose(out, expected, atol=TOL, rtol=0)
