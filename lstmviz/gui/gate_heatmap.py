@@ -91,6 +91,14 @@ class GateHeatmap:
             rect.setZValue(20)
             rect.setVisible(False)
             self.plot.addItem(rect, ignoreBounds=True)
+        # the one cell under the mouse: the tooltip's cell, found at a glance when zoomed out
+        self.cursor_cell = QGraphicsRectItem()
+        cursor_pen = QPen(QColor(0, 0, 0), 2)
+        cursor_pen.setCosmetic(True)
+        self.cursor_cell.setPen(cursor_pen)
+        self.cursor_cell.setZValue(21)
+        self.cursor_cell.setVisible(False)
+        self.plot.addItem(self.cursor_cell, ignoreBounds=True)
         self.panel: Panel | None = None
         self.limit = 1.0
 
@@ -112,6 +120,7 @@ class GateHeatmap:
         self._place_separators(panel)
         self._place_ticks(panel, show_gate_labels)
         self.clear_highlight()
+        self.mark_cell(None)
         self.plot.vb.setLimits(xMin=-0.5 * cols, xMax=1.5 * cols, yMin=-0.5 * rows, yMax=1.5 * rows)
         self.plot.vb.setRange(QRectF(0, 0, cols, rows), padding=0)
 
@@ -181,6 +190,12 @@ class GateHeatmap:
             r = QRectF(0, pos, cols, 1) if panel.gate_axis == 0 else QRectF(pos, 0, 1, rows)
             rect.setRect(r)
             rect.setVisible(True)
+
+    def mark_cell(self, row: int | None, col: int | None = None) -> None:
+        """Outline displayed cell ``(row, col)``; None hides the outline."""
+        self.cursor_cell.setVisible(row is not None and col is not None)
+        if row is not None and col is not None:
+            self.cursor_cell.setRect(QRectF(col, row, 1, 1))
 
     def highlighted_rects(self) -> list[QRectF]:
         return [r.rect() for r in self.highlights if r.isVisible()]

@@ -155,7 +155,11 @@ class WeightsView(QWidget):
 
     def hover_scene_pos(self, scene_pos: QPointF) -> Cell | None:
         """What a mouse move to ``scene_pos`` does (used by the scene signal and tests)."""
-        cell = next((c for h in self._active if (c := h.cell_at(scene_pos)) is not None), None)
+        cell = None
+        for h in self._active:
+            found = h.cell_at(scene_pos)
+            h.mark_cell(*(h.index_at(scene_pos) if found is not None else (None, None)))
+            cell = cell or found
         if cell is None:
             self.last_tooltip = ""
             QToolTip.hideText()

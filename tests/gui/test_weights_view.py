@@ -129,6 +129,9 @@ def test_hover_shows_tooltip_and_outlines_the_unit_in_all_gate_blocks(make_main_
     for key in ("W_x", "W_h", "b"):
         rects = window.weights_view.heatmap(key).highlighted_rects()
         assert sorted(r.top() for r in rects) == [3, 7, 11, 15]
+    marked = window.weights_view.heatmap("W_h").cursor_cell  # the tooltip's own cell
+    assert marked.isVisible() and marked.rect().topLeft().toTuple() == (1.0, 11.0)
+    assert not window.weights_view.heatmap("W_x").cursor_cell.isVisible()
     window.weights_view.set_stored_order(True)  # gates along columns: outlines are columns
     text = hover(window, "layers/lstm/cell/vars/0", 2, 5)
     assert "gate f (forget), unit 1" in text
