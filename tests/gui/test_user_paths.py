@@ -186,3 +186,20 @@ def test_long_weights_caption_is_elided_with_the_whole_text_as_tooltip(make_main
     shown = super(type(caption), caption).text()  # what QLabel paints
     assert caption.fontMetrics().horizontalAdvance(shown) <= caption.width()
     assert shown.endswith("…") or shown == full
+
+
+def test_command_line_layer_and_step_out_of_range_are_said_not_silently_clamped(
+    make_main_window, capsys
+):
+    import argparse
+
+    from lstmviz.gui.app import open_from_args
+
+    window = make_main_window()
+    args = argparse.Namespace(path=None, sequence=None, layer=5, step=999)
+    assert open_from_args(window, args, {})
+    err = capsys.readouterr().err
+    assert "--layer 5: the model has 2 LSTM layers (0–1)" in err
+    last = window.debug_panel.trace.n_steps - 1
+    assert f"--step 999: the sequence has steps 0–{last}; showing step {last}" in err
+    assert window.selection == (1, 0) and window.debug_panel.current_step == last
