@@ -131,7 +131,8 @@ def _lazy(
             raw = fh.read(end - begin)
         if len(raw) != end - begin:
             raise LoadError(f"{path.name}: file shrank while reading")
-        arr = np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(np_dtype[1:])
+        # native order: a read-only view of the bytes read, which the model keeps uncopied
+        arr = np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(np_dtype[1:], copy=False)
         return bfloat16_to_float32(arr) if name == "bfloat16" else arr
 
     return LazyTensor(shape, name, read)
