@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import h5py
 
@@ -22,6 +23,7 @@ from lstmviz.io.keras_chain import build_model
 from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
 from lstmviz.io.keras_datasets import check_global_heaps_of, group, local, name_list, weight
 from lstmviz.io.keras_layers import FoundLayer, Source, Weight
+from lstmviz.io.keras_sharded import index_of_shard, is_index, merged_shards
 from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
@@ -36,6 +38,8 @@ _V3_MARKS = {"/layers", f"/{LEGACY_LAYERS}"}
 def sniff(probe: Probe) -> bool:
     """Keras marks at the root, or an HDF5 file h5py cannot open: lstmviz reads HDF5 only
     for Keras, so a damaged one is reported here as damaged rather than as "not Keras"."""
+    if is_index(probe):
+        return True
     if not probe.is_hdf5:
         return False
     if probe.hdf5_root_attrs & (_ROOT_MARKS | _V3_MARKS | {"/model_weights"}):
@@ -222,9 +226,19 @@ def _weights_only(h5: h5py.File, probe: Probe) -> LSTMModel:
     return build_model(found, src, notes)
 
 
-def _v3_weights(h5: h5py.File, probe: Probe) -> LSTMModel:
+def _sharded(index: Path, probe: Probe, opened: str = "") -> LSTMModel:
+    merged, count = merged_shards(index, probe.name)
+    with merged:
+        note = f"sharded weights: {count} shard files merged (index {index.name})"
+        if opened:
+            note += f"; {opened} is one of them, the whole set was read"
+        return _v3_weights(merged, probe, [note])
+
+
+def _v3_weights(h5: h5py.File, probe: Probe, extra: Sequence[str] = ()) -> LSTMModel:
     file = probe.name
     found, notes = layers_without_config(h5, file)
+    notes[:0] = extra
     version = parse_version(None, default_major=3)
     if any(LEGACY_LAYERS in w.name for f in found for w in f.weights):
         version = parse_version("2.13", default_major=2)  # tf.keras 2.13+ tree
@@ -235,6 +249,11 @@ def _v3_weights(h5: h5py.File, probe: Probe) -> LSTMModel:
 
 def load_keras_h5(probe: Probe) -> LSTMModel:
     file = probe.name
+    if is_index(probe):
+        return _sharded(probe.path, probe)
+    index = index_of_shard(probe.path)
+    if index is not None:
+        return _sharded(index, probe, opened=file)
     check_global_heaps_of(probe.path, file)
     try:
         h5 = h5py.File(probe.path, "r")
