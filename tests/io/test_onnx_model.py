@@ -235,3 +235,36 @@ def test_stored_count_of_a_bidirectional_layer_counts_each_direction_once():
     per_direction = 4 * H * D + 4 * H * H + 8 * H  # W, R and both bias halves
     assert fw.n_stored_params == per_direction
     assert layer.n_stored_params == 2 * per_direction
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw_data", "typed field"])
+@pytest.mark.parametrize(
+    "dtype", ["FLOAT", "FLOAT16", "BFLOAT16", "DOUBLE", "INT32", "INT64", "INT8", "UINT16", "BOOL"]
+)
+def test_tensor_decoding_agrees_with_onnx(dtype: str, raw: bool) -> None:
+    """lstmviz's by-field-number decoder against onnx.numpy_helper on the same TensorProto."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lstmviz.io.onnx_proto import tensor_array, tensor_info
+
+    code = getattr(TensorProto, dtype)
+    values = np.array([[-2.5, 0.0, 1.0], [3.25, -7.0, 65.0]])
+    if dtype == "BOOL":
+        values = values > 0
+    elif dtype in ("INT32", "INT64", "INT8"):
+        values = values.astype(np.int64)
+    elif dtype == "UINT16":
+        values = np.abs(values).astype(np.uint16)
+    np_type = helper.tensor_dtype_to_np_dtype(code)
+    if raw:
+        tensor = helper.make_tensor(
+            "t", code, values.shape, values.astype(np_type).tobytes(), raw=True
+        )
+    else:
+        tensor = helper.make_tensor("t", code, values.shape, values.ravel().tolist())
+    ours = tensor_array(tensor_info(memoryview(tensor.SerializeToString())), FIXTURES, "f", "t")
+    theirs = numpy_helper.to_array(tensor)
+    if dtype == "BFLOAT16":
+        theirs = theirs.astype(np.float32)  # we widen bfloat16 at once
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
