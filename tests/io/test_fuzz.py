@@ -19,6 +19,11 @@ TORCH_FIXTURES = {
     f"torch/{name}"
     for name in ("plain.pt", "checkpoint.pth", "bidir2.pt", "two_lstms.pt", "lstm.safetensors")
 }
+#: The decoding paths of the hand-written ONNX parser: raw, float16, folded, external data.
+ONNX_FIXTURES = {
+    f"onnx/{name}.onnx"
+    for name in ("torch_bidir2", "dynamo_bidir2", "float16", "folded_wr", "external", "states")
+}
 TOTAL = 400  # spread over all seeds (at least 4 each)
 BUDGET = 25.0  # seconds of loading; the run stops early rather than slow the suite down
 
@@ -32,6 +37,7 @@ def test_mutated_fixtures_load_or_raise_load_error_quickly() -> None:
     summary = json.loads(proc.stdout)
     seeds = set(summary["seeds"])
     assert seeds >= TORCH_FIXTURES, f"torch fixtures not loadable: {TORCH_FIXTURES - seeds}"
+    assert seeds >= ONNX_FIXTURES, f"onnx fixtures not loadable: {ONNX_FIXTURES - seeds}"
     assert summary["mutants"] >= min(200, 4 * len(seeds)), summary["results"]
     failures = summary["failures"]
     shown = "\n".join(
