@@ -268,6 +268,26 @@ def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
     return out
 
 
+def _runtime_zeros(folder: Folder, name: str) -> bool:
+    """True for zeros broadcast to a run-time shape (torch's exporters write initial states so:
+    ``Expand(zeros, Shape(X)...)``; others use ``ConstantOfShape``)."""
+    node = folder.graph.producers.get(name)
+    if node is None or node.op_type not in ("Expand", "ConstantOfShape", "Tile"):
+        return False
+    if node.op_type == "ConstantOfShape":
+        value = node.attrs.get("value")
+        if value is None:
+            return True  # the default fill is a float 0
+        try:
+            return not np.any(folder.tensor(value, "ConstantOfShape value"))
+        except LoadError:
+            return False
+    try:
+        return bool(node.inputs) and not np.any(folder.value(node.inputs[0], "initial state"))
+    except (NotConstant, LoadError):
+        return False
+
+
 def input_notes(folder: Folder, node: Node, hidden: int, where: str) -> list[str]:
     """What lstmviz does with sequence_lens and initial states it does not use.
 
@@ -288,6 +308,8 @@ def input_notes(folder: Folder, node: Node, hidden: int, where: str) -> list[str
         try:
             value = folder.value(inputs[k], what)
         except (NotConstant, LoadError) as exc:
+            if _runtime_zeros(folder, inputs[k]):
+                continue  # zeros, which is where lstmviz starts anyway
             reason = exc.reason if isinstance(exc, NotConstant) else str(exc)
             notes.append(
                 f"{what} depends on {reason}; lstmviz starts from zero states (lstmviz.run "

@@ -60,6 +60,8 @@ def test_export_matches_torch(tmp_path: Path, case: str) -> None:
     model = lstmviz.load_model(path)
     assert model.framework.startswith(f"ONNX opset {opset} (pytorch ")
     assert len(model.layers) == lstm.num_layers
+    notes = model.layers[0].directions[0].provenance.notes
+    assert not any("initial_" in n for n in notes), notes  # torch's zero states are zeros
     out = lstmviz.run(model, x).layers[-1].output
     np.testing.assert_allclose(out, reference(lstm, x), atol=TOL, rtol=0)
     if opset == 7:
