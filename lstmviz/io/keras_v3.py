@@ -168,7 +168,7 @@ def _walk(root: h5py.Group, prefix: str, file: str, out: Walked, depth: int) -> 
             continue
         base = re.sub(r"_\d+$", "", child)
         kind = _kind(base, ())
-        name = _layer_name(root, path) or child
+        name = _layer_name(root, path) or re.sub(rf"(^|/)({LEGACY_LAYERS}|layers)/", r"\1", path)
         order = f"{container.name}/{base}"
         if kind == "Bidirectional":
             fw = _vars(root, f"{path}/forward_layer", file)
@@ -203,16 +203,17 @@ def _layer_name(root: h5py.Group, path: str) -> str | None:
     return None
 
 
-def _width(f: FoundLayer) -> tuple[int, int]:
-    """(input, output) width of an LSTM layer from its shapes (concat assumed)."""
+def _widths(f: FoundLayer) -> tuple[int, set[int]]:
+    """(input width, possible output widths) of an LSTM layer from its shapes: a
+    Bidirectional gives 2H with concat (or merge_mode=None), H with sum, mul or ave."""
     k = f.weights[0].shape if f.weights else (0, 0)
     r = f.weights[1].shape if len(f.weights) > 1 else (0, 0)
     d_in, h = (k[0] if k else 0), (r[0] if r else 0)
-    return d_in, 2 * h if f.kind == "Bidirectional" else h
+    return d_in, {2 * h, h} if f.kind == "Bidirectional" else {h}
 
 
 def _chained(order: Sequence[FoundLayer]) -> bool:
-    return all(_width(a)[1] == _width(b)[0] for a, b in itertools.pairwise(order))
+    return all(_widths(b)[0] in _widths(a)[1] for a, b in itertools.pairwise(order))
 
 
 def _interleavings(groups: list[list[FoundLayer]]) -> Iterator[list[FoundLayer]]:
@@ -256,6 +257,12 @@ def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer]
     lstms = _order_lstms(walked, notes)
     if any(f.kind == "Bidirectional" for f in lstms):
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
+    for a, b in itertools.pairwise(lstms):
+        if a.kind == "Bidirectional" and _widths(b)[0] == min(_widths(a)[1]) != max(_widths(a)[1]):
+            notes.append(
+                f"{b.name!r} takes {_widths(b)[0]} inputs from Bidirectional {a.name!r}: its "
+                "merge_mode was sum, mul or ave (not recorded), not concat"
+            )
     first = [f for f in found if f.kind == "Embedding"]
     rest = [f for f in found if not f.is_lstm and f.kind != "Embedding"]
     return first + lstms + rest, notes

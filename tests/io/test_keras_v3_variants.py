@@ -349,3 +349,13 @@ def test_time_distributed_lstm_is_refused_by_name(tmp_path: Path) -> None:
     kmodel.save(path)
     with pytest.raises(LoadError, match=r"TimeDistributed\(LSTM\) — an LSTM run on each time"):
         load_model(path)
+
+
+def test_weights_only_bidirectional_merge_is_told_from_widths(saved: dict[str, Saved]) -> None:
+    """Without a config, a Bidirectional whose next layer takes H (not 2H) inputs merged with
+    sum, mul or ave: the layer order still follows, and the note says so."""
+    model = load_model(saved["merges"].paths["weights.h5"])
+    stored = [layer.directions[0].provenance.stored[0].name for layer in model.layers]
+    assert [s.split("/")[1] for s in stored] == ["bidirectional", "bidirectional_1"]
+    # concat is what lstmviz can assume, so the chain stops where H inputs follow
+    assert any("merge_mode was sum, mul or ave" in n for n in model.notes)
