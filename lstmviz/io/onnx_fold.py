@@ -270,10 +270,17 @@ def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
 
 def _runtime_zeros(folder: Folder, name: str) -> bool:
     """True for zeros broadcast to a run-time shape (torch's exporters write initial states so:
-    ``Expand(zeros, Shape(X)...)``; others use ``ConstantOfShape``)."""
+    ``Expand(zeros, Shape(X)...)``, at opset 7 the old ``ConstantFill``; others use
+    ``ConstantOfShape``), possibly sliced per layer."""
     node = folder.graph.producers.get(name)
-    if node is None or node.op_type not in ("Expand", "ConstantOfShape", "Tile"):
+    for _ in range(MAX_DEPTH):
+        if node is None or node.op_type not in OPS or not node.inputs:
+            break
+        node = folder.graph.producers.get(node.inputs[0])
+    if node is None or node.op_type not in ("Expand", "ConstantOfShape", "ConstantFill", "Tile"):
         return False
+    if node.op_type == "ConstantFill":
+        return not node.attrs.get("value", 0.0)
     if node.op_type == "ConstantOfShape":
         value = node.attrs.get("value")
         if value is None:
