@@ -244,3 +244,35 @@ def _forget_bias_note(cfg: Mapping[str, Any]) -> Setting | None:
         assumed=False,
         note="initializer only: the stored bias already holds it, nothing is added",
     )
+
+
+_FLAGS = ("use_bias", "return_sequences", "go_backwards", "return_state", "unroll", "stateful")
+
+
+def check_flags(cfg: Mapping[str, Any] | None, layer: str, file: str) -> None:
+    """Keras writes these as JSON booleans; anything else ("false") is a damaged config."""
+    for key in _FLAGS:
+        value = cfg.get(key, False) if cfg is not None else False
+        if not isinstance(value, bool):
+            raise LoadError(
+                f"{file}: layer {layer!r} config has {key}={value!r}, expected true or false"
+            )
+
+
+_LOW_PRECISION = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
+
+
+def precision_note(cfg: Mapping[str, Any] | None) -> list[str]:
+    """A float16/bfloat16 dtype policy: Keras computes the layer in half precision, lstmviz
+    in float32, so Keras' own outputs differ from the float32 reference by ~1e-3."""
+    policy = cfg.get("dtype") if cfg is not None else None
+    if isinstance(policy, Mapping):
+        inner = policy.get("config")
+        policy = inner.get("name") if isinstance(inner, Mapping) else None
+    if policy not in _LOW_PRECISION:
+        return []
+    compute = str(policy).removeprefix("mixed_")
+    return [
+        f"dtype policy {policy!r}: Keras computes this layer in {compute}; lstmviz computes in "
+        "float32 (Keras' outputs differ by about 1e-3)"
+    ]

@@ -23,6 +23,7 @@ from lstmviz.core.model import (
     MergeMode,
     OutputOrder,
     Provenance,
+    Setting,
     StoredTensor,
 )
 from lstmviz.io.errors import LoadError
@@ -31,7 +32,9 @@ from lstmviz.io.keras_config import (
     KerasVersion,
     LSTMSettings,
     activation_name,
+    check_flags,
     lstm_settings,
+    precision_note,
     resolve_activation,
 )
 from lstmviz.io.keras_graph import Wiring
@@ -131,19 +134,6 @@ def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source) 
     return units
 
 
-_FLAGS = ("use_bias", "return_sequences", "go_backwards", "return_state", "unroll", "stateful")
-
-
-def _check_flags(cfg: Mapping[str, Any] | None, layer: str, src: Source) -> None:
-    """Keras writes these as JSON booleans; anything else ("false") is a damaged config."""
-    for key in _FLAGS:
-        value = cfg.get(key, False) if cfg is not None else False
-        if not isinstance(value, bool):
-            raise LoadError(
-                f"{src.file}: layer {layer!r} config has {key}={value!r}, expected true or false"
-            )
-
-
 def lstm_direction(
     layer: str,
     kind: str,
@@ -167,7 +157,7 @@ def lstm_direction(
             f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
         )
     H = _units(cfg, rec, layer, src)
-    _check_flags(cfg, layer, src)
+    check_flags(cfg, layer, src.file)
     why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
     if len(kernel.shape) != 2 or kernel.shape[0] < 1:
         raise LoadError(
@@ -253,7 +243,7 @@ def lstm_direction(
         )
     if "hard_sigmoid" in (activation_name(settings.recurrent_activation.value),):
         notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
-    notes.extend(_precision_note(cfg))
+    notes.extend(precision_note(cfg))
     provenance = Provenance(
         framework=src.version.label,
         source_format=src.source_format,
@@ -274,25 +264,6 @@ def lstm_direction(
         reverse=reverse,
         provenance=provenance,
     )
-
-
-_LOW_PRECISION = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
-
-
-def _precision_note(cfg: Mapping[str, Any] | None) -> list[str]:
-    """A float16/bfloat16 dtype policy: Keras computes the layer in half precision, lstmviz
-    in float32, so Keras' own outputs differ from the float32 reference by ~1e-3."""
-    policy = cfg.get("dtype") if cfg is not None else None
-    if isinstance(policy, Mapping):
-        inner = policy.get("config")
-        policy = inner.get("name") if isinstance(inner, Mapping) else None
-    if policy not in _LOW_PRECISION:
-        return []
-    compute = str(policy).removeprefix("mixed_")
-    return [
-        f"dtype policy {policy!r}: Keras computes this layer in {compute}; lstmviz computes in "
-        "float32 (Keras' outputs differ by about 1e-3)"
-    ]
 
 
 def _shown_settings(s: LSTMSettings, act: str, rec_act: str) -> tuple:
@@ -370,6 +341,11 @@ def lstm_layer(found: FoundLayer, src: Source) -> LSTMLayer:
             f"{src.file}: Bidirectional layer {found.name!r} directions differ in size "
             f"(forward {fw.W_x.shape}, backward {bw.W_x.shape})"
         )
+    merge = _merge_setting(cfg, merge_raw)
+    fw, bw = (
+        d.replace(provenance=replace(d.provenance, settings=(*d.provenance.settings, merge)))
+        for d in (fw, bw)
+    )
     return LSTMLayer(
         name=found.name,
         directions=(fw, bw),
@@ -377,6 +353,13 @@ def lstm_layer(found: FoundLayer, src: Source) -> LSTMLayer:
         return_sequences=_return_sequences(inner),
         kind=found.display_kind,
     )
+
+
+def _merge_setting(cfg: Mapping[str, Any] | None, value: object) -> Setting:
+    if cfg is not None and "merge_mode" in cfg:
+        return Setting("merge_mode", value, assumed=False, note="read from the model config")
+    why = "not in the config" if cfg is not None else "weights-only file: no config"
+    return Setting("merge_mode", value, assumed=True, note=f"{why}; Keras default concat")
 
 
 def _inner_config(cfg: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:

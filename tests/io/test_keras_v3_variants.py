@@ -242,6 +242,8 @@ def test_kitchen_settings_and_notes(saved: dict[str, Saved], fmt: str) -> None:
     assert first.directions[0].act_gate.name == "hard_sigmoid_k3"
     assert first.directions[0].act_cand.name == "relu"
     assert bi.merge_mode is MergeMode.SUM
+    merge = bi.directions[1].provenance.setting("merge_mode")
+    assert merge is not None and merge.value == "sum" and not merge.assumed
     assert bi.directions[1].act_cand.name == "softsign" and bi.directions[0].act_cand.name == "tanh"
     assert not np.any(inner0.directions[0].b)
     assert inner1.output_order is OutputOrder.PROCESSING
@@ -359,3 +361,5 @@ def test_weights_only_bidirectional_merge_is_told_from_widths(saved: dict[str, S
     assert [s.split("/")[1] for s in stored] == ["bidirectional", "bidirectional_1"]
     # concat is what lstmviz can assume, so the chain stops where H inputs follow
     assert any("merge_mode was sum, mul or ave" in n for n in model.notes)
+    merge = model.layers[0].directions[0].provenance.setting("merge_mode")
+    assert merge is not None and merge.value == "concat" and merge.assumed
