@@ -37,6 +37,8 @@ BUILTIN_GLOBALS: dict[tuple[str, str], Any] = {
     ("builtins", "frozenset"): frozenset,
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
+    # plain types, named as values (OmegaConf stores its element types) or called on data
+    **{("builtins", t.__name__): t for t in (dict, list, tuple, int, float, str, bool, object)},
 }
 
 
@@ -62,7 +64,32 @@ class Opaque:
 
 
 #: Globals that only describe data: replaced by ``Opaque`` (never imported).
-OPAQUE_GLOBALS: frozenset[tuple[str, str]] = frozenset({("argparse", "Namespace")})
+OPAQUE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {("argparse", "Namespace"), ("packaging.version", "Version")}
+    | {("datetime", t) for t in ("datetime", "date", "time", "timedelta", "timezone")}
+)
+#: Whole packages of data-only classes training checkpoints carry in their hyperparameters
+#: (Hydra/OmegaConf ``DictConfig`` in Lightning's ``hyper_parameters``, ``typing.Any``).
+OPAQUE_MODULES = ("omegaconf", "typing")
+
+
+def _path(*parts: object) -> str:
+    """``pathlib.PosixPath('/runs', 'x')`` → ``'/runs/x'``, a string (nothing touches disk)."""
+    if not all(isinstance(p, str) for p in parts):
+        raise pickle.UnpicklingError("a pickled path whose parts are not strings")
+    return "/".join(parts).replace("//", "/")
+
+
+def _defaultdict(factory: object = None, *args: object) -> dict:
+    """``collections.defaultdict(list)``: the items follow as SETITEMS; a plain dict holds them."""
+    return {}
+
+
+DATA_GLOBALS: dict[tuple[str, str], Any] = {
+    ("collections", "defaultdict"): _defaultdict,
+    ("torch.torch_version", "TorchVersion"): str,
+    **{("pathlib", f"{p}{t}Path"): _path for p in ("", "Pure") for t in ("", "Posix", "Windows")},
+}
 
 
 class Buildable:
@@ -202,6 +229,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         super().__init__(io.BytesIO(data), encoding="utf-8")
         self._allowed = {
             **BUILTIN_GLOBALS,
+            **DATA_GLOBALS,
             **NUMPY_GLOBALS,
             ("_codecs", "encode"): _latin1_encode,
             **allowed,
@@ -218,7 +246,7 @@ class RestrictedUnpickler(pickle._Unpickler):
             key = (_compat_pickle.IMPORT_MAPPING.get(module, module), name)
         if key in self._allowed:
             return self._allowed[key]
-        if key in OPAQUE_GLOBALS:
+        if key in OPAQUE_GLOBALS or key[0].split(".")[0] in OPAQUE_MODULES:
             return Opaque
         found = self._resolve(*key) if self._resolve is not None else None
         if found is not None:

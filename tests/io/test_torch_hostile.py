@@ -157,6 +157,16 @@ STREAMS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         {},
         "latin1 bytes only",
     ),
+    "omegaconf names are never imported": (
+        reduce_pickle("omegaconf", "OmegaConf.load", ("/etc/passwd",)),
+        {},
+        "holds no LSTM weights",
+    ),
+    "path parts that are not strings": (
+        reduce_pickle("pathlib", "PosixPath", (1, 2)),
+        {},
+        "a pickled path whose parts are not strings",
+    ),
     "torch.device with a list": (
         reduce_pickle("torch", "device", ([1],)),
         {},
