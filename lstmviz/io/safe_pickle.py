@@ -1,16 +1,18 @@
 """Unpickling that can only build plain data: an allow-list of globals, nothing else.
 
 A pickle is a program: ``GLOBAL os system`` followed by ``REDUCE`` runs a shell command. The
-standard ``pickle.Unpickler`` resolves every global it is asked for; ``RestrictedUnpickler``
-resolves only the names its caller allows (CONVENTIONS.md §3.5) and raises ``LoadError``
-naming the refused global otherwise, *before* anything is called. Objects it builds are
-ordinary dicts, lists and the caller's own frozen records, so BUILD cannot reach user code.
+standard ``pickle.Unpickler`` imports every global it is asked for; ``RestrictedUnpickler``
+imports nothing. Names its caller allows (CONVENTIONS.md §3.5) map to inert stand-ins; any
+other name becomes a ``Deferred`` that raises ``LoadError`` naming it the moment the pickle
+tries to call it (REDUCE, INST), so nothing of it ever runs. Protocol 2 writes a plain
+object of an unknown class as NEWOBJ + BUILD, without a call: that becomes a
+``PickledObject`` holding the attributes as a dict (a vocabulary, a config), except that a
+whole ``nn.Module`` is refused by its class name. BUILD never reaches user code.
 
 A few data-only types that real checkpoints carry beside the weights are rebuilt from their
 bytes without calling NumPy's own pickle hooks: numeric NumPy arrays (``NumpyArray``) and
-scalars (``best_acc``) come back as data, anything else of NumPy's (object arrays, structured
-dtypes) and ``argparse.Namespace`` hyperparameters become inert ``Opaque`` placeholders whose
-content is dropped.
+scalars (``best_acc``) come back as data; object arrays, ``argparse.Namespace``,
+OmegaConf/typing names, datetimes become inert ``Opaque`` placeholders; paths become strings.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import io
 import math
 import pickle
 import re
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -131,7 +133,11 @@ class NumpyArray(Buildable):
 
     __slots__ = ("_array",)
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, cls: object = None, *args: object) -> None:
+        if isinstance(cls, Deferred):
+            cls()  # raises the refusal naming it: _reconstruct would have called it
+        if cls is not Opaque:  # numpy.ndarray; subclasses (matrix, memmap) are not rebuilt
+            raise pickle.UnpicklingError("numpy _reconstruct of something not numpy.ndarray")
         self._array: np.ndarray | None = None
 
     @property
@@ -207,6 +213,61 @@ class Sealed:
         raise pickle.UnpicklingError(f"BUILD on {type(self).__name__} is not allowed")
 
 
+class Deferred:
+    """A global lstmviz does not know, never imported: calling it (REDUCE, INST) raises the
+    caller's refusal naming it; NEWOBJ (how protocol 2 pickles a plain object) makes an inert
+    ``PickledObject`` instead, so data-only classes (a vocabulary, a config) do not sink a
+    checkpoint."""
+
+    __slots__ = ("_refuse", "module", "name", "strict")
+
+    def __init__(
+        self, module: str, name: str, refuse: Callable[[str, str], LoadError], strict: bool = False
+    ) -> None:
+        self.module, self.name, self._refuse, self.strict = module, name, refuse, strict
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        raise self._refuse(self.module, self.name)
+
+    def instance(self) -> PickledObject:
+        """An inert record (``strict``: refused even as a plain object)."""
+        if self.strict:
+            self()
+        return PickledObject(self)
+
+    def __repr__(self) -> str:
+        return f"<{self.module}.{self.name}, not loaded>"
+
+
+class PickledObject(dict, Buildable):  # type: ignore[misc]
+    """An instance of a class that was never imported: its pickled attributes, as a dict.
+
+    A pickled ``nn.Module`` (state with ``_parameters`` and ``_modules``) is marked, and
+    ``restricted_loads`` refuses the outermost one by its class name: lstmviz reads state
+    dicts, not whole models.
+    """
+
+    __slots__ = ("cls", "is_module")
+
+    def __init__(self, cls: Deferred) -> None:
+        super().__init__()
+        self.cls, self.is_module = cls, False
+
+    def build(self, state: object) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (__dict__, __slots__ values)
+            state = (
+                {**(state[0] or {}), **(state[1] or {})}
+                if all(isinstance(part, dict) or part is None for part in state)
+                else None
+            )
+        if not isinstance(state, dict):
+            return
+        if "_parameters" in state and "_modules" in state:
+            self.is_module = True  # a whole nn.Module: refused once the outermost is known
+            return
+        self.update((str(k), v) for k, v in state.items() if not str(k).startswith("__"))
+
+
 class RestrictedUnpickler(pickle._Unpickler):
     """Pure-Python ``pickle`` unpickler that returns only allow-listed globals.
 
@@ -251,7 +312,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         found = self._resolve(*key) if self._resolve is not None else None
         if found is not None:
             return found
-        raise self._refuse(*key)
+        return Deferred(*key, self._refuse)
 
     def persistent_load(self, pid: Any) -> Any:
         if self._persistent is None:
@@ -270,6 +331,23 @@ class RestrictedUnpickler(pickle._Unpickler):
 
     dispatch[pickle.BUILD[0]] = _load_build
 
+    def _load_newobj(self) -> None:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        self.append(cls.instance() if isinstance(cls, Deferred) else cls.__new__(cls, *args))
+
+    def _load_newobj_ex(self) -> None:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if isinstance(cls, Deferred):
+            self.append(cls.instance())
+        else:
+            self.append(cls.__new__(cls, *args, **kwargs))
+
+    dispatch[pickle.NEWOBJ[0]] = _load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
+
 
 def restricted_loads(
     data: bytes,
@@ -281,8 +359,30 @@ def restricted_loads(
     """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins and NumPy data).
 
     ``resolve(module, name)`` may supply a stand-in for a whole family of names (None: not
-    one of them); ``refuse(module, name)`` makes the LoadError raised for any other global.
+    one of them); any other global is a ``Deferred`` that raises ``refuse(module, name)``
+    when called.
     Errors of the pickle machinery itself (truncated stream, bad opcode) propagate for the
     caller to wrap.
     """
-    return RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve).load()
+    obj = RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve).load()
+    module = _outermost_module(obj)
+    if module is not None:
+        raise refuse(module.cls.module, module.cls.name)
+    return obj
+
+
+def _outermost_module(obj: object, limit: int = 1_000_000) -> PickledObject | None:
+    """The first pickled ``nn.Module`` met walking the containers breadth-first from the top."""
+    todo, seen = deque([obj]), set()
+    while todo and len(seen) < limit:
+        node = todo.popleft()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, PickledObject) and node.is_module:
+            return node
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            todo.extend(node)
+    return None

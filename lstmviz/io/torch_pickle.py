@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lstmviz.io.errors import LoadError
-from lstmviz.io.safe_pickle import Buildable, NumpyArray, Opaque, Sealed, restricted_loads
+from lstmviz.io.safe_pickle import (
+    Buildable,
+    Deferred,
+    NumpyArray,
+    Opaque,
+    Sealed,
+    restricted_loads,
+)
 from lstmviz.io.state_dict import LazyTensor, Tensor, is_tensor
 
 SAVE_ADVICE = "save a state_dict with torch.save(model.state_dict(), path)"
@@ -243,9 +250,19 @@ def allowed_globals(src: Storages) -> dict[tuple[str, str], Any]:
     return allowed
 
 
-def resolve_script(module: str, name: str) -> type[ScriptObject] | None:
-    """TorchScript classes (``__torch__.torch.nn.modules.rnn.LSTM``) become ``ScriptObject``."""
-    return ScriptObject if module == "__torch__" or module.startswith("__torch__.") else None
+def resolver(file: str, script: bool) -> Callable[[str, str], Any]:
+    """TorchScript classes (``__torch__.torch.nn.modules.rnn.LSTM``) become ``ScriptObject``
+    in a TorchScript archive; ``torch.ScriptObject`` (packed quantized weights) is refused
+    even as a plain object, since nothing of it could be shown."""
+
+    def resolve(module: str, name: str) -> Any:
+        if script and (module == "__torch__" or module.startswith("__torch__.")):
+            return ScriptObject
+        if (module, name) == ("torch", "ScriptObject"):
+            return Deferred(module, name, lambda m, n: refuse(file, m, n), strict=True)
+        return None
+
+    return resolve
 
 
 def refuse(file: str, module: str, name: str) -> LoadError:
@@ -278,7 +295,7 @@ def unpickle(data: bytes, src: Storages, what: str = "data.pkl", script: bool = 
             allowed_globals(src),
             src.storage,
             lambda module, name: refuse(file, module, name),
-            resolve_script if script else None,
+            resolver(file, script),
         )
     except LoadError:
         raise

@@ -161,6 +161,40 @@ def test_lightning_notes_and_numpy_scalars(tmp_path: Path) -> None:
     assert model.embedding is not None and model.embedding.shape == (10, 3)
 
 
+class Vocab:
+    """A project's own data class (OpenNMT/torchtext keep vocabularies like this)."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.itos = tokens
+        self.stoi = {t: k for k, t in enumerate(tokens)}
+
+
+class Holder:
+    """A project's own wrapper holding the weights as an attribute."""
+
+    def __init__(self, state: dict) -> None:
+        self.weights = state
+        self.step = 10
+
+
+def test_project_data_classes_are_kept_as_inert_records(tmp_path: Path) -> None:
+    """Instances of classes lstmviz never imports (protocol 2 NEWOBJ + BUILD) become plain
+    attribute dicts: the vocabulary beside the weights, or a wrapper around them, loads."""
+    torch.manual_seed(9)
+    net = Net().eval()
+    torch.save({"model": net.state_dict(), "vocab": Vocab(["<s>", "a"])}, tmp_path / "onmt.pt")
+    assert_matches(tmp_path / "onmt.pt", net.lstm)
+    torch.save({"run": Holder(net.state_dict())}, tmp_path / "held.pt")
+    model = assert_matches(tmp_path / "held.pt", net.lstm)
+    assert model.layers[0].name == "run.weights.lstm"
+
+
+def test_whole_model_is_named_by_its_outermost_class(tmp_path: Path) -> None:
+    torch.save({"epoch": 1, "model": Net()}, tmp_path / "whole.pt")
+    with pytest.raises(LoadError, match=r"global test_torch_formats\.Net \(a whole pickled"):
+        lstmviz.load_model(tmp_path / "whole.pt")
+
+
 def rewrite_pickle(src: Path, dst: Path, old: bytes, new: bytes) -> None:
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for info in zin.infolist():

@@ -44,7 +44,7 @@ def marker_pickles(marker: Path) -> dict[str, tuple[bytes, str]]:
         + b"R."
     )
     return {
-        "builtins.getattr chain": (getattr_chain, "builtins.getattr"),
+        "builtins.getattr chain": (getattr_chain, "builtins.__import__"),
         "builtins.exec": (reduce_pickle("builtins", "exec", (cmd,)), "builtins.exec"),
         "runpy._run_code": (reduce_pickle("runpy", "_run_code", (py, {})), "runpy._run_code"),
         "importlib.import_module": (
@@ -63,7 +63,8 @@ def marker_pickles(marker: Path) -> dict[str, tuple[bytes, str]]:
         ),
         "numpy _reconstruct of a callable": (
             b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncos\nsystem\n"
-            + pickle.dumps(((0,), b"b"), protocol=2)[2:-1]
+            + pickle.dumps((0,), protocol=2)[2:-1]
+            + pickle.dumps(b"b", protocol=3)[2:-1]
             + b"\x87R.",
             "os.system",
         ),
