@@ -64,12 +64,43 @@ def _vars(root: h5py.Group, path: str, file: str) -> tuple[Weight, ...]:
 def _resolve(
     root: h5py.Group, path: str, by_name: dict[str, str], name: str, file: str
 ) -> str | None:
+    """The group of a config layer. tf.keras 2.13/2.14 trees (``_layer_checkpoint_
+    dependencies``) number duplicates their own way (lstm, lstm_2, lstm_4 in 2.13), so there
+    the k-th layer of a class is the k-th group of that class, never a computed name."""
+    if local(root, LEGACY_LAYERS, file) is not None:
+        return _by_ordinal(root, path, file)
     if local(root, path, file) is not None:
         return path
-    legacy = path.replace("layers", LEGACY_LAYERS)
-    if local(root, legacy, file) is not None:
-        return legacy
-    return by_name.get(name)
+    return by_name.get(name) or _by_ordinal(root, path, file)
+
+
+def _split_ordinal(part: str) -> tuple[str, int]:
+    m = re.fullmatch(r"(.+?)_(\d+)", part)
+    return (m[1], int(m[2])) if m else (part, 0)
+
+
+def _by_ordinal(root: h5py.Group, path: str, file: str) -> str | None:
+    """Walk ``path`` part by part; a layer part (after ``layers`` or ``cells``) is taken as
+    the same-class sibling at the same position (``lstm_1`` → the second ``lstm*`` group in
+    natural order), whatever number it carries."""
+    here: list[str] = []
+    for part in path.split("/"):
+        current = group(root, "/".join(here), file) if here else root
+        if current is None:
+            return None
+        if here and here[-1] in ("layers", LEGACY_LAYERS, "cells"):
+            base, k = _split_ordinal(part)
+            same = sorted((c for c in current if _split_ordinal(c)[0] == base), key=_natural)
+            if k >= len(same):
+                return None
+            hit = same[k]
+        else:
+            options = [part, LEGACY_LAYERS] if part == "layers" else [part]
+            hit = next((o for o in options if o in current), None)
+            if hit is None:
+                return None
+        here.append(hit)
+    return "/".join(here)
 
 
 def _names_by_vars_attr(root: h5py.Group) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""tf.keras 2.21 (tf_keras) and tf.keras 2.15 files of variants that revealed reader bugs,
-against the outputs tf.keras computed for them (``make_tf_keras_variants.py`` made both).
+"""tf.keras 2.21 (tf_keras), 2.15 and 2.13 files of variants that revealed reader bugs, against
+the outputs tf.keras computed for them (``make_tf_keras_variants.py`` made all three).
 
 Each ``.expected.npz`` holds ``x`` (what lstmviz runs), ``n_layers`` (LSTM layers lstmviz
 must chain) and ``y<k>`` for the lstmviz layers whose output tf.keras exposes.
@@ -28,8 +28,10 @@ NAMES = [
     "cudnn.weights.h5",
     "mixed.h5",
     "embedding_v1.keras",
+    "stacked.keras",
 ]
-FILES = sorted(p.name for tag in ("tfk221", "tf215") for p in HERE.glob(f"{tag}_*") if
+TAGS = ("tfk221", "tf215", "tf213")  # tf.keras 2.13/2.15: only the containers that differ
+FILES = sorted(p.name for tag in TAGS for p in HERE.glob(f"{tag}_*") if
                p.name.split("_", 1)[1] in NAMES)  # fmt: skip
 
 
@@ -39,9 +41,19 @@ def _expected(name: str) -> dict[str, np.ndarray]:
         return dict(data)
 
 
-def test_both_keras_2_versions_are_present() -> None:
-    assert {f.split("_", 1)[0] for f in FILES} == {"tfk221", "tf215"}
-    assert len(FILES) == len(NAMES) + 6
+def test_every_keras_2_version_is_present() -> None:
+    assert {f.split("_", 1)[0] for f in FILES} == set(TAGS)
+    assert len(FILES) == len(NAMES) + 2 * 7
+
+
+def test_tf_keras_213_tree_numbers_duplicates_its_own_way() -> None:
+    """tf.keras 2.13 writes ``_layer_checkpoint_dependencies/lstm, lstm_2, lstm_4``: the
+    second LSTM is ``lstm_2``, not the third."""
+    model = load_model(HERE / "tf213_stacked.keras")
+    stored = [layer.directions[0].provenance.stored[0].name for layer in model.layers]
+    assert [s.split("/")[1] for s in stored] == ["lstm", "lstm_2", "lstm_4"]
+    assert stored[0].startswith("_layer_checkpoint_dependencies/")
+    assert model.framework == "tf.keras 2.13.1"
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -71,7 +83,7 @@ def test_nested_weights_are_two_layers_not_a_bidirectional() -> None:
     assert "group 'inner' holds 2 layers" in _notes("tfk221_nested_weights.h5")
 
 
-@pytest.mark.parametrize("tag", ["tfk221", "tf215"])
+@pytest.mark.parametrize("tag", TAGS)
 def test_stacked_cells_settings(tag: str) -> None:
     first, second, bi = load_model(HERE / f"{tag}_stacked_cells.h5").layers
     assert first.directions[0].reverse and first.output_order is OutputOrder.PROCESSING
@@ -86,7 +98,7 @@ def test_branch_is_not_chained() -> None:
     assert "LSTM 'b' is not run: its input comes from a model input" in _notes("tfk221_branch.h5")
 
 
-@pytest.mark.parametrize("tag", ["tfk221", "tf215"])
+@pytest.mark.parametrize("tag", TAGS)
 def test_seq2seq_decoder_is_noted(tag: str) -> None:
     notes = _notes(f"{tag}_seq2seq.keras")
     assert "LSTM 'decoder' is not run" in notes
@@ -98,7 +110,7 @@ def test_leaky_relu_alpha_and_keras2_hard_sigmoid() -> None:
     assert w.act_gate.name == "hard_sigmoid_k2"
 
 
-@pytest.mark.parametrize("tag", ["tfk221", "tf215"])
+@pytest.mark.parametrize("tag", TAGS)
 @pytest.mark.parametrize("ext", ["keras", "weights.h5"])
 def test_cudnn_in_keras3_style_containers(tag: str, ext: str) -> None:
     layer = load_model(HERE / f"{tag}_cudnn.{ext}").layers[0]
@@ -115,7 +127,7 @@ def test_mixed_precision_is_noted_and_close_to_keras_own() -> None:
     np.testing.assert_allclose(got, exp["keras_own"], atol=1e-2, rtol=0)
 
 
-@pytest.mark.parametrize("tag", ["tfk221", "tf215"])
+@pytest.mark.parametrize("tag", TAGS)
 def test_embedding_and_v1_lstm_default(tag: str) -> None:
     model = load_model(HERE / f"{tag}_embedding_v1.keras")
     exp = _expected(f"{tag}_embedding_v1.keras")
