@@ -300,6 +300,7 @@ def test_tf1_peepholes_and_projection_match_the_checkpoint_reader(tmp_path: Path
 def test_positional_pytorch_projection_arrays(tmp_path: Path) -> None:
     """np.savez(*state_dict.values()) of a bidirectional nn.LSTM(proj_size): weight_hr last."""
     import torch
+
     torch.manual_seed(3)
     lstm = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
     np.savez(tmp_path / "proj.npz", *[v.detach().numpy() for v in lstm.state_dict().values()])

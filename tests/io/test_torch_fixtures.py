@@ -38,7 +38,7 @@ CASES = [
     ("plain.pt", 1, False, "LSTM"),
     ("archive_prefix.ckpt", 1, False, "LSTM"),
     ("checkpoint.pth", 1, False, "LSTM"),
-    ("lightning_hydra.ckpt", 1, False, "LSTM"),
+    ("lightning_hydra.tar", 1, False, "LSTM"),
     ("data_parallel.bin", 1, False, "LSTM"),
     ("bidir2.pt", 2, True, "LSTM"),
     ("proj.pt", 2, True, "LSTM"),
@@ -102,7 +102,7 @@ def test_checkpoint_container_prefix_embedding_and_other_layers() -> None:
 def test_lightning_checkpoint_with_omegaconf_paths_and_datetimes() -> None:
     """Hydra's DictConfig, pathlib.Path, datetime and defaultdict values are data, not code:
     they are kept as inert placeholders (never imported) and the weights load."""
-    model = lstmviz.load_model(HERE / "lightning_hydra.ckpt")
+    model = lstmviz.load_model(HERE / "lightning_hydra.tar")
     assert model.layers[0].name == "model.lstm"
     assert "epoch = 4" in model.notes and "hparams_name = 'cfg'" in model.notes
     assert model.embedding is not None and model.embedding.shape == (12, 4)
