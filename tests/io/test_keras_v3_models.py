@@ -317,3 +317,22 @@ def test_tf_keras_213_checkpoint_dependencies_tree(saved: dict[str, Saved], tmp_
     _compare(model, saved["stacked"])
     stored = model.layers[0].directions[0].provenance.stored[0].name
     assert stored.startswith("_layer_checkpoint_dependencies/lstm")
+
+
+def test_real_chunked_layer_names(tmp_path: Path) -> None:
+    """270 long-named Dropouts push ``layer_names`` past 64 KB: Keras itself splits it into
+    ``layer_names0, layer_names1`` (CONVENTIONS §3.2), and both LSTMs are still found."""
+    layers: list = [keras.Input((T, D)), L.LSTM(3, return_sequences=True, name="first")]
+    layers += [L.Dropout(0.1, name=f"dropout_{k:04d}_" + "n" * 240) for k in range(270)]
+    kmodel = keras.Sequential([*layers, L.LSTM(2, return_sequences=True, name="last")])
+    _randomize(kmodel, np.random.default_rng(12))
+    path = tmp_path / "many.h5"
+    kmodel.save(path)
+    with h5py.File(path) as f:
+        assert "layer_names" not in f["model_weights"].attrs
+        assert "layer_names1" in f["model_weights"].attrs
+    model = load_model(path)
+    assert [layer.name for layer in model.layers] == ["first", "last"]
+    x = np.random.default_rng(13).normal(size=(T, D)).astype(np.float32)
+    want = kmodel.predict(x[None], verbose=0)[0]
+    np.testing.assert_allclose(lstmviz.run(model, x).output, want, atol=1e-5, rtol=0)
