@@ -32,7 +32,7 @@ FULL = "Keras HDF5 full model"
 WEIGHTS_ONLY = "Keras HDF5 weights-only"
 V3_WEIGHTS = "Keras 3 .weights.h5"
 _ROOT_MARKS = {"model_config", "layer_names", "layer_names0", "keras_version"}
-_V3_MARKS = {"/layers", f"/{LEGACY_LAYERS}"}
+_V3_MARKS = {"/layers", f"/{LEGACY_LAYERS}", "/vars"}  # "vars" alone: a subclassed model
 
 
 def sniff(probe: Probe) -> bool:
@@ -266,7 +266,7 @@ def load_keras_h5(probe: Probe) -> LSTMModel:
             return _full_model(h5, probe)
         if keys & {"layer_names", "layer_names0"}:
             return _weights_only(h5, probe)
-        if "layers" in h5 or LEGACY_LAYERS in h5:
+        if "layers" in h5 or LEGACY_LAYERS in h5 or isinstance(h5.get("vars"), h5py.Group):
             return _v3_weights(h5, probe)
         if "model_weights" in h5:
             raise LoadError(f"{file}: HDF5 file has model_weights but no model_config")

@@ -19,6 +19,7 @@ import h5py
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import load_json
 from lstmviz.io.keras_datasets import MAX_EXPANSION, check_global_heaps_of, local
+from lstmviz.io.keras_v3 import written_order
 from lstmviz.io.probe import Probe
 
 MAX_INDEX_BYTES = 64 << 20
@@ -64,7 +65,7 @@ def _merge(src: h5py.Group, dst: h5py.Group, file: str, depth: int = 0) -> None:
         raise LoadError(f"{file}: shard tree nests deeper than 64 groups")
     for key, value in src.attrs.items():
         dst.attrs[key] = value
-    for key in src:
+    for key in written_order(src, file):  # keeps the layer order the addresses tell
         obj = local(src, key, file)
         if isinstance(obj, h5py.Group):
             _merge(obj, dst.require_group(key), file, depth + 1)

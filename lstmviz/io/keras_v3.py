@@ -24,6 +24,7 @@ from lstmviz.io.keras_datasets import group, local, weight
 from lstmviz.io.keras_layers import FoundLayer, Weight
 
 LEGACY_LAYERS = "_layer_checkpoint_dependencies"
+_NOT_LAYERS = frozenset({"optimizer", "metrics", "compile_metrics", "loss", "losses"})
 MAX_GROUPS = 100_000
 _KINDS = {
     "lstm": "LSTM",
@@ -180,40 +181,75 @@ def _rnn_kind(weights: Sequence[Weight]) -> str:
 Walked = list[tuple[str, FoundLayer]]  # (order group, layer): see layers_without_config
 
 
-def _walk(root: h5py.Group, prefix: str, file: str, out: Walked, depth: int) -> None:
+def _walk(root: h5py.Group, path: str, file: str, out: Walked, depth: int) -> None:
+    """The layers under the group at ``path``: the children of ``layers`` (named by class),
+    or in a subclassed model its attributes (named by attribute; a list of layers is a group
+    of class-named children). Groups that hold no layer of their own are walked into."""
     if depth > 32:
-        raise LoadError(f"{file}: weights tree nests deeper than 32 models")
-    container = None
-    for key in ("layers", LEGACY_LAYERS):
-        container = group(root, f"{prefix}{key}", file)
-        if container is not None:
-            break
-    if container is None:
+        raise LoadError(f"{file}: weights tree nests deeper than 32 levels")
+    node = group(root, path, file) if path else root
+    if node is None:
         return
-    for child in sorted(container.keys(), key=_natural):
-        path = f"{container.name.lstrip('/')}/{child}"
-        if group(root, path, file) is None:
+    for child in written_order(node, file):
+        if child == "vars" or (not path and child in _NOT_LAYERS):
+            continue  # the container's own variables; training state
+        child_path = f"{path}/{child}" if path else child
+        if group(root, child_path, file) is None:
             continue
-        if any(local(root, f"{path}/{k}", file) is not None for k in ("layers", LEGACY_LAYERS)):
-            _walk(root, path + "/", file, out, depth + 1)
-            continue
-        base = re.sub(r"_\d+$", "", child)
-        kind = _kind(base, ())
-        name = _layer_name(root, path) or re.sub(rf"(^|/)({LEGACY_LAYERS}|layers)/", r"\1", path)
-        order = f"{container.name}/{base}"
-        if kind == "Bidirectional":
-            fw = _vars(root, f"{path}/forward_layer", file)
-            bw = _vars(root, f"{path}/backward_layer", file)
-            out.append((order, FoundLayer(name, kind, None, fw + bw, _rnn_kind(fw), (fw, bw))))
-            continue
-        if kind == "RNN" and group(root, f"{path}/cell/cells", file) is not None:
-            for cell in _stacked_cells(root, path, name, file):
-                out.append((f"{path}/cell/cells", cell))
-            continue
-        weights = _vars(root, path, file)
-        if kind in ("LSTM", "GRU", "RNN"):
-            kind = _rnn_kind(weights) if _rnn_kind(weights) != "RNN" else kind
-        out.append((order, FoundLayer(name, kind, None, weights)))
+        layers = _layer_at(root, child_path, file)
+        if layers is None:
+            _walk(root, child_path, file, out, depth + 1)
+        else:
+            out.extend(layers)
+
+
+def _address(obj: object) -> int | None:
+    """Where an object's header lies in the file (None if this h5py cannot tell)."""
+    try:
+        return int(h5py.h5o.get_info(obj.id).addr)  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        return None
+
+
+def written_order(node: h5py.Group, file: str) -> list[str]:
+    """Children in the order Keras wrote them. HDF5 lists links by name, which loses the
+    layer order across classes (bidirectional < lstm < sequential); but Keras writes a fresh
+    file layer by layer, so each group's object header lies after the previous one's."""
+    keys = sorted(node.keys(), key=_natural)[:MAX_GROUPS]
+    return sorted(keys, key=lambda k: _address(local(node, k, file)) or 0)  # stable
+
+
+def _layer_at(root: h5py.Group, path: str, file: str) -> Walked | None:
+    """The layer(s) stored at ``path``, or None when it is a container to walk into."""
+
+    def has(sub: str) -> bool:
+        return group(root, f"{path}/{sub}", file) is not None
+
+    parent, _, child = path.rpartition("/")
+    base = re.sub(r"_\d+$", "", child)
+    # Order groups: the children of one container were written in model order, except a
+    # subclassed model's own attributes (written by name), each its own group. Without
+    # addresses only the numbering within a class tells the order.
+    order = (parent or path) if _address(root) is not None else f"{parent}/{base}"
+    name = _layer_name(root, path) or re.sub(rf"(^|/)({LEGACY_LAYERS}|layers)/", r"\1", path)
+    if has("forward_layer") and has("backward_layer"):
+        fw = _vars(root, f"{path}/forward_layer", file)
+        bw = _vars(root, f"{path}/backward_layer", file)
+        return [(order, FoundLayer(name, "Bidirectional", None, fw + bw, _rnn_kind(fw), (fw, bw)))]
+    if has("cell/cells"):
+        return [(f"{path}/cell/cells", cell) for cell in _stacked_cells(root, path, name, file)]
+    if has("layers") or has(LEGACY_LAYERS):
+        return None  # a nested model
+    weights = _vars(root, path, file)
+    others = [k for k in group(root, path, file) or () if k not in ("vars", "cell")]
+    if not weights and others:
+        return None  # a list of layers, or an object holding layers
+    kind = _KINDS.get(base) or _kind(base, ())
+    if has("cell") and _rnn_kind(weights) != "RNN":
+        kind = _rnn_kind(weights)  # by shapes: subclassed models name layers by attribute
+    elif kind in ("LSTM", "GRU", "RNN") and _rnn_kind(weights) != "RNN":
+        kind = _rnn_kind(weights)
+    return [(order, FoundLayer(name, kind, None, weights))]
 
 
 def _stacked_cells(root: h5py.Group, path: str, name: str, file: str) -> list[FoundLayer]:
@@ -260,8 +296,9 @@ def _interleavings(groups: list[list[FoundLayer]]) -> Iterator[list[FoundLayer]]
 
 
 def _order_lstms(walked: Walked, notes: list[str]) -> list[FoundLayer]:
-    """Within one container and class the numbering (lstm, lstm_1, …) is model order; only
-    across classes or nested models is the order lost, so only that is searched."""
+    """The written order, if each LSTM feeds the next. Otherwise the order within each
+    group (one container's children; without addresses, one class: lstm, lstm_1, …) is
+    kept and only the order across groups is searched for one where widths chain."""
     lstms = [(key, f) for key, f in walked if f.is_lstm]
     order = [f for _, f in lstms]
     if len(order) < 2 or _chained(order) or len(order) > 8:
@@ -279,13 +316,19 @@ def _order_lstms(walked: Walked, notes: list[str]) -> list[FoundLayer]:
 
 
 def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer], list[str]]:
-    """Walk a config-less weights file. Group names give classes but not the layer order
-    across classes, so LSTMs are put in an order where each feeds the next when one exists."""
+    """Walk a config-less weights file in the order Keras wrote its groups (model order).
+    If this h5py cannot tell that order, group names give classes but not the order across
+    classes, so LSTMs are put in an order where each feeds the next when one exists."""
     walked: Walked = []
     _walk(root, "", file, walked, 0)
     found = [f for _, f in walked]
-    notes = ["weights-only file: layer order and settings inferred from group names and shapes"]
+    notes = ["weights-only file: settings inferred from shapes, layer order from the file"]
     lstms = _order_lstms(walked, notes)
+    if lstms == [f for f in found if f.is_lstm]:
+        arranged = found  # the written order stands, with the layers between the LSTMs
+    else:
+        first = [f for f in found if f.kind == "Embedding"]
+        arranged = first + lstms + [f for f in found if not f.is_lstm and f.kind != "Embedding"]
     if any(f.kind == "Bidirectional" for f in lstms):
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
     for a, b in itertools.pairwise(lstms):
@@ -294,6 +337,4 @@ def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer]
                 f"{b.name!r} takes {_widths(b)[0]} inputs from Bidirectional {a.name!r}: its "
                 "merge_mode was sum, mul or ave (not recorded), not concat"
             )
-    first = [f for f in found if f.kind == "Embedding"]
-    rest = [f for f in found if not f.is_lstm and f.kind != "Embedding"]
-    return first + lstms + rest, notes
+    return arranged, notes

@@ -363,3 +363,43 @@ def test_weights_only_bidirectional_merge_is_told_from_widths(saved: dict[str, S
     assert any("merge_mode was sum, mul or ave" in n for n in model.notes)
     merge = model.layers[0].directions[0].provenance.setting("merge_mode")
     assert merge is not None and merge.value == "concat" and merge.assumed
+
+
+@keras.saving.register_keras_serializable(package="lstmviz_tests")
+class _Subclassed(keras.Model):
+    """Layers as attributes (saved by attribute name, alphabetically) and in a list."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.encoder = L.LSTM(4, return_sequences=True)
+        self.blocks = [
+            L.LSTM(3, return_sequences=True),
+            L.Bidirectional(L.LSTM(2, return_sequences=True)),
+        ]
+        self.head = L.Dense(1)
+
+    def call(self, x: keras.KerasTensor) -> keras.KerasTensor:
+        x = self.encoder(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "weights.h5"])
+def test_subclassed_model(tmp_path: Path, fmt: str) -> None:
+    """No layer list in the config: the tree is walked, the list keeps its written order and
+    the attributes (blocks < encoder < head by name) are ordered by widths."""
+    kmodel = _Subclassed()
+    x = np.random.default_rng(14).normal(size=(T, D)).astype(np.float32)
+    kmodel(x[None])
+    _randomize(kmodel, np.random.default_rng(15), 0.5)
+    h0 = kmodel.encoder(x[None])
+    h1 = kmodel.blocks[0](h0)
+    wants = [keras.ops.convert_to_numpy(h)[0] for h in (h0, h1, kmodel.blocks[1](h1))]
+    path = tmp_path / f"sub.{fmt}"
+    (kmodel.save_weights if fmt == "weights.h5" else kmodel.save)(path)
+    model = load_model(path)
+    trace = lstmviz.run(model, x)
+    assert len(model.layers) == 3
+    for k, want in enumerate(wants):
+        np.testing.assert_allclose(trace.layers[k].output, want, atol=1e-5, rtol=0)
