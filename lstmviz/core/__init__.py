@@ -8,6 +8,7 @@ from lstmviz.core.activations import Activation
 from lstmviz.core.compute import run, run_batch
 from lstmviz.core.model import (
     GATES,
+    DenseLayer,
     LayerInfo,
     LSTMDirection,
     LSTMLayer,
@@ -23,6 +24,7 @@ from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 __all__ = [
     "GATES",
     "Activation",
+    "DenseLayer",
     "DirectionTrace",
     "LSTMDirection",
     "LSTMLayer",

@@ -353,7 +353,13 @@ def run(
         out = np.ascontiguousarray(out)
         layer_traces.append(LayerTrace(layer=layer, input=inp, directions=dirs, output=out))
         inp = out
-    return Trace(model=model, x=seq, layers=tuple(layer_traces))
+    head = None
+    if model.head:
+        with np.errstate(all="ignore"):
+            for dense in model.head:
+                inp = dense.apply(inp)
+        head = inp
+    return Trace(model=model, x=seq, layers=tuple(layer_traces), head_output=head)
 
 
 def run_batch(

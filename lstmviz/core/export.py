@@ -1,7 +1,8 @@
 """Write a Trace to files other tools read: NPZ with named arrays, CSV for spreadsheets.
 
 Names follow ``layer{k}/{forward|backward}/{array}`` (e.g. ``layer0/forward/f``), plus ``x``
-(the input), ``output`` and ``layer{k}/input|output``; rows are time steps in time order.
+(the input), ``output`` (the last LSTM layer's), ``head_output`` (the model's dense head, when
+it has one) and ``layer{k}/input|output``; rows are time steps in time order.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def trace_arrays(trace: Trace) -> Iterator[tuple[str, npt.NDArray[np.floating]]]
     """Every recorded array with its export name (``peep`` only when the model has peepholes)."""
     yield "x", trace.x
     yield "output", trace.output
+    if trace.head_output is not None:
+        yield "head_output", trace.head_output
     for k, lt in enumerate(trace.layers):
         yield f"layer{k}/input", lt.input
         yield f"layer{k}/output", lt.output

@@ -297,6 +297,48 @@ class LayerInfo:
 
 
 @dataclass(frozen=True)
+class DenseLayer:
+    """A dense layer after the last LSTM, applied at every step: ``y_t = act(W h_t + b)``.
+
+    ``W (n_out, n_in)`` as PyTorch stores it (Keras' ``[in, out]`` kernel transposed), so the
+    head reads like the LSTM's own matrices. Only layers whose wiring the file states (a
+    Keras config) become a head; a bare ``fc.weight`` in a state dict says nothing of where
+    it is applied.
+    """
+
+    name: str
+    W: FloatArray
+    b: FloatArray | None = None
+    activation: Activation = field(default_factory=lambda: Activation("linear"))
+    kind: str = "Dense"  # the class name in the file, e.g. "Dense", "TimeDistributed(Dense)"
+    stored: tuple[StoredTensor, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "W", _frozen(self.W, "W"))
+        if self.W.ndim != 2 or 0 in self.W.shape:
+            raise ValueError(f"a dense layer's W must be (n_out, n_in), got {self.W.shape}")
+        if self.b is not None:
+            object.__setattr__(self, "b", _frozen(self.b, "b"))
+            if self.b.shape != (self.W.shape[0],):
+                raise ValueError(f"b must be ({self.W.shape[0]},), got {self.b.shape}")
+
+    @property
+    def input_size(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def output_size(self) -> int:
+        return self.W.shape[0]
+
+    def apply(self, h: FloatArray) -> FloatArray:
+        """``act(h Wᵀ + b)`` for ``h (T, n_in)``, in ``h``'s precision."""
+        y = h @ self.W.T.astype(h.dtype, copy=False)
+        if self.b is not None:
+            y += self.b.astype(h.dtype, copy=False)
+        return self.activation(y).astype(h.dtype, copy=False)
+
+
+@dataclass(frozen=True)
 class LSTMModel:
     """A stack of LSTM layers, each feeding the next, plus what else the file held."""
 
@@ -306,6 +348,7 @@ class LSTMModel:
     framework: str = ""  # "Keras 2.2.4", "PyTorch 2.13", "TensorFlow 1 checkpoint", ...
     all_layers: tuple[LayerInfo, ...] = ()
     embedding: FloatArray | None = None  # (vocab, D) when an Embedding precedes the first LSTM
+    head: tuple[DenseLayer, ...] = ()  # dense layers after the last LSTM, applied every step
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -317,6 +360,11 @@ class LSTMModel:
                 raise ValueError(f"layer {k} expects {got} inputs but layer {k - 1} gives {want}")
         if self.embedding is not None:
             object.__setattr__(self, "embedding", _frozen(self.embedding, "embedding"))
+        width = self.layers[-1].output_size
+        for dense in self.head:
+            if dense.input_size != width:
+                raise ValueError(f"{dense.name} expects {dense.input_size} inputs, gets {width}")
+            width = dense.output_size
 
     @property
     def input_size(self) -> int:

@@ -155,6 +155,7 @@ class Trace:
     model: LSTMModel
     x: FloatArray  # (T, D)
     layers: tuple[LayerTrace, ...]
+    head_output: FloatArray | None = None  # (T, n_out): the model's dense head at every step
 
     @property
     def n_steps(self) -> int:
@@ -164,6 +165,12 @@ class Trace:
     def output(self) -> FloatArray:
         """The last layer's output, ``(T, out_dim)``."""
         return self.layers[-1].output
+
+    @property
+    def network_output(self) -> FloatArray:
+        """What the whole network gives at every step: the head's output when the model has
+        a head, else the last LSTM layer's output."""
+        return self.output if self.head_output is None else self.head_output
 
     def materialize(self) -> Trace:
         """Compute every derived array of every direction now; returns self."""
@@ -175,7 +182,7 @@ class Trace:
     @property
     def nbytes(self) -> int:
         """Bytes held by the trace: every direction's buffers plus layer outputs and x."""
-        total = self.x.nbytes
+        total = self.x.nbytes + (0 if self.head_output is None else self.head_output.nbytes)
         for lt in self.layers:
             total += sum(dt.nbytes for dt in lt.directions)
             if not any(np.shares_memory(lt.output, dt.h) for dt in lt.directions):

@@ -83,13 +83,14 @@ class ModelTree(QTreeWidget):
         """File order: each ``all_layers`` entry is matched to a loaded LSTM layer by name;
         anything else (Dense, Embedding, an LSTM not chosen) is listed greyed."""
         unmatched = dict(enumerate(model.layers))
+        head = {d.name: d for d in model.head}
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
             ks = _match(info, unmatched) if info.is_lstm else []
             if not ks and info.is_lstm and _part_of_loaded(info, model):
                 continue  # e.g. TF1's fw and bw cells: two entries, one bidirectional layer
             if not ks:
-                items.append(self._other_item(info))
+                items.append(self._other_item(info, info.name in head and not info.is_lstm))
             # one entry may hold several layers (PyTorch nn.LSTM(num_layers=2) is one module)
             items.extend(self._lstm_item(k, model.layers[k]) for k in ks)
         for k in sorted(unmatched):  # LSTM layers all_layers did not mention
@@ -131,15 +132,21 @@ class ModelTree(QTreeWidget):
                         item.addChild(child)
         return top
 
-    def _other_item(self, info: LayerInfo) -> QTreeWidgetItem:
-        what = "not loaded" if info.is_lstm else "not run"
+    def _other_item(self, info: LayerInfo, in_head: bool = False) -> QTreeWidgetItem:
+        """A layer lstmviz does not step through; ``in_head``: part of the dense head that
+        ``run`` applies after the last LSTM (shown as the network output)."""
+        what = "not loaded" if info.is_lstm else ("head: run" if in_head else "not run")
         item = QTreeWidgetItem([info.name, f"{info.kind} · {what}"])
-        item.setToolTip(
-            1,
-            f"{info.kind}: another LSTM in the file (open it with its prefix)"
-            if info.is_lstm
-            else f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it",
-        )
+        if info.is_lstm:
+            tip = f"{info.kind}: another LSTM in the file (open it with its prefix)"
+        elif in_head:
+            tip = (
+                f"{info.kind}: applied to the last LSTM's output at every step; the debugger's "
+                "time plots show its result as the network output"
+            )
+        else:
+            tip = f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it"
+        item.setToolTip(1, tip)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
         for col in (0, 1):
             item.setForeground(col, QBrush(QColor(*GREY_RGB)))

@@ -116,8 +116,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self._plots, self._cursors, self._layer_plots, self._unit_marks = [], [], [], []
         self.input_plot = _SeriesPlot(self._new_plot("input x_t", 2), "input x_t")
         n_layers = len(trace.layers)
-        after = _layers_after_lstms(trace)
-        last = f" (last LSTM; then {after}, not run)" if after else " = network output"
+        head = trace.model.head
+        after = _layers_after_lstms(trace, skip=frozenset(d.name for d in head))
+        if head:
+            last = " (last LSTM)"
+        else:
+            last = f" (last LSTM; then {after}, not run)" if after else " = network output"
         for k, lt in enumerate(trace.layers):
             name = f"layer {k} output" + (last if k == n_layers - 1 else "")
             if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
@@ -126,6 +130,13 @@ class TimePlots(pg.GraphicsLayoutWidget):
             mark = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=1))
             self._layer_plots[-1].plot.addItem(mark)
             self._unit_marks.append(mark)
+        self.output_plot = None
+        if trace.head_output is not None:
+            chain = " → ".join(f"{d.name} ({d.kind}, {d.activation})" for d in head)
+            title = f"network output: layer {n_layers - 1} output → {chain}"
+            if after:
+                title += f"; then {after}, not run"
+            self.output_plot = _SeriesPlot(self._new_plot(title, 2), title)
         gates = self._new_plot("gates of the selected unit", 3)
         gates.setYRange(-1.05, 1.05, padding=0)
         self.gate_lines = {g: gates.plot(pen=ps.pen(g), name=g) for g in ("i", "f", "g", "o")}
@@ -150,6 +161,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         structure = (
             *tuple((lt.output.shape[1] <= MAX_LINES, len(lt.directions)) for lt in trace.layers),
             trace.x.shape[1] <= MAX_LINES,
+            None if trace.head_output is None else trace.head_output.shape[1] <= MAX_LINES,
         )
         if structure != self._structure or not self._plots:
             self._build(trace)
@@ -158,6 +170,8 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self.input_plot.set_data(trace.x, "x")
         for sp, lt in zip(self._layer_plots, trace.layers, strict=True):
             sp.set_data(lt.output, "y")
+        if self.output_plot is not None and trace.head_output is not None:
+            self.output_plot.set_data(trace.head_output, "y")
         for plot in self._plots:
             plot.setLimits(xMin=-0.5, xMax=trace.n_steps - 0.5)
             plot.disableAutoRange(axis="x")
@@ -219,11 +233,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
 
 
-def _layers_after_lstms(trace: Trace) -> str:
-    """Names the file's layers with weights after the last LSTM (a Dense head, …): lstmviz
-    runs only the LSTM stack, so the last LSTM's output is not what such a network returns."""
+def _layers_after_lstms(trace: Trace, skip: frozenset[str] = frozenset()) -> str:
+    """Names the file's layers with weights after the last LSTM that lstmviz does not run
+    (``skip``: the model's dense head, which it does run)."""
     infos = trace.model.all_layers
     lstm_at = [k for k, info in enumerate(infos) if info.is_lstm]
     if not lstm_at:
         return ""
-    return ", ".join(f"{i.name} ({i.kind})" for i in infos[lstm_at[-1] + 1 :] if i.weights)
+    rest = infos[lstm_at[-1] + 1 :]
+    return ", ".join(f"{i.name} ({i.kind})" for i in rest if i.weights and i.name not in skip)

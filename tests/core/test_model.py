@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstmviz.core import LSTMDirection
+from lstmviz.core import Activation, DenseLayer, LSTMDirection, LSTMLayer, LSTMModel, run
 
 
 def _direction(W_x: np.ndarray) -> LSTMDirection:
@@ -42,3 +42,27 @@ def test_array_over_immutable_bytes_is_kept():
 def test_half_precision_is_widened():
     w = _direction(np.ones((8, 3), dtype=np.float16))
     assert w.W_x.dtype == np.float32
+
+
+def test_dense_head_runs_at_every_step_after_the_last_layer():
+    rng = np.random.default_rng(9)
+    H = 3
+    w = LSTMDirection(
+        W_x=rng.normal(size=(4 * H, 2)), W_h=rng.normal(size=(4 * H, H)), b=rng.normal(size=4 * H)
+    )
+    W1, b1, W2 = rng.normal(size=(4, H)), rng.normal(size=4), rng.normal(size=(1, 4))
+    head = (
+        DenseLayer("hidden", W1, b1, Activation("relu")),
+        DenseLayer("out", W2, None, Activation("sigmoid")),
+    )
+    model = LSTMModel((LSTMLayer("l", (w,)),), head=head)
+    x = rng.normal(size=(5, 2))
+    trace = run(model, x, dtype=np.float64)
+    h = trace.output
+    want = 1 / (1 + np.exp(-(np.maximum(h @ W1.T + b1, 0) @ W2.T)))
+    np.testing.assert_allclose(trace.head_output, want, atol=1e-12)
+    assert trace.network_output is trace.head_output
+    plain = run(model.replace(head=()), x)
+    assert plain.head_output is None and plain.network_output is plain.output
+    with pytest.raises(ValueError, match="expects 5 inputs"):
+        model.replace(head=(DenseLayer("bad", np.zeros((1, 5))),))
