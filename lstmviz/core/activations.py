@@ -8,6 +8,7 @@ file's Keras version. Constructing an ``Activation`` with an unknown name raises
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,24 @@ def _sigmoid(x: Array, a: float, b: float) -> Array:
 
 def _softplus(x: Array, a: float, b: float) -> Array:
     return np.logaddexp(0.0, x)
+
+
+#: NumPy has no erf; math.erf is exact, and GELU layers are rare enough for a ufunc wrapper.
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu(x: Array, a: float, b: float) -> Array:
+    """Keras' default ``gelu(x, approximate=False)``: x·Φ(x)."""
+    return 0.5 * x * (1.0 + _erf(np.asarray(x) / math.sqrt(2.0)).astype(np.result_type(x, 1.0)))
+
+
+def _celu(x: Array, a: float, b: float) -> Array:
+    return np.maximum(x, 0.0) + np.minimum(0.0, a * np.expm1(np.minimum(x, 0.0) / a))
+
+
+def _shrink(x: Array, threshold: float, soft: bool) -> Array:
+    keep = np.abs(x) > threshold
+    return np.where(keep, x - np.sign(x) * threshold if soft else x, 0.0)
 
 
 _FUNCS: dict[str, Callable[[Array, float, float], Array]] = {
@@ -55,6 +74,37 @@ _FUNCS: dict[str, Callable[[Array, float, float], Array]] = {
     "thresholded_relu": lambda x, a, b: np.where(x > a, x, 0.0),
     "scaled_tanh": lambda x, a, b: a * np.tanh(b * x),
     "affine": lambda x, a, b: a * x + b,
+    # Keras 3 additions (keras.src.activations), with Keras' defaults as alpha.
+    "gelu": _gelu,
+    "mish": lambda x, a, b: x * np.tanh(np.logaddexp(0.0, x)),
+    "hard_silu": lambda x, a, b: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "log_sigmoid": lambda x, a, b: -np.logaddexp(0.0, -x),
+    "hard_tanh": lambda x, a, b: np.clip(x, -1.0, 1.0),
+    "tanh_shrink": lambda x, a, b: x - np.tanh(x),
+    "celu": _celu,
+    "sparse_plus": lambda x, a, b: np.where(x <= -1, 0.0, np.where(x >= 1, x, (x + 1) ** 2 / 4)),
+    "sparse_sigmoid": lambda x, a, b: np.clip(0.5 * (x + 1.0), 0.0, 1.0),
+    "squareplus": lambda x, a, b: 0.5 * (x + np.sqrt(x * x + a)),
+    "soft_shrink": lambda x, a, b: _shrink(x, a, soft=True),
+    "hard_shrink": lambda x, a, b: _shrink(x, a, soft=False),
+}
+
+
+def _softmax(x: Array, a: float, b: float) -> Array:
+    z = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return z / np.sum(z, axis=-1, keepdims=True)
+
+
+def _log_softmax(x: Array, a: float, b: float) -> Array:
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+#: Activations of a whole vector (the last axis), not of each element: fine for a dense head,
+#: refused inside an LSTM, whose loops apply one activation to several gate blocks at once.
+_VECTOR_FUNCS: dict[str, Callable[[Array, float, float], Array]] = {
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
 }
 
 #: Default (alpha, beta) for names that take parameters.
@@ -65,9 +115,15 @@ _DEFAULT_PARAMS: dict[str, tuple[float, float]] = {
     "thresholded_relu": (1.0, 0.0),
     "scaled_tanh": (1.0, 1.0),
     "affine": (1.0, 0.0),
+    "celu": (1.0, 0.0),
+    "squareplus": (4.0, 0.0),
+    "soft_shrink": (0.5, 0.0),
+    "hard_shrink": (0.5, 0.0),
 }
 
+#: The element-wise activations (every one usable in every role of an LSTM).
 NAMES: tuple[str, ...] = tuple(_FUNCS)
+VECTOR_NAMES: tuple[str, ...] = tuple(_VECTOR_FUNCS)
 
 
 @dataclass(frozen=True)
@@ -79,7 +135,7 @@ class Activation:
     beta: float | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in _FUNCS:
+        if self.name not in _FUNCS and self.name not in _VECTOR_FUNCS:
             hint = (
                 " (use hard_sigmoid_k2 or hard_sigmoid_k3)" if "hard_sigmoid" in self.name else ""
             )
@@ -93,7 +149,13 @@ class Activation:
 
     def __call__(self, x: Array) -> Array:
         x = np.asarray(x)
-        return _FUNCS[self.name](x, self.alpha or 0.0, self.beta or 0.0)
+        fn = _FUNCS.get(self.name) or _VECTOR_FUNCS[self.name]
+        return fn(x, self.alpha or 0.0, self.beta or 0.0)
+
+    @property
+    def elementwise(self) -> bool:
+        """False for softmax-like activations, which mix the values of the last axis."""
+        return self.name in _FUNCS
 
     @property
     def formula(self) -> str:

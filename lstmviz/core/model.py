@@ -176,6 +176,12 @@ class LSTMDirection:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ValueError(f"{name} must be positive or None, got {v}")
+        for name in ("act_gate", "act_cand", "act_cell"):
+            act = getattr(self, name)
+            if not act.elementwise:
+                raise ValueError(
+                    f"{name} {act.name} is not element-wise; an LSTM needs one that is"
+                )
 
     @property
     def hidden_size(self) -> int:

@@ -38,7 +38,22 @@ _ACTIVATIONS = {
     "exponential": "exponential",
     "swish": "swish",
     "silu": "swish",
+    "gelu": "gelu",  # approximate=False, Keras' default for the string name
+    "mish": "mish",
+    "hard_silu": "hard_silu",  # Keras 3: x · relu6(x + 3) / 6
+    "hard_swish": "hard_silu",
+    "log_sigmoid": "log_sigmoid",
+    "hard_tanh": "hard_tanh",
+    "tanh_shrink": "tanh_shrink",
+    "celu": "celu",
+    "sparse_plus": "sparse_plus",
+    "sparse_sigmoid": "sparse_sigmoid",
+    "squareplus": "squareplus",
+    "soft_shrink": "soft_shrink",
+    "hard_shrink": "hard_shrink",
 }
+#: Activations of a whole vector: a Dense head may use them, an LSTM cannot here.
+_VECTOR_ACTIVATIONS = {"softmax": "softmax", "log_softmax": "log_softmax"}
 #: Layers that do nothing at inference, so LSTMs around them still feed each other directly.
 IDENTITY_LAYERS = frozenset(
     {
@@ -153,9 +168,14 @@ def activation_name(value: object) -> str:
     return str(value)
 
 
-def resolve_activation(name: str, version: KerasVersion, file: str, layer: str) -> Activation:
-    """Map a Keras activation name to an exact lstmviz one (hard_sigmoid by version)."""
+def resolve_activation(
+    name: str, version: KerasVersion, file: str, layer: str, *, vector: bool = False
+) -> Activation:
+    """Map a Keras activation name to an exact lstmviz one (hard_sigmoid by version);
+    ``vector``: also softmax and log_softmax (over the last axis, as Keras applies them)."""
     base = name.rsplit(".", 1)[-1]
+    if vector and base in _VECTOR_ACTIVATIONS:
+        return Activation(_VECTOR_ACTIVATIONS[base])
     if base == "hard_sigmoid":
         return Activation(version.hard_sigmoid)
     if base == "leaky_relu":
@@ -163,6 +183,11 @@ def resolve_activation(name: str, version: KerasVersion, file: str, layer: str) 
         return Activation("leaky_relu", alpha=0.2)
     if base in _ACTIVATIONS:
         return Activation(_ACTIVATIONS[base])
+    if base in _VECTOR_ACTIVATIONS:
+        raise LoadError(
+            f"{file}: layer {layer!r} uses activation {name!r} across units; lstmviz runs it "
+            "only in a Dense head, an LSTM needs an element-wise activation"
+        )
     raise LoadError(
         f"{file}: layer {layer!r} uses activation {name!r}, which lstmviz does not know; "
         f"supported: hard_sigmoid, leaky_relu, {', '.join(sorted(_ACTIVATIONS))}"

@@ -282,8 +282,12 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
         "units='many'",
     ),
     "unknown activation": (
-        copy(FULL, edit_config(lambda c: first_lstm(c).update(activation="gelu"))),
-        "uses activation 'gelu', which lstmviz does not know",
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(activation="sparsemax"))),
+        "uses activation 'sparsemax', which lstmviz does not know",
+    ),
+    "softmax inside the LSTM": (
+        copy(FULL, edit_config(lambda c: first_lstm(c).update(activation="softmax"))),
+        "uses activation 'softmax' across units; lstmviz runs it only in a Dense head",
     ),
     "merge_mode unknown": (
         copy(

@@ -98,6 +98,10 @@ ACTIVATIONS = {
     "act_c": [("tanh", "swish"), ("relu6", "sigmoid"), ("softplus", "linear")],
     "act_d": [("relu", "leaky_relu"), ("linear", "sigmoid"), ("tanh", "exponential"),
               ("swish", "softsign")],
+    "act_e": [("gelu", "sigmoid"), ("squareplus", "hard_silu")],  # tanh_shrink, *_shrink: too
+              # weak a signal for a stack; checked against Keras in test_activations_keras3
+    "act_f": [("mish", "sparse_sigmoid"), ("sparse_plus", "sigmoid"), ("celu", "sigmoid")],
+    "act_g": [("hard_tanh", "sigmoid"), ("tanh", "log_sigmoid")],
 }  # fmt: skip
 
 
