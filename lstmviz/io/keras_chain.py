@@ -1,9 +1,10 @@
 """A Keras file's layers → one ``LSTMModel``: which LSTMs chain, what else the file holds.
 
-lstmviz runs only LSTM layers. Identity layers (Dropout, …) between two LSTMs change nothing
+lstmviz runs LSTM layers. Identity layers (Dropout, …) between two LSTMs change nothing
 at inference; any other layer there (Dense, TimeDistributed) is reported in a model note. Every
-layer, LSTM or not, is listed in ``all_layers`` with its weight shapes, and an ``Embedding``
-right before the first LSTM becomes ``LSTMModel.embedding``.
+layer, LSTM or not, is listed in ``all_layers`` with its weight shapes, an ``Embedding``
+right before the first LSTM becomes ``LSTMModel.embedding`` and the Dense layers after the
+last one become ``LSTMModel.head`` (``keras_head``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
 from lstmviz.io.keras_graph import MODEL_INPUT
+from lstmviz.io.keras_head import dense_head
 from lstmviz.io.keras_layers import FoundLayer, Source, lstm_layer
 
 
@@ -110,7 +112,8 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
     chain = _Chain(src, list(notes))
     graph = _Graph(found)
     between: list[str] = []
-    for f in found:
+    last_at = -1
+    for at, f in enumerate(found):
         if not f.is_lstm:
             chain.infos.append(layer_info(f))
             if graph.wired(f) or f.kind in IDENTITY_LAYERS:
@@ -139,7 +142,10 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
             continue
         chain.add(f, layer, between)
         between = []
+        last_at = at
     embedding = _embedding(chain.before, chain.layers[0], src, chain.notes)
+    after = found[last_at + 1 :]
+    head = dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
     return LSTMModel(
         layers=tuple(chain.layers),
         source_path=src.path,
@@ -147,6 +153,7 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         framework=src.version.label,
         all_layers=tuple(chain.infos),
         embedding=embedding,
+        head=head,
         notes=tuple(chain.notes),
     )
 

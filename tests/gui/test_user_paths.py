@@ -74,16 +74,22 @@ def test_run_to_breakpoint_says_when_nothing_fires_and_names_the_hit_step(make_m
     assert f"No breakpoint fires after step {never}" in panel.hit_banner.text()
 
 
-def test_last_plot_does_not_call_the_lstm_output_the_network_output_before_a_head(
-    make_main_window,
-):
+def test_the_network_output_is_the_dense_head_not_the_last_lstm(make_main_window):
     window = bundled(make_main_window)
     window.tabs.setCurrentIndex(1)
-    plots = window.debug_panel.time_plots._layer_plots
+    tp = window.debug_panel.time_plots
+    plots = tp._layer_plots
     last = plots[-1].plot.titleLabel.text
-    assert "network output" not in last and "head (Dense)" in last  # the example's head
+    assert "network output" not in last and "(last LSTM)" in last
+    head = tp.output_plot.plot.titleLabel.text
+    assert "network output" in head and "head (Dense, linear)" in head  # the example's head
+    trace = window.debug_panel.trace
+    y = tp.output_plot.lines[0].yData
+    np.testing.assert_allclose(y, trace.head_output[:, 0])
+    tree = "\n".join(window.tree.texts())
+    assert "head: run" in tree
     # every line series is keyed in its title, so no legend box covers the data
-    assert all(p.plot.legend is None for p in plots)
+    assert all(p.plot.legend is None for p in [*plots, tp.output_plot])
 
 
 def test_tf1_bidirectional_cells_are_one_layer_not_a_greyed_missing_lstm(make_main_window):
