@@ -98,17 +98,31 @@ def model_summary(model: LSTMModel) -> str:
         f"LSTM layers: {len(model.layers)}; input size {model.input_size}; "
         f"output size {model.output_size}; {model.n_params:,} canonical parameters",
     ]
+    head = {d.name for d in model.head}
     if model.all_layers:
         lines.append("All layers in the file:")
         for info in model.all_layers:
             shapes = ", ".join(f"{n} {_shape(s)}" for n, s in info.weights) or "no weights"
-            mark = "" if info.is_lstm else "  [not an LSTM: shown, not run]"
+            if info.is_lstm:
+                mark = ""
+            elif info.name in head:
+                mark = "  [dense head: run after the last LSTM]"
+            else:
+                mark = "  [not an LSTM: shown, not run]"
             note = f" — {info.note}" if info.note else ""
             lines.append(
                 f"  {info.name} ({info.kind}): {shapes}; {info.n_params:,} params{mark}{note}"
             )
     for k, layer in enumerate(model.layers):
         lines.extend(layer_summary(k, layer))
+    width = model.output_size
+    for d in model.head:
+        plus_b, b_shape = (" + b", f", b {_shape(d.b.shape)}") if d.b is not None else ("", "")
+        lines.append(
+            f"Head {d.name!r} ({d.kind}): y = {d.activation}(W·h{plus_b}), "
+            f"W {_shape(d.W.shape)}{b_shape}; {width} → {d.output_size}"
+        )
+        width = d.output_size
     for note in model.notes:
         lines.append(f"Note: {note}")
     return "\n".join(lines)
