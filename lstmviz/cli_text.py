@@ -39,7 +39,7 @@ def run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
             print("lstmviz: --export-trace needs --sequence FILE", file=sys.stderr)
             return 2
         try:
-            x = load_sequence(seq_path, width=model.input_size)
+            x = load_sequence(seq_path, width=model.input_size, embedding=model.embedding)
             save_trace_npz(run(model, x), args.export_trace)
         except (OSError, ValueError) as exc:
             print(f"lstmviz: {exc}", file=sys.stderr)

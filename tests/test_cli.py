@@ -146,3 +146,34 @@ def test_info_into_a_closed_pipe_exits_quietly():
     )
     out = run(code=code)
     assert "RC 0" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_unknown_option_is_one_line_not_a_traceback():
+    r = run(str(TF1_BASIC), "--option", "foo=1", "--info")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "does not take foo=" in r.stderr and "forget_bias=" in r.stderr
+
+
+def test_a_bad_sequence_file_fails_the_screenshot_run(tmp_path):
+    png = tmp_path / "s.png"
+    r = run(str(TORCH_PLAIN), "--sequence", str(tmp_path / "missing.csv"), "--screenshot", str(png))
+    assert r.returncode == 2
+    assert "missing.csv: no such file" in r.stderr
+
+
+def test_token_ids_file_is_embedded_for_an_embedding_model(tmp_path):
+    import lstmviz
+
+    path = ROOT / "tests" / "fixtures" / "keras" / "embedding_weights.h5"
+    ids = tmp_path / "tokens.csv"
+    ids.write_text("3\n0\n6\n2\n")
+    out = tmp_path / "trace.npz"
+    r = run(str(path), "--sequence", str(ids), "--export-trace", str(out))
+    assert r.returncode == 0, r.stderr
+    model = lstmviz.load_model(path)
+    with np.load(out) as data:
+        np.testing.assert_allclose(data["x"], model.embedding[[3, 0, 6, 2]], rtol=1e-6)
+    ids.write_text("3\n9\n")  # outside the vocabulary of 7
+    r = run(str(path), "--sequence", str(ids), "--export-trace", str(out))
+    assert r.returncode == 2 and "token id 9 at step 1 is outside the vocabulary 0..6" in r.stderr

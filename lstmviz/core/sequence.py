@@ -106,11 +106,33 @@ def _is_float(cell: str) -> bool:
     return True
 
 
-def load_sequence(path: str | os.PathLike[str], width: int) -> FloatArray:
+def load_sequence(
+    path: str | os.PathLike[str], width: int, embedding: npt.ArrayLike | None = None
+) -> FloatArray:
     """Read ``.csv``/``.txt`` (text rows), ``.npy`` or ``.npz`` (first array, or one named ``x``).
 
-    ``np.load`` runs with ``allow_pickle=False`` so a file can never execute code.
+    With the model's ``embedding (vocab, width)``, a file of one column of whole numbers is
+    token ids, looked up as the Embedding layer would (what a user of a text model has);
+    anything else must have ``width`` columns. ``np.load`` runs with ``allow_pickle=False``
+    so a file can never execute code.
     """
+    if embedding is not None and width != 1:
+        try:
+            ids = _read_sequence(path, 1)
+        except ValueError:
+            ids = None  # not one column: read it as embedded vectors below
+        if ids is not None:
+            try:
+                return embed_tokens(ids, embedding)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{Path(path).name}: one column, read as token ids: {exc}; or give "
+                    f"{width} values per row (the embedded vectors)"
+                ) from exc
+    return _read_sequence(path, width)
+
+
+def _read_sequence(path: str | os.PathLike[str], width: int) -> FloatArray:
     p = Path(path)
     name = p.name
     if not p.is_file():
@@ -197,8 +219,10 @@ def parse_token_ids(text: str, vocab: int) -> npt.NDArray[np.int64]:
     return np.asarray(ids, dtype=np.int64)
 
 
-def embed_tokens(ids: npt.ArrayLike, embedding: npt.ArrayLike) -> FloatArray:
+def embed_tokens(ids: npt.ArrayLike, embedding: npt.ArrayLike | None) -> FloatArray:
     """Look up ``ids (T,)`` in ``embedding (vocab, D)``: what an Embedding layer feeds the LSTM."""
+    if embedding is None:
+        raise ValueError("this model has no Embedding layer to look token ids up in")
     table = np.asarray(embedding, dtype=np.float64)
     if table.ndim != 2:
         raise ValueError(f"embedding must be (vocab, D), got shape {table.shape}")

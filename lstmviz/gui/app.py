@@ -40,7 +40,8 @@ def save_screenshot(window, path: str | Path) -> Path:
 
 
 def open_from_args(window, args: argparse.Namespace, options: dict[str, object]) -> bool:
-    """Apply PATH, --sequence, --layer and --step to a window; False if the model failed."""
+    """Apply PATH, --sequence, --layer and --step to a window; False if the model or the
+    sequence the user named failed."""
     from lstmviz.resources import default_model_path, default_sequence_path
 
     path = args.path or str(default_model_path())
@@ -50,6 +51,8 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
     seq = args.sequence or default_sequence_path(path)
     if seq is not None and not window.open_sequence(seq):
         print(f"lstmviz: {window.last_error}", file=sys.stderr)
+        if args.sequence:  # the user's own file failed: a screenshot would show another input
+            return False
     if args.layer is not None:
         n = len(model.layers)
         if not 0 <= args.layer < n:
@@ -92,7 +95,7 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
         if window.error_box is not None:
             window.error_box.close()
         code = 0 if ok else 2
-        if not ok:
+        if not ok and window.model is None:
             print(f"lstmviz: {window.last_error}", file=sys.stderr)
         if args.screenshot:
             save_screenshot(window, args.screenshot)

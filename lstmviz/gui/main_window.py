@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
             self._show_error("Open a model before a sequence")
             return False
         try:
-            x = load_sequence(path, self.model.input_size)
+            x = load_sequence(path, self.model.input_size, self.model.embedding)
         except (OSError, ValueError) as exc:  # the message already names the file
             self._sequence_refused(str(exc))
             return False

@@ -213,7 +213,8 @@ class SequenceEditor(QWidget):
 
     def load_file(self, path: str) -> bool:
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        ok = self._emit(lambda: load_sequence(path, width=self._width), name)
+        emb = None if self._model is None else self._model.embedding
+        ok = self._emit(lambda: load_sequence(path, width=self._width, embedding=emb), name)
         return ok
 
     def _on_load_clicked(self) -> None:

@@ -71,7 +71,11 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> LSTMModel:
         )
     unknown = sorted(set(options) - set(reader.options))
     if unknown:
-        raise TypeError(f"{reader.name} reader does not take option(s) {', '.join(unknown)}")
+        takes = ", ".join(f"{o}=" for o in reader.options) or "no options"
+        raise LoadError(
+            f"{probe.name}: the {reader.name} reader does not take "
+            f"{', '.join(f'{o}=' for o in unknown)}; it takes {takes}"
+        )
     try:
         return reader.load(probe, **options)
     except LoadError:

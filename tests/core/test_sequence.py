@@ -104,3 +104,20 @@ def test_initial_state():
     assert parse_state("1, 2\n3", 3).tolist() == [1, 2, 3]
     with pytest.raises(ValueError, match=r"h0: 2 values, expected 3"):
         parse_state("1 2", 3, "h0")
+
+
+def test_one_column_files_are_token_ids_for_an_embedding_model(tmp_path):
+    table = np.arange(12.0).reshape(4, 3)  # vocab 4, D = 3
+    np.save(tmp_path / "ids.npy", np.array([2, 0, 3]))
+    np.testing.assert_array_equal(load_sequence(tmp_path / "ids.npy", 3, table), table[[2, 0, 3]])
+    (tmp_path / "vectors.csv").write_text("1,2,3\n4,5,6\n")
+    np.testing.assert_array_equal(
+        load_sequence(tmp_path / "vectors.csv", 3, table), [[1, 2, 3], [4, 5, 6]]
+    )
+    (tmp_path / "half.csv").write_text("0.5\n1\n")
+    with pytest.raises(ValueError, match="read as token ids: token ids must be whole numbers"):
+        load_sequence(tmp_path / "half.csv", 3, table)
+    with pytest.raises(ValueError, match=r"shape \(3,\); expected \(T, 3\)"):
+        load_sequence(tmp_path / "ids.npy", 3)  # without an embedding: a width error
+    with pytest.raises(ValueError, match="no Embedding layer"):
+        embed_tokens([1, 2], None)
