@@ -91,7 +91,7 @@ class DebugControls(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(t)
         self.slider.blockSignals(False)
-        self.step_label.setText(f"step {t} / {n_steps - 1}")
+        self.step_label.setText(f"step {t} of 0–{n_steps - 1}")  # 0-based, as in the trace
 
     def set_layers(self, names: list[str]) -> None:
         self.layer.blockSignals(True)

@@ -212,7 +212,7 @@ class StepView(pg.GraphicsLayoutWidget):
             )
         # Short on purpose: a pyqtgraph label's text sets the minimum width of the whole view.
         self.title.setText(
-            f"<b>{self._caption}</b> — step {t} of {dt.n_steps - 1}"
+            f"<b>{self._caption}</b> — step {t} of 0–{dt.n_steps - 1}"
             + (f" (reads x backwards: its step {dt.processing_step(t)})" if dt.reverse else "")
         )
 

@@ -70,7 +70,7 @@ def assert_shows_step(panel: DebugPanel, t: int, layer: int = 0, direction: int 
         np.testing.assert_array_equal(rows[2], dt.b[sl])
         np.testing.assert_array_equal(rows[-1], dt.pre[t, sl])
     assert panel.controls.slider.value() == t
-    assert panel.controls.step_label.text() == f"step {t} / {panel.trace.n_steps - 1}"
+    assert panel.controls.step_label.text() == f"step {t} of 0–{panel.trace.n_steps - 1}"
 
 
 def test_keys_move_the_cursor_and_the_display_follows(panel, qtbot):
