@@ -148,15 +148,18 @@ class ModelTree(QTreeWidget):
             tip = f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it"
         item.setToolTip(1, tip)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
-        for col in (0, 1):
-            item.setForeground(col, QBrush(QColor(*GREY_RGB)))
+        grey = QBrush(QColor(*GREY_RGB))
+        if not in_head:  # the head is run: shown in the normal colour
+            for col in (0, 1):
+                item.setForeground(col, grey)
         if info.note:
             item.setToolTip(0, info.note)
         for name, shape in info.weights:
             child = QTreeWidgetItem([name, _shape(shape)])
             child.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            for col in (0, 1):
-                child.setForeground(col, QBrush(QColor(*GREY_RGB)))
+            if not in_head:
+                for col in (0, 1):
+                    child.setForeground(col, grey)
             item.addChild(child)
         return item
 
