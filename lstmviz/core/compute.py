@@ -344,12 +344,11 @@ def run(
             )
             for d, w in enumerate(layer.directions)
         )
-        if layer.bidirectional:
-            out = merge(dirs[0].h, dirs[1].h, layer.merge_mode)
-        elif dirs[0].reverse and layer.output_order is OutputOrder.PROCESSING:
-            out = dirs[0].h[::-1]
-        else:
-            out = dirs[0].h
+        out = merge(dirs[0].h, dirs[1].h, layer.merge_mode) if layer.bidirectional else dirs[0].h
+        if dirs[0].reverse and layer.output_order is OutputOrder.PROCESSING:
+            # Keras go_backwards (alone or wrapped in Bidirectional): the time-aligned
+            # (merged) sequence comes out in the reverse-reading direction's order.
+            out = out[::-1]
         out = np.ascontiguousarray(out)
         layer_traces.append(LayerTrace(layer=layer, input=inp, directions=dirs, output=out))
         inp = out

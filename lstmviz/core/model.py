@@ -34,10 +34,12 @@ class MergeMode(enum.Enum):
 
 
 class OutputOrder(enum.Enum):
-    """Where a lone reverse direction puts its outputs.
+    """Where a layer whose first direction reads backwards puts its outputs.
 
     Keras ``go_backwards=True`` returns the sequence in processing (reversed) order, ONNX
-    ``direction=reverse`` and every bidirectional layer re-align it to time order.
+    ``direction=reverse`` re-aligns it to time order. A Keras ``Bidirectional`` wrapping a
+    ``go_backwards`` layer merges in time order and then returns the merged sequence reversed
+    (its forward layer's processing order): that is a bidirectional layer with PROCESSING.
     """
 
     TIME = "time"
@@ -232,11 +234,15 @@ class LSTMDirection:
 
 @dataclass(frozen=True)
 class LSTMLayer:
-    """One LSTM layer: a forward direction, optionally a backward one merged by ``merge_mode``.
+    """One LSTM layer: one direction, or two (one reading forwards, one backwards) merged by
+    ``merge_mode`` in the order given (concat puts ``directions[0]`` first).
 
-    A unidirectional layer whose only direction is ``reverse`` (Keras ``go_backwards``) puts its
-    output in ``output_order``. ``return_sequences`` is informational: the trace always keeps the
-    full sequence and the framework's single output is its last row.
+    Usually ``directions[0]`` reads forwards. Keras ``Bidirectional(LSTM(go_backwards=True))``
+    is ``(reverse, forward)``: its forward layer reads backwards and the backward copy reads
+    forwards. When ``directions[0]`` is ``reverse`` the (merged) output comes in
+    ``output_order``: PROCESSING is that direction's processing order, i.e. reversed in time.
+    ``return_sequences`` is informational: the trace always keeps the full sequence and the
+    framework's single output is ``LayerTrace.last_output``.
     """
 
     name: str
@@ -253,8 +259,10 @@ class LSTMLayer:
             raise ValueError("a layer has one or two directions")
         if len(self.directions) == 2:
             fw, bw = self.directions
-            if fw.reverse or not bw.reverse:
-                raise ValueError("a bidirectional layer is (forward, reverse)")
+            if fw.reverse == bw.reverse:
+                raise ValueError(
+                    "a bidirectional layer has one direction reading forwards and one reverse"
+                )
             if fw.input_size != bw.input_size or fw.output_size != bw.output_size:
                 raise ValueError("both directions must have the same sizes")
 

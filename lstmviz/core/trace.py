@@ -138,9 +138,11 @@ class LayerTrace:
 
     @property
     def last_output(self) -> FloatArray:
-        """What a framework returns with ``return_sequences=False``."""
+        """What a framework returns with ``return_sequences=False``: each direction's last
+        processed step (whatever ``output_order``), merged."""
         if self.layer.bidirectional:
-            # Keras: forward's last step merged with backward's last processed step (t = 0).
+            # Keras merges each sub-layer's last processed step: t = T-1 for the direction
+            # reading forwards, t = 0 for the reverse one (h_last knows which).
             from lstmviz.core.compute import merge
 
             fw, bw = self.directions

@@ -101,6 +101,8 @@ class Source:
     source_format: str  # "Keras HDF5 full model", "Keras 3 .keras", ...
     version: KerasVersion
     container: str  # "HDF5 file", ".keras file": used in messages
+    #: ``merge_mode=`` for weights-only files: layer name → mode ("" = every Bidirectional)
+    merge_modes: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def _pick(weights: Sequence[Weight], role: str, index: int) -> Weight | None:
@@ -325,41 +327,85 @@ def lstm_layer(found: FoundLayer, src: Source) -> LSTMLayer:
             f"{src.file}: Bidirectional layer {found.name!r} config has no wrapped layer; "
             "the config is damaged"
         )
-    back_cfg = _inner_config(cfg, "backward_layer") or inner
-    merge_raw = cfg.get("merge_mode", "concat") if cfg is not None else "concat"
-    if merge_raw not in _MERGE:
+    back_cfg = _inner_config(cfg, "backward_layer")
+    fw_back, bw_back = _go_backwards(inner, back_cfg)
+    if fw_back == bw_back:
         raise LoadError(
-            f"{src.file}: Bidirectional layer {found.name!r} has merge_mode {merge_raw!r}; "
-            "expected concat, sum, mul, ave or None"
+            f"{src.file}: Bidirectional layer {found.name!r} has go_backwards={fw_back} in both "
+            "its layer and its backward_layer, which Keras refuses; the config is damaged"
         )
+    merge_raw, merge = _merge_mode(found.name, cfg, src)
     fw_w, bw_w = _split_bidirectional(found, src)
     kind = found.inner_kind or "LSTM"
-    fw = lstm_direction(f"{found.name}/forward", kind, fw_w, inner, src, reverse=False)
-    bw = lstm_direction(f"{found.name}/backward", kind, bw_w, back_cfg, src, reverse=True)
+    fw = lstm_direction(f"{found.name}/forward", kind, fw_w, inner, src, reverse=fw_back)
+    bw = lstm_direction(
+        f"{found.name}/backward", kind, bw_w, back_cfg or inner, src, reverse=bw_back
+    )
     if (fw.input_size, fw.hidden_size) != (bw.input_size, bw.hidden_size):
         raise LoadError(
             f"{src.file}: Bidirectional layer {found.name!r} directions differ in size "
             f"(forward {fw.W_x.shape}, backward {bw.W_x.shape})"
         )
-    merge = _merge_setting(cfg, merge_raw)
-    fw, bw = (
-        d.replace(provenance=replace(d.provenance, settings=(*d.provenance.settings, merge)))
-        for d in (fw, bw)
-    )
+    if back_cfg is None and inner is not None:
+        why = "the backward copy Keras makes: the wrapped layer's go_backwards inverted"
+        bw = _with_setting(bw, Setting("go_backwards", bw_back, assumed=False, note=why))
+    elif inner is None:
+        why = "weights-only file: no config; Keras' Bidirectional default"
+        fw = _with_setting(fw, Setting("go_backwards", fw_back, assumed=True, note=why))
+        bw = _with_setting(bw, Setting("go_backwards", bw_back, assumed=True, note=why))
+    fw, bw = _with_setting(fw, merge), _with_setting(bw, merge)
     return LSTMLayer(
         name=found.name,
         directions=(fw, bw),
         merge_mode=_MERGE[merge_raw],
+        # Keras flips the backward output back to time order and merges: with a go_backwards
+        # wrapped layer that leaves the merged sequence in the forward layer's (reversed) order.
+        output_order=OutputOrder.PROCESSING if fw_back else OutputOrder.TIME,
         return_sequences=_return_sequences(inner),
         kind=found.display_kind,
     )
 
 
-def _merge_setting(cfg: Mapping[str, Any] | None, value: object) -> Setting:
+def _go_backwards(
+    inner: Mapping[str, Any] | None, back_cfg: Mapping[str, Any] | None
+) -> tuple[bool, bool]:
+    """(forward layer, backward layer) ``go_backwards`` of a Bidirectional wrapper.
+
+    Keras 2/tf.keras build the backward copy with the wrapped layer's go_backwards inverted;
+    Keras 3 with True but then requires the two to differ, and it always saves
+    ``backward_layer`` (tf.keras only a custom one), so the inversion covers every file.
+    """
+    fw_back = bool(inner.get("go_backwards", False)) if inner is not None else False
+    if back_cfg is None:
+        return fw_back, not fw_back
+    return fw_back, bool(back_cfg.get("go_backwards", False))
+
+
+def _with_setting(d: LSTMDirection, setting: Setting) -> LSTMDirection:
+    """``d`` with ``setting`` replacing the one of the same name (or added)."""
+    kept = tuple(s for s in d.provenance.settings if s.name != setting.name)
+    return d.replace(provenance=replace(d.provenance, settings=(*kept, setting)))
+
+
+def _merge_mode(name: str, cfg: Mapping[str, Any] | None, src: Source) -> tuple[Any, Setting]:
+    """The merge mode as written in the config, or passed as ``merge_mode=`` for a
+    weights-only file (which records none), or Keras' default concat."""
     if cfg is not None and "merge_mode" in cfg:
-        return Setting("merge_mode", value, assumed=False, note="read from the model config")
-    why = "not in the config" if cfg is not None else "weights-only file: no config"
-    return Setting("merge_mode", value, assumed=True, note=f"{why}; Keras default concat")
+        raw = cfg["merge_mode"]
+        setting = Setting("merge_mode", raw, assumed=False, note="read from the model config")
+    elif cfg is None and src.merge_modes and (name in src.merge_modes or "" in src.merge_modes):
+        raw = src.merge_modes.get(name, src.merge_modes.get(""))
+        setting = Setting("merge_mode", raw, assumed=False, note="given as merge_mode=")
+    else:
+        raw = "concat"
+        why = "not in the config" if cfg is not None else "weights-only file: no config"
+        setting = Setting("merge_mode", raw, assumed=True, note=f"{why}; Keras default concat")
+    if raw not in _MERGE:
+        raise LoadError(
+            f"{src.file}: Bidirectional layer {name!r} has merge_mode {raw!r}; "
+            "expected concat, sum, mul, ave or None"
+        )
+    return raw, setting
 
 
 def _inner_config(cfg: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
