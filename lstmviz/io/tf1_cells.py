@@ -7,19 +7,29 @@ checkpoint, so each one is a :class:`Setting` that says where its value came fro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lstmviz.core.model import Provenance, Setting, StoredTensor
+from lstmviz.io.errors import LoadError
 from lstmviz.io.tf1_graph import CellGraph, GraphInfo
 
 if TYPE_CHECKING:
     from lstmviz.io.tf1_bundle import Bundle
     from lstmviz.io.tf1_scopes import Cell
 
-__all__ = ["CellGraph", "GraphInfo", "Settings", "provenance", "resolve_settings"]
+__all__ = [
+    "CellGraph",
+    "GraphInfo",
+    "Settings",
+    "provenance",
+    "resolve_settings",
+    "user_number",
+    "user_text",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,43 @@ class Settings:
 def _f32(value: float) -> float:
     """A float32 graph constant as the short decimal the user typed (0.699999988 → 0.7)."""
     return float(np.format_float_positional(np.float32(value)))
+
+
+def user_number(value: object, option: str, file: str) -> float | None:
+    """A numeric option from Python or the command line: a float, an int or a numeric string.
+
+    ``None`` (and the strings "none"/"") mean "not given"; anything else is a one-line LoadError
+    naming the option, so ``cell_clip='0.5'`` works and ``cell_clip='abc'`` says what is wrong.
+    """
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("", "none"):
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+    elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        number = float(value)
+    if number is None or not math.isfinite(number):
+        raise LoadError(
+            f"{file}: option {option}={value!r} is not a number; expected a finite float "
+            f"such as {option}=0.5 (or None)"
+        )
+    return number
+
+
+def user_text(value: object, option: str, file: str) -> str | None:
+    """A text option (``scope=``, ``activation=``): a string or None, else a LoadError."""
+    if value is None or isinstance(value, str):
+        return value
+    raise LoadError(
+        f"{file}: option {option}={value!r} has type {type(value).__name__}; expected a string "
+        f"(a name, e.g. {option}={'relu' if option.endswith('activation') else 'rnn'!r})"
+    )
 
 
 def _forget_bias(cell: Cell, cg: CellGraph, user: float | None) -> Setting:
@@ -84,7 +131,10 @@ def _cell_clip(cg: CellGraph, user: float | None) -> Setting:
     )
 
 
-def _proj_clip(cell: Cell, graph: GraphInfo | None) -> Setting:
+def _proj_clip(cell: Cell, graph: GraphInfo | None, user: float | None) -> Setting:
+    if user is not None:
+        value = float(user) if user > 0 else None
+        return Setting("proj_clip", value, assumed=False, note="given by the user")
     if graph is not None and cell.projection in graph.proj_clips:
         value = graph.proj_clips[cell.projection]
         return Setting(
@@ -94,7 +144,10 @@ def _proj_clip(cell: Cell, graph: GraphInfo | None) -> Setting:
             note="read from .meta (clip_by_value after the projection)",
         )
     return Setting(
-        "proj_clip", None, assumed=True, note="not stored in the checkpoint; TF default None"
+        "proj_clip",
+        None,
+        assumed=True,
+        note="not stored in the checkpoint; TF default None; pass proj_clip= to override",
     )
 
 
@@ -121,12 +174,13 @@ def resolve_settings(
     forget_bias: float | None,
     cell_clip: float | None,
     activation: str | None = None,
+    proj_clip: float | None = None,
 ) -> Settings:
     """Decide each runtime setting of ``cell``: user override > .meta graph > TF default."""
     return Settings(
         forget_bias=_forget_bias(cell, cg, forget_bias),
         cell_clip=_cell_clip(cg, cell_clip),
-        proj_clip=_proj_clip(cell, graph),
+        proj_clip=_proj_clip(cell, graph, proj_clip),
         activation=_activation(cg, activation),
     )
 

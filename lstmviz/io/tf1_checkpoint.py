@@ -5,9 +5,10 @@ for TF2 object-based checkpoints from the object graph (``tf1_objects``). A TF1 
 (``BasicLSTMCell``/``LSTMCell``/``LSTMBlockCell``, found by ``tf1_scopes``) holds
 ``kernel [D+H (or D+P), 4H]`` and ``bias [4H]`` in gate order i, j, f, o; ``forget_bias``,
 clips and the activation are graph constants, read from the sibling ``.meta`` (``tf1_graph``)
-when it is there, else TF's defaults, marked assumed; ``forget_bias=``, ``cell_clip=`` and
-``activation=`` override them. A checkpoint with no TF1 cell but Keras cells (``kernel`` +
-``recurrent_kernel``) goes to ``tf1_keras``. ``scope=`` picks one of several TF1 stacks.
+when it is there, else TF's defaults, marked assumed; ``forget_bias=``, ``cell_clip=``,
+``proj_clip=`` and ``activation=`` override them. A checkpoint with no TF1 cell but Keras
+cells (``kernel`` + ``recurrent_kernel``) goes to ``tf1_keras``. ``scope=`` picks one of
+several TF1 stacks.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 from lstmviz.io.sstable import has_table_magic
 from lstmviz.io.tf1_bundle import DATA_RE, Bundle, is_index_file, locate, tail_bytes
-from lstmviz.io.tf1_cells import Settings, provenance, resolve_settings
+from lstmviz.io.tf1_cells import Settings, provenance, resolve_settings, user_number, user_text
 from lstmviz.io.tf1_graph import CellGraph, GraphInfo, read_graph
 from lstmviz.io.tf1_keras import load_keras_layers, user_activation
 from lstmviz.io.tf1_objects import Names, variable_names
@@ -110,7 +111,9 @@ def _graph(bundle: Bundle, picked: Path, notes: list[str]) -> GraphInfo | None:
     if not meta.is_file():
         return None
     try:
-        return read_graph(meta.read_bytes())
+        graph = read_graph(meta.read_bytes())
+        notes.extend(graph.notes)
+        return graph
     except (pw.ProtoError, OSError) as exc:
         if picked.resolve() == meta.resolve():
             raise LoadError(
@@ -173,14 +176,26 @@ def _layer(
 
 def load_tf1_checkpoint(
     probe: Probe,
-    forget_bias: float | None = None,
-    cell_clip: float | None = None,
+    forget_bias: float | str | None = None,
+    cell_clip: float | str | None = None,
     scope: str | None = None,
     activation: str | None = None,
     recurrent_activation: str | None = None,
+    proj_clip: float | str | None = None,
 ) -> LSTMModel:
-    """Load the LSTM stack of a TensorFlow V2 checkpoint (any of its files or its folder)."""
+    """Load the LSTM stack of a TensorFlow V2 checkpoint (any of its files or its folder).
+
+    Numeric options may be strings (``cell_clip='0.5'``, as a command line gives them).
+    """
     index = locate(probe.path)
+    numbers = {
+        "forget_bias": user_number(forget_bias, "forget_bias", index.name),
+        "cell_clip": user_number(cell_clip, "cell_clip", index.name),
+        "proj_clip": user_number(proj_clip, "proj_clip", index.name),
+    }
+    scope = user_text(scope, "scope", index.name)
+    activation = user_text(activation, "activation", index.name)
+    recurrent_activation = user_text(recurrent_activation, "recurrent_activation", index.name)
     bundle = Bundle(index)
     notes: list[str] = []
     graph = _graph(bundle, probe.path, notes)
@@ -210,8 +225,10 @@ def load_tf1_checkpoint(
     for cell in found.cells:
         place(cell)
     chosen = _pick_stack(found.cells, scope, index.name)
-    options = {"forget_bias": forget_bias, "cell_clip": cell_clip, "activation": activation}
+    options = {**numbers, "activation": activation}
     layers = [_layer(bundle, c, graph, options, notes) for c in _layers_of(chosen, index.name)]
+    if numbers["proj_clip"] is not None and not any(c.projection for c in chosen):
+        notes.append("proj_clip= ignored: no cell of this stack has a projection (num_proj)")
     if names.skipped:
         more = ", …" if len(names.skipped) > 3 else ""
         shown = ", ".join(sorted(names.skipped)[:3])
@@ -287,5 +304,12 @@ READER = Reader(
     sniff=sniff,
     load=load_tf1_checkpoint,
     priority=0,
-    options=("forget_bias", "cell_clip", "scope", "activation", "recurrent_activation"),
+    options=(
+        "forget_bias",
+        "cell_clip",
+        "proj_clip",
+        "scope",
+        "activation",
+        "recurrent_activation",
+    ),
 )

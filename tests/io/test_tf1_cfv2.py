@@ -1,0 +1,205 @@
+"""TF1 graph checkpoints made under TF2's control flow v2 (make_cfv2_fixtures.py, TF 2.21 and
+2.15): the cell's settings live in the while-loop body function of ``graph_def.library``, and
+lstmviz must read them there to match TensorFlow's outputs. Also: string options, proj_clip=,
+and hostile function libraries."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmviz.core.compute import run
+from lstmviz.io import LoadError, load_model
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
+TOL = 1e-5
+VERSIONS = ("tf221", "tf215")
+#: What each fixture's cells were built with, per direction: (forget_bias, cell_clip, activation).
+SETTINGS = {
+    "lstm": [(0.6, 0.5, "softsign")],
+    "multi": [(0.25, None, "tanh"), (0.8, 0.3, "relu")],
+    "bidi": [(0.7, None, "tanh"), (1.5, 0.6, "elu")],
+}
+CASES = [f"cfv2_{name}_{v}" for name in SETTINGS for v in VERSIONS]
+
+
+def _expected(folder: Path) -> dict[str, np.ndarray]:
+    with np.load(folder / "expected.npz") as data:
+        return dict(data)
+
+
+def _directions(model) -> list:
+    return [d for layer in model.layers for d in layer.directions]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_control_flow_v2_checkpoints_match_tensorflow(name: str) -> None:
+    model = load_model(FIXTURES / name)
+    exp = _expected(FIXTURES / name)
+    np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_settings_are_read_from_the_loop_body_function(name: str) -> None:
+    model = load_model(FIXTURES / name)
+    wanted = SETTINGS[name.split("_")[1]]
+    dirs = _directions(model)
+    assert len(dirs) == len(wanted)
+    for d, (fb, clip, act) in zip(dirs, wanted, strict=True):
+        assert (d.provenance.setting("forget_bias").value, d.cell_clip, d.act_cand.name) == (
+            fb,
+            clip,
+            act,
+        )
+        for setting in d.provenance.settings:
+            assert not setting.assumed, setting
+            assert "read from .meta" in setting.note or "no clip on c" in setting.note, setting
+    assert "in function" in dirs[0].provenance.setting("forget_bias").note
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_projection_clip_and_peepholes_in_the_loop_body(version: str) -> None:
+    (w,) = _directions(load_model(FIXTURES / f"cfv2_lstm_{version}"))
+    assert w.proj_clip == 0.4 and w.W_p is not None and w.has_peepholes
+    assert not w.provenance.setting("proj_clip").assumed
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bidirectional_dynamic_rnn_is_dynamic_and_directions_differ(version: str) -> None:
+    model = load_model(FIXTURES / f"cfv2_bidi_{version}")
+    (layer,) = model.layers
+    assert layer.kind.startswith("bidirectional_dynamic_rnn")
+    assert [d.reverse for d in layer.directions] == [False, True]
+    assert any("out_bw already in time order" in n for n in model.notes)
+
+
+def _without_meta(tmp_path: Path, name: str) -> Path:
+    for f in (FIXTURES / name).iterdir():
+        if f.suffix != ".meta":
+            shutil.copy(f, tmp_path / f.name)
+    return tmp_path
+
+
+def test_string_options_override_like_numbers(tmp_path: Path) -> None:
+    """Without the .meta, the settings given as strings (as from a command line) match TF."""
+    folder = _without_meta(tmp_path, "cfv2_lstm_tf221")
+    exp = _expected(FIXTURES / "cfv2_lstm_tf221")
+    assumed = load_model(folder)
+    assert np.abs(run(assumed, exp["x"]).output - exp["output"]).max() > 1e-3
+    model = load_model(
+        folder, forget_bias="0.6", cell_clip=" 0.5", proj_clip="0.4", activation="softsign"
+    )
+    np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=TOL, rtol=0)
+    (w,) = _directions(model)
+    assert (w.cell_clip, w.proj_clip) == (0.5, 0.4)
+    assert w.provenance.setting("proj_clip").note == "given by the user"
+
+
+def test_proj_clip_override_beats_the_graph_and_zero_turns_it_off() -> None:
+    (w,) = _directions(load_model(FIXTURES / "cfv2_lstm_tf215", proj_clip=0.0))
+    assert w.proj_clip is None and w.provenance.setting("proj_clip").note == "given by the user"
+    (w,) = _directions(load_model(FIXTURES / "cfv2_lstm_tf215", proj_clip=2))
+    assert w.proj_clip == 2.0
+
+
+def test_proj_clip_without_a_projection_is_noted() -> None:
+    model = load_model(FIXTURES / "cfv2_multi_tf221", proj_clip=0.3)
+    assert any("proj_clip= ignored" in n for n in model.notes)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"cell_clip": "abc"}, "option cell_clip='abc' is not a number"),
+        ({"forget_bias": [1.0]}, "option forget_bias=[1.0] is not a number"),
+        ({"proj_clip": "inf"}, "option proj_clip='inf' is not a number"),
+        ({"forget_bias": True}, "option forget_bias=True is not a number"),
+        ({"scope": 3}, "option scope=3 has type int; expected a string"),
+        ({"activation": 1.5}, "option activation=1.5 has type float; expected a string"),
+    ],
+)
+def test_bad_option_values_name_the_option(options: dict, fragment: str) -> None:
+    with pytest.raises(LoadError) as info:
+        load_model(FIXTURES / "cfv2_lstm_tf221", **options)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+# --- hostile function libraries ----------------------------------------------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+def _node(name: str, op: str, inputs: list[str], body: str = "") -> bytes:
+    out = _field(1, name.encode()) + _field(2, op.encode())
+    out += b"".join(_field(3, i.encode()) for i in inputs)
+    if body:  # attr entry: key "body", AttrValue.func (10) = NameAttrList{name}
+        out += _field(5, _field(1, b"body") + _field(2, _field(10, _field(1, body.encode()))))
+    return out
+
+
+def _function(name: str, args: list[str], nodes: list[bytes]) -> bytes:
+    signature = _field(1, name.encode()) + b"".join(_field(2, _field(1, a.encode())) for a in args)
+    return _field(1, signature) + b"".join(_field(3, n) for n in nodes)
+
+
+def _meta(functions: list[bytes]) -> bytes:
+    top = [
+        _node("rnn/lstm_cell/kernel", "VarHandleOp", []),
+        _node("rnn/while", "While", ["rnn/lstm_cell/kernel"], body="body"),
+    ]
+    library = b"".join(_field(1, f) for f in functions)
+    graph = b"".join(_field(1, n) for n in top) + _field(2, library)
+    return _field(2, graph)
+
+
+@pytest.mark.parametrize("fan_out", [1, 4])
+def test_recursive_function_library_is_bounded(tmp_path: Path, fan_out: int) -> None:
+    """A body calling itself (once, or 4 times: 4**8 paths) ends quickly with a note."""
+    folder = _without_meta(tmp_path, "cfv2_lstm_tf221")
+    calls = [_node(f"w{k}", "StatelessWhile", ["k"], body="body") for k in range(fan_out)]
+    (folder / "model.ckpt.meta").write_bytes(_meta([_function("body", ["k"], calls)]))
+    start = time.perf_counter()
+    model = load_model(folder)
+    assert time.perf_counter() - start < 5
+    assert any("function calls" in n and "not scanned" in n for n in model.notes), model.notes
+    assert _directions(model)[0].provenance.setting("forget_bias").assumed
+
+
+def test_corrupt_library_costs_only_the_graph_settings(tmp_path: Path) -> None:
+    """Damage inside the loop body function: settings fall back to defaults, never a crash."""
+    for f in (FIXTURES / "cfv2_multi_tf221").iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    meta = tmp_path / "model.ckpt.meta"
+    original = meta.read_bytes()
+    body = original.find(b"decoder_rnn_while_body")
+    assert body > 0
+    rng = np.random.default_rng(7)
+    for _ in range(25):
+        b = bytearray(original)
+        for pos in rng.integers(body - 64, len(b), size=4):
+            b[pos] = int(rng.integers(0, 256))
+        meta.write_bytes(bytes(b))
+        try:
+            model = load_model(tmp_path)
+        except LoadError as exc:
+            assert "\n" not in str(exc)
+            continue
+        assert [layer.hidden_size for layer in model.layers] == [4, 4]
+    meta.write_bytes(original[: len(original) // 2])
+    with pytest.raises(LoadError, match=r"model\.ckpt\.meta: not a readable MetaGraphDef"):
+        load_model(meta)
