@@ -66,6 +66,19 @@ class _Chain:
             return True
         self.closed = True
         last = self.layers[-1]
+        if _merge_unknown(last) and layer.input_size == last.directions[0].output_size:
+            # concat (assumed) gives 2H, the next layer takes H: sum, mul or ave was used
+            self.notes.insert(
+                0,
+                f"LSTM {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
+                f"{last.name!r} merged with sum, mul or ave, not concat; this weights-only file "
+                f"does not record merge_mode: pass e.g. merge_mode={last.name}:mul "
+                f"(--option merge_mode={last.name}:mul; name:mode,… per layer) to run the "
+                f"LSTMs after {last.name!r}",
+            )
+            why = f"not run: pass merge_mode= for {last.name!r} (sum, mul or ave)"
+            self.infos.append(layer_info(f, why))
+            return False
         self.notes.append(
             f"LSTM {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
             f"{last.output_size}; only the LSTMs up to {last.name!r} are run"
@@ -96,6 +109,12 @@ class _Chain:
 
     def _name(self, node: str) -> str:
         return repr(node.rsplit("/", 1)[-1])
+
+
+def _merge_unknown(layer: LSTMLayer) -> bool:
+    """A Bidirectional whose merge_mode the file did not record (concat assumed)."""
+    merge = layer.directions[0].provenance.setting("merge_mode") if layer.bidirectional else None
+    return merge is not None and merge.assumed
 
 
 def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] = ()) -> LSTMModel:

@@ -22,7 +22,7 @@ from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_chain import build_model
 from lstmviz.io.keras_config import LayerSpec, flatten_layers, load_json, parse_version
 from lstmviz.io.keras_datasets import check_global_heaps_of, group, local, name_list, weight
-from lstmviz.io.keras_layers import FoundLayer, Source, Weight
+from lstmviz.io.keras_layers import FoundLayer, MergeModes, Source, Weight, parse_merge_modes
 from lstmviz.io.keras_sharded import index_of_shard, is_index, merged_shards
 from lstmviz.io.keras_v3 import LEGACY_LAYERS, layers_without_config
 from lstmviz.io.probe import Probe
@@ -205,7 +205,7 @@ def _guess_kind(name: str, ws: Sequence[Weight]) -> str:
     return kinds.get(base, base)
 
 
-def _weights_only(h5: h5py.File, probe: Probe) -> LSTMModel:
+def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
     file = probe.name
     names = name_list(h5.attrs, "layer_names", file) or []
     version = parse_version(h5.attrs.get("keras_version"))
@@ -220,40 +220,45 @@ def _weights_only(h5: h5py.File, probe: Probe) -> LSTMModel:
             notes.append(f"group {name!r} holds {len(parts)} layers, told apart by weight names")
         found.extend(parts)
     version = _tf1_hint(version, found)
-    src = Source(file, str(probe.path), WEIGHTS_ONLY, version, "HDF5 weights file")
-    if any(f.kind == "Bidirectional" for f in found):
+    src = Source(file, str(probe.path), WEIGHTS_ONLY, version, "HDF5 weights file", modes)
+    if any(f.kind == "Bidirectional" for f in found) and not modes:
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
     return build_model(found, src, notes)
 
 
-def _sharded(index: Path, probe: Probe, opened: str = "") -> LSTMModel:
+def _sharded(index: Path, probe: Probe, modes: MergeModes, opened: str = "") -> LSTMModel:
     merged, count = merged_shards(index, probe.name)
     with merged:
         note = f"sharded weights: {count} shard files merged (index {index.name})"
         if opened:
             note += f"; {opened} is one of them, the whole set was read"
-        return _v3_weights(merged, probe, [note])
+        return _v3_weights(merged, probe, modes, [note])
 
 
-def _v3_weights(h5: h5py.File, probe: Probe, extra: Sequence[str] = ()) -> LSTMModel:
+def _v3_weights(
+    h5: h5py.File, probe: Probe, modes: MergeModes, extra: Sequence[str] = ()
+) -> LSTMModel:
     file = probe.name
-    found, notes = layers_without_config(h5, file)
+    found, notes = layers_without_config(h5, file, bool(modes))
     notes[:0] = extra
     version = parse_version(None, default_major=3)
     if any(LEGACY_LAYERS in w.name for f in found for w in f.weights):
         version = parse_version("2.13", default_major=2)  # tf.keras 2.13+ tree
         notes.append("tf.keras 2.13+ weights tree (_layer_checkpoint_dependencies)")
-    src = Source(file, str(probe.path), V3_WEIGHTS, version, "HDF5 weights file")
+    src = Source(file, str(probe.path), V3_WEIGHTS, version, "HDF5 weights file", modes)
     return build_model(found, src, notes)
 
 
-def load_keras_h5(probe: Probe) -> LSTMModel:
+def load_keras_h5(probe: Probe, merge_mode: object = None) -> LSTMModel:
+    """``merge_mode``: for weights-only files, which record no Bidirectional merge mode:
+    ``mul`` for every Bidirectional, or ``name:mode,name:mode`` per layer."""
     file = probe.name
+    modes = parse_merge_modes(merge_mode, file)
     if is_index(probe):
-        return _sharded(probe.path, probe)
+        return _sharded(probe.path, probe, modes)
     index = index_of_shard(probe.path)
     if index is not None:
-        return _sharded(index, probe, opened=file)
+        return _sharded(index, probe, modes, opened=file)
     check_global_heaps_of(probe.path, file)
     try:
         h5 = h5py.File(probe.path, "r")
@@ -265,12 +270,14 @@ def load_keras_h5(probe: Probe) -> LSTMModel:
         if "model_config" in keys:
             return _full_model(h5, probe)
         if keys & {"layer_names", "layer_names0"}:
-            return _weights_only(h5, probe)
+            return _weights_only(h5, probe, modes)
         if "layers" in h5 or LEGACY_LAYERS in h5 or isinstance(h5.get("vars"), h5py.Group):
-            return _v3_weights(h5, probe)
+            return _v3_weights(h5, probe, modes)
         if "model_weights" in h5:
             raise LoadError(f"{file}: HDF5 file has model_weights but no model_config")
         raise LoadError(f"{file}: HDF5 file holds no Keras model or weights")
 
 
-READER = Reader(name="Keras HDF5", sniff=sniff, load=load_keras_h5, priority=10)
+READER = Reader(
+    name="Keras HDF5", sniff=sniff, load=load_keras_h5, priority=10, options=("merge_mode",)
+)

@@ -92,6 +92,27 @@ class FoundLayer:
         return self.inner_kind if self.kind == "Bidirectional" else self.kind
 
 
+#: ``merge_mode=`` of a weights-only file: layer name → Keras merge mode, "" = every layer
+MergeModes = Mapping[str, str | None]
+
+
+def parse_merge_modes(value: object, file: str) -> MergeModes:
+    """``merge_mode=mul`` (every Bidirectional) or ``merge_mode=bi_a:ave,bi_b:mul``."""
+    if value is None:
+        return {}
+    out: dict[str, str | None] = {}
+    for part in str(value).split(","):
+        name, _, mode = part.strip().rpartition(":")
+        key = mode.strip().lower()
+        if key not in ("concat", "sum", "mul", "ave", "none"):
+            raise LoadError(
+                f"{file}: merge_mode={value!r} is not understood; expected concat, sum, mul, "
+                "ave or none, for every Bidirectional or per layer as name:mode,name:mode"
+            )
+        out[name.strip()] = None if key == "none" else key
+    return out
+
+
 @dataclass(frozen=True)
 class Source:
     """What every direction of one file shares in its provenance."""
@@ -102,7 +123,7 @@ class Source:
     version: KerasVersion
     container: str  # "HDF5 file", ".keras file": used in messages
     #: ``merge_mode=`` for weights-only files: layer name → mode ("" = every Bidirectional)
-    merge_modes: Mapping[str, str | None] = field(default_factory=dict)
+    merge_modes: MergeModes = field(default_factory=dict)
 
 
 def _pick(weights: Sequence[Weight], role: str, index: int) -> Weight | None:

@@ -315,7 +315,9 @@ def _order_lstms(walked: Walked, notes: list[str]) -> list[FoundLayer]:
     return best
 
 
-def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer], list[str]]:
+def layers_without_config(
+    root: h5py.Group, file: str, merge_given: bool = False
+) -> tuple[list[FoundLayer], list[str]]:
     """Walk a config-less weights file in the order Keras wrote its groups (model order).
     If this h5py cannot tell that order, group names give classes but not the order across
     classes, so LSTMs are put in an order where each feeds the next when one exists."""
@@ -329,9 +331,9 @@ def layers_without_config(root: h5py.Group, file: str) -> tuple[list[FoundLayer]
     else:
         first = [f for f in found if f.kind == "Embedding"]
         arranged = first + lstms + [f for f in found if not f.is_lstm and f.kind != "Embedding"]
-    if any(f.kind == "Bidirectional" for f in lstms):
+    if any(f.kind == "Bidirectional" for f in lstms) and not merge_given:
         notes.append("Bidirectional merge_mode not recorded: concat (the Keras default) assumed")
-    for a, b in itertools.pairwise(lstms):
+    for a, b in itertools.pairwise([] if merge_given else lstms):
         if a.kind == "Bidirectional" and _widths(b)[0] == min(_widths(a)[1]) != max(_widths(a)[1]):
             notes.append(
                 f"{b.name!r} takes {_widths(b)[0]} inputs from Bidirectional {a.name!r}: its "

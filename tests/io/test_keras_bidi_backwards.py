@@ -134,3 +134,31 @@ def test_tf_keras_221_fixture_matches_tf_keras(ext: str) -> None:
         assert bw is not None and bw.value is False and not bw.assumed
         assert ("inverted" in bw.note) == (k != 1)  # layer 1 has an explicit backward_layer
     _check(model, want["x"], [want[f"y{k}"] for k in range(3)])
+
+
+def test_weights_only_merge_mode_option(tmp_path: Path) -> None:
+    """A weights-only file records no merge_mode: where the next layer takes H inputs the note
+    names the option, and merge_mode=name:mode,… runs the whole stack as Keras does."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(T, D)).astype(np.float32)
+    i = keras.Input((T, D))
+    a = L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum")(i)
+    b = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul")(a)
+    c = L.LSTM(2, return_sequences=True)(b)
+    m = keras.Model(i, c)
+    for w in m.weights:
+        w.assign(rng.normal(0, 0.7, size=w.shape).astype("float32"))
+    path = tmp_path / "m.weights.h5"
+    m.save_weights(path)
+    plain = load_model(path)
+    assert len(plain.layers) == 1
+    assert "pass e.g. merge_mode=bidirectional:mul" in plain.notes[0]
+    model = load_model(path, merge_mode="bidirectional:sum, bidirectional_1:MUL")
+    assert [layer.merge_mode for layer in model.layers[:2]] == [MergeMode.SUM, MergeMode.MUL]
+    setting = model.layers[1].directions[0].provenance.setting("merge_mode")
+    assert setting is not None and setting.value == "mul" and not setting.assumed
+    _check(model, x, [_predict(m, t, x) for t in (a, b, c)])
+    every = load_model(path, merge_mode="mul")
+    assert [layer.merge_mode for layer in every.layers[:2]] == [MergeMode.MUL] * 2
+    with pytest.raises(lstmviz.LoadError, match=r"merge_mode='max' is not understood"):
+        load_model(path, merge_mode="max")
