@@ -144,11 +144,18 @@ def _field(number: int, value: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(value)) + value
 
 
-def _node(name: str, op: str, inputs: list[str], body: str = "") -> bytes:
+def _func_attr(name: str) -> bytes:
+    return _field(10, _field(1, name.encode()))  # AttrValue.func = NameAttrList{name}
+
+
+def _node(
+    name: str, op: str, inputs: list[str], body: str = "", attrs: dict[str, bytes] | None = None
+) -> bytes:
     out = _field(1, name.encode()) + _field(2, op.encode())
     out += b"".join(_field(3, i.encode()) for i in inputs)
-    if body:  # attr entry: key "body", AttrValue.func (10) = NameAttrList{name}
-        out += _field(5, _field(1, b"body") + _field(2, _field(10, _field(1, body.encode()))))
+    attrs = dict(attrs or {}, **({"body": _func_attr(body)} if body else {}))
+    for key, value in attrs.items():  # map entry: key = 1, AttrValue = 2
+        out += _field(5, _field(1, key.encode()) + _field(2, value))
     return out
 
 
@@ -203,3 +210,31 @@ def test_corrupt_library_costs_only_the_graph_settings(tmp_path: Path) -> None:
     meta.write_bytes(original[: len(original) // 2])
     with pytest.raises(LoadError, match=r"model\.ckpt\.meta: not a readable MetaGraphDef"):
         load_model(meta)
+
+
+def test_kernel_read_inside_a_nested_call_resolves_to_the_top_level_variable(
+    tmp_path: Path,
+) -> None:
+    """While body → PartitionedCall → cell ops reading the resource handle argument itself."""
+    const = _field(8, b"\x08\x01" + _field(5, np.float32(0.35).tobytes()))  # TensorProto
+    cell_ops = [
+        _node("lstm_cell/ReadVariableOp", "ReadVariableOp", ["kernel_handle"]),
+        _node("lstm_cell/MatMul", "MatMul", ["x", "lstm_cell/ReadVariableOp:value:0"]),
+        _node("lstm_cell/BiasAdd", "BiasAdd", ["lstm_cell/MatMul:product:0", "bias"]),
+        _node(
+            "lstm_cell/split",
+            "Split",
+            ["axis", "lstm_cell/BiasAdd:output:0"],
+            attrs={"num_split": b"\x18\x04"},  # AttrValue.i = 4
+        ),
+        _node("lstm_cell/add/y", "Const", [], attrs={"value": const}),
+        _node("lstm_cell/add", "AddV2", ["lstm_cell/split:output:2", "lstm_cell/add/y:output:0"]),
+    ]
+    call = _node("call", "StatefulPartitionedCall", ["k"], attrs={"f": _func_attr("cell")})
+    folder = _without_meta(tmp_path, "cfv2_lstm_tf221")
+    functions = [_function("body", ["k"], [call]), _function("cell", ["kernel_handle"], cell_ops)]
+    (folder / "model.ckpt.meta").write_bytes(_meta(functions))
+    (w,) = _directions(load_model(folder))
+    fb = w.provenance.setting("forget_bias")
+    assert (fb.value, fb.assumed) == (0.35, False)
+    assert fb.note == "read from .meta (lstm_cell/add/y in function cell)"
