@@ -142,8 +142,8 @@ def test_weights_only_merge_mode_option(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(T, D)).astype(np.float32)
     i = keras.Input((T, D))
-    a = L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum")(i)
-    b = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul")(a)
+    a = L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum", name="bi_a")(i)
+    b = L.Bidirectional(L.LSTM(2, return_sequences=True), merge_mode="mul", name="bi_b")(a)
     c = L.LSTM(2, return_sequences=True)(b)
     m = keras.Model(i, c)
     for w in m.weights:
@@ -152,8 +152,8 @@ def test_weights_only_merge_mode_option(tmp_path: Path) -> None:
     m.save_weights(path)
     plain = load_model(path)
     assert len(plain.layers) == 1
-    assert "pass e.g. merge_mode=bidirectional:mul" in plain.notes[0]
-    model = load_model(path, merge_mode="bidirectional:sum, bidirectional_1:MUL")
+    assert "pass e.g. merge_mode=bi_a:mul" in plain.notes[0]
+    model = load_model(path, merge_mode="bi_a:sum, bi_b:MUL")
     assert [layer.merge_mode for layer in model.layers[:2]] == [MergeMode.SUM, MergeMode.MUL]
     setting = model.layers[1].directions[0].provenance.setting("merge_mode")
     assert setting is not None and setting.value == "mul" and not setting.assumed
