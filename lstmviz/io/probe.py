@@ -98,7 +98,7 @@ class Probe:
         head = self.head
         text = head[:512].lstrip().lower()
         if self.is_dir:
-            return "folder holds no recognised model file"
+            return _describe_folder(self.path)
         if head.startswith(b"version https://git-lfs"):
             return "file is a Git LFS pointer, not the weights (run `git lfs pull`)"
         if text.startswith((b"<!doctype html", b"<html")):
@@ -122,3 +122,22 @@ class Probe:
         if all(32 <= c < 127 or c in (9, 10, 13) for c in head[:256]):
             return "file is plain text, not weights"
         return "unrecognised binary content"
+
+
+def _describe_folder(path: Path) -> str:
+    """A TensorFlow SavedModel folder (tf.keras 2 ``model.save('dir')``, ``tf.saved_model``)
+    keeps its weights in a TF2 checkpoint under ``variables/``, which lstmviz reads."""
+    try:
+        names = {p.name for p in path.iterdir()}
+    except OSError:
+        names = set()
+    if names & {"saved_model.pb", "saved_model.pbtxt"}:
+        keras = " (a Keras model)" if "keras_metadata.pb" in names else ""
+        fix = "; or re-save it from Keras as .keras or .h5" if keras else ""
+        if (path / "variables" / "variables.index").is_file():
+            return (
+                f"folder is a TensorFlow SavedModel{keras}: open its variables/ folder for the "
+                f"weights (activations then assumed){fix}"
+            )
+        return f"folder is a TensorFlow SavedModel{keras} without variables/variables.index{fix}"
+    return "folder holds no recognised model file"
