@@ -202,7 +202,23 @@ def _guess_kind(name: str, ws: Sequence[Weight]) -> str:
         "lstm": "LSTM",
         "gru": "GRU",
     }
-    return kinds.get(base, base)
+    if base in kinds:
+        return kinds[base]
+    return _kind_from_arrays(ws) or ("unknown kind" if ws else base)
+
+
+def _kind_from_arrays(ws: Sequence[Weight]) -> str:
+    """A weights-only layer named by the user (``tok_emb``): its class from its arrays' roles
+    and shapes, as far as they tell it; "" when they do not."""
+    roles = {w.role for w in ws}
+    if roles == {"embeddings"}:
+        return "Embedding"
+    if roles >= {"gamma", "beta"}:
+        return "BatchNormalization" if "moving_mean" in roles else "LayerNormalization"
+    kernel = next((w for w in ws if w.role == "kernel"), None)
+    if kernel is not None and roles <= {"kernel", "bias"}:
+        return "Dense" if len(kernel.shape) == 2 else f"Conv{len(kernel.shape) - 2}D"
+    return ""
 
 
 def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
