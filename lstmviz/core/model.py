@@ -271,6 +271,24 @@ class LSTMLayer:
         return len(self.directions) == 2
 
     @property
+    def reversed_output(self) -> bool:
+        """Keras ``Bidirectional`` around a ``go_backwards`` layer: the merged sequence is
+        returned in reversed time order."""
+        return self.bidirectional and self.output_order is OutputOrder.PROCESSING
+
+    def direction_label(self, d: int) -> str:
+        """``forward`` / ``backward`` as the framework names direction ``d`` (a bidirectional
+        layer's first direction is its forward layer), plus how it reads time when that is
+        not what the name says (Keras' forward layer with go_backwards=True reads backwards)."""
+        reverse = self.directions[d].reverse
+        if not self.bidirectional:
+            return "backward" if reverse else "forward"
+        name = "backward" if d else "forward"
+        if reverse != bool(d):
+            name += " (reads time backwards)" if reverse else " (reads time forwards)"
+        return name
+
+    @property
     def input_size(self) -> int:
         return self.directions[0].input_size
 

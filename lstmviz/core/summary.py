@@ -66,9 +66,10 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
         f"Layer {k} {layer.name!r}: {kind}; input {layer.input_size} → output {layer.output_size}"
         f"; {layer.n_params:,} parameters"
     ]
-    for w in layer.directions:
-        tag = "backward" if w.reverse else "forward"
-        lines.append(f" {tag}: {w.provenance.describe()}")
+    if layer.reversed_output:
+        lines.append(" output: the merged sequence is returned in reversed time order")
+    for d, w in enumerate(layer.directions):
+        lines.append(f" {layer.direction_label(d)}: {w.provenance.describe()}")
         lines.append(
             f"  activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
         )
@@ -98,6 +99,7 @@ def model_summary(model: LSTMModel) -> str:
         f"LSTM layers: {len(model.layers)}; input size {model.input_size}; "
         f"output size {model.output_size}; {model.n_params:,} canonical parameters",
     ]
+    lines.extend(f"Note: {note}" for note in model.notes)  # first: they change what is run
     head = {d.name for d in model.head}
     if model.all_layers:
         lines.append("All layers in the file:")
@@ -123,6 +125,4 @@ def model_summary(model: LSTMModel) -> str:
             f"W {_shape(d.W.shape)}{b_shape}; {width} → {d.output_size}"
         )
         width = d.output_size
-    for note in model.notes:
-        lines.append(f"Note: {note}")
     return "\n".join(lines)

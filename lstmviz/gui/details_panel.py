@@ -45,7 +45,7 @@ class DetailsPanel(QWidget):
             ("Format", model.source_format),
             ("Framework", model.framework or prov.framework),
             ("Layer", f"{k}: {layer.name} ({layer.kind})"),
-            ("Direction", "backward (reads time reversed)" if w.reverse else "forward"),
+            ("Direction", _direction_text(layer, d)),
             ("Sizes", f"D = {w.input_size}, H = {w.hidden_size}, output {w.output_size}"),
             ("Parameters", f"{w.n_params:,} canonical, {w.n_stored_params:,} stored"),
             ("Layout", prov.describe()),
@@ -75,3 +75,12 @@ class DetailsPanel(QWidget):
             f"<p><b>Notes</b></p><ul>{notes}</ul>" if notes else ""
         )
         self.text.setHtml(f"<table>{body}</table>{extra}")
+
+
+def _direction_text(layer: LSTMLayer, d: int) -> str:
+    text = layer.direction_label(d)
+    if layer.directions[d].reverse and "reads" not in text:
+        text += " (reads time reversed)"
+    if layer.reversed_output:
+        text += "; the layer returns its sequence reversed"
+    return text

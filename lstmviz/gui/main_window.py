@@ -250,7 +250,7 @@ class MainWindow(QMainWindow):
             return
         self.selection = (layer, direction)
         w = lstm.directions[direction]
-        name = "backward" if w.reverse else "forward"
+        name = lstm.direction_label(direction)
         sizes = f"D = {w.input_size}, H = {w.hidden_size}"
         title = f"Layer {layer} “{lstm.name}” ({lstm.kind}) · {name} · {sizes}"
         self.weights_view.set_direction(w, direction, f"{title} — {w.provenance.describe()}")

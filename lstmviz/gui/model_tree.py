@@ -107,7 +107,7 @@ class ModelTree(QTreeWidget):
         top.setData(0, ROLE, (k, 0))
         top.setToolTip(0, f"{layer.n_params:,} parameters")
         for d, w in enumerate(layer.directions):
-            name = "backward" if w.reverse else "forward"
+            name = layer.direction_label(d)
             item = QTreeWidgetItem([name, f"H = {w.hidden_size}, D = {w.input_size}"])
             item.setData(0, ROLE, (k, d))
             self._direction_items[(k, d)] = item

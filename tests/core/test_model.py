@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from lstmviz.core import Activation, DenseLayer, LSTMDirection, LSTMLayer, LSTMModel, run
+from lstmviz.core import (
+    Activation,
+    DenseLayer,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    OutputOrder,
+    run,
+)
 
 
 def _direction(W_x: np.ndarray) -> LSTMDirection:
@@ -66,3 +74,21 @@ def test_dense_head_runs_at_every_step_after_the_last_layer():
     assert plain.head_output is None and plain.network_output is plain.output
     with pytest.raises(ValueError, match="expects 5 inputs"):
         model.replace(head=(DenseLayer("bad", np.zeros((1, 5))),))
+
+
+def test_direction_labels_follow_the_framework_names_and_say_how_time_is_read():
+    def d(reverse):
+        return LSTMDirection(
+            W_x=np.zeros((4, 1)), W_h=np.zeros((4, 1)), b=np.zeros(4), reverse=reverse
+        )
+
+    plain = LSTMLayer("bi", (d(False), d(True)))
+    assert [plain.direction_label(k) for k in (0, 1)] == ["forward", "backward"]
+    assert not plain.reversed_output
+    flipped = LSTMLayer("bi", (d(True), d(False)), output_order=OutputOrder.PROCESSING)
+    assert [flipped.direction_label(k) for k in (0, 1)] == [
+        "forward (reads time backwards)",
+        "backward (reads time forwards)",
+    ]
+    assert flipped.reversed_output
+    assert LSTMLayer("gb", (d(True),)).direction_label(0) == "backward"
