@@ -261,6 +261,22 @@ def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
                 np.clip(hn, -pc, pc, out=hn)
 
 
+def _input_terms(
+    w: LSTMDirection, x: FloatArray, half_sigmoid: bool, dtype: np.dtype, out: FloatArray
+) -> None:
+    """``x W_xᵀ + b`` for the whole sequence, in internal gate order, as one matmul: the
+    bias rides along as a column of ones. Adding it afterwards, broadcast into the strided gate
+    rows, cost almost as much as the product itself at small H (measured 0.09 vs 0.11 ms)."""
+    T, D = x.shape
+    xa = np.empty((T, D + 1), dtype)
+    xa[:, :D] = x
+    xa[:, D] = 1.0
+    Wa = np.empty((D + 1, 4 * w.hidden_size), dtype)
+    Wa[:D] = _internal(w.W_x, dtype, half_sigmoid, transpose=True)
+    Wa[D] = _internal(w.b[:, None], dtype, half_sigmoid, transpose=True)[0]
+    np.matmul(xa, Wa, out=out)
+
+
 def run_direction(
     w: LSTMDirection,
     x: FloatArray,
@@ -272,7 +288,8 @@ def run_direction(
 ) -> DirectionTrace:
     """Run one direction over ``x (T, D)`` and record every intermediate in time order.
 
-    ``x W_xᵀ + b`` for the whole sequence is one matmul written straight into the gate rows;
+    ``x W_xᵀ + b`` for the whole sequence is one matmul (``_input_terms``) written straight
+    into the gate rows;
     the loop then adds the recurrent product and applies the activations in place.
     """
     dtype = np.dtype(dtype)
@@ -280,9 +297,7 @@ def run_direction(
     T, H = x.shape[0], w.hidden_size
     buf = _Buffers(w, T, dtype)
     fast = _fast_path(w)
-    zx = buf.gates[:, H:]
-    np.matmul(x, _internal(w.W_x, dtype, fast).T, out=zx)
-    zx += _internal(w.b, dtype, fast)
+    _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
     kernels = _compiled_kernels(engine, w, T, dtype)
