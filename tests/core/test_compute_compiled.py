@@ -8,10 +8,10 @@ reverse directions, initial states and NaN propagation.
 import numpy as np
 import pytest
 import torch
+from test_compute_paths import reference
+from test_compute_torch import copy_weights, torch_lstm
 
 from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, compiled, compute, run
-from tests.core.test_compute_paths import reference
-from tests.core.test_compute_torch import copy_weights, torch_lstm
 
 FIELDS = ("i", "f", "g", "o", "c", "act_c", "m", "h")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_tf1_bad_files import varint
 
 from lstmviz.core.compute import run
 from lstmviz.io import LoadError, load_model
@@ -131,17 +132,8 @@ def test_bad_option_values_name_the_option(options: dict, fragment: str) -> None
 # --- hostile function libraries ----------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _field(number: int, value: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
+    return varint(number << 3 | 2) + varint(len(value)) + value
 
 
 def _func_attr(name: str) -> bytes:
