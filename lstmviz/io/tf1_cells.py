@@ -186,7 +186,13 @@ def resolve_settings(
 
 
 def provenance(
-    bundle: Bundle, cell: Cell, settings: Settings, D: int, H: int, width: int
+    bundle: Bundle,
+    cell: Cell,
+    settings: Settings,
+    D: int,
+    H: int,
+    width: int,
+    notes: tuple[str, ...] = (),
 ) -> Provenance:
     """How the stored variables map to the canonical arrays, for the GUI and ``--info``."""
     entries = bundle.entries
@@ -229,5 +235,5 @@ def provenance(
         stored=tuple(stored),
         transforms=tuple(transforms),
         settings=tuple(chosen),
-        notes=(f"scope {cell.scope}",),
+        notes=(f"scope {cell.scope}", *notes),
     )

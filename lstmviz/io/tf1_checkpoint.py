@@ -28,6 +28,7 @@ from lstmviz.io.registry import Reader
 from lstmviz.io.sstable import has_table_magic
 from lstmviz.io.tf1_bundle import DATA_RE, Bundle, is_index_file, locate, tail_bytes
 from lstmviz.io.tf1_cells import Settings, provenance, resolve_settings, user_number, user_text
+from lstmviz.io.tf1_context import cell_notes, unplaced_residuals
 from lstmviz.io.tf1_graph import CellGraph, GraphInfo, read_graph
 from lstmviz.io.tf1_keras import load_keras_layers, user_activation
 from lstmviz.io.tf1_objects import Names, variable_names
@@ -67,7 +68,9 @@ def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
     return next(iter(stacks.values()))
 
 
-def _direction(bundle: Bundle, cell: Cell, settings: Settings, reverse: bool) -> LSTMDirection:
+def _direction(
+    bundle: Bundle, cell: Cell, settings: Settings, reverse: bool, notes: tuple[str, ...] = ()
+) -> LSTMDirection:
     file = bundle.index_path.name
     kernel, bias = bundle.read(cell.kernel), bundle.read(cell.bias)
     H = bias.shape[0] // 4
@@ -102,7 +105,7 @@ def _direction(bundle: Bundle, cell: Cell, settings: Settings, reverse: bool) ->
         cell_clip=settings.cell_clip.value,
         proj_clip=settings.proj_clip.value if proj is not None else None,
         reverse=reverse,
-        provenance=provenance(bundle, cell, settings, D, H, width),
+        provenance=provenance(bundle, cell, settings, D, H, width, notes),
     )
 
 
@@ -151,7 +154,9 @@ def _layer(
             cell.kind = "LSTMBlockCell"
         settings = resolve_settings(cell, graph, cell_graph or CellGraph(), **options)
         reverse = cell.direction == "bw" or cell.backward_stack
-        dirs.append(_direction(bundle, cell, settings, reverse=reverse))
+        told = tuple(cell_notes(cell, cell_graph, graph))
+        notes.extend(f"{cell.scope}: {n}" for n in told)
+        dirs.append(_direction(bundle, cell, settings, reverse=reverse, notes=told))
     first = cells[0]
     merge, kind = MergeMode.CONCAT, first.kind
     located = graph is not None and first.kernel_name in graph.cells
@@ -227,6 +232,7 @@ def load_tf1_checkpoint(
     chosen = _pick_stack(found.cells, scope, index.name)
     options = {**numbers, "activation": activation}
     layers = [_layer(bundle, c, graph, options, notes) for c in _layers_of(chosen, index.name)]
+    notes.extend(unplaced_residuals(chosen, graph))
     if numbers["proj_clip"] is not None and not any(c.projection for c in chosen):
         notes.append("proj_clip= ignored: no cell of this stack has a projection (num_proj)")
     if names.skipped:

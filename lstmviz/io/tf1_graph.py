@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from lstmviz.io import protowire as pw
+from lstmviz.io.tf1_context import scan_block, scan_cell, scope_marks
 from lstmviz.io.tf1_functions import Instances, library
 from lstmviz.io.tf1_nodes import Graph, Node, attr_float, attr_int, const_scalar, parse_node
 
@@ -63,6 +64,8 @@ class CellGraph:
     cell_clip: float | None = None
     proj_clip: float | None = None
     conflicts: list[str] = field(default_factory=list)
+    residual: bool = False  # a ResidualWrapper adds the cell's input to its output
+    initial_state: str = ""  # the graph tensor feeding the first c/h ("" = zeros)
 
 
 @dataclass
@@ -72,6 +75,8 @@ class GraphInfo:
     proj_clips: dict[str, float | None]  # projection kernel variable name → clip (None = none)
     loops: frozenset[str] = frozenset()  # scopes holding a while loop (dynamic_rnn), e.g. "rnn"
     notes: list[str] = field(default_factory=list)  # what was not scanned, for the model notes
+    seq_len_scopes: frozenset[str] = frozenset()  # "rnn" for an rnn/sequence_length node
+    residual_scopes: frozenset[str] = frozenset()  # scopes of ResidualWrapperZeroState nodes
 
     def is_dynamic(self, scope: str) -> bool:
         """Whether ``scope`` (or a scope under it) runs a while loop: dynamic_rnn, not static."""
@@ -125,10 +130,12 @@ def _scan(graph: Graph, cells: dict[str, CellGraph], proj_clips: dict[str, float
                 for split, k in graph.users(bias_add.name, frozenset({"Split"})):
                     if k == 1 and attr_int(split, "num_split") == 4:
                         _scan_split_cell(graph, cells[var], split)
+                        scan_cell(graph, cells[var], node, split, var)
         elif node.op in _BLOCK_OPS and len(node.inputs) > _BLOCK_OPS[node.op]:
             var = graph.variable(node.inputs[_BLOCK_OPS[node.op]])
             if var is not None:
                 _scan_block_cell(cells[var], node)
+                scan_block(graph, cells[var], node, var)
 
 
 def _scan_block_cell(cell: CellGraph, node: Node) -> None:
@@ -182,4 +189,6 @@ def read_graph(data: bytes | memoryview) -> GraphInfo:
         _scan(body, cells, proj_clips)
     notes = [f"the .meta graph has {bodies.truncated}; the rest was not scanned"]
     loops = frozenset(s for s in map(_loop_scope, nodes) if s)
-    return GraphInfo(version, dict(cells), proj_clips, loops, notes if bodies.truncated else [])
+    lengths, residual = scope_marks(nodes)
+    notes = notes if bodies.truncated else []
+    return GraphInfo(version, dict(cells), proj_clips, loops, notes, lengths, residual)
