@@ -6,9 +6,9 @@ notebooks.
 
 from lstmviz.core.activations import Activation
 from lstmviz.core.compute import run, run_batch
+from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import (
     GATES,
-    DenseLayer,
     LayerInfo,
     LSTMDirection,
     LSTMLayer,
@@ -24,6 +24,7 @@ from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 __all__ = [
     "GATES",
     "Activation",
+    "ActivationLayer",
     "DenseLayer",
     "DirectionTrace",
     "LSTMDirection",
@@ -32,6 +33,7 @@ __all__ = [
     "LayerInfo",
     "LayerTrace",
     "MergeMode",
+    "NormLayer",
     "OutputOrder",
     "Provenance",
     "Setting",

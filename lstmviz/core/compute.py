@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.activations import SIGMOID, TANH
+from lstmviz.core.dense import apply_all
 from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
 from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 
@@ -367,12 +368,9 @@ def run(
         out = np.ascontiguousarray(out)
         layer_traces.append(LayerTrace(layer=layer, input=inp, directions=dirs, output=out))
         inp = out
-    head = None
-    if model.head:
-        with np.errstate(all="ignore"):
-            for dense in model.head:
-                inp = dense.apply(inp)
-        head = inp
+        if k + 1 < len(model.layers):
+            inp = np.ascontiguousarray(apply_all(model.layers[k + 1].before, inp))
+    head = apply_all(model.head, inp) if model.head else None
     return Trace(model=model, x=seq, layers=tuple(layer_traces), head_output=head)
 
 

@@ -253,6 +253,9 @@ class LSTMLayer:
     kind: str = (
         "LSTM"  # the class name in the file, e.g. "LSTM", "CuDNNLSTM", "Bidirectional(LSTM)"
     )
+    #: Per-step layers (``lstmviz.core.dense``) the previous LSTM's output goes through before
+    #: this layer, e.g. a Dense or LayerNormalization between two Keras LSTMs.
+    before: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.directions) not in (1, 2):
@@ -328,46 +331,14 @@ class LayerInfo:
         return int(sum(int(np.prod(shape)) for _, shape in self.weights))
 
 
-@dataclass(frozen=True)
-class DenseLayer:
-    """A dense layer after the last LSTM, applied at every step: ``y_t = act(W h_t + b)``.
-
-    ``W (n_out, n_in)`` as PyTorch stores it (Keras' ``[in, out]`` kernel transposed), so the
-    head reads like the LSTM's own matrices. Only layers whose wiring the file states (a
-    Keras config) become a head; a bare ``fc.weight`` in a state dict says nothing of where
-    it is applied.
-    """
-
-    name: str
-    W: FloatArray
-    b: FloatArray | None = None
-    activation: Activation = field(default_factory=lambda: Activation("linear"))
-    kind: str = "Dense"  # the class name in the file, e.g. "Dense", "TimeDistributed(Dense)"
-    stored: tuple[StoredTensor, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "W", _frozen(self.W, "W"))
-        if self.W.ndim != 2 or 0 in self.W.shape:
-            raise ValueError(f"a dense layer's W must be (n_out, n_in), got {self.W.shape}")
-        if self.b is not None:
-            object.__setattr__(self, "b", _frozen(self.b, "b"))
-            if self.b.shape != (self.W.shape[0],):
-                raise ValueError(f"b must be ({self.W.shape[0]},), got {self.b.shape}")
-
-    @property
-    def input_size(self) -> int:
-        return self.W.shape[1]
-
-    @property
-    def output_size(self) -> int:
-        return self.W.shape[0]
-
-    def apply(self, h: FloatArray) -> FloatArray:
-        """``act(h Wᵀ + b)`` for ``h (T, n_in)``, in ``h``'s precision."""
-        y = h @ self.W.T.astype(h.dtype, copy=False)
-        if self.b is not None:
-            y += self.b.astype(h.dtype, copy=False)
-        return self.activation(y).astype(h.dtype, copy=False)
+def chain_width(transforms: tuple[Any, ...], width: int, where: str) -> int:
+    """The width after per-step ``transforms`` (``core.dense``) fed ``width`` values; a
+    ValueError names the one that does not fit."""
+    for t in transforms:
+        if t.input_size is not None and t.input_size != width:
+            raise ValueError(f"{where}: {t.name} expects {t.input_size} inputs, gets {width}")
+        width = t.output_size(width)
+    return width
 
 
 @dataclass(frozen=True)
@@ -380,23 +351,22 @@ class LSTMModel:
     framework: str = ""  # "Keras 2.2.4", "PyTorch 2.13", "TensorFlow 1 checkpoint", ...
     all_layers: tuple[LayerInfo, ...] = ()
     embedding: FloatArray | None = None  # (vocab, D) when an Embedding precedes the first LSTM
-    head: tuple[DenseLayer, ...] = ()  # dense layers after the last LSTM, applied every step
+    head: tuple[Any, ...] = ()  # ``core.dense`` layers after the last LSTM, applied every step
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("a model needs at least one LSTM layer")
         for k in range(1, len(self.layers)):
-            want, got = self.layers[k - 1].output_size, self.layers[k].input_size
-            if want != got:
-                raise ValueError(f"layer {k} expects {got} inputs but layer {k - 1} gives {want}")
+            layer = self.layers[k]
+            want = chain_width(layer.before, self.layers[k - 1].output_size, f"layer {k}")
+            if want != layer.input_size:
+                raise ValueError(
+                    f"layer {k} expects {layer.input_size} inputs but layer {k - 1} gives {want}"
+                )
         if self.embedding is not None:
             object.__setattr__(self, "embedding", _frozen(self.embedding, "embedding"))
-        width = self.layers[-1].output_size
-        for dense in self.head:
-            if dense.input_size != width:
-                raise ValueError(f"{dense.name} expects {dense.input_size} inputs, gets {width}")
-            width = dense.output_size
+        chain_width(self.head, self.layers[-1].output_size, "head")
 
     @property
     def input_size(self) -> int:

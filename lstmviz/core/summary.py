@@ -57,14 +57,16 @@ def param_explanation(w: LSTMDirection) -> list[str]:
 
 def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
     """Lines for one layer: sizes, directions, provenance, settings."""
+    before = [f"Before layer {k}: {t.name!r} ({t.kind}): y = {t.describe()}" for t in layer.before]
     kind = (
         f"{layer.kind}, bidirectional ({layer.merge_mode.value})"
         if layer.bidirectional
         else layer.kind
     )
     lines = [
+        *before,
         f"Layer {k} {layer.name!r}: {kind}; input {layer.input_size} → output {layer.output_size}"
-        f"; {layer.n_params:,} parameters"
+        f"; {layer.n_params:,} parameters",
     ]
     if layer.reversed_output:
         lines.append(" output: the merged sequence is returned in reversed time order")
@@ -101,6 +103,7 @@ def model_summary(model: LSTMModel) -> str:
     ]
     lines.extend(f"Note: {note}" for note in model.notes)  # first: they change what is run
     head = {d.name for d in model.head}
+    between = {t.name for layer in model.layers for t in layer.before}
     if model.all_layers:
         lines.append("All layers in the file:")
         for info in model.all_layers:
@@ -108,7 +111,9 @@ def model_summary(model: LSTMModel) -> str:
             if info.is_lstm:
                 mark = ""
             elif info.name in head:
-                mark = "  [dense head: run after the last LSTM]"
+                mark = "  [head: run after the last LSTM]"
+            elif info.name in between:
+                mark = "  [run between LSTMs]"
             else:
                 mark = "  [not an LSTM: shown, not run]"
             note = f" — {info.note}" if info.note else ""
@@ -119,10 +124,7 @@ def model_summary(model: LSTMModel) -> str:
         lines.extend(layer_summary(k, layer))
     width = model.output_size
     for d in model.head:
-        plus_b, b_shape = (" + b", f", b {_shape(d.b.shape)}") if d.b is not None else ("", "")
-        lines.append(
-            f"Head {d.name!r} ({d.kind}): y = {d.activation}(W·h{plus_b}), "
-            f"W {_shape(d.W.shape)}{b_shape}; {width} → {d.output_size}"
-        )
-        width = d.output_size
+        out = d.output_size(width)
+        lines.append(f"Head {d.name!r} ({d.kind}): y = {d.describe()}; {width} → {out}")
+        width = out
     return "\n".join(lines)

@@ -83,14 +83,17 @@ class ModelTree(QTreeWidget):
         """File order: each ``all_layers`` entry is matched to a loaded LSTM layer by name;
         anything else (Dense, Embedding, an LSTM not chosen) is listed greyed."""
         unmatched = dict(enumerate(model.layers))
-        head = {d.name: d for d in model.head}
+        runs = {d.name: "head: run" for d in model.head}
+        runs.update({t.name: "run between LSTMs" for layer in model.layers for t in layer.before})
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
             ks = _match(info, unmatched) if info.is_lstm else []
             if not ks and info.is_lstm and _part_of_loaded(info, model):
                 continue  # e.g. TF1's fw and bw cells: two entries, one bidirectional layer
             if not ks:
-                items.append(self._other_item(info, info.name in head and not info.is_lstm))
+                items.append(
+                    self._other_item(info, "" if info.is_lstm else runs.get(info.name, ""))
+                )
             # one entry may hold several layers (PyTorch nn.LSTM(num_layers=2) is one module)
             items.extend(self._lstm_item(k, model.layers[k]) for k in ks)
         for k in sorted(unmatched):  # LSTM layers all_layers did not mention
@@ -132,24 +135,24 @@ class ModelTree(QTreeWidget):
                         item.addChild(child)
         return top
 
-    def _other_item(self, info: LayerInfo, in_head: bool = False) -> QTreeWidgetItem:
-        """A layer lstmviz does not step through; ``in_head``: part of the dense head that
-        ``run`` applies after the last LSTM (shown as the network output)."""
-        what = "not loaded" if info.is_lstm else ("head: run" if in_head else "not run")
+    def _other_item(self, info: LayerInfo, run_as: str = "") -> QTreeWidgetItem:
+        """A layer lstmviz does not step through; ``run_as`` says how ``run`` still applies it
+        (the dense head after the last LSTM, or a layer between two LSTMs)."""
+        what = "not loaded" if info.is_lstm else (run_as or "not run")
         item = QTreeWidgetItem([info.name, f"{info.kind} · {what}"])
         if info.is_lstm:
             tip = f"{info.kind}: another LSTM in the file (open it with its prefix)"
-        elif in_head:
+        elif run_as:
             tip = (
-                f"{info.kind}: applied to the last LSTM's output at every step; the debugger's "
-                "time plots show its result as the network output"
+                f"{info.kind}: applied at every step ({run_as}); the debugger's time plots "
+                "show the network output it leads to"
             )
         else:
             tip = f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it"
         item.setToolTip(1, tip)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
         grey = QBrush(QColor(*GREY_RGB))
-        if not in_head:  # the head is run: shown in the normal colour
+        if not run_as:  # layers that are run are shown in the normal colour
             for col in (0, 1):
                 item.setForeground(col, grey)
         if info.note:
@@ -157,7 +160,7 @@ class ModelTree(QTreeWidget):
         for name, shape in info.weights:
             child = QTreeWidgetItem([name, _shape(shape)])
             child.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            if not in_head:
+            if not run_as:
                 for col in (0, 1):
                     child.setForeground(col, grey)
             item.addChild(child)

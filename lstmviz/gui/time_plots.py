@@ -132,7 +132,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self._unit_marks.append(mark)
         self.output_plot = None
         if trace.head_output is not None:
-            chain = " → ".join(f"{d.name} ({d.kind}, {d.activation})" for d in head)
+            chain = " → ".join(_short(d) for d in head)
             title = f"network output: layer {n_layers - 1} output → {chain}"
             if after:
                 title += f"; then {after}, not run"
@@ -242,3 +242,9 @@ def _layers_after_lstms(trace: Trace, skip: frozenset[str] = frozenset()) -> str
         return ""
     rest = infos[lstm_at[-1] + 1 :]
     return ", ".join(f"{i.name} ({i.kind})" for i in rest if i.weights and i.name not in skip)
+
+
+def _short(t: object) -> str:
+    """``head (Dense, linear)``: a per-step layer's name, class and activation if it has one."""
+    act = getattr(t, "activation", None)
+    return f"{t.name} ({t.kind}{f', {act}' if act is not None else ''})"

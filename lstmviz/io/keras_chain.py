@@ -1,7 +1,8 @@
 """A Keras file's layers → one ``LSTMModel``: which LSTMs chain, what else the file holds.
 
 lstmviz runs LSTM layers. Identity layers (Dropout, …) between two LSTMs change nothing
-at inference; any other layer there (Dense, TimeDistributed) is reported in a model note. Every
+at inference; Dense, Activation and normalisation layers there are run (``keras_head``), and
+any other layer there ends the chain with a model note. Every
 layer, LSTM or not, is listed in ``all_layers`` with its weight shapes, an ``Embedding``
 right before the first LSTM becomes ``LSTMModel.embedding`` and the Dense layers after the
 last one become ``LSTMModel.head`` (``keras_head``).
@@ -10,16 +11,16 @@ last one become ``LSTMModel.head`` (``keras_head``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel
+from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel, chain_width
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
 from lstmviz.io.keras_graph import MODEL_INPUT
-from lstmviz.io.keras_head import dense_head
+from lstmviz.io.keras_head import dense_head, transforms_between
 from lstmviz.io.keras_layers import FoundLayer, Source, lstm_layer
 
 
@@ -61,8 +62,38 @@ class _Chain:
     before: list[FoundLayer] = field(default_factory=list)
     closed: bool = False
 
+    def bridge(
+        self, f: FoundLayer, layer: LSTMLayer, between: Sequence[FoundLayer]
+    ) -> LSTMLayer | None:
+        """``layer`` with the non-identity layers between the last chained LSTM and ``f``
+        as its ``before`` transforms; None (chain ended, noted) when lstmviz cannot run them:
+        feeding ``f`` the raw output instead would give numbers Keras never computes."""
+        if not self.layers or not between:
+            return layer
+        last = self.layers[-1]
+        kinds = ", ".join(b.display_kind for b in between)
+        if any(b.config is None for b in between):  # weights-only: activations not recorded
+            self.notes.append(
+                f"{kinds} between {last.name!r} and {f.name!r} is not run (a weights-only file "
+                f"does not record it), so {f.name!r}'s outputs differ from Keras'"
+            )
+            return layer
+        made = transforms_between(between, last.output_size, self.src)
+        if isinstance(made, str):
+            self.closed = True
+            self.notes.append(
+                f"{kinds} between {last.name!r} and {f.name!r}: {made}; only the LSTMs up to "
+                f"{last.name!r} are run"
+            )
+            self.infos.append(layer_info(f, f"not run: {made}"))
+            return None
+        return replace(layer, before=made)
+
     def width_fits(self, f: FoundLayer, layer: LSTMLayer) -> bool:
-        if not self.layers or layer.input_size == self.layers[-1].output_size:
+        if not self.layers:
+            return True
+        fed = chain_width(layer.before, self.layers[-1].output_size, layer.name)
+        if layer.input_size == fed:
             return True
         self.closed = True
         last = self.layers[-1]
@@ -86,12 +117,7 @@ class _Chain:
         self.infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
         return False
 
-    def add(self, f: FoundLayer, layer: LSTMLayer, between: Sequence[str]) -> None:
-        if self.layers and between:
-            self.notes.append(
-                f"{', '.join(between)} between {self.layers[-1].name!r} and {f.name!r} is not "
-                "run: the core chains only the LSTM layers"
-            )
+    def add(self, f: FoundLayer, layer: LSTMLayer) -> None:
         if self.layers and not self.layers[-1].return_sequences:
             self.notes.append(
                 f"{self.layers[-1].name!r} has return_sequences=False; lstmviz feeds its whole "
@@ -122,15 +148,15 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
 
     With a functional config each LSTM joins the chain only if its data comes from the last
     chained LSTM (through any non-LSTM layers); without one, file order decides. Identity
-    layers (Dropout, ...) between LSTMs are skipped silently; any other layer there gets a
-    note, since lstmviz runs only the LSTMs. A layer whose input width does not match the
-    previous LSTM's output ends the chain (noted).
+    layers (Dropout, ...) between LSTMs are skipped; Dense, Activation and normalisation layers
+    there are run as the next LSTM's ``before``; any other layer there ends the chain (noted),
+    as does an input width that does not match.
     """
     if not any(f.is_lstm for f in found):
         raise _no_lstm(found, src)
     chain = _Chain(src, list(notes))
     graph = _Graph(found)
-    between: list[str] = []
+    between: list[FoundLayer] = []  # non-identity layers since the last chained LSTM
     last_at = -1
     for at, f in enumerate(found):
         if not f.is_lstm:
@@ -138,7 +164,7 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
             if graph.wired(f) or f.kind in IDENTITY_LAYERS:
                 continue
             if chain.layers:
-                between.append(f.display_kind)
+                between.append(f)
             else:
                 chain.before.append(f)
             continue
@@ -152,19 +178,24 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
                 chain.infos.append(layer_info(f, f"not run: {why}"))
                 chain.notes.append(f"LSTM {f.name!r} is not run: {why}")
                 continue
-            between = [p.display_kind for p in path if p.kind not in IDENTITY_LAYERS]
+            between = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
             if not chain.layers:
                 chain.before = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
                 chain.notes.extend(_mask_notes(path, f))
-        layer = lstm_layer(f, src)
-        if not chain.width_fits(f, layer):
-            continue
-        chain.add(f, layer, between)
+        bridged = chain.bridge(f, lstm_layer(f, src), between)
         between = []
+        if bridged is None or not chain.width_fits(f, bridged):
+            continue
+        chain.add(f, bridged)
         last_at = at
     embedding = _embedding(chain.before, chain.layers[0], src, chain.notes)
     after = found[last_at + 1 :]
-    head = dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
+    # A chain that ended early leaves the network's output out of reach: no head then.
+    head = (
+        ()
+        if chain.closed
+        else dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
+    )
     return LSTMModel(
         layers=tuple(chain.layers),
         source_path=src.path,

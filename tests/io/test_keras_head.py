@@ -116,3 +116,88 @@ def test_no_head_without_a_config_or_a_dense_chain(saved):
     m = lstmviz.load_model(saved["flatten_after"][2]["keras"])
     assert m.head == ()
     assert lstmviz.run(m, saved["flatten_after"][0]).head_output is None
+
+
+def between_layers() -> keras.Model:
+    """Every per-step layer lstmviz runs, between LSTMs and in the head."""
+    i = keras.Input((T, D))
+    x = L.LSTM(4, return_sequences=True)(i)
+    x = L.LayerNormalization(epsilon=1e-2)(x)
+    x = L.TimeDistributed(L.Dense(5))(x)
+    x = L.Activation("relu")(x)
+    x = L.LSTM(3, return_sequences=True)(x)
+    x = L.BatchNormalization()(x)
+    x = L.Dense(2, activation="tanh")(x)
+    return keras.Model(i, x)
+
+
+def residual_between() -> keras.Model:
+    i = keras.Input((T, D))
+    a = L.LSTM(3, return_sequences=True)(i)
+    b = L.Add()([a, L.Dense(3)(a)])
+    c = L.LSTM(2, return_sequences=True)(b)
+    return keras.Model(i, L.GlobalAveragePooling1D()(c))
+
+
+@pytest.fixture(scope="module")
+def more(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keras_between")
+    rng = np.random.default_rng(1)
+    out = {}
+    for build in (between_layers, residual_between):
+        model = build()
+        for w in model.weights:
+            arr = rng.normal(size=w.shape).astype("float32") * 0.7
+            if "variance" in w.path:
+                arr = np.abs(arr) + 0.5
+            w.assign(arr)
+        x = rng.normal(size=(1, T, D)).astype("float32")
+        path = folder / f"{build.__name__}.keras"
+        model.save(path)
+        out[build.__name__] = (model, x, path)
+    return out
+
+
+def test_layers_between_lstms_and_in_the_head_are_run(more):
+    model_k, x, path = more["between_layers"]
+    model = lstmviz.load_model(path)
+    assert [t.kind for t in model.layers[1].before] == [
+        "LayerNormalization",
+        "TimeDistributed(Dense)",  # the Activation after it folded in
+    ]
+    assert model.layers[1].before[1].activation.name == "relu"
+    assert [t.kind for t in model.head] == ["BatchNormalization", "Dense"]
+    trace = lstmviz.run(model, x[0])
+    lstm1 = keras.Model(model_k.inputs, model_k.layers[5].output)  # the second LSTM
+    np.testing.assert_allclose(
+        trace.layers[1].output, np.asarray(lstm1.predict(x, verbose=0))[0], atol=1e-5
+    )
+    want = np.asarray(model_k.predict(x, verbose=0))[0]
+    assert np.abs(want).max() > 0.05
+    np.testing.assert_allclose(trace.network_output, want, atol=1e-5)
+
+
+def test_a_layer_lstmviz_cannot_run_ends_the_chain_or_the_head(more):
+    path = more["residual_between"][2]
+    model = lstmviz.load_model(path)
+    assert len(model.layers) == 1  # Add (a residual) between: the second LSTM is not run
+    assert any("Add" in n and "only the LSTMs up to" in n for n in model.notes), model.notes
+    assert model.head == ()
+    flat = keras.Sequential(
+        [keras.Input((T, D)), L.LSTM(2, return_sequences=True), L.GlobalAveragePooling1D()]
+    )
+    flat_path = path.with_name("pool_after.keras")
+    flat.save(flat_path)
+    m = lstmviz.load_model(flat_path)
+    assert m.head == ()
+    assert any("GlobalAveragePooling1D" in n and "is not run by lstmviz" in n for n in m.notes)
+
+
+def test_a_residual_after_the_last_lstm_leaves_no_head(tmp_path):
+    i = keras.Input((T, D))
+    a = L.LSTM(3, return_sequences=True)(i)
+    model = keras.Model(i, L.Add()([a, L.Dense(3)(a)]))
+    model.save(tmp_path / "residual_head.keras")
+    m = lstmviz.load_model(tmp_path / "residual_head.keras")
+    assert m.head == ()
+    assert any("Add" in n and "merges" in n for n in m.notes), m.notes

@@ -208,16 +208,19 @@ def test_return_sequences_and_no_bias_recorded(saved: dict[str, Saved], fmt: str
 
 
 @pytest.mark.parametrize("fmt", FULL_FORMATS)
-def test_dense_between_lstms_is_noted(saved: dict[str, Saved], fmt: str) -> None:
+def test_dense_between_lstms_is_run(saved: dict[str, Saved], fmt: str) -> None:
     s = saved["dense_between"]
     model = load_model(s.paths[fmt])
     kinds = [i.kind for i in model.all_layers if i.kind != "InputLayer"]
     assert kinds == ["LSTM", "Dropout", "Dense", "LSTM", "Dense"]
     dense = next(i for i in model.all_layers if i.kind == "Dense")
     assert [shape for _, shape in dense.weights] == [(4, 4), (4,)]
-    assert any("Dense" in n and "chains only the LSTM layers" in n for n in model.notes)
     assert len(model.layers) == 2
-    _compare(model, s, range(1))  # the second LSTM sees the Dense output in Keras
+    assert [(t.kind, t.W.shape) for t in model.layers[1].before] == [("Dense", (4, 4))]
+    assert [(t.kind, t.W.shape) for t in model.head] == [("Dense", (2, 3))]
+    _compare(model, s)  # the second LSTM sees the Dense output, as in Keras
+    want = s.model.predict(s.x[None], verbose=0)[0]
+    np.testing.assert_allclose(lstmviz.run(model, s.x).network_output, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("fmt", [*FULL_FORMATS, "weights.h5"])
