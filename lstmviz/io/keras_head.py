@@ -204,7 +204,7 @@ def dense_head(
                 fed = repr(head[-1].name) if head else f"the last LSTM {last_layer.name!r}"
                 notes.append(
                     f"{f.display_kind} {f.name!r} after {fed} is not run by lstmviz: the "
-                    f"network output shown is {fed}'s"
+                    f"network output shown is the output of {fed}"
                 )
                 break
             _append(head, t)
