@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lstmviz.io import protowire as pw
@@ -105,34 +106,49 @@ def _children(node: pw.Fields) -> list[tuple[int, str]]:
     return out
 
 
+#: SavedModel lists every variable again under these children (``variables/0``…); walking them
+#: first would order a layer by its place in that flat list, not by the model's tracking.
+AGGREGATES = frozenset(
+    {"variables", "trainable_variables", "non_trainable_variables", "keras_api"}
+    | {"regularization_losses", "trainable_weights", "non_trainable_weights", "weights"}
+)
+
+
 def _paths(nodes: list[pw.Fields]) -> dict[int, tuple[tuple[int, ...], str]]:
-    """Breadth-first from node 0, the root's ``optimizer`` last: the first path reaching each
-    node, as child positions and as joined local names.
+    """Breadth-first from node 0: the first path reaching each node, as child positions and as
+    joined local names. The model's own objects come first, then SavedModel's flat variable
+    lists (``AGGREGATES``), then the root's ``optimizer``.
 
     TensorFlow keys a variable by its shortest path, which for Keras 3 models runs through
-    ``optimizer/_trainable_variables/N``; walking the model first gives its own path.
+    ``optimizer/_trainable_variables/N`` and for a SavedModel through ``variables/N``; walking
+    the model first gives its own path and its tracking order (layer_with_weights-0 first).
     """
     if not nodes:
         return {}
     paths: dict[int, tuple[tuple[int, ...], str]] = {0: ((), "")}
-    root = _children(nodes[0])
-    later = [(p, c) for p, c in enumerate(root) if c[1] == "optimizer"]
-    first = [(p, c) for p, c in enumerate(root) if c[1] != "optimizer"]
-    queue: list[int] = []
-    for position, (target, local) in first + later:
-        if 0 <= target < len(nodes) and target not in paths:
-            paths[target] = ((position,), local)
-            if local != "optimizer":
-                queue.append(target)
-    opt = [t for _p, (t, local) in later if local == "optimizer" and 0 < t < len(nodes)]
-    for pending in (queue, opt):
-        for number in pending:  # grows while iterating; each node enters once
-            for position, (target, local) in enumerate(_children(nodes[number])):
-                if 0 <= target < len(nodes) and target not in paths:
-                    positions, name = paths[number]
-                    paths[target] = ((*positions, position), f"{name}/{local}")
-                    pending.append(target)
+
+    def own(parent: int, local: str) -> bool:
+        return local not in AGGREGATES and (parent != 0 or local != "optimizer")
+
+    _walk(nodes, paths, [0], own)
+    _walk(nodes, paths, list(paths), lambda parent, local: parent != 0 or local != "optimizer")
+    _walk(nodes, paths, [0], lambda _parent, _local: True)  # what only the optimizer reaches
     return paths
+
+
+def _walk(
+    nodes: list[pw.Fields],
+    paths: dict[int, tuple[tuple[int, ...], str]],
+    pending: list[int],
+    follow: Callable[[int, str], bool],
+) -> None:
+    """Extend ``paths`` breadth-first from ``pending`` along the edges ``follow`` accepts."""
+    for number in pending:  # grows while iterating; each node enters once
+        for position, (target, local) in enumerate(_children(nodes[number])):
+            if 0 <= target < len(nodes) and target not in paths and follow(number, local):
+                positions, name = paths[number]
+                paths[target] = ((*positions, position), f"{name}/{local}".lstrip("/"))
+                pending.append(target)
 
 
 def is_bookkeeping(key: str, name: str) -> bool:

@@ -3,7 +3,8 @@
 Fixtures from make_note_fixtures.py (TF 2.15, control flow v1 and v2): ResidualWrapper,
 ``sequence_length`` and a fed ``initial_state``. The notes must appear, and what lstmviz does
 compute must match TensorFlow where the note says it should: the steps before the length, the
-run from the graph's own h0/c0, and the bare cell's output plus its input.
+run from the graph's own h0/c0, and the bare cell's output plus its input. Also: a SavedModel's
+``variables/`` checkpoint (make_savedmodel_fixture.py) keeps the model's layer order.
 """
 
 from __future__ import annotations
@@ -90,3 +91,13 @@ def test_plain_graphs_get_none_of_these_notes(name: str) -> None:
     words = (RESIDUAL_NOTE, SEQ_LEN_NOTE, STATE_WORDS)
     everything = [*model.notes, *(n for notes in _dir_notes(model) for n in notes)]
     assert not [n for n in everything if any(w in n for w in words)]
+
+
+def test_savedmodel_variables_keep_the_model_order() -> None:
+    """A SavedModel keys the LSTM as ``variables/0…``; its Dense head must still come after."""
+    model, exp = _load("savedmodel_vars_tf215")
+    kinds = [info.kind for info in model.all_layers]
+    assert kinds == ["LSTM", "Dense"]
+    assert not [n for n in model.notes if "before" in n]
+    out = run(model, exp["x"]).layers[0].output
+    assert np.abs(out - exp["output"]).max() <= TOL
