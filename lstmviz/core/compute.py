@@ -58,9 +58,13 @@ def check_sequence(x: npt.ArrayLike, width: int) -> FloatArray:
     return arr
 
 
-def _initial(state: StateArg, layer: int, direction: int, size: int, what: str) -> FloatArray:
+def _initial(
+    state: StateArg, layer: int, direction: int, size: int, what: str, stored: FloatArray | None
+) -> FloatArray:
+    """The caller's state for this layer and direction, else the one the file stores (ONNX
+    ``initial_h``/``initial_c`` constants), else zeros."""
     if state is None:
-        return np.zeros(size)
+        return np.zeros(size) if stored is None else stored
     per_layer = state[layer]
     arr = np.asarray(per_layer, dtype=np.float64)
     if arr.ndim == 2:
@@ -336,7 +340,8 @@ def run(
 ) -> Trace:
     """Run ``model`` on ``x (T, D)`` and return the full ``Trace``.
 
-    ``h0``/``c0``: None (zeros) or, per layer, an array ``(out,)`` or ``(n_directions, out)``.
+    ``h0``/``c0``: None (the states the file stores, else zeros) or, per layer, an array
+    ``(out,)`` or ``(n_directions, out)``.
     ``dtype``: arithmetic and storage precision. float32 is what the frameworks compute in
     (their results agree at ~1e-6) and halves the memory traffic of the recurrent matmul;
     pass ``np.float64`` for a reference to compare float32 frameworks against.
@@ -353,8 +358,8 @@ def run(
             run_direction(
                 w,
                 inp,
-                _initial(h0, k, d, w.output_size, "h0"),
-                _initial(c0, k, d, w.hidden_size, "c0"),
+                _initial(h0, k, d, w.output_size, "h0", w.h0),
+                _initial(c0, k, d, w.hidden_size, "c0", w.c0),
                 dtype=dtype,
                 engine=engine,
             )

@@ -153,9 +153,13 @@ class LSTMDirection:
     proj_clip: float | None = None
     reverse: bool = False
     provenance: Provenance = field(default_factory=lambda: Provenance(framework="unknown"))
+    #: Initial states the file stores (ONNX ``initial_h``/``initial_c`` constants): ``(P,)``
+    #: and ``(H,)``; ``run`` starts from them unless the caller passes h0/c0. None: zeros.
+    h0: FloatArray | None = None
+    c0: FloatArray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p"):
+        for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p", "h0", "c0"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _frozen(value, name))
@@ -170,10 +174,12 @@ class LSTMDirection:
             raise ValueError(f"W_h must be ({4 * H}, {P}), got {self.W_h.shape}")
         if self.b.shape != (4 * H,):
             raise ValueError(f"b must be ({4 * H},), got {self.b.shape}")
-        for name in ("p_i", "p_f", "p_o"):
+        for name in ("p_i", "p_f", "p_o", "c0"):
             p = getattr(self, name)
             if p is not None and p.shape != (H,):
                 raise ValueError(f"{name} must be ({H},), got {p.shape}")
+        if self.h0 is not None and self.h0.shape != (P,):
+            raise ValueError(f"h0 must be ({P},), got {self.h0.shape}")
         for name in ("cell_clip", "gate_clip", "proj_clip"):
             v = getattr(self, name)
             if v is not None and not v > 0:

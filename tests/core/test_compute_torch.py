@@ -5,6 +5,8 @@ canonical form; ``bias_ih + bias_hh`` is the one bias; ``weight_hr`` is ``W_p``)
 outputs, final states and every recorded step of the trace are compared.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,29 @@ def test_trace_steps_match_torch_cell_by_cell():
                 np.testing.assert_allclose(
                     getattr(dt, name), want.numpy(), atol=1e-12, err_msg=name
                 )
+
+
+def test_states_the_file_stores_are_the_default_initial_state():
+    """ONNX initial_h/initial_c constants: run starts from them unless h0/c0 are passed."""
+    lstm = torch_lstm(True, 0, torch.float64, 3)
+    model = copy_weights(lstm)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 4))
+    h0 = rng.normal(size=(2, 2, 6))
+    c0 = rng.normal(size=(2, 2, 6))
+    stored = model.replace(
+        layers=tuple(
+            dataclasses.replace(
+                layer,
+                directions=tuple(
+                    w.replace(h0=h0[k, d], c0=c0[k, d]) for d, w in enumerate(layer.directions)
+                ),
+            )
+            for k, layer in enumerate(model.layers)
+        )
+    )
+    given = run(model, x, list(h0), list(c0), dtype=np.float64)
+    np.testing.assert_allclose(run(stored, x, dtype=np.float64).output, given.output, atol=1e-12)
+    zeros = [np.zeros((2, 6))] * 2
+    plain = run(model, x, dtype=np.float64).output
+    np.testing.assert_allclose(run(stored, x, zeros, zeros, dtype=np.float64).output, plain)
