@@ -1,6 +1,7 @@
 """Where the user says what the LSTM reads: typed/pasted rows, a file, a generator, token ids.
 
-Also the initial states h0/c0 per layer and direction (zeros unless typed). Every input is
+Also the initial states h0/c0 per layer and direction: the ones the file stores (ONNX
+``initial_h``/``initial_c``) unless typed, else zeros. Every input is
 validated against the first layer's width before anything is emitted; a bad one shows a red
 message next to the editor and the previous sequence stays.
 """
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.model import LSTMModel
+from lstmviz.core.model import LSTMDirection, LSTMModel
 from lstmviz.core.sequence import (
     SequenceKind,
     embed_tokens,
@@ -124,6 +125,9 @@ class SequenceEditor(QWidget):
         self.state_target.currentIndexChanged.connect(self._on_state_target_changed)
         self.h0 = QLineEdit()
         self.c0 = QLineEdit()
+        self.states_hint = QLabel()
+        self.states_hint.setWordWrap(True)
+        form.addRow(self.states_hint)
         form.addRow("layer / direction", self.state_target)
         form.addRow("h0", self.h0)
         form.addRow("c0", self.c0)
@@ -132,8 +136,11 @@ class SequenceEditor(QWidget):
         self.states_button.clicked.connect(self.apply_states)
         self.reset_states_button = QPushButton("All zeros")
         self.reset_states_button.clicked.connect(self.reset_states)
+        self.zero_states_button = QPushButton("All zeros")  # shown when the file stores states
+        self.zero_states_button.clicked.connect(self.zero_states)
         row.addWidget(self.states_button)
         row.addWidget(self.reset_states_button)
+        row.addWidget(self.zero_states_button)
         form.addRow(row)
         self.tabs.addTab(page, "h0 / c0")
 
@@ -170,6 +177,18 @@ class SequenceEditor(QWidget):
                 side = "backward" if d else "forward"
                 self.state_target.addItem(f"layer {k} {side} (H={w.hidden_size})", (k, d))
         self.state_target.blockSignals(False)
+        stored = has_stored_states(model)
+        self.states_hint.setText(
+            "Empty fields start from the states stored in the file (shown greyed), where it "
+            "stores them; elsewhere from zeros."
+            if stored
+            else "Empty fields start from zeros."
+        )
+        self.reset_states_button.setText("File's states" if stored else "All zeros")
+        self.reset_states_button.setToolTip(
+            "Forget the typed states: start from the file's" if stored else ""
+        )
+        self.zero_states_button.setVisible(stored)
         self._on_state_target_changed(0)
         self.clear_message()
 
@@ -246,32 +265,37 @@ class SequenceEditor(QWidget):
         )
 
     # -- initial states --------------------------------------------------------------------------
-    def _target_sizes(self) -> tuple[tuple[int, int], int, int] | None:
+    def _target(self) -> tuple[tuple[int, int], LSTMDirection] | None:
         key = self.state_target.currentData()
         if key is None or self._model is None:
             return None
-        w = self._model.layers[key[0]].directions[key[1]]
-        return key, w.output_size, w.hidden_size
+        return key, self._model.layers[key[0]].directions[key[1]]
 
     def _on_state_target_changed(self, _index: int) -> None:
-        found = self._target_sizes()
+        found = self._target()
         if found is None:
             return
-        key, out, H = found
-        self.h0.setPlaceholderText(f"zeros ({out} values)")
-        self.c0.setPlaceholderText(f"zeros ({H} values)")
+        key, w = found
+        for edit, stored, size in ((self.h0, w.h0, w.output_size), (self.c0, w.c0, w.hidden_size)):
+            edit.setPlaceholderText(
+                f"zeros ({size} values)"
+                if stored is None
+                else f"from the file: {format_sequence(stored[None], 6)}"
+            )
         h0, c0 = self._states.get(key, (None, None))
         self.h0.setText("" if h0 is None else format_sequence(h0[None], 6))
         self.c0.setText("" if c0 is None else format_sequence(c0[None], 6))
 
     def apply_states(self) -> bool:
-        found = self._target_sizes()
+        """Take the typed states of the chosen layer/direction; an empty field keeps the
+        default (the file's state, else zeros)."""
+        found = self._target()
         if found is None:
             return False
-        key, out, H = found
+        key, w = found
         try:
-            h0 = parse_state(self.h0.text(), out, "h0")
-            c0 = parse_state(self.c0.text(), H, "c0")
+            h0 = _state(self.h0.text(), w.h0, w.output_size, "h0")
+            c0 = _state(self.c0.text(), w.c0, w.hidden_size, "c0")
         except ValueError as exc:
             self.show_error(str(exc))
             return False
@@ -283,22 +307,60 @@ class SequenceEditor(QWidget):
         return True
 
     def reset_states(self) -> None:
+        """Forget the typed states: back to the defaults (the file's states, else zeros)."""
         self._states = {}
         self.h0.clear()
         self.c0.clear()
-        self.show_status("initial states: all zeros")
+        stored = self._model is not None and has_stored_states(self._model)
+        self.show_status(
+            "initial states: as stored in the file" if stored else "initial states: all zeros"
+        )
         self.states_chosen.emit({})
+
+    def zero_states(self) -> None:
+        """Start every layer and direction from zeros, even where the file stores states."""
+        if self._model is None:
+            return
+        self._states = {
+            (k, d): (np.zeros(w.output_size), np.zeros(w.hidden_size))
+            for k, layer in enumerate(self._model.layers)
+            for d, w in enumerate(layer.directions)
+        }
+        self._on_state_target_changed(self.state_target.currentIndex())
+        self.show_status("initial states: all zeros")
+        self.states_chosen.emit(dict(self._states))
+
+
+def _state(text: str, stored: np.ndarray | None, size: int, what: str) -> np.ndarray:
+    """The typed state, or the default (``stored``, else zeros) when the field is empty."""
+    if not text.strip() and stored is not None:
+        return np.asarray(stored, dtype=float)
+    return parse_state(text, size, what)
+
+
+def has_stored_states(model: LSTMModel) -> bool:
+    """True when some direction carries initial states read from the file."""
+    return any(
+        w.h0 is not None or w.c0 is not None for layer in model.layers for w in layer.directions
+    )
 
 
 def initial_states(model: LSTMModel | None, states: StateMap) -> tuple[list | None, list | None]:
-    """``run``'s ``h0, c0`` (per layer, ``(dirs, size)``) from the typed states; zeros elsewhere,
-    ``(None, None)`` when nothing was typed."""
+    """``run``'s ``h0, c0`` (per layer, ``(dirs, size)``) from the typed states; elsewhere the
+    file's states (``LSTMDirection.h0/c0``) or zeros; ``(None, None)`` when nothing was typed
+    (``run`` then starts from the file's states itself)."""
     if not states or model is None:
         return None, None
     h0, c0 = [], []
     for k, layer in enumerate(model.layers):
-        zeros = [(np.zeros(w.output_size), np.zeros(w.hidden_size)) for w in layer.directions]
-        pairs = [states.get((k, d), zeros[d]) for d in range(len(layer.directions))]
+        defaults = [
+            (
+                np.zeros(w.output_size) if w.h0 is None else w.h0,
+                np.zeros(w.hidden_size) if w.c0 is None else w.c0,
+            )
+            for w in layer.directions
+        ]
+        pairs = [states.get((k, d), defaults[d]) for d in range(len(layer.directions))]
         h0.append(np.stack([h for h, _ in pairs]))
         c0.append(np.stack([c for _, c in pairs]))
     return h0, c0

@@ -268,70 +268,16 @@ def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
     return out
 
 
-def _runtime_zeros(folder: Folder, name: str) -> bool:
-    """True for zeros broadcast to a run-time shape (torch's exporters write initial states so:
-    ``Expand(zeros, Shape(X)...)``, at opset 7 the old ``ConstantFill``; others use
-    ``ConstantOfShape``), possibly sliced per layer."""
-    node = folder.graph.producers.get(name)
-    for _ in range(MAX_DEPTH):
-        if node is None or node.op_type not in OPS or not node.inputs:
-            break
-        node = folder.graph.producers.get(node.inputs[0])
-    if node is None or node.op_type not in ("Expand", "ConstantOfShape", "ConstantFill", "Tile"):
-        return False
-    if node.op_type == "ConstantFill":
-        return not node.attrs.get("value", 0.0)
-    if node.op_type == "ConstantOfShape":
-        value = node.attrs.get("value")
-        if value is None:
-            return True  # the default fill is a float 0
-        try:
-            return not np.any(folder.tensor(value, "ConstantOfShape value"))
-        except LoadError:
-            return False
-    try:
-        return bool(node.inputs) and not np.any(folder.value(node.inputs[0], "initial state"))
-    except (NotConstant, LoadError):
-        return False
-
-
-def input_notes(folder: Folder, node: Node, hidden: int, where: str) -> list[str]:
-    """What lstmviz does with sequence_lens and initial states it does not use.
-
-    Stored initial states must be ``hidden`` wide: torch's dynamo exporter writes an LSTM
-    with ``proj_size`` as a plain LSTM of width P, dropping the projection, and only the
-    initial_c of width H gives it away.
-    """
+def input_notes(node: Node) -> list[str]:
+    """What lstmviz does with a sequence_lens input it does not use (initial states:
+    ``onnx_states``)."""
     inputs = list(node.inputs) + [""] * 8
-    notes = []
-    if inputs[4]:
-        notes.append(
-            f"sequence_lens ({inputs[4]!r}) is ignored: lstmviz runs every step of the "
-            "sequence it is given"
-        )
-    for k, what in ((5, "initial_h"), (6, "initial_c")):
-        if not inputs[k]:
-            continue
-        try:
-            value = folder.value(inputs[k], what)
-        except (NotConstant, LoadError) as exc:
-            if _runtime_zeros(folder, inputs[k]):
-                continue  # zeros, which is where lstmviz starts anyway
-            reason = exc.reason if isinstance(exc, NotConstant) else str(exc)
-            notes.append(
-                f"{what} depends on {reason}; lstmviz starts from zero states (lstmviz.run "
-                "takes h0=/c0=)"
-            )
-            continue
-        if value.ndim != 3 or value.shape[-1] != hidden:
-            raise LoadError(
-                f"{where}: {what} has shape {value.shape} but W is for hidden_size {hidden}; "
-                "the exporter dropped something (torch.onnx dynamo drops proj_size "
-                "projections); open the PyTorch state_dict instead"
-            )
-        if np.any(value):
-            notes.append(f"{what} is stored in the file; lstmviz starts from zero states")
-    return notes
+    if not inputs[4]:
+        return []
+    return [
+        f"sequence_lens ({inputs[4]!r}) is ignored: lstmviz runs every step of the "
+        "sequence it is given"
+    ]
 
 
 def stack_label(stack: list[Node], nodes: list[Node]) -> str:

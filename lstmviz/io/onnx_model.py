@@ -45,6 +45,7 @@ from lstmviz.io.onnx_fold import (
     stack_label,
 )
 from lstmviz.io.onnx_proto import Model, Node, parse_model, sniff
+from lstmviz.io.onnx_states import initial_states
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 
@@ -189,14 +190,21 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
     if folded:
         ops = ", ".join(sorted(folder.used_ops)) or "Constant"
         transforms.append(f"{', '.join(folded)} folded from constants through {ops} nodes")
+    states = initial_states(folder, node, dirs, H, int(attrs.get("layout", 0)), where)
     base = Provenance(
         framework=framework,
         source_format=SOURCE_FORMAT,
-        transforms=tuple(transforms),
-        settings=settings,
-        notes=tuple(input_notes(folder, node, H, where)),
+        transforms=(*transforms, *states.transforms),
+        settings=(*settings, *states.settings),
+        notes=(*input_notes(node), *states.notes),
     )
-    return onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes)
+    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes)
+    if not states.transforms:
+        return layer
+    directions = tuple(
+        w.replace(h0=states.h0[d], c0=states.c0[d]) for d, w in enumerate(layer.directions)
+    )
+    return dataclasses.replace(layer, directions=directions)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -68,15 +68,17 @@ def test_outputs_match_the_framework(name):
 
 
 def test_stored_initial_states_and_sequence_lens():
-    """Nonzero initial_h/initial_c initializers are noted; passed to run they match ORT."""
+    """Nonzero initial_h/initial_c initializers are where run starts, as in onnxruntime."""
     exp = expected("states")
     model = load_model(FIXTURES / "states.onnx")
-    notes = model.layers[0].directions[0].provenance.notes
-    assert "initial_h is stored in the file; lstmviz starts from zero states" in notes
+    direction = model.layers[0].directions[0]
+    notes = direction.provenance.notes
+    assert not any("initial_" in n for n in notes)
     assert any(n.startswith("sequence_lens ('seq_lens') is ignored") for n in notes)
-    trace = run(model, exp["x"], h0=[exp["h0"]], c0=[exp["c0"]])
-    np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
-    assert np.abs(run(model, exp["x"]).output - exp["Y"]).max() > 1e-3  # the states matter
+    np.testing.assert_array_equal(direction.h0, exp["h0"][0])
+    np.testing.assert_allclose(run(model, exp["x"]).output, exp["Y"], atol=1e-5)
+    zeros = run(model, exp["x"], h0=[np.zeros((1, 4))], c0=[np.zeros((1, 4))])
+    assert np.abs(zeros.output - exp["Y"]).max() > 1e-3  # the states matter
 
 
 def test_float16_and_folded_weights_are_recorded():
