@@ -121,7 +121,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         if head:
             last = " (last LSTM)"
         else:
-            last = f" (last LSTM; then {after}, not run)" if after else " = network output"
+            last = f" (last LSTM; {after})" if after else " = network output"
         for k, lt in enumerate(trace.layers):
             name = f"layer {k} output" + (last if k == n_layers - 1 else "")
             if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
@@ -135,7 +135,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
             chain = " → ".join(_short(d) for d in head)
             title = f"network output: layer {n_layers - 1} output → {chain}"
             if after:
-                title += f"; then {after}, not run"
+                title += f"; {after}"
             self.output_plot = _SeriesPlot(self._new_plot(title, 2), title)
         gates = self._new_plot("gates of the selected unit", 3)
         gates.setYRange(-1.05, 1.05, padding=0)
@@ -233,15 +233,56 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
 
 
+def _wired(model: object) -> bool:
+    """Whether the file records which layer feeds which (Keras configs, ONNX graphs, TF
+    checkpoints' object graph) rather than bare names (PyTorch state dicts, safetensors,
+    NumPy arrays), so "after the last LSTM" means something."""
+    fmt = getattr(model, "source_format", "")
+    framework = getattr(model, "framework", "")
+    if "NumPy arrays" in framework or "(layout:" in fmt:
+        return False
+    return fmt.startswith(("Keras", "ONNX", "TensorFlow")) or framework.startswith(
+        ("Keras", "tf.keras", "ONNX", "TensorFlow")
+    )
+
+
+def _runs_embedding(info: object, model: object) -> bool:
+    """The file's embedding that lstmviz looks token ids up in (it is run, not skipped)."""
+    table = getattr(model, "embedding", None)
+    weights = getattr(info, "weights", ())
+    return (
+        table is not None
+        and getattr(info, "kind", "") == "Embedding"
+        and len(weights) == 1
+        and tuple(weights[0][1]) == tuple(table.shape)
+    )
+
+
 def _layers_after_lstms(trace: Trace, skip: frozenset[str] = frozenset()) -> str:
-    """Names the file's layers with weights after the last LSTM that lstmviz does not run
-    (``skip``: the model's dense head, which it does run)."""
-    infos = trace.model.all_layers
+    """The file's layers with weights that lstmviz does not run, worded for a title:
+    ``then a (Dense), b (Dense), not run`` after the last LSTM when the file records the wiring
+    (``skip``: the model's dense head, which it does run), else ``not run: a (Linear), ...``
+    for every other module (a state dict does not record order; the embedding used for token
+    ids and optimizer state are left out)."""
+    model = trace.model
+    infos = model.all_layers
     lstm_at = [k for k, info in enumerate(infos) if info.is_lstm]
     if not lstm_at:
         return ""
-    rest = infos[lstm_at[-1] + 1 :]
-    return ", ".join(f"{i.name} ({i.kind})" for i in rest if i.weights and i.name not in skip)
+    if _wired(model):
+        rest = infos[lstm_at[-1] + 1 :]
+        names = [f"{i.name} ({i.kind})" for i in rest if i.weights and i.name not in skip]
+        return f"then {', '.join(names)}, not run" if names else ""
+    names = [
+        f"{i.name} ({i.kind})"
+        for i in infos
+        if not i.is_lstm
+        and i.weights
+        and i.name not in skip
+        and i.note != "optimizer state"
+        and not _runs_embedding(i, model)
+    ]
+    return f"not run: {', '.join(names)}" if names else ""
 
 
 def _short(t: object) -> str:

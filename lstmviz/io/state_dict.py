@@ -32,6 +32,7 @@ from lstmviz.core.model import (
 )
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.safe_pickle import NumpyArray, Sealed
+from lstmviz.io.torch_modules import NOT_RUN, find_embedding, module_infos
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
@@ -303,59 +304,6 @@ def _layers(group: _Group, arrays: _Arrays, source_format: str) -> tuple[LSTMLay
     return tuple(layers)
 
 
-def _module_infos(names: Sequence[str], tensors: Mapping[str, Tensor]) -> list[LayerInfo]:
-    """One LayerInfo per module path (text before the last dot) for non-LSTM tensors."""
-    modules: dict[str, list[str]] = {}
-    for name in names:
-        modules.setdefault(name.rpartition(".")[0], []).append(name)
-    infos = []
-    for module, members in modules.items():
-        params = {n.rpartition(".")[2]: _shape(tensors[n]) for n in members}
-        weight = params.get("weight", ())
-        if len(weight) == 2 and set(params) == {"weight"} and "emb" in module.lower():
-            kind = "Embedding"
-        elif len(weight) == 2 and set(params) <= {"weight", "bias"}:
-            kind = "Linear"
-        else:
-            kind = "tensor"
-        weights = tuple((n, _shape(tensors[n])) for n in members)
-        infos.append(LayerInfo(name=module or "(top level)", kind=kind, weights=weights))
-    return infos
-
-
-def _embedding(
-    group: _Group, tensors: Mapping[str, Tensor], arrays: _Arrays, input_size: int
-) -> tuple[np.ndarray | None, str]:
-    """An ``*emb*.weight`` (vocab, D) beside the LSTM (same parent module, or top level)."""
-    parent = group.prefix.rpartition(".")[0]
-    members: dict[str, int] = {}
-    for name in tensors:
-        module = name.rpartition(".")[0]
-        members[module] = members.get(module, 0) + 1
-    found = []
-    for name, t in tensors.items():
-        module, _, last = name.rpartition(".")
-        owner, _, leaf = module.rpartition(".")
-        shape = _shape(t)
-        if (
-            last == "weight"
-            and "emb" in leaf.lower()
-            and owner in (parent, "")
-            and members[module] == 1
-            and len(shape) == 2
-            and shape[1] == input_size
-            and str(t.dtype) in FLOAT_DTYPES
-        ):
-            found.append((owner != parent, name))
-    if not found:
-        return None, ""
-    found.sort()
-    if len(found) > 1 and found[0][0] == found[1][0]:
-        return None, ""  # ambiguous: do not guess
-    name = found[0][1]
-    return arrays.float(name), name
-
-
 def model_from_state_dict(
     tensors: Mapping[str, Tensor],
     *,
@@ -381,7 +329,9 @@ def model_from_state_dict(
     chosen = _pick(groups, prefix, file, tensors)
     arrays = _Arrays(tensors, file)
     layers = _layers(chosen, arrays, source_format)
-    embedding, emb_name = _embedding(chosen, tensors, arrays, layers[0].input_size)
+    embedding, module_notes, emb_note = find_embedding(
+        chosen.prefix, list(chosen.params.values()), tensors, layers[0].input_size, arrays.float
+    )
     used = set()
     infos = []
     for g in groups:
@@ -394,7 +344,7 @@ def model_from_state_dict(
             note = f"{g.kind.replace('Cell', '')}, not an LSTM"
         weights = tuple((n, _shape(tensors[n])) for n in g.params.values())
         infos.append(LayerInfo(g.label, g.kind, weights, is_lstm=g.is_lstm, note=note))
-    infos.extend(_module_infos([n for n in tensors if n not in used], tensors))
+    infos.extend(module_infos([n for n in tensors if n not in used], tensors, module_notes))
     extras = extras or {}
     for top in dict.fromkeys(n.split(".", 1)[0] for n in extras):
         members = [n for n in extras if n.split(".", 1)[0] == top]
@@ -402,8 +352,11 @@ def model_from_state_dict(
         weights = tuple((n, _shape(extras[n])) for n in members)
         infos.append(LayerInfo(top, "tensor", weights, note=note))
     model_notes = list(notes)
-    if emb_name:
-        model_notes.append(f"embedding = {emb_name} {tuple(embedding.shape)}")  # type: ignore[union-attr]
+    if emb_note and embedding is None:
+        model_notes.append(emb_note)
+    elif emb_note:
+        others = [f"{i.name} ({i.kind})" for i in infos if not i.is_lstm and i.note == NOT_RUN]
+        model_notes.append(emb_note + (f"; not run: {', '.join(others)}" if others else ""))
     try:
         return LSTMModel(
             layers=layers,
