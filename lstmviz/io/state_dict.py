@@ -33,6 +33,7 @@ from lstmviz.core.model import (
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.safe_pickle import NumpyArray, Sealed
 from lstmviz.io.torch_modules import NOT_RUN, find_embedding, module_infos
+from lstmviz.io.torch_params import resolve_parametrized
 
 FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
@@ -83,6 +84,7 @@ class _Group:
     prefix: str
     params: dict[tuple[str, int | None, bool], str] = field(default_factory=dict)
     kind: str = "recurrent"  # LSTM, LSTMCell, GRU, GRUCell, RNN, RNNCell
+    notes: dict[str, str] = field(default_factory=dict)  # tensor name → why it was chosen
 
     @property
     def layered(self) -> bool:
@@ -130,6 +132,7 @@ def _recurrent_kind(group: _Group, tensors: Mapping[str, Tensor]) -> str:
 def group_recurrent(tensors: Mapping[str, Tensor]) -> list[_Group]:
     """Every module path holding ``weight_ih*`` and ``weight_hh*``, with its kind."""
     groups: dict[str, _Group] = {}
+    raws: dict[str, dict[tuple[str, int | None, bool], str]] = {}
     for name in tensors:
         prefix, _, last = name.rpartition(".")
         m = _PARAM.match(last)
@@ -137,14 +140,38 @@ def group_recurrent(tensors: Mapping[str, Tensor]) -> list[_Group]:
             continue
         param, layer, rev, raw = m.group(1), m.group(2), bool(m.group(3)), bool(m.group(4))
         key = (param, None if layer is None else int(layer), rev)
+        if raw:
+            raws.setdefault(prefix, {})[key] = name
+        else:
+            groups.setdefault(prefix, _Group(prefix)).params[key] = name
+    for prefix, found_raws in raws.items():
         group = groups.setdefault(prefix, _Group(prefix))
-        if raw and key in group.params:
-            continue  # AWD-LSTM keeps weight_hh_l0_raw; the plain name wins when both exist
-        group.params[key] = name
+        # fastai's WeightDropout keeps the raw weight on the wrapper, the LSTM at .module
+        inner = groups.get(f"{prefix}.module" if prefix else "module")
+        for key, name in found_raws.items():
+            _take_raw(group, key, name, "")
+            if inner is not None:
+                _take_raw(inner, key, name, ", kept on the WeightDropout wrapper")
     found = [g for g in groups.values() if g.get("weight_ih", 0) and g.get("weight_hh", 0)]
     for g in found:
         g.kind = _recurrent_kind(g, tensors)
     return found
+
+
+def _take_raw(group: _Group, key: tuple[str, int | None, bool], raw: str, where: str) -> None:
+    """AWD-LSTM weight drop keeps the true weight as ``*_raw``; in eval mode the LSTM runs it
+    (dropout is the identity), while a plain copy beside it may be a dropped-out one saved
+    after a training step. So ``_raw`` wins, and the note says so."""
+    plain = group.params.get(key)
+    group.params[key] = raw
+    if plain is None:
+        param = raw.rpartition(".")[2].removesuffix("_raw")
+        group.notes[raw] = f"{raw} used for {param} (AWD-LSTM weight drop{where}: eval runs it)"
+    else:
+        group.notes[raw] = (
+            f"{raw}{where} used instead of {plain} (AWD-LSTM weight drop: eval runs the _raw "
+            "weight; the plain one may be a dropped-out copy)"
+        )
 
 
 def _pick(
@@ -181,8 +208,11 @@ def _pick(
 class _Arrays:
     """Reads tensors as float arrays once, remembering each one's stored dtype."""
 
-    def __init__(self, tensors: Mapping[str, Tensor], file: str) -> None:
+    def __init__(
+        self, tensors: Mapping[str, Tensor], file: str, derived: Mapping[str, str] | None = None
+    ) -> None:
         self.tensors, self.file = tensors, file
+        self.derived = dict(derived or {})  # computed weight name → how (torch_params)
 
     def float(self, name: str) -> npt.NDArray[np.floating]:
         t = self.tensors[name]
@@ -222,8 +252,9 @@ def _direction(
     for name, bias in biases:
         if bias.shape != (rows,):
             raise LoadError(f"{file}: {name} has shape {bias.shape}, expected ({rows},)")
-    transforms: list[str] = []
-    notes: list[str] = []
+    used = [n for n in names.values() if n]
+    transforms = [arrays.derived[n] for n in used if n in arrays.derived]
+    notes = [group.notes[n] for n in used if n in group.notes]
     if len(biases) == 2:
         with np.errstate(all="ignore"):  # NaN/Inf weights are shown, not refused
             b = biases[0][1].astype(np.float64) + biases[1][1]
@@ -304,6 +335,23 @@ def _layers(group: _Group, arrays: _Arrays, source_format: str) -> tuple[LSTMLay
     return tuple(layers)
 
 
+def _no_lstm(tensors: Mapping[str, Tensor], file: str) -> LoadError:
+    """No module path holds both weight_ih* and weight_hh*: say what there is."""
+    partial = [n for n in tensors if _PARAM.match(n.rpartition(".")[2])]
+    if partial:
+        listed = ", ".join(partial[:4]) + (", ..." if len(partial) > 4 else "")
+        return LoadError(
+            f"{file}: has recurrent weights ({listed}) but no module path with both "
+            "weight_ih* and weight_hh*; the state dict is incomplete or its weights are "
+            "stored under other names"
+        )
+    sample = ", ".join(list(tensors)[:4]) or "no tensors"
+    return LoadError(
+        f"{file}: holds no LSTM weights (no *.weight_ih_l0 or weight_ih; found {sample}); "
+        "expected the state_dict of a model with nn.LSTM or nn.LSTMCell"
+    )
+
+
 def model_from_state_dict(
     tensors: Mapping[str, Tensor],
     *,
@@ -319,15 +367,12 @@ def model_from_state_dict(
     Raises ``ChoiceRequired(option="prefix")`` when several LSTMs are present and ``LoadError``
     for GRUs, missing or mis-shaped tensors. ``extras`` (optimizer state...) only get listed.
     """
+    tensors, derived = resolve_parametrized(tensors, _Arrays(tensors, file).float, file)
     groups = group_recurrent(tensors)
     if not groups:
-        sample = ", ".join(list(tensors)[:4]) or "no tensors"
-        raise LoadError(
-            f"{file}: holds no LSTM weights (no *.weight_ih_l0 or weight_ih; found {sample}); "
-            "expected the state_dict of a model with nn.LSTM or nn.LSTMCell"
-        )
+        raise _no_lstm(tensors, file)
     chosen = _pick(groups, prefix, file, tensors)
-    arrays = _Arrays(tensors, file)
+    arrays = _Arrays(tensors, file, derived)
     layers = _layers(chosen, arrays, source_format)
     embedding, module_notes, emb_note = find_embedding(
         chosen.prefix, list(chosen.params.values()), tensors, layers[0].input_size, arrays.float
