@@ -20,6 +20,7 @@ from lstmviz.io.tf1_graph import CellGraph, GraphInfo
 if TYPE_CHECKING:
     from lstmviz.io.tf1_bundle import Bundle
     from lstmviz.io.tf1_scopes import Cell
+    from lstmviz.io.tf1_states import States
 
 __all__ = [
     "CellGraph",
@@ -193,6 +194,7 @@ def provenance(
     H: int,
     width: int,
     notes: tuple[str, ...] = (),
+    states: States | None = None,
 ) -> Provenance:
     """How the stored variables map to the canonical arrays, for the GUI and ``--info``."""
     entries = bundle.entries
@@ -227,6 +229,9 @@ def provenance(
     chosen = [settings.forget_bias, settings.cell_clip, settings.activation]
     if cell.projection:
         chosen.append(settings.proj_clip)
+    if states is not None and states.read:
+        transforms.append(f"initial state read from {', '.join(states.read)}")
+        chosen.extend(states.settings)
     return Provenance(
         framework="TensorFlow 1 " + cell.kind,
         source_format="TensorFlow V2 checkpoint",

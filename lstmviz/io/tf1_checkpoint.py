@@ -33,6 +33,7 @@ from lstmviz.io.tf1_graph import CellGraph, GraphInfo, read_graph
 from lstmviz.io.tf1_keras import load_keras_layers, user_activation
 from lstmviz.io.tf1_objects import Names, variable_names
 from lstmviz.io.tf1_scopes import Cell, Found, find_cells, place
+from lstmviz.io.tf1_states import States, direction_states
 
 GATE_ORDER = ("i", "j", "f", "o")
 PERM = PERMS[GATE_ORDER]
@@ -69,7 +70,12 @@ def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
 
 
 def _direction(
-    bundle: Bundle, cell: Cell, settings: Settings, reverse: bool, notes: tuple[str, ...] = ()
+    bundle: Bundle,
+    cell: Cell,
+    settings: Settings,
+    reverse: bool,
+    notes: tuple[str, ...] = (),
+    states: States | None = None,
 ) -> LSTMDirection:
     file = bundle.index_path.name
     kernel, bias = bundle.read(cell.kernel), bundle.read(cell.bias)
@@ -92,6 +98,7 @@ def _direction(
     b = reorder_gates(bias, PERM).astype(bias.dtype, copy=True)
     b[H : 2 * H] += settings.forget_bias.value
     act = Activation(settings.activation.value)
+    states = states or States()
     return LSTMDirection(
         W_x=reorder_gates(kernel[:D].T, PERM),
         W_h=reorder_gates(kernel[D:].T, PERM),
@@ -105,8 +112,21 @@ def _direction(
         cell_clip=settings.cell_clip.value,
         proj_clip=settings.proj_clip.value if proj is not None else None,
         reverse=reverse,
-        provenance=provenance(bundle, cell, settings, D, H, width, notes),
+        provenance=provenance(bundle, cell, settings, D, H, width, notes, states),
+        h0=states.h0,
+        c0=states.c0,
     )
+
+
+def _states(bundle: Bundle, cell: Cell, cell_graph: CellGraph | None) -> States | None:
+    """The initial c/h the graph gives this cell, where their values can be read."""
+    if cell_graph is None or not cell_graph.initial_state:
+        return None
+    bias = bundle.entries[cell.bias].shape
+    proj = bundle.entries[cell.projection].shape if cell.projection else ()
+    H = bias[0] // 4 if len(bias) == 1 else 0
+    P = proj[1] if len(proj) == 2 else H
+    return direction_states(bundle, cell_graph.h_sources, cell_graph.c_sources, H, P)
 
 
 def _graph(bundle: Bundle, picked: Path, notes: list[str]) -> GraphInfo | None:
@@ -154,9 +174,10 @@ def _layer(
             cell.kind = "LSTMBlockCell"
         settings = resolve_settings(cell, graph, cell_graph or CellGraph(), **options)
         reverse = cell.direction == "bw" or cell.backward_stack
-        told = tuple(cell_notes(cell, cell_graph, graph))
+        states = _states(bundle, cell, cell_graph)
+        told = tuple(cell_notes(cell, cell_graph, graph, states))
         notes.extend(f"{cell.scope}: {n}" for n in told)
-        dirs.append(_direction(bundle, cell, settings, reverse=reverse, notes=told))
+        dirs.append(_direction(bundle, cell, settings, reverse, told, states))
     first = cells[0]
     merge, kind = MergeMode.CONCAT, first.kind
     located = graph is not None and first.kernel_name in graph.cells

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from lstmviz.io.tf1_nodes import MAX_WALK, PASS_OPS, VAR_OPS, Graph, Node, canonical
+from lstmviz.io.tf1_states import const_array, state_source
 
 if TYPE_CHECKING:
     from lstmviz.io.tf1_graph import CellGraph, GraphInfo
     from lstmviz.io.tf1_scopes import Cell
+    from lstmviz.io.tf1_states import States
 
 ADD_OPS = frozenset({"Add", "AddV2"})
 _CONCAT_OPS = frozenset({"ConcatV2", "Concat"})
@@ -49,6 +53,11 @@ STATE_NOTE = (
     "the graph feeds its own initial state ({}); lstmviz starts from zeros — pass h0/c0 to "
     "lstmviz.run or set them in the debugger's h0/c0 tab"
 )
+STATE_DEFAULT_NOTE = (
+    "the graph's default initial state (from {}) is used; a different fed value would change "
+    "the outputs"
+)
+STATE_READ_NOTE = "the graph's initial state is read from {}; lstmviz.run starts from it"
 
 
 def scan_cell(graph: Graph, cell: CellGraph, matmul: Node, split: Node, var: str) -> None:
@@ -66,21 +75,28 @@ def scan_cell(graph: Graph, cell: CellGraph, matmul: Node, split: Node, var: str
         cell.residual = True
     root = var.split("/")[0]
     c_ref = _c_prev(graph, split)
-    for ref, g in ((h_ref, found[0]), (c_ref, graph)):
-        _add_source(cell, initial_source(g, ref, root) if ref else "")
+    for ref, g, key in ((h_ref, found[0], "h"), (c_ref, graph, "c")):
+        _add_source(cell, initial_node(g, ref, root) if ref else None, key)
 
 
 def scan_block(graph: Graph, cell: CellGraph, node: Node, var: str) -> None:
     """The same for the fused ops: cs_prev/h_prev are inputs 1, 2 (LSTMBlockCell), 2, 3."""
     first = 1 if node.op == "LSTMBlockCell" else 2
-    for ref in node.inputs[first : first + 2]:
-        _add_source(cell, initial_source(graph, ref, var.split("/")[0]))
+    for ref, key in zip(node.inputs[first : first + 2], "ch", strict=False):
+        _add_source(cell, initial_node(graph, ref, var.split("/")[0]), key)
 
 
-def _add_source(cell: CellGraph, source: str) -> None:
+def _add_source(cell: CellGraph, found: tuple[Graph, Node] | None, key: str) -> None:
+    """Record the node feeding the first c (``key`` "c") or h, once per distinct node."""
+    if found is None:
+        return
+    source = found[1].name
     known = cell.initial_state.split(", ") if cell.initial_state else []
-    if source and source not in known and len(known) < 4:
+    if source not in known and len(known) < 4:
         cell.initial_state = ", ".join([*known, source])
+    sources = cell.h_sources if key == "h" else cell.c_sources
+    if all(s.name != source for s in sources) and len(sources) < 4:
+        sources.append(state_source(*found))
 
 
 def _residual(graph: Graph, x_ref: str, prefix: str) -> bool:
@@ -114,21 +130,31 @@ def _c_prev(graph: Graph, split: Node) -> str:
 
 def initial_source(graph: Graph, ref: str, root: str) -> str:
     """The tensor that gives the cell its first state, or "" for zeros / the previous step."""
+    found = initial_node(graph, ref, root)
+    return found[1].name if found else ""
+
+
+def initial_node(graph: Graph, ref: str, root: str) -> tuple[Graph, Node] | None:
+    """The node that gives the cell its first state, or None for zeros / the previous step."""
     found = graph.resolve(ref)
     for _ in range(MAX_WALK):
         if found is None:
-            return ""
+            return None
         g, node = found
         if node.op not in PASS_OPS and node.op != "Merge":  # Merge: (Enter, NextIteration)
             break
         found = g.resolve(node.inputs[0]) if node.inputs else None
     else:
-        return ""
+        return None
     if node.op in _FEED_OPS:
-        return node.name
+        return g, node
+    inside = node.name.split("/")[0] == root
+    if node.op == "Const" and "ZeroState" not in node.name and not g.name and not inside:
+        value = const_array(node)  # a constant initial state; zeros are the default anyway
+        return (g, node) if value is not None and np.any(value) else None
     if "ZeroState" in node.name or node.op in _ZERO_OPS or node.op in _BLOCK_OPS or g.name:
-        return ""  # zero state, the fused cell's previous step, or computed inside a loop body
-    return "" if node.name.split("/")[0] == root else node.name
+        return None  # zero state, the fused cell's previous step, or computed inside a loop body
+    return None if node.name.split("/")[0] == root else (g, node)
 
 
 def scope_marks(nodes: list[Node]) -> tuple[frozenset[str], frozenset[str]]:
@@ -157,7 +183,9 @@ def _under(scope: str, root: str) -> bool:
     return scope == root or scope.startswith(root + "/")
 
 
-def cell_notes(cell: Cell, cell_graph: CellGraph | None, graph: GraphInfo | None) -> list[str]:
+def cell_notes(
+    cell: Cell, cell_graph: CellGraph | None, graph: GraphInfo | None, states: States | None = None
+) -> list[str]:
     """Provenance notes for one direction: what TF does that lstmviz does not."""
     if graph is None:
         return []
@@ -169,7 +197,22 @@ def cell_notes(cell: Cell, cell_graph: CellGraph | None, graph: GraphInfo | None
         backward = cell.direction == "bw" or cell.backward_stack
         notes.append(SEQ_LEN_NOTE + (SEQ_LEN_BW_NOTE if backward else ""))
     if cell_graph is not None and cell_graph.initial_state:
-        notes.append(STATE_NOTE.format(cell_graph.initial_state))
+        notes.extend(_state_notes(cell_graph, states))
+    return notes
+
+
+def _state_notes(cell_graph: CellGraph, states: States | None) -> list[str]:
+    """What lstmviz read of the graph's initial state, and what it left at zeros."""
+    if states is None or not (states.read or states.unknown):
+        return [STATE_NOTE.format(cell_graph.initial_state)]
+    notes = []
+    if states.defaults:
+        notes.append(STATE_DEFAULT_NOTE.format(", ".join(states.defaults)))
+    fixed = [r for r in states.read if not r.startswith("the default of ")]
+    if fixed:
+        notes.append(STATE_READ_NOTE.format(", ".join(fixed)))
+    if states.unknown:
+        notes.append(STATE_NOTE.format(", ".join(states.unknown)))
     return notes
 
 

@@ -26,6 +26,7 @@ from lstmviz.io import protowire as pw
 from lstmviz.io.tf1_context import scan_block, scan_cell, scope_marks
 from lstmviz.io.tf1_functions import Instances, library
 from lstmviz.io.tf1_nodes import Graph, Node, attr_float, attr_int, const_scalar, parse_node
+from lstmviz.io.tf1_states import StateSource
 
 _ADD_OPS = frozenset({"Add", "AddV2"})
 _WHILE_OPS = frozenset({"While", "StatelessWhile", "_While"})
@@ -66,6 +67,8 @@ class CellGraph:
     conflicts: list[str] = field(default_factory=list)
     residual: bool = False  # a ResidualWrapper adds the cell's input to its output
     initial_state: str = ""  # the graph tensor feeding the first c/h ("" = zeros)
+    h_sources: list[StateSource] = field(default_factory=list)  # what feeds the first h
+    c_sources: list[StateSource] = field(default_factory=list)  # … and the first c
 
 
 @dataclass

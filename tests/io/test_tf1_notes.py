@@ -3,7 +3,9 @@
 Fixtures from make_note_fixtures.py (TF 2.15, control flow v1 and v2): ResidualWrapper,
 ``sequence_length`` and a fed ``initial_state``. The notes must appear, and what lstmviz does
 compute must match TensorFlow where the note says it should: the steps before the length, the
-run from the graph's own h0/c0, and the bare cell's output plus its input. Also: a SavedModel's
+run from a fed h0/c0, and the bare cell's output plus its input. An initial state whose value
+the files hold (make_state_fixtures.py: a placeholder_with_default's Const, a Const, a learned
+variable) is read, so the run matches TensorFlow as loaded. Also: a SavedModel's
 ``variables/`` checkpoint (make_savedmodel_fixture.py) keeps the model's layer order.
 """
 
@@ -70,12 +72,39 @@ def test_bidirectional_sequence_length_notes_the_backward_direction() -> None:
     assert np.abs(out - exp["output"][:n]).max() <= TOL
 
 
-@pytest.mark.parametrize("name", ["init_state_cfv2", "init_state_multi_cfv1", "init_state_static"])
-def test_fed_initial_state_is_noted_and_matches_with_h0_c0(name: str) -> None:
+STATE_FIXTURES = {  # folder → the words of the note that says where the state came from
+    "init_state_cfv2": "default initial state (from h0, c0)",
+    "init_state_multi_cfv1": "default initial state (from h0_",
+    "init_state_static": "default initial state (from h0, c0)",
+    "init_state_var_cfv2": "read from checkpoint variable init/h0, checkpoint variable init/c0",
+    "init_state_const_var_cfv1": "read from Const h0_const, checkpoint variable init/c0",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATE_FIXTURES))
+def test_graph_initial_state_is_read_and_matches_tf_without_h0_c0(name: str) -> None:
+    """placeholder_with_default of a Const, a Const, a (tiled) learned variable: TF's h0/c0."""
     model, exp = _load(name)
-    dir_notes = _dir_notes(model)
-    assert len(dir_notes) == len(exp["h0"])
-    assert all(any(STATE_WORDS in n for n in notes) for notes in dir_notes)
+    dirs = [d for layer in model.layers for d in layer.directions]
+    assert len(dirs) == len(exp["h0"])
+    for d, h0, c0 in zip(dirs, exp["h0"], exp["c0"], strict=True):
+        assert np.array_equal(d.h0, h0.reshape(-1)) and np.array_equal(d.c0, c0.reshape(-1))
+        assert any(t.startswith("initial state read from") for t in d.provenance.transforms)
+        assert any(STATE_FIXTURES[name] in n for n in d.provenance.notes)
+    everything = [*model.notes, *(n for notes in _dir_notes(model) for n in notes)]
+    assert not [n for n in everything if STATE_WORDS in n]  # nothing left at zeros
+    out = run(model, exp["x"]).layers[-1].output
+    assert np.abs(out - exp["output"]).max() <= TOL
+    zeros = [np.zeros_like(d.h0) for d in dirs], [np.zeros_like(d.c0) for d in dirs]
+    zero = run(model, exp["x"], h0=zeros[0], c0=zeros[1]).layers[-1].output
+    assert np.abs(zero - exp["output"]).max() > 1e-3  # the stored state matters
+
+
+def test_fed_placeholder_state_is_noted_and_matches_with_h0_c0() -> None:
+    """A plain placeholder's value is in no file: zeros, the note, and h0/c0 make it match."""
+    model, exp = _load("init_state_placeholder_cfv1")
+    assert all(d.h0 is None and d.c0 is None for layer in model.layers for d in layer.directions)
+    assert [any(STATE_WORDS in n for n in notes) for notes in _dir_notes(model)] == [True]
     assert any(STATE_WORDS in n and "h0" in n and "c0" in n for n in model.notes)
     zero = run(model, exp["x"]).layers[-1].output
     assert np.abs(zero - exp["output"]).max() > 1e-3  # the note is needed
