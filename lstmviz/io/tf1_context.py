@@ -13,8 +13,9 @@ TensorFlow compute something else, and none of them is in the checkpoint:
 * ``initial_state``: without it ``dynamic_rnn`` feeds ``cell.zero_state`` (nodes named
   ``…ZeroState/zeros``). The c/h that reach the cell's first step are followed back through
   ``Identity``/``Enter``/``Merge`` (control flow v1) or the ``While`` arguments (v2); a
-  placeholder, a variable, or any tensor from outside the RNN's scope means the graph feeds its
-  own state.
+  placeholder, a variable, a non-zero ``Const`` or any tensor from outside the RNN's scope
+  means the graph feeds its own state; ``tf1_states`` reads its value where the files hold it
+  (a ``PlaceholderWithDefault``'s ``Const``, a ``Const``, a checkpoint variable).
 """
 
 from __future__ import annotations
