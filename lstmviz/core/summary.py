@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
+from lstmviz.core.model import LayerInfo, LSTMDirection, LSTMLayer, LSTMModel
+
+
+def shapes_of(info: LayerInfo) -> list[tuple[int, ...]]:
+    return [tuple(int(n) for n in shape) for _, shape in info.weights]
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -40,9 +44,9 @@ def param_explanation(w: LSTMDirection) -> list[str]:
     extra = []
     if w.has_peepholes:
         n = sum(p.size for p in (w.p_i, w.p_f, w.p_o) if p is not None)
-        extra.append(f"peepholes {n:,}")
+        extra.append(f"{n:,} for the peepholes")
     if w.W_p is not None:
-        extra.append(f"projection W_p {_shape(w.W_p.shape)} = {w.W_p.size:,}")
+        extra.append(f"{w.W_p.size:,} for the projection W_p {_shape(w.W_p.shape)}")
     formula = f"4·(D·H + H·{'P' if w.W_p is not None else 'H'} + H)"
     lines.append(
         f"  canonical total {formula}{' + ' + ' + '.join(extra) if extra else ''} = {w.n_params:,}"
@@ -103,6 +107,7 @@ def model_summary(model: LSTMModel) -> str:
     ]
     lines.extend(f"Note: {note}" for note in model.notes)  # first: they change what is run
     head = {d.name for d in model.head}
+    emb = None if model.embedding is None else tuple(model.embedding.shape)
     between = {t.name for layer in model.layers for t in layer.before}
     if model.all_layers:
         lines.append("All layers in the file:")
@@ -110,6 +115,8 @@ def model_summary(model: LSTMModel) -> str:
             shapes = ", ".join(f"{n} {_shape(s)}" for n, s in info.weights) or "no weights"
             if info.is_lstm:
                 mark = ""
+            elif emb is not None and info.kind == "Embedding" and shapes_of(info) == [emb]:
+                mark = "  [embedding: looks up token ids for the first LSTM]"
             elif info.name in head:
                 mark = "  [head: run after the last LSTM]"
             elif info.name in between:

@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.dense import apply_all
 from lstmviz.core.model import GATES, LSTMDirection, LSTMLayer, LSTMModel
 
 FloatArray = npt.NDArray[np.floating]
@@ -173,6 +174,20 @@ class Trace:
         """What the whole network gives at every step: the head's output when the model has
         a head, else the last LSTM layer's output."""
         return self.output if self.head_output is None else self.head_output
+
+    @property
+    def final_output(self) -> FloatArray:
+        """What the framework returns for the whole sequence: ``network_output`` when the
+        last LSTM returns sequences; else one vector, the head applied to that layer's
+        ``last_output`` (for a bidirectional layer both directions' last processed steps
+        merged, which is no row of the per-step output)."""
+        last = self.layers[-1]
+        if last.layer.return_sequences:
+            return self.network_output
+        out = np.asarray(last.last_output, dtype=self.x.dtype)[None]
+        if self.model.head:
+            out = apply_all(self.model.head, out)
+        return out[0]
 
     def materialize(self) -> Trace:
         """Compute every derived array of every direction now; returns self."""

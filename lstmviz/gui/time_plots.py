@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QWidget
 
-from lstmviz.core.model import MergeMode
+from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
@@ -126,6 +126,10 @@ class TimePlots(pg.GraphicsLayoutWidget):
             name = f"layer {k} output" + (last if k == n_layers - 1 else "")
             if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
                 name += " (forward units, then backward)"
+            if lt.layer.output_order is OutputOrder.PROCESSING:
+                name += " — rows in reversed time: row t is step T-1-t"
+            if not lt.layer.return_sequences and k == n_layers - 1:
+                name += " — the framework returns only its last output"
             self._layer_plots.append(_SeriesPlot(self._new_plot(name, 2), name))
             mark = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=1))
             self._layer_plots[-1].plot.addItem(mark)

@@ -212,9 +212,15 @@ def dense_head(
         node = f.wiring.node if f.wiring is not None else node
         ours.add(node)
     if head and not last_layer.return_sequences:
+        which = (
+            "Keras' output is the head on both directions' last steps merged, "
+            "trace.final_output (no row of the per-step output)"
+            if last_layer.bidirectional
+            else "the last row is Keras' output, also trace.final_output"
+        )
         notes.append(
             f"{last_layer.name!r} has return_sequences=False: Keras applies "
             f"{', '.join(repr(d.name) for d in head)} to its last step only; lstmviz shows the "
-            "head at every step (the last row is Keras' output)"
+            f"head at every step ({which})"
         )
     return tuple(head)
