@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lstmviz.core.activations import Activation
@@ -136,6 +137,19 @@ def decode_text(raw: object) -> str:
     if isinstance(raw, bytes):
         return raw.decode("utf-8", errors="replace")
     return str(raw)
+
+
+def read_small_file(path: Path, limit: int, file: str, too_large: str) -> bytes:
+    """A side file (config, metadata, shard index) read with a size bound: at most ``limit``
+    bytes, else LoadError ``{file}: {too_large}``; never a whole huge file into memory."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise LoadError(f"{file}: cannot read {path.name} ({exc})") from exc
+    if len(data) > limit:
+        raise LoadError(f"{file}: {too_large}")
+    return data
 
 
 def load_json(raw: object, what: str, file: str) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 
 from lstmviz.io.errors import LoadError
-from lstmviz.io.keras_config import load_json
+from lstmviz.io.keras_config import load_json, read_small_file
 from lstmviz.io.keras_datasets import MAX_EXPANSION, check_global_heaps_of, local
 from lstmviz.io.keras_v3 import written_order
 from lstmviz.io.probe import Probe
@@ -89,13 +89,8 @@ def _merge(src: h5py.Group, dst: h5py.Group, file: str, depth: int = 0) -> None:
 
 def merged_shards(index_path: Path, file: str) -> tuple[h5py.File, int]:
     """(one in-memory HDF5 tree holding every shard, number of shards)."""
-    try:
-        with index_path.open("rb") as fh:
-            raw = fh.read(MAX_INDEX_BYTES + 1)
-    except OSError as exc:
-        raise LoadError(f"{file}: cannot read {index_path.name} ({exc})") from exc
-    if len(raw) > MAX_INDEX_BYTES:
-        raise LoadError(f"{file}: sharded weights index is larger than {MAX_INDEX_BYTES} bytes")
+    too_large = f"sharded weights index is larger than {MAX_INDEX_BYTES} bytes"
+    raw = read_small_file(index_path, MAX_INDEX_BYTES, file, too_large)
     names = _shard_names(load_json(raw, "sharded weights index", file), file)
     paths = [index_path.with_name(n) for n in names]
     missing = [p.name for p in paths if not p.is_file()]

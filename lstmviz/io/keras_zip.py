@@ -27,7 +27,13 @@ import h5py
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_chain import build_model
-from lstmviz.io.keras_config import MAX_CONFIG_BYTES, flatten_layers, load_json, parse_version
+from lstmviz.io.keras_config import (
+    MAX_CONFIG_BYTES,
+    flatten_layers,
+    load_json,
+    parse_version,
+    read_small_file,
+)
 from lstmviz.io.keras_datasets import check_global_heaps
 from lstmviz.io.keras_layers import Source
 from lstmviz.io.keras_v3 import layers_from_config, layers_without_config
@@ -201,14 +207,9 @@ def _from_zip(probe: Probe) -> tuple[object, object, IO[bytes]]:
 
 
 def _small_file(path: Path, limit: int, file: str) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise LoadError(f"{file}: cannot read {path.name} ({exc})") from exc
-    if len(data) > limit:
-        raise LoadError(f"{file}: {path.name} is larger than {limit} bytes, not a model config")
-    return data
+    return read_small_file(
+        path, limit, file, f"{path.name} is larger than {limit} bytes, not a model config"
+    )
 
 
 def _from_folder(probe: Probe) -> tuple[object, object, IO[bytes]]:

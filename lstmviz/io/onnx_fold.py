@@ -218,33 +218,37 @@ class Folder:
         raise NotConstant(f"a Constant node ({node.name!r}) without a tensor value")
 
 
-def upstream_lstm(graph: Graph, node: Node) -> Node | None:
-    """The LSTM whose Y reaches ``node``'s X through layout-only operators, if any."""
+def _feeder(graph: Graph, node: Node) -> tuple[Node, str] | None:
+    """The first operator upstream of ``node``'s X that is not layout-only, and the tensor of
+    it the chain starts from; None at a graph input or initializer, or past ``MAX_DEPTH``."""
     name, steps = node.inputs[0] if node.inputs else "", 0
     while name and steps < MAX_DEPTH:
         producer = graph.producers.get(name)
         if producer is None:
             return None
-        if producer.op_type == "LSTM":
-            return producer if producer.outputs and producer.outputs[0] == name else None
         if producer.op_type not in LAYOUT_OPS or not producer.inputs:
-            return None
+            return producer, name
         name, steps = producer.inputs[0], steps + 1
     return None
 
 
+def upstream_lstm(graph: Graph, node: Node) -> Node | None:
+    """The LSTM whose Y reaches ``node``'s X through layout-only operators, if any."""
+    found = _feeder(graph, node)
+    if found is None or found[0].op_type != "LSTM":
+        return None
+    producer, name = found
+    return producer if producer.outputs and producer.outputs[0] == name else None
+
+
 def embedding_table(graph: Graph, node: Node) -> str | None:
     """The table of an embedding lookup (``Gather`` on axis 0) that feeds ``node``'s X."""
-    name, steps = node.inputs[0] if node.inputs else "", 0
-    while name and steps < MAX_DEPTH:
-        producer = graph.producers.get(name)
-        if producer is None:
-            return None
-        if producer.op_type == "Gather" and int(producer.attrs.get("axis", 0)) == 0:
-            return producer.inputs[0] if producer.inputs else None
-        if producer.op_type not in LAYOUT_OPS or not producer.inputs:
-            return None
-        name, steps = producer.inputs[0], steps + 1
+    found = _feeder(graph, node)
+    if found is None:
+        return None
+    producer = found[0]
+    if producer.op_type == "Gather" and int(producer.attrs.get("axis", 0)) == 0:
+        return producer.inputs[0] if producer.inputs else None
     return None
 
 
