@@ -23,7 +23,7 @@ FloatArray = npt.NDArray[np.floating]
 StateArg = FloatArray | Sequence[FloatArray] | None
 #: ``numpy``: the NumPy loop; ``numba``: the compiled loop of ``compiled`` (the ``fast`` extra)
 #: wherever it applies (float32, sigmoid/tanh, no peepholes, no gate clip); ``auto``: numba
-#: when installed and the sequence is long and the weights small enough for it to win.
+#: when installed and the sequence has at least ``compiled.MIN_COMPILED_STEPS`` steps.
 Engine = Literal["auto", "numpy", "numba"]
 
 
@@ -192,18 +192,16 @@ def _run_compiled(
     """The fast path's recurrence with the compiled kernels (same buffers, same arithmetic):
     the whole loop in one call for small weights, else BLAS' matvec plus one call a step."""
     WhT = _internal(w.W_h, dtype, True, transpose=True)
+    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
     nan = float("nan")
     cc = nan if w.cell_clip is None else float(w.cell_clip)
     pc = nan if w.proj_clip is None else float(w.proj_clip)
     if WhT.size <= compiled.MAX_FUSED_WEIGHTS:
-        if w.W_p is None:
-            WpT, m = np.empty((0, 0), dtype), np.empty((0, 0), dtype)
-        else:
-            WpT, m = np.ascontiguousarray(w.W_p.T, dtype=dtype), buf.m
-        kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, WhT, WpT, cc, pc, w.reverse)
+        none = np.empty((0, 0), dtype)  # the kernel's "no projection"
+        m, WpT_arg = (none, none) if WpT is None else (buf.m, WpT)
+        kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, WhT, WpT_arg, cc, pc, w.reverse)
         return
     H = w.hidden_size
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
     zh = np.empty(4 * H, dtype)
     rows = (buf.h_prev, buf.gates[:, H:], buf.gates[:, :H], buf.c, buf.act_c, buf.m_out(), buf.h)
     dot, finish = np.dot, kernels.finish_step
@@ -294,8 +292,8 @@ def run_direction(
     """Run one direction over ``x (T, D)`` and record every intermediate in time order.
 
     ``x W_xᵀ + b`` for the whole sequence is one matmul (``_input_terms``) written straight
-    into the gate rows;
-    the loop then adds the recurrent product and applies the activations in place.
+    into the gate rows; the loop then adds the recurrent product and applies the activations
+    in place.
     """
     dtype = np.dtype(dtype)
     x = np.asarray(x, dtype=dtype)
