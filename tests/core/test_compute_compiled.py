@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from test_compute_paths import reference
-from test_compute_torch import copy_weights, torch_lstm
+from test_compute_torch import copy_weights, torch_forward, torch_lstm
 
 from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, compiled, compute, run
 
@@ -44,14 +44,7 @@ def test_compiled_matches_torch(bidirectional, proj):
     x = rng.normal(size=(40, 4))
     h0 = rng.normal(size=(2, n_dir, out)) * 0.5
     c0 = rng.normal(size=(2, n_dir, 6)) * 0.5
-    with torch.no_grad():
-        y, (h_n, c_n) = lstm(
-            torch.tensor(x, dtype=torch.float32)[:, None],
-            (
-                torch.tensor(h0.reshape(2 * n_dir, 1, out), dtype=torch.float32),
-                torch.tensor(c0.reshape(2 * n_dir, 1, 6), dtype=torch.float32),
-            ),
-        )
+    y, (h_n, c_n) = torch_forward(lstm, x, h0, c0)
     trace = run(model, x, list(h0), list(c0), engine="numba")
     np.testing.assert_allclose(trace.layers[-1].output, y[:, 0].numpy(), atol=1e-5, rtol=0)
     last = trace.layers[-1].directions

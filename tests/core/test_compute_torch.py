@@ -46,6 +46,17 @@ def torch_lstm(bidirectional: bool, proj: int, dtype: torch.dtype, seed: int) ->
 CASES = [(bi, proj) for bi in (False, True) for proj in (0, 3)]
 
 
+def torch_forward(lstm: torch.nn.LSTM, x: np.ndarray, h0: np.ndarray, c0: np.ndarray):
+    """torch's ``(y, (h_n, c_n))`` for ``x (T, D)`` from per-layer ``h0/c0 (L, dirs, n)``,
+    batch of one, in the module's own dtype."""
+    layers, n_dir = h0.shape[:2]
+    with torch.no_grad():
+        tx = torch.from_numpy(x).to(lstm.weight_ih_l0.dtype)[:, None]
+        th0 = torch.from_numpy(h0.reshape(layers * n_dir, 1, -1)).to(tx.dtype)
+        tc0 = torch.from_numpy(c0.reshape(layers * n_dir, 1, -1)).to(tx.dtype)
+        return lstm(tx, (th0, tc0))
+
+
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("dtype, atol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 @pytest.mark.parametrize("bidirectional, proj", CASES)
@@ -59,11 +70,7 @@ def test_run_matches_torch_lstm(bidirectional, proj, dtype, atol):
     x = rng.normal(size=(9, 4))
     h0 = rng.normal(size=(2, n_dir, out)) * 0.5
     c0 = rng.normal(size=(2, n_dir, 6)) * 0.5
-    with torch.no_grad():
-        tx = torch.from_numpy(x).to(lstm.weight_ih_l0.dtype)[:, None]
-        th0 = torch.from_numpy(h0.reshape(2 * n_dir, 1, out)).to(tx.dtype)
-        tc0 = torch.from_numpy(c0.reshape(2 * n_dir, 1, 6)).to(tx.dtype)
-        y, (h_n, c_n) = lstm(tx, (th0, tc0))
+    y, (h_n, c_n) = torch_forward(lstm, x, h0, c0)
     trace = run(model, x, h0, c0, dtype=dtype)
     assert trace.output.dtype == dtype
     np.testing.assert_allclose(trace.output, y[:, 0].numpy(), atol=atol, rtol=0)
