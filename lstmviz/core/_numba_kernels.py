@@ -47,8 +47,10 @@ def _cell(z, c_prev, c, ac, mo, cell_clip):
     half = f32(0.5)
     for j in range(H):
         z[j] = tanh32(z[j])
-    for j in range(H, 4 * H):  # sigmoid(z) = tanh(z / 2) / 2 + 1/2, z already halved
-        z[j] = tanh32(z[j]) * half + half
+    # sigmoid(z) = tanh(z / 2) / 2 + 1/2, z already halved. Counted from 0: LLVM did not
+    # vectorise the same loop written as ``range(H, 4 * H)`` (measured 8x slower at H = 64).
+    for j in range(3 * H):
+        z[H + j] = tanh32(z[H + j]) * half + half
     use_cc = cell_clip == cell_clip
     for u in range(H):
         v = z[H + u] * c_prev[u] + z[2 * H + u] * z[u]

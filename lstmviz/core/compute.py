@@ -105,6 +105,35 @@ def _internal(
     return out
 
 
+def _recurrent_T(w: LSTMDirection, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+    """``W_hᵀ (P, 4H)`` in internal order, prepared once per direction (``derived``)."""
+    return w.derived(
+        ("W_h.T", dtype.str, half_sigmoid),
+        lambda: _internal(w.W_h, dtype, half_sigmoid, transpose=True),
+    )
+
+
+def _projection_T(w: LSTMDirection, dtype: np.dtype) -> FloatArray | None:
+    """``W_pᵀ (H, P)``, or None without a projection."""
+    W_p = w.W_p
+    if W_p is None:
+        return None
+    return w.derived(("W_p.T", dtype.str), lambda: np.ascontiguousarray(W_p.T, dtype=dtype))
+
+
+def _input_weights(w: LSTMDirection, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+    """``[W_xᵀ; b] (D + 1, 4H)`` in internal order: the bias is the row a column of ones in
+    ``x`` picks up (``_input_terms``)."""
+
+    def make() -> FloatArray:
+        Wa = np.empty((w.input_size + 1, 4 * w.hidden_size), dtype)
+        Wa[:-1] = _internal(w.W_x, dtype, half_sigmoid, transpose=True)
+        Wa[-1] = _internal(w.b[:, None], dtype, half_sigmoid, transpose=True)[0]
+        return Wa
+
+    return w.derived(("[W_x.T; b]", dtype.str, half_sigmoid), make)
+
+
 class _Buffers:
     """The storage one direction writes, laid out so each step is a few in-place ufunc calls.
 
@@ -157,8 +186,8 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     and row views made by ``zip`` over 2-D views instead of slicing in the loop.
     """
     H = w.hidden_size
-    WhT = _internal(w.W_h, dtype, True, transpose=True)  # (P, 4H)
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
+    WhT = _recurrent_T(w, dtype, True)  # (P, 4H)
+    WpT = _projection_T(w, dtype)
     cc, pc = w.cell_clip, w.proj_clip
     zh = np.empty(4 * H, dtype)
     half = np.full(3 * H, 0.5, dtype)
@@ -191,8 +220,8 @@ def _run_compiled(
 ) -> None:
     """The fast path's recurrence with the compiled kernels (same buffers, same arithmetic):
     the whole loop in one call for small weights, else BLAS' matvec plus one call a step."""
-    WhT = _internal(w.W_h, dtype, True, transpose=True)
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
+    WhT = _recurrent_T(w, dtype, True)
+    WpT = _projection_T(w, dtype)
     nan = float("nan")
     cc = nan if w.cell_clip is None else float(w.cell_clip)
     pc = nan if w.proj_clip is None else float(w.proj_clip)
@@ -231,8 +260,8 @@ def _compiled_kernels(
 def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
     """Any activation, peepholes and clips: the equations of CONVENTIONS.md §1 step by step."""
     H = w.hidden_size
-    WhT = _internal(w.W_h, dtype, False, transpose=True)
-    WpT = None if w.W_p is None else np.ascontiguousarray(w.W_p.T, dtype=dtype)
+    WhT = _recurrent_T(w, dtype, False)
+    WpT = _projection_T(w, dtype)
     p_i, p_f, p_o = (None if p is None else p.astype(dtype) for p in (w.p_i, w.p_f, w.p_o))
     gc, cc, pc = w.gate_clip, w.cell_clip, w.proj_clip
 
@@ -274,10 +303,7 @@ def _input_terms(
     xa = np.empty((T, D + 1), dtype)
     xa[:, :D] = x
     xa[:, D] = 1.0
-    Wa = np.empty((D + 1, 4 * w.hidden_size), dtype)
-    Wa[:D] = _internal(w.W_x, dtype, half_sigmoid, transpose=True)
-    Wa[D] = _internal(w.b[:, None], dtype, half_sigmoid, transpose=True)[0]
-    np.matmul(xa, Wa, out=out)
+    np.matmul(xa, _input_weights(w, dtype, half_sigmoid), out=out)
 
 
 def run_direction(

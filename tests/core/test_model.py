@@ -1,5 +1,7 @@
 """The canonical model keeps its arrays immutable without copying them more than needed."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,45 @@ def test_array_over_immutable_bytes_is_kept():
 def test_half_precision_is_widened():
     w = _direction(np.ones((8, 3), dtype=np.float16))
     assert w.W_x.dtype == np.float32
+
+
+def test_derived_arrays_are_made_once_read_only_and_not_pickled():
+    w = _direction(np.ones((8, 3)))
+    calls = []
+
+    def make():
+        calls.append(1)
+        return np.arange(3.0)
+
+    first = w.derived("k", make)
+    assert w.derived("k", make) is first and len(calls) == 1
+    with pytest.raises(ValueError):
+        first[0] = 9.0
+    again = pickle.loads(pickle.dumps(w))
+    assert np.array_equal(again.W_x, w.W_x) and "_derived" not in again.__dict__
+    assert "_derived" not in w.replace(reverse=True).__dict__
+
+
+def test_runs_on_prepared_weights_match_runs_on_a_fresh_copy():
+    rng = np.random.default_rng(4)
+    H, D = 3, 2
+    w = LSTMDirection(
+        W_x=rng.normal(size=(4 * H, D)), W_h=rng.normal(size=(4 * H, H)), b=rng.normal(size=4 * H)
+    )
+    m = LSTMModel((LSTMLayer("l", (w,)),))
+    x = rng.normal(size=(300, D))
+    cases = [(np.float32, "numpy"), (np.float32, "numba"), (np.float64, "numpy")]
+
+    def fresh(dt, engine):
+        return run(LSTMModel((LSTMLayer("l", (w.replace(),)),)), x, dtype=dt, engine=engine)
+
+    want = {case: fresh(*case).output for case in cases}
+    for _ in range(2):  # the second pass runs on the copies the first one prepared
+        for dt, engine in reversed(cases):
+            out = run(m, x, dtype=dt, engine=engine).output
+            assert out.dtype == dt
+            np.testing.assert_array_equal(out, want[dt, engine])
+    assert len(w.__dict__["_derived"]) == 4  # W_h.T and [W_x.T; b] for float32 and float64
 
 
 def test_dense_head_runs_at_every_step_after_the_last_layer():
