@@ -22,21 +22,25 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-#: Up to this many recurrent weights (P · 4H) the whole loop runs compiled; above it BLAS'
-#: matrix-vector product beats the compiled one (measured at H = 1024: compiled loop 1.16x
-#: torch, BLAS 0.95x), so each step is BLAS' ``h W_hᵀ`` and one compiled call for the rest.
-MAX_FUSED_WEIGHTS = 512 * 2048
-
 #: Shorter sequences run in a few milliseconds in NumPy; ``auto`` does not pay numba's import
 #: (~0.25 s) and cache load (~0.2 s, or a one-time compile of a few seconds) for them.
 MIN_COMPILED_STEPS = 256
 
+#: Above this many bytes of ``W_hᵀ`` (about a core's L2) the matvec reads eight rows per pass
+#: over z instead of four (``_numba_kernels._add_rows8``): at H = 1024 the weights stream from
+#: L3 and z's loads and stores compete with them; at H = 256 four rows measured ~10% faster.
+WIDE_BLOCK_BYTES = 1 << 20
+
 
 class Kernels(NamedTuple):
-    """``run_steps``: a direction's whole recurrence; ``finish_step``: one step after BLAS."""
+    """``run_steps``: a direction's whole recurrence, in place in ``compute._Buffers``."""
 
     run_steps: Callable[..., None]
-    finish_step: Callable[..., None]
+
+
+def row_block(WhT: np.ndarray) -> int:
+    """Rows of ``W_hᵀ`` the compiled matvec reads per pass over the gate row."""
+    return 8 if WhT.nbytes > WIDE_BLOCK_BYTES else 4
 
 
 @functools.cache
@@ -49,7 +53,7 @@ def recurrence() -> Kernels | None:
     except Exception:  # a broken numba install must not break the NumPy path
         logger.debug("numba failed to import", exc_info=True)
         return None
-    kernels = Kernels(_numba_kernels.run_steps, _numba_kernels.finish_step)
+    kernels = Kernels(_numba_kernels.run_steps)
     try:  # compile (or load from numba's cache) now, so a failure falls back here, not mid-run
         _warm_up(kernels)
     except Exception:
@@ -63,6 +67,4 @@ def _warm_up(kernels: Kernels) -> None:
     f32 = np.float32
     R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
     WhT, empty, nan = np.zeros((1, 4), f32), np.zeros((0, 0), f32), float("nan")
-    kernels.run_steps(R, Hb, act_c, empty, WhT, empty, nan, nan, False)
-    z, v = np.zeros(4, f32), np.zeros(1, f32)
-    kernels.finish_step(z, z, v, v, v, v, nan)
+    kernels.run_steps(R, Hb, act_c, empty, WhT, empty, nan, nan, False, 4)

@@ -218,29 +218,16 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
 def _run_compiled(
     w: LSTMDirection, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
 ) -> None:
-    """The fast path's recurrence with the compiled kernels (same buffers, same arithmetic):
-    the whole loop in one call for small weights, else BLAS' matvec plus one call a step."""
+    """The fast path's recurrence in one compiled call (same buffers, same arithmetic)."""
     WhT = _recurrent_T(w, dtype, True)
     WpT = _projection_T(w, dtype)
     nan = float("nan")
     cc = nan if w.cell_clip is None else float(w.cell_clip)
     pc = nan if w.proj_clip is None else float(w.proj_clip)
-    if WhT.size <= compiled.MAX_FUSED_WEIGHTS:
-        none = np.empty((0, 0), dtype)  # the kernel's "no projection"
-        m, WpT_arg = (none, none) if WpT is None else (buf.m, WpT)
-        kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, WhT, WpT_arg, cc, pc, w.reverse)
-        return
-    H = w.hidden_size
-    zh = np.empty(4 * H, dtype)
-    rows = (buf.h_prev, buf.gates[:, H:], buf.gates[:, :H], buf.c, buf.act_c, buf.m_out(), buf.h)
-    dot, finish = np.dot, kernels.finish_step
-    for hp, gz, cp, cn, ac, mo, hn in _steps(rows, w.reverse):
-        dot(hp, WhT, out=zh)
-        finish(gz, zh, cp, cn, ac, mo, cc)
-        if WpT is not None:
-            dot(mo, WpT, out=hn)
-            if w.proj_clip is not None:
-                np.clip(hn, -pc, pc, out=hn)
+    none = np.empty((0, 0), dtype)  # the kernel's "no projection"
+    m, WpT_arg = (none, none) if WpT is None else (buf.m, WpT)
+    block = compiled.row_block(WhT)
+    kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, WhT, WpT_arg, cc, pc, w.reverse, block)
 
 
 def _compiled_kernels(

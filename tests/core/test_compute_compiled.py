@@ -122,12 +122,17 @@ def test_auto_uses_the_compiled_loop_only_where_it_pays():
     assert compute._compiled_kernels("numba", peep, long_T, f32) is None  # general loop only
 
 
-@pytest.mark.parametrize("P", [None, 7])
-def test_large_weights_take_blas_and_the_compiled_step(monkeypatch, P):
-    """Above MAX_FUSED_WEIGHTS each step is BLAS' matvec plus ``finish_step``."""
-    monkeypatch.setattr(compiled, "MAX_FUSED_WEIGHTS", 0)
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("H, P", [(13, None), (6, 17), (9, 3)])
+def test_both_row_blocks_and_their_remainders_match_the_equations(monkeypatch, wide, H, P):
+    """4 or 8 rows of W_hᵀ per pass (``compiled.row_block``), blocks walked in alternating
+    order from step to step, and the rows left over when P is not a multiple of the block."""
+    monkeypatch.setattr(compiled, "WIDE_BLOCK_BYTES", 0 if wide else 1 << 40)
     rng = np.random.default_rng(7)
-    w = random_direction(rng, H=6, P=P, cell_clip=0.8, proj_clip=0.3 if P else None)
+    w = random_direction(rng, H=H, P=P, cell_clip=0.8, proj_clip=0.3 if P else None)
+    assert compiled.row_block(compute._recurrent_T(w, np.dtype(np.float32), True)) == (
+        8 if wide else 4
+    )
     for reverse in (False, True):
         w = w.replace(reverse=reverse)
         x = rng.normal(size=(25, 3)) * 2
