@@ -11,10 +11,13 @@ in the same run, interleaved with the candidates:
 
 Candidates: ``run`` (gates, c, act_c, m, h recorded; z_x, z_h, pre derived on first use;
 ``engine="auto"``: the compiled numba loop where it wins when the ``fast`` extra is installed,
-else NumPy), ``run numpy`` (``engine="numpy"``: the NumPy loop whatever is installed),
+else NumPy; the weights' internal layout is prepared by the first run of a model and kept),
+``run cold`` (``run`` of a fresh copy of the model each time, preparing the layout again),
+``run numpy`` (``engine="numpy"``: the NumPy loop whatever is installed),
 ``run+all`` (``run`` then ``trace.materialize()``: every array of the trace exists), and
-``run f64`` (``dtype=np.float64``, always NumPy). Ratios are candidate / torch on the min and on the
-median over ``--repeat`` interleaved rounds. Outputs are checked against torch (≤ 1e-5).
+``run f64`` (``dtype=np.float64``, always NumPy). Ratios are candidate / torch on the min, on the
+median over ``--repeat`` interleaved rounds, and ``paired``: the median of the per-round ratios.
+Outputs are checked against torch (≤ 1e-5).
 
 Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``.
 """
@@ -22,6 +25,8 @@ Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000]
 from __future__ import annotations
 
 import argparse
+import statistics
+from dataclasses import replace
 
 from _common import header, interleaved, pin_threads, set_torch_threads, stats
 
@@ -65,6 +70,23 @@ def naive(model: LSTMModel, x: np.ndarray) -> np.ndarray:
     return hs
 
 
+def fresh_copy(model: LSTMModel) -> LSTMModel:
+    """The same weights in new direction objects: nothing prepared by an earlier run."""
+    return replace(
+        model,
+        layers=tuple(
+            replace(layer, directions=tuple(w.replace() for w in layer.directions))
+            for layer in model.layers
+        ),
+    )
+
+
+def paired(candidate: list[float], reference: list[float]) -> float:
+    """Median over rounds of candidate / reference timed in the same round: on a shared
+    machine whose memory bandwidth drifts by ±10% over seconds, this moves least."""
+    return statistics.median(c / r for c, r in zip(candidate, reference, strict=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=THREADS)
@@ -83,7 +105,7 @@ def main() -> None:
     )
     print(
         f"{'H':>5} {'D':>4} {'candidate':<11} {'min ms':>9} {'med ms':>9} "
-        f"{'/torch':>7} {'/torch med':>10} {'/aten':>6}"
+        f"{'/torch':>7} {'/torch med':>10} {'paired':>7} {'/aten':>6}"
     )
     for size in args.sizes.split(","):
         H, D = (int(v) for v in size.split("x"))
@@ -104,23 +126,26 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
         with torch.backends.mkldnn.flags(enabled=False):
             lstm(xt)
 
-    fns = {
+    fns = {  # run right after torch: the paired ratio compares calls a few ms apart
         "torch": lambda: lstm(xt),
-        "torch-aten": aten,
         "run": lambda: run(model, x),
+        "run cold": lambda: run(fresh_copy(model), x),
         "run numpy": lambda: run(model, x, engine="numpy"),
         "run+all": lambda: run(model, x).materialize(),
         "run f64": lambda: run(model, x, dtype=np.float64),
+        "torch-aten": aten,
     }
     if with_naive:
         fns["naive"] = lambda: naive(model, x.astype(np.float64))
-    res = {name: stats(sec) for name, sec in interleaved(fns, repeat).items()}
+    seconds = interleaved(fns, repeat)
+    res = {name: stats(sec) for name, sec in seconds.items()}
     ref, ref_med = res["torch"]
     aten_min = res["torch-aten"][0]
     for name, (lo, med) in res.items():
         print(
             f"{H:>5} {D:>4} {name:<11} {lo:9.2f} {med:9.2f} {lo / ref:7.2f} "
-            f"{med / ref_med:10.2f} {lo / aten_min:6.2f}"
+            f"{med / ref_med:10.2f} {paired(seconds[name], seconds['torch']):7.2f} "
+            f"{lo / aten_min:6.2f}"
         )
     print(f"{H:>5} {D:>4} max |run - torch| = {err:.1e}, numpy engine {err_np:.1e}")
 
