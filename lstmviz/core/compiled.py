@@ -26,10 +26,9 @@ logger = logging.getLogger(__name__)
 #: (~0.25 s) and cache load (~0.2 s, or a one-time compile of a few seconds) for them.
 MIN_COMPILED_STEPS = 256
 
-#: Above this many bytes of ``W_hᵀ`` (about a core's L2) the matvec reads eight rows per pass
-#: over z instead of four (``_numba_kernels._add_rows8``): at H = 1024 the weights stream from
-#: L3 and z's loads and stores compete with them; at H = 256 four rows measured ~10% faster.
-WIDE_BLOCK_BYTES = 1 << 20
+#: Lanes of one block of the packed ``W_hᵀ`` (``_numba_kernels._add_packed_block``): four
+#: vectors of 16 float32, kept in registers while the block's rows stream past.
+PACK_LANES = 64
 
 
 class Kernels(NamedTuple):
@@ -38,9 +37,19 @@ class Kernels(NamedTuple):
     run_steps: Callable[..., None]
 
 
-def row_block(WhT: np.ndarray) -> int:
-    """Rows of ``W_hᵀ`` the compiled matvec reads per pass over the gate row."""
-    return 8 if WhT.nbytes > WIDE_BLOCK_BYTES else 4
+def pack(WhT: np.ndarray) -> np.ndarray:
+    """``W_hᵀ (P, 4H)`` as ``(ceil(4H / 64), P, 64)``, zero-padded past 4H: each block of 64
+    gate columns is one contiguous run of memory, read front to back by the kernel, which
+    keeps the block's 64 sums in registers (instead of loading and storing them in every
+    pass over the rows, as a row-by-row matvec must)."""
+    P, G = WhT.shape
+    nb = -(-G // PACK_LANES)
+    out = np.zeros((nb, P, PACK_LANES), WhT.dtype)
+    full = G // PACK_LANES
+    out[:full] = WhT[:, : full * PACK_LANES].reshape(P, full, PACK_LANES).transpose(1, 0, 2)
+    if full < nb:
+        out[full, :, : G - full * PACK_LANES] = WhT[:, full * PACK_LANES :]
+    return out
 
 
 @functools.cache
@@ -66,5 +75,5 @@ def _warm_up(kernels: Kernels) -> None:
     """One step of a 1-unit direction, with the argument types ``compute`` passes."""
     f32 = np.float32
     R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
-    WhT, empty, nan = np.zeros((1, 4), f32), np.zeros((0, 0), f32), float("nan")
-    kernels.run_steps(R, Hb, act_c, empty, WhT, empty, nan, nan, False, 4)
+    Wk, empty, nan = np.zeros((1, 1, PACK_LANES), f32), np.zeros((0, 0), f32), float("nan")
+    kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)

@@ -64,9 +64,10 @@ def test_compiled_matches_torch(bidirectional, proj):
         {"P": 3, "cell_clip": 1.5, "reverse": True},
     ],
 )
-def test_compiled_agrees_with_numpy_and_the_textbook(kw):
+@pytest.mark.parametrize("H", [5, 16])  # rows of W_hᵀ per pass; the packed kernel (4H % 64 == 0)
+def test_compiled_agrees_with_numpy_and_the_textbook(kw, H):
     rng = np.random.default_rng(len(kw))
-    w = random_direction(rng, **kw)
+    w = random_direction(rng, H=H, **kw)
     x = rng.normal(size=(30, w.input_size)) * 2
     fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
     slow = run(one_direction(w), x, engine="numpy").layers[0].directions[0]
@@ -92,11 +93,12 @@ def test_saturated_gates_reach_exactly_zero_and_one():
         np.testing.assert_array_equal(gate == 1.0, getattr(slow, name) == 1.0)
 
 
-def test_nan_in_the_weights_spreads_as_in_numpy():
+@pytest.mark.parametrize("H", [4, 16])
+def test_nan_in_the_weights_spreads_as_in_numpy(H):
     rng = np.random.default_rng(4)
-    w = random_direction(rng, H=4)
+    w = random_direction(rng, H=H)
     W_h = w.W_h.copy()
-    W_h[5, 2] = np.nan  # f of unit 1 reads h_(t-1) of unit 2 (0 · NaN is NaN already at step 0)
+    W_h[H + 1, 2] = np.nan  # f of unit 1 reads h_(t-1) of unit 2 (0 · NaN is NaN at step 0)
     w = w.replace(W_h=W_h)
     x = rng.normal(size=(6, 3))
     fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
@@ -122,17 +124,13 @@ def test_auto_uses_the_compiled_loop_only_where_it_pays():
     assert compute._compiled_kernels("numba", peep, long_T, f32) is None  # general loop only
 
 
-@pytest.mark.parametrize("wide", [False, True])
-@pytest.mark.parametrize("H, P", [(13, None), (6, 17), (9, 3)])
-def test_both_row_blocks_and_their_remainders_match_the_equations(monkeypatch, wide, H, P):
-    """4 or 8 rows of W_hᵀ per pass (``compiled.row_block``), blocks walked in alternating
-    order from step to step, and the rows left over when P is not a multiple of the block."""
-    monkeypatch.setattr(compiled, "WIDE_BLOCK_BYTES", 0 if wide else 1 << 40)
+@pytest.mark.parametrize("H, P", [(13, None), (6, 17), (9, 3), (16, None), (32, 7), (16, 21)])
+def test_packed_matvec_matches_the_equations_with_and_without_padding(H, P):
+    """4H a multiple of 64 (16, 32) or not (its last block zero-padded, computed in a
+    scratch row), P a multiple of the projection's 4 rows or not, blocks walked in
+    alternating order from step to step, both directions."""
     rng = np.random.default_rng(7)
     w = random_direction(rng, H=H, P=P, cell_clip=0.8, proj_clip=0.3 if P else None)
-    assert compiled.row_block(compute._recurrent_T(w, np.dtype(np.float32), True)) == (
-        8 if wide else 4
-    )
     for reverse in (False, True):
         w = w.replace(reverse=reverse)
         x = rng.normal(size=(25, 3)) * 2
@@ -140,6 +138,43 @@ def test_both_row_blocks_and_their_remainders_match_the_equations(monkeypatch, w
         want = reference(w, x)
         for name in FIELDS:
             np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("G", [4, 64, 100, 128])
+def test_pack_puts_each_block_of_64_gate_columns_in_one_run_of_memory(G):
+    WhT = np.arange(3 * G, dtype=np.float32).reshape(3, G)
+    Wk = compiled.pack(WhT)
+    assert Wk.shape == (-(-G // 64), 3, 64) and Wk.flags.c_contiguous
+    unpacked = Wk.transpose(1, 0, 2).reshape(3, -1)
+    np.testing.assert_array_equal(unpacked[:, :G], WhT)
+    assert not unpacked[:, G:].any()  # the padding adds nothing to the sums
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("proj", [0, 5])
+def test_packed_kernel_matches_torch(proj):
+    torch.manual_seed(3)
+    lstm = torch.nn.LSTM(4, 32, num_layers=2, bidirectional=True, proj_size=proj).eval()
+    model = copy_weights(lstm)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 4))
+    out = proj or 32
+    h0, c0 = rng.normal(size=(2, 2, out)) * 0.5, rng.normal(size=(2, 2, 32)) * 0.5
+    y, _ = torch_forward(lstm, x, h0, c0)
+    trace = run(model, x, list(h0), list(c0), engine="numba")
+    np.testing.assert_allclose(trace.layers[-1].output, y[:, 0].numpy(), atol=1e-5, rtol=0)
+
+
+def test_packed_kernel_refuses_weights_that_do_not_fit_the_buffers():
+    """The packed matvec is LLVM IR that reads without bounds checks; its caller is checked."""
+    kernels = compiled.recurrence()
+    f32, nan = np.float32, float("nan")
+    R, Hb, act_c = np.zeros((3, 80), f32), np.zeros((3, 16), f32), np.zeros((2, 16), f32)
+    empty = np.zeros((0, 0), f32)
+    for Wk in (np.zeros((2, 16, 64), f32), np.zeros((1, 8, 64), f32), np.zeros((0, 16, 64), f32)):
+        with pytest.raises(ValueError, match="packed"):
+            kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
+    kernels.run_steps(R, Hb, act_c, empty, np.zeros((1, 16, 64), f32), empty, nan, nan, False)
 
 
 def test_engine_is_checked(monkeypatch):

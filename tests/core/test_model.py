@@ -90,7 +90,8 @@ def test_runs_on_prepared_weights_match_runs_on_a_fresh_copy():
             out = run(m, x, dtype=dt, engine=engine).output
             assert out.dtype == dt
             np.testing.assert_array_equal(out, want[dt, engine])
-    assert len(w.__dict__["_derived"]) == 4  # W_h.T and [W_x.T; b] for float32 and float64
+    # [W_x.T; b] and W_h.T for float32 and float64, and the compiled engine's packed W_h.T
+    assert len(w.__dict__["_derived"]) == 5
 
 
 def test_dense_head_runs_at_every_step_after_the_last_layer():
