@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -69,6 +70,21 @@ def recurrence() -> Kernels | None:
         logger.warning("numba could not compile lstmviz's recurrence; using NumPy", exc_info=True)
         return None
     return kernels
+
+
+def ready() -> bool:
+    """True once ``recurrence()`` has been resolved (compiled, loaded from numba's cache, or
+    found missing): from then on ``engine="auto"`` never waits for a compile."""
+    return recurrence.cache_info().currsize > 0
+
+
+def prepare_in_background() -> threading.Thread:
+    """Resolve ``recurrence()`` in a daemon thread. The desktop app starts this after its
+    first paint and runs the NumPy engine until ``ready()``, so the first-ever compile on a
+    machine (~4 s, then cached on disk) never freezes the window."""
+    thread = threading.Thread(target=recurrence, name="lstmviz-compile", daemon=True)
+    thread.start()
+    return thread
 
 
 def _warm_up(kernels: Kernels) -> None:

@@ -90,6 +90,12 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
         if state is not None:
             window.restoreState(state)
     window.show()
+    if window.interactive:  # compile (or load) the numba kernels while the user looks around
+        from PySide6.QtCore import QTimer
+
+        from lstmviz.core import compiled
+
+        QTimer.singleShot(0, compiled.prepare_in_background)
     ok = open_from_args(window, args, options)
     if args.screenshot or args.export_trace:
         if window.error_box is not None:

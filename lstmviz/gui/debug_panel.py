@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.core import compiled
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Debugger
 from lstmviz.core.export import save_trace_csv, save_trace_npz
@@ -277,7 +278,9 @@ class DebugPanel(QWidget):
     def _recompute(self) -> bool:
         h0, c0 = initial_states(self._model, self._states)
         try:
-            trace = run(self._model, self._x, h0, c0)
+            # the compiled engine only once it is ready: never wait here for its first compile
+            engine = "auto" if compiled.ready() else "numpy"
+            trace = run(self._model, self._x, h0, c0, engine=engine)
         except ValueError as exc:
             self.sequence_editor.show_error(str(exc))
             return False

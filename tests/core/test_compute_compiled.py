@@ -185,3 +185,11 @@ def test_engine_is_checked(monkeypatch):
     with pytest.raises(RuntimeError, match=r"lstmviz\[fast\]"):
         run(model, np.zeros((3, 3)), engine="numba")
     assert run(model, np.zeros((300, 3))).layers[0].output.shape == (300, 5)  # auto: NumPy
+
+
+def test_kernels_can_be_prepared_in_the_background():
+    compiled.recurrence.cache_clear()
+    assert not compiled.ready()
+    thread = compiled.prepare_in_background()
+    thread.join(timeout=120)
+    assert compiled.ready() and compiled.recurrence() is not None

@@ -316,3 +316,30 @@ def test_weights_with_nan_and_inf_still_step(qtbot):
     p.go_to_step(3)
     assert p.current_step == 3
     assert np.isnan(p.step_view.images["i"].image[0, 0])
+
+
+def test_the_panel_never_waits_for_the_compiled_engine(qtbot, monkeypatch):
+    """Until numba's kernels are resolved (compiled in the background on a first launch) the
+    panel runs the NumPy engine; afterwards ``auto``. Both give the frameworks' numbers."""
+    from lstmviz.core import compiled
+    from lstmviz.gui import debug_panel
+
+    engines = []
+
+    def spy(*args, engine, **kw):
+        engines.append(engine)
+        return debug_panel.run.__wrapped__(*args, engine=engine, **kw)
+
+    spy.__wrapped__ = debug_panel.run
+    monkeypatch.setattr(debug_panel, "run", spy)
+    monkeypatch.setattr(compiled, "ready", lambda: False)
+    p = DebugPanel()
+    qtbot.addWidget(p)
+    p.set_model(make_model())
+    x = np.random.default_rng(4).normal(size=(300, 3))
+    assert p.set_sequence(x)
+    slow = p.trace.layers[-1].output
+    monkeypatch.setattr(compiled, "ready", lambda: True)
+    assert p.set_sequence(x + 0.0)
+    assert set(engines[:-1]) == {"numpy"} and engines[-1] == "auto"
+    np.testing.assert_allclose(p.trace.layers[-1].output, slow, atol=1e-5)
