@@ -2,8 +2,11 @@
 
 At batch 1 the NumPy loop in ``compute`` is bound by NumPy's per-call overhead (about nine
 ufunc calls of 0.4-1 µs per step), which no arrangement of NumPy calls removes; a fused,
-compiled step is the only way to match a framework's C++ kernel at small H. numba is a
-well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
+compiled step is the only way to match a framework's C++ kernel at small H. At large H every
+engine is bound by how fast ``W_h`` streams from memory; BLAS' matvec loads and stores its
+partial sums once per pass over the rows, while the compiled kernel keeps them in vector
+registers over a packed copy of ``W_hᵀ`` (``pack``) and reads at the memory's speed. numba is
+a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
 llvmlite) and imported only when a direction is run with it, never on the GUI's start-up path.
 
 The kernel writes the same ``_Buffers`` layout as the NumPy fast path (gate rows
