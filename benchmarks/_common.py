@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def pin_threads(default: int = 1) -> int:
@@ -54,17 +54,24 @@ def time_once(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], repeat: int, settle: float = 0.0
+) -> dict[str, list[float]]:
     """Seconds per call of each function, alternating A B C A B C ... after one warm-up each.
 
     Alternating keeps a change in machine load (the reference machine is shared) from
-    landing on one candidate only; callers report min (best case) and median.
+    landing on one candidate only; callers report min (best case) and median. ``settle``
+    seconds of sleep before each call let the previous call's thread pools go idle: OpenMP
+    and OpenBLAS workers spin for up to ~0.1 s after a parallel call and would take a core
+    from whichever candidate comes next.
     """
     for fn in fns.values():
         fn()
     out: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            if settle:
+                time.sleep(settle)
             out[name].append(time_once(fn))
     return out
 

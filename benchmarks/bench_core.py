@@ -109,10 +109,10 @@ def main() -> None:
     )
     for size in args.sizes.split(","):
         H, D = (int(v) for v in size.split("x"))
-        bench_size(H, D, args.steps, args.repeat, args.naive)
+        bench_size(H, D, args.steps, args.repeat, args.naive, args.threads)
 
 
-def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
+def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool, threads: int) -> None:
     lstm, model = torch_model(H, D)
     x = np.random.default_rng(1).standard_normal((T, D)).astype(np.float32)
     xt = torch.from_numpy(x)[None]
@@ -137,7 +137,7 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool) -> None:
     }
     if with_naive:
         fns["naive"] = lambda: naive(model, x.astype(np.float64))
-    seconds = interleaved(fns, repeat)
+    seconds = interleaved(fns, repeat, settle=0.15 if threads > 1 else 0.0)
     res = {name: stats(sec) for name, sec in seconds.items()}
     ref, ref_med = res["torch"]
     aten_min = res["torch-aten"][0]

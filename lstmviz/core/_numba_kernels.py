@@ -163,6 +163,31 @@ def _project(hn, mo, WpT):
         k += 1
 
 
+@_njit(inline="always")
+def _checked_lanes(R, Hb, Wk):
+    """Lanes of ``Wk``, after checking it fits the buffers (the IR reads unchecked)."""
+    G = R.shape[1] // 5 * 4
+    lanes = Wk.shape[0] * 16 * _PACK_VECTORS
+    if not (G <= lanes < G + 16 * _PACK_VECTORS) or Wk.shape[1] != Hb.shape[1]:
+        raise ValueError("packed W_h does not match the buffers")
+    return lanes
+
+
+@_njit(inline="always")
+def _rest_of_step(R, Hb, act_c, m, WpT, cell_clip, proj_clip, t, row, nxt):
+    """Everything after the matvec: activations, c, act(c), h (through the projection)."""
+    H = act_c.shape[1]
+    project = WpT.shape[0] > 0
+    mo = m[t] if project else Hb[nxt]
+    _cell(R[row, H:], R[row, :H], R[nxt, :H], act_c[t], mo, cell_clip)
+    if project:
+        hn = Hb[nxt]
+        _project(hn, mo, WpT)
+        if proj_clip == proj_clip:
+            for q in range(hn.shape[0]):
+                hn[q] = _clip(hn[q], proj_clip)
+
+
 @_njit(cache=True)
 def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     """One direction's whole recurrence in place.
@@ -171,31 +196,66 @@ def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     Clips are NaN when absent, ``m`` and ``WpT`` empty without a projection. Row indices
     follow ``_Buffers``: step t reads gate row ``t + reverse`` (also where h_prev is) and
     writes c, h to row ``t + 1 - reverse``."""
-    T = act_c.shape[0]
-    H = act_c.shape[1]
+    T, H = act_c.shape
     G = 4 * H
-    lanes = Wk.shape[0] * 16 * _PACK_VECTORS
-    if not (G <= lanes < G + 16 * _PACK_VECTORS) or Wk.shape[1] != Hb.shape[1]:
-        raise ValueError("packed W_h does not match the buffers")  # the IR reads unchecked
-    padded = lanes != G  # then the matvec works in a scratch row: z's last block is partial
-    scratch = np.zeros(lanes, f32)
-    project = WpT.shape[0] > 0
+    lanes = _checked_lanes(R, Hb, Wk)
+    scratch = np.zeros(lanes, f32)  # when padded: z's last block is partial
     for s in range(T):
         t = T - 1 - s if reverse else s
         row = t + 1 if reverse else t
         nxt = t if reverse else t + 1
         z = R[row, H:]
-        if padded:
+        if lanes != G:
             scratch[:G] = z
             _add_packed(scratch, Hb[row], Wk, s % 2 == 1)
             z[:] = scratch[:G]
         else:
             _add_packed(z, Hb[row], Wk, s % 2 == 1)
-        mo = m[t] if project else Hb[nxt]
-        _cell(z, R[row, :H], R[nxt, :H], act_c[t], mo, cell_clip)
-        if project:
-            hn = Hb[nxt]
-            _project(hn, mo, WpT)
-            if proj_clip == proj_clip:
-                for q in range(hn.shape[0]):
-                    hn[q] = _clip(hn[q], proj_clip)
+        _rest_of_step(R, Hb, act_c, m, WpT, cell_clip, proj_clip, t, row, nxt)
+
+
+@_njit(cache=True, parallel=True)
+def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
+    """``run_steps`` with each step's matvec shared among numba's threads, a contiguous run
+    of blocks each (the same run every step, so each core's L2 keeps its share). Each step
+    pays one parallel region (~2 µs with OpenMP), so ``compiled`` uses it only for weights
+    whose serial matvec takes several times that. Plain ``range`` loops and explicit copies:
+    numba would turn array expressions into parallel regions of their own."""
+    T, H = act_c.shape
+    G = 4 * H
+    lanes = _checked_lanes(R, Hb, Wk)
+    scratch = np.empty(lanes, f32)
+    for j in range(G, lanes):
+        scratch[j] = 0.0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        row = t + 1 if reverse else t
+        nxt = t if reverse else t + 1
+        z = R[row, H:]
+        for j in range(G):
+            scratch[j] = z[j]
+        hp = Hb[row]
+        for jb in numba.prange(Wk.shape[0]):
+            _add_packed_block(Wk, hp, scratch, jb)
+        for j in range(G):
+            z[j] = scratch[j]
+        _rest_of_step(R, Hb, act_c, m, WpT, cell_clip, proj_clip, t, row, nxt)
+
+
+@_njit(cache=True, parallel=True)
+def input_terms_parallel(Wxk, xa, R, first):
+    """``R[first + t, H:] = xa[t] · [W_xᵀ; b]`` for every t (4H a multiple of 64), one 64-lane
+    block of gate columns per task, for ``run_steps_parallel``: done on numba's threads, not
+    BLAS', whose workers spin for tens of milliseconds after a call and take the core the
+    parallel recurrence needs next (measured at H = 1024: 207 instead of 101 µs a step)."""
+    T = xa.shape[0]
+    H = R.shape[1] // 5
+    lanes = 16 * _PACK_VECTORS
+    if Wxk.shape[0] * lanes != 4 * H or Wxk.shape[1] != xa.shape[1] or R.shape[0] < first + T:
+        raise ValueError("packed W_x does not match the buffers")
+    for jb in numba.prange(Wxk.shape[0]):
+        for t in range(T):
+            z = R[first + t, H:]
+            for j in range(jb * lanes, (jb + 1) * lanes):
+                z[j] = 0.0
+            _add_packed_block(Wxk, xa[t], z, jb)

@@ -35,10 +35,35 @@ MIN_COMPILED_STEPS = 256
 PACK_LANES = 64
 
 
+#: Weights (bytes of the packed ``W_hᵀ``) from which a step's matvec is shared among threads
+#: when numba has more than one: below it the parallel region's ~2 µs a step costs more than
+#: it saves (measured with two threads: H = 128 2.4 → 4.4 µs, H = 192 5.7 → 4.0 µs).
+PARALLEL_MIN_BYTES = 1 << 19
+
+#: numba threading layers under which two Python threads may run parallel kernels at once
+#: (the GUI's background preparation and a script's own call); ``workqueue`` aborts then.
+_THREADSAFE_LAYERS = ("omp", "tbb")
+
+
 class Kernels(NamedTuple):
-    """``run_steps``: a direction's whole recurrence, in place in ``compute._Buffers``."""
+    """``run_steps``: a direction's whole recurrence, in place in ``compute._Buffers``;
+    ``run_steps_parallel``: the same with each step's matvec split among numba's threads
+    (None where numba's threading layer is not thread-safe); ``threads``: numba's count."""
 
     run_steps: Callable[..., None]
+    run_steps_parallel: Callable[..., None] | None
+    threads: Callable[[], int]
+    #: ``x W_xᵀ + b`` on numba's threads, with the parallel recurrence (see its docstring).
+    input_terms_parallel: Callable[..., None] | None = None
+
+    def parallel_for(self, Wk: np.ndarray) -> bool:
+        """Whether one direction's steps share their matvec among threads: there are threads
+        (numba's count, ``NUMBA_NUM_THREADS``) and the matvec is large enough to pay."""
+        return (
+            self.run_steps_parallel is not None
+            and self.threads() > 1
+            and Wk.nbytes >= PARALLEL_MIN_BYTES
+        )
 
 
 def pack(WhT: np.ndarray) -> np.ndarray:
@@ -66,13 +91,29 @@ def recurrence() -> Kernels | None:
     except Exception:  # a broken numba install must not break the NumPy path
         logger.debug("numba failed to import", exc_info=True)
         return None
-    kernels = Kernels(_numba_kernels.run_steps)
+    import numba
+
     try:  # compile (or load from numba's cache) now, so a failure falls back here, not mid-run
-        _warm_up(kernels)
+        _warm_up(_numba_kernels.run_steps)
     except Exception:
         logger.warning("numba could not compile lstmviz's recurrence; using NumPy", exc_info=True)
         return None
-    return kernels
+    serial = Kernels(_numba_kernels.run_steps, None, numba.get_num_threads)
+    try:
+        _warm_up(_numba_kernels.run_steps_parallel)
+        f32 = np.float32
+        _numba_kernels.input_terms_parallel(
+            np.zeros((1, 2, PACK_LANES), f32), np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1
+        )
+    except Exception:  # no usable threading layer: every step runs on one thread
+        logger.debug("numba's parallel recurrence is not available", exc_info=True)
+        return serial
+    if numba.threading_layer() not in _THREADSAFE_LAYERS:
+        return serial
+    return serial._replace(
+        run_steps_parallel=_numba_kernels.run_steps_parallel,
+        input_terms_parallel=_numba_kernels.input_terms_parallel,
+    )
 
 
 def ready() -> bool:
@@ -90,9 +131,9 @@ def prepare_in_background() -> threading.Thread:
     return thread
 
 
-def _warm_up(kernels: Kernels) -> None:
+def _warm_up(run_steps: Callable[..., None]) -> None:
     """One step of a 1-unit direction, with the argument types ``compute`` passes."""
     f32 = np.float32
     R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
     Wk, empty, nan = np.zeros((1, 1, PACK_LANES), f32), np.zeros((0, 0), f32), float("nan")
-    kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
+    run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)

@@ -219,22 +219,50 @@ def _run_fast(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:
                 np.clip(hn, -pc, pc, out=hn)
 
 
+def _packed_recurrent(w: LSTMDirection, dtype: np.dtype) -> FloatArray:
+    """``compiled.pack(W_hᵀ)``, packed straight from W_h (the NumPy engine's transpose is not
+    kept as well)."""
+    return w.derived(
+        ("W_h.T packed", dtype.str),
+        lambda: compiled.pack(_internal(w.W_h, dtype, True, transpose=True)),
+    )
+
+
+def _parallel_input_terms(
+    w: LSTMDirection, x: FloatArray, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
+) -> bool:
+    """``x W_xᵀ + b`` on numba's threads when the recurrence will run on them (and 4H is a
+    multiple of the packed block); False: the caller uses BLAS."""
+    H = w.hidden_size
+    if kernels.input_terms_parallel is None or (4 * H) % compiled.PACK_LANES:
+        return False
+    if not kernels.parallel_for(_packed_recurrent(w, dtype)):
+        return False
+    Wxk = w.derived(
+        ("[W_x.T; b] packed", dtype.str), lambda: compiled.pack(_input_weights(w, dtype, True))
+    )
+    T, D = x.shape
+    xa = np.empty((T, D + 1), dtype)
+    xa[:, :D] = x
+    xa[:, D] = 1.0
+    kernels.input_terms_parallel(Wxk, xa, buf.R, 1 if w.reverse else 0)
+    return True
+
+
 def _run_compiled(
     w: LSTMDirection, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
 ) -> None:
     """The fast path's recurrence in one compiled call (same buffers, same arithmetic)."""
-    # packed straight from W_h: the (P, 4H) transpose of the NumPy engine is not kept as well
-    Wk = w.derived(
-        ("W_h.T packed", dtype.str),
-        lambda: compiled.pack(_internal(w.W_h, dtype, True, transpose=True)),
-    )
+    Wk = _packed_recurrent(w, dtype)
     WpT = _projection_T(w, dtype)
     nan = float("nan")
     cc = nan if w.cell_clip is None else float(w.cell_clip)
     pc = nan if w.proj_clip is None else float(w.proj_clip)
     none = np.empty((0, 0), dtype)  # the kernel's "no projection"
     m, WpT_arg = (none, none) if WpT is None else (buf.m, WpT)
-    kernels.run_steps(buf.R, buf.Hb, buf.act_c, m, Wk, WpT_arg, cc, pc, w.reverse)
+    run_steps = kernels.run_steps_parallel if kernels.parallel_for(Wk) else kernels.run_steps
+    assert run_steps is not None
+    run_steps(buf.R, buf.Hb, buf.act_c, m, Wk, WpT_arg, cc, pc, w.reverse)
 
 
 def _compiled_kernels(
@@ -320,10 +348,11 @@ def run_direction(
     T, H = x.shape[0], w.hidden_size
     buf = _Buffers(w, T, dtype)
     fast = _fast_path(w)
-    _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
+    kernels = _compiled_kernels(engine, w, T, dtype)
+    if kernels is None or not _parallel_input_terms(w, x, buf, kernels, dtype):
+        _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
-    kernels = _compiled_kernels(engine, w, T, dtype)
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
         if kernels is not None:
             _run_compiled(w, buf, kernels, dtype)

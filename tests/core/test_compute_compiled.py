@@ -193,3 +193,55 @@ def test_kernels_can_be_prepared_in_the_background():
     thread = compiled.prepare_in_background()
     thread.join(timeout=120)
     assert compiled.ready() and compiled.recurrence() is not None
+
+
+@pytest.mark.parametrize("H, P", [(13, None), (16, None), (32, 7)])
+def test_parallel_kernel_matches_the_equations(monkeypatch, H, P):
+    """Each step's matvec split among numba's threads (``run_steps_parallel``) and the input
+    terms computed on them, forced here for small weights; padded and projected cases, both
+    directions."""
+    from lstmviz.core import _numba_kernels
+
+    serial = compiled.recurrence()
+    forced = compiled.Kernels(
+        serial.run_steps,
+        _numba_kernels.run_steps_parallel,
+        lambda: 2,
+        _numba_kernels.input_terms_parallel,  # used where 4H is a multiple of 64 (H = 16, 32)
+    )
+    monkeypatch.setattr(compiled, "recurrence", lambda: forced)
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_BYTES", 0)
+    rng = np.random.default_rng(9)
+    w = random_direction(rng, H=H, P=P, cell_clip=0.9, proj_clip=0.5 if P else None)
+    for reverse in (False, True):
+        w = w.replace(reverse=reverse)
+        x = rng.normal(size=(40, 3)) * 2
+        fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+        want = reference(w, x)
+        for name in FIELDS:
+            np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+
+
+def test_the_parallel_kernel_is_chosen_only_where_it_pays():
+    def kernel(*a):
+        return None
+
+    big = np.zeros((compiled.PARALLEL_MIN_BYTES // 4,), np.float32)
+    small = big[:-1]
+    assert compiled.Kernels(kernel, kernel, lambda: 2).parallel_for(big)
+    assert not compiled.Kernels(kernel, kernel, lambda: 2).parallel_for(small)
+    assert not compiled.Kernels(kernel, kernel, lambda: 1).parallel_for(big)
+    assert not compiled.Kernels(kernel, None, lambda: 2).parallel_for(big)
+
+
+def test_parallel_input_terms_refuse_weights_that_do_not_fit_the_buffers():
+    from lstmviz.core import _numba_kernels
+
+    f32 = np.float32
+    R, xa = np.zeros((4, 80), f32), np.zeros((3, 5), f32)  # H = 16: one block of 64 lanes
+    for Wxk, first in ((np.zeros((2, 5, 64), f32), 0), (np.zeros((1, 4, 64), f32), 0)):
+        with pytest.raises(ValueError, match="packed"):
+            _numba_kernels.input_terms_parallel(Wxk, xa, R, first)
+    with pytest.raises(ValueError, match="packed"):  # rows past the buffer's end
+        _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 2)
+    _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 1)
