@@ -164,11 +164,14 @@ def _project(hn, mo, WpT):
 
 
 @_njit(inline="always")
-def _checked_lanes(R, Hb, Wk):
-    """Lanes of ``Wk``, after checking it fits the buffers (the IR reads unchecked)."""
-    G = R.shape[1] // 5 * 4
+def _checked_lanes(R, Hb, act_c, Wk):
+    """Lanes of ``Wk``, after checking it and the buffers fit each other (the IR reads
+    without bounds checks, and so does numba by default)."""
+    T, H = act_c.shape
+    if R.shape[0] != T + 1 or R.shape[1] != 5 * H or Hb.shape[0] != T + 1:
+        raise ValueError("buffers do not match the sequence")
     lanes = Wk.shape[0] * 16 * _PACK_VECTORS
-    if not (G <= lanes < G + 16 * _PACK_VECTORS) or Wk.shape[1] != Hb.shape[1]:
+    if not (4 * H <= lanes < 4 * H + 16 * _PACK_VECTORS) or Wk.shape[1] != Hb.shape[1]:
         raise ValueError("packed W_h does not match the buffers")
     return lanes
 
@@ -198,7 +201,7 @@ def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     writes c, h to row ``t + 1 - reverse``."""
     T, H = act_c.shape
     G = 4 * H
-    lanes = _checked_lanes(R, Hb, Wk)
+    lanes = _checked_lanes(R, Hb, act_c, Wk)
     scratch = np.zeros(lanes, f32)  # when padded: z's last block is partial
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -223,7 +226,7 @@ def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     numba would turn array expressions into parallel regions of their own."""
     T, H = act_c.shape
     G = 4 * H
-    lanes = _checked_lanes(R, Hb, Wk)
+    lanes = _checked_lanes(R, Hb, act_c, Wk)
     scratch = np.empty(lanes, f32)
     for j in range(G, lanes):
         scratch[j] = 0.0

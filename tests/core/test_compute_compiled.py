@@ -174,7 +174,10 @@ def test_packed_kernel_refuses_weights_that_do_not_fit_the_buffers():
     for Wk in (np.zeros((2, 16, 64), f32), np.zeros((1, 8, 64), f32), np.zeros((0, 16, 64), f32)):
         with pytest.raises(ValueError, match="packed"):
             kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
-    kernels.run_steps(R, Hb, act_c, empty, np.zeros((1, 16, 64), f32), empty, nan, nan, False)
+    Wk = np.zeros((1, 16, 64), f32)
+    with pytest.raises(ValueError, match="buffers"):
+        kernels.run_steps(R[:2], Hb, act_c, empty, Wk, empty, nan, nan, False)
+    kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
 
 
 def test_engine_is_checked(monkeypatch):
