@@ -402,7 +402,13 @@ class LSTMModel:
 
     @property
     def output_size(self) -> int:
+        """Width of the last LSTM layer's output per step."""
         return self.layers[-1].output_size
+
+    @property
+    def head_output_size(self) -> int:
+        """Width of what the network returns per step: after the head, if there is one."""
+        return chain_width(self.head, self.output_size, "head")
 
     @property
     def n_params(self) -> int:

@@ -99,11 +99,16 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
 
 def model_summary(model: LSTMModel) -> str:
     """The whole model as text, as printed by ``lstmviz --info``."""
+    sizes = f"input size {model.input_size}; output size {model.output_size}"
+    if model.head:  # the last LSTM's width is not what the network returns
+        sizes = (
+            f"input size {model.input_size}; last LSTM output size {model.output_size}; "
+            f"network output size {model.head_output_size} (after the head)"
+        )
     lines = [
         f"File: {model.source_path}",
         f"Format: {model.source_format}" + (f" — {model.framework}" if model.framework else ""),
-        f"LSTM layers: {len(model.layers)}; input size {model.input_size}; "
-        f"output size {model.output_size}; {model.n_params:,} canonical parameters",
+        f"LSTM layers: {len(model.layers)}; {sizes}; {model.n_params:,} canonical parameters",
     ]
     lines.extend(f"Note: {note}" for note in model.notes)  # first: they change what is run
     head = {d.name for d in model.head}

@@ -134,3 +134,18 @@ def test_direction_labels_follow_the_framework_names_and_say_how_time_is_read():
     ]
     assert flipped.reversed_output
     assert LSTMLayer("gb", (d(True),)).direction_label(0) == "backward"
+
+
+def test_summary_says_what_the_network_returns_after_the_head():
+    from lstmviz.core.summary import model_summary
+
+    rng = np.random.default_rng(2)
+    w = LSTMDirection(W_x=rng.normal(size=(8, 3)), W_h=rng.normal(size=(8, 2)), b=np.zeros(8))
+    bare = LSTMModel((LSTMLayer("l", (w,)),))
+    assert bare.head_output_size == 2
+    assert "input size 3; output size 2;" in model_summary(bare)
+    headed = bare.replace(head=(DenseLayer("head", W=rng.normal(size=(5, 2))),))
+    assert headed.output_size == 2 and headed.head_output_size == 5
+    assert "last LSTM output size 2; network output size 5 (after the head)" in model_summary(
+        headed
+    )
