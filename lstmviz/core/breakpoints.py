@@ -104,6 +104,16 @@ class Breakpoint:
     def hits(self, trace: Trace, t: int) -> tuple[Hit, ...]:
         raise NotImplementedError
 
+    def unreachable(self, trace: Trace) -> str | None:
+        """Why this can never fire on ``trace``, else None: breakpoints stay when another
+        model or sequence is opened, and one naming a unit, layer or step it lacks would
+        otherwise just show "0 steps"."""
+        return None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
 
 @dataclass(frozen=True)
 class StepBreakpoint(Breakpoint):
@@ -119,6 +129,11 @@ class StepBreakpoint(Breakpoint):
 
     def hits(self, trace: Trace, t: int) -> tuple[Hit, ...]:
         return (Hit(self, t),) if t == self.step else ()
+
+    def unreachable(self, trace: Trace) -> str | None:
+        if 0 <= self.step < trace.n_steps:
+            return None
+        return f"the sequence has steps 0–{trace.n_steps - 1}"
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,24 @@ class ConditionBreakpoint(Breakpoint):
                     out.append((k, d, dt))
         return out
 
+    def unreachable(self, trace: Trace) -> str | None:
+        scopes = self._scopes(trace)
+        n = len(trace.layers)
+        if not scopes and self.layers is not None and all(k >= n for k in self.layers):
+            return f"the model has {_plural(n, 'layer')} (0–{n - 1})"
+        if not scopes:
+            return "no layer in its scope has that direction"
+        if self.units is None or self.kind is Kind.NONFINITE:
+            return None
+        widths = [self._width(dt) for _, _, dt in scopes]
+        if any(u < w for u in self.units for w in widths):
+            return None
+        return f"the layers in its scope have {_plural(max(widths), 'unit')} (0–{max(widths) - 1})"
+
+    def _width(self, dt: DirectionTrace) -> int:
+        """Units of the named quantity: h is P wide with a projection, the rest H."""
+        return dt.h.shape[1] if self.quantity in ("h", "h_prev") else dt.c.shape[1]
+
     def _values(self, dt: DirectionTrace) -> np.ndarray:
         name = QUANTITIES[self.quantity]
         arr = dt.gate_pre(name[-1]) if name.startswith("pre_") else getattr(dt, name)
@@ -155,8 +188,7 @@ class ConditionBreakpoint(Breakpoint):
     def _unit_index(self, dt: DirectionTrace, cols: np.ndarray) -> tuple[int, ...]:
         if self.units is None:
             return tuple(int(c) for c in cols)
-        width = dt.h.shape[1] if self.quantity in ("h", "h_prev") else dt.c.shape[1]
-        valid = [u for u in self.units if u < width]
+        valid = [u for u in self.units if u < self._width(dt)]
         return tuple(valid[int(c)] for c in cols)
 
     def _evaluate(

@@ -104,9 +104,15 @@ class BreakpointEditor(QWidget):
         if self._debugger is not None:
             mask_counts = [int(self._debugger.breakpoint_mask([b]).sum()) if b.enabled else 0
                            for b in self._debugger.breakpoints]  # fmt: skip
+            trace = self._debugger.trace
             for bp, n in zip(self._debugger.breakpoints, mask_counts, strict=True):
                 suffix = f"   ({n} step{'s' if n != 1 else ''})" if bp.enabled else "   (off)"
+                why = bp.unreachable(trace) if n == 0 else None
+                if why:  # kept from another model or sequence: say why it never fires
+                    suffix = f"   (never fires here: {why})"
                 item = QListWidgetItem(bp.text + suffix)
+                if why:
+                    item.setToolTip(f"{bp.text}: {why}")
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if bp.enabled else Qt.CheckState.Unchecked)
                 self.list.addItem(item)

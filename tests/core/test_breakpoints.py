@@ -161,3 +161,27 @@ def test_nonfinite_finds_the_first_bad_step():
     assert np.flatnonzero(bp.mask(trace)).tolist() == [5]
     (hit,) = bp.hits(trace, 5)
     assert (hit.layer, hit.direction, hit.units) == (1, 0, (3,))
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("step 12", "the sequence has steps 0–11"),
+        ("|c| > 5 in unit 16", "have 16 units (0–15)"),
+        ("any f < 0.1 in units 20-22 in layer 1", "have 16 units (0–15)"),
+        ("mean h > 0.5 in layer 2", "the model has 2 layers (0–1)"),
+        ("any f < 0.1 in layer 0 backward", "no layer in its scope has that direction"),
+    ],
+)
+def test_a_breakpoint_outside_the_model_says_why_it_never_fires(text, why):
+    trace = make_trace()  # 12 steps, 2 layers of 16 units, layer 1 bidirectional
+    bp = parse_breakpoint(text)
+    assert not bp.mask(trace).any()
+    assert why in bp.unreachable(trace)
+
+
+@pytest.mark.parametrize(
+    "text", ["step 11", "|c| > 50 in unit 15", "any f < 0.1 in units 3, 40", "NaN anywhere"]
+)
+def test_a_breakpoint_in_scope_is_not_called_unreachable(text):
+    assert parse_breakpoint(text).unreachable(make_trace()) is None

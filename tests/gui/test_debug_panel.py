@@ -343,3 +343,14 @@ def test_the_panel_never_waits_for_the_compiled_engine(qtbot, monkeypatch):
     assert p.set_sequence(x + 0.0)
     assert set(engines[:-1]) == {"numpy"} and engines[-1] == "auto"
     np.testing.assert_allclose(p.trace.layers[-1].output, slow, atol=1e-5)
+
+
+def test_a_breakpoint_kept_for_a_smaller_model_says_why_it_never_fires(panel, qtbot):
+    editor = panel.breakpoint_editor
+    qtbot.keyClicks(editor.entry, "|c| > 0.01 in unit 11")
+    qtbot.keyClick(editor.entry, Qt.Key.Key_Return)
+    assert editor.list.item(0).text().endswith("steps)")  # 12 units: it fires
+    panel.set_model(make_model(H=4))
+    item = editor.list.item(0)
+    assert "never fires here: the layers in its scope have 4 units (0–3)" in item.text()
+    assert "4 units" in item.toolTip()
