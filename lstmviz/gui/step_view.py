@@ -111,6 +111,11 @@ class StepView(pg.GraphicsLayoutWidget):
             symbol="t", size=11, brush=pg.mkBrush(ps.HIT_COLOR), pen=pg.mkPen("k")
         )
         self.states.addItem(self.hit_markers)
+        # With a projection h_t = W_p·m_t has P values, not one per unit: its own row below.
+        self.proj_image = pg.ImageItem(axisOrder="row-major")
+        self.proj_image.setLookupTable(signed_lut)
+        self.states.addItem(self.proj_image)
+        self._proj_levels = (-1.0, 1.0)
 
         bars = self.addLayout(row=3, col=0, colspan=2)
         self.gate_bar = pg.ColorBarItem(
@@ -157,8 +162,14 @@ class StepView(pg.GraphicsLayoutWidget):
         self.cell_bar.setLevels(self._levels["c"])
         self.signed_bar.setLevels(self._levels["g"])
         ticks = [(r + 0.5, row_label(n, dt)) for r, n in enumerate(STATE_ROWS)]
+        projected = w.W_p is not None
+        if projected:
+            lim = _signed_limit(dt.h)
+            self._proj_levels = (-lim, lim)
+            ticks.append((len(STATE_ROWS) + 0.5, "h_t = W_p·m_t"))
+        self.proj_image.setVisible(projected)
         self.states.getAxis("left").setTicks([ticks])
-        self.states.setYRange(-0.7, len(STATE_ROWS), padding=0)
+        self.states.setYRange(-0.7, len(STATE_ROWS) + projected, padding=0)
 
         self._terms = ("W_x·x_t", "W_h·h_(t-1)", "b", *(("peephole",) if w.has_peepholes else ()))
         self.terms_plot.setTitle(
@@ -187,6 +198,8 @@ class StepView(pg.GraphicsLayoutWidget):
         self.show_step(min(self._step, dt.n_steps - 1))
         for row, name in enumerate(STATE_ROWS):
             self.images[name].setRect(QRectF(-0.5, row, H, 1))  # unit u centred on x = u
+        if projected:
+            self.proj_image.setRect(QRectF(-0.5, len(STATE_ROWS), dt.h.shape[1], 1))
         for k in range(4):
             self.term_images[k].setRect(QRectF(-0.5, k * (n + 0.5), H, n))
 
@@ -200,6 +213,8 @@ class StepView(pg.GraphicsLayoutWidget):
         for name in STATE_ROWS:
             row = getattr(dt, _ATTR.get(name, name))[t : t + 1]
             self.images[name].setImage(row, autoLevels=False, levels=self._levels[name])
+        if dt.weights.W_p is not None:
+            self.proj_image.setImage(dt.h[t : t + 1], autoLevels=False, levels=self._proj_levels)
         H = dt.c.shape[1]
         for k in range(4):
             sl = slice(k * H, (k + 1) * H)
@@ -239,10 +254,12 @@ class StepView(pg.GraphicsLayoutWidget):
             if plot.vb.sceneBoundingRect().contains(pos):
                 p = plot.vb.mapSceneToView(pos)
                 u = int(np.floor(p.x() + 0.5))
+                row = int(np.floor(p.y()))
+                if plot is self.states and row == len(STATE_ROWS) and self.proj_image.isVisible():
+                    return (u, "h_t") if 0 <= u < self._dt.h.shape[1] else None
                 if 0 <= u < self._dt.c.shape[1]:
-                    row = int(np.floor(p.y()))
-                    name = STATE_ROWS[row] if plot is self.states and 0 <= row < 7 else None
-                    return u, name
+                    in_rows = plot is self.states and 0 <= row < len(STATE_ROWS)
+                    return u, STATE_ROWS[row] if in_rows else None
         return None
 
     def _on_scene_clicked(self, event) -> None:
@@ -258,6 +275,9 @@ class StepView(pg.GraphicsLayoutWidget):
         u, name = found
         if name is None:
             self.hover.setText(f"unit {u}")
+            return
+        if name == "h_t":  # the projected state: component u of P, not a unit
+            self.hover.setText(f"h_t[{u}] = {self._dt.h[self._step, u]:.4g} (W_p·m_t)")
             return
         value = getattr(self._dt, _ATTR.get(name, name))[self._step, u]
         self.hover.setText(f"unit {u}: {name} = {value:.4g}")

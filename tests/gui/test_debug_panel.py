@@ -354,3 +354,25 @@ def test_a_breakpoint_kept_for_a_smaller_model_says_why_it_never_fires(panel, qt
     item = editor.list.item(0)
     assert "never fires here: the layers in its scope have 4 units (0–3)" in item.text()
     assert "4 units" in item.toolTip()
+
+
+def test_projected_h_has_its_own_row_in_this_step(qtbot):
+    rng = np.random.default_rng(6)
+    H, P = 8, 3
+    w = LSTMDirection(
+        W_x=rng.normal(size=(4 * H, 2)),
+        W_h=rng.normal(size=(4 * H, P)) * 0.4,
+        b=rng.normal(size=4 * H),
+        W_p=rng.normal(size=(P, H)),
+    )
+    p = DebugPanel()
+    qtbot.addWidget(p)
+    p.set_model(LSTMModel((LSTMLayer("proj", (w,)),)))
+    assert p.set_sequence(rng.normal(size=(15, 2)))
+    p.go_to_step(6)
+    view, dt = p.step_view, p.trace.layers[0].directions[0]
+    assert view.proj_image.isVisible()
+    np.testing.assert_array_equal(view.proj_image.image[0], dt.h[6])  # P values
+    np.testing.assert_array_equal(view.images["h"].image[0], dt.m[6])  # H values: m_t
+    p.set_model(make_model())  # no projection: the row goes away
+    assert not p.step_view.proj_image.isVisible()
