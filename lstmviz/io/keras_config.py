@@ -94,10 +94,14 @@ class KerasVersion:
     tf: bool = False
     tf1: bool = False
     guessed: bool = False  # no keras_version in the file
+    #: Who writes a file of this layout when that is all the file tells (``label``).
+    writers: str = ""
 
     @property
     def label(self) -> str:
         """E.g. "Keras 2.2.4", "tf.keras 2.15.0", "Keras 3.15.1"."""
+        if self.guessed and self.writers:
+            return f"{self.writers} (version not recorded)"
         number = self.text.removesuffix("-tf") or f"{self.major}.x"
         who = "tf.keras" if self.tf else "Keras"
         return f"{who} {number}" + (" (version not recorded)" if self.guessed else "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -257,7 +258,9 @@ def _v3_weights(
     file = probe.name
     found, notes = layers_without_config(h5, file, bool(modes))
     notes[:0] = extra
-    version = parse_version(None, default_major=3)
+    # Keras 3 and tf.keras/tf_keras 2.13+ write this layout and no version (fixtures of both)
+    writers = "Keras 3 or tf.keras ≥ 2.13"
+    version = replace(parse_version(None, default_major=3), writers=writers)
     if any(LEGACY_LAYERS in w.name for f in found for w in f.weights):
         version = parse_version("2.13", default_major=2)  # tf.keras 2.13+ tree
         notes.append("tf.keras 2.13+ weights tree (_layer_checkpoint_dependencies)")

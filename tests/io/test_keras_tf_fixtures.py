@@ -200,3 +200,10 @@ def test_cudnn_semantics_written_out_match_tf_keras_and_lstmviz() -> None:
     np.testing.assert_allclose(ref, exp["y0"], atol=1e-5, rtol=0)  # tf.keras' conversion
     trace = lstmviz.run(load_model(HERE / "cudnn_lstm.h5"), exp["x"])
     np.testing.assert_allclose(trace.output, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["tf215_cudnn.weights.h5", "tfk221_cudnn.weights.h5"])
+def test_a_versionless_weights_h5_names_everyone_who_writes_its_layout(name: str) -> None:
+    """tf.keras 2.15 and tf_keras 2.21 wrote these; the layout is Keras 3's and no version is
+    stored, so the label must not claim Keras 3."""
+    assert load_model(HERE / name).framework == "Keras 3 or tf.keras ≥ 2.13 (version not recorded)"
