@@ -40,12 +40,14 @@ from lstmviz.gui.settings import AppSettings
 from lstmviz.gui.shapes_panel import ShapesPanel
 from lstmviz.gui.weight_stats import WeightStatsPanel
 from lstmviz.gui.weights_view import WeightsView
-from lstmviz.io.errors import ChoiceRequired
+from lstmviz.io.errors import ChoiceRequired, LoadError
 
 logger = logging.getLogger(__name__)
 
 DEBUGGER_TAB = 1
 SEQUENCE_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+#: Dropped files that hold either weights or a sequence (``_holds_a_sequence`` decides).
+ARRAY_SUFFIXES = frozenset({".npy", ".npz"})
 
 
 class MainWindow(QMainWindow):
@@ -358,11 +360,34 @@ class MainWindow(QMainWindow):
             return
         event.acceptProposedAction()
         path = paths[0]
-        if Path(path).suffix.lower() in SEQUENCE_SUFFIXES and self.model is not None:
+        suffix = Path(path).suffix.lower()
+        as_sequence = self.model is not None and (
+            suffix in SEQUENCE_SUFFIXES
+            or (suffix in ARRAY_SUFFIXES and self._holds_a_sequence(path))
+        )
+        if as_sequence:
             if self.open_sequence(path):
                 self.tabs.setCurrentIndex(DEBUGGER_TAB)  # a sequence is dropped to be stepped
         else:
             self.open_model(path)
+
+    def _holds_a_sequence(self, path: str) -> bool:
+        """An ``.npy``/``.npz`` holds weights or a sequence: a sequence when no reader finds
+        an LSTM in it and it reads as one for the open model (``x (T, D)``, token ids)."""
+        assert self.model is not None
+        try:
+            workers.load(path, {})
+        except ChoiceRequired:
+            return False  # weights whose layout needs a choice: the model path asks it
+        except LoadError:
+            pass
+        else:
+            return False
+        try:
+            load_sequence(path, self.model.input_size, self.model.embedding)
+        except (OSError, ValueError):
+            return False  # neither: the model path shows why it is not weights
+        return True
 
     # ------------------------------------------------------------------ slots
     def clear_recent_files(self) -> None:

@@ -227,6 +227,30 @@ def test_sequence_files_open_and_drop_onto_the_debugger(make_main_window, tmp_pa
     assert "wide.csv" in window.last_error and window.model.source_path.endswith("plain.pt")
 
 
+@pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
+def test_a_dropped_array_file_is_a_sequence_or_weights_by_what_it_holds(
+    make_main_window, tmp_path, qtbot
+):
+    window = make_main_window()
+    window.open_model(TORCH_PLAIN, wait=True)  # D = 3
+    x = np.random.default_rng(2).normal(size=(11, 3))
+    np.save(tmp_path / "walk.npy", x)
+    np.savez(tmp_path / "walk.npz", x=x)
+    for name in ("walk.npy", "walk.npz"):
+        drop(window, tmp_path / name)  # holds no LSTM, reads as (T, 3): a sequence
+        assert f"{name} (11 steps)" in window.status_label.text()
+        np.testing.assert_allclose(window.debug_panel.trace.x, x, rtol=1e-6)
+        assert window.model.source_path.endswith("plain.pt")
+    weights = FIXTURES / "arrays" / "keras_names.npz"
+    with qtbot.waitSignal(window.model_loaded, timeout=10000):
+        drop(window, weights)  # LSTM weights: a model, even with a model open
+    assert window.model.source_path.endswith("keras_names.npz")
+    np.save(tmp_path / "wide.npy", np.ones((4, 5)))
+    with qtbot.waitSignal(window.load_failed, timeout=10000):
+        drop(window, tmp_path / "wide.npy")  # neither: the reader says why it is no model
+    assert "wide.npy" in window.last_error
+
+
 def test_menu_actions_drive_the_views(make_main_window):
     window = make_main_window()
     window.set_model(keras_like()[0])
