@@ -16,8 +16,9 @@ engines are interchangeable and the trace does not know which one ran.
 
 from __future__ import annotations
 
-import functools
+import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import NamedTuple
@@ -48,7 +49,8 @@ _THREADSAFE_LAYERS = ("omp", "tbb")
 class Kernels(NamedTuple):
     """``run_steps``: a direction's whole recurrence, in place in ``compute._Buffers``;
     ``run_steps_parallel``: the same with each step's matvec split among numba's threads
-    (None where numba's threading layer is not thread-safe); ``threads``: numba's count."""
+    (None unless ``threads()`` asks for several under a thread-safe threading layer);
+    ``threads``: how many to use."""
 
     run_steps: Callable[..., None]
     run_steps_parallel: Callable[..., None] | None
@@ -57,8 +59,8 @@ class Kernels(NamedTuple):
     input_terms_parallel: Callable[..., None] | None = None
 
     def parallel_for(self, Wk: np.ndarray) -> bool:
-        """Whether one direction's steps share their matvec among threads: there are threads
-        (numba's count, ``NUMBA_NUM_THREADS``) and the matvec is large enough to pay."""
+        """Whether one direction's steps share their matvec among threads: threads were asked
+        for (``threads()``) and the matvec is large enough to pay."""
         return (
             self.run_steps_parallel is not None
             and self.threads() > 1
@@ -81,59 +83,159 @@ def pack(WhT: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.cache
-def recurrence() -> Kernels | None:
-    """The compiled kernels, or None when numba is not installed or cannot compile here."""
-    try:
-        from lstmviz.core import _numba_kernels
-    except ImportError:
-        return None
-    except Exception:  # a broken numba install must not break the NumPy path
-        logger.debug("numba failed to import", exc_info=True)
-        return None
+def call_parallel(kernels: Kernels, kernel: Callable[..., None], *args: object) -> None:
+    """Run a parallel kernel on ``kernels.threads()`` of numba's threads (numba's own count,
+    which defaults to every core, is restored afterwards)."""
     import numba
 
-    try:  # compile (or load from numba's cache) now, so a failure falls back here, not mid-run
-        _warm_up(_numba_kernels.run_steps)
-    except Exception:
-        logger.warning("numba could not compile lstmviz's recurrence; using NumPy", exc_info=True)
-        return None
-    serial = Kernels(_numba_kernels.run_steps, None, numba.get_num_threads)
+    before = numba.get_num_threads()
+    numba.set_num_threads(kernels.threads())
     try:
-        _warm_up(_numba_kernels.run_steps_parallel)
-        f32 = np.float32
-        _numba_kernels.input_terms_parallel(
-            np.zeros((1, 2, PACK_LANES), f32), np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1
-        )
-    except Exception:  # no usable threading layer: every step runs on one thread
-        logger.debug("numba's parallel recurrence is not available", exc_info=True)
-        return serial
-    if numba.threading_layer() not in _THREADSAFE_LAYERS:
-        return serial
-    return serial._replace(
-        run_steps_parallel=_numba_kernels.run_steps_parallel,
-        input_terms_parallel=_numba_kernels.input_terms_parallel,
-    )
+        kernel(*args)
+    finally:
+        numba.set_num_threads(before)
+
+
+def threads() -> int:
+    """Threads one direction's steps may share: ``LSTMVIZ_NUM_THREADS`` (default 1), read
+    when the kernels are first prepared. Opt-in, because the threads come from numba's
+    threading layer, and once GNU OpenMP's threads have run, a ``fork()`` of the process
+    (multiprocessing's default start on Linux) aborts the child."""
+    try:
+        return max(1, int(os.environ.get("LSTMVIZ_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+_lock = threading.Lock()
+_resolved: dict[str, object] = {}  # "kernels": Kernels | None, "why": a reason when None
+
+
+def recurrence() -> Kernels | None:
+    """The compiled kernels, or None when numba is not installed or cannot compile here.
+    Resolved once, under a lock: two threads' first calls must not compile (or launch
+    numba's threads) at the same time."""
+    with _lock:
+        if "kernels" not in _resolved:
+            _resolved["kernels"] = _resolve()
+        return _resolved["kernels"]  # type: ignore[return-value]
+
+
+def unavailable() -> str:
+    """Why ``recurrence()`` is None, for ``engine="numba"``'s error."""
+    return str(_resolved.get("why", "numba is not installed: pip install 'lstmviz[fast]'"))
 
 
 def ready() -> bool:
     """True once ``recurrence()`` has been resolved (compiled, loaded from numba's cache, or
     found missing): from then on ``engine="auto"`` never waits for a compile."""
-    return recurrence.cache_info().currsize > 0
+    return "kernels" in _resolved
+
+
+def reset() -> None:
+    """Forget the resolved kernels (tests; a changed ``LSTMVIZ_NUM_THREADS``)."""
+    with _lock:
+        _resolved.clear()
 
 
 def prepare_in_background() -> threading.Thread:
     """Resolve ``recurrence()`` in a daemon thread. The desktop app starts this after its
     first paint and runs the NumPy engine until ``ready()``, so the first-ever compile on a
-    machine (~4 s, then cached on disk) never freezes the window."""
+    machine (5-15 s, then cached on disk) never freezes the window."""
     thread = threading.Thread(target=recurrence, name="lstmviz-compile", daemon=True)
     thread.start()
     return thread
 
 
-def _warm_up(run_steps: Callable[..., None]) -> None:
-    """One step of a 1-unit direction, with the argument types ``compute`` passes."""
+def _resolve() -> Kernels | None:
+    try:
+        from lstmviz.core import _numba_kernels
+    except ImportError:
+        _resolved["why"] = "numba is not installed: pip install 'lstmviz[fast]'"
+        return None
+    except Exception as exc:  # a broken numba install must not break the NumPy path
+        logger.debug("numba failed to import", exc_info=True)
+        _resolved["why"] = f"numba is installed but failed to import ({exc})"
+        return None
+    import numba
+
+    try:  # compile (or load from numba's cache) now, so a failure falls back here, not mid-run
+        _warm_up(_numba_kernels.run_steps, projection=False)
+        _warm_up(_numba_kernels.run_steps, projection=True)
+    except Exception as exc:
+        logger.warning("numba could not compile lstmviz's recurrence, using NumPy: %s", exc)
+        logger.debug("compile failure", exc_info=True)
+        _resolved["why"] = f"numba is installed but could not compile here ({exc})"
+        return None
+    kernels = Kernels(_numba_kernels.run_steps, None, lambda: 1)
+    n = threads()
+    if n < 2 or not _threadsafe_layer():
+        return kernels
+    try:
+        for projection in (False, True):
+            _warm_up(_numba_kernels.run_steps_parallel, projection=projection)
+        _warm_up_input_terms(_numba_kernels.input_terms_parallel)
+    except Exception:  # no usable threading layer after all: every step runs on one thread
+        logger.debug("numba's parallel recurrence is not available", exc_info=True)
+        return kernels
+    if numba.threading_layer() not in _THREADSAFE_LAYERS:
+        return kernels
+    return kernels._replace(
+        run_steps_parallel=_numba_kernels.run_steps_parallel,
+        input_terms_parallel=_numba_kernels.input_terms_parallel,
+        threads=lambda: min(n, numba.config.NUMBA_NUM_THREADS),
+    )
+
+
+def _threadsafe_layer() -> bool:
+    """Whether numba's threads would come from TBB or OpenMP (two Python threads may then
+    run parallel kernels at once), found without launching them: ``workqueue`` aborts the
+    process on concurrent use, so no parallel kernel may run under it, not even a warm-up."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized:
+        return numba.threading_layer() in _THREADSAFE_LAYERS
+    layer = str(numba.config.THREADING_LAYER).lower()
+    if layer in ("tbb", "omp"):
+        order = [layer]
+    elif layer in ("safe", "threadsafe"):
+        order = ["tbb"] if layer == "safe" else ["tbb", "omp"]
+    elif layer == "default":
+        order = list(numba.config.THREADING_LAYER_PRIORITY)
+    else:
+        return False
+    for backend in order:
+        if backend == "workqueue":
+            return False  # what numba would pick first
+        try:
+            if backend == "tbb":
+                parallel._check_tbb_version_compatible()
+            importlib.import_module(f"numba.np.ufunc.{backend}pool")
+        except Exception:
+            continue
+        return True
+    return False
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _warm_up(run_steps: Callable[..., None], projection: bool) -> None:
+    """One step of a 1-unit direction with exactly the argument types ``compute`` passes (the
+    prepared weights are read-only, which numba compiles separately), so no later call
+    compiles: buffers writable, ``Wk`` and ``W_pᵀ`` read-only."""
     f32 = np.float32
     R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
-    Wk, empty, nan = np.zeros((1, 1, PACK_LANES), f32), np.zeros((0, 0), f32), float("nan")
-    run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
+    Wk, nan = _readonly(np.zeros((1, 1, PACK_LANES), f32)), float("nan")
+    m = np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32)
+    WpT = _readonly(np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32))
+    run_steps(R, Hb, act_c, m, Wk, WpT, nan, nan, False)
+
+
+def _warm_up_input_terms(input_terms: Callable[..., None]) -> None:
+    f32 = np.float32
+    Wxk = _readonly(np.zeros((1, 2, PACK_LANES), f32))
+    input_terms(Wxk, np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1)

@@ -245,7 +245,7 @@ def _parallel_input_terms(
     xa = np.empty((T, D + 1), dtype)
     xa[:, :D] = x
     xa[:, D] = 1.0
-    kernels.input_terms_parallel(Wxk, xa, buf.R, 1 if w.reverse else 0)
+    compiled.call_parallel(kernels, kernels.input_terms_parallel, Wxk, xa, buf.R, int(w.reverse))
     return True
 
 
@@ -258,11 +258,16 @@ def _run_compiled(
     nan = float("nan")
     cc = nan if w.cell_clip is None else float(w.cell_clip)
     pc = nan if w.proj_clip is None else float(w.proj_clip)
-    none = np.empty((0, 0), dtype)  # the kernel's "no projection"
-    m, WpT_arg = (none, none) if WpT is None else (buf.m, WpT)
-    run_steps = kernels.run_steps_parallel if kernels.parallel_for(Wk) else kernels.run_steps
-    assert run_steps is not None
-    run_steps(buf.R, buf.Hb, buf.act_c, m, Wk, WpT_arg, cc, pc, w.reverse)
+    if WpT is None:  # the kernel's "no projection"; W_pᵀ read-only like the prepared one,
+        m, WpT = np.empty((0, 0), dtype), np.empty((0, 0), dtype)  # one compiled signature
+        WpT.setflags(write=False)
+    else:
+        m = buf.m
+    args = (buf.R, buf.Hb, buf.act_c, m, Wk, WpT, cc, pc, w.reverse)
+    if kernels.run_steps_parallel is not None and kernels.parallel_for(Wk):
+        compiled.call_parallel(kernels, kernels.run_steps_parallel, *args)
+    else:
+        kernels.run_steps(*args)
 
 
 def _compiled_kernels(
@@ -275,7 +280,7 @@ def _compiled_kernels(
         return None
     kernels = compiled.recurrence()
     if kernels is None and engine == "numba":
-        raise RuntimeError("engine='numba' needs numba: pip install 'lstmviz[fast]'")
+        raise RuntimeError(f"engine='numba' is not available: {compiled.unavailable()}")
     return kernels
 
 

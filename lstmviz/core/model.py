@@ -108,15 +108,19 @@ class Provenance:
 
 def _immutable(arr: np.ndarray) -> bool:
     """True when nothing can write to ``arr``'s memory: it and every array it views are
-    read-only (a read-only view of a writable array is not enough)."""
+    read-only, and the memory is the array's own or a ``bytes`` object's. A read-only view of
+    a writable array, a bytearray behind a read-only memoryview, or a memory-mapped file
+    that can be rewritten is not enough."""
     base: Any = arr
     while isinstance(base, np.ndarray):
         if base.flags.writeable:
             return False
         base = base.base
-    return not isinstance(base, (bytearray, memoryview)) or (
-        isinstance(base, memoryview) and base.readonly
-    )
+    while isinstance(base, memoryview):
+        if not base.readonly:
+            return False
+        base = base.obj
+    return base is None or isinstance(base, bytes)
 
 
 def _frozen(a: Any, name: str) -> FloatArray:
@@ -246,6 +250,9 @@ class LSTMDirection:
         skips preparing it, which is ~17 ms of a 300-step run at H = 1024. The copies cost
         memory once per dtype run (about the size of the weights) and are not pickled.
         """
+        if any(a.flags.writeable for a in self._arrays()):  # someone made a weight writable
+            self.__dict__.pop("_derived", None)
+            return make()  # so nothing derived from it is trusted, or kept
         cache = self.__dict__.setdefault("_derived", {})  # not a field: replace() starts afresh
         arr = cache.get(key)
         if arr is None:
@@ -254,10 +261,21 @@ class LSTMDirection:
             cache[key] = arr
         return arr
 
+    def _arrays(self) -> list[FloatArray]:
+        names = ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p", "h0", "c0")
+        return [a for a in (getattr(self, n) for n in names) if a is not None]
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_derived", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """pickle and ``copy.deepcopy`` rebuild the arrays writable: make them read-only
+        again, as construction does (they are the copy's own)."""
+        self.__dict__.update(state)
+        for a in self._arrays():
+            a.setflags(write=False)
 
 
 @dataclass(frozen=True)

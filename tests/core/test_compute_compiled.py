@@ -190,12 +190,67 @@ def test_engine_is_checked(monkeypatch):
     assert run(model, np.zeros((300, 3))).layers[0].output.shape == (300, 5)  # auto: NumPy
 
 
-def test_kernels_can_be_prepared_in_the_background():
-    compiled.recurrence.cache_clear()
+@pytest.fixture
+def fresh_kernels():
+    """Kernels resolved again in the test (and once more after it, with its settings gone)."""
+    compiled.reset()
+    yield
+    compiled.reset()
+
+
+def test_kernels_can_be_prepared_in_the_background(fresh_kernels):
     assert not compiled.ready()
     thread = compiled.prepare_in_background()
     thread.join(timeout=120)
     assert compiled.ready() and compiled.recurrence() is not None
+
+
+def test_threads_are_opt_in(fresh_kernels, monkeypatch):
+    """Without LSTMVIZ_NUM_THREADS no parallel kernel is prepared, so numba's threads (and
+    GNU OpenMP's fork hazard) never start; with it they are used where the layer allows."""
+    monkeypatch.delenv("LSTMVIZ_NUM_THREADS", raising=False)
+    assert compiled.recurrence().run_steps_parallel is None
+    compiled.reset()
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
+    kernels = compiled.recurrence()
+    assert (kernels.run_steps_parallel is not None) == compiled._threadsafe_layer()
+
+
+def test_engine_numba_says_why_it_is_unavailable(fresh_kernels, monkeypatch):
+    def broken(*args, **kw):
+        raise RuntimeError("no LLVM target here")
+
+    monkeypatch.setattr(compiled, "_warm_up", broken)
+    model = one_direction(random_direction(np.random.default_rng(6)))
+    with pytest.raises(RuntimeError, match="numba is installed but could not compile here"):
+        run(model, np.zeros((3, 3)), engine="numba")
+    assert run(model, np.zeros((300, 3))).layers[0].output.shape == (300, 5)  # auto: NumPy
+
+
+def test_the_warm_up_compiles_the_signature_every_real_call_uses(monkeypatch):
+    """Prepared weights are read-only, which numba types apart from writable arrays: a
+    warm-up with other flags left a second compile for the first real run (seconds, on the
+    GUI thread)."""
+    import numba
+
+    from lstmviz.core import _numba_kernels
+
+    seen = []
+
+    def record(*args):
+        seen.append(tuple(numba.typeof(a) for a in args))
+
+    monkeypatch.setattr(_numba_kernels, "run_steps", record)
+    for projection in (False, True):
+        compiled._warm_up(_numba_kernels.run_steps, projection=projection)
+    warm = set(seen)
+    seen.clear()
+    kernels = compiled.Kernels(record, None, lambda: 1)
+    monkeypatch.setattr(compiled, "recurrence", lambda: kernels)
+    rng = np.random.default_rng(3)
+    for P in (None, 3):
+        run(one_direction(random_direction(rng, H=6, P=P)), rng.normal(size=(5, 3)), engine="numba")
+    assert set(seen) <= warm and len(warm) == 1
 
 
 @pytest.mark.parametrize("H, P", [(13, None), (16, None), (32, 7)])
@@ -248,3 +303,22 @@ def test_parallel_input_terms_refuse_weights_that_do_not_fit_the_buffers():
     with pytest.raises(ValueError, match="packed"):  # rows past the buffer's end
         _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 2)
     _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 1)
+
+
+def test_the_compiled_tanh_is_accurate_and_never_leaves_minus_one_to_one():
+    from lstmviz.core import _numba_kernels
+
+    @_numba_kernels._njit
+    def tanh_all(x, out):
+        for j in range(x.shape[0]):
+            out[j] = _numba_kernels.tanh32(x[j])
+
+    x = np.concatenate([np.linspace(-12, 12, 200_001), [0.0, -0.0, 1e-30, np.inf, -np.inf]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    tanh_all(x, out)
+    assert np.abs(out - np.tanh(x.astype(np.float64))).max() < 3.5e-7
+    assert out.min() >= -1.0 and out.max() <= 1.0
+    nan = np.array([np.nan], np.float32)
+    tanh_all(nan, out[:1])
+    assert np.isnan(out[0])

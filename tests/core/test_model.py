@@ -149,3 +149,46 @@ def test_summary_says_what_the_network_returns_after_the_head():
     assert "last LSTM output size 2; network output size 5 (after the head)" in model_summary(
         headed
     )
+
+
+def _one_layer(rng) -> LSTMModel:
+    w = LSTMDirection(
+        W_x=rng.normal(size=(64, 3)), W_h=rng.normal(size=(64, 16)) * 0.5, b=rng.normal(size=64)
+    )
+    return LSTMModel((LSTMLayer("l", (w,)),))
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_copied_models_stay_read_only_so_prepared_weights_never_go_stale(how):
+    import copy
+
+    rng = np.random.default_rng(5)
+    m = _one_layer(rng)
+    x = rng.normal(size=(300, 3))
+    m2 = copy.deepcopy(m) if how == "deepcopy" else pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(run(m2, x).output, run(m, x).output)
+    with pytest.raises(ValueError):
+        m2.layers[0].directions[0].W_h[1, :] = 0.0
+
+
+def test_a_weight_made_writable_again_is_not_served_from_the_cache():
+    rng = np.random.default_rng(6)
+    m = _one_layer(rng)
+    x = rng.normal(size=(300, 3))
+    before = run(m, x).output  # prepares and keeps the internal layout
+    W_h = m.layers[0].directions[0].W_h
+    W_h.setflags(write=True)  # deliberate, but possible on an array that owns its memory
+    W_h[:, :] = 0.0
+    after = run(m, x).output
+    want = run(LSTMModel((LSTMLayer("l", (m.layers[0].directions[0].replace(),)),)), x).output
+    np.testing.assert_allclose(after, want, atol=1e-6)
+    assert not np.allclose(after, before)
+
+
+def test_memory_someone_else_can_write_is_copied(tmp_path):
+    buf = bytearray(np.ones((8, 3)).tobytes())
+    behind_readonly_view = np.frombuffer(memoryview(buf).toreadonly()).reshape(8, 3)
+    assert _direction(behind_readonly_view).W_x is not behind_readonly_view
+    np.save(tmp_path / "w.npy", np.ones((8, 3)))
+    mapped = np.load(tmp_path / "w.npy", mmap_mode="r")  # the file can be rewritten
+    assert _direction(mapped).W_x is not mapped
