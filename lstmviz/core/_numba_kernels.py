@@ -22,10 +22,10 @@ _PACK_VECTORS = 4
 
 @_njit(inline="always")
 def tanh32(x0: float) -> float:
-    """tanh to a couple of float32 ulp (max |error| 2.4e-7), never outside [-1, 1]: the 13/6
-    rational form of Eigen's ``generic_fast_tanh_float``. It has no branch, so LLVM vectorises
-    the loops that call it (libm's scalar ``tanhf`` would cost ~3 ns an element); NaN stays
-    NaN."""
+    """tanh to a few float32 ulp (max |error| 2.8e-7 over [-10, 10]), never outside
+    [-1, 1]: the 13/6 rational form of Eigen's ``generic_fast_tanh_float``. It has no branch,
+    so LLVM vectorises the loops that call it (libm's scalar ``tanhf`` would cost ~3 ns an
+    element); NaN stays NaN."""
     x = min(max(x0, f32(-9.0)), f32(9.0))
     x2 = x * x
     p = x2 * f32(-2.76076847742355e-16) + f32(2.00018790482477e-13)
@@ -165,14 +165,23 @@ def _project(hn, mo, WpT):
 
 
 @_njit(inline="always")
-def _checked_lanes(R, Hb, act_c, Wk):
-    """Lanes of ``Wk``, after checking it and the buffers fit each other (the IR reads
-    without bounds checks, and so does numba by default)."""
+def _checked_lanes(R, Hb, act_c, m, Wk, WpT):
+    """Lanes of ``Wk``, after checking every buffer against the sequence and the weights:
+    the IR reads without bounds checks, and so does numba by default. ``compute`` always
+    passes consistent shapes; this guards the kernels' other callers (tests, scripts)."""
     T, H = act_c.shape
+    P = Hb.shape[1]
     if R.shape[0] != T + 1 or R.shape[1] != 5 * H or Hb.shape[0] != T + 1:
         raise ValueError("buffers do not match the sequence")
+    if WpT.shape[0] > 0:
+        if WpT.shape[0] != H or WpT.shape[1] != P or m.shape[0] != T or m.shape[1] != H:
+            raise ValueError("projection buffers do not match the buffers")
+    elif P != H:
+        raise ValueError("buffers do not match the sequence: h is H wide without a projection")
     lanes = Wk.shape[0] * 16 * _PACK_VECTORS
-    if not (4 * H <= lanes < 4 * H + 16 * _PACK_VECTORS) or Wk.shape[1] != Hb.shape[1]:
+    if Wk.shape[2] != 16 * _PACK_VECTORS or Wk.shape[1] != P:
+        raise ValueError("packed W_h does not match the buffers")
+    if not (4 * H <= lanes < 4 * H + 16 * _PACK_VECTORS):
         raise ValueError("packed W_h does not match the buffers")
     return lanes
 
@@ -202,7 +211,7 @@ def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     writes c, h to row ``t + 1 - reverse``."""
     T, H = act_c.shape
     G = 4 * H
-    lanes = _checked_lanes(R, Hb, act_c, Wk)
+    lanes = _checked_lanes(R, Hb, act_c, m, Wk, WpT)
     scratch = np.zeros(lanes, f32)  # when padded: z's last block is partial
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -227,7 +236,7 @@ def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     numba would turn array expressions into parallel regions of their own."""
     T, H = act_c.shape
     G = 4 * H
-    lanes = _checked_lanes(R, Hb, act_c, Wk)
+    lanes = _checked_lanes(R, Hb, act_c, m, Wk, WpT)
     scratch = np.empty(lanes, f32)
     for j in range(G, lanes):
         scratch[j] = 0.0
@@ -255,8 +264,11 @@ def input_terms_parallel(Wxk, xa, R, first):
     T = xa.shape[0]
     H = R.shape[1] // 5
     lanes = 16 * _PACK_VECTORS
-    if Wxk.shape[0] * lanes != 4 * H or Wxk.shape[1] != xa.shape[1] or R.shape[0] < first + T:
+    fits = Wxk.shape[0] * lanes == 4 * H and Wxk.shape[1] == xa.shape[1]
+    if not fits or Wxk.shape[2] != lanes or R.shape[1] != 5 * H or R.shape[0] < first + T:
         raise ValueError("packed W_x does not match the buffers")
+    if first < 0:
+        raise ValueError("packed W_x does not match the buffers: negative first row")
     for jb in numba.prange(Wxk.shape[0]):
         for t in range(T):
             z = R[first + t, H:]

@@ -6,8 +6,9 @@ compiled step is the only way to match a framework's C++ kernel at small H. At l
 engine is bound by how fast ``W_h`` streams from memory; BLAS' matvec loads and stores its
 partial sums once per pass over the rows, while the compiled kernel keeps them in vector
 registers over a packed copy of ``W_hᵀ`` (``pack``) and reads at the memory's speed. numba is
-a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
-llvmlite) and imported only when a direction is run with it, never on the GUI's start-up path.
+a a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
+llvmlite) and imported only when a direction is run with it, or by the desktop app's
+background thread once its window is shown (``prepare_in_background``).
 
 The kernel writes the same ``_Buffers`` layout as the NumPy fast path (gate rows
 ``[c_prev | g | f | i | o]`` pre-filled with ``x W_xᵀ + b``, sigmoid rows halved), so the two
@@ -99,8 +100,10 @@ def call_parallel(kernels: Kernels, kernel: Callable[..., None], *args: object) 
 def threads() -> int:
     """Threads one direction's steps may share: ``LSTMVIZ_NUM_THREADS`` (default 1), read
     when the kernels are first prepared. Opt-in, because the threads come from numba's
-    threading layer, and once GNU OpenMP's threads have run, a ``fork()`` of the process
-    (multiprocessing's default start on Linux) aborts the child."""
+    threading layer: once GNU OpenMP's threads have run, a child made by ``fork()``
+    (multiprocessing's default start on Linux) is killed if it starts OpenMP threads again,
+    and other libraries in the child may do so. lstmviz's own kernels in such a child fall
+    back to one thread (``_after_fork_in_child``)."""
     try:
         return max(1, int(os.environ.get("LSTMVIZ_NUM_THREADS", "1")))
     except ValueError:
@@ -109,6 +112,22 @@ def threads() -> int:
 
 _lock = threading.Lock()
 _resolved: dict[str, object] = {}  # "kernels": Kernels | None, "why": a reason when None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child: a fresh lock (the parent's may have been held by another thread) and
+    no parallel kernels, since GNU OpenMP kills a child that starts its threads again."""
+    global _lock
+    _lock = threading.Lock()
+    kernels = _resolved.get("kernels")
+    if isinstance(kernels, Kernels) and kernels.run_steps_parallel is not None:
+        _resolved["kernels"] = kernels._replace(
+            run_steps_parallel=None, input_terms_parallel=None, threads=lambda: 1
+        )
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def recurrence() -> Kernels | None:

@@ -9,6 +9,7 @@ which settings were read and which were assumed. Arrays are made read-only on co
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -106,21 +107,38 @@ class Provenance:
         return "; ".join([text, *assumed])
 
 
+#: Arrays lstmviz made read-only itself (``freeze``), by id: nobody else holds them writable.
+_OWNED: dict[int, weakref.ReferenceType[np.ndarray]] = {}
+
+
+def freeze(arr: np.ndarray) -> np.ndarray:
+    """Make ``arr`` read-only and remember that lstmviz did, so a model keeps it (and views
+    of it) without copying. Only for arrays nobody else holds: a reader's own fresh arrays.
+    Someone else's read-only array is copied, since its owner may make it writable again."""
+    arr.setflags(write=False)
+    key = id(arr)
+    _OWNED[key] = weakref.ref(arr, lambda _, key=key: _OWNED.pop(key, None))
+    return arr
+
+
 def _immutable(arr: np.ndarray) -> bool:
     """True when nothing can write to ``arr``'s memory: it and every array it views are
-    read-only, and the memory is the array's own or a ``bytes`` object's. A read-only view of
-    a writable array, a bytearray behind a read-only memoryview, or a memory-mapped file
-    that can be rewritten is not enough."""
+    read-only, and the memory is an array ``freeze`` made read-only or a ``bytes`` object.
+    A read-only view of a writable array, an array read-only by its owner's choice, a
+    bytearray behind a read-only memoryview, or a memory-mapped file is not enough."""
     base: Any = arr
+    owned = False
     while isinstance(base, np.ndarray):
         if base.flags.writeable:
             return False
+        ref = _OWNED.get(id(base))
+        owned = owned or (ref is not None and ref() is base)
         base = base.base
     while isinstance(base, memoryview):
         if not base.readonly:
             return False
         base = base.obj
-    return base is None or isinstance(base, bytes)
+    return owned or isinstance(base, bytes)
 
 
 def _frozen(a: Any, name: str) -> FloatArray:
@@ -131,8 +149,7 @@ def _frozen(a: Any, name: str) -> FloatArray:
     arr = np.array(a, dtype=np.result_type(np.asarray(a).dtype, np.float32), copy=True)
     if arr.dtype.kind != "f":
         raise ValueError(f"{name} must be a float array, got {arr.dtype}")
-    arr.setflags(write=False)
-    return arr
+    return freeze(arr)
 
 
 @dataclass(frozen=True)
@@ -245,14 +262,19 @@ class LSTMDirection:
     def derived(self, key: Hashable, make: Callable[[], FloatArray]) -> FloatArray:
         """``make()``, computed once per direction and kept read-only.
 
-        The weights are immutable, so an engine's reordered or transposed copy of them never
-        goes stale; running the same model again (the GUI's case: a new sequence, new h0)
-        skips preparing it, which is ~17 ms of a 300-step run at H = 1024. The copies cost
-        memory once per dtype run (about the size of the weights) and are not pickled.
+        The weights are immutable (``_immutable``), so an engine's reordered or transposed
+        copy of them never goes stale; running the same model again (the GUI's case: a new
+        sequence, new h0) skips preparing it, 12-17 ms at H = 1024. Each engine and dtype
+        that ran keeps its copy (about the size of the float32 weights each: the GUI's NumPy
+        engine and the compiled one both, 16 MiB apiece at H = 1024); copies are not pickled.
+        Making a weight writable again bypasses the cache; editing it and making it
+        read-only once more is not supported (build a new direction with ``replace``).
         """
-        if any(a.flags.writeable for a in self._arrays()):  # someone made a weight writable
+        if not all(_immutable(a) for a in self._arrays()):  # someone made a weight writable
             self.__dict__.pop("_derived", None)
-            return make()  # so nothing derived from it is trusted, or kept
+            arr = make()  # so nothing derived from it is trusted, or kept
+            arr.setflags(write=False)  # read-only all the same: one compiled signature
+            return arr
         cache = self.__dict__.setdefault("_derived", {})  # not a field: replace() starts afresh
         arr = cache.get(key)
         if arr is None:
@@ -275,7 +297,7 @@ class LSTMDirection:
         again, as construction does (they are the copy's own)."""
         self.__dict__.update(state)
         for a in self._arrays():
-            a.setflags(write=False)
+            freeze(a)
 
 
 @dataclass(frozen=True)

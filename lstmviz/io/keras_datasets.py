@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from lstmviz.core.model import freeze
 from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras_config import decode_text
@@ -107,7 +108,7 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
             raise LoadError(f"{file}: {name} read as {arr.shape}, declared {shape}")
         if not np.all(np.isfinite(arr)):
             raise LoadError(f"{file}: {name} holds NaN or Inf values")
-        arr.setflags(write=False)  # read-only: the model keeps it (and views of it) uncopied
+        freeze(arr)  # read-only and lstmviz's own: the model keeps it (and views of it) uncopied
         return arr
 
     return Weight(name=name, role=role, shape=shape, dtype=dtype, read=read)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmviz.core.model import freeze
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.onnx_proto import Graph, Node, TensorInfo, tensor_array
 
@@ -325,6 +326,4 @@ def embedding(folder: Folder, first: Node, width: int, notes: list[str]) -> np.n
     if table.ndim != 2 or table.shape[1] != width or table.dtype.kind != "f":
         return None
     notes.append(f"embedding = {name} {tuple(table.shape)}")
-    out = table.astype(np.float32)
-    out.setflags(write=False)
-    return out
+    return freeze(table.astype(np.float32))

@@ -31,6 +31,7 @@ from lstmviz.core.model import (
     Provenance,
     Setting,
     StoredTensor,
+    freeze,
 )
 from lstmviz.io import protowire
 from lstmviz.io.convert import PERMS, reorder_gates
@@ -209,8 +210,7 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     """A read-only array the model keeps as is (``LSTMDirection`` copies writable ones)."""
-    a.setflags(write=False)
-    return a
+    return freeze(a)
 
 
 def onnx_layer(

@@ -5,6 +5,8 @@ NumPy loop (to float32 rounding) and torch's outputs at 1e-5, including clips, p
 reverse directions, initial states and NaN propagation.
 """
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -64,7 +66,7 @@ def test_compiled_matches_torch(bidirectional, proj):
         {"P": 3, "cell_clip": 1.5, "reverse": True},
     ],
 )
-@pytest.mark.parametrize("H", [5, 16])  # rows of W_hᵀ per pass; the packed kernel (4H % 64 == 0)
+@pytest.mark.parametrize("H", [5, 16])  # the last packed block zero-padded, or 4H % 64 == 0
 def test_compiled_agrees_with_numpy_and_the_textbook(kw, H):
     rng = np.random.default_rng(len(kw))
     w = random_direction(rng, H=H, **kw)
@@ -166,18 +168,36 @@ def test_packed_kernel_matches_torch(proj):
 
 
 def test_packed_kernel_refuses_weights_that_do_not_fit_the_buffers():
-    """The packed matvec is LLVM IR that reads without bounds checks; its caller is checked."""
+    """The packed matvec is LLVM IR that reads without bounds checks; its caller is checked.
+    Read-only weights, as ``compute`` passes them: no second compiled signature."""
     kernels = compiled.recurrence()
-    f32, nan = np.float32, float("nan")
-    R, Hb, act_c = np.zeros((3, 80), f32), np.zeros((3, 16), f32), np.zeros((2, 16), f32)
-    empty = np.zeros((0, 0), f32)
-    for Wk in (np.zeros((2, 16, 64), f32), np.zeros((1, 8, 64), f32), np.zeros((0, 16, 64), f32)):
+    f32, nan, ro = np.float32, float("nan"), compiled._readonly
+    T, H = 2, 16
+    R, Hb, act_c = np.zeros((T + 1, 5 * H), f32), np.zeros((T + 1, H), f32), np.zeros((T, H), f32)
+    none, no_proj = np.zeros((0, 0), f32), ro(np.zeros((0, 0), f32))
+    Wk = ro(np.zeros((1, H, 64), f32))
+    bad_weights = [(2, H, 64), (1, 8, 64), (0, H, 64), (1, H, 32)]
+    for shape in bad_weights:
         with pytest.raises(ValueError, match="packed"):
-            kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
-    Wk = np.zeros((1, 16, 64), f32)
+            kernels.run_steps(
+                R, Hb, act_c, none, ro(np.zeros(shape, f32)), no_proj, nan, nan, False
+            )
     with pytest.raises(ValueError, match="buffers"):
-        kernels.run_steps(R[:2], Hb, act_c, empty, Wk, empty, nan, nan, False)
-    kernels.run_steps(R, Hb, act_c, empty, Wk, empty, nan, nan, False)
+        kernels.run_steps(R[:2], Hb, act_c, none, Wk, no_proj, nan, nan, False)
+    with pytest.raises(ValueError, match="without a projection"):
+        kernels.run_steps(R, np.zeros((T + 1, 4), f32), act_c, none, Wk, no_proj, nan, nan, False)
+    P = 4  # a projection: h is P wide, m (T, H), W_pᵀ (H, P)
+    Hp, Wkp = np.zeros((T + 1, P), f32), ro(np.zeros((1, P, 64), f32))
+    for m, WpT in [
+        (none, (H, P)),
+        (np.zeros((T, H), f32), (H, 1)),
+        (np.zeros((T, 3), f32), (H, P)),
+    ]:
+        with pytest.raises(ValueError, match="projection"):
+            kernels.run_steps(R, Hp, act_c, m, Wkp, ro(np.zeros(WpT, f32)), nan, nan, False)
+    kernels.run_steps(R, Hb, act_c, none, Wk, no_proj, nan, nan, False)
+    WpT = ro(np.zeros((H, P), f32))
+    kernels.run_steps(R, Hp, act_c, np.zeros((T, H), f32), Wkp, WpT, nan, nan, False)
 
 
 def test_engine_is_checked(monkeypatch):
@@ -258,13 +278,15 @@ def test_parallel_kernel_matches_the_equations(monkeypatch, H, P):
     """Each step's matvec split among numba's threads (``run_steps_parallel``) and the input
     terms computed on them, forced here for small weights; padded and projected cases, both
     directions."""
+    import numba
+
     from lstmviz.core import _numba_kernels
 
     serial = compiled.recurrence()
     forced = compiled.Kernels(
         serial.run_steps,
         _numba_kernels.run_steps_parallel,
-        lambda: 2,
+        lambda: min(2, numba.config.NUMBA_NUM_THREADS),  # a 1-core runner has one
         _numba_kernels.input_terms_parallel,  # used where 4H is a multiple of 64 (H = 16, 32)
     )
     monkeypatch.setattr(compiled, "recurrence", lambda: forced)
@@ -322,3 +344,27 @@ def test_the_compiled_tanh_is_accurate_and_never_leaves_minus_one_to_one():
     nan = np.array([np.nan], np.float32)
     tanh_all(nan, out[:1])
     assert np.isnan(out[0])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() exists on POSIX only")
+def test_a_forked_child_runs_lstmviz_on_one_thread(fresh_kernels, monkeypatch):
+    """GNU OpenMP kills a forked child that starts its threads again: after fork() the child
+    keeps only the serial kernels, even when the parent asked for threads."""
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
+    parent = compiled.recurrence()
+    assert (parent.run_steps_parallel is not None) == compiled._threadsafe_layer()
+    model = one_direction(random_direction(np.random.default_rng(1), D=3, H=256))
+    x = np.random.default_rng(2).normal(size=(8, 3))
+    want = run(model, x, engine="numba").layers[0].output
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status only
+        code = 1
+        try:
+            k = compiled.recurrence()
+            serial = k.run_steps_parallel is None and k.input_terms_parallel is None
+            same = np.allclose(run(model, x, engine="numba").layers[0].output, want, atol=1e-6)
+            code = 0 if serial and same else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

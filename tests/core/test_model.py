@@ -192,3 +192,17 @@ def test_memory_someone_else_can_write_is_copied(tmp_path):
     np.save(tmp_path / "w.npy", np.ones((8, 3)))
     mapped = np.load(tmp_path / "w.npy", mmap_mode="r")  # the file can be rewritten
     assert _direction(mapped).W_x is not mapped
+
+
+def test_someone_elses_read_only_array_is_copied_since_they_may_write_it_again():
+    rng = np.random.default_rng(7)
+    own = rng.normal(size=(64, 16))
+    own.setflags(write=False)
+    w = LSTMDirection(W_x=rng.normal(size=(64, 3)), W_h=own[:], b=np.zeros(64))
+    m = LSTMModel((LSTMLayer("l", (w,)),))
+    x = rng.normal(size=(300, 3))
+    before = run(m, x).output
+    own.setflags(write=True)
+    own[:] = 0.0  # the caller's array changes; the model's weights do not
+    assert w.W_h.any()
+    np.testing.assert_array_equal(run(m, x).output, before)
