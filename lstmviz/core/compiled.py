@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: (~0.25 s) and cache load (~0.2 s, or a one-time compile of a few seconds) for them.
 MIN_COMPILED_STEPS = 256
 
+#: Seconds after which preparing the kernels is taken for a compile and said so: loading
+#: them from numba's cache takes ~0.5 s, a first compile 5-15 s.
+COMPILE_NOTICE_S = 2.0
+
 #: Lanes of one block of the packed ``W_hᵀ`` (``_numba_kernels._add_packed_block``): four
 #: vectors of 16 float32, kept in registers while the block's rows stream past.
 PACK_LANES = 64
@@ -178,6 +182,9 @@ def _resolve() -> Kernels | None:
         return None
     import numba
 
+    notice = threading.Timer(COMPILE_NOTICE_S, _say_compiling)
+    notice.daemon = True
+    notice.start()
     try:  # compile (or load from numba's cache) now, so a failure falls back here, not mid-run
         _warm_up(_numba_kernels.run_steps, projection=False)
         _warm_up(_numba_kernels.run_steps, projection=True)
@@ -186,6 +193,8 @@ def _resolve() -> Kernels | None:
         logger.debug("compile failure", exc_info=True)
         _resolved["why"] = f"numba is installed but could not compile here ({exc})"
         return None
+    finally:
+        notice.cancel()
     kernels = Kernels(_numba_kernels.run_steps, None, lambda: 1)
     n = threads()
     if n < 2 or not _threadsafe_layer():
@@ -204,6 +213,11 @@ def _resolve() -> Kernels | None:
         input_terms_parallel=_numba_kernels.input_terms_parallel,
         threads=lambda: min(n, numba.config.NUMBA_NUM_THREADS),
     )
+
+
+def _say_compiling() -> None:
+    """A first run on this machine is compiling: say so rather than pause in silence."""
+    logger.warning("lstmviz: compiling its numba kernels, once per machine (5-15 s)...")
 
 
 def _threadsafe_layer() -> bool:

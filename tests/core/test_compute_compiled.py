@@ -368,3 +368,19 @@ def test_a_forked_child_runs_lstmviz_on_one_thread(fresh_kernels, monkeypatch):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_slow_first_compile_is_announced(fresh_kernels, monkeypatch, caplog):
+    import time
+
+    real = compiled._warm_up
+
+    def slow(*args, **kw):
+        time.sleep(0.2)
+        real(*args, **kw)
+
+    monkeypatch.setattr(compiled, "COMPILE_NOTICE_S", 0.05)
+    monkeypatch.setattr(compiled, "_warm_up", slow)
+    with caplog.at_level("WARNING", logger="lstmviz.core.compiled"):
+        assert compiled.recurrence() is not None
+    assert "compiling its numba kernels, once per machine" in caplog.text
