@@ -13,11 +13,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from lstmviz.core.compiled import PACK_LANES
+
 f32 = np.float32
 _njit = functools.partial(numba.njit, nogil=True, error_model="numpy", fastmath={"contract"})
 
-#: Vectors of 16 float32 per packed block of ``W_hᵀ`` (``compiled.PACK_LANES`` = 16 · this).
-_PACK_VECTORS = 4
+#: Vectors of 16 float32 per packed block of ``W_hᵀ``, whose width ``compiled`` owns.
+_PACK_VECTORS = PACK_LANES // 16
 
 
 @_njit(inline="always")
@@ -95,7 +97,7 @@ def _add_packed_block(typingctx, Wk, hp, z, jb):
         )
         jb_v = args[3]
         i64, vec = ir.IntType(64), ir.VectorType(ir.FloatType(), 16)
-        lanes = 16 * _PACK_VECTORS
+        lanes = PACK_LANES
         P = builder.extract_value(W_arr.shape, 1)
         w_base = builder.gep(W_arr.data, [builder.mul(jb_v, builder.mul(P, i64(lanes)))])
         z_base = builder.gep(z_arr.data, [builder.mul(jb_v, i64(lanes))])
@@ -178,12 +180,19 @@ def _checked_lanes(R, Hb, act_c, m, Wk, WpT):
             raise ValueError("projection buffers do not match the buffers")
     elif P != H:
         raise ValueError("buffers do not match the sequence: h is H wide without a projection")
-    lanes = Wk.shape[0] * 16 * _PACK_VECTORS
-    if Wk.shape[2] != 16 * _PACK_VECTORS or Wk.shape[1] != P:
-        raise ValueError("packed W_h does not match the buffers")
-    if not (4 * H <= lanes < 4 * H + 16 * _PACK_VECTORS):
+    lanes = Wk.shape[0] * PACK_LANES
+    fits = Wk.shape[2] == PACK_LANES and Wk.shape[1] == P
+    if not (fits and 4 * H <= lanes < 4 * H + PACK_LANES):
         raise ValueError("packed W_h does not match the buffers")
     return lanes
+
+
+@_njit(inline="always")
+def _step_rows(s, T, reverse):
+    """Processing step ``s`` as ``(t, row, nxt)``: its time step, the gate row it reads (also
+    where h_prev is) and the row it writes c and h to (``compute._Buffers``)."""
+    t = T - 1 - s if reverse else s
+    return t, (t + 1 if reverse else t), (t if reverse else t + 1)
 
 
 @_njit(inline="always")
@@ -214,9 +223,7 @@ def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     lanes = _checked_lanes(R, Hb, act_c, m, Wk, WpT)
     scratch = np.zeros(lanes, f32)  # when padded: z's last block is partial
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        row = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
+        t, row, nxt = _step_rows(s, T, reverse)
         z = R[row, H:]
         if lanes != G:
             scratch[:G] = z
@@ -241,9 +248,7 @@ def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
     for j in range(G, lanes):
         scratch[j] = 0.0
     for s in range(T):
-        t = T - 1 - s if reverse else s
-        row = t + 1 if reverse else t
-        nxt = t if reverse else t + 1
+        t, row, nxt = _step_rows(s, T, reverse)
         z = R[row, H:]
         for j in range(G):
             scratch[j] = z[j]
@@ -263,7 +268,7 @@ def input_terms_parallel(Wxk, xa, R, first):
     parallel recurrence needs next (measured at H = 1024: 207 instead of 101 µs a step)."""
     T = xa.shape[0]
     H = R.shape[1] // 5
-    lanes = 16 * _PACK_VECTORS
+    lanes = PACK_LANES
     fits = Wxk.shape[0] * lanes == 4 * H and Wxk.shape[1] == xa.shape[1]
     if not fits or Wxk.shape[2] != lanes or R.shape[1] != 5 * H or R.shape[0] < first + T:
         raise ValueError("packed W_x does not match the buffers")

@@ -6,7 +6,7 @@ compiled step is the only way to match a framework's C++ kernel at small H. At l
 engine is bound by how fast ``W_h`` streams from memory; BLAS' matvec loads and stores its
 partial sums once per pass over the rows, while the compiled kernel keeps them in vector
 registers over a packed copy of ``W_hᵀ`` (``pack``) and reads at the memory's speed. numba is
-a a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
+a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
 llvmlite) and imported only when a direction is run with it, or by the desktop app's
 background thread once its window is shown (``prepare_in_background``).
 
@@ -116,6 +116,7 @@ def threads() -> int:
 
 _lock = threading.Lock()
 _resolved: dict[str, object] = {}  # "kernels": Kernels | None, "why": a reason when None
+_NOT_INSTALLED = "numba is not installed: pip install 'lstmviz[fast]'"
 
 
 def _after_fork_in_child() -> None:
@@ -146,7 +147,7 @@ def recurrence() -> Kernels | None:
 
 def unavailable() -> str:
     """Why ``recurrence()`` is None, for ``engine="numba"``'s error."""
-    return str(_resolved.get("why", "numba is not installed: pip install 'lstmviz[fast]'"))
+    return str(_resolved.get("why", _NOT_INSTALLED))
 
 
 def ready() -> bool:
@@ -174,7 +175,7 @@ def _resolve() -> Kernels | None:
     try:
         from lstmviz.core import _numba_kernels
     except ImportError:
-        _resolved["why"] = "numba is not installed: pip install 'lstmviz[fast]'"
+        _resolved["why"] = _NOT_INSTALLED
         return None
     except Exception as exc:  # a broken numba install must not break the NumPy path
         logger.debug("numba failed to import", exc_info=True)
@@ -230,15 +231,9 @@ def _threadsafe_layer() -> bool:
     if parallel._is_initialized:
         return numba.threading_layer() in _THREADSAFE_LAYERS
     layer = str(numba.config.THREADING_LAYER).lower()
-    if layer in ("tbb", "omp"):
-        order = [layer]
-    elif layer in ("safe", "threadsafe"):
-        order = ["tbb"] if layer == "safe" else ["tbb", "omp"]
-    elif layer == "default":
-        order = list(numba.config.THREADING_LAYER_PRIORITY)
-    else:
-        return False
-    for backend in order:
+    choices = {"tbb": ["tbb"], "omp": ["omp"], "safe": ["tbb"], "threadsafe": ["tbb", "omp"]}
+    choices["default"] = list(numba.config.THREADING_LAYER_PRIORITY)
+    for backend in choices.get(layer, ["workqueue"]):  # "workqueue", "forksafe": not safe
         if backend == "workqueue":
             return False  # what numba would pick first
         try:

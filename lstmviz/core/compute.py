@@ -125,17 +125,30 @@ def _projection_T(w: LSTMDirection, dtype: np.dtype) -> FloatArray | None:
     return w.derived(("W_p.T", dtype.str), lambda: np.ascontiguousarray(W_p.T, dtype=dtype))
 
 
-def _input_weights(w: LSTMDirection, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+def _input_weights_array(w: LSTMDirection, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
     """``[W_xᵀ; b] (D + 1, 4H)`` in internal order: the bias is the row a column of ones in
-    ``x`` picks up (``_input_terms``)."""
+    ``x`` picks up (``_with_ones``)."""
+    Wa = np.empty((w.input_size + 1, 4 * w.hidden_size), dtype)
+    Wa[:-1] = _internal(w.W_x, dtype, half_sigmoid, transpose=True)
+    Wa[-1] = _internal(w.b[:, None], dtype, half_sigmoid, transpose=True)[0]
+    return Wa
 
-    def make() -> FloatArray:
-        Wa = np.empty((w.input_size + 1, 4 * w.hidden_size), dtype)
-        Wa[:-1] = _internal(w.W_x, dtype, half_sigmoid, transpose=True)
-        Wa[-1] = _internal(w.b[:, None], dtype, half_sigmoid, transpose=True)[0]
-        return Wa
 
-    return w.derived(("[W_x.T; b]", dtype.str, half_sigmoid), make)
+def _input_weights(w: LSTMDirection, dtype: np.dtype, half_sigmoid: bool) -> FloatArray:
+    """``_input_weights_array``, prepared once per direction (``derived``)."""
+    return w.derived(
+        ("[W_x.T; b]", dtype.str, half_sigmoid),
+        lambda: _input_weights_array(w, dtype, half_sigmoid),
+    )
+
+
+def _with_ones(x: FloatArray, dtype: np.dtype) -> FloatArray:
+    """``[x | 1] (T, D + 1)``: the column of ones picks up the bias row of the input weights."""
+    T, D = x.shape
+    xa = np.empty((T, D + 1), dtype)
+    xa[:, :D] = x
+    xa[:, D] = 1.0
+    return xa
 
 
 class _Buffers:
@@ -238,13 +251,11 @@ def _parallel_input_terms(
         return False
     if not kernels.parallel_for(_packed_recurrent(w, dtype)):
         return False
-    Wxk = w.derived(
-        ("[W_x.T; b] packed", dtype.str), lambda: compiled.pack(_input_weights(w, dtype, True))
+    Wxk = w.derived(  # packed straight from the weights, as for W_h: one copy kept, not two
+        ("[W_x.T; b] packed", dtype.str),
+        lambda: compiled.pack(_input_weights_array(w, dtype, True)),
     )
-    T, D = x.shape
-    xa = np.empty((T, D + 1), dtype)
-    xa[:, :D] = x
-    xa[:, D] = 1.0
+    xa = _with_ones(x, dtype)
     compiled.call_parallel(kernels, kernels.input_terms_parallel, Wxk, xa, buf.R, int(w.reverse))
     return True
 
@@ -264,7 +275,8 @@ def _run_compiled(
     else:
         m = buf.m
     args = (buf.R, buf.Hb, buf.act_c, m, Wk, WpT, cc, pc, w.reverse)
-    if kernels.run_steps_parallel is not None and kernels.parallel_for(Wk):
+    if kernels.parallel_for(Wk):
+        assert kernels.run_steps_parallel is not None  # parallel_for checked it
         compiled.call_parallel(kernels, kernels.run_steps_parallel, *args)
     else:
         kernels.run_steps(*args)
@@ -326,11 +338,7 @@ def _input_terms(
     """``x W_xᵀ + b`` for the whole sequence, in internal gate order, as one matmul: the
     bias rides along as a column of ones. Adding it afterwards, broadcast into the strided gate
     rows, cost almost as much as the product itself at small H (measured 0.09 vs 0.11 ms)."""
-    T, D = x.shape
-    xa = np.empty((T, D + 1), dtype)
-    xa[:, :D] = x
-    xa[:, D] = 1.0
-    np.matmul(xa, _input_weights(w, dtype, half_sigmoid), out=out)
+    np.matmul(_with_ones(x, dtype), _input_weights(w, dtype, half_sigmoid), out=out)
 
 
 def run_direction(

@@ -107,6 +107,9 @@ class Provenance:
         return "; ".join([text, *assumed])
 
 
+#: ``LSTMDirection``'s array fields (frozen on construction and on unpickling).
+_ARRAY_FIELDS = ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p", "h0", "c0")
+
 #: Arrays lstmviz made read-only itself (``freeze``), by id: nobody else holds them writable.
 _OWNED: dict[int, weakref.ReferenceType[np.ndarray]] = {}
 
@@ -181,7 +184,7 @@ class LSTMDirection:
     c0: FloatArray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p", "h0", "c0"):
+        for name in _ARRAY_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _frozen(value, name))
@@ -270,22 +273,19 @@ class LSTMDirection:
         Making a weight writable again bypasses the cache; editing it and making it
         read-only once more is not supported (build a new direction with ``replace``).
         """
-        if not all(_immutable(a) for a in self._arrays()):  # someone made a weight writable
-            self.__dict__.pop("_derived", None)
-            arr = make()  # so nothing derived from it is trusted, or kept
-            arr.setflags(write=False)  # read-only all the same: one compiled signature
-            return arr
-        cache = self.__dict__.setdefault("_derived", {})  # not a field: replace() starts afresh
+        trusted = all(_immutable(a) for a in self._arrays())  # else a weight was made writable
+        if not trusted:
+            self.__dict__.pop("_derived", None)  # nothing derived from it is trusted, or kept
+        cache = self.__dict__.setdefault("_derived", {}) if trusted else {}  # not a field
         arr = cache.get(key)
         if arr is None:
             arr = make()
-            arr.setflags(write=False)
+            arr.setflags(write=False)  # also when not kept: one compiled signature
             cache[key] = arr
         return arr
 
     def _arrays(self) -> list[FloatArray]:
-        names = ("W_x", "W_h", "b", "p_i", "p_f", "p_o", "W_p", "h0", "c0")
-        return [a for a in (getattr(self, n) for n in names) if a is not None]
+        return [a for a in (getattr(self, n) for n in _ARRAY_FIELDS) if a is not None]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

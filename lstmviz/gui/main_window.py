@@ -338,6 +338,10 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:  # the message already names the file
             self._sequence_refused(str(exc))
             return False
+        return self._use_sequence(path, x)
+
+    def _use_sequence(self, path: str | Path, x: np.ndarray) -> bool:
+        """Hand a sequence read from ``path`` to the debugger and say so in the status bar."""
         if not self.set_sequence(x):
             return False
         self.status_label.setText(
@@ -361,33 +365,39 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         path = paths[0]
         suffix = Path(path).suffix.lower()
-        as_sequence = self.model is not None and (
-            suffix in SEQUENCE_SUFFIXES
-            or (suffix in ARRAY_SUFFIXES and self._holds_a_sequence(path))
-        )
-        if as_sequence:
+        if self.model is not None and suffix in SEQUENCE_SUFFIXES:
             if self.open_sequence(path):
                 self.tabs.setCurrentIndex(DEBUGGER_TAB)  # a sequence is dropped to be stepped
+        elif self.model is not None and suffix in ARRAY_SUFFIXES:
+            self._open_dropped_array(path)
         else:
             self.open_model(path)
 
-    def _holds_a_sequence(self, path: str) -> bool:
-        """An ``.npy``/``.npz`` holds weights or a sequence: a sequence when no reader finds
-        an LSTM in it and it reads as one for the open model (``x (T, D)``, token ids)."""
+    def _open_dropped_array(self, path: str) -> None:
+        """An ``.npy``/``.npz`` holds weights or a sequence; it is read once, here (NumPy
+        reads such files whole anyway). Weights become the model (a layout choice is asked
+        as for any file); no LSTM in it but a fit for the open model (``x (T, D)``, token
+        ids): the sequence; neither: the reader's message, the model kept."""
         assert self.model is not None
+        self._generation += 1
+        generation = self._generation
         try:
-            workers.load(path, {})
-        except ChoiceRequired:
-            return False  # weights whose layout needs a choice: the model path asks it
-        except LoadError:
-            pass
-        else:
-            return False
-        try:
-            load_sequence(path, self.model.input_size, self.model.embedding)
-        except (OSError, ValueError):
-            return False  # neither: the model path shows why it is not weights
-        return True
+            model, error = workers.load(path, {}), None
+        except ChoiceRequired as exc:
+            model, error = None, exc
+        except LoadError as exc:
+            try:
+                x = load_sequence(path, self.model.input_size, self.model.embedding)
+            except (OSError, ValueError):
+                x = None
+            if x is not None:
+                if self._use_sequence(path, x):
+                    self.tabs.setCurrentIndex(DEBUGGER_TAB)
+                return
+            model, error = None, exc
+        except Exception as exc:  # as open_model: a bug in a reader is shown, not raised here
+            model, error = None, exc
+        self._on_load_finished(generation, path, {}, True, model, error)
 
     # ------------------------------------------------------------------ slots
     def clear_recent_files(self) -> None:

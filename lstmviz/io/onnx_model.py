@@ -208,11 +208,6 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
     return dataclasses.replace(layer, directions=directions)
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    """A read-only array the model keeps as is (``LSTMDirection`` copies writable ones)."""
-    return freeze(a)
-
-
 def onnx_layer(
     name: str,
     where: str,
@@ -277,13 +272,13 @@ def onnx_layer(
             b = B[d, : 4 * H].astype(np.float64) + B[d, 4 * H :]
         peep = {}
         if P is not None:
-            peep = {k: _frozen(P[d, j * H : (j + 1) * H].copy()) for j, k in enumerate(P_ORDER)}
+            peep = {k: freeze(P[d, j * H : (j + 1) * H].copy()) for j, k in enumerate(P_ORDER)}
         f_act, g_act, h_act = acts[d]
         directions.append(
             LSTMDirection(
-                W_x=_frozen(reorder_gates(W[d], PERM)),
-                W_h=_frozen(reorder_gates(R[d], PERM)),
-                b=_frozen(reorder_gates(b, PERM)),
+                W_x=freeze(reorder_gates(W[d], PERM)),
+                W_h=freeze(reorder_gates(R[d], PERM)),
+                b=freeze(reorder_gates(b, PERM)),
                 act_gate=f_act,
                 act_cand=g_act,
                 act_cell=h_act,

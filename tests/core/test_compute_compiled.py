@@ -32,6 +32,18 @@ def random_direction(rng, D=3, H=5, P=None, **kw) -> LSTMDirection:
     )
 
 
+def assert_both_directions_follow_the_equations(w: LSTMDirection, rng, T: int) -> None:
+    """The compiled engine's trace of ``w`` reading forwards and backwards, against the
+    equations step by step (``reference``), every recorded field at 1e-5."""
+    for reverse in (False, True):
+        w = w.replace(reverse=reverse)
+        x = rng.normal(size=(T, w.input_size)) * 2
+        fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
+        want = reference(w, x)
+        for name in FIELDS:
+            np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+
+
 def test_numba_is_installed_with_the_test_extra():
     assert compiled.recurrence() is not None
 
@@ -133,13 +145,7 @@ def test_packed_matvec_matches_the_equations_with_and_without_padding(H, P):
     alternating order from step to step, both directions."""
     rng = np.random.default_rng(7)
     w = random_direction(rng, H=H, P=P, cell_clip=0.8, proj_clip=0.3 if P else None)
-    for reverse in (False, True):
-        w = w.replace(reverse=reverse)
-        x = rng.normal(size=(25, 3)) * 2
-        fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
-        want = reference(w, x)
-        for name in FIELDS:
-            np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+    assert_both_directions_follow_the_equations(w, rng, T=25)
 
 
 @pytest.mark.parametrize("G", [4, 64, 100, 128])
@@ -293,13 +299,7 @@ def test_parallel_kernel_matches_the_equations(monkeypatch, H, P):
     monkeypatch.setattr(compiled, "PARALLEL_MIN_BYTES", 0)
     rng = np.random.default_rng(9)
     w = random_direction(rng, H=H, P=P, cell_clip=0.9, proj_clip=0.5 if P else None)
-    for reverse in (False, True):
-        w = w.replace(reverse=reverse)
-        x = rng.normal(size=(40, 3)) * 2
-        fast = run(one_direction(w), x, engine="numba").layers[0].directions[0]
-        want = reference(w, x)
-        for name in FIELDS:
-            np.testing.assert_allclose(getattr(fast, name), want[name], atol=1e-5, err_msg=name)
+    assert_both_directions_follow_the_equations(w, rng, T=40)
 
 
 def test_the_parallel_kernel_is_chosen_only_where_it_pays():
