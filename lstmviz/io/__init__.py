@@ -12,18 +12,15 @@ import os
 from typing import Any
 
 from lstmviz.core.model import LSTMModel
-from lstmviz.io import (
-    arrays,
-    keras_h5,
-    keras_zip,
-    onnx_model,
-    safetensors_file,
-    tf1_checkpoint,
-    torch_zip,
-)
+from lstmviz.io.arrays import numpy_file, safetensors
 from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.io.keras import archive as keras_archive
+from lstmviz.io.keras import h5_file as keras_h5
+from lstmviz.io.onnx import model as onnx_model
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
+from lstmviz.io.tensorflow import checkpoint as tf_checkpoint
+from lstmviz.io.torch import archive as torch_archive
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +28,13 @@ logger = logging.getLogger(__name__)
 READERS: tuple[Reader, ...] = tuple(
     sorted(
         (
-            keras_zip.READER,
+            keras_archive.READER,
             keras_h5.READER,
-            torch_zip.READER,
-            safetensors_file.READER,
-            tf1_checkpoint.READER,
+            torch_archive.READER,
+            safetensors.READER,
+            tf_checkpoint.READER,
             onnx_model.READER,
-            arrays.READER,
+            numpy_file.READER,
         ),
         key=lambda r: -r.priority,
     )

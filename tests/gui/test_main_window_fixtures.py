@@ -135,7 +135,9 @@ def test_every_fixture_opens_or_fails_cleanly(fmt_dir, make_main_window, monkeyp
 def test_bundled_keras_copy_matches_the_pytorch_example(make_main_window):
     """``sine_lstm.keras`` holds the example's weights in Keras layout (i,f,c,o, transposed):
     both files must give the same canonical matrices, and the Keras stored view the kernel."""
-    pytest.importorskip("lstmviz.io.keras_zip", reason="the Keras reader is not in this checkout")
+    pytest.importorskip(
+        "lstmviz.io.keras.archive", reason="the Keras reader is not in this checkout"
+    )
     from lstmviz.resources import EXAMPLES
 
     window = make_main_window()

@@ -284,7 +284,7 @@ def test_tf1_multi_rnn_cell_stacks_cells_in_order() -> None:
 def test_tf1_peepholes_and_projection_match_the_checkpoint_reader(tmp_path: Path) -> None:
     """Same arrays as the TF1 peep_proj checkpoint: identical canonical weights (the clips live
     in the graph only, so they are absent here)."""
-    from lstmviz.io.tf1_bundle import Bundle
+    from lstmviz.io.tensorflow.bundle import Bundle
 
     folder = FIXTURES / "tf1" / "peep_proj"
     bundle = Bundle(folder / "model.ckpt.index")

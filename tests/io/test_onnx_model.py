@@ -16,7 +16,7 @@ from lstmviz.core.compute import run
 from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.stored_layout import stored_ref
 from lstmviz.io import load_model
-from lstmviz.io.onnx_model import READER
+from lstmviz.io.onnx.model import READER
 from lstmviz.io.probe import Probe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
@@ -247,7 +247,7 @@ def test_tensor_decoding_agrees_with_onnx(dtype: str, raw: bool) -> None:
     """lstmviz's by-field-number decoder against onnx.numpy_helper on the same TensorProto."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from lstmviz.io.onnx_proto import tensor_array, tensor_info
+    from lstmviz.io.onnx.proto import tensor_array, tensor_info
 
     code = getattr(TensorProto, dtype)
     values = np.array([[-2.5, 0.0, 1.0], [3.25, -7.0, 65.0]])

@@ -20,8 +20,8 @@ import pytest
 
 from lstmviz.core.compute import run
 from lstmviz.io import LoadError, load_model
-from lstmviz.io.crc32c import crc32c, mask
-from lstmviz.io.sstable import TABLE_MAGIC
+from lstmviz.io.wire.crc32c import crc32c, mask
+from lstmviz.io.wire.sstable import TABLE_MAGIC
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
 BASIC = ("model.ckpt.index", "model.ckpt.data-00000-of-00001", "model.ckpt.meta", "checkpoint")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lstmviz.io import protowire as pw
-from lstmviz.io.crc32c import crc32c, crc32c_combine, crc32c_numpy, crc32c_py, mask, unmask
-from lstmviz.io.sstable import TableError, read_table
+from lstmviz.io.wire import protowire as pw
+from lstmviz.io.wire.crc32c import crc32c, crc32c_combine, crc32c_numpy, crc32c_py, mask, unmask
+from lstmviz.io.wire.sstable import TableError, read_table
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
 
@@ -105,7 +105,7 @@ def test_read_table_rejects_short_and_foreign_files() -> None:
 
 def test_optional_c_checksum_agrees_with_the_numpy_one() -> None:
     """The test extra installs google-crc32c, so CI runs the fast path; both must agree."""
-    import lstmviz.io.crc32c as mod
+    import lstmviz.io.wire.crc32c as mod
 
     assert mod._FAST is not None, "google-crc32c (test extra) should provide the C path"
     data = bytes(range(256)) * 300 + b"tail"

@@ -18,7 +18,7 @@ import pytest
 
 from lstmviz.core.compute import run
 from lstmviz.io import load_model
-from lstmviz.io.tf1_context import RESIDUAL_NOTE, SEQ_LEN_BW_NOTE, SEQ_LEN_NOTE
+from lstmviz.io.tensorflow.context import RESIDUAL_NOTE, SEQ_LEN_BW_NOTE, SEQ_LEN_NOTE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
 TOL = 1e-5

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmviz.io.tf1_bundle import Bundle
-from lstmviz.io.tf1_nodes import Node
-from lstmviz.io.tf1_states import MAX_STATE_VALUES, StateSource, const_array, direction_states
+from lstmviz.io.tensorflow.bundle import Bundle
+from lstmviz.io.tensorflow.nodes import Node
+from lstmviz.io.tensorflow.states import (
+    MAX_STATE_VALUES,
+    StateSource,
+    const_array,
+    direction_states,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
 

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz.io import LoadError, torch_zip
+from lstmviz.io import LoadError
+from lstmviz.io.torch import archive as torch_zip
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "torch"
 

@@ -1,0 +1,1 @@
+"""Bare arrays: .npz/.npy and .safetensors, with their layouts guessed from names or shapes."""

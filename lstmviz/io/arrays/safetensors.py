@@ -1,0 +1,174 @@
+"""safetensors files: a u64 LE header length N, N bytes of JSON, then raw LE C-order data.
+
+Parsed by hand rather than with the ``safetensors`` package: the format is 20 lines of
+logic, and the package would be one more compiled runtime dependency (lstmviz depends on
+numpy, h5py, PySide6 and pyqtgraph only). The JSON maps each name to
+``{dtype, shape, data_offsets: [begin, end]}`` with offsets counted from the end of the header;
+``__metadata__`` is a str→str map. Every number is checked against the file before a byte is
+read: header inside the file, offsets inside the data area, byte count = shape × itemsize,
+no two tensors overlapping. Names are PyTorch state-dict keys, so ``state_dict`` builds the model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from lstmviz.core.model import LSTMModel
+from lstmviz.io.convert import bfloat16_to_float32
+from lstmviz.io.errors import LoadError
+from lstmviz.io.probe import Probe
+from lstmviz.io.registry import Reader
+from lstmviz.io.torch.state_dict import LazyTensor, model_from_state_dict
+
+SOURCE_FORMAT = "safetensors"
+MAX_HEADER = 100 << 20  # the reference implementation refuses headers over 100 MB
+ADVICE = "re-save it with safetensors.torch.save_file(model.state_dict(), path)"
+
+#: safetensors dtype → (our dtype name, NumPy little-endian dtype, element size).
+DTYPES: dict[str, tuple[str, str, int]] = {
+    "F64": ("float64", "<f8", 8),
+    "F32": ("float32", "<f4", 4),
+    "F16": ("float16", "<f2", 2),
+    "BF16": ("bfloat16", "<u2", 2),
+    "I64": ("int64", "<i8", 8),
+    "I32": ("int32", "<i4", 4),
+    "I16": ("int16", "<i2", 2),
+    "I8": ("int8", "<i1", 1),
+    "U64": ("uint64", "<u8", 8),
+    "U32": ("uint32", "<u4", 4),
+    "U16": ("uint16", "<u2", 2),
+    "U8": ("uint8", "<u1", 1),
+    "BOOL": ("bool", "<b1", 1),
+}
+
+
+def _is_count(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 0
+
+
+def _entry(
+    name: str, spec: object, data_len: int, file: str
+) -> tuple[str, tuple[int, ...], int, int]:
+    """Validate one header entry → (dtype code, shape, begin, end)."""
+    if not isinstance(spec, dict):
+        raise LoadError(f"{file}: header entry {name!r} is not an object; {ADVICE}")
+    dtype, shape, offsets = spec.get("dtype"), spec.get("shape"), spec.get("data_offsets")
+    if dtype not in DTYPES:
+        raise LoadError(
+            f"{file}: tensor {name!r} has dtype {dtype!r}; lstmviz reads "
+            f"{', '.join(DTYPES)} safetensors"
+        )
+    if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
+        raise LoadError(f"{file}: tensor {name!r} has an invalid shape {shape!r}")
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(_is_count(n) for n in offsets)
+        and 0 <= offsets[0] <= offsets[1] <= data_len
+    ):
+        raise LoadError(
+            f"{file}: tensor {name!r} has data_offsets {offsets!r} outside the {data_len}-byte "
+            f"data area; the file is truncated or damaged"
+        )
+    nbytes = math.prod(shape) * DTYPES[dtype][2]
+    if offsets[1] - offsets[0] != nbytes:
+        raise LoadError(
+            f"{file}: tensor {name!r} of shape {tuple(shape)} {dtype} needs {nbytes} bytes but "
+            f"data_offsets span {offsets[1] - offsets[0]}"
+        )
+    return dtype, tuple(shape), offsets[0], offsets[1]
+
+
+def read_header(path: Path, size: int, file: str) -> tuple[dict[str, tuple], dict[str, str], int]:
+    """Validate the header → ({name: (dtype, shape, begin, end)}, metadata, data start)."""
+    with path.open("rb") as fh:
+        prefix = fh.read(8)
+        if len(prefix) < 8:
+            raise LoadError(f"{file}: file is too short for a safetensors header")
+        (n,) = struct.unpack("<Q", prefix)
+        if n > size - 8 or n > MAX_HEADER:
+            raise LoadError(
+                f"{file}: safetensors header claims {n} bytes but the file has {size - 8} after "
+                "the length; the file is truncated or not safetensors"
+            )
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise LoadError(f"{file}: safetensors header is not valid JSON ({exc}); {ADVICE}") from exc
+    if not isinstance(header, dict):
+        raise LoadError(f"{file}: safetensors header is not a JSON object; {ADVICE}")
+    metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict):
+        raise LoadError(f"{file}: safetensors __metadata__ is not an object")
+    data_start = 8 + n
+    data_len = size - data_start
+    entries = {name: _entry(name, spec, data_len, file) for name, spec in header.items()}
+    spans = sorted(
+        (begin, end, name) for name, (_, _, begin, end) in entries.items() if end > begin
+    )
+    for (_, end_a, a), (begin_b, _, b) in itertools.pairwise(spans):
+        if begin_b < end_a:
+            raise LoadError(f"{file}: tensors {a!r} and {b!r} overlap in the data area")
+    meta = {str(k): str(v)[:200] for k, v in metadata.items()}
+    return entries, meta, data_start
+
+
+def _lazy(
+    path: Path, data_start: int, dtype: str, shape: tuple[int, ...], begin: int, end: int
+) -> LazyTensor:
+    name, np_dtype, _ = DTYPES[dtype]
+
+    def read() -> np.ndarray:
+        with path.open("rb") as fh:
+            fh.seek(data_start + begin)
+            raw = fh.read(end - begin)
+        if len(raw) != end - begin:
+            raise LoadError(f"{path.name}: file shrank while reading")
+        # native order: a read-only view of the bytes read, which the model keeps uncopied
+        arr = np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(np_dtype[1:], copy=False)
+        return bfloat16_to_float32(arr) if name == "bfloat16" else arr
+
+    return LazyTensor(shape, name, read)
+
+
+def load_safetensors(probe: Probe, prefix: str | None = None) -> LSTMModel:
+    """Read a safetensors state dict; ``prefix`` picks one LSTM when there are several."""
+    file = probe.name
+    entries, metadata, data_start = read_header(probe.path, probe.size, file)
+    tensors = {
+        name: _lazy(probe.path, data_start, dtype, shape, begin, end)
+        for name, (dtype, shape, begin, end) in entries.items()
+    }
+    notes = tuple(f"metadata {k} = {v}" for k, v in list(metadata.items())[:10])
+    return model_from_state_dict(
+        tensors,
+        file=file,
+        source_format=SOURCE_FORMAT,
+        source_path=str(probe.path),
+        prefix=prefix,
+        notes=notes,
+    )
+
+
+def sniff(probe: Probe) -> bool:
+    """A plausible u64 LE header length followed by ``{``."""
+    head = probe.head
+    if len(head) < 10 or probe.is_dir:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    # A length past the end still sniffs (with the ``{``), so load can say the file is cut.
+    return 2 <= n <= MAX_HEADER and head[8:9] == b"{"
+
+
+READER = Reader(
+    name="safetensors", sniff=sniff, load=load_safetensors, priority=5, options=("prefix",)
+)
+
+__all__ = ["READER", "load_safetensors", "read_header", "sniff"]

@@ -1,0 +1,282 @@
+"""A Keras file's layers → one ``LSTMModel``: which LSTMs chain, what else the file holds.
+
+lstmviz runs LSTM layers. Identity layers (Dropout, …) between two LSTMs change nothing
+at inference; Dense, Activation and normalisation layers there are run (``keras_head``), and
+any other layer there ends the chain with a model note. Every
+layer, LSTM or not, is listed in ``all_layers`` with its weight shapes, an ``Embedding``
+right before the first LSTM becomes ``LSTMModel.embedding`` and the Dense layers after the
+last one become ``LSTMModel.head`` (``keras_head``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel, chain_width
+from lstmviz.io.errors import LoadError
+from lstmviz.io.keras.config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
+from lstmviz.io.keras.graph import MODEL_INPUT
+from lstmviz.io.keras.head import dense_head, transforms_between
+from lstmviz.io.keras.layers import FoundLayer, Source, lstm_layer
+
+
+def layer_info(found: FoundLayer, note: str = "") -> LayerInfo:
+    weights = tuple((w.name, w.shape) for w in found.weights)
+    if not note and found.base_kind in NOT_LSTM_RNNS:
+        note = NOT_LSTM_RNNS[found.base_kind]
+    if not note and found.kind == "TimeDistributed" and found.inner_kind in LSTM_KINDS:
+        note = "an LSTM run on each time slice separately, not supported"
+    return LayerInfo(found.name, found.display_kind, weights, is_lstm=found.is_lstm, note=note)
+
+
+def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
+    kinds = []
+    for f in found:
+        if f.kind == "InputLayer":
+            continue
+        k = f.display_kind
+        note = layer_info(f).note
+        if note:
+            k += f" — {note}"
+        if k not in kinds:
+            kinds.append(k)
+    what = f"found {', '.join(kinds)}" if kinds else "no layers with weights"
+    return LoadError(
+        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows LSTM layers only"
+    )
+
+
+@dataclass
+class _Chain:
+    """The LSTM chain as it is built: layers run, layer list, notes."""
+
+    src: Source
+    notes: list[str]
+    layers: list[LSTMLayer] = field(default_factory=list)
+    nodes: list[str | None] = field(default_factory=list)
+    infos: list[LayerInfo] = field(default_factory=list)
+    before: list[FoundLayer] = field(default_factory=list)
+    closed: bool = False
+
+    def bridge(
+        self, f: FoundLayer, layer: LSTMLayer, between: Sequence[FoundLayer]
+    ) -> LSTMLayer | None:
+        """``layer`` with the non-identity layers between the last chained LSTM and ``f``
+        as its ``before`` transforms; None (chain ended, noted) when lstmviz cannot run them:
+        feeding ``f`` the raw output instead would give numbers Keras never computes."""
+        if not self.layers or not between:
+            return layer
+        last = self.layers[-1]
+        kinds = ", ".join(b.display_kind for b in between)
+        if any(b.config is None for b in between):  # weights-only: activations not recorded
+            self.notes.append(
+                f"{kinds} between {last.name!r} and {f.name!r} is not run (a weights-only file "
+                f"does not record it), so {f.name!r}'s outputs differ from Keras'"
+            )
+            return layer
+        made = transforms_between(between, last.output_size, self.src)
+        if isinstance(made, str):
+            self.closed = True
+            self.notes.append(
+                f"{kinds} between {last.name!r} and {f.name!r}: {made}; only the LSTMs up to "
+                f"{last.name!r} are run"
+            )
+            self.infos.append(layer_info(f, f"not run: {made}"))
+            return None
+        return replace(layer, before=made)
+
+    def width_fits(self, f: FoundLayer, layer: LSTMLayer) -> bool:
+        if not self.layers:
+            return True
+        fed = chain_width(layer.before, self.layers[-1].output_size, layer.name)
+        if layer.input_size == fed:
+            return True
+        self.closed = True
+        last = self.layers[-1]
+        if _merge_unknown(last) and layer.input_size == last.directions[0].output_size:
+            # concat (assumed) gives 2H, the next layer takes H: sum, mul or ave was used
+            self.notes.insert(
+                0,
+                f"LSTM {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
+                f"{last.name!r} merged with sum, mul or ave, not concat; this weights-only file "
+                f"does not record merge_mode: pass e.g. merge_mode={last.name}:mul "
+                f"(--option merge_mode={last.name}:mul; name:mode,… per layer) to run the "
+                f"LSTMs after {last.name!r}",
+            )
+            why = f"not run: pass merge_mode= for {last.name!r} (sum, mul or ave)"
+            self.infos.append(layer_info(f, why))
+            return False
+        self.notes.append(
+            f"LSTM {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
+            f"{last.output_size}; only the LSTMs up to {last.name!r} are run"
+        )
+        self.infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
+        return False
+
+    def add(self, f: FoundLayer, layer: LSTMLayer) -> None:
+        if self.layers and not self.layers[-1].return_sequences:
+            self.notes.append(
+                f"{self.layers[-1].name!r} has return_sequences=False; lstmviz feeds its whole "
+                f"sequence to {f.name!r}"
+            )
+        if f.wiring is not None and f.wiring.states:
+            self.notes.append(
+                f"Keras starts {f.name!r} from the state of "
+                f"{', '.join(dict.fromkeys(self._name(s) for s in f.wiring.states))}; lstmviz "
+                "starts it from zeros, so its outputs differ from Keras'"
+            )
+        self.layers.append(layer)
+        self.nodes.append(f.wiring.node if f.wiring is not None else None)
+        self.infos.append(layer_info(f))
+
+    def _name(self, node: str) -> str:
+        return repr(node.rsplit("/", 1)[-1])
+
+
+def _merge_unknown(layer: LSTMLayer) -> bool:
+    """A Bidirectional whose merge_mode the file did not record (concat assumed)."""
+    merge = layer.directions[0].provenance.setting("merge_mode") if layer.bidirectional else None
+    return merge is not None and merge.assumed
+
+
+def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] = ()) -> LSTMModel:
+    """Chain the file's LSTM layers; every layer goes to ``all_layers``.
+
+    With a functional config each LSTM joins the chain only if its data comes from the last
+    chained LSTM (through any non-LSTM layers); without one, file order decides. Identity
+    layers (Dropout, ...) between LSTMs are skipped; Dense, Activation and normalisation layers
+    there are run as the next LSTM's ``before``; any other layer there ends the chain (noted),
+    as does an input width that does not match.
+    """
+    if not any(f.is_lstm for f in found):
+        raise _no_lstm(found, src)
+    chain = _Chain(src, list(notes))
+    graph = _Graph(found)
+    between: list[FoundLayer] = []  # non-identity layers since the last chained LSTM
+    last_at = -1
+    for at, f in enumerate(found):
+        if not f.is_lstm:
+            chain.infos.append(layer_info(f))
+            if graph.wired(f) or f.kind in IDENTITY_LAYERS:
+                continue
+            if chain.layers:
+                between.append(f)
+            else:
+                chain.before.append(f)
+            continue
+        if chain.closed:
+            chain.infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
+            continue
+        if graph.wired(f):
+            path, end = graph.trace(f)
+            if chain.layers and end != chain.nodes[-1]:
+                why = graph.describe(end, chain.layers[-1].name)
+                chain.infos.append(layer_info(f, f"not run: {why}"))
+                chain.notes.append(f"LSTM {f.name!r} is not run: {why}")
+                continue
+            between = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
+            if not chain.layers:
+                chain.before = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
+                chain.notes.extend(_mask_notes(path, f))
+        bridged = chain.bridge(f, lstm_layer(f, src), between)
+        between = []
+        if bridged is None or not chain.width_fits(f, bridged):
+            continue
+        chain.add(f, bridged)
+        last_at = at
+    embedding = _embedding(chain.before, chain.layers[0], src, chain.notes)
+    after = found[last_at + 1 :]
+    # A chain that ended early leaves the network's output out of reach: no head then.
+    head = (
+        ()
+        if chain.closed
+        else dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
+    )
+    return LSTMModel(
+        layers=tuple(chain.layers),
+        source_path=src.path,
+        source_format=src.source_format,
+        framework=src.version.label,
+        all_layers=tuple(chain.infos),
+        embedding=embedding,
+        head=head,
+        notes=tuple(chain.notes),
+    )
+
+
+class _Graph:
+    """Functional wiring between found layers, by node id."""
+
+    def __init__(self, found: Sequence[FoundLayer]) -> None:
+        self.by_node = {f.wiring.node: f for f in found if f.wiring is not None}
+        self.limit = len(found) + 1
+
+    @staticmethod
+    def wired(f: FoundLayer) -> bool:
+        return f.wiring is not None and f.wiring.source is not None
+
+    def trace(self, f: FoundLayer) -> tuple[list[FoundLayer], str | None]:
+        """Non-LSTM layers between ``f`` and what feeds it (nearest first), and the node it
+        ends at: an LSTM (only its main output counts), the model input, or None."""
+        path: list[FoundLayer] = []
+        wiring = f.wiring
+        for _ in range(self.limit):
+            if wiring is None or wiring.source is None:
+                return path, None
+            if wiring.source == MODEL_INPUT:
+                return path, MODEL_INPUT
+            g = self.by_node.get(wiring.source)
+            if g is None:
+                return path, None
+            if g.is_lstm:
+                return path, g.wiring.node if wiring.source_output == 0 and g.wiring else None
+            path.append(g)
+            wiring = g.wiring
+        return path, None  # a cycle: not a real model
+
+    def describe(self, end: str | None, last: str) -> str:
+        if end == MODEL_INPUT:
+            return f"its input comes from a model input, not from {last!r}"
+        g = self.by_node.get(end) if end is not None else None
+        if g is not None:
+            return f"its input comes from {g.name!r}, not from {last!r}"
+        return f"its input does not come from {last!r}"
+
+
+def _mask_notes(path: Sequence[FoundLayer], f: FoundLayer) -> list[str]:
+    """Keras skips masked timesteps (state carried over); lstmviz runs every step."""
+    out = []
+    for p in path:
+        cfg = p.config or {}
+        if p.kind == "Masking":
+            value = cfg.get("mask_value", 0.0)
+            out.append(
+                f"Masking(mask_value={value}) before {f.name!r}: Keras skips timesteps whose "
+                "features all equal it, lstmviz runs every step"
+            )
+        elif p.kind == "Embedding" and cfg.get("mask_zero"):
+            out.append(
+                f"Embedding {p.name!r} has mask_zero=True: Keras skips token-0 timesteps in "
+                f"{f.name!r}, lstmviz runs every step"
+            )
+    return out
+
+
+def _embedding(
+    before: Sequence[FoundLayer], first: LSTMLayer, src: Source, notes: list[str]
+) -> npt.NDArray[np.floating] | None:
+    """An Embedding right before the first LSTM (only identity layers between) → (vocab, D)."""
+    if not before or before[-1].kind != "Embedding" or len(before[-1].weights) != 1:
+        if before:
+            kinds = ", ".join(dict.fromkeys(f.display_kind for f in before))
+            notes.append(f"{kinds} before {first.name!r} is not run: x is the LSTM's input")
+        return None
+    w = before[-1].weights[0]
+    if len(w.shape) != 2 or w.shape[1] != first.input_size:
+        notes.append(f"Embedding {before[-1].name!r} {w.shape} does not fit {first.name!r}")
+        return None
+    return w.read()

@@ -1,0 +1,1 @@
+"""ONNX reader: a self-contained protobuf decoder, constant folding and LSTM nodes."""

@@ -1,0 +1,397 @@
+"""ONNX models: every ``LSTM`` node of the main graph becomes a layer (CONVENTIONS.md §3.6).
+
+The file is decoded by field number (``onnx_proto``), so neither the ``onnx`` nor the
+``protobuf`` package is needed, and tensors stored in ``raw_data`` are read in place: loading
+costs one read of the file plus one copy of the reordered gates. Sniffing walks the first
+top-level fields of ``ModelProto`` (``ir_version`` varint first, a ``graph`` field 7 after).
+
+ONNX stores ``W [dirs, 4H, D]``, ``R [dirs, 4H, H]``, ``B [dirs, 8H]`` (``Wb`` then ``Rb``) and
+``P [dirs, 3H]`` with gates in order i, o, f, c (peepholes i, o, f); index 0 of ``dirs`` is the
+forward direction. Biases are summed, blocks reordered to i, f, g, o. Weights must be
+initializers or ``Constant`` outputs, possibly reshaped or reordered by layout-only nodes
+(``onnx_fold``); anything computed by other nodes is refused by name. LSTM nodes are stacked
+when one's Y feeds the next one's X; separate stacks are chosen with ``prefix=``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.model import (
+    LayerInfo,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    MergeMode,
+    OutputOrder,
+    Provenance,
+    Setting,
+    StoredTensor,
+    freeze,
+)
+from lstmviz.io.convert import PERMS, reorder_gates
+from lstmviz.io.errors import LoadError
+from lstmviz.io.onnx.fold import (
+    Folder,
+    NotConstant,
+    chains,
+    choose_stack,
+    embedding,
+    input_notes,
+    stack_label,
+)
+from lstmviz.io.onnx.proto import Model, Node, parse_model, sniff
+from lstmviz.io.onnx.states import initial_states
+from lstmviz.io.probe import Probe
+from lstmviz.io.registry import Reader
+from lstmviz.io.wire import protowire
+
+SOURCE_FORMAT = "ONNX"
+GATE_ORDER = ("i", "o", "f", "c")
+PERM = PERMS[GATE_ORDER]
+P_ORDER = ("p_i", "p_o", "p_f")  # ONNX peepholes P [dirs, 3H]
+WIDE = {"float32", "float64"}
+MAX_PROTO = 2**31  # protobuf cannot hold more; bigger weights must be external data
+#: ONNX activation names (matched case-insensitively, as onnxruntime does) → lstmviz names.
+ACTIVATIONS = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "hardsigmoid": "hard_sigmoid_ab",
+    "affine": "affine",
+    "leakyrelu": "leaky_relu",
+    "thresholdedrelu": "thresholded_relu",
+    "scaledtanh": "scaled_tanh",
+    "elu": "elu",
+    "softsign": "softsign",
+    "softplus": "softplus",
+}
+#: Which activations consume ``activation_alpha`` / ``activation_beta`` entries (in order).
+_USES_ALPHA = {"hardsigmoid", "affine", "leakyrelu", "thresholdedrelu", "scaledtanh", "elu"}
+_USES_BETA = {"hardsigmoid", "affine", "scaledtanh"}
+#: onnxruntime's values when activation_alpha/beta run out (rnn_helpers.cc); every other
+#: function that takes a parameter gets 0 (so a bare ThresholdedRelu has alpha 0, not 1).
+_ORT_DEFAULTS = {"leakyrelu": (0.01, 0.0), "hardsigmoid": (0.2, 0.5), "elu": (1.0, 0.0)}
+DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+_NOT_LSTM = {"GRU": "GRU, not an LSTM", "RNN": "RNN, not an LSTM"}
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _float(arr: np.ndarray, what: str, name: str, file: str) -> np.ndarray:
+    """Weights as float32/float64 (float16 widened); anything else refused."""
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
+    raise LoadError(
+        f"{file}: {what} ({name!r}) has dtype {arr.dtype}; LSTM weights must be floating point"
+    )
+
+
+def _weights(
+    folder: Folder, node: Node, where: str, name: str
+) -> dict[str, tuple[np.ndarray, str]]:
+    """W, R and the optional B, P of one LSTM node, folded through layout-only nodes."""
+    inputs = list(node.inputs) + [""] * 8
+    if not inputs[1] or not inputs[2]:
+        raise LoadError(f"{where} lacks its W or R input")
+    arrays = {}
+    for key, k in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
+        if not inputs[k]:
+            continue
+        what = f"{name} input {key}"
+        try:
+            value = folder.value(inputs[k], what)
+        except NotConstant as exc:
+            raise LoadError(
+                f"{where} input {key} ({inputs[k]!r}) is not stored in the file: it depends on "
+                f"{exc.reason}; lstmviz reads LSTM weights stored as initializers or Constant "
+                "nodes (re-export with constant folding on)"
+            ) from exc
+        arrays[key] = (_float(value, what, inputs[k], folder.file), inputs[k])
+    return arrays
+
+
+def _activations(
+    attrs: dict[str, Any], dirs: int, where: str
+) -> tuple[list[tuple[Activation, Activation, Activation]], Setting]:
+    """Three activations per direction; alpha/beta are consumed only by functions that use
+    them, in order, as onnxruntime does (defaults otherwise)."""
+    given = [_text(n) for n in attrs.get("activations", [])]
+    names = given or list(DEFAULT_ACTIVATIONS) * dirs
+    if len(names) != 3 * dirs:
+        raise LoadError(f"{where} has {len(names)} activations; expected 3 per direction")
+    alphas = list(attrs.get("activation_alpha", []))
+    betas = list(attrs.get("activation_beta", []))
+    acts = []
+    for name in names:
+        key = name.lower()
+        if key not in ACTIVATIONS:
+            raise LoadError(
+                f"{where} uses activation {name!r}; lstmviz knows {', '.join(sorted(ACTIVATIONS))}"
+            )
+        default_alpha, default_beta = _ORT_DEFAULTS.get(key, (0.0, 0.0))
+        alpha = (alphas.pop(0) if alphas else default_alpha) if key in _USES_ALPHA else None
+        beta = (betas.pop(0) if betas else default_beta) if key in _USES_BETA else None
+        acts.append(Activation(ACTIVATIONS[key], alpha, beta))
+    per_dir = [(acts[3 * d], acts[3 * d + 1], acts[3 * d + 2]) for d in range(dirs)]
+    text = "; ".join(", ".join(str(a) for a in trio) for trio in per_dir)
+    note = "f (gates), g (candidate), h (cell output)"
+    return per_dir, Setting("activations", text, assumed=not given, note=note)
+
+
+def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTMLayer:
+    name = node.name or f"LSTM node {index}"
+    where = f"{folder.file}: {name}"
+    attrs = node.attrs
+    if int(attrs.get("input_forget", 0)):
+        raise LoadError(
+            f"{where} has input_forget=1 (input and forget gates coupled), which lstmviz does "
+            "not support; re-export it with input_forget=0"
+        )
+    direction = _text(attrs.get("direction", b"forward"))
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise LoadError(
+            f"{where} has direction {direction!r}; expected forward|reverse|bidirectional"
+        )
+    dirs = 2 if direction == "bidirectional" else 1
+    arrays = _weights(folder, node, where, name)
+    W = arrays["W"][0]
+    H = W.shape[1] // 4 if W.ndim == 3 else -1
+    if int(attrs.get("hidden_size", H)) != H:
+        raise LoadError(
+            f"{where}: hidden_size={attrs['hidden_size']} but W has shape "
+            f"{W.shape}, expected ({dirs}, 4 * hidden_size, D)"
+        )
+    acts, act_setting = _activations(attrs, dirs, where)
+    clip = attrs.get("clip")
+    if clip is not None and not clip > 0:
+        raise LoadError(f"{where} has clip={clip}; a clip threshold must be positive")
+    settings = (
+        act_setting,
+        Setting("direction", direction, assumed="direction" not in attrs),
+        Setting("clip", clip, assumed=clip is None, note="clips each activation's argument"),
+        Setting(
+            "layout",
+            int(attrs.get("layout", 0)),
+            assumed="layout" not in attrs,
+            note="arrangement of X/Y only; weights are the same",
+        ),
+        Setting("input_forget", 0, assumed="input_forget" not in attrs),
+    )
+    initializers = folder.graph.initializers
+    dtypes = {n: initializers[n].dtype_name for _, n in arrays.values() if n in initializers}
+    transforms = [f"{d} widened to float32" for d in sorted({*dtypes.values()} - WIDE)]
+    folded = [n for _, n in arrays.values() if n not in initializers]
+    if folded:
+        ops = ", ".join(sorted(folder.used_ops)) or "Constant"
+        transforms.append(f"{', '.join(folded)} folded from constants through {ops} nodes")
+    states = initial_states(folder, node, dirs, H, int(attrs.get("layout", 0)), where)
+    base = Provenance(
+        framework=framework,
+        source_format=SOURCE_FORMAT,
+        transforms=(*transforms, *states.transforms),
+        settings=(*settings, *states.settings),
+        notes=(*input_notes(node), *states.notes),
+    )
+    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes)
+    if not states.transforms:
+        return layer
+    directions = tuple(
+        w.replace(h0=states.h0[d], c0=states.c0[d]) for d, w in enumerate(layer.directions)
+    )
+    return dataclasses.replace(layer, directions=directions)
+
+
+def onnx_layer(
+    name: str,
+    where: str,
+    arrays: dict[str, tuple[np.ndarray, str]],
+    direction: str,
+    acts: list[tuple[Activation, Activation, Activation]],
+    clip: float | None,
+    base: Provenance,
+    dtypes: dict[str, str] | None = None,
+) -> LSTMLayer:
+    """One layer from ONNX-layout ``arrays`` {"W", "R", optional "B", "P": (array, name)}.
+
+    ``base`` supplies framework, source format, settings, notes and transforms already done;
+    the stored tensors and gate order are filled in here; ``dtypes`` names the stored dtype
+    of arrays that were widened. Every array kept is a fresh copy (the reordered gates, the
+    summed bias, the peepholes), so nothing pins the file's bytes.
+    """
+    dirs = 2 if direction == "bidirectional" else 1
+    dtypes = dtypes or {}
+    W, R = arrays["W"][0], arrays["R"][0]
+    if W.ndim != 3 or W.shape[0] != dirs or W.shape[1] % 4 or W.shape[1] == 0:
+        raise LoadError(f"{where}: W has shape {W.shape}, expected ({dirs}, 4H, D)")
+    H = W.shape[1] // 4
+    if R.shape != (dirs, 4 * H, H):
+        raise LoadError(f"{where}: R has shape {R.shape}, expected {(dirs, 4 * H, H)}")
+
+    def record(role: str, key: str) -> StoredTensor:
+        arr, stored_name = arrays[key]
+        dtype = dtypes.get(stored_name, str(arr.dtype))
+        return StoredTensor(role, stored_name, arr.shape, dtype=dtype, shared_by=dirs)
+
+    stored = [record("W_x", "W"), record("W_h", "R")]
+    transforms = [*base.transforms, "gate blocks reordered i,o,f,c → i,f,g,o"]
+    notes = list(base.notes)
+    if "B" in arrays:
+        B = arrays["B"][0]
+        if B.shape != (dirs, 8 * H):
+            raise LoadError(f"{where}: B has shape {B.shape}, expected {(dirs, 8 * H)}")
+        stored.append(record("b", "B"))
+        transforms.append("B split into Wb + Rb and summed")
+    else:
+        B = np.zeros((dirs, 8 * H), dtype=W.dtype)
+        notes.append("B absent: b = 0 (ONNX default)")
+    P = None
+    if "P" in arrays:
+        P = arrays["P"][0]
+        if P.shape != (dirs, 3 * H):
+            raise LoadError(f"{where}: P has shape {P.shape}, expected {(dirs, 3 * H)}")
+        stored.append(record("P", "P"))
+        transforms.append("P reordered i,o,f → p_i, p_o, p_f")
+    provenance = dataclasses.replace(
+        base,
+        gate_order=GATE_ORDER,
+        perm=PERM,
+        stored=tuple(stored),
+        transforms=tuple(transforms),
+        notes=tuple(notes),
+    )
+    directions = []
+    for d in range(dirs):
+        with np.errstate(all="ignore"):  # NaN/Inf weights are shown, not refused
+            b = B[d, : 4 * H].astype(np.float64) + B[d, 4 * H :]
+        peep = {}
+        if P is not None:
+            peep = {k: freeze(P[d, j * H : (j + 1) * H].copy()) for j, k in enumerate(P_ORDER)}
+        f_act, g_act, h_act = acts[d]
+        directions.append(
+            LSTMDirection(
+                W_x=freeze(reorder_gates(W[d], PERM)),
+                W_h=freeze(reorder_gates(R[d], PERM)),
+                b=freeze(reorder_gates(b, PERM)),
+                act_gate=f_act,
+                act_cand=g_act,
+                act_cell=h_act,
+                gate_clip=float(clip) if clip is not None else None,
+                reverse=direction == "reverse" or d == 1,
+                provenance=provenance,
+                **peep,
+            )
+        )
+    kind = "LSTM" if dirs == 1 else "LSTM (bidirectional)"
+    # ONNX Y is [seq, dirs, batch, H]: the reverse direction is written in time order.
+    return LSTMLayer(
+        name=name,
+        directions=tuple(directions),
+        merge_mode=MergeMode.CONCAT,
+        output_order=OutputOrder.TIME,
+        kind=kind,
+    )
+
+
+def _node_info(folder: Folder, node: Node, index: int, note: str = "") -> LayerInfo:
+    """A node as listed in the model tree, with the shapes of its stored (or folded) inputs."""
+    shapes = [(n, folder.shape(n)) for n in node.inputs[1:] if n]
+    weights = tuple((n, s) for n, s in shapes if s is not None)
+    name = node.name or f"{node.op_type} node {index}"
+    is_lstm = node.op_type == "LSTM"
+    note = note or _NOT_LSTM.get(node.op_type, "not run by lstmviz")
+    return LayerInfo(name=name, kind=node.op_type, weights=weights, is_lstm=is_lstm, note=note)
+
+
+def _read(probe: Probe) -> Model:
+    file = probe.name
+    if probe.size >= MAX_PROTO:
+        raise LoadError(
+            f"{file}: {probe.size} bytes is over protobuf's 2 GB limit; save the weights as "
+            "ONNX external data"
+        )
+    try:
+        data = probe.path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"{file}: cannot read file ({exc.strerror or exc})") from exc
+    try:
+        return parse_model(data)
+    except protowire.ProtoError as exc:
+        raise LoadError(
+            f"{file}: truncated or damaged ONNX file ({exc}); re-export or re-download it"
+        ) from exc
+
+
+def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
+    """Read the LSTM nodes of the main graph that feed each other (``prefix`` picks a stack)."""
+    file = probe.name
+    model = _read(probe)
+    graph = model.graph
+    framework = f"ONNX opset {model.opset}" + (f" ({model.producer})" if model.producer else "")
+    nodes = graph.nodes
+    lstm_nodes = [n for n in nodes if n.op_type == "LSTM"]
+    if not lstm_nodes:
+        found = sorted({n.op_type for n in nodes if n.op_type in _NOT_LSTM})
+        what = f"{' and '.join(found)}, not an LSTM" if found else "no LSTM node"
+        ops = {n.op_type for n in nodes}
+        if not found and {"Scan", "Loop"} & ops:
+            what += " (its recurrence is lowered to Scan/Loop; export with dynamo=False)"
+        elif not found and {"Sigmoid", "Tanh"} <= ops and {"Gemm", "MatMul"} & ops:
+            what += (
+                " (the cell is written out as Gemm/MatMul, Sigmoid and Tanh nodes, as torch "
+                "exports nn.LSTMCell; export an nn.LSTM, or open the PyTorch state_dict)"
+            )
+        ops = ", ".join(sorted({n.op_type for n in nodes})[:6]) or "an empty graph"
+        raise LoadError(
+            f"{file}: ONNX graph has {what} (ops: {ops}); lstmviz shows LSTM layers only"
+        )
+    stacks = chains(graph, lstm_nodes)
+    chosen = stacks[choose_stack(stacks, nodes, prefix, file)]
+    folder = Folder(graph, probe.path.parent, file)
+    layers = tuple(_lstm_layer(folder, n, nodes.index(n), framework) for n in chosen)
+    infos = []
+    for k, n in enumerate(nodes):
+        if id(n) in folder.folded_nodes:
+            continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
+        if n.op_type in ("LSTM", "GRU", "RNN") or any(i in graph.initializers for i in n.inputs):
+            stack = next((s for s in stacks if n in s), None)
+            note = (
+                ""
+                if stack is None
+                else "shown"
+                if stack is chosen
+                else (f"not shown; load with prefix={stack_label(stack, nodes)!r}")
+            )
+            infos.append(_node_info(folder, n, k, note))
+    others = sorted(
+        {n.op_type for n in nodes if n.op_type not in ("LSTM", "Constant")}
+        - {n.op_type for n in nodes if id(n) in folder.folded_nodes}
+    )
+    notes = []
+    if others:
+        notes.append(
+            f"only the LSTM nodes are run; other nodes "
+            f"({', '.join(others[:8])}{', ...' if len(others) > 8 else ''}) are not"
+        )
+    table = embedding(folder, chosen[0], layers[0].input_size, notes)
+    try:
+        return LSTMModel(
+            layers=layers,
+            source_path=str(probe.path),
+            source_format=SOURCE_FORMAT,
+            framework=framework,
+            all_layers=tuple(infos),
+            embedding=table,
+            notes=tuple(notes),
+        )
+    except ValueError as exc:
+        raise LoadError(f"{file}: the stacked LSTM nodes do not fit together ({exc})") from exc
+
+
+READER = Reader(name="ONNX", sniff=sniff, load=load, options=("prefix",))

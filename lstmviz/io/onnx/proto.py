@@ -1,0 +1,285 @@
+"""ONNX ``ModelProto`` decoded by field number with ``protowire``: no onnx or protobuf needed.
+
+Only what an LSTM reader uses is decoded (field numbers from onnx/onnx.proto, proto2):
+ModelProto {ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8},
+GraphProto {node 1, initializer 5, input 11, output 12}, NodeProto {input 1, output 2,
+name 3, op_type 4, attribute 5, domain 7}, AttributeProto {name 1, f 2, i 3, s 4, t 5,
+floats 7, ints 8, strings 9, type 20} and TensorProto {dims 1, data_type 2, float_data 4,
+int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, external_data 13,
+data_location 14}. Tensor bytes are decoded in place: ``raw_data`` becomes a read-only NumPy
+view of the file's bytes, never a copy. Every length was checked by ``protowire``, every
+element count is checked against ``dims`` here, and external data is read only from files
+inside the model's folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lstmviz.io.convert import bfloat16_to_float32
+from lstmviz.io.errors import LoadError
+from lstmviz.io.probe import Probe
+from lstmviz.io.wire import protowire as pw
+
+#: TensorProto.DataType → (name, little-endian NumPy dtype of raw_data, typed field).
+DATA_TYPES: dict[int, tuple[str, str, int]] = {
+    1: ("float32", "<f4", 4),
+    2: ("uint8", "u1", 5),
+    3: ("int8", "i1", 5),
+    4: ("uint16", "<u2", 5),
+    5: ("int16", "<i2", 5),
+    6: ("int32", "<i4", 5),
+    7: ("int64", "<i8", 7),
+    9: ("bool", "u1", 5),
+    10: ("float16", "<f2", 5),  # typed: the 16 bits in int32_data
+    11: ("float64", "<f8", 10),
+    12: ("uint32", "<u4", 11),
+    13: ("uint64", "<u8", 11),
+    16: ("bfloat16", "<u2", 5),  # read as its bits, then widened to float32
+}
+OTHER_TYPES = {8: "string", 14: "complex64", 15: "complex128", 17: "float8e4m3fn"}
+MAX_ELEMENTS = 1 << 34
+EXTERNAL = 1
+#: ModelProto top-level fields → wire type (1 ir_version ... 7 graph, 8 opset_import ...).
+_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+#: First byte of a GraphProto: node, name, initializer, doc_string, input, output, value_info.
+_GRAPH_TAGS = frozenset(b"\x0a\x12\x2a\x52\x5a\x62\x6a")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One TensorProto, not yet decoded: name, dims, type and its raw fields."""
+
+    name: str
+    dims: tuple[int, ...]
+    data_type: int
+    fields: pw.Fields
+
+    @property
+    def dtype_name(self) -> str:
+        known = DATA_TYPES.get(self.data_type)
+        return known[0] if known else OTHER_TYPES.get(self.data_type, f"type {self.data_type}")
+
+
+@dataclass(frozen=True)
+class Node:
+    op_type: str
+    name: str
+    domain: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: dict[str, Any]
+
+
+@dataclass
+class Graph:
+    nodes: list[Node]
+    initializers: dict[str, TensorInfo]
+    inputs: list[str]
+    outputs: list[str]
+    producers: dict[str, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.producers = {out: n for n in self.nodes for out in n.outputs if out}
+
+
+@dataclass(frozen=True)
+class Model:
+    ir_version: int
+    producer: str
+    opset: int
+    graph: Graph
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def tensor_info(raw: memoryview | pw.Fields) -> TensorInfo:
+    fields = pw.parse(raw) if isinstance(raw, memoryview) else raw
+    dims = tuple(_signed(d) for d in pw.get_varints(fields, 1))
+    return TensorInfo(pw.get_string(fields, 8), dims, pw.get_int(fields, 2), fields)
+
+
+def _attribute(raw: memoryview) -> tuple[str, Any]:
+    """(name, value) of an AttributeProto, by its ``type`` or else by the field present."""
+    f = pw.parse(raw)
+    name = pw.get_string(f, 1)
+    kind = pw.get_int(f, 20)
+    if not kind:  # IR < 2 files may omit the type
+        kind = next(
+            (k for k, n in ((1, 2), (2, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9)) if n in f), 0
+        )
+    if kind == 1:
+        v = f.get(2, [0])[-1]
+        return name, pw.fixed32_float(v) if isinstance(v, int) else 0.0
+    if kind == 2:
+        return name, pw.get_signed(f, 3)
+    if kind == 3:
+        raw_s = pw.get_bytes(f, 4)
+        return name, bytes(raw_s) if raw_s is not None else b""
+    if kind == 4:
+        t = pw.get_bytes(f, 5)
+        return name, tensor_info(t if t is not None else memoryview(b""))
+    if kind == 6:
+        return name, pw.get_floats(f, 7)
+    if kind == 7:
+        return name, [_signed(v) for v in pw.get_varints(f, 8)]
+    if kind == 8:
+        return name, [bytes(v) for v in f.get(9, []) if isinstance(v, memoryview)]
+    return name, None  # graphs, sparse tensors, types: not used by an LSTM
+
+
+def _node(raw: memoryview) -> Node:
+    f = pw.parse(raw)
+    attrs = dict(_attribute(a) for a in f.get(5, []) if isinstance(a, memoryview))
+    return Node(
+        op_type=pw.get_string(f, 4),
+        name=pw.get_string(f, 3),
+        domain=pw.get_string(f, 7),
+        inputs=tuple(pw.get_strings(f, 1)),
+        outputs=tuple(pw.get_strings(f, 2)),
+        attrs=attrs,
+    )
+
+
+def _value_names(f: pw.Fields, number: int) -> list[str]:
+    return [pw.get_string(pw.parse(v), 1) for v in f.get(number, []) if isinstance(v, memoryview)]
+
+
+def parse_model(data: bytes) -> Model:
+    """The graph of a ModelProto; raises ``protowire.ProtoError`` for malformed bytes."""
+    top = pw.parse(data)
+    if 7 not in top:
+        raise pw.ProtoError("no graph")
+    g = pw.get_message(top, 7)
+    inits = [tensor_info(t) for t in g.get(5, []) if isinstance(t, memoryview)]
+    graph = Graph(
+        nodes=[_node(n) for n in g.get(1, []) if isinstance(n, memoryview)],
+        initializers={t.name: t for t in inits},
+        inputs=_value_names(g, 11),
+        outputs=_value_names(g, 12),
+    )
+    opsets = [pw.parse(o) for o in top.get(8, []) if isinstance(o, memoryview)]
+    default = [pw.get_int(o, 2) for o in opsets if pw.get_string(o, 1) in ("", "ai.onnx")]
+    producer = f"{pw.get_string(top, 2)} {pw.get_string(top, 3)}".strip()
+    return Model(pw.get_int(top, 1), producer, default[0] if default else 0, graph)
+
+
+def _typed_values(t: TensorInfo, np_dtype: str, number: int) -> np.ndarray:
+    """The typed repeated field (float_data, int32_data...) as an array of ``np_dtype``."""
+    if number == 4:
+        return np.asarray(pw.get_floats(t.fields, 4), np.float32)
+    if number == 10:
+        return np.asarray(pw.get_doubles(t.fields, 10), np.float64)
+    values = pw.get_varints(t.fields, number)
+    if number == 7:
+        return np.asarray([_signed(v) for v in values], np.int64)
+    if t.data_type in (10, 16, 4):  # 16-bit types keep their bit pattern in int32_data
+        return np.asarray(values, np.uint32).astype(np.uint16).view(np_dtype)
+    signed = [v - (1 << 64) if v >= 1 << 63 else v for v in values]
+    return np.asarray(signed, np.int64).astype(np_dtype)
+
+
+def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarray:
+    """Decode a TensorProto to an array (``raw_data``: a read-only view, no copy).
+
+    bfloat16 comes back widened to float32 (NumPy has no bfloat16); float16 stays float16.
+    """
+    if any(d < 0 for d in t.dims) or math.prod(t.dims) > MAX_ELEMENTS:
+        raise LoadError(f"{file}: {what} ({t.name!r}) has absurd dims {list(t.dims)}")
+    if t.data_type not in DATA_TYPES:
+        raise LoadError(
+            f"{file}: {what} ({t.name!r}) has dtype {t.dtype_name}; lstmviz reads float, "
+            "integer and bool tensors"
+        )
+    _, np_dtype, number = DATA_TYPES[t.data_type]
+    count = math.prod(t.dims)
+    if pw.get_int(t.fields, 14) == EXTERNAL:
+        arr = _external(t, np_dtype, count, folder, file, what)
+    elif (raw := pw.get_bytes(t.fields, 9)) is not None:
+        itemsize = np.dtype(np_dtype).itemsize
+        if len(raw) != count * itemsize:
+            raise LoadError(
+                f"{file}: {what} ({t.name!r}) is damaged (raw_data holds {len(raw)} bytes, "
+                f"dims {list(t.dims)} need {count * itemsize})"
+            )
+        arr = np.frombuffer(raw, np_dtype)
+    else:
+        try:
+            arr = _typed_values(t, np_dtype, number)
+        except (pw.ProtoError, OverflowError, ValueError) as exc:
+            raise LoadError(f"{file}: {what} ({t.name!r}) is damaged ({exc})") from exc
+        if arr.size != count:
+            raise LoadError(
+                f"{file}: {what} ({t.name!r}) is damaged ({arr.size} values for dims "
+                f"{list(t.dims)})"
+            )
+    arr = arr.reshape(t.dims)
+    return bfloat16_to_float32(arr) if t.data_type == 16 else arr
+
+
+def _external(
+    t: TensorInfo, np_dtype: str, count: int, folder: Path, file: str, what: str
+) -> np.ndarray:
+    """Raw little-endian bytes from a file next to the model, never outside its folder."""
+    entries = [pw.parse(e) for e in t.fields.get(13, []) if isinstance(e, memoryview)]
+    info = {pw.get_string(e, 1): pw.get_string(e, 2) for e in entries}
+    location = info.get("location", "")
+    base = folder.resolve()
+    rel = Path(location)
+    target = (base / rel).resolve()
+    if not location or rel.is_absolute() or ".." in rel.parts or base not in target.parents:
+        raise LoadError(
+            f"{file}: {what} ({t.name!r}) points to external data {location!r} outside the "
+            "model's folder; lstmviz reads external data only from beside the model"
+        )
+    need = count * np.dtype(np_dtype).itemsize
+    try:
+        offset = int(info.get("offset") or 0)
+        length = int(info.get("length") or need)
+    except ValueError as exc:
+        raise LoadError(f"{file}: {what} ({t.name!r}) has a bad external offset/length") from exc
+    if not target.is_file():
+        raise LoadError(f"{file}: external data file {location!r} for {what} is missing")
+    size = target.stat().st_size
+    if length != need or offset < 0 or offset + length > size:
+        raise LoadError(
+            f"{file}: {what} ({t.name!r}) needs {need} bytes at offset {offset} of "
+            f"{location!r} ({size} bytes, length {length}); the data file is truncated or "
+            "does not match"
+        )
+    with target.open("rb") as fh:
+        fh.seek(offset)
+        raw = fh.read(need)
+    return np.frombuffer(raw, np_dtype)
+
+
+def sniff(probe: Probe) -> bool:
+    """A ModelProto: ``ir_version`` (tag 0x08) first, then known fields, including a graph."""
+    head = probe.head
+    if probe.is_dir or probe.is_hdf5 or probe.is_zip or not head.startswith(b"\x08"):
+        return False
+    pos, seen_graph = 0, False
+    try:
+        while pos < len(head):
+            key, pos = pw.read_varint(head, pos)
+            field, wire = key >> 3, key & 7
+            if _MODEL_FIELDS.get(field) != wire:
+                return False
+            value, pos = pw.read_varint(head, pos)
+            if field == 1 and not 1 <= value <= 100:
+                return False
+            if wire == pw.LEN:
+                if pos + value > probe.size:  # a truncated ONNX file, if a graph starts here
+                    return field == 7 and pos < len(head) and head[pos] in _GRAPH_TAGS
+                seen_graph = seen_graph or field == 7
+                pos += value
+        return seen_graph
+    except pw.ProtoError:  # the head ended inside a varint: judge what we saw
+        return seen_graph

@@ -1,0 +1,1 @@
+"""TensorFlow readers: TF1/TF2 checkpoints, their .meta graphs and cells."""

@@ -1,0 +1,166 @@
+"""NodeDefs of a TF graph or function body, and the walks ``tf1_graph`` makes over them.
+
+NodeDef (tensorflow/core/framework/node_def.proto): name = 1, op = 2, input = 3 (control inputs
+start with ``^``), attr = 5 (map entry: key = 1, AttrValue = 2). A top-level input is ``node`` or
+``node:k``; inside a function body it is ``node:output_arg:k`` or a bare argument name, which
+:meth:`Graph.resolve` follows to the caller's graph (``tf1_functions``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from lstmviz.io.wire import protowire as pw
+
+VAR_OPS = frozenset({"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable"})
+PASS_OPS = frozenset(
+    {"Identity", "Enter", "RefEnter", "ReadVariableOp", "Switch", "RefSwitch", "Snapshot"}
+)
+MAX_WALK = 32  # reads, identities and function boundaries between a use and its variable
+
+
+@dataclass
+class Node:
+    name: str
+    op: str
+    inputs: list[str]  # data inputs only, control inputs dropped
+    attrs: dict[str, memoryview]
+
+
+def parse_node(raw: memoryview) -> Node:
+    f = pw.parse(raw)
+    attrs: dict[str, memoryview] = {}
+    for entry in f.get(5, ()):
+        if isinstance(entry, memoryview):
+            e = pw.parse(entry)
+            value = pw.get_bytes(e, 2)
+            if value is not None:
+                attrs[pw.get_string(e, 1)] = value
+    inputs = [s for s in pw.get_strings(f, 3) if not s.startswith("^")]
+    return Node(pw.get_string(f, 1), pw.get_string(f, 2), inputs, attrs)
+
+
+def attr_float(node: Node, key: str) -> float | None:
+    """``AttrValue.f`` (field 4, fixed32)."""
+    raw = node.attrs.get(key)
+    if raw is None:
+        return None
+    values = [v for n, w, v in pw.iter_fields(raw) if n == 4 and w == pw.FIXED32]
+    return pw.fixed32_float(values[-1]) if values else None
+
+
+def attr_int(node: Node, key: str) -> int | None:
+    raw = node.attrs.get(key)
+    if raw is None:
+        return None
+    values = [v for n, w, v in pw.iter_fields(raw) if n in (3, 5) and w == pw.VARINT]
+    return values[-1] if values else None
+
+
+def const_scalar(node: Node) -> float | None:
+    """The value of a scalar float ``Const`` (TensorProto in ``AttrValue.tensor``, field 8)."""
+    if node.op != "Const" or "value" not in node.attrs:
+        return None
+    tensor = pw.get_message(pw.parse(node.attrs["value"]), 8)
+    dtype = pw.get_int(tensor, 1)
+    content = pw.get_bytes(tensor, 4)
+    values: list[float]
+    if dtype == 1:  # FLOAT
+        values = pw.get_floats(tensor, 5) or (
+            [pw.fixed32_float(int.from_bytes(content, "little"))]
+            if content is not None and len(content) == 4
+            else []
+        )
+    elif dtype == 2:  # DOUBLE
+        values = pw.get_doubles(tensor, 6)
+    else:
+        return None
+    return float(values[0]) if len(values) == 1 else None
+
+
+def canonical(ref: str) -> str:
+    """``node``, ``node:0`` and ``node:out:0`` → ``node``; ``node:out:k`` → ``node:k``.
+
+    In a function body ``k`` counts within the named output arg; for the ops read here
+    (``Split``'s one ``output`` list, single-output ops) that is the flat output index.
+    """
+    parts = ref.split(":")
+    if len(parts) == 3:
+        parts = [parts[0], parts[2]]
+    if len(parts) == 2 and parts[1] == "0":
+        return parts[0]
+    return ":".join(parts)
+
+
+class Graph:
+    """The nodes of a GraphDef or of one function call by name, and each output's consumers.
+
+    ``args`` maps a function's argument names to the caller's input refs in ``parent``.
+    """
+
+    def __init__(
+        self,
+        nodes: list[Node],
+        args: dict[str, str] | None = None,
+        parent: Graph | None = None,
+        name: str = "",
+    ) -> None:
+        self.nodes = {n.name: n for n in nodes}
+        self.args, self.parent, self.name = args or {}, parent, name
+        self.consumers: dict[str, list[tuple[Node, int]]] = defaultdict(list)
+        for n in nodes:
+            for k, ref in enumerate(n.inputs):
+                self.consumers[canonical(ref)].append((n, k))
+
+    def resolve(self, ref: str) -> tuple[Graph, Node] | None:
+        """The node producing ``ref``, followed out through function arguments to the caller."""
+        graph: Graph | None = self
+        for _ in range(MAX_WALK):
+            if graph is None:
+                return None
+            name = ref.split(":")[0]
+            node = graph.nodes.get(name)
+            if node is not None:
+                return graph, node
+            caller_ref = graph.args.get(name)
+            if caller_ref is None:
+                return None
+            graph, ref = graph.parent, caller_ref
+        return None
+
+    def users(self, ref: str, ops: frozenset[str] | None = None) -> list[tuple[Node, int]]:
+        found = self.consumers.get(canonical(ref), [])
+        return [(n, k) for n, k in found if ops is None or n.op in ops]
+
+    def variable(self, ref: str) -> str | None:
+        """The variable node feeding ``ref`` through reads/identities/arguments, or None."""
+        found = self.resolve(ref)
+        for _ in range(MAX_WALK):  # bounded walk
+            if found is None:
+                return None
+            graph, node = found
+            if node.op in VAR_OPS:
+                return node.name
+            if node.op not in PASS_OPS or not node.inputs:
+                return None
+            found = graph.resolve(node.inputs[0])
+        return None
+
+    def other_const(self, node: Node, skip: str) -> Node | None:
+        """The ``Const`` among ``node``'s inputs other than ``skip`` (also when passed in)."""
+        for ref in node.inputs:
+            if canonical(ref) != canonical(skip):
+                found = self.resolve(ref)
+                if found is not None and found[1].op == "Const":
+                    return found[1]
+        return None
+
+    def clip_after(self, ref: str) -> float | None:
+        """The bound of a ``clip_by_value`` applied to ``ref``, or None if there is none."""
+        for node, _k in self.users(ref, frozenset({"Minimum"})):
+            const = self.other_const(node, ref)
+            value = const_scalar(const) if const is not None else None
+            if value is not None and self.users(node.name, frozenset({"Maximum"})):
+                return value
+        return None

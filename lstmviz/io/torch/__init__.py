@@ -1,0 +1,1 @@
+"""PyTorch readers: torch.save archives, TorchScript, torch.export and state dicts."""

@@ -1,0 +1,154 @@
+"""``torch.export.save`` archives (``.pt2``): an ExportedProgram's weights, read without torch.
+
+Since torch 2.8 the zip holds ``<stem>/archive_format`` (``pt2``), the graph in
+``models/<model>.json`` (not read) and the weights in ``data/weights/``: one raw C-order byte
+record per storage (``weight_0``...) and ``<model>_weights_config.json`` mapping each
+state-dict name to ``{path_name, use_pickle, tensor_meta: {dtype, sizes, strides,
+storage_offset}}``, so a weight is ``as_strided`` over its record. Tensor subclasses are
+stored as nested ``torch.save`` archives (``use_pickle``), as is the whole state dict in older
+layouts (``data/weights/<model>.pt``; before torch 2.8 a flat ``serialized_state_dict.pt``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lstmviz.io.errors import LoadError
+from lstmviz.io.torch.checkpoint import DTYPES, SAVE_ADVICE, split_checkpoint
+from lstmviz.io.torch.state_dict import LazyTensor, Tensor
+
+SOURCE_FORMAT = "PyTorch ExportedProgram (torch.export.save)"
+WEIGHTS = "data/weights/"
+CONFIG_SUFFIX = "_weights_config.json"
+LEGACY_STATE = "serialized_state_dict.pt"
+MAX_CONFIG = 64 << 20
+#: ``torch._export.serde.schema.ScalarType`` → dtype name.
+SCALAR_TYPES = {
+    1: "uint8",
+    2: "int8",
+    3: "int16",
+    4: "int32",
+    5: "int64",
+    6: "float16",
+    7: "float32",
+    8: "float64",
+    9: "complex32",
+    10: "complex64",
+    11: "complex128",
+    12: "bool",
+    13: "bfloat16",
+    28: "uint16",
+    29: "float8_e4m3fn",
+    30: "float8_e5m2",
+    31: "float8_e4m3fnuz",
+    32: "float8_e5m2fnuz",
+    33: "float8_e8m0fnu",
+    34: "uint32",
+    35: "uint64",
+}
+Nested = Callable[[bytes, str, str], object]
+
+
+def find_export(names: list[str]) -> str | None:
+    """The member prefix of a ``.pt2`` archive ('<stem>/', or '' for the flat < 2.8 layout)."""
+    for name in names:
+        head, _, last = name.rpartition("/")
+        if last == "archive_format" and "/" not in head:
+            return f"{head}/" if head else ""
+    if LEGACY_STATE in names and "serialized_exported_program.json" in names:
+        return ""
+    return None
+
+
+def _int(value: object, what: str, file: str) -> int:
+    """A ``{"as_int": n}`` size; symbolic sizes (``as_expr``) cannot describe stored weights."""
+    n = value.get("as_int") if isinstance(value, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise LoadError(f"{file}: a weight's {what} is {value!r}, not a non-negative integer")
+    return n
+
+
+def _raw_tensor(archive: Any, meta: dict, fqn: str) -> Tensor:
+    file = archive.file
+    tmeta, path = meta.get("tensor_meta"), meta.get("path_name")
+    if not isinstance(tmeta, dict) or not isinstance(path, str):
+        raise LoadError(f"{file}: weights config entry {fqn!r} has no tensor_meta/path_name")
+    dtype = SCALAR_TYPES.get(tmeta.get("dtype"))  # type: ignore[arg-type]
+    if dtype is None:
+        raise LoadError(f"{file}: weight {fqn!r} has unknown dtype code {tmeta.get('dtype')!r}")
+    sizes = tuple(_int(v, "size", file) for v in tmeta.get("sizes", ()))
+    strides = tuple(_int(v, "stride", file) for v in tmeta.get("strides", ()))
+    offset = _int(tmeta.get("storage_offset", {"as_int": 0}), "storage offset", file)
+    member = WEIGHTS + path
+    nbytes = archive.member_size(member)
+    if nbytes == 0 and math.prod(sizes) == 0:  # torch writes empty tensors as empty records
+        return np.zeros(sizes, DTYPES[dtype][0])
+    storage = archive.make_storage(member, path, dtype, nbytes // DTYPES[dtype][1])
+    return archive.tensor(storage, offset, sizes, strides, None)
+
+
+def _from_config(archive: Any, config: str, open_nested: Nested) -> dict[str, Tensor]:
+    file = archive.file
+    try:
+        spec = json.loads(archive.read(archive.prefix + config, limit=MAX_CONFIG))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise LoadError(f"{file}: {config} is not valid JSON ({exc}); re-export the file") from exc
+    entries = spec.get("config") if isinstance(spec, dict) else None
+    if not isinstance(entries, dict):
+        raise LoadError(f"{file}: {config} has no 'config' mapping; re-export the file")
+    tensors: dict[str, Tensor] = {}
+    for fqn, meta in entries.items():
+        if not isinstance(meta, dict):
+            raise LoadError(f"{file}: weights config entry {fqn!r} is not an object")
+        if meta.get("use_pickle"):
+            member = WEIGHTS + str(meta.get("path_name"))
+            obj = open_nested(archive.read(archive.prefix + member), file, member)
+            if not isinstance(obj, (np.ndarray, LazyTensor)):
+                raise LoadError(f"{file}: weight {fqn!r} ({member}) is not a plain tensor")
+            tensors[fqn] = obj
+        else:
+            tensors[fqn] = _raw_tensor(archive, meta, fqn)
+    return tensors
+
+
+def _nested_state(archive: Any, member: str, open_nested: Nested) -> dict[str, Tensor]:
+    obj = open_nested(archive.read(archive.prefix + member), archive.file, member)
+    return split_checkpoint(obj, archive.file).tensors
+
+
+def read_weights(
+    archive: Any, names: list[str], open_nested: Nested
+) -> tuple[dict[str, Tensor], list[str]]:
+    """The exported program's state dict and a note saying where it came from."""
+    file, prefix = archive.file, archive.prefix
+    if prefix == "" and LEGACY_STATE in names:
+        note = f"torch.export archive (torch < 2.8 layout): weights from {LEGACY_STATE}"
+        return _nested_state(archive, LEGACY_STATE, open_nested), [note]
+    kind = archive.text("archive_format", "")
+    if kind != "pt2":
+        raise LoadError(f"{file}: archive_format says {kind!r}, not pt2; {SAVE_ADVICE}")
+    inside = [n[len(prefix) :] for n in names if n.startswith(prefix + WEIGHTS)]
+    configs = sorted(n for n in inside if n.endswith(CONFIG_SUFFIX))
+    tensors: dict[str, Tensor] = {}
+    for config in configs:
+        model = config[len(WEIGHTS) : -len(CONFIG_SUFFIX)]
+        for fqn, t in _from_config(archive, config, open_nested).items():
+            tensors[fqn if len(configs) == 1 else f"{model}.{fqn}"] = t
+    if configs:
+        return tensors, [f"torch.export archive (.pt2): weights from {', '.join(configs)}"]
+    legacy = sorted(n for n in inside if n.endswith(".pt"))
+    if legacy:
+        for member in legacy:
+            tensors.update(_nested_state(archive, member, open_nested))
+        return tensors, [f"torch.export archive (.pt2): weights from {', '.join(legacy)}"]
+    if any("/aotinductor/" in n for n in names):
+        raise LoadError(
+            f"{file}: file is an AOTInductor package whose weights are compiled into the model "
+            f"code, which lstmviz cannot read; {SAVE_ADVICE}"
+        )
+    raise LoadError(f"{file}: .pt2 archive holds no weights ({WEIGHTS}); {SAVE_ADVICE}")

@@ -1,0 +1,416 @@
+"""PyTorch-style state dicts (``{name: tensor}``) → canonical LSTM layers (CONVENTIONS §3.5).
+
+Shared by the torch zip and safetensors readers, and usable by any reader that ends up with
+flat ``{"encoder.lstm.weight_ih_l0": array, ...}`` names. Tensors are grouped by the module
+path before ``weight_ih_l{k}`` (``nn.LSTM``) or ``weight_ih`` (``nn.LSTMCell``); the gate order
+is already i, f, g, o, so the only transform is ``b = bias_ih + bias_hh``. Everything that is
+not the chosen LSTM is listed in ``LSTMModel.all_layers`` so the user sees what the file held.
+
+Values may be NumPy arrays or ``LazyTensor`` (bytes read only when the array is needed, so a
+checkpoint of a large model costs only the LSTM's bytes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core.model import (
+    LayerInfo,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    MergeMode,
+    OutputOrder,
+    Provenance,
+    StoredTensor,
+)
+from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.io.torch.modules import NOT_RUN, find_embedding, module_infos
+from lstmviz.io.torch.params import resolve_parametrized
+from lstmviz.io.wire.safe_pickle import NumpyArray, Sealed
+
+FLOAT_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
+class LazyTensor(Sealed):
+    """Shape and dtype now, values on ``read()``; ``dtype`` is a name such as ``"bfloat16"``.
+
+    ``read()`` returns float16/32/64 or integer arrays; bfloat16 comes back widened to float32
+    because NumPy has no bfloat16.
+    """
+
+    __slots__ = ("_read", "dtype", "shape")
+    shape: tuple[int, ...]
+    dtype: str
+
+    def __init__(self, shape: tuple[int, ...], dtype: str, read: Callable[[], np.ndarray]) -> None:
+        object.__setattr__(self, "shape", tuple(shape))
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "_read", read)
+
+    def read(self) -> np.ndarray:
+        return self._read()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self._read()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"LazyTensor({self.shape}, {self.dtype})"
+
+
+Tensor = Union[np.ndarray, LazyTensor, NumpyArray]  # noqa: UP007 - used at run time on Python 3.10 too
+
+_PARAM = re.compile(
+    r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?(_raw)?$"
+)
+_LSTM_KINDS = ("LSTM", "LSTMCell")
+
+
+def is_tensor(x: object) -> bool:
+    return isinstance(x, (np.ndarray, LazyTensor, NumpyArray))
+
+
+@dataclass
+class _Group:
+    """Recurrent parameters sharing one module path, keyed by (param, layer, reverse)."""
+
+    prefix: str
+    params: dict[tuple[str, int | None, bool], str] = field(default_factory=dict)
+    kind: str = "recurrent"  # LSTM, LSTMCell, GRU, GRUCell, RNN, RNNCell
+    notes: dict[str, str] = field(default_factory=dict)  # tensor name → why it was chosen
+
+    @property
+    def layered(self) -> bool:
+        return any(layer is not None for (_, layer, _) in self.params)
+
+    @property
+    def label(self) -> str:
+        return self.prefix or "(top level)"
+
+    @property
+    def is_lstm(self) -> bool:
+        return self.kind in _LSTM_KINDS
+
+    def get(self, param: str, layer: int, reverse: bool = False) -> str | None:
+        return self.params.get((param, layer if self.layered else None, reverse))
+
+    def not_lstm(self, file: str, tensors: Mapping[str, Tensor]) -> LoadError:
+        name = self.get("weight_ih", 0) or "weight_ih"
+        rows = _shape(tensors[name])[0] if name in tensors else "?"
+        return LoadError(
+            f"{file}: {self.label} is a {self.kind.replace('Cell', '')}, not an LSTM "
+            f"({name} has {rows} rows); lstmviz shows LSTM layers only"
+        )
+
+
+def _shape(t: Tensor) -> tuple[int, ...]:
+    return tuple(int(n) for n in t.shape)
+
+
+def _recurrent_kind(group: _Group, tensors: Mapping[str, Tensor]) -> str:
+    """LSTM, GRU or RNN from the rows of ``weight_ih``: 4H, 3H or H."""
+    w_ih = _shape(tensors[group.get("weight_ih", 0) or ""])
+    w_hh = _shape(tensors[group.get("weight_hh", 0) or ""])
+    hr = group.get("weight_hr", 0)
+    hidden = _shape(tensors[hr])[-1] if hr else (w_hh[-1] if len(w_hh) == 2 else 0)
+    if len(w_ih) != 2 or hidden <= 0:
+        return "recurrent"
+    kinds = {4 * hidden: "LSTM", 3 * hidden: "GRU", hidden: "RNN"}
+    kind = kinds.get(w_ih[0])
+    if kind is None:
+        return "recurrent"
+    return kind if group.layered else kind + "Cell"
+
+
+def group_recurrent(tensors: Mapping[str, Tensor]) -> list[_Group]:
+    """Every module path holding ``weight_ih*`` and ``weight_hh*``, with its kind."""
+    groups: dict[str, _Group] = {}
+    raws: dict[str, dict[tuple[str, int | None, bool], str]] = {}
+    for name in tensors:
+        prefix, _, last = name.rpartition(".")
+        m = _PARAM.match(last)
+        if not m:
+            continue
+        param, layer, rev, raw = m.group(1), m.group(2), bool(m.group(3)), bool(m.group(4))
+        key = (param, None if layer is None else int(layer), rev)
+        if raw:
+            raws.setdefault(prefix, {})[key] = name
+        else:
+            groups.setdefault(prefix, _Group(prefix)).params[key] = name
+    for prefix, found_raws in raws.items():
+        group = groups.setdefault(prefix, _Group(prefix))
+        # fastai's WeightDropout keeps the raw weight on the wrapper, the LSTM at .module
+        inner = groups.get(f"{prefix}.module" if prefix else "module")
+        for key, name in found_raws.items():
+            _take_raw(group, key, name, "")
+            if inner is not None:
+                _take_raw(inner, key, name, ", kept on the WeightDropout wrapper")
+    found = [g for g in groups.values() if g.get("weight_ih", 0) and g.get("weight_hh", 0)]
+    for g in found:
+        g.kind = _recurrent_kind(g, tensors)
+    return found
+
+
+def _take_raw(group: _Group, key: tuple[str, int | None, bool], raw: str, where: str) -> None:
+    """AWD-LSTM weight drop keeps the true weight as ``*_raw``; in eval mode the LSTM runs it
+    (dropout is the identity), while a plain copy beside it may be a dropped-out one saved
+    after a training step. So ``_raw`` wins, and the note says so."""
+    plain = group.params.get(key)
+    group.params[key] = raw
+    if plain is None:
+        param = raw.rpartition(".")[2].removesuffix("_raw")
+        group.notes[raw] = f"{raw} used for {param} (AWD-LSTM weight drop{where}: eval runs it)"
+    else:
+        group.notes[raw] = (
+            f"{raw}{where} used instead of {plain} (AWD-LSTM weight drop: eval runs the _raw "
+            "weight; the plain one may be a dropped-out copy)"
+        )
+
+
+def _pick(
+    groups: Sequence[_Group], prefix: str | None, file: str, tensors: Mapping[str, Tensor]
+) -> _Group:
+    """The one LSTM to show: the only one, or the one ``prefix`` names."""
+    lstms = [g for g in groups if g.is_lstm]
+    choices = tuple(g.prefix for g in lstms)
+    if prefix is not None:
+        wanted = prefix.strip().rstrip(".")
+        chosen = next((g for g in groups if g.prefix == wanted), None)
+        if chosen is None:
+            raise ChoiceRequired(
+                f"{file}: no LSTM under prefix '{wanted}'; choose one of "
+                f"{', '.join(g.label for g in lstms) or '(none)'}",
+                option="prefix",
+                choices=choices,
+            )
+        if not chosen.is_lstm:
+            raise chosen.not_lstm(file, tensors)
+        return chosen
+    if not lstms:
+        raise groups[0].not_lstm(file, tensors)
+    if len(lstms) > 1:
+        raise ChoiceRequired(
+            f"{file}: holds {len(lstms)} LSTMs ({', '.join(g.label for g in lstms)}); "
+            "pick one with prefix=",
+            option="prefix",
+            choices=choices,
+        )
+    return lstms[0]
+
+
+class _Arrays:
+    """Reads tensors as float arrays once, remembering each one's stored dtype."""
+
+    def __init__(
+        self, tensors: Mapping[str, Tensor], file: str, derived: Mapping[str, str] | None = None
+    ) -> None:
+        self.tensors, self.file = tensors, file
+        self.derived = dict(derived or {})  # computed weight name → how (torch_params)
+
+    def float(self, name: str) -> npt.NDArray[np.floating]:
+        t = self.tensors[name]
+        dtype = str(t.dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise LoadError(
+                f"{self.file}: {name} has dtype {dtype}; LSTM weights must be float16, "
+                "bfloat16, float32 or float64"
+            )
+        arr = np.asarray(t)
+        if arr.dtype.kind != "f":
+            raise LoadError(f"{self.file}: {name} did not decode to floats ({arr.dtype})")
+        return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
+
+
+def _direction(
+    group: _Group, layer: int, reverse: bool, arrays: _Arrays, source_format: str
+) -> LSTMDirection:
+    file, tensors = arrays.file, arrays.tensors
+    names = {
+        p: group.get(p, layer, reverse)
+        for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    }
+    for need in ("weight_ih", "weight_hh"):
+        if names[need] is None:
+            suffix = f"_l{layer}{'_reverse' if reverse else ''}" if group.layered else ""
+            raise LoadError(
+                f"{file}: {group.label} lacks {need}{suffix}; the state dict is incomplete"
+            )
+    W_x, W_h = arrays.float(names["weight_ih"]), arrays.float(names["weight_hh"])  # type: ignore[arg-type]
+    W_p = arrays.float(names["weight_hr"]) if names["weight_hr"] else None
+    for name, arr, ndim in ((names["weight_ih"], W_x, 2), (names["weight_hh"], W_h, 2)):
+        if arr.ndim != ndim:
+            raise LoadError(f"{file}: {name} has shape {arr.shape}, expected a matrix (4H, in)")
+    rows = W_x.shape[0]
+    biases = [(n, arrays.float(n)) for n in (names["bias_ih"], names["bias_hh"]) if n]
+    for name, bias in biases:
+        if bias.shape != (rows,):
+            raise LoadError(f"{file}: {name} has shape {bias.shape}, expected ({rows},)")
+    used = [n for n in names.values() if n]
+    transforms = [arrays.derived[n] for n in used if n in arrays.derived]
+    notes = [group.notes[n] for n in used if n in group.notes]
+    if len(biases) == 2:
+        with np.errstate(all="ignore"):  # NaN/Inf weights are shown, not refused
+            b = biases[0][1].astype(np.float64) + biases[1][1]
+        transforms.append("bias_ih + bias_hh summed into b")
+    elif biases:
+        b = biases[0][1]
+        notes.append(f"only {biases[0][0]} stored; the other bias taken as 0")
+    else:
+        b = np.zeros(rows, dtype=W_x.dtype)
+        notes.append("bias=False: b = 0")
+    roles = (
+        ("W_x", "weight_ih"),
+        ("W_h", "weight_hh"),
+        ("b_ih", "bias_ih"),
+        ("b_hh", "bias_hh"),
+        ("W_p", "weight_hr"),
+    )
+    stored = tuple(
+        StoredTensor(role, names[p], _shape(tensors[names[p]]), dtype=str(tensors[names[p]].dtype))  # type: ignore[index]
+        for role, p in roles
+        if names[p]
+    )
+    for dtype in sorted({t.dtype for t in stored} - {"float32", "float64"}):
+        transforms.append(f"{dtype} widened to float32")
+    if W_p is not None:
+        notes.append(f"projection W_p = {names['weight_hr']} (P = {W_p.shape[0]})")
+    provenance = Provenance(
+        framework="PyTorch",
+        source_format=source_format,
+        gate_order=("i", "f", "g", "o"),
+        perm=(0, 1, 2, 3),
+        stored=stored,
+        transforms=tuple(transforms),
+        notes=tuple(notes),
+    )
+    try:
+        return LSTMDirection(W_x=W_x, W_h=W_h, b=b, W_p=W_p, reverse=reverse, provenance=provenance)
+    except ValueError as exc:
+        raise LoadError(f"{file}: {group.label} has inconsistent shapes ({exc})") from exc
+
+
+def _layers(group: _Group, arrays: _Arrays, source_format: str) -> tuple[LSTMLayer, ...]:
+    file = arrays.file
+    if not group.layered:
+        d = _direction(group, 0, False, arrays, source_format)
+        return (LSTMLayer(name=group.prefix or "lstm_cell", directions=(d,), kind="LSTMCell"),)
+    numbers = sorted({layer for (p, layer, _) in group.params if p == "weight_ih"})  # type: ignore[type-var]
+    if numbers != list(range(len(numbers))):
+        missing = min(set(range(max(numbers) + 1)) - set(numbers))  # type: ignore[arg-type]
+        raise LoadError(
+            f"{file}: {group.label} lacks weight_ih_l{missing}; the state dict is incomplete"
+        )
+    bidirectional = group.get("weight_ih", 0, True) is not None
+    layers = []
+    for k in numbers:
+        if (group.get("weight_ih", k, True) is not None) != bidirectional:  # type: ignore[arg-type]
+            raise LoadError(
+                f"{file}: {group.label} layer {k} and layer 0 differ in direction count"
+            )
+        dirs = [_direction(group, k, False, arrays, source_format)]  # type: ignore[arg-type]
+        if bidirectional:
+            dirs.append(_direction(group, k, True, arrays, source_format))  # type: ignore[arg-type]
+        base = group.prefix or "lstm"
+        name = f"{base} layer {k}" if len(numbers) > 1 else base
+        try:
+            # PyTorch concatenates [forward, backward], both in time order.
+            layers.append(
+                LSTMLayer(
+                    name=name,
+                    directions=tuple(dirs),
+                    merge_mode=MergeMode.CONCAT,
+                    output_order=OutputOrder.TIME,
+                    kind="LSTM",
+                )
+            )
+        except ValueError as exc:
+            raise LoadError(f"{file}: {group.label} layer {k}: {exc}") from exc
+    return tuple(layers)
+
+
+def _no_lstm(tensors: Mapping[str, Tensor], file: str) -> LoadError:
+    """No module path holds both weight_ih* and weight_hh*: say what there is."""
+    partial = [n for n in tensors if _PARAM.match(n.rpartition(".")[2])]
+    if partial:
+        listed = ", ".join(partial[:4]) + (", ..." if len(partial) > 4 else "")
+        return LoadError(
+            f"{file}: has recurrent weights ({listed}) but no module path with both "
+            "weight_ih* and weight_hh*; the state dict is incomplete or its weights are "
+            "stored under other names"
+        )
+    sample = ", ".join(list(tensors)[:4]) or "no tensors"
+    return LoadError(
+        f"{file}: holds no LSTM weights (no *.weight_ih_l0 or weight_ih; found {sample}); "
+        "expected the state_dict of a model with nn.LSTM or nn.LSTMCell"
+    )
+
+
+def model_from_state_dict(
+    tensors: Mapping[str, Tensor],
+    *,
+    file: str,
+    source_format: str,
+    source_path: str = "",
+    prefix: str | None = None,
+    extras: Mapping[str, Tensor] | None = None,
+    notes: Sequence[str] = (),
+) -> LSTMModel:
+    """Build the model for the one LSTM in ``tensors`` (or the one ``prefix`` names).
+
+    Raises ``ChoiceRequired(option="prefix")`` when several LSTMs are present and ``LoadError``
+    for GRUs, missing or mis-shaped tensors. ``extras`` (optimizer state...) only get listed.
+    """
+    tensors, derived = resolve_parametrized(tensors, _Arrays(tensors, file).float, file)
+    groups = group_recurrent(tensors)
+    if not groups:
+        raise _no_lstm(tensors, file)
+    chosen = _pick(groups, prefix, file, tensors)
+    arrays = _Arrays(tensors, file, derived)
+    layers = _layers(chosen, arrays, source_format)
+    embedding, module_notes, emb_note = find_embedding(
+        chosen.prefix, list(chosen.params.values()), tensors, layers[0].input_size, arrays.float
+    )
+    used = set()
+    infos = []
+    for g in groups:
+        used.update(g.params.values())
+        if g is chosen:
+            note = "shown"
+        elif g.is_lstm:
+            note = f"not shown; load with prefix='{g.prefix}'"
+        else:
+            note = f"{g.kind.replace('Cell', '')}, not an LSTM"
+        weights = tuple((n, _shape(tensors[n])) for n in g.params.values())
+        infos.append(LayerInfo(g.label, g.kind, weights, is_lstm=g.is_lstm, note=note))
+    infos.extend(module_infos([n for n in tensors if n not in used], tensors, module_notes))
+    extras = extras or {}
+    for top in dict.fromkeys(n.split(".", 1)[0] for n in extras):
+        members = [n for n in extras if n.split(".", 1)[0] == top]
+        note = "optimizer state" if "optim" in top.lower() else ""
+        weights = tuple((n, _shape(extras[n])) for n in members)
+        infos.append(LayerInfo(top, "tensor", weights, note=note))
+    model_notes = list(notes)
+    if emb_note and embedding is None:
+        model_notes.append(emb_note)
+    elif emb_note:
+        others = [f"{i.name} ({i.kind})" for i in infos if not i.is_lstm and i.note == NOT_RUN]
+        model_notes.append(emb_note + (f"; not run: {', '.join(others)}" if others else ""))
+    try:
+        return LSTMModel(
+            layers=layers,
+            source_path=source_path,
+            source_format=source_format,
+            framework="PyTorch",
+            all_layers=tuple(infos),
+            embedding=embedding,
+            notes=tuple(model_notes),
+        )
+    except ValueError as exc:
+        raise LoadError(f"{file}: {chosen.label} layers do not chain ({exc})") from exc
