@@ -4,3 +4,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import sys
+from pathlib import Path
+
+# Test helpers shared across folders (``bounded``: loads under a memory cap and a time limit).
+sys.path.insert(0, str(Path(__file__).parent))
