@@ -1,0 +1,68 @@
+"""Typed change events of a Workspace: one event per field, sent only on a real change.
+
+napari's ``Dims`` habit: a view subscribes to the kinds it shows and owns one ``_update_*``
+per kind, so a new view never needs a controller to push state into it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+class Change(enum.Enum):
+    """What changed in the workspace (one member per field)."""
+
+    MODEL = "model"  # a new model (selection already reset, trace already None)
+    SEQUENCE = "sequence"  # the x the trace is (or will be) computed on
+    STATES = "states"  # typed initial states h0/c0
+    TRACE = "trace"  # a finished run, or None while one is computing
+    STEP = "step"
+    SELECTION = "selection"  # layer, direction, unit or gate
+    BREAKPOINTS = "breakpoints"
+    HIT = "hit"  # why the last run-to-breakpoint stopped
+    OPTIONS = "options"  # view options (stored order, product per unit, ...)
+    BUSY = "busy"  # a job started, progressed, finished or was cancelled
+    NOTE = "note"  # a one-line note for the user (export written, no breakpoint fires)
+    ERROR = "error"  # a request failed (bad file, bad sequence); the old state stays
+
+
+@dataclass(frozen=True)
+class Event:
+    """``change`` with the new and the previous value of that field."""
+
+    change: Change
+    value: object = None
+    old: object = None
+
+
+Listener = Callable[[Event], None]
+
+
+class Emitter:
+    """Listeners per Change; ``subscribe`` returns the function that removes the listener."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[Change, list[Listener]] = {c: [] for c in Change}
+
+    def subscribe(
+        self, changes: Change | tuple[Change, ...], listener: Listener
+    ) -> Callable[[], None]:
+        kinds = (changes,) if isinstance(changes, Change) else tuple(changes)
+        for kind in kinds:
+            self._listeners[kind].append(listener)
+
+        def unsubscribe() -> None:
+            for kind in kinds:
+                if listener in self._listeners[kind]:
+                    self._listeners[kind].remove(listener)
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        for listener in tuple(self._listeners[event.change]):
+            listener(event)

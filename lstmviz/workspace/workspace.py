@@ -1,0 +1,502 @@
+"""The one source of truth of a window; views subscribe to its events, nothing pushes state.
+
+Every setter changes all dependent fields first and only then emits, so a listener never sees
+a half-updated workspace: a new model resets the layer/direction and clamps the unit *before*
+any view hears ``MODEL``; the trace is None (computing) rather than the previous model's.
+Heavy work goes through ``submit`` as a ``Job`` on the ``Runner`` given at construction; a
+newer job of a kind cancels the older one, and a result that is no longer current is dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz import io as lstm_io
+from lstmviz.core import compiled
+from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
+from lstmviz.core.compute import run
+from lstmviz.core.debugger import Change as DebuggerChange
+from lstmviz.core.debugger import Debugger, Selection
+from lstmviz.core.model import GATES, LSTMModel
+from lstmviz.core.sequence import generate_sequence, load_sequence, validate
+from lstmviz.core.trace import Trace
+from lstmviz.io.errors import LoadError
+from lstmviz.workspace.events import Change, Emitter, Event, Listener
+from lstmviz.workspace.jobs import InlineRunner, Job, Runner
+from lstmviz.workspace.states import StateMap, initial_states, run_cost
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LENGTH = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """View options shared by the views (one place, so an export sees what the screen shows)."""
+
+    stored_order: bool = False  # weights as the file stores them
+    product_per_unit: bool = False  # forget-gate product of the selected unit, not the mean
+
+
+class Workspace:
+    """Model, sequence, states, trace, debugger, selection, breakpoints, options, jobs."""
+
+    def __init__(self, runner: Runner | None = None) -> None:
+        self.runner: Runner = runner if runner is not None else InlineRunner()
+        self._events = Emitter()
+        self.model: LSTMModel | None = None
+        self.model_path: str | None = None
+        self.sequence: npt.NDArray[np.float64] | None = None
+        self.sequence_source = ""
+        self.states: StateMap = {}
+        self._trace: Trace | None = None
+        self._debugger: Debugger | None = None
+        self._detach_debugger: Callable[[], None] | None = None
+        self._selection = Selection()
+        self._step = 0
+        self._pending_breakpoints: list[Breakpoint] = []
+        self.options = Options()
+        self.jobs: dict[str, Job] = {}
+        self.last_error = ""
+        self.note = ""
+        self.auto_run = False  # run as soon as a model/sequence arrives (else on ensure_trace)
+
+    # -- events ----------------------------------------------------------------------------------
+    def subscribe(
+        self, changes: Change | tuple[Change, ...], listener: Listener
+    ) -> Callable[[], None]:
+        """``listener(event)`` on every real change of those kinds; returns the unsubscriber."""
+        return self._events.subscribe(changes, listener)
+
+    def _emit(self, change: Change, value: object = None, old: object = None) -> None:
+        self._events.emit(Event(change, value, old))
+
+    # -- read-only state -------------------------------------------------------------------------
+    @property
+    def trace(self) -> Trace | None:
+        """The run of the current model on the current sequence, or None while computing."""
+        return self._trace
+
+    @property
+    def debugger(self) -> Debugger | None:
+        """The cursor over ``trace``; None while no current trace exists."""
+        return self._debugger if self._trace is not None else None
+
+    @property
+    def selection(self) -> Selection:
+        return self._selection
+
+    @property
+    def step(self) -> int:
+        return self._debugger.step if self.debugger is not None else self._step
+
+    @property
+    def breakpoints(self) -> tuple[Breakpoint, ...]:
+        if self._debugger is not None:
+            return self._debugger.breakpoints
+        return tuple(self._pending_breakpoints)
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        return self.debugger.hits if self.debugger is not None else ()
+
+    @property
+    def busy(self) -> tuple[tuple[str, float], ...]:
+        """``(label, progress)`` of every job still running."""
+        return tuple((j.label, j.progress) for j in self.jobs.values())
+
+    # -- jobs ------------------------------------------------------------------------------------
+    def submit(
+        self,
+        kind: str,
+        label: str,
+        work: Callable[[Job], Any],
+        done: Callable[[Any, BaseException | None], None],
+        cost: float = 0.0,
+    ) -> Job:
+        """Run ``work`` on the runner; ``done`` only if this job is still the current one."""
+        old = self.jobs.get(kind)
+        if old is not None:
+            old.cancel()
+
+        def finish(result: Any, error: BaseException | None) -> None:
+            if self.jobs.get(kind) is not job or job.cancelled:
+                return  # superseded or cancelled: a stale result never reaches a view
+            del self.jobs[kind]
+            self._emit(Change.BUSY, self.busy)
+            done(result, error)
+
+        job = Job(kind, label, work, finish, cost=cost, on_progress=self._on_job_progress)
+        self.jobs[kind] = job
+        self._emit(Change.BUSY, self.busy)
+        self.runner.submit(job)
+        return job
+
+    def cancel(self, kind: str | None = None) -> None:
+        """Cancel the running job of ``kind`` (every job with None); its result is dropped."""
+        kinds = list(self.jobs) if kind is None else [kind]
+        changed = False
+        for k in kinds:
+            job = self.jobs.pop(k, None)
+            if job is not None:
+                job.cancel()
+                changed = True
+        if changed:
+            self._emit(Change.BUSY, self.busy)
+
+    def _on_job_progress(self, job: Job) -> None:
+        if self.jobs.get(job.kind) is job:
+            self._emit(Change.BUSY, self.busy)
+
+    def fail(self, message: str, error: BaseException | None = None) -> None:
+        """Say a request failed; nothing else changes (the previous model or sequence stays)."""
+        self.last_error = message
+        self._emit(Change.ERROR, error if error is not None else message, message)
+
+    def say(self, text: str) -> None:
+        """A one-line note for the user (an export's path, why F5 found no breakpoint)."""
+        self.note = text
+        self._emit(Change.NOTE, text)
+
+    # -- model -----------------------------------------------------------------------------------
+    def open(self, path: str | os.PathLike[str], *, wait: bool = False, **options: Any) -> Job:
+        """Load ``path`` in a job; ``MODEL`` on success, ``ERROR`` (with the LoadError) else.
+        ``wait=True`` loads in the calling thread whatever the runner."""
+        path = str(path)
+
+        def done(model: LSTMModel | None, error: BaseException | None) -> None:
+            if error is not None or model is None:
+                self.fail(str(error) or type(error).__name__, error)
+            else:
+                self.set_model(model, path)
+
+        label = f"loading {Path(path).name}"
+
+        def work(job: Job) -> LSTMModel:
+            return lstm_io.load_model(path, **options)
+
+        if wait:
+            self.cancel("load")
+            job = Job("load", label, work, done)
+            job.done(*job.execute())
+            return job
+        return self.submit("load", label, work, done)
+
+    def set_model(self, model: LSTMModel, path: str | None = None) -> None:
+        """Show ``model``: every field that depends on it is reset or clamped, then events."""
+        for kind in ("run", "diagnostics", "sequence"):
+            self.cancel(kind)
+        old = self.model
+        self.model, self.model_path = model, path or model.source_path
+        self.last_error = ""
+        old_sel = self._selection
+        self._selection = self._clamped(Selection(0, 0, old_sel.unit, old_sel.gate))
+        x = self.sequence
+        if x is None or x.shape[1] != model.input_size:
+            self.sequence = generate_sequence("sine", DEFAULT_LENGTH, model.input_size)
+            self.sequence_source = f"a generated sine ({DEFAULT_LENGTH} steps)"
+        self.states = {}
+        self._trace = None
+        self._emit(Change.MODEL, model, old)
+        if self._selection != old_sel:
+            self._emit(Change.SELECTION, self._selection, old_sel)
+        self._emit(Change.SEQUENCE, self.sequence)
+        self._emit(Change.STATES, {})
+        self._emit(Change.TRACE, None)
+        if self.auto_run:
+            self.ensure_trace()
+
+    # -- sequence and states ---------------------------------------------------------------------
+    def set_sequence(self, x: npt.ArrayLike, source: str = "") -> bool:
+        """Use ``x (T, D)``; a bad one emits ``ERROR`` and the previous sequence stays."""
+        if self.model is None:
+            self.fail("Open a model before a sequence")
+            return False
+        try:
+            arr = validate(x, self.model.input_size)
+        except ValueError as exc:
+            self.fail(str(exc), exc)
+            return False
+        previous = (self.sequence, self.sequence_source)
+        self.sequence, self.sequence_source = arr, source or f"{arr.shape[0]} steps"
+        self._emit(Change.SEQUENCE, arr, previous[0])
+        if self._trace is None and not self.auto_run and self._debugger is None:
+            return True  # computed when the debugger is first shown (ensure_trace)
+        return self._rerun(lambda: self._restore_sequence(*previous))
+
+    def _restore_sequence(self, x: np.ndarray | None, source: str) -> None:
+        self.sequence, self.sequence_source = x, source
+        self._emit(Change.SEQUENCE, x)
+
+    def set_states(self, states: StateMap) -> bool:
+        previous = self.states
+        self.states = dict(states)
+        self._emit(Change.STATES, self.states, previous)
+
+        def restore() -> None:
+            self.states = previous
+            self._emit(Change.STATES, previous)
+
+        return self._rerun(restore)
+
+    def open_sequence(
+        self, path: str | os.PathLike[str], on_done: Callable[[bool], None] | None = None
+    ) -> Job | None:
+        """Read a sequence file in a job, then use it (``ERROR`` names the file when it fails)."""
+        model = self.model
+        if model is None:
+            self.fail("Open a model before a sequence")
+            return None
+        name = Path(path).name
+
+        def done(x: np.ndarray | None, error: BaseException | None) -> None:
+            ok = error is None and x is not None and self.model is model
+            if error is not None:
+                self.fail(str(error), error)
+            elif ok:
+                ok = self.set_sequence(x, name)
+            if on_done is not None:
+                on_done(bool(ok))
+
+        work = lambda j: load_sequence(path, model.input_size, model.embedding)  # noqa: E731
+        return self.submit("sequence", f"reading {name}", work, done)
+
+    def open_dropped_array(
+        self, path: str | os.PathLike[str], on_done: Callable[[str], None] | None = None
+    ) -> Job:
+        """A dropped ``.npy``/``.npz`` holds weights or a sequence: read it once, in a job.
+        Weights become the model; no LSTM but a fit for the open model: the sequence;
+        neither: the reader's message (``on_done`` gets "model", "sequence" or "error")."""
+        path = str(path)
+        model = self.model
+
+        def work(job: Job) -> tuple[str, Any]:
+            try:
+                return "model", lstm_io.load_model(path)
+            except LoadError as exc:
+                if model is None or type(exc).__name__ == "ChoiceRequired":
+                    raise
+                try:
+                    return "sequence", load_sequence(path, model.input_size, model.embedding)
+                except (OSError, ValueError):
+                    raise exc from None
+
+        def done(result: tuple[str, Any] | None, error: BaseException | None) -> None:
+            outcome = "error"
+            if error is not None or result is None:
+                self.fail(str(error) or type(error).__name__, error)
+            elif result[0] == "model":
+                self.set_model(result[1], path)
+                outcome = "model"
+            elif self.model is model and self.set_sequence(result[1], Path(path).name):
+                outcome = "sequence"
+            if on_done is not None:
+                on_done(outcome)
+
+        return self.submit("load", f"reading {Path(path).name}", work, done)
+
+    # -- running ---------------------------------------------------------------------------------
+    def ensure_trace(self) -> None:
+        """Compute the trace if there is none and nothing is computing it."""
+        if self._trace is None and self.model is not None and "run" not in self.jobs:
+            self._rerun(None)
+
+    def _rerun(self, restore: Callable[[], None] | None) -> bool:
+        """Run the model on the sequence in a job; False if an inline run already failed."""
+        model, x, states = self.model, self.sequence, dict(self.states)
+        if model is None or x is None:
+            return False
+        failed: list[bool] = []
+
+        def work(job: Job) -> Trace:
+            h0, c0 = initial_states(model, states)
+            # the compiled engine only once it is ready: never wait here for its first compile
+            engine = "auto" if compiled.ready() else "numpy"
+            return run(model, x, h0, c0, engine=engine)
+
+        def done(trace: Trace | None, error: BaseException | None) -> None:
+            if error is not None or trace is None:
+                failed.append(True)
+                if restore is not None:
+                    restore()
+                self.fail(str(error), error)
+                return
+            self._take_trace(trace)
+
+        cost = run_cost(model, x.shape[0])
+        label = f"computing {x.shape[0]} steps"
+        self.submit("run", label, work, done, cost=cost)
+        return not failed
+
+    def _take_trace(self, trace: Trace) -> None:
+        old = self._trace
+        if self._debugger is None:
+            self._debugger = Debugger(trace)
+            for bp in self._pending_breakpoints:
+                self._debugger.add_breakpoint(bp)
+            self._pending_breakpoints.clear()
+            self._detach_debugger = self._debugger.subscribe(self._on_debugger_change)
+            self._trace = trace
+            self._debugger.select(**self._selection_kwargs())
+            self._debugger.go_to(self._step)
+        else:
+            self._trace = trace
+            self._muted = True
+            try:
+                self._debugger.set_trace(trace)
+                self._debugger.select(**self._selection_kwargs())
+            finally:
+                self._muted = False
+        self._emit(Change.TRACE, trace, old)
+        self._emit(Change.STEP, self._debugger.step)
+        self._emit(Change.HIT, ())
+        self._emit(Change.BREAKPOINTS, self._debugger.breakpoints)
+
+    _muted = False
+
+    def _selection_kwargs(self) -> dict[str, Any]:
+        s = self._selection
+        return {"layer": s.layer, "direction": s.direction, "unit": s.unit, "gate": s.gate}
+
+    def _on_debugger_change(self, change: DebuggerChange) -> None:
+        """Forward the cursor's own events; selection and trace are the workspace's."""
+        if self._muted or self._debugger is None or self._debugger.trace is not self._trace:
+            return
+        if DebuggerChange.STEP in change:
+            self._emit(Change.STEP, self._debugger.step)
+        if DebuggerChange.BREAKPOINTS in change:
+            self._emit(Change.BREAKPOINTS, self._debugger.breakpoints)
+        if DebuggerChange.HIT in change:
+            self._emit(Change.HIT, self._debugger.hits)
+
+    # -- cursor ----------------------------------------------------------------------------------
+    def go_to_step(self, t: int) -> None:
+        """Move the cursor (kept and applied to the trace when it arrives)."""
+        if self.debugger is not None:
+            self.debugger.go_to(int(t))
+        elif int(t) != self._step:
+            self._step = max(int(t), 0)
+            self._emit(Change.STEP, self._step)
+
+    def step_by(self, n: int) -> None:
+        self.go_to_step(self.step + n)
+
+    def run_to_breakpoint(self, forward: bool = True) -> tuple[Hit, ...]:
+        """Continue to the next (previous) hit and show where it fired: a hit in another
+        layer or direction selects it (a code debugger opens the file that stopped)."""
+        dbg = self.debugger
+        if dbg is None:
+            return ()
+        start = dbg.step
+        # select first, so the views that hear HIT already show the hit's layer
+        mask = dbg.breakpoint_mask()
+        hits = dbg.run_to_breakpoint(forward)
+        if hits:
+            self._follow(hits)
+            return hits
+        where = f"after step {start}" if forward else f"before step {start}"
+        end = "last" if forward else "first"
+        if not any(b.enabled for b in dbg.breakpoints):
+            self.say(
+                f"No breakpoints are set (type one under Breakpoints); went to the {end} step."
+            )
+        elif not mask.any():
+            self.say(f"No breakpoint fires on this run; went to the {end} step ({dbg.step}).")
+        else:
+            self.say(f"No breakpoint fires {where}; went to the {end} step ({dbg.step}).")
+        return hits
+
+    def _follow(self, hits: tuple[Hit, ...]) -> None:
+        s = self._selection
+        located = [h for h in hits if h.layer is not None]
+        here = (s.layer, s.direction)
+        if not located or any((h.layer, h.direction or 0) == here for h in located):
+            return
+        h = located[0]
+        unit = h.units[0] if h.units else None
+        self.select(layer=h.layer, direction=h.direction or 0, unit=unit)
+
+    # -- selection -------------------------------------------------------------------------------
+    def select(
+        self,
+        layer: int | None = None,
+        direction: int | None = None,
+        unit: int | None = None,
+        gate: str | None = None,
+    ) -> None:
+        """Focus a layer/direction/unit/gate (clamped to the model); one event if it changed.
+        A new layer keeps the direction and unit where they fit (clamped otherwise)."""
+        s = self._selection
+        new = Selection(
+            s.layer if layer is None else int(layer),
+            s.direction if direction is None else int(direction),
+            s.unit if unit is None else int(unit),
+            s.gate if gate is None else gate,
+        )
+        if new.gate not in GATES:
+            raise ValueError(f"gate must be one of {', '.join(GATES)}, got {new.gate!r}")
+        new = self._clamped(new)
+        if new == s:
+            return
+        self._selection = new
+        if self._debugger is not None and self._trace is not None:
+            self._muted = True
+            try:
+                self._debugger.select(**self._selection_kwargs())
+            finally:
+                self._muted = False
+        self._emit(Change.SELECTION, new, s)
+
+    def _clamped(self, s: Selection) -> Selection:
+        if self.model is None:
+            return Selection(0, 0, 0, s.gate)
+        layers = self.model.layers
+        k = min(max(s.layer, 0), len(layers) - 1)
+        d = min(max(s.direction, 0), len(layers[k].directions) - 1)
+        H = layers[k].directions[d].hidden_size
+        return Selection(k, d, min(max(s.unit, 0), H - 1), s.gate)
+
+    # -- breakpoints -----------------------------------------------------------------------------
+    def add_breakpoint(self, bp: Breakpoint | str) -> Breakpoint:
+        """Add a breakpoint (or its text; ValueError explains a bad one)."""
+        if isinstance(bp, str):
+            bp = parse_breakpoint(bp)
+        if self._debugger is not None:
+            return self._debugger.add_breakpoint(bp)
+        if bp not in self._pending_breakpoints:
+            self._pending_breakpoints.append(bp)
+            self._emit(Change.BREAKPOINTS, self.breakpoints)
+        return bp
+
+    def remove_breakpoint(self, bp: Breakpoint) -> None:
+        if self._debugger is not None:
+            self._debugger.remove_breakpoint(bp)
+        elif bp in self._pending_breakpoints:
+            self._pending_breakpoints.remove(bp)
+            self._emit(Change.BREAKPOINTS, self.breakpoints)
+
+    def set_breakpoint_enabled(self, bp: Breakpoint, enabled: bool) -> None:
+        if self._debugger is not None:
+            self._debugger.set_enabled(bp, enabled)
+
+    def clear_breakpoints(self) -> None:
+        if self._debugger is not None:
+            self._debugger.clear_breakpoints()
+        elif self._pending_breakpoints:
+            self._pending_breakpoints.clear()
+            self._emit(Change.BREAKPOINTS, ())
+
+    # -- options ---------------------------------------------------------------------------------
+    def set_options(self, **changes: Any) -> None:
+        new = dataclasses.replace(self.options, **changes)
+        if new != self.options:
+            old, self.options = self.options, new
+            self._emit(Change.OPTIONS, new, old)
