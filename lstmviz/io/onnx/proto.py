@@ -3,13 +3,19 @@
 Only what an LSTM reader uses is decoded (field numbers from onnx/onnx.proto, proto2):
 ModelProto {ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8},
 GraphProto {node 1, initializer 5, input 11, output 12}, NodeProto {input 1, output 2,
-name 3, op_type 4, attribute 5, domain 7}, AttributeProto {name 1, f 2, i 3, s 4, t 5,
-floats 7, ints 8, strings 9, type 20} and TensorProto {dims 1, data_type 2, float_data 4,
+name 3, op_type 4, attribute 5, domain 7}, AttributeProto {name 1, f 2, i 3, s 4, t 5, g 6,
+floats 7, ints 8, strings 9, graphs 11, type 20} and TensorProto {dims 1, data_type 2, float_data 4,
 int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, external_data 13,
 data_location 14}. Tensor bytes are decoded in place: ``raw_data`` becomes a read-only NumPy
 view of the file's bytes, never a copy. Every length was checked by ``protowire``, every
 element count is checked against ``dims`` here, and external data is read only from files
 inside the model's folder.
+
+Subgraphs (the ``then_branch``/``else_branch`` of ``If``, the ``body`` of ``Loop`` and ``Scan``)
+are decoded into ``Graph`` objects that know their enclosing graph, so names resolve from the
+enclosing scopes as onnxruntime resolves them. Nesting is bounded (``MAX_GRAPH_DEPTH``) before
+anything recurses, and every decoded field costs at most a constant amount of work, so a
+hostile file is decoded in time linear in its size.
 """
 
 from __future__ import annotations
@@ -44,6 +50,13 @@ DATA_TYPES: dict[int, tuple[str, str, int]] = {
 }
 OTHER_TYPES = {8: "string", 14: "complex64", 15: "complex128", 17: "float8e4m3fn"}
 MAX_ELEMENTS = 1 << 34
+#: Subgraphs nested deeper than this are refused (exporters nest If inside If a few levels deep:
+#: silero-vad's model has 6 levels).
+MAX_GRAPH_DEPTH = 24
+#: Rank of a tensor beyond which its dims are refused (ONNX tensors in practice have < 10).
+MAX_RANK = 64
+#: A typed (not raw_data) tensor may decode to at most this many times its stored bytes.
+TYPED_SLACK = 4
 EXTERNAL = 1
 #: ModelProto top-level fields → wire type (1 ir_version ... 7 graph, 8 opset_import ...).
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
@@ -75,17 +88,76 @@ class Node:
     outputs: tuple[str, ...]
     attrs: dict[str, Any]
 
+    def subgraphs(self) -> list[Graph]:
+        out: list[Graph] = []
+        for value in self.attrs.values():
+            if isinstance(value, Graph):
+                out.append(value)
+            elif isinstance(value, list):
+                out.extend(v for v in value if isinstance(v, Graph))
+        return out
+
+
+class GraphTooDeep(pw.ProtoError):
+    """Subgraphs nested past ``MAX_GRAPH_DEPTH``."""
+
 
 @dataclass
 class Graph:
+    """One graph and its place among the scopes: ``parent`` is the enclosing graph (None for
+    the main graph), ``path`` names it for messages (``If_1.then_branch``)."""
+
     nodes: list[Node]
     initializers: dict[str, TensorInfo]
     inputs: list[str]
     outputs: list[str]
     producers: dict[str, Node] = field(default_factory=dict)
+    parent: Graph | None = None
+    path: str = ""
+    #: Names defined twice in this graph (by two nodes, or by a node and an initializer).
+    duplicates: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.producers = {out: n for n in self.nodes for out in n.outputs if out}
+        self.index_nodes()
+
+    def index_nodes(self) -> None:
+        self.producers, self.duplicates = {}, []
+        for n in self.nodes:
+            for out in n.outputs:
+                if not out:
+                    continue
+                if out in self.producers or out in self.initializers:
+                    self.duplicates.append(out)
+                self.producers[out] = n
+
+    def producer(self, name: str) -> Node | None:
+        """The node defining ``name`` in this graph or an enclosing one (innermost first);
+        None for initializers, graph inputs and unknown names."""
+        graph: Graph | None = self
+        while graph is not None:
+            if name in graph.initializers:
+                return None
+            if (node := graph.producers.get(name)) is not None:
+                return node
+            if graph.parent is not None and name in graph.inputs:
+                return None  # a Loop/Scan body input shadows the enclosing scopes
+            graph = graph.parent
+        return None
+
+    def subgraphs(self) -> list[Graph]:
+        """The graphs directly nested in this one's nodes, in file order."""
+        return [g for n in self.nodes for g in n.subgraphs()]
+
+
+def walk(root: Graph) -> list[Graph]:
+    """Every graph, the main one first, then depth-first; iterative (depth was bounded when
+    the file was decoded)."""
+    out, todo = [], [root]
+    while todo:
+        graph = todo.pop()
+        out.append(graph)
+        todo.extend(reversed(graph.subgraphs()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,15 +178,28 @@ def tensor_info(raw: memoryview | pw.Fields) -> TensorInfo:
     return TensorInfo(pw.get_string(fields, 8), dims, pw.get_int(fields, 2), fields)
 
 
-def _attribute(raw: memoryview) -> tuple[str, Any]:
-    """(name, value) of an AttributeProto, by its ``type`` or else by the field present."""
+def _attribute(raw: memoryview, scope: _Scope | None = None) -> tuple[str, Any]:
+    """(name, value) of an AttributeProto, by its ``type`` or else by the field present.
+
+    ``scope`` (the enclosing graph and the node's label) lets GRAPH/GRAPHS attributes be
+    decoded as subgraphs; without it they are skipped.
+    """
     f = pw.parse(raw)
     name = pw.get_string(f, 1)
     kind = pw.get_int(f, 20)
     if not kind:  # IR < 2 files may omit the type
-        kind = next(
-            (k for k, n in ((1, 2), (2, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9)) if n in f), 0
-        )
+        kinds = ((1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (10, 11))
+        kind = next((k for k, n in kinds if n in f), 0)
+    if kind in (5, 10) and scope is not None:
+        raws = f.get(6 if kind == 5 else 11, [])
+        graphs = [
+            _graph(pw.parse(g), scope.parent, f"{scope.label}.{name}", scope.depth + 1)
+            for g in raws
+            if isinstance(g, memoryview)
+        ]
+        if kind == 5:
+            return name, graphs[-1] if graphs else None
+        return name, graphs
     if kind == 1:
         v = f.get(2, [0])[-1]
         return name, pw.fixed32_float(v) if isinstance(v, int) else 0.0
@@ -135,12 +220,24 @@ def _attribute(raw: memoryview) -> tuple[str, Any]:
     return name, None  # graphs, sparse tensors, types: not used by an LSTM
 
 
-def _node(raw: memoryview) -> Node:
+@dataclass(frozen=True)
+class _Scope:
+    parent: Graph
+    label: str
+    depth: int
+
+
+def _node(raw: memoryview, graph: Graph | None = None, index: int = 0, depth: int = 0) -> Node:
     f = pw.parse(raw)
-    attrs = dict(_attribute(a) for a in f.get(5, []) if isinstance(a, memoryview))
+    op_type, name = pw.get_string(f, 4), pw.get_string(f, 3)
+    scope = None
+    if graph is not None:
+        label = name or f"{op_type} node {index}"
+        scope = _Scope(graph, f"{graph.path}/{label}" if graph.path else label, depth)
+    attrs = dict(_attribute(a, scope) for a in f.get(5, []) if isinstance(a, memoryview))
     return Node(
-        op_type=pw.get_string(f, 4),
-        name=pw.get_string(f, 3),
+        op_type=op_type,
+        name=name,
         domain=pw.get_string(f, 7),
         inputs=tuple(pw.get_strings(f, 1)),
         outputs=tuple(pw.get_strings(f, 2)),
@@ -152,38 +249,91 @@ def _value_names(f: pw.Fields, number: int) -> list[str]:
     return [pw.get_string(pw.parse(v), 1) for v in f.get(number, []) if isinstance(v, memoryview)]
 
 
-def parse_model(data: bytes) -> Model:
-    """The graph of a ModelProto; raises ``protowire.ProtoError`` for malformed bytes."""
-    top = pw.parse(data)
-    if 7 not in top:
-        raise pw.ProtoError("no graph")
-    g = pw.get_message(top, 7)
+def _graph(g: pw.Fields, parent: Graph | None, path: str, depth: int) -> Graph:
+    """A GraphProto with its nodes (and their subgraphs) decoded; ``depth`` 0 is the main one.
+
+    Initializers with the same name: the last one is kept, as onnxruntime does (it warns).
+    """
+    if depth > MAX_GRAPH_DEPTH:
+        raise GraphTooDeep(f"subgraphs nested more than {MAX_GRAPH_DEPTH} deep")
     inits = [tensor_info(t) for t in g.get(5, []) if isinstance(t, memoryview)]
     graph = Graph(
-        nodes=[_node(n) for n in g.get(1, []) if isinstance(n, memoryview)],
+        nodes=[],
         initializers={t.name: t for t in inits},
         inputs=_value_names(g, 11),
         outputs=_value_names(g, 12),
+        parent=parent,
+        path=path,
     )
+    raws = [n for n in g.get(1, []) if isinstance(n, memoryview)]
+    graph.nodes = [_node(n, graph, k, depth) for k, n in enumerate(raws)]
+    graph.index_nodes()
+    return graph
+
+
+def parse_model(data: bytes) -> Model:
+    """The graph of a ModelProto; raises ``protowire.ProtoError`` for malformed bytes
+    (``GraphTooDeep`` for subgraphs nested past ``MAX_GRAPH_DEPTH``)."""
+    top = pw.parse(data)
+    if 7 not in top:
+        raise pw.ProtoError("no graph")
+    graph = _graph(pw.get_message(top, 7), None, "", 0)
     opsets = [pw.parse(o) for o in top.get(8, []) if isinstance(o, memoryview)]
     default = [pw.get_int(o, 2) for o in opsets if pw.get_string(o, 1) in ("", "ai.onnx")]
     producer = f"{pw.get_string(top, 2)} {pw.get_string(top, 3)}".strip()
     return Model(pw.get_int(top, 1), producer, default[0] if default else 0, graph)
 
 
-def _typed_values(t: TensorInfo, np_dtype: str, number: int) -> np.ndarray:
-    """The typed repeated field (float_data, int32_data...) as an array of ``np_dtype``."""
+def _typed_values(t: TensorInfo, np_dtype: str, number: int, count: int) -> np.ndarray:
+    """The typed repeated field (float_data, int32_data...) as an array of ``np_dtype``.
+
+    The number of values is counted before anything is decoded, and a field that would
+    decode to more than ``TYPED_SLACK`` times its bytes (1-byte varints as int64) is refused,
+    so a small file cannot declare a huge typed tensor.
+    """
+    if number in (4, 10):
+        size = 4 if number == 4 else 8
+        found, nbytes = pw.count_packed(t.fields, number, size)
+    else:
+        found, nbytes = pw.count_packed(t.fields, number)
+    if found != count:
+        raise pw.ProtoError(f"{found} values for dims {short_dims(t.dims)}")
+    if count * np.dtype(np_dtype).itemsize > TYPED_SLACK * nbytes + (1 << 20):
+        raise pw.ProtoError(f"{count} values decode to far more than the {nbytes} bytes stored")
     if number == 4:
-        return np.asarray(pw.get_floats(t.fields, 4), np.float32)
+        return pw.fixed_array(t.fields, 4, "<f4")
     if number == 10:
-        return np.asarray(pw.get_doubles(t.fields, 10), np.float64)
-    values = pw.get_varints(t.fields, number)
-    if number == 7:
-        return np.asarray([_signed(v) for v in values], np.int64)
+        return pw.fixed_array(t.fields, 10, "<f8")
+    values = pw.varints_array(t.fields, number)
     if t.data_type in (10, 16, 4):  # 16-bit types keep their bit pattern in int32_data
-        return np.asarray(values, np.uint32).astype(np.uint16).view(np_dtype)
-    signed = [v - (1 << 64) if v >= 1 << 63 else v for v in values]
-    return np.asarray(signed, np.int64).astype(np_dtype)
+        return values.astype(np.uint16).view(np_dtype)
+    return values.view(np.int64).astype(np_dtype)
+
+
+def short_dims(dims: tuple[int, ...] | list[int], keep: int = 8) -> str:
+    """Dims for a message, at most ``keep`` of them shown (a hostile file may declare 40,000)."""
+    shown = ", ".join(str(d) for d in dims[:keep])
+    more = f", ... ({len(dims)} dims)" if len(dims) > keep else ""
+    return f"[{shown}{more}]"
+
+
+def quote(text: str, limit: int = 80) -> str:
+    """A name from the file, quoted for a message: printable, one line, at most ``limit``
+    characters (the middle elided), so no file can make a long or multi-line message."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    if len(clean) > limit:
+        clean = f"{clean[: limit // 2]}...{clean[-(limit // 2) :]}"
+    return repr(clean)
+
+
+def _prod(dims: tuple[int, ...]) -> int:
+    """The element count, stopping as soon as it passes ``MAX_ELEMENTS`` (no bignum work)."""
+    out = 1
+    for d in dims:
+        out *= d
+        if out > MAX_ELEMENTS:
+            return out
+    return out
 
 
 def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarray:
@@ -191,11 +341,15 @@ def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarra
 
     bfloat16 comes back widened to float32 (NumPy has no bfloat16); float16 stays float16.
     """
-    if any(d < 0 for d in t.dims) or math.prod(t.dims) > MAX_ELEMENTS:
-        raise LoadError(f"{file}: {what} ({t.name!r}) has absurd dims {list(t.dims)}")
+    name = quote(t.name)
+    if len(t.dims) > MAX_RANK or any(d < 0 for d in t.dims) or _prod(t.dims) > MAX_ELEMENTS:
+        raise LoadError(
+            f"{file}: {what} ({name}) has absurd dims {short_dims(t.dims)}; the file is "
+            "damaged or not a real model"
+        )
     if t.data_type not in DATA_TYPES:
         raise LoadError(
-            f"{file}: {what} ({t.name!r}) has dtype {t.dtype_name}; lstmviz reads float, "
+            f"{file}: {what} ({name}) has dtype {t.dtype_name}; lstmviz reads float, "
             "integer and bool tensors"
         )
     _, np_dtype, number = DATA_TYPES[t.data_type]
@@ -206,20 +360,15 @@ def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarra
         itemsize = np.dtype(np_dtype).itemsize
         if len(raw) != count * itemsize:
             raise LoadError(
-                f"{file}: {what} ({t.name!r}) is damaged (raw_data holds {len(raw)} bytes, "
-                f"dims {list(t.dims)} need {count * itemsize})"
+                f"{file}: {what} ({name}) is damaged (raw_data holds {len(raw)} bytes, "
+                f"dims {short_dims(t.dims)} need {count * itemsize})"
             )
         arr = np.frombuffer(raw, np_dtype)
     else:
         try:
-            arr = _typed_values(t, np_dtype, number)
+            arr = _typed_values(t, np_dtype, number, count)
         except (pw.ProtoError, OverflowError, ValueError) as exc:
-            raise LoadError(f"{file}: {what} ({t.name!r}) is damaged ({exc})") from exc
-        if arr.size != count:
-            raise LoadError(
-                f"{file}: {what} ({t.name!r}) is damaged ({arr.size} values for dims "
-                f"{list(t.dims)})"
-            )
+            raise LoadError(f"{file}: {what} ({name}) is damaged ({exc})") from exc
     arr = arr.reshape(t.dims)
     return bfloat16_to_float32(arr) if t.data_type == 16 else arr
 
@@ -236,22 +385,24 @@ def _external(
     target = (base / rel).resolve()
     if not location or rel.is_absolute() or ".." in rel.parts or base not in target.parents:
         raise LoadError(
-            f"{file}: {what} ({t.name!r}) points to external data {location!r} outside the "
-            "model's folder; lstmviz reads external data only from beside the model"
+            f"{file}: {what} ({quote(t.name)}) points to external data {quote(location)} "
+            "outside the model's folder; lstmviz reads external data only from beside the model"
         )
     need = count * np.dtype(np_dtype).itemsize
     try:
         offset = int(info.get("offset") or 0)
         length = int(info.get("length") or need)
     except ValueError as exc:
-        raise LoadError(f"{file}: {what} ({t.name!r}) has a bad external offset/length") from exc
+        raise LoadError(
+            f"{file}: {what} ({quote(t.name)}) has a bad external offset/length"
+        ) from exc
     if not target.is_file():
-        raise LoadError(f"{file}: external data file {location!r} for {what} is missing")
+        raise LoadError(f"{file}: external data file {quote(location)} for {what} is missing")
     size = target.stat().st_size
     if length != need or offset < 0 or offset + length > size:
         raise LoadError(
-            f"{file}: {what} ({t.name!r}) needs {need} bytes at offset {offset} of "
-            f"{location!r} ({size} bytes, length {length}); the data file is truncated or "
+            f"{file}: {what} ({quote(t.name)}) needs {need} bytes at offset {offset} of "
+            f"{quote(location)} ({size} bytes, length {length}); the data file is truncated or "
             "does not match"
         )
     with target.open("rb") as fh:

@@ -161,3 +161,64 @@ def get_varints(fields: Fields, number: int) -> list[int]:
 def fixed32_float(value: int) -> float:
     """Reinterpret a FIXED32 field (e.g. ``AttrValue.f``) as a float."""
     return struct.unpack("<f", (value & 0xFFFFFFFF).to_bytes(4, "little"))[0]
+
+
+def count_packed(fields: Fields, number: int, wire_size: int = 0) -> tuple[int, int]:
+    """(values, bytes) of a repeated numeric field without decoding it: ``wire_size`` 4 or 8
+    for fixed-width packed runs, 0 for varints (counted by their last bytes). Lets a reader
+    compare a tensor's declared size with what the file holds before allocating anything."""
+    count = size = 0
+    for v in fields.get(number, ()):
+        if isinstance(v, memoryview):
+            size += len(v)
+            if wire_size:
+                count += len(v) // wire_size
+            else:
+                count += int(np.count_nonzero(np.frombuffer(v, np.uint8) < 0x80))
+        else:
+            size += wire_size or 1
+            count += 1
+    return count, size
+
+
+def varints_array(fields: Fields, number: int, chunk: int = 1 << 20) -> np.ndarray:
+    """A ``repeated`` varint field as a uint64 array, decoded with NumPy (no Python int per
+    value), a chunk of values at a time so the temporaries stay small."""
+    parts: list[np.ndarray] = []
+    for v in fields.get(number, ()):
+        if not isinstance(v, memoryview):
+            parts.append(np.asarray([v], np.uint64))
+            continue
+        raw = np.frombuffer(v, np.uint8)
+        ends = np.flatnonzero(raw < 0x80)
+        if len(raw) and (not len(ends) or ends[-1] != len(raw) - 1):
+            raise ProtoError(f"packed varint field {number} ends inside a varint")
+        for lo in range(0, len(ends), chunk):
+            stop = ends[lo : lo + chunk]
+            start = np.empty_like(stop)
+            start[0] = ends[lo - 1] + 1 if lo else 0
+            start[1:] = stop[:-1] + 1
+            width = stop - start + 1
+            if width.size and int(width.max()) > 10:
+                raise ProtoError(f"overlong varint in field {number}")
+            out = np.zeros(len(stop), np.uint64)
+            for k in range(int(width.max()) if width.size else 0):
+                live = width > k
+                byte = raw[start[live] + k].astype(np.uint64) & np.uint64(0x7F)
+                out[live] |= byte << np.uint64(7 * k)
+            parts.append(out)
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+
+
+def fixed_array(fields: Fields, number: int, dtype: str) -> np.ndarray:
+    """A ``repeated float``/``double`` field as an array (packed runs read in place)."""
+    size = np.dtype(dtype).itemsize
+    parts: list[np.ndarray] = []
+    for v in fields.get(number, ()):
+        if isinstance(v, memoryview):
+            if len(v) % size:
+                raise ProtoError(f"packed field {number} has {len(v)} bytes")
+            parts.append(np.frombuffer(v, dtype))
+        else:
+            parts.append(np.frombuffer(v.to_bytes(size, "little"), dtype))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
