@@ -1,8 +1,16 @@
-"""Cheap look at a file's content so readers can sniff it without trusting its name."""
+"""Cheap look at a file's content so readers can sniff it without trusting its name.
+
+``Probe.open`` is also the first boundary a path crosses: it reads only regular files (and
+folders), so a FIFO, a device or a socket given as the model is refused before any read, where
+``open()`` would block forever on a FIFO or stream ``/dev/zero`` without end. Readers that open
+side files (shards, ``.meta``, ONNX external data, files inside a checkpoint folder) go through
+``safe_member`` / ``check_regular_file`` for the same promise and to stay inside the folder.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,19 +41,28 @@ class Probe:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Probe:
-        """Open ``path`` or raise LoadError for a missing, unreadable or empty file."""
+        """Open ``path`` or raise LoadError for a missing, unreadable, special or empty file.
+
+        ``model.ckpt``, the prefix TensorFlow's ``saver.save`` returns, names no file: when
+        ``model.ckpt.index`` is beside it, that index is opened instead
+        (``checkpoint_prefix_index``), and refused like any other path if it is special.
+        """
         p = Path(path)
         name = p.name or str(p)
         try:
-            if p.is_dir():
-                return cls(path=p, size=0, head=b"", is_dir=True)
-            if not p.exists():
-                raise LoadError(f"{name}: no such file")
-            size = p.stat().st_size
-            with p.open("rb") as fh:
-                head = fh.read(HEAD_BYTES)
-        except LoadError:
-            raise
+            st = os.stat(p)
+        except FileNotFoundError:
+            index = checkpoint_prefix_index(p)
+            if index is None:
+                raise LoadError(f"{name}: no such file") from None
+            return cls.open(index)
+        except OSError as exc:
+            raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+        if stat.S_ISDIR(st.st_mode):
+            return cls(path=p, size=0, head=b"", is_dir=True)
+        _refuse_special(name, st.st_mode)
+        try:
+            size, head = _read_head(p, name)
         except OSError as exc:
             raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
         if size == 0:
@@ -122,6 +139,104 @@ class Probe:
         if all(32 <= c < 127 or c in (9, 10, 13) for c in head[:256]):
             return "file is plain text, not weights"
         return "unrecognised binary content"
+
+
+def _kind_of(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _refuse_special(name: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise LoadError(
+            f"{name}: {_kind_of(mode)}, not a regular file; lstmviz reads regular files only "
+            "(save the model to a file first)"
+        )
+
+
+def _read_head(path: Path, name: str) -> tuple[int, bytes]:
+    """Size and first bytes of a regular file, checked again on the open descriptor.
+
+    ``O_NONBLOCK`` keeps the open from blocking if the path was swapped for a FIFO after the
+    ``stat`` (it only affects FIFOs and devices, which ``fstat`` then refuses); ``O_NOCTTY``
+    keeps a terminal device from becoming ours.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        _refuse_special(name, st.st_mode)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            head = fh.read(HEAD_BYTES)
+        return st.st_size, head
+    finally:
+        os.close(fd)
+
+
+def check_regular_file(path: str | os.PathLike[str], what: str | None = None) -> Path:
+    """``path`` if it is a regular file (symlinks followed), else a one-line LoadError.
+
+    For readers about to open a file the user did not name directly (a shard, a ``.meta``, an
+    ONNX external-data file, an HDF5 member's source): a FIFO would block the open forever, a
+    device (``/dev/zero``, ``/dev/urandom``) would stream without end. ``what`` names the file
+    in the message (default: its name). Raises LoadError also when the file is missing or
+    cannot be examined.
+    """
+    p = Path(path)
+    name = what or p.name or str(p)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise LoadError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+    _refuse_special(name, st.st_mode)
+    return p
+
+
+def safe_member(
+    folder: str | os.PathLike[str], name: str | os.PathLike[str], what: str | None = None
+) -> Path:
+    """``folder / name`` if it stays inside ``folder`` and is a regular file, else LoadError.
+
+    The one check for every side file a model names or a folder format holds (TF checkpoint
+    shards and ``.meta`` in a checkpoint folder, ``variables/`` of a SavedModel, ONNX
+    ``location`` external data, Keras shards): ``..`` parts, absolute names and symlinks
+    that resolve outside the folder are refused, since a model must never make lstmviz read
+    a file the user did not choose (``/etc/passwd`` shown as weights). The folder itself may
+    be a symlink; it is resolved first. Usage::
+
+        data = safe_member(probe.path.parent, entry.location, what=f"{probe.name}: external data")
+    """
+    base = Path(folder)
+    label = what or str(name)
+    try:
+        root = base.resolve(strict=True)
+        target = (base / name).resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
+        raise LoadError(f"{label}: cannot resolve the path ({exc})") from exc
+    if target != root and root not in target.parents:
+        raise LoadError(
+            f"{label}: points outside the model's folder ({os.fspath(name)!r}); lstmviz reads "
+            "only files inside the folder the model is in"
+        )
+    return check_regular_file(target, label)
+
+
+def checkpoint_prefix_index(path: Path) -> Path | None:
+    """``model.ckpt`` → ``model.ckpt.index`` when that index exists and the prefix itself does
+    not: TensorFlow names a checkpoint by its prefix (``saver.save``/``restore``), which is not
+    a file on disk. The hook the TF checkpoint reader relies on; None for anything else."""
+    index = Path(f"{path}.index")
+    return index if path.name and os.path.lexists(index) else None
 
 
 def _describe_folder(path: Path) -> str:
