@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from lstmviz.gui import display_check
+
 WINDOW_SIZE = (1400, 900)
 
 
@@ -14,6 +16,26 @@ def _prepare_headless(args: argparse.Namespace) -> None:
     """``--screenshot`` must work on a server: no display → Qt's offscreen platform."""
     if args.screenshot and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def check_display(args: argparse.Namespace) -> int | None:
+    """Before any QApplication: an exit code and one line on stderr when no window can open
+    (Qt itself would abort with a core dump); None to go on. A headless run that does not need
+    a window (``--screenshot``, ``--export-trace``) falls back to Qt's offscreen platform."""
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:  # already running (tests, an embedding script)
+        return None
+    verdict = display_check.check()
+    if verdict.platform is not None:
+        os.environ["QT_QPA_PLATFORM"] = verdict.platform
+    if verdict.problem is None:
+        return None
+    if args.screenshot or args.export_trace:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    print(verdict.problem, file=sys.stderr)
+    return display_check.EXIT_CODE
 
 
 def application():
@@ -78,6 +100,9 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
 def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
     """Open the window (or render it to ``--screenshot`` and exit). Returns the exit code."""
     _prepare_headless(args)
+    code = check_display(args)
+    if code is not None:
+        return code
     app = application()
     from lstmviz.gui.main_window import MainWindow
 
