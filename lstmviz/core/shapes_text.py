@@ -9,33 +9,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmviz.core.model import LSTMDirection, LSTMLayer, StoredTensor
+from lstmviz.core.model import LSTMDirection, LSTMLayer, StoredPart, StoredRole, StoredTensor
 from lstmviz.core.stored_layout import forget_bias_folded
 
 
 def _sym(t: StoredTensor, stacked: bool, X: str, H: int) -> str:
     """The shape of ``t`` in symbols D, H, P (X is the width of h: H or P)."""
-    is_vector = t.role.startswith(("b", "p", "P"))
+    part = t.part
+    is_vector = part in (StoredPart.BIAS, StoredPart.PEEPHOLE)
     lead = "dirs, " if len(t.shape) == 3 or (is_vector and len(t.shape) == 2) else ""
-    if t.role in ("W_x", "W_h"):
-        inner = f"D + {X}" if stacked else ("D" if t.role == "W_x" else X)
+    if t.role in (StoredRole.W_x, StoredRole.W_h):
+        inner = f"D + {X}" if stacked else ("D" if part is StoredPart.INPUT_WEIGHTS else X)
         return f"({lead}{inner}, 4·H)" if t.transposed else f"({lead}4·H, {inner})"
-    if t.role == "b" or t.role.startswith("b_"):
+    if part is StoredPart.BIAS:
         return f"({lead}{'8' if t.shape and t.shape[-1] == 8 * H else '4'}·H,)"
-    if t.role in ("p_i", "p_f", "p_o"):
-        return "(H,)"
-    if t.role in ("p", "P", "peepholes"):
+    if t.role is StoredRole.P:
         return f"({lead}3·H)"
-    if t.role == "W_p":
+    if part is StoredPart.PEEPHOLE:
+        return "(H,)"
+    if part is StoredPart.PROJECTION:
         return "(H, P)" if t.transposed else "(P, H)"
     return str(tuple(t.shape))
+
+
+def _rows(t: StoredTensor, D: int, P: int) -> int:
+    """How many rows of a stacked kernel ``t`` holds: D for the x side, P (= H) for h."""
+    return D if t.part is StoredPart.INPUT_WEIGHTS else P
 
 
 def _bias_count(w: LSTMDirection) -> int:
     """How many 4H bias vectors the file keeps (PyTorch, ONNX, CuDNNLSTM: 2)."""
     n = 0
     for t in w.provenance.stored:
-        if t.role == "b" or t.role.startswith("b_"):
+        if t.part is StoredPart.BIAS:
             n += 2 if t.shape and t.shape[-1] == 8 * w.hidden_size else 1
     return n or 1
 
@@ -66,14 +72,14 @@ def shapes_explained(
         lines.append("Stored arrays:")
     for name, ts in names.items():
         t = ts[0]
-        stacked = {s.role for s in ts} >= {"W_x", "W_h"}
+        stacked = {s.role for s in ts} >= {StoredRole.W_x, StoredRole.W_h}
         sym = _sym(t, stacked, X, H)
         size = int(np.prod(t.shape))
         num = _numbers(sym, D, H, P).replace("dirs", str(t.shape[0]))
         lines.append(f"  {name}: {sym} = {num} = {tuple(t.shape)} → {size:,} values")
         if stacked:
             rows = ", ".join(
-                f"rows {s.offset}…{s.offset + (D if s.role == 'W_x' else P) - 1} → {s.role}"
+                f"rows {s.offset}…{s.offset + _rows(s, D, P) - 1} → {s.role}"
                 for s in sorted(ts, key=lambda s: s.offset)
             )
             lines.append(f"    x rows and h rows stacked in one kernel: {rows}")

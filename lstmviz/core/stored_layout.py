@@ -16,11 +16,19 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.model import GATE_NAMES, GATES, LSTMDirection, Provenance, StoredTensor
+from lstmviz.core.model import (
+    GATE_NAMES,
+    GATES,
+    LSTMDirection,
+    Provenance,
+    StoredPart,
+    StoredRole,
+    StoredTensor,
+)
 
 FloatArray = npt.NDArray[np.floating]
-_MATRIX_ROLES = ("W_x", "W_h")
-_PEEPHOLES = ("p_i", "p_f", "p_o")
+_MATRIX_ROLES = (StoredRole.W_x, StoredRole.W_h)
+_PEEPHOLES = (StoredRole.p_i, StoredRole.p_f, StoredRole.p_o)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ def _tensors(prov: Provenance, *roles: str) -> list[StoredTensor]:
 
 
 def _bias_tensors(prov: Provenance) -> list[StoredTensor]:
-    return [t for t in prov.stored if t.role == "b" or t.role.startswith("b_")]
+    return [t for t in prov.stored if t.part is StoredPart.BIAS]
 
 
 def _fmt(name: str, idx: tuple[int, ...]) -> str:
@@ -135,7 +143,9 @@ def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction
     prov, H = w.provenance, w.hidden_size
     if role in _MATRIX_ROLES:
         ts = _tensors(prov, role)
-        cudnn = _tensors(prov, "kernel_cudnn" if role == "W_x" else "recurrent_cudnn")
+        cudnn = _tensors(
+            prov, StoredRole.KERNEL_CUDNN if role == "W_x" else StoredRole.RECURRENT_CUDNN
+        )
         if not ts and cudnn:
             return _fmt(cudnn[0].name, _cudnn_index(w, role, row, col))
         if not ts:
@@ -143,7 +153,8 @@ def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction
                 src = [
                     t.name
                     for t in prov.stored
-                    if not t.role.startswith("b") and ("recurrent" in t.role) == (role == "W_h")
+                    if t.role.is_matrix
+                    and (t.part is StoredPart.RECURRENT_WEIGHTS) == (role == "W_h")
                 ]
                 names = ", ".join(dict.fromkeys(src)) or "the file"
                 return f"{role}[{row}, {col}] (from {names}; no one-to-one stored index)"
@@ -168,7 +179,7 @@ def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction
         ts = _tensors(prov, role)
         if ts:
             return _fmt(ts[0].name, (*_lead(ts[0], 1, direction), row))
-        packed = _tensors(prov, "p", "P", "peepholes")  # ONNX P [dirs, 3H] in i, o, f
+        packed = _tensors(prov, StoredRole.P)  # ONNX P [dirs, 3H] in i, o, f
         if packed:
             t = packed[0]
             return _fmt(t.name, (*_lead(t, 1, direction), "iof".index(role[-1]) * H + row))
@@ -337,7 +348,7 @@ def _stored_matrix_panel(
     transposed = ts[0].transposed
     parts = []
     for t in ts:
-        a = np.asarray(getattr(w, t.role), dtype=np.float64)
+        a = np.asarray(getattr(w, t.role.canonical), dtype=np.float64)
         s = np.empty_like(a)
         s[rows] = a
         parts.append((t, s.T if transposed else s))
@@ -375,9 +386,11 @@ def _stored_matrix_panel(
     bands = ()
     if len(parts) > 1:
         bands = tuple(
-            (t.offset, f"{'x' if t.role == 'W_x' else 'h'} ({t.role})") for t, _ in by_offset
+            (t.offset, f"{'x' if t.part is StoredPart.INPUT_WEIGHTS else 'h'} ({t.role})")
+            for t, _ in by_offset
         )
-    in_axis = "input (x then h)" if len(parts) > 1 else ("input x" if ts[0].role == "W_x" else "h")
+    x_side = ts[0].part is StoredPart.INPUT_WEIGHTS
+    in_axis = "input (x then h)" if len(parts) > 1 else ("input x" if x_side else "h")
     gate_axis_label = "stored gate block · unit"
     axes = (in_axis, gate_axis_label) if transposed else (gate_axis_label, in_axis)
     return Panel(

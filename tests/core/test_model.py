@@ -206,3 +206,22 @@ def test_someone_elses_read_only_array_is_copied_since_they_may_write_it_again()
     own[:] = 0.0  # the caller's array changes; the model's weights do not
     assert w.W_h.any()
     np.testing.assert_array_equal(run(m, x).output, before)
+
+
+def test_stored_roles_are_typed_and_unknown_roles_refused():
+    from lstmviz.core.model import StoredPart, StoredRole, StoredTensor
+
+    t = StoredTensor("W_h", "rnn/kernel", (76, 256), transposed=True, offset=12)
+    assert t.role is StoredRole.W_h and t.part is StoredPart.RECURRENT_WEIGHTS
+    assert f"{t.role}" == "W_h" and t.role == "W_h"
+    assert StoredTensor("b_ih", "bias_ih_l0", (16,)).part is StoredPart.BIAS
+    assert StoredTensor("recurrent_cudnn", "k", (4, 16)).role.canonical == "W_h"
+    assert StoredTensor("P", "P", (1, 12)).part is StoredPart.PEEPHOLE
+    with pytest.raises(TypeError, match="unknown stored role 'kernel'"):
+        StoredTensor("kernel", "k", (3, 16))
+
+
+def test_every_stored_role_has_a_part():
+    from lstmviz.core.model import StoredPart, StoredRole
+
+    assert all(isinstance(r.part, StoredPart) for r in StoredRole)
