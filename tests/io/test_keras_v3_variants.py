@@ -23,7 +23,7 @@ import pytest
 
 import lstmviz
 from lstmviz.core.model import MergeMode, OutputOrder
-from lstmviz.io import LoadError, load_model
+from lstmviz.io import ChoiceRequired, LoadError, load_model
 
 T, D = 5, 3
 L = keras.layers
@@ -38,6 +38,7 @@ class Case:
     lstm_input: keras.KerasTensor | None = None  # what lstmviz gets as x, if not the input
     scale: float = 0.6  # weight scale (small for unbounded activations)
     defaults_only: bool = False  # a weights-only file can run it too
+    layer: str | None = None  # layer= for a model whose LSTMs form several chains
 
 
 def kitchen() -> Case:
@@ -147,7 +148,7 @@ def wiring() -> Case:
     a = L.LSTM(4, return_sequences=True, name="a")(e)
     b = L.LSTM(4, return_sequences=True, name="b")(e)
     c = L.LSTM(3, return_sequences=True, name="c")(a)
-    return Case(keras.Model(i, L.Concatenate()([b, c])), {0: a, 1: c})
+    return Case(keras.Model(i, L.Concatenate()([b, c])), {0: a, 1: c}, layer="a")
 
 
 def nested_order() -> Case:
@@ -217,7 +218,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Saved]:
 
 
 def _compare(s: Saved, fmt: str) -> lstmviz.core.model.LSTMModel:
-    model = load_model(s.paths[fmt])
+    options = {"layer": s.case.layer} if s.case.layer and fmt != "weights.h5" else {}
+    model = load_model(s.paths[fmt], **options)
     x = s.lstm_x if model.embedding is None else model.embedding[s.x]
     trace = lstmviz.run(model, x)
     for k, want in s.outputs.items():
@@ -259,7 +261,10 @@ def test_kitchen_settings_and_notes(saved: dict[str, Saved], fmt: str) -> None:
 @pytest.mark.parametrize("fmt", ["keras", "h5"])
 def test_wiring_skips_the_branch_and_keeps_the_embedding(saved: dict[str, Saved], fmt: str) -> None:
     """Keras 3 writes the mask as a NotEqual op layer; it must not hide the Embedding."""
-    model = load_model(saved["wiring"].paths[fmt])
+    with pytest.raises(ChoiceRequired) as info:
+        load_model(saved["wiring"].paths[fmt])
+    assert info.value.option == "layer" and info.value.choices == ("a", "b")
+    model = load_model(saved["wiring"].paths[fmt], layer="a")
     assert [layer.name for layer in model.layers] == ["a", "c"]
     assert model.embedding is not None
     assert any("'b' is not run" in n for n in model.notes)
@@ -294,7 +299,10 @@ def seq2seq(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keras.Model
 
 def test_second_input_and_initial_state(seq2seq: tuple[Path, keras.Model]) -> None:
     path, kmodel = seq2seq
-    model = load_model(path)
+    with pytest.raises(ChoiceRequired) as info:
+        load_model(path)
+    assert info.value.choices == ("encoder", "decoder")
+    model = load_model(path, layer="encoder")
     assert [layer.name for layer in model.layers] == ["encoder"]
     assert any("'decoder' is not run: its input comes from a model input" in n for n in model.notes)
     x = np.random.default_rng(2).normal(size=(T, D)).astype(np.float32)

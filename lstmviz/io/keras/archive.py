@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import mmap
+import os
 import shutil
 import struct
 import tempfile
@@ -27,6 +28,7 @@ import h5py
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.chain import build_model
+from lstmviz.io.keras.choice import choosing
 from lstmviz.io.keras.config import (
     MAX_CONFIG_BYTES,
     flatten_layers,
@@ -35,6 +37,7 @@ from lstmviz.io.keras.config import (
     read_small_file,
 )
 from lstmviz.io.keras.datasets import check_global_heaps
+from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file
 from lstmviz.io.keras.layers import Source
 from lstmviz.io.keras.v3 import layers_from_config, layers_without_config
 from lstmviz.io.probe import Probe
@@ -53,7 +56,10 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, …, name length, extra 
 
 def sniff(probe: Probe) -> bool:
     if probe.is_dir:
-        return (probe.path / "config.json").is_file() and (probe.path / WEIGHTS_H5).is_file()
+        # lexists: a special file or a link there is refused by load, not passed to others
+        return os.path.lexists(probe.path / "config.json") and os.path.lexists(
+            probe.path / WEIGHTS_H5
+        )
     names = set(probe.zip_names)
     return "config.json" in names and bool({WEIGHTS_H5, WEIGHTS_NPZ, "metadata.json"} & names)
 
@@ -216,15 +222,17 @@ def _from_folder(probe: Probe) -> tuple[object, object, IO[bytes]]:
     """(metadata, config, weights stream) of an unzipped Keras model folder."""
     file, folder = probe.name, probe.path
     meta: object = {}
-    if (folder / "metadata.json").is_file():
+    if os.path.lexists(folder / "metadata.json"):
+        regular_file(folder / "metadata.json", folder, file, "member")
         meta = load_json(
             _small_file(folder / "metadata.json", 1 << 20, file), "metadata.json", file
         )
+    regular_file(folder / "config.json", folder, file, "member")
     raw = _small_file(folder / "config.json", MAX_CONFIG_BYTES, file)
     config = load_json(raw, "config.json", file)
     weights = folder / WEIGHTS_H5
+    size = regular_file(weights, folder, file, "member")
     try:
-        size = weights.stat().st_size
         with weights.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             check_global_heaps(mm, file)
     except (OSError, ValueError) as exc:
@@ -232,7 +240,20 @@ def _from_folder(probe: Probe) -> tuple[object, object, IO[bytes]]:
     return meta, config, _Window(weights, 0, size)  # type: ignore[return-value]
 
 
-def load_keras_zip(probe: Probe) -> LSTMModel:
+def load_keras_zip(probe: Probe, layer: object = None, max_weights_mb: object = None) -> LSTMModel:
+    """``layer``: the LSTM to run when the model has several that do not feed each other;
+    ``max_weights_mb``: raises the bound on the bytes the weights decode to."""
+    try:
+        size = probe.size
+        if probe.is_dir:
+            size = regular_file(probe.path / WEIGHTS_H5, probe.path, probe.name, "member")
+        with read_budget(ReadBudget(size, max_weights_mb, probe.name)), choosing(layer):
+            return _load(probe)
+    except LoadError as exc:
+        raise one_line(exc) from exc.__cause__
+
+
+def _load(probe: Probe) -> LSTMModel:
     file = probe.name
     meta, config, stream = _from_folder(probe) if probe.is_dir else _from_zip(probe)
     version = parse_version(
@@ -258,4 +279,10 @@ def load_keras_zip(probe: Probe) -> LSTMModel:
             return build_model(found, src, notes)
 
 
-READER = Reader(name="Keras 3 .keras", sniff=sniff, load=load_keras_zip, priority=10)
+READER = Reader(
+    name="Keras 3 .keras",
+    sniff=sniff,
+    load=load_keras_zip,
+    priority=10,
+    options=("layer", "max_weights_mb"),
+)

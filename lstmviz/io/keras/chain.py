@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel, chain_width
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras.choice import Graph, chosen, lineage, pick
 from lstmviz.io.keras.config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
-from lstmviz.io.keras.graph import MODEL_INPUT
 from lstmviz.io.keras.head import dense_head, transforms_between
 from lstmviz.io.keras.layers import FoundLayer, Source, lstm_layer
 
@@ -150,15 +150,46 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
     chained LSTM (through any non-LSTM layers); without one, file order decides. Identity
     layers (Dropout, ...) between LSTMs are skipped; Dense, Activation and normalisation layers
     there are run as the next LSTM's ``before``; any other layer there ends the chain (noted),
-    as does an input width that does not match.
+    as does an input width that does not match. Several chains that do not feed each other
+    (branches, a second model input) need ``layer=`` (``choice``).
     """
     if not any(f.is_lstm for f in found):
         raise _no_lstm(found, src)
+    graph = Graph(found)
+    at = pick(found, graph, src, chosen())
+    if at is None:
+        return _build(found, src, notes, graph, set())
+    line = lineage(found, graph, at)
+    off_path = {
+        i for i in range(at) if found[i].is_lstm and i not in line and graph.wired(found[i])
+    }
+    model = _build(found, src, notes, graph, off_path)
+    name = found[at].name
+    if all(layer.name != name for layer in model.layers):
+        # a layer lstmviz cannot run (or a width that does not fit) lies before it: start there
+        model = _build(found, src, notes, graph, {i for i in range(at) if found[i].is_lstm})
+    why = (
+        f"layer={name!r} chosen: the LSTMs run are {', '.join(repr(x.name) for x in model.layers)}"
+    )
+    return replace(model, notes=(why, *model.notes))
+
+
+def _build(
+    found: Sequence[FoundLayer],
+    src: Source,
+    notes: Sequence[str],
+    graph: Graph,
+    exclude: set[int],
+) -> LSTMModel:
+    """One chain: the first LSTM not in ``exclude`` and the LSTMs it feeds."""
     chain = _Chain(src, list(notes))
-    graph = _Graph(found)
     between: list[FoundLayer] = []  # non-identity layers since the last chained LSTM
     last_at = -1
     for at, f in enumerate(found):
+        if at in exclude:
+            chain.infos.append(layer_info(f, f"not run: another branch (layer={f.name} runs it)"))
+            chain.before, between = [], []  # layers before it feed it, not the chain
+            continue
         if not f.is_lstm:
             chain.infos.append(layer_info(f))
             if graph.wired(f) or f.kind in IDENTITY_LAYERS:
@@ -196,6 +227,12 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         if chain.closed
         else dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
     )
+    skipped = [f.name for f in found if f.is_lstm and all(x.name != f.name for x in chain.layers)]
+    if skipped:
+        chain.notes.append(
+            f"LSTMs not run: {', '.join(repr(n) for n in skipped[:8])}; layer=<name> runs one "
+            "from its own input"
+        )
     return LSTMModel(
         layers=tuple(chain.layers),
         source_path=src.path,
@@ -206,45 +243,6 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         head=head,
         notes=tuple(chain.notes),
     )
-
-
-class _Graph:
-    """Functional wiring between found layers, by node id."""
-
-    def __init__(self, found: Sequence[FoundLayer]) -> None:
-        self.by_node = {f.wiring.node: f for f in found if f.wiring is not None}
-        self.limit = len(found) + 1
-
-    @staticmethod
-    def wired(f: FoundLayer) -> bool:
-        return f.wiring is not None and f.wiring.source is not None
-
-    def trace(self, f: FoundLayer) -> tuple[list[FoundLayer], str | None]:
-        """Non-LSTM layers between ``f`` and what feeds it (nearest first), and the node it
-        ends at: an LSTM (only its main output counts), the model input, or None."""
-        path: list[FoundLayer] = []
-        wiring = f.wiring
-        for _ in range(self.limit):
-            if wiring is None or wiring.source is None:
-                return path, None
-            if wiring.source == MODEL_INPUT:
-                return path, MODEL_INPUT
-            g = self.by_node.get(wiring.source)
-            if g is None:
-                return path, None
-            if g.is_lstm:
-                return path, g.wiring.node if wiring.source_output == 0 and g.wiring else None
-            path.append(g)
-            wiring = g.wiring
-        return path, None  # a cycle: not a real model
-
-    def describe(self, end: str | None, last: str) -> str:
-        if end == MODEL_INPUT:
-            return f"its input comes from a model input, not from {last!r}"
-        g = self.by_node.get(end) if end is not None else None
-        if g is not None:
-            return f"its input comes from {g.name!r}, not from {last!r}"
-        return f"its input does not come from {last!r}"
 
 
 def _mask_notes(path: Sequence[FoundLayer], f: FoundLayer) -> list[str]:

@@ -18,6 +18,7 @@ from lstmviz.core.model import freeze
 from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.config import decode_text
+from lstmviz.io.keras.guard import check_chunks, check_storage, take
 from lstmviz.io.keras.layers import MAX_WEIGHT_VALUES, Weight
 
 MAX_EXPANSION = 1100  # compressed chunks expand at most ~1000:1; more means unwritten data
@@ -91,7 +92,8 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
     if not (kind == "f" or (kind == "V" and obj.dtype.itemsize == 2 and dtype == "bfloat16")):
         raise LoadError(f"{file}: {name} has dtype {obj.dtype}; Keras weights are floating point")
     nbytes = size * obj.dtype.itemsize
-    stored = int(obj.id.get_storage_size())
+    compressed = check_storage(obj, name, file)
+    stored, file_bytes = stored_sizes(obj, name, file)
     if nbytes > MAX_EXPANSION * stored + (1 << 20):
         raise LoadError(
             f"{file}: {name} declares {nbytes} bytes but the file stores {stored} for it "
@@ -99,6 +101,9 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
         )
 
     def read() -> np.ndarray:
+        take(nbytes, name, file, file_bytes)
+        if compressed:
+            check_chunks(obj, name, file)
         try:
             raw = obj[()]
         except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -112,6 +117,23 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
         return arr
 
     return Weight(name=name, role=role, shape=shape, dtype=dtype, read=read)
+
+
+def stored_sizes(ds: h5py.Dataset, name: str, file: str) -> tuple[int, int]:
+    """(bytes the file stores for ``ds``, size of its HDF5 file). Stored bytes beyond the
+    file's size mean chunks that share their bytes (one compressed block listed a thousand
+    times), a way to make a few KB decode to gigabytes."""
+    try:
+        stored = int(ds.id.get_storage_size())
+        file_bytes = int(ds.file.id.get_filesize())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise LoadError(f"{file}: cannot read the storage of {name}; the file is damaged") from exc
+    if stored > file_bytes:
+        raise LoadError(
+            f"{file}: {name} claims {stored} stored bytes in a file of {file_bytes} (chunks "
+            "that share their bytes, or a damaged file)"
+        )
+    return stored, file_bytes
 
 
 def name_list(attrs: h5py.AttributeManager, key: str, file: str) -> list[str] | None:

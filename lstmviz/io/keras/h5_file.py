@@ -21,8 +21,10 @@ import h5py
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.chain import build_model
+from lstmviz.io.keras.choice import choosing
 from lstmviz.io.keras.config import LayerSpec, flatten_layers, load_json, parse_version
 from lstmviz.io.keras.datasets import check_global_heaps_of, group, local, name_list, weight
+from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget
 from lstmviz.io.keras.layers import FoundLayer, MergeModes, Source, Weight, parse_merge_modes
 from lstmviz.io.keras.sharded import index_of_shard, is_index, merged_shards
 from lstmviz.io.keras.v3 import LEGACY_LAYERS, layers_without_config
@@ -268,9 +270,22 @@ def _v3_weights(
     return build_model(found, src, notes)
 
 
-def load_keras_h5(probe: Probe, merge_mode: object = None) -> LSTMModel:
+def load_keras_h5(
+    probe: Probe, merge_mode: object = None, layer: object = None, max_weights_mb: object = None
+) -> LSTMModel:
     """``merge_mode``: for weights-only files, which record no Bidirectional merge mode:
-    ``mul`` for every Bidirectional, or ``name:mode,name:mode`` per layer."""
+    ``mul`` for every Bidirectional, or ``name:mode,name:mode`` per layer. ``layer``: the
+    LSTM to run when the model has several that do not feed each other. ``max_weights_mb``:
+    raises the bound on the bytes the weights decode to (``guard.ReadBudget``)."""
+    try:
+        budget = ReadBudget(probe.size, max_weights_mb, probe.name)
+        with read_budget(budget), choosing(layer):
+            return _load(probe, merge_mode)
+    except LoadError as exc:
+        raise one_line(exc) from exc.__cause__
+
+
+def _load(probe: Probe, merge_mode: object) -> LSTMModel:
     file = probe.name
     modes = parse_merge_modes(merge_mode, file)
     if is_index(probe):
@@ -298,5 +313,9 @@ def load_keras_h5(probe: Probe, merge_mode: object = None) -> LSTMModel:
 
 
 READER = Reader(
-    name="Keras HDF5", sniff=sniff, load=load_keras_h5, priority=10, options=("merge_mode",)
+    name="Keras HDF5",
+    sniff=sniff,
+    load=load_keras_h5,
+    priority=10,
+    options=("merge_mode", "layer", "max_weights_mb"),
 )

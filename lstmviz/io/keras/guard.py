@@ -1,0 +1,245 @@
+"""What a hostile Keras file must not make lstmviz do (issue 18): read another file, spend
+memory far beyond its own size, block on a special file, or print a message that is not one
+printable line.
+
+HDF5 can keep a dataset's bytes outside the file (external raw storage: any path on the
+user's disk; virtual datasets: slices of other files, ``/dev/zero``), so every dataset is
+checked for both before its data is touched. Compressed data is the other danger: a 9 KB file
+can declare gigabytes, and libhdf5's deflate filter grows its buffer until the stream ends,
+whatever the chunk's declared size. So a dataset may carry at most one compression filter
+(deflate; plus shuffle and fletcher32, the h5py defaults around it); each of its chunks is
+inflated here first with a bound on the output before libhdf5 reads it; and what all reads of
+one load decode together is held to a ``ReadBudget`` set from the files' sizes, which
+``max_weights_mb=`` raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import stat
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lstmviz.io.errors import ChoiceRequired, LoadError
+
+#: What compression may add on top of twice the files' own size (float weights hardly
+#: compress, and Keras never compresses them), unless ``max_weights_mb=`` says otherwise.
+COMPRESSED_ALLOWANCE = 48 << 20
+MAX_CHUNKS = 1 << 14  # compressed chunks checked one by one; more is not a weights file
+MESSAGE_LIMIT = 300
+_DEFLATE, _SHUFFLE, _FLETCHER32 = h5py.h5z.FILTER_DEFLATE, 2, 3
+_FILTER_NAMES = {
+    1: "deflate",
+    2: "shuffle",
+    3: "fletcher32",
+    4: "szip",
+    5: "nbit",
+    6: "scaleoffset",
+}
+_FILTER_NAMES |= {32000: "lzf", 32001: "blosc", 32004: "lz4", 32015: "zstd", 307: "bzip2"}
+
+
+# ----------------------------------------------------------------------------- budget
+class ReadBudget:
+    """The decoded bytes one load may read from its HDF5 datasets, counted read by read."""
+
+    def __init__(self, file_bytes: int, max_mb: object = None, file: str = "") -> None:
+        self.given = max_mb is not None
+        if self.given:
+            try:
+                mb = float(str(max_mb))
+            except ValueError:
+                mb = -1.0
+            if not 0 < mb < 1 << 30:
+                raise LoadError(f"{file}: max_weights_mb={max_mb!r} is not a size in MB")
+            self.limit = int(mb * (1 << 20))
+        else:
+            self.limit = 2 * file_bytes + COMPRESSED_ALLOWANCE
+        self.used = 0
+        self.file_bytes = file_bytes
+
+    def take(self, nbytes: int, name: str, file: str) -> None:
+        """Count ``nbytes`` about to be decoded for ``name``, or refuse past the limit."""
+        if self.used + nbytes > self.limit:
+            why = (
+                "the limit given"
+                if self.given
+                else f"twice the file's {_mb(self.file_bytes)} plus {_mb(COMPRESSED_ALLOWANCE)}"
+            )
+            raise LoadError(
+                f"{file}: {name} would take the weights read to {_mb(self.used + nbytes)}, "
+                f"past {_mb(self.limit)} ({why}; compressed or repeated data); pass "
+                f"max_weights_mb={(self.used + nbytes) // (1 << 20) + 1} to read it anyway"
+            )
+        self.used += nbytes
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+_BUDGET: contextvars.ContextVar[ReadBudget | None] = contextvars.ContextVar(
+    "keras_read_budget", default=None
+)
+
+
+@contextlib.contextmanager
+def read_budget(budget: ReadBudget) -> Iterator[ReadBudget]:
+    """Make ``budget`` the one every dataset read in this load counts against."""
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+def take(nbytes: int, name: str, file: str, own_file_bytes: int) -> None:
+    """Count a read against the current load's budget (a fresh one for a caller outside a
+    load, sized from the dataset's own file)."""
+    budget = _BUDGET.get()
+    if budget is None:
+        budget = ReadBudget(own_file_bytes)
+    budget.take(nbytes, name, file)
+
+
+# ----------------------------------------------------------------------------- storage
+def check_storage(ds: h5py.Dataset, name: str, file: str) -> bool:
+    """Refuse a dataset whose bytes live outside the file or whose filters lstmviz cannot
+    bound, before any of its data is read. True when its chunks are compressed: then
+    ``check_chunks`` must pass before it is read."""
+    try:
+        dcpl = ds.id.get_create_plist()
+        layout = dcpl.get_layout()
+        external = dcpl.get_external_count()
+        n_filters = dcpl.get_nfilters() if layout == h5py.h5d.CHUNKED else 0
+        filters = [int(dcpl.get_filter(k)[0]) for k in range(min(n_filters, 16))]
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise LoadError(f"{file}: cannot read the storage of {name}; the file is damaged") from exc
+    if external:
+        target = printable(str(dcpl.get_external(0)[0].decode("utf-8", "replace")), 80)
+        raise LoadError(
+            f"{file}: {name} keeps its data in another file ({target!r}, HDF5 external "
+            "storage); lstmviz reads only weights stored in the file itself"
+        )
+    if layout == h5py.h5d.VIRTUAL:
+        raise LoadError(
+            f"{file}: {name} is an HDF5 virtual dataset (its data is read from other files); "
+            "lstmviz reads only weights stored in the file itself"
+        )
+    if n_filters > 3 or any(f not in (_DEFLATE, _SHUFFLE, _FLETCHER32) for f in filters):
+        names = ", ".join(_FILTER_NAMES.get(f, f"filter {f}") for f in filters)
+        raise LoadError(
+            f"{file}: {name} is stored through the HDF5 filters {names}; lstmviz reads weights "
+            "stored plain or with one gzip (deflate) filter, as Keras and h5py write them"
+        )
+    if filters.count(_DEFLATE) > 1:
+        raise LoadError(
+            f"{file}: {name} is compressed twice (deflate twice), which no Keras writes and "
+            "which hides how large it decodes; re-save the model"
+        )
+    return _DEFLATE in filters
+
+
+def check_chunks(ds: h5py.Dataset, name: str, file: str) -> None:
+    """Inflate every compressed chunk with a bound on its output: libhdf5's own deflate
+    filter would grow without limit on a chunk that inflates past its declared size."""
+    try:
+        dcpl = ds.id.get_create_plist()
+        filters = [int(dcpl.get_filter(k)[0]) for k in range(min(dcpl.get_nfilters(), 16))]
+        chunk = dcpl.get_chunk()
+        count = ds.id.get_num_chunks()
+    except (OSError, ValueError, RuntimeError, AttributeError) as exc:
+        raise LoadError(f"{file}: cannot list the chunks of {name}; the file is damaged") from exc
+    if count > MAX_CHUNKS:
+        raise LoadError(f"{file}: {name} is split into {count} compressed chunks, too many")
+    n = int(np.prod(chunk, dtype=np.int64)) * ds.dtype.itemsize
+    deflate_bit = 1 << filters.index(_DEFLATE)
+    for k in range(count):
+        try:
+            info = ds.id.get_chunk_info(k)
+            mask, raw = ds.id.read_direct_chunk(info.chunk_offset)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise LoadError(f"{file}: cannot read a chunk of {name}; the file is damaged") from exc
+        if mask & deflate_bit:
+            continue  # this chunk skipped compression: stored as is
+        inflater = zlib.decompressobj()
+        try:
+            out = inflater.decompress(raw, n + 64)
+        except zlib.error as exc:
+            raise LoadError(f"{file}: a chunk of {name} is not valid gzip data ({exc})") from exc
+        if inflater.unconsumed_tail or len(out) > n + 8:
+            raise LoadError(
+                f"{file}: a compressed chunk of {name} inflates past its declared {n} bytes "
+                "(a decompression bomb or a damaged file)"
+            )
+
+
+# ----------------------------------------------------------------------------- files
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+
+
+def regular_file(path: Path, folder: Path, file: str, what: str) -> int:
+    """The size of ``path``, a regular file inside ``folder``, checked without opening it
+    (opening a FIFO blocks until someone writes to it); refuses special files and symlinks
+    that lead out of the folder."""
+    try:
+        if path.is_symlink():
+            target = path.resolve(strict=True)
+            if target.parent != folder.resolve(strict=True):
+                raise LoadError(
+                    f"{file}: {what} {printable(path.name, 80)} is a symbolic link out of its "
+                    "folder; lstmviz reads only the files beside the model"
+                )
+        st = os.stat(path)
+    except LoadError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        raise LoadError(
+            f"{file}: {what} {printable(path.name, 80)} is missing or unreadable "
+            f"({printable(str(getattr(exc, 'strerror', '') or exc), 60)})"
+        ) from exc
+    for test, kind in _KINDS:
+        if test(st.st_mode):
+            raise LoadError(
+                f"{file}: {what} {printable(path.name, 80)} is {kind}, not a file; lstmviz "
+                "reads regular files only"
+            )
+    return int(st.st_size)
+
+
+# ----------------------------------------------------------------------------- messages
+def printable(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one printable line: control and other unprintable characters escaped
+    (a newline becomes ``\\n``, an escape ``\\x1b``), cut at ``limit`` characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def one_line(exc: LoadError) -> LoadError:
+    """``exc`` with its message made one printable line of bounded length (a
+    ``ChoiceRequired`` keeps its option and choices)."""
+    message = str(exc)
+    clean = printable(message)
+    if clean == message:
+        return exc
+    if isinstance(exc, ChoiceRequired):
+        out: LoadError = ChoiceRequired(clean, exc.option, exc.choices)
+    else:
+        out = LoadError(clean)
+    out.__cause__ = exc.__cause__
+    return out
