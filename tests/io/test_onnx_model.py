@@ -87,7 +87,7 @@ def test_float16_and_folded_weights_are_recorded():
     assert {t.dtype for t in half.provenance.stored} == {"float16"}
     assert "float16 widened to float32" in half.provenance.transforms
     folded = load_model(FIXTURES / "folded_wr.onnx").layers[0].directions[0].provenance
-    assert "W, R folded from constants through Reshape, Transpose nodes" in folded.transforms
+    assert "'W', 'R' folded from constants through Reshape, Transpose nodes" in folded.transforms
     assert [t.shape for t in folded.stored[:2]] == [(1, 16, 3), (1, 16, 4)]
 
 

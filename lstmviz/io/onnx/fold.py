@@ -4,11 +4,14 @@ Exporters do not always hand an LSTM node its weights as initializers: torch's o
 exporter reorders the gate blocks with Slice + Concat + Unsqueeze, others wrap them in
 Identity, Transpose, Reshape or Cast. ``Folder.value`` evaluates such a chain with NumPy over
 a fixed set of pure layout operators (nothing else is ever evaluated), with bounded depth and
-size, and otherwise names the node or graph input the value depends on. ``chains`` follows
-each LSTM's X back through layout-only operators to the LSTM whose Y it is, so stacked layers
-are run together and LSTMs separated by other computation are told apart (``choose_stack``);
-an embedding lookup (``Gather``) found the same way in front of the first LSTM gives the
-model its token table.
+size, and otherwise names the node or graph input the value depends on.
+
+Names resolve through the enclosing scopes, innermost first, as onnxruntime resolves a
+subgraph's names: an LSTM in an ``If`` branch reads initializers and ``Constant`` outputs of
+the graphs around it. Quantized weights are folded too: ``DequantizeLinear`` computes
+``(q - zero_point) * scale`` in float32 as onnxruntime does (per tensor, per axis or per
+block), and ``QuantizeLinear`` of a constant (a QDQ pair on float weights) rounds half to
+even and saturates.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmviz.core.model import freeze
-from lstmviz.io.errors import ChoiceRequired, LoadError
-from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, tensor_array
+from lstmviz.io.errors import LoadError
+from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, tensor_array
 
 MAX_DEPTH = 32
 #: A Concat may output at most this many elements beyond twice what was read from the
@@ -97,6 +99,49 @@ def _cast(node: Node, x: list) -> np.ndarray:
     return x[0].astype(target)
 
 
+def _broadcast(param: np.ndarray, x: np.ndarray, axis: int, block: int) -> np.ndarray:
+    """A scale or zero point shaped to broadcast against ``x``: scalar, per axis or per block."""
+    if param.ndim == 0 or param.size == 1:
+        return param.reshape(())
+    axis %= x.ndim
+    if block > 0:
+        return np.repeat(param, block, axis=axis)[
+            tuple(slice(0, n) if a == axis else slice(None) for a, n in enumerate(x.shape))
+        ]
+    if param.ndim != 1 or param.shape[0] != x.shape[axis]:
+        raise ValueError(f"scale of shape {param.shape} for data of shape {x.shape} axis {axis}")
+    shape = [1] * x.ndim
+    shape[axis] = param.shape[0]
+    return param.reshape(shape)
+
+
+def _dequantize(node: Node, x: list) -> np.ndarray:
+    data, scale = x[0], x[1]
+    zero = x[2] if len(x) > 2 and x[2] is not None else None
+    if data.dtype.kind not in "iu" or scale.dtype.kind != "f":
+        raise NotConstant(f"a DequantizeLinear of {data.dtype} data (lstmviz folds int8/uint8)")
+    axis, block = int(node.attrs.get("axis", 1)), int(node.attrs.get("block_size", 0))
+    q = data.astype(np.int32)
+    if zero is not None:
+        q = q - _broadcast(zero.astype(np.int32), data, axis, block)
+    out = q.astype(np.float32) * _broadcast(scale.astype(np.float32), data, axis, block)
+    return out.astype(scale.dtype)
+
+
+def _quantize(node: Node, x: list) -> np.ndarray:
+    data, scale = x[0], x[1]
+    zero = x[2] if len(x) > 2 and x[2] is not None else np.zeros((), np.uint8)
+    if zero.dtype not in (np.uint8, np.int8, np.uint16, np.int16):
+        raise NotConstant(f"a QuantizeLinear to {zero.dtype}")
+    axis, block = int(node.attrs.get("axis", 1)), int(node.attrs.get("block_size", 0))
+    info = np.iinfo(zero.dtype)
+    with np.errstate(all="ignore"):
+        step = _broadcast(scale.astype(np.float32), data, axis, block)
+        q = np.rint(data.astype(np.float32) / step)
+        q = q + _broadcast(zero.astype(np.float32), data, axis, block)
+    return np.clip(np.nan_to_num(q), info.min, info.max).astype(zero.dtype)
+
+
 def _split(node: Node, x: list, index: int) -> np.ndarray:
     axis = int(node.attrs.get("axis", 0))
     sizes = node.attrs.get("split") or (_ints(x[1]) if len(x) > 1 and x[1] is not None else None)
@@ -119,16 +164,19 @@ OPS: dict[str, Callable[[Node, list], np.ndarray]] = {
     "Transpose": lambda n, x: np.transpose(x[0], n.attrs.get("perm") or None),
     "Concat": lambda n, x: np.concatenate(x, axis=int(n.attrs.get("axis", 0))),
     "Flatten": lambda n, x: x[0].reshape(math.prod(x[0].shape[: int(n.attrs.get("axis", 1))]), -1),
+    "DequantizeLinear": _dequantize,
+    "QuantizeLinear": _quantize,
 }
 
 
 class Folder:
-    """Evaluates constant values of one graph; results are cached by name."""
+    """Evaluates constant values seen from one graph (and its enclosing scopes); results are
+    cached per defining graph and name."""
 
     def __init__(self, graph: Graph, folder: Path, file: str) -> None:
         self.graph, self.folder, self.file = graph, folder, file
-        self._cache: dict[str, np.ndarray] = {}
-        self._failed: dict[str, str] = {}
+        self._cache: dict[tuple[int, str], np.ndarray] = {}
+        self._failed: dict[tuple[int, str], str] = {}
         self.used_ops: set[str] = set()
         self.loaded = 0  # elements decoded from the file so far
         self.folded_nodes: set[int] = set()  # id() of the nodes that computed a weight
@@ -138,41 +186,65 @@ class Folder:
         self.loaded += arr.size
         return arr
 
-    def value(self, name: str, what: str, depth: int = 0) -> np.ndarray:
+    @staticmethod
+    def resolve(name: str, scope: Graph) -> tuple[Graph, TensorInfo | Node | None]:
+        """The graph that defines ``name`` seen from ``scope`` and its definition: an
+        initializer, a node, or None for a graph input (``scope`` itself if undefined)."""
+        graph: Graph | None = scope
+        while graph is not None:
+            if name in graph.initializers:
+                return graph, graph.initializers[name]
+            if (node := graph.producers.get(name)) is not None:
+                return graph, node
+            if name in graph.inputs:
+                return graph, None
+            graph = graph.parent
+        return scope, None
+
+    def initializer(self, name: str) -> TensorInfo | None:
+        """The initializer ``name`` names, in this graph or an enclosing one."""
+        found = self.resolve(name, self.graph)[1]
+        return found if isinstance(found, TensorInfo) else None
+
+    def value(self, name: str, what: str, depth: int = 0, scope: Graph | None = None) -> np.ndarray:
         """The value of ``name``, or NotConstant naming the run-time input or node."""
-        if name in self._cache:
-            return self._cache[name]
-        if name in self._failed:
-            raise NotConstant(self._failed[name])
+        graph, found = self.resolve(name, scope or self.graph)
+        key = (id(graph), name)
+        if key in self._cache:
+            return self._cache[key]
+        if key in self._failed:
+            raise NotConstant(self._failed[key])
         try:
-            out = self._value(name, what, depth)
+            out = self._value(name, what, depth, graph, found)
         except NotConstant as exc:
-            self._failed[name] = exc.reason  # a DAG of failing paths is walked once
+            self._failed[key] = exc.reason  # a DAG of failing paths is walked once
             raise
-        self._cache[name] = out
+        self._cache[key] = out
         return out
 
-    def _value(self, name: str, what: str, depth: int) -> np.ndarray:
-        graph = self.graph
-        if name in graph.initializers:
-            out = self.tensor(graph.initializers[name], what)
-        elif (node := graph.producers.get(name)) is None:
+    def _value(
+        self, name: str, what: str, depth: int, graph: Graph, found: TensorInfo | Node | None
+    ) -> np.ndarray:
+        if isinstance(found, TensorInfo):
+            return self.tensor(found, what)
+        if found is None:
             if name in graph.inputs:
-                raise NotConstant(f"graph input {name!r}, fed at run time")
-            raise NotConstant(f"{name!r}, which is not defined anywhere in the graph")
-        elif node.op_type == "Constant":
+                where = f"input of {graph.path}" if graph.parent is not None else "graph input"
+                raise NotConstant(f"{where} {quote(name)}, fed at run time")
+            raise NotConstant(f"{quote(name)}, which is not defined anywhere in the graph")
+        node = found
+        if node.op_type == "Constant":
             out = self._constant(node, what)
             self.folded_nodes.add(id(node))
-        elif node.op_type in OPS or node.op_type == "Split":
+            return out
+        if node.op_type in OPS or node.op_type == "Split":
             if depth >= MAX_DEPTH:
                 raise NotConstant(f"a chain of more than {MAX_DEPTH} nodes")
-            out = self._apply(node, name, what, depth)
-        else:
-            raise NotConstant(f"a {node.op_type} node ({node.name or name!r})")
-        return out
+            return self._apply(node, name, what, depth, graph)
+        raise NotConstant(f"a {node.op_type} node ({quote(node.name or name)})")
 
-    def _apply(self, node: Node, name: str, what: str, depth: int) -> np.ndarray:
-        args = [self.value(i, what, depth + 1) if i else None for i in node.inputs]
+    def _apply(self, node: Node, name: str, what: str, depth: int, graph: Graph) -> np.ndarray:
+        args = [self.value(i, what, depth + 1, graph) if i else None for i in node.inputs]
         if not args or args[0] is None:
             raise NotConstant(f"a {node.op_type} node without input")
         total = sum(a.size for a in args if a is not None)
@@ -189,9 +261,10 @@ class Folder:
         except NotConstant:
             raise
         except (ValueError, IndexError, TypeError, KeyError) as exc:
+            detail = str(exc)[:120]
             raise LoadError(
                 f"{self.file}: {what} comes from a {node.op_type} node that cannot be applied "
-                f"({exc}); the graph is damaged"
+                f"({detail}); the graph is damaged"
             ) from exc
         self.used_ops.add(node.op_type)
         self.folded_nodes.add(id(node))
@@ -199,10 +272,10 @@ class Folder:
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         """The shape of a value already known (an initializer or a folded value)."""
-        if name in self._cache:
-            return tuple(self._cache[name].shape)
-        t = self.graph.initializers.get(name)
-        return t.dims if t is not None else None
+        graph, found = self.resolve(name, self.graph)
+        if (id(graph), name) in self._cache:
+            return tuple(self._cache[(id(graph), name)].shape)
+        return found.dims if isinstance(found, TensorInfo) else None
 
     def _constant(self, node: Node, what: str) -> np.ndarray:
         attrs = node.attrs
@@ -216,61 +289,7 @@ class Folder:
         ):
             if key in attrs:
                 return np.asarray(attrs[key], dtype=dtype)
-        raise NotConstant(f"a Constant node ({node.name!r}) without a tensor value")
-
-
-def _feeder(graph: Graph, node: Node) -> tuple[Node, str] | None:
-    """The first operator upstream of ``node``'s X that is not layout-only, and the tensor of
-    it the chain starts from; None at a graph input or initializer, or past ``MAX_DEPTH``."""
-    name, steps = node.inputs[0] if node.inputs else "", 0
-    while name and steps < MAX_DEPTH:
-        producer = graph.producers.get(name)
-        if producer is None:
-            return None
-        if producer.op_type not in LAYOUT_OPS or not producer.inputs:
-            return producer, name
-        name, steps = producer.inputs[0], steps + 1
-    return None
-
-
-def upstream_lstm(graph: Graph, node: Node) -> Node | None:
-    """The LSTM whose Y reaches ``node``'s X through layout-only operators, if any."""
-    found = _feeder(graph, node)
-    if found is None or found[0].op_type != "LSTM":
-        return None
-    producer, name = found
-    return producer if producer.outputs and producer.outputs[0] == name else None
-
-
-def embedding_table(graph: Graph, node: Node) -> str | None:
-    """The table of an embedding lookup (``Gather`` on axis 0) that feeds ``node``'s X."""
-    found = _feeder(graph, node)
-    if found is None:
-        return None
-    producer = found[0]
-    if producer.op_type == "Gather" and int(producer.attrs.get("axis", 0)) == 0:
-        return producer.inputs[0] if producer.inputs else None
-    return None
-
-
-def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
-    """LSTM nodes grouped into stacks: each node's X comes from the previous one's Y."""
-    up = {id(n): upstream_lstm(graph, n) for n in lstms}
-    downs: dict[int, list[Node]] = {}
-    for n in lstms:
-        u = up[id(n)]
-        if u is not None:
-            downs.setdefault(id(u), []).append(n)
-    out = []
-    for n in lstms:
-        u = up[id(n)]
-        if u is not None and len(downs.get(id(u), [])) == 1:
-            continue  # continues the stack of u
-        stack = [n]
-        while len(nxt := downs.get(id(stack[-1]), [])) == 1 and len(stack) <= len(lstms):
-            stack.append(nxt[0])
-        out.append(stack)
-    return out
+        raise NotConstant(f"a Constant node ({quote(node.name)}) without a tensor value")
 
 
 def input_notes(node: Node) -> list[str]:
@@ -283,47 +302,3 @@ def input_notes(node: Node) -> list[str]:
         f"sequence_lens ({inputs[4]!r}) is ignored: lstmviz runs every step of the "
         "sequence it is given"
     ]
-
-
-def stack_label(stack: list[Node], nodes: list[Node]) -> str:
-    first = stack[0]
-    return first.name or f"LSTM node {nodes.index(first)}"
-
-
-def choose_stack(stacks: list[list[Node]], nodes: list[Node], prefix: str | None, file: str) -> int:
-    """Index of the LSTM stack to show: the only one, or the one ``prefix`` names."""
-    labels = tuple(stack_label(s, nodes) for s in stacks)
-    if prefix is None and len(stacks) == 1:
-        return 0
-    if prefix is not None:
-        want = prefix.strip().strip("/")
-        for k, stack in enumerate(stacks):
-            names = [n.name for n in stack]
-            if prefix in names or any(f"/{want}/" in f"/{n.strip('/')}/" for n in names):
-                return k
-        raise ChoiceRequired(
-            f"{file}: no LSTM node named or under {prefix!r}; choose one of {', '.join(labels)}",
-            option="prefix",
-            choices=labels,
-        )
-    raise ChoiceRequired(
-        f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(labels)}), with other "
-        "computation between them; pick one with prefix=",
-        option="prefix",
-        choices=labels,
-    )
-
-
-def embedding(folder: Folder, first: Node, width: int, notes: list[str]) -> np.ndarray | None:
-    """The (vocab, D) table of a Gather feeding the first LSTM, so token ids can be typed."""
-    name = embedding_table(folder.graph, first)
-    if name is None:
-        return None
-    try:
-        table = folder.value(name, "embedding")
-    except (NotConstant, LoadError):
-        return None
-    if table.ndim != 2 or table.shape[1] != width or table.dtype.kind != "f":
-        return None
-    notes.append(f"embedding = {name} {tuple(table.shape)}")
-    return freeze(table.astype(np.float32))

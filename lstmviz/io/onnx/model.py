@@ -1,4 +1,4 @@
-"""ONNX models: every ``LSTM`` node of the main graph becomes a layer (CONVENTIONS.md §3.6).
+"""ONNX models: the ``LSTM`` nodes of one stack become layers (CONVENTIONS.md §3.6).
 
 The file is decoded by field number (``onnx_proto``), so neither the ``onnx`` nor the
 ``protobuf`` package is needed, and tensors stored in ``raw_data`` are read in place: loading
@@ -9,8 +9,11 @@ ONNX stores ``W [dirs, 4H, D]``, ``R [dirs, 4H, H]``, ``B [dirs, 8H]`` (``Wb`` t
 ``P [dirs, 3H]`` with gates in order i, o, f, c (peepholes i, o, f); index 0 of ``dirs`` is the
 forward direction. Biases are summed, blocks reordered to i, f, g, o. Weights must be
 initializers or ``Constant`` outputs, possibly reshaped or reordered by layout-only nodes
-(``onnx_fold``); anything computed by other nodes is refused by name. LSTM nodes are stacked
-when one's Y feeds the next one's X; separate stacks are chosen with ``prefix=``.
+(``fold``), dequantized (``DequantizeLinear``) or cast from float16; anything computed by
+other nodes is refused by name. LSTM nodes are stacked when one's Y feeds the next one's X;
+separate stacks, including those in ``If``/``Loop``/``Scan`` subgraphs (``stacks``), are
+chosen with ``prefix=``. onnxruntime's ``DynamicQuantizeLSTM`` is read dequantized
+(``quantized``); a file without an LSTM is described (``refusals``).
 """
 
 from __future__ import annotations
@@ -35,16 +38,11 @@ from lstmviz.core.model import (
 )
 from lstmviz.io.convert import PERMS, reorder_gates
 from lstmviz.io.errors import LoadError
-from lstmviz.io.onnx.fold import (
-    Folder,
-    NotConstant,
-    chains,
-    choose_stack,
-    embedding,
-    input_notes,
-    stack_label,
-)
-from lstmviz.io.onnx.proto import Model, Node, parse_model, sniff
+from lstmviz.io.onnx import quantized
+from lstmviz.io.onnx.fold import Folder, NotConstant, input_notes
+from lstmviz.io.onnx.proto import GraphTooDeep, Model, Node, parse_model, quote, sniff, walk
+from lstmviz.io.onnx.refusals import no_lstm_message
+from lstmviz.io.onnx.stacks import RECURRENT, Stack, choose_stack, embedding, find_stacks
 from lstmviz.io.onnx.states import initial_states
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
@@ -78,6 +76,8 @@ _USES_BETA = {"hardsigmoid", "affine", "scaledtanh"}
 _ORT_DEFAULTS = {"leakyrelu": (0.01, 0.0), "hardsigmoid": (0.2, 0.5), "elu": (1.0, 0.0)}
 DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
 _NOT_LSTM = {"GRU": "GRU, not an LSTM", "RNN": "RNN, not an LSTM"}
+#: Ops that fold quantized weights, and how the provenance says so.
+_DEQUANT = {"DequantizeLinear", "QuantizeLinear"}
 
 
 def _text(v: Any) -> str:
@@ -89,29 +89,31 @@ def _float(arr: np.ndarray, what: str, name: str, file: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
     raise LoadError(
-        f"{file}: {what} ({name!r}) has dtype {arr.dtype}; LSTM weights must be floating point"
+        f"{file}: {what} ({quote(name)}) has dtype {arr.dtype}; LSTM weights must be floating "
+        "point (quantized weights are read through DequantizeLinear)"
     )
 
 
 def _weights(
-    folder: Folder, node: Node, where: str, name: str
+    folder: Folder, node: Node, where: str, name: str, arrays: dict | None = None
 ) -> dict[str, tuple[np.ndarray, str]]:
-    """W, R and the optional B, P of one LSTM node, folded through layout-only nodes."""
+    """W, R and the optional B, P of one LSTM node, folded through layout-only nodes
+    (``arrays`` already read, e.g. dequantized W and R, are kept)."""
     inputs = list(node.inputs) + [""] * 8
     if not inputs[1] or not inputs[2]:
         raise LoadError(f"{where} lacks its W or R input")
-    arrays = {}
+    arrays = dict(arrays or {})
     for key, k in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
-        if not inputs[k]:
+        if not inputs[k] or key in arrays:
             continue
         what = f"{name} input {key}"
         try:
             value = folder.value(inputs[k], what)
         except NotConstant as exc:
             raise LoadError(
-                f"{where} input {key} ({inputs[k]!r}) is not stored in the file: it depends on "
-                f"{exc.reason}; lstmviz reads LSTM weights stored as initializers or Constant "
-                "nodes (re-export with constant folding on)"
+                f"{where} input {key} ({quote(inputs[k])}) is not stored in the file: it "
+                f"depends on {exc.reason}; lstmviz reads LSTM weights stored as initializers "
+                "or Constant nodes (re-export with constant folding on)"
             ) from exc
         arrays[key] = (_float(value, what, inputs[k], folder.file), inputs[k])
     return arrays
@@ -145,9 +147,9 @@ def _activations(
     return per_dir, Setting("activations", text, assumed=not given, note=note)
 
 
-def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTMLayer:
-    name = node.name or f"LSTM node {index}"
-    where = f"{folder.file}: {name}"
+def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTMLayer:
+    name = label
+    where = f"{folder.file}: {quote(name)}"
     attrs = node.attrs
     if int(attrs.get("input_forget", 0)):
         raise LoadError(
@@ -160,7 +162,13 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
             f"{where} has direction {direction!r}; expected forward|reverse|bidirectional"
         )
     dirs = 2 if direction == "bidirectional" else 1
-    arrays = _weights(folder, node, where, name)
+    stored: dict[str, tuple[tuple[int, ...], str]] = {}
+    q_transforms: list[str] = []
+    if node.op_type == quantized.OP:
+        deq, stored, q_transforms = quantized.dequantized(folder, node, where)
+        arrays = _weights(folder, node, where, name, deq)
+    else:
+        arrays = _weights(folder, node, where, name)
     W = arrays["W"][0]
     H = W.shape[1] // 4 if W.ndim == 3 else -1
     if int(attrs.get("hidden_size", H)) != H:
@@ -184,22 +192,36 @@ def _lstm_layer(folder: Folder, node: Node, index: int, framework: str) -> LSTML
         ),
         Setting("input_forget", 0, assumed="input_forget" not in attrs),
     )
-    initializers = folder.graph.initializers
-    dtypes = {n: initializers[n].dtype_name for _, n in arrays.values() if n in initializers}
+    dtypes = {}
+    for _, n in arrays.values():
+        if (init := folder.initializer(n)) is not None and n not in stored:
+            dtypes[n] = init.dtype_name
     transforms = [f"{d} widened to float32" for d in sorted({*dtypes.values()} - WIDE)]
-    folded = [n for _, n in arrays.values() if n not in initializers]
+    transforms += q_transforms
+    folded = [n for _, n in arrays.values() if folder.initializer(n) is None]
     if folded:
         ops = ", ".join(sorted(folder.used_ops)) or "Constant"
-        transforms.append(f"{', '.join(folded)} folded from constants through {ops} nodes")
+        names = ", ".join(quote(n, 60) for n in folded)
+        transforms.append(f"{names} folded from constants through {ops} nodes")
+    if _DEQUANT & folder.used_ops:
+        transforms.append(
+            "quantized weights dequantized by DequantizeLinear: (q - zero_point) * scale"
+        )
+    if folder.graph.parent is not None:
+        transforms.append(f"read from the subgraph {quote(folder.graph.path, 120)}")
     states = initial_states(folder, node, dirs, H, int(attrs.get("layout", 0)), where)
     base = Provenance(
         framework=framework,
         source_format=SOURCE_FORMAT,
         transforms=(*transforms, *states.transforms),
         settings=(*settings, *states.settings),
-        notes=(*input_notes(node), *states.notes),
+        notes=(
+            *input_notes(node),
+            *states.notes,
+            *([quantized.NOTE] if node.op_type == quantized.OP else []),
+        ),
     )
-    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes)
+    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes, stored)
     if not states.transforms:
         return layer
     directions = tuple(
@@ -217,6 +239,7 @@ def onnx_layer(
     clip: float | None,
     base: Provenance,
     dtypes: dict[str, str] | None = None,
+    stored_as: dict[str, tuple[tuple[int, ...], str]] | None = None,
 ) -> LSTMLayer:
     """One layer from ONNX-layout ``arrays`` {"W", "R", optional "B", "P": (array, name)}.
 
@@ -236,6 +259,9 @@ def onnx_layer(
 
     def record(role: str, key: str) -> StoredTensor:
         arr, stored_name = arrays[key]
+        if stored_name in (stored_as or {}):
+            shape, dtype = (stored_as or {})[stored_name]
+            return StoredTensor(role, stored_name, shape, True, dtype=dtype, shared_by=dirs)
         dtype = dtypes.get(stored_name, str(arr.dtype))
         return StoredTensor(role, stored_name, arr.shape, dtype=dtype, shared_by=dirs)
 
@@ -299,12 +325,11 @@ def onnx_layer(
     )
 
 
-def _node_info(folder: Folder, node: Node, index: int, note: str = "") -> LayerInfo:
+def _node_info(folder: Folder, node: Node, name: str, note: str = "") -> LayerInfo:
     """A node as listed in the model tree, with the shapes of its stored (or folded) inputs."""
     shapes = [(n, folder.shape(n)) for n in node.inputs[1:] if n]
     weights = tuple((n, s) for n, s in shapes if s is not None)
-    name = node.name or f"{node.op_type} node {index}"
-    is_lstm = node.op_type == "LSTM"
+    is_lstm = node.op_type in RECURRENT
     note = note or _NOT_LSTM.get(node.op_type, "not run by lstmviz")
     return LayerInfo(name=name, kind=node.op_type, weights=weights, is_lstm=is_lstm, note=note)
 
@@ -322,56 +347,89 @@ def _read(probe: Probe) -> Model:
         raise LoadError(f"{file}: cannot read file ({exc.strerror or exc})") from exc
     try:
         return parse_model(data)
+    except GraphTooDeep as exc:
+        raise LoadError(
+            f"{file}: ONNX graph has {exc} (If/Loop/Scan inside each other); no exporter "
+            "writes that, so the file is damaged or crafted"
+        ) from exc
+    except RecursionError as exc:
+        raise LoadError(f"{file}: ONNX graph is nested too deeply to read") from exc
     except protowire.ProtoError as exc:
         raise LoadError(
             f"{file}: truncated or damaged ONNX file ({exc}); re-export or re-download it"
         ) from exc
 
 
-def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
-    """Read the LSTM nodes of the main graph that feed each other (``prefix`` picks a stack)."""
-    file = probe.name
-    model = _read(probe)
-    graph = model.graph
-    framework = f"ONNX opset {model.opset}" + (f" ({model.producer})" if model.producer else "")
-    nodes = graph.nodes
-    lstm_nodes = [n for n in nodes if n.op_type == "LSTM"]
-    if not lstm_nodes:
-        found = sorted({n.op_type for n in nodes if n.op_type in _NOT_LSTM})
-        what = f"{' and '.join(found)}, not an LSTM" if found else "no LSTM node"
-        ops = {n.op_type for n in nodes}
-        if not found and {"Scan", "Loop"} & ops:
-            what += " (its recurrence is lowered to Scan/Loop; export with dynamo=False)"
-        elif not found and {"Sigmoid", "Tanh"} <= ops and {"Gemm", "MatMul"} & ops:
-            what += (
-                " (the cell is written out as Gemm/MatMul, Sigmoid and Tanh nodes, as torch "
-                "exports nn.LSTMCell; export an nn.LSTM, or open the PyTorch state_dict)"
+def _check_names(file: str, model: Model) -> None:
+    """Refuse a graph that defines a name twice, as onnxruntime does (SSA form)."""
+    for graph in walk(model.graph):
+        if graph.duplicates:
+            where = f"subgraph {quote(graph.path, 60)}" if graph.parent else "graph"
+            raise LoadError(
+                f"{file}: ONNX {where} defines {quote(graph.duplicates[0])} more than once "
+                "(two nodes, or a node and an initializer); onnxruntime refuses such a graph: "
+                "re-export the model"
             )
-        ops = ", ".join(sorted({n.op_type for n in nodes})[:6]) or "an empty graph"
-        raise LoadError(
-            f"{file}: ONNX graph has {what} (ops: {ops}); lstmviz shows LSTM layers only"
-        )
-    stacks = chains(graph, lstm_nodes)
-    chosen = stacks[choose_stack(stacks, nodes, prefix, file)]
-    folder = Folder(graph, probe.path.parent, file)
-    layers = tuple(_lstm_layer(folder, n, nodes.index(n), framework) for n in chosen)
+
+
+def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo]:
+    """The model tree: the chosen graph's nodes that hold weights, and every LSTM stack."""
+    graph = folder.graph
+    stack_of = {id(n): s for s in stacks for n in s.nodes}
+
+    def note(n: Node) -> str:
+        stack = stack_of.get(id(n))
+        if stack is None:
+            return ""
+        if stack is chosen:
+            return "shown"
+        return f"not shown; load with prefix={stack.label!r}"
+
     infos = []
-    for k, n in enumerate(nodes):
+    for k, n in enumerate(graph.nodes):
         if id(n) in folder.folded_nodes:
             continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
-        if n.op_type in ("LSTM", "GRU", "RNN") or any(i in graph.initializers for i in n.inputs):
-            stack = next((s for s in stacks if n in s), None)
-            note = (
-                ""
-                if stack is None
-                else "shown"
-                if stack is chosen
-                else (f"not shown; load with prefix={stack_label(stack, nodes)!r}")
+        if n.op_type in (*RECURRENT, "GRU", "RNN") or any(
+            i in graph.initializers for i in n.inputs
+        ):
+            stack = stack_of.get(id(n))
+            name = n.name or f"{n.op_type} node {k}"
+            if stack is not None and n is stack.nodes[0]:
+                name = stack.label
+            infos.append(_node_info(folder, n, name, note(n)))
+    for s in stacks:
+        if s.graph is not graph:
+            infos.extend(
+                _node_info(folder, n, s.label if j == 0 else n.name or n.op_type, note(n))
+                for j, n in enumerate(s.nodes)
             )
-            infos.append(_node_info(folder, n, k, note))
+    return infos
+
+
+def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
+    """Read the LSTM nodes that feed each other (``prefix`` picks a stack, in any graph)."""
+    file = probe.name
+    model = _read(probe)
+    _check_names(file, model)
+    framework = f"ONNX opset {model.opset}" + (f" ({model.producer})" if model.producer else "")
+    stacks = find_stacks(model.graph)
+    if not stacks:
+        raise LoadError(no_lstm_message(file, model.graph))
+    chosen = choose_stack(stacks, prefix, file)
+    folder = Folder(chosen.graph, probe.path.parent, file)
+    index = {id(n): k for k, n in enumerate(chosen.graph.nodes)}
+    names = [chosen.label] + [
+        n.name or f"{n.op_type} node {index[id(n)]}" for n in chosen.nodes[1:]
+    ]
+    layers = tuple(
+        _lstm_layer(folder, n, name, framework) for n, name in zip(chosen.nodes, names, strict=True)
+    )
+    infos = _infos(folder, stacks, chosen)
+    graph = chosen.graph
+    folded = {id(n) for n in graph.nodes if id(n) in folder.folded_nodes}
     others = sorted(
-        {n.op_type for n in nodes if n.op_type not in ("LSTM", "Constant")}
-        - {n.op_type for n in nodes if id(n) in folder.folded_nodes}
+        {n.op_type for n in graph.nodes if n.op_type not in (*RECURRENT, "Constant")}
+        - {n.op_type for n in graph.nodes if id(n) in folded}
     )
     notes = []
     if others:
@@ -379,7 +437,9 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
             f"only the LSTM nodes are run; other nodes "
             f"({', '.join(others[:8])}{', ...' if len(others) > 8 else ''}) are not"
         )
-    table = embedding(folder, chosen[0], layers[0].input_size, notes)
+    if graph.parent is not None:
+        notes.append(f"the LSTM is in the subgraph {quote(graph.path, 120)}")
+    table = embedding(folder, chosen.nodes[0], layers[0].input_size, notes)
     try:
         return LSTMModel(
             layers=layers,

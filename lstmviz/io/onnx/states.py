@@ -17,7 +17,7 @@ import numpy as np
 from lstmviz.core.model import Setting
 from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx.fold import MAX_DEPTH, OPS, Folder, NotConstant
-from lstmviz.io.onnx.proto import Node
+from lstmviz.io.onnx.proto import Node, quote
 
 _RUN_HINT = "lstmviz.run takes h0=/c0="
 
@@ -37,11 +37,11 @@ def _runtime_zeros(folder: Folder, name: str) -> bool:
     """True for zeros broadcast to a run-time shape (torch's exporters write initial states so:
     ``Expand(zeros, Shape(X)...)``, at opset 7 the old ``ConstantFill``; others use
     ``ConstantOfShape``), possibly sliced per layer."""
-    node = folder.graph.producers.get(name)
+    node = folder.graph.producer(name)
     for _ in range(MAX_DEPTH):
         if node is None or node.op_type not in OPS or not node.inputs:
             break
-        node = folder.graph.producers.get(node.inputs[0])
+        node = folder.graph.producer(node.inputs[0])
     if node is None or node.op_type not in ("Expand", "ConstantOfShape", "ConstantFill", "Tile"):
         return False
     if node.op_type == "ConstantFill":
@@ -76,7 +76,7 @@ def _per_direction(
             "projections); open the PyTorch state_dict instead"
         )
     if value.dtype.kind != "f":
-        raise LoadError(f"{where}: {what} ({name!r}) has dtype {value.dtype}; expected floats")
+        raise LoadError(f"{where}: {what} ({quote(name)}) has dtype {value.dtype}; expected floats")
     state = np.transpose(value, (1, 0, 2)) if layout == 1 else value  # → [dirs, batch, H]
     if state.shape[0] != dirs:
         raise LoadError(
@@ -87,7 +87,7 @@ def _per_direction(
         raise LoadError(f"{where}: {what} has shape {value.shape} with an empty batch axis")
     if batch > 1 and not all(np.array_equal(state[:, 0], state[:, b], True) for b in range(batch)):
         return None, (
-            f"{what} ({name!r}) is stored for a batch of {batch} different rows; lstmviz runs "
+            f"{what} ({quote(name)}) is stored for a batch of {batch} different rows; lstmviz runs "
             f"one sequence and starts it from zeros ({_RUN_HINT})"
         )
     dtype = np.result_type(state.dtype, np.float32)  # float16 widened
@@ -121,11 +121,11 @@ def initial_states(
             out.notes.append(why)
         elif np.any(value):  # stored zeros are the default: nothing to record
             setattr(out, key, rows)
-            read.append(f"{what} ({name!r})")
+            read.append(f"{what} ({quote(name)})")
             out.settings.append(
                 Setting(
                     what,
-                    f"read from the file ({name!r} {tuple(value.shape)})",
+                    f"read from the file ({quote(name)} {tuple(value.shape)})",
                     assumed=False,
                     note="lstmviz.run starts from it unless h0=/c0= are passed",
                 )

@@ -1,0 +1,106 @@
+"""What an ONNX file without an LSTM node is, said in one line (issue 12 item 9).
+
+A GRU or RNN model, an LSTM cell written out as Gemm/MatMul + Sigmoid + Tanh nodes (torch
+exports ``nn.LSTMCell`` so, and silero-vad ships such a file), a recurrence lowered to
+``Scan``/``Loop``, a quantized operator lstmviz does not read, or a graph of other ops: the
+message names the kind and the nodes, looking into every subgraph. Names come from the file,
+so each is quoted and bounded (``proto.quote``) and lists are cut short.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from lstmviz.io.onnx.proto import Graph, Node, quote, walk
+
+#: Recurrent ops of ONNX that are not an LSTM.
+OTHER_RNNS = {"GRU": "GRU", "RNN": "plain RNN"}
+#: Quantized ops (ONNX and com.microsoft) that lstmviz does not fold into weights.
+QUANTIZED = frozenset(
+    {
+        "DynamicQuantizeMatMul",
+        "MatMulInteger",
+        "MatMulIntegerToFloat",
+        "QLinearMatMul",
+        "QGemm",
+        "QAttention",
+        "MatMulNBits",
+        "ConvInteger",
+        "QLinearConv",
+        "DynamicQuantizeLinear",
+    }
+)
+#: Ops that may sit between a gate pre-activation's MatMul/Gemm and its Sigmoid/Tanh.
+_GATE_PATH = frozenset({"Split", "Slice", "Add", "Gemm", "MatMul", "Identity", "Reshape"})
+_MATMULS = frozenset({"Gemm", "MatMul"}) | QUANTIZED
+LISTED = 4
+
+
+def _names(nodes: list[Node], listed: int = LISTED) -> str:
+    shown = ", ".join(quote(n.name or n.op_type, 48) for n in nodes[:listed])
+    return shown + (f" and {len(nodes) - listed} more" if len(nodes) > listed else "")
+
+
+def _from_matmul(graph: Graph, node: Node) -> bool:
+    """True if ``node``'s input comes from a MatMul/Gemm through gate-slicing ops (≤ 4 steps)."""
+    todo, seen = [(node, 0)], 0
+    while todo and seen < 64:
+        current, steps = todo.pop()
+        seen += 1
+        for name in current.inputs[:2]:
+            producer = graph.producer(name) if name else None
+            if producer is None:
+                continue
+            if producer.op_type in _MATMULS:
+                return True
+            if producer.op_type in _GATE_PATH and steps < 4:
+                todo.append((producer, steps + 1))
+    return False
+
+
+def _written_out(graphs: list[Graph]) -> list[Node] | None:
+    """Gemm/MatMul, Sigmoid and Tanh nodes of an LSTM cell written out op by op, if found."""
+    for graph in graphs:
+        sig = [n for n in graph.nodes if n.op_type == "Sigmoid" and _from_matmul(graph, n)]
+        tanh = [n for n in graph.nodes if n.op_type == "Tanh" and _from_matmul(graph, n)]
+        if sig and tanh:
+            mats = [n for n in graph.nodes if n.op_type in _MATMULS]
+            return mats[:2] + sig + tanh
+    return None
+
+
+def no_lstm_message(file: str, root: Graph) -> str:
+    """One line saying what the graph holds instead of an LSTM node."""
+    graphs = walk(root)
+    counts: Counter[str] = Counter(n.op_type for g in graphs for n in g.nodes)
+    top = ", ".join(f"{op} ×{k}" if k > 1 else op for op, k in counts.most_common(8))
+    ops = f"ops: {top}{', ...' if len(counts) > 8 else ''}" if counts else "an empty graph"
+    for op, kind in OTHER_RNNS.items():
+        found = [n for g in graphs for n in g.nodes if n.op_type == op]
+        if found:
+            return (
+                f"{file}: an ONNX {op} node ({_names(found, 2)}): a {kind}, not an LSTM; "
+                f"lstmviz opens LSTMs ({ops})"
+            )
+    quantized = sorted({op for op in counts if op in QUANTIZED})
+    cell = _written_out(graphs)
+    if cell is not None:
+        quant = f" with quantized {', '.join(quantized[:3])}" if quantized else ""
+        return (
+            f"{file}: ONNX graph has no LSTM node (the cell is written out as Gemm/MatMul, "
+            f"Sigmoid and Tanh nodes{quant}: {_names(cell, 6)}), as torch exports "
+            "nn.LSTMCell; lstmviz reads LSTM nodes: export an nn.LSTM, or open the PyTorch "
+            "state_dict"
+        )
+    if quantized:
+        return (
+            f"{file}: ONNX graph has no LSTM node but quantized {', '.join(quantized[:4])} "
+            f"nodes, which lstmviz does not read ({ops}); it reads LSTM and "
+            "DynamicQuantizeLSTM nodes"
+        )
+    if {"Scan", "Loop"} & set(counts):
+        return (
+            f"{file}: ONNX graph has no LSTM node; its recurrence is lowered to Scan/Loop "
+            f"({ops}); export with dynamo=False so the LSTM stays one node"
+        )
+    return f"{file}: ONNX graph has no LSTM node ({ops}); lstmviz shows LSTM layers only"
