@@ -135,7 +135,8 @@ def test_projection_is_not_exportable_so_the_state_dict_is_the_way(tmp_path: Pat
 
 def test_gru_export_is_refused_by_name(tmp_path: Path) -> None:
     path = export(nn.GRU(D, H).eval(), (torch.zeros(T, 1, D),), tmp_path / "gru.onnx", 17)
-    with pytest.raises(LoadError, match=r"an ONNX GRU node \(./GRU.\): a GRU, not an LSTM; lstmviz opens LSTMs"):
+    expect = r"an ONNX GRU node \(./GRU.\): a GRU, not an LSTM; lstmviz opens LSTMs"
+    with pytest.raises(LoadError, match=expect):
         lstmviz.load_model(path)
 
 
