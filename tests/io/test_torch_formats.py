@@ -189,10 +189,27 @@ def test_project_data_classes_are_kept_as_inert_records(tmp_path: Path) -> None:
     assert model.layers[0].name == "run.weights.lstm"
 
 
-def test_whole_model_is_named_by_its_outermost_class(tmp_path: Path) -> None:
-    torch.save({"epoch": 1, "model": Net()}, tmp_path / "whole.pt")
-    with pytest.raises(LoadError, match=r"global test_torch_formats\.Net \(a whole pickled"):
-        lstmviz.load_model(tmp_path / "whole.pt")
+def test_whole_pickled_model_is_read_inertly(tmp_path: Path) -> None:
+    """torch.save(model) of a user module: its class is recorded, never imported, and the
+    LSTM's weights come from the modules' _parameters."""
+    import sys
+    import types
+
+    user = types.ModuleType("lstmviz_test_user_models")
+    user.Net = type("Net", (Net,), {"__module__": "lstmviz_test_user_models"})  # type: ignore[attr-defined]
+    sys.modules[user.__name__] = user
+    try:
+        torch.manual_seed(3)
+        net = user.Net().eval()  # type: ignore[attr-defined]
+        torch.save({"epoch": 1, "model": net}, tmp_path / "whole.pt")
+        torch.save(net, tmp_path / "bare.pt")
+    finally:
+        del sys.modules[user.__name__]
+    model = assert_matches(tmp_path / "whole.pt", net.lstm)
+    assert any("whole pickled model (lstmviz_test_user_models.Net)" in n for n in model.notes)
+    assert model.embedding is not None  # emb.weight found through _modules
+    assert_matches(tmp_path / "bare.pt", net.lstm)
+    assert "lstmviz_test_user_models" not in sys.modules
 
 
 def rewrite_pickle(src: Path, dst: Path, old: bytes, new: bytes) -> None:
@@ -312,14 +329,6 @@ def test_torch_export_before_2_8_layout(tmp_path: Path) -> None:
 
 
 REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
-    "whole nn.LSTM": (
-        lambda p: torch.save(nn.LSTM(3, 4), p),
-        "pickle wants global torch.nn.modules.rnn.LSTM (a whole pickled model",
-    ),
-    "whole user model": (
-        lambda p: torch.save(Net(), p),
-        "pickle wants global test_torch_formats.Net (a whole pickled model",
-    ),
     "legacy format": (
         lambda p: torch.save(nn.LSTM(3, 4).state_dict(), p, _use_new_zipfile_serialization=False),
         "_use_new_zipfile_serialization=False) torch.save pickle",

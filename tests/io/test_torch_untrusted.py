@@ -114,14 +114,18 @@ def test_hostile_pickle_does_not_run(tmp_path: Path, marker: Path, variant: str)
     assert not marker.exists()
 
 
-def test_pickled_module_is_refused_with_state_dict_advice(tmp_path: Path) -> None:
+def test_pickled_lstm_module_is_read_as_data(tmp_path: Path) -> None:
+    """torch.save(nn.LSTM): a NEWOBJ + BUILD of torch.nn.modules.rnn.LSTM, read as a record."""
     path = tmp_path / "whole.pt"
-    torch.save(nn.LSTM(3, 4), path)
-    with pytest.raises(
-        LoadError, match=r"torch\.nn\.modules\.rnn\.LSTM \(a whole pickled model"
-    ) as info:
-        lstmviz.load_model(path)
-    assert "save a state_dict with torch.save(model.state_dict(), path)" in str(info.value)
+    lstm = nn.LSTM(3, 4, num_layers=2).eval()
+    torch.save(lstm, path)
+    model = lstmviz.load_model(path)
+    x = torch.randn(6, 1, 3)
+    with torch.no_grad():
+        want = lstm(x)[0][:, 0].double().numpy()
+    got = lstmviz.run(model, x[:, 0].numpy()).layers[-1].output
+    assert abs(got - want).max() < 1e-5
+    assert any("torch.nn.modules.rnn.LSTM" in n for n in model.notes)
 
 
 def test_torchscript_archive_is_read_as_data_only(tmp_path: Path, marker: Path) -> None:
@@ -277,6 +281,11 @@ def _legacy(path: Path) -> None:
 @bad("gru", "is a GRU, not an LSTM (weight_ih_l0 has 12 rows)")
 def _gru(path: Path) -> None:
     torch.save(nn.GRU(3, 4).state_dict(), path)
+
+
+@bad("whole_gru", "a PyTorch GRU: (top level) is a GRU, not an LSTM")
+def _whole_gru(path: Path) -> None:
+    torch.save(nn.GRU(3, 4), path)
 
 
 @bad("rnn", "rnn is a RNN, not an LSTM")

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import pickle
 import sys
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lstmviz.io.errors import LoadError
 from lstmviz.io.torch.state_dict import LazyTensor, Tensor, is_tensor
+from lstmviz.io.wire.pickle_vm import Limits, PickleLimit
 from lstmviz.io.wire.safe_pickle import (
     Buildable,
     Deferred,
     NumpyArray,
     Opaque,
+    PickledObject,
     Sealed,
     restricted_loads,
 )
@@ -212,6 +215,12 @@ def _rebuild_functions(src: Storages) -> dict[str, Callable[..., Any]]:
     }
 
 
+def _layout(name: object) -> DType:
+    if not isinstance(name, str):
+        raise pickle.UnpicklingError("torch.serialization._get_layout of something not a name")
+    return DType(name)
+
+
 def allowed_globals(src: Storages) -> dict[tuple[str, str], Any]:
     """The torch names a state-dict (or TorchScript) pickle uses, each an inert stand-in."""
     rebuild = _rebuild_functions(src)
@@ -233,7 +242,7 @@ def allowed_globals(src: Storages) -> dict[tuple[str, str], Any]:
             ("torch.nn.parameter", "Buffer"): Marker(),
             ("torch", "Size"): tuple,
             ("torch", "device"): _device,
-            ("torch.serialization", "_get_layout"): lambda name: DType(str(name)),
+            ("torch.serialization", "_get_layout"): _layout,
             # TorchScript's typed containers: the value itself
             ("torch.jit._pickle", "restore_type_tag"): lambda value, type_str=None: value,
             ("torch.jit._pickle", "build_tensor_from_id"): lambda data: Opaque(),
@@ -286,19 +295,35 @@ def refuse(file: str, module: str, name: str) -> LoadError:
     )
 
 
-def unpickle(data: bytes, src: Storages, what: str = "data.pkl", script: bool = False) -> object:
-    """Run the restricted unpickler over one pickle of the archive; every failure a LoadError."""
+BUDGET_ADVICE = "if you trust the file, raise the limit with --option budget=4"
+
+
+def unpickle(
+    data: Any,
+    src: Storages,
+    what: str = "data.pkl",
+    script: bool = False,
+    limits: Limits | None = None,
+    pos: int = 0,
+) -> object:
+    """Run the restricted unpickler over one pickle of the archive; every failure a LoadError.
+
+    ``limits`` (default: scaled with ``len(data)``) bound its work and memory; ``pos`` is where
+    the pickle starts in ``data`` (legacy files hold several back to back)."""
     file = src.file
     try:
         return restricted_loads(
-            data,
+            data if pos == 0 else memoryview(data)[pos:],
             allowed_globals(src),
             src.storage,
             lambda module, name: refuse(file, module, name),
             resolver(file, script),
+            limits,
         )
     except LoadError:
         raise
+    except PickleLimit as exc:
+        raise LoadError(f"{file}: {what} {exc}; {BUDGET_ADVICE}") from exc
     except (RecursionError, MemoryError) as exc:
         raise LoadError(f"{file}: {what} is too deeply nested or too large") from exc
     except Exception as exc:  # the stream is untrusted; nothing of it ran
@@ -323,23 +348,58 @@ class Checkpoint:
     notes: tuple[str, ...] = ()
 
 
+#: TorchScript attributes that repeat the parameters under other names.
+_SCRIPT_REPEATS = frozenset({"_flat_weights"})
+#: The parts of a pickled ``nn.Module`` that ``Module.state_dict`` reads, in its order.
+_MODULE_PARTS = ("_parameters", "_buffers", "_modules")
+_MAX_PATH = 4096
+
+
 def _children(node: object) -> list[tuple[str, object]] | None:
     """(key, value) pairs of a container, or None for a leaf.
 
-    A TorchScript object keeps its public tensors and submodules only: ``_flat_weights``
-    repeats the parameters, ``training`` and the like are not weights.
+    A TorchScript object keeps its tensors and submodules, public or private (``self._model``),
+    but not ``_flat_weights``, which repeats the parameters. A whole pickled ``nn.Module``
+    gives what ``state_dict()`` would: its ``_parameters``, ``_buffers`` and ``_modules`` by
+    name (None entries, unset biases, skipped).
     """
     if isinstance(node, ScriptObject):
         return [
             (k, v)
             for k, v in node.items()
-            if not k.startswith("_") and (is_tensor(v) or isinstance(v, (Mapping, list, tuple)))
+            if k not in _SCRIPT_REPEATS and (is_tensor(v) or isinstance(v, (Mapping, list, tuple)))
+        ]
+    if isinstance(node, PickledObject) and node.is_module:
+        parts = [node.get(part) for part in _MODULE_PARTS]
+        return [
+            (str(k), v)
+            for part in parts
+            if isinstance(part, Mapping)
+            for k, v in part.items()
+            if v is not None
         ]
     if isinstance(node, Mapping):
         return [(str(k), v) for k, v in node.items()]
     if isinstance(node, (list, tuple)):
         return [(str(k), v) for k, v in enumerate(node)]
     return None
+
+
+def module_classes(obj: object, limit: int = 100_000) -> list[str]:
+    """``module.Class`` of every whole pickled ``nn.Module``, outermost first (breadth-first)."""
+    found: list[str] = []
+    todo, seen = deque([obj]), set()
+    while todo and len(seen) < limit:
+        node = todo.popleft()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, PickledObject) and node.is_module:
+            found.append(f"{node.cls.module}.{node.cls.name}")
+        items = _children(node)
+        if items:
+            todo.extend(v for _, v in items)
+    return found
 
 
 def _flatten(obj: object, base: str, file: str) -> tuple[dict[str, Tensor], dict[str, object]]:
@@ -365,6 +425,8 @@ def _flatten(obj: object, base: str, file: str) -> tuple[dict[str, Tensor], dict
         if id(node) in seen:
             continue
         seen.add(id(node))
+        if len(path) > _MAX_PATH:
+            raise LoadError(f"{file}: pickle has a key path longer than {_MAX_PATH} characters")
         todo.extend((f"{path}.{k}" if path else k, v, depth + 1) for k, v in reversed(items))
     return tensors, scalars
 
@@ -391,8 +453,25 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
                     rest = {str(k): v for k, v in obj.items() if k != key}
                     extras, scalars = _flatten(rest, "", file)
                     notes.append(f"state dict found under '{key}'")
-                    notes.extend(f"{k} = {v!r}"[:80] for k, v in scalars.items())
-                    return Checkpoint(tensors, extras, tuple(notes))
+                    notes.extend(_scalar_note(k, v) for k, v in scalars.items())
+                    return Checkpoint(tensors, extras, tuple(_module_notes(inner) + notes))
     tensors, scalars = _flatten(obj, "", file)
-    notes.extend(f"{k} = {v!r}"[:80] for k, v in scalars.items())
-    return Checkpoint(tensors, {}, tuple(notes))
+    notes.extend(_scalar_note(k, v) for k, v in scalars.items())
+    return Checkpoint(tensors, {}, tuple(_module_notes(obj) + notes))
+
+
+def _scalar_note(key: str, value: object) -> str:
+    return (
+        f"{key[:40]} = {value[:60]!r}" if isinstance(value, str) else f"{key[:40]} = {value!r}"[:80]
+    )
+
+
+def _module_notes(obj: object) -> list[str]:
+    """A whole pickled model is read as data: say so, naming its outermost class."""
+    classes = module_classes(obj, limit=10_000)
+    if not classes:
+        return []
+    return [
+        f"whole pickled model ({classes[0]}): weights taken from its modules' _parameters, "
+        "none of its code imported or run"
+    ]

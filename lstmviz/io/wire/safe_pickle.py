@@ -4,10 +4,12 @@ A pickle is a program: ``GLOBAL os system`` followed by ``REDUCE`` runs a shell 
 standard ``pickle.Unpickler`` imports every global it is asked for; ``RestrictedUnpickler``
 imports nothing. Names its caller allows (CONVENTIONS.md §3.5) map to inert stand-ins; any
 other name becomes a ``Deferred`` that raises ``LoadError`` naming it the moment the pickle
-tries to call it (REDUCE, INST), so nothing of it ever runs. Protocol 2 writes a plain
-object of an unknown class as NEWOBJ + BUILD, without a call: that becomes a
-``PickledObject`` holding the attributes as a dict (a vocabulary, a config), except that a
-whole ``nn.Module`` is refused by its class name. BUILD never reaches user code.
+tries to call it (REDUCE, INST) when it names code (the standard library, torch, NumPy), so
+nothing of it ever runs; any other class or function (a project's own, Lightning's,
+omegaconf's) becomes an inert ``PickledObject`` recording (module, name, args, state): a
+vocabulary, a config, a whole pickled ``nn.Module`` whose ``_parameters`` the torch reader
+reads. BUILD never reaches user code. The opcodes run on ``pickle_vm.PickleVM``, whose
+budgets keep a hostile stream from recursing in C, allocating gigabytes or running for long.
 
 A few data-only types that real checkpoints carry beside the weights are rebuilt from their
 bytes without calling NumPy's own pickle hooks: numeric NumPy arrays (``NumpyArray``) and
@@ -18,17 +20,18 @@ OmegaConf/typing names, datetimes become inert ``Opaque`` placeholders; paths be
 from __future__ import annotations
 
 import _compat_pickle
-import io
 import math
 import pickle
 import re
-from collections import Counter, OrderedDict, deque
+import sys
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from lstmviz.io.errors import LoadError
+from lstmviz.io.wire.pickle_vm import Limits, PickleVM
 
 #: Harmless builtins a state dict may use (sets pickle as ``builtins.set`` + REDUCE).
 #: ``bytearray`` is left out on purpose: ``bytearray(10**10)`` would allocate on demand.
@@ -106,6 +109,7 @@ class Buildable:
 #: NumPy dtype strings rebuilt as data: bool, (unsigned) integers, floats, complex.
 _NUMERIC_DTYPE = re.compile(r"^[<>|=]?(b1|[iu][1248]|f[248]|c(8|16))$")
 _MAX_NP_BYTES = 1 << 34
+_MAX_NDIM = 64  # NumPy's own limit; a 40,000-dim shape is refused before any product
 
 
 class NumpyDType(Buildable):
@@ -163,8 +167,12 @@ class NumpyArray(Buildable):
         _, shape, dtype, fortran, raw = state
         if not isinstance(dtype, NumpyDType) or dtype.dtype is None or not isinstance(raw, bytes):
             return  # object or structured array: kept as an empty placeholder
-        ok = isinstance(shape, tuple) and all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ok = (
+            isinstance(shape, tuple)
+            and len(shape) <= _MAX_NDIM
+            and all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 62 for n in shape
+            )
         )
         nbytes = math.prod(shape) * dtype.dtype.itemsize if ok else -1
         if nbytes != len(raw) or nbytes > _MAX_NP_BYTES:
@@ -214,20 +222,33 @@ class Sealed:
 
 
 class Deferred:
-    """A global lstmviz does not know, never imported: calling it (REDUCE, INST) raises the
-    caller's refusal naming it; NEWOBJ (how protocol 2 pickles a plain object) makes an inert
-    ``PickledObject`` instead, so data-only classes (a vocabulary, a config) do not sink a
-    checkpoint."""
+    """A global lstmviz does not know, never imported. Calling it (REDUCE, INST) builds an
+    inert ``PickledObject`` recording (module, name, args, state), unless the name is code a
+    pickle could use as a gadget (the standard library, torch, NumPy: ``os.system``,
+    ``builtins.eval``, ``torch.load``): then the caller's refusal naming it is raised. NEWOBJ
+    (how protocol 2 pickles a plain object) makes an inert record too (``strict``: refused)."""
 
-    __slots__ = ("_refuse", "module", "name", "strict")
+    __slots__ = ("_refuse", "code", "module", "name", "strict")
 
     def __init__(
-        self, module: str, name: str, refuse: Callable[[str, str], LoadError], strict: bool = False
+        self,
+        module: str,
+        name: str,
+        refuse: Callable[[str, str], LoadError],
+        strict: bool = False,
+        code: bool = True,
     ) -> None:
-        self.module, self.name, self._refuse, self.strict = module, name, refuse, strict
+        self.module, self.name, self._refuse = module, name, refuse
+        self.strict, self.code = strict, code
 
     def __call__(self, *args: object, **kwargs: object) -> object:
         raise self._refuse(self.module, self.name)
+
+    def called(self, args: tuple) -> PickledObject:
+        """What REDUCE/INST on this name gives: an inert record, or the refusal."""
+        if self.code or self.strict:
+            self()
+        return PickledObject(self, args)
 
     def instance(self) -> PickledObject:
         """An inert record (``strict``: refused even as a plain object)."""
@@ -240,18 +261,20 @@ class Deferred:
 
 
 class PickledObject(dict, Buildable):  # type: ignore[misc]
-    """An instance of a class that was never imported: its pickled attributes, as a dict.
+    """An instance of a class that was never imported: its pickled attributes, as a dict,
+    plus the class (``cls``) and constructor arguments (``args``) it recorded.
 
-    A pickled ``nn.Module`` (state with ``_parameters`` and ``_modules``) is marked, and
-    ``restricted_loads`` refuses the outermost one by its class name: lstmviz reads state
-    dicts, not whole models.
+    A pickled ``nn.Module`` (state with ``_parameters`` and ``_modules``) is marked
+    ``is_module``: the torch reader takes its parameters from ``_parameters`` and walks
+    ``_modules``, as ``Module.state_dict`` would, without running any of its code.
     """
 
-    __slots__ = ("cls", "is_module")
+    __slots__ = ("args", "cls", "is_module")
+    accepts_items = True  # APPENDS/SETITEMS on a list or dict subclass: kept or dropped
 
-    def __init__(self, cls: Deferred) -> None:
+    def __init__(self, cls: Deferred, args: tuple = ()) -> None:
         super().__init__()
-        self.cls, self.is_module = cls, False
+        self.cls, self.args, self.is_module = cls, args, False
 
     def build(self, state: object) -> None:
         if isinstance(state, tuple) and len(state) == 2:  # (__dict__, __slots__ values)
@@ -262,42 +285,67 @@ class PickledObject(dict, Buildable):  # type: ignore[misc]
             )
         if not isinstance(state, dict):
             return
-        if "_parameters" in state and "_modules" in state:
-            self.is_module = True  # a whole nn.Module: refused once the outermost is known
-            return
+        self.is_module = self.is_module or ("_parameters" in state and "_modules" in state)
         self.update((str(k), v) for k, v in state.items() if not str(k).startswith("__"))
 
+    def __repr__(self) -> str:
+        return f"<{self.cls.module}.{self.cls.name} object, not loaded>"
 
-class RestrictedUnpickler(pickle._Unpickler):
-    """Pure-Python ``pickle`` unpickler that returns only allow-listed globals.
 
-    The pure-Python unpickler is used on purpose: its memo is a dict (the C one allocates an
-    array as long as the largest memo index, so one flipped byte can ask for gigabytes), and
-    its opcode table can be narrowed: BUILD is accepted on ``OrderedDict`` (torch stores
-    ``_metadata`` there, which we drop) and ``Opaque`` only.
+#: Standard-library names a data pickle calls that only describe data: recorded, never run.
+INERT_CALLS = frozenset(
+    {("types", "SimpleNamespace"), ("re", "_compile")}
+    | {("decimal", "Decimal"), ("fractions", "Fraction"), ("uuid", "UUID"), ("enum", "Enum")}
+)
+#: Top-level packages whose functions are code gadgets (besides the standard library).
+CODE_PACKAGES = frozenset({"torch", "__torch__", "numpy", "scipy", "pandas", "dill", "joblib"})
+
+
+def is_code(module: str, name: str) -> bool:
+    """True for a global whose call could run code: refused; others become inert records."""
+    top = module.split(".")[0]
+    if (module, name) in INERT_CALLS:
+        return False
+    return top in sys.stdlib_module_names or top in CODE_PACKAGES
+
+
+def _plain(value: object) -> bool:
+    return value is None or type(value) in (str, bytes, int, float, bool, complex)
+
+
+class RestrictedUnpickler(PickleVM):
+    """The budgeted ``PickleVM`` with lstmviz's meaning for globals and calls.
+
+    Globals come only from the allow-list (inert stand-ins) or become ``Deferred``. REDUCE
+    calls only lstmviz's own stand-ins and a few builtin types, each checked first: a
+    container is built from VM-made items whose keys ``check_key`` accepts (its size charged),
+    a scalar type only from scalars (``str`` of a list that shares itself is exponential).
+    BUILD reaches our records only (``OrderedDict`` and ``Opaque`` states are dropped).
     """
-
-    dispatch: ClassVar[dict[int, Callable[..., None]]] = dict(pickle._Unpickler.dispatch)
 
     def __init__(
         self,
-        data: bytes,
+        data: Any,
         allowed: Mapping[tuple[str, str], Any],
         persistent_load: Callable[[Any], Any] | None,
         refuse: Callable[[str, str], LoadError],
         resolve: Callable[[str, str], Any] | None = None,
+        limits: Limits | None = None,
+        pos: int = 0,
     ) -> None:
-        super().__init__(io.BytesIO(data), encoding="utf-8")
+        super().__init__(data, limits or Limits.for_size(len(data)), pos)
         self._allowed = {
             **BUILTIN_GLOBALS,
             **DATA_GLOBALS,
             **NUMPY_GLOBALS,
             ("_codecs", "encode"): _latin1_encode,
+            ("copyreg", "_reconstructor"): _reconstructor,
             **allowed,
         }
         self._persistent = persistent_load
         self._refuse = refuse
         self._resolve = resolve
+        self.foreign: dict[str, None] = {}  # top-level packages of Deferred globals, in order
 
     def find_class(self, module: str, name: str) -> Any:
         # Protocol 2 writers rename Python 3 modules to their Python 2 names
@@ -312,16 +360,15 @@ class RestrictedUnpickler(pickle._Unpickler):
         found = self._resolve(*key) if self._resolve is not None else None
         if found is not None:
             return found
-        return Deferred(*key, self._refuse)
+        self.foreign.setdefault(key[0].split(".")[0])
+        return Deferred(*key, self._refuse, code=is_code(*key))
 
     def persistent_load(self, pid: Any) -> Any:
         if self._persistent is None:
             raise pickle.UnpicklingError("persistent ids are not allowed here")
         return self._persistent(pid)
 
-    def _load_build(self) -> None:
-        state = self.stack.pop()
-        inst = self.stack[-1]
+    def build(self, inst: Any, state: Any) -> None:
         if type(inst) is Opaque or (type(inst) is OrderedDict and isinstance(state, dict)):
             return  # nothing we need is stored this way
         if isinstance(inst, Buildable):
@@ -329,60 +376,80 @@ class RestrictedUnpickler(pickle._Unpickler):
             return
         raise pickle.UnpicklingError(f"BUILD on {type(inst).__name__} is not allowed")
 
-    dispatch[pickle.BUILD[0]] = _load_build
+    def call(self, func: Any, args: tuple) -> Any:
+        if isinstance(func, Deferred):
+            return func.called(args)
+        if isinstance(func, type) and func in _CONTAINERS:
+            return self._container(func, args)
+        if isinstance(func, type) and func in _SCALARS:
+            if not all(_plain(a) for a in args):
+                raise pickle.UnpicklingError(f"{func.__name__}() of something not a plain value")
+            return func(*args)
+        if func is Opaque or isinstance(func, Opaque):
+            return Opaque()
+        if callable(func) and str(getattr(func, "__module__", "")).startswith("lstmviz."):
+            return func(*args)  # one of our stand-ins; each checks its arguments
+        raise pickle.UnpicklingError(f"a {type(func).__name__} cannot be called here")
 
-    def _load_newobj(self) -> None:
-        args = self.stack.pop()
-        cls = self.stack.pop()
-        self.append(cls.instance() if isinstance(cls, Deferred) else cls.__new__(cls, *args))
-
-    def _load_newobj_ex(self) -> None:
-        kwargs = self.stack.pop()
-        args = self.stack.pop()
-        cls = self.stack.pop()
+    def newobj(self, cls: Any, args: tuple, kwargs: dict) -> Any:
         if isinstance(cls, Deferred):
-            self.append(cls.instance())
-        else:
-            self.append(cls.__new__(cls, *args, **kwargs))
+            return cls.instance()
+        if isinstance(cls, type) and cls in _CONTAINERS:
+            return cls() if cls in (list, dict, set, OrderedDict, Counter) else self.call(cls, args)
+        if isinstance(cls, type) and (cls in _SCALARS or cls.__module__.startswith("lstmviz.")):
+            return self.call(cls, args) if cls in _SCALARS else cls.__new__(cls, *args)
+        if cls is Opaque:
+            return Opaque()
+        raise pickle.UnpicklingError(f"NEWOBJ on {type(cls).__name__} is not allowed")
 
-    dispatch[pickle.NEWOBJ[0]] = _load_newobj
-    dispatch[pickle.NEWOBJ_EX[0]] = _load_newobj_ex
+    def _container(self, kind: type, args: tuple) -> Any:
+        """``list(x)``, ``set(x)``, ``OrderedDict(pairs)``... with every item charged and every
+        key checked before the container hashes it."""
+        if not args:
+            return kind()
+        if len(args) != 1 or type(args[0]) not in (list, tuple, dict, set, frozenset):
+            raise pickle.UnpicklingError(f"{kind.__name__}() of something not a plain container")
+        items = list(args[0].items()) if isinstance(args[0], dict) else list(args[0])
+        self.charge(_ITEM_COST * len(items), len(items))
+        if kind in (dict, OrderedDict):
+            if not all(type(p) is tuple and len(p) == 2 for p in items):
+                raise pickle.UnpicklingError(f"{kind.__name__}() of something not key-value pairs")
+            for key, _ in items:
+                self.check_key(key)
+        elif kind in (set, frozenset, Counter):
+            for item in items:
+                self.check_key(item)
+        return self.record_tuple(tuple(items)) if kind is tuple else kind(items)
+
+
+_ITEM_COST = 56
+_CONTAINERS = (list, tuple, dict, set, frozenset, OrderedDict, Counter)
+_SCALARS = (int, float, complex, str, bool, slice, object)
+
+
+def _reconstructor(cls: object, base: object = None, state: object = None) -> object:
+    """``copyreg._reconstructor`` (protocol 0/1 plain objects): an inert record, nothing run."""
+    if isinstance(cls, Deferred):
+        return cls.instance()
+    if cls is Opaque:
+        return Opaque()
+    raise pickle.UnpicklingError("copyreg._reconstructor of something not a plain class")
 
 
 def restricted_loads(
-    data: bytes,
+    data: Any,
     allowed: Mapping[tuple[str, str], Any],
     persistent_load: Callable[[Any], Any] | None,
     refuse: Callable[[str, str], LoadError],
     resolve: Callable[[str, str], Any] | None = None,
+    limits: Limits | None = None,
 ) -> Any:
     """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins and NumPy data).
 
     ``resolve(module, name)`` may supply a stand-in for a whole family of names (None: not
-    one of them); any other global is a ``Deferred`` that raises ``refuse(module, name)``
-    when called.
-    Errors of the pickle machinery itself (truncated stream, bad opcode) propagate for the
-    caller to wrap.
+    one of them); any other global is a ``Deferred`` (an inert record, or refused by
+    ``refuse(module, name)`` when a pickle calls code). ``limits`` bound the work and memory
+    (default: scaled with ``len(data)``); ``PickleLimit`` names the one exceeded. Errors of
+    the pickle machinery itself (truncated stream, bad opcode) propagate for the caller to wrap.
     """
-    obj = RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve).load()
-    module = _outermost_module(obj)
-    if module is not None:
-        raise refuse(module.cls.module, module.cls.name)
-    return obj
-
-
-def _outermost_module(obj: object, limit: int = 1_000_000) -> PickledObject | None:
-    """The first pickled ``nn.Module`` met walking the containers breadth-first from the top."""
-    todo, seen = deque([obj]), set()
-    while todo and len(seen) < limit:
-        node = todo.popleft()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, PickledObject) and node.is_module:
-            return node
-        if isinstance(node, dict):
-            todo.extend(node.values())
-        elif isinstance(node, (list, tuple)):
-            todo.extend(node)
-    return None
+    return RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve, limits).load()
