@@ -157,3 +157,21 @@ def test_a_broken_wayland_falls_back_to_a_working_xcb(monkeypatch):
     )
     env = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"}
     assert display_check.check(env, "linux").platform == "xcb"
+
+
+def test_the_first_window_fits_a_small_screen():
+    """1400 × 900 on a 1280 × 800 laptop put the right dock and the status bar off screen."""
+    from PySide6.QtCore import QRect
+
+    from lstmviz.gui.app import WINDOW_SIZE, fit_to_screen
+
+    class Screen:
+        def availableGeometry(self):
+            return QRect(0, 27, 1280, 773)
+
+    class App:
+        def primaryScreen(self):
+            return Screen()
+
+    assert fit_to_screen(App(), WINDOW_SIZE) == (1280, 773)
+    assert fit_to_screen(App(), (1024, 700)) == (1024, 700)

@@ -48,6 +48,16 @@ def application():
     return app
 
 
+def fit_to_screen(app, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` shrunk to the primary screen's free area: a 1400 × 900 window on a 1280 × 800
+    laptop would put the right dock and the status bar off screen."""
+    screen = app.primaryScreen()
+    if screen is None:
+        return size
+    free = screen.availableGeometry()
+    return min(size[0], free.width()), min(size[1], free.height())
+
+
 def save_screenshot(window, path: str | Path) -> Path:
     """Render the whole window (menus, docks, status bar) to a PNG."""
     from PySide6.QtWidgets import QApplication
@@ -108,7 +118,7 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
 
     window = MainWindow()
     window.interactive = not (args.screenshot or args.export_trace)
-    window.resize(*WINDOW_SIZE)
+    window.resize(*WINDOW_SIZE if args.screenshot else fit_to_screen(app, WINDOW_SIZE))
     geometry, state = window.settings.window_state()
     if geometry is not None and not (args.screenshot or args.export_trace):
         window.restoreGeometry(geometry)  # screenshots always use the documented 1400 × 900

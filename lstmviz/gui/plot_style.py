@@ -9,8 +9,8 @@ import html
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 
 BACKGROUND = "w"
 FOREGROUND = "#222222"
@@ -64,6 +64,52 @@ class IntegerAxis(pg.AxisItem):
         return [str(round(v)) for v in values]
 
 
+class FittingAxis(pg.AxisItem):
+    """A vertical axis whose named ticks (``setTicks``) never silently vanish or pile up.
+
+    pyqtgraph drops a tick label wider than its axis without a trace: with Keras-2
+    ``hard_sigmoid`` the step view's "i = hard_sigmoid_k2(·)" rows lost their names while
+    "g = tanh(·)" stayed. Here a label too wide is elided in the middle (the gate letter and the
+    "(·)" stay), and when the rows are closer than a line of text, labels that would overlap
+    the one above are left out, so a short window shows fewer names instead of a smudge.
+    """
+
+    def generateDrawSpecs(self, p):
+        levels = self._tickLevels
+        if levels is None or self.orientation not in ("left", "right"):
+            return super().generateDrawSpecs(p)
+        if self.style["tickFont"] is not None:
+            p.setFont(self.style["tickFont"])
+        metrics = QFontMetricsF(p.font())
+        room = self.width() - max(0, self.style["tickLength"]) - self.style["tickTextOffset"][0]
+        room = max(room - 4, 10.0)  # pyqtgraph's bounding rect is a little wider than advance
+        mode = Qt.TextElideMode.ElideMiddle
+        self._tickLevels = [
+            [(v, metrics.elidedText(str(text), mode, room)) for v, text in level]
+            for level in levels
+        ]
+        try:
+            specs = super().generateDrawSpecs(p)
+        finally:
+            self._tickLevels = levels
+        if specs is None:
+            return None
+        axis_spec, tick_specs, text_specs = specs
+        return axis_spec, tick_specs, drop_overlapping(text_specs)
+
+
+def drop_overlapping(text_specs: list) -> list:
+    """``(rect, flags, text)`` specs in drawing order, without those overlapping a kept one."""
+    kept: list[QRectF] = []
+    out = []
+    for spec in sorted(text_specs, key=lambda s: s[0].center().y()):
+        rect = spec[0].adjusted(0, 0.1, 0, -0.1)  # rows that only touch may stay
+        if not any(rect.intersects(k) for k in kept):
+            kept.append(rect)
+            out.append(spec)
+    return out
+
+
 def integer_axes(*names: str) -> dict[str, IntegerAxis]:
     """``axisItems=`` for ``addPlot``: whole-number ticks on the named sides."""
     return {name: IntegerAxis(name) for name in names}
@@ -72,7 +118,10 @@ def integer_axes(*names: str) -> dict[str, IntegerAxis]:
 def style_plot(plot: pg.PlotItem, title: str | None = None) -> pg.PlotItem:
     """Dark axes and a bold-ish title; menus kept, mouse zoom limited to x.
 
-    No SI prefixes: ``value (x0.001)`` over ticks of 500 reads worse than 0.5."""
+    No SI prefixes: ``value (x0.001)`` over ticks of 500 reads worse than 0.5. A plain left
+    axis becomes a ``FittingAxis``, so named rows stay named in a narrow or short plot."""
+    if type(plot.getAxis("left")) is pg.AxisItem:
+        plot.setAxisItems({"left": FittingAxis("left")})
     for name in ("left", "bottom", "right", "top"):
         axis = plot.getAxis(name)
         axis.setPen(pg.mkPen(FOREGROUND))
