@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QIcon, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -15,13 +16,57 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+#: Transport glyphs as shapes on a 16 × 16 grid: ("bar", x) is a 2.5-wide bar, ("tri", x, dir)
+#: a triangle 7 wide pointing right (+1) or left (-1). Painted, not typed: U+23F8 (pause) is in
+#: neither DejaVu nor most Linux fonts and drew an empty box.
+GLYPHS: dict[str, tuple[tuple, ...]] = {
+    "first": (("bar", 2.0), ("tri", 5.0, -1), ("tri", 9.5, -1)),
+    "back": (("tri", 4.5, -1),),
+    "play": (("tri", 4.5, 1),),
+    "pause": (("bar", 4.0), ("bar", 9.5)),
+    "forward": (("tri", 4.5, 1),),
+    "last": (("tri", 0.5, 1), ("tri", 5.0, 1), ("bar", 12.0)),
+    "run": (("tri", 1.0, 1), ("tri", 8.0, 1)),
+}
 
-def _button(text: str, tip: str) -> QToolButton:
+
+def glyph_icon(name: str, colour) -> QIcon:
+    """A transport icon painted in ``colour`` (the palette's button text, so it follows a
+    dark theme), at 1× and 2× for high-DPI screens."""
+    icon = QIcon()
+    for scale in (1, 2):
+        pixmap = QPixmap(16 * scale, 16 * scale)
+        pixmap.setDevicePixelRatio(scale)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        for shape in GLYPHS[name]:
+            if shape[0] == "bar":
+                painter.drawRect(QRectF(shape[1], 2.5, 2.5, 11))
+            else:
+                x, direction = shape[1], shape[2]
+                tip, base = (x + 7, x) if direction > 0 else (x, x + 7)
+                path = QPainterPath(QPointF(base, 2.5))
+                path.lineTo(QPointF(tip, 8))
+                path.lineTo(QPointF(base, 13.5))
+                path.closeSubpath()
+                painter.drawPath(path)
+        painter.end()
+        icon.addPixmap(pixmap)
+    return icon
+
+
+def _button(text: str, tip: str, glyph: str) -> QToolButton:
     b = QToolButton()
     b.setText(text)
     b.setToolTip(tip)
     b.setAutoRaise(False)
     b.setMinimumWidth(34)
+    b.setIconSize(QSize(16, 16))
+    b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    b.setProperty("glyph", glyph)
     return b
 
 
@@ -36,14 +81,20 @@ class DebugControls(QWidget):
         rows.setSpacing(2)
         row = QHBoxLayout()
         rows.addLayout(row)
-        self.first_button = _button("|◀ First", "First step (Home)")
-        self.back_button = _button("◀ Back", "Step back (Left)")
-        self.play_button = _button("▶ Play", "Play / pause (Space)")
+        self.first_button = _button("First", "First step (Home)", "first")
+        self.back_button = _button("Back", "Step back (Left)", "back")
+        self.play_button = _button("Play", "Play / pause (Space)", "play")
         self.play_button.setCheckable(True)
         self.play_button.setMinimumWidth(70)
-        self.forward_button = _button("Step ▶", "Step forward (Right)")
-        self.last_button = _button("Last ▶|", "Last step (End)")
-        self.run_button = _button("▶▶ Run to breakpoint", "Continue to the next breakpoint (F5)")
+        self.forward_button = _button("Step", "Step forward (Right)", "forward")
+        self.forward_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # "Step ▶"
+        self.last_button = _button("Last", "Last step (End)", "last")
+        self.last_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+        self.run_button = _button(
+            "Run to breakpoint", "Continue to the next breakpoint (F5)", "run"
+        )
+        self._buttons = (self.first_button, self.back_button, self.play_button,
+                         self.forward_button, self.last_button, self.run_button)  # fmt: skip
         for b in (self.first_button, self.back_button, self.play_button, self.forward_button,
                   self.last_button, self.run_button):  # fmt: skip
             row.addWidget(b)
@@ -75,11 +126,22 @@ class DebugControls(QWidget):
         self.direction.addItems(["forward", "backward"])
         row2.addWidget(self.direction)
         self.export_button = QToolButton()
-        self.export_button.setText("Export ▾")
+        self.export_button.setText("Export")  # the popup mode draws its own arrow
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.export_menu = QMenu(self.export_button)
         self.export_button.setMenu(self.export_menu)
         row.addWidget(self.export_button)
+        self._paint_icons()
+
+    def _paint_icons(self) -> None:
+        colour = self.palette().color(QPalette.ColorRole.ButtonText)
+        for b in self._buttons:
+            b.setIcon(glyph_icon(b.property("glyph"), colour))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light ↔ dark theme
+            self._paint_icons()
 
     def set_steps(self, n_steps: int) -> None:
         self.slider.blockSignals(True)
@@ -102,7 +164,10 @@ class DebugControls(QWidget):
     def set_playing(self, playing: bool) -> None:
         self.play_button.blockSignals(True)
         self.play_button.setChecked(playing)
-        self.play_button.setText("⏸ Pause" if playing else "▶ Play")
+        self.play_button.setText("Pause" if playing else "Play")
+        self.play_button.setProperty("glyph", "pause" if playing else "play")
+        colour = self.palette().color(QPalette.ColorRole.ButtonText)
+        self.play_button.setIcon(glyph_icon(self.play_button.property("glyph"), colour))
         self.play_button.blockSignals(False)
 
 
