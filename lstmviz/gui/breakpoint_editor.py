@@ -14,19 +14,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.debugger import Debugger
+from lstmviz.workspace import Change, Event, Workspace
 
 EXAMPLES = "e.g. step 12 · any f < 0.05 · |c| > 5 in unit 12 · o saturated > 90% · NaN anywhere"
 
 
 class BreakpointEditor(QWidget):
-    """Edits ``Debugger.breakpoints``; shows parse errors and the last hit in red."""
+    """Edits the workspace's breakpoints; shows parse errors and why one never fires."""
 
     run_requested = Signal(bool)  # True: to the next breakpoint, False: to the previous one
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._debugger: Debugger | None = None
+        self.workspace = workspace
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         title = QLabel("<b>Breakpoints</b>")
@@ -71,17 +71,17 @@ class BreakpointEditor(QWidget):
         row.addWidget(self.next_button)
         row.addWidget(self.remove_button)
         layout.addLayout(row)
+        workspace.subscribe((Change.BREAKPOINTS, Change.TRACE), self._update_breakpoints)
 
-    def set_debugger(self, debugger: Debugger) -> None:
-        self._debugger = debugger
+    def _update_breakpoints(self, _event: Event) -> None:
         self.refresh()
 
     def add_from_entry(self) -> bool:
         text = self.entry.text().strip()
-        if not text or self._debugger is None:
+        if not text:
             return False
         try:
-            self._debugger.add_breakpoint(text)
+            self.workspace.add_breakpoint(text)
         except ValueError as exc:
             self.error.setText(str(exc))
             return False
@@ -90,22 +90,24 @@ class BreakpointEditor(QWidget):
         return True
 
     def remove_selected(self) -> None:
-        if self._debugger is None:
-            return
         rows = sorted({i.row() for i in self.list.selectedIndexes()}, reverse=True)
-        bps = self._debugger.breakpoints
+        bps = self.workspace.breakpoints
         for r in rows:
-            self._debugger.remove_breakpoint(bps[r])
+            self.workspace.remove_breakpoint(bps[r])
 
     def refresh(self) -> None:
-        """Rebuild the list from the debugger (on ``breakpoints_changed``; a few items)."""
+        """Rebuild the list (on ``BREAKPOINTS`` and ``TRACE``; a few items)."""
         self.list.blockSignals(True)
         self.list.clear()
-        if self._debugger is not None:
-            mask_counts = [int(self._debugger.breakpoint_mask([b]).sum()) if b.enabled else 0
-                           for b in self._debugger.breakpoints]  # fmt: skip
-            trace = self._debugger.trace
-            for bp, n in zip(self._debugger.breakpoints, mask_counts, strict=True):
+        dbg = self.workspace.debugger
+        if dbg is None:  # no run yet (or computing): the texts, without counts
+            for bp in self.workspace.breakpoints:
+                self.list.addItem(QListWidgetItem(bp.text + ("" if bp.enabled else "   (off)")))
+        else:
+            mask_counts = [int(dbg.breakpoint_mask([b]).sum()) if b.enabled else 0
+                           for b in dbg.breakpoints]  # fmt: skip
+            trace = dbg.trace
+            for bp, n in zip(dbg.breakpoints, mask_counts, strict=True):
                 suffix = f"   ({n} step{'s' if n != 1 else ''})" if bp.enabled else "   (off)"
                 why = bp.unreachable(trace) if n == 0 else None
                 if why:  # kept from another model or sequence: say why it never fires
@@ -119,7 +121,5 @@ class BreakpointEditor(QWidget):
         self.list.blockSignals(False)
 
     def _on_list_item_changed(self, item: QListWidgetItem) -> None:
-        if self._debugger is None:
-            return
-        bp = self._debugger.breakpoints[self.list.row(item)]
-        self._debugger.set_enabled(bp, item.checkState() == Qt.CheckState.Checked)
+        bp = self.workspace.breakpoints[self.list.row(item)]
+        self.workspace.set_breakpoint_enabled(bp, item.checkState() == Qt.CheckState.Checked)

@@ -1,10 +1,12 @@
 """The main window: model tree, weights view, debugger tab, inspector docks, menus, status bar.
 
-Loading: ``open_model(path, **options)`` loads in a worker thread (busy bar in the status bar,
-UI stays responsive) and ends with ``model_loaded(model)`` or ``load_failed(message)``; tests
-wait on those signals. Scripts can call ``open_model(path, wait=True)``, which loads in the
-calling thread and returns the model (or None after showing the error). A bad file never
-replaces the model already shown. ``ChoiceRequired`` asks the user and reloads with the choice.
+State lives in ``self.workspace`` (a Qt-free ``Workspace``): the views subscribe to it, and
+this window only places them and turns menu, drop and tree actions into workspace calls.
+Loading: ``open_model(path, **options)`` loads in a worker thread (progress in the status bar,
+the window stays responsive) and ends with ``model_loaded(model)`` or ``load_failed(message)``;
+tests wait on those signals. ``open_model(path, wait=True)`` loads in the calling thread and
+returns the model (or None after showing the error). A bad file never replaces the model
+already shown. ``ChoiceRequired`` asks the user and reloads with the choice.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,10 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.compute import check_sequence
 from lstmviz.core.model import LSTMModel
-from lstmviz.core.sequence import load_sequence
-from lstmviz.gui import workers
 from lstmviz.gui.choice_dialog import ask_choice
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
@@ -40,13 +39,15 @@ from lstmviz.gui.settings import AppSettings
 from lstmviz.gui.shapes_panel import ShapesPanel
 from lstmviz.gui.weight_stats import WeightStatsPanel
 from lstmviz.gui.weights_view import WeightsView
-from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.gui.workers import QtRunner
+from lstmviz.io.errors import ChoiceRequired
+from lstmviz.workspace import Change, Event, Workspace
 
 logger = logging.getLogger(__name__)
 
 DEBUGGER_TAB = 1
 SEQUENCE_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
-#: Dropped files that hold either weights or a sequence (``_holds_a_sequence`` decides).
+#: Dropped files that hold either weights or a sequence (the workspace reads them once).
 ARRAY_SUFFIXES = frozenset({".npy", ".npz"})
 
 
@@ -57,21 +58,17 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings if settings is not None else AppSettings()
-        self.model: LSTMModel | None = None
-        self.model_path: str | None = None
+        self.runner = QtRunner(self)
+        self._pool = self.runner.pool
+        #: The one source of truth of this window (scripts and tests drive it like a user).
+        self.workspace = Workspace(self.runner)
         self.last_error = ""
-        self.selection = (0, 0)
         self.error_box: QMessageBox | None = None
         #: False for --screenshot / --export-trace: nobody can answer a dialog, so an ambiguous
         #: file fails with its message (and the option to pass) instead of waiting forever.
         self.interactive = True
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._generation = 0
-        self._pending: set[workers.LoadWorker] = set()
-        self._debugger_has_model = False
+        self._shown: tuple[object, int, int] | None = None  # (model, layer, direction) shown
         self._debug_panel: DebugPanel | None = None  # built on first use: the costliest view
-        self._pending_sequence: np.ndarray | None = None
 
         self.setWindowTitle("lstmviz")
         self.setAcceptDrops(True)
@@ -118,6 +115,25 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
         self.weights_view.set_direction(None)
         self.details.show_selection(None)
+        ws = self.workspace
+        ws.subscribe(Change.MODEL, self._update_model)
+        ws.subscribe(Change.SELECTION, self._update_selection)
+        ws.subscribe(Change.BUSY, self._update_busy)
+        ws.subscribe(Change.ERROR, self._update_error)
+
+    @property
+    def model(self) -> LSTMModel | None:
+        return self.workspace.model
+
+    @property
+    def model_path(self) -> str | None:
+        return self.workspace.model_path
+
+    @property
+    def selection(self) -> tuple[int, int]:
+        """``(layer, direction)`` shown in the weights view (the workspace's selection)."""
+        s = self.workspace.selection
+        return (s.layer, s.direction)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -136,58 +152,44 @@ class MainWindow(QMainWindow):
     ) -> LSTMModel | None:
         """Load ``path``; see the module docstring for the async and ``wait=True`` paths."""
         path = str(path)
-        self._generation += 1
-        generation = self._generation
         self.status_label.setText(f"Loading {Path(path).name}…")
-        if wait:
-            try:
-                model, error = workers.load(path, options), None
-            except Exception as exc:
-                model, error = None, exc
-            return self._on_load_finished(generation, path, options, wait, model, error)
-        worker = workers.LoadWorker(path, options)
-        self._pending.add(worker)
-        worker.signals.finished.connect(
-            lambda m, e, w=worker: self._on_worker_finished(w, generation, path, options, m, e)
-        )
-        self.busy.setVisible(True)
-        worker.setAutoDelete(False)
-        self._pool.start(worker)
-        return None
+        chosen: list[LSTMModel | None] = []
+        before = self.workspace.model
+        self.workspace.open(
+            path, wait=wait, on_error=lambda e: self._on_choice(e, path, options, wait, chosen),
+            **options,
+        )  # fmt: skip
+        if not wait:
+            return None
+        if chosen:
+            return chosen[0]
+        model = self.workspace.model
+        return model if model is not before and self.workspace.model_path == path else None
 
-    def _on_worker_finished(self, worker, generation, path, options, model, error) -> None:
-        self._pending.discard(worker)
-        self.busy.setVisible(bool(self._pending))
-        self._on_load_finished(generation, path, options, False, model, error)
-
-    def _on_load_finished(
+    def _on_choice(
         self,
-        generation: int,
+        error: BaseException,
         path: str,
         options: dict[str, Any],
         wait: bool,
-        model: LSTMModel | None,
-        error: BaseException | None,
-    ) -> LSTMModel | None:
-        """Show the result; returns the model now shown for this request (None otherwise)."""
-        if generation != self._generation:
-            return None  # a newer open_model call superseded this one
-        if isinstance(error, ChoiceRequired):
-            choice = ask_choice(error, self) if self.interactive else None
-            if choice is not None:
-                return self.open_model(path, wait=wait, **{**options, error.option: choice})
-            if not self.interactive:
-                example = error.choices[0] if error.choices else "…"
-                self._show_error(
-                    f"{error} (one of: {', '.join(error.choices)}; e.g. "
-                    f"--option {error.option}={example})"
-                )
-                return None
-        if error is not None or model is None:
-            self._show_error(str(error) or type(error).__name__)
-            return None
-        self.set_model(model, path)
-        return model
+        chosen: list[LSTMModel | None],
+    ) -> bool:
+        """A file holding several LSTMs (or layouts): ask which one and load again with it.
+        Without a window to ask in, fail naming the option to pass. True when handled."""
+        if not isinstance(error, ChoiceRequired):
+            return False
+        choice = ask_choice(error, self) if self.interactive else None
+        if choice is not None:
+            chosen.append(self.open_model(path, wait=wait, **{**options, error.option: choice}))
+            return True
+        if not self.interactive:
+            example = error.choices[0] if error.choices else "…"
+            self._show_error(
+                f"{error} (one of: {', '.join(error.choices)}; e.g. "
+                f"--option {error.option}={example})"
+            )
+            return True
+        return False
 
     def _show_error(self, message: str) -> None:
         self.last_error = message
@@ -207,23 +209,7 @@ class MainWindow(QMainWindow):
 
     def set_model(self, model: LSTMModel, path: str | None = None) -> None:
         """Show ``model`` (already loaded): tree, first direction, debugger, recent files."""
-        self.model, self.model_path = model, path or model.source_path
-        self.last_error = ""
-        self.tree.set_model(model)
-        self._debugger_has_model = False
-        self._pending_sequence = None
-        if self.model_path and Path(self.model_path).exists():
-            self.settings.add_recent_file(self.model_path)
-            self._update_recent_menu()
-        self.setWindowTitle(
-            f"lstmviz — {Path(self.model_path).name}" if self.model_path else "lstmviz"
-        )
-        self.status_label.setText(self.describe_model())
-        if self.tabs.currentIndex() == DEBUGGER_TAB:
-            self._sync_debugger()
-        self.selection = (-1, -1)
-        self.select_direction(0, 0)
-        self.model_loaded.emit(model)
+        self.workspace.set_model(model, path)
 
     def describe_model(self) -> str:
         """Status line: file, format, framework and the convention found."""
@@ -240,17 +226,32 @@ class MainWindow(QMainWindow):
         layout = f"stored {','.join(prov.gate_order)}{transposed}; shown i,f,g,o"
         return " · ".join(p for p in parts if p) + f" — {layout}"
 
-    # ------------------------------------------------------------------ navigation
-    def select_direction(self, layer: int, direction: int = 0) -> None:
-        """Show one layer/direction in the weights view, statistics and shapes panel."""
-        if self.model is None:
+    # ------------------------------------------------------------------ workspace events
+    def _update_model(self, _event: Event) -> None:
+        model, path = self.workspace.model, self.model_path
+        self.last_error = ""
+        self.tree.set_model(model)
+        if path and Path(path).exists():
+            self.settings.add_recent_file(path)
+            self._update_recent_menu()
+        self.setWindowTitle(f"lstmviz — {Path(path).name}" if path else "lstmviz")
+        self.status_label.setText(self.describe_model())
+        self._shown = None
+        self._update_selection(_event)
+        if self.tabs.currentIndex() == DEBUGGER_TAB:
+            self._sync_debugger()
+        self.model_loaded.emit(model)
+
+    def _update_selection(self, _event: Event) -> None:
+        """The weights, statistics, shapes and inspector follow the selected direction."""
+        model = self.workspace.model
+        if model is None:
             return
-        layer = min(max(layer, 0), len(self.model.layers) - 1)
-        lstm = self.model.layers[layer]
-        direction = min(max(direction, 0), len(lstm.directions) - 1)
-        if (layer, direction) == self.selection:
-            return
-        self.selection = (layer, direction)
+        layer, direction = self.selection
+        if self._shown == (model, layer, direction):
+            return  # only the unit changed: the weights view shows whole matrices
+        self._shown = (model, layer, direction)
+        lstm = model.layers[layer]
         w = lstm.directions[direction]
         name = lstm.direction_label(direction)
         sizes = f"D = {w.input_size}, H = {w.hidden_size}"
@@ -258,10 +259,32 @@ class MainWindow(QMainWindow):
         self.weights_view.set_direction(w, direction, f"{title} — {w.provenance.describe()}")
         self.stats_panel.set_direction(w)
         self.shapes_panel.set_direction(w, lstm, title, direction)
-        self.details.show_selection(self.model, layer, direction)
+        self.details.show_selection(model, layer, direction)
         self.tree.select_direction(layer, direction)
-        if self._debugger_has_model:
-            self.debug_panel.select(layer, direction)
+
+    def _update_busy(self, _event: Event) -> None:
+        jobs = self.workspace.busy
+        self.busy.setVisible(bool(jobs))
+        if jobs:
+            label, progress = jobs[-1]
+            self.busy.setToolTip(label)
+            if progress > 0:
+                self.busy.setRange(0, 100)
+                self.busy.setValue(int(progress * 100))
+            else:
+                self.busy.setRange(0, 0)
+
+    def _update_error(self, event: Event) -> None:
+        kind, message, _error = event.value
+        if kind == "load":
+            self._show_error(message)
+        else:
+            self._sequence_refused(message)
+
+    # ------------------------------------------------------------------ navigation
+    def select_direction(self, layer: int, direction: int = 0) -> None:
+        """Show one layer/direction in the weights view, statistics, shapes and debugger."""
+        self.workspace.select(layer=layer, direction=direction)
 
     def select_layer(self, layer: int) -> None:
         self.select_direction(layer, 0)
@@ -269,89 +292,66 @@ class MainWindow(QMainWindow):
     def show_unit(self, layer: int, direction: int, gate: str, unit: int) -> None:
         """Weights view for that layer/direction with ``unit`` outlined in all four gate blocks."""
         self.tabs.setCurrentWidget(self.weights_view)
-        self.select_direction(layer, direction)
+        self.workspace.select(layer=layer, direction=direction, unit=unit)
         self.weights_view.highlight_unit(unit, gate)
 
     @property
     def debug_panel(self) -> DebugPanel:
         """The step-through debugger, built the first time it is needed (keeps start-up fast)."""
         if self._debug_panel is None:
-            self._debug_panel = DebugPanel(self)
+            self._debug_panel = DebugPanel(self.workspace)
             self._debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
             self._debug_scroll.setWidget(self._debug_panel)
         return self._debug_panel
 
     def _sync_debugger(self) -> bool:
-        """Give the debugger the current model, once: it runs the whole trace, so this waits
-        until the debugger is shown or used (a 4096-row model opens on the weights at once).
-        A sequence set meanwhile, and the layer chosen in the tree, are applied then."""
-        if self._debugger_has_model or self.model is None:
-            return self.model is not None
-        self._debugger_has_model = True
-        try:
-            self.debug_panel.set_model(self.model, sequence=self._pending_sequence)
-            self.debug_panel.select(*self.selection)
-        except Exception as exc:  # the weights stay inspectable whatever the debugger does
-            logger.exception("debugger panel could not take %s", self.model_path)
-            self.status_label.setText(f"{self.describe_model()} · debugger unavailable: {exc}")
+        """Build the debugger and have the workspace run the model, once: the run waits until
+        the debugger is shown or used (a 4096-row model opens on the weights at once)."""
+        if self.model is None:
             return False
-        finally:
-            self._pending_sequence = None
+        self.debug_panel  # noqa: B018 - built on first use
+        # a headless run (--screenshot) has no later paint to wait for: compute it here
+        self.workspace.ensure_trace(wait=not self.interactive)
         return True
 
     def set_sequence(self, x: np.ndarray) -> bool:
         """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why).
 
         Until the debugger is shown or stepped, the sequence is only checked and kept."""
-        if self._debugger_has_model:
-            if self.debug_panel.set_sequence(np.asarray(x, dtype=float)):
-                return True
-            self._sequence_refused(self.debug_panel.sequence_editor.last_error)
-            return False
-        if self.model is None:
-            self._show_error("Open a model before a sequence")
-            return False
-        try:
-            self._pending_sequence = check_sequence(x, self.model.input_size)
-        except ValueError as exc:
-            self._sequence_refused(str(exc))
-            return False
-        return True
+        return self.workspace.set_sequence(np.asarray(x, dtype=float))
 
     def _sequence_refused(self, message: str) -> None:
         """A bad sequence: said next to the sequence editor when it is on screen (the run
         shown stays), else in the error box; the status bar says it either way."""
         self.last_error = message
-        if self.tabs.currentIndex() == DEBUGGER_TAB and self._debugger_has_model:
+        if self.tabs.currentIndex() == DEBUGGER_TAB and self._debug_panel is not None:
             self.debug_panel.sequence_editor.show_error(message)
             self.status_label.setText(f"Sequence not used: {message}")
         else:
             self._show_error(message)
 
-    def open_sequence(self, path: str | Path) -> bool:
-        """Read a sequence file for the loaded model and hand it to the debugger."""
-        if self.model is None:
-            self._show_error("Open a model before a sequence")
-            return False
-        try:
-            x = load_sequence(path, self.model.input_size, self.model.embedding)
-        except (OSError, ValueError) as exc:  # the message already names the file
-            self._sequence_refused(str(exc))
-            return False
-        return self._use_sequence(path, x)
+    def open_sequence(self, path: str | Path, *, wait: bool = True) -> bool:
+        """Read a sequence file for the loaded model and hand it to the debugger; returns
+        whether it was used. Menus and drops pass ``wait=False``: read in a worker (returns
+        whether reading started)."""
+        outcome: list[bool] = []
 
-    def _use_sequence(self, path: str | Path, x: np.ndarray) -> bool:
-        """Hand a sequence read from ``path`` to the debugger and say so in the status bar."""
-        if not self.set_sequence(x):
+        def done(ok: bool) -> None:
+            outcome.append(ok)
+            if ok:
+                x = self.workspace.sequence
+                self.status_label.setText(
+                    f"{self.describe_model()} · sequence {Path(path).name} ({len(x)} steps)"
+                )
+
+        job = self.workspace.open_sequence(path, on_done=done, wait=wait)
+        if job is None:
             return False
-        self.status_label.setText(
-            f"{self.describe_model()} · sequence {Path(path).name} ({len(x)} steps)"
-        )
-        return True
+        return outcome[0] if wait else True
 
     def go_to_step(self, t: int) -> None:
         self._sync_debugger()
-        self.debug_panel.go_to_step(t)
+        self.workspace.go_to_step(t)
 
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -366,38 +366,41 @@ class MainWindow(QMainWindow):
         path = paths[0]
         suffix = Path(path).suffix.lower()
         if self.model is not None and suffix in SEQUENCE_SUFFIXES:
-            if self.open_sequence(path):
-                self.tabs.setCurrentIndex(DEBUGGER_TAB)  # a sequence is dropped to be stepped
+            self.open_sequence(path, wait=False)
+            self._show_debugger_when(lambda: self.workspace.sequence_source == Path(path).name)
         elif self.model is not None and suffix in ARRAY_SUFFIXES:
             self._open_dropped_array(path)
         else:
             self.open_model(path)
 
+    def _show_debugger_when(self, used: Any) -> None:
+        """A dropped sequence is dropped to be stepped: open the debugger once it is used."""
+
+        def on_sequence(_event: Event) -> None:
+            unsubscribe()
+            if used():
+                self.tabs.setCurrentIndex(DEBUGGER_TAB)
+
+        unsubscribe = self.workspace.subscribe((Change.SEQUENCE, Change.ERROR), on_sequence)
+
     def _open_dropped_array(self, path: str) -> None:
-        """An ``.npy``/``.npz`` holds weights or a sequence; it is read once, here (NumPy
-        reads such files whole anyway). Weights become the model (a layout choice is asked
-        as for any file); no LSTM in it but a fit for the open model (``x (T, D)``, token
-        ids): the sequence; neither: the reader's message, the model kept."""
-        assert self.model is not None
-        self._generation += 1
-        generation = self._generation
-        try:
-            model, error = workers.load(path, {}), None
-        except ChoiceRequired as exc:
-            model, error = None, exc
-        except LoadError as exc:
-            try:
-                x = load_sequence(path, self.model.input_size, self.model.embedding)
-            except (OSError, ValueError):
-                x = None
-            if x is not None:
-                if self._use_sequence(path, x):
-                    self.tabs.setCurrentIndex(DEBUGGER_TAB)
-                return
-            model, error = None, exc
-        except Exception as exc:  # as open_model: a bug in a reader is shown, not raised here
-            model, error = None, exc
-        self._on_load_finished(generation, path, {}, True, model, error)
+        """An ``.npy``/``.npz`` holds weights or a sequence; the workspace reads it once, in a
+        worker (NumPy reads such files whole anyway). Weights become the model (a layout choice
+        is asked as for any file); no LSTM in it but a fit for the open model (``x (T, D)``,
+        token ids): the sequence; neither: the reader's message, the model kept."""
+
+        def done(outcome: str) -> None:
+            if outcome == "sequence":
+                x = self.workspace.sequence
+                self.status_label.setText(
+                    f"{self.describe_model()} · sequence {Path(path).name} ({len(x)} steps)"
+                )
+                self.tabs.setCurrentIndex(DEBUGGER_TAB)
+
+        self.status_label.setText(f"Reading {Path(path).name}…")
+        self.workspace.open_dropped_array(
+            path, on_done=done, on_error=lambda e: self._on_choice(e, path, {}, False, [])
+        )
 
     # ------------------------------------------------------------------ slots
     def clear_recent_files(self) -> None:
@@ -418,7 +421,7 @@ class MainWindow(QMainWindow):
             self.debug_panel.setFocus(Qt.FocusReason.TabFocusReason)
 
     def _on_tree_direction_selected(self, layer: int, direction: int) -> None:
-        self.select_direction(layer, direction)
+        self.workspace.select(layer=layer, direction=direction)
 
     def _on_weights_cell_hovered(self, cell) -> None:
         self.details.show_cell(cell)
@@ -433,5 +436,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
+        self.workspace.cancel()  # results that arrive now are dropped
         self._pool.waitForDone(5000)
         super().closeEvent(event)

@@ -137,7 +137,7 @@ def ask_sequence(window: MainWindow) -> None:
         window, "Open input sequence", window.settings.last_directory(), SEQUENCE_FILTERS
     )
     if path:
-        window.open_sequence(path)
+        window.open_sequence(path, wait=False)  # read in a worker; the window paints on
 
 
 def ask_screenshot(window: MainWindow) -> None:

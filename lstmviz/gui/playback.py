@@ -8,6 +8,8 @@ between the current and the due step (like *continue* in a code debugger).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
 
@@ -19,9 +21,17 @@ class Playback(QObject):
 
     playing_changed = Signal(bool)
 
-    def __init__(self, debugger: Debugger, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        debugger: Debugger,
+        parent: QObject | None = None,
+        stop: Callable[[], object] | None = None,
+    ) -> None:
+        """``stop()`` lands on the breakpoint that fired (default: the debugger's own
+        run_to_breakpoint; the panel passes the workspace's, which also follows the hit)."""
         super().__init__(parent)
         self._debugger = debugger
+        self._stop = stop if stop is not None else debugger.run_to_breakpoint
         self._rate = 10.0
         self._stop_at_breakpoints = True
         self._timer = QTimer(self)
@@ -87,7 +97,7 @@ class Playback(QObject):
         if self._stop_at_breakpoints:
             fired = np.flatnonzero(dbg.breakpoint_mask()[dbg.step + 1 : due + 1])
             if fired.size:
-                dbg.run_to_breakpoint()  # lands on the first one, with its hits
+                self._stop()  # lands on the first one, with its hits
                 self.pause()
                 return
         self.frames_dropped += due - dbg.step - 1

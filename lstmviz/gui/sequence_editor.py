@@ -37,8 +37,10 @@ from lstmviz.core.sequence import (
     parse_state,
     parse_token_ids,
 )
+from lstmviz.workspace.states import StateMap, has_stored_states, initial_states
 
-StateMap = dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]
+__all__ = ["SequenceEditor", "StateMap", "has_stored_states", "initial_states"]
+
 _MAX_TEXT_ROWS = 2000  # longer sequences are summarised instead of filling the editor
 
 
@@ -336,31 +338,3 @@ def _state(text: str, stored: np.ndarray | None, size: int, what: str) -> np.nda
     if not text.strip() and stored is not None:
         return np.asarray(stored, dtype=float)
     return parse_state(text, size, what)
-
-
-def has_stored_states(model: LSTMModel) -> bool:
-    """True when some direction carries initial states read from the file."""
-    return any(
-        w.h0 is not None or w.c0 is not None for layer in model.layers for w in layer.directions
-    )
-
-
-def initial_states(model: LSTMModel | None, states: StateMap) -> tuple[list | None, list | None]:
-    """``run``'s ``h0, c0`` (per layer, ``(dirs, size)``) from the typed states; elsewhere the
-    file's states (``LSTMDirection.h0/c0``) or zeros; ``(None, None)`` when nothing was typed
-    (``run`` then starts from the file's states itself)."""
-    if not states or model is None:
-        return None, None
-    h0, c0 = [], []
-    for k, layer in enumerate(model.layers):
-        defaults = [
-            (
-                np.zeros(w.output_size) if w.h0 is None else w.h0,
-                np.zeros(w.hidden_size) if w.c0 is None else w.c0,
-            )
-            for w in layer.directions
-        ]
-        pairs = [states.get((k, d), defaults[d]) for d in range(len(layer.directions))]
-        h0.append(np.stack([h for h, _ in pairs]))
-        c0.append(np.stack([c for _, c in pairs]))
-    return h0, c0

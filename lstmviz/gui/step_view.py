@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QWidget
 from lstmviz.core.activations import Activation
 from lstmviz.core.breakpoints import Hit
 from lstmviz.core.model import GATES
-from lstmviz.core.trace import DirectionTrace
+from lstmviz.core.trace import DirectionTrace, Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.workspace import Change, Event, Workspace
 
 #: Rows of the state plot: (trace attribute, kind of scale).
 STATE_ROWS = ("i", "f", "g", "o", "c", "act_c", "h")
@@ -34,6 +35,15 @@ def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
     if act is not None and act.name in _BOUNDED:
         return 1.0
     return symmetric_limit(values)
+
+
+def direction_caption(trace: Trace, layer: int, direction: int) -> str:
+    """``layer 1 bidi backward``: the words every debugger view uses for one direction."""
+    lt = trace.layers[layer]
+    if lt.layer.bidirectional:
+        return f"layer {layer} {lt.layer.name!s} {'backward' if direction else 'forward'}"
+    reverse = lt.directions[direction].reverse
+    return f"layer {layer} {lt.layer.name}" + (" (reads backwards)" if reverse else "")
 
 
 def row_label(name: str, dt: DirectionTrace) -> str:
@@ -55,9 +65,12 @@ class StepView(pg.GraphicsLayoutWidget):
 
     unit_clicked = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         ps.style_widget(self)
+        self.workspace = workspace
+        self._dirty = False
+        self._caption = ""
         self._dt: DirectionTrace | None = None
         self._levels: dict[str, tuple[float, float]] = {}
         self._term_levels: list[tuple[float, float]] = []
@@ -139,10 +152,65 @@ class StepView(pg.GraphicsLayoutWidget):
         ps.let_shrink(self.hover)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
         self.scene().sigMouseMoved.connect(self._on_scene_moved)
+        if workspace is not None:
+            workspace.subscribe(Change.TRACE, self._update_trace)
+            workspace.subscribe(Change.SELECTION, self._update_selection)
+            workspace.subscribe(Change.STEP, self._update_step)
+            workspace.subscribe(Change.HIT, self._update_hit)
+
+    # -- workspace events --------------------------------------------------------------------
+    def _update_trace(self, event: Event) -> None:
+        self._dt = None  # a new run (or none yet): take the arrays again
+        self._update_selection(event)
+
+    def _update_selection(self, _event: Event) -> None:
+        ws = self.workspace
+        self.clear_hover()
+        trace, s = ws.trace, ws.selection
+        if trace is None:
+            self.clear_data("computing…" if ws.model is not None else "")
+            return
+        dt = trace.layers[s.layer].directions[s.direction]
+        self._step = ws.step
+        if dt is not self._dt:
+            self.set_direction(dt, direction_caption(trace, s.layer, s.direction))
+        self.set_unit(s.unit)
+        self.set_hits(ws.hits, s.layer, s.direction)
+
+    def _update_step(self, _event: Event) -> None:
+        self.clear_hover()
+        if not self.isHidden():  # the current tab (even in a window not shown yet)
+            self.show_step(self.workspace.step)
+        else:
+            self._dirty = True  # a tab behind another catches up when shown
+
+    def _update_hit(self, _event: Event) -> None:
+        s = self.workspace.selection
+        self.set_hits(self.workspace.hits, s.layer, s.direction)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._dirty and self.workspace is not None and self._dt is not None:
+            self._dirty = False
+            self.show_step(self.workspace.step)
+
+    def clear_hover(self) -> None:
+        """Back to the hint: a readout belongs to the step and unit it was read at (and must
+        never end up in an export)."""
+        self.hover.setText(HOVER_HINT)
+
+    def clear_data(self, note: str = "") -> None:
+        """No run to show (a new model is computing): nothing from the previous one stays."""
+        self._dt = None
+        for img in (*self.images.values(), *self.term_images, self.proj_image):
+            img.clear()
+        self.hit_markers.setData(x=[], y=[])
+        self.title.setText(note)
 
     # -- model / direction -------------------------------------------------------------------
     def set_direction(self, dt: DirectionTrace, caption: str) -> None:
         """Show another layer/direction (or a new run): fix levels for the whole sequence."""
+        self.clear_hover()
         self._dt = dt
         w = dt.weights
         H = dt.c.shape[1]

@@ -17,6 +17,7 @@ from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.workspace import Change, Event, Workspace
 
 MAX_LINES = 8  # above this many features, a heatmap reads better than a tangle of lines
 _FEATURE_COLORS = (
@@ -75,9 +76,10 @@ class TimePlots(pg.GraphicsLayoutWidget):
 
     step_requested = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         ps.style_widget(self)
+        self.workspace = workspace
         self._trace: Trace | None = None
         self._structure: tuple = ()
         self._plots: list[pg.PlotItem] = []
@@ -90,6 +92,46 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self.state_lines: dict[str, pg.PlotDataItem] = {}
         self._step = 0
         self._sel = (0, 0, 0)
+        self.breakpoint_marks: pg.ScatterPlotItem | None = None
+        if workspace is not None:
+            workspace.subscribe(Change.TRACE, self._update_trace)
+            workspace.subscribe(Change.SELECTION, self._update_selection)
+            workspace.subscribe(Change.STEP, self._update_step)
+            workspace.subscribe(Change.BREAKPOINTS, self._update_breakpoints)
+
+    # -- workspace events ----------------------------------------------------------------------
+    def _update_trace(self, _event: Event) -> None:
+        ws = self.workspace
+        s = ws.selection
+        self._sel = (s.layer, s.direction, s.unit)  # before set_trace reads it
+        self._step = ws.step
+        if ws.trace is None:
+            self.clear_data()
+            return
+        self.set_trace(ws.trace)
+        self._update_breakpoints(_event)
+
+    def _update_selection(self, _event: Event) -> None:
+        s = self.workspace.selection
+        self.set_selection(s.layer, s.direction, s.unit)
+
+    def _update_step(self, _event: Event) -> None:
+        self.show_step(self.workspace.step)
+
+    def _update_breakpoints(self, _event: Event) -> None:
+        dbg = self.workspace.debugger
+        if dbg is not None:
+            self.set_breakpoint_steps(np.flatnonzero(dbg.breakpoint_mask()))
+
+    def clear_data(self) -> None:
+        """No run (a new model is computing): the plots go, rather than show the old one."""
+        self.clear()
+        self._trace = None
+        self._structure = ()
+        self._plots, self._cursors, self._layer_plots, self._unit_marks = [], [], [], []
+        self.input_plot = self.output_plot = None
+        self.gate_lines, self.state_lines = {}, {}
+        self.breakpoint_marks = None
 
     # -- building (once per model structure) ---------------------------------------------------
     def _new_plot(self, title: str, stretch: int) -> pg.PlotItem:
@@ -188,9 +230,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
         trace = self._trace
         if trace is None:
             return
-        layer = min(layer, len(trace.layers) - 1)
+        # clamped again here: a view must never index past its own trace whatever it is told
+        layer = min(max(layer, 0), len(trace.layers) - 1)
         lt = trace.layers[layer]
-        dt = lt.directions[min(direction, len(lt.directions) - 1)]
+        direction = min(max(direction, 0), len(lt.directions) - 1)
+        dt = lt.directions[direction]
+        unit = min(max(unit, 0), dt.c.shape[1] - 1)
         t = np.arange(trace.n_steps)
         for g, line in self.gate_lines.items():
             line.setData(t, getattr(dt, g)[:, unit])
@@ -223,7 +268,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
 
     def set_breakpoint_steps(self, steps: np.ndarray) -> None:
         """Red marks above the gate plot where an enabled breakpoint fires."""
-        if self._plots:
+        if self._plots and self.breakpoint_marks is not None:
             self.breakpoint_marks.setData(x=np.asarray(steps, float), y=np.full(len(steps), 1.0))
 
     def show_step(self, t: int) -> None:

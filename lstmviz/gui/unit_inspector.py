@@ -18,6 +18,8 @@ from lstmviz.core.model import GATE_NAMES, GATES
 from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.gui.step_view import direction_caption
+from lstmviz.workspace import Change, Event, Workspace
 
 TERM_NAMES = ("W_x·x_t", "W_h·h_(t-1)", "b", "peephole")
 TERM_COLORS = ("#4c72b0", "#dd8452", "#8c8c8c", "#55a868")
@@ -103,8 +105,9 @@ class UnitInspector(QWidget):
 
     weights_link_requested = Signal(int, int, str, int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.workspace = workspace
         self._dt: DirectionTrace | None = None
         self._layer = self._direction = self._unit = self._step = 0
         self._caption = ""
@@ -144,6 +147,42 @@ class UnitInspector(QWidget):
         self._set_legend(peepholes=False)
         layout.addWidget(self.legend)
         layout.addWidget(self.plot_widget, 2)
+        if workspace is not None:
+            workspace.subscribe(Change.TRACE, self._update_trace)
+            workspace.subscribe(Change.SELECTION, self._update_selection)
+            workspace.subscribe(Change.STEP, self._update_step)
+
+    # -- workspace events ------------------------------------------------------------------------
+    def _update_trace(self, event: Event) -> None:
+        self._dt = None
+        self._update_selection(event)
+
+    def _update_selection(self, _event: Event) -> None:
+        ws = self.workspace
+        trace, s = ws.trace, ws.selection
+        if trace is None:
+            self.clear_data("computing…" if ws.model is not None else "")
+            return
+        dt = trace.layers[s.layer].directions[s.direction]
+        self._step = ws.step
+        self._unit = s.unit
+        if dt is not self._dt:
+            caption = direction_caption(trace, s.layer, s.direction)
+            self.set_direction(dt, s.layer, s.direction, caption)
+        else:
+            self.set_unit(s.unit)
+
+    def _update_step(self, _event: Event) -> None:
+        if self._dt is not None:
+            self.show_step(self.workspace.step)
+
+    def clear_data(self, note: str = "") -> None:
+        """No run to explain (a new model is computing): nothing of the previous one stays."""
+        self._dt = None
+        self.header.setText(note)
+        self.browser.clear()
+        self.bars.setOpts(height=np.zeros(16))
+        self.sums.setData(x=np.arange(4) * 5 + 1.5, y=np.zeros(4))
 
     def _set_legend(self, peepholes: bool) -> None:
         """The colour key of the bars; the peephole colour only when this model has them."""
@@ -165,10 +204,6 @@ class UnitInspector(QWidget):
         self.refresh()
 
     def set_unit(self, unit: int) -> None:
-        if unit != self._unit:
-            self.plot.setTitle(
-                f"pre-activation terms of unit {unit}", color=ps.FOREGROUND, size="10pt"
-            )
         self._unit = unit
         self.refresh()
 
@@ -191,6 +226,8 @@ class UnitInspector(QWidget):
         if dt is None:
             return
         t, u = self._step, self._unit
+        # the title follows the unit shown, whatever set it (a clamp on a new model too)
+        self.plot.setTitle(f"pre-activation terms of unit {u}", color=ps.FOREGROUND, size="10pt")
         side = "backward" if self._direction else "forward"
         self.header.setText(
             f"<b>{html.escape(self._caption)} · unit {u} · step {t}</b><br>"

@@ -36,6 +36,8 @@ from lstmviz.workspace.states import StateMap, initial_states, run_cost
 logger = logging.getLogger(__name__)
 
 DEFAULT_LENGTH = 50
+#: Reading a file never runs inline on a GUI thread: its size and the disk are unknown.
+FILE_COST = float("inf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +123,10 @@ class Workspace:
         work: Callable[[Job], Any],
         done: Callable[[Any, BaseException | None], None],
         cost: float = 0.0,
+        wait: bool = False,
     ) -> Job:
-        """Run ``work`` on the runner; ``done`` only if this job is still the current one."""
+        """Run ``work`` on the runner (in this thread with ``wait``); ``done`` only if this
+        job is still the current one of its kind when it finishes."""
         old = self.jobs.get(kind)
         if old is not None:
             old.cancel()
@@ -137,7 +141,10 @@ class Workspace:
         job = Job(kind, label, work, finish, cost=cost, on_progress=self._on_job_progress)
         self.jobs[kind] = job
         self._emit(Change.BUSY, self.busy)
-        self.runner.submit(job)
+        if wait:
+            job.done(*job.execute())
+        else:
+            self.runner.submit(job)
         return job
 
     def cancel(self, kind: str | None = None) -> None:
@@ -156,10 +163,11 @@ class Workspace:
         if self.jobs.get(job.kind) is job:
             self._emit(Change.BUSY, self.busy)
 
-    def fail(self, message: str, error: BaseException | None = None) -> None:
-        """Say a request failed; nothing else changes (the previous model or sequence stays)."""
+    def fail(self, message: str, error: BaseException | None = None, kind: str = "") -> None:
+        """Say a request failed; nothing else changes (the previous model or sequence stays).
+        The event's value is ``(kind, message, error)``; kind is "load", "sequence" or "run"."""
         self.last_error = message
-        self._emit(Change.ERROR, error if error is not None else message, message)
+        self._emit(Change.ERROR, (kind, message, error))
 
     def say(self, text: str) -> None:
         """A one-line note for the user (an export's path, why F5 found no breakpoint)."""
@@ -167,14 +175,24 @@ class Workspace:
         self._emit(Change.NOTE, text)
 
     # -- model -----------------------------------------------------------------------------------
-    def open(self, path: str | os.PathLike[str], *, wait: bool = False, **options: Any) -> Job:
-        """Load ``path`` in a job; ``MODEL`` on success, ``ERROR`` (with the LoadError) else.
+    def open(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        wait: bool = False,
+        on_error: Callable[[BaseException], bool] | None = None,
+        **options: Any,
+    ) -> Job:
+        """Load ``path`` in a job; ``MODEL`` on success, ``ERROR`` (with the LoadError) else,
+        unless ``on_error(error)`` returns True (e.g. it asked which of two LSTMs to open).
         ``wait=True`` loads in the calling thread whatever the runner."""
         path = str(path)
 
         def done(model: LSTMModel | None, error: BaseException | None) -> None:
+            if error is not None and on_error is not None and on_error(error):
+                return
             if error is not None or model is None:
-                self.fail(str(error) or type(error).__name__, error)
+                self.fail(str(error) or type(error).__name__, error, "load")
             else:
                 self.set_model(model, path)
 
@@ -183,12 +201,7 @@ class Workspace:
         def work(job: Job) -> LSTMModel:
             return lstm_io.load_model(path, **options)
 
-        if wait:
-            self.cancel("load")
-            job = Job("load", label, work, done)
-            job.done(*job.execute())
-            return job
-        return self.submit("load", label, work, done)
+        return self.submit("load", label, work, done, cost=FILE_COST, wait=wait)
 
     def set_model(self, model: LSTMModel, path: str | None = None) -> None:
         """Show ``model``: every field that depends on it is reset or clamped, then events."""
@@ -218,18 +231,18 @@ class Workspace:
     def set_sequence(self, x: npt.ArrayLike, source: str = "") -> bool:
         """Use ``x (T, D)``; a bad one emits ``ERROR`` and the previous sequence stays."""
         if self.model is None:
-            self.fail("Open a model before a sequence")
+            self.fail("Open a model before a sequence", kind="sequence")
             return False
         try:
             arr = validate(x, self.model.input_size)
         except ValueError as exc:
-            self.fail(str(exc), exc)
+            self.fail(str(exc), exc, "sequence")
             return False
         previous = (self.sequence, self.sequence_source)
         self.sequence, self.sequence_source = arr, source or f"{arr.shape[0]} steps"
         self._emit(Change.SEQUENCE, arr, previous[0])
-        if self._trace is None and not self.auto_run and self._debugger is None:
-            return True  # computed when the debugger is first shown (ensure_trace)
+        if self._trace is None and not self.auto_run and "run" not in self.jobs:
+            return True  # nobody looks at a run yet: computed on ensure_trace
         return self._rerun(lambda: self._restore_sequence(*previous))
 
     def _restore_sequence(self, x: np.ndarray | None, source: str) -> None:
@@ -248,29 +261,36 @@ class Workspace:
         return self._rerun(restore)
 
     def open_sequence(
-        self, path: str | os.PathLike[str], on_done: Callable[[bool], None] | None = None
+        self,
+        path: str | os.PathLike[str],
+        on_done: Callable[[bool], None] | None = None,
+        wait: bool = False,
     ) -> Job | None:
         """Read a sequence file in a job, then use it (``ERROR`` names the file when it fails)."""
         model = self.model
         if model is None:
-            self.fail("Open a model before a sequence")
+            self.fail("Open a model before a sequence", kind="sequence")
             return None
         name = Path(path).name
 
         def done(x: np.ndarray | None, error: BaseException | None) -> None:
             ok = error is None and x is not None and self.model is model
             if error is not None:
-                self.fail(str(error), error)
+                self.fail(str(error), error, "sequence")
             elif ok:
                 ok = self.set_sequence(x, name)
             if on_done is not None:
                 on_done(bool(ok))
 
         work = lambda j: load_sequence(path, model.input_size, model.embedding)  # noqa: E731
-        return self.submit("sequence", f"reading {name}", work, done)
+        return self.submit("sequence", f"reading {name}", work, done, cost=FILE_COST, wait=wait)
 
     def open_dropped_array(
-        self, path: str | os.PathLike[str], on_done: Callable[[str], None] | None = None
+        self,
+        path: str | os.PathLike[str],
+        on_done: Callable[[str], None] | None = None,
+        wait: bool = False,
+        on_error: Callable[[BaseException], bool] | None = None,
     ) -> Job:
         """A dropped ``.npy``/``.npz`` holds weights or a sequence: read it once, in a job.
         Weights become the model; no LSTM but a fit for the open model: the sequence;
@@ -291,8 +311,10 @@ class Workspace:
 
         def done(result: tuple[str, Any] | None, error: BaseException | None) -> None:
             outcome = "error"
-            if error is not None or result is None:
-                self.fail(str(error) or type(error).__name__, error)
+            if error is not None and on_error is not None and on_error(error):
+                outcome = "handled"
+            elif error is not None or result is None:
+                self.fail(str(error) or type(error).__name__, error, "load")
             elif result[0] == "model":
                 self.set_model(result[1], path)
                 outcome = "model"
@@ -301,15 +323,16 @@ class Workspace:
             if on_done is not None:
                 on_done(outcome)
 
-        return self.submit("load", f"reading {Path(path).name}", work, done)
+        return self.submit("load", f"reading {Path(path).name}", work, done, FILE_COST, wait)
 
     # -- running ---------------------------------------------------------------------------------
-    def ensure_trace(self) -> None:
-        """Compute the trace if there is none and nothing is computing it."""
-        if self._trace is None and self.model is not None and "run" not in self.jobs:
-            self._rerun(None)
+    def ensure_trace(self, wait: bool = False) -> None:
+        """Compute the trace if there is none and nothing is computing it (``wait``: here,
+        now, e.g. for a headless screenshot)."""
+        if self._trace is None and self.model is not None and ("run" not in self.jobs or wait):
+            self._rerun(None, wait)
 
-    def _rerun(self, restore: Callable[[], None] | None) -> bool:
+    def _rerun(self, restore: Callable[[], None] | None, wait: bool = False) -> bool:
         """Run the model on the sequence in a job; False if an inline run already failed."""
         model, x, states = self.model, self.sequence, dict(self.states)
         if model is None or x is None:
@@ -327,13 +350,13 @@ class Workspace:
                 failed.append(True)
                 if restore is not None:
                     restore()
-                self.fail(str(error), error)
+                self.fail(str(error), error, "run")
                 return
             self._take_trace(trace)
 
         cost = run_cost(model, x.shape[0])
         label = f"computing {x.shape[0]} steps"
-        self.submit("run", label, work, done, cost=cost)
+        self.submit("run", label, work, done, cost=cost, wait=wait)
         return not failed
 
     def _take_trace(self, trace: Trace) -> None:

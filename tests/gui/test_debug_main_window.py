@@ -60,11 +60,11 @@ def test_debugger_is_built_and_run_only_when_needed(make_main_window):
 
 
 def test_showing_the_debugger_runs_the_model_once(make_main_window, monkeypatch):
-    import lstmviz.gui.debug_panel as debug_panel
+    import lstmviz.workspace.workspace as workspace  # the workspace runs the model
 
     calls = []
-    real_run = debug_panel.run
-    monkeypatch.setattr(debug_panel, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    real_run = workspace.run
+    monkeypatch.setattr(workspace, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
     window = make_main_window()
     window.set_model(make_model())
     window.set_sequence(np.random.default_rng(6).normal(size=(8, 3)))

@@ -322,16 +322,16 @@ def test_the_panel_never_waits_for_the_compiled_engine(qtbot, monkeypatch):
     """Until numba's kernels are resolved (compiled in the background on a first launch) the
     panel runs the NumPy engine; afterwards ``auto``. Both give the frameworks' numbers."""
     from lstmviz.core import compiled
-    from lstmviz.gui import debug_panel
+    from lstmviz.workspace import workspace  # the workspace runs the model for the panel
 
     engines = []
 
     def spy(*args, engine, **kw):
         engines.append(engine)
-        return debug_panel.run.__wrapped__(*args, engine=engine, **kw)
+        return workspace.run.__wrapped__(*args, engine=engine, **kw)
 
-    spy.__wrapped__ = debug_panel.run
-    monkeypatch.setattr(debug_panel, "run", spy)
+    spy.__wrapped__ = workspace.run
+    monkeypatch.setattr(workspace, "run", spy)
     monkeypatch.setattr(compiled, "ready", lambda: False)
     p = DebugPanel()
     qtbot.addWidget(p)

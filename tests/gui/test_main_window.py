@@ -238,7 +238,9 @@ def test_a_dropped_array_file_is_a_sequence_or_weights_by_what_it_holds(
     np.savez(tmp_path / "walk.npz", x=x)
     for name in ("walk.npy", "walk.npz"):
         drop(window, tmp_path / name)  # holds no LSTM, reads as (T, 3): a sequence
-        assert f"{name} (11 steps)" in window.status_label.text()
+        # read in a worker like File ▸ Open (issue 18 item 5): the window paints meanwhile
+        qtbot.waitUntil(lambda n=name: f"{n} (11 steps)" in window.status_label.text())
+        qtbot.waitUntil(lambda: window.debug_panel.trace is not None)
         np.testing.assert_allclose(window.debug_panel.trace.x, x, rtol=1e-6)
         assert window.model.source_path.endswith("plain.pt")
     weights = FIXTURES / "arrays" / "keras_names.npz"

@@ -36,7 +36,11 @@ def fixture_models(fmt_dir: Path) -> list[Path]:
     return out
 
 
-FORMATS = sorted(d for d in FIXTURES.iterdir() if d.is_dir() and fixture_models(d))
+#: Fixture folders that hold no model files (fake Qt platform plugins for the start-up checks).
+NOT_MODELS = frozenset({"startup"})
+FORMATS = sorted(
+    d for d in FIXTURES.iterdir() if d.is_dir() and d.name not in NOT_MODELS and fixture_models(d)
+)
 
 
 def raw_arrays(path: Path) -> dict[str, np.ndarray]:
