@@ -8,9 +8,19 @@ the previous sequence.
 from __future__ import annotations
 
 import enum
+import io
+import itertools
+import math
 import os
 import re
+import stat
+import tokenize
+import zipfile
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +28,17 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 _SEPARATORS = re.compile(r"[,\s;]+")
+_TO_SPACE = str.maketrans(",;", "  ")
+#: Budgets checked before reading (issue 18): a sequence is at most this many values (32 MB as
+#: float64; a million steps of 4 features), a text file at most this many bytes.
+MAX_VALUES = 4_000_000
+MAX_TEXT_BYTES = 16 << 20
+#: Lines of a text file (counted before parsing, which costs about 1.5 µs a line in Python):
+#: longer sequences go in a .npy, read at disk speed.
+MAX_TEXT_LINES = 250_000
+MAX_NPY_HEADER = 10_000  # what numpy itself allows without allow_pickle
+MAX_NPZ_MEMBERS = 1_000
+MAX_NPZ_RATIO = 200  # inflated bytes per archive byte (zeros deflate 1000:1, real data ~1:1)
 
 
 class SequenceKind(enum.Enum):
@@ -65,31 +86,75 @@ def validate(x: npt.ArrayLike, width: int, source: str = "sequence") -> FloatArr
 def parse_sequence(text: str, width: int) -> FloatArray:
     """One timestep per line, values separated by commas, spaces, tabs or semicolons.
 
-    Blank lines and ``#`` comments are skipped. Errors name the line, as users paste from
-    spreadsheets where one bad cell is easy to miss.
+    Blank lines and ``#`` comments are skipped. Errors name the line and column, as users paste
+    from spreadsheets where one bad cell is easy to miss.
     """
-    rows: list[list[float]] = []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip().strip(",;")
-        if not line:
+    return _parse_lines(_lines(text), width)
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines of ``text`` one at a time (``\\n``, ``\\r\\n`` or ``\\r``), not a list of them all."""
+    return iter(io.StringIO(text, newline=None))
+
+
+def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> FloatArray:
+    """Rows of ``lines`` (numbered from 1, ``skip`` = index of a header line) → (T, width).
+
+    Values go into one flat float buffer (8 bytes each), not lists of Python floats, so a
+    long file costs what its array costs.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+    values, linenos = array("d"), array("q")
+    for index, raw in enumerate(lines):
+        if index == skip:
             continue
-        cells = [c for c in _SEPARATORS.split(line) if c]
-        try:
-            values = [float(c) for c in cells]
-        except ValueError:
-            bad = next(c for c in cells if not _is_float(c))
-            raise ValueError(f"line {lineno}: {bad!r} is not a number") from None
-        if len(values) != width:
+        cells = _cells(raw)
+        if not cells:
+            continue
+        lineno = index + 1
+        if len(cells) != width:
+            bad = next((k for k, c in enumerate(cells) if not _is_float(c)), None)
+            if bad is not None:
+                raise ValueError(_not_a_number(lineno, bad, cells[bad]))
             raise ValueError(
-                f"line {lineno}: {len(values)} values, but the model's first layer expects {width} "
+                f"line {lineno}: {len(cells)} values, but the model's first layer expects {width} "
                 "per timestep"
             )
-        if not all(np.isfinite(values)):
-            raise ValueError(f"line {lineno}: NaN or Inf; every value must be finite")
-        rows.append(values)
-    if not rows:
+        try:
+            values.extend(map(float, cells))
+        except ValueError:
+            bad = next(k for k, c in enumerate(cells) if not _is_float(c))
+            raise ValueError(_not_a_number(lineno, bad, cells[bad])) from None
+        linenos.append(lineno)
+        if len(values) > MAX_VALUES:
+            raise ValueError(
+                f"line {lineno}: more than {MAX_VALUES:,} values; lstmviz steps through at most "
+                f"{MAX_VALUES // width:,} timesteps of {width}"
+            )
+    if not values:
         raise ValueError(f"no timesteps; type one row of {_numbers(width)} per timestep")
-    return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
+    x = np.frombuffer(values, dtype=np.float64).reshape(-1, width).copy()
+    bad = ~np.isfinite(x)
+    if bad.any():  # checked once at the end: a test per value costs more than parsing it
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"line {linenos[row]}: NaN or Inf (column {col + 1}); every value must be finite"
+        )
+    return x
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of one row: split on commas, semicolons and any whitespace (``str.split``
+    after a ``translate``, several times faster than a regex on long files)."""
+    if "#" in line:
+        line = line.split("#", 1)[0]
+    return line.translate(_TO_SPACE).split()
+
+
+def _not_a_number(lineno: int, index: int, cell: str) -> str:
+    shown = cell if len(cell) <= 40 else cell[:40] + "…"
+    return f"line {lineno}: {shown!r} is not a number (column {index + 1})"
 
 
 def format_sequence(x: npt.ArrayLike, precision: int = 6) -> str:
@@ -113,69 +178,199 @@ def load_sequence(
 
     With the model's ``embedding (vocab, width)``, a file of one column of whole numbers is
     token ids, looked up as the Embedding layer would (what a user of a text model has);
-    anything else must have ``width`` columns. ``np.load`` runs with ``allow_pickle=False``
-    so a file can never execute code.
+    anything else must have ``width`` columns. Nothing is unpickled, sizes are checked against
+    the file before anything is read or inflated, and every failure (a file of any content,
+    even a hostile one) is a ``ValueError`` with one printable line.
     """
+    try:
+        return _load_sequence(path, width, embedding)
+    except ValueError as exc:
+        raise ValueError(_one_line(str(exc))) from exc
+    except MemoryError as exc:
+        raise ValueError(f"{_name(path)}: too large to load as a sequence") from exc
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ValueError(_one_line(f"{_name(path)}: cannot read the file ({exc})")) from exc
+    except Exception as exc:  # a file must never take the caller down with another exception
+        detail = f"{type(exc).__name__}: {exc}"
+        raise ValueError(_one_line(f"{_name(path)}: unreadable sequence file ({detail})")) from exc
+
+
+def _load_sequence(
+    path: str | os.PathLike[str], width: int, embedding: npt.ArrayLike | None
+) -> FloatArray:
+    p = Path(path)
     if embedding is not None and width != 1:
         try:
-            ids = _read_sequence(path, 1)
+            ids, cells = _read_sequence(p, 1)
         except ValueError:
             ids = None  # not one column: read it as embedded vectors below
         if ids is not None:
             try:
-                return embed_tokens(ids, embedding)
+                return embed_tokens(ids, embedding, cells)
             except ValueError as exc:
                 raise ValueError(
-                    f"{Path(path).name}: one column, read as token ids: {exc}; or give "
+                    f"{p.name}: one column, read as token ids: {exc}; or give "
                     f"{width} values per row (the embedded vectors)"
                 ) from exc
-    return _read_sequence(path, width)
+    return _read_sequence(p, width)[0]
 
 
-def _read_sequence(path: str | os.PathLike[str], width: int) -> FloatArray:
-    p = Path(path)
+def _read_sequence(p: Path, width: int) -> tuple[FloatArray, list[str] | None]:
+    """The sequence, and for a one-column text file the cells as written (for messages)."""
     name = p.name
-    if not p.is_file():
-        raise ValueError(f"{name}: no such file")
-    suffix = p.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        try:
-            data = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise ValueError(
-                f"{name}: cannot read as NumPy ({exc}); pickled arrays are refused"
-            ) from exc
-        except OSError as exc:
-            raise ValueError(f"{name}: not a NumPy {suffix} file ({exc})") from exc
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                keys = list(data.files)
-                if not keys:
-                    raise ValueError(f"{name}: empty .npz; expected an array of shape (T, {width})")
-                key = next((k for k in ("x", "input", "inputs", "sequence") if k in keys), keys[0])
-                data = data[key]
-                name = f"{name}[{key}]"
-        if data.dtype.kind not in "fiub":
-            raise ValueError(
-                f"{name}: dtype {data.dtype} is not numeric; expected (T, {width}) floats"
-            )
-        return validate(data, width, name)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        st = p.stat()
+    except OSError:
+        raise ValueError(f"{name}: no such file") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a special file (FIFO, device, socket)"
+        raise ValueError(f"{name}: {what}, not a sequence file; expected .csv, .txt, .npy, .npz")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        with _open_regular(p) as fh:
+            return validate(_read_npy(fh, st.st_size, name, width), width, name), None
+    if suffix == ".npz":
+        data, name = _read_npz(p, st.st_size, width)
+        return validate(data, width, name), None
+    if st.st_size > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"{name}: {st.st_size:,} bytes of text; sequence text files are read up to "
+            f"{MAX_TEXT_BYTES >> 20} MB (save a long sequence as .npy)"
+        )
+    with _open_regular(p) as fh:
+        raw = fh.read(MAX_TEXT_BYTES + 1)
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: not a text file; use CSV/TXT rows, .npy or .npz") from exc
-    lines = text.splitlines()
-    if lines and not _row_is_numeric(lines[0]):
-        lines = lines[1:]  # a CSV header row
+    n_lines = max(text.count("\n"), text.count("\r"))
+    if n_lines > MAX_TEXT_LINES:
+        raise ValueError(
+            f"{name}: {n_lines:,} lines; sequence text files are read up to "
+            f"{MAX_TEXT_LINES:,} lines (save a long sequence as .npy)"
+        )
+    first = next((k for k, line in enumerate(_lines(text)) if _cells(line)), None)
+    header = None
+    if first is not None and _is_header(next(itertools.islice(_lines(text), first, None))):
+        header = first
     try:
-        return parse_sequence("\n".join(lines), width)
+        x = _parse_lines(_lines(text), width, skip=header)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
+    cells = None
+    if width == 1:
+        rows = (c for k, line in enumerate(_lines(text)) if k != header and (c := _cells(line)))
+        cells = [c[0] for c in rows]
+    return x, cells
 
 
-def _row_is_numeric(line: str) -> bool:
-    cells = [c for c in _SEPARATORS.split(line.split("#", 1)[0].strip()) if c]
-    return not cells or all(_is_float(c) for c in cells)
+def _is_header(line: str) -> bool:
+    """A header names columns: every cell of it is a non-number (``time,value``). A row with
+    some numbers (``1,2,x``) is a data row with a typo, reported, never dropped."""
+    cells = _cells(line)
+    return bool(cells) and not any(_is_float(c) for c in cells)
+
+
+def _open_regular(p: Path) -> io.BufferedReader:
+    """Open for reading without blocking on a FIFO swapped in after the ``stat``."""
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{p.name}: not a regular file; expected .csv, .txt, .npy, .npz")
+    return os.fdopen(fd, "rb")
+
+
+def _read_npy(fh: IO[bytes], available: int, name: str, width: int) -> npt.NDArray:
+    """One ``.npy`` array from ``fh``, its header checked before any data is read: numeric
+    dtype (never a pickle), at most ``MAX_VALUES`` values, no more bytes than ``available``."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            read_header = np.lib.format.read_array_header_1_0
+        elif version == (2, 0):
+            read_header = np.lib.format.read_array_header_2_0
+        else:
+            raise ValueError(f"format version {version}")
+        shape, fortran, dtype = read_header(fh, max_header_size=MAX_NPY_HEADER)
+    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{name}: cannot read as NumPy ({detail[:120]})") from exc
+    if dtype.hasobject:
+        raise ValueError(
+            f"{name}: cannot read as NumPy (dtype {dtype} holds Python objects); "
+            "pickled arrays are refused"
+        )
+    if dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
+        raise ValueError(f"{name}: dtype {dtype} is not numeric; expected (T, {width}) floats")
+    count = math.prod(shape)
+    if count > MAX_VALUES:
+        raise ValueError(
+            f"{name}: shape {tuple(shape)} holds {count:,} values; lstmviz reads sequences of "
+            f"at most {MAX_VALUES:,}"
+        )
+    nbytes = count * dtype.itemsize
+    if nbytes > available:
+        raise ValueError(
+            f"{name}: shape {tuple(shape)} {dtype} needs {nbytes:,} bytes but only "
+            f"{available:,} are stored; the file is truncated"
+        )
+    raw = fh.read(nbytes)
+    if len(raw) != nbytes:
+        raise ValueError(f"{name}: the file is truncated ({len(raw):,} of {nbytes:,} bytes)")
+    arr = np.frombuffer(raw, dtype=dtype, count=count)
+    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
+
+
+def _read_npz(p: Path, size: int, width: int) -> tuple[npt.NDArray, str]:
+    """The sequence member of an ``.npz`` (``x``, ``input``, ``inputs``, ``sequence``, else the
+    first), chosen from the zip directory and inflated alone, bounded by its declared size
+    (``zipfile`` stops there and checks the CRC) which is checked first."""
+    name = p.name
+    with zipfile.ZipFile(p) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise ValueError(f"{name}: {len(infos):,} members; expected a few arrays from np.savez")
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ValueError(
+                f"{name}: member {twice[:60]!r} is stored twice, so which one is meant is "
+                "ambiguous; re-save it with np.savez"
+            )
+        keys = [n[:-4] if n.endswith(".npy") else n for n in names]
+        if not keys:
+            raise ValueError(f"{name}: empty .npz; expected an array of shape (T, {width})")
+        key = next((k for k in ("x", "input", "inputs", "sequence") if k in keys), keys[0])
+        info = infos[keys.index(key)]
+        label = f"{name}[{key[:60]}]"
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"{label}: not a .npy array; expected an archive written by np.savez")
+        limit = MAX_VALUES * 16 + MAX_NPY_HEADER
+        if info.file_size > limit or info.file_size > max(size, 1) * MAX_NPZ_RATIO + (1 << 20):
+            raise ValueError(
+                f"{label}: declares {info.file_size:,} bytes inflated from a {size:,}-byte "
+                "file; refused as a possible zip bomb (save the sequence with np.save)"
+            )
+        with zf.open(info) as fh:
+            return _read_npy(fh, info.file_size, label, width), label
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """One printable line of at most ``limit`` characters (file names and cells are file
+    content: a newline or an escape sequence in them must not reach the screen raw)."""
+    if len(text) > 4 * limit:
+        text = text[: 2 * limit] + "…" + text[-2 * limit :]
+    if not text.isprintable():
+        text = "".join(
+            c if c.isprintable() else (" " if c == "\t" else repr(c)[1:-1]) for c in text
+        )
+    if len(text) > limit:
+        text = text[: limit - 81] + "…" + text[-80:]
+    return text
+
+
+def _name(path: str | os.PathLike[str]) -> str:
+    return Path(path).name or str(path)
 
 
 def generate_sequence(
@@ -219,8 +414,14 @@ def parse_token_ids(text: str, vocab: int) -> npt.NDArray[np.int64]:
     return np.asarray(ids, dtype=np.int64)
 
 
-def embed_tokens(ids: npt.ArrayLike, embedding: npt.ArrayLike | None) -> FloatArray:
-    """Look up ``ids (T,)`` in ``embedding (vocab, D)``: what an Embedding layer feeds the LSTM."""
+def embed_tokens(
+    ids: npt.ArrayLike, embedding: npt.ArrayLike | None, written: list[str] | None = None
+) -> FloatArray:
+    """Look up ``ids (T,)`` in ``embedding (vocab, D)``: what an Embedding layer feeds the LSTM.
+
+    ``written``: the ids as the file wrote them, quoted in messages instead of the parsed
+    number (an id ``1e300`` is reported as ``1e300``, never as a wrapped-around integer).
+    """
     if embedding is None:
         raise ValueError("this model has no Embedding layer to look token ids up in")
     table = np.asarray(embedding, dtype=np.float64)
@@ -234,17 +435,22 @@ def embed_tokens(ids: npt.ArrayLike, embedding: npt.ArrayLike | None) -> FloatAr
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise ValueError("token ids must be whole numbers")
-        arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "iu":
         raise ValueError(f"token ids must be integers, got {arr.dtype}")
     vocab = table.shape[0]
-    bad = (arr < 0) | (arr >= vocab)
+    bad = (arr < 0) | (arr >= vocab)  # compared before any cast, so 1e300 stays 1e300
     if bad.any():
         t = int(np.argmax(bad))
-        raise ValueError(
-            f"token id {int(arr[t])} at step {t} is outside the vocabulary 0..{vocab - 1}"
-        )
-    return table[arr]
+        shown = _as_written(arr[t], written[t] if written and t < len(written) else None)
+        raise ValueError(f"token id {shown} at step {t} is outside the vocabulary 0..{vocab - 1}")
+    return table[arr.astype(np.int64)]
+
+
+def _as_written(value: object, text: str | None) -> str:
+    if text is not None:
+        return text if len(text) <= 40 else text[:40] + "…"
+    v = float(value)  # type: ignore[arg-type]
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
 
 
 def parse_state(text: str, size: int, what: str = "state") -> FloatArray:

@@ -1,7 +1,14 @@
 """Sequences from text, files, generators and token embeddings; errors name the width."""
 
+import io
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+from bounded import bounded_load
 
 from lstmviz.core.sequence import (
     SequenceKind,
@@ -121,3 +128,174 @@ def test_one_column_files_are_token_ids_for_an_embedding_model(tmp_path):
         load_sequence(tmp_path / "ids.npy", 3)  # without an embedding: a width error
     with pytest.raises(ValueError, match="no Embedding layer"):
         embed_tokens([1, 2], None)
+
+
+# --------------------------------------------------------------------------- issue 18, item 5
+
+
+def test_a_header_is_only_a_row_of_names(tmp_path):
+    x = [[1, 2, 3], [4, 5, 6]]
+    (tmp_path / "named.csv").write_text("# made by hand\ntime, b;c\n1,2,3\n4,5,6\n")
+    np.testing.assert_array_equal(load_sequence(tmp_path / "named.csv", 3), x)
+    (tmp_path / "typo.csv").write_text("1,2,x\n4,5,6\n")  # a typo, never a dropped "header"
+    with pytest.raises(ValueError, match=r"^typo.csv: line 1: 'x' is not a number \(column 3\)$"):
+        load_sequence(tmp_path / "typo.csv", 3)
+    # after a real header, lines are counted as the editor shows them (header = line 1)
+    (tmp_path / "after.csv").write_text("a,b,c\n1,2,3\n\n4,five,6\n")
+    with pytest.raises(ValueError, match=r"after.csv: line 4: 'five' is not a number \(column 2\)"):
+        load_sequence(tmp_path / "after.csv", 3)
+    (tmp_path / "names_later.csv").write_text("a,b,c\n1,2,3\nd,e,f\n")
+    with pytest.raises(ValueError, match=r"line 3: 'd' is not a number \(column 1\)"):
+        load_sequence(tmp_path / "names_later.csv", 3)
+    (tmp_path / "nan.csv").write_text("a,b,c\n1,2,3\n4,inf,6\n")
+    with pytest.raises(ValueError, match=r"line 3: NaN or Inf \(column 2\)"):
+        load_sequence(tmp_path / "nan.csv", 3)
+    (tmp_path / "crlf.csv").write_bytes(b"a,b,c\r\n1,2,3\r\n4,5,6\r\n")
+    np.testing.assert_array_equal(load_sequence(tmp_path / "crlf.csv", 3), x)
+
+
+def test_token_ids_are_reported_as_the_file_wrote_them(tmp_path):
+    table = np.arange(12.0).reshape(4, 3)
+    (tmp_path / "ids.csv").write_text("1\n1e300\n")
+    with pytest.raises(ValueError, match=r"token id 1e300 at step 1 is outside"):
+        load_sequence(tmp_path / "ids.csv", 3, table)
+    np.save(tmp_path / "ids.npy", np.array([2.0, 1e300]))
+    with pytest.raises(ValueError, match=r"token id 1e\+300 at step 1 is outside"):
+        load_sequence(tmp_path / "ids.npy", 3, table)
+    with pytest.raises(ValueError, match=r"token id -7 at step 0"):
+        embed_tokens(np.array([-7, 1]), table)
+
+
+def _npy_with_header(shape: str, descr: str = "<f8", body: bytes = b"\0" * 64) -> bytes:
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}".encode()
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + body
+
+
+def _zip(path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": wanted here
+        with zipfile.ZipFile(path, "w", method) as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=True)
+    return buf.getvalue()
+
+
+def hostile_sequences(d: Path) -> dict[str, tuple[Path, str]]:
+    """Crafted sequence files → (path, what the one-line refusal must name)."""
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def add(name: str, data: bytes, needle: str) -> None:
+        (d / name).write_bytes(data)
+        cases[name] = (d / name, needle)
+
+    add("rows.csv", b"0,0,0\n" * 10_000_000, "save a long sequence as .npy")  # 60 MB
+    add("lines.txt", b"0\n" * 3_000_000, "lines")
+    add("typo.csv", b"1,2,x\n3,4,5\n", "line 1: 'x' is not a number (column 3)")
+    add("ctrl\n\x1b[31m.csv", b"1,2,\x1b[31mq\x00\n" + b"y" * 100_000, "is not a number")
+    add("huge.npy", _npy_with_header("(100000000000, 3)"), "at most")
+    add("lies.npy", _npy_with_header("(1000, 3)"), "truncated")
+    add("negative.npy", _npy_with_header("(-5, 3)"), "")
+    add("object.npy", _npy(np.array([{"a": 1}], dtype=object)), "pickled arrays are refused")
+    add("text.npy", _npy(np.array(["abc"])), "not numeric")
+    add("deep.npy", _npy_with_header("(" * 5000 + ")" * 5000), "cannot read as NumPy")
+    add("binary.csv", bytes(range(256)) * 100, "not a text file")
+    bomb = d / "bomb.npz"  # 160 MB of zeros in a 160 KB archive (a 2.4 GB one is refused alike)
+    header = _npy_with_header("(6710886, 3)", body=b"")
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open("x.npy", "w", force_zip64=True) as fh,
+    ):
+        fh.write(header)
+        chunk = b"\0" * (1 << 24)
+        for _ in range(10):
+            fh.write(chunk)
+    cases["bomb.npz"] = (bomb, "zip bomb")
+    _zip(d / "pickle.npz", [("a/data.pkl", b"\x80\x02N." * 20_000)])
+    cases["pickle.npz"] = (d / "pickle.npz", "not a .npy array")
+    _zip(d / "twice.npz", [("x.npy", _npy(np.zeros((2, 3)))), ("x.npy", _npy(np.ones((2, 3))))])
+    cases["twice.npz"] = (d / "twice.npz", "stored twice")
+    members = [(f"m{k}.npy", b"") for k in range(5000)]
+    _zip(d / "many.npz", members, zipfile.ZIP_STORED)
+    cases["many.npz"] = (d / "many.npz", "members")
+    _zip(d / "obj.npz", [("x.npy", _npy(np.array([None, 1], dtype=object)))])
+    cases["obj.npz"] = (d / "obj.npz", "pickled arrays are refused")
+    (d / "cut.npz").write_bytes((d / "obj.npz").read_bytes()[:-30])
+    cases["cut.npz"] = (d / "cut.npz", "")
+    os.mkfifo(d / "fifo.csv")
+    cases["fifo.csv"] = (d / "fifo.csv", "special file")
+    (d / "folder.csv").mkdir()
+    cases["folder.csv"] = (d / "folder.csv", "folder")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return hostile_sequences(tmp_path_factory.mktemp("hostile_sequences"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rows.csv",
+        "lines.txt",
+        "typo.csv",
+        "ctrl\n\x1b[31m.csv",
+        "huge.npy",
+        "lies.npy",
+        "negative.npy",
+        "object.npy",
+        "text.npy",
+        "deep.npy",
+        "binary.csv",
+        "bomb.npz",
+        "pickle.npz",
+        "twice.npz",
+        "many.npz",
+        "obj.npz",
+        "cut.npz",
+        "fifo.csv",
+        "folder.csv",
+    ],
+)
+def test_hostile_sequence_files_are_one_line_value_errors(hostile, name):
+    path, needle = hostile[name]
+    out = bounded_load(path, kind="sequence", width=3)
+    assert out.kind == "value_error", out
+    out.assert_refused(needle)
+
+
+def test_a_long_sequence_that_fits_the_budget_loads(tmp_path):
+    x = np.random.default_rng(1).normal(size=(200_000, 3))
+    np.save(tmp_path / "long.npy", x)
+    np.savez_compressed(tmp_path / "long.npz", x=x)
+    (tmp_path / "long.csv").write_text(format_sequence(x[:100_000], 8))
+    for name in ("long.npy", "long.npz", "long.csv"):
+        out = bounded_load(tmp_path / name, kind="sequence", width=3)
+        out.assert_bounded()
+        assert out.kind == "sequence", out
+    np.testing.assert_array_equal(load_sequence(tmp_path / "long.npz", 3), x)
+
+
+def test_no_other_exception_escapes(tmp_path, monkeypatch):
+    np.save(tmp_path / "a.npy", np.zeros((2, 3)))
+
+    def boom(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np.lib.format, "read_magic", boom)
+    with pytest.raises(ValueError, match=r"^a.npy: too large to load as a sequence$"):
+        load_sequence(tmp_path / "a.npy", 3)
+
+    def attr(*args, **kwargs):
+        raise AttributeError("'bytes' object has no attribute 'dtype'\nsecond line")
+
+    monkeypatch.setattr(np.lib.format, "read_magic", attr)
+    with pytest.raises(ValueError) as err:
+        load_sequence(tmp_path / "a.npy", 3)
+    assert "AttributeError" in str(err.value) and "\n" not in str(err.value)
