@@ -37,7 +37,7 @@ LISTED = 4
 
 
 def _names(nodes: list[Node], listed: int = LISTED) -> str:
-    shown = ", ".join(quote(n.name or n.op_type, 48) for n in nodes[:listed])
+    shown = ", ".join(quote(n.name or n.op_type, 40) for n in nodes[:listed])
     return shown + (f" and {len(nodes) - listed} more" if len(nodes) > listed else "")
 
 
@@ -65,7 +65,7 @@ def _written_out(graphs: list[Graph]) -> list[Node] | None:
         tanh = [n for n in graph.nodes if n.op_type == "Tanh" and _from_matmul(graph, n)]
         if sig and tanh:
             mats = [n for n in graph.nodes if n.op_type in _MATMULS]
-            return mats[:2] + sig + tanh
+            return mats[:1] + sig[:1] + tanh[:1] + mats[1:] + sig[1:] + tanh[1:]
     return None
 
 
@@ -88,9 +88,8 @@ def no_lstm_message(file: str, root: Graph) -> str:
         quant = f" with quantized {', '.join(quantized[:3])}" if quantized else ""
         return (
             f"{file}: ONNX graph has no LSTM node (the cell is written out as Gemm/MatMul, "
-            f"Sigmoid and Tanh nodes{quant}: {_names(cell, 6)}), as torch exports "
-            "nn.LSTMCell; lstmviz reads LSTM nodes: export an nn.LSTM, or open the PyTorch "
-            "state_dict"
+            f"Sigmoid and Tanh nodes{quant}: {_names(cell, 3)}); lstmviz reads LSTM nodes: "
+            "export an nn.LSTM, or open the PyTorch state_dict"
         )
     if quantized:
         return (

@@ -25,8 +25,9 @@ from lstmviz.io.onnx.proto import Graph, Node, quote, walk
 
 #: Nodes lstmviz runs as LSTM layers (the quantized one is dequantized first).
 RECURRENT = frozenset({"LSTM", "DynamicQuantizeLSTM"})
-#: At most this many labels are listed in a message.
-MAX_LISTED = 12
+#: Characters of labels listed in a message (messages are cut at 300 characters; the GUI's
+#: dialog gets every choice from ``ChoiceRequired.choices``).
+LISTED_CHARS = 150
 
 
 @dataclass
@@ -135,9 +136,14 @@ def find_stacks(root: Graph) -> list[Stack]:
 
 
 def _listed(labels: list[str]) -> str:
-    shown = ", ".join(quote(label, 120) for label in labels[:MAX_LISTED])
-    more = f", ... ({len(labels)} in all)" if len(labels) > MAX_LISTED else ""
-    return shown + more
+    shown: list[str] = []
+    for label in labels:
+        text = quote(label, 70)
+        if shown and sum(len(s) + 2 for s in shown) + len(text) > LISTED_CHARS:
+            break
+        shown.append(text)
+    more = f" and {len(labels) - len(shown)} more" if len(shown) < len(labels) else ""
+    return ", ".join(shown) + more
 
 
 def choose_stack(stacks: list[Stack], prefix: str | None, file: str) -> Stack:
@@ -161,7 +167,7 @@ def choose_stack(stacks: list[Stack], prefix: str | None, file: str) -> Stack:
             choices=tuple(labels),
         )
     where = sum(1 for s in stacks if s.graph.parent is not None)
-    inside = f", {where} of them inside If/Loop/Scan subgraphs" if where else ""
+    inside = f", {where} in If/Loop/Scan subgraphs" if where else ""
     raise ChoiceRequired(
         f"{file}: holds {len(stacks)} separate LSTM stacks{inside} ({_listed(labels)}); "
         "pick one with prefix=",
