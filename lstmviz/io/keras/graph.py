@@ -269,6 +269,11 @@ def _walk(model_cfg: Mapping[str, Any], scope: _Scope, out: list[LayerSpec]) -> 
         kind = entry["class_name"]
         cfg = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
         name = str(entry.get("name") or cfg.get("name") or kind)
+        if name in made:
+            raise LoadError(
+                f"{scope.file}: model config has two layers named {name!r}; Keras refuses "
+                "duplicate layer names in one model, so the config is damaged or crafted"
+            )
         if sequential and kind == "InputLayer":
             made[name] = scope.feed  # Keras 3 ``Sequential.layers`` leaves it out of the path
             continue

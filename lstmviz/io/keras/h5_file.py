@@ -63,6 +63,7 @@ def _group_weights(g: h5py.Group, file: str) -> tuple[Weight, ...]:
     names = name_list(g.attrs, "weight_names", file)
     if names is None:
         raise LoadError(f"{file}: layer group {g.name} has no weight_names attribute")
+    _no_duplicates(names, f"layer group {g.name}'s weight_names", file)
     out = []
     for n in names:
         obj = local(g, n, file)
@@ -70,6 +71,19 @@ def _group_weights(g: h5py.Group, file: str) -> tuple[Weight, ...]:
             raise LoadError(f"{file}: {g.name}/{n} is listed in weight_names but missing")
         out.append(weight(obj, f"{g.name.lstrip('/')}/{n}", _role(n), file))
     return tuple(out)
+
+
+def _no_duplicates(names: Sequence[str], what: str, file: str) -> None:
+    """Keras gives every layer and weight of a model its own name; a list naming one twice
+    would make Keras load one array into two variables (or fail), so it is refused."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise LoadError(
+                f"{file}: {what} lists {name!r} twice; Keras names every layer and weight "
+                "once, so the file is damaged or crafted"
+            )
+        seen.add(name)
 
 
 def _wrapped(spec: LayerSpec) -> str:
@@ -227,6 +241,7 @@ def _kind_from_arrays(ws: Sequence[Weight]) -> str:
 def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
     file = probe.name
     names = name_list(h5.attrs, "layer_names", file) or []
+    _no_duplicates(names, "layer_names", file)
     version = parse_version(h5.attrs.get("keras_version"))
     found: list[FoundLayer] = []
     notes = ["weights-only file: sizes from shapes, activations and return_sequences assumed"]
@@ -245,9 +260,11 @@ def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
     return build_model(found, src, notes)
 
 
-def _sharded(index: Path, probe: Probe, modes: MergeModes, opened: str = "") -> LSTMModel:
-    merged, count = merged_shards(index, probe.name)
-    with merged:
+def _sharded(
+    index: Path, probe: Probe, modes: MergeModes, max_mb: object, opened: str = ""
+) -> LSTMModel:
+    merged, count, total = merged_shards(index, probe.name, max_mb)
+    with merged, read_budget(ReadBudget(total, max_mb, probe.name)):
         note = f"sharded weights: {count} shard files merged (index {index.name})"
         if opened:
             note += f"; {opened} is one of them, the whole set was read"
@@ -280,19 +297,19 @@ def load_keras_h5(
     try:
         budget = ReadBudget(probe.size, max_weights_mb, probe.name)
         with read_budget(budget), choosing(layer):
-            return _load(probe, merge_mode)
+            return _load(probe, merge_mode, max_weights_mb)
     except LoadError as exc:
         raise one_line(exc) from exc.__cause__
 
 
-def _load(probe: Probe, merge_mode: object) -> LSTMModel:
+def _load(probe: Probe, merge_mode: object, max_mb: object) -> LSTMModel:
     file = probe.name
     modes = parse_merge_modes(merge_mode, file)
     if is_index(probe):
-        return _sharded(probe.path, probe, modes)
+        return _sharded(probe.path, probe, modes, max_mb)
     index = index_of_shard(probe.path)
     if index is not None:
-        return _sharded(index, probe, modes, opened=file)
+        return _sharded(index, probe, modes, max_mb, opened=file)
     check_global_heaps_of(probe.path, file)
     try:
         h5 = h5py.File(probe.path, "r")

@@ -11,6 +11,7 @@ Opening one shard finds its index and loads the whole set: a shard alone is a pa
 from __future__ import annotations
 
 import io
+import os
 import re
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import h5py
 
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.config import load_json, read_small_file
-from lstmviz.io.keras.datasets import MAX_EXPANSION, check_global_heaps_of, local
+from lstmviz.io.keras.datasets import MAX_EXPANSION, check_global_heaps_of, local, stored_sizes
+from lstmviz.io.keras.guard import ReadBudget, check_chunks, check_storage, regular_file
 from lstmviz.io.keras.v3 import written_order
 from lstmviz.io.probe import Probe
 
@@ -60,7 +62,10 @@ def _shard_names(index: object, file: str) -> list[str]:
     return list(names)
 
 
-def _merge(src: h5py.Group, dst: h5py.Group, file: str, depth: int = 0) -> None:
+def _merge(src: h5py.Group, dst: h5py.Group, file: str, budget: ReadBudget, depth: int = 0) -> None:
+    """Copy one shard's tree into the merged one; every dataset is checked as a weight read
+    is and counted against ``budget`` (the shards' own size: a shard whose names all point
+    at one block would otherwise multiply it in memory)."""
     if depth > 64:
         raise LoadError(f"{file}: shard tree nests deeper than 64 groups")
     for key, value in src.attrs.items():
@@ -68,16 +73,21 @@ def _merge(src: h5py.Group, dst: h5py.Group, file: str, depth: int = 0) -> None:
     for key in written_order(src, file):  # keeps the layer order the addresses tell
         obj = local(src, key, file)
         if isinstance(obj, h5py.Group):
-            _merge(obj, dst.require_group(key), file, depth + 1)
+            _merge(obj, dst.require_group(key), file, budget, depth + 1)
         elif isinstance(obj, h5py.Dataset):
             if key in dst:
                 raise LoadError(f"{file}: {obj.name} is stored in two shards")
             declared = int(obj.size) * obj.dtype.itemsize
-            if declared > MAX_EXPANSION * int(obj.id.get_storage_size()) + (1 << 20):
+            compressed = check_storage(obj, obj.name, file)
+            stored, _ = stored_sizes(obj, obj.name, file)
+            if declared > MAX_EXPANSION * stored + (1 << 20):
                 raise LoadError(
                     f"{file}: {obj.name} declares {declared} bytes but its shard stores "
-                    f"{obj.id.get_storage_size()} (truncated or damaged)"
+                    f"{stored} (truncated or damaged)"
                 )
+            budget.take(declared, obj.name, file)
+            if compressed:
+                check_chunks(obj, obj.name, file)
             try:
                 data = obj[()]
             except (OSError, ValueError, TypeError) as exc:
@@ -87,20 +97,26 @@ def _merge(src: h5py.Group, dst: h5py.Group, file: str, depth: int = 0) -> None:
                 copy.attrs[k] = v
 
 
-def merged_shards(index_path: Path, file: str) -> tuple[h5py.File, int]:
-    """(one in-memory HDF5 tree holding every shard, number of shards)."""
+def merged_shards(index_path: Path, file: str, max_mb: object = None) -> tuple[h5py.File, int, int]:
+    """(one in-memory HDF5 tree holding every shard, number of shards, their total size).
+    Shards are regular files beside the index (a FIFO would block, a link out of the folder
+    would read elsewhere)."""
+    regular_file(index_path, index_path.parent, file, "index")
     too_large = f"sharded weights index is larger than {MAX_INDEX_BYTES} bytes"
     raw = read_small_file(index_path, MAX_INDEX_BYTES, file, too_large)
     names = _shard_names(load_json(raw, "sharded weights index", file), file)
     paths = [index_path.with_name(n) for n in names]
-    missing = [p.name for p in paths if not p.is_file()]
+    missing = [p.name for p in paths if not os.path.lexists(p)]
     if missing:
         raise LoadError(
             f"{file}: shard {missing[0]} of {index_path.name} is missing; keep every "
             f"{len(paths)} shard file beside the index"
         )
-    if sum(p.stat().st_size for p in paths) > MAX_MERGED_BYTES:
+    total = sum(regular_file(p, index_path.parent, file, "shard") for p in paths)
+    if total > MAX_MERGED_BYTES:
         raise LoadError(f"{file}: sharded weights over {MAX_MERGED_BYTES >> 30} GiB are not read")
+    # the merge and the reads of the merged tree each decode the weights once
+    budget = ReadBudget(total, max_mb, file)
     merged = h5py.File(io.BytesIO(), "w")
     try:
         for path in paths:
@@ -110,8 +126,8 @@ def merged_shards(index_path: Path, file: str) -> tuple[h5py.File, int]:
             except (OSError, ValueError) as exc:
                 raise LoadError(f"{file}: shard {path.name} is not HDF5 ({exc})") from exc
             with shard:
-                _merge(shard, merged, file)
+                _merge(shard, merged, file, budget)
     except BaseException:
         merged.close()
         raise
-    return merged, len(paths)
+    return merged, len(paths), total
