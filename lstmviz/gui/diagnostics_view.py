@@ -18,6 +18,11 @@ from lstmviz.core import diagnostics as diag
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 
+#: 0 (never saturated) is the plot's own near-white, rising through orange to dark red, so an
+#: all-zero strip looks empty rather than black (CET-L3 starts at black).
+SATURATION_CMAP = pg.ColorMap([0.0, 0.5, 1.0], [(246, 246, 246), (245, 140, 60), (120, 0, 0)])
+NO_SATURATION = "no gate saturated: i, f, o stayed within 0.05–0.95 at every step"
+
 
 class DiagnosticsView(QWidget):
     """Saturation image, forget-product heatmap and a text report; clicking a step jumps there."""
@@ -57,11 +62,16 @@ class DiagnosticsView(QWidget):
         self.sat_plot.addItem(self.sat_image)
         self.sat_bar = pg.ColorBarItem(
             values=(0, 1),
-            colorMap=ps.colormap("CET-L3"),
+            colorMap=SATURATION_CMAP,
             interactive=False,
-            label="share of steps saturated",
+            label="steps saturated",
         )
         self.sat_bar.setImageItem(self.sat_image, insert_in=self.sat_plot)
+        # Nothing saturated must read as good news, not as a broken black strip.
+        self.sat_empty = pg.TextItem(NO_SATURATION, color="#2e6b30", anchor=(0.5, 0.5))
+        self.sat_empty.setZValue(5)
+        self.sat_empty.setVisible(False)
+        self.sat_plot.addItem(self.sat_empty, ignoreBounds=True)
         self.dead_marks = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen("k", width=2))
         self.sat_plot.addItem(self.dead_marks)
 
@@ -142,10 +152,14 @@ class DiagnosticsView(QWidget):
         self.product = product
         self.sat_image.setImage(sat, autoLevels=False, levels=(0, 1))
         self.sat_image.setRect(QRectF(-0.5, 0, H, 3))  # unit u centred on x = u
-        self.sat_plot.setTitle(
-            f"gate saturation per unit — layer {layer} {side} (× = dead unit)",
-            color=ps.FOREGROUND,
-            size="10pt",
+        none = not np.any(sat > 0)  # all 0 (or NaN): nothing to see but this sentence
+        self.sat_empty.setVisible(none)
+        self.sat_empty.setPos((H - 1) / 2, 1.5)
+        ps.fit_title(
+            self.sat_plot,
+            f"gate saturation per unit — layer {layer} {side}"
+            + (" (none saturated)" if none else "")
+            + (" (× = dead unit)" if len(dead) else ""),
         )
         self.dead_marks.setData(x=np.asarray(dead, float), y=np.full(len(dead), 1.5))
         # NaN (t read before s: no c_s yet) stays blank, unlike 0 = all of c_s forgotten
@@ -158,9 +172,7 @@ class DiagnosticsView(QWidget):
             else ""
         )
         title = f"forget-gate product P[s,t] = ∏ f(s+1…t): {what}, layer {layer} {side}"
-        self.prod_plot.setTitle(
-            f"{title}<br>{arrow}" if arrow else title, color=ps.FOREGROUND, size="10pt"
-        )
+        ps.fit_title(self.prod_plot, f"{title}<br>{arrow}" if arrow else title)
         self.prod_plot.setRange(xRange=(-0.5, T - 0.5), yRange=(-0.5, T - 0.5), padding=0)
         self.sat_plot.setRange(xRange=(-0.5, H - 0.5), yRange=(0, 3), padding=0)
         self._write_report(trace)

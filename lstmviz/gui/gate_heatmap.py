@@ -116,7 +116,7 @@ class GateHeatmap:
             name = panel.title.split("  ")[0]
             name = name if len(name) <= 14 else panel.key[:13] + "…" * (len(panel.key) > 13)
             title = f"{name} {rows}×{cols}"
-        self.plot.setTitle(title, size="9pt", color="#202020")
+        ps.fit_title(self.plot, title, size="9pt", color="#202020")
         self._place_separators(panel)
         self._place_ticks(panel, show_gate_labels)
         self.clear_highlight()

@@ -172,3 +172,37 @@ def let_shrink(label: pg.LabelItem) -> None:
         label.updateGeometry()
 
     label.updateMin = update_min
+
+
+def fit_title(plot: pg.PlotItem, text: str, size: str = "10pt", color: str = FOREGROUND) -> None:
+    """Set a plot title that is elided to the plot's width (again at every resize), each
+    ``<br>`` line on its own; the whole text is the title's tooltip.
+
+    A long title centred over a narrow plot ran past both edges and over its neighbour's
+    (“W_x 96×1W_h recurrent kernel 96×24” at 1024 × 700, “turation per unit” in Diagnostics).
+    """
+    plot._fit_title = (text, size, color)
+    if not getattr(plot, "_fit_title_connected", False):
+        plot.geometryChanged.connect(lambda: _refit_title(plot))
+        plot.vb.sigResized.connect(lambda _vb: _refit_title(plot))
+        plot._fit_title_connected = True
+    _refit_title(plot)
+
+
+def _refit_title(plot: pg.PlotItem) -> None:
+    text, size, color = plot._fit_title
+    font = QFont()
+    font.setPointSizeF(float(size.removesuffix("pt")))
+    metrics = QFontMetricsF(font)
+    # the title is centred over the view box, which sits right of the left axis
+    centre = plot.vb.geometry().center().x() if plot.vb.width() > 0 else plot.width() / 2
+    room = max(2 * min(centre, plot.width() - centre) - 12, 40.0)
+    lines = [
+        metrics.elidedText(html.unescape(line), Qt.TextElideMode.ElideRight, room)
+        for line in text.split("<br>")
+    ]
+    shown = "<br>".join(html.escape(line) for line in lines)
+    if shown != getattr(plot, "_fit_title_shown", None):
+        plot._fit_title_shown = shown
+        plot.setTitle(shown, size=size, color=color)
+        plot.titleLabel.setToolTip(html.unescape(text.replace("<br>", "\n")))
