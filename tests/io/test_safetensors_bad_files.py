@@ -139,7 +139,15 @@ HOSTILE = {
     ),
     "huge shape": (
         build(lstm_header(weight_ih_l0__shape=[1 << 40, 1 << 40]), DATA),
+        "overflows 2**64 bytes",
+    ),
+    "large shape": (
+        build(lstm_header(weight_ih_l0__shape=[1 << 20, 1 << 20]), DATA),
         "data_offsets span 32",
+    ),
+    "40,000 axes": (
+        build(lstm_header(weight_ih_l0__shape=[1 << 62] * 40_000), DATA),
+        "40000 axes; LSTM weights have at most 3",
     ),
     "bool shape": (build(lstm_header(weight_ih_l0__shape=[True, 2]), DATA), "invalid shape"),
 }

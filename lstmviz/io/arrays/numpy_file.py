@@ -31,7 +31,8 @@ NPY_MAGIC = b"\x93NUMPY"
 MAX_TOTAL = 2 << 30  # bytes of arrays lstmviz is willing to inflate from one archive
 MIN_RATIO_FLOOR = 64 << 20  # archives may always inflate this much (zeros compress 1000:1)
 MAX_RATIO = 100  # beyond the floor: inflated bytes per archive byte
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = 4_096  # np.savez of a whole Keras model has hundreds; parsing each costs ~0.1 ms
+MAX_DIMS = 32  # weights have 1 to 3 axes; numpy's own limit is 64
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError)
 
 
@@ -69,13 +70,28 @@ def _read_header(fp: IO[bytes], what: str, file: str) -> tuple[tuple[int, ...], 
             f"{file}: {what} contains Python objects (dtype {dtype}); lstmviz never unpickles; "
             "save plain float arrays with np.savez"
         )
+    if len(shape) > MAX_DIMS:
+        raise LoadError(
+            f"{file}: {what} has {len(shape)} axes; LSTM weights have at most 3 (numpy at most 64)"
+        )
+    if any(not 0 <= n < 2**63 for n in shape):
+        dims = ", ".join(str(n) if -(10**12) < n < 10**12 else "(huge)" for n in shape[:8])
+        raise LoadError(f"{file}: {what} has an impossible shape ({dims}); the header is damaged")
     return tuple(int(n) for n in shape), bool(fortran), dtype
+
+
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Bytes an array of ``shape`` takes (``math.prod`` of at most ``MAX_DIMS`` numbers that
+    numpy's header parser already bounded, so this never builds a huge integer)."""
+    return math.prod(shape) * dtype.itemsize
 
 
 def _read_data(
     fp: IO[bytes], shape: tuple[int, ...], fortran: bool, dtype: np.dtype, what: str, file: str
 ) -> np.ndarray:
     count = math.prod(shape)
+    if dtype.itemsize == 0:
+        raise LoadError(f"{file}: {what} has dtype {dtype} of zero bytes; expected float arrays")
     raw = fp.read(count * dtype.itemsize)
     if len(raw) != count * dtype.itemsize:
         raise LoadError(
@@ -91,7 +107,7 @@ def _load_npy(probe: Probe) -> dict[str, np.ndarray]:
     file = probe.name
     with probe.path.open("rb") as fh:
         shape, fortran, dtype = _read_header(fh, "the array", file)
-        if math.prod(shape) * dtype.itemsize > probe.size:
+        if _nbytes(shape, dtype) > probe.size:
             raise LoadError(
                 f"{file}: header claims shape {shape} {dtype}, more than the {probe.size}-byte "
                 "file holds; the file is truncated or damaged"
@@ -113,8 +129,10 @@ def _load_npz(probe: Probe) -> dict[str, np.ndarray]:
                 raise LoadError(f"{file}: the .npz archive is empty; {al.NEEDED}")
             if len(infos) > MAX_MEMBERS:
                 raise LoadError(
-                    f"{file}: the archive has {len(infos)} members; too many for weights"
+                    f"{file}: the archive has {len(infos)} members; lstmviz reads at most "
+                    f"{MAX_MEMBERS} arrays from one .npz"
                 )
+            _refuse_duplicates(file, [i.filename for i in infos])
             total, limit = sum(i.file_size for i in infos), _member_limit(probe)
             if total > limit:
                 raise LoadError(
@@ -131,7 +149,7 @@ def _load_npz(probe: Probe) -> dict[str, np.ndarray]:
                 key = info.filename[: -len(".npy")]
                 with zf.open(info) as fp:
                     shape, fortran, dtype = _read_header(fp, key, file)
-                    if math.prod(shape) * dtype.itemsize > info.file_size:
+                    if _nbytes(shape, dtype) > info.file_size:
                         raise LoadError(
                             f"{file}: {key} claims shape {shape} {dtype}, more than its "
                             f"{info.file_size}-byte member; the archive is damaged"
@@ -145,6 +163,20 @@ def _load_npz(probe: Probe) -> dict[str, np.ndarray]:
         raise LoadError(
             f"{file}: the .npz archive is truncated or damaged ({detail}); re-save it with np.savez"
         ) from exc
+
+
+def _refuse_duplicates(file: str, names: list[str]) -> None:
+    """A zip may hold one name twice (zipfile writes it with a warning). ``numpy.load`` then
+    reads the last copy while ``unzip`` and other tools see the first: the numbers would
+    depend on the program, so lstmviz refuses rather than pick one silently."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise LoadError(
+                f"{file}: member {name!r} is stored twice in the archive (numpy would read the "
+                "last, other tools the first); re-save it with np.savez"
+            )
+        seen.add(name)
 
 
 def read_arrays(probe: Probe) -> dict[str, np.ndarray]:

@@ -28,6 +28,11 @@ from lstmviz.io.torch.state_dict import LazyTensor, model_from_state_dict
 
 SOURCE_FORMAT = "safetensors"
 MAX_HEADER = 100 << 20  # the reference implementation refuses headers over 100 MB
+MAX_DIMS = 32  # weights have 1 to 3 axes; the library has no limit but overflows at 2**64 bytes
+MAX_TENSORS = 50_000  # validating one costs ~10 µs; a whole LLM has a few thousand
+#: Fields of one tensor entry: the library deserialises them into a struct, which refuses a
+#: field given twice ("duplicate field"), as it does ``__metadata__`` given twice.
+_STRUCT_FIELDS = frozenset({"dtype", "shape", "data_offsets", "__metadata__"})
 ADVICE = "re-save it with safetensors.torch.save_file(model.state_dict(), path)"
 
 #: safetensors dtype → (our dtype name, NumPy little-endian dtype, element size).
@@ -66,6 +71,10 @@ def _entry(
         )
     if not (isinstance(shape, list) and all(_is_count(n) for n in shape)):
         raise LoadError(f"{file}: tensor {name!r} has an invalid shape {shape!r}")
+    if len(shape) > MAX_DIMS:
+        raise LoadError(
+            f"{file}: tensor {name!r} has {len(shape)} axes; LSTM weights have at most 3"
+        )
     if not (
         isinstance(offsets, list)
         and len(offsets) == 2
@@ -76,7 +85,12 @@ def _entry(
             f"{file}: tensor {name!r} has data_offsets {offsets!r} outside the {data_len}-byte "
             f"data area; the file is truncated or damaged"
         )
-    nbytes = math.prod(shape) * DTYPES[dtype][2]
+    nbytes = math.prod(shape) * DTYPES[dtype][2]  # at most 32 factors: a small integer
+    if nbytes >= 2**64:
+        raise LoadError(
+            f"{file}: tensor {name!r} of shape {tuple(shape)} overflows 2**64 bytes "
+            f"(the safetensors library refuses it too)"
+        )
     if offsets[1] - offsets[0] != nbytes:
         raise LoadError(
             f"{file}: tensor {name!r} of shape {tuple(shape)} {dtype} needs {nbytes} bytes but "
@@ -99,7 +113,12 @@ def read_header(path: Path, size: int, file: str) -> tuple[dict[str, tuple], dic
             )
         raw = fh.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_last_wins)
+    except _DuplicateField as exc:
+        raise LoadError(
+            f"{file}: safetensors header gives {exc.args[0]!r} twice; the safetensors library "
+            f"refuses such a header; {ADVICE}"
+        ) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise LoadError(f"{file}: safetensors header is not valid JSON ({exc}); {ADVICE}") from exc
     if not isinstance(header, dict):
@@ -107,17 +126,57 @@ def read_header(path: Path, size: int, file: str) -> tuple[dict[str, tuple], dic
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict):
         raise LoadError(f"{file}: safetensors __metadata__ is not an object")
+    if len(header) > MAX_TENSORS:
+        raise LoadError(
+            f"{file}: the header lists {len(header):,} tensors; lstmviz reads at most "
+            f"{MAX_TENSORS:,} from one file"
+        )
     data_start = 8 + n
     data_len = size - data_start
     entries = {name: _entry(name, spec, data_len, file) for name, spec in header.items()}
-    spans = sorted(
-        (begin, end, name) for name, (_, _, begin, end) in entries.items() if end > begin
-    )
+    _check_tiling(entries, data_len, file)
+    meta = {str(k): str(v)[:200] for k, v in metadata.items()}
+    return entries, meta, data_start
+
+
+class _DuplicateField(ValueError):
+    """A key the safetensors library refuses to see twice."""
+
+
+def _last_wins(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object as serde reads it into safetensors' ``HashMap``: a tensor name given twice
+    keeps its last entry (the library loads such a file with the last one, as ``json`` does);
+    a struct field or ``__metadata__`` given twice is an error there, so here too."""
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out and key in _STRUCT_FIELDS:
+            raise _DuplicateField(key)
+        out[key] = value
+    return out
+
+
+def _check_tiling(entries: dict[str, tuple], data_len: int, file: str) -> None:
+    """The library's own rule (``Metadata::validate``): sorted by offsets, each tensor starts
+    where the previous one ended, from 0 to the end of the file. So no two tensors alias the
+    same bytes (one storage shown as two weights), no bytes hide between them, and a tensor
+    named twice whose dropped copy leaves a hole is refused as the library refuses it."""
+    spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries.items())
     for (_, end_a, a), (begin_b, _, b) in itertools.pairwise(spans):
         if begin_b < end_a:
             raise LoadError(f"{file}: tensors {a!r} and {b!r} overlap in the data area")
-    meta = {str(k): str(v)[:200] for k, v in metadata.items()}
-    return entries, meta, data_start
+    expected = 0
+    for begin, end, name in spans:
+        if begin != expected:
+            raise LoadError(
+                f"{file}: tensor {name!r} starts at byte {begin} of the data area but the "
+                f"previous one ends at {expected}; the safetensors library refuses such gaps"
+            )
+        expected = end
+    if expected != data_len:
+        raise LoadError(
+            f"{file}: tensors end at byte {expected} of the {data_len}-byte data area; the "
+            "file has bytes no tensor covers (the safetensors library refuses it)"
+        )
 
 
 def _lazy(
