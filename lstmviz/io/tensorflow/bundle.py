@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
+from lstmviz.io.tensorflow.files import is_regular, read_limited, regular_size
 from lstmviz.io.wire import protowire as pw
 from lstmviz.io.wire.crc32c import crc32c, crc32c_combine, unmask
 from lstmviz.io.wire.sstable import TableError, has_table_magic, read_table
@@ -62,7 +63,9 @@ class BundleEntry:
 
 
 def tail_bytes(path: Path, n: int = 8) -> bytes:
-    """The last ``n`` bytes of a file (b"" if unreadable)."""
+    """The last ``n`` bytes of a regular file (b"" if unreadable or special)."""
+    if not is_regular(path):
+        return b""
     try:
         with path.open("rb") as fh:
             fh.seek(0, 2)
@@ -74,13 +77,15 @@ def tail_bytes(path: Path, n: int = 8) -> bytes:
 
 
 def is_index_file(path: Path) -> bool:
-    return path.is_file() and has_table_magic(tail_bytes(path))
+    return is_regular(path) and has_table_magic(tail_bytes(path))
 
 
 def _from_checkpoint_file(path: Path) -> Path:
     """Resolve ``model_checkpoint_path: "..."`` (relative to the file's folder)."""
+    regular_size(path, "checkpoint state file")
     try:
-        text = path.read_text("utf-8", errors="replace")[: 1 << 20]
+        with path.open("rb") as fh:
+            text = fh.read(1 << 20).decode("utf-8", errors="replace")
     except OSError as exc:
         raise LoadError(f"{path.name}: cannot read checkpoint state file ({exc.strerror})") from exc
     match = CHECKPOINT_LINE.search(text)
@@ -108,6 +113,9 @@ def locate(path: Path) -> Path:
         state = path / "checkpoint"
         if state.is_file():
             return _from_checkpoint_file(state)
+        saved = path / "variables" / "variables.index"
+        if (path / "saved_model.pb").is_file() and saved.exists():  # a SavedModel folder
+            return saved
         indexes = sorted(path.glob("*.index"), key=lambda p: (p.stat().st_mtime, p.name))
         if not indexes:
             raise LoadError(f"{path.name}: folder holds no TensorFlow checkpoint (.index file)")
@@ -120,6 +128,8 @@ def locate(path: Path) -> Path:
         return _sibling_index(path, match.group("prefix"), "data shard")
     if name.endswith(".meta"):
         return _sibling_index(path, name[: -len(".meta")], "graph (.meta)")
+    if name == "saved_model.pb":
+        return _sibling_index(path.parent / "variables" / name, "variables", "SavedModel graph")
     return path
 
 
@@ -157,17 +167,7 @@ class Bundle:
         self.prefix = (
             str(index_path)[: -len(".index")] if name.endswith(".index") else str(index_path)
         )
-        try:
-            size = index_path.stat().st_size
-            if size > MAX_INDEX_BYTES:
-                raise LoadError(
-                    f"{name}: index is {size:,} bytes, too large for a checkpoint index"
-                )
-            data = index_path.read_bytes()
-        except OSError as exc:
-            raise LoadError(
-                f"{name}: cannot read checkpoint index ({exc.strerror or exc})"
-            ) from exc
+        data = read_limited(index_path, MAX_INDEX_BYTES, "checkpoint index")
         try:
             entries = read_table(data)
         except TableError as exc:
@@ -282,12 +282,11 @@ class Bundle:
                 f"{where} lives in shard {entry.shard_id}, but the bundle has {self.num_shards}"
             )
         shard = self.shard_path(entry.shard_id)
-        try:
-            shard_size = shard.stat().st_size
-        except OSError as exc:
+        if not shard.exists():
             raise LoadError(
                 f"{where}: data file {shard.name} is missing; copy it next to the .index"
-            ) from exc
+            )
+        shard_size = regular_size(shard, "checkpoint data shard")
         if entry.offset < 0 or entry.offset + entry.size > shard_size:
             raise LoadError(
                 f"{where} lies at bytes [{entry.offset}, {entry.offset + entry.size}), past the "

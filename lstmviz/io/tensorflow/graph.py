@@ -80,6 +80,7 @@ class GraphInfo:
     notes: list[str] = field(default_factory=list)  # what was not scanned, for the model notes
     seq_len_scopes: frozenset[str] = frozenset()  # "rnn" for an rnn/sequence_length node
     residual_scopes: frozenset[str] = frozenset()  # scopes of ResidualWrapperZeroState nodes
+    top: Graph | None = None  # the top-level nodes, for what follows the cells (the head)
 
     def is_dynamic(self, scope: str) -> bool:
         """Whether ``scope`` (or a scope under it) runs a while loop: dynamic_rnn, not static."""
@@ -165,9 +166,7 @@ def _loop_scope(node: Node) -> str | None:
 def read_graph(data: bytes | memoryview) -> GraphInfo:
     """Decode a MetaGraphDef (field 1 meta_info_def, field 2 graph_def) and scan its cells.
 
-    The top-level nodes are scanned, then every function body they call (control flow v2
-    loops, ``tf1_functions``). Raises ``protowire.ProtoError`` for bytes that are not a
-    MetaGraphDef.
+    Raises ``protowire.ProtoError`` for bytes that are not a MetaGraphDef.
     """
     if len(data) > MAX_META_BYTES:
         raise pw.ProtoError(
@@ -175,23 +174,35 @@ def read_graph(data: bytes | memoryview) -> GraphInfo:
         )
     meta = pw.parse(data)
     info = pw.get_message(meta, 1)
-    version = pw.get_string(info, 5)
     graph_raw = pw.get_bytes(meta, 2)
     if graph_raw is None:
         raise pw.ProtoError("no graph_def (field 2) in the MetaGraphDef")
-    graph_def = pw.parse(graph_raw)
-    nodes = [parse_node(raw) for raw in graph_def.get(1, ()) if isinstance(raw, memoryview)]
+    return read_graph_def(pw.parse(graph_raw), pw.get_string(info, 5))
+
+
+def read_graph_def(
+    graph_def: pw.Fields,
+    version: str = "",
+    weights: frozenset[str] = frozenset(),
+    nodes: list[Node] | None = None,
+) -> GraphInfo:
+    """Scan a decoded GraphDef (node = 1, library = 2): the top-level nodes, then every
+    function body they call (control flow v2 loops, ``functions``). ``weights`` names the
+    ``Const`` nodes that hold weights in a frozen graph; they count as variables. ``nodes``:
+    the top-level nodes when the caller has parsed them already."""
+    if nodes is None:
+        nodes = [parse_node(raw) for raw in graph_def.get(1, ()) if isinstance(raw, memoryview)]
     if not nodes or any(not n.name or not n.op for n in nodes):
         raise pw.ProtoError("graph_def has no nodes or nodes without name/op")
-    top = Graph(nodes)
+    top = Graph(nodes, weights=weights)
     cells: dict[str, CellGraph] = defaultdict(CellGraph)
     proj_clips: dict[str, float | None] = {}
     _scan(top, cells, proj_clips)
     bodies = Instances(top, library(graph_def))
     for body in bodies:
         _scan(body, cells, proj_clips)
-    notes = [f"the .meta graph has {bodies.truncated}; the rest was not scanned"]
+    notes = [f"the graph has {bodies.truncated}; the rest was not scanned"]
     loops = frozenset(s for s in map(_loop_scope, nodes) if s)
     lengths, residual = scope_marks(nodes)
     notes = notes if bodies.truncated else []
-    return GraphInfo(version, dict(cells), proj_clips, loops, notes, lengths, residual)
+    return GraphInfo(version, dict(cells), proj_clips, loops, notes, lengths, residual, top)

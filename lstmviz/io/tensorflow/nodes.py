@@ -3,7 +3,8 @@
 NodeDef (tensorflow/core/framework/node_def.proto): name = 1, op = 2, input = 3 (control inputs
 start with ``^``), attr = 5 (map entry: key = 1, AttrValue = 2). A top-level input is ``node`` or
 ``node:k``; inside a function body it is ``node:output_arg:k`` or a bare argument name, which
-:meth:`Graph.resolve` follows to the caller's graph (``tf1_functions``).
+:meth:`Graph.resolve` follows to the caller's graph (``tf1_functions``). In a frozen graph
+(``convert_variables_to_constants``) the variables are ``Const`` nodes of the same name.
 """
 
 from __future__ import annotations
@@ -105,9 +106,12 @@ class Graph:
         args: dict[str, str] | None = None,
         parent: Graph | None = None,
         name: str = "",
+        weights: frozenset[str] = frozenset(),
     ) -> None:
         self.nodes = {n.name: n for n in nodes}
         self.args, self.parent, self.name = args or {}, parent, name
+        #: ``Const`` nodes that hold weights (a frozen graph's variables turned constants)
+        self.weights = weights if parent is None else parent.weights
         self.consumers: dict[str, list[tuple[Node, int]]] = defaultdict(list)
         for n in nodes:
             for k, ref in enumerate(n.inputs):
@@ -140,9 +144,11 @@ class Graph:
             if found is None:
                 return None
             graph, node = found
-            if node.op in VAR_OPS:
+            if node.op in VAR_OPS or (node.op == "Const" and node.name in graph.weights):
                 return node.name
-            if node.op not in PASS_OPS or not node.inputs:
+            # Merge: a loop-invariant weight that lowered control flow v2 passes as a loop
+            # variable is Merge(Enter(weight), NextIteration(itself)); its value is input 0
+            if (node.op not in PASS_OPS and node.op != "Merge") or not node.inputs:
                 return None
             found = graph.resolve(node.inputs[0])
         return None

@@ -191,3 +191,24 @@ def direction_states(
         )
     found = (tuple(read), tuple(defaults), tuple(unknown), tuple(settings))
     return States(out["h0"], out["c0"], *found)
+
+
+def const_int_values(node: Node, limit: int = 64) -> list[int] | None:
+    """A small int32/int64 ``Const``'s values (a slice's begin, a shape), or None."""
+    if node.op != "Const" or "value" not in node.attrs:
+        return None
+    try:
+        tensor = pw.get_message(pw.parse(node.attrs["value"]), 8)
+        dtype = pw.get_int(tensor, 1)
+        code, field = {3: ("<i4", 7), 9: ("<i8", 10)}.get(dtype, ("", 0))
+        if not code:
+            return None
+        content = pw.get_bytes(tensor, 4)
+        if content is not None and len(content):
+            if len(content) > limit * 8 or len(content) % np.dtype(code).itemsize:
+                return None
+            return [int(v) for v in np.frombuffer(content, dtype=code)]
+        values = pw.get_varints(tensor, field)[:limit]
+        return [v - (1 << 64) if v >= 1 << 63 else v for v in values]
+    except pw.ProtoError:
+        return None

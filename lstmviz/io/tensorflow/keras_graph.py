@@ -1,0 +1,290 @@
+"""Keras LSTM layers inside a TensorFlow graph whose weights are constants (a frozen GraphDef).
+
+``convert_variables_to_constants_v2`` names a Keras layer's weights after their reads
+(``model/lstm/Read/ReadVariableOp/resource``), so nothing says by name which is the kernel.
+The ops do: Keras' LSTM step (tf_keras ``standard_lstm`` / ``LSTMCell`` implementation 2,
+Keras 3 ``LSTMCell``) computes ``z = x K + h R (+ b)`` and splits it into four gates i, f, c, o:
+a ``Split(num_split=4)`` fed by ``Add``/``AddV2``/``BiasAdd`` of two ``MatMul`` s with
+constants ``K (D, 4H)`` and ``R (H, 4H)`` and a constant ``b (4H,)``. The x product comes
+first (Keras writes ``dot(x, K) + dot(h, R)``), which tells K from R when D equals H. The op
+on ``split:2`` is the activation, the one on ``split:0`` the recurrent activation. Layers are
+ordered by data flow; ``forward_*``/``backward_*`` scopes of a ``Bidirectional`` pair up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.model import (
+    LayerInfo,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    MergeMode,
+    Provenance,
+    Setting,
+    StoredTensor,
+)
+from lstmviz.io.errors import LoadError
+from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
+from lstmviz.io.tensorflow.heads import head_from
+from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int
+
+if TYPE_CHECKING:
+    from lstmviz.io.tensorflow.assemble import Request
+    from lstmviz.io.tensorflow.graph import GraphInfo
+    from lstmviz.io.tensorflow.graphdef import ConstBundle
+
+_SUM_OPS = frozenset({"Add", "AddV2", "BiasAdd"})
+MAX_ANCESTORS = 200_000
+_SCOPE_CUT = re.compile(r"/(while|PartitionedCall|StatefulPartitionedCall|rnn)(/|_\d+/|$)")
+DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+
+
+@dataclass
+class KerasCell:
+    scope: str
+    kernel: str
+    recurrent: str
+    bias: str | None
+    split: Node
+    x_ref: str
+    activation: str | None
+    recurrent_activation: str | None
+
+
+def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str]]:
+    """The summands of ``ref``: ("matmul", node) or ("const", name), else ("other", ref)."""
+    found = graph.resolve(ref)
+    if found is None or depth > 4:
+        return [("other", ref)]
+    node = found[1]
+    while node.op in PASS_OPS and node.inputs and graph.variable(node.name) is None:
+        found = graph.resolve(node.inputs[0])
+        if found is None:
+            return [("other", ref)]
+        node = found[1]
+    if node.op in _SUM_OPS and len(node.inputs) == 2:
+        return _terms(graph, node.inputs[0], depth + 1) + _terms(graph, node.inputs[1], depth + 1)
+    if node.op == "MatMul" and len(node.inputs) == 2:
+        return [("matmul", node)]
+    var = graph.variable(node.name)
+    return [("const", var)] if var is not None else [("other", node.name)]
+
+
+def _act(graph: Graph, split: Node, k: int) -> str | None:
+    ops = {
+        ACTIVATION_OPS.get(n.op) for n, _i in graph.users(f"{split.name}:{k}" if k else split.name)
+    }
+    ops.discard(None)
+    return ops.pop() if len(ops) == 1 else None
+
+
+def _cell(graph: Graph, split: Node, bundle: ConstBundle) -> KerasCell | None:
+    if attr_int(split, "num_split") != 4 or len(split.inputs) != 2:
+        return None
+    terms = _terms(graph, split.inputs[1])
+    mats = [t[1] for t in terms if t[0] == "matmul"]
+    consts = [t[1] for t in terms if t[0] == "const"]
+    if len(mats) != 2 or len(consts) > 1 or len(terms) != 2 + len(consts):
+        return None
+    weights = [graph.variable(m.inputs[1]) for m in mats]  # type: ignore[union-attr]
+    shapes = [bundle.entries[w].shape if w in bundle.entries else () for w in weights]
+    if any(len(s) != 2 for s in shapes) or shapes[0][1] != shapes[1][1] or shapes[0][1] % 4:
+        return None
+    H = shapes[0][1] // 4
+    order = [0, 1]
+    if shapes[0][0] == H and shapes[1][0] != H:
+        order = [1, 0]  # written h R + x K
+    k, r = order
+    if shapes[r][0] != H or any(attr_int(m, "transpose_b") for m in mats):  # type: ignore[arg-type]
+        return None
+    bias = consts[0] if consts else None
+    if bias is not None and bundle.entries[bias].shape != (4 * H,):
+        return None
+    scope = (
+        _SCOPE_CUT.split(split.name, maxsplit=1)[0]
+        if _SCOPE_CUT.search(split.name)
+        else (split.name.rpartition("/")[0])
+    )
+    return KerasCell(
+        scope,
+        weights[k],
+        weights[r],
+        bias,
+        split,
+        mats[k].inputs[0],  # type: ignore[union-attr]
+        _act(graph, split, 2),
+        _act(graph, split, 0),
+    )
+
+
+def _ancestor_scopes(graph: Graph, ref: str, scopes: list[str]) -> set[str]:
+    """The other cells' scopes that ``ref`` depends on (bounded breadth-first walk)."""
+    seen, queue, out = set(), deque([ref.split(":")[0].lstrip("^")]), set()
+    while queue and len(seen) < MAX_ANCESTORS:
+        name = queue.popleft()
+        if name in seen:
+            continue
+        seen.add(name)
+        for s in scopes:
+            if name.startswith(s + "/"):
+                out.add(s)
+        found = graph.resolve(name)
+        if found is not None:
+            queue.extend(i.split(":")[0] for i in found[1].inputs)
+    return out
+
+
+def _setting(cell: KerasCell, key: str, user: str | None) -> tuple[Activation, Setting]:
+    found = getattr(cell, key)
+    if user is not None:
+        return Activation(user), Setting(key, user, assumed=False, note="given by the user")
+    if found is not None:
+        return Activation(found), Setting(key, found, assumed=False, note="read from the graph")
+    name = DEFAULTS[key]
+    return Activation(name), Setting(
+        key,
+        name,
+        assumed=True,
+        note=f"the graph's op is not one lstmviz names; Keras default {name}",
+    )
+
+
+def _direction(bundle: ConstBundle, cell: KerasCell, req: Request, reverse: bool) -> LSTMDirection:
+    K = bundle.read(cell.kernel)
+    R = bundle.read(cell.recurrent)
+    H = R.shape[0]
+    b = bundle.read(cell.bias) if cell.bias else np.zeros(4 * H, dtype=K.dtype)
+    act, s_act = _setting(cell, "activation", req.activation)
+    gate, s_gate = _setting(cell, "recurrent_activation", req.recurrent_activation)
+    stored = [
+        StoredTensor(
+            "W_x",
+            cell.kernel,
+            K.shape,
+            transposed=True,
+            dtype=bundle.entries[cell.kernel].dtype_name,
+        ),
+        StoredTensor(
+            "W_h",
+            cell.recurrent,
+            R.shape,
+            transposed=True,
+            dtype=bundle.entries[cell.recurrent].dtype_name,
+        ),
+    ]
+    if cell.bias:
+        stored.append(
+            StoredTensor("b", cell.bias, b.shape, dtype=bundle.entries[cell.bias].dtype_name)
+        )
+    prov = Provenance(
+        framework="Keras LSTM (frozen TensorFlow graph)",
+        source_format="TensorFlow frozen GraphDef",
+        gate_order=("i", "f", "c", "o"),
+        perm=(0, 1, 2, 3),
+        stored=tuple(stored),
+        transforms=(
+            f"kernel {tuple(K.shape)} and recurrent kernel {tuple(R.shape)} transposed",
+            f"weights found from the gate Split {cell.split.name}",
+        ),
+        settings=(s_act, s_gate),
+        notes=(f"scope {cell.scope}",),
+    )
+    return LSTMDirection(
+        W_x=K.T,
+        W_h=R.T,
+        b=b,
+        act_gate=gate,
+        act_cand=act,
+        act_cell=act,
+        reverse=reverse,
+        provenance=prov,
+    )
+
+
+def _pair(cells: list[KerasCell]) -> list[list[KerasCell]]:
+    """One entry per layer: ``[cell]`` or, for a Bidirectional, ``[forward, backward]``."""
+    out: list[list[KerasCell]] = []
+    sides: dict[str, dict[str, KerasCell]] = {}
+    for cell in cells:
+        parent, _, last = cell.scope.rpartition("/")
+        side = next((s for s in ("forward", "backward") if last.startswith(s + "_")), None)
+        if side is None:
+            out.append([cell])
+        elif parent not in sides:
+            sides[parent] = {side: cell}
+            out.append([cell])
+        else:
+            sides[parent][side] = cell
+    layers = []
+    for group in out:
+        parent = group[0].scope.rpartition("/")[0]
+        pair = sides.get(parent, {})
+        layers.append([pair["forward"], pair["backward"]] if len(pair) == 2 else group)
+    return layers
+
+
+def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LSTMModel | None:
+    """The Keras LSTM chain of a frozen graph, or None when it has no Keras LSTM step."""
+    top = graph.top
+    if top is None:
+        return None
+    cells = [c for n in top.nodes.values() if n.op == "Split" if (c := _cell(top, n, bundle))]
+    if not cells:
+        return None
+    scopes = sorted({c.scope for c in cells})
+    if len(scopes) != len(cells):
+        raise LoadError(f"{req.file}: several Keras LSTM steps share a scope ({', '.join(scopes)})")
+    before = {c.scope: len(_ancestor_scopes(top, c.x_ref, scopes) - {c.scope}) for c in cells}
+    cells.sort(key=lambda c: (before[c.scope], c.scope))
+    notes = list(req.notes)
+    layers = []
+    for group in _pair(cells):
+        dirs = tuple(_direction(bundle, c, req, reverse=k == 1) for k, c in enumerate(group))
+        name = group[0].scope.rpartition("/")[0] if len(group) == 2 else group[0].scope
+        kind = "Bidirectional(LSTM)" if len(group) == 2 else "LSTM"
+        if len(group) == 2:
+            notes.append(
+                f"{name}: Bidirectional merge_mode is not read from the graph: concat assumed"
+            )
+        layers.append(LSTMLayer(name=name, directions=dirs, merge_mode=MergeMode.CONCAT, kind=kind))
+    reverse = sorted({n.name.rsplit("/", 1)[0] for n in top.nodes.values() if n.op == "ReverseV2"})
+    if reverse:
+        notes.append(
+            f"the graph reverses sequences ({', '.join(reverse[:2])}); a go_backwards layer is "
+            "run forwards by lstmviz"
+        )
+    last = [c for c in cells if c.scope.startswith(layers[-1].name)]
+    roots = tuple(f"{pre}{c.scope}/" for c in last for pre in ("", "Func/"))
+    used = {n for c in cells for n in (c.kernel, c.recurrent, c.bias) if n}
+    head = head_from(graph, bundle, roots, set(), layers[-1].output_size, used, notes)
+    if head is not None and not head.return_sequences:
+        layers[-1] = replace(layers[-1], return_sequences=False)
+    infos = tuple(
+        LayerInfo(
+            c.scope,
+            "LSTM",
+            tuple((n, bundle.entries[n].shape) for n in (c.kernel, c.recurrent, c.bias) if n),
+            is_lstm=True,
+        )
+        for c in cells
+    )
+    try:
+        return LSTMModel(
+            layers=tuple(layers),
+            source_path=req.path,
+            source_format="TensorFlow frozen GraphDef (Keras layers, weights as Const nodes)",
+            framework="Keras (frozen TensorFlow graph)",
+            all_layers=infos,
+            head=head.transforms if head is not None else (),
+            notes=tuple(notes),
+        )
+    except ValueError as exc:
+        raise LoadError(f"{req.file}: the Keras LSTM layers do not chain: {exc}") from exc

@@ -1,0 +1,135 @@
+"""Frozen GraphDefs, SavedModels and checkpoint prefixes made by real TensorFlow
+(tests/fixtures/tf/make_graph_fixtures.py, make_keras_graph_fixtures.py) against the outputs
+TensorFlow computed for them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmviz.cli import main as cli_main
+from lstmviz.core.compute import run
+from lstmviz.core.model import MergeMode
+from lstmviz.io import LoadError, find_reader, load_model
+from lstmviz.io.probe import Probe
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
+TOL = 1e-5
+
+
+def _expected(name: str) -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / name / "expected.npz") as data:
+        return dict(data)
+
+
+def _reference(exp: dict[str, np.ndarray]) -> np.ndarray:
+    if "output" in exp:
+        return exp["output"]
+    return np.concatenate([exp["out_fw"], exp["out_bw"]], 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("basic_head", ["BasicLSTMCell"]),
+        ("static_head", ["BasicLSTMCell"]),
+        ("peep_proj", ["LSTMCell"]),
+        ("multi", ["BasicLSTMCell", "LSTMCell"]),
+        ("bidi", ["bidirectional_dynamic_rnn(LSTMCell)"]),
+        ("block", ["LSTMBlockCell"]),
+    ],
+)
+def test_frozen_tf1_graph_matches_tensorflow(name: str, kinds: list[str]) -> None:
+    path = FIXTURES / name / "model.pb"
+    assert find_reader(Probe.open(path)).name == "TensorFlow 1 checkpoint"
+    model = load_model(path)
+    assert model.source_format == "TensorFlow frozen GraphDef (weights as Const nodes)"
+    assert [layer.kind for layer in model.layers] == kinds
+    exp = _expected(name)
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, _reference(exp), atol=TOL)
+    for layer in model.layers:
+        for d in layer.directions:
+            assert not d.provenance.setting("forget_bias").assumed  # read from the graph
+
+
+def test_frozen_graph_gives_settings_as_the_meta_does() -> None:
+    (layer,) = load_model(FIXTURES / "peep_proj" / "model.pb").layers
+    d = layer.directions[0]
+    assert d.provenance.setting("forget_bias").value == 0.7
+    assert (d.cell_clip, d.proj_clip) == (0.8, 0.6)
+    assert d.p_i is not None and d.W_p is not None
+    bidi = load_model(FIXTURES / "bidi" / "model.pb").layers[0]
+    assert bidi.merge_mode is MergeMode.NONE
+    assert [d.act_cand.name for d in bidi.directions] == ["tanh", "relu"]
+    block = load_model(FIXTURES / "block" / "model.pb").layers[0].directions[0]
+    assert (block.provenance.setting("forget_bias").value, block.cell_clip) == (0.7, 0.9)
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        "basic_head/model.pb",
+        "basic_head/ckpt/model.ckpt-1000",
+        "basic_head/ckpt/model.ckpt-1000.index",
+        "basic_head/ckpt/model.ckpt-1000.meta",
+        "basic_head/saved_model",
+        "basic_head/saved_model/saved_model.pb",
+        "static_head/model.pb",
+        "static_head/ckpt/model.ckpt-1000",
+    ],
+)
+def test_tf1_head_is_run_so_final_output_is_the_logits(pick: str) -> None:
+    """``tf.matmul(outputs[-1], weights['out']) + biases['out']`` read from the graph."""
+    model = load_model(FIXTURES / pick)
+    exp = _expected(pick.split("/")[0])
+    (dense,) = model.head
+    assert (dense.name, dense.W.shape[1]) == ("Variable", model.output_size)
+    assert [t.name for t in dense.stored] == ["Variable", "Variable_1"]
+    assert not model.layers[-1].return_sequences
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["logits"], atol=TOL)
+    assert any("head read from the graph" in n for n in model.notes)
+
+
+def test_checkpoint_prefix_opens_from_api_and_cli(tmp_path: Path, capsys) -> None:
+    """``saver.save`` returns ``…/model.ckpt-1000``, a prefix that is no file on disk."""
+    prefix = FIXTURES / "basic_head" / "ckpt" / "model.ckpt-1000"
+    assert not prefix.exists()
+    model = load_model(prefix)
+    assert model.source_format.startswith("TensorFlow V2 checkpoint")
+    assert cli_main([str(prefix), "--info"]) == 0
+    assert "BasicLSTMCell" in capsys.readouterr().out
+    for f in (FIXTURES / "basic_head" / "ckpt").iterdir():
+        shutil.copy(f, tmp_path / f.name.replace("model.ckpt-1000", "model.ckpt"))
+    assert load_model(tmp_path / "model.ckpt").layers[0].kind == "BasicLSTMCell"
+    with pytest.raises(LoadError, match=r"model\.ckpt-5: no such file"):
+        load_model(tmp_path / "model.ckpt-5")
+
+
+@pytest.mark.parametrize("name", ["basic_head", "peep_proj"])
+def test_tf1_saved_model_folder_reads_its_graph(name: str) -> None:
+    model = load_model(FIXTURES / name / "saved_model")
+    assert model.source_format == (
+        "TensorFlow SavedModel (variables.index + 1 data shard + saved_model.pb graph)"
+    )
+    fb = model.layers[0].directions[0].provenance.setting("forget_bias")
+    assert (fb.value, fb.assumed) == ({"basic_head": 0.5, "peep_proj": 0.7}[name], False)
+    exp = _expected(name)
+    np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=TOL)
+
+
+def test_graph_def_without_an_lstm_says_so() -> None:
+    with pytest.raises(LoadError) as err:
+        load_model(FIXTURES / "dense_only" / "model.pb")
+    assert "TensorFlow GraphDef" in str(err.value) and "without an LSTM" in str(err.value)
+
+
+def test_gru_graph_def_is_named_a_gru() -> None:
+    with pytest.raises(LoadError) as err:
+        load_model(FIXTURES / "gru" / "model.pb")
+    assert "GRU" in str(err.value) and "rnn/gru_cell" in str(err.value)
