@@ -177,3 +177,43 @@ def test_token_ids_file_is_embedded_for_an_embedding_model(tmp_path):
     ids.write_text("3\n9\n")  # outside the vocabulary of 7
     r = run(str(path), "--sequence", str(ids), "--export-trace", str(out))
     assert r.returncode == 2 and "token id 9 at step 1 is outside the vocabulary 0..6" in r.stderr
+
+
+def _one_line_error(r: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    line = r.stderr[:-1]
+    assert line.startswith("lstmviz: ") and line.isprintable(), line
+    return line
+
+
+def test_special_and_hostile_files_are_one_line_never_a_traceback(tmp_path):
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    line = _one_line_error(run("--info", str(fifo), timeout=30))
+    assert "FIFO" in line and "regular file" in line
+    assert "character device" in _one_line_error(run("--info", "/dev/zero", timeout=30))
+    named = tmp_path / "bad\n\x1b[31mred.pt"  # the file name is file content too
+    named.write_bytes(b"")
+    line = _one_line_error(run("--info", str(named)))
+    assert "bad\\n\\x1b[31mred.pt: file is empty" in line
+    import json
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F" * 840_067, "shape": [1], "data_offsets": [0, 4]}})
+    long = tmp_path / "long.safetensors"
+    long.write_bytes(struct.pack("<Q", len(header)) + header.encode() + b"\0" * 4)
+    line = _one_line_error(run("--info", str(long)))
+    assert len(line) <= 600 and "…" in line
+
+
+def test_a_fifo_as_sequence_is_one_line(tmp_path):
+    fifo = tmp_path / "x.csv"
+    os.mkfifo(fifo)
+    out = tmp_path / "t.npz"
+    r = run(str(TORCH_PLAIN), "--sequence", str(fifo), "--export-trace", str(out), timeout=30)
+    assert "special file" in _one_line_error(r)
+    typo = tmp_path / "typo.csv"
+    typo.write_text("1,2,x\n" + "0.5,0.5,0.5\n" * 4)
+    r = run(str(TORCH_PLAIN), "--sequence", str(typo), "--export-trace", str(out), timeout=30)
+    assert "typo.csv: line 1: 'x' is not a number (column 3)" in _one_line_error(r)
