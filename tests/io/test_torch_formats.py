@@ -329,10 +329,6 @@ def test_torch_export_before_2_8_layout(tmp_path: Path) -> None:
 
 
 REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
-    "legacy format": (
-        lambda p: torch.save(nn.LSTM(3, 4).state_dict(), p, _use_new_zipfile_serialization=False),
-        "_use_new_zipfile_serialization=False) torch.save pickle",
-    ),
     "meta tensors": (
         lambda p: torch.save(nn.LSTM(3, 4, device="meta").state_dict(), p),
         "is on the 'meta' device (a shape without values)",

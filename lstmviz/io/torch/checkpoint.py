@@ -305,20 +305,24 @@ def unpickle(
     script: bool = False,
     limits: Limits | None = None,
     pos: int = 0,
+    ends: list[int] | None = None,
 ) -> object:
     """Run the restricted unpickler over one pickle of the archive; every failure a LoadError.
 
     ``limits`` (default: scaled with ``len(data)``) bound its work and memory; ``pos`` is where
-    the pickle starts in ``data`` (legacy files hold several back to back)."""
+    the pickle starts in ``data`` and its end is appended to ``ends`` (legacy files hold
+    several back to back)."""
     file = src.file
     try:
         return restricted_loads(
-            data if pos == 0 else memoryview(data)[pos:],
+            data,
             allowed_globals(src),
             src.storage,
             lambda module, name: refuse(file, module, name),
             resolver(file, script),
             limits,
+            pos,
+            ends,
         )
     except LoadError:
         raise
@@ -385,8 +389,9 @@ def _children(node: object) -> list[tuple[str, object]] | None:
     return None
 
 
-def module_classes(obj: object, limit: int = 100_000) -> list[str]:
-    """``module.Class`` of every whole pickled ``nn.Module``, outermost first (breadth-first)."""
+def module_classes(obj: object, limit: int = 100_000, modules: bool = True) -> list[str]:
+    """``module.Class`` of every whole pickled ``nn.Module`` (``modules=False``: of every
+    object of a class never imported), outermost first (breadth-first)."""
     found: list[str] = []
     todo, seen = deque([obj]), set()
     while todo and len(seen) < limit:
@@ -394,8 +399,11 @@ def module_classes(obj: object, limit: int = 100_000) -> list[str]:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, PickledObject) and node.is_module:
+        if isinstance(node, PickledObject) and (node.is_module or not modules):
             found.append(f"{node.cls.module}.{node.cls.name}")
+        if isinstance(node, PickledObject) and not modules:
+            todo.extend(node.values())
+            continue
         items = _children(node)
         if items:
             todo.extend(v for _, v in items)
@@ -458,6 +466,11 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
     tensors, scalars = _flatten(obj, "", file)
     notes.extend(_scalar_note(k, v) for k, v in scalars.items())
     return Checkpoint(tensors, {}, tuple(_module_notes(obj) + notes))
+
+
+def foreign_classes(obj: object) -> list[str]:
+    """Classes of inert records in ``obj`` (a library's own model objects), outermost first."""
+    return module_classes(obj, limit=10_000, modules=False)
 
 
 def _scalar_note(key: str, value: object) -> str:

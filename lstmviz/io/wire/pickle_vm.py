@@ -45,14 +45,15 @@ class Limits:
     depth: int = 32  # nesting of a tuple used as a dict key or set member
     key_nodes: int = 1_000  # tuples inside one such key
     long_bytes: int = 256  # LONG1/LONG4 payload (2**2048; no checkpoint stores more)
+    nesting: int = 100  # any tuple (lists and dicts: the readers' iterative walks check them)
 
     @classmethod
     def for_size(cls, stored: int, factor: float = 1.0) -> Limits:
         """Budgets for a pickle held in ``stored`` bytes (compressed size if deflated): work
-        ~ 2M opcodes + 8 per stored byte, memory 48 MB + 16 bytes per stored byte (a state dict
+        ~ 1M opcodes + 8 per stored byte, memory 48 MB + 16 bytes per stored byte (a state dict
         of tensor records builds ~10 bytes of objects per byte of pickle)."""
         return cls(
-            ops=int((2_000_000 + 8 * stored) * factor),
+            ops=int((1_000_000 + 8 * stored) * factor),
             bytes=int(((48 << 20) + 16 * stored) * factor),
         )
 
@@ -125,8 +126,8 @@ class PickleVM:
             depth, nodes = self.measure(key)  # type: ignore[arg-type]
             if depth > self.limits.depth or nodes > self.limits.key_nodes:
                 raise PickleLimit(
-                    f"a dict key is a tuple nested too deeply or too large (more than "
-                    f"{self.limits.depth} levels or {self.limits.key_nodes} tuples)"
+                    f"has a dict key that is a tuple nested too deeply or too large (more "
+                    f"than {self.limits.depth} levels or {self.limits.key_nodes} tuples)"
                 )
             return
         if getattr(kind, "__hash__", None) is object.__hash__:
@@ -159,7 +160,9 @@ class PickleVM:
             if type(item) is tuple:
                 d, n = self.measure(item)
                 depth, nodes = max(depth, d + 1), min(cap, nodes + n)
-        self.charge(40 + _SLOT * len(items), len(items))
+        if depth > self.limits.nesting:
+            raise PickleLimit(f"has tuples nested more than {self.limits.nesting} deep")
+        self.charge(200 + _SLOT * len(items), len(items))  # the tuple and its record
         if items:
             self._tuples[id(items)] = (items, depth, nodes)
         return items

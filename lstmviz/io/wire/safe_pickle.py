@@ -165,6 +165,11 @@ class NumpyArray(Buildable):
         if not (isinstance(state, tuple) and len(state) == 5):
             raise pickle.UnpicklingError("a NumPy array has a malformed pickle state")
         _, shape, dtype, fortran, raw = state
+        self.fill(raw, dtype, shape, fortran)
+
+    def fill(self, raw: object, dtype: object, shape: object, fortran: object) -> None:
+        if isinstance(raw, bytearray):
+            raw = bytes(raw)
         if not isinstance(dtype, NumpyDType) or dtype.dtype is None or not isinstance(raw, bytes):
             return  # object or structured array: kept as an empty placeholder
         ok = (
@@ -190,6 +195,13 @@ def _numpy_scalar(dtype: object, raw: object = b"") -> object:
     return Opaque()
 
 
+def _numpy_frombuffer(raw: object, dtype: object, shape: object, order: object) -> NumpyArray:
+    """Protocol 5 ``numpy._core.numeric._frombuffer(bytes, dtype, shape, order)``."""
+    arr = NumpyArray(Opaque)
+    arr.fill(raw, dtype, shape, order == "F")
+    return arr
+
+
 NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): NumpyDType,
     ("numpy", "ndarray"): Opaque,  # only ever the first argument of _reconstruct
@@ -197,6 +209,8 @@ NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
 for _core in ("numpy.core.multiarray", "numpy._core.multiarray"):
     NUMPY_GLOBALS[(_core, "_reconstruct")] = NumpyArray
     NUMPY_GLOBALS[(_core, "scalar")] = _numpy_scalar
+for _numeric in ("numpy.core.numeric", "numpy._core.numeric"):
+    NUMPY_GLOBALS[(_numeric, "_frombuffer")] = _numpy_frombuffer
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -443,6 +457,8 @@ def restricted_loads(
     refuse: Callable[[str, str], LoadError],
     resolve: Callable[[str, str], Any] | None = None,
     limits: Limits | None = None,
+    pos: int = 0,
+    ends: list[int] | None = None,
 ) -> Any:
     """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins and NumPy data).
 
@@ -451,5 +467,10 @@ def restricted_loads(
     ``refuse(module, name)`` when a pickle calls code). ``limits`` bound the work and memory
     (default: scaled with ``len(data)``); ``PickleLimit`` names the one exceeded. Errors of
     the pickle machinery itself (truncated stream, bad opcode) propagate for the caller to wrap.
+    ``pos``: where the pickle starts in ``data``; its end is appended to ``ends``.
     """
-    return RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve, limits).load()
+    vm = RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve, limits, pos)
+    obj = vm.load()
+    if ends is not None:
+        ends.append(vm.pos)  # where the next pickle starts (legacy torch files hold several)
+    return obj
