@@ -103,7 +103,7 @@ def drop_overlapping(text_specs: list) -> list:
     kept: list[QRectF] = []
     out = []
     for spec in sorted(text_specs, key=lambda s: s[0].center().y()):
-        rect = spec[0].adjusted(0, 0.1, 0, -0.1)  # rows that only touch may stay
+        rect = spec[0].adjusted(0, 0.15 * spec[0].height(), 0, -0.15 * spec[0].height())
         if not any(rect.intersects(k) for k in kept):
             kept.append(rect)
             out.append(spec)

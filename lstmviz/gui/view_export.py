@@ -10,27 +10,38 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QPoint, QRectF
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QGraphicsView, QMessageBox, QWidget
 
 if TYPE_CHECKING:
     from lstmviz.gui.debug_panel import DebugPanel
 
 
 def save_widget(widget: QWidget, path: str | os.PathLike[str]) -> Path:
-    """``widget`` as a PNG, or as an SVG drawing when the path ends in ``.svg``."""
+    """``widget`` as a PNG, or as an SVG drawing when the path ends in ``.svg``.
+
+    The SVG generator gets the widget's own resolution. At its default 72 dpi, pyqtgraph's
+    axes, which replay a ``QPicture`` recorded at the screen's 96 dpi, were scaled by 72/96
+    while the images were not, so cells no longer lined up with their ticks (and all text
+    shrank); the PNG was right because it is painted at the screen's resolution."""
     out = Path(path)
     if out.suffix.lower() == ".svg":
         gen = QSvgGenerator()
         gen.setFileName(str(out))
+        gen.setResolution(widget.logicalDpiX())
         gen.setSize(widget.size())
         gen.setViewBox(QRectF(0, 0, widget.width(), widget.height()))
         gen.setTitle("lstmviz")
         painter = QPainter(gen)
-        widget.render(painter)
-        painter.end()
+        try:
+            if isinstance(widget, QGraphicsView):  # its render() maps the scene to a rect
+                widget.render(painter)
+            else:  # plain widgets take (painter, offset): their children are drawn too
+                widget.render(painter, QPoint())
+        finally:
+            painter.end()
         if not out.exists():
             raise OSError(f"{out.name}: could not write the drawing")
     elif not widget.grab().save(str(out)):
