@@ -52,10 +52,7 @@ def column_profile(a: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["step", "weights"])
 def test_svg_matches_the_png(qtbot, tmp_path, kind):
     w = direction()
-    if kind == "step":
-        view = StepView()
-    else:
-        view = WeightsView()
+    view = StepView() if kind == "step" else WeightsView()
     qtbot.addWidget(view)
     view.resize(700, 500)
     view.show()
