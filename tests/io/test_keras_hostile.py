@@ -142,7 +142,7 @@ def test_gzip_bomb_in_a_small_keras_file_is_refused(tmp_path: Path) -> None:
     path = _v3_archive(tmp_path / "bomb.keras", h, d, write)
     assert path.stat().st_size < 400_000
     out = bounded_load(path)
-    out.assert_refused("max_weights_mb=", "past")
+    out.assert_refused("--option budget=", "past")
 
 
 def test_deflate_twice_is_refused(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_gzip_weights_as_h5py_writes_them_still_load(tmp_path: Path) -> None:
     bounded_load(tmp_path / "gz.h5").assert_bounded()
 
 
-def test_max_weights_mb_raises_the_budget(tmp_path: Path) -> None:
+def test_budget_option_raises_the_limit(tmp_path: Path) -> None:
     h, d = 1024, 4
 
     def write(v: h5py.Group) -> None:
@@ -217,8 +217,10 @@ def test_max_weights_mb_raises_the_budget(tmp_path: Path) -> None:
             v.create_dataset(str(k), data=np.full(shape, 0.01, "f4"), compression="gzip")
 
     path = _v3_archive(tmp_path / "ok.keras", h, d, write)
-    with pytest.raises(LoadError, match="max_weights_mb=1"):
-        load_model(path, max_weights_mb=1)
+    with pytest.raises(LoadError, match="budget=2"):
+        load_model(path, budget=0.25)  # 12 MB allowed, 16 MB wanted
+    with pytest.raises(LoadError, match="is not a positive number"):
+        load_model(path, budget="lots")
     assert load_model(path).layers[0].hidden_size == h  # 16 MB: within the default budget
 
 
@@ -240,7 +242,7 @@ def _sharded(folder: Path, links: int) -> Path:
 def test_sharded_merge_cannot_multiply_one_block(tmp_path: Path) -> None:
     index = _sharded(tmp_path / "s", 100)  # 400 MB once merged, from a 4 MB shard
     out = bounded_load(index)
-    out.assert_refused("max_weights_mb=")
+    out.assert_refused("--option budget=")
     assert out.peak_mb < 120
 
 

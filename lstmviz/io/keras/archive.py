@@ -240,14 +240,14 @@ def _from_folder(probe: Probe) -> tuple[object, object, IO[bytes]]:
     return meta, config, _Window(weights, 0, size)  # type: ignore[return-value]
 
 
-def load_keras_zip(probe: Probe, layer: object = None, max_weights_mb: object = None) -> LSTMModel:
+def load_keras_zip(probe: Probe, layer: object = None, budget: object = None) -> LSTMModel:
     """``layer``: the LSTM to run when the model has several that do not feed each other;
-    ``max_weights_mb``: raises the bound on the bytes the weights decode to."""
+    ``budget``: raises the bound on the bytes the weights decode to."""
     try:
         size = probe.size
         if probe.is_dir:
             size = regular_file(probe.path / WEIGHTS_H5, probe.path, probe.name, "member")
-        with read_budget(ReadBudget(size, max_weights_mb, probe.name)), choosing(layer):
+        with read_budget(ReadBudget(size, budget, probe.name)), choosing(layer):
             return _load(probe)
     except LoadError as exc:
         raise one_line(exc) from exc.__cause__
@@ -284,5 +284,5 @@ READER = Reader(
     sniff=sniff,
     load=load_keras_zip,
     priority=10,
-    options=("layer", "max_weights_mb"),
+    options=("layer", "budget"),
 )

@@ -46,8 +46,36 @@ def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
             kinds.append(k)
     what = f"found {', '.join(kinds)}" if kinds else "no layers with weights"
     return LoadError(
-        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows LSTM layers only"
+        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows LSTM layers "
+        f"only{_what_it_is(found)}"
     )
+
+
+_RECURRENT_KINDS = {"GRU": "GRU", "CuDNNGRU": "GRU", "SimpleRNN": "SimpleRNN"}
+
+
+def _what_it_is(found: Sequence[FoundLayer]) -> str:
+    """What the file is when it holds no LSTM: the recurrent layers it has instead (GRU,
+    SimpleRNN, ConvLSTM), or that it has none."""
+    model = "model" if any(f.config is not None for f in found) else "weights file"
+    rnns: dict[str, list[str]] = {}
+    for f in found:
+        base = f.base_kind
+        cell = (f.config or {}).get("cell") if base == "RNN" else None
+        if isinstance(cell, dict) and isinstance(cell.get("class_name"), str):
+            base = cell["class_name"].removesuffix("Cell")  # RNN(GRUCell) is a GRU
+        kind = _RECURRENT_KINDS.get(base) or (base if base.startswith("ConvLSTM") else "")
+        if kind:
+            rnns.setdefault(kind, []).append(repr(f.name))
+    if rnns:
+        parts = [f"{kind} layers ({', '.join(names[:4])})" for kind, names in rnns.items()]
+        return f" — a Keras {model} with {' and '.join(parts)}; lstmviz opens LSTMs"
+    kinds = sorted({f.display_kind for f in found if f.kind not in IDENTITY_LAYERS})
+    if kinds == ["Dense"]:
+        return f" — a Keras {model} of Dense layers only, no recurrent layer"
+    if kinds:
+        return f" — a Keras {model} without recurrent layers ({', '.join(kinds[:6])})"
+    return ""
 
 
 @dataclass

@@ -10,13 +10,14 @@ whatever the chunk's declared size. So a dataset may carry at most one compressi
 (deflate; plus shuffle and fletcher32, the h5py defaults around it); each of its chunks is
 inflated here first with a bound on the output before libhdf5 reads it; and what all reads of
 one load decode together is held to a ``ReadBudget`` set from the files' sizes, which
-``max_weights_mb=`` raises.
+``budget=`` (a factor, as for PyTorch files) raises.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import os
 import stat
 import zlib
@@ -29,7 +30,7 @@ import numpy as np
 from lstmviz.io.errors import ChoiceRequired, LoadError
 
 #: What compression may add on top of twice the files' own size (float weights hardly
-#: compress, and Keras never compresses them), unless ``max_weights_mb=`` says otherwise.
+#: compress, and Keras never compresses them), unless ``budget=`` says otherwise.
 COMPRESSED_ALLOWANCE = 48 << 20
 MAX_CHUNKS = 1 << 14  # compressed chunks checked one by one; more is not a weights file
 MESSAGE_LIMIT = 300
@@ -47,35 +48,35 @@ _FILTER_NAMES |= {32000: "lzf", 32001: "blosc", 32004: "lz4", 32015: "zstd", 307
 
 # ----------------------------------------------------------------------------- budget
 class ReadBudget:
-    """The decoded bytes one load may read from its HDF5 datasets, counted read by read."""
+    """The decoded bytes one load may read from its HDF5 datasets, counted read by read:
+    (48 MB + 2 × the files' size) × the user's ``budget=`` factor, as the torch reader's."""
 
-    def __init__(self, file_bytes: int, max_mb: object = None, file: str = "") -> None:
-        self.given = max_mb is not None
-        if self.given:
-            try:
-                mb = float(str(max_mb))
-            except ValueError:
-                mb = -1.0
-            if not 0 < mb < 1 << 30:
-                raise LoadError(f"{file}: max_weights_mb={max_mb!r} is not a size in MB")
-            self.limit = int(mb * (1 << 20))
+    def __init__(self, file_bytes: int, factor: object = None, file: str = "") -> None:
+        if factor is None:
+            value = 1.0
         else:
-            self.limit = 2 * file_bytes + COMPRESSED_ALLOWANCE
+            try:
+                value = float(str(factor))
+            except ValueError:
+                value = -1.0
+            if not 0 < value < 1e6:
+                raise LoadError(
+                    f"{file}: budget={printable(str(factor), 20)} is not a positive number; "
+                    "try budget=4"
+                )
+        self.limit = int((COMPRESSED_ALLOWANCE + 2 * file_bytes) * value)
+        self.factor = value
         self.used = 0
-        self.file_bytes = file_bytes
 
     def take(self, nbytes: int, name: str, file: str) -> None:
         """Count ``nbytes`` about to be decoded for ``name``, or refuse past the limit."""
-        if self.used + nbytes > self.limit:
-            why = (
-                "the limit given"
-                if self.given
-                else f"twice the file's {_mb(self.file_bytes)} plus {_mb(COMPRESSED_ALLOWANCE)}"
-            )
+        need = self.used + nbytes
+        if need > self.limit:
+            factor = max(2, math.ceil(self.factor * need / max(self.limit, 1)))
             raise LoadError(
-                f"{file}: {name} would take the weights read to {_mb(self.used + nbytes)}, "
-                f"past {_mb(self.limit)} ({why}; compressed or repeated data); pass "
-                f"max_weights_mb={(self.used + nbytes) // (1 << 20) + 1} to read it anyway"
+                f"{file}: {name} would take the weights read to {_mb(need)}, past the "
+                f"{_mb(self.limit)} this file's size allows (compressed or repeated data); if "
+                f"you trust the file, raise the limit with --option budget={factor}"
             )
         self.used += nbytes
 

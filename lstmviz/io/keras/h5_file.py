@@ -261,10 +261,10 @@ def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
 
 
 def _sharded(
-    index: Path, probe: Probe, modes: MergeModes, max_mb: object, opened: str = ""
+    index: Path, probe: Probe, modes: MergeModes, factor: object, opened: str = ""
 ) -> LSTMModel:
-    merged, count, total = merged_shards(index, probe.name, max_mb)
-    with merged, read_budget(ReadBudget(total, max_mb, probe.name)):
+    merged, count, total = merged_shards(index, probe.name, factor)
+    with merged, read_budget(ReadBudget(total, factor, probe.name)):
         note = f"sharded weights: {count} shard files merged (index {index.name})"
         if opened:
             note += f"; {opened} is one of them, the whole set was read"
@@ -288,28 +288,27 @@ def _v3_weights(
 
 
 def load_keras_h5(
-    probe: Probe, merge_mode: object = None, layer: object = None, max_weights_mb: object = None
+    probe: Probe, merge_mode: object = None, layer: object = None, budget: object = None
 ) -> LSTMModel:
     """``merge_mode``: for weights-only files, which record no Bidirectional merge mode:
     ``mul`` for every Bidirectional, or ``name:mode,name:mode`` per layer. ``layer``: the
-    LSTM to run when the model has several that do not feed each other. ``max_weights_mb``:
+    LSTM to run when the model has several that do not feed each other. ``budget``:
     raises the bound on the bytes the weights decode to (``guard.ReadBudget``)."""
     try:
-        budget = ReadBudget(probe.size, max_weights_mb, probe.name)
-        with read_budget(budget), choosing(layer):
-            return _load(probe, merge_mode, max_weights_mb)
+        with read_budget(ReadBudget(probe.size, budget, probe.name)), choosing(layer):
+            return _load(probe, merge_mode, budget)
     except LoadError as exc:
         raise one_line(exc) from exc.__cause__
 
 
-def _load(probe: Probe, merge_mode: object, max_mb: object) -> LSTMModel:
+def _load(probe: Probe, merge_mode: object, factor: object) -> LSTMModel:
     file = probe.name
     modes = parse_merge_modes(merge_mode, file)
     if is_index(probe):
-        return _sharded(probe.path, probe, modes, max_mb)
+        return _sharded(probe.path, probe, modes, factor)
     index = index_of_shard(probe.path)
     if index is not None:
-        return _sharded(index, probe, modes, max_mb, opened=file)
+        return _sharded(index, probe, modes, factor, opened=file)
     check_global_heaps_of(probe.path, file)
     try:
         h5 = h5py.File(probe.path, "r")
@@ -334,5 +333,5 @@ READER = Reader(
     sniff=sniff,
     load=load_keras_h5,
     priority=10,
-    options=("merge_mode", "layer", "max_weights_mb"),
+    options=("merge_mode", "layer", "budget"),
 )

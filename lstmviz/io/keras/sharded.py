@@ -97,7 +97,7 @@ def _merge(src: h5py.Group, dst: h5py.Group, file: str, budget: ReadBudget, dept
                 copy.attrs[k] = v
 
 
-def merged_shards(index_path: Path, file: str, max_mb: object = None) -> tuple[h5py.File, int, int]:
+def merged_shards(index_path: Path, file: str, factor: object = None) -> tuple[h5py.File, int, int]:
     """(one in-memory HDF5 tree holding every shard, number of shards, their total size).
     Shards are regular files beside the index (a FIFO would block, a link out of the folder
     would read elsewhere)."""
@@ -116,7 +116,7 @@ def merged_shards(index_path: Path, file: str, max_mb: object = None) -> tuple[h
     if total > MAX_MERGED_BYTES:
         raise LoadError(f"{file}: sharded weights over {MAX_MERGED_BYTES >> 30} GiB are not read")
     # the merge and the reads of the merged tree each decode the weights once
-    budget = ReadBudget(total, max_mb, file)
+    budget = ReadBudget(total, factor, file)
     merged = h5py.File(io.BytesIO(), "w")
     try:
         for path in paths:
