@@ -44,6 +44,48 @@ class IndexAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         return [str(round(v - 0.5)) for v in values]
 
+    def generateDrawSpecs(self, p):
+        """Labels that would overlap one drawn before them (gate names come first) are left
+        out, so a unit number never prints over a gate name."""
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis_spec, tick_specs, text_specs = specs
+        return axis_spec, tick_specs, ps.drop_overlapping(text_specs)
+
+
+#: Pixels between two unit numbers along a gate axis (vertical, horizontal).
+UNIT_LABEL_GAP = (16, 30)
+
+
+def gate_axis_ticks(
+    hidden: int, labels: tuple[str, ...], lo: float, hi: float, pixels: float, vertical: bool
+) -> list[list[tuple[float, str]]]:
+    """``setTicks`` levels for an axis along ``len(labels)`` gate blocks of ``hidden`` cells
+    each, for the visible range ``[lo, hi]`` drawn in ``pixels``.
+
+    Level 0: each gate's name at the middle of the part of its block that is visible, so a
+    zoom into one block still says which gate it is. Level 1: unit numbers (the index inside
+    the block, at cell centres), as dense as ``UNIT_LABEL_GAP`` allows."""
+    end = hidden * len(labels)
+    lo, hi = max(lo, 0.0), min(hi, float(end))
+    names = []
+    for k, label in enumerate(labels):
+        a, b = max(k * hidden, lo), min((k + 1) * hidden, hi)
+        if b - a >= 0.5 or (b > a and b - a == hi - lo):
+            names.append(((a + b) / 2, label))
+    per_cell = pixels / max(hi - lo, 1e-9)
+    gap = UNIT_LABEL_GAP[0 if vertical else 1]
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10**9)
+                if s * per_cell >= gap or s >= hidden)  # fmt: skip
+    units = [
+        (k * hidden + u + 0.5, str(u))
+        for k in range(len(labels))
+        for u in range(0, hidden, step)
+        if lo <= k * hidden + u + 0.5 <= hi
+    ]
+    return [names, units]
+
 
 class GateHeatmap:
     """A PlotItem showing one ``Panel``; the owner places ``plot`` in a GraphicsLayout."""
@@ -101,6 +143,10 @@ class GateHeatmap:
         self.plot.addItem(self.cursor_cell, ignoreBounds=True)
         self.panel: Panel | None = None
         self.limit = 1.0
+        self._gate_labels_shown = True
+        # Gate names and unit numbers follow the visible range (wheel zoom, drag, Reset zoom).
+        self.plot.vb.sigRangeChanged.connect(self._on_range_changed)
+        self.plot.vb.sigResized.connect(self._on_range_changed)
 
     # ------------------------------------------------------------------ data
     def show_panel(self, panel: Panel, show_gate_labels: bool = True) -> None:
@@ -139,17 +185,10 @@ class GateHeatmap:
     def _place_ticks(self, panel: Panel, show_gate_labels: bool) -> None:
         left, bottom = self.plot.getAxis("left"), self.plot.getAxis("bottom")
         rows, cols = panel.data.shape
-        gate_ticks = [
-            ((k + 0.5) * panel.hidden, label) for k, label in enumerate(panel.block_labels)
-        ]
         left.setTicks(None)
         bottom.setTicks(None)
-        if panel.gate_axis == 0:
-            left.setTicks(
-                [gate_ticks if show_gate_labels else [(t, "") for t, _ in gate_ticks], []]
-            )
-        elif panel.gate_axis == 1:
-            bottom.setTicks([gate_ticks, []])
+        self._gate_labels_shown = show_gate_labels
+        self._update_gate_ticks()
         # Equal axis sizes keep row j of every matrix in a row (or column) at the same pixels.
         bottom.setHeight(AXIS_HEIGHT)
         left.setWidth(AXIS_WIDTH if show_gate_labels or panel.gate_axis != 0 else 14)
@@ -163,6 +202,28 @@ class GateHeatmap:
         row_label, col_label = panel.axis_labels
         self.plot.setLabel("left", row_label if (show_gate_labels or panel.gate_axis != 0) else "")
         self.plot.setLabel("bottom", col_label)
+
+    def _update_gate_ticks(self) -> None:
+        """Gate names and unit numbers for the range now visible (see ``gate_axis_ticks``)."""
+        panel = self.panel
+        if panel is None or panel.gate_axis not in (0, 1):
+            return
+        vertical = panel.gate_axis == 0
+        axis = self.plot.getAxis("left" if vertical else "bottom")
+        (x_lo, x_hi), (y_lo, y_hi) = self.plot.vb.viewRange()
+        lo, hi = (y_lo, y_hi) if vertical else (x_lo, x_hi)
+        rect = self.plot.vb.boundingRect()
+        pixels = rect.height() if vertical else rect.width()
+        levels = gate_axis_ticks(
+            panel.hidden, tuple(panel.block_labels), lo, hi, max(pixels, 1.0), vertical
+        )
+        if not self._gate_labels_shown:  # a neighbour's rows: its first panel names them
+            levels = [[(v, "") for v, _ in level] for level in levels]
+        if levels != axis._tickLevels:
+            axis.setTicks(levels)
+
+    def _on_range_changed(self, *_args) -> None:
+        self._update_gate_ticks()
 
     # ------------------------------------------------------------------ hover
     def contains(self, scene_pos: QPointF) -> bool:
