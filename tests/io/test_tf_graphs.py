@@ -133,3 +133,47 @@ def test_gru_graph_def_is_named_a_gru() -> None:
     with pytest.raises(LoadError) as err:
         load_model(FIXTURES / "gru" / "model.pb")
     assert "GRU" in str(err.value) and "rnn/gru_cell" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("keras2_stack", ["LSTM", "LSTM"]),
+        ("keras2_saved", ["LSTM"]),
+        ("keras2_bidi", ["Bidirectional(LSTM)"]),
+        ("keras3_stack", ["LSTM", "LSTM"]),
+    ],
+)
+def test_frozen_keras_graph_matches_keras(name: str, kinds: list[str]) -> None:
+    """convert_variables_to_constants_v2 of tf_keras and Keras 3 models: layers found from the
+    gate Split, activations (relu, hard_sigmoid) from its ops, the Dense head run."""
+    model = load_model(FIXTURES / name / "model.pb")
+    assert model.source_format.startswith("TensorFlow frozen GraphDef (Keras layers")
+    assert [layer.kind for layer in model.layers] == kinds
+    exp = _expected(name)
+    trace = run(model, exp["x"])
+    first = trace.layers[0]
+    hidden = first.output if model.layers[0].return_sequences else first.last_output
+    np.testing.assert_allclose(hidden, exp["hidden"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["network"], atol=TOL)
+    for layer in model.layers:
+        for d in layer.directions:
+            assert not any(s.assumed for s in d.provenance.settings)
+
+
+def test_frozen_keras_activations_are_read_from_the_graph() -> None:
+    (layer,) = load_model(FIXTURES / "keras2_saved" / "model.pb").layers
+    d = layer.directions[0]
+    assert (d.act_cand.name, d.act_gate.name) == ("relu", "hard_sigmoid_k2")
+    stack = load_model(FIXTURES / "keras3_stack" / "model.pb").layers
+    assert [lay.directions[0].act_cand.name for lay in stack] == ["tanh", "relu"]
+
+
+def test_tf_keras_saved_model_reads_layer_configs_from_keras_metadata() -> None:
+    model = load_model(FIXTURES / "keras2_saved" / "saved_model")
+    assert model.source_format.startswith("TensorFlow SavedModel")
+    d = model.layers[0].directions[0]
+    assert (d.act_cand.name, d.act_gate.name) == ("relu", "hard_sigmoid_k2")
+    assert [t.name for t in model.head] == ["dense_1"]
+    exp = _expected("keras2_saved")
+    np.testing.assert_allclose(run(model, exp["x"]).final_output, exp["network"], atol=TOL)

@@ -26,6 +26,7 @@ from lstmviz.io.tensorflow.cells import Settings, provenance, resolve_settings
 from lstmviz.io.tensorflow.context import cell_notes, unplaced_residuals
 from lstmviz.io.tensorflow.graph import CellGraph, GraphInfo
 from lstmviz.io.tensorflow.heads import find_head
+from lstmviz.io.tensorflow.keras_metadata import KerasMetadata
 from lstmviz.io.tensorflow.keras_objects import load_keras_layers, user_activation
 from lstmviz.io.tensorflow.objects import Names, variable_names
 from lstmviz.io.tensorflow.scopes import Cell, Found, find_cells, place
@@ -56,6 +57,7 @@ class Request:
     #: what to try when the variables hold no TF1 or Keras LSTM by name (a frozen graph's
     #: Keras layers); returns a model or raises the refusal
     fallback: Callable[[], LSTMModel] | None = None
+    keras_metadata: KerasMetadata | None = None  # a tf.keras SavedModel's layer configs
 
 
 def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
@@ -207,7 +209,7 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
     found = find_cells(bundle, names, graph, req.scope)
     notes = req.notes
     if not found.cells:
-        kind = "TF2 object-based checkpoint" if names.object_based else req.kind
+        kind = _kind(req, names)
         model = load_keras_layers(
             bundle,
             names,
@@ -215,6 +217,7 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
             f"{kind} ({req.parts})",
             req.activation,
             req.recurrent_activation,
+            req.keras_metadata,
         )
         if model is None and req.fallback is not None:
             return req.fallback()
@@ -249,7 +252,7 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
     infos = [LayerInfo(c.scope, c.kind, _weights(bundle, c), is_lstm=True) for c in found.cells]
     version = graph.tensorflow_version if graph else ""
     meta = req.graph_label if graph else ""
-    what = "TF2 object-based checkpoint" if names.object_based else req.kind
+    what = _kind(req, names)
     source = f"{what} ({req.parts}{meta})"
     try:
         return LSTMModel(
@@ -263,6 +266,13 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
         )
     except ValueError as exc:
         raise LoadError(f"{req.file}: the LSTM layers do not chain: {exc}") from exc
+
+
+def _kind(req: Request, names: Names) -> str:
+    """What the source is called: a SavedModel stays one; else an object-based checkpoint."""
+    if names.object_based and "SavedModel" not in req.kind:
+        return "TF2 object-based checkpoint"
+    return req.kind
 
 
 def _no_lstm(file: str, names: Names, found: Found) -> LoadError:

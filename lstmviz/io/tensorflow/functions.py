@@ -87,6 +87,8 @@ class Instances:
         self._parsed: dict[str, Function] = {}
 
     def __iter__(self) -> Iterator[Graph]:
+        if not self.names:  # a TF1 graph: no library, nothing called (and no attr decoded)
+            return
         queue: deque[tuple[Graph, int]] = deque([(self.top, 0)])
         instances = nodes = 0
         while queue:

@@ -108,7 +108,10 @@ def _dense_after(
         return None
     C = entry.shape[1]
     bias_name, out = None, matmul
-    for add, k in graph.users(matmul.name, _ADD_OPS):
+    reshaped = graph.users(matmul.name)
+    if len(reshaped) == 1 and reshaped[0][0].op == "Reshape":  # tf.tensordot (Dense on 3-D)
+        out = reshaped[0][0]
+    for add, k in graph.users(out.name, _ADD_OPS):
         if len(add.inputs) != 2:
             continue
         b = graph.variable(add.inputs[1 - k])

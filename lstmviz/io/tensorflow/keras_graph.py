@@ -34,7 +34,7 @@ from lstmviz.core.model import (
 from lstmviz.io.errors import LoadError
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
 from lstmviz.io.tensorflow.heads import head_from
-from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int
+from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int, const_scalar
 
 if TYPE_CHECKING:
     from lstmviz.io.tensorflow.assemble import Request
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from lstmviz.io.tensorflow.graphdef import ConstBundle
 
 _SUM_OPS = frozenset({"Add", "AddV2", "BiasAdd"})
+#: Keras 3 squeezes the h product it adds (``BiasAdd(x K, Squeeze(h R))``)
+_SHAPE_OPS = frozenset({"Squeeze", "ExpandDims", "Reshape"})
 MAX_ANCESTORS = 200_000
 _SCOPE_CUT = re.compile(r"/(while|PartitionedCall|StatefulPartitionedCall|rnn)(/|_\d+/|$)")
 DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
@@ -65,7 +67,11 @@ def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str
     if found is None or depth > 4:
         return [("other", ref)]
     node = found[1]
-    while node.op in PASS_OPS and node.inputs and graph.variable(node.name) is None:
+    while (
+        (node.op in PASS_OPS or node.op in _SHAPE_OPS)
+        and node.inputs
+        and (graph.variable(node.name) is None)
+    ):
         found = graph.resolve(node.inputs[0])
         if found is None:
             return [("other", ref)]
@@ -79,11 +85,32 @@ def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str
 
 
 def _act(graph: Graph, split: Node, k: int) -> str | None:
-    ops = {
-        ACTIVATION_OPS.get(n.op) for n, _i in graph.users(f"{split.name}:{k}" if k else split.name)
-    }
-    ops.discard(None)
-    return ops.pop() if len(ops) == 1 else None
+    """The activation applied to gate ``k``: one op, or Keras' hard_sigmoid written out."""
+    ref = f"{split.name}:{k}" if k else split.name
+    found = {ACTIVATION_OPS.get(n.op) or _hard_sigmoid(graph, n, ref) for n, _i in graph.users(ref)}
+    found.discard(None)
+    return found.pop() if len(found) == 1 else None
+
+
+def _scalar_with(graph: Graph, node: Node, ref: str) -> float | None:
+    const = graph.other_const(node, ref)
+    return const_scalar(const) if const is not None else None
+
+
+def _hard_sigmoid(graph: Graph, node: Node, ref: str) -> str | None:
+    """tf_keras: ``clip(x * 0.2 + 0.5, 0, 1)`` (Mul, AddV2); Keras 3: ``relu6(x + 3) / 6``."""
+    if node.op == "Mul" and _close(_scalar_with(graph, node, ref), 0.2):
+        for add, _k in graph.users(node.name, frozenset({"Add", "AddV2"})):
+            if _close(_scalar_with(graph, add, node.name), 0.5):
+                return "hard_sigmoid_k2"
+    plus_three = node.op in ("Add", "AddV2") and _close(_scalar_with(graph, node, ref), 3.0)
+    if plus_three and graph.users(node.name, frozenset({"Relu6"})):
+        return "hard_sigmoid_k3"
+    return None
+
+
+def _close(value: float | None, want: float) -> bool:
+    return value is not None and abs(value - want) < 1e-6
 
 
 def _cell(graph: Graph, split: Node, bundle: ConstBundle) -> KerasCell | None:

@@ -21,9 +21,10 @@ from lstmviz.core.activations import Activation
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, Setting
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.chain import build_model
-from lstmviz.io.keras.config import KerasVersion
+from lstmviz.io.keras.config import KerasVersion, parse_version
 from lstmviz.io.keras.layers import FoundLayer, Source, Weight
 from lstmviz.io.tensorflow.bundle import Bundle
+from lstmviz.io.tensorflow.keras_metadata import KerasMetadata
 from lstmviz.io.tensorflow.objects import Names
 
 _RNN_BY_RATIO = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}
@@ -144,16 +145,29 @@ def load_keras_layers(
     source_format: str,
     activation: str | None,
     recurrent_activation: str | None,
+    metadata: KerasMetadata | None = None,
 ) -> LSTMModel | None:
-    """The Keras LSTM chain of the checkpoint, or None when it holds no Keras LSTM layer."""
+    """The Keras LSTM chain of the checkpoint, or None when it holds no Keras LSTM layer.
+
+    ``metadata``: a SavedModel's ``keras_metadata.pb`` configs, matched to layers by name.
+    """
     found = find_layers(bundle, names)
     if not any(f.is_lstm for f in found):
         return None
     version = _version(bundle, names, found)
+    notes = []
+    configs = metadata.configs if metadata is not None else {}
+    if configs and any(f.name in configs for f in found if f.is_lstm):
+        found = [replace(f, config=configs.get(f.name)) for f in found]
+        version = parse_version(metadata.keras_version) if metadata.keras_version else version
+        notes.append("layer configs read from the SavedModel's keras_metadata.pb")
+    else:
+        notes.append(
+            "no model config in a TensorFlow checkpoint: Keras defaults assumed for every setting"
+        )
+        if any(f.kind == "Bidirectional" for f in found if f.is_lstm):
+            notes.append("Bidirectional merge_mode is not stored: concat assumed")
     src = Source(bundle.index_path.name, path, source_format, version, "TensorFlow checkpoint")
-    notes = ["no model config in a TensorFlow checkpoint: Keras defaults assumed for every setting"]
-    if any(f.kind == "Bidirectional" for f in found if f.is_lstm):
-        notes.append("Bidirectional merge_mode is not stored: concat assumed")
     if not names.object_based and not version.tf1:
         notes.append(
             "tf.compat.v1.keras.layers.LSTM defaults to recurrent_activation='hard_sigmoid': "
