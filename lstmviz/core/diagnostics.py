@@ -7,7 +7,9 @@ product), and where the numbers first broke (NaN/Inf).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,7 @@ from lstmviz.core.breakpoints import SATURATION_HIGH, SATURATION_LOW
 from lstmviz.core.trace import DirectionTrace, Trace
 
 FloatArray = npt.NDArray[np.float64]
+T_ = TypeVar("T_")
 
 #: Arrays searched for NaN/Inf, in the order a step computes them.
 RECORDED = ("z_x", "z_h", "peep", "pre", "i", "f", "g", "o", "c", "act_c", "m", "h")
@@ -51,6 +54,26 @@ def product_steps(n_steps: int, size: int | None = PRODUCT_GRID) -> npt.NDArray[
     return np.floor((np.arange(size) + 0.5) * n_steps / size).astype(np.int64)
 
 
+def _memo(owner: object, key: tuple, compute: Callable[[], T_]) -> T_:
+    """``compute()`` once per run: kept in the run's own ``__dict__`` (as ``cached_property``
+    does), so a worker can compute a result and the view that asks for it on the GUI thread
+    gets it at once; it goes away with the run. Arrays are returned read-only."""
+    cache = owner.__dict__.setdefault("_diagnostics", {})
+    if key not in cache:
+        value = compute()
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+        cache[key] = value
+    return cache[key]
+
+
+def _arrays_of(trace: Trace) -> tuple[int, ...]:
+    """Identities of the recorded arrays: part of a memo key, so a run whose arrays were
+    replaced (tests do that to plant a NaN) is computed again."""
+    return tuple(id(getattr(dt, name)) for lt in trace.layers for dt in lt.directions
+                 for name in RECORDED)  # fmt: skip
+
+
 def forget_product(
     dt: DirectionTrace, unit: int | None = None, size: int | None = PRODUCT_GRID
 ) -> FloatArray:
@@ -67,7 +90,13 @@ def forget_product(
     exp(L[t] − L[s])``, split per block of rows at the block's last step r as
     ``exp(L[r] − L[s]) · exp(L[t] − L[r])`` — both factors ≤ 1 for s ≤ r ≤ t, so nothing
     overflows. A gate of exactly 0 is counted apart (``Z``), so it erases memory exactly.
+    Computed once per run, unit and size (``_memo``).
     """
+    key = ("product", unit, size, id(dt.f))
+    return _memo(dt, key, lambda: _forget_product(dt, unit, size))
+
+
+def _forget_product(dt: DirectionTrace, unit: int | None, size: int | None) -> FloatArray:
     f = np.asarray(dt.f if unit is None else dt.f[:, [unit]], dtype=np.float64)
     T = f.shape[0]
     if dt.reverse:
@@ -154,6 +183,10 @@ class NonFinite:
 
 def first_nonfinite(trace: Trace) -> NonFinite | None:
     """The earliest step (in time order) where any recorded array is NaN or Inf, or None."""
+    return _memo(trace, ("nonfinite", *_arrays_of(trace)), lambda: _first_nonfinite(trace))
+
+
+def _first_nonfinite(trace: Trace) -> NonFinite | None:
     best: NonFinite | None = None
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
@@ -193,7 +226,11 @@ class DirectionReport:
 
 
 def report(trace: Trace) -> list[DirectionReport]:
-    """One ``DirectionReport`` per layer and direction."""
+    """One ``DirectionReport`` per layer and direction (computed once per run)."""
+    return list(_memo(trace, ("report", *_arrays_of(trace)), lambda: tuple(_report(trace))))
+
+
+def _report(trace: Trace) -> list[DirectionReport]:
     out = []
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):

@@ -36,7 +36,7 @@ from lstmviz.core.model import LSTMModel
 from lstmviz.core.trace import Trace
 from lstmviz.gui.breakpoint_editor import BreakpointEditor
 from lstmviz.gui.debug_controls import DebugControls
-from lstmviz.gui.diagnostics_view import DiagnosticsView
+from lstmviz.gui.diagnostics_page import DiagnosticsPage
 from lstmviz.gui.note_bar import BusyLabel, NoteBar
 from lstmviz.gui.playback import Playback
 from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
@@ -98,10 +98,11 @@ class DebugPanel(QWidget):
         self.views = QTabWidget()
         self.step_view = StepView(ws)
         self.time_plots = TimePlots(ws)
-        self.diagnostics_view = DiagnosticsView()
+        self.diagnostics_page = DiagnosticsPage(ws)
+        self.diagnostics_view = self.diagnostics_page.view
         self.views.addTab(self.step_view, "This step")
         self.views.addTab(self.time_plots, "Over time")
-        self.views.addTab(self.diagnostics_view, "Diagnostics")
+        self.views.addTab(self.diagnostics_page, "Diagnostics")
         splitter.addWidget(self.views)
         self.unit_inspector = UnitInspector(ws)
         splitter.addWidget(self.unit_inspector)
@@ -304,16 +305,12 @@ class DebugPanel(QWidget):
                 self.playback.pause()
             self.controls.set_steps(1)
             self.controls.step_label.setText("computing…" if ws.model is not None else "")
-            self.diagnostics_view._trace = None  # its refresh() does nothing without a trace
             return
         if self.playback is None:
             self.playback = Playback(ws.debugger, self, stop=lambda: ws.run_to_breakpoint(True))
             self.playback.set_rate(self.controls.speed.value())
             self.playback.playing_changed.connect(self.controls.set_playing)
         self.controls.set_steps(trace.n_steps)
-        s = ws.selection
-        self.diagnostics_view._sel = (s.layer, s.direction, s.unit)
-        self.diagnostics_view.set_trace(trace)
         self._update_selection(_event)
         self._update_step(_event)
         self.trace_changed.emit()
@@ -332,8 +329,6 @@ class DebugPanel(QWidget):
         c.direction.setCurrentIndex(s.direction)
         c.direction.setEnabled(model.layers[s.layer].bidirectional)
         c.direction.blockSignals(False)
-        if ws.trace is not None:
-            self.diagnostics_view.set_selection(s.layer, s.direction, s.unit)
 
     def _update_step(self, _event: Event) -> None:
         ws = self.workspace
@@ -343,7 +338,6 @@ class DebugPanel(QWidget):
         if not ws.hits and self.hit_banner.isVisible():
             self.hit_banner.hide()  # a note belongs to the step it was said at
         self.controls.show_step(t, ws.trace.n_steps)
-        self.diagnostics_view.show_step(t)
         self.step_changed.emit(t)
 
     def _update_hit(self, _event: Event) -> None:

@@ -393,6 +393,9 @@ class Workspace:
         """Forward the cursor's own events; selection and trace are the workspace's."""
         if self._muted or self._debugger is None or self._debugger.trace is not self._trace:
             return
+        if DebuggerChange.SELECTION in change:  # a script called debugger.select(...)
+            s = self._debugger.selection
+            self.select(layer=s.layer, direction=s.direction, unit=s.unit, gate=s.gate)
         if DebuggerChange.STEP in change:
             self._emit(Change.STEP, self._debugger.step)
         if DebuggerChange.BREAKPOINTS in change:

@@ -1,0 +1,127 @@
+"""The Diagnostics tab: the diagnostics view, fed by a worker, with "computing… n %" meanwhile.
+
+``DiagnosticsView`` computes in its ``refresh``; the costly parts (forget-gate product, first
+NaN, per-direction report) are memoised on the run (``core.diagnostics._memo``), so a job
+computes them off the GUI thread first and the view's own call then finds them ready. Until
+the job for the current run and selection is done, the tab shows a progress page instead of
+the previous model's numbers; a newer run or selection cancels the older job.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedWidget, QWidget
+
+from lstmviz.core import diagnostics as diag
+from lstmviz.core.trace import Trace
+from lstmviz.gui.diagnostics_view import DiagnosticsView
+from lstmviz.workspace import Change, Event, Job, Workspace
+
+
+class DiagnosticsPage(QStackedWidget):
+    """Page 0: "computing…"; page 1: the view (``self.view``), current for ``self.shown``."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.progress = QLabel("")
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view = DiagnosticsView()
+        self.addWidget(self.progress)
+        self.addWidget(self.view)
+        #: (trace, layer, direction, unit, per-unit) the view shows, once its numbers are ready
+        self.shown: tuple | None = None
+        self._wanted: tuple | None = None
+        workspace.subscribe((Change.TRACE, Change.SELECTION), self._update_request)
+        workspace.subscribe(Change.STEP, self._update_step)
+        workspace.subscribe(Change.BUSY, self._update_busy)
+        self.view.product_mode.currentIndexChanged.connect(lambda _i: self._update_request(None))
+
+    # -- workspace events ------------------------------------------------------------------------
+    def _key(self) -> tuple | None:
+        ws = self.workspace
+        if ws.trace is None:
+            return None
+        s = ws.selection
+        per_unit = self.view.product_mode.currentIndex() == 1
+        return (ws.trace, s.layer, s.direction, s.unit if per_unit else None)
+
+    def _update_request(self, _event: Event | None) -> None:
+        key = self._key()
+        if key is None:
+            self.workspace.cancel("diagnostics")
+            self._wanted = self.shown = None
+            self.view._trace = None  # its refresh() does nothing without a trace
+            self.progress.setText("computing…" if self.workspace.model is not None else "")
+            self.setCurrentIndex(0)
+            return
+        if key == self.shown:
+            s = self.workspace.selection  # the unit only, with the mean product: no work
+            self.view.set_selection(s.layer, s.direction, s.unit)
+            return
+        if self.isHidden():
+            self._wanted = key  # a tab behind another: computed when it is opened
+            return
+        self._compute(key)
+
+    def _update_step(self, _event: Event) -> None:
+        if self.shown is not None:
+            self.view.show_step(self.workspace.step)
+
+    def _update_busy(self, _event: Event) -> None:
+        job = self.workspace.jobs.get("diagnostics")
+        if job is not None:
+            percent = f" {job.progress * 100:.0f} %" if job.progress > 0 else ""
+            self.progress.setText(f"computing diagnostics…{percent}")
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        key = self._key()
+        if key is not None and key != self.shown and "diagnostics" not in self.workspace.jobs:
+            self._compute(key)
+
+    # -- work ------------------------------------------------------------------------------------
+    def _compute(self, key: tuple) -> None:
+        trace, layer, direction, unit = key
+        self._wanted = key
+        self.progress.setText("computing diagnostics…")
+        self.setCurrentIndex(0)
+        dt = trace.layers[layer].directions[direction]
+        cost = float(len(diag.product_steps(trace.n_steps))) ** 2 * dt.c.shape[1] + 12.0 * sum(
+            d.c.size for lt in trace.layers for d in lt.directions
+        )
+
+        def work(job: Job) -> None:
+            with np.errstate(invalid="ignore"):
+                diag.forget_product(dt, unit)
+                job.report(0.6)
+                diag.first_nonfinite(trace)
+                job.report(0.8)
+                diag.report(trace)
+
+        self.workspace.submit(
+            "diagnostics", "computing diagnostics", work, lambda _r, e: self._done(key, e), cost
+        )
+
+    def _done(self, key: tuple, error: BaseException | None) -> None:
+        if key != self._key():
+            return  # the run or the selection moved on meanwhile
+        if error is not None:
+            self.progress.setText(f"diagnostics failed: {error}")
+            return
+        self._show(key)
+
+    def _show(self, key: tuple) -> None:
+        trace: Trace = key[0]
+        s = self.workspace.selection
+        view = self.view
+        if view._trace is not trace:
+            view._sel = (s.layer, s.direction, s.unit)  # set_trace reads it
+            view.set_trace(trace)  # refresh() finds the numbers memoised: no work here
+        else:
+            view.set_selection(s.layer, s.direction, s.unit)
+        self.setCurrentIndex(1)
+        view.refresh(force=True)
+        view.show_step(self.workspace.step)
+        self.shown = key
