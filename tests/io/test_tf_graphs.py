@@ -177,3 +177,16 @@ def test_tf_keras_saved_model_reads_layer_configs_from_keras_metadata() -> None:
     assert [t.name for t in model.head] == ["dense_1"]
     exp = _expected("keras2_saved")
     np.testing.assert_allclose(run(model, exp["x"]).final_output, exp["network"], atol=TOL)
+
+
+def test_keras3_exported_saved_model_opens_its_weights() -> None:
+    """``model.export`` saves every variable twice (``variables/N`` and ``_all_variables/M``);
+    the copies are recognised, so the layers are named; their settings are Keras' defaults,
+    marked assumed (the export has no keras_metadata.pb)."""
+    model = load_model(FIXTURES / "keras3_stack" / "saved_model")
+    assert model.source_format.startswith("TensorFlow SavedModel")
+    assert [layer.name for layer in model.layers] == ["lstm", "lstm_1"]
+    exp = _expected("keras3_stack")
+    np.testing.assert_allclose(run(model, exp["x"]).layers[0].output, exp["hidden"], atol=TOL)
+    settings = model.layers[1].directions[0].provenance.settings
+    assert any(s.name == "activation" and s.assumed for s in settings)

@@ -42,6 +42,7 @@ BOOKKEEPING = frozenset(
         "iteration",
         "iterations",
         "learning_rate",
+        "seed_generator_state",  # Keras 3 dropout seeds
     }
 )
 SLOT_RE = re.compile(
@@ -174,7 +175,8 @@ def variable_names(bundle: Bundle) -> Names:
     keys = list(bundle.entries)
     object_based = any(k.endswith(TF2_SUFFIX) for k in keys)
     graph = _object_graph(bundle) if object_based else {}
-    full = Counter(t.full_name for t in graph.values() if t.full_name)
+    copies = _copies(bundle, graph)
+    full = Counter(t.full_name for k, t in graph.items() if t.full_name and k not in copies)
     paths = Counter(t.path for t in graph.values() if t.path)
     by_name: dict[str, str] = {}
     order: dict[str, tuple[int, ...]] = {}
@@ -182,7 +184,9 @@ def variable_names(bundle: Bundle) -> Names:
     for position, key in enumerate(sorted(keys, key=_natural)):
         tracked = graph.get(key)
         name = _strip(key)
-        if tracked is not None and full[tracked.full_name] == 1:
+        if key in copies:
+            name = key  # a second copy of another key's tensor
+        elif tracked is not None and full[tracked.full_name] == 1:
             name = tracked.full_name
         elif tracked is not None and paths[tracked.path] == 1:
             name = tracked.path
@@ -190,9 +194,34 @@ def variable_names(bundle: Bundle) -> Names:
             name = key
         by_name[name] = key
         order[name] = tracked.positions if tracked is not None else (1 << 30, position)
-        if is_bookkeeping(key, name):
+        if is_bookkeeping(key, name) or key in copies:
             skipped.append(name)
     return Names(by_name, order, tuple(skipped), object_based, bool(full))
+
+
+def _copies(bundle: Bundle, graph: dict[str, Tracked]) -> set[str]:
+    """Keys that repeat another key's variable: a Keras 3 ``model.export`` SavedModel saves
+    each variable under ``variables/N`` and again under ``_all_variables/M``, both with the
+    same full name and the same bytes (same dtype, shape and checksum). The first key in the
+    model's own order is kept; keys of one full name whose tensors differ are all kept."""
+    by_full: dict[str, list[str]] = {}
+    for key, tracked in graph.items():
+        if tracked.full_name and key in bundle.entries:
+            by_full.setdefault(tracked.full_name, []).append(key)
+    out: set[str] = set()
+    for keys in by_full.values():
+        if len(keys) < 2:
+            continue
+        first = bundle.entries[keys[0]]
+        same = all(
+            (e.dtype, e.shape, e.crc32c, e.size)
+            == (first.dtype, first.shape, first.crc32c, first.size)
+            for e in (bundle.entries[k] for k in keys)
+        )
+        if same:
+            keys = sorted(keys, key=lambda k: (k.startswith("_all_variables/"), graph[k].positions))
+            out.update(keys[1:])
+    return out
 
 
 def _natural(text: str) -> tuple:
