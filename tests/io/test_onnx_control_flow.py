@@ -213,3 +213,35 @@ def test_no_lstm_lists_the_ops_by_count(tmp_path):
     nodes = [helper.make_node("Relu", ["X"], ["r"]), helper.make_node("Relu", ["r"], ["Y"])]
     with pytest.raises(LoadError, match=r"no LSTM node \(ops: Relu ×2\)"):
         load_model(_save(tmp_path, nodes))
+
+
+def test_bidirectional_layers_written_as_two_nodes_are_one_layer():
+    """madmom's converter writes each BLSTM layer as a forward node, a node on X reversed by a
+    Slice (Y reversed back) and a Concat; a node with direction=reverse works the same way."""
+    exp = expected("split_bidir")
+    model = load_model(FIXTURES / "split_bidir.onnx")
+    assert [len(layer.directions) for layer in model.layers] == [2, 2]
+    assert [d.reverse for d in model.layers[0].directions] == [False, True]
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.layers[0].output, exp["layer1"], atol=1e-5)
+    np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
+    first, second = (layer.directions[1].provenance.transforms[-1] for layer in model.layers)
+    assert first.startswith("backward direction from node 'l1_bwd': X reversed in time by a Slice")
+    assert second.startswith("backward direction from node 'l2_bwd' (direction=reverse)")
+    assert {i.name: i.note for i in model.all_layers if i.is_lstm} == {
+        "l1_fwd": "shown",
+        "l1_bwd": "shown",
+        "l2_fwd": "shown",
+        "l2_bwd": "shown",
+    }
+
+
+def test_a_slice_that_does_not_reverse_time_is_not_a_backward_direction(tmp_path):
+    model = onnx.load(FIXTURES / "split_bidir.onnx")
+    for t in model.graph.initializer:
+        if t.name == "rev_step":
+            t.CopyFrom(numpy_helper.from_array(np.array([-2], np.int64), "rev_step"))
+    path = tmp_path / "stride2.onnx"
+    onnx.save_model(model, path)
+    with pytest.raises(ChoiceRequired):  # l1_bwd reads X[::-2]: a separate LSTM now
+        load_model(path)

@@ -19,6 +19,7 @@ chosen with ``prefix=``. onnxruntime's ``DynamicQuantizeLSTM`` is read dequantiz
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -230,6 +231,36 @@ def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTML
     return dataclasses.replace(layer, directions=directions)
 
 
+def _unit_layer(
+    folder: Folder, nodes: list[Node], name: str, label: Callable[[Node], str], framework: str
+) -> LSTMLayer:
+    """One layer from one LSTM node, or from a forward and a backward node (``stacks.Unit``)."""
+    forward = _lstm_layer(folder, nodes[0], name, framework)
+    if len(nodes) == 1:
+        return forward
+    back = _lstm_layer(folder, nodes[1], label(nodes[1]), framework).directions[0]
+    prov = back.provenance
+    how = (
+        f"backward direction from node {quote(label(nodes[1]), 60)}: X reversed in time by a "
+        "Slice and its Y reversed back"
+        if _text(nodes[1].attrs.get("direction", b"forward")) == "forward"
+        else f"backward direction from node {quote(label(nodes[1]), 60)} (direction=reverse)"
+    )
+    back = back.replace(
+        reverse=True,
+        provenance=dataclasses.replace(
+            prov, transforms=(*prov.transforms, f"{how}; joined to the forward node by a Concat")
+        ),
+    )
+    return LSTMLayer(
+        name=name,
+        directions=(forward.directions[0], back),
+        merge_mode=MergeMode.CONCAT,
+        output_order=OutputOrder.TIME,
+        kind="LSTM (bidirectional, two nodes)",
+    )
+
+
 def onnx_layer(
     name: str,
     where: str,
@@ -418,11 +449,13 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
     chosen = choose_stack(stacks, prefix, file)
     folder = Folder(chosen.graph, probe.path.parent, file)
     index = {id(n): k for k, n in enumerate(chosen.graph.nodes)}
-    names = [chosen.label] + [
-        n.name or f"{n.op_type} node {index[id(n)]}" for n in chosen.nodes[1:]
-    ]
+
+    def label(n: Node) -> str:
+        return n.name or f"{n.op_type} node {index[id(n)]}"
+
     layers = tuple(
-        _lstm_layer(folder, n, name, framework) for n, name in zip(chosen.nodes, names, strict=True)
+        _unit_layer(folder, u.nodes, label(u.nodes[0]) if k else chosen.label, label, framework)
+        for k, u in enumerate(chosen.units)
     )
     infos = _infos(folder, stacks, chosen)
     graph = chosen.graph

@@ -7,6 +7,11 @@ each LSTM's X back through layout-only operators to the LSTM whose Y it is, so s
 run together and LSTMs separated by other computation, or in different branches, are separate
 choices (``choose_stack``, the ``prefix=`` option and the GUI's choice dialog). Labels are the
 node names, qualified by their subgraph's path only when two stacks would share a label.
+
+Some converters write a bidirectional layer as two one-direction LSTM nodes: the second reads
+X reversed in time by a ``Slice`` (steps -1 on axis 0) or has ``direction=reverse``, its Y is
+reversed back, and a ``Concat`` on the feature axis joins forward and backward (madmom's
+converter writes its BLSTMs so). Such a pair is one layer (``Unit``) with two directions.
 An embedding lookup (``Gather``) found the same way in front of the first LSTM gives the model
 its token table. Everything here is linear in the number of nodes (issue 18: a 20,000-node
 graph once took 15 s because each label searched the node list).
@@ -15,29 +20,45 @@ graph once took 15 s because each label searched the node list).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from lstmviz.core.model import freeze
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.onnx.fold import LAYOUT_OPS, MAX_DEPTH, Folder, NotConstant
-from lstmviz.io.onnx.proto import Graph, Node, quote, walk
+from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, tensor_array, walk
 
 #: Nodes lstmviz runs as LSTM layers (the quantized one is dequantized first).
 RECURRENT = frozenset({"LSTM", "DynamicQuantizeLSTM"})
+INT64_MAX = 2**63 - 1
 #: Characters of labels listed in a message (messages are cut at 300 characters; the GUI's
 #: dialog gets every choice from ``ChoiceRequired.choices``).
 LISTED_CHARS = 150
 
 
 @dataclass
+class Unit:
+    """One layer: an LSTM node, or a forward and a backward node joined by a Concat."""
+
+    nodes: list[Node]
+    out: str  # the tensor the layer's output is read from
+    source: str  # the tensor its X comes from (through layout-only ops and reversals)
+    reversed_input: bool = False  # a lone node reading X reversed in time
+
+
+@dataclass
 class Stack:
-    """LSTM nodes of one graph, each fed by the previous one's Y; ``label`` names it."""
+    """LSTM layers of one graph, each fed by the previous one's output; ``label`` names it."""
 
     graph: Graph
-    nodes: list[Node]
+    units: list[Unit]
     index: int  # position of the first node in its graph
     label: str = ""
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [n for u in self.units for n in u.nodes]
 
     @property
     def base_label(self) -> str:
@@ -59,13 +80,91 @@ def _feeder(graph: Graph, node: Node) -> tuple[Node, str] | None:
     return None
 
 
-def upstream_lstm(graph: Graph, node: Node) -> Node | None:
-    """The LSTM whose Y reaches ``node``'s X through layout-only operators, if any."""
-    found = _feeder(graph, node)
-    if found is None or found[0].op_type not in RECURRENT:
+def _small_ints(graph: Graph, name: str) -> list[int] | None:
+    """A short integer constant (an initializer or a Constant's value) read without a Folder;
+    None for anything else. Slices' starts/steps are a few int64 values."""
+    found = graph.producer(name)
+    t = None
+    if found is not None and found.op_type == "Constant":
+        t = found.attrs.get("value")
+    elif found is None:
+        scope: Graph | None = graph
+        while scope is not None and t is None:
+            t = scope.initializers.get(name)
+            scope = scope.parent
+    if not isinstance(t, TensorInfo) or t.data_type not in (6, 7) or len(t.dims) > 1:
         return None
-    producer, name = found
-    return producer if producer.outputs and producer.outputs[0] == name else None
+    if t.dims and not 0 < t.dims[0] <= 8:
+        return None
+    try:
+        return [int(v) for v in tensor_array(t, Path("."), "", "slice").reshape(-1)]
+    except LoadError:
+        return None
+
+
+def _reverses_time(graph: Graph, node: Node) -> bool:
+    """A Slice taking all of axis 0 backwards (steps -1), as converters reverse a sequence."""
+    if node.op_type != "Slice" or len(node.inputs) < 5:
+        return False
+    starts, ends, axes, steps = (_small_ints(graph, n) for n in node.inputs[1:5])
+    if starts is None or ends is None or axes is None or steps is None:
+        return False
+    return axes == [0] and steps == [-1] and starts[0] in (-1, INT64_MAX) and ends[0] < -(2**31)
+
+
+def trace_back(graph: Graph, name: str) -> tuple[str, bool]:
+    """The tensor ``name`` comes from through layout-only ops and time-reversing Slices, and
+    whether it arrives reversed (an odd number of reversals)."""
+    reversed_, steps = False, 0
+    while name and steps < MAX_DEPTH:
+        producer = graph.producer(name)
+        if producer is None or not producer.inputs:
+            break
+        if producer.op_type in LAYOUT_OPS:
+            name = producer.inputs[0]
+        elif _reverses_time(graph, producer):
+            reversed_, name = not reversed_, producer.inputs[0]
+        else:
+            break
+        steps += 1
+    return name, reversed_
+
+
+def _one_direction(node: Node) -> str | None:
+    """'forward' or 'reverse' for a one-direction LSTM node, None for a bidirectional one."""
+    d = node.attrs.get("direction", b"forward")
+    d = d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
+    return d if d in ("forward", "reverse") else None
+
+
+def units(graph: Graph, lstms: list[Node]) -> list[Unit]:
+    """The layers of ``graph``: bidirectional pairs first found at their Concat, then every
+    other node alone; in the order of each layer's first node."""
+    inputs = {id(n): trace_back(graph, n.inputs[0]) if n.inputs else ("", False) for n in lstms}
+    by_out = {n.outputs[0]: n for n in lstms if n.outputs and n.outputs[0]}
+    paired: set[int] = set()
+    out = []
+    for c in graph.nodes:
+        if c.op_type != "Concat" or len(c.inputs) != 2 or int(c.attrs.get("axis", 0)) == 0:
+            continue
+        (ya, ra), (yb, rb) = trace_back(graph, c.inputs[0]), trace_back(graph, c.inputs[1])
+        a, b = by_out.get(ya), by_out.get(yb)
+        if a is None or b is None or a is b or id(a) in paired or id(b) in paired:
+            continue
+        (sa, ia), (sb, ib) = inputs[id(a)], inputs[id(b)]
+        da, db = _one_direction(a), _one_direction(b)
+        if not sa or sa != sb or ra != ia or rb != ib or da is None or db is None:
+            continue
+        if ia != (da == "reverse") or ib == (db == "reverse"):
+            continue  # a runs forwards and b backwards, each output back in time order
+        paired.update((id(a), id(b)))
+        out.append(Unit([a, b], c.outputs[0] if c.outputs else "", sa))
+    for n in lstms:
+        if id(n) not in paired:
+            source, rev = inputs[id(n)]
+            out.append(Unit([n], n.outputs[0] if n.outputs else "", source, rev))
+    order = {id(n): k for k, n in enumerate(graph.nodes)}
+    return sorted(out, key=lambda u: order[id(u.nodes[0])])
 
 
 def embedding_table(graph: Graph, node: Node) -> str | None:
@@ -79,34 +178,34 @@ def embedding_table(graph: Graph, node: Node) -> str | None:
     return None
 
 
-def chains(graph: Graph, lstms: list[Node]) -> list[list[Node]]:
-    """LSTM nodes of ``graph`` grouped into stacks: each node's X comes from the previous
-    one's Y. Only nodes in ``lstms`` link; nodes left in no stack (LSTMs feeding each other in
-    a cycle, which no valid graph has) come back as stacks of their own."""
-    members = {id(n) for n in lstms}
-    up = {}
-    for n in lstms:
-        u = upstream_lstm(graph, n)
-        up[id(n)] = u if u is not None and id(u) in members and u is not n else None
-    downs: dict[int, list[Node]] = {}
-    for n in lstms:
-        u = up[id(n)]
-        if u is not None:
-            downs.setdefault(id(u), []).append(n)
+def chains(graph: Graph, layers: list[Unit]) -> list[list[Unit]]:
+    """Layers of ``graph`` grouped into stacks: each one's X comes from the previous one's
+    output. Layers left in no stack (feeding each other in a cycle, which no valid graph has)
+    come back as stacks of their own."""
+    by_out = {u.out: u for u in layers if u.out}
+    up: dict[int, Unit | None] = {}
+    for u in layers:
+        v = None if u.reversed_input else by_out.get(u.source)
+        up[id(u)] = v if v is not u else None
+    downs: dict[int, list[Unit]] = {}
+    for u in layers:
+        v = up[id(u)]
+        if v is not None:
+            downs.setdefault(id(v), []).append(u)
     out, placed = [], set()
-    for n in lstms:
-        u = up[id(n)]
-        if u is not None and len(downs.get(id(u), [])) == 1:
-            continue  # continues the stack of u
-        stack, ids = [n], {id(n)}
-        while len(nxt := downs.get(id(stack[-1]), [])) == 1 and len(stack) <= len(lstms):
+    for u in layers:
+        v = up[id(u)]
+        if v is not None and len(downs.get(id(v), [])) == 1:
+            continue  # continues the stack of v
+        stack, ids = [u], {id(u)}
+        while len(nxt := downs.get(id(stack[-1]), [])) == 1 and len(stack) <= len(layers):
             if id(nxt[0]) in placed or id(nxt[0]) in ids:
                 break
             stack.append(nxt[0])
             ids.add(id(nxt[0]))
         placed.update(ids)
         out.append(stack)
-    out.extend([n] for n in lstms if id(n) not in placed)  # a cycle: each node alone
+    out.extend([u] for u in layers if id(u) not in placed)  # a cycle: each layer alone
     return out
 
 
@@ -117,7 +216,8 @@ def find_stacks(root: Graph) -> list[Stack]:
         index = {id(n): k for k, n in enumerate(graph.nodes)}
         lstms = [n for n in graph.nodes if n.op_type in RECURRENT]
         if lstms:
-            stacks.extend(Stack(graph, s, index[id(s[0])]) for s in chains(graph, lstms))
+            for chain in chains(graph, units(graph, lstms)):
+                stacks.append(Stack(graph, chain, index[id(chain[0].nodes[0])]))
     counts: dict[str, int] = {}
     for s in stacks:
         counts[s.base_label] = counts.get(s.base_label, 0) + 1
