@@ -12,6 +12,7 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core import diagnostics as diag
@@ -22,6 +23,8 @@ from lstmviz.gui import plot_style as ps
 #: all-zero strip looks empty rather than black (CET-L3 starts at black).
 SATURATION_CMAP = pg.ColorMap([0.0, 0.5, 1.0], [(246, 246, 246), (245, 140, 60), (120, 0, 0)])
 NO_SATURATION = "no gate saturated: i, f, o stayed within 0.05–0.95 at every step"
+#: Shorter forms of the note for a narrow strip, longest first.
+NO_SATURATION_SHORT = ("no gate saturated (all within 0.05–0.95)", "none saturated", "none")
 
 
 class DiagnosticsView(QWidget):
@@ -64,7 +67,7 @@ class DiagnosticsView(QWidget):
             values=(0, 1),
             colorMap=SATURATION_CMAP,
             interactive=False,
-            label="steps saturated",
+            label="saturated",  # short: the strip is only a few rows high
         )
         self.sat_bar.setImageItem(self.sat_image, insert_in=self.sat_plot)
         # Nothing saturated must read as good news, not as a broken black strip.
@@ -72,6 +75,7 @@ class DiagnosticsView(QWidget):
         self.sat_empty.setZValue(5)
         self.sat_empty.setVisible(False)
         self.sat_plot.addItem(self.sat_empty, ignoreBounds=True)
+        self.sat_plot.vb.sigResized.connect(self._fit_empty_note)
         self.dead_marks = pg.ScatterPlotItem(symbol="x", size=9, pen=pg.mkPen("k", width=2))
         self.sat_plot.addItem(self.dead_marks)
 
@@ -155,6 +159,7 @@ class DiagnosticsView(QWidget):
         none = not np.any(sat > 0)  # all 0 (or NaN): nothing to see but this sentence
         self.sat_empty.setVisible(none)
         self.sat_empty.setPos((H - 1) / 2, 1.5)
+        self._fit_empty_note()
         ps.fit_title(
             self.sat_plot,
             f"gate saturation per unit — layer {layer} {side}"
@@ -176,6 +181,15 @@ class DiagnosticsView(QWidget):
         self.prod_plot.setRange(xRange=(-0.5, T - 0.5), yRange=(-0.5, T - 0.5), padding=0)
         self.sat_plot.setRange(xRange=(-0.5, H - 0.5), yRange=(0, 3), padding=0)
         self._write_report(trace)
+
+    def _fit_empty_note(self, *_args) -> None:
+        """The longest form of the no-saturation note that fits the strip's width."""
+        metrics = QFontMetricsF(self.sat_empty.textItem.font())
+        room = self.sat_plot.vb.width() - 8
+        forms = (NO_SATURATION, *NO_SATURATION_SHORT)
+        text = next((t for t in forms if metrics.horizontalAdvance(t) <= room), forms[-1])
+        if text != self.sat_empty.textItem.toPlainText():
+            self.sat_empty.setText(text)
 
     def _write_report(self, trace: Trace) -> None:
         lines = []

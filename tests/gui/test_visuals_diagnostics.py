@@ -97,3 +97,17 @@ def test_titles_are_elided_to_their_plot(view, qtbot):
         assert "…" in shown
         assert width <= plot.width(), (shown, width, plot.width())
         assert label.toolTip().startswith(("gate saturation", "forget-gate product"))
+
+
+def test_the_empty_note_fits_a_narrow_strip(view, qtbot):
+    from PySide6.QtGui import QFontMetricsF
+
+    view.resize(360, 520)
+    view.set_trace(trace_with_scale(0.05))
+    view.refresh(force=True)
+    qtbot.wait(50)
+    view.grab().save(str(ARTIFACTS / "visuals_diagnostics_narrow_empty.png"))
+    text = view.sat_empty.textItem.toPlainText()
+    assert text.startswith("no") and text != NO_SATURATION
+    width = QFontMetricsF(view.sat_empty.textItem.font()).horizontalAdvance(text)
+    assert width <= view.sat_plot.vb.width()
