@@ -33,6 +33,12 @@ NARROW = 4  # a matrix this thin (bias, D = 1 kernels) gets a fixed small plot
 class IndexAxis(pg.AxisItem):
     """Cell indices at cell centres (cell i spans [i, i+1]), spaced by pyqtgraph for the zoom."""
 
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        # Unit numbers are a second tick level; pyqtgraph hides a whole level once 40% of the
+        # axis is text. Spacing and the overlap check below keep them apart instead.
+        self.setStyle(textFillLimits=[(0, 0.9)])
+
     def tickValues(self, minVal, maxVal, size):
         levels = []
         for spacing, values in super().tickValues(minVal - 0.5, maxVal - 0.5, size):
@@ -55,7 +61,7 @@ class IndexAxis(pg.AxisItem):
 
 
 #: Pixels between two unit numbers along a gate axis (vertical, horizontal).
-UNIT_LABEL_GAP = (16, 30)
+UNIT_LABEL_GAP = (24, 30)
 
 
 def gate_axis_ticks(

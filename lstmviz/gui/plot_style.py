@@ -102,7 +102,7 @@ def drop_overlapping(text_specs: list) -> list:
     """``(rect, flags, text)`` specs in drawing order, without those overlapping a kept one."""
     kept: list[QRectF] = []
     out = []
-    for spec in sorted(text_specs, key=lambda s: s[0].center().y()):
+    for spec in text_specs:  # drawing order: level 0 (gate names) before level 1
         rect = spec[0].adjusted(0, 0.15 * spec[0].height(), 0, -0.15 * spec[0].height())
         if not any(rect.intersects(k) for k in kept):
             kept.append(rect)

@@ -93,4 +93,4 @@ def test_gate_ticks_for_a_range():
     assert units == [(5.5, "1"), (6.5, "2")]
     names, units = gate_axis_ticks(100, ("i", "f", "g", "o"), 0.0, 400.0, 400.0, vertical=True)
     assert [n for _, n in names] == ["i", "f", "g", "o"]
-    assert [u for _, u in units][:3] == ["0", "20", "40"]  # 1 px per unit: every 20th
+    assert [u for _, u in units][:3] == ["0", "50", "0"]  # 1 px per unit: every 50th
