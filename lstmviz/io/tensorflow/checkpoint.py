@@ -33,7 +33,7 @@ from lstmviz.io.wire.sstable import has_table_magic
 
 #: A graph read beside the file the user picked (a ``.meta``, ``saved_model.pb``) costs memory
 #: the picked file's size does not announce; past this it is skipped with a note.
-MAX_SIDE_GRAPH_BYTES = 64 << 20
+MAX_SIDE_GRAPH_BYTES = 32 << 20
 
 
 def _graph_file(bundle: Bundle, picked: Path) -> tuple[Path, str] | None:
@@ -108,7 +108,10 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
     req.parts = f"variables.index + {shards}" if saved else f".index + {shards}"
     req.graph_label = label
     if saved:
-        req.keras_metadata = read_keras_metadata(index.parent.parent)
+        try:
+            req.keras_metadata = read_keras_metadata(index.parent.parent)
+        except LoadError as exc:
+            req.notes.append(f"{exc}; Keras defaults assumed")
     return assemble(bundle, graph, req)
 
 

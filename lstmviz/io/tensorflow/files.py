@@ -39,11 +39,12 @@ def read_limited(path: Path, limit: int, what: str, option: str = "") -> bytes:
         )
     try:
         with path.open("rb") as fh:
-            data = fh.read(limit + 1)
+            data = fh.read(size)  # read(n) allocates n bytes up front: the stat size, not limit
+            grew = fh.read(1)
     except OSError as exc:
         raise LoadError(f"{path.name}: cannot read {what} ({exc.strerror or exc})") from exc
-    if len(data) > limit:  # grew while reading
-        raise LoadError(f"{path.name}: {what} grew past {limit:,} bytes while being read")
+    if grew:
+        raise LoadError(f"{path.name}: {what} grew while being read")
     return data
 
 

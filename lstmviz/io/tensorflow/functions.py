@@ -24,7 +24,7 @@ from lstmviz.io.wire import protowire as pw
 
 MAX_DEPTH = 8  # While inside While inside a tf.function is 3; 8 is generous
 MAX_INSTANCES = 256
-MAX_NODES = 1_000_000
+MAX_NODES = 250_000  # summed over instances: each one builds its own consumer map
 #: Attrs that name a function: While/If/Case/PartitionedCall and friends.
 _FUNC_ATTRS = frozenset({"body", "cond", "then_branch", "else_branch", "branches", "f"})
 #: Ops whose first data input is not passed to the function (predicate, branch index).

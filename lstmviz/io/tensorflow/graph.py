@@ -44,6 +44,9 @@ ACTIVATION_OPS = {
 _BLOCK_OPS = {"LSTMBlockCell": 3, "BlockLSTM": 4}
 _BLOCK_DEFAULTS = {"forget_bias": 1.0, "cell_clip": 3.0, "use_peephole": False}
 MAX_META_BYTES = 512 << 20
+#: Nodes decoded per graph: each costs a few hundred bytes of Python objects, so this bounds
+#: memory (a static_rnn unrolled over 1,000 steps has about 100,000)
+MAX_GRAPH_NODES = 250_000
 
 __all__ = ["ACTIVATION_OPS", "CellGraph", "GraphInfo", "Node", "read_graph"]
 
@@ -177,7 +180,22 @@ def read_graph(data: bytes | memoryview) -> GraphInfo:
     graph_raw = pw.get_bytes(meta, 2)
     if graph_raw is None:
         raise pw.ProtoError("no graph_def (field 2) in the MetaGraphDef")
-    return read_graph_def(pw.parse(graph_raw), pw.get_string(info, 5))
+    return read_graph_def(parse_graph_def(graph_raw), pw.get_string(info, 5))
+
+
+def parse_graph_def(data: bytes | memoryview) -> pw.Fields:
+    """A GraphDef's top-level fields, refused past ``MAX_GRAPH_NODES`` nodes while reading
+    (a file of millions of empty nodes must not first become millions of objects)."""
+    out: pw.Fields = {}
+    nodes = 0
+    for number, _wire, value in pw.iter_fields(data):
+        nodes += number == 1
+        if nodes > MAX_GRAPH_NODES:
+            raise pw.ProtoError(
+                f"graph has over {MAX_GRAPH_NODES:,} nodes, more than lstmviz reads"
+            )
+        out.setdefault(number, []).append(value)
+    return out
 
 
 def read_graph_def(
