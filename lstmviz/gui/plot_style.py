@@ -76,8 +76,11 @@ class FittingAxis(pg.AxisItem):
 
     def generateDrawSpecs(self, p):
         levels = self._tickLevels
-        if levels is None or self.orientation not in ("left", "right"):
+        if self.orientation not in ("left", "right"):
             return super().generateDrawSpecs(p)
+        if levels is None:  # numbers: pyqtgraph spaces them, but a 30-pixel plot still piles
+            specs = super().generateDrawSpecs(p)  # "1.0 0.5 0.0 -0.5 -1.0" on each other
+            return None if specs is None else (*specs[:2], drop_overlapping(specs[2]))
         if self.style["tickFont"] is not None:
             p.setFont(self.style["tickFont"])
         metrics = QFontMetricsF(p.font())

@@ -84,3 +84,22 @@ def test_drop_overlapping_keeps_the_first_of_each_crowded_pair():
 
     specs = [(QRectF(0, y, 50, 10), 0, f"r{y}") for y in (0, 5, 10, 30)]
     assert [t for _r, _f, t in ps.drop_overlapping(specs)] == ["r0", "r10", "r30"]
+
+
+def test_numbers_on_a_short_plot_do_not_pile_up(qtbot):
+    """A 20-pixel plot (gates over time at 1024 × 700) drew -1, 0, 1 on top of each other."""
+    import pyqtgraph as pg
+
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    plot = ps.style_plot(widget.addPlot())
+    plot.plot([0, 1, 2], [-1.0, 0.2, 1.0])
+    widget.resize(300, 60)  # a view box 20 pixels high
+    widget.show()
+    qtbot.waitExposed(widget)
+    qtbot.wait(50)
+    labels = drawn_labels(plot.getAxis("left"))
+    assert labels
+    ys = sorted(y for y, _ in labels)
+    line = QFontMetricsF(plot.getAxis("left").font()).height()
+    assert (np.diff(ys) >= 0.6 * line).all(), labels  # -1, 0, 1 were 0.56 lines apart
