@@ -244,3 +244,31 @@ def test_truncated_subgraph_is_a_damaged_file(tmp_path):
     out = bounded_load(path)
     out.assert_bounded()
     assert out.kind in ("load_error",), out
+
+
+@pytest.mark.parametrize(("scale_dims", "loads"), [([1, 1, D], True), ([1, 5, D], False)])
+def test_a_huge_dequantize_block_size_allocates_nothing(tmp_path, scale_dims, loads):
+    """block_size 2**40 on an axis of 8: one block covers the axis (no 2**40 repeat)."""
+    q = tensor("Wq", [1, 4 * H, D], b"\1" * (4 * H * D), data_type=3)  # int8
+    count = int(np.prod(scale_dims))
+    scale = tensor("s", scale_dims, np.full(count, 0.5, "<f4").tobytes())
+    block = ld(1, "block_size") + vi(3, 1 << 40) + vi(20, 2)
+    dq = node("DequantizeLinear", ["Wq", "s"], ["W2"], "dq", [int_attr("axis", 1), block])
+    path = write(tmp_path, dq + lstm(w="W2") + weights() + ld(5, q) + ld(5, scale))
+    out = bounded_load(path)
+    if loads:
+        out.assert_bounded()
+        assert out.kind == "model", out
+        assert np.all(load_model(path).layers[0].directions[0].W_x == 0.5)
+    else:
+        out.assert_refused("DequantizeLinear node that cannot be applied")
+
+
+def test_many_graph_inputs_are_looked_up_in_constant_time(tmp_path):
+    inputs = b"".join(ld(11, value(f"in{k}")) for k in range(100_000))
+    chain = b"".join(node("Identity", [f"in{k}"], [f"o{k}"]) for k in range(0, 100_000, 10))
+    body = ld(11, value("i")) + inputs + chain + lstm(name="body_lstm")
+    graph = node("Loop", ["n", ""], ["Y"], "loop", [graph_attr("body", body)]) + weights()
+    out = bounded_load(write(tmp_path, graph))
+    out.assert_bounded()
+    assert out.kind == "model", out

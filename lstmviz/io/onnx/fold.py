@@ -104,9 +104,13 @@ def _broadcast(param: np.ndarray, x: np.ndarray, axis: int, block: int) -> np.nd
     if param.ndim == 0 or param.size == 1:
         return param.reshape(())
     axis %= x.ndim
-    if block > 0:
+    if block > 0:  # blocked (opset 21): one value per ``block`` elements along ``axis``
+        n = x.shape[axis]
+        block = min(block, n)  # a block longer than the axis covers all of it
+        if param.shape != (*x.shape[:axis], -(-n // block), *x.shape[axis + 1 :]):
+            raise ValueError(f"scale of shape {param.shape} for blocks of {block} in {x.shape}")
         return np.repeat(param, block, axis=axis)[
-            tuple(slice(0, n) if a == axis else slice(None) for a, n in enumerate(x.shape))
+            tuple(slice(0, n) if a == axis else slice(None) for a in range(x.ndim))
         ]
     if param.ndim != 1 or param.shape[0] != x.shape[axis]:
         raise ValueError(f"scale of shape {param.shape} for data of shape {x.shape} axis {axis}")
@@ -196,7 +200,7 @@ class Folder:
                 return graph, graph.initializers[name]
             if (node := graph.producers.get(name)) is not None:
                 return graph, node
-            if name in graph.inputs:
+            if graph.has_input(name):
                 return graph, None
             graph = graph.parent
         return scope, None
@@ -228,7 +232,7 @@ class Folder:
         if isinstance(found, TensorInfo):
             return self.tensor(found, what)
         if found is None:
-            if name in graph.inputs:
+            if graph.has_input(name):
                 where = f"input of {graph.path}" if graph.parent is not None else "graph input"
                 raise NotConstant(f"{where} {quote(name)}, fed at run time")
             raise NotConstant(f"{quote(name)}, which is not defined anywhere in the graph")

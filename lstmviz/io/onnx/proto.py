@@ -118,7 +118,11 @@ class Graph:
     duplicates: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._inputs = frozenset(self.inputs)
         self.index_nodes()
+
+    def has_input(self, name: str) -> bool:
+        return name in self._inputs
 
     def index_nodes(self) -> None:
         self.producers, self.duplicates = {}, []
@@ -139,7 +143,7 @@ class Graph:
                 return None
             if (node := graph.producers.get(name)) is not None:
                 return node
-            if graph.parent is not None and name in graph.inputs:
+            if graph.parent is not None and graph.has_input(name):
                 return None  # a Loop/Scan body input shadows the enclosing scopes
             graph = graph.parent
         return None
