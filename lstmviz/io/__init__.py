@@ -16,6 +16,7 @@ from lstmviz.io.arrays import numpy_file, safetensors
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.keras import archive as keras_archive
 from lstmviz.io.keras import h5_file as keras_h5
+from lstmviz.io.madmom import network as madmom_network
 from lstmviz.io.onnx import model as onnx_model
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
@@ -35,6 +36,7 @@ READERS: tuple[Reader, ...] = tuple(
             tf_checkpoint.READER,
             onnx_model.READER,
             numpy_file.READER,
+            madmom_network.READER,
         ),
         key=lambda r: -r.priority,
     )

@@ -170,6 +170,8 @@ class NumpyArray(Buildable):
     def fill(self, raw: object, dtype: object, shape: object, fortran: object) -> None:
         if isinstance(raw, bytearray):
             raw = bytes(raw)
+        elif isinstance(raw, str):  # a Python 2 pickle read as latin-1, as NumPy itself does
+            raw = raw.encode("latin-1")
         if not isinstance(dtype, NumpyDType) or dtype.dtype is None or not isinstance(raw, bytes):
             return  # object or structured array: kept as an empty placeholder
         ok = (
