@@ -11,6 +11,7 @@ marked assumed. Keras 3 ``.weights.h5`` files use the Keras 3 tree instead (``ke
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,9 +23,17 @@ from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.chain import build_model
 from lstmviz.io.keras.choice import choosing
-from lstmviz.io.keras.config import LayerSpec, flatten_layers, load_json, parse_version
+from lstmviz.io.keras.config import (
+    MAX_CONFIG_BYTES,
+    KerasVersion,
+    LayerSpec,
+    flatten_layers,
+    load_json,
+    parse_version,
+    read_small_file,
+)
 from lstmviz.io.keras.datasets import check_global_heaps_of, group, local, name_list, weight
-from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget
+from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file
 from lstmviz.io.keras.layers import FoundLayer, MergeModes, Source, Weight, parse_merge_modes
 from lstmviz.io.keras.sharded import index_of_shard, is_index, merged_shards
 from lstmviz.io.keras.v3 import LEGACY_LAYERS, layers_without_config
@@ -108,7 +117,20 @@ def _full_model(h5: h5py.File, probe: Probe) -> LSTMModel:
     specs = flatten_layers(config, file)
     if not specs:
         raise LoadError(f"{file}: model_config lists no layers (a subclassed model?)")
-    found, notes = [], []
+    return _configured(specs, weights_root, version, probe, FULL, [])
+
+
+def _configured(
+    specs: Sequence[LayerSpec],
+    weights_root: h5py.Group,
+    version: KerasVersion,
+    probe: Probe,
+    source_format: str,
+    notes: list[str],
+) -> LSTMModel:
+    """The layers a config lists, each with the arrays of its legacy weights group."""
+    file = probe.name
+    found = []
     by_top: dict[str, list[LayerSpec]] = {}
     for spec in specs:
         by_top.setdefault(spec.top, []).append(spec)
@@ -128,8 +150,30 @@ def _full_model(h5: h5py.File, probe: Probe) -> LSTMModel:
                 )
             )
     version = _tf1_hint(version, found)
-    src = Source(file, str(probe.path), FULL, version, "HDF5 file")
+    container = "HDF5 file" if source_format == FULL else "HDF5 weights file"
+    src = Source(file, str(probe.path), source_format, version, container)
     return build_model(found, src, notes)
+
+
+def _sibling_config(h5: h5py.File, probe: Probe) -> tuple[list[LayerSpec], str] | None:
+    """The model config of a weights-only file from ``<stem>.json`` beside it: Keras 2 code
+    often saves ``model.to_json()`` and ``model.save_weights()`` side by side. Used only when
+    it is a Keras model config whose layers hold every weight group of the file; read as JSON
+    (size-bounded, a regular file in the same folder), never run."""
+    sibling = probe.path.with_suffix(".json")
+    if probe.path.suffix.lower() not in (".h5", ".hdf5") or not os.path.lexists(sibling):
+        return None
+    try:
+        regular_file(sibling, probe.path.parent, probe.name, "config")
+        raw = read_small_file(sibling, MAX_CONFIG_BYTES, probe.name, "config too large")
+        specs = flatten_layers(load_json(raw, sibling.name, probe.name), probe.name)
+    except LoadError:
+        return None  # not a model config after all: the weights alone are read
+    names = name_list(h5.attrs, "layer_names", probe.name) or []
+    with_weights = {n for n in names if (g := group(h5, n, probe.name)) is not None and len(g)}
+    if not specs or not with_weights <= {spec.top for spec in specs}:
+        return None
+    return specs, sibling.name
 
 
 def _tf1_hint(version, found: Sequence[FoundLayer]):
@@ -242,6 +286,12 @@ def _weights_only(h5: h5py.File, probe: Probe, modes: MergeModes) -> LSTMModel:
     file = probe.name
     names = name_list(h5.attrs, "layer_names", file) or []
     _no_duplicates(names, "layer_names", file)
+    sibling = _sibling_config(h5, probe)
+    if sibling is not None:
+        specs, json_name = sibling
+        note = f"layer settings and wiring from {json_name} beside the weights (model.to_json())"
+        version = parse_version(h5.attrs.get("keras_version"))
+        return _configured(specs, h5, version, probe, WEIGHTS_ONLY, [note])
     version = parse_version(h5.attrs.get("keras_version"))
     found: list[FoundLayer] = []
     notes = ["weights-only file: sizes from shapes, activations and return_sequences assumed"]
