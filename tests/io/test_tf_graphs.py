@@ -190,3 +190,28 @@ def test_keras3_exported_saved_model_opens_its_weights() -> None:
     np.testing.assert_allclose(run(model, exp["x"]).layers[0].output, exp["hidden"], atol=TOL)
     settings = model.layers[1].directions[0].provenance.settings
     assert any(s.name == "activation" and s.assumed for s in settings)
+
+
+@pytest.mark.parametrize("pick", ["model.pb", "ckpt/model.ckpt-1000"])
+def test_bidirectional_head_of_two_dense_layers(pick: str) -> None:
+    """``relu(concat(out_fw, out_bw)[:, -1] @ fc1 + b) @ fc2 + b``: both layers run; TF's
+    logits are the head's last row (bw at the last time step, not its last processed step)."""
+    model = load_model(FIXTURES / "bidi_head" / pick)
+    assert [(d.name, d.activation.name) for d in model.head] == [
+        ("fc1/kernel", "relu"),
+        ("fc2/kernel", "linear"),
+    ]
+    exp = _expected("bidi_head")
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output[-1], exp["logits"], atol=TOL)
+
+
+@pytest.mark.parametrize("pick", ["model.pb", "ckpt/model.ckpt-1000"])
+def test_transposed_outputs_head_on_a_stack(pick: str) -> None:
+    """``tf.transpose(outputs, [1, 0, 2])[-1] @ Variable + Variable_1`` after a MultiRNNCell."""
+    model = load_model(FIXTURES / "multi_transpose_head" / pick)
+    exp = _expected("multi_transpose_head")
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["logits"], atol=TOL)

@@ -248,7 +248,12 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
     used = {n for c in found.cells for n, _shape in _weights(bundle, c)}
     head = find_head(graph, bundle, chosen, layers[-1], used, notes) if graph else None
     if head is not None and not head.return_sequences:
-        layers[-1] = replace(layers[-1], return_sequences=False)
+        if layers[-1].bidirectional:
+            # TF slices the [fw, bw] sequence at its last time step, where bw has read only
+            # one step; lstmviz's last_output would take bw's last processed step (time 0)
+            notes.append("the head's output at the last step (last row) is TF's logits")
+        else:
+            layers[-1] = replace(layers[-1], return_sequences=False)
     infos = [LayerInfo(c.scope, c.kind, _weights(bundle, c), is_lstm=True) for c in found.cells]
     version = graph.tensorflow_version if graph else ""
     meta = req.graph_label if graph else ""
