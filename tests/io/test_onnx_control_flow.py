@@ -245,3 +245,36 @@ def test_a_slice_that_does_not_reverse_time_is_not_a_backward_direction(tmp_path
     onnx.save_model(model, path)
     with pytest.raises(ChoiceRequired):  # l1_bwd reads X[::-2]: a separate LSTM now
         load_model(path)
+
+
+def test_a_cell_written_out_in_a_loop_body_says_so(tmp_path):
+    body_nodes = [
+        helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        helper.make_node("MatMul", ["X", "w0"], ["z"], "body_matmul"),
+        helper.make_node("Sigmoid", ["z"], ["s"], "body_sigmoid"),
+        helper.make_node("Tanh", ["z"], ["t"], "body_tanh"),
+    ]
+    body = helper.make_graph(
+        body_nodes,
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("t", TensorProto.FLOAT, None),
+        ],
+    )
+    loop = helper.make_node("Loop", ["n", ""], ["Y"], "while", body=body)
+    inputs = [helper.make_tensor_value_info("n", TensorProto.INT64, [])]
+    with pytest.raises(LoadError) as info:
+        load_model(_save(tmp_path, [loop], _weights((D, 4 * H)), inputs))
+    message = str(info.value)
+    assert "the recurrence is a Loop whose body computes the cell with Gemm/MatMul" in message
+    assert "'body_matmul', 'body_sigmoid', 'body_tanh'" in message
+
+
+def test_an_lstm_in_a_loop_body_notes_the_iterations():
+    model = load_model(FIXTURES / "loop_scan.onnx", prefix="scan_lstm")
+    assert any(n.startswith("onnxruntime runs this Scan body once per") for n in model.notes)

@@ -472,6 +472,11 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
         )
     if graph.parent is not None:
         notes.append(f"the LSTM is in the subgraph {quote(graph.path, 120)}")
+    if graph.owner_op in ("Loop", "Scan"):
+        notes.append(
+            f"onnxruntime runs this {graph.owner_op} body once per iteration; lstmviz runs "
+            "the LSTM once, on the sequence it is given"
+        )
     table = embedding(folder, chosen.nodes[0], layers[0].input_size, notes)
     try:
         return LSTMModel(

@@ -114,6 +114,7 @@ class Graph:
     producers: dict[str, Node] = field(default_factory=dict)
     parent: Graph | None = None
     path: str = ""
+    owner_op: str = ""  # the op holding this subgraph: If, Loop, Scan...
     #: Names defined twice in this graph (by two nodes, or by a node and an initializer).
     duplicates: list[str] = field(default_factory=list)
 
@@ -197,7 +198,7 @@ def _attribute(raw: memoryview, scope: _Scope | None = None) -> tuple[str, Any]:
     if kind in (5, 10) and scope is not None:
         raws = f.get(6 if kind == 5 else 11, [])
         graphs = [
-            _graph(pw.parse(g), scope.parent, f"{scope.label}.{name}", scope.depth + 1)
+            _graph(pw.parse(g), scope.parent, f"{scope.label}.{name}", scope.depth + 1, scope.op)
             for g in raws
             if isinstance(g, memoryview)
         ]
@@ -229,6 +230,7 @@ class _Scope:
     parent: Graph
     label: str
     depth: int
+    op: str
 
 
 def _node(raw: memoryview, graph: Graph | None = None, index: int = 0, depth: int = 0) -> Node:
@@ -237,7 +239,7 @@ def _node(raw: memoryview, graph: Graph | None = None, index: int = 0, depth: in
     scope = None
     if graph is not None:
         label = name or f"{op_type} node {index}"
-        scope = _Scope(graph, f"{graph.path}/{label}" if graph.path else label, depth)
+        scope = _Scope(graph, f"{graph.path}/{label}" if graph.path else label, depth, op_type)
     attrs = dict(_attribute(a, scope) for a in f.get(5, []) if isinstance(a, memoryview))
     return Node(
         op_type=op_type,
@@ -253,7 +255,7 @@ def _value_names(f: pw.Fields, number: int) -> list[str]:
     return [pw.get_string(pw.parse(v), 1) for v in f.get(number, []) if isinstance(v, memoryview)]
 
 
-def _graph(g: pw.Fields, parent: Graph | None, path: str, depth: int) -> Graph:
+def _graph(g: pw.Fields, parent: Graph | None, path: str, depth: int, owner: str = "") -> Graph:
     """A GraphProto with its nodes (and their subgraphs) decoded; ``depth`` 0 is the main one.
 
     Initializers with the same name: the last one is kept, as onnxruntime does (it warns).
@@ -268,6 +270,7 @@ def _graph(g: pw.Fields, parent: Graph | None, path: str, depth: int) -> Graph:
         outputs=_value_names(g, 12),
         parent=parent,
         path=path,
+        owner_op=owner,
     )
     raws = [n for n in g.get(1, []) if isinstance(n, memoryview)]
     graph.nodes = [_node(n, graph, k, depth) for k, n in enumerate(raws)]

@@ -58,14 +58,15 @@ def _from_matmul(graph: Graph, node: Node) -> bool:
     return False
 
 
-def _written_out(graphs: list[Graph]) -> list[Node] | None:
-    """Gemm/MatMul, Sigmoid and Tanh nodes of an LSTM cell written out op by op, if found."""
+def _written_out(graphs: list[Graph]) -> tuple[Graph, list[Node]] | None:
+    """Gemm/MatMul, Sigmoid and Tanh nodes of an LSTM cell written out op by op, if found,
+    and the graph holding them."""
     for graph in graphs:
         sig = [n for n in graph.nodes if n.op_type == "Sigmoid" and _from_matmul(graph, n)]
         tanh = [n for n in graph.nodes if n.op_type == "Tanh" and _from_matmul(graph, n)]
         if sig and tanh:
             mats = [n for n in graph.nodes if n.op_type in _MATMULS]
-            return mats[:1] + sig[:1] + tanh[:1] + mats[1:] + sig[1:] + tanh[1:]
+            return graph, mats[:1] + sig[:1] + tanh[:1] + mats[1:] + sig[1:] + tanh[1:]
     return None
 
 
@@ -83,8 +84,17 @@ def no_lstm_message(file: str, root: Graph) -> str:
                 f"lstmviz opens LSTMs ({ops})"
             )
     quantized = sorted({op for op in counts if op in QUANTIZED})
-    cell = _written_out(graphs)
-    if cell is not None:
+    found = _written_out(graphs)
+    if found is not None and found[0].owner_op in ("Loop", "Scan"):
+        graph, cell = found
+        return (
+            f"{file}: ONNX graph has no LSTM node: the recurrence is a {graph.owner_op} whose "
+            f"body computes the cell with Gemm/MatMul, Sigmoid and Tanh nodes ({_names(cell, 3)}); "
+            "lstmviz reads LSTM nodes: convert with the LSTM kept as one node (tf2onnx's LSTM "
+            "rewriter, torch's nn.LSTM)"
+        )
+    if found is not None:
+        cell = found[1]
         quant = f" with quantized {', '.join(quantized[:3])}" if quantized else ""
         return (
             f"{file}: ONNX graph has no LSTM node (the cell is written out as Gemm/MatMul, "
