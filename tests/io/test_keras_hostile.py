@@ -348,3 +348,30 @@ def test_names_with_newlines_and_escapes_stay_one_printable_line(tmp_path: Path)
     out = bounded_load(path)
     out.assert_refused("listed in weight_names")  # one printable line, ≤ 300 characters
     assert "\\n" in out.message and "\\x1b" in out.message
+
+
+def test_duplicate_zip_member_is_read_as_keras_reads_it(tmp_path: Path) -> None:
+    """Two ``model.weights.h5`` members: Keras (Python's zipfile) opens the last one, and so
+    does lstmviz, so the numbers shown are the ones Keras computes."""
+    model = keras.Sequential([keras.Input((5, 3)), L.LSTM(4, return_sequences=True)])
+    first, second = tmp_path / "a.keras", tmp_path / "b.keras"
+    model.save(first)
+    rng = np.random.default_rng(9)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.5, size=w.shape).astype("float32"))
+    model.save(second)
+    path = tmp_path / "dup.keras"
+    with (
+        zipfile.ZipFile(first) as a,
+        zipfile.ZipFile(second) as b,
+        zipfile.ZipFile(path, "w") as out,
+        pytest.warns(UserWarning, match="Duplicate"),
+    ):
+        for n in a.namelist():
+            out.writestr(n, a.read(n))
+        out.writestr("model.weights.h5", b.read("model.weights.h5"))
+    x = rng.normal(size=(5, 3)).astype("float32")
+    want = keras.saving.load_model(path).predict(x[None], verbose=0)[0]
+    got = lstmviz.run(load_model(path), x).layers[0].output
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    bounded_load(path).assert_bounded()

@@ -22,7 +22,7 @@ from lstmviz.io.keras.graph import MODEL_KINDS, LayerSpec, flatten_layers, to_sn
 
 __all__ = ["MODEL_KINDS", "LayerSpec", "flatten_layers", "to_snake_case"]  # re-exported
 
-MAX_CONFIG_BYTES = 64 << 20  # a config of thousands of layers is a few MB
+MAX_CONFIG_BYTES = 16 << 20  # a config of thousands of layers is a few MB; JSON parses to ~5x
 
 #: Keras activation names (as configs store them) → lstmviz names; hard_sigmoid is decided by
 #: the Keras major version and is not in this table on purpose.
