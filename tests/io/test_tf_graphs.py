@@ -215,3 +215,15 @@ def test_transposed_outputs_head_on_a_stack(pick: str) -> None:
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
     np.testing.assert_allclose(trace.final_output, exp["logits"], atol=TOL)
+
+
+@pytest.mark.parametrize("pick", ["frozen_saved_model", "frozen_saved_model/saved_model.pb"])
+def test_saved_model_without_variables_reads_its_constants(pick: str) -> None:
+    """A SavedModel of a frozen graph has no variables/variables.index: its graph is read
+    like a frozen GraphDef."""
+    model = load_model(FIXTURES / "basic_head" / pick)
+    assert model.source_format == "TensorFlow SavedModel (weights as Const nodes)"
+    exp = _expected("basic_head")
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["logits"], atol=TOL)

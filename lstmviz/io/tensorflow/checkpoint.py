@@ -13,6 +13,7 @@ TF's defaults; ``scope=`` picks one of several TF1 stacks. The prefix ``model.ck
 from __future__ import annotations
 
 import glob
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from lstmviz.io.registry import Reader
 from lstmviz.io.tensorflow.assemble import Request, assemble
 from lstmviz.io.tensorflow.bundle import DATA_RE, Bundle, is_index_file, locate, tail_bytes
 from lstmviz.io.tensorflow.cells import user_number, user_text
-from lstmviz.io.tensorflow.files import is_regular, read_limited
+from lstmviz.io.tensorflow.files import read_limited
 from lstmviz.io.tensorflow.graph import MAX_META_BYTES, GraphInfo, read_graph
 from lstmviz.io.tensorflow.graphdef import is_graph_def, load_graph_def
 from lstmviz.io.tensorflow.keras_metadata import read_keras_metadata
@@ -98,6 +99,9 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
     if not probe.is_dir and is_graph_def(probe.head):
         req = _request(probe, probe.name, options)
         return load_graph_def(probe.path, req)
+    folder = probe.path if probe.is_dir else probe.path.parent
+    if _saved_model_without_variables(probe, folder):
+        return _frozen_saved_model(folder / "saved_model.pb", _request(probe, probe.name, options))
     index = locate(probe.path)
     req = _request(probe, index.name, options)
     bundle = Bundle(index)
@@ -113,6 +117,31 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
         except LoadError as exc:
             req.notes.append(f"{exc}; Keras defaults assumed")
     return assemble(bundle, graph, req)
+
+
+def _saved_model_without_variables(probe: Probe, folder: Path) -> bool:
+    """A SavedModel whose weights are constants in its graph (no ``variables/variables.index``)."""
+    picked = probe.is_dir or probe.path.name == "saved_model.pb"
+    return (
+        picked
+        and is_saved_model_dir(folder)
+        and not (folder / "variables" / "variables.index").exists()
+        and not (probe.is_dir and (folder / "checkpoint").exists())
+    )
+
+
+def _frozen_saved_model(path: Path, req: Request) -> LSTMModel:
+    """The graph of a SavedModel without variables, read as a frozen GraphDef."""
+    data = read_limited(path, MAX_META_BYTES, "SavedModel graph")
+    try:
+        graph_def = pw.get_bytes(pw.parse(meta_graph(data)), 2)
+    except pw.ProtoError as exc:
+        raise LoadError(f"{path.name}: not a readable SavedModel ({exc})") from exc
+    if graph_def is None:
+        raise LoadError(f"{path.name}: SavedModel without a graph and without variables/")
+    model = load_graph_def(path, req, graph_def)
+    what = model.source_format.replace("frozen GraphDef", "SavedModel")
+    return replace(model, source_format=what)
 
 
 def sniff(probe: Probe) -> bool:
@@ -135,8 +164,8 @@ def sniff(probe: Probe) -> bool:
         return True  # a damaged index beside its shards: let load() say what is wrong
     if path.name.endswith(".meta"):
         return is_index_file(path.with_name(f"{path.name[:-5]}.index"))
-    if path.name == "saved_model.pb" and is_regular(path.parent / "variables" / "variables.index"):
-        return True
+    if path.name == "saved_model.pb" and probe.head.startswith(b"\x08\x01\x12"):
+        return True  # SavedModel {saved_model_schema_version: 1, meta_graphs: …}
     if is_graph_def(probe.head):
         return True
     tail = probe.head[-8:] if probe.size <= len(probe.head) else tail_bytes(path)
