@@ -70,6 +70,7 @@ class DiagnosticsView(QWidget):
             label="saturated",  # short: the strip is only a few rows high
         )
         self.sat_bar.setImageItem(self.sat_image, insert_in=self.sat_plot)
+        ps.thin_labels(self.sat_bar.axis)  # the strip is short: 0.2-steps would overlap
         # Nothing saturated must read as good news, not as a broken black strip.
         self.sat_empty = pg.TextItem(NO_SATURATION, color="#2e6b30", anchor=(0.5, 0.5))
         self.sat_empty.setZValue(5)

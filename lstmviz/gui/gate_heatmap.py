@@ -89,6 +89,8 @@ def gate_axis_ticks(
         for k in range(len(labels))
         for u in range(0, hidden, step)
         if lo <= k * hidden + u + 0.5 <= hi
+        # the next block's 0 follows: a number closer to it than the gap would read as "50"
+        and (u == 0 or (hidden - u) * per_cell >= gap)
     ]
     return [names, units]
 
@@ -117,6 +119,7 @@ class GateHeatmap:
         )
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.bar.axis.setTextPen(pg.mkPen(20, 20, 20))
+        ps.thin_labels(self.bar.axis)
         self.separators = [
             pg.InfiniteLine(angle=0, pen=pg.mkPen(SEPARATOR_RGB, width=2), movable=False)
             for _ in range(3)

@@ -80,7 +80,7 @@ class FittingAxis(pg.AxisItem):
             return super().generateDrawSpecs(p)
         if levels is None:  # numbers: pyqtgraph spaces them, but a 30-pixel plot still piles
             specs = super().generateDrawSpecs(p)  # "1.0 0.5 0.0 -0.5 -1.0" on each other
-            return None if specs is None else (*specs[:2], drop_overlapping(specs[2]))
+            return None if specs is None else (*specs[:2], drop_overlapping(specs[2], NUMBER_SLACK))
         if self.style["tickFont"] is not None:
             p.setFont(self.style["tickFont"])
         metrics = QFontMetricsF(p.font())
@@ -101,12 +101,30 @@ class FittingAxis(pg.AxisItem):
         return axis_spec, tick_specs, drop_overlapping(text_specs)
 
 
-def drop_overlapping(text_specs: list) -> list:
+NUMBER_SLACK = 0.05
+
+
+def thin_labels(axis: pg.AxisItem) -> pg.AxisItem:
+    """Make an axis pyqtgraph built itself (a ``ColorBarItem``'s) leave out tick labels that
+    would overlap: a 45-pixel colour bar printed 1.0, 0.5, 0, -0.5, -1.0 over each other."""
+    draw_specs = axis.generateDrawSpecs
+
+    def generate(p):
+        specs = draw_specs(p)
+        return None if specs is None else (*specs[:2], drop_overlapping(specs[2], NUMBER_SLACK))
+
+    axis.generateDrawSpecs = generate
+    return axis
+
+
+def drop_overlapping(text_specs: list, slack: float = 0.15) -> list:
     """``(rect, flags, text)`` specs in drawing order, without those overlapping a kept one."""
     kept: list[QRectF] = []
     out = []
     for spec in text_specs:  # drawing order: level 0 (gate names) before level 1
-        rect = spec[0].adjusted(0, 0.15 * spec[0].height(), 0, -0.15 * spec[0].height())
+        # pyqtgraph's boxes include a line's leading: names may overlap a little (``slack``
+        # of the box at each end), numbers, all glyph, barely
+        rect = spec[0].adjusted(0, slack * spec[0].height(), 0, -slack * spec[0].height())
         if not any(rect.intersects(k) for k in kept):
             kept.append(rect)
             out.append(spec)

@@ -103,3 +103,30 @@ def test_numbers_on_a_short_plot_do_not_pile_up(qtbot):
     ys = sorted(y for y, _ in labels)
     line = QFontMetricsF(plot.getAxis("left").font()).height()
     assert (np.diff(ys) >= 0.6 * line).all(), labels  # -1, 0, 1 were 0.56 lines apart
+
+
+def test_colour_bar_ticks_of_a_short_heatmap_do_not_overlap(qtbot):
+    """As stored in file, a Keras bias is one row: its 45-pixel colour bar printed
+    1.0, 0.5, 0, -0.5, -1.0 on top of each other."""
+    from model_factories import keras_like
+
+    from lstmviz.gui.weights_view import WeightsView
+
+    model, _ = keras_like(D=3, H=2)
+    view = WeightsView()
+    qtbot.addWidget(view)
+    view.resize(460, 360)  # the three colour bars are 20-40 pixels high
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_direction(model.layers[0].directions[0], 0, "keras")
+    view.set_stored_order(True)
+    qtbot.wait(50)
+    view.grab().save(str(ARTIFACTS / "visuals_stored_colour_bars.png"))
+    bias = view.active[-1]
+    assert bias.panel.data.shape[0] == 1
+    for heatmap in view.active:
+        labels = drawn_labels(heatmap.bar.axis)
+        assert labels, heatmap.panel.key
+        ys = sorted(y for y, _ in labels)
+        line = QFontMetricsF(heatmap.bar.axis.font()).height()
+        assert (np.diff(ys) >= 0.7 * line).all(), (heatmap.panel.key, labels)

@@ -94,3 +94,5 @@ def test_gate_ticks_for_a_range():
     names, units = gate_axis_ticks(100, ("i", "f", "g", "o"), 0.0, 400.0, 400.0, vertical=True)
     assert [n for _, n in names] == ["i", "f", "g", "o"]
     assert [u for _, u in units][:3] == ["0", "50", "0"]  # 1 px per unit: every 50th
+    _names, units = gate_axis_ticks(6, ("i", "j", "f", "o"), 0.0, 24.0, 240.0, vertical=False)
+    assert [u for _, u in units] == ["0", "0", "0", "0"]  # no "5" beside the next block's "0"
