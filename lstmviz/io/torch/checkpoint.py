@@ -425,12 +425,12 @@ def _flatten(obj: object, base: str, file: str) -> tuple[dict[str, Tensor], dict
         if is_tensor(node):
             tensors[path] = node  # type: ignore[assignment]
             continue
+        if id(node) in seen:  # before listing children: a list holding itself 30k times
+            continue
         items = _children(node)
         if items is None:
             if depth <= 2 and isinstance(node, (int, float, str, bool)) and len(scalars) < 20:
                 scalars[path] = node
-            continue
-        if id(node) in seen:
             continue
         seen.add(id(node))
         if len(path) > _MAX_PATH:

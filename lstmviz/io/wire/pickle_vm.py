@@ -50,12 +50,22 @@ class Limits:
     @classmethod
     def for_size(cls, stored: int, factor: float = 1.0) -> Limits:
         """Budgets for a pickle held in ``stored`` bytes (compressed size if deflated): work
-        ~ 1M opcodes + 8 per stored byte, memory 48 MB + 16 bytes per stored byte (a state dict
-        of tensor records builds ~10 bytes of objects per byte of pickle)."""
+        200k steps + 1 per stored byte (``torch.save`` writes ~3.3 bytes per opcode, and a
+        stored pickle cannot run more opcodes than it has bytes: the budget bites when a few
+        KB inflate to megabytes of opcodes), memory 48 MB + 16 bytes per stored byte (a state
+        dict of tensor records builds ~10 bytes of objects per byte of pickle)."""
         return cls(
-            ops=int((1_000_000 + 8 * stored) * factor),
+            ops=int((200_000 + stored) * factor),
             bytes=int(((48 << 20) + 16 * stored) * factor),
         )
+
+
+_STRUCTS = {fmt: struct.Struct(fmt) for fmt in ("<B", "<H", "<i", "<I", "<Q", ">d")}
+
+
+def _invalid(vm: PickleVM) -> None:
+    code = vm.data[vm.pos - 1]
+    raise UnpicklingError(f"invalid pickle opcode {code:#04x}")
 
 
 class _Stop(Exception):
@@ -170,12 +180,12 @@ class PickleVM:
     # --- reading ---
     def take(self, n: int) -> bytes:
         """``n`` bytes of the stream, after checking they exist (nothing allocated first)."""
-        if n < 0 or n > len(self.data) - self.pos:
+        pos = self.pos
+        if n < 0 or n > len(self.data) - pos:
             raise UnpicklingError("pickle data was truncated")
-        self.charge(n)
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return bytes(out)
+        self.charged += n  # checked by the main loop before the next opcode
+        self.pos = pos + n
+        return bytes(self.data[pos : pos + n])
 
     def line(self) -> bytes:
         end = self.data.find(b"\n", self.pos)
@@ -184,7 +194,13 @@ class PickleVM:
         return self.take(end + 1 - self.pos)[:-1]
 
     def size(self, fmt: str) -> int:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+        """A fixed-size number from the stream (a length, an index, an int)."""
+        packed = _STRUCTS[fmt]
+        pos = self.pos
+        if pos + packed.size > len(self.data):
+            raise UnpicklingError("pickle data was truncated")
+        self.pos = pos + packed.size
+        return packed.unpack_from(self.data, pos)[0]
 
     def pop_mark(self) -> list[Any]:
         if not self.metastack:
@@ -204,20 +220,20 @@ class PickleVM:
         return self.stack.pop()
 
     def load(self) -> Any:
-        data, dispatch, limit = self.data, self.dispatch, self.limits.ops
+        data, size = self.data, len(self.data)
+        table = [self.dispatch.get(code, _invalid) for code in range(256)]
+        ops_limit, bytes_limit = self.limits.ops, self.limits.bytes
         try:
             while True:
-                if self.pos >= len(data):
+                pos = self.pos
+                if pos >= size:
                     raise UnpicklingError("pickle data was truncated (no STOP)")
-                code = data[self.pos]
-                self.pos += 1
+                code = data[pos]
+                self.pos = pos + 1
                 self.ops += 1
-                if self.ops > limit:
-                    self.charge(0)  # raises the work-budget message
-                handler = dispatch.get(code)
-                if handler is None:
-                    raise UnpicklingError(f"invalid pickle opcode {code:#04x}")
-                handler(self)
+                if self.ops > ops_limit or self.charged > bytes_limit:
+                    self.charge(0)  # raises the budget's message
+                table[code](self)
         except _Stop as stop:
             return stop.value
 
@@ -247,7 +263,7 @@ class PickleVM:
 
 def _push(value: Any) -> Callable[[PickleVM], None]:
     def handler(vm: PickleVM) -> None:
-        vm.charge(_SLOT)
+        vm.charged += _SLOT
         vm.stack.append(value)
 
     return handler
@@ -288,13 +304,13 @@ def _int_text(vm: PickleVM, text: bytes) -> int:
 @_op(b"I")
 def _int(vm: PickleVM) -> None:
     text = vm.line()
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(text == b"01" if text in (b"00", b"01") else _int_text(vm, text))
 
 
 @_op(b"L")
 def _long(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(_int_text(vm, vm.line().rstrip(b"L")))
 
 
@@ -314,7 +330,7 @@ PickleVM.dispatch[0x8B] = _long_n("<i")
 
 def _fixed_int(fmt: str) -> Callable[[PickleVM], None]:
     def handler(vm: PickleVM) -> None:
-        vm.charge(_OBJ)
+        vm.charged += _OBJ
         vm.stack.append(vm.size(fmt))
 
     return handler
@@ -327,13 +343,13 @@ PickleVM.dispatch[b"M"[0]] = _fixed_int("<H")
 
 @_op(b"F")
 def _float(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(float(vm.line()))
 
 
 @_op(b"G")
 def _binfloat(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(vm.size(">d"))
 
 
@@ -349,7 +365,7 @@ def _sized(fmt: str, make: Callable[[PickleVM, bytes], Any]) -> Callable[[Pickle
     """Length-prefixed data: the length is checked against what is left before reading."""
 
     def handler(vm: PickleVM) -> None:
-        vm.charge(_OBJ)
+        vm.charged += _OBJ
         vm.stack.append(make(vm, vm.take(vm.size(fmt))))
 
     return handler
@@ -417,19 +433,19 @@ for _n in (1, 2, 3):
 
 @_op(b"]")
 def _empty_list(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append([])
 
 
 @_op(b"}")
 def _empty_dict(vm: PickleVM) -> None:
-    vm.charge(_OBJ + 200)
+    vm.charged += _OBJ + 200
     vm.stack.append({})
 
 
 @_op(b"\x8f")
 def _empty_set(vm: PickleVM) -> None:
-    vm.charge(_OBJ + 160)
+    vm.charged += _OBJ + 160
     vm.stack.append(set())
 
 
@@ -444,7 +460,7 @@ def _list(vm: PickleVM) -> None:
 def _dict(vm: PickleVM) -> None:
     items = vm.pop_mark()
     target: dict = {}
-    vm.charge(_OBJ + 200)
+    vm.charged += _OBJ + 200
     vm.set_items(target, items)
     vm.stack.append(target)
 
@@ -507,7 +523,7 @@ def _build(vm: PickleVM) -> None:
 
 @_op(b"(")
 def _mark(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.metastack.append(vm.stack)
     vm.stack = []
 
@@ -532,21 +548,21 @@ def _pop_mark(vm: PickleVM) -> None:
 
 @_op(b"2")
 def _dup(vm: PickleVM) -> None:
-    vm.charge(_SLOT)
+    vm.charged += _SLOT
     vm.stack.append(vm.top())
 
 
 def _get(vm: PickleVM, index: int) -> None:
     if index not in vm.memo:
         raise UnpicklingError(f"memo value {index} not found")
-    vm.charge(_SLOT)
+    vm.charged += _SLOT
     vm.stack.append(vm.memo[index])
 
 
 def _put(vm: PickleVM, index: int) -> None:
     if index < 0:
         raise UnpicklingError("negative memo index")
-    vm.charge(_MEMO)
+    vm.charged += _MEMO
     vm.memo[index] = vm.top()
 
 
@@ -566,7 +582,7 @@ def _names(vm: PickleVM) -> tuple[str, str]:
 
 @_op(b"c")
 def _global(vm: PickleVM) -> None:
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(vm.find_class(*_names(vm)))
 
 
@@ -575,7 +591,7 @@ def _stack_global(vm: PickleVM) -> None:
     name, module = vm.pop(), vm.pop()
     if type(name) is not str or type(module) is not str:
         raise UnpicklingError("STACK_GLOBAL requires str")
-    vm.charge(_OBJ)
+    vm.charged += _OBJ
     vm.stack.append(vm.find_class(module, name))
 
 
