@@ -101,10 +101,15 @@ def test_qdq_weights_are_dequantized_like_onnxruntime():
     h, c = final(trace)
     np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
-    transforms = model.layers[0].directions[0].provenance.transforms
+    w = model.layers[0].directions[1]
+    transforms = w.provenance.transforms
     assert "quantized weights dequantized by DequantizeLinear: (q - zero_point) * scale" in (
         transforms
     )
+    stored = {t.role.value: t for t in w.provenance.stored}
+    assert (stored["W_x"].name, stored["W_x"].dtype) == ("W_q", "int8")  # what the file holds
+    assert (stored["W_h"].name, stored["W_h"].dtype) == ("R", "float32")  # Q→DQ of floats
+    assert stored_ref(w, "W_x", 5, 2, direction=1) == "W_q[1, 9, 2]"
 
 
 @pytest.mark.parametrize("name", ["dynamic_quant", "dynamic_quant_channel"])

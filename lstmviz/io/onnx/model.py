@@ -163,13 +163,14 @@ def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTML
             f"{where} has direction {direction!r}; expected forward|reverse|bidirectional"
         )
     dirs = 2 if direction == "bidirectional" else 1
-    stored: dict[str, tuple[tuple[int, ...], str]] = {}
+    stored: dict[str, quantized.Stored] = {}
     q_transforms: list[str] = []
     if node.op_type == quantized.OP:
         deq, stored, q_transforms = quantized.dequantized(folder, node, where)
         arrays = _weights(folder, node, where, name, deq)
     else:
         arrays = _weights(folder, node, where, name)
+        stored = quantized.qdq_sources(folder, arrays)
     W = arrays["W"][0]
     H = W.shape[1] // 4 if W.ndim == 3 else -1
     if int(attrs.get("hidden_size", H)) != H:
@@ -270,7 +271,7 @@ def onnx_layer(
     clip: float | None,
     base: Provenance,
     dtypes: dict[str, str] | None = None,
-    stored_as: dict[str, tuple[tuple[int, ...], str]] | None = None,
+    stored_as: dict[str, quantized.Stored] | None = None,
 ) -> LSTMLayer:
     """One layer from ONNX-layout ``arrays`` {"W", "R", optional "B", "P": (array, name)}.
 
@@ -291,8 +292,8 @@ def onnx_layer(
     def record(role: str, key: str) -> StoredTensor:
         arr, stored_name = arrays[key]
         if stored_name in (stored_as or {}):
-            shape, dtype = (stored_as or {})[stored_name]
-            return StoredTensor(role, stored_name, shape, True, dtype=dtype, shared_by=dirs)
+            q = (stored_as or {})[stored_name]
+            return StoredTensor(role, q.name, q.shape, q.transposed, dtype=q.dtype, shared_by=dirs)
         dtype = dtypes.get(stored_name, str(arr.dtype))
         return StoredTensor(role, stored_name, arr.shape, dtype=dtype, shared_by=dirs)
 

@@ -15,6 +15,8 @@ provenance says so.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from lstmviz.io.errors import LoadError
@@ -22,6 +24,17 @@ from lstmviz.io.onnx.fold import Folder, NotConstant
 from lstmviz.io.onnx.proto import Node, quote
 
 OP = "DynamicQuantizeLSTM"
+
+
+class Stored(NamedTuple):
+    """The quantized tensor the file keeps for a weight lstmviz shows dequantized."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    transposed: bool  # DynamicQuantizeLSTM stores [dirs, in, 4H]
+
+
 #: input index of (quantized weight, scale, zero point) for W and R.
 _PARTS = {"W": (1, 8, 9), "R": (2, 10, 11)}
 
@@ -38,12 +51,12 @@ def _const(folder: Folder, name: str, what: str, where: str) -> np.ndarray:
 
 def dequantized(
     folder: Folder, node: Node, where: str
-) -> tuple[dict[str, tuple[np.ndarray, str]], dict[str, tuple[tuple[int, ...], str]], list[str]]:
+) -> tuple[dict[str, tuple[np.ndarray, str]], dict[str, Stored], list[str]]:
     """W and R of a DynamicQuantizeLSTM as float32 ``[dirs, 4H, in]`` arrays (ONNX layout),
     what the file stored for each (shape, dtype) and the transforms to record."""
     inputs = list(node.inputs) + [""] * 12
     arrays: dict[str, tuple[np.ndarray, str]] = {}
-    stored: dict[str, tuple[tuple[int, ...], str]] = {}
+    stored: dict[str, Stored] = {}
     kinds = []
     for key, (k, ks, kz) in _PARTS.items():
         if not inputs[k] or not inputs[ks]:
@@ -73,13 +86,27 @@ def dequantized(
             values = values - zero.astype(np.int32).reshape(shape)
         w = values.astype(np.float32) * scale.astype(np.float32).reshape(shape)
         arrays[key] = (np.ascontiguousarray(np.transpose(w, (0, 2, 1))), inputs[k])
-        stored[inputs[k]] = (tuple(q.shape), str(q.dtype))
+        stored[inputs[k]] = Stored(inputs[k], tuple(q.shape), str(q.dtype), True)
         kinds.append(f"{key} {q.dtype} per {'tensor' if scale.ndim == 1 else 'channel'}")
     transforms = [
         f"{OP}: {', '.join(kinds)} dequantized as (q - zero_point) * scale and transposed "
         "[dirs, in, 4H] → [dirs, 4H, in]"
     ]
     return arrays, stored, transforms
+
+
+def qdq_sources(folder: Folder, arrays: dict[str, tuple[np.ndarray, str]]) -> dict[str, Stored]:
+    """For weights computed by a DequantizeLinear straight from an initializer (QDQ), that
+    initializer, so the stored layout names the int8 tensor the file holds."""
+    out = {}
+    for arr, name in arrays.values():
+        node = folder.graph.producer(name)
+        if node is None or node.op_type != "DequantizeLinear" or not node.inputs:
+            continue
+        source = folder.initializer(node.inputs[0])
+        if source is not None and tuple(source.dims) == arr.shape:
+            out[name] = Stored(source.name, tuple(source.dims), source.dtype_name, False)
+    return out
 
 
 NOTE = (
