@@ -375,3 +375,20 @@ def test_duplicate_zip_member_is_read_as_keras_reads_it(tmp_path: Path) -> None:
     got = lstmviz.run(load_model(path), x).layers[0].output
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     bounded_load(path).assert_bounded()
+
+
+def test_unlimited_virtual_dataset_over_a_fifo_does_not_block(tmp_path: Path) -> None:
+    """A VDS of unlimited extent opens its source files to tell its shape: the source here is
+    a FIFO, which would block that open forever."""
+    fifo = tmp_path / "source.h5"
+    os.mkfifo(fifo)
+
+    def make(s: h5py.Group) -> None:
+        layout = h5py.VirtualLayout(shape=(4, 16), maxshape=(4, None), dtype="f4")
+        source = h5py.VirtualSource(str(fifo), "data", shape=(4, 16), maxshape=(4, None))
+        layout[:, 0:] = source[:, 0:]
+        s.create_virtual_dataset("kernel:0", layout, fillvalue=0)
+        s.create_dataset("recurrent_kernel:0", data=np.zeros((4, 16), "f4"))
+        s.create_dataset("bias:0", data=np.zeros(16, "f4"))
+
+    bounded_load(legacy_weights(tmp_path / "vds_fifo.h5", make)).assert_refused("virtual dataset")

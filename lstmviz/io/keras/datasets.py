@@ -83,6 +83,8 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
     """A ``Weight`` for an HDF5 dataset; shape and dtype are checked now, data read later."""
     if not isinstance(obj, h5py.Dataset):
         raise LoadError(f"{file}: {name} is a {type(obj).__name__}, expected a weight array")
+    # before the shape: a virtual dataset of unlimited extent opens its sources to tell it
+    compressed = check_storage(obj, name, file)
     shape = tuple(int(s) for s in (obj.shape or ()))
     size = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if size > MAX_WEIGHT_VALUES:
@@ -92,7 +94,6 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
     if not (kind == "f" or (kind == "V" and obj.dtype.itemsize == 2 and dtype == "bfloat16")):
         raise LoadError(f"{file}: {name} has dtype {obj.dtype}; Keras weights are floating point")
     nbytes = size * obj.dtype.itemsize
-    compressed = check_storage(obj, name, file)
     stored, file_bytes = stored_sizes(obj, name, file)
     if nbytes > MAX_EXPANSION * stored + (1 << 20):
         raise LoadError(
