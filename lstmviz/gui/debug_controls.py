@@ -87,9 +87,7 @@ class DebugControls(QWidget):
         self.play_button.setCheckable(True)
         self.play_button.setMinimumWidth(70)
         self.forward_button = _button("Step", "Step forward (Right)", "forward")
-        self.forward_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)  # "Step ▶"
         self.last_button = _button("Last", "Last step (End)", "last")
-        self.last_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
         self.run_button = _button(
             "Run to breakpoint", "Continue to the next breakpoint (F5)", "run"
         )
