@@ -41,7 +41,7 @@ from lstmviz.io.convert import PERMS, reorder_gates
 from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx import quantized
 from lstmviz.io.onnx.fold import Folder, NotConstant, input_notes
-from lstmviz.io.onnx.proto import GraphTooDeep, Model, Node, parse_model, quote, sniff, walk
+from lstmviz.io.onnx.proto import Graph, GraphTooDeep, Model, Node, parse_model, quote, sniff, walk
 from lstmviz.io.onnx.refusals import no_lstm_message
 from lstmviz.io.onnx.stacks import RECURRENT, Stack, choose_stack, embedding, find_stacks
 from lstmviz.io.onnx.states import initial_states
@@ -77,6 +77,10 @@ _USES_BETA = {"hardsigmoid", "affine", "scaledtanh"}
 _ORT_DEFAULTS = {"leakyrelu": (0.01, 0.0), "hardsigmoid": (0.2, 0.5), "elu": (1.0, 0.0)}
 DEFAULT_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
 _NOT_LSTM = {"GRU": "GRU, not an LSTM", "RNN": "RNN, not an LSTM"}
+#: TensorProto data types of floating-point weights (a node holding one is listed).
+_FLOATS = frozenset({1, 10, 11, 16})
+#: LSTMs of other subgraphs whose weights are folded to list their shapes.
+MAX_FOLDED_OTHERS = 16
 #: Ops that fold quantized weights, and how the provenance says so.
 _DEQUANT = {"DequantizeLinear", "QuantizeLinear"}
 
@@ -357,13 +361,25 @@ def onnx_layer(
     )
 
 
-def _node_info(folder: Folder, node: Node, name: str, note: str = "") -> LayerInfo:
-    """A node as listed in the model tree, with the shapes of its stored (or folded) inputs."""
+def _node_info(
+    folder: Folder, node: Node, name: str, note: str = "", scope: Graph | None = None
+) -> LayerInfo:
+    """A node as listed in the model tree, with the shapes of its stored (or folded) inputs;
+    an LSTM of another graph (``scope``) has its weights folded there to know their shapes."""
     shapes = [(n, folder.shape(n)) for n in node.inputs[1:] if n]
+    if scope is not None:
+        shapes = [(n, _folded_shape(folder, n, scope)) for n in node.inputs[1:4] if n]
     weights = tuple((n, s) for n, s in shapes if s is not None)
     is_lstm = node.op_type in RECURRENT
     note = note or _NOT_LSTM.get(node.op_type, "not run by lstmviz")
     return LayerInfo(name=name, kind=node.op_type, weights=weights, is_lstm=is_lstm, note=note)
+
+
+def _folded_shape(folder: Folder, name: str, scope: Graph) -> tuple[int, ...] | None:
+    try:
+        return tuple(folder.value(name, "weights of another LSTM", scope=scope).shape)
+    except (NotConstant, LoadError):
+        return None
 
 
 def _read(probe: Probe) -> Model:
@@ -422,19 +438,21 @@ def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo
         if id(n) in folder.folded_nodes:
             continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
         if n.op_type in (*RECURRENT, "GRU", "RNN") or any(
-            i in graph.initializers for i in n.inputs
+            (t := graph.initializers.get(i)) is not None and t.data_type in _FLOATS
+            for i in n.inputs
         ):
             stack = stack_of.get(id(n))
             name = n.name or f"{n.op_type} node {k}"
             if stack is not None and n is stack.nodes[0]:
                 name = stack.label
             infos.append(_node_info(folder, n, name, note(n)))
-    for s in stacks:
-        if s.graph is not graph:
-            infos.extend(
-                _node_info(folder, n, s.label if j == 0 else n.name or n.op_type, note(n))
-                for j, n in enumerate(s.nodes)
-            )
+    others = [s for s in stacks if s.graph is not graph]
+    for k, s in enumerate(others):
+        scope = s.graph if k < MAX_FOLDED_OTHERS else None  # a hostile file may hold 20,000
+        infos.extend(
+            _node_info(folder, n, s.label if j == 0 else n.name or n.op_type, note(n), scope)
+            for j, n in enumerate(s.nodes)
+        )
     return infos
 
 
