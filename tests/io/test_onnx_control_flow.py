@@ -233,6 +233,8 @@ def test_bidirectional_layers_written_as_two_nodes_are_one_layer():
     first, second = (layer.directions[1].provenance.transforms[-1] for layer in model.layers)
     assert first.startswith("backward direction from node 'l1_bwd': X reversed in time by a Slice")
     assert second.startswith("backward direction from node 'l2_bwd' (direction=reverse)")
+    setting = model.layers[0].directions[1].provenance.setting("direction")
+    assert setting.value.startswith("reverse") and not setting.assumed
     assert {i.name: i.note for i in model.all_layers if i.is_lstm} == {
         "l1_fwd": "shown",
         "l1_bwd": "shown",

@@ -251,10 +251,18 @@ def _unit_layer(
         if _text(nodes[1].attrs.get("direction", b"forward")) == "forward"
         else f"backward direction from node {quote(label(nodes[1]), 60)} (direction=reverse)"
     )
+    settings = tuple(
+        Setting("direction", "reverse (backward half of a bidirectional pair)", assumed=False)
+        if st.name == "direction"
+        else st
+        for st in prov.settings
+    )
     back = back.replace(
         reverse=True,
         provenance=dataclasses.replace(
-            prov, transforms=(*prov.transforms, f"{how}; joined to the forward node by a Concat")
+            prov,
+            settings=settings,
+            transforms=(*prov.transforms, f"{how}; joined to the forward node by a Concat"),
         ),
     )
     return LSTMLayer(
