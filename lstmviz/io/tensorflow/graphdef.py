@@ -27,9 +27,14 @@ from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
 from lstmviz.io.tensorflow.assemble import Request, assemble
 from lstmviz.io.tensorflow.files import read_limited
-from lstmviz.io.tensorflow.graph import MAX_META_BYTES, parse_graph_def, read_graph_def
+from lstmviz.io.tensorflow.graph import (
+    MAX_META_BYTES,
+    parse_graph_def,
+    parse_nodes,
+    read_graph_def,
+)
 from lstmviz.io.tensorflow.keras_graph import load_keras_graph
-from lstmviz.io.tensorflow.nodes import Node, parse_node
+from lstmviz.io.tensorflow.nodes import Node
 from lstmviz.io.wire import protowire as pw
 
 #: DataType → (NumPy dtype of tensor_content, repeated field, its dtype)
@@ -208,7 +213,7 @@ def load_graph_def(path: Path, req: Request, data: bytes | memoryview | None = N
         data = read_limited(path, MAX_META_BYTES, "GraphDef")
     try:
         graph_def = parse_graph_def(data)
-        nodes = [parse_node(raw) for raw in graph_def.get(1, ()) if isinstance(raw, memoryview)]
+        nodes = parse_nodes(graph_def)
     except pw.ProtoError as exc:
         raise LoadError(f"{path.name}: not a readable TensorFlow GraphDef ({exc})") from exc
     bundle = ConstBundle(path, nodes)

@@ -170,6 +170,8 @@ def head_from(
     for node in top.nodes.values():
         if node.op != "MatMul" or len(node.inputs) != 2:
             continue
+        if top.variable(node.inputs[1]) in used:  # a cell's own product, one per static step
+            continue
         how = _reaches(top, node.inputs[0], roots, kernels)
         if how is None:
             continue

@@ -89,10 +89,12 @@ def parse_node(raw: memoryview) -> Node:
             pos = _skip(buf, pos, wire)
             continue
         length = buf[pos] if pos < n else 0x80
-        if length & 0x80:
-            length, pos = pw.read_varint(buf, pos)
-        else:
+        if not length & 0x80:
             pos += 1
+        elif pos + 1 < n and not buf[pos + 1] & 0x80:  # two bytes: under 2^14
+            length, pos = (length & 0x7F) | buf[pos + 1] << 7, pos + 2
+        else:
+            length, pos = pw.read_varint(buf, pos)
         end = pos + length
         if end > n:
             raise pw.ProtoError(f"NodeDef field {field} runs past the node's end")
