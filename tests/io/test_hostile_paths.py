@@ -203,10 +203,6 @@ SIDE_FILES: dict[str, tuple[Callable[[Path], Path], str | None]] = {
 SIDE_FILE_XFAIL: dict[str, str] = {
     "tf folder of links to elsewhere": "TF checkpoint reader: folder members not opened "
     "through probe.safe_member yet",
-    "h5 external storage is /etc/passwd": "Keras HDF5 reader: external raw storage not "
-    "refused yet (the bytes of /etc/passwd load as a kernel)",
-    "h5 external storage is a FIFO": "Keras HDF5 reader: external raw storage not refused "
-    "yet (h5py blocks opening the FIFO)",
 }
 
 
