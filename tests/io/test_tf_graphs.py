@@ -227,3 +227,21 @@ def test_saved_model_without_variables_reads_its_constants(pick: str) -> None:
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)
     np.testing.assert_allclose(trace.final_output, exp["logits"], atol=TOL)
+
+
+@pytest.mark.parametrize(
+    ("name", "skipped"),
+    [
+        ("gradients/rnn/basic_lstm_cell/MatMul_grad/MatMul", True),
+        ("gradients_3/rnn/Mul_grad/Mul", True),
+        ("gradients_model/lstm/kernel", False),  # a user scope that only starts alike
+        ("rnn/gradients/x", False),
+    ],
+)
+def test_only_tensorflows_gradient_scopes_are_skipped(name: str, skipped: bool) -> None:
+    from lstmviz.io.tensorflow.graph import parse_graph_def
+
+    raw = name.encode()
+    node = b"\x0a" + bytes([len(raw)]) + raw + b"\x12\x03Mul"
+    graph_def = b"\x0a" + bytes([len(node)]) + node
+    assert len(parse_graph_def(graph_def)[1]) == (0 if skipped else 1)

@@ -19,6 +19,7 @@ several different values (e.g. two graphs sharing variables) is left unresolved.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ MAX_META_BYTES = 512 << 20
 #: Nodes decoded per graph: each costs a few hundred bytes of Python objects, so this bounds
 #: memory (a static_rnn unrolled over 1,000 steps has about 100,000)
 MAX_GRAPH_NODES = 250_000
+_GRADIENTS = re.compile(rb"gradients(_\d+)?/")
 
 __all__ = ["ACTIVATION_OPS", "CellGraph", "GraphInfo", "Node", "read_graph"]
 
@@ -189,10 +191,9 @@ def _is_gradient(raw: memoryview) -> bool:
     A training graph's backward pass is most of its nodes (24,000 of 29,000 in a static_rnn
     over 300 steps); it never sets a forward setting, so it is skipped before decoding.
     """
-    if len(raw) < 12 or raw[0] != 0x0A:
+    if len(raw) < 12 or raw[0] != 0x0A or raw[1] >= 0x80:
         return False
-    head = bytes(raw[2:12]) if raw[1] < 0x80 else b""
-    return head.startswith(b"gradients") and head[9:10] in (b"/", b"_")
+    return _GRADIENTS.match(bytes(raw[2 : 2 + min(raw[1], 24)])) is not None
 
 
 def parse_nodes(graph_def: pw.Fields) -> list[Node]:
@@ -226,7 +227,7 @@ def parse_graph_def(data: bytes | memoryview) -> pw.Fields:
             length, pos = pw.read_varint(buf, pos)
         if pos + length > n:
             raise pw.ProtoError(f"node {count} runs past the end of the graph")
-        if buf[pos + 2 : pos + 11] != b"gradients" or not _is_gradient(buf[pos : pos + 12]):
+        if buf[pos + 2 : pos + 11] != b"gradients" or not _is_gradient(buf[pos : pos + 26]):
             nodes.append(buf[pos : pos + length])
         pos += length
         count += 1
