@@ -135,7 +135,7 @@ CASES = {
     "input_forget": (mutate("peepholes.onnx", set_attr("input_forget", 1)), "input_forget=1"),
     "computed W": (
         mutate("peepholes.onnx", w_computed),
-        "is not stored in the file: it depends on a Add node ('make_w')",
+        "is not stored in the file: it depends on an Add node ('make_w')",
     ),
     "W graph input": (mutate("peepholes.onnx", w_graph_input), "graph input"),
     "int W": (

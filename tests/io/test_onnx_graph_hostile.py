@@ -188,7 +188,7 @@ def test_lstms_feeding_each_other_in_a_cycle_are_separate_choices(tmp_path):
 def test_a_branch_reading_its_own_if_output_is_refused(tmp_path):
     branch = lstm(w="loop_W", name="inner")
     graph = node("If", ["c"], ["loop_W"], "sw", [graph_attr("then_branch", branch)]) + weights()
-    bounded_load(write(tmp_path, graph)).assert_refused("depends on a If node ('sw')")
+    bounded_load(write(tmp_path, graph)).assert_refused("depends on an If node ('sw')")
 
 
 @pytest.mark.parametrize("where", ["main", "branch"])

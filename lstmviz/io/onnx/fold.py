@@ -35,6 +35,10 @@ LAYOUT_OPS = frozenset(
 )
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 class NotConstant(Exception):
     """The value depends on something only known at run time; ``reason`` says what."""
 
@@ -245,7 +249,8 @@ class Folder:
             if depth >= MAX_DEPTH:
                 raise NotConstant(f"a chain of more than {MAX_DEPTH} nodes")
             return self._apply(node, name, what, depth, graph)
-        raise NotConstant(f"a {node.op_type} node ({quote(node.name or name)})")
+        op = node.op_type
+        raise NotConstant(f"{_article(op)} {op} node ({quote(node.name or name)})")
 
     def _apply(self, node: Node, name: str, what: str, depth: int, graph: Graph) -> np.ndarray:
         args = [self.value(i, what, depth + 1, graph) if i else None for i in node.inputs]
