@@ -27,7 +27,8 @@ import numpy as np
 from lstmviz.core.model import freeze
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.onnx.fold import LAYOUT_OPS, MAX_DEPTH, Folder, NotConstant
-from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, tensor_array, walk
+from lstmviz.io.onnx.proto import EXTERNAL, Graph, Node, TensorInfo, quote, tensor_array, walk
+from lstmviz.io.wire import protowire as pw
 
 #: Nodes lstmviz runs as LSTM layers (the quantized one is dequantized first).
 RECURRENT = frozenset({"LSTM", "DynamicQuantizeLSTM"})
@@ -94,6 +95,8 @@ def _small_ints(graph: Graph, name: str) -> list[int] | None:
             scope = scope.parent
     if not isinstance(t, TensorInfo) or t.data_type not in (6, 7) or len(t.dims) > 1:
         return None
+    if pw.get_int(t.fields, 14) == EXTERNAL:
+        return None  # never read another file to label a graph
     if t.dims and not 0 < t.dims[0] <= 8:
         return None
     try:
