@@ -73,6 +73,12 @@ class Probe:
     def name(self) -> str:
         return self.path.name or str(self.path)
 
+    def member(self, name: str | os.PathLike[str]) -> Path:
+        """A file a folder-format model holds (or a file's sibling, for a file probe), through
+        ``safe_member``: inside the folder, regular, else a one-line LoadError naming it."""
+        folder = self.path if self.is_dir else self.path.parent
+        return safe_member(folder, name, what=f"{self.name}: {os.fspath(name)}")
+
     @property
     def suffix(self) -> str:
         return self.path.suffix.lower()

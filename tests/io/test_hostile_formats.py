@@ -913,3 +913,15 @@ def test_hostile_file_is_bounded(tmp_path: Path, name: str) -> None:
     assert reader is not None and reader.name == case.reader, (reader, case.reader)
     if case.check is not None:
         case.check(path)
+
+
+def test_a_crafted_zip_renamed_npz_is_quick_as_a_model_and_as_a_sequence(tmp_path: Path) -> None:
+    """The red team's 61 KB zip of deflated no-op pickle opcodes, renamed ``.npz`` and dropped
+    on the window: the window tries it as weights, then as a sequence (22 s before)."""
+    path = torch_zip(lambda: PICKLE_PROTO + b"N0" * 30_000_000 + b"}.", None, zipfile.ZIP_DEFLATED)(
+        tmp_path
+    )
+    npz = path.rename(tmp_path / "dropped.npz")
+    assert npz.stat().st_size < 400_000  # 61 KB at level 9; made at level 1 here (faster)
+    bounded_load(npz).assert_refused("dropped.npz")
+    bounded_load(npz, kind="sequence", width=3).assert_refused("dropped.npz", "not a .npy array")

@@ -223,3 +223,16 @@ def test_side_files_never_reach_outside_or_block(tmp_path: Path, case: str) -> N
         assert out.kind in ("model", "load_error"), out
     else:
         out.assert_refused(needle)
+
+
+def test_probe_member_is_safe_member_of_the_model_folder(tmp_path: Path) -> None:
+    folder = _tf_folder(tmp_path)
+    (folder / "escape").symlink_to(tmp_path)
+    probe = Probe.open(folder)
+    assert probe.member("model.ckpt.index") == (folder / "model.ckpt.index").resolve()
+    with pytest.raises(LoadError, match=r"^ckpt: escape/x: points outside the model's folder"):
+        probe.member("escape/x")
+    beside = Probe.open(folder / "model.ckpt.index")
+    assert beside.member("model.ckpt.meta") == (folder / "model.ckpt.meta").resolve()
+    with pytest.raises(LoadError, match="outside"):
+        beside.member("../ckpt2/model.ckpt.meta")
