@@ -245,3 +245,36 @@ def test_only_tensorflows_gradient_scopes_are_skipped(name: str, skipped: bool) 
     node = b"\x0a" + bytes([len(raw)]) + raw + b"\x12\x03Mul"
     graph_def = b"\x0a" + bytes([len(node)]) + node
     assert len(parse_graph_def(graph_def)[1]) == (0 if skipped else 1)
+
+
+@pytest.mark.parametrize("pick", ["gru/ckpt/model.ckpt-1000", "keras2_gru/ckpt"])
+def test_gru_checkpoints_are_named_grus(pick: str) -> None:
+    with pytest.raises(LoadError) as err:
+        load_model(FIXTURES / pick)
+    assert "checkpoint of a GRU" in str(err.value) and "not an LSTM" in str(err.value)
+
+
+def test_graph_def_with_unmatched_lstm_ops_says_so(tmp_path: Path) -> None:
+    """An LSTM whose weights are not constants (a GraphDef saved before freezing) is no
+    'graph without an LSTM': the message names the LSTM scope."""
+    from lstmviz.io.wire import protowire as pw
+
+    data = (FIXTURES / "basic_head" / "model.pb").read_bytes()
+    kept = b""
+    for number, _wire, raw in pw.iter_fields(data):
+        node = pw.parse(raw)
+        if pw.get_string(node, 2) == "Const" and pw.get_string(node, 1).endswith("kernel"):
+            continue  # drop the kernel: the cell's MatMul then reads nothing known
+        kept += b"\x0a" + pw_len(len(raw)) + bytes(raw) if number == 1 else b""
+    (tmp_path / "model.pb").write_bytes(kept)
+    with pytest.raises(LoadError) as err:
+        load_model(tmp_path / "model.pb")
+    assert "LSTM ops (rnn" in str(err.value)
+
+
+def pw_len(n: int) -> bytes:
+    out = b""
+    while n > 0x7F:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])

@@ -289,6 +289,18 @@ def _no_lstm(file: str, names: Names, found: Found) -> LoadError:
             f"; if {found.unnamed[0]} (kernel + bias [4H]) is a TF1 LSTM cell under a custom "
             f"name, pass scope='{found.unnamed[0]}'"
         )
+    gru = sorted(
+        {
+            i.name.removesuffix("/gates").removesuffix("/candidate")
+            for i in found.others
+            if "GRU" in i.kind and "LSTM" not in i.kind
+        }
+    )
+    if gru:
+        return LoadError(
+            f"{file}: TensorFlow checkpoint of a GRU ({', '.join(gru[:3])}), not an LSTM; "
+            "lstmviz shows LSTM cells only"
+        )
     if names.object_based:
         return LoadError(
             f"{file}: TF2 object-based checkpoint without an LSTM (found {others}); lstmviz "

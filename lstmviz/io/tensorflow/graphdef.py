@@ -196,6 +196,21 @@ def _refusal(path: Path, nodes: list[Node]) -> LoadError:
             f"{path.name}: TensorFlow GraphDef of a GRU ({', '.join(gru)}), not an LSTM; "
             "lstmviz shows LSTM cells only"
         )
+    cudnn = sorted({n.op for n in nodes if n.op.startswith("CudnnRNN")})
+    if cudnn:
+        return LoadError(
+            f"{path.name}: TensorFlow GraphDef running a cuDNN RNN op ({', '.join(cudnn)}) "
+            "whose weights are one opaque buffer; lstmviz reads LSTM cells: save the model "
+            "with CudnnCompatibleLSTMCell or a Keras LSTM"
+        )
+    lstm = next((n.name for n in nodes if "lstm" in n.name.lower()), None)
+    if lstm is not None:
+        scope = lstm.split("/while/")[0].rsplit("/", 1)[0] or lstm
+        return LoadError(
+            f"{path.name}: TensorFlow GraphDef with LSTM ops ({scope}) that match no cell "
+            "lstmviz knows (TF1 kernel + bias, Keras kernel + recurrent_kernel split into 4 "
+            "gates) or whose weights are not constants"
+        )
     ops: dict[str, int] = {}
     for node in nodes:
         if node.op not in ("Const", "Identity", "NoOp", "Placeholder"):

@@ -118,6 +118,10 @@ def _others(bundle: Bundle, names: Names, used: set[str]) -> list[LayerInfo]:
     out = []
     for scope, group in islice(sorted(groups.items()), MAX_LISTED):
         kind, note = other_kind(scope, group)
+        rec = names.by_name.get(f"{scope}/recurrent_kernel")
+        shape = bundle.entries[rec].shape if rec is not None else ()
+        if len(shape) == 2 and shape[0] and shape[1] == 3 * shape[0]:  # [H, 3H]: gates z, r, h
+            kind, note = "Keras GRU cell", "GRU, not an LSTM"
         weights = tuple((n, bundle.entries[names.by_name[n]].shape) for n in sorted(group))
         out.append(LayerInfo(name=scope, kind=kind, weights=weights, note=note))
     return out
