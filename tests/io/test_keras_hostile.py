@@ -392,3 +392,28 @@ def test_unlimited_virtual_dataset_over_a_fifo_does_not_block(tmp_path: Path) ->
         s.create_dataset("bias:0", data=np.zeros(16, "f4"))
 
     bounded_load(legacy_weights(tmp_path / "vds_fifo.h5", make)).assert_refused("virtual dataset")
+
+
+def test_deflated_weights_member_counts_against_the_budget(tmp_path: Path) -> None:
+    """A .keras whose model.weights.h5 was re-compressed: 64 MB of sparse bytes inflate from
+    ~1-2 MB (a ratio the zip check lets pass), past what the file's size allows."""
+    model = keras.Sequential([keras.Input((5, 3)), L.LSTM(4)])
+    plain_zip = tmp_path / "plain.keras"
+    model.save(plain_zip)
+    sparse = np.random.default_rng(0).random(64 << 20) < 0.004
+    padding = sparse.astype(np.uint8).tobytes()
+    path = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(plain_zip) as a, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as b:
+        for n in a.namelist():
+            data = a.read(n)
+            b.writestr(n, data + padding if n == "model.weights.h5" else data)
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("model.weights.h5")
+    assert info.file_size < 100 * info.compress_size  # not what the zip-bomb check refuses
+    assert path.stat().st_size < 4 << 20
+    bounded_load(path).assert_refused("--option budget=")
+    small = tmp_path / "small.keras"  # re-compressed without padding: still opens
+    with zipfile.ZipFile(plain_zip) as a, zipfile.ZipFile(small, "w", zipfile.ZIP_DEFLATED) as b:
+        for n in a.namelist():
+            b.writestr(n, a.read(n))
+    assert load_model(small).layers[0].hidden_size == 4

@@ -37,7 +37,7 @@ from lstmviz.io.keras.config import (
     read_small_file,
 )
 from lstmviz.io.keras.datasets import check_global_heaps
-from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file
+from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file, take
 from lstmviz.io.keras.layers import Source
 from lstmviz.io.keras.v3 import layers_from_config, layers_without_config
 from lstmviz.io.probe import Probe
@@ -208,7 +208,10 @@ def _from_zip(probe: Probe) -> tuple[object, object, IO[bytes]]:
         config_info = _info(zf, "config.json", probe, MAX_CONFIG_BYTES)
         config = load_json(_read(zf, config_info, probe), "config.json", file)
         info = _info(zf, WEIGHTS_H5, probe, MAX_WEIGHTS_BYTES)
-        stream = _stored_window(info, probe) or _inflated(zf, info, probe)
+        stream = _stored_window(info, probe)
+        if stream is None:  # compressed: what it inflates to counts against the budget
+            take(info.file_size, f"the compressed member {WEIGHTS_H5}", file, probe.size)
+            stream = _inflated(zf, info, probe)
     return meta, config, stream
 
 
