@@ -27,6 +27,7 @@ WEIGHTS = "data/weights/"
 CONFIG_SUFFIX = "_weights_config.json"
 LEGACY_STATE = "serialized_state_dict.pt"
 MAX_CONFIG = 64 << 20
+MAX_NDIM = 32  # checked before any product of sizes (a 40,000-dim shape took 5 s)
 #: ``torch._export.serde.schema.ScalarType`` → dtype name.
 SCALAR_TYPES = {
     1: "uint8",
@@ -68,8 +69,10 @@ def find_export(names: list[str]) -> str | None:
 def _int(value: object, what: str, file: str) -> int:
     """A ``{"as_int": n}`` size; symbolic sizes (``as_expr``) cannot describe stored weights."""
     n = value.get("as_int") if isinstance(value, dict) else None
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise LoadError(f"{file}: a weight's {what} is {value!r}, not a non-negative integer")
+    if type(n) is not int or not 0 <= n < 1 << 62:
+        raise LoadError(
+            f"{file}: a weight's {what} is {str(value)[:40]}, not a non-negative integer"
+        )
     return n
 
 
@@ -81,8 +84,15 @@ def _raw_tensor(archive: Any, meta: dict, fqn: str) -> Tensor:
     dtype = SCALAR_TYPES.get(tmeta.get("dtype"))  # type: ignore[arg-type]
     if dtype is None:
         raise LoadError(f"{file}: weight {fqn!r} has unknown dtype code {tmeta.get('dtype')!r}")
-    sizes = tuple(_int(v, "size", file) for v in tmeta.get("sizes", ()))
-    strides = tuple(_int(v, "stride", file) for v in tmeta.get("strides", ()))
+    raw_sizes, raw_strides = tmeta.get("sizes", ()), tmeta.get("strides", ())
+    if not isinstance(raw_sizes, list) or not isinstance(raw_strides, list):
+        raise LoadError(f"{file}: weight {fqn!r} has no size/stride lists")
+    if len(raw_sizes) > MAX_NDIM or len(raw_strides) > MAX_NDIM:
+        raise LoadError(
+            f"{file}: weight {fqn!r} has {len(raw_sizes)} dimensions, more than {MAX_NDIM}"
+        )
+    sizes = tuple(_int(v, "size", file) for v in raw_sizes)
+    strides = tuple(_int(v, "stride", file) for v in raw_strides)
     offset = _int(tmeta.get("storage_offset", {"as_int": 0}), "storage offset", file)
     member = WEIGHTS + path
     nbytes = archive.member_size(member)

@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 
 #: Rough CPython sizes (bytes) used to charge what an opcode builds.
 _SLOT, _OBJ, _MEMO, _ITEM = 8, 64, 104, 56
+#: Tuples holding more tuples than this are recorded (kept alive, id -> depth and size).
+_RECORD_NODES = 16
 
 
 class PickleLimit(UnpicklingError):
@@ -52,11 +54,13 @@ class Limits:
         """Budgets for a pickle held in ``stored`` bytes (compressed size if deflated): work
         200k steps + 1 per stored byte (``torch.save`` writes ~3.3 bytes per opcode, and a
         stored pickle cannot run more opcodes than it has bytes: the budget bites when a few
-        KB inflate to megabytes of opcodes), memory 48 MB + 16 bytes per stored byte (a state
-        dict of tensor records builds ~10 bytes of objects per byte of pickle)."""
+        KB inflate to megabytes of opcodes), memory 48 MB + 20 bytes per stored byte (a state
+        dict of tensor records builds ~23-27 bytes of objects per byte of pickle, measured on
+        20k- and 30k-tensor checkpoints; their files hold the tensors' bytes too, so this stays
+        near the 2 x file size a load may cost)."""
         return cls(
             ops=int((200_000 + stored) * factor),
-            bytes=int(((48 << 20) + 16 * stored) * factor),
+            bytes=int(((48 << 20) + 20 * stored) * factor),
         )
 
 
@@ -172,8 +176,10 @@ class PickleVM:
                 depth, nodes = max(depth, d + 1), min(cap, nodes + n)
         if depth > self.limits.nesting:
             raise PickleLimit(f"has tuples nested more than {self.limits.nesting} deep")
-        self.charge(200 + _SLOT * len(items), len(items))  # the tuple and its record
-        if items:
+        self.charged += 40 + _SLOT * len(items)
+        self.ops += len(items)
+        if nodes > _RECORD_NODES:  # small ones are cheaper to walk again than to keep
+            self.charge(_OBJ * 3)
             self._tuples[id(items)] = (items, depth, nodes)
         return items
 
