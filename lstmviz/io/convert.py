@@ -1,4 +1,5 @@
-"""Small shared steps every reader needs: gate permutation, dtype widening, shape checks.
+"""Small shared steps every reader needs: gate permutation, dtype widening, shape checks,
+the ``budget=`` option.
 
 Block permutation (CONVENTIONS.md §1): canonical block k = source block ``perm[k]``.
 """
@@ -48,3 +49,15 @@ def expect_shape(a: npt.NDArray, shape: tuple[int, ...], what: str, file: str) -
     """Raise LoadError when a stored array does not have the shape its role requires."""
     if tuple(a.shape) != tuple(shape):
         raise LoadError(f"{file}: {what} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+
+
+def budget_factor(budget: object, file: str) -> float:
+    """``budget=`` as a positive factor on a reader's limits (1 by default: the limits issue 18
+    promises), as the PyTorch and Keras readers take it; anything else is a LoadError."""
+    try:
+        factor = float(budget)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        factor = float("nan")
+    if not 0 < factor < float("inf"):
+        raise LoadError(f"{file}: budget={str(budget)[:20]} is not a positive number; try budget=4")
+    return factor

@@ -22,6 +22,7 @@ import numpy as np
 from lstmviz.core.model import LayerInfo, LSTMModel
 from lstmviz.io.arrays import cells
 from lstmviz.io.arrays import layouts as al
+from lstmviz.io.convert import budget_factor
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
@@ -116,28 +117,31 @@ def _load_npy(probe: Probe) -> dict[str, np.ndarray]:
     return {probe.path.stem: arr}
 
 
-def _member_limit(probe: Probe) -> int:
-    return min(MAX_TOTAL, max(MIN_RATIO_FLOOR, MAX_RATIO * probe.size))
+RAISE = "if you trust the file, raise the limits with --option budget=4 (budget=4 in the API)"
 
 
-def _load_npz(probe: Probe) -> dict[str, np.ndarray]:
+def _member_limit(probe: Probe, factor: float = 1.0) -> int:
+    return int(factor * min(MAX_TOTAL, max(MIN_RATIO_FLOOR, MAX_RATIO * probe.size)))
+
+
+def _load_npz(probe: Probe, factor: float = 1.0) -> dict[str, np.ndarray]:
     file = probe.name
     try:
         with zipfile.ZipFile(probe.path) as zf:
             infos = zf.infolist()
             if not infos:
                 raise LoadError(f"{file}: the .npz archive is empty; {al.NEEDED}")
-            if len(infos) > MAX_MEMBERS:
+            if len(infos) > MAX_MEMBERS * factor:
                 raise LoadError(
                     f"{file}: the archive has {len(infos)} members; lstmviz reads at most "
-                    f"{MAX_MEMBERS} arrays from one .npz"
+                    f"{int(MAX_MEMBERS * factor)} arrays from one .npz; {RAISE}"
                 )
             _refuse_duplicates(file, [i.filename for i in infos])
-            total, limit = sum(i.file_size for i in infos), _member_limit(probe)
+            total, limit = sum(i.file_size for i in infos), _member_limit(probe, factor)
             if total > limit:
                 raise LoadError(
                     f"{file}: members would inflate to {total} bytes from a {probe.size}-byte "
-                    f"archive (limit {limit}); refusing a possible zip bomb"
+                    f"archive (limit {limit}), a possible zip bomb; {RAISE}"
                 )
             out: dict[str, np.ndarray] = {}
             for info in infos:
@@ -179,9 +183,10 @@ def _refuse_duplicates(file: str, names: list[str]) -> None:
         seen.add(name)
 
 
-def read_arrays(probe: Probe) -> dict[str, np.ndarray]:
-    """All arrays of a ``.npy``/``.npz`` file by name, in file order, without unpickling."""
-    return _load_npy(probe) if probe.head.startswith(NPY_MAGIC) else _load_npz(probe)
+def read_arrays(probe: Probe, factor: float = 1.0) -> dict[str, np.ndarray]:
+    """All arrays of a ``.npy``/``.npz`` file by name, in file order, without unpickling;
+    ``factor`` multiplies the ``.npz`` limits (``budget=``)."""
+    return _load_npy(probe) if probe.head.startswith(NPY_MAGIC) else _load_npz(probe, factor)
 
 
 def _choose(
@@ -268,15 +273,18 @@ def load_arrays(
     layout: str | None = None,
     forget_bias: float | None = None,
     prefix: str | None = None,
+    budget: object = 1.0,
 ) -> LSTMModel:
-    """Read the arrays, decide the layout (or use ``layout=``), build the canonical model."""
+    """Read the arrays, decide the layout (or use ``layout=``), build the canonical model;
+    ``budget`` multiplies the limits a ``.npz`` may inflate to."""
     file = probe.name
+    factor = budget_factor(budget, file)
     if forget_bias is not None:
         try:
             forget_bias = float(forget_bias)
         except (TypeError, ValueError) as exc:
             raise LoadError(f"{file}: forget_bias must be a number, got {forget_bias!r}") from exc
-    arrays = read_arrays(probe)
+    arrays = read_arrays(probe, factor)
     chosen, how, specs = _choose(file, arrays, layout)
     source_format = f"{_format_name(probe)} (layout: {chosen}, {how})"
     notes = [f"layout {chosen} {how}"]
@@ -340,7 +348,7 @@ READER = Reader(
     sniff=sniff,
     load=load_arrays,
     priority=-10,
-    options=("layout", "forget_bias", "prefix"),
+    options=("layout", "forget_bias", "prefix", "budget"),
 )
 
 __all__ = ["READER", "load_arrays", "read_arrays", "sniff"]

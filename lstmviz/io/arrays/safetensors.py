@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lstmviz.core.model import LSTMModel
-from lstmviz.io.convert import bfloat16_to_float32
+from lstmviz.io.convert import bfloat16_to_float32, budget_factor
 from lstmviz.io.errors import LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
@@ -99,7 +99,9 @@ def _entry(
     return dtype, tuple(shape), offsets[0], offsets[1]
 
 
-def read_header(path: Path, size: int, file: str) -> tuple[dict[str, tuple], dict[str, str], int]:
+def read_header(
+    path: Path, size: int, file: str, factor: float = 1.0
+) -> tuple[dict[str, tuple], dict[str, str], int]:
     """Validate the header → ({name: (dtype, shape, begin, end)}, metadata, data start)."""
     with path.open("rb") as fh:
         prefix = fh.read(8)
@@ -126,10 +128,11 @@ def read_header(path: Path, size: int, file: str) -> tuple[dict[str, tuple], dic
     metadata = header.pop("__metadata__", None) or {}
     if not isinstance(metadata, dict):
         raise LoadError(f"{file}: safetensors __metadata__ is not an object")
-    if len(header) > MAX_TENSORS:
+    if len(header) > MAX_TENSORS * factor:
         raise LoadError(
             f"{file}: the header lists {len(header):,} tensors; lstmviz reads at most "
-            f"{MAX_TENSORS:,} from one file"
+            f"{int(MAX_TENSORS * factor):,} from one file; if you trust the file, raise the "
+            "limit with --option budget=4"
         )
     data_start = 8 + n
     data_len = size - data_start
@@ -197,10 +200,12 @@ def _lazy(
     return LazyTensor(shape, name, read)
 
 
-def load_safetensors(probe: Probe, prefix: str | None = None) -> LSTMModel:
-    """Read a safetensors state dict; ``prefix`` picks one LSTM when there are several."""
+def load_safetensors(probe: Probe, prefix: str | None = None, budget: object = 1.0) -> LSTMModel:
+    """Read a safetensors state dict; ``prefix`` picks one LSTM when there are several;
+    ``budget`` multiplies the tensor-count limit."""
     file = probe.name
-    entries, metadata, data_start = read_header(probe.path, probe.size, file)
+    factor = budget_factor(budget, file)
+    entries, metadata, data_start = read_header(probe.path, probe.size, file, factor)
     tensors = {
         name: _lazy(probe.path, data_start, dtype, shape, begin, end)
         for name, (dtype, shape, begin, end) in entries.items()
@@ -227,7 +232,11 @@ def sniff(probe: Probe) -> bool:
 
 
 READER = Reader(
-    name="safetensors", sniff=sniff, load=load_safetensors, priority=5, options=("prefix",)
+    name="safetensors",
+    sniff=sniff,
+    load=load_safetensors,
+    priority=5,
+    options=("prefix", "budget"),
 )
 
 __all__ = ["READER", "load_safetensors", "read_header", "sniff"]
