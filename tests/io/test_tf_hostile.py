@@ -202,3 +202,23 @@ def test_big_static_rnn_style_graph_stays_within_memory(tmp_path: Path) -> None:
     path.write_bytes(b"".join(nodes))
     out = bounded_load(path)
     out.assert_refused("without an LSTM")
+
+
+def test_unpacked_float_values_are_not_decoded_one_object_each(tmp_path: Path) -> None:
+    """2 M float_val fields written one by one (TF packs them): refused after 4,096."""
+    values = b"".join(_varint(5 << 3 | 5) + struct.pack("<f", 0.5) for _ in range(2_000_000))
+    dims = _len(2, _int(1, 9)) + _len(2, _int(1, 24))
+    tensor = _int(1, 1) + _len(2, dims) + values
+    graph = _node("rnn/basic_lstm_cell/kernel", "Const", attrs=_attr("value", _len(8, tensor)))
+    path = tmp_path / "model.pb"
+    path.write_bytes(graph)
+    bounded_load(path).assert_refused("unpacked")
+
+
+def test_scalar_const_with_a_huge_value_list_is_not_expanded(tmp_path: Path) -> None:
+    """A 'forget bias' scalar whose float_val holds 2 M values beside a real frozen cell."""
+    graph = (TF / "basic_head" / "model.pb").read_bytes()
+    graph += _const("rnn/basic_lstm_cell/Const_9", (), floats=2_000_000)
+    path = tmp_path / "model.pb"
+    path.write_bytes(graph)
+    bounded_load(path).assert_bounded()

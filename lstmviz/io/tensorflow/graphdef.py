@@ -34,7 +34,7 @@ from lstmviz.io.tensorflow.graph import (
     read_graph_def,
 )
 from lstmviz.io.tensorflow.keras_graph import load_keras_graph
-from lstmviz.io.tensorflow.nodes import Node
+from lstmviz.io.tensorflow.nodes import Node, attr_tensor
 from lstmviz.io.wire import protowire as pw
 
 #: DataType → (NumPy dtype of tensor_content, repeated field, its dtype)
@@ -92,7 +92,7 @@ def _tensor(node: Node) -> tuple[int, tuple[int, ...], pw.Fields] | None:
     raw = node.attrs.get("value")
     if node.op != "Const" or raw is None:
         return None
-    tensor = pw.get_message(pw.parse(raw), 8)
+    tensor = attr_tensor(raw)
     dims = [
         pw.get_signed(pw.parse(d), 1)
         for d in pw.get_message(tensor, 2).get(2, ())
@@ -143,7 +143,7 @@ class ConstBundle:
         """The constant's values (float16/bfloat16 widened), sizes checked before decoding."""
         entry = self.entries[name]
         where = f"{self.index_path.name}: Const {name!r}"
-        tensor = pw.get_message(pw.parse(entry.tensor), 8)
+        tensor = attr_tensor(entry.tensor)
         code, field, field_dtype = _DTYPES[entry.dtype]
         count = math.prod(entry.shape)
         itemsize = np.dtype(code).itemsize

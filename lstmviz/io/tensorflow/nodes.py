@@ -121,6 +121,28 @@ def _skip(buf: memoryview, pos: int, wire: int) -> int:
     return pos + width
 
 
+#: Values a TensorProto may hold as one field each (unpacked): TF writes them packed, so more
+#: is a crafted file whose every 5 bytes would otherwise become a Python object.
+MAX_UNPACKED = 4096
+
+
+def attr_tensor(raw: memoryview) -> pw.Fields:
+    """The TensorProto fields of an ``AttrValue`` (``tensor`` = field 8); ProtoError past
+    ``MAX_UNPACKED`` unpacked values."""
+    tensor = pw.get_bytes(pw.parse(raw), 8)
+    out: pw.Fields = {}
+    if tensor is None:
+        return out
+    unpacked = 0
+    for number, wire, value in pw.iter_fields(tensor):
+        if wire != pw.LEN:
+            unpacked += 1
+            if unpacked > MAX_UNPACKED:
+                raise pw.ProtoError(f"tensor holds over {MAX_UNPACKED} unpacked values")
+        out.setdefault(number, []).append(value)
+    return out
+
+
 def attr_float(node: Node, key: str) -> float | None:
     """``AttrValue.f`` (field 4, fixed32)."""
     raw = node.attrs.get(key)
@@ -142,9 +164,14 @@ def const_scalar(node: Node) -> float | None:
     """The value of a scalar float ``Const`` (TensorProto in ``AttrValue.tensor``, field 8)."""
     if node.op != "Const" or "value" not in node.attrs:
         return None
-    tensor = pw.get_message(pw.parse(node.attrs["value"]), 8)
+    try:
+        tensor = attr_tensor(node.attrs["value"])
+    except pw.ProtoError:
+        return None
     dtype = pw.get_int(tensor, 1)
     content = pw.get_bytes(tensor, 4)
+    if pw.count_packed(tensor, 5 if dtype == 1 else 6, 4 if dtype == 1 else 8)[0] > 1:
+        return None  # a scalar holds one value; never decode a long list to find out
     values: list[float]
     if dtype == 1:  # FLOAT
         values = pw.get_floats(tensor, 5) or (

@@ -23,7 +23,7 @@ import numpy as np
 
 from lstmviz.core.model import Setting
 from lstmviz.io.errors import LoadError
-from lstmviz.io.tensorflow.nodes import MAX_WALK, PASS_OPS, VAR_OPS, Graph, Node
+from lstmviz.io.tensorflow.nodes import MAX_WALK, PASS_OPS, VAR_OPS, Graph, Node, attr_tensor
 from lstmviz.io.wire import protowire as pw
 
 MAX_STATE_VALUES = 1 << 16  # elements of one initial-state tensor lstmviz reads
@@ -54,7 +54,7 @@ def const_array(node: Node) -> np.ndarray | None:
     if node.op != "Const" or "value" not in node.attrs:
         return None
     try:
-        tensor = pw.get_message(pw.parse(node.attrs["value"]), 8)
+        tensor = attr_tensor(node.attrs["value"])
         shape = [
             pw.get_signed(pw.parse(d), 1)
             for d in pw.get_message(tensor, 2).get(2, ())
@@ -84,8 +84,9 @@ def _flat_values(tensor: pw.Fields, code: str, field: int) -> np.ndarray | None:
         return np.frombuffer(content, dtype=code) if len(content) % width == 0 else None
     if not field:
         return None
-    get = pw.get_floats if field == 5 else pw.get_doubles
-    return np.asarray(get(tensor, field), dtype=code)
+    if pw.count_packed(tensor, field, np.dtype(code).itemsize)[0] > MAX_STATE_VALUES:
+        return None
+    return pw.fixed_array(tensor, field, code)
 
 
 def _through(graph: Graph, node: Node) -> tuple[Graph, Node]:
@@ -198,7 +199,7 @@ def const_int_values(node: Node, limit: int = 64) -> list[int] | None:
     if node.op != "Const" or "value" not in node.attrs:
         return None
     try:
-        tensor = pw.get_message(pw.parse(node.attrs["value"]), 8)
+        tensor = attr_tensor(node.attrs["value"])
         dtype = pw.get_int(tensor, 1)
         code, field = {3: ("<i4", 7), 9: ("<i8", 10)}.get(dtype, ("", 0))
         if not code:
@@ -208,7 +209,9 @@ def const_int_values(node: Node, limit: int = 64) -> list[int] | None:
             if len(content) > limit * 8 or len(content) % np.dtype(code).itemsize:
                 return None
             return [int(v) for v in np.frombuffer(content, dtype=code)]
-        values = pw.get_varints(tensor, field)[:limit]
+        if pw.count_packed(tensor, field)[0] > limit:
+            return None
+        values = pw.get_varints(tensor, field)
         return [v - (1 << 64) if v >= 1 << 63 else v for v in values]
     except pw.ProtoError:
         return None
