@@ -252,3 +252,20 @@ def test_weights_only_gru_file_says_what_it_is(tmp_path: Path) -> None:
     model.save_weights(tmp_path / "g.weights.h5")
     with pytest.raises(LoadError, match=r"a Keras weights file with GRU layers"):
         load_model(tmp_path / "g.weights.h5")
+
+
+def test_weights_only_file_starts_at_the_picked_lstm(
+    saved: dict[str, Saved], tmp_path: Path
+) -> None:
+    """Without a config nothing tells the wiring: the chain follows the file; a picked LSTM
+    the chain does not reach runs from its own input (b after a Dense, on its own width)."""
+    s = saved["towers"]
+    path = tmp_path / "towers.weights.h5"
+    s.case.model.save_weights(path)
+    default = load_model(path)
+    assert [layer.name for layer in default.layers] == ["a", "c"]
+    m = load_model(path, layer="b")
+    assert [layer.name for layer in m.layers] == ["b"] and m.input_size == 5
+    x = s.predict(s.case.feeds["b"])
+    want = s.predict(s.case.lstms["b"])
+    np.testing.assert_allclose(lstmviz.run(m, x).layers[0].output, want, atol=1e-5, rtol=0)
