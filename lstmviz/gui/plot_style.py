@@ -6,6 +6,7 @@ Applied per widget (never ``pg.setConfigOption``, which would leak into other wi
 from __future__ import annotations
 
 import html
+import itertools
 import math
 
 import pyqtgraph as pg
@@ -74,6 +75,30 @@ class FittingAxis(pg.AxisItem):
     the one above are left out, so a short window shows fewer names instead of a smudge.
     """
 
+    #: Smallest point size a crowded axis shrinks its names to before leaving some out.
+    MIN_POINTS = 7.0
+
+    def setStyle(self, **kwargs) -> None:
+        if "tickFont" in kwargs:  # the owner's choice; _fitted_font may shrink a copy of it
+            self._chosen_font = kwargs["tickFont"]
+        super().setStyle(**kwargs)
+
+    def _fitted_font(self, levels: list, p) -> QFont:
+        """The chosen tick font, made smaller (down to ``MIN_POINTS``) when the named rows
+        are closer together than its lines: 7 rows of the step view in 80 pixels."""
+        chosen = getattr(self, "_chosen_font", None)
+        font = QFont(chosen if chosen is not None else p.font())
+        values = sorted(v for level in levels for v, _ in level)
+        span = abs(self.range[1] - self.range[0])
+        if len(values) < 2 or span <= 0 or font.pointSizeF() <= 0:
+            return font
+        pitch = min(b - a for a, b in itertools.pairwise(values)) * self.height() / span
+        line = QFontMetricsF(font).height()
+        if pitch < 0.85 * line:
+            points = font.pointSizeF() * pitch / (0.85 * line)
+            font.setPointSizeF(max(self.MIN_POINTS, min(points, font.pointSizeF())))
+        return font
+
     def generateDrawSpecs(self, p):
         levels = self._tickLevels
         if self.orientation not in ("left", "right"):
@@ -81,8 +106,8 @@ class FittingAxis(pg.AxisItem):
         if levels is None:  # numbers: pyqtgraph spaces them, but a 30-pixel plot still piles
             specs = super().generateDrawSpecs(p)  # "1.0 0.5 0.0 -0.5 -1.0" on each other
             return None if specs is None else (*specs[:2], drop_overlapping(specs[2], NUMBER_SLACK))
-        if self.style["tickFont"] is not None:
-            p.setFont(self.style["tickFont"])
+        self.style["tickFont"] = self._fitted_font(levels, p)
+        p.setFont(self.style["tickFont"])
         metrics = QFontMetricsF(p.font())
         room = self.width() - max(0, self.style["tickLength"]) - self.style["tickTextOffset"][0]
         room = max(room - 4, 10.0)  # pyqtgraph's bounding rect is a little wider than advance
@@ -117,7 +142,7 @@ def thin_labels(axis: pg.AxisItem) -> pg.AxisItem:
     return axis
 
 
-def drop_overlapping(text_specs: list, slack: float = 0.15) -> list:
+def drop_overlapping(text_specs: list, slack: float = 0.08) -> list:
     """``(rect, flags, text)`` specs in drawing order, without those overlapping a kept one."""
     kept: list[QRectF] = []
     out = []

@@ -67,6 +67,18 @@ def test_every_gate_row_keeps_its_label(step_view, act):
     assert any("(·)" in text and text.startswith("i = h") for text in labels) or act == "sigmoid"
 
 
+def test_close_rows_get_a_smaller_font_not_a_pile(step_view):
+    """1024 × 700: seven state rows ~11 pixels apart in a 9-point font ran into each other."""
+    view = step_view("sigmoid", size=(560, 500))
+    axis = view.states.getAxis("left")
+    labels = drawn_labels(axis)
+    view.grab().save(str(ARTIFACTS / "visuals_step_labels_close.png"))
+    assert len(labels) == 7, labels  # every row still named
+    ys = sorted(y for y, _ in labels)
+    line = QFontMetricsF(axis.style["tickFont"]).height()
+    assert min(np.diff(ys)) >= 0.8 * line or axis.style["tickFont"].pointSizeF() == 7.0
+
+
 def test_crowded_rows_show_fewer_labels_never_overlapping(step_view):
     """A short window: 16 term rows in ~150 pixels drew on top of each other."""
     view = step_view("sigmoid", size=(560, 330))
@@ -75,7 +87,9 @@ def test_crowded_rows_show_fewer_labels_never_overlapping(step_view):
     labels = drawn_labels(axis)
     assert labels, "no term label at all"
     ys = sorted(y for y, _ in labels)
-    line = QFontMetricsF(ps.small_font(8)).height()
+    font = axis.style["tickFont"]  # shrunk from 8 pt towards 7 pt for the crowded rows
+    assert ps.FittingAxis.MIN_POINTS <= font.pointSizeF() < 8
+    line = QFontMetricsF(font).height()
     assert (np.diff(ys) >= 0.55 * line).all(), labels  # glyphs apart, line spacing aside
 
 
