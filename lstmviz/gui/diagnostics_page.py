@@ -19,6 +19,14 @@ from lstmviz.gui.diagnostics_view import DiagnosticsView
 from lstmviz.workspace import Change, Event, Job, Workspace
 
 
+def _same(a: tuple | None, b: tuple | None) -> bool:
+    """Keys ``(trace, layer, direction, unit)``: the run by identity (``Trace.__eq__`` would
+    compare arrays, and fail on two lengths)."""
+    if a is None or b is None:
+        return a is b
+    return a[0] is b[0] and a[1:] == b[1:]
+
+
 class DiagnosticsPage(QStackedWidget):
     """Page 0: "computing…"; page 1: the view (``self.view``), current for ``self.shown``."""
 
@@ -56,12 +64,13 @@ class DiagnosticsPage(QStackedWidget):
             self.progress.setText("computing…" if self.workspace.model is not None else "")
             self.setCurrentIndex(0)
             return
-        if key == self.shown:
+        if _same(key, self.shown):
             s = self.workspace.selection  # the unit only, with the mean product: no work
             self.view.set_selection(s.layer, s.direction, s.unit)
             return
         if self.isHidden():
-            self._wanted = key  # a tab behind another: computed when it is opened
+            self._wanted = key  # a tab behind another: computed when it is opened,
+            self.setCurrentIndex(0)  # and meanwhile it holds no other run's numbers
             return
         self._compute(key)
 
@@ -78,7 +87,11 @@ class DiagnosticsPage(QStackedWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         key = self._key()
-        if key is not None and key != self.shown and "diagnostics" not in self.workspace.jobs:
+        if (
+            key is not None
+            and not _same(key, self.shown)
+            and "diagnostics" not in self.workspace.jobs
+        ):
             self._compute(key)
 
     # -- work ------------------------------------------------------------------------------------
@@ -105,7 +118,7 @@ class DiagnosticsPage(QStackedWidget):
         )
 
     def _done(self, key: tuple, error: BaseException | None) -> None:
-        if key != self._key():
+        if not _same(key, self._key()):
             return  # the run or the selection moved on meanwhile
         if error is not None:
             self.progress.setText(f"diagnostics failed: {error}")

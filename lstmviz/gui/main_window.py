@@ -248,7 +248,8 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         layer, direction = self.selection
-        if self._shown == (model, layer, direction):
+        shown = self._shown
+        if shown is not None and shown[0] is model and shown[1:] == (layer, direction):
             return  # only the unit changed: the weights view shows whole matrices
         self._shown = (model, layer, direction)
         lstm = model.layers[layer]

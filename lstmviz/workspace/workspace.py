@@ -390,16 +390,20 @@ class Workspace:
         return {"layer": s.layer, "direction": s.direction, "unit": s.unit, "gate": s.gate}
 
     def _on_debugger_change(self, change: DebuggerChange) -> None:
-        """Forward the cursor's own events; selection and trace are the workspace's."""
-        if self._muted or self._debugger is None or self._debugger.trace is not self._trace:
+        """Forward the cursor's own events; selection and trace are the workspace's.
+        Breakpoints outlive runs and models: their changes are forwarded even while the
+        next run computes; a step or hit of a run no longer shown is not."""
+        if self._muted or self._debugger is None:
+            return
+        if DebuggerChange.BREAKPOINTS in change:
+            self._emit(Change.BREAKPOINTS, self._debugger.breakpoints)
+        if self._debugger.trace is not self._trace:
             return
         if DebuggerChange.SELECTION in change:  # a script called debugger.select(...)
             s = self._debugger.selection
             self.select(layer=s.layer, direction=s.direction, unit=s.unit, gate=s.gate)
         if DebuggerChange.STEP in change:
             self._emit(Change.STEP, self._debugger.step)
-        if DebuggerChange.BREAKPOINTS in change:
-            self._emit(Change.BREAKPOINTS, self._debugger.breakpoints)
         if DebuggerChange.HIT in change:
             self._emit(Change.HIT, self._debugger.hits)
 
