@@ -60,3 +60,17 @@ def test_icons_follow_a_dark_palette(qtbot):
 def test_every_glyph_paints_something():
     for name in GLYPHS:
         assert opaque_share(glyph_icon(name, QColor("black"))) > 0.1, name
+
+
+def test_no_gui_text_uses_glyphs_that_common_fonts_lack():
+    """Media-control symbols (U+23E9–U+23FA: ⏸ ⏵ ⏹ …), U+2B00 arrows and emoji are missing
+    from DejaVu, the default Linux font, and drew empty boxes: paint icons instead."""
+    import lstmviz.gui
+
+    risky = [(0x23E9, 0x23FA), (0x2B00, 0x2BFF), (0x1F000, 0x1FAFF)]
+    found = []
+    for path in Path(lstmviz.gui.__file__).parent.glob("*.py"):
+        for ch in set(path.read_text(encoding="utf-8")):
+            if any(lo <= ord(ch) <= hi for lo, hi in risky):
+                found.append((path.name, ch, hex(ord(ch))))
+    assert found == []
