@@ -142,6 +142,8 @@ def test_gru_graph_def_is_named_a_gru() -> None:
         ("keras2_saved", ["LSTM"]),
         ("keras2_bidi", ["Bidirectional(LSTM)"]),
         ("keras3_stack", ["LSTM", "LSTM"]),
+        ("keras2_bidi_ave", ["Bidirectional(LSTM)", "LSTM"]),
+        ("keras3_bidi_ave", ["Bidirectional(LSTM)", "LSTM"]),
     ],
 )
 def test_frozen_keras_graph_matches_keras(name: str, kinds: list[str]) -> None:
@@ -278,3 +280,12 @@ def pw_len(n: int) -> bytes:
         out += bytes([n & 0x7F | 0x80])
         n >>= 7
     return out + bytes([n])
+
+
+@pytest.mark.parametrize("name", ["keras2_bidi_ave", "keras3_bidi_ave"])
+def test_frozen_keras_merge_mode_and_go_backwards_come_from_the_graph(name: str) -> None:
+    bidi, backwards = load_model(FIXTURES / name / "model.pb").layers
+    assert bidi.merge_mode is MergeMode.AVE
+    assert [d.reverse for d in bidi.directions] == [False, True]
+    assert backwards.directions[0].reverse
+    assert backwards.output_order.value == "processing"  # Keras returns it in reading order

@@ -27,6 +27,7 @@ from lstmviz.core.model import (
     LSTMLayer,
     LSTMModel,
     MergeMode,
+    OutputOrder,
     Provenance,
     Setting,
     StoredTensor,
@@ -258,6 +259,23 @@ def _pair(cells: list[KerasCell]) -> list[list[KerasCell]]:
     return layers
 
 
+#: Bidirectional's merge (tf_keras ``bidirectional.py``), as the op right under its scope
+_MERGE_OPS = (
+    ("ConcatV2", MergeMode.CONCAT),
+    ("RealDiv", MergeMode.AVE),
+    ("AddV2", MergeMode.SUM),
+    ("Add", MergeMode.SUM),
+    ("Mul", MergeMode.MUL),
+)
+
+
+def _merge_mode(top: Graph, scope: str) -> MergeMode | None:
+    """How a Bidirectional at ``scope`` merges: the op directly under it (``…/concat``,
+    ``…/truediv`` of the sum for ave, ``…/add``, ``…/mul``)."""
+    ops = {n.op for n in top.nodes.values() if n.name.rpartition("/")[0] == scope}
+    return next((mode for op, mode in _MERGE_OPS if op in ops), None)
+
+
 def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LSTMModel | None:
     """The Keras LSTM chain of a frozen graph, or None when it has no Keras LSTM step."""
     top = graph.top
@@ -272,22 +290,24 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
     before = {c.scope: len(_ancestor_scopes(top, c.x_ref, scopes) - {c.scope}) for c in cells}
     cells.sort(key=lambda c: (before[c.scope], c.scope))
     notes = list(req.notes)
+    reversed_at = [n.name for n in top.nodes.values() if n.op == "ReverseV2"]
     layers = []
     for group in _pair(cells):
-        dirs = tuple(_direction(bundle, c, req, reverse=k == 1) for k, c in enumerate(group))
-        name = group[0].scope.rpartition("/")[0] if len(group) == 2 else group[0].scope
-        kind = "Bidirectional(LSTM)" if len(group) == 2 else "LSTM"
-        if len(group) == 2:
-            notes.append(
-                f"{name}: Bidirectional merge_mode is not read from the graph: concat assumed"
-            )
-        layers.append(LSTMLayer(name=name, directions=dirs, merge_mode=MergeMode.CONCAT, kind=kind))
-    reverse = sorted({n.name.rsplit("/", 1)[0] for n in top.nodes.values() if n.op == "ReverseV2"})
-    if reverse:
-        notes.append(
-            f"the graph reverses sequences ({', '.join(reverse[:2])}); a go_backwards layer is "
-            "run forwards by lstmviz"
-        )
+        backwards = [any(r.startswith(c.scope + "/") for r in reversed_at) for c in group]
+        dirs = tuple(_direction(bundle, c, req, back) for c, back in zip(group, backwards, strict=True))
+        if len(group) == 1:
+            order = OutputOrder.PROCESSING if backwards[0] else OutputOrder.TIME
+            layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind="LSTM"))
+            continue
+        name = group[0].scope.rpartition("/")[0]
+        merge = _merge_mode(top, name)
+        if merge is None:
+            merge = MergeMode.CONCAT
+            notes.append(f"{name}: no Bidirectional merge op found in the graph: concat assumed")
+        if backwards != [False, True]:
+            notes.append(f"{name}: the backward layer's reversal was not found in the graph")
+        kind = "Bidirectional(LSTM)"
+        layers.append(LSTMLayer(name=name, directions=dirs, merge_mode=merge, kind=kind))
     last = [c for c in cells if c.scope.startswith(layers[-1].name)]
     roots = tuple(f"{pre}{c.scope}/" for c in last for pre in ("", "Func/"))
     used = {n for c in cells for n in (c.kernel, c.recurrent, c.bias) if n}
