@@ -233,14 +233,17 @@ def _save(model: keras.Model, path: Path) -> Path:
         (lambda: L.SimpleRNN(4, name="r"), "a Keras model with SimpleRNN layers ('r')"),
         (lambda: L.RNN(L.GRUCell(4), name="rg"), "a Keras model with GRU layers ('rg')"),
         (lambda: L.Dense(4), "a Keras model of Dense layers only, no recurrent layer"),
+        (
+            lambda: L.TimeDistributed(L.LSTM(2), name="td"),
+            "with TimeDistributed(LSTM) layers ('td'); convolutional or per-slice LSTMs",
+        ),
     ],
 )
 def test_a_file_without_an_lstm_says_what_it_is(
     tmp_path: Path, layer: Callable[[], keras.layers.Layer], said: str, fmt: str
 ) -> None:
-    path = _save(
-        keras.Sequential([keras.Input((T, 3)), layer(), L.Dense(1)]), tmp_path / f"m.{fmt}"
-    )
+    shape = (T, 4, 3) if "TimeDistributed" in said else (T, 3)
+    path = _save(keras.Sequential([keras.Input(shape), layer(), L.Dense(1)]), tmp_path / f"m.{fmt}")
     with pytest.raises(LoadError) as info:
         load_model(path)
     assert said in str(info.value), str(info.value)

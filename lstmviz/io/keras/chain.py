@@ -54,22 +54,35 @@ def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
 _RECURRENT_KINDS = {"GRU": "GRU", "CuDNNGRU": "GRU", "SimpleRNN": "SimpleRNN"}
 
 
+def _recurrent_kind(f: FoundLayer) -> str:
+    """The recurrent class a non-LSTM layer is (GRU for ``RNN(GRUCell)``), else ""."""
+    base = f.base_kind
+    cell = (f.config or {}).get("cell") if base == "RNN" else None
+    if isinstance(cell, dict) and isinstance(cell.get("class_name"), str):
+        base = cell["class_name"].removesuffix("Cell")  # RNN(GRUCell) is a GRU
+    if f.kind == "TimeDistributed" and f.inner_kind in ("LSTM", "GRU", "SimpleRNN"):
+        return f.display_kind
+    return _RECURRENT_KINDS.get(base) or (base if base.startswith("ConvLSTM") else "")
+
+
 def _what_it_is(found: Sequence[FoundLayer]) -> str:
-    """What the file is when it holds no LSTM: the recurrent layers it has instead (GRU,
-    SimpleRNN, ConvLSTM), or that it has none."""
+    """What the file is when it holds no LSTM lstmviz runs: the recurrent layers it has
+    instead (GRU, SimpleRNN, a convolutional LSTM, an LSTM per time slice), or none."""
     model = "model" if any(f.config is not None for f in found) else "weights file"
     rnns: dict[str, list[str]] = {}
     for f in found:
-        base = f.base_kind
-        cell = (f.config or {}).get("cell") if base == "RNN" else None
-        if isinstance(cell, dict) and isinstance(cell.get("class_name"), str):
-            base = cell["class_name"].removesuffix("Cell")  # RNN(GRUCell) is a GRU
-        kind = _RECURRENT_KINDS.get(base) or (base if base.startswith("ConvLSTM") else "")
+        kind = _recurrent_kind(f)
         if kind:
             rnns.setdefault(kind, []).append(repr(f.name))
     if rnns:
         parts = [f"{kind} layers ({', '.join(names[:4])})" for kind, names in rnns.items()]
-        return f" — a Keras {model} with {' and '.join(parts)}; lstmviz opens LSTMs"
+        odd = [k for k in rnns if k.startswith(("ConvLSTM", "TimeDistributed"))]
+        why = (
+            "convolutional or per-slice LSTMs, which lstmviz does not run"
+            if odd and len(odd) == len(rnns)
+            else "lstmviz opens LSTMs"
+        )
+        return f" — a Keras {model} with {' and '.join(parts)}; {why}"
     kinds = sorted({f.display_kind for f in found if f.kind not in IDENTITY_LAYERS})
     if kinds == ["Dense"]:
         return f" — a Keras {model} of Dense layers only, no recurrent layer"
