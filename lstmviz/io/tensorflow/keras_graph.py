@@ -294,7 +294,8 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
     layers = []
     for group in _pair(cells):
         backwards = [any(r.startswith(c.scope + "/") for r in reversed_at) for c in group]
-        dirs = tuple(_direction(bundle, c, req, back) for c, back in zip(group, backwards, strict=True))
+        pairs = zip(group, backwards, strict=True)
+        dirs = tuple(_direction(bundle, c, req, back) for c, back in pairs)
         if len(group) == 1:
             order = OutputOrder.PROCESSING if backwards[0] else OutputOrder.TIME
             layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind="LSTM"))
