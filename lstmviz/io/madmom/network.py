@@ -219,13 +219,28 @@ def _refusal(file: str, kinds: list[str]) -> LoadError:
     return LoadError(f"{file}: a madmom network without an LSTM layer (layers: {listed})")
 
 
+def _first_record(obj: object, budget: int = 1000) -> PickledObject | None:
+    """The first inert class record in ``obj`` (breadth first, ``budget`` containers)."""
+    queue = [obj]
+    while queue and budget > 0:
+        item, budget = queue.pop(0), budget - 1
+        if isinstance(item, PickledObject):
+            return item
+        if isinstance(item, dict):
+            queue.extend(item.values())
+        elif isinstance(item, list | tuple):
+            queue.extend(item)
+    return None
+
+
 def load(probe: Probe) -> LSTMModel:
     file = probe.name
     net = _unpickle(probe.path.read_bytes(), file)
-    if not isinstance(net, PickledObject) or not net.cls.module.startswith("madmom.ml.nn"):
-        what = f"a {net.cls.module}.{net.cls.name}" if isinstance(net, PickledObject) else "data"
+    if not isinstance(net, PickledObject) or net.cls.name != "NeuralNetwork":
+        found = _first_record(net)
+        what = f" ({found.cls.module}.{found.cls.name})" if found is not None else ""
         raise LoadError(
-            f"{file}: a madmom pickle holding {what}, not a NeuralNetwork; lstmviz opens "
+            f"{file}: a pickled madmom object{what}, not a NeuralNetwork; lstmviz opens "
             "madmom.ml.nn.NeuralNetwork files (madmom/models/beats, downbeats)"
         )
     items = net.get("layers")
