@@ -45,7 +45,11 @@ class IndexAxis(pg.AxisItem):
             if spacing >= 1:
                 ints = [v + 0.5 for v in values if float(v).is_integer() and v >= 0]
                 levels.append((spacing, ints))
-        return levels or [(1, [])]
+        if any(values for _, values in levels):
+            return levels
+        # zoomed to a few cells, pyqtgraph spaces ticks < 1 apart: number every cell instead
+        first, last = math.ceil(minVal - 0.5), math.floor(maxVal - 0.5)
+        return [(1, [k + 0.5 for k in range(max(first, 0), last + 1)])]
 
     def tickStrings(self, values, scale, spacing):
         return [str(round(v - 0.5)) for v in values]

@@ -96,3 +96,13 @@ def test_gate_ticks_for_a_range():
     assert [u for _, u in units][:3] == ["0", "50", "0"]  # 1 px per unit: every 50th
     _names, units = gate_axis_ticks(6, ("i", "j", "f", "o"), 0.0, 24.0, 240.0, vertical=False)
     assert [u for _, u in units] == ["0", "0", "0", "0"]  # no "5" beside the next block's "0"
+
+
+def test_a_deep_zoom_still_numbers_the_columns(view, qtbot):
+    """Three columns of W_x zoomed to about two: pyqtgraph's tick spacing fell below one cell
+    and the index axis showed no number at all."""
+    w_x = view.heatmap("W_x")
+    w_x.plot.vb.setXRange(0.6, 2.4, padding=0)
+    qtbot.wait(50)
+    labels = drawn_labels(w_x.plot.getAxis("bottom"))
+    assert set(labels) == {"1"}, labels
