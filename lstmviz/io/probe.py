@@ -219,7 +219,9 @@ def safe_member(
     ``location`` external data, Keras shards): ``..`` parts, absolute names and symlinks
     that resolve outside the folder are refused, since a model must never make lstmviz read
     a file the user did not choose (``/etc/passwd`` shown as weights). The folder itself may
-    be a symlink; it is resolved first. Usage::
+    be a symlink; it is resolved first. One layout of symlinks is let through: a Hugging Face
+    hub cache, whose ``snapshots/<revision>/<file>`` are links to ``../../blobs/<hash>`` of
+    the same repository (``snapshot_download`` makes every downloaded model look so). Usage::
 
         data = safe_member(probe.path.parent, entry.location, what=f"{probe.name}: external data")
     """
@@ -230,12 +232,30 @@ def safe_member(
         target = (base / name).resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
         raise LoadError(f"{label}: cannot resolve the path ({exc})") from exc
-    if target != root and root not in target.parents:
+    here = Path(os.path.abspath(base))
+    named_inside = _inside(Path(os.path.normpath(here / name)), here)  # no "..", not absolute
+    if not named_inside or not (_inside(target, root) or _hub_cache_blob(root, target)):
         raise LoadError(
             f"{label}: points outside the model's folder ({os.fspath(name)!r}); lstmviz reads "
             "only files inside the folder the model is in"
         )
     return check_regular_file(target, label)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _hub_cache_blob(root: Path, target: Path) -> bool:
+    """``target`` is ``<repo>/blobs/<hash>`` and ``root`` lies in ``<repo>/snapshots/``."""
+    repo = target.parent.parent
+    return (
+        target.parent.name == "blobs"
+        and len(target.name) in (40, 64)
+        and all(c in "0123456789abcdef" for c in target.name)
+        and _inside(root, repo / "snapshots")
+        and root != repo / "snapshots"
+    )
 
 
 def checkpoint_prefix_index(path: Path) -> Path | None:

@@ -236,3 +236,26 @@ def test_probe_member_is_safe_member_of_the_model_folder(tmp_path: Path) -> None
     assert beside.member("model.ckpt.meta") == (folder / "model.ckpt.meta").resolve()
     with pytest.raises(LoadError, match="outside"):
         beside.member("../ckpt2/model.ckpt.meta")
+
+
+def test_a_hugging_face_cache_snapshot_is_inside_its_folder(tmp_path: Path) -> None:
+    """snapshot_download makes snapshots/<rev>/<file> links to ../../blobs/<hash>: those are
+    the model's own files; a link from the snapshot anywhere else is still refused."""
+    repo = tmp_path / "models--org--lstm"
+    blobs, snap = repo / "blobs", repo / "snapshots" / ("a" * 40)
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    blob = blobs / ("0123456789abcdef" * 4)
+    blob.write_bytes(b"weights")
+    (snap / "model.onnx_data").symlink_to(Path("..", "..", "blobs", blob.name))
+    (snap / "notes.txt").symlink_to(repo / "README")  # outside blobs/
+    (repo / "README").write_text("x")
+    (snap / "named").symlink_to(blobs / "not-a-hash")
+    (blobs / "not-a-hash").write_text("x")
+    assert safe_member(snap, "model.onnx_data") == blob
+    with pytest.raises(LoadError, match="outside"):
+        safe_member(snap, "notes.txt")
+    with pytest.raises(LoadError, match="outside"):
+        safe_member(snap, "named")
+    with pytest.raises(LoadError, match="outside"):  # a location naming the blob directly
+        safe_member(snap, f"../../blobs/{blob.name}")
