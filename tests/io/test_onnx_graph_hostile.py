@@ -272,3 +272,23 @@ def test_many_graph_inputs_are_looked_up_in_constant_time(tmp_path):
     out = bounded_load(write(tmp_path, graph))
     out.assert_bounded()
     assert out.kind == "model", out
+
+
+def test_concats_hung_off_a_long_chain_of_reversing_slices_stay_linear(tmp_path):
+    """Pair detection traces every Concat input back through Slices: memoized, one pass."""
+    consts = b"".join(
+        ld(5, tensor(n, [1], np.array([v], "<i8").tobytes(), data_type=7))
+        for n, v in (("s0", -1), ("e0", -(2**63)), ("a0", 0), ("st", -1))
+    )
+    n = 20_000
+    chain = b"".join(
+        node("Slice", [f"r{k}", "s0", "e0", "a0", "st"], [f"r{k + 1}"]) for k in range(n)
+    )
+    concats = b"".join(
+        node("Concat", [f"r{k}", "Y1"], [f"c{k}"], "", [int_attr("axis", 1)])
+        for k in range(0, n, 2)
+    )
+    graph = node("Identity", ["X"], ["r0"]) + chain + concats + lstm(out="Y1") + weights() + consts
+    out = bounded_load(write(tmp_path, graph))
+    out.assert_bounded()
+    assert out.kind == "model", out

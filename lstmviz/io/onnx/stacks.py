@@ -19,6 +19,7 @@ graph once took 15 s because each label searched the node list).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,32 +106,65 @@ def _small_ints(graph: Graph, name: str) -> list[int] | None:
         return None
 
 
-def _reverses_time(graph: Graph, node: Node) -> bool:
+def _reverses_time(node: Node, ints: Callable[[str], list[int] | None]) -> bool:
     """A Slice taking all of axis 0 backwards (steps -1), as converters reverse a sequence."""
     if node.op_type != "Slice" or len(node.inputs) < 5:
         return False
-    starts, ends, axes, steps = (_small_ints(graph, n) for n in node.inputs[1:5])
+    starts, ends, axes, steps = (ints(n) for n in node.inputs[1:5])
     if starts is None or ends is None or axes is None or steps is None:
         return False
     return axes == [0] and steps == [-1] and starts[0] in (-1, INT64_MAX) and ends[0] < -(2**31)
 
 
-def trace_back(graph: Graph, name: str) -> tuple[str, bool]:
-    """The tensor ``name`` comes from through layout-only ops and time-reversing Slices, and
-    whether it arrives reversed (an odd number of reversals)."""
-    reversed_, steps = False, 0
-    while name and steps < MAX_DEPTH:
-        producer = graph.producer(name)
-        if producer is None or not producer.inputs:
-            break
-        if producer.op_type in LAYOUT_OPS:
-            name = producer.inputs[0]
-        elif _reverses_time(graph, producer):
-            reversed_, name = not reversed_, producer.inputs[0]
-        else:
-            break
-        steps += 1
-    return name, reversed_
+class Tracer:
+    """Where a tensor comes from through layout-only ops and time-reversing Slices, and
+    whether it arrives reversed (an odd number of reversals).
+
+    Results are memoized along the whole path walked, so tracing every LSTM input and every
+    Concat input of a graph costs one pass over its nodes, however the chains are shaped (a
+    hostile graph may hang 20,000 Concats off one long chain of Slices); a cycle stops the walk.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self._memo: dict[str, tuple[str, bool]] = {}
+        self._reverses: dict[int, bool] = {}
+        self._ints: dict[str, list[int] | None] = {}
+
+    def _small_ints(self, name: str) -> list[int] | None:
+        if name not in self._ints:
+            self._ints[name] = _small_ints(self.graph, name)
+        return self._ints[name]
+
+    def _flips(self, node: Node) -> bool:
+        key = id(node)
+        if key not in self._reverses:
+            self._reverses[key] = _reverses_time(node, self._small_ints)
+        return self._reverses[key]
+
+    def __call__(self, name: str) -> tuple[str, bool]:
+        path: list[tuple[str, bool]] = []
+        seen: set[str] = set()
+        current = name
+        while current and current not in self._memo and current not in seen:
+            seen.add(current)
+            producer = self.graph.producer(current)
+            if producer is None or not producer.inputs:
+                break
+            if producer.op_type in LAYOUT_OPS:
+                flip = False
+            elif self._flips(producer):
+                flip = True
+            else:
+                break
+            path.append((current, flip))
+            current = producer.inputs[0]
+        source, reversed_ = self._memo.get(current, (current, False))
+        self._memo.setdefault(current, (source, reversed_))
+        for step, flip in reversed(path):
+            reversed_ ^= flip
+            self._memo[step] = (source, reversed_)
+        return self._memo.get(name, (source, reversed_))
 
 
 def _one_direction(node: Node) -> str | None:
@@ -143,14 +177,15 @@ def _one_direction(node: Node) -> str | None:
 def units(graph: Graph, lstms: list[Node]) -> list[Unit]:
     """The layers of ``graph``: bidirectional pairs first found at their Concat, then every
     other node alone; in the order of each layer's first node."""
-    inputs = {id(n): trace_back(graph, n.inputs[0]) if n.inputs else ("", False) for n in lstms}
+    trace_back = Tracer(graph)
+    inputs = {id(n): trace_back(n.inputs[0]) if n.inputs else ("", False) for n in lstms}
     by_out = {n.outputs[0]: n for n in lstms if n.outputs and n.outputs[0]}
     paired: set[int] = set()
     out = []
     for c in graph.nodes:
         if c.op_type != "Concat" or len(c.inputs) != 2 or int(c.attrs.get("axis", 0)) == 0:
             continue
-        (ya, ra), (yb, rb) = trace_back(graph, c.inputs[0]), trace_back(graph, c.inputs[1])
+        (ya, ra), (yb, rb) = trace_back(c.inputs[0]), trace_back(c.inputs[1])
         a, b = by_out.get(ya), by_out.get(yb)
         if a is None or b is None or a is b or id(a) in paired or id(b) in paired:
             continue

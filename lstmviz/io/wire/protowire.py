@@ -26,6 +26,8 @@ class ProtoError(ValueError):
 
 def read_varint(buf: memoryview | bytes, pos: int) -> tuple[int, int]:
     """Decode a base-128 varint at ``pos``; returns (value, next position)."""
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: field keys, short lengths, small ints
+        return buf[pos], pos + 1
     result, shift = 0, 0
     end = min(len(buf), pos + 10)
     while pos < end:
@@ -47,7 +49,11 @@ def iter_fields(data: bytes | memoryview) -> Iterator[tuple[int, int, Value]]:
     buf = memoryview(data)
     pos, n = 0, len(buf)
     while pos < n:
-        key, pos = read_varint(buf, pos)
+        key = buf[pos]
+        if key < 0x80:  # the usual one-byte key (fields 1-15)
+            pos += 1
+        else:
+            key, pos = read_varint(buf, pos)
         field, wire = key >> 3, key & 7
         if field == 0:
             raise ProtoError("field number 0")
