@@ -159,6 +159,8 @@ def bench_step(app: QApplication, repeat: int, profile: int = 0) -> None:
         return
     window.go_to_step(0)
     window.tabs.setCurrentIndex(1)  # the debugger tab
+    while window.workspace.jobs or window.workspace.trace is None:  # computed in a worker
+        app.processEvents()
     app.processEvents()
     setup = (time.perf_counter() - t0) * 1e3
     debugger = window.debug_panel.debugger

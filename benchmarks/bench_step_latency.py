@@ -80,6 +80,8 @@ def main() -> None:
     t0 = time.perf_counter()
     panel.set_model(model)
     assert panel.set_sequence(x)
+    while panel.workspace.jobs or panel.trace is None:  # the run is computed in a worker
+        app.processEvents()
     app.processEvents()
     setup = time.perf_counter() - t0
     panel.controls.layer.setCurrentIndex(1)  # the bidirectional layer, forward
