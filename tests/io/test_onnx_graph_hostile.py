@@ -292,3 +292,11 @@ def test_concats_hung_off_a_long_chain_of_reversing_slices_stay_linear(tmp_path)
     out = bounded_load(write(tmp_path, graph))
     out.assert_bounded()
     assert out.kind == "model", out
+
+
+def test_a_graph_of_many_sigmoids_is_described_in_bounded_time(tmp_path):
+    """Looking for a written-out cell walks up from every Sigmoid: a step budget bounds it."""
+    adds = b"".join(node("Add", [f"a{k}", "X"], [f"a{k + 1}"]) for k in range(20))
+    sigmoids = b"".join(node("Sigmoid", ["a20"], [f"s{k}"]) for k in range(60_000))
+    out = bounded_load(write(tmp_path, node("Identity", ["X"], ["a0"]) + adds + sigmoids))
+    out.assert_refused("no LSTM node (ops: Sigmoid ×60000, Add ×20, Identity)")

@@ -41,33 +41,43 @@ def _names(nodes: list[Node], listed: int = LISTED) -> str:
     return shown + (f" and {len(nodes) - listed} more" if len(nodes) > listed else "")
 
 
-def _from_matmul(graph: Graph, node: Node) -> bool:
-    """True if ``node``'s input comes from a MatMul/Gemm through gate-slicing ops (≤ 4 steps)."""
-    todo, seen = [(node, 0)], 0
-    while todo and seen < 64:
-        current, steps = todo.pop()
-        seen += 1
-        for name in current.inputs[:2]:
-            producer = graph.producer(name) if name else None
-            if producer is None:
-                continue
-            if producer.op_type in _MATMULS:
-                return True
-            if producer.op_type in _GATE_PATH and steps < 4:
-                todo.append((producer, steps + 1))
-    return False
+class _Search:
+    """Looks for gate activations fed by a MatMul/Gemm, within a total step budget so a graph
+    of 100,000 Sigmoids costs a bounded amount of work (then the generic message is used)."""
 
+    BUDGET = 100_000
 
-def _written_out(graphs: list[Graph]) -> tuple[Graph, list[Node]] | None:
-    """Gemm/MatMul, Sigmoid and Tanh nodes of an LSTM cell written out op by op, if found,
-    and the graph holding them."""
-    for graph in graphs:
-        sig = [n for n in graph.nodes if n.op_type == "Sigmoid" and _from_matmul(graph, n)]
-        tanh = [n for n in graph.nodes if n.op_type == "Tanh" and _from_matmul(graph, n)]
-        if sig and tanh:
-            mats = [n for n in graph.nodes if n.op_type in _MATMULS]
-            return graph, mats[:1] + sig[:1] + tanh[:1] + mats[1:] + sig[1:] + tanh[1:]
-    return None
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def from_matmul(self, graph: Graph, node: Node) -> bool:
+        """True if ``node``'s input comes from a MatMul/Gemm through gate-slicing ops."""
+        todo = [(node, 0)]
+        while todo and self.steps < self.BUDGET:
+            current, depth = todo.pop()
+            self.steps += 1
+            for name in current.inputs[:2]:
+                producer = graph.producer(name) if name else None
+                if producer is None:
+                    continue
+                if producer.op_type in _MATMULS:
+                    return True
+                if producer.op_type in _GATE_PATH and depth < 4:
+                    todo.append((producer, depth + 1))
+        return False
+
+    def written_out(self, graphs: list[Graph]) -> tuple[Graph, list[Node]] | None:
+        """Gemm/MatMul, Sigmoid and Tanh nodes of an LSTM cell written out op by op, if
+        found, and the graph holding them."""
+        for graph in graphs:
+            sig = [n for n in graph.nodes if n.op_type == "Sigmoid" and self.from_matmul(graph, n)]
+            tanh = [n for n in graph.nodes if n.op_type == "Tanh" and self.from_matmul(graph, n)]
+            if sig and tanh:
+                mats = [n for n in graph.nodes if n.op_type in _MATMULS]
+                return graph, mats[:1] + sig[:1] + tanh[:1] + mats[1:] + sig[1:] + tanh[1:]
+            if self.steps >= self.BUDGET:
+                break
+        return None
 
 
 def no_lstm_message(file: str, root: Graph) -> str:
@@ -84,7 +94,7 @@ def no_lstm_message(file: str, root: Graph) -> str:
                 f"lstmviz opens LSTMs ({ops})"
             )
     quantized = sorted({op for op in counts if op in QUANTIZED})
-    found = _written_out(graphs)
+    found = _Search().written_out(graphs)
     if found is not None and found[0].owner_op in ("Loop", "Scan"):
         graph, cell = found
         return (
