@@ -214,3 +214,26 @@ def test_members_stored_twice_are_refused(tmp_path: Path) -> None:
             zf.writestr("kernel.npy", npy(f32(3, 16)))
     with pytest.raises(LoadError, match=r"member 'kernel.npy' is stored twice"):
         lstmviz.load_model(path)
+
+
+def test_gru_arrays_are_named_as_such(tmp_path: Path) -> None:
+    """g2p_en ships its GRU as checkpoint20.npz (enc_w_ih (768, 256), ...): a refusal says it
+    is a GRU. Made here from torch.nn.GRU (PyTorch layout) and in Keras' [D, 3H] layout."""
+    import torch
+
+    gru = torch.nn.GRU(5, 8)
+    arrays = {
+        f"enc_{k.replace('weight', 'w').replace('bias', 'b')}": v.detach().numpy()
+        for k, v in gru.state_dict().items()
+    }
+    (tmp_path / "torch_gru.npz").write_bytes(
+        npz(**{k.removesuffix("_l0"): v for k, v in arrays.items()})
+    )
+    with pytest.raises(
+        LoadError,
+        match=r"look like a GRU, not an LSTM: enc_w_hh \(24, 8\) holds 3 gate blocks of 8",
+    ):
+        lstmviz.load_model(tmp_path / "torch_gru.npz")
+    (tmp_path / "keras_gru.npz").write_bytes(npz(a=f32(5, 24), b=f32(8, 24), c=f32(2, 24)))
+    with pytest.raises(LoadError, match=r"look like a GRU, not an LSTM: b \(8, 24\)"):
+        lstmviz.load_model(tmp_path / "keras_gru.npz")

@@ -235,12 +235,32 @@ def _choose(
     runs = {name: al.best_run(name, floats) for name in cells.LAYOUTS}
     found = {name: run for name, run in runs.items() if run is not None}
     if not found:
+        gru = _three_gate_matrix(floats)
+        if gru is not None:
+            item, h = gru
+            raise LoadError(
+                f"{file}: arrays look like a GRU, not an LSTM: {item.name} {item.array.shape} "
+                f"holds 3 gate blocks of {h} where an LSTM has 4; lstmviz shows LSTM layers only"
+            )
         raise LoadError(f"{file}: arrays {_shapes(floats)} fit no LSTM layout; {al.NEEDED}")
     top = max(run.count for run in found.values())
     best = [name for name, run in found.items() if run.count == top]
     if len(best) > 1:
         raise _choice(file, best, f"runs of {top} arrays among {_shapes(floats)}")
     return best[0], "guessed from shapes", found[best[0]].specs
+
+
+def _three_gate_matrix(items: list[cells.Item]) -> tuple[cells.Item, int] | None:
+    """A square recurrent matrix of a GRU — PyTorch/ONNX ``[3H, H]`` or Keras ``[H, 3H]`` —
+    and its H, when no LSTM ``[4H, H]`` / ``[H, 4H]`` one is there (g2p_en's ``enc_w_hh``)."""
+    shapes = [i.array.shape for i in items if i.array.ndim == 2 and min(i.array.shape) > 0]
+    if any(max(shape) == 4 * min(shape) for shape in shapes):
+        return None
+    for item in items:
+        a = item.array
+        if a.ndim == 2 and min(a.shape) > 0 and max(a.shape) == 3 * min(a.shape):
+            return item, min(a.shape)
+    return None
 
 
 def _named(layout: str, items: list[cells.Item]) -> list[cells.LayerSpec] | None:
