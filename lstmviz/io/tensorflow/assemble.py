@@ -149,6 +149,22 @@ def _states(bundle: Bundle, cell: Cell, cell_graph: CellGraph | None) -> States 
     return direction_states(bundle, cell_graph.h_sources, cell_graph.c_sources, H, P)
 
 
+def _relabel(direction: LSTMDirection, graph: GraphInfo | None, kind: str) -> LSTMDirection:
+    """Name the graph the settings came from as it is (``saved_model.pb``, the frozen graph)
+    and the source as it is, where the cell code says ``.meta`` and a V2 checkpoint."""
+    prov = direction.provenance
+    source = graph.source if graph is not None else ".meta"
+    if source == ".meta" and kind == prov.source_format:
+        return direction
+    whole = "the graph" if source.startswith("the ") else f"the {source} graph"
+
+    def note(text: str) -> str:
+        return text.replace("the .meta graph", whole).replace(".meta", source)
+
+    settings = tuple(replace(s, note=note(s.note)) for s in prov.settings)
+    return replace(direction, provenance=replace(prov, settings=settings, source_format=kind))
+
+
 def _layers_of(chosen: list[Cell], file: str) -> list[list[Cell]]:
     """The chosen stack's cells per layer, each layer ``[cell]`` or ``[fw, bw]``."""
     by_layer: dict[int, list[Cell]] = defaultdict(list)
@@ -168,7 +184,12 @@ def _layers_of(chosen: list[Cell], file: str) -> list[list[Cell]]:
 
 
 def _layer(
-    bundle: Bundle, cells: list[Cell], graph: GraphInfo | None, options: dict, notes: list[str]
+    bundle: Bundle,
+    cells: list[Cell],
+    graph: GraphInfo | None,
+    options: dict,
+    notes: list[str],
+    req_kind: str = "TensorFlow V2 checkpoint",
 ) -> LSTMLayer:
     dirs = []
     for cell in cells:
@@ -180,7 +201,8 @@ def _layer(
         states = _states(bundle, cell, cell_graph)
         told = tuple(cell_notes(cell, cell_graph, graph, states))
         notes.extend(f"{cell.scope}: {n}" for n in told)
-        dirs.append(_direction(bundle, cell, settings, reverse, told, states))
+        direction = _direction(bundle, cell, settings, reverse, told, states)
+        dirs.append(_relabel(direction, graph, req_kind))
     first = cells[0]
     merge, kind = MergeMode.CONCAT, first.kind
     located = graph is not None and first.kernel_name in graph.cells
@@ -236,7 +258,10 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
         place(cell)
     chosen = _pick_stack(found.cells, req.scope, req.file)
     options = {**req.numbers, "activation": activation}
-    layers = [_layer(bundle, c, graph, options, notes) for c in _layers_of(chosen, req.file)]
+    layers = [
+        _layer(bundle, c, graph, options, notes, _kind(req, names))
+        for c in _layers_of(chosen, req.file)
+    ]
     notes.extend(unplaced_residuals(chosen, graph))
     if req.numbers.get("proj_clip") is not None and not any(c.projection for c in chosen):
         notes.append("proj_clip= ignored: no cell of this stack has a projection (num_proj)")

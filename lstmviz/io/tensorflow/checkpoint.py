@@ -13,7 +13,6 @@ TF's defaults; ``scope=`` picks one of several TF1 stacks. The prefix ``model.ck
 from __future__ import annotations
 
 import glob
-from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def _graph(bundle: Bundle, picked: Path, notes: list[str]) -> tuple[GraphInfo | 
         )
         return None, ""
     notes.extend(graph.notes)
+    graph.source = label
     return graph, f" + {label} graph"
 
 
@@ -139,9 +139,7 @@ def _frozen_saved_model(path: Path, req: Request) -> LSTMModel:
         raise LoadError(f"{path.name}: not a readable SavedModel ({exc})") from exc
     if graph_def is None:
         raise LoadError(f"{path.name}: SavedModel without a graph and without variables/")
-    model = load_graph_def(path, req, graph_def)
-    what = model.source_format.replace("frozen GraphDef", "SavedModel")
-    return replace(model, source_format=what)
+    return load_graph_def(path, req, graph_def, kind="TensorFlow SavedModel")
 
 
 def sniff(probe: Probe) -> bool:

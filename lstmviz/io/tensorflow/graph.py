@@ -86,6 +86,7 @@ class GraphInfo:
     seq_len_scopes: frozenset[str] = frozenset()  # "rnn" for an rnn/sequence_length node
     residual_scopes: frozenset[str] = frozenset()  # scopes of ResidualWrapperZeroState nodes
     top: Graph | None = None  # the top-level nodes, for what follows the cells (the head)
+    source: str = ".meta"  # how notes name the graph: ".meta", "saved_model.pb", "the graph"
 
     def is_dynamic(self, scope: str) -> bool:
         """Whether ``scope`` (or a scope under it) runs a while loop: dynamic_rnn, not static."""

@@ -222,8 +222,14 @@ def _refusal(path: Path, nodes: list[Node]) -> LoadError:
     )
 
 
-def load_graph_def(path: Path, req: Request, data: bytes | memoryview | None = None) -> LSTMModel:
-    """The LSTM stack of a frozen GraphDef file (or of ``data``, a GraphDef's bytes)."""
+def load_graph_def(
+    path: Path,
+    req: Request,
+    data: bytes | memoryview | None = None,
+    kind: str = "TensorFlow frozen GraphDef",
+) -> LSTMModel:
+    """The LSTM stack of a frozen GraphDef file (or of ``data``, a GraphDef's bytes, e.g. the
+    graph of a SavedModel without variables: ``kind`` names the source)."""
     if data is None:
         data = read_limited(path, MAX_META_BYTES, "GraphDef")
     try:
@@ -236,8 +242,9 @@ def load_graph_def(path: Path, req: Request, data: bytes | memoryview | None = N
         graph = read_graph_def(graph_def, "", frozenset(bundle.entries), nodes)
     except pw.ProtoError as exc:
         raise LoadError(f"{path.name}: not a readable TensorFlow GraphDef ({exc})") from exc
+    graph.source = "the graph"
     req.kind, req.parts, req.graph_label = (
-        "TensorFlow frozen GraphDef",
+        kind,
         "weights as Const nodes",
         "",
     )

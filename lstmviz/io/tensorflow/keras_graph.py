@@ -214,7 +214,7 @@ def _direction(bundle: ConstBundle, cell: KerasCell, req: Request, reverse: bool
         )
     prov = Provenance(
         framework="Keras LSTM (frozen TensorFlow graph)",
-        source_format="TensorFlow frozen GraphDef",
+        source_format=req.kind,
         gate_order=("i", "f", "c", "o"),
         perm=(0, 1, 2, 3),
         stored=tuple(stored),
@@ -328,7 +328,7 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
         return LSTMModel(
             layers=tuple(layers),
             source_path=req.path,
-            source_format="TensorFlow frozen GraphDef (Keras layers, weights as Const nodes)",
+            source_format=f"{req.kind} (Keras layers, weights as Const nodes)",
             framework="Keras (frozen TensorFlow graph)",
             all_layers=infos,
             head=head.transforms if head is not None else (),
