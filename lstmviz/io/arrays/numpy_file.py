@@ -279,9 +279,16 @@ def _choice(file: str, layouts: list[str], why: str) -> ChoiceRequired:
     )
 
 
-def _shapes(items: list[cells.Item]) -> str:
-    text = ", ".join(f"{i.name} {tuple(i.array.shape)}" for i in items[:6])
-    return text + (", ..." if len(items) > 6 else "")
+def _shapes(items: list[cells.Item], room: int = 90) -> str:
+    """The first arrays with their shapes, as many as fit ``room`` characters: messages stay
+    under 300 characters with their advice whole."""
+    parts: list[str] = []
+    for item in items[:6]:
+        part = f"{item.name[:40]} {tuple(item.array.shape)}"
+        if parts and len(", ".join([*parts, part])) > room:
+            break
+        parts.append(part)
+    return ", ".join(parts) + (", ..." if len(parts) < len(items) else "")
 
 
 def _format_name(probe: Probe) -> str:
