@@ -60,6 +60,8 @@ def test_frozen_graph_gives_settings_as_the_meta_does() -> None:
     (layer,) = load_model(FIXTURES / "peep_proj" / "model.pb").layers
     d = layer.directions[0]
     assert d.provenance.setting("forget_bias").value == 0.7
+    assert d.provenance.setting("forget_bias").note.startswith("read from the graph (")
+    assert d.provenance.source_format == "TensorFlow frozen GraphDef"
     assert (d.cell_clip, d.proj_clip) == (0.8, 0.6)
     assert d.p_i is not None and d.W_p is not None
     bidi = load_model(FIXTURES / "bidi" / "model.pb").layers[0]
@@ -119,6 +121,7 @@ def test_tf1_saved_model_folder_reads_its_graph(name: str) -> None:
     )
     fb = model.layers[0].directions[0].provenance.setting("forget_bias")
     assert (fb.value, fb.assumed) == ({"basic_head": 0.5, "peep_proj": 0.7}[name], False)
+    assert fb.note.startswith("read from saved_model.pb (")
     exp = _expected(name)
     np.testing.assert_allclose(run(model, exp["x"]).output, exp["output"], atol=TOL)
 
