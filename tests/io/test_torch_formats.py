@@ -333,15 +333,6 @@ REFUSED: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda p: torch.save(nn.LSTM(3, 4, device="meta").state_dict(), p),
         "is on the 'meta' device (a shape without values)",
     ),
-    "quantized": (
-        lambda p: torch.save(
-            torch.ao.quantization.quantize_dynamic(
-                nn.Sequential(nn.LSTM(3, 4)), {nn.LSTM}
-            ).state_dict(),
-            p,
-        ),
-        "packed weights of a quantized model",
-    ),
 }
 
 

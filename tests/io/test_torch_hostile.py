@@ -183,7 +183,7 @@ def test_hostile_streams(tmp_path: Path, name: str) -> None:
     start = time.perf_counter()
     with pytest.raises(LoadError) as info:
         lstmviz.load_model(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # the promise (issue 18): answer within 2 s
     message = str(info.value)
     assert message.startswith("bad.pt: ") and "\n" not in message
     assert expect in message
@@ -225,5 +225,5 @@ def test_hostile_archives(tmp_path: Path, name: str) -> None:
     start = time.perf_counter()
     with pytest.raises(LoadError) as info:
         lstmviz.load_model(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # the promise (issue 18): answer within 2 s
     assert expect in str(info.value)

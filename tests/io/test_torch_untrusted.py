@@ -349,5 +349,5 @@ def test_hostile_streams_fail_fast_and_cleanly(tmp_path: Path, name: str) -> Non
     start = time.perf_counter()
     with pytest.raises(LoadError) as info:
         lstmviz.load_model(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # the promise (issue 18): answer within 2 s
     assert expect in str(info.value)

@@ -23,14 +23,8 @@ from lstmviz.io.probe import TORCH_LEGACY_HEADER, Probe
 from lstmviz.io.registry import Reader
 from lstmviz.io.torch import export_archive as torch_export
 from lstmviz.io.torch import legacy
-from lstmviz.io.torch.checkpoint import (
-    DTYPES,
-    SAVE_ADVICE,
-    DType,
-    foreign_classes,
-    split_checkpoint,
-    unpickle,
-)
+from lstmviz.io.torch.checkpoint import DTYPES, SAVE_ADVICE, DType, unpickle
+from lstmviz.io.torch.containers import Checkpoint, foreign_classes, split_checkpoint
 from lstmviz.io.torch.state_dict import group_recurrent, model_from_state_dict
 from lstmviz.io.torch.storage import Budget, Storage, StorageSource, is_count
 from lstmviz.io.wire.pickle_vm import Limits
@@ -121,10 +115,13 @@ class Archive(StorageSource):
         return self._member(self.prefix + member).file_size
 
     def storage(self, pid: Any) -> Storage:
-        """``persistent_load``: ``('storage', storage_type, key, location, numel)``.
+        """``persistent_load``: ``('storage', storage_type, key, location, numel)``; torch 1.x's
+        TorchScript pickler appended ``None`` (no view metadata) as a sixth element.
 
         The location ('cpu', 'cuda:0', 'mps'...) is ignored: every storage is read as bytes.
         """
+        if type(pid) is tuple and len(pid) == 6 and pid[5] is None:
+            pid = pid[:5]
         if not (type(pid) is tuple and len(pid) == 5 and pid[0] == "storage"):
             raise LoadError(
                 f"{self.file}: data.pkl has an unknown persistent id (not a torch storage); "
@@ -231,7 +228,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
             tensors, notes = torch_export.read_weights(
                 archive, names, lambda data, f, what: open_nested(data, f, what, costs)
             )
-            return _model(tensors, probe, prefix, torch_export.SOURCE_FORMAT, notes, {})
+            return _model(Checkpoint(tensors), probe, prefix, torch_export.SOURCE_FORMAT, notes)
         zip_prefix = _data_pkl_prefix(names)
         if zip_prefix is None:
             raise _refuse_other_zip(file, names)
@@ -247,9 +244,8 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
                 "frozen or optimized module keeps its weights as unnamed constants); "
                 f"{SAVE_ADVICE} before scripting or freezing it"
             )
-        notes = [SCRIPT_NOTE, *checkpoint.notes]
         fmt = "TorchScript zip (torch.jit.save)"
-        return _model(checkpoint.tensors, probe, prefix, fmt, notes, checkpoint.extras)
+        return _model(checkpoint, probe, prefix, fmt, [SCRIPT_NOTE])
 
 
 def _from_object(
@@ -266,26 +262,21 @@ def _from_object(
                 f"state dict with an LSTM; lstmviz does not read {top}'s own model format "
                 "(export the LSTM's weights to a PyTorch state dict or ONNX)"
             )
-    notes = [*notes, *checkpoint.notes]
-    return _model(checkpoint.tensors, probe, prefix, source_format, notes, checkpoint.extras)
+    return _model(checkpoint, probe, prefix, source_format, notes)
 
 
 def _model(
-    tensors: dict,
-    probe: Probe,
-    prefix: str | None,
-    source_format: str,
-    notes: list[str],
-    extras: dict,
+    checkpoint: Checkpoint, probe: Probe, prefix: str | None, source_format: str, notes: list[str]
 ) -> LSTMModel:
     return model_from_state_dict(
-        tensors,
+        checkpoint.tensors,
         file=probe.name,
         source_format=source_format,
         source_path=str(probe.path),
         prefix=prefix,
-        extras=extras,
-        notes=tuple(notes),
+        extras=checkpoint.extras,
+        notes=(*notes, *checkpoint.notes),
+        derived=checkpoint.derived,
     )
 
 

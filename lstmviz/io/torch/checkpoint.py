@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import pickle
 import sys
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from lstmviz.io.errors import LoadError
-from lstmviz.io.torch.state_dict import LazyTensor, Tensor, is_tensor
+from lstmviz.io.torch.quantized import PackedState, rebuild_qtensor
+from lstmviz.io.torch.state_dict import LazyTensor
 from lstmviz.io.wire.pickle_vm import Limits, PickleLimit
 from lstmviz.io.wire.safe_pickle import (
     Buildable,
-    Deferred,
     NumpyArray,
     Opaque,
-    PickledObject,
     Sealed,
     restricted_loads,
 )
@@ -124,15 +121,18 @@ class Marker(Sealed):
 class ScriptObject(dict, Buildable):  # type: ignore[misc]
     """A TorchScript ``__torch__.*`` module or class instance: its attributes, as a dict.
 
-    TorchScript pickles a module as GLOBAL + NEWOBJ + BUILD(attribute dict); only the dict is
-    kept. A custom class whose state is not a dict (packed quantized weights) stays empty.
+    TorchScript pickles a module as GLOBAL + NEWOBJ + BUILD(attribute dict); the dict's items
+    are kept. A custom class whose state is not a dict (packed quantized weights) keeps it as
+    ``state``, for ``quantized`` to read.
     """
 
-    __slots__ = ()
+    __slots__ = ("state",)
 
     def build(self, state: object) -> None:
         if isinstance(state, dict):
             self.update((str(k), v) for k, v in state.items())
+        else:
+            self.state = state
 
 
 class Storages(Protocol):
@@ -208,7 +208,7 @@ def _rebuild_functions(src: Storages) -> dict[str, Callable[..., Any]]:
         "_rebuild_meta_tensor_no_storage": meta,
         "_rebuild_device_tensor_from_numpy": from_numpy,
         "_rebuild_device_tensor_from_cpu_tensor": from_cpu,
-        "_rebuild_qtensor": unsupported("quantized"),
+        "_rebuild_qtensor": rebuild_qtensor(src),
         "_rebuild_sparse_tensor": unsupported("sparse"),
         "_rebuild_nested_tensor": unsupported("nested"),
         "_rebuild_wrapper_subclass": unsupported("tensor-subclass"),
@@ -261,14 +261,14 @@ def allowed_globals(src: Storages) -> dict[tuple[str, str], Any]:
 
 def resolver(file: str, script: bool) -> Callable[[str, str], Any]:
     """TorchScript classes (``__torch__.torch.nn.modules.rnn.LSTM``) become ``ScriptObject``
-    in a TorchScript archive; ``torch.ScriptObject`` (packed quantized weights) is refused
-    even as a plain object, since nothing of it could be shown."""
+    in a TorchScript archive; ``torch.ScriptObject`` (packed quantized weights in a state
+    dict) becomes a ``PackedState`` keeping its pickled state (nothing of it is called)."""
 
     def resolve(module: str, name: str) -> Any:
         if script and (module == "__torch__" or module.startswith("__torch__.")):
             return ScriptObject
         if (module, name) == ("torch", "ScriptObject"):
-            return Deferred(module, name, lambda m, n: refuse(file, m, n), strict=True)
+            return PackedState
         return None
 
     return resolve
@@ -335,156 +335,3 @@ def unpickle(
             f"{file}: {what} is damaged ({type(exc).__name__}: {exc}); re-save the file with "
             "torch.save"
         ) from exc
-
-
-#: Keys under which training scripts nest the model's state dict.
-CONTAINER_KEYS = ("model_state_dict", "state_dict", "model", "net", "network", "model_state")
-_MAX_NODES = 2_000_000
-_MAX_DEPTH = 100
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A loaded pickle split into the model's tensors and everything else."""
-
-    tensors: dict[str, Tensor]
-    extras: dict[str, Tensor] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-
-#: TorchScript attributes that repeat the parameters under other names.
-_SCRIPT_REPEATS = frozenset({"_flat_weights"})
-#: The parts of a pickled ``nn.Module`` that ``Module.state_dict`` reads, in its order.
-_MODULE_PARTS = ("_parameters", "_buffers", "_modules")
-_MAX_PATH = 4096
-
-
-def _children(node: object) -> list[tuple[str, object]] | None:
-    """(key, value) pairs of a container, or None for a leaf.
-
-    A TorchScript object keeps its tensors and submodules, public or private (``self._model``),
-    but not ``_flat_weights``, which repeats the parameters. A whole pickled ``nn.Module``
-    gives what ``state_dict()`` would: its ``_parameters``, ``_buffers`` and ``_modules`` by
-    name (None entries, unset biases, skipped).
-    """
-    if isinstance(node, ScriptObject):
-        return [
-            (k, v)
-            for k, v in node.items()
-            if k not in _SCRIPT_REPEATS and (is_tensor(v) or isinstance(v, (Mapping, list, tuple)))
-        ]
-    if isinstance(node, PickledObject) and node.is_module:
-        parts = [node.get(part) for part in _MODULE_PARTS]
-        return [
-            (str(k), v)
-            for part in parts
-            if isinstance(part, Mapping)
-            for k, v in part.items()
-            if v is not None
-        ]
-    if isinstance(node, Mapping):
-        return [(str(k), v) for k, v in node.items()]
-    if isinstance(node, (list, tuple)):
-        return [(str(k), v) for k, v in enumerate(node)]
-    return None
-
-
-def module_classes(obj: object, limit: int = 100_000, modules: bool = True) -> list[str]:
-    """``module.Class`` of every whole pickled ``nn.Module`` (``modules=False``: of every
-    object of a class never imported), outermost first (breadth-first)."""
-    found: list[str] = []
-    todo, seen = deque([obj]), set()
-    while todo and len(seen) < limit:
-        node = todo.popleft()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, PickledObject) and (node.is_module or not modules):
-            found.append(f"{node.cls.module}.{node.cls.name}")
-        if isinstance(node, PickledObject) and not modules:
-            todo.extend(node.values())
-            continue
-        items = _children(node)
-        if items:
-            todo.extend(v for _, v in items)
-    return found
-
-
-def _flatten(obj: object, base: str, file: str) -> tuple[dict[str, Tensor], dict[str, object]]:
-    """Dotted paths of every tensor (and shallow scalar) in nested dicts/lists, iteratively."""
-    tensors: dict[str, Tensor] = {}
-    scalars: dict[str, object] = {}
-    seen: set[int] = set()
-    todo: list[tuple[str, object, int]] = [(base, obj, 0)]
-    nodes = 0
-    while todo:
-        path, node, depth = todo.pop()
-        nodes += 1
-        if nodes > _MAX_NODES or depth > _MAX_DEPTH:
-            raise LoadError(f"{file}: pickle is nested too deeply or too large to be a state dict")
-        if is_tensor(node):
-            tensors[path] = node  # type: ignore[assignment]
-            continue
-        if id(node) in seen:  # before listing children: a list holding itself 30k times
-            continue
-        items = _children(node)
-        if items is None:
-            if depth <= 2 and isinstance(node, (int, float, str, bool)) and len(scalars) < 20:
-                scalars[path] = node
-            continue
-        seen.add(id(node))
-        if len(path) > _MAX_PATH:
-            raise LoadError(f"{file}: pickle has a key path longer than {_MAX_PATH} characters")
-        todo.extend((f"{path}.{k}" if path else k, v, depth + 1) for k, v in reversed(items))
-    return tensors, scalars
-
-
-def split_checkpoint(obj: object, file: str) -> Checkpoint:
-    """Find the model's state dict in a plain state dict or a training checkpoint.
-
-    ``{"model_state_dict": ..., "optimizer_state_dict": ..., "epoch": 3}`` and
-    ``{"state_dict": ...}`` keep their model names without the container key; any other
-    nesting (and a TorchScript module's attribute tree) is flattened with dotted paths.
-    """
-    if is_tensor(obj):
-        raise LoadError(
-            f"{file}: file holds a single tensor, not a state dict; "
-            "save the model with torch.save(model.state_dict(), path)"
-        )
-    notes: list[str] = []
-    if isinstance(obj, Mapping) and not isinstance(obj, ScriptObject):
-        for key in CONTAINER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, Mapping):
-                tensors, _ = _flatten(inner, "", file)
-                if tensors:
-                    rest = {str(k): v for k, v in obj.items() if k != key}
-                    extras, scalars = _flatten(rest, "", file)
-                    notes.append(f"state dict found under '{key}'")
-                    notes.extend(_scalar_note(k, v) for k, v in scalars.items())
-                    return Checkpoint(tensors, extras, tuple(_module_notes(inner) + notes))
-    tensors, scalars = _flatten(obj, "", file)
-    notes.extend(_scalar_note(k, v) for k, v in scalars.items())
-    return Checkpoint(tensors, {}, tuple(_module_notes(obj) + notes))
-
-
-def foreign_classes(obj: object) -> list[str]:
-    """Classes of inert records in ``obj`` (a library's own model objects), outermost first."""
-    return module_classes(obj, limit=10_000, modules=False)
-
-
-def _scalar_note(key: str, value: object) -> str:
-    return (
-        f"{key[:40]} = {value[:60]!r}" if isinstance(value, str) else f"{key[:40]} = {value!r}"[:80]
-    )
-
-
-def _module_notes(obj: object) -> list[str]:
-    """A whole pickled model is read as data: say so, naming its outermost class."""
-    classes = module_classes(obj, limit=10_000)
-    if not classes:
-        return []
-    return [
-        f"whole pickled model ({classes[0]}): weights taken from its modules' _parameters, "
-        "none of its code imported or run"
-    ]

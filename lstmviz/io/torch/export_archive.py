@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from lstmviz.io.errors import LoadError
-from lstmviz.io.torch.checkpoint import DTYPES, SAVE_ADVICE, split_checkpoint
+from lstmviz.io.torch.checkpoint import DTYPES, SAVE_ADVICE
+from lstmviz.io.torch.containers import split_checkpoint
 from lstmviz.io.torch.state_dict import LazyTensor, Tensor
 
 SOURCE_FORMAT = "PyTorch ExportedProgram (torch.export.save)"

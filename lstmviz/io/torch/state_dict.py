@@ -362,13 +362,16 @@ def model_from_state_dict(
     prefix: str | None = None,
     extras: Mapping[str, Tensor] | None = None,
     notes: Sequence[str] = (),
+    derived: Mapping[str, str] | None = None,
 ) -> LSTMModel:
     """Build the model for the one LSTM in ``tensors`` (or the one ``prefix`` names).
 
     Raises ``ChoiceRequired(option="prefix")`` when several LSTMs are present and ``LoadError``
-    for GRUs, missing or mis-shaped tensors. ``extras`` (optimizer state...) only get listed.
+    for GRUs, missing or mis-shaped tensors. ``extras`` (optimizer state...) only get listed;
+    ``derived`` names weights the caller computed (dequantized) and how, for the provenance.
     """
-    tensors, derived = resolve_parametrized(tensors, _Arrays(tensors, file).float, file)
+    tensors, computed = resolve_parametrized(tensors, _Arrays(tensors, file).float, file)
+    derived = {**(derived or {}), **computed}
     groups = group_recurrent(tensors)
     if not groups:
         raise _no_lstm(tensors, file)

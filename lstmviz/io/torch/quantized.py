@@ -1,0 +1,177 @@
+"""PyTorch dynamic-quantized LSTMs (``torch.ao.quantization.quantize_dynamic``), dequantized.
+
+``quantize_dynamic(model, {nn.LSTM}, dtype=torch.qint8)`` replaces each ``nn.LSTM`` by a
+``DynamicQuantizedLSTM`` whose state dict holds no ``weight_ih_l0``: one
+``_all_weight_values.<k>.param`` per layer and direction (``k = layer · dirs + dir``), a
+``torch.ScriptObject`` (``__torch__.torch.classes.rnn.CellParamsBase`` in TorchScript) whose
+pickled state is ``("quantized_dynamic", [bias_ih, bias_hh], [], [reduce_range],
+[packed_ih, packed_hh])``; each packed ``LinearPackedParamsBase`` holds ``(weight, bias)``
+with the weight a quantized tensor (``torch._utils._rebuild_qtensor``: int8 storage plus
+``(per_tensor_affine, scale, zero_point)`` or ``(per_channel_affine, scales, zero_points,
+axis)``). lstmviz shows ``w = (q - zero_point) · scale`` and runs the float LSTM with it;
+torch's own quantized run also quantizes the activations per step, so the two differ by the
+activation rounding (see the parity test). float16 dynamic quantization keeps float weights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from lstmviz.io.errors import LoadError
+from lstmviz.io.torch.state_dict import LazyTensor, Tensor, is_tensor
+from lstmviz.io.wire.safe_pickle import Buildable
+
+_CELL = re.compile(r"^(?:(.*)\.)?_all_weight_values\.(\d+)\.param$")
+_SCHEMES = ("per_tensor_affine", "per_tensor_symmetric")
+_CHANNEL_SCHEMES = ("per_channel_affine", "per_channel_symmetric")
+
+
+class PackedState(Buildable):
+    """A ``torch.ScriptObject`` / TorchScript custom class: only its pickled state, kept."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, *args: object) -> None:
+        self.state: object = None
+
+    def build(self, state: object) -> None:
+        self.state = state
+
+
+def _state(obj: object) -> object:
+    """The pickled state, without the class name a state dict's ScriptObject pairs it with."""
+    state = getattr(obj, "state", None)
+    if type(state) is tuple and len(state) == 2 and isinstance(state[1], str):
+        return state[0]
+    return state
+
+
+def is_quantized_cell(obj: object) -> bool:
+    state = _state(obj)
+    return (
+        type(state) is tuple
+        and bool(state)
+        and state[0]
+        in (
+            "quantized_dynamic",
+            "quantized_dynamic_fp16",
+        )
+    )
+
+
+def rebuild_qtensor(src: Any) -> Any:
+    """``torch._utils._rebuild_qtensor`` stand-in: a lazy tensor of the dequantized values."""
+    file = src.file
+
+    def rebuild(storage, offset, size, stride, qparams, requires_grad=False, hooks=None):
+        raw = src.tensor(storage, offset, size, stride, None)
+        if type(qparams) is not tuple or not qparams:
+            raise LoadError(f"{file}: a quantized tensor without quantization parameters")
+        scheme = getattr(qparams[0], "name", "")
+        if scheme in _SCHEMES and len(qparams) == 3:
+            scale, zero = qparams[1], qparams[2]
+            if not isinstance(scale, float) or type(zero) is not int:
+                raise LoadError(f"{file}: a quantized tensor with a malformed scale")
+
+            def read() -> np.ndarray:
+                q = np.asarray(raw.read(), np.float64)
+                return ((q - zero) * scale).astype(np.float32)
+
+        elif scheme in _CHANNEL_SCHEMES and len(qparams) == 4:
+            scales, zeros, axis = qparams[1], qparams[2], qparams[3]
+            if not (is_tensor(scales) and is_tensor(zeros) and type(axis) is int):
+                raise LoadError(f"{file}: a per-channel quantized tensor with malformed scales")
+            if not 0 <= axis < len(raw.shape) or tuple(scales.shape) != (raw.shape[axis],):
+                raise LoadError(f"{file}: per-channel scales do not fit the quantized tensor")
+
+            def read() -> np.ndarray:
+                q = np.asarray(raw.read(), np.float64)
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                s = np.asarray(scales, np.float64).reshape(shape)
+                z = np.asarray(zeros, np.float64).reshape(shape)
+                return ((q - z) * s).astype(np.float32)
+
+        else:
+            raise LoadError(f"{file}: quantized tensor with scheme {scheme or '?'} cannot be shown")
+        return LazyTensor(tuple(raw.shape), "float32", read)
+
+    return rebuild
+
+
+def _packed_weight(packed: object, what: str, file: str) -> Tensor:
+    state = _state(packed)
+    if type(state) in (tuple, list) and state and is_tensor(state[0]):
+        return state[0]  # type: ignore[return-value]
+    raise LoadError(f"{file}: {what} of a quantized LSTM has no weight; re-save the float model")
+
+
+def cell_tensors(cell: object, file: str) -> dict[str, Tensor]:
+    """w_ih, w_hh, b_ih, b_hh of one quantized cell (dequantized lazily)."""
+    state = _state(cell)
+    assert type(state) is tuple
+    parts = list(state) + [None] * 5
+    biases, packed = parts[1], parts[4]
+    if type(packed) is not list or len(packed) != 2:
+        raise LoadError(f"{file}: a quantized LSTM cell without its two packed weights")
+    out = {
+        "weight_ih": _packed_weight(packed[0], "weight_ih", file),
+        "weight_hh": _packed_weight(packed[1], "weight_hh", file),
+    }
+    if type(biases) is list and len(biases) == 2 and all(is_tensor(b) for b in biases):
+        out["bias_ih"], out["bias_hh"] = biases
+    return out
+
+
+def _directions(cells: list[dict[str, Tensor]], where: str, file: str) -> int:
+    """1 or 2 directions, from the input widths of the cells (k = layer · dirs + dir)."""
+    n = len(cells)
+    if n % 2:
+        return 1
+    width = [tuple(c["weight_ih"].shape)[1] for c in cells]
+    hidden = tuple(cells[0]["weight_hh"].shape)[1]
+    if n >= 4:  # layer 1's input is 2H wide when bidirectional, H wide when not
+        return 2 if width[2] == 2 * hidden and width[1] == width[0] else 1
+    if width[1] != width[0]:
+        return 1
+    if width[0] != hidden:
+        return 2
+    raise LoadError(
+        f"{file}: {where or 'the quantized LSTM'} has 2 cells that fit both 2 layers and 1 "
+        "bidirectional layer (input size = hidden size), and its state dict does not say "
+        "which; save the whole quantized model or its TorchScript instead"
+    )
+
+
+def expand_cells(
+    tensors: dict[str, Tensor], cells: Mapping[str, object], hints: Mapping[str, int], file: str
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """``tensors`` plus ``<prefix>.weight_ih_l<k>[_reverse]``... for each quantized LSTM, and
+    a transform note per computed weight; ``hints``: prefix → 2 when the module says
+    bidirectional (TorchScript and whole models record it)."""
+    groups: dict[str, dict[int, object]] = {}
+    for path, cell in cells.items():
+        m = _CELL.match(path)
+        if m:
+            groups.setdefault(m.group(1) or "", {})[int(m.group(2))] = cell
+    derived: dict[str, str] = {}
+    for prefix, by_index in groups.items():
+        if sorted(by_index) != list(range(len(by_index))):
+            raise LoadError(f"{file}: {prefix or 'a quantized LSTM'} lacks some of its cells")
+        parts = [cell_tensors(by_index[k], file) for k in range(len(by_index))]
+        dirs = hints.get(prefix) or _directions(parts, prefix, file)
+        for k, part in enumerate(parts):
+            suffix = f"_l{k // dirs}" + ("_reverse" if k % dirs else "")
+            for name, t in part.items():
+                full = f"{prefix}.{name}{suffix}" if prefix else f"{name}{suffix}"
+                tensors[full] = t
+                if name.startswith("weight"):
+                    derived[full] = (
+                        f"{name}{suffix} dequantized from a dynamic-quantized LSTM (torch.ao."
+                        "quantization.quantize_dynamic, qint8): w = (q - zero_point)·scale"
+                    )
+    return tensors, derived

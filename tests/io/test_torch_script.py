@@ -1,0 +1,76 @@
+"""TorchScript reach and dynamic-quantized LSTMs, against committed torch outputs.
+
+Fixtures and the torch results beside them come from ``make_script_fixtures.py``: a module
+holding its LSTM in a private attribute, two LSTMs in one archive (a prefix= choice), a
+torch 1.x-style archive (6-element storage ids, HalfStorage, 'cuda:0'), and a 2-layer
+bidirectional LSTM quantized with ``quantize_dynamic`` as a state dict and as TorchScript.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstmviz
+from lstmviz.io import ChoiceRequired
+
+HERE = Path(__file__).resolve().parents[1] / "fixtures" / "torch"
+TOL = 1e-5
+#: lstmviz runs the dequantized weights in float; torch's quantized LSTM also rounds each
+#: step's input and h to 8 bits (dynamic activation quantization), which moves outputs by a
+#: few 1e-3 on these weights (measured max 2.2e-3 for the bidirectional 2-layer fixture).
+QUANTIZED_TOL = 1e-2
+
+
+def expected(stem: str, key: str = "") -> dict[str, np.ndarray]:
+    data = np.load(HERE / f"{stem}.expected.npz")
+    prefix = f"{key}/" if key else ""
+    return {k[len(prefix) :]: data[k] for k in data.files if k.startswith(prefix)}
+
+
+def output(path: Path, x: np.ndarray, **options: str) -> np.ndarray:
+    return lstmviz.run(lstmviz.load_model(path, **options), x).layers[-1].output
+
+
+def test_lstm_in_a_private_attribute() -> None:
+    exp = expected("script_private")
+    model = lstmviz.load_model(HERE / "script_private.pt")
+    assert model.layers[0].name == "_model layer 0"
+    np.testing.assert_allclose(
+        output(HERE / "script_private.pt", exp["x"]), exp["output"], atol=TOL
+    )
+
+
+def test_two_models_in_one_archive_are_a_choice() -> None:
+    with pytest.raises(ChoiceRequired) as info:
+        lstmviz.load_model(HERE / "script_two.pt")
+    assert set(info.value.choices) == {"_enc", "_dec"}
+    for prefix in ("_enc", "_dec"):
+        exp = expected("script_two", prefix)
+        got = output(HERE / "script_two.pt", exp["x"], prefix=prefix)
+        np.testing.assert_allclose(got, exp["output"], atol=TOL)
+
+
+def test_torch_1x_archive_with_trailing_none_half_and_cuda() -> None:
+    exp = expected("script_v1")
+    model = lstmviz.load_model(HERE / "script_v1.pt")
+    stored = model.layers[0].directions[0].provenance.stored
+    assert {t.dtype for t in stored} == {"float16"}
+    np.testing.assert_allclose(output(HERE / "script_v1.pt", exp["x"]), exp["output"], atol=TOL)
+
+
+@pytest.mark.parametrize("stem", ["qlstm_sd", "qlstm_script"])
+def test_dynamic_quantized_lstm(stem: str) -> None:
+    exp = expected(stem)
+    path = HERE / f"{stem}.pt"
+    model = lstmviz.load_model(path)
+    assert len(model.layers) == 2 and len(model.layers[0].directions) == 2
+    got = lstmviz.run(model, exp["x"]).layers[-1].output
+    np.testing.assert_allclose(got, exp["output"], atol=TOL)  # torch's own dequantization
+    gap = np.abs(got - exp["quantized_output"]).max()
+    assert 0 < gap < QUANTIZED_TOL  # torch's quantized run, activations rounded too
+    transforms = model.layers[0].directions[1].provenance.transforms
+    assert any("dequantized from a dynamic-quantized LSTM" in t for t in transforms)
+    assert any("dynamic-quantized LSTM (qint8)" in n for n in model.notes)
