@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from lstmviz.core.stored_layout import Cell, Panel
@@ -119,11 +119,14 @@ class GateHeatmap:
         self.plot.addItem(self.image)
         self.plot.vb.setBackgroundColor(NAN_RGB)
         self.bar = pg.ColorBarItem(
-            colorMap=pg.colormap.get("CET-D1"), interactive=False, width=10, values=(-1, 1)
+            colorMap=pg.colormap.get("CET-D1"), interactive=False, width=8, values=(-1, 1)
         )
         self.bar.setImageItem(self.image, insert_in=self.plot)
         self.bar.axis.setTextPen(pg.mkPen(20, 20, 20))
         ps.thin_labels(self.bar.axis)
+        # Three bars beside three heatmaps took 171 of 446 pixels at 1024 × 700: small numbers
+        # close to a narrow bar leave the width to the cells.
+        self.bar.axis.setStyle(tickFont=ps.small_font(7), tickTextOffset=2, tickLength=-4)
         self.separators = [
             pg.InfiniteLine(angle=0, pen=pg.mkPen(SEPARATOR_RGB, width=2), movable=False)
             for _ in range(3)
@@ -169,6 +172,7 @@ class GateHeatmap:
         self.limit = symmetric_limit(data)
         self.image.setImage(data, autoLevels=False, levels=(-self.limit, self.limit))
         self.bar.setLevels((-self.limit, self.limit))
+        self._fit_bar_axis()
         rows, cols = data.shape
         title = panel.title
         if panel.gate_axis != 1 and cols <= 3 * NARROW:  # side by side and thin: short title
@@ -180,8 +184,26 @@ class GateHeatmap:
         self._place_ticks(panel, show_gate_labels)
         self.clear_highlight()
         self.mark_cell(None)
+        # A thin matrix (bias, a D = 1 kernel) asks for little more than its axes, so at
+        # 1024 × 700 the free width goes to W_h by its stretch instead of being shared equally.
+        if panel.gate_axis == 0 and cols <= NARROW:
+            fixed = self.plot.getAxis("left").minimumWidth() + self.bar.axis.minimumWidth()
+            axes = fixed + 8 + 5 + 12  # + the bar, its gap, margins
+            self.plot.setMinimumWidth(axes + 10)
+            self.plot.setPreferredWidth(axes + min(cols * 14, 40))
+        else:
+            self.plot.setMinimumWidth(-1)
+            self.plot.setPreferredWidth(-1)
         self.plot.vb.setLimits(xMin=-0.5 * cols, xMax=1.5 * cols, yMin=-0.5 * rows, yMax=1.5 * rows)
         self.plot.vb.setRange(QRectF(0, 0, cols, rows), padding=0)
+
+    def _fit_bar_axis(self) -> None:
+        """The colour bar's axis as wide as its widest number (pyqtgraph fixes 45 pixels):
+        "-0.25" at 7 pt needs ~30, and a number that does not fit would not be drawn."""
+        metrics = QFontMetricsF(self.bar.axis.style["tickFont"])
+        digits = len(str(int(self.limit))) if np.isfinite(self.limit) else 1
+        widest = metrics.horizontalAdvance("-" + "8" * digits + ".88")
+        self.bar.axis.setWidth(int(widest + self.bar.axis.style["tickTextOffset"][0] + 6))
 
     def _place_separators(self, panel: Panel) -> None:
         angle = 0 if panel.gate_axis == 0 else 90

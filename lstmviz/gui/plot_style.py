@@ -242,7 +242,7 @@ def _refit_title(plot: pg.PlotItem) -> None:
     metrics = QFontMetricsF(font)
     # the title is centred over the view box, which sits right of the left axis
     centre = plot.vb.geometry().center().x() if plot.vb.width() > 0 else plot.width() / 2
-    room = max(2 * min(centre, plot.width() - centre) - 12, 40.0)
+    room = max(2 * min(centre, plot.width() - centre) - 4, 40.0)
     lines = [
         metrics.elidedText(html.unescape(line), Qt.TextElideMode.ElideRight, room)
         for line in text.split("<br>")

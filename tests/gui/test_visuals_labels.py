@@ -142,5 +142,5 @@ def test_colour_bar_ticks_of_a_short_heatmap_do_not_overlap(qtbot):
         labels = drawn_labels(heatmap.bar.axis)
         assert labels, heatmap.panel.key
         ys = sorted(y for y, _ in labels)
-        line = QFontMetricsF(heatmap.bar.axis.font()).height()
+        line = QFontMetricsF(heatmap.bar.axis.style["tickFont"] or heatmap.bar.axis.font()).height()
         assert (np.diff(ys) >= 0.7 * line).all(), (heatmap.panel.key, labels)

@@ -1,0 +1,36 @@
+"""The weights view at 1024 × 700 (docks open): the widest matrix gets the width, colour bars
+stay slim, every title fits its plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QFontMetricsF
+
+from lstmviz.resources import default_model_path
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
+
+
+def test_weights_at_1024_by_700_give_w_h_the_room(make_main_window, qtbot):
+    window = make_main_window(size=(1024, 700))
+    window.open_model(str(default_model_path()), wait=True)
+    qtbot.wait(100)
+    window.grab().save(str(ARTIFACTS / "visuals_weights_1024x700.png"))
+    heatmaps = {h.panel.key: h for h in window.weights_view.active}
+    w_x, w_h, b = heatmaps["W_x"], heatmaps["W_h"], heatmaps["b"]
+    assert w_x.panel.data.shape[1] == 1 and w_h.panel.data.shape[1] == 24
+    # 24 columns against 1: W_h's cells get at least twice the pixels of W_x's one column
+    # (they got the same 28 pixels, squeezed between three 57-pixel colour bars)
+    assert w_h.plot.vb.width() >= 2 * w_x.plot.vb.width(), (
+        w_h.plot.vb.width(),
+        w_x.plot.vb.width(),
+    )
+    assert w_h.plot.vb.width() >= 60
+    for h in (w_x, w_h, b):
+        assert h.bar.width() <= 45, h.bar.width()
+        label = h.plot.titleLabel
+        shown = label.item.toPlainText()
+        width = QFontMetricsF(label.item.font()).horizontalAdvance(shown)
+        assert width <= h.plot.width() + 8, (shown, width, h.plot.width())
