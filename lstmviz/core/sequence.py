@@ -201,7 +201,7 @@ def _load_sequence(
     p = Path(path)
     if embedding is not None and width != 1:
         try:
-            ids, cells = _read_sequence(p, 1)
+            ids, cells = _read_sequence(p, 1, keep_cells=True)
         except ValueError:
             ids = None  # not one column: read it as embedded vectors below
         if ids is not None:
@@ -215,8 +215,11 @@ def _load_sequence(
     return _read_sequence(p, width)[0]
 
 
-def _read_sequence(p: Path, width: int) -> tuple[FloatArray, list[str] | None]:
-    """The sequence, and for a one-column text file the cells as written (for messages)."""
+def _read_sequence(
+    p: Path, width: int, keep_cells: bool = False
+) -> tuple[FloatArray, list[str] | None]:
+    """The sequence, and with ``keep_cells`` the cells of a one-column text file as written
+    (token ids quoted in messages)."""
     name = p.name
     try:
         st = p.stat()
@@ -258,7 +261,7 @@ def _read_sequence(p: Path, width: int) -> tuple[FloatArray, list[str] | None]:
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
     cells = None
-    if width == 1:
+    if keep_cells and width == 1:
         rows = (c for k, line in enumerate(_lines(text)) if k != header and (c := _cells(line)))
         cells = [c[0] for c in rows]
     return x, cells
