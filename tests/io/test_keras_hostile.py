@@ -417,3 +417,40 @@ def test_deflated_weights_member_counts_against_the_budget(tmp_path: Path) -> No
         for n in a.namelist():
             b.writestr(n, a.read(n))
     assert load_model(small).layers[0].hidden_size == 4
+
+
+def _tensor(name: str) -> dict:
+    history = {"shape": [None, 5, 3], "dtype": "float32", "keras_history": [name, 0, 0]}
+    return {"class_name": "__keras_tensor__", "config": history}
+
+
+def _layer(kind: str, cfg: dict, node: dict) -> dict:
+    return {"class_name": kind, "name": cfg["name"], "config": cfg, "inbound_nodes": [node]}
+
+
+def test_many_lstms_behind_a_long_stack_are_not_quadratic(tmp_path: Path) -> None:
+    """A crafted functional config (no weights needed): 6,000 Dense layers in a row and
+    4,000 LSTMs all fed by the last one. Tracing each LSTM back through the stack would be
+    24 million steps; it must answer (here: which LSTM?) within the time limit."""
+    layers: list[dict] = [{"class_name": "InputLayer", "name": "in", "config": {"name": "in"}}]
+    prev = "in"
+    for k in range(6000):
+        node = {"args": [_tensor(prev)], "kwargs": {}}
+        cfg = {"name": f"d{k}", "units": 3}
+        layers.append(_layer("Dense", cfg, node))
+        prev = f"d{k}"
+    for k in range(4000):
+        node = {"args": [_tensor(prev)], "kwargs": {}}
+        cfg = {"name": f"l{k}", "units": 2}
+        layers.append(_layer("LSTM", cfg, node))
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": layers}}
+    inner = tmp_path / "w.h5"
+    with h5py.File(inner, "w") as f:
+        f.create_group("layers")
+    path = tmp_path / "stack.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("metadata.json", "{}")
+        zf.write(inner, "model.weights.h5")
+    out = bounded_load(path)
+    out.assert_refused("pick one with layer=", "4000 LSTM branches")

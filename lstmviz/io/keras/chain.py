@@ -244,12 +244,13 @@ def _build(
             chain.infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
             continue
         if graph.wired(f):
-            path, end = graph.trace(f)
+            end = graph.end(f)
             if chain.layers and end != chain.nodes[-1]:
                 why = graph.describe(end, chain.layers[-1].name)
                 chain.infos.append(layer_info(f, f"not run: {why}"))
                 chain.notes.append(f"LSTM {f.name!r} is not run: {why}")
                 continue
+            path, _ = graph.trace(f)  # only for the LSTMs chained: their paths are disjoint
             between = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
             if not chain.layers:
                 chain.before = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
@@ -268,7 +269,8 @@ def _build(
         if chain.closed
         else dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
     )
-    skipped = [f.name for f in found if f.is_lstm and all(x.name != f.name for x in chain.layers)]
+    run = {x.name for x in chain.layers}
+    skipped = [f.name for f in found if f.is_lstm and f.name not in run]
     if skipped:
         chain.notes.append(
             f"LSTMs not run: {', '.join(repr(n) for n in skipped[:8])}; layer=<name> runs one "

@@ -43,6 +43,34 @@ class Graph:
     def __init__(self, found: Sequence[FoundLayer]) -> None:
         self.by_node = {f.wiring.node: f for f in found if f.wiring is not None}
         self.limit = len(found) + 1
+        self._ends: dict[str, str | None] = {}  # non-LSTM node → where its data comes from
+
+    def end(self, f: FoundLayer) -> str | None:
+        """Where ``trace(f)`` ends, without building the path: each non-LSTM node's answer is
+        kept, so many LSTMs fed through one long stack of layers cost one walk, not one
+        each (a crafted config of 10,000 of each would otherwise take minutes)."""
+        walked: list[str] = []
+        wiring, end = f.wiring, None
+        for _ in range(self.limit):
+            if wiring is None or wiring.source is None:
+                break
+            if wiring.source == MODEL_INPUT:
+                end = MODEL_INPUT
+                break
+            if wiring.source in self._ends:
+                end = self._ends[wiring.source]
+                break
+            g = self.by_node.get(wiring.source)
+            if g is None:
+                break
+            if g.is_lstm:
+                end = g.wiring.node if wiring.source_output == 0 and g.wiring else None
+                break
+            walked.append(wiring.source)
+            wiring = g.wiring
+        for node in walked:
+            self._ends[node] = end
+        return end
 
     @staticmethod
     def wired(f: FoundLayer) -> bool:
@@ -89,7 +117,7 @@ def starts(found: Sequence[FoundLayer], graph: Graph) -> list[int]:
             if not out:
                 out.append(i)
             continue
-        _, end = graph.trace(f)
+        end = graph.end(f)
         if end is None or end == MODEL_INPUT or end not in graph.by_node or end in fed:
             out.append(i)
         else:
@@ -100,17 +128,18 @@ def starts(found: Sequence[FoundLayer], graph: Graph) -> list[int]:
 def lineage(found: Sequence[FoundLayer], graph: Graph, at: int) -> list[int]:
     """Indices of the LSTMs feeding ``found[at]``, from its branch's first LSTM down to it."""
     index = {f.wiring.node: i for i, f in enumerate(found) if f.wiring is not None}
-    out = [at]
+    out, seen = [at], {at}
     for _ in range(len(found)):
-        f = found[out[0]]
+        f = found[out[-1]]
         if not graph.wired(f):
             break
-        _, end = graph.trace(f)
+        end = graph.end(f)
         k = index.get(end) if end is not None else None
-        if k is None or k in out:
+        if k is None or k in seen:
             break
-        out.insert(0, k)
-    return out
+        out.append(k)
+        seen.add(k)
+    return out[::-1]
 
 
 def pick(found: Sequence[FoundLayer], graph: Graph, src: Source, wanted: str | None) -> int | None:
