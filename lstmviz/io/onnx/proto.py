@@ -233,21 +233,42 @@ class _Scope:
     op: str
 
 
+def _text(raw: memoryview) -> str:
+    return bytes(raw).decode("utf-8", "replace")
+
+
 def _node(raw: memoryview, graph: Graph | None = None, index: int = 0, depth: int = 0) -> Node:
-    f = pw.parse(raw)
-    op_type, name = pw.get_string(f, 4), pw.get_string(f, 3)
+    """One NodeProto, read in a single pass over its fields (a graph may hold 100,000)."""
+    inputs: list[str] = []
+    outputs: list[str] = []
+    attributes: list[memoryview] = []
+    op_type = name = domain = ""
+    for number, _wire, value in pw.iter_fields(raw):
+        if not isinstance(value, memoryview):
+            continue
+        if number == 1:
+            inputs.append(_text(value))
+        elif number == 2:
+            outputs.append(_text(value))
+        elif number == 3:
+            name = _text(value)
+        elif number == 4:
+            op_type = _text(value)
+        elif number == 5:
+            attributes.append(value)
+        elif number == 7:
+            domain = _text(value)
     scope = None
-    if graph is not None:
+    if graph is not None and attributes:
         label = name or f"{op_type} node {index}"
         scope = _Scope(graph, f"{graph.path}/{label}" if graph.path else label, depth, op_type)
-    attrs = dict(_attribute(a, scope) for a in f.get(5, []) if isinstance(a, memoryview))
     return Node(
         op_type=op_type,
         name=name,
-        domain=pw.get_string(f, 7),
-        inputs=tuple(pw.get_strings(f, 1)),
-        outputs=tuple(pw.get_strings(f, 2)),
-        attrs=attrs,
+        domain=domain,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        attrs=dict(_attribute(a, scope) for a in attributes),
     )
 
 
