@@ -12,6 +12,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from lstmviz import run
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
+from lstmviz.gui.diagnostics_view import DiagnosticsView
 from lstmviz.gui.step_view import StepView
 from lstmviz.gui.view_export import save_widget
 from lstmviz.gui.weights_view import WeightsView
@@ -49,19 +50,22 @@ def column_profile(a: np.ndarray) -> np.ndarray:
     return (255 - a).mean(axis=0)
 
 
-@pytest.mark.parametrize("kind", ["step", "weights"])
+@pytest.mark.parametrize("kind", ["step", "weights", "diagnostics"])
 def test_svg_matches_the_png(qtbot, tmp_path, kind):
     w = direction()
-    view = StepView() if kind == "step" else WeightsView()
+    view = {"step": StepView, "weights": WeightsView, "diagnostics": DiagnosticsView}[kind]()
     qtbot.addWidget(view)
     view.resize(700, 500)
     view.show()
     qtbot.waitExposed(view)
+    trace = run(LSTMModel((LSTMLayer("l", (w,)),)), np.ones((12, 3)))
     if kind == "step":
-        view.set_direction(run(LSTMModel((LSTMLayer("l", (w,)),)), np.ones((4, 3))).layers[0]
-                           .directions[0], "x")  # fmt: skip
-    else:
+        view.set_direction(trace.layers[0].directions[0], "x")
+    elif kind == "weights":
         view.set_direction(w, 0, "x")
+    else:  # a plain widget around the plots: render(painter) alone raised TypeError here
+        view.set_trace(trace)
+        view.refresh(force=True)
     qtbot.wait(50)
     png, svg = tmp_path / f"{kind}.png", tmp_path / f"{kind}.svg"
     save_widget(view, png)
@@ -75,8 +79,10 @@ def test_svg_matches_the_png(qtbot, tmp_path, kind):
     # pyqtgraph's axes were replayed at 3/4 of their length while the cells were not.
     if kind == "step":
         scene_view, axis = view, view.states.getAxis("bottom")
-    else:
+    elif kind == "weights":
         scene_view, axis = view.graphics, view.active[1].plot.getAxis("bottom")  # W_h
+    else:
+        scene_view, axis = view.plots, view.prod_plot.getAxis("bottom")
     band = scene_view.mapFromScene(axis.sceneBoundingRect()).boundingRect()
     band.translate(scene_view.mapTo(view, band.topLeft()) - band.topLeft())
     rows = slice(band.top(), band.bottom())
