@@ -292,3 +292,17 @@ def test_frozen_keras_merge_mode_and_go_backwards_come_from_the_graph(name: str)
     assert [d.reverse for d in bidi.directions] == [False, True]
     assert backwards.directions[0].reverse
     assert backwards.output_order.value == "processing"  # Keras returns it in reading order
+
+
+@pytest.mark.parametrize("pick", ["model.pb", "ckpt/model.ckpt-1000"])
+def test_keras_layers_built_in_a_tf1_graph_read_their_activations_from_it(pick: str) -> None:
+    """tf.keras LSTM(activation='relu') in a TF1 graph: frozen, or a Saver checkpoint with its
+    .meta: the gate ops give relu (the names alone would assume tanh), the Dense head runs."""
+    model = load_model(FIXTURES / "keras_graph_mode" / pick)
+    (layer,) = model.layers
+    assert layer.directions[0].act_cand.name == "relu"
+    assert "Keras layers" in model.source_format
+    exp = _expected("keras_graph_mode")
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["hidden"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["network"], atol=TOL)

@@ -57,6 +57,9 @@ class Request:
     #: what to try when the variables hold no TF1 or Keras LSTM by name (a frozen graph's
     #: Keras layers); returns a model or raises the refusal
     fallback: Callable[[], LSTMModel] | None = None
+    #: Keras layers read from the graph's ops (a frozen graph), tried before the names: the
+    #: ops also give the activations, which names do not
+    graph_layers: Callable[[], LSTMModel | None] | None = None
     keras_metadata: KerasMetadata | None = None  # a tf.keras SavedModel's layer configs
 
 
@@ -232,6 +235,9 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
     notes = req.notes
     if not found.cells:
         kind = _kind(req, names)
+        model = req.graph_layers() if req.graph_layers is not None else None
+        if model is not None:
+            return model
         model = load_keras_layers(
             bundle,
             names,

@@ -26,6 +26,7 @@ from lstmviz.io.tensorflow.cells import user_number, user_text
 from lstmviz.io.tensorflow.files import read_limited
 from lstmviz.io.tensorflow.graph import MAX_META_BYTES, GraphInfo, read_graph
 from lstmviz.io.tensorflow.graphdef import is_graph_def, load_graph_def
+from lstmviz.io.tensorflow.keras_graph import load_keras_graph
 from lstmviz.io.tensorflow.keras_metadata import read_keras_metadata
 from lstmviz.io.tensorflow.savedmodel import is_saved_model_dir, meta_graph
 from lstmviz.io.wire import protowire as pw
@@ -111,6 +112,8 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
     req.kind = "TensorFlow SavedModel" if saved else "TensorFlow V2 checkpoint"
     req.parts = f"variables.index + {shards}" if saved else f".index + {shards}"
     req.graph_label = label
+    if graph is not None:  # Keras layers built in a TF1 graph: their ops give the activations
+        req.graph_layers = lambda: load_keras_graph(bundle, graph, req)
     if saved:
         try:
             req.keras_metadata = read_keras_metadata(index.parent.parent)

@@ -248,7 +248,8 @@ def load_graph_def(
         "weights as Const nodes",
         "",
     )
-    req.fallback = lambda: load_keras_graph(bundle, graph, req) or _raise(_refusal(path, nodes))
+    req.graph_layers = lambda: load_keras_graph(bundle, graph, req)
+    req.fallback = lambda: _raise(_refusal(path, nodes))
     return assemble(bundle, graph, req)
 
 

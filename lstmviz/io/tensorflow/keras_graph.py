@@ -277,13 +277,20 @@ def _merge_mode(top: Graph, scope: str) -> MergeMode | None:
 
 
 def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LSTMModel | None:
-    """The Keras LSTM chain of a frozen graph, or None when it has no Keras LSTM step."""
+    """The Keras LSTM chain of a graph (a frozen one, or a TF1 ``.meta`` whose variables the
+    checkpoint holds), or None when it has no Keras LSTM step."""
     top = graph.top
     if top is None:
         return None
-    cells = [c for n in top.nodes.values() if n.op == "Split" if (c := _cell(top, n, bundle))]
-    if not cells:
+    found = [c for n in top.nodes.values() if n.op == "Split" if (c := _cell(top, n, bundle))]
+    if not found:
         return None
+    # Keras' rnn() in a TF1 graph also calls the cell once outside its loop (to learn the
+    # output shape): one layer per set of weights, named by its shortest scope
+    by_weights: dict[tuple[str, str, str | None], KerasCell] = {}
+    for c in sorted(found, key=lambda c: (len(c.scope), c.scope)):
+        by_weights.setdefault((c.kernel, c.recurrent, c.bias), c)
+    cells = list(by_weights.values())
     scopes = sorted({c.scope for c in cells})
     if len(scopes) != len(cells):
         raise LoadError(f"{req.file}: several Keras LSTM steps share a scope ({', '.join(scopes)})")
@@ -328,7 +335,7 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
         return LSTMModel(
             layers=tuple(layers),
             source_path=req.path,
-            source_format=f"{req.kind} (Keras layers, weights as Const nodes)",
+            source_format=f"{req.kind} (Keras layers, {req.parts}{req.graph_label})",
             framework="Keras (frozen TensorFlow graph)",
             all_layers=infos,
             head=head.transforms if head is not None else (),
