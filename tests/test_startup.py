@@ -129,6 +129,12 @@ def test_no_display_at_all_is_the_no_display_message():
     assert verdict.problem == display_check.NO_DISPLAY
 
 
+def test_a_platform_forced_against_the_session_is_named():
+    verdict = display_check.check({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, "linux")
+    assert verdict.problem is not None
+    assert "QT_QPA_PLATFORM asks for wayland but WAYLAND_DISPLAY is unset" in verdict.problem
+
+
 def test_without_ldd_the_known_libraries_are_looked_up(monkeypatch):
     monkeypatch.setattr(display_check.shutil, "which", lambda name: None)
     monkeypatch.setattr(display_check, "_findable", lambda so: so != "libxcb-keysyms.so.1")

@@ -135,8 +135,15 @@ def _platform_problem(name: str, env: Mapping[str, str]) -> str | None:
     """One line saying why platform ``name`` cannot start, or None when it can."""
     if name not in PLUGIN_FILES:
         return None
-    display = env.get("DISPLAY") if name == "xcb" else env.get("WAYLAND_DISPLAY")
+    var, other = ("DISPLAY", "WAYLAND_DISPLAY") if name == "xcb" else ("WAYLAND_DISPLAY", "DISPLAY")
+    display = env.get(var)
     if not display:
+        if env.get(other):  # a session of the other kind: QT_QPA_PLATFORM asked for this one
+            return (
+                f"lstmviz: QT_QPA_PLATFORM asks for {name} but {var} is unset ({other} is "
+                f"set); unset QT_QPA_PLATFORM or set it to "
+                f"{'wayland' if name == 'xcb' else 'xcb'}"
+            )
         return NO_DISPLAY
     if name == "wayland" and not _wayland_socket(display, env).exists():
         return (
