@@ -272,3 +272,17 @@ def test_weights_only_file_starts_at_the_picked_lstm(
     x = s.predict(s.case.feeds["b"])
     want = s.predict(s.case.lstms["b"])
     np.testing.assert_allclose(lstmviz.run(m, x).layers[0].output, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pick", ["a", "b"])
+def test_a_merge_after_either_branch_ends_its_head(tmp_path: Path, pick: str) -> None:
+    """Two inputs → two LSTMs → a Dense each → Concatenate → Dense: whichever LSTM is picked,
+    its Dense is not the network's output, so no head is run and a note says why."""
+    xa, xb = keras.Input((T, 3)), keras.Input((T, 2))
+    a = L.Dense(4, name="da")(L.LSTM(4, name="a")(xa))
+    b = L.Dense(4, name="db")(L.LSTM(5, name="b")(xb))
+    model = keras.Model([xa, xb], L.Dense(2, name="out")(L.Concatenate()([a, b])))
+    model.save(tmp_path / "m.keras")
+    m = load_model(tmp_path / "m.keras", layer=pick)
+    assert m.head == ()
+    assert any("merges" in n and "another branch" in n for n in m.notes)

@@ -40,6 +40,8 @@ class Wiring:
     source_output: int = 0
     states: tuple[str, ...] = ()
     n_inputs: int = 1
+    #: every data input's node (a merge layer has several), None where not resolved
+    sources: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,7 @@ def _wiring(node: str, entry: Mapping[str, Any], kind: str, made: dict[str, str]
         tensor,
         tuple(made.get(n, n) for n, _ in states),
         len(data),
+        tuple(made.get(n) for n, _ in data),
     )
 
 

@@ -183,7 +183,8 @@ def dense_head(
     width = last_layer.output_size
     for f in after:
         if wired(f) and f.wiring is not None and node is not None:
-            if f.wiring.n_inputs != 1 and f.wiring.source in ours:
+            merged = set(f.wiring.sources) or {f.wiring.source}
+            if f.wiring.n_inputs != 1 and merged & ours:
                 notes.append(
                     f"{f.display_kind} {f.name!r} merges {last_layer.name!r}'s output with "
                     "another branch; lstmviz does not run it, so the network output shown is "
