@@ -247,7 +247,8 @@ def test_tensor_decoding_agrees_with_onnx(dtype: str, raw: bool) -> None:
     """lstmviz's by-field-number decoder against onnx.numpy_helper on the same TensorProto."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from lstmviz.io.onnx.proto import tensor_array, tensor_info
+    from lstmviz.io.onnx.proto import tensor_info
+    from lstmviz.io.onnx.tensors import tensor_array
 
     code = getattr(TensorProto, dtype)
     values = np.array([[-2.5, 0.0, 1.0], [3.25, -7.0, 65.0]])

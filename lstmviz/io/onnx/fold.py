@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lstmviz.io.errors import LoadError
-from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, tensor_array
+from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote
+from lstmviz.io.onnx.tensors import tensor_array
 
 MAX_DEPTH = 32
 #: A Concat may output at most this many elements beyond twice what was read from the

@@ -4,12 +4,10 @@ Only what an LSTM reader uses is decoded (field numbers from onnx/onnx.proto, pr
 ModelProto {ir_version 1, producer_name 2, producer_version 3, graph 7, opset_import 8},
 GraphProto {node 1, initializer 5, input 11, output 12}, NodeProto {input 1, output 2,
 name 3, op_type 4, attribute 5, domain 7}, AttributeProto {name 1, f 2, i 3, s 4, t 5, g 6,
-floats 7, ints 8, strings 9, graphs 11, type 20} and TensorProto {dims 1, data_type 2, float_data 4,
-int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, external_data 13,
-data_location 14}. Tensor bytes are decoded in place: ``raw_data`` becomes a read-only NumPy
-view of the file's bytes, never a copy. Every length was checked by ``protowire``, every
-element count is checked against ``dims`` here, and external data is read only from files
-inside the model's folder.
+floats 7, ints 8, strings 9, graphs 11, type 20} and TensorProto {dims 1, data_type 2,
+float_data 4, int32_data 5, int64_data 7, name 8, raw_data 9, double_data 10, external_data 13,
+data_location 14}. Tensors are kept undecoded (``TensorInfo``) until a reader needs one
+(``tensors.tensor_array``). Every length was checked by ``protowire``.
 
 Subgraphs (the ``then_branch``/``else_branch`` of ``If``, the ``body`` of ``Loop`` and ``Scan``)
 are decoded into ``Graph`` objects that know their enclosing graph, so names resolve from the
@@ -20,15 +18,9 @@ hostile file is decoded in time linear in its size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lstmviz.io.convert import bfloat16_to_float32
-from lstmviz.io.errors import LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.wire import protowire as pw
 
@@ -49,15 +41,9 @@ DATA_TYPES: dict[int, tuple[str, str, int]] = {
     16: ("bfloat16", "<u2", 5),  # read as its bits, then widened to float32
 }
 OTHER_TYPES = {8: "string", 14: "complex64", 15: "complex128", 17: "float8e4m3fn"}
-MAX_ELEMENTS = 1 << 34
 #: Subgraphs nested deeper than this are refused (exporters nest If inside If a few levels deep:
 #: silero-vad's model has 6 levels).
 MAX_GRAPH_DEPTH = 24
-#: Rank of a tensor beyond which its dims are refused (ONNX tensors in practice have < 10).
-MAX_RANK = 64
-#: A typed (not raw_data) tensor may decode to at most this many times its stored bytes.
-TYPED_SLACK = 4
-EXTERNAL = 1
 #: ModelProto top-level fields → wire type (1 ir_version ... 7 graph, 8 opset_import ...).
 _MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
 #: First byte of a GraphProto: node, name, initializer, doc_string, input, output, value_info.
@@ -312,39 +298,6 @@ def parse_model(data: bytes) -> Model:
     return Model(pw.get_int(top, 1), producer, default[0] if default else 0, graph)
 
 
-def _typed_values(t: TensorInfo, np_dtype: str, number: int, count: int) -> np.ndarray:
-    """The typed repeated field (float_data, int32_data...) as an array of ``np_dtype``.
-
-    The number of values is counted before anything is decoded, and a field that would
-    decode to more than ``TYPED_SLACK`` times its bytes (1-byte varints as int64) is refused,
-    so a small file cannot declare a huge typed tensor.
-    """
-    if number in (4, 10):
-        size = 4 if number == 4 else 8
-        found, nbytes = pw.count_packed(t.fields, number, size)
-    else:
-        found, nbytes = pw.count_packed(t.fields, number)
-    if found != count:
-        raise pw.ProtoError(f"{found} values for dims {short_dims(t.dims)}")
-    if count * np.dtype(np_dtype).itemsize > TYPED_SLACK * nbytes + (1 << 20):
-        raise pw.ProtoError(f"{count} values decode to far more than the {nbytes} bytes stored")
-    if number == 4:
-        return pw.fixed_array(t.fields, 4, "<f4")
-    if number == 10:
-        return pw.fixed_array(t.fields, 10, "<f8")
-    values = pw.varints_array(t.fields, number)
-    if t.data_type in (10, 16, 4):  # 16-bit types keep their bit pattern in int32_data
-        return values.astype(np.uint16).view(np_dtype)
-    return values.view(np.int64).astype(np_dtype)
-
-
-def short_dims(dims: tuple[int, ...] | list[int], keep: int = 8) -> str:
-    """Dims for a message, at most ``keep`` of them shown (a hostile file may declare 40,000)."""
-    shown = ", ".join(str(d) for d in dims[:keep])
-    more = f", ... ({len(dims)} dims)" if len(dims) > keep else ""
-    return f"[{shown}{more}]"
-
-
 def quote(text: str, limit: int = 80) -> str:
     """A name from the file, quoted for a message: printable, one line, at most ``limit``
     characters (the middle elided), so no file can make a long or multi-line message."""
@@ -352,91 +305,6 @@ def quote(text: str, limit: int = 80) -> str:
     if len(clean) > limit:
         clean = f"{clean[: limit // 2]}...{clean[-(limit // 2) :]}"
     return repr(clean)
-
-
-def _prod(dims: tuple[int, ...]) -> int:
-    """The element count, stopping as soon as it passes ``MAX_ELEMENTS`` (no bignum work)."""
-    out = 1
-    for d in dims:
-        out *= d
-        if out > MAX_ELEMENTS:
-            return out
-    return out
-
-
-def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarray:
-    """Decode a TensorProto to an array (``raw_data``: a read-only view, no copy).
-
-    bfloat16 comes back widened to float32 (NumPy has no bfloat16); float16 stays float16.
-    """
-    name = quote(t.name)
-    if len(t.dims) > MAX_RANK or any(d < 0 for d in t.dims) or _prod(t.dims) > MAX_ELEMENTS:
-        raise LoadError(
-            f"{file}: {what} ({name}) has absurd dims {short_dims(t.dims)}; the file is "
-            "damaged or not a real model"
-        )
-    if t.data_type not in DATA_TYPES:
-        raise LoadError(
-            f"{file}: {what} ({name}) has dtype {t.dtype_name}; lstmviz reads float, "
-            "integer and bool tensors"
-        )
-    _, np_dtype, number = DATA_TYPES[t.data_type]
-    count = math.prod(t.dims)
-    if pw.get_int(t.fields, 14) == EXTERNAL:
-        arr = _external(t, np_dtype, count, folder, file, what)
-    elif (raw := pw.get_bytes(t.fields, 9)) is not None:
-        itemsize = np.dtype(np_dtype).itemsize
-        if len(raw) != count * itemsize:
-            raise LoadError(
-                f"{file}: {what} ({name}) is damaged (raw_data holds {len(raw)} bytes, "
-                f"dims {short_dims(t.dims)} need {count * itemsize})"
-            )
-        arr = np.frombuffer(raw, np_dtype)
-    else:
-        try:
-            arr = _typed_values(t, np_dtype, number, count)
-        except (pw.ProtoError, OverflowError, ValueError) as exc:
-            raise LoadError(f"{file}: {what} ({name}) is damaged ({exc})") from exc
-    arr = arr.reshape(t.dims)
-    return bfloat16_to_float32(arr) if t.data_type == 16 else arr
-
-
-def _external(
-    t: TensorInfo, np_dtype: str, count: int, folder: Path, file: str, what: str
-) -> np.ndarray:
-    """Raw little-endian bytes from a file next to the model, never outside its folder."""
-    entries = [pw.parse(e) for e in t.fields.get(13, []) if isinstance(e, memoryview)]
-    info = {pw.get_string(e, 1): pw.get_string(e, 2) for e in entries}
-    location = info.get("location", "")
-    base = folder.resolve()
-    rel = Path(location)
-    target = (base / rel).resolve()
-    if not location or rel.is_absolute() or ".." in rel.parts or base not in target.parents:
-        raise LoadError(
-            f"{file}: {what} ({quote(t.name)}) points to external data {quote(location)} "
-            "outside the model's folder; lstmviz reads external data only from beside the model"
-        )
-    need = count * np.dtype(np_dtype).itemsize
-    try:
-        offset = int(info.get("offset") or 0)
-        length = int(info.get("length") or need)
-    except ValueError as exc:
-        raise LoadError(
-            f"{file}: {what} ({quote(t.name)}) has a bad external offset/length"
-        ) from exc
-    if not target.is_file():
-        raise LoadError(f"{file}: external data file {quote(location)} for {what} is missing")
-    size = target.stat().st_size
-    if length != need or offset < 0 or offset + length > size:
-        raise LoadError(
-            f"{file}: {what} ({quote(t.name)}) needs {need} bytes at offset {offset} of "
-            f"{quote(location)} ({size} bytes, length {length}); the data file is truncated or "
-            "does not match"
-        )
-    with target.open("rb") as fh:
-        fh.seek(offset)
-        raw = fh.read(need)
-    return np.frombuffer(raw, np_dtype)
 
 
 def sniff(probe: Probe) -> bool:

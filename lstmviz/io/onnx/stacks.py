@@ -28,7 +28,8 @@ import numpy as np
 from lstmviz.core.model import freeze
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.onnx.fold import LAYOUT_OPS, MAX_DEPTH, Folder, NotConstant
-from lstmviz.io.onnx.proto import EXTERNAL, Graph, Node, TensorInfo, quote, tensor_array, walk
+from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, walk
+from lstmviz.io.onnx.tensors import EXTERNAL, tensor_array
 from lstmviz.io.wire import protowire as pw
 
 #: Nodes lstmviz runs as LSTM layers (the quantized one is dequantized first).
