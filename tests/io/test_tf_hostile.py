@@ -222,3 +222,22 @@ def test_scalar_const_with_a_huge_value_list_is_not_expanded(tmp_path: Path) -> 
     path = tmp_path / "model.pb"
     path.write_bytes(graph)
     bounded_load(path).assert_bounded()
+
+
+def test_checkpoint_state_file_pointing_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    """``model_checkpoint_path`` naming a checkpoint elsewhere (``/abs/other/model.ckpt``) is
+    not followed out of the folder; the same name beside the state file is used instead."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _copy_checkpoint(elsewhere)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "checkpoint").write_text(f'model_checkpoint_path: "{elsewhere}/model.ckpt"\n')
+    bounded_load(folder).assert_refused("outside its folder")
+    (folder / "checkpoint").write_text('model_checkpoint_path: "../elsewhere/model.ckpt"\n')
+    bounded_load(folder).assert_refused("outside its folder")
+    _copy_checkpoint(folder)  # moved folders keep working: the name beside the state file
+    (folder / "checkpoint").write_text(f'model_checkpoint_path: "{elsewhere}/model.ckpt"\n')
+    out = bounded_load(folder)
+    out.assert_bounded()
+    assert out.kind == "model", out

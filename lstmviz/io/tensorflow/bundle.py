@@ -91,20 +91,33 @@ def _from_checkpoint_file(path: Path) -> Path:
     match = CHECKPOINT_LINE.search(text)
     if match is None:
         raise LoadError(f"{path.name}: no model_checkpoint_path line; pick the .index file instead")
-    raw = Path(match.group("path").encode().decode("unicode_escape"))
+    raw = Path(match.group("path").encode().decode("unicode_escape", errors="replace"))
+    local = path.parent / f"{raw.name}.index"
+    if local.exists():  # beside the state file (TF often writes absolute paths; folders move)
+        return local
     prefix = raw if raw.is_absolute() else path.parent / raw
     index = Path(f"{prefix}.index")
+    if not _inside(prefix, path.parent):
+        raise LoadError(
+            f"{path.name}: points at {raw}, outside its folder; lstmviz reads only the "
+            "checkpoint beside its state file: pick the .index file directly"
+        )
     if not index.exists() and prefix.is_file():  # a V1 checkpoint is the bare prefix file
         return prefix
     if not index.exists():
-        moved = path.parent / f"{raw.name}.index"  # the folder was moved after saving
-        if moved.exists():
-            return moved
         raise LoadError(
             f"{path.name}: points at {raw}, but {index.name} is not in {path.parent.name or '.'}; "
             "pick the .index file directly"
         )
     return index
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symlinks resolved) lies in ``folder`` or below it."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
 
 
 def locate(path: Path) -> Path:
