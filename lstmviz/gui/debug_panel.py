@@ -40,15 +40,26 @@ from lstmviz.gui.diagnostics_page import DiagnosticsPage
 from lstmviz.gui.note_bar import BusyLabel, NoteBar
 from lstmviz.gui.playback import Playback
 from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
-from lstmviz.gui.step_view import StepView
-from lstmviz.gui.time_plots import TimePlots
-from lstmviz.gui.unit_inspector import UnitInspector
+from lstmviz.gui.step_view import StepView, run_levels
+from lstmviz.gui.time_plots import TimePlots, output_limits
+from lstmviz.gui.unit_inspector import UnitInspector, term_limit
 from lstmviz.gui.view_export import ask_export_trace, ask_export_view, save_widget
 from lstmviz.gui.workers import QtRunner
-from lstmviz.workspace import Change, Event, Workspace
+from lstmviz.workspace import Change, Event, Job, Workspace
 from lstmviz.workspace.workspace import DEFAULT_LENGTH
 
 __all__ = ["DEFAULT_LENGTH", "DebugPanel"]
+
+
+def prepare_trace(trace: Trace, job: Job) -> None:
+    """In the run's worker: the whole-run colour levels every view needs, so showing the run
+    (or another layer of it) costs the GUI thread no scan of ``(T, 4H)`` arrays."""
+    output_limits(trace)
+    for lt in trace.layers:
+        for dt in lt.directions:
+            job.check()  # a newer request cancelled this run: stop here
+            run_levels(dt)
+            term_limit(dt)
 
 
 class DebugPanel(QWidget):
@@ -64,6 +75,7 @@ class DebugPanel(QWidget):
             workspace = Workspace(QtRunner(self))
             workspace.auto_run = True
         self.workspace = ws = workspace
+        ws.prepare = prepare_trace
         self.playback: Playback | None = None
 
         outer = QVBoxLayout(self)

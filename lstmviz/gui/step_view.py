@@ -19,6 +19,7 @@ from lstmviz.core.model import GATES
 from lstmviz.core.trace import DirectionTrace, Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 
 #: Rows of the state plot: (trace attribute, kind of scale).
@@ -35,6 +36,37 @@ def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
     if act is not None and act.name in _BOUNDED:
         return 1.0
     return symmetric_limit(values)
+
+
+def run_levels(dt: DirectionTrace) -> tuple[dict, list, tuple[float, float]]:
+    """Fixed colour levels of one direction for the whole run: per state row, per gate's
+    term breakdown, and of the projected h. Computed once per run (``view_cache``), in the
+    run's worker when ``prepare_trace`` got there first."""
+
+    def compute() -> tuple[dict, list, tuple[float, float]]:
+        w = dt.weights
+        H = dt.c.shape[1]
+        acts = {"g": w.act_cand, "act_c": w.act_cell, "h": w.act_cell}
+        levels: dict[str, tuple[float, float]] = {}
+        for name in STATE_ROWS:
+            if name in _GATE_ROWS:
+                levels[name] = (0.0, 1.0)
+                continue
+            values = getattr(dt, _ATTR.get(name, name))
+            lim = _signed_limit(dt.c) if name == "c" else _signed_limit(values, acts[name])
+            levels[name] = (-lim, lim)
+        terms = []
+        for k in range(len(GATES)):
+            sl = slice(k * H, (k + 1) * H)
+            parts = [dt.z_x[:, sl], dt.z_h[:, sl], dt.b[sl]]
+            if dt.peep is not None:
+                parts.append(dt.peep[:, sl])
+            lim = max(_signed_limit(p) for p in [*parts, dt.pre[:, sl]])
+            terms.append((-lim, lim))
+        lim = _signed_limit(dt.h) if w.W_p is not None else 1.0
+        return levels, terms, (-lim, lim)
+
+    return memo(dt, "step_levels", compute)
 
 
 def direction_caption(trace: Trace, layer: int, direction: int) -> str:
@@ -215,25 +247,14 @@ class StepView(pg.GraphicsLayoutWidget):
         w = dt.weights
         H = dt.c.shape[1]
         self._caption = caption
-        acts = {"g": w.act_cand, "act_c": w.act_cell, "h": w.act_cell}
-        for name in STATE_ROWS:
-            values = getattr(dt, _ATTR.get(name, name))
-            if name in _GATE_ROWS:
-                levels = (0.0, 1.0)
-            elif name == "c":
-                lim = _signed_limit(dt.c)
-                levels = (-lim, lim)
-            else:
-                lim = _signed_limit(values, acts[name])
-                levels = (-lim, lim)
-            self._levels[name] = levels
+        levels, term_levels, proj_levels = run_levels(dt)
+        self._levels = dict(levels)
         self.cell_bar.setLevels(self._levels["c"])
         self.signed_bar.setLevels(self._levels["g"])
         ticks = [(r + 0.5, row_label(n, dt)) for r, n in enumerate(STATE_ROWS)]
         projected = w.W_p is not None
         if projected:
-            lim = _signed_limit(dt.h)
-            self._proj_levels = (-lim, lim)
+            self._proj_levels = proj_levels
             ticks.append((len(STATE_ROWS) + 0.5, "h_t = W_p·m_t"))
         self.proj_image.setVisible(projected)
         self.states.getAxis("left").setTicks([ticks])
@@ -247,15 +268,10 @@ class StepView(pg.GraphicsLayoutWidget):
         )
         n = len(self._terms) + 1  # + the sum
         ticks = []
-        self._term_levels = []
+        self._term_levels = list(term_levels)
         for k, gate in enumerate(GATES):
             top = k * (n + 0.5)
-            sl = slice(k * H, (k + 1) * H)
-            parts = [dt.z_x[:, sl], dt.z_h[:, sl], np.broadcast_to(dt.b[sl], dt.z_x[:, sl].shape)]
-            if dt.peep is not None:
-                parts.append(dt.peep[:, sl])
-            lim = max(_signed_limit(p) for p in [*parts, dt.pre[:, sl]])
-            self._term_levels.append((-lim, lim))
+            lim = term_levels[k][1]
             labels = [*self._terms, f"= pre_{gate}  (±{lim:.3g})"]
             ticks += [(top + r + 0.5, f"{gate}: {lab}") for r, lab in enumerate(labels)]
         self.terms_plot.getAxis("left").setTicks([ticks])

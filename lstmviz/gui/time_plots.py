@@ -17,6 +17,7 @@ from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
+from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 
 MAX_LINES = 8  # above this many features, a heatmap reads better than a tangle of lines
@@ -38,11 +39,13 @@ class _SeriesPlot:
     def __init__(self, plot: pg.PlotItem, title: str) -> None:
         self.plot = plot
         self.title = title
-        self.image = pg.ImageItem(axisOrder="row-major")
+        # a (2000, 1024) output drawn into a few hundred pixels: render at screen resolution
+        self.image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.image.setLookupTable(ps.lut(ps.SIGNED_CMAP))
         self.lines: list[pg.PlotDataItem] = []
 
-    def set_data(self, values: np.ndarray, prefix: str) -> None:
+    def set_data(self, values: np.ndarray, prefix: str, limit: float | None = None) -> None:
+        """``limit``: the colour range when already known (``output_limits``)."""
         T, n = values.shape
         for line in self.lines:
             self.plot.removeItem(line)
@@ -61,7 +64,7 @@ class _SeriesPlot:
             self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
             self.plot.enableAutoRange(axis="y")
         else:
-            lim = symmetric_limit(values)
+            lim = symmetric_limit(values) if limit is None else limit
             self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
             self.image.setRect(QRectF(-0.5, -0.5, T, n))  # feature j centred on y = j
             self.plot.addItem(self.image)
@@ -213,11 +216,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self._build(trace)
             self._structure = structure
         self._trace = trace
-        self.input_plot.set_data(trace.x, "x")
-        for sp, lt in zip(self._layer_plots, trace.layers, strict=True):
-            sp.set_data(lt.output, "y")
+        x_lim, layer_lims, head_lim = output_limits(trace)
+        self.input_plot.set_data(trace.x, "x", x_lim)
+        for sp, lt, lim in zip(self._layer_plots, trace.layers, layer_lims, strict=True):
+            sp.set_data(lt.output, "y", lim)
         if self.output_plot is not None and trace.head_output is not None:
-            self.output_plot.set_data(trace.head_output, "y")
+            self.output_plot.set_data(trace.head_output, "y", head_lim)
         for plot in self._plots:
             plot.setLimits(xMin=-0.5, xMax=trace.n_steps - 0.5)
             plot.disableAutoRange(axis="x")
@@ -280,6 +284,21 @@ class TimePlots(pg.GraphicsLayoutWidget):
         if self._trace is not None:
             t = round(line.value())
             self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
+
+
+def output_limits(trace: Trace) -> tuple[float, list[float], float]:
+    """Colour ranges of the input, each layer's output and the head's output, once per run
+    (``view_cache``; the run's worker computes them first, see ``prepare_trace``)."""
+
+    def compute() -> tuple[float, list[float], float]:
+        head = trace.head_output
+        return (
+            symmetric_limit(trace.x),
+            [symmetric_limit(lt.output) for lt in trace.layers],
+            symmetric_limit(head) if head is not None else 1.0,
+        )
+
+    return memo(trace, "output_limits", compute)
 
 
 def _wired(model: object) -> bool:

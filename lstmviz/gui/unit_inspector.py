@@ -19,6 +19,7 @@ from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.step_view import direction_caption
+from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 
 TERM_NAMES = ("W_x·x_t", "W_h·h_(t-1)", "b", "peephole")
@@ -98,6 +99,11 @@ def term_values(dt: DirectionTrace, t: int, u: int) -> np.ndarray:
         if dt.peep is not None:
             out[k, 3] = dt.peep[t, col]
     return out
+
+
+def term_limit(dt: DirectionTrace) -> float:
+    """The bar chart's fixed y range for the whole run (once per run, see ``view_cache``)."""
+    return memo(dt, "term_limit", lambda: symmetric_limit(dt.z_x, dt.z_h, dt.b, dt.pre))
 
 
 class UnitInspector(QWidget):
@@ -199,7 +205,7 @@ class UnitInspector(QWidget):
         self._unit = min(self._unit, dt.c.shape[1] - 1)
         self._step = min(self._step, dt.n_steps - 1)
         # Fixed y range for the whole run, so bars of different steps compare at a glance.
-        lim = symmetric_limit(dt.z_x, dt.z_h, dt.b, dt.pre)
+        lim = term_limit(dt)
         self.plot.setYRange(-lim, lim)
         self.refresh()
 

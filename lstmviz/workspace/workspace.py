@@ -70,6 +70,9 @@ class Workspace:
         self.last_error = ""
         self.note = ""
         self.auto_run = False  # run as soon as a model/sequence arrives (else on ensure_trace)
+        #: Called with each new run in its worker, before it is shown: the front end computes
+        #: what its views need from the whole run there (colour levels), off the GUI thread.
+        self.prepare: Callable[[Trace, Job], None] | None = None
 
     # -- events ----------------------------------------------------------------------------------
     def subscribe(
@@ -343,7 +346,11 @@ class Workspace:
             h0, c0 = initial_states(model, states)
             # the compiled engine only once it is ready: never wait here for its first compile
             engine = "auto" if compiled.ready() else "numpy"
-            return run(model, x, h0, c0, engine=engine)
+            trace = run(model, x, h0, c0, engine=engine)
+            job.report(0.9)
+            if self.prepare is not None:
+                self.prepare(trace, job)
+            return trace
 
         def done(trace: Trace | None, error: BaseException | None) -> None:
             if error is not None or trace is None:
