@@ -241,3 +241,23 @@ def test_checkpoint_state_file_pointing_outside_its_folder_is_refused(tmp_path: 
     out = bounded_load(folder)
     out.assert_bounded()
     assert out.kind == "model", out
+
+
+def test_side_files_symlinked_out_of_the_folder_are_not_read(tmp_path: Path) -> None:
+    """A data shard linked to a file outside the folder is refused; a .meta linked out is
+    skipped (the checkpoint loads with TF's defaults and a note)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    prefix = _copy_checkpoint(folder)
+    meta = folder / "model.ckpt.meta"
+    meta.rename(outside / "model.ckpt.meta")
+    meta.symlink_to(outside / "model.ckpt.meta")
+    out = bounded_load(prefix)
+    out.assert_bounded()
+    assert out.kind == "model", out
+    shard = folder / "model.ckpt.data-00000-of-00001"
+    shard.rename(outside / shard.name)
+    shard.symlink_to(outside / shard.name)
+    bounded_load(prefix).assert_refused("outside")

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
+from lstmviz.io.probe import safe_member
 from lstmviz.io.tensorflow.files import is_regular, read_limited, regular_size
 from lstmviz.io.wire import protowire as pw
 from lstmviz.io.wire.crc32c import crc32c, crc32c_combine, unmask
@@ -299,6 +300,7 @@ class Bundle:
             raise LoadError(
                 f"{where}: data file {shard.name} is missing; copy it next to the .index"
             )
+        shard = safe_member(shard.parent, shard.name, f"{shard.name} (checkpoint data shard)")
         shard_size = regular_size(shard, "checkpoint data shard")
         if entry.offset < 0 or entry.offset + entry.size > shard_size:
             raise LoadError(

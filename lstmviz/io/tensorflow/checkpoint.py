@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lstmviz.core.model import LSTMModel
 from lstmviz.io.errors import LoadError
-from lstmviz.io.probe import Probe
+from lstmviz.io.probe import Probe, safe_member
 from lstmviz.io.registry import Reader
 from lstmviz.io.tensorflow.assemble import Request, assemble
 from lstmviz.io.tensorflow.bundle import DATA_RE, Bundle, is_index_file, locate, tail_bytes
@@ -60,6 +60,7 @@ def _graph(bundle: Bundle, picked: Path, notes: list[str]) -> tuple[GraphInfo | 
     )
     limit = MAX_META_BYTES if chosen else MAX_SIDE_GRAPH_BYTES
     try:
+        path = safe_member(path.parent, path.name, f"{path.name} (graph)")
         data = read_limited(path, limit, "graph", "cell settings then use TF defaults")
         graph = read_graph(meta_graph(data) if label == "saved_model.pb" else data)
     except (pw.ProtoError, LoadError) as exc:

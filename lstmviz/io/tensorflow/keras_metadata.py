@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmviz.io.errors import LoadError
+from lstmviz.io.probe import safe_member
 from lstmviz.io.tensorflow.files import read_limited
 from lstmviz.io.wire import protowire as pw
 
@@ -35,6 +36,7 @@ def read_keras_metadata(folder: Path) -> KerasMetadata | None:
     path = folder / "keras_metadata.pb"
     if not path.exists():
         return None
+    path = safe_member(folder, path.name, f"{path.name} (Keras metadata)")
     data = read_limited(path, MAX_METADATA_BYTES, "Keras metadata")
     out = KerasMetadata()
     try:
