@@ -112,6 +112,20 @@ def test_qdq_weights_are_dequantized_like_onnxruntime():
     assert stored_ref(w, "W_x", 5, 2, direction=1) == "W_q[1, 9, 2]"
 
 
+def test_int4_blocked_and_uint4_weights_match_onnxruntime():
+    """opset 21: W int4 dequantized per block of 2 inputs, R uint4 per channel."""
+    exp = expected("int4_blocked")
+    model = load_model(FIXTURES / "int4_blocked.onnx")
+    trace = run(model, exp["x"])
+    np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
+    h, c = final(trace)
+    np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
+    np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
+    stored = {t.role.value: t for t in model.layers[0].directions[0].provenance.stored}
+    assert (stored["W_x"].name, stored["W_x"].dtype) == ("W_q", "int4")
+    assert (stored["W_h"].name, stored["W_h"].dtype) == ("R_q", "uint4")
+
+
 @pytest.mark.parametrize("name", ["dynamic_quant", "dynamic_quant_channel"])
 def test_dynamic_quantize_lstm(name):
     """Exact against onnxruntime's float LSTM on the dequantized weights; within 5e-3 of

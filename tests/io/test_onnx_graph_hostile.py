@@ -300,3 +300,19 @@ def test_a_graph_of_many_sigmoids_is_described_in_bounded_time(tmp_path):
     sigmoids = b"".join(node("Sigmoid", ["a20"], [f"s{k}"]) for k in range(60_000))
     out = bounded_load(write(tmp_path, node("Identity", ["X"], ["a0"]) + adds + sigmoids))
     out.assert_refused("no LSTM node (ops: Sigmoid ×60000, Add ×20, Identity)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "typed", "needle"),
+    [
+        (b"\x11" * 5, False, "raw_data holds 5 bytes, int4 dims [1, 8, 2] need 8"),
+        (b"", True, "is int4 outside raw_data"),
+    ],
+)
+def test_damaged_int4_weights_are_refused(tmp_path, raw, typed, needle):
+    q = vi(1, 1) + vi(1, 4 * H) + vi(1, 2) + vi(2, 22) + ld(8, "Wq")
+    q += ld(5, varint(0x11) * 8) if typed else ld(9, raw)
+    scale = tensor("s", [], np.ones(1, "<f4").tobytes())
+    dq = node("DequantizeLinear", ["Wq", "s"], ["W2"], "dq")
+    graph = dq + lstm(w="W2") + weights() + ld(5, q) + ld(5, scale)
+    bounded_load(write(tmp_path, graph)).assert_refused(needle)

@@ -40,7 +40,18 @@ DATA_TYPES: dict[int, tuple[str, str, int]] = {
     13: ("uint64", "<u8", 11),
     16: ("bfloat16", "<u2", 5),  # read as its bits, then widened to float32
 }
-OTHER_TYPES = {8: "string", 14: "complex64", 15: "complex128", 17: "float8e4m3fn"}
+OTHER_TYPES = {
+    8: "string",
+    14: "complex64",
+    15: "complex128",
+    17: "float8e4m3fn",
+    18: "float8e4m3fnuz",
+    19: "float8e5m2",
+    20: "float8e5m2fnuz",
+    23: "float4e2m1",
+}
+#: 4-bit integers, two per byte (low nibble first), unpacked to one int8/uint8 each.
+NIBBLE_TYPES = {21: ("uint4", "u1"), 22: ("int4", "i1")}
 #: Subgraphs nested deeper than this are refused (exporters nest If inside If a few levels deep:
 #: silero-vad's model has 6 levels).
 MAX_GRAPH_DEPTH = 24
@@ -61,7 +72,7 @@ class TensorInfo:
 
     @property
     def dtype_name(self) -> str:
-        known = DATA_TYPES.get(self.data_type)
+        known = DATA_TYPES.get(self.data_type) or NIBBLE_TYPES.get(self.data_type)
         return known[0] if known else OTHER_TYPES.get(self.data_type, f"type {self.data_type}")
 
 

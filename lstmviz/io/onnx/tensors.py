@@ -17,7 +17,7 @@ import numpy as np
 
 from lstmviz.io.convert import bfloat16_to_float32
 from lstmviz.io.errors import LoadError
-from lstmviz.io.onnx.proto import DATA_TYPES, TensorInfo, quote
+from lstmviz.io.onnx.proto import DATA_TYPES, NIBBLE_TYPES, TensorInfo, quote
 from lstmviz.io.wire import protowire as pw
 
 MAX_ELEMENTS = 1 << 34
@@ -82,6 +82,8 @@ def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarra
             f"{file}: {what} ({name}) has absurd dims {short_dims(t.dims)}; the file is "
             "damaged or not a real model"
         )
+    if t.data_type in NIBBLE_TYPES:
+        return _nibbles(t, file, what)
     if t.data_type not in DATA_TYPES:
         raise LoadError(
             f"{file}: {what} ({name}) has dtype {t.dtype_name}; lstmviz reads float, "
@@ -106,6 +108,31 @@ def tensor_array(t: TensorInfo, folder: Path, file: str, what: str) -> np.ndarra
             raise LoadError(f"{file}: {what} ({name}) is damaged ({exc})") from exc
     arr = arr.reshape(t.dims)
     return bfloat16_to_float32(arr) if t.data_type == 16 else arr
+
+
+def _nibbles(t: TensorInfo, file: str, what: str) -> np.ndarray:
+    """An int4/uint4 tensor (opset 21 quantized weights) as int8/uint8: ``raw_data`` packs
+    two values per byte, the first in the low nibble; int4 is sign-extended."""
+    name, (kind, np_dtype) = quote(t.name), NIBBLE_TYPES[t.data_type]
+    count = math.prod(t.dims)
+    raw = pw.get_bytes(t.fields, 9)
+    if raw is None or pw.get_int(t.fields, 14) == EXTERNAL:
+        raise LoadError(
+            f"{file}: {what} ({name}) is {kind} outside raw_data; lstmviz reads 4-bit "
+            "tensors stored in raw_data"
+        )
+    if len(raw) != (count + 1) // 2:
+        raise LoadError(
+            f"{file}: {what} ({name}) is damaged (raw_data holds {len(raw)} bytes, {kind} "
+            f"dims {short_dims(t.dims)} need {(count + 1) // 2})"
+        )
+    packed = np.frombuffer(raw, np.uint8)
+    values = np.empty(2 * len(packed), np.uint8)
+    values[0::2], values[1::2] = packed & 0x0F, packed >> 4
+    out = values[:count]
+    if np_dtype == "i1":
+        out = ((out.astype(np.int8) ^ 8) - 8).astype(np.int8)
+    return out.reshape(t.dims)
 
 
 def _external(
