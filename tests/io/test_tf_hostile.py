@@ -261,3 +261,40 @@ def test_side_files_symlinked_out_of_the_folder_are_not_read(tmp_path: Path) -> 
     shard.rename(outside / shard.name)
     shard.symlink_to(outside / shard.name)
     bounded_load(prefix).assert_refused("outside")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["basic_head/model.pb", "keras3_bidi_ave/model.pb", "static_head/ckpt/model.ckpt-1000.meta"],
+)
+def test_mutated_graphs_raise_only_load_error(tmp_path: Path, name: str) -> None:
+    """Seeded byte flips, cuts and insertions in a frozen graph or a .meta: every load
+    answers (a model or one LoadError, never another exception) in well under a second."""
+    import random
+    import time
+
+    from lstmviz.io import LoadError, load_model
+
+    rng = random.Random(name)
+    src = TF / name
+    original = src.read_bytes()
+    for case in range(40):
+        folder = tmp_path / str(case)
+        shutil.copytree(src.parent, folder)
+        data = bytearray(original)
+        for _ in range(rng.choice([1, 3, 12])):
+            i = rng.randrange(len(data))
+            roll = rng.random()
+            if roll < 0.5:
+                data[i] = rng.randrange(256)
+            elif roll < 0.8:
+                del data[i : i + rng.randrange(1, 40)]
+            else:
+                data[i:i] = rng.randbytes(rng.randrange(1, 8))
+        (folder / src.name).write_bytes(bytes(data))
+        start = time.perf_counter()
+        try:
+            load_model(folder / src.name)
+        except LoadError as exc:
+            assert str(exc).isprintable() and "\n" not in str(exc)
+        assert time.perf_counter() - start < 2.0
