@@ -199,3 +199,33 @@ def test_damaged_legacy_files_are_refused_in_bounds(tmp_path: Path, name: str) -
     bad = tmp_path / "bad.pt"
     bad.write_bytes(LEGACY_BREAKS[name](good.read_bytes()))
     bounded_load(bad).assert_refused("bad.pt")
+
+
+def test_hostile_bare_and_legacy_pickles_run_nothing(tmp_path: Path) -> None:
+    """The new routes into the unpickler refuse code gadgets as the zip route does."""
+    import os
+
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self) -> tuple:
+            return os.system, (f"touch {marker}",)
+
+    bare = tmp_path / "evil.pkl"
+    bare.write_bytes(pickle.dumps({"w": Payload()}, protocol=4))
+    bounded_load(bare).assert_refused("evil.pkl", "posix.system")
+    legacy = tmp_path / "evil_legacy.pt"
+    torch.save({"w": torch.zeros(2), "x": Payload()}, legacy, _use_new_zipfile_serialization=False)
+    bounded_load(legacy).assert_refused("evil_legacy.pt", "posix.system")
+    assert not marker.exists()
+
+
+def test_training_history_in_stdlib_containers_is_kept_inert(tmp_path: Path) -> None:
+    """A deque of losses beside the weights is recorded, not called, and does not sink the file."""
+    from collections import deque
+
+    torch.manual_seed(8)
+    lstm = nn.LSTM(3, 4).eval()
+    path = tmp_path / "history.pt"
+    torch.save({"model_state_dict": lstm.state_dict(), "losses": deque([0.5, 0.25])}, path)
+    assert_parity(path, lstm)

@@ -51,6 +51,7 @@ class Opaque:
     """Stand-in for a data-only object we do not rebuild (its content is ignored)."""
 
     __slots__ = ()
+    accepts_items = True  # APPENDS/SETITEMS on it (a ListConfig, a deque): dropped
 
     def __new__(cls, *args: object, **kwargs: object) -> Opaque:
         return object.__new__(cls)
@@ -312,6 +313,7 @@ class PickledObject(dict, Buildable):  # type: ignore[misc]
 INERT_CALLS = frozenset(
     {("types", "SimpleNamespace"), ("re", "_compile")}
     | {("decimal", "Decimal"), ("fractions", "Fraction"), ("uuid", "UUID"), ("enum", "Enum")}
+    | {("collections", "deque"), ("collections", "namedtuple")}
 )
 #: Top-level packages whose functions are code gadgets (besides the standard library).
 CODE_PACKAGES = frozenset({"torch", "__torch__", "numpy", "scipy", "pandas", "dill", "joblib"})
