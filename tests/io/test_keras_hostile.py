@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -454,3 +455,46 @@ def test_many_lstms_behind_a_long_stack_are_not_quadratic(tmp_path: Path) -> Non
         zf.write(inner, "model.weights.h5")
     out = bounded_load(path)
     out.assert_refused("pick one with layer=", "4000 LSTM branches")
+
+
+def _share_chunks(path: Path) -> int:
+    """Point every chunk entry of the one version-1 chunk B-tree of ``path`` at its first
+    chunk (its size and address), as a crafted file lists one compressed block many times.
+    Returns how many entries now share it."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"TREE")
+    while at != -1:
+        node_type, used = data[at + 4], struct.unpack_from("<H", data, at + 6)[0]
+        if node_type == 1 and used > 1:
+            key = 8 + 3 * 8  # chunk size, filter mask, (rank + 1) offsets of a 2-D dataset
+            size = struct.unpack_from("<I", data, at + 24)[0]
+            child = struct.unpack_from("<Q", data, at + 24 + key)[0]
+            for k in range(1, used):
+                entry = at + 24 + k * (key + 8)
+                struct.pack_into("<I", data, entry, size)
+                struct.pack_into("<Q", data, entry + key, child)
+            path.write_bytes(bytes(data))
+            return used
+        at = data.find(b"TREE", at + 1)
+    raise AssertionError("no chunk B-tree found")
+
+
+def test_chunks_sharing_one_compressed_block_are_refused(tmp_path: Path) -> None:
+    """Eight chunk entries naming one 8 MB-of-zeros block: the file stores ~8 KB of it, the
+    dataset claims 8 times that (and decodes to 64 MB)."""
+    rows, h = 32768, 16
+
+    def make(s: h5py.Group) -> None:
+        shape, chunks = (8 * rows, 4 * h), (rows, 4 * h)
+        k = s.create_dataset("kernel:0", shape=shape, dtype="f4", chunks=chunks, compression="gzip")
+        k.id.write_direct_chunk((0, 0), zlib.compress(bytes(rows * 4 * h * 4), 9))
+        for c in range(1, 8):
+            k.id.write_direct_chunk((c * rows, 0), zlib.compress(b"\x00" * 16))
+        s.create_dataset("recurrent_kernel:0", data=np.zeros((h, 4 * h), "f4"))
+        s.create_dataset("bias:0", data=np.zeros(4 * h, "f4"))
+
+    path = legacy_weights(tmp_path / "shared.h5", make)
+    assert _share_chunks(path) == 8
+    with h5py.File(path) as f:
+        assert f["lstm/lstm/kernel:0"].id.get_storage_size() > path.stat().st_size
+    bounded_load(path).assert_refused("share their bytes")
