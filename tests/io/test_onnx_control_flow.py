@@ -299,3 +299,18 @@ def test_a_cell_written_out_in_a_loop_body_says_so(tmp_path):
 def test_an_lstm_in_a_loop_body_notes_the_iterations():
     model = load_model(FIXTURES / "loop_scan.onnx", prefix="scan_lstm")
     assert any(n.startswith("onnxruntime runs this Scan body once per") for n in model.notes)
+
+
+def test_dynamic_quantize_lstm_with_uint8_weights(tmp_path):
+    """The same weights stored as uint8 (q + 128, zero point + 128) dequantize identically."""
+    model = onnx.load(FIXTURES / "dynamic_quant_channel.onnx")
+    for t in model.graph.initializer:
+        if t.name.endswith(("_quantized", "_zero_point")):
+            shifted = numpy_helper.to_array(t).astype(np.int16) + 128
+            t.CopyFrom(numpy_helper.from_array(shifted.astype(np.uint8), t.name))
+    path = tmp_path / "u8.onnx"
+    onnx.save_model(model, path)
+    exp = expected("dynamic_quant_channel")
+    loaded = load_model(path)
+    np.testing.assert_allclose(run(loaded, exp["x"]).output, exp["Y"], atol=1e-5)
+    assert loaded.layers[0].directions[0].provenance.stored[0].dtype == "uint8"
