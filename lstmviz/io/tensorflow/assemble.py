@@ -19,7 +19,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lstmviz.core.activations import Activation
-from lstmviz.core.model import LayerInfo, LSTMDirection, LSTMLayer, LSTMModel, MergeMode
+from lstmviz.core.model import (
+    LayerInfo,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    MergeMode,
+    freeze,
+)
 from lstmviz.io.convert import PERMS, reorder_gates
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.tensorflow.cells import Settings, provenance, resolve_settings
@@ -123,9 +130,9 @@ def _direction(
     act = Activation(settings.activation.value)
     states = states or States()
     return LSTMDirection(
-        W_x=reorder_gates(kernel[:D].T, PERM),
-        W_h=reorder_gates(kernel[D:].T, PERM),
-        b=b,
+        W_x=freeze(reorder_gates(kernel[:D].T, PERM)),  # fresh arrays: the model keeps them
+        W_h=freeze(reorder_gates(kernel[D:].T, PERM)),
+        b=freeze(b),
         p_i=peep.get("p_i"),
         p_f=peep.get("p_f"),
         p_o=peep.get("p_o"),

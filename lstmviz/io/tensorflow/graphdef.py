@@ -168,7 +168,7 @@ class ConstBundle:
                     "not a weight lstmviz can read"
                 )
             flat = np.pad(flat, (0, count - flat.size), mode="edge" if flat.size else "constant")
-        wide = widen(np.array(flat).reshape(entry.shape), name)
+        wide = widen(flat.reshape(entry.shape), name)  # a read-only view of the file's bytes
         return wide.astype(wide.dtype.newbyteorder("="), copy=False)
 
 
