@@ -248,6 +248,9 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         layer, direction = self.selection
+        self.tree.select_direction(layer, direction)
+        if self.tabs.currentWidget() is not self.weights_view:
+            return  # the weights tab and its docks are hidden: they catch up when shown
         shown = self._shown
         if shown is not None and shown[0] is model and shown[1:] == (layer, direction):
             return  # only the unit changed: the weights view shows whole matrices
@@ -261,7 +264,6 @@ class MainWindow(QMainWindow):
         self.stats_panel.set_direction(w)
         self.shapes_panel.set_direction(w, lstm, title, direction)
         self.details.show_selection(model, layer, direction)
-        self.tree.select_direction(layer, direction)
 
     def _update_busy(self, _event: Event) -> None:
         jobs = self.workspace.busy
@@ -414,6 +416,8 @@ class MainWindow(QMainWindow):
     def _on_tabs_current_changed(self, index: int) -> None:
         """The docks explain weights; the debugger gets the full width instead."""
         on_weights = self.tabs.widget(index) is self.weights_view
+        if on_weights:
+            self._update_selection(None)  # what was selected meanwhile in the debugger
         self.side_dock.setVisible(on_weights)
         self.tree_dock.setVisible(on_weights)  # the debugger has its own layer picker
         if index == DEBUGGER_TAB and self._sync_debugger():
