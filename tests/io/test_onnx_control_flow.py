@@ -314,3 +314,19 @@ def test_dynamic_quantize_lstm_with_uint8_weights(tmp_path):
     loaded = load_model(path)
     np.testing.assert_allclose(run(loaded, exp["x"]).output, exp["Y"], atol=1e-5)
     assert loaded.layers[0].directions[0].provenance.stored[0].dtype == "uint8"
+
+
+def test_a_duplicated_initializer_keeps_the_last_copy_like_onnxruntime(tmp_path):
+    """onnxruntime warns 'Duplicate initializer ... will use the latest encountered' and runs;
+    two nodes defining one name it refuses ('Duplicate definition of name'), as lstmviz does."""
+    model = onnx.load(FIXTURES / "peepholes.onnx")
+    w = next(t for t in model.graph.initializer if t.name == "W")
+    later = numpy_helper.from_array(np.full(numpy_helper.to_array(w).shape, 0.25, "f4"), "W")
+    model.graph.initializer.append(later)
+    path = tmp_path / "twice.onnx"
+    onnx.save_model(model, path)
+    assert np.all(load_model(path).layers[0].directions[0].W_x == 0.25)
+    model.graph.node.insert(0, helper.make_node("Identity", ["B"], ["W"]))
+    onnx.save_model(model, path)
+    with pytest.raises(LoadError, match="defines 'W' more than once"):
+        load_model(path)
