@@ -10,6 +10,8 @@ crash, no hang (≤ 2 s), peak memory ≤ 200 MB + 2 × the file size, one print
 Special files and symlinks are in ``test_hostile_paths.py``, sequences in
 ``tests/core/test_sequence.py``, message text in ``test_hostile_messages.py``.
 
+The suite grows with the registry: ``test_every_registered_reader_and_attack_class_is_covered``
+fails for a newly registered reader until it has cases here (at least size and duplicates).
 A case of a reader another engineer owns that still failed when this suite was written is
 marked ``xfail(strict=True)`` in ``XFAIL`` with the reason, so that its fix shows as XPASS.
 """
