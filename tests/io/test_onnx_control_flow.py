@@ -330,3 +330,16 @@ def test_a_duplicated_initializer_keeps_the_last_copy_like_onnxruntime(tmp_path)
     onnx.save_model(model, path)
     with pytest.raises(LoadError, match="defines 'W' more than once"):
         load_model(path)
+
+
+def test_an_outer_constant_node_feeds_a_branch(tmp_path):
+    """The then-branch reads W1_t from the enclosing graph: as a Constant node there too."""
+    model = onnx.load(FIXTURES / "if_branches.onnx")
+    w = next(t for t in model.graph.initializer if t.name == "W1_t")
+    model.graph.initializer.remove(w)
+    model.graph.node.insert(0, helper.make_node("Constant", [], ["W1_t"], value=w))
+    path = tmp_path / "outer_constant.onnx"
+    onnx.save_model(model, path)
+    exp = expected("if_branches")
+    chosen = load_model(path, prefix="then_lstm")
+    np.testing.assert_allclose(run(chosen, exp["x"]).output, exp["then_Y"], atol=1e-5)
