@@ -456,8 +456,9 @@ def test_truncations_of_every_fixture_raise_load_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("keras_meta", [True, False])
 def test_savedmodel_folder_says_what_it_is(tmp_path: Path, keras_meta: bool) -> None:
-    """tf.keras 2 ``model.save('dir')`` / ``tf.saved_model.save``: the folder's layout (as
-    TensorFlow writes it) is recognised and the message points at variables/."""
+    """tf.keras 2 ``model.save('dir')`` / ``tf.saved_model.save``: the TensorFlow reader opens
+    SavedModel folders now; one whose variables.index is damaged is refused in one line that
+    names it (it was refused as a whole before SavedModels were read)."""
     (tmp_path / "variables").mkdir()
     for name in ("saved_model.pb", "fingerprint.pb", "variables/variables.index"):
         (tmp_path / name).write_bytes(b"\x08\x01")
@@ -466,5 +467,4 @@ def test_savedmodel_folder_says_what_it_is(tmp_path: Path, keras_meta: bool) -> 
     with pytest.raises(LoadError) as err:
         load_model(tmp_path)
     msg = str(err.value)
-    assert "\n" not in msg and "TensorFlow SavedModel" in msg and "variables/ folder" in msg
-    assert ("re-save it from Keras as .keras" in msg) == keras_meta
+    assert "\n" not in msg and "variables.index" in msg and "TensorFlow" in msg
