@@ -153,8 +153,12 @@ def _cells(line: str) -> list[str]:
 
 
 def _not_a_number(lineno: int, index: int, cell: str) -> str:
-    shown = cell if len(cell) <= 40 else cell[:40] + "…"
-    return f"line {lineno}: {shown!r} is not a number (column {index + 1})"
+    return f"line {lineno}: {_quote(cell)} is not a number (column {index + 1})"
+
+
+def _quote(cell: str) -> str:
+    """A cell as ``repr`` shows it (escapes included), cut to 40 characters."""
+    return repr(cell if len(cell) <= 40 else cell[:40] + "…")
 
 
 def format_sequence(x: npt.ArrayLike, precision: int = 6) -> str:
@@ -413,7 +417,9 @@ def parse_token_ids(text: str, vocab: int) -> npt.NDArray[np.int64]:
         try:
             ids.append(int(c))
         except ValueError:
-            raise ValueError(f"{c!r} is not a token id; expected integers 0..{vocab - 1}") from None
+            raise ValueError(
+                f"{_quote(c)} is not a token id; expected integers 0..{vocab - 1}"
+            ) from None
     return np.asarray(ids, dtype=np.int64)
 
 
@@ -463,7 +469,7 @@ def parse_state(text: str, size: int, what: str = "state") -> FloatArray:
         return np.zeros(size)
     bad = next((c for c in cells if not _is_float(c)), None)
     if bad is not None:
-        raise ValueError(f"{what}: {bad!r} is not a number")
+        raise ValueError(f"{what}: {_quote(bad)} is not a number")
     if len(cells) != size:
         raise ValueError(f"{what}: {len(cells)} values, expected {size} (one per unit)")
     arr = np.array([float(c) for c in cells])
