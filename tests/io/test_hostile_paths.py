@@ -259,3 +259,41 @@ def test_a_hugging_face_cache_snapshot_is_inside_its_folder(tmp_path: Path) -> N
         safe_member(snap, "named")
     with pytest.raises(LoadError, match="outside"):  # a location naming the blob directly
         safe_member(snap, f"../../blobs/{blob.name}")
+
+
+def _hub_snapshot(tmp_path: Path, files: list[Path], revision: str = "a" * 40) -> Path:
+    """Files laid out as huggingface_hub's snapshot_download leaves them: links from
+    snapshots/<revision>/<name> to ../../blobs/<sha256>."""
+    import hashlib
+
+    repo = tmp_path / "models--org--lstm"
+    blobs, snap = repo / "blobs", repo / "snapshots" / revision
+    blobs.mkdir(parents=True, exist_ok=True)
+    snap.mkdir(parents=True)
+    for f in files:
+        data = f.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        (snap / f.name).symlink_to(Path("..", "..", "blobs", digest))
+    return snap
+
+
+def test_a_checkpoint_in_a_hub_cache_snapshot_opens(tmp_path: Path) -> None:
+    snap = _hub_snapshot(tmp_path, sorted(TF1_BASIC.iterdir()))
+    for target in (snap, snap / "model.ckpt", snap / "model.ckpt.index"):
+        out = bounded_load(target)
+        out.assert_bounded()
+        assert out.kind == "model", (target, out)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="ONNX reader: its own outside-the-folder check refuses a hub cache snapshot's "
+    "links to ../../blobs (probe.safe_member lets them through)",
+)
+def test_onnx_external_data_in_a_hub_cache_snapshot_opens(tmp_path: Path) -> None:
+    onnx_dir = FIXTURES / "onnx"
+    snap = _hub_snapshot(tmp_path, [onnx_dir / "external.onnx", onnx_dir / "external.weights"])
+    out = bounded_load(snap / "external.onnx")
+    out.assert_bounded()
+    assert out.kind == "model", out
