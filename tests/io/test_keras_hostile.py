@@ -498,3 +498,12 @@ def test_chunks_sharing_one_compressed_block_are_refused(tmp_path: Path) -> None
     with h5py.File(path) as f:
         assert f["lstm/lstm/kernel:0"].id.get_storage_size() > path.stat().st_size
     bounded_load(path).assert_refused("share their bytes")
+
+
+def test_an_index_reached_through_a_link_still_opens(tmp_path: Path) -> None:
+    """The file the user chose may be a link; only the shards it names must stay beside it."""
+    index = _sharded(tmp_path / "s", 1)
+    link = tmp_path / "s" / "link.weights.json"
+    link.symlink_to(index)
+    with pytest.raises(LoadError, match="block is a Dataset"):  # read, then refused as a model
+        load_model(link)

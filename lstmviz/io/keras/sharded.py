@@ -101,7 +101,8 @@ def merged_shards(index_path: Path, file: str, factor: object = None) -> tuple[h
     """(one in-memory HDF5 tree holding every shard, number of shards, their total size).
     Shards are regular files beside the index (a FIFO would block, a link out of the folder
     would read elsewhere)."""
-    regular_file(index_path, index_path.parent, file, "index")
+    chosen = index_path.resolve()  # the file the user chose may itself be a link
+    regular_file(chosen, chosen.parent, file, "index")
     too_large = f"sharded weights index is larger than {MAX_INDEX_BYTES} bytes"
     raw = read_small_file(index_path, MAX_INDEX_BYTES, file, too_large)
     names = _shard_names(load_json(raw, "sharded weights index", file), file)
