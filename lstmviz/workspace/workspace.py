@@ -11,33 +11,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz import io as lstm_io
 from lstmviz.core import compiled
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Change as DebuggerChange
 from lstmviz.core.debugger import Debugger, Selection
 from lstmviz.core.model import GATES, LSTMModel
-from lstmviz.core.sequence import generate_sequence, load_sequence, validate
+from lstmviz.core.sequence import generate_sequence, validate
 from lstmviz.core.trace import Trace
-from lstmviz.io.errors import LoadError
 from lstmviz.workspace.events import Change, Emitter, Event, Listener
+from lstmviz.workspace.files import FileRequests
+from lstmviz.workspace.host import JobHost
 from lstmviz.workspace.jobs import InlineRunner, Job, Runner
 from lstmviz.workspace.states import StateMap, initial_states, run_cost
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LENGTH = 50
-#: Reading a file never runs inline on a GUI thread: its size and the disk are unknown.
-FILE_COST = float("inf")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +44,7 @@ class Options:
     product_per_unit: bool = False  # forget-gate product of the selected unit, not the mean
 
 
-class Workspace:
+class Workspace(FileRequests, JobHost):
     """Model, sequence, states, trace, debugger, selection, breakpoints, options, jobs."""
 
     def __init__(self, runner: Runner | None = None) -> None:
@@ -113,59 +109,6 @@ class Workspace:
     def hits(self) -> tuple[Hit, ...]:
         return self.debugger.hits if self.debugger is not None else ()
 
-    @property
-    def busy(self) -> tuple[tuple[str, float], ...]:
-        """``(label, progress)`` of every job still running."""
-        return tuple((j.label, j.progress) for j in self.jobs.values())
-
-    # -- jobs ------------------------------------------------------------------------------------
-    def submit(
-        self,
-        kind: str,
-        label: str,
-        work: Callable[[Job], Any],
-        done: Callable[[Any, BaseException | None], None],
-        cost: float = 0.0,
-        wait: bool = False,
-    ) -> Job:
-        """Run ``work`` on the runner (in this thread with ``wait``); ``done`` only if this
-        job is still the current one of its kind when it finishes."""
-        old = self.jobs.get(kind)
-        if old is not None:
-            old.cancel()
-
-        def finish(result: Any, error: BaseException | None) -> None:
-            if self.jobs.get(kind) is not job or job.cancelled:
-                return  # superseded or cancelled: a stale result never reaches a view
-            del self.jobs[kind]
-            self._emit(Change.BUSY, self.busy)
-            done(result, error)
-
-        job = Job(kind, label, work, finish, cost=cost, on_progress=self._on_job_progress)
-        self.jobs[kind] = job
-        self._emit(Change.BUSY, self.busy)
-        if wait:
-            job.done(*job.execute())
-        else:
-            self.runner.submit(job)
-        return job
-
-    def cancel(self, kind: str | None = None) -> None:
-        """Cancel the running job of ``kind`` (every job with None); its result is dropped."""
-        kinds = list(self.jobs) if kind is None else [kind]
-        changed = False
-        for k in kinds:
-            job = self.jobs.pop(k, None)
-            if job is not None:
-                job.cancel()
-                changed = True
-        if changed:
-            self._emit(Change.BUSY, self.busy)
-
-    def _on_job_progress(self, job: Job) -> None:
-        if self.jobs.get(job.kind) is job:
-            self._emit(Change.BUSY, self.busy)
-
     def fail(self, message: str, error: BaseException | None = None, kind: str = "") -> None:
         """Say a request failed; nothing else changes (the previous model or sequence stays).
         The event's value is ``(kind, message, error)``; kind is "load", "sequence" or "run"."""
@@ -178,34 +121,6 @@ class Workspace:
         self._emit(Change.NOTE, text)
 
     # -- model -----------------------------------------------------------------------------------
-    def open(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        wait: bool = False,
-        on_error: Callable[[BaseException], bool] | None = None,
-        **options: Any,
-    ) -> Job:
-        """Load ``path`` in a job; ``MODEL`` on success, ``ERROR`` (with the LoadError) else,
-        unless ``on_error(error)`` returns True (e.g. it asked which of two LSTMs to open).
-        ``wait=True`` loads in the calling thread whatever the runner."""
-        path = str(path)
-
-        def done(model: LSTMModel | None, error: BaseException | None) -> None:
-            if error is not None and on_error is not None and on_error(error):
-                return
-            if error is not None or model is None:
-                self.fail(str(error) or type(error).__name__, error, "load")
-            else:
-                self.set_model(model, path)
-
-        label = f"loading {Path(path).name}"
-
-        def work(job: Job) -> LSTMModel:
-            return lstm_io.load_model(path, **options)
-
-        return self.submit("load", label, work, done, cost=FILE_COST, wait=wait)
-
     def set_model(self, model: LSTMModel, path: str | None = None) -> None:
         """Show ``model``: every field that depends on it is reset or clamped, then events."""
         for kind in ("run", "diagnostics", "sequence"):
@@ -262,71 +177,6 @@ class Workspace:
             self._emit(Change.STATES, previous)
 
         return self._rerun(restore)
-
-    def open_sequence(
-        self,
-        path: str | os.PathLike[str],
-        on_done: Callable[[bool], None] | None = None,
-        wait: bool = False,
-    ) -> Job | None:
-        """Read a sequence file in a job, then use it (``ERROR`` names the file when it fails)."""
-        model = self.model
-        if model is None:
-            self.fail("Open a model before a sequence", kind="sequence")
-            return None
-        name = Path(path).name
-
-        def done(x: np.ndarray | None, error: BaseException | None) -> None:
-            ok = error is None and x is not None and self.model is model
-            if error is not None:
-                self.fail(str(error), error, "sequence")
-            elif ok:
-                ok = self.set_sequence(x, name)
-            if on_done is not None:
-                on_done(bool(ok))
-
-        work = lambda j: load_sequence(path, model.input_size, model.embedding)  # noqa: E731
-        return self.submit("sequence", f"reading {name}", work, done, cost=FILE_COST, wait=wait)
-
-    def open_dropped_array(
-        self,
-        path: str | os.PathLike[str],
-        on_done: Callable[[str], None] | None = None,
-        wait: bool = False,
-        on_error: Callable[[BaseException], bool] | None = None,
-    ) -> Job:
-        """A dropped ``.npy``/``.npz`` holds weights or a sequence: read it once, in a job.
-        Weights become the model; no LSTM but a fit for the open model: the sequence;
-        neither: the reader's message (``on_done`` gets "model", "sequence" or "error")."""
-        path = str(path)
-        model = self.model
-
-        def work(job: Job) -> tuple[str, Any]:
-            try:
-                return "model", lstm_io.load_model(path)
-            except LoadError as exc:
-                if model is None or type(exc).__name__ == "ChoiceRequired":
-                    raise
-                try:
-                    return "sequence", load_sequence(path, model.input_size, model.embedding)
-                except (OSError, ValueError):
-                    raise exc from None
-
-        def done(result: tuple[str, Any] | None, error: BaseException | None) -> None:
-            outcome = "error"
-            if error is not None and on_error is not None and on_error(error):
-                outcome = "handled"
-            elif error is not None or result is None:
-                self.fail(str(error) or type(error).__name__, error, "load")
-            elif result[0] == "model":
-                self.set_model(result[1], path)
-                outcome = "model"
-            elif self.model is model and self.set_sequence(result[1], Path(path).name):
-                outcome = "sequence"
-            if on_done is not None:
-                on_done(outcome)
-
-        return self.submit("load", f"reading {Path(path).name}", work, done, FILE_COST, wait)
 
     # -- running ---------------------------------------------------------------------------------
     def ensure_trace(self, wait: bool = False) -> None:
