@@ -202,10 +202,9 @@ def test_bidirectional_head_of_two_dense_layers(pick: str) -> None:
     """``relu(concat(out_fw, out_bw)[:, -1] @ fc1 + b) @ fc2 + b``: both layers run; TF's
     logits are the head's last row (bw at the last time step, not its last processed step)."""
     model = load_model(FIXTURES / "bidi_head" / pick)
-    assert [(d.name, d.activation.name) for d in model.head] == [
-        ("fc1/kernel", "relu"),
-        ("fc2/kernel", "linear"),
-    ]
+    assert [(d.name, d.activation.name) for d in model.head] == [("fc1", "relu"), ("fc2", "linear")]
+    marked = {i.name: [n for n, _s in i.weights] for i in model.all_layers if not i.is_lstm}
+    assert marked == {"fc1": ["fc1/kernel", "fc1/bias"], "fc2": ["fc2/kernel", "fc2/bias"]}
     exp = _expected("bidi_head")
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["output"], atol=TOL)

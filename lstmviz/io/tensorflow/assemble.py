@@ -32,7 +32,7 @@ from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.tensorflow.cells import Settings, provenance, resolve_settings
 from lstmviz.io.tensorflow.context import cell_notes, unplaced_residuals
 from lstmviz.io.tensorflow.graph import CellGraph, GraphInfo
-from lstmviz.io.tensorflow.heads import find_head
+from lstmviz.io.tensorflow.heads import find_head, head_infos
 from lstmviz.io.tensorflow.keras_metadata import KerasMetadata
 from lstmviz.io.tensorflow.keras_objects import load_keras_layers, user_activation
 from lstmviz.io.tensorflow.objects import Names, variable_names
@@ -293,6 +293,7 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
         else:
             layers[-1] = replace(layers[-1], return_sequences=False)
     infos = [LayerInfo(c.scope, c.kind, _weights(bundle, c), is_lstm=True) for c in found.cells]
+    others = head_infos(head, found.others) if head is not None else found.others
     version = graph.tensorflow_version if graph else ""
     meta = req.graph_label if graph else ""
     what = _kind(req, names)
@@ -303,7 +304,7 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
             source_path=req.path,
             source_format=source,
             framework=f"{FRAMEWORK} (saved by TensorFlow {version})" if version else FRAMEWORK,
-            all_layers=tuple(infos + found.others),
+            all_layers=tuple(infos + others),
             head=head.transforms if head is not None else (),
             notes=tuple(notes),
         )

@@ -21,7 +21,7 @@ import numpy as np
 
 from lstmviz.core.activations import Activation
 from lstmviz.core.dense import DenseLayer
-from lstmviz.core.model import LSTMLayer, StoredTensor
+from lstmviz.core.model import LayerInfo, LSTMLayer, StoredTensor
 from lstmviz.io.tensorflow.context import rnn_scope
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
 from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int
@@ -127,8 +127,33 @@ def _dense_after(
         be = bundle.entries[bias_name]
         stored.append(StoredTensor("b", bias_name, be.shape, dtype=be.dtype_name))
     kind = "tf.matmul + bias" if bias_name else "tf.matmul"
-    layer = DenseLayer(var, W.T, b_arr, kind=kind, stored=tuple(stored))
+    layer = DenseLayer(layer_name(var), W.T, b_arr, kind=kind, stored=tuple(stored))
     return layer, out
+
+
+_OP_PARTS = frozenset({"MatMul", "Tensordot", "Cast", "BiasAdd", "ReadVariableOp", "Read", "read"})
+
+
+def layer_name(var: str) -> str:
+    """The layer a head variable belongs to: ``fc1/kernel`` → ``fc1``, ``Variable`` stays,
+    a frozen Keras read ``model/dense/MatMul/ReadVariableOp/resource`` → ``model/dense``."""
+    parts = var.split("/")
+    for k, part in enumerate(parts[1:], start=1):
+        if part in _OP_PARTS:
+            return "/".join(parts[:k])
+    return var.rpartition("/")[0] or var
+
+
+def head_infos(head: Head, others: list[LayerInfo]) -> list[LayerInfo]:
+    """``others`` with each head layer's variables listed as one entry named like the head
+    layer (so the summary and the tree mark it as run), whatever groups they were in."""
+    used = {t.name for d in head.transforms for t in d.stored}
+    kept = [i for i in others if not any(n in used for n, _s in i.weights)]
+    mine = [
+        LayerInfo(d.name, d.kind, tuple((t.name, tuple(t.shape)) for t in d.stored))
+        for d in head.transforms
+    ]
+    return kept + mine
 
 
 def _activation_after(graph: Graph, node: Node) -> tuple[str, Node] | None:

@@ -34,7 +34,7 @@ from lstmviz.core.model import (
 )
 from lstmviz.io.errors import LoadError
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
-from lstmviz.io.tensorflow.heads import head_from
+from lstmviz.io.tensorflow.heads import head_from, head_infos
 from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int, const_scalar
 
 if TYPE_CHECKING:
@@ -337,7 +337,7 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
             source_path=req.path,
             source_format=f"{req.kind} (Keras layers, {req.parts}{req.graph_label})",
             framework="Keras (frozen TensorFlow graph)",
-            all_layers=infos,
+            all_layers=tuple(head_infos(head, list(infos))) if head is not None else infos,
             head=head.transforms if head is not None else (),
             notes=tuple(notes),
         )
