@@ -149,10 +149,12 @@ def head_infos(head: Head, others: list[LayerInfo]) -> list[LayerInfo]:
     layer (so the summary and the tree mark it as run), whatever groups they were in."""
     used = {t.name for d in head.transforms for t in d.stored}
     kept = [i for i in others if not any(n in used for n, _s in i.weights)]
-    mine = [
-        LayerInfo(d.name, d.kind, tuple((t.name, tuple(t.shape)) for t in d.stored))
-        for d in head.transforms
-    ]
+    kinds = {frozenset(n for n, _s in i.weights): i.kind for i in others}
+    mine = []
+    for d in head.transforms:
+        names = frozenset(t.name for t in d.stored)
+        kind = kinds.get(names, d.kind)  # a tf.layers.dense group stays "Dense"
+        mine.append(LayerInfo(d.name, kind, tuple((t.name, tuple(t.shape)) for t in d.stored)))
     return kept + mine
 
 
