@@ -9,6 +9,7 @@ still load (gzip-compressed weights as h5py writes them) match the uncompressed 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -261,7 +262,7 @@ def test_shard_linked_out_of_its_folder_is_refused(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere.h5"
     shard.rename(outside)
     shard.symlink_to(outside)
-    bounded_load(index).assert_refused("symbolic link out of its folder")
+    bounded_load(index).assert_refused("outside the model's folder")
 
 
 # ----------------------------------------------------------------------------- folders
@@ -299,7 +300,7 @@ def test_device_as_weights_is_refused(folder_model: Path, tmp_path: Path) -> Non
     _copy_files(folder_model, folder)
     (folder / "model.weights.h5").unlink()
     (folder / "model.weights.h5").symlink_to("/dev/zero")
-    bounded_load(folder).assert_refused("symbolic link out of its folder")
+    bounded_load(folder).assert_refused("outside the model's folder")
 
 
 def test_member_linked_out_of_the_folder_is_refused(folder_model: Path, tmp_path: Path) -> None:
@@ -309,7 +310,7 @@ def test_member_linked_out_of_the_folder_is_refused(folder_model: Path, tmp_path
     outside = tmp_path / "config.json"
     (folder / "config.json").rename(outside)
     (folder / "config.json").symlink_to(outside)
-    bounded_load(folder).assert_refused("symbolic link out of its folder")
+    bounded_load(folder).assert_refused("outside the model's folder")
 
 
 # ----------------------------------------------------------------------------- duplicates
@@ -507,3 +508,36 @@ def test_an_index_reached_through_a_link_still_opens(tmp_path: Path) -> None:
     link.symlink_to(index)
     with pytest.raises(LoadError, match="block is a Dataset"):  # read, then refused as a model
         load_model(link)
+
+
+def _hub_snapshot(tmp_path: Path, files: list[Path]) -> Path:
+    """Files as huggingface_hub's snapshot_download leaves them: links from
+    snapshots/<revision>/<name> to ../../blobs/<sha256> of the same repository."""
+    repo = tmp_path / "models--org--keras"
+    blobs, snap = repo / "blobs", repo / "snapshots" / ("b" * 40)
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    for f in files:
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        (blobs / digest).write_bytes(f.read_bytes())
+        (snap / f.name).symlink_to(Path("..", "..", "blobs", digest))
+    return snap
+
+
+def test_sharded_weights_in_a_hub_cache_snapshot_open(tmp_path: Path) -> None:
+    """Shards that are links to the cache's blobs are inside the model's folder."""
+    model = keras.Sequential([keras.Input((5, 3)), L.LSTM(48, return_sequences=True)])
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    model.save_weights(folder / "m.weights.json", max_shard_size=0.00005)
+    snap = _hub_snapshot(tmp_path, sorted(folder.iterdir()))
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    want = model.predict(x[None], verbose=0)[0]
+    for target in (snap / "m.weights.json", snap / "m_00000.weights.h5"):
+        got = lstmviz.run(load_model(target), x).layers[0].output
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_model_folder_in_a_hub_cache_snapshot_opens(folder_model: Path, tmp_path: Path) -> None:
+    snap = _hub_snapshot(tmp_path, sorted(p for p in folder_model.iterdir() if p.is_file()))
+    assert load_model(snap).layers[0].hidden_size == 4

@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-import os
-import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ import h5py
 import numpy as np
 
 from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.io.probe import safe_member
 
 #: What compression may add on top of twice the files' own size (float weights hardly
 #: compress, and Keras never compresses them), unless ``budget=`` says otherwise.
@@ -182,42 +181,17 @@ def check_chunks(ds: h5py.Dataset, name: str, file: str) -> None:
 
 
 # ----------------------------------------------------------------------------- files
-_KINDS = (
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-    (stat.S_ISDIR, "a folder"),
-)
-
-
 def regular_file(path: Path, folder: Path, file: str, what: str) -> int:
     """The size of ``path``, a regular file inside ``folder``, checked without opening it
-    (opening a FIFO blocks until someone writes to it); refuses special files and symlinks
-    that lead out of the folder."""
+    (opening a FIFO blocks until someone writes to it): ``probe.safe_member`` refuses special
+    files and links that lead out of the folder (a Hugging Face cache snapshot's links to its
+    ``blobs/`` count as inside)."""
+    label = f"{file}: {what} {printable(path.name, 80)}"
+    member = safe_member(folder, path.name, what=label)
     try:
-        if path.is_symlink():
-            target = path.resolve(strict=True)
-            if target.parent != folder.resolve(strict=True):
-                raise LoadError(
-                    f"{file}: {what} {printable(path.name, 80)} is a symbolic link out of its "
-                    "folder; lstmviz reads only the files beside the model"
-                )
-        st = os.stat(path)
-    except LoadError:
-        raise
-    except (OSError, RuntimeError) as exc:
-        raise LoadError(
-            f"{file}: {what} {printable(path.name, 80)} is missing or unreadable "
-            f"({printable(str(getattr(exc, 'strerror', '') or exc), 60)})"
-        ) from exc
-    for test, kind in _KINDS:
-        if test(st.st_mode):
-            raise LoadError(
-                f"{file}: {what} {printable(path.name, 80)} is {kind}, not a file; lstmviz "
-                "reads regular files only"
-            )
-    return int(st.st_size)
+        return int(member.stat().st_size)
+    except OSError as exc:
+        raise LoadError(f"{label}: cannot read it ({exc.strerror or exc})") from exc
 
 
 # ----------------------------------------------------------------------------- messages
