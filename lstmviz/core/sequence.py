@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import io
-import itertools
 import math
 import os
 import re
@@ -24,7 +23,7 @@ import tokenize
 import zipfile
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -43,6 +42,7 @@ MAX_TEXT_BYTES = 16 << 20
 #: value): longer sequences go in a .npy, read at disk speed.
 MAX_TEXT_LINES = 250_000
 MAX_NPY_HEADER = 10_000  # what numpy itself allows without allow_pickle
+MAX_HEADER_CELLS = 1_000  # a header row is split into at most this many names
 MAX_NPZ_MEMBERS = 1_000
 MAX_NPZ_RATIO = 200  # inflated bytes per archive byte (zeros deflate 1000:1, real data ~1:1)
 
@@ -98,9 +98,13 @@ def parse_sequence(text: str, width: int) -> FloatArray:
     return _parse_lines(_lines(text), width)
 
 
-def _lines(text: str) -> Iterator[str]:
-    """Lines of ``text`` one at a time (``\\n``, ``\\r\\n`` or ``\\r``), not a list of them all."""
-    return iter(io.StringIO(text, newline=None))
+def _lines(text: str) -> list[str]:
+    """Lines of ``text`` split at ``\\n``, ``\\r\\n`` or ``\\r``, as an editor numbers them
+    (``str.splitlines`` would also split at form feeds and Unicode separators). Callers bound
+    the number of lines first (one list of at most ``MAX_TEXT_LINES`` strings, made once)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
 
 
 def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> FloatArray:
@@ -115,17 +119,17 @@ def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> F
     for index, raw in enumerate(lines):
         if index == skip:
             continue
-        cells = _cells(raw)
+        cells = _cells(raw, width)
         if not cells:
             continue
         lineno = index + 1
         if len(cells) != width:
-            bad = next((k for k, c in enumerate(cells) if not _is_float(c)), None)
+            bad = next((k for k, c in enumerate(cells[:width]) if not _is_float(c)), None)
             if bad is not None:
                 raise ValueError(_not_a_number(lineno, bad, cells[bad]))
             raise ValueError(
-                f"line {lineno}: {len(cells)} values, but the model's first layer expects {width} "
-                "per timestep"
+                f"line {lineno}: {_count(cells, width)} values, but the model's first layer "
+                f"expects {width} per timestep"
             )
         try:
             values.extend(map(float, cells))
@@ -150,12 +154,22 @@ def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> F
     return x
 
 
-def _cells(line: str) -> list[str]:
+def _cells(line: str, width: int = MAX_HEADER_CELLS) -> list[str]:
     """The cells of one row: split on commas, semicolons and any whitespace (``str.split``
-    after a ``translate``, several times faster than a regex on long files)."""
+    after a ``translate``, several times faster than a regex on long files). At most
+    ``width + 1`` pieces, the last one holding the rest of the line when there are more: a
+    16 MB line of ``0,0,0…`` must not become 8 million strings."""
     if "#" in line:
         line = line.split("#", 1)[0]
-    return line.translate(_TO_SPACE).split()
+    return line.translate(_TO_SPACE).split(maxsplit=width)
+
+
+def _count(cells: list[str], width: int) -> str:
+    """How many values a row of ``_cells(line, width)`` has, exactly when that is cheap."""
+    if len(cells) <= width:
+        return str(len(cells))
+    rest = cells[-1]
+    return str(width + len(rest.split())) if len(rest) < 100_000 else f"more than {width}"
 
 
 def _not_a_number(lineno: int, index: int, cell: str) -> str:
@@ -262,17 +276,17 @@ def _read_sequence(
             f"{name}: {n_lines:,} lines; sequence text files are read up to "
             f"{MAX_TEXT_LINES:,} lines (save a long sequence as .npy)"
         )
-    first = next((k for k, line in enumerate(_lines(text)) if _cells(line)), None)
-    header = None
-    if first is not None and _is_header(next(itertools.islice(_lines(text), first, None))):
-        header = first
+    lines = _lines(text)
+    del text, raw
+    first = next((k for k, line in enumerate(lines) if _cells(line, 1)), None)
+    header = first if first is not None and _is_header(lines[first]) else None
     try:
-        x = _parse_lines(_lines(text), width, skip=header)
+        x = _parse_lines(lines, width, skip=header)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
     cells = None
     if keep_cells and width == 1:
-        rows = (c for k, line in enumerate(_lines(text)) if k != header and (c := _cells(line)))
+        rows = (c for k, line in enumerate(lines) if k != header and (c := _cells(line, 1)))
         cells = [c[0] for c in rows]
     return x, cells
 
