@@ -93,7 +93,7 @@ class DebugPanel(QWidget):
         layout.addWidget(self.controls)
         notes = QHBoxLayout()
         self.hit_banner = NoteBar()
-        self.busy_label = BusyLabel()
+        self.busy_label = BusyLabel(lambda: ws.cancel())
         notes.addWidget(self.hit_banner, 1)
         notes.addWidget(self.busy_label)
         layout.addLayout(notes)
@@ -148,9 +148,9 @@ class DebugPanel(QWidget):
     def _connect_widgets(self) -> None:
         ws = self.workspace
         c = self.controls
-        c.first_button.clicked.connect(lambda: ws.go_to_step(0))
-        c.back_button.clicked.connect(lambda: ws.step_by(-1))
-        c.forward_button.clicked.connect(lambda: ws.step_by(1))
+        c.first_button.clicked.connect(lambda: self.go_to_step(0))
+        c.back_button.clicked.connect(lambda: self._step_by(-1))
+        c.forward_button.clicked.connect(lambda: self._step_by(1))
         c.last_button.clicked.connect(self._go_last)
         c.run_button.clicked.connect(lambda: self.run_to_breakpoint(True))
         c.play_button.clicked.connect(self.toggle_play)
@@ -173,11 +173,10 @@ class DebugPanel(QWidget):
         self.unit_inspector.weights_link_requested.connect(self.weights_link_requested)
 
     def _make_shortcuts(self) -> None:
-        ws = self.workspace
         keys = {
-            Qt.Key.Key_Right: lambda: ws.step_by(1),
-            Qt.Key.Key_Left: lambda: ws.step_by(-1),
-            Qt.Key.Key_Home: lambda: ws.go_to_step(0),
+            Qt.Key.Key_Right: lambda: self._step_by(1),
+            Qt.Key.Key_Left: lambda: self._step_by(-1),
+            Qt.Key.Key_Home: lambda: self.go_to_step(0),
             Qt.Key.Key_End: self._go_last,
             Qt.Key.Key_Space: self.toggle_play,
             Qt.Key.Key_F5: lambda: self.run_to_breakpoint(True),
@@ -232,7 +231,12 @@ class DebugPanel(QWidget):
         return False
 
     def go_to_step(self, t: int) -> None:
+        self.workspace.ensure_trace()  # a cancelled run is computed again when stepped
         self.workspace.go_to_step(int(t))
+
+    def _step_by(self, n: int) -> None:
+        self.workspace.ensure_trace()
+        self.workspace.step_by(n)
 
     def select(self, layer: int, direction: int = 0) -> None:
         """Show ``layer``/``direction`` (clamped), e.g. when the user picks it in the model tree."""
@@ -316,7 +320,8 @@ class DebugPanel(QWidget):
             if self.playback is not None:
                 self.playback.pause()
             self.controls.set_steps(1)
-            self.controls.step_label.setText("computing…" if ws.model is not None else "")
+            computing = "run" in ws.jobs
+            self.controls.step_label.setText("computing…" if computing else "not computed")
             return
         if self.playback is None:
             self.playback = Playback(ws.debugger, self, stop=lambda: ws.run_to_breakpoint(True))
@@ -362,7 +367,12 @@ class DebugPanel(QWidget):
             self.hit_banner.hide()
 
     def _update_busy(self, _event: Event) -> None:
-        self.busy_label.show_jobs(self.workspace.busy)
+        ws = self.workspace
+        self.busy_label.show_jobs(ws.busy)
+        if ws.trace is None and ws.model is not None:
+            # once cancelled, the next step key or showing the debugger again computes it
+            computing = "run" in ws.jobs
+            self.controls.step_label.setText("computing…" if computing else "not computed")
 
     def _update_note(self, _event: Event) -> None:
         self.hit_banner.show_text(self.workspace.note, hit=False)

@@ -7,7 +7,9 @@ of view). A long note is elided; the whole text is in the tooltip; × dismisses 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Callable
+
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
 #: (background, text, border) of a breakpoint hit and of a notice.
@@ -63,19 +65,56 @@ class NoteBar(QWidget):
         self.label.setText(metrics.elidedText(self._text, Qt.TextElideMode.ElideRight, width))
 
 
-class BusyLabel(QLabel):
-    """``computing… 40 %`` while the workspace has jobs; empty (same width) otherwise."""
+class BusyLabel(QWidget):
+    """``computing 2000 steps… 40 %`` (or the seconds so far, when the job reports no
+    fraction) and a Cancel button while the workspace has jobs; the same width, empty, else."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, cancel: Callable[[], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("computing diagnostics… 100 %"))
-        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.setStyleSheet("color: #1a3d6d;")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.label.setMinimumWidth(
+            self.fontMetrics().horizontalAdvance("computing diagnostics… 100 %")
+        )
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.label.setStyleSheet("color: #1a3d6d;")
+        row.addWidget(self.label)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop this computation (the previous result stays)")
+        self.cancel_button.clicked.connect(cancel)
+        policy = self.cancel_button.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.cancel_button.setSizePolicy(policy)
+        self.cancel_button.hide()
+        row.addWidget(self.cancel_button)
+        self._jobs: tuple[tuple[str, float], ...] = ()
+        self._clock = QElapsedTimer()
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._show)
+
+    def text(self) -> str:
+        return self.label.text()
 
     def show_jobs(self, jobs: tuple[tuple[str, float], ...]) -> None:
-        if not jobs:
-            self.setText("")
+        if jobs and not self._jobs:
+            self._clock.start()
+            self._timer.start()
+        elif not jobs:
+            self._timer.stop()
+        self._jobs = jobs
+        self.cancel_button.setVisible(bool(jobs))
+        self._show()
+
+    def _show(self) -> None:
+        if not self._jobs:
+            self.label.setText("")
             return
-        label, progress = jobs[-1]
-        percent = f" {progress:.0%}".replace("%", " %") if progress > 0 else ""
-        self.setText(f"{label}…{percent}")
+        label, progress = self._jobs[-1]
+        if progress > 0:
+            done = f" {progress * 100:.0f} %"
+        else:
+            done = f" {self._clock.elapsed() / 1000:.0f} s" if self._clock.elapsed() > 1000 else ""
+        self.label.setText(f"{label}…{done}")
