@@ -245,12 +245,12 @@ SIDE_FILES: dict[str, tuple[Callable[[Path], Path], str | None]] = {
         "outside the model's folder",
     ),
     "h5 external storage is /etc/passwd": (h5_external(lambda _: "/etc/passwd"), "external"),
-    "h5 external storage is a FIFO": (h5_external(_fifo_at), ""),
+    "h5 external storage is a FIFO": (h5_external(_fifo_at), "another file"),
     "h5 virtual dataset from another file": (
         h5_kernel_replaced(_virtual_from(_secret_h5)),
-        "",
+        "virtual dataset",
     ),
-    "h5 external link to another file": (h5_kernel_replaced(_external_link), ""),
+    "h5 external link to another file": (h5_kernel_replaced(_external_link), "external link"),
 }
 
 #: Side files read by other engineers' readers that still fail at this suite's deadline.
