@@ -306,6 +306,7 @@ def unpickle(
     limits: Limits | None = None,
     pos: int = 0,
     ends: list[int] | None = None,
+    encoding: str = "utf-8",
 ) -> object:
     """Run the restricted unpickler over one pickle of the archive; every failure a LoadError.
 
@@ -323,6 +324,7 @@ def unpickle(
             limits,
             pos,
             ends,
+            encoding,
         )
     except LoadError:
         raise

@@ -12,7 +12,9 @@ and never imported). Storage offsets are found by walking the count headers, eac
 against the file's length; bytes are read only for the tensors the LSTM uses.
 
 **Bare pickles** (``pickle.dump`` of a dict of NumPy arrays, or of a library's own model
-object) go through the same inert unpickler with no persistent ids.
+object) go through the same inert unpickler with no persistent ids. Both decode Python 2
+``str`` as latin-1 (``torch.load(..., encoding='latin1')``, NumPy's own choice), so py2-era
+arrays and keys read as their bytes.
 """
 
 from __future__ import annotations
@@ -133,7 +135,9 @@ def load_legacy(probe: Probe, budget: Budget) -> tuple[object, LegacyFile]:
     if isinstance(info, dict) and info.get("little_endian") is False:
         src.endian = ">"
     limits = Limits.for_size(len(data), budget.factor)
-    obj = unpickle(data, src, "the pickled object", limits=limits, pos=ends[-1], ends=ends)
+    obj = unpickle(
+        data, src, "the pickled object", limits=limits, pos=ends[-1], ends=ends, encoding="latin1"
+    )
     keys = unpickle(data, header, "the storage key list", limits=limits, pos=ends[-1], ends=ends)
     src.locate(keys, ends[-1])
     return obj, src
@@ -143,4 +147,5 @@ def load_bare(probe: Probe, budget: Budget) -> object:
     """The object of a bare pickle (no persistent ids: NumPy arrays are stored inline)."""
     data = _mapped(probe)
     src = _Header(probe.name, budget)
-    return unpickle(data, src, "pickle", limits=Limits.for_size(len(data), budget.factor))
+    limits = Limits.for_size(len(data), budget.factor)
+    return unpickle(data, src, "pickle", limits=limits, encoding="latin1")

@@ -143,8 +143,9 @@ class RestrictedUnpickler(PickleVM):
         resolve: Callable[[str, str], Any] | None = None,
         limits: Limits | None = None,
         pos: int = 0,
+        encoding: str = "utf-8",
     ) -> None:
-        super().__init__(data, limits or Limits.for_size(len(data)), pos)
+        super().__init__(data, limits or Limits.for_size(len(data)), pos, encoding)
         self._allowed = {
             **BUILTIN_GLOBALS,
             **DATA_GLOBALS,
@@ -256,6 +257,7 @@ def restricted_loads(
     limits: Limits | None = None,
     pos: int = 0,
     ends: list[int] | None = None,
+    encoding: str = "utf-8",
 ) -> Any:
     """Unpickle ``data`` allowing only ``allowed`` (plus harmless builtins and NumPy data).
 
@@ -264,9 +266,10 @@ def restricted_loads(
     ``refuse(module, name)`` when a pickle calls code). ``limits`` bound the work and memory
     (default: scaled with ``len(data)``); ``PickleLimit`` names the one exceeded. Errors of
     the pickle machinery itself (truncated stream, bad opcode) propagate for the caller to wrap.
-    ``pos``: where the pickle starts in ``data``; its end is appended to ``ends``.
+    ``pos``: where the pickle starts in ``data``; its end is appended to ``ends``. ``encoding``
+    decodes Python 2 ``str`` (``latin1`` for Python 2 pickles of NumPy arrays, as NumPy does).
     """
-    vm = RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve, limits, pos)
+    vm = RestrictedUnpickler(data, allowed, persistent_load, refuse, resolve, limits, pos, encoding)
     obj = vm.load()
     if ends is not None:
         ends.append(vm.pos)  # where the next pickle starts (legacy torch files hold several)
