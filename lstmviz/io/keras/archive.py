@@ -37,7 +37,7 @@ from lstmviz.io.keras.config import (
     read_small_file,
 )
 from lstmviz.io.keras.datasets import check_global_heaps
-from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file, take
+from lstmviz.io.keras.guard import ReadBudget, read_budget, regular_file, take
 from lstmviz.io.keras.layers import Source
 from lstmviz.io.keras.v3 import layers_from_config, layers_without_config
 from lstmviz.io.probe import Probe
@@ -246,14 +246,11 @@ def _from_folder(probe: Probe) -> tuple[object, object, IO[bytes]]:
 def load_keras_zip(probe: Probe, layer: object = None, budget: object = None) -> LSTMModel:
     """``layer``: the LSTM to run when the model has several that do not feed each other;
     ``budget``: raises the bound on the bytes the weights decode to."""
-    try:
-        size = probe.size
-        if probe.is_dir:
-            size = regular_file(probe.path / WEIGHTS_H5, probe.path, probe.name, "member")
-        with read_budget(ReadBudget(size, budget, probe.name)), choosing(layer):
-            return _load(probe)
-    except LoadError as exc:
-        raise one_line(exc) from exc.__cause__
+    size = probe.size
+    if probe.is_dir:
+        size = regular_file(probe.path / WEIGHTS_H5, probe.path, probe.name, "member")
+    with read_budget(ReadBudget(size, budget, probe.name)), choosing(layer):
+        return _load(probe)
 
 
 def _load(probe: Probe) -> LSTMModel:

@@ -1,6 +1,6 @@
 """What a hostile Keras file must not make lstmviz do (issue 18): read another file, spend
 memory far beyond its own size, block on a special file, or print a message that is not one
-printable line.
+printable line (``LoadError`` itself sees to the last; names quoted here are cut shorter).
 
 HDF5 can keep a dataset's bytes outside the file (external raw storage: any path on the
 user's disk; virtual datasets: slices of other files, ``/dev/zero``), so every dataset is
@@ -25,14 +25,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lstmviz.io.errors import ChoiceRequired, LoadError
+from lstmviz.io.errors import LoadError, one_line
 from lstmviz.io.probe import safe_member
 
 #: What compression may add on top of twice the files' own size (float weights hardly
 #: compress, and Keras never compresses them), unless ``budget=`` says otherwise.
 COMPRESSED_ALLOWANCE = 48 << 20
 MAX_CHUNKS = 1 << 14  # compressed chunks checked one by one; more is not a weights file
-MESSAGE_LIMIT = 300
+MESSAGE_LIMIT = 300  # errors.MAX_MESSAGE
 _DEFLATE, _SHUFFLE, _FLETCHER32 = h5py.h5z.FILTER_DEFLATE, 2, 3
 _FILTER_NAMES = {
     1: "deflate",
@@ -196,25 +196,6 @@ def regular_file(path: Path, folder: Path, file: str, what: str) -> int:
 
 # ----------------------------------------------------------------------------- messages
 def printable(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """``text`` as one printable line: control and other unprintable characters escaped
-    (a newline becomes ``\\n``, an escape ``\\x1b``), cut at ``limit`` characters."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
-
-
-def one_line(exc: LoadError) -> LoadError:
-    """``exc`` with its message made one printable line of bounded length (a
-    ``ChoiceRequired`` keeps its option and choices)."""
-    message = str(exc)
-    clean = printable(message)
-    if clean == message:
-        return exc
-    if isinstance(exc, ChoiceRequired):
-        out: LoadError = ChoiceRequired(clean, exc.option, exc.choices)
-    else:
-        out = LoadError(clean)
-    out.__cause__ = exc.__cause__
-    return out
+    """``text`` (a name from the file) as one printable line of at most ``limit`` characters,
+    for quoting it inside a message (``LoadError`` makes the whole message so too)."""
+    return one_line(text, limit)

@@ -33,7 +33,7 @@ from lstmviz.io.keras.config import (
     read_small_file,
 )
 from lstmviz.io.keras.datasets import check_global_heaps_of, group, local, name_list, weight
-from lstmviz.io.keras.guard import ReadBudget, one_line, read_budget, regular_file
+from lstmviz.io.keras.guard import ReadBudget, read_budget, regular_file
 from lstmviz.io.keras.layers import FoundLayer, MergeModes, Source, Weight, parse_merge_modes
 from lstmviz.io.keras.sharded import index_of_shard, is_index, merged_shards
 from lstmviz.io.keras.v3 import LEGACY_LAYERS, layers_without_config
@@ -344,11 +344,8 @@ def load_keras_h5(
     ``mul`` for every Bidirectional, or ``name:mode,name:mode`` per layer. ``layer``: the
     LSTM to run when the model has several that do not feed each other. ``budget``:
     raises the bound on the bytes the weights decode to (``guard.ReadBudget``)."""
-    try:
-        with read_budget(ReadBudget(probe.size, budget, probe.name)), choosing(layer):
-            return _load(probe, merge_mode, budget)
-    except LoadError as exc:
-        raise one_line(exc) from exc.__cause__
+    with read_budget(ReadBudget(probe.size, budget, probe.name)), choosing(layer):
+        return _load(probe, merge_mode, budget)
 
 
 def _load(probe: Probe, merge_mode: object, factor: object) -> LSTMModel:
