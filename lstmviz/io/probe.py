@@ -57,8 +57,10 @@ class Probe:
             if index is None:
                 raise LoadError(f"{name}: no such file") from None
             return cls.open(index)
-        except OSError as exc:
-            raise LoadError(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise LoadError(
+                f"{name}: cannot read file ({getattr(exc, 'strerror', None) or exc})"
+            ) from exc
         if stat.S_ISDIR(st.st_mode):
             return cls(path=p, size=0, head=b"", is_dir=True)
         _refuse_special(name, st.st_mode)

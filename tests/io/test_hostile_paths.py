@@ -348,3 +348,10 @@ def test_onnx_external_data_in_a_hub_cache_snapshot_opens(tmp_path: Path) -> Non
     out = bounded_load(snap / "external.onnx")
     out.assert_bounded()
     assert out.kind == "model", out
+
+
+def test_a_path_with_a_nul_is_a_load_error() -> None:
+    from lstmviz.io import load_model
+
+    with pytest.raises(LoadError, match=r"cannot read file \(embedded null byte\)"):
+        load_model("model\0.pt")
