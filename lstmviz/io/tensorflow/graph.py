@@ -45,9 +45,11 @@ ACTIVATION_OPS = {
 _BLOCK_OPS = {"LSTMBlockCell": 3, "BlockLSTM": 4}
 _BLOCK_DEFAULTS = {"forget_bias": 1.0, "cell_clip": 3.0, "use_peephole": False}
 MAX_META_BYTES = 512 << 20
-#: Nodes decoded per graph: each costs a few hundred bytes of Python objects, so this bounds
-#: memory (a static_rnn unrolled over 1,000 steps has about 100,000)
-MAX_GRAPH_NODES = 250_000
+#: Nodes decoded per graph: each costs a few hundred bytes of Python objects and ~10 µs, so
+#: this bounds memory and time (a static_rnn over 1,000 steps has about 20,000 forward nodes)
+MAX_GRAPH_NODES = 100_000
+#: All nodes, gradient ones included (they cost a name comparison each, not an object)
+MAX_ALL_NODES = 1_000_000
 _GRADIENTS = re.compile(rb"gradients(_\d+)?/")
 
 __all__ = ["ACTIVATION_OPS", "CellGraph", "GraphInfo", "Node", "read_graph"]
@@ -232,9 +234,10 @@ def parse_graph_def(data: bytes | memoryview) -> pw.Fields:
             nodes.append(buf[pos : pos + length])
         pos += length
         count += 1
-        if count > MAX_GRAPH_NODES:
+        if len(nodes) > MAX_GRAPH_NODES or count > MAX_ALL_NODES:
             raise pw.ProtoError(
-                f"graph has over {MAX_GRAPH_NODES:,} nodes, more than lstmviz reads"
+                f"graph has over {MAX_GRAPH_NODES:,} nodes ({MAX_ALL_NODES:,} with gradients), "
+                "more than lstmviz reads"
             )
     return out
 

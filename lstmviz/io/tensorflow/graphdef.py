@@ -176,6 +176,8 @@ def _gru_scopes(nodes: list[Node]) -> list[str]:
     """Where the graph runs a GRU: a GRU op, or TF1 ``gru_cell`` / Keras ``gru`` scopes."""
     found = []
     for node in nodes:
+        if "gru" not in node.name.lower() and node.op not in GRU_OPS:
+            continue
         if "/while/" in node.name:  # the same cell again inside its loop
             continue
         parts = node.name.split("/")

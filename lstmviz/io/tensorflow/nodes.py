@@ -9,6 +9,7 @@ start with ``^``), attr = 5 (map entry: key = 1, AttrValue = 2). A top-level inp
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 from lstmviz.io.wire import protowire as pw
@@ -101,7 +102,7 @@ def parse_node(raw: memoryview) -> Node:
         if field == 1:
             name = _text(buf[pos:end])
         elif field == 2:
-            op = _text(buf[pos:end])
+            op = sys.intern(_text(buf[pos:end]))  # a few dozen op names shared by all nodes
         elif field == 3:
             ref = _text(buf[pos:end])
             if not ref.startswith("^"):
@@ -218,10 +219,7 @@ class Graph:
         self.args, self.parent, self.name = args or {}, parent, name
         #: ``Const`` nodes that hold weights (a frozen graph's variables turned constants)
         self.weights = weights if parent is None else parent.weights
-        self.consumers: dict[str, list[tuple[Node, int]]] = defaultdict(list)
-        for n in nodes:
-            for k, ref in enumerate(n.inputs):
-                self.consumers[canonical(ref)].append((n, k))
+        self._consumers: dict[str, list[tuple[Node, int]]] | None = None
 
     def resolve(self, ref: str) -> tuple[Graph, Node] | None:
         """The node producing ``ref``, followed out through function arguments to the caller."""
@@ -238,6 +236,18 @@ class Graph:
                 return None
             graph, ref = graph.parent, caller_ref
         return None
+
+    @property
+    def consumers(self) -> dict[str, list[tuple[Node, int]]]:
+        """Each output's consuming nodes and input positions, built on first use (a graph
+        that is refused before any walk never pays for it)."""
+        if self._consumers is None:
+            consumers: dict[str, list[tuple[Node, int]]] = defaultdict(list)
+            for n in self.nodes.values():
+                for k, ref in enumerate(n.inputs):
+                    consumers[canonical(ref)].append((n, k))
+            self._consumers = consumers
+        return self._consumers
 
     def users(self, ref: str, ops: frozenset[str] | None = None) -> list[tuple[Node, int]]:
         found = self.consumers.get(canonical(ref), [])
