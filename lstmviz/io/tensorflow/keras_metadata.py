@@ -21,7 +21,7 @@ from lstmviz.io.probe import safe_member
 from lstmviz.io.tensorflow.files import read_limited
 from lstmviz.io.wire import protowire as pw
 
-MAX_METADATA_BYTES = 16 << 20
+MAX_METADATA_BYTES = 4 << 20  # a 4-layer model writes 24 KB; JSON costs ~10x its size
 _TOP_LAYER = re.compile(r"root\.layer(_with_weights)?-\d+")
 
 
