@@ -115,7 +115,14 @@ class DebugPanel(QWidget):
         self.views.addTab(self.step_view, "This step")
         self.views.addTab(self.time_plots, "Over time")
         self.views.addTab(self.diagnostics_page, "Diagnostics")
-        splitter.addWidget(self.views)
+        # while a run computes: one clear line in place of empty plots (the views stay built)
+        self.center = QStackedWidget()
+        self.center.addWidget(self.views)
+        self.computing = QLabel()
+        self.computing.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.computing.setWordWrap(True)
+        self.center.addWidget(self.computing)
+        splitter.addWidget(self.center)
         self.unit_inspector = UnitInspector(ws)
         splitter.addWidget(self.unit_inspector)
         left.setMinimumWidth(200)
@@ -320,9 +327,9 @@ class DebugPanel(QWidget):
             if self.playback is not None:
                 self.playback.pause()
             self.controls.set_steps(1)
-            computing = "run" in ws.jobs
-            self.controls.step_label.setText("computing…" if computing else "not computed")
+            self._show_computing()
             return
+        self.center.setCurrentIndex(0)
         if self.playback is None:
             self.playback = Playback(ws.debugger, self, stop=lambda: ws.run_to_breakpoint(True))
             self.playback.set_rate(self.controls.speed.value())
@@ -370,9 +377,21 @@ class DebugPanel(QWidget):
         ws = self.workspace
         self.busy_label.show_jobs(ws.busy)
         if ws.trace is None and ws.model is not None:
-            # once cancelled, the next step key or showing the debugger again computes it
-            computing = "run" in ws.jobs
-            self.controls.step_label.setText("computing…" if computing else "not computed")
+            self._show_computing()
+
+    def _show_computing(self) -> None:
+        """No run to show yet: say whether one is computing or was cancelled (the next step
+        key, or showing the debugger again, computes it)."""
+        ws = self.workspace
+        computing = "run" in ws.jobs
+        self.controls.step_label.setText("computing…" if computing else "not computed")
+        steps = 0 if ws.sequence is None else len(ws.sequence)
+        self.computing.setText(
+            f"Running the model on {steps} steps… the views appear when it is done."
+            if computing
+            else "Not computed (cancelled). Step, or change the sequence, to run it."
+        )
+        self.center.setCurrentIndex(1)
 
     def _update_note(self, _event: Event) -> None:
         self.hit_banner.show_text(self.workspace.note, hit=False)

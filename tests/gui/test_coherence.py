@@ -170,7 +170,9 @@ def check(window) -> None:
         assert panel.step_view._dt is None and panel.time_plots._trace is None
         assert panel.unit_inspector._dt is None
         assert panel.diagnostics_page.currentIndex() == 0
+        assert panel.center.currentIndex() == 1  # "Running the model…" in place of the views
         return
+    assert panel.center.currentIndex() == 0
     assert trace.model is model and trace.x.shape[1] == model.input_size
     t = ws.step
     assert 0 <= t < trace.n_steps
