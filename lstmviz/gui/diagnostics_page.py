@@ -44,7 +44,8 @@ class DiagnosticsPage(QStackedWidget):
         workspace.subscribe((Change.TRACE, Change.SELECTION), self._update_request)
         workspace.subscribe(Change.STEP, self._update_step)
         workspace.subscribe(Change.BUSY, self._update_busy)
-        self.view.product_mode.currentIndexChanged.connect(lambda _i: self._update_request(None))
+        self.view.product_mode.currentIndexChanged.connect(self._on_product_mode_changed)
+        workspace.subscribe(Change.OPTIONS, self._update_options)
 
     # -- workspace events ------------------------------------------------------------------------
     def _key(self) -> tuple | None:
@@ -73,6 +74,15 @@ class DiagnosticsPage(QStackedWidget):
             self.setCurrentIndex(0)  # and meanwhile it holds no other run's numbers
             return
         self._compute(key)
+
+    def _on_product_mode_changed(self, index: int) -> None:
+        self.workspace.set_options(product_per_unit=index == 1)
+        self._update_request(None)
+
+    def _update_options(self, _event: Event) -> None:
+        index = int(self.workspace.options.product_per_unit)
+        if self.view.product_mode.currentIndex() != index:
+            self.view.product_mode.setCurrentIndex(index)  # the view and the request follow
 
     def _update_step(self, _event: Event) -> None:
         if self.shown is not None:

@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         ws.subscribe(Change.SELECTION, self._update_selection)
         ws.subscribe(Change.BUSY, self._update_busy)
         ws.subscribe(Change.ERROR, self._update_error)
+        ws.subscribe(Change.OPTIONS, self._update_options)
 
     @property
     def model(self) -> LSTMModel | None:
@@ -264,6 +265,11 @@ class MainWindow(QMainWindow):
         self.stats_panel.set_direction(w)
         self.shapes_panel.set_direction(w, lstm, title, direction)
         self.details.show_selection(model, layer, direction)
+
+    def _update_options(self, _event: Event) -> None:
+        stored = self.workspace.options.stored_order
+        self.weights_view.set_stored_order(stored)
+        self.stored_action.setChecked(stored)
 
     def _update_busy(self, _event: Event) -> None:
         jobs = self.workspace.busy
@@ -432,7 +438,7 @@ class MainWindow(QMainWindow):
         self.details.show_cell(cell)
 
     def _on_weights_stored_order_toggled(self, stored: bool) -> None:
-        self.stored_action.setChecked(stored)
+        self.workspace.set_options(stored_order=stored)
 
     def _on_debug_weights_link_requested(
         self, layer: int, direction: int, gate: str, unit: int

@@ -70,7 +70,11 @@ def build_menus(window: MainWindow) -> tuple[QMenu, QAction]:
 
     view_menu = bar.addMenu("&View")
     stored = _action(
-        window, view_menu, "As &stored in the file", window.weights_view.set_stored_order, "Ctrl+T"
+        window,
+        view_menu,
+        "As &stored in the file",
+        lambda checked: window.workspace.set_options(stored_order=checked),
+        "Ctrl+T",
     )
     stored.setCheckable(True)
     view_menu.addSeparator()
