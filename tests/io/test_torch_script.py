@@ -74,3 +74,13 @@ def test_dynamic_quantized_lstm(stem: str) -> None:
     transforms = model.layers[0].directions[1].provenance.transforms
     assert any("dequantized from a dynamic-quantized LSTM" in t for t in transforms)
     assert any("dynamic-quantized LSTM (qint8)" in n for n in model.notes)
+
+
+def test_float16_dynamic_quantized_lstm() -> None:
+    """float16 packing keeps float weights (rounded to half) and computes in float32: lstmviz
+    matches torch's quantized run itself."""
+    exp = expected("qlstm_fp16")
+    model = lstmviz.load_model(HERE / "qlstm_fp16.pt")
+    got = lstmviz.run(model, exp["x"]).layers[-1].output
+    np.testing.assert_allclose(got, exp["output"], atol=TOL)
+    assert any("float16 packed weights" in n for n in model.notes)

@@ -180,10 +180,12 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
 def _quantized_notes(found: _Found) -> list[str]:
     if not found.derived:
         return []
-    return [
-        "dynamic-quantized LSTM (qint8): weights shown dequantized; torch's quantized run also "
-        "rounds the activations, lstmviz runs the dequantized weights in float"
-    ]
+    if any("qint8" in how for how in found.derived.values()):
+        return [
+            "dynamic-quantized LSTM (qint8): weights shown dequantized; torch's quantized run "
+            "also rounds the activations, lstmviz runs the dequantized weights in float"
+        ]
+    return ["dynamic-quantized LSTM (float16 packed weights): weights shown as stored"]
 
 
 def foreign_classes(obj: object) -> list[str]:

@@ -28,6 +28,9 @@ from lstmviz.io.wire.safe_pickle import Buildable
 _CELL = re.compile(r"^(?:(.*)\.)?_all_weight_values\.(\d+)\.param$")
 _SCHEMES = ("per_tensor_affine", "per_tensor_symmetric")
 _CHANNEL_SCHEMES = ("per_channel_affine", "per_channel_symmetric")
+#: CellParamsBase kinds: int8 weights with float biases beside them; float16-packed weights
+#: whose biases sit in the packed params (``dtype=torch.float16``).
+_CELL_KINDS = ("quantized_dynamic", "quantized_fp16")
 
 
 class PackedState(Buildable):
@@ -52,15 +55,7 @@ def _state(obj: object) -> object:
 
 def is_quantized_cell(obj: object) -> bool:
     state = _state(obj)
-    return (
-        type(state) is tuple
-        and bool(state)
-        and state[0]
-        in (
-            "quantized_dynamic",
-            "quantized_dynamic_fp16",
-        )
-    )
+    return type(state) is tuple and bool(state) and state[0] in _CELL_KINDS
 
 
 def rebuild_qtensor(src: Any) -> Any:
@@ -124,6 +119,11 @@ def cell_tensors(cell: object, file: str) -> dict[str, Tensor]:
     }
     if type(biases) is list and len(biases) == 2 and all(is_tensor(b) for b in biases):
         out["bias_ih"], out["bias_hh"] = biases
+    else:  # quantized_fp16: each packed linear keeps (weight, bias)
+        for name, p in (("bias_ih", packed[0]), ("bias_hh", packed[1])):
+            inner = _state(p)
+            if type(inner) in (tuple, list) and len(inner) > 1 and is_tensor(inner[1]):
+                out[name] = inner[1]
     return out
 
 
@@ -173,5 +173,8 @@ def expand_cells(
                     derived[full] = (
                         f"{name}{suffix} dequantized from a dynamic-quantized LSTM (torch.ao."
                         "quantization.quantize_dynamic, qint8): w = (q - zero_point)·scale"
+                        if _state(by_index[k])[0] == "quantized_dynamic"  # type: ignore[index]
+                        else f"{name}{suffix} from a float16 dynamic-quantized LSTM's packed "
+                        "weights (torch.ao.quantization.quantize_dynamic, float16)"
                     )
     return tensors, derived
