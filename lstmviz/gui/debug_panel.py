@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.core.debugger import Debugger
-from lstmviz.core.export import save_trace_csv, save_trace_npz
 from lstmviz.core.model import LSTMModel
 from lstmviz.core.trace import Trace
 from lstmviz.gui.breakpoint_editor import BreakpointEditor
@@ -42,8 +41,9 @@ from lstmviz.gui.playback import Playback
 from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
 from lstmviz.gui.step_view import StepView, run_levels
 from lstmviz.gui.time_plots import TimePlots, output_limits
+from lstmviz.gui.trace_export import ask_export_trace, write_trace
 from lstmviz.gui.unit_inspector import UnitInspector, term_limit
-from lstmviz.gui.view_export import ask_export_trace, ask_export_view, save_widget
+from lstmviz.gui.view_export import ask_export_view, save_widget
 from lstmviz.gui.workers import QtRunner
 from lstmviz.workspace import Change, Event, Job, Workspace
 from lstmviz.workspace.workspace import DEFAULT_LENGTH
@@ -146,6 +146,7 @@ class DebugPanel(QWidget):
         ws.subscribe(Change.HIT, self._update_hit)
         ws.subscribe(Change.BUSY, self._update_busy)
         ws.subscribe(Change.NOTE, self._update_note)
+        ws.subscribe(Change.ERROR, self._update_error)
         if ws.model is not None:  # a workspace that already holds a model
             self._update_model(Event(Change.MODEL, ws.model))
             self._update_sequence(Event(Change.SEQUENCE, ws.sequence))
@@ -166,8 +167,8 @@ class DebugPanel(QWidget):
         c.layer.currentIndexChanged.connect(lambda k: ws.select(layer=k))
         c.direction.currentIndexChanged.connect(lambda d: ws.select(direction=d))
         menu = c.export_menu
-        menu.addAction("Trace as NPZ…", lambda: ask_export_trace(self, "npz"))
-        menu.addAction("Trace as CSV…", lambda: ask_export_trace(self, "csv"))
+        menu.addAction("Trace as NPZ…", lambda: ask_export_trace(self, ws, "npz"))
+        menu.addAction("Trace as CSV…", lambda: ask_export_trace(self, ws, "csv"))
         menu.addAction("This view as PNG…", lambda: ask_export_view(self, "png"))
         menu.addAction("This view as SVG…", lambda: ask_export_view(self, "svg"))
         self.sequence_editor.sequence_chosen.connect(self._on_editor_sequence_chosen)
@@ -267,9 +268,7 @@ class DebugPanel(QWidget):
         """``*.npz``: every recorded array, named; ``*.csv`` one table; else a folder of CSVs."""
         if self.trace is None:
             raise ValueError("nothing to export: no model or sequence yet")
-        if str(path).lower().endswith(".npz"):
-            return [save_trace_npz(self.trace, path)]
-        return save_trace_csv(self.trace, path)
+        return write_trace(self.trace, path)  # the menu runs it as a job: trace_export
 
     def export_view(self, path: str | os.PathLike[str], view: QWidget | None = None) -> Path:
         """Save the current view (or ``view``) as PNG, or as SVG when the path ends in .svg.
@@ -392,6 +391,11 @@ class DebugPanel(QWidget):
             else "Not computed (cancelled). Step, or change the sequence, to run it."
         )
         self.center.setCurrentIndex(1)
+
+    def _update_error(self, event: Event) -> None:
+        kind, message, _error = event.value
+        if kind == "export":
+            self.hit_banner.show_text(message, hit=True)
 
     def _update_note(self, _event: Event) -> None:
         self.hit_banner.show_text(self.workspace.note, hit=False)

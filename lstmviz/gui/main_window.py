@@ -153,6 +153,8 @@ class MainWindow(QMainWindow):
     ) -> LSTMModel | None:
         """Load ``path``; see the module docstring for the async and ``wait=True`` paths."""
         path = str(path)
+        # a window can ask which LSTM to open where a script gets the file's default
+        options = {"ask_choices": self.interactive, **options}
         self.status_label.setText(f"Loading {Path(path).name}…")
         chosen: list[LSTMModel | None] = []
         before = self.workspace.model
@@ -287,6 +289,8 @@ class MainWindow(QMainWindow):
         kind, message, _error = event.value
         if kind == "load":
             self._show_error(message)
+        elif kind == "export":
+            self.status_label.setText(message)  # the debugger's note bar says it too
         else:
             self._sequence_refused(message)
 

@@ -111,3 +111,22 @@ def test_hover_readout_is_cleared_by_any_change_and_never_exported(
     hover(2)
     window.debug_panel.export_view(tmp_path / "step.png")
     assert view.hover.text == HOVER_HINT
+
+
+def test_a_trace_export_runs_as_a_job_and_says_where_it_went(make_main_window, qtbot, tmp_path):
+    from lstmviz.gui.trace_export import export_trace
+
+    window = make_main_window()
+    window.set_model(make_model())
+    window.tabs.setCurrentIndex(1)
+    ws, panel = window.workspace, window.debug_panel
+    export_trace(ws, tmp_path / "run.npz")
+    qtbot.waitUntil(lambda: not ws.jobs, timeout=10_000)
+    assert panel.hit_banner.isVisible() and "run.npz" in panel.hit_banner.text()
+    with np.load(tmp_path / "run.npz", allow_pickle=False) as saved:
+        np.testing.assert_array_equal(
+            saved["layer1/backward/f"], ws.trace.layers[1].directions[1].f
+        )
+    export_trace(ws, tmp_path / "missing" / "deeper" / "run.npz")
+    qtbot.waitUntil(lambda: not ws.jobs, timeout=10_000)
+    assert "trace not exported" in panel.hit_banner.text()
