@@ -184,17 +184,24 @@ def test_tf_keras_saved_model_reads_layer_configs_from_keras_metadata() -> None:
     np.testing.assert_allclose(run(model, exp["x"]).final_output, exp["network"], atol=TOL)
 
 
-def test_keras3_exported_saved_model_opens_its_weights() -> None:
-    """``model.export`` saves every variable twice (``variables/N`` and ``_all_variables/M``);
-    the copies are recognised, so the layers are named; their settings are Keras' defaults,
-    marked assumed (the export has no keras_metadata.pb)."""
-    model = load_model(FIXTURES / "keras3_stack" / "saved_model")
-    assert model.source_format.startswith("TensorFlow SavedModel")
-    assert [layer.name for layer in model.layers] == ["lstm", "lstm_1"]
-    exp = _expected("keras3_stack")
-    np.testing.assert_allclose(run(model, exp["x"]).layers[0].output, exp["hidden"], atol=TOL)
-    settings = model.layers[1].directions[0].provenance.settings
-    assert any(s.name == "activation" and s.assumed for s in settings)
+@pytest.mark.parametrize("name", ["keras3_stack", "keras3_bidi_ave"])
+def test_keras3_exported_saved_model_is_read_from_its_functions(name: str) -> None:
+    """``model.export`` keeps no Keras config and saves every variable twice (``variables/N``
+    and ``_all_variables/M``): the traced call's gate Splits, bound to the checkpoint's
+    variables by the object graph, give the layers, activations (relu), the Bidirectional
+    merge (ave), go_backwards and the Dense head."""
+    model = load_model(FIXTURES / name / "saved_model")
+    assert model.source_format.startswith("TensorFlow SavedModel (Keras layers")
+    for layer in model.layers:
+        for d in layer.directions:
+            assert not any(s.assumed for s in d.provenance.settings)
+    assert [d.name for d in model.head] == ["dense"]
+    exp = _expected(name)
+    trace = run(model, exp["x"])
+    first = trace.layers[0]
+    hidden = first.output if model.layers[0].return_sequences else first.last_output
+    np.testing.assert_allclose(hidden, exp["hidden"], atol=TOL)
+    np.testing.assert_allclose(trace.final_output, exp["network"], atol=TOL)
 
 
 @pytest.mark.parametrize("pick", ["model.pb", "ckpt/model.ckpt-1000"])

@@ -29,6 +29,7 @@ from lstmviz.io.tensorflow.graphdef import is_graph_def, load_graph_def
 from lstmviz.io.tensorflow.keras_graph import load_keras_graph
 from lstmviz.io.tensorflow.keras_metadata import read_keras_metadata
 from lstmviz.io.tensorflow.savedmodel import is_saved_model_dir, meta_graph
+from lstmviz.io.tensorflow.savedmodel_keras import load_saved_model_keras
 from lstmviz.io.wire import protowire as pw
 from lstmviz.io.wire.sstable import has_table_magic
 
@@ -116,10 +117,16 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
     if graph is not None:  # Keras layers built in a TF1 graph: their ops give the activations
         req.graph_layers = lambda: load_keras_graph(bundle, graph, req)
     if saved:
+        folder = index.parent.parent
         try:
-            req.keras_metadata = read_keras_metadata(index.parent.parent)
+            req.keras_metadata = read_keras_metadata(folder)
         except LoadError as exc:
             req.notes.append(f"{exc}; Keras defaults assumed")
+        if req.keras_metadata is None and graph is not None:  # no Keras config: the functions
+            req.graph_layers = lambda: (
+                load_keras_graph(bundle, graph, req)
+                or (load_saved_model_keras(folder, bundle, req))
+            )
     return assemble(bundle, graph, req)
 
 

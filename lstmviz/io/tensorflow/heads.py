@@ -177,11 +177,13 @@ def find_head(
     last_cells = [c for c in chosen if c.scope in last.name or c.stack == last.name]
     roots = _roots(last_cells or chosen)
     kernels = {c.kernel for c in chosen}
-    return head_from(graph, bundle, roots, kernels, last.output_size, used, notes)
+    if graph.top is None:
+        return None
+    return head_from(graph.top, bundle, roots, kernels, last.output_size, used, notes)
 
 
 def head_from(
-    graph: GraphInfo,
+    top: Graph,
     bundle: Bundle,
     roots: tuple[str, ...],
     kernels: set[str],
@@ -189,10 +191,7 @@ def head_from(
     used: set[str],
     notes: list[str],
 ) -> Head | None:
-    """The dense layers fed (through slicing and reshaping) by ops under ``roots``."""
-    top = graph.top
-    if top is None:
-        return None
+    """The dense layers in ``top`` fed (through slicing and reshaping) by ops under ``roots``."""
     found: list[tuple[tuple[DenseLayer, ...], str]] = []
     for node in top.nodes.values():
         if node.op != "MatMul" or len(node.inputs) != 2:

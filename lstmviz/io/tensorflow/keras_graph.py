@@ -60,6 +60,7 @@ class KerasCell:
     x_ref: str
     activation: str | None
     recurrent_activation: str | None
+    graph: Graph | None = None  # where the gate Split is (a function body, for SavedModels)
 
 
 def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str]]:
@@ -150,23 +151,25 @@ def _cell(graph: Graph, split: Node, bundle: ConstBundle) -> KerasCell | None:
         mats[k].inputs[0],  # type: ignore[union-attr]
         _act(graph, split, 2),
         _act(graph, split, 0),
+        graph,
     )
 
 
 def _ancestor_scopes(graph: Graph, ref: str, scopes: list[str]) -> set[str]:
-    """The other cells' scopes that ``ref`` depends on (bounded breadth-first walk)."""
-    seen, queue, out = set(), deque([ref.split(":")[0].lstrip("^")]), set()
+    """The other cells' scopes that ``ref`` depends on (bounded breadth-first walk, out
+    through function arguments to the callers)."""
+    seen: set[tuple[int, str]] = set()
+    queue: deque[tuple[Graph, str]] = deque([(graph, ref)])
+    out: set[str] = set()
     while queue and len(seen) < MAX_ANCESTORS:
-        name = queue.popleft()
-        if name in seen:
+        g, name = queue.popleft()
+        found = g.resolve(name.lstrip("^"))
+        if found is None or (id(found[0]), found[1].name) in seen:
             continue
-        seen.add(name)
-        for s in scopes:
-            if name.startswith(s + "/"):
-                out.add(s)
-        found = graph.resolve(name)
-        if found is not None:
-            queue.extend(i.split(":")[0] for i in found[1].inputs)
+        g, node = found
+        seen.add((id(g), node.name))
+        out.update(s for s in scopes if node.name.startswith(s + "/"))
+        queue.extend((g, i) for i in node.inputs)
     return out
 
 
@@ -279,10 +282,23 @@ def _merge_mode(top: Graph, scope: str) -> MergeMode | None:
 def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LSTMModel | None:
     """The Keras LSTM chain of a graph (a frozen one, or a TF1 ``.meta`` whose variables the
     checkpoint holds), or None when it has no Keras LSTM step."""
-    top = graph.top
-    if top is None:
+    if graph.top is None:
         return None
-    found = [c for n in top.nodes.values() if n.op == "Split" if (c := _cell(top, n, bundle))]
+    return keras_layers_in([graph.top], graph.top, bundle, req)
+
+
+def keras_layers_in(
+    graphs: list[Graph], head_graph: Graph, bundle: ConstBundle, req: Request
+) -> LSTMModel | None:
+    """The Keras LSTM chain whose gate Splits are in ``graphs`` (the top graph, or function
+    bodies), with the Dense head found in ``head_graph``; None without a Keras LSTM step."""
+    found = [
+        c
+        for g in graphs
+        for n in list(g.nodes.values())
+        if n.op == "Split"
+        if (c := _cell(g, n, bundle))
+    ]
     if not found:
         return None
     # Keras' rnn() in a TF1 graph also calls the cell once outside its loop (to learn the
@@ -294,10 +310,13 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
     scopes = sorted({c.scope for c in cells})
     if len(scopes) != len(cells):
         raise LoadError(f"{req.file}: several Keras LSTM steps share a scope ({', '.join(scopes)})")
-    before = {c.scope: len(_ancestor_scopes(top, c.x_ref, scopes) - {c.scope}) for c in cells}
-    cells.sort(key=lambda c: (before[c.scope], c.scope))
+    before = {
+        c.scope: len(_ancestor_scopes(c.graph or head_graph, c.x_ref, scopes) - {c.scope})
+        for c in cells
+    }
+    cells.sort(key=lambda c: (before[c.scope], _natural(c.scope)))
     notes = list(req.notes)
-    reversed_at = [n.name for n in top.nodes.values() if n.op == "ReverseV2"]
+    reversed_at = [n.name for g in graphs for n in g.nodes.values() if n.op == "ReverseV2"]
     layers = []
     for group in _pair(cells):
         backwards = [any(r.startswith(c.scope + "/") for r in reversed_at) for c in group]
@@ -308,7 +327,7 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
             layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind="LSTM"))
             continue
         name = group[0].scope.rpartition("/")[0]
-        merge = _merge_mode(top, name)
+        merge = next((m for g in graphs if (m := _merge_mode(g, name)) is not None), None)
         if merge is None:
             merge = MergeMode.CONCAT
             notes.append(f"{name}: no Bidirectional merge op found in the graph: concat assumed")
@@ -319,7 +338,7 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
     last = [c for c in cells if c.scope.startswith(layers[-1].name)]
     roots = tuple(f"{pre}{c.scope}/" for c in last for pre in ("", "Func/"))
     used = {n for c in cells for n in (c.kernel, c.recurrent, c.bias) if n}
-    head = head_from(graph, bundle, roots, set(), layers[-1].output_size, used, notes)
+    head = head_from(head_graph, bundle, roots, set(), layers[-1].output_size, used, notes)
     if head is not None and not head.return_sequences:
         layers[-1] = replace(layers[-1], return_sequences=False)
     infos = tuple(
@@ -336,10 +355,15 @@ def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LST
             layers=tuple(layers),
             source_path=req.path,
             source_format=f"{req.kind} (Keras layers, {req.parts}{req.graph_label})",
-            framework="Keras (frozen TensorFlow graph)",
+            framework="Keras (TensorFlow graph)",
             all_layers=tuple(head_infos(head, list(infos))) if head is not None else infos,
             head=head.transforms if head is not None else (),
             notes=tuple(notes),
         )
     except ValueError as exc:
         raise LoadError(f"{req.file}: the Keras LSTM layers do not chain: {exc}") from exc
+
+
+def _natural(text: str) -> tuple:
+    """``lstm_2`` before ``lstm_10``."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))

@@ -98,6 +98,28 @@ def _object_graph(bundle: Bundle) -> dict[str, Tracked]:
     return out
 
 
+def node_keys(bundle: Bundle) -> dict[int, str]:
+    """Object-graph node id → the checkpoint key of its ``VARIABLE_VALUE``; a SavedModel's
+    SavedObjectGraph numbers its objects the same way, so its functions' bound inputs (node
+    ids) name checkpoint tensors through this."""
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        return {}
+    raw = bundle.read_string(OBJECT_GRAPH_KEY)
+    out: dict[int, str] = {}
+    try:
+        for number, node in enumerate(pw.parse(raw).get(1, ())):
+            if number >= MAX_NODES or not isinstance(node, memoryview):
+                break
+            for attr in pw.parse(node).get(2, ()):
+                if isinstance(attr, memoryview):
+                    f = pw.parse(attr)
+                    if pw.get_string(f, 1) == "VARIABLE_VALUE":
+                        out[number] = pw.get_string(f, 3)
+    except pw.ProtoError:
+        return {}
+    return out
+
+
 def _children(node: pw.Fields) -> list[tuple[int, str]]:
     out = []
     for child in node.get(1, ()):
