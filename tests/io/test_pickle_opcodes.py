@@ -38,6 +38,12 @@ def big_list(n: int) -> bytes:
     return b"](" + b"N" * n + b"eq\x000"
 
 
+def big_dict(n: int) -> bytes:
+    """memo[2] = a dict of n int keys."""
+    pairs = b"".join(b"J" + i.to_bytes(4, "little") + b"N" for i in range(n))
+    return b"}q\x02(" + pairs + b"u0"
+
+
 #: opcode name -> (setup, unit (repeated; a callable gets the repetition index), tail)
 CASES: dict[str, tuple[bytes, bytes | Callable[[int], bytes], bytes]] = {
     "INT": (b"", b"I" + b"9" * 4000 + b"\n", b""),
@@ -99,7 +105,7 @@ CASES: dict[str, tuple[bytes, bytes | Callable[[int], bytes], bytes]] = {
     "STACK_GLOBAL": (b"", b"\x8c\x08builtins\x8c\x03set\x93", b""),
     # str() of a list sharing itself 60 levels deep would take 2**60 steps
     "REDUCE": (dag_list(60), b"cbuiltins\nstr\nh\x00\x85R", b""),
-    "BUILD": (big_list(5000) + b"ccollections\nOrderedDict\n)R", b"h\x00b", b""),
+    "BUILD": (big_dict(5000) + b"ccollections\nOrderedDict\n)R", b"h\x02b", b""),
     "INST": (b"", b"(ios\nsystem\n", b""),
     "OBJ": (big_list(5000), b"(cbuiltins\nlist\nh\x00o", b""),
     "NEWOBJ": (big_list(5000), b"cbuiltins\ntuple\nh\x00\x85\x81", b""),
@@ -124,10 +130,11 @@ AMPLIFIERS: dict[str, tuple[bytes, bytes | Callable[[int], bytes], bytes]] = {
         b"",
     ),
     "frozenset of a 300k-deep tuple": (b"N" + b"\x85" * 300_000 + b"q\x01", b"(h\x01\x91", b""),
-    "BUILD of a large state, repeated": (
-        big_list(20_000) + b"]q\x02",
-        b"c" + b"evil\nThing\n)\x81(h\x00e" + b"}q\x03" + b"h\x03b",
-        b"",
+    "BUILD of a large state, repeated": (big_dict(20_000), b"cevil\nThing\n)\x81h\x02b0", b"N"),
+    "BUILD of a large (dict, slots) state, repeated": (
+        big_dict(20_000),
+        b"cevil\nThing\n)\x81h\x02N\x86b0",
+        b"N",
     ),
 }
 

@@ -67,7 +67,7 @@ def _binpersid(vm: PickleVM) -> None:
 
 def _int_text(vm: PickleVM, text: bytes) -> int:
     if len(text) > 2.5 * vm.limits.long_bytes:
-        raise PickleLimit(f"an integer longer than {vm.limits.long_bytes} bytes")
+        raise PickleLimit(f"has an integer longer than {vm.limits.long_bytes} bytes")
     return int(text, 0) if text[:2].lower() in (b"0x", b"0o", b"0b") else int(text)
 
 
@@ -88,7 +88,7 @@ def _long_n(fmt: str) -> Callable[[PickleVM], None]:
     def handler(vm: PickleVM) -> None:
         n = vm.size(fmt)
         if n > vm.limits.long_bytes:
-            raise PickleLimit(f"an integer longer than {vm.limits.long_bytes} bytes")
+            raise PickleLimit(f"has an integer longer than {vm.limits.long_bytes} bytes")
         vm.stack.append(int.from_bytes(vm.take(n), "little", signed=True))
 
     return handler
@@ -287,7 +287,8 @@ def _setitems(vm: PickleVM) -> None:
 @_op(b"b")
 def _build(vm: PickleVM) -> None:
     state = vm.pop()
-    vm.charge(0, len(state) if isinstance(state, (dict, tuple, list)) else 1)
+    parts = state if type(state) is tuple else (state,)  # (__dict__, __slots__) pairs too
+    vm.charge(0, 1 + sum(len(p) for p in parts if isinstance(p, (dict, tuple, list))))
     vm.build(vm.top(), state)
 
 
