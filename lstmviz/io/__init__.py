@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.io import choices
 from lstmviz.io.arrays import numpy_file, safetensors
 from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.keras import archive as keras_archive
@@ -54,8 +55,14 @@ def find_reader(probe: Probe) -> Reader | None:
     return None
 
 
-def load_model(path: str | os.PathLike[str], **options: Any) -> LSTMModel:
+def load_model(
+    path: str | os.PathLike[str], *, ask_choices: bool = False, **options: Any
+) -> LSTMModel:
     """Load any supported weights file into the canonical model.
+
+    ``ask_choices``: where a file holds several LSTMs and has a natural default (a Keras
+    model's first chain), raise ``ChoiceRequired`` instead of opening the default (the
+    window's choice dialog asks); files with no default always raise it (``choices``).
 
     Raises ``LoadError`` (one line: file, problem, what would work) for every bad file; no
     other exception escapes for any file content. ``options`` go to the reader (e.g.
@@ -76,7 +83,8 @@ def load_model(path: str | os.PathLike[str], **options: Any) -> LSTMModel:
             f"{', '.join(f'{o}=' for o in unknown)}; it takes {takes}"
         )
     try:
-        return reader.load(probe, **options)
+        with choices.asking(ask_choices):
+            return reader.load(probe, **options)
     except LoadError:
         raise
     except MemoryError as exc:

@@ -288,3 +288,28 @@ def test_bundled_example_opens_with_its_sequence(make_main_window, save_artifact
     assert panel.trace.x.shape == (120, 1) and panel.current_step == 30
     assert window.tabs.currentIndex() == 1
     save_artifact(window, "example_debugger")
+
+
+KERAS_BRANCH = Path(__file__).resolve().parents[1] / "fixtures" / "keras" / "tfk221_branch.h5"
+
+
+def test_keras_branches_are_asked_in_a_window_and_default_headless(make_main_window, monkeypatch):
+    """A Keras model with two LSTM chains: the window asks (the user picks 'b'); a headless
+    window opens the first chain as a script does, with a note naming layer=."""
+    asked = []
+
+    def pick_b(dialog: ChoiceDialog) -> int:
+        asked.append((dialog.option, dialog.choices))
+        dialog.select("b")
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ChoiceDialog, "exec", pick_b)
+    window = make_main_window()
+    model = window.open_model(KERAS_BRANCH, wait=True)
+    assert asked == [("layer", ("a", "b"))]
+    assert model is not None and model.layers[0].name == "b"
+    headless = make_main_window()
+    headless.interactive = False
+    model = headless.open_model(KERAS_BRANCH, wait=True)
+    assert model is not None and [layer.name for layer in model.layers] == ["a", "c"]
+    assert len(asked) == 1

@@ -171,7 +171,7 @@ def test_the_head_on_the_picked_branch_runs(saved: dict[str, Saved], fmt: str) -
 def test_several_chains_ask_which(saved: dict[str, Saved], name: str, fmt: str) -> None:
     s = saved[name]
     with pytest.raises(ChoiceRequired) as info:
-        load_model(s.paths[fmt])
+        load_model(s.paths[fmt], ask_choices=True)
     assert info.value.option == "layer"
     assert info.value.choices == s.case.choices
     assert "pick one with layer=" in str(info.value)

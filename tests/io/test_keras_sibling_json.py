@@ -48,7 +48,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keras.Model, d
 def test_settings_and_wiring_come_from_the_json(pair: tuple[Path, keras.Model, dict]) -> None:
     path, model, tensors = pair
     with pytest.raises(ChoiceRequired) as info:  # the wiring shows the branch
-        load_model(path)
+        load_model(path, ask_choices=True)
     assert info.value.choices == ("a", "b")
     m = load_model(path, layer="a")
     assert [layer.name for layer in m.layers] == ["a", "c"]

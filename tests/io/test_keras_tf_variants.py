@@ -98,8 +98,11 @@ def test_stacked_cells_settings(tag: str) -> None:
 
 def test_branch_is_not_chained() -> None:
     with pytest.raises(ChoiceRequired) as info:
-        load_model(HERE / "tfk221_branch.h5")
+        load_model(HERE / "tfk221_branch.h5", ask_choices=True)
     assert info.value.option == "layer" and info.value.choices == ("a", "b")
+    default = load_model(HERE / "tfk221_branch.h5")  # a script gets the first chain, noted
+    assert [layer.name for layer in default.layers] == ["a", "c"]
+    assert "the first runs (layer='a')" in default.notes[0]
     model = load_model(HERE / "tfk221_branch.h5", layer="a")
     assert [layer.name for layer in model.layers] == ["a", "c"]
     assert "LSTM 'b' is not run: its input comes from a model input" in _notes("tfk221_branch.h5")

@@ -262,8 +262,10 @@ def test_kitchen_settings_and_notes(saved: dict[str, Saved], fmt: str) -> None:
 def test_wiring_skips_the_branch_and_keeps_the_embedding(saved: dict[str, Saved], fmt: str) -> None:
     """Keras 3 writes the mask as a NotEqual op layer; it must not hide the Embedding."""
     with pytest.raises(ChoiceRequired) as info:
-        load_model(saved["wiring"].paths[fmt])
+        load_model(saved["wiring"].paths[fmt], ask_choices=True)
     assert info.value.option == "layer" and info.value.choices == ("a", "b")
+    default = load_model(saved["wiring"].paths[fmt])
+    assert [layer.name for layer in default.layers] == ["a", "c"]
     model = load_model(saved["wiring"].paths[fmt], layer="a")
     assert [layer.name for layer in model.layers] == ["a", "c"]
     assert model.embedding is not None
@@ -300,8 +302,9 @@ def seq2seq(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keras.Model
 def test_second_input_and_initial_state(seq2seq: tuple[Path, keras.Model]) -> None:
     path, kmodel = seq2seq
     with pytest.raises(ChoiceRequired) as info:
-        load_model(path)
+        load_model(path, ask_choices=True)
     assert info.value.choices == ("encoder", "decoder")
+    assert [layer.name for layer in load_model(path).layers] == ["encoder"]
     model = load_model(path, layer="encoder")
     assert [layer.name for layer in model.layers] == ["encoder"]
     assert any("'decoder' is not run: its input comes from a model input" in n for n in model.notes)

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel, chain_width
 from lstmviz.io.errors import LoadError
-from lstmviz.io.keras.choice import Graph, chosen, lineage, pick
+from lstmviz.io.keras.choice import Graph, chosen, lineage, pick, starts
 from lstmviz.io.keras.config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
 from lstmviz.io.keras.head import dense_head, transforms_between
 from lstmviz.io.keras.layers import FoundLayer, Source, lstm_layer
@@ -199,7 +199,17 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
     graph = Graph(found)
     at = pick(found, graph, src, chosen())
     if at is None:
-        return _build(found, src, notes, graph, set())
+        model = _build(found, src, notes, graph, set())
+        heads = [found[i].name for i in starts(found, graph)]
+        if len(heads) < 2:
+            return model
+        why = (
+            f"{len(heads)} LSTM chains that do not feed each other; the first runs "
+            f"(layer={heads[0]!r}); open another with layer= "
+            + ", ".join(repr(n) for n in heads[1:4])
+            + (", …" if len(heads) > 4 else "")
+        )
+        return replace(model, notes=(why, *model.notes))
     line = lineage(found, graph, at)
     off_path = {
         i for i in range(at) if found[i].is_lstm and i not in line and graph.wired(found[i])

@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator, Sequence
 
+from lstmviz.io.choices import may_ask
 from lstmviz.io.errors import ChoiceRequired
 from lstmviz.io.keras.graph import MODEL_INPUT
 from lstmviz.io.keras.guard import printable
@@ -152,6 +153,8 @@ def pick(found: Sequence[FoundLayer], graph: Graph, src: Source, wanted: str | N
         if len(heads) < 2:
             return None
         names = tuple(found[i].name for i in heads)
+        if not may_ask():
+            return None  # the first chain, as Keras files always opened (notes name the rest)
         raise ChoiceRequired(
             f"{src.file}: {src.container} has {len(names)} LSTM branches that do not feed each "
             f"other ({_listed(names)}); pick one with layer=",
