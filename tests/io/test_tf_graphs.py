@@ -312,3 +312,20 @@ def test_keras_layers_built_in_a_tf1_graph_read_their_activations_from_it(pick: 
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["hidden"], atol=TOL)
     np.testing.assert_allclose(trace.final_output, exp["network"], atol=TOL)
+
+
+def test_tf_keras_saved_model_without_keras_metadata_is_read_from_its_functions(
+    tmp_path: Path,
+) -> None:
+    """The same tf.keras SavedModel with keras_metadata.pb removed: its traced functions
+    (standard_lstm and its loop, the weights passed in as arguments) give relu and
+    hard_sigmoid and the Dense head."""
+    folder = tmp_path / "saved_model"
+    shutil.copytree(FIXTURES / "keras2_saved" / "saved_model", folder)
+    (folder / "keras_metadata.pb").unlink()
+    model = load_model(folder)
+    assert model.source_format.startswith("TensorFlow SavedModel (Keras layers")
+    d = model.layers[0].directions[0]
+    assert (d.act_cand.name, d.act_gate.name) == ("relu", "hard_sigmoid_k2")
+    exp = _expected("keras2_saved")
+    np.testing.assert_allclose(run(model, exp["x"]).final_output, exp["network"], atol=TOL)

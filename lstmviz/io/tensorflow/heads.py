@@ -59,7 +59,7 @@ def _reaches(graph: Graph, ref: str, roots: tuple[str, ...], kernels: set[str]) 
         if found is None:
             return None
         node = found[1]
-        if node.name.startswith(roots):
+        if node.name.startswith(roots) or any(f"/{r}" in node.name for r in roots):
             if not how and _feeds_next_step(graph, node, kernels):
                 return None  # an h of an earlier static_rnn step
             return how or "step"

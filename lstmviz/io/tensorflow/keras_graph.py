@@ -46,6 +46,7 @@ _SUM_OPS = frozenset({"Add", "AddV2", "BiasAdd"})
 #: Keras 3 squeezes the h product it adds (``BiasAdd(x K, Squeeze(h R))``)
 _SHAPE_OPS = frozenset({"Squeeze", "ExpandDims", "Reshape"})
 MAX_ANCESTORS = 200_000
+MAX_DATA_PATH = 40
 _SCOPE_CUT = re.compile(r"/(while|PartitionedCall|StatefulPartitionedCall|rnn)(/|_\d+/|$)")
 DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 
@@ -63,27 +64,27 @@ class KerasCell:
     graph: Graph | None = None  # where the gate Split is (a function body, for SavedModels)
 
 
-def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str]]:
-    """The summands of ``ref``: ("matmul", node) or ("const", name), else ("other", ref)."""
+def _terms(graph: Graph, ref: str, depth: int = 0) -> list[tuple[str, Node | str, Graph]]:
+    """The summands of ``ref``: ("matmul", node, its graph), ("const", variable name, …) or
+    ("other", ref, …). Each step goes on in the graph the last one resolved in (a loop
+    body's argument leads to its caller)."""
     found = graph.resolve(ref)
     if found is None or depth > 4:
-        return [("other", ref)]
-    node = found[1]
-    while (
-        (node.op in PASS_OPS or node.op in _SHAPE_OPS)
-        and node.inputs
-        and (graph.variable(node.name) is None)
-    ):
-        found = graph.resolve(node.inputs[0])
+        return [("other", ref, graph)]
+    g, node = found
+    while (node.op in PASS_OPS or node.op in _SHAPE_OPS) and node.inputs:
+        if g.variable(node.name) is not None:
+            break
+        found = g.resolve(node.inputs[0])
         if found is None:
-            return [("other", ref)]
-        node = found[1]
+            return [("other", ref, graph)]
+        g, node = found
     if node.op in _SUM_OPS and len(node.inputs) == 2:
-        return _terms(graph, node.inputs[0], depth + 1) + _terms(graph, node.inputs[1], depth + 1)
+        return _terms(g, node.inputs[0], depth + 1) + _terms(g, node.inputs[1], depth + 1)
     if node.op == "MatMul" and len(node.inputs) == 2:
-        return [("matmul", node)]
-    var = graph.variable(node.name)
-    return [("const", var)] if var is not None else [("other", node.name)]
+        return [("matmul", node, g)]
+    var = g.variable(node.name)
+    return [("const", var, g)] if var is not None else [("other", node.name, g)]
 
 
 def _act(graph: Graph, split: Node, k: int) -> str | None:
@@ -119,11 +120,11 @@ def _cell(graph: Graph, split: Node, bundle: ConstBundle) -> KerasCell | None:
     if attr_int(split, "num_split") != 4 or len(split.inputs) != 2:
         return None
     terms = _terms(graph, split.inputs[1])
-    mats = [t[1] for t in terms if t[0] == "matmul"]
+    mats = [(t[1], t[2]) for t in terms if t[0] == "matmul"]
     consts = [t[1] for t in terms if t[0] == "const"]
     if len(mats) != 2 or len(consts) > 1 or len(terms) != 2 + len(consts):
         return None
-    weights = [graph.variable(m.inputs[1]) for m in mats]  # type: ignore[union-attr]
+    weights = [g.variable(m.inputs[1]) for m, g in mats]  # type: ignore[union-attr]
     shapes = [bundle.entries[w].shape if w in bundle.entries else () for w in weights]
     if any(len(s) != 2 for s in shapes) or shapes[0][1] != shapes[1][1] or shapes[0][1] % 4:
         return None
@@ -132,27 +133,61 @@ def _cell(graph: Graph, split: Node, bundle: ConstBundle) -> KerasCell | None:
     if shapes[0][0] == H and shapes[1][0] != H:
         order = [1, 0]  # written h R + x K
     k, r = order
-    if shapes[r][0] != H or any(attr_int(m, "transpose_b") for m in mats):  # type: ignore[arg-type]
+    if shapes[r][0] != H or any(attr_int(m, "transpose_b") for m, _g in mats):  # type: ignore[arg-type]
         return None
     bias = consts[0] if consts else None
     if bias is not None and bundle.entries[bias].shape != (4 * H,):
         return None
-    scope = (
-        _SCOPE_CUT.split(split.name, maxsplit=1)[0]
-        if _SCOPE_CUT.search(split.name)
-        else (split.name.rpartition("/")[0])
-    )
+    scope = _scope(split.name, weights[k])
     return KerasCell(
         scope,
         weights[k],
         weights[r],
         bias,
         split,
-        mats[k].inputs[0],  # type: ignore[union-attr]
+        mats[k][0].inputs[0],  # type: ignore[union-attr]
         _act(graph, split, 2),
         _act(graph, split, 0),
-        graph,
+        mats[k][1],
     )
+
+
+def _scope(split: str, kernel: str) -> str:
+    """The layer's scope: from the Split's name (``model/lstm/while/…/split``), or inside a
+    SavedModel function, whose node names are local (``while/split``), from its kernel's
+    variable name (``bidirectional/forward_lstm/lstm_cell/kernel``)."""
+    if _SCOPE_CUT.search(split):
+        return _SCOPE_CUT.split(split, maxsplit=1)[0]
+    if "/" in split and not split.startswith("while/"):
+        return split.rpartition("/")[0]
+    parts = kernel.split("/")[:-1]  # drop "kernel"
+    if parts and "cell" in parts[-1]:
+        parts = parts[:-1]
+    return "/".join(parts)
+
+
+def under(name: str, scope: str) -> bool:
+    """``name`` lies in ``scope``, also below an outer model scope (``sequential/lstm_1/…``
+    for the layer ``lstm_1``, as traced SavedModel functions name their nodes)."""
+    return name.startswith(scope + "/") or f"/{scope}/" in name
+
+
+def _reads_reversed(cell: KerasCell, fallback: Graph) -> bool:
+    """Whether the cell's input runs through a ``ReverseV2`` (``go_backwards``): followed back
+    along the data path (first inputs, out of loop bodies to their callers) to the sequence
+    the layer was given."""
+    graph, ref = cell.graph or fallback, cell.x_ref
+    for _ in range(MAX_DATA_PATH):
+        found = graph.resolve(ref)
+        if found is None:
+            return False
+        graph, node = found
+        if node.op == "ReverseV2":
+            return True
+        if node.op in ("Placeholder", "Split", "While", "StatelessWhile") or not node.inputs:
+            return False
+        ref = node.inputs[0]
+    return False
 
 
 def _ancestor_scopes(graph: Graph, ref: str, scopes: list[str]) -> set[str]:
@@ -168,7 +203,7 @@ def _ancestor_scopes(graph: Graph, ref: str, scopes: list[str]) -> set[str]:
             continue
         g, node = found
         seen.add((id(g), node.name))
-        out.update(s for s in scopes if node.name.startswith(s + "/"))
+        out.update(s for s in scopes if under(node.name, s))
         queue.extend((g, i) for i in node.inputs)
     return out
 
@@ -275,7 +310,11 @@ _MERGE_OPS = (
 def _merge_mode(top: Graph, scope: str) -> MergeMode | None:
     """How a Bidirectional at ``scope`` merges: the op directly under it (``…/concat``,
     ``…/truediv`` of the sum for ave, ``…/add``, ``…/mul``)."""
-    ops = {n.op for n in top.nodes.values() if n.name.rpartition("/")[0] == scope}
+    ops = {
+        n.op
+        for n in top.nodes.values()
+        if (parent := n.name.rpartition("/")[0]) == scope or parent.endswith("/" + scope)
+    }
     return next((mode for op, mode in _MERGE_OPS if op in ops), None)
 
 
@@ -316,10 +355,15 @@ def keras_layers_in(
     }
     cells.sort(key=lambda c: (before[c.scope], _natural(c.scope)))
     notes = list(req.notes)
-    reversed_at = [n.name for g in graphs for n in g.nodes.values() if n.op == "ReverseV2"]
     layers = []
     for group in _pair(cells):
-        backwards = [any(r.startswith(c.scope + "/") for r in reversed_at) for c in group]
+        backwards = [_reads_reversed(c, head_graph) for c in group]
+        if len(group) == 2 and backwards != [False, True]:
+            notes.append(
+                f"{group[0].scope.rpartition('/')[0]}: the backward layer's reversal was not "
+                "found in the graph; Keras' Bidirectional reverses it"
+            )
+            backwards = [False, True]
         pairs = zip(group, backwards, strict=True)
         dirs = tuple(_direction(bundle, c, req, back) for c, back in pairs)
         if len(group) == 1:
@@ -331,8 +375,6 @@ def keras_layers_in(
         if merge is None:
             merge = MergeMode.CONCAT
             notes.append(f"{name}: no Bidirectional merge op found in the graph: concat assumed")
-        if backwards != [False, True]:
-            notes.append(f"{name}: the backward layer's reversal was not found in the graph")
         kind = "Bidirectional(LSTM)"
         layers.append(LSTMLayer(name=name, directions=dirs, merge_mode=merge, kind=kind))
     last = [c for c in cells if c.scope.startswith(layers[-1].name)]
