@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from lstmviz.io.tensorflow.bundle import Bundle
 
 MAX_BOUND = 10_000
+MAX_CALLS = 4  # traced calls tried (the model's own __call__ sorts first)
 
 
 class NamedBundle:
@@ -75,7 +76,7 @@ def load_saved_model_keras(folder: Path, bundle: Bundle, req: Request) -> LSTMMo
         return None
     keys = node_keys(bundle)
     named = NamedBundle(bundle, variable_names(bundle))
-    for name, bound in calls:
+    for name, bound in calls[:MAX_CALLS]:
         if not all(b in keys and keys[b] in named.name_of for b in bound):
             continue
         weights = [named.name_of[keys[b]] for b in bound]
