@@ -49,8 +49,8 @@ class NamedBundle:
 
 
 def _calls(meta: pw.Fields, functions: dict[str, memoryview]) -> list[tuple[str, list[int]]]:
-    """(function name, bound node ids) of the SavedModel's traced calls, the model's own
-    ``__call__`` first (the signature wrappers only call it)."""
+    """(function name, bound node ids) of the SavedModel's traced calls, the one binding the
+    most weights first, before the signature wrappers that only call it."""
     out = []
     for entry in pw.get_message(meta, 7).get(2, ()):
         if not isinstance(entry, memoryview):
@@ -60,7 +60,8 @@ def _calls(meta: pw.Fields, functions: dict[str, memoryview]) -> list[tuple[str,
         bound = [int(b) for b in pw.get_varints(pw.get_message(e, 2), 2)[:MAX_BOUND]]
         if name in functions and bound and "traced_" not in name:
             out.append((name, bound))
-    return sorted(out, key=lambda c: ("signature_wrapper" in c[0], c[0]))
+    # the whole model's call binds every weight; a layer's own call binds only its own
+    return sorted(out, key=lambda c: (-len(set(c[1])), "signature_wrapper" in c[0], c[0]))
 
 
 def load_saved_model_keras(folder: Path, bundle: Bundle, req: Request) -> LSTMModel | None:
