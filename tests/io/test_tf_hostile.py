@@ -93,7 +93,13 @@ def test_huge_sibling_meta_is_checked_before_it_is_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["basic_head/model.pb", "keras2_stack/model.pb", "basic_head/saved_model"]
+    "name",
+    [
+        "basic_head/model.pb",
+        "keras2_stack/model.pb",
+        "basic_head/saved_model",
+        "keras3_stack/saved_model",
+    ],
 )
 @pytest.mark.parametrize("keep", [0.3, 0.7, 0.97])
 def test_truncated_graphs_are_refused(tmp_path: Path, name: str, keep: float) -> None:
