@@ -60,14 +60,14 @@ def test_dup_and_memo_growth(tmp_path: Path, deflate: bool) -> None:
 
 
 def test_deflated_no_op_opcodes(tmp_path: Path) -> None:
-    """61 KB of deflated NONE/POP pairs ran for 16-22 s; the work budget follows the bytes
-    stored."""
+    """61 KB of deflated NONE/POP pairs ran for 16-22 s: the pickle may inflate only so far
+    (64 x its stored size over 16 MB), and the work budget follows the bytes stored."""
     pkl = b"\x80\x02" + b"N0" * 30_000_000 + b"N."
     path = pkl_zip(tmp_path / "noop.pt", pkl, deflate=True)
     assert path.stat().st_size < 120_000
-    out = bounded_load(path)
-    out.assert_refused("work budget", "budget=")
-    assert out.seconds < 2.0 * 3
+    bounded_load(path).assert_refused("more than 16777216 (inflated from", "budget=")
+    small = pkl_zip(tmp_path / "noop8.pt", pkl[:8_000_000] + b"N.", deflate=True)
+    bounded_load(small).assert_refused("work budget", "budget=")
 
 
 def lstm_state(layers: int, H: int, base: torch.Tensor, stride0: bool) -> dict:

@@ -31,6 +31,7 @@ from lstmviz.io.wire.pickle_vm import Limits
 
 SOURCE_FORMAT = "PyTorch zip (torch.save)"
 MAX_PICKLE_BYTES = 256 << 20  # a state dict of 100k tensors pickles to ~20 MB
+PICKLE_FLOOR, PICKLE_RATIO = 16 << 20, 64  # most a deflated data.pkl may inflate to
 MAX_DEFLATE_RATIO = 1100  # deflate cannot do better than ~1032:1; more is a zip bomb
 #: torch stores members uncompressed; a re-zipped archive may inflate this much per byte
 #: beyond a floor (zero-filled weights compress ~1000:1, which is how zip bombs are made).
@@ -96,7 +97,11 @@ class Archive(StorageSource):
     def read(self, name: str, limit: int | None = None) -> bytes:
         info = self._member(name)
         if limit is not None and info.file_size > limit:
-            raise LoadError(f"{self.file}: {name} is {info.file_size} bytes, more than {limit}")
+            raise LoadError(
+                f"{self.file}: {name} is {info.file_size} bytes, more than {limit} (inflated from "
+                f"{info.compress_size}); if you trust the file, raise the limit with "
+                "--option budget=4"
+            )
         self.budget.charge(info.file_size, f"zip member {name}")
         try:
             with self.zf.open(info) as fh:
@@ -148,8 +153,10 @@ class Archive(StorageSource):
 
     def unpickle(self, script: bool = False) -> object:
         name = self.prefix + "data.pkl"
-        data = self.read(name, limit=MAX_PICKLE_BYTES)
         stored = self._member(name).compress_size  # work scales with what the file holds
+        # a deflated pickle inflates ~3-10x; 64x over a 16 MB floor, then the VM's budgets
+        inflated = int(max(PICKLE_FLOOR, PICKLE_RATIO * stored) * self.budget.factor)
+        data = self.read(name, limit=min(MAX_PICKLE_BYTES, inflated))
         limits = Limits.for_size(stored, self.budget.factor)
         return unpickle(data, self, script=script, limits=limits)
 
