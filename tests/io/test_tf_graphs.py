@@ -329,3 +329,9 @@ def test_tf_keras_saved_model_without_keras_metadata_is_read_from_its_functions(
     assert (d.act_cand.name, d.act_gate.name) == ("relu", "hard_sigmoid_k2")
     exp = _expected("keras2_saved")
     np.testing.assert_allclose(run(model, exp["x"]).final_output, exp["network"], atol=TOL)
+
+
+def test_layer_normalised_lstm_cell_is_refused_not_run_as_a_plain_one() -> None:
+    with pytest.raises(LoadError) as err:
+        load_model(FIXTURES / "layer_norm_cell" / "ckpt" / "model.ckpt-1000")
+    assert "LayerNormBasicLSTMCell" in str(err.value)

@@ -86,6 +86,7 @@ def find_cells(bundle: Bundle, names: Names, graph: GraphInfo | None, chosen: st
     used: set[str] = set(names.skipped)
     cells: list[Cell] = []
     unnamed: list[str] = []
+    normed = _normed_scopes(by_name)
     for name in sorted(by_name):
         scope, _, last = name.rpartition("/")
         if last not in KERNELS or name in used or scope.endswith("/projection") or not scope:
@@ -100,6 +101,7 @@ def find_cells(bundle: Bundle, names: Names, graph: GraphInfo | None, chosen: st
                 unnamed.append(scope)
             continue
         _check_cell_shapes(bundle, scope, kernel_key, bias_key)
+        _refuse_layer_norm(bundle, normed, scope)
         kind = KNOWN_CELLS.get(scope.rsplit("/", 1)[-1], "LSTM cell")
         cell = Cell(scope, kernel_key, bias_key, kind, kernel_name=name)
         cell.peepholes = {role: by_name[n] for role, n in peep.items()}
@@ -137,6 +139,29 @@ def other_kind(scope: str, group: list[str]) -> tuple[str, str]:
     if last == {"kernel", "bias"}:
         return "Dense", ""
     return "variables", ""
+
+
+def _normed_scopes(by_name: dict[str, str]) -> dict[str, int]:
+    """Scope → how many ``gamma``/``beta`` variables lie below it (each name's ancestors)."""
+    out: dict[str, int] = defaultdict(int)
+    for name in by_name:
+        parts = name.split("/")
+        if parts[-1] in ("gamma", "beta"):
+            for k in range(1, min(len(parts), 12)):
+                out["/".join(parts[:k])] += 1
+    return out
+
+
+def _refuse_layer_norm(bundle: Bundle, normed: dict[str, int], scope: str) -> None:
+    """``LayerNormBasicLSTMCell`` normalises each gate (``<scope>/{input,transform,forget,
+    output,state}/gamma|beta``): running it as a plain cell would give wrong numbers."""
+    count = normed.get(scope, 0)
+    if count or "layer_norm" in scope.rsplit("/", 1)[-1]:
+        raise LoadError(
+            f"{bundle.index_path.name}: {scope} is a layer-normalised LSTM cell "
+            f"(LayerNormBasicLSTMCell: {count} gamma/beta variables inside its gates), "
+            "which lstmviz does not compute"
+        )
 
 
 def _check_cell_shapes(bundle: Bundle, scope: str, kernel: str, bias: str) -> None:
