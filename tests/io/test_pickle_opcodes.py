@@ -129,6 +129,11 @@ AMPLIFIERS: dict[str, tuple[bytes, bytes | Callable[[int], bytes], bytes]] = {
         b"cbuiltins\ndict\n(h\x01N\x86l\x85R",
         b"",
     ),
+    "TorchScript record called with DAG keys": (
+        dag_tuple(60) + b"q\x01",
+        b"c__torch__\nM\n(h\x01N\x86l\x85R0",
+        b"",
+    ),
     "frozenset of a 300k-deep tuple": (b"N" + b"\x85" * 300_000 + b"q\x01", b"(h\x01\x91", b""),
     "BUILD of a large state, repeated": (big_dict(20_000), b"cevil\nThing\n)\x81h\x02b0", b"N"),
     "BUILD of a large (dict, slots) state, repeated": (
@@ -148,9 +153,12 @@ def make_pickle(
 
 
 def write(path: Path, pkl: bytes, deflate: bool) -> Path:
+    """A torch zip, made a TorchScript archive (constants.pkl) so that ``__torch__`` names
+    resolve to TorchScript records as they do in real ones."""
     method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
     with zipfile.ZipFile(path, "w", method) as zf:
         zf.writestr("archive/data.pkl", pkl)
+        zf.writestr("archive/constants.pkl", b"\x80\x02).")
         zf.writestr("archive/version", "3\n")
     return path
 

@@ -199,6 +199,10 @@ class RestrictedUnpickler(PickleVM):
             return func(*args)
         if func is Opaque or isinstance(func, Opaque):
             return Opaque()
+        if isinstance(func, type) and issubclass(func, dict):
+            # our attribute records (ScriptObject...) fill through SETITEMS/BUILD, whose keys
+            # are checked; dict(pairs) would hash unchecked keys
+            raise pickle.UnpicklingError(f"{func.__name__} cannot be called here")
         if callable(func) and str(getattr(func, "__module__", "")).startswith("lstmviz."):
             return func(*args)  # one of our stand-ins; each checks its arguments
         raise pickle.UnpicklingError(f"a {type(func).__name__} cannot be called here")
