@@ -14,7 +14,6 @@ ordered by data flow; ``forward_*``/``backward_*`` scopes of a ``Bidirectional``
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +34,13 @@ from lstmviz.core.model import (
 from lstmviz.io.errors import LoadError
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
 from lstmviz.io.tensorflow.heads import head_from, head_infos
+from lstmviz.io.tensorflow.keras_order import (
+    ancestor_scopes,
+    merge_mode,
+    natural,
+    pair,
+    reads_reversed,
+)
 from lstmviz.io.tensorflow.nodes import PASS_OPS, Graph, Node, attr_int, const_scalar
 
 if TYPE_CHECKING:
@@ -45,8 +51,6 @@ if TYPE_CHECKING:
 _SUM_OPS = frozenset({"Add", "AddV2", "BiasAdd"})
 #: Keras 3 squeezes the h product it adds (``BiasAdd(x K, Squeeze(h R))``)
 _SHAPE_OPS = frozenset({"Squeeze", "ExpandDims", "Reshape"})
-MAX_ANCESTORS = 200_000
-MAX_DATA_PATH = 40
 _SCOPE_CUT = re.compile(r"/(while|PartitionedCall|StatefulPartitionedCall|rnn)(/|_\d+/|$)")
 DEFAULTS = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 
@@ -166,48 +170,6 @@ def _scope(split: str, kernel: str) -> str:
     return "/".join(parts)
 
 
-def under(name: str, scope: str) -> bool:
-    """``name`` lies in ``scope``, also below an outer model scope (``sequential/lstm_1/…``
-    for the layer ``lstm_1``, as traced SavedModel functions name their nodes)."""
-    return name.startswith(scope + "/") or f"/{scope}/" in name
-
-
-def _reads_reversed(cell: KerasCell, fallback: Graph) -> bool:
-    """Whether the cell's input runs through a ``ReverseV2`` (``go_backwards``): followed back
-    along the data path (first inputs, out of loop bodies to their callers) to the sequence
-    the layer was given."""
-    graph, ref = cell.graph or fallback, cell.x_ref
-    for _ in range(MAX_DATA_PATH):
-        found = graph.resolve(ref)
-        if found is None:
-            return False
-        graph, node = found
-        if node.op == "ReverseV2":
-            return True
-        if node.op in ("Placeholder", "Split", "While", "StatelessWhile") or not node.inputs:
-            return False
-        ref = node.inputs[0]
-    return False
-
-
-def _ancestor_scopes(graph: Graph, ref: str, scopes: list[str]) -> set[str]:
-    """The other cells' scopes that ``ref`` depends on (bounded breadth-first walk, out
-    through function arguments to the callers)."""
-    seen: set[tuple[int, str]] = set()
-    queue: deque[tuple[Graph, str]] = deque([(graph, ref)])
-    out: set[str] = set()
-    while queue and len(seen) < MAX_ANCESTORS:
-        g, name = queue.popleft()
-        found = g.resolve(name.lstrip("^"))
-        if found is None or (id(found[0]), found[1].name) in seen:
-            continue
-        g, node = found
-        seen.add((id(g), node.name))
-        out.update(s for s in scopes if under(node.name, s))
-        queue.extend((g, i) for i in node.inputs)
-    return out
-
-
 def _setting(cell: KerasCell, key: str, user: str | None) -> tuple[Activation, Setting]:
     found = getattr(cell, key)
     if user is not None:
@@ -275,49 +237,6 @@ def _direction(bundle: ConstBundle, cell: KerasCell, req: Request, reverse: bool
     )
 
 
-def _pair(cells: list[KerasCell]) -> list[list[KerasCell]]:
-    """One entry per layer: ``[cell]`` or, for a Bidirectional, ``[forward, backward]``."""
-    out: list[list[KerasCell]] = []
-    sides: dict[str, dict[str, KerasCell]] = {}
-    for cell in cells:
-        parent, _, last = cell.scope.rpartition("/")
-        side = next((s for s in ("forward", "backward") if last.startswith(s + "_")), None)
-        if side is None:
-            out.append([cell])
-        elif parent not in sides:
-            sides[parent] = {side: cell}
-            out.append([cell])
-        else:
-            sides[parent][side] = cell
-    layers = []
-    for group in out:
-        parent = group[0].scope.rpartition("/")[0]
-        pair = sides.get(parent, {})
-        layers.append([pair["forward"], pair["backward"]] if len(pair) == 2 else group)
-    return layers
-
-
-#: Bidirectional's merge (tf_keras ``bidirectional.py``), as the op right under its scope
-_MERGE_OPS = (
-    ("ConcatV2", MergeMode.CONCAT),
-    ("RealDiv", MergeMode.AVE),
-    ("AddV2", MergeMode.SUM),
-    ("Add", MergeMode.SUM),
-    ("Mul", MergeMode.MUL),
-)
-
-
-def _merge_mode(top: Graph, scope: str) -> MergeMode | None:
-    """How a Bidirectional at ``scope`` merges: the op directly under it (``…/concat``,
-    ``…/truediv`` of the sum for ave, ``…/add``, ``…/mul``)."""
-    ops = {
-        n.op
-        for n in top.nodes.values()
-        if (parent := n.name.rpartition("/")[0]) == scope or parent.endswith("/" + scope)
-    }
-    return next((mode for op, mode in _MERGE_OPS if op in ops), None)
-
-
 def load_keras_graph(bundle: ConstBundle, graph: GraphInfo, req: Request) -> LSTMModel | None:
     """The Keras LSTM chain of a graph (a frozen one, or a TF1 ``.meta`` whose variables the
     checkpoint holds), or None when it has no Keras LSTM step."""
@@ -350,14 +269,14 @@ def keras_layers_in(
     if len(scopes) != len(cells):
         raise LoadError(f"{req.file}: several Keras LSTM steps share a scope ({', '.join(scopes)})")
     before = {
-        c.scope: len(_ancestor_scopes(c.graph or head_graph, c.x_ref, scopes) - {c.scope})
+        c.scope: len(ancestor_scopes(c.graph or head_graph, c.x_ref, scopes) - {c.scope})
         for c in cells
     }
-    cells.sort(key=lambda c: (before[c.scope], _natural(c.scope)))
+    cells.sort(key=lambda c: (before[c.scope], natural(c.scope)))
     notes = list(req.notes)
     layers = []
-    for group in _pair(cells):
-        backwards = [_reads_reversed(c, head_graph) for c in group]
+    for group in pair(cells):
+        backwards = [reads_reversed(c, head_graph) for c in group]
         if len(group) == 2 and backwards != [False, True]:
             notes.append(
                 f"{group[0].scope.rpartition('/')[0]}: the backward layer's reversal was not "
@@ -371,7 +290,7 @@ def keras_layers_in(
             layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind="LSTM"))
             continue
         name = group[0].scope.rpartition("/")[0]
-        merge = next((m for g in graphs if (m := _merge_mode(g, name)) is not None), None)
+        merge = next((m for g in graphs if (m := merge_mode(g, name)) is not None), None)
         if merge is None:
             merge = MergeMode.CONCAT
             notes.append(f"{name}: no Bidirectional merge op found in the graph: concat assumed")
@@ -404,8 +323,3 @@ def keras_layers_in(
         )
     except ValueError as exc:
         raise LoadError(f"{req.file}: the Keras LSTM layers do not chain: {exc}") from exc
-
-
-def _natural(text: str) -> tuple:
-    """``lstm_2`` before ``lstm_10``."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
