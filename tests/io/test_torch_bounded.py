@@ -209,3 +209,32 @@ def test_duplicate_member_names_are_refused(tmp_path: Path) -> None:
         storage = next(i for i in infos if "/data/" in i.filename)
         zout.writestr(storage.filename, b"\x00" * storage.file_size)
     bounded_load(bad).assert_refused("two members named", "data/")
+
+
+def dag_list(levels: int) -> bytes:
+    """Pickle ops leaving on the stack L_levels, L_(k+1) = [L_k, L_k]: str() doubles per level."""
+    return b"]q\x00" + b"(h\x00h\x00lq\x00" * levels
+
+
+def test_objects_that_share_themselves_are_never_formatted(tmp_path: Path) -> None:
+    """A persistent id or a meta tensor's size built as a list/tuple DAG 60 levels deep: its
+    str() would take 2**60 steps, so no message or record formats it."""
+    from lstmviz.io.probe import TORCH_LEGACY_HEADER
+
+    legacy = tmp_path / "legacy_dag.pt"
+    legacy.write_bytes(
+        TORCH_LEGACY_HEADER
+        + b"."
+        + b"\x80\x02M\xe9\x03."
+        + b"\x80\x02}."
+        + b"\x80\x02"
+        + dag_list(60)
+        + b"\x85Q."
+    )
+    bounded_load(legacy).assert_refused("persistent id without a type name")
+    dag_size = b"N" + b"2\x86" * 60
+    meta = (
+        b"\x80\x02}X\x0c\x00\x00\x00weight_ih_l0"
+        b"ctorch._utils\n_rebuild_meta_tensor_no_storage\nctorch\nfloat32\n" + dag_size + b"\x86Rs."
+    )
+    bounded_load(pkl_zip(tmp_path / "meta.pt", meta)).assert_refused("meta.pt")

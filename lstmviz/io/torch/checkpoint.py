@@ -181,7 +181,8 @@ def _rebuild_functions(src: Storages) -> dict[str, Callable[..., Any]]:
 
     def meta(dtype, size, stride=None, requires_grad=False):
         name = dtype.name if isinstance(dtype, DType) else "float32"
-        shape = tuple(size) if isinstance(size, tuple) else ()
+        ok = type(size) is tuple and len(size) <= 32 and all(type(n) is int for n in size)
+        shape = size if ok else ()  # never format a VM-built object that may share itself
         what = f"a tensor of shape {shape} is on the 'meta' device (a shape without values)"
         return LazyTensor(shape, name, _unreadable(file, what))
 

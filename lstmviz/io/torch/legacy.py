@@ -59,10 +59,12 @@ class LegacyFile(StorageSource):
         if type(pid) is not tuple or not pid:
             raise LoadError(f"{self.file}: a persistent id is not a tuple; the file is damaged")
         kind = pid[0].decode("ascii", "replace") if isinstance(pid[0], bytes) else pid[0]
+        if not isinstance(kind, str):  # never str() a VM-built object: it may share itself
+            raise LoadError(f"{self.file}: a persistent id without a type name")
         if kind == "module" and len(pid) == 4:
             return pid[1]  # the module's class (an inert Deferred); its source is ignored
         if kind != "storage" or len(pid) != 6:
-            raise LoadError(f"{self.file}: unknown persistent id {str(kind)[:40]!r}")
+            raise LoadError(f"{self.file}: unknown persistent id {kind[:40]!r}")
         _, dtype, key, _location, numel, view = pid
         if not isinstance(dtype, DType) or dtype.name not in DTYPES:
             raise LoadError(f"{self.file}: a storage of an unknown type")
@@ -73,10 +75,15 @@ class LegacyFile(StorageSource):
             raise LoadError(f"{self.file}: storage {key} is described two ways")
         if view is None:
             return root
-        ok = type(view) is tuple and len(view) == 3 and all(is_count(v) for v in view[1:])
+        ok = (
+            type(view) is tuple
+            and len(view) == 3
+            and isinstance(view[0], str)
+            and all(is_count(v) for v in view[1:])
+        )
         if not ok or view[1] + view[2] > numel:
             raise LoadError(f"{self.file}: a storage view outside storage {key}")
-        return Storage(key, str(view[0]), dtype.name, view[2], base=view[1])
+        return Storage(key, view[0], dtype.name, view[2], base=view[1])
 
     def locate(self, keys: object, pos: int) -> None:
         """Offsets of each storage's elements, walking the count headers that follow."""
@@ -129,7 +136,8 @@ def load_legacy(probe: Probe, budget: Budget) -> tuple[object, LegacyFile]:
     magic = unpickle(data, header, "the magic-number pickle", limits=small, ends=ends)
     version = unpickle(data, header, "the version pickle", limits=small, pos=ends[-1], ends=ends)
     if magic != MAGIC or version != PROTOCOL:
-        raise LoadError(f"{file}: legacy torch header has protocol {str(version)[:20]}, not 1001")
+        shown = version if type(version) is int else type(version).__name__
+        raise LoadError(f"{file}: legacy torch header has protocol {shown}, not 1001")
     info = unpickle(data, header, "sys_info", limits=small, pos=ends[-1], ends=ends)
     src = LegacyFile(data, file, budget)
     if isinstance(info, dict) and info.get("little_endian") is False:
