@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from lstmviz.io.errors import LoadError
 from lstmviz.io.torch.quantized import PackedState, rebuild_qtensor
 from lstmviz.io.torch.state_dict import LazyTensor
+from lstmviz.io.wire.pickle_records import key_name
 from lstmviz.io.wire.pickle_vm import Limits, PickleLimit
 from lstmviz.io.wire.safe_pickle import (
     Buildable,
@@ -130,7 +131,7 @@ class ScriptObject(dict, Buildable):  # type: ignore[misc]
 
     def build(self, state: object) -> None:
         if isinstance(state, dict):
-            self.update((str(k), v) for k, v in state.items())
+            self.update((key_name(k), v) for k, v in state.items())
         else:
             self.state = state
 

@@ -19,6 +19,7 @@ from lstmviz.io.errors import LoadError
 from lstmviz.io.torch import quantized
 from lstmviz.io.torch.checkpoint import ScriptObject
 from lstmviz.io.torch.state_dict import Tensor, is_tensor
+from lstmviz.io.wire.pickle_records import key_name
 from lstmviz.io.wire.safe_pickle import PickledObject
 
 #: Keys under which training scripts nest the model's state dict.
@@ -62,14 +63,14 @@ def _children(node: object) -> list[tuple[str, object]] | None:
         parts = [node.get(part) for part in _MODULE_PARTS]
         packed = [(k, v) for k, v in node.items() if quantized.is_quantized_cell(v)]
         return [
-            (str(k), v)
+            (key_name(k), v)
             for part in parts
             if isinstance(part, Mapping)
             for k, v in part.items()
             if v is not None
         ] + packed  # a quantized LSTM's PackedParameter keeps its cell as a plain attribute
     if isinstance(node, Mapping):
-        return [(str(k), v) for k, v in node.items()]
+        return [(key_name(k), v) for k, v in node.items()]
     if isinstance(node, (list, tuple)):
         return [(str(k), v) for k, v in enumerate(node)]
     return None
@@ -165,7 +166,7 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
             if isinstance(inner, Mapping):
                 tensors, _ = _flatten(inner, "", file, found)
                 if tensors:
-                    rest = {str(k): v for k, v in obj.items() if k != key}
+                    rest = {key_name(k): v for k, v in obj.items() if k != key}
                     extras, scalars = _flatten(rest, "", file)
                     notes.append(f"state dict found under '{key}'")
                     notes.extend(_scalar_note(k, v) for k, v in scalars.items())

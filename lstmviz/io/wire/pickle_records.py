@@ -160,6 +160,15 @@ for _numeric in ("numpy.core.numeric", "numpy._core.numeric"):
     NUMPY_GLOBALS[(_numeric, "_frombuffer")] = _numpy_frombuffer
 
 
+def key_name(key: object) -> str:
+    """A dict key as a name, formatted only when that is cheap (str, numbers, None)."""
+    if type(key) is str:
+        return key
+    if key is None or type(key) in (int, float, bool):
+        return str(key)[:40]
+    return f"<{type(key).__name__} key>"
+
+
 class Sealed:
     """Base for records built while unpickling: BUILD and attribute setting are refused.
 
@@ -240,7 +249,9 @@ class PickledObject(dict, Buildable):  # type: ignore[misc]
         if not isinstance(state, dict):
             return
         self.is_module = self.is_module or ("_parameters" in state and "_modules" in state)
-        self.update((str(k), v) for k, v in state.items() if not str(k).startswith("__"))
+        # attribute names are str; a key that is not is dropped unformatted (a tuple key may
+        # hold one large string a thousand times over)
+        self.update((k, v) for k, v in state.items() if type(k) is str and not k.startswith("__"))
 
     def __repr__(self) -> str:
         return f"<{self.cls.module}.{self.cls.name} object, not loaded>"
