@@ -144,6 +144,11 @@ AMPLIFIERS: dict[str, tuple[bytes, bytes | Callable[[int], bytes], bytes]] = {
         b"h\x02Ns",
         b"",
     ),
+    "one 1 MB key under many parents": (
+        b"X" + (1 << 20).to_bytes(4, "little") + b"a" * (1 << 20) + b"q\x01]",
+        b"}h\x01Nsa",
+        b"",
+    ),
     "frozenset of a 300k-deep tuple": (b"N" + b"\x85" * 300_000 + b"q\x01", b"(h\x01\x91", b""),
     "BUILD of a large state, repeated": (big_dict(20_000), b"cevil\nThing\n)\x81h\x02b0", b"N"),
     "BUILD of a large (dict, slots) state, repeated": (

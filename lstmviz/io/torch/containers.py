@@ -137,7 +137,9 @@ def _flatten(
                 scalars[path] = node
             continue
         seen.add(id(node))
-        if len(path) > _MAX_PATH:
+        if len(path) + max((len(k) for k, _ in items), default=0) >= _MAX_PATH:
+            # checked before any child path is built: one shared 1 MB key under many parents
+            # would otherwise be copied into each path
             raise LoadError(f"{file}: pickle has a key path longer than {_MAX_PATH} characters")
         todo.extend((f"{path}.{k}" if path else k, v, depth + 1) for k, v in reversed(items))
     if found.cells:
