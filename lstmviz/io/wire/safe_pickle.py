@@ -157,7 +157,6 @@ class RestrictedUnpickler(PickleVM):
         self._persistent = persistent_load
         self._refuse = refuse
         self._resolve = resolve
-        self.foreign: dict[str, None] = {}  # top-level packages of Deferred globals, in order
 
     def find_class(self, module: str, name: str) -> Any:
         # Protocol 2 writers rename Python 3 modules to their Python 2 names
@@ -172,7 +171,6 @@ class RestrictedUnpickler(PickleVM):
         found = self._resolve(*key) if self._resolve is not None else None
         if found is not None:
             return found
-        self.foreign.setdefault(key[0].split(".")[0])
         return Deferred(*key, self._refuse, code=is_code(*key))
 
     def persistent_load(self, pid: Any) -> Any:
