@@ -111,7 +111,6 @@ class DebugPanel(QWidget):
         self.step_view = StepView(ws)
         self.time_plots = TimePlots(ws)
         self.diagnostics_page = DiagnosticsPage(ws)
-        self.diagnostics_view = self.diagnostics_page.view
         self.views.addTab(self.step_view, "This step")
         self.views.addTab(self.time_plots, "Over time")
         self.views.addTab(self.diagnostics_page, "Diagnostics")
@@ -134,7 +133,7 @@ class DebugPanel(QWidget):
 
         # Clicking a view gives it focus, so the step keys work wherever the panel is embedded.
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        for view in (self.step_view, self.time_plots, self.diagnostics_view.plots):
+        for view in (self.step_view, self.time_plots):  # (the diagnostics page does its own)
             view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._connect_widgets()
         self._make_shortcuts()
@@ -175,8 +174,6 @@ class DebugPanel(QWidget):
         self.sequence_editor.states_chosen.connect(self._on_editor_states_chosen)
         self.breakpoint_editor.run_requested.connect(self.run_to_breakpoint)
         self.step_view.unit_clicked.connect(lambda u: ws.select(unit=u))
-        self.diagnostics_view.unit_requested.connect(lambda u: ws.select(unit=u))
-        self.diagnostics_view.step_requested.connect(self.go_to_step)
         self.time_plots.step_requested.connect(self.go_to_step)
         self.unit_inspector.weights_link_requested.connect(self.weights_link_requested)
 
@@ -202,6 +199,11 @@ class DebugPanel(QWidget):
             self.workspace.go_to_step(self.workspace.trace.n_steps - 1)
 
     # -- public API ------------------------------------------------------------------------------
+    @property
+    def diagnostics_view(self):
+        """The Diagnostics tab's view (built on first use)."""
+        return self.diagnostics_page.view
+
     @property
     def current_step(self) -> int:
         return self.workspace.step

@@ -35,17 +35,30 @@ class DiagnosticsPage(QStackedWidget):
         self.workspace = workspace
         self.progress = QLabel("")
         self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.view = DiagnosticsView()
         self.addWidget(self.progress)
-        self.addWidget(self.view)
+        self._view: DiagnosticsView | None = None  # built when first needed (~0.2 s)
         #: (trace, layer, direction, unit, per-unit) the view shows, once its numbers are ready
         self.shown: tuple | None = None
         self._wanted: tuple | None = None
         workspace.subscribe((Change.TRACE, Change.SELECTION), self._update_request)
         workspace.subscribe(Change.STEP, self._update_step)
         workspace.subscribe(Change.BUSY, self._update_busy)
-        self.view.product_mode.currentIndexChanged.connect(self._on_product_mode_changed)
         workspace.subscribe(Change.OPTIONS, self._update_options)
+
+    @property
+    def view(self) -> DiagnosticsView:
+        """The diagnostics view, built on first use; its clicks go to the workspace."""
+        if self._view is None:
+            ws = self.workspace
+            view = DiagnosticsView()
+            view.product_mode.setCurrentIndex(int(ws.options.product_per_unit))
+            view.product_mode.currentIndexChanged.connect(self._on_product_mode_changed)
+            view.unit_requested.connect(lambda u: ws.select(unit=u))
+            view.step_requested.connect(ws.go_to_step)
+            view.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self.addWidget(view)
+            self._view = view
+        return self._view
 
     # -- workspace events ------------------------------------------------------------------------
     def _key(self) -> tuple | None:
@@ -53,7 +66,7 @@ class DiagnosticsPage(QStackedWidget):
         if ws.trace is None:
             return None
         s = ws.selection
-        per_unit = self.view.product_mode.currentIndex() == 1
+        per_unit = ws.options.product_per_unit
         return (ws.trace, s.layer, s.direction, s.unit if per_unit else None)
 
     def _update_request(self, _event: Event | None) -> None:
@@ -61,7 +74,8 @@ class DiagnosticsPage(QStackedWidget):
         if key is None:
             self.workspace.cancel("diagnostics")
             self._wanted = self.shown = None
-            self.view._trace = None  # its refresh() does nothing without a trace
+            if self._view is not None:
+                self._view._trace = None  # its refresh() does nothing without a trace
             self.progress.setText("computing…" if self.workspace.model is not None else "")
             self.setCurrentIndex(0)
             return
@@ -77,12 +91,13 @@ class DiagnosticsPage(QStackedWidget):
 
     def _on_product_mode_changed(self, index: int) -> None:
         self.workspace.set_options(product_per_unit=index == 1)
-        self._update_request(None)
 
     def _update_options(self, _event: Event) -> None:
         index = int(self.workspace.options.product_per_unit)
-        if self.view.product_mode.currentIndex() != index:
-            self.view.product_mode.setCurrentIndex(index)  # the view and the request follow
+        if self._view is not None and self._view.product_mode.currentIndex() != index:
+            self._view.product_mode.setCurrentIndex(index)  # the view and the request follow
+        else:
+            self._update_request(None)
 
     def _update_step(self, _event: Event) -> None:
         if self.shown is not None:

@@ -41,7 +41,7 @@ from lstmviz.workspace.states import StateMap, has_stored_states, initial_states
 
 __all__ = ["SequenceEditor", "StateMap", "has_stored_states", "initial_states"]
 
-_MAX_TEXT_ROWS = 2000  # longer sequences are summarised instead of filling the editor
+_MAX_TEXT_VALUES = 20_000  # longer sequences are summarised instead of filling the editor
 
 
 class SequenceEditor(QWidget):
@@ -196,10 +196,12 @@ class SequenceEditor(QWidget):
 
     def show_sequence(self, x: np.ndarray) -> None:
         """Put the current sequence in the text box (summarised when very long)."""
-        if x.shape[0] <= _MAX_TEXT_ROWS:
+        # 2,000 × 256 values took 0.1 s to format and fill a text box nobody reads whole
+        rows = max(1, _MAX_TEXT_VALUES // max(x.shape[1], 1))
+        if x.shape[0] <= rows:
             self.text.setPlainText(format_sequence(x, 6))
         else:
-            self.text.setPlainText(format_sequence(x[:_MAX_TEXT_ROWS], 6) + "\n# … (truncated)")
+            self.text.setPlainText(format_sequence(x[:rows], 6) + "\n# … (truncated)")
 
     # -- messages --------------------------------------------------------------------------------
     def show_error(self, message: str) -> None:

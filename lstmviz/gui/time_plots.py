@@ -96,6 +96,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self._step = 0
         self._sel = (0, 0, 0)
         self.breakpoint_marks: pg.ScatterPlotItem | None = None
+        self._stale = False
         if workspace is not None:
             workspace.subscribe(Change.TRACE, self._update_trace)
             workspace.subscribe(Change.SELECTION, self._update_selection)
@@ -103,8 +104,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
             workspace.subscribe(Change.BREAKPOINTS, self._update_breakpoints)
 
     # -- workspace events ----------------------------------------------------------------------
-    def _update_trace(self, _event: Event) -> None:
+    def _update_trace(self, _event: Event | None) -> None:
         ws = self.workspace
+        if self.isHidden() and ws.trace is not None:
+            self._stale = True  # a tab behind another: its plots are built when it is shown
+            return
+        self._stale = False
         s = ws.selection
         self._sel = (s.layer, s.direction, s.unit)  # before set_trace reads it
         self._step = ws.step
@@ -115,13 +120,20 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self._update_breakpoints(_event)
 
     def _update_selection(self, _event: Event) -> None:
+        if self._stale:
+            return
         s = self.workspace.selection
         self.set_selection(s.layer, s.direction, s.unit)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._update_trace(None)
 
     def _update_step(self, _event: Event) -> None:
         self.show_step(self.workspace.step)
 
-    def _update_breakpoints(self, _event: Event) -> None:
+    def _update_breakpoints(self, _event: Event | None) -> None:
         dbg = self.workspace.debugger
         if dbg is not None:
             self.set_breakpoint_steps(np.flatnonzero(dbg.breakpoint_mask()))

@@ -194,11 +194,12 @@ def check(window) -> None:
     assert sorted(marks_x) == sorted({u for h in hits for u in h.units})
     # Over time
     tp = panel.time_plots
-    assert tp._trace is trace
-    np.testing.assert_array_equal(tp.gate_lines["f"].yData, dt.f[:, s.unit])
-    assert all(cursor.value() == t for cursor in tp._cursors)
-    where = f"unit {s.unit} (layer {s.layer} {'backward' if s.direction else 'forward'})"
-    assert where in _title(tp._plots[-1]) and where in _title(tp._plots[-2])
+    if not tp.isHidden():  # a tab behind another takes the run when it is shown
+        assert tp._trace is trace
+        np.testing.assert_array_equal(tp.gate_lines["f"].yData, dt.f[:, s.unit])
+        assert all(cursor.value() == t for cursor in tp._cursors)
+        where = f"unit {s.unit} (layer {s.layer} {'backward' if s.direction else 'forward'})"
+        assert where in _title(tp._plots[-1]) and where in _title(tp._plots[-2])
     # Unit inspector
     ui = panel.unit_inspector
     assert ui._dt is dt and ui.unit == s.unit and ui._step == t

@@ -8,6 +8,7 @@ window shows the reader's LoadError and keeps the model it had.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,10 @@ def raw_arrays(path: Path) -> dict[str, np.ndarray]:
     if path.suffix in {".pt", ".pth", ".bin", ".ckpt"}:
         import torch
 
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError):  # TorchScript, quantized packed params
+            return {}
         for key in ("model_state_dict", "state_dict"):
             if isinstance(obj, dict) and key in obj:
                 obj = obj[key]

@@ -78,6 +78,7 @@ def test_the_network_output_is_the_dense_head_not_the_last_lstm(make_main_window
     window = bundled(make_main_window)
     window.tabs.setCurrentIndex(1)
     tp = window.debug_panel.time_plots
+    window.debug_panel.views.setCurrentWidget(tp)  # its plots are built when it is shown
     plots = tp._layer_plots
     last = plots[-1].plot.titleLabel.text
     assert "network output" not in last and "(last LSTM)" in last
