@@ -84,3 +84,31 @@ def test_float16_dynamic_quantized_lstm() -> None:
     got = lstmviz.run(model, exp["x"]).layers[-1].output
     np.testing.assert_allclose(got, exp["output"], atol=TOL)
     assert any("float16 packed weights" in n for n in model.notes)
+
+
+def test_per_channel_dynamic_quantized_lstm(tmp_path: Path) -> None:
+    """per_channel_dynamic_qconfig: each row of a weight has its own scale and zero point
+    (``_rebuild_qtensor`` with per_channel_affine); matched against torch's dequantization."""
+    import warnings
+
+    import torch
+    from torch import nn
+
+    warnings.simplefilter("ignore")
+    torch.manual_seed(22)
+    lstm = nn.Sequential(nn.LSTM(3, 5, num_layers=2)).eval()
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+    q = torch.ao.quantization.quantize_dynamic(lstm, {nn.LSTM: qconfig})
+    path = tmp_path / "per_channel.pt"
+    torch.save(q.state_dict(), path)
+    assert b"per_channel_affine" in path.read_bytes()
+    weights = q[0]._weight_bias()
+    ref = nn.LSTM(3, 5, num_layers=2).eval()
+    ref.load_state_dict(
+        {**{k: v.dequantize() for k, v in weights["weight"].items()}, **weights["bias"]}
+    )
+    x = torch.randn(9, 3)
+    with torch.no_grad():
+        want = ref(x[:, None])[0][:, 0].numpy()
+    got = output(path, x.numpy())
+    np.testing.assert_allclose(got, want, atol=TOL)
