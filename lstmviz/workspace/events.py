@@ -48,6 +48,8 @@ class Emitter:
 
     def __init__(self) -> None:
         self._listeners: dict[Change, list[Listener]] = {c: [] for c in Change}
+        self._queue: list[Event] = []
+        self._emitting = False
 
     def subscribe(
         self, changes: Change | tuple[Change, ...], listener: Listener
@@ -64,5 +66,18 @@ class Emitter:
         return unsubscribe
 
     def emit(self, event: Event) -> None:
-        for listener in tuple(self._listeners[event.change]):
-            listener(event)
+        """Deliver ``event`` to its listeners. One a listener causes (a view asks for the
+        run when it hears MODEL, and a small run finishes at once) waits until every
+        listener has heard the current one: all views hear events in the same order."""
+        self._queue.append(event)
+        if self._emitting:
+            return
+        self._emitting = True
+        try:
+            while self._queue:
+                current = self._queue.pop(0)
+                for listener in tuple(self._listeners[current.change]):
+                    listener(current)
+        finally:
+            self._emitting = False
+            self._queue.clear()

@@ -171,3 +171,15 @@ def test_open_a_file_and_a_bad_file(tmp_path, wait):
     bad.write_bytes(b"")
     ws.open(bad, wait=wait)
     assert ws.model is None and errors and errors[0][0] == "load" and "empty.h5" in errors[0][1]
+
+
+def test_an_event_caused_by_a_listener_waits_until_all_heard_the_current_one():
+    """A view that asks for the run when it hears MODEL (a small run finishes at once) must
+    not make the next listener hear TRACE before MODEL."""
+    ws = Workspace()
+    ws.subscribe(Change.MODEL, lambda e: ws.ensure_trace())
+    heard: list[Change] = []
+    ws.subscribe((Change.MODEL, Change.TRACE), lambda e: heard.append(e.change))
+    ws.set_model(two_layer())
+    assert ws.trace is not None
+    assert heard[0] is Change.MODEL and Change.TRACE in heard[1:]
