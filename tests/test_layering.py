@@ -81,8 +81,8 @@ def test_layers_import_only_downwards():
 def test_io_packages_are_grouped_by_framework():
     """Readers live in one package per framework; the io top level keeps only shared plumbing."""
     top = sorted(p.stem for p in (PACKAGE / "io").glob("*.py"))
-    assert top == ["__init__", "convert", "errors", "probe", "registry"], top
-    for pkg in ("keras", "tensorflow", "torch", "onnx", "arrays", "wire"):
+    assert top == ["__init__", "choices", "convert", "errors", "probe", "registry"], top
+    for pkg in ("keras", "tensorflow", "torch", "onnx", "arrays", "madmom", "wire"):
         assert (PACKAGE / "io" / pkg / "__init__.py").exists(), pkg
 
 
