@@ -135,6 +135,7 @@ class Workspace(FileRequests, JobHost):
             self.sequence = generate_sequence("sine", DEFAULT_LENGTH, model.input_size)
             self.sequence_source = f"a generated sine ({DEFAULT_LENGTH} steps)"
         self.states = {}
+        self._step = self.step  # kept (clamped) for the new model's run
         self._trace = None
         self._emit(Change.MODEL, model, old)
         if self._selection != old_sel:
@@ -224,17 +225,16 @@ class Workspace(FileRequests, JobHost):
                 self._debugger.add_breakpoint(bp)
             self._pending_breakpoints.clear()
             self._detach_debugger = self._debugger.subscribe(self._on_debugger_change)
-            self._trace = trace
-            self._debugger.select(**self._selection_kwargs())
-            self._debugger.go_to(self._step)
-        else:
-            self._trace = trace
-            self._muted = True
-            try:
+        self._trace = trace
+        self._muted = True  # the events below say it all, in order
+        try:
+            if self._debugger.trace is not trace:
                 self._debugger.set_trace(trace)
-                self._debugger.select(**self._selection_kwargs())
-            finally:
-                self._muted = False
+            self._debugger.select(**self._selection_kwargs())
+            if old is None:  # a step asked for while the run computed (or kept from before)
+                self._debugger.go_to(self._step)
+        finally:
+            self._muted = False
         self._emit(Change.TRACE, trace, old)
         self._emit(Change.STEP, self._debugger.step)
         self._emit(Change.HIT, ())

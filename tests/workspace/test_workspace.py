@@ -183,3 +183,20 @@ def test_an_event_caused_by_a_listener_waits_until_all_heard_the_current_one():
     ws.set_model(two_layer())
     assert ws.trace is not None
     assert heard[0] is Change.MODEL and Change.TRACE in heard[1:]
+
+
+def test_a_step_asked_for_while_the_run_computes_is_applied_when_it_arrives():
+    runner = ManualRunner()
+    ws = Workspace(runner)
+    ws.set_model(two_layer(seed=1))
+    ws.ensure_trace()
+    runner.finish(runner.jobs[-1])
+    ws.go_to_step(7)
+    ws.set_model(two_layer(seed=2))
+    ws.ensure_trace()
+    assert ws.trace is None and ws.step == 7
+    ws.go_to_step(12)
+    steps = []
+    ws.subscribe(Change.STEP, lambda e: steps.append(ws.step))
+    runner.finish(runner.jobs[-1])
+    assert ws.step == 12 and ws.debugger.step == 12 and steps == [12]
