@@ -81,10 +81,16 @@ def _called(node: Node, names: dict[str, memoryview]) -> list[str]:
 class Instances:
     """Every function body reachable from the top graph, one :class:`Graph` per call site."""
 
-    def __init__(self, top: Graph, names: dict[str, memoryview]) -> None:
+    def __init__(
+        self,
+        top: Graph,
+        names: dict[str, memoryview],
+        parsed: dict[str, Function] | None = None,
+    ) -> None:
+        """``parsed``: decoded function bodies shared with other walks of the same library."""
         self.top, self.names = top, names
         self.truncated = ""
-        self._parsed: dict[str, Function] = {}
+        self._parsed: dict[str, Function] = {} if parsed is None else parsed
 
     def __iter__(self) -> Iterator[Graph]:
         if not self.names:  # a TF1 graph: no library, nothing called (and no attr decoded)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from lstmviz.io.tensorflow.bundle import Bundle
 
 MAX_BOUND = 10_000
-MAX_CALLS = 4  # traced calls tried (the model's own __call__ sorts first)
+MAX_CALLS = 2  # traced calls tried (the whole model's call sorts first)
 
 
 class NamedBundle:
@@ -77,6 +77,7 @@ def load_saved_model_keras(folder: Path, bundle: Bundle, req: Request) -> LSTMMo
         return None
     keys = node_keys(bundle)
     named = NamedBundle(bundle, variable_names(bundle))
+    parsed: dict = {}  # function bodies decoded once for every call tried
     for name, bound in calls[:MAX_CALLS]:
         if not all(b in keys and keys[b] in named.name_of for b in bound):
             continue
@@ -87,7 +88,7 @@ def load_saved_model_keras(folder: Path, bundle: Bundle, req: Request) -> LSTMMo
         caller += [Node(i, "Placeholder", []) for i in inputs[: len(inputs) - len(bound)]]
         caller.append(Node("lstmviz/call", name, inputs))
         top = Graph(caller)
-        bodies = list(Instances(top, functions))
+        bodies = list(Instances(top, functions, parsed))
         if not bodies:
             continue
         try:
