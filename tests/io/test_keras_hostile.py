@@ -454,8 +454,9 @@ def test_many_lstms_behind_a_long_stack_are_not_quadratic(tmp_path: Path) -> Non
         zf.writestr("config.json", json.dumps(config))
         zf.writestr("metadata.json", "{}")
         zf.write(inner, "model.weights.h5")
-    out = bounded_load(path)
+    out = bounded_load(path, ask_choices=True)
     out.assert_refused("pick one with layer=", "4000 LSTM branches")
+    bounded_load(path).assert_refused("'l0'")  # a script gets the first chain: no weights
 
 
 def _share_chunks(path: Path) -> int:
