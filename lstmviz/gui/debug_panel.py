@@ -376,7 +376,7 @@ class DebugPanel(QWidget):
 
     def _update_busy(self, _event: Event) -> None:
         ws = self.workspace
-        self.busy_label.show_jobs(ws.busy)
+        self.busy_label.show_jobs(tuple(ws.jobs.values()))
         if ws.trace is None and ws.model is not None:
             self._show_computing()
 

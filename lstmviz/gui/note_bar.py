@@ -12,6 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QWidget
 
+from lstmviz.workspace import Job
+
 #: (background, text, border) of a breakpoint hit and of a notice.
 HIT_COLOURS = ("#ffe5e5", "#8b0000", "#e8000b")
 NOTICE_COLOURS = ("#eef3fb", "#1a3d6d", "#7d9cc8")
@@ -66,8 +68,9 @@ class NoteBar(QWidget):
 
 
 class BusyLabel(QWidget):
-    """``computing 2000 steps… 40 %`` (or the seconds so far, when the job reports no
-    fraction) and a Cancel button while the workspace has jobs; the same width, empty, else."""
+    """``computing 2000 steps… 40 %`` (reported by the job, or estimated from the last run's
+    speed, else the seconds so far) and a Cancel button while the workspace has jobs; the
+    same width, empty, otherwise."""
 
     def __init__(self, cancel: Callable[[], None], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,7 +92,7 @@ class BusyLabel(QWidget):
         self.cancel_button.setSizePolicy(policy)
         self.cancel_button.hide()
         row.addWidget(self.cancel_button)
-        self._jobs: tuple[tuple[str, float], ...] = ()
+        self._jobs: tuple[Job, ...] = ()
         self._clock = QElapsedTimer()
         self._timer = QTimer(self)
         self._timer.setInterval(250)
@@ -98,7 +101,7 @@ class BusyLabel(QWidget):
     def text(self) -> str:
         return self.label.text()
 
-    def show_jobs(self, jobs: tuple[tuple[str, float], ...]) -> None:
+    def show_jobs(self, jobs: tuple[Job, ...]) -> None:
         if jobs and not self._jobs:
             self._clock.start()
             self._timer.start()
@@ -112,9 +115,12 @@ class BusyLabel(QWidget):
         if not self._jobs:
             self.label.setText("")
             return
-        label, progress = self._jobs[-1]
-        if progress > 0:
-            done = f" {progress * 100:.0f} %"
+        job = self._jobs[-1]
+        seconds = self._clock.elapsed() / 1000
+        if job.progress > 0:
+            done = f" {job.progress * 100:.0f} %"
+        elif job.expected:  # estimated from the last run's speed: never claims 100 %
+            done = f" ≈ {min(99.0, 100 * seconds / job.expected):.0f} %"
         else:
-            done = f" {self._clock.elapsed() / 1000:.0f} s" if self._clock.elapsed() > 1000 else ""
-        self.label.setText(f"{label}…{done}")
+            done = f" {seconds:.0f} s" if seconds >= 1 else ""
+        self.label.setText(f"{job.label}…{done}")

@@ -35,6 +35,9 @@ class Job:
     done: Callable[[Any, BaseException | None], None]
     cost: float = 0.0  # rough flops; a runner may run cheap jobs inline
     progress: float = 0.0
+    #: Seconds it should take (from the speed of the last such job), for an estimated
+    #: progress where the work cannot report its own (``run`` is one NumPy/numba call).
+    expected: float | None = None
     on_progress: Callable[[Job], None] | None = None
     _cancel: threading.Event = field(default_factory=threading.Event)
 

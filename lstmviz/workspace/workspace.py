@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -214,7 +215,16 @@ class Workspace(FileRequests, JobHost):
 
         cost = run_cost(model, x.shape[0])
         label = f"computing {x.shape[0]} steps"
-        self.submit("run", label, work, done, cost=cost, wait=wait)
+        started = time.perf_counter()
+
+        def timed_done(trace: Trace | None, error: BaseException | None) -> None:
+            if error is None and cost > 1e8:  # learn this machine's speed from real runs
+                self._run_speed = cost / max(time.perf_counter() - started, 1e-3)
+            done(trace, error)
+
+        job = self.submit("run", label, work, timed_done, cost=cost, wait=wait)
+        if self._run_speed:
+            job.expected = cost / self._run_speed
         return not failed
 
     def _take_trace(self, trace: Trace) -> None:
@@ -241,6 +251,7 @@ class Workspace(FileRequests, JobHost):
         self._emit(Change.BREAKPOINTS, self._debugger.breakpoints)
 
     _muted = False
+    _run_speed = 0.0  # flops per second of the last large run
 
     def _selection_kwargs(self) -> dict[str, Any]:
         s = self._selection
