@@ -28,9 +28,11 @@ class JobHost:
         done: Callable[[Any, BaseException | None], None],
         cost: float = 0.0,
         wait: bool = False,
+        expected: float | None = None,
     ) -> Job:
         """Run ``work`` on the runner (in this thread with ``wait``); ``done`` only if this
-        job is still the current one of its kind when it finishes."""
+        job is still the current one of its kind when it finishes. ``expected``: seconds it
+        should take, for an estimated progress (see ``Job.expected``)."""
         old = self.jobs.get(kind)
         if old is not None:
             old.cancel()
@@ -43,6 +45,7 @@ class JobHost:
             done(result, error)
 
         job = Job(kind, label, work, finish, cost=cost, on_progress=self._on_job_progress)
+        job.expected = expected
         self.jobs[kind] = job
         self._emit(Change.BUSY, self.busy)
         if wait:

@@ -222,9 +222,8 @@ class Workspace(FileRequests, JobHost):
                 self._run_speed = cost / max(time.perf_counter() - started, 1e-3)
             done(trace, error)
 
-        job = self.submit("run", label, work, timed_done, cost=cost, wait=wait)
-        if self._run_speed:
-            job.expected = cost / self._run_speed
+        expected = cost / self._run_speed if self._run_speed else None
+        self.submit("run", label, work, timed_done, cost, wait, expected)
         return not failed
 
     def _take_trace(self, trace: Trace) -> None:
