@@ -42,6 +42,28 @@ PEEPHOLES = {"input_gate": "p_i", "forget_gate": "p_f", "output_gate": "p_o"}
 #: madmom.ml.nn.activations functions → lstmviz activation names (same formulas).
 ACTIVATIONS = {n: n for n in ("linear", "tanh", "sigmoid", "relu", "elu", "softmax")}
 RNN_KINDS = {"GRULayer": "GRU", "RecurrentLayer": "plain RNN"}
+#: Bytes of float32 weights one load may build: 64 MB + 2 x the file's size. A pickle's memo
+#: lets one 8 MB LSTMLayer be listed 200 times (or a small one 100,000 times) at no cost in
+#: the file, and every listed layer is a new set of stacked matrices.
+BUDGET_FLOOR = 64 << 20
+
+
+class _Budget:
+    """Counts the bytes the layers' stacked matrices will take, refusing before they are built."""
+
+    def __init__(self, file: str, file_size: int) -> None:
+        self.file, self.left = file, BUDGET_FLOOR + 2 * file_size
+        self.limit = self.left
+
+    def charge(self, elements: int, where: str) -> None:
+        # each element is read (maybe cast to float32) and copied into its stacked matrix
+        self.left -= 8 * elements
+        if self.left < 0:
+            raise LoadError(
+                f"{self.file}: {where} would take the network's weights past the "
+                f"{self.limit >> 20} MB this file's size allows (one layer listed many times?); "
+                "lstmviz opens madmom networks as madmom pickles them"
+            )
 
 
 def sniff(probe: Probe) -> bool:
@@ -103,7 +125,9 @@ def _activation(obj: Mapping[str, Any], where: str, file: str, default: str) -> 
     return Activation(ACTIVATIONS[name])
 
 
-def _direction(lstm: PickledObject, where: str, file: str, reverse: bool) -> LSTMDirection:
+def _direction(
+    lstm: PickledObject, where: str, file: str, reverse: bool, budget: _Budget
+) -> LSTMDirection:
     gates = {}
     for g in GATES:
         gate = lstm.get(g)
@@ -118,6 +142,7 @@ def _direction(lstm: PickledObject, where: str, file: str, reverse: bool) -> LST
     D = weights.shape[0] if isinstance(weights, NumpyArray) and len(weights.shape) == 2 else 0
     if D == 0 or H == 0:
         raise LoadError(f"{file}: {where}.cell has empty weights")
+    budget.charge(4 * H * (D + H + 3), where)
     arrays = _Arrays(file)
     W_x, W_h, b, peep = [], [], [], {}
     for g in GATES:
@@ -170,12 +195,12 @@ def _direction(lstm: PickledObject, where: str, file: str, reverse: bool) -> LST
     )
 
 
-def _lstm_layer(obj: PickledObject, index: int, file: str) -> LSTMLayer | None:
+def _lstm_layer(obj: PickledObject, index: int, file: str, budget: _Budget) -> LSTMLayer | None:
     """The canonical layer of ``layers[index]``, None when it is no LSTM."""
     where = f"layers[{index}]"
     kind = _class(obj)
     if kind == "LSTMLayer":
-        return LSTMLayer(where, (_direction(obj, where, file, False),), kind=kind)
+        return LSTMLayer(where, (_direction(obj, where, file, False, budget),), kind=kind)
     if kind != "BidirectionalLayer":
         return None
     fwd, bwd = obj.get("fwd_layer"), obj.get("bwd_layer")
@@ -183,18 +208,19 @@ def _lstm_layer(obj: PickledObject, index: int, file: str) -> LSTMLayer | None:
     if kinds != {"LSTMLayer"}:
         return None
     dirs = (
-        _direction(fwd, f"{where}.fwd_layer", file, False),
-        _direction(bwd, f"{where}.bwd_layer", file, True),
+        _direction(fwd, f"{where}.fwd_layer", file, False, budget),
+        _direction(bwd, f"{where}.bwd_layer", file, True, budget),
     )
     return LSTMLayer(where, dirs, kind="BidirectionalLayer(LSTMLayer)")
 
 
-def _dense(obj: PickledObject, index: int, width: int, file: str) -> DenseLayer:
+def _dense(obj: PickledObject, index: int, width: int, file: str, budget: _Budget) -> DenseLayer:
     where = f"layers[{index}]"
     weights = obj.get("weights")
     n_out = weights.shape[1] if isinstance(weights, NumpyArray) and len(weights.shape) == 2 else 0
     if n_out == 0:
         raise LoadError(f"{file}: {where} (FeedForwardLayer) has no weight matrix")
+    budget.charge(n_out * (width + 1), where)
     arrays = _Arrays(file)
     W = arrays.get(obj, "weights", where, (width, n_out)).T
     b = arrays.get(obj, "bias", where, (n_out,))
@@ -236,6 +262,7 @@ def _first_record(obj: object, budget: int = 1000) -> PickledObject | None:
 def load(probe: Probe) -> LSTMModel:
     file = probe.name
     net = _unpickle(probe.path.read_bytes(), file)
+    budget = _Budget(file, probe.size)
     if not isinstance(net, PickledObject) or net.cls.name != "NeuralNetwork":
         found = _first_record(net)
         what = f" ({found.cls.module}.{found.cls.name})" if found is not None else ""
@@ -253,7 +280,7 @@ def load(probe: Probe) -> LSTMModel:
     notes: list[str] = []
     width = 0
     for i, obj in enumerate(items):
-        layer = _lstm_layer(obj, i, file) if isinstance(obj, PickledObject) else None
+        layer = _lstm_layer(obj, i, file, budget) if isinstance(obj, PickledObject) else None
         if layer is not None:
             if lstms and not head and layer.input_size != width:
                 raise LoadError(f"{file}: layers[{i}] takes {layer.input_size} values, not {width}")
@@ -268,7 +295,7 @@ def load(probe: Probe) -> LSTMModel:
                 )
             raise _refusal(file, kinds)
         if kinds[i] == "FeedForwardLayer":
-            dense = _dense(obj, i, width, file)
+            dense = _dense(obj, i, width, file, budget)
             between.append(dense)
             width = dense.output_size(width)
             continue
