@@ -81,7 +81,7 @@ class BusyLabel(QWidget):
             self.fontMetrics().horizontalAdvance("computing diagnostics… 100 %")
         )
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.label.setStyleSheet("color: #1a3d6d;")
+        # (the palette's own text colour: readable on light and dark themes)
         row.addWidget(self.label)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
