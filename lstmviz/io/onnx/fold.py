@@ -30,6 +30,8 @@ MAX_DEPTH = 32
 #: A Concat may output at most this many elements beyond twice what was read from the
 #: file, so a chain of Concat(x, x) nodes cannot build a memory bomb out of a small tensor.
 FOLD_SLACK = 1 << 22
+#: Elements (float32: 64 MB) the LSTM layers may copy beyond twice what the file decoded.
+LAYER_SLACK = 1 << 24
 #: Operators that only move or relabel data: an LSTM's Y reaches the next X through these.
 LAYOUT_OPS = frozenset(
     {"Identity", "Squeeze", "Unsqueeze", "Transpose", "Reshape", "Flatten", "Cast", "Dropout"}
@@ -189,6 +191,22 @@ class Folder:
         self.used_ops: set[str] = set()
         self.loaded = 0  # elements decoded from the file so far
         self.folded_nodes: set[int] = set()  # id() of the nodes that computed a weight
+        self.layer_elements = 0  # elements the LSTM layers built so far copy
+
+    def charge_layer(self, arrays: list[np.ndarray], where: str) -> None:
+        """Count the weights one LSTM node's layer will copy, refusing before the copies.
+
+        Every layer copies its weights (reordered gates, summed bias), and nothing stops 30
+        LSTM nodes from naming one 16 MB initializer (1 GB of copies from a 32 MB file):
+        the layers may copy at most twice what was decoded from the file, plus a floor.
+        """
+        self.layer_elements += sum(a.size for a in arrays)
+        if self.layer_elements > LAYER_SLACK + 2 * self.loaded:
+            raise LoadError(
+                f"{where}: the LSTM layers would copy {self.layer_elements} weights, far more "
+                f"than the {self.loaded} the file holds (one initializer shared by many LSTM "
+                "nodes); lstmviz reads graphs whose LSTM nodes have their own weights"
+            )
 
     def tensor(self, t: TensorInfo, what: str) -> np.ndarray:
         arr = tensor_array(t, self.folder, self.file, what)

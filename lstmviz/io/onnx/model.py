@@ -119,6 +119,7 @@ def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTML
     else:
         arrays = _weights(folder, node, where, name)
         stored = quantized.qdq_sources(folder, arrays)
+    folder.charge_layer([a for a, _ in arrays.values()], where)
     W = arrays["W"][0]
     H = W.shape[1] // 4 if W.ndim == 3 else -1
     if int(attrs.get("hidden_size", H)) != H:
