@@ -112,7 +112,8 @@ class Workspace(FileRequests, JobHost):
 
     def fail(self, message: str, error: BaseException | None = None, kind: str = "") -> None:
         """Say a request failed; nothing else changes (the previous model or sequence stays).
-        The event's value is ``(kind, message, error)``; kind is "load", "sequence" or "run"."""
+        The event's value is ``(kind, message, error)``; kind is "load", "sequence", "run"
+        or "export"."""
         self.last_error = message
         self._emit(Change.ERROR, (kind, message, error))
 
@@ -123,8 +124,9 @@ class Workspace(FileRequests, JobHost):
 
     # -- model -----------------------------------------------------------------------------------
     def set_model(self, model: LSTMModel, path: str | None = None) -> None:
-        """Show ``model``: every field that depends on it is reset or clamped, then events."""
-        for kind in ("run", "diagnostics", "sequence"):
+        """Show ``model``: every field that depends on it is reset or clamped, then events.
+        It supersedes any request still running for the previous one (a pending open too)."""
+        for kind in ("load", "run", "diagnostics", "sequence", "export"):
             self.cancel(kind)
         old = self.model
         self.model, self.model_path = model, path or model.source_path
