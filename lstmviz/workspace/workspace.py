@@ -125,8 +125,8 @@ class Workspace(FileRequests, JobHost):
     # -- model -----------------------------------------------------------------------------------
     def set_model(self, model: LSTMModel, path: str | None = None) -> None:
         """Show ``model``: every field that depends on it is reset or clamped, then events.
-        It supersedes any request still running for the previous one (a pending open too)."""
-        for kind in ("load", "run", "diagnostics", "sequence", "export"):
+        It supersedes the requests still running for the previous one (a pending open too)."""
+        for kind in ("load", "run", "diagnostics", "sequence"):  # an export finishes anyway
             self.cancel(kind)
         old = self.model
         self.model, self.model_path = model, path or model.source_path
