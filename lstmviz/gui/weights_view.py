@@ -9,7 +9,7 @@ value, and outlines that unit in all four gate blocks of every matrix.
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -28,6 +28,7 @@ from lstmviz.core.stored_layout import Cell, Panel, canonical_panels, stored_pan
 from lstmviz.gui.gate_heatmap import NARROW, GateHeatmap
 
 MAX_PANELS = 5  # W_x, W_h, b, peepholes, W_p (stored: kernel(s), bias, peepholes, W_p)
+PREBUILT = 3  # heatmaps built ahead, while the window idles: W_x, W_h, b of a plain LSTM
 NARROW_PX = 120
 QT_MAX = 16777215
 
@@ -104,6 +105,7 @@ class WeightsView(QWidget):
         self.heatmaps: list[GateHeatmap] = []  # a pool: grown when a model needs more, reused
         self._active: list[GateHeatmap] = []
         self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        QTimer.singleShot(0, self, self._prebuild_heatmap)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -178,6 +180,14 @@ class WeightsView(QWidget):
                 h.plot.vb.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
 
     # ------------------------------------------------------------------ layout
+    def _prebuild_heatmap(self) -> None:
+        """Build the pool's heatmaps one per event-loop turn once the window runs: one costs
+        ~40 ms (a PlotItem, axes, a colour bar), and building three when the first model
+        opened, beside its first paint, froze the window ~0.2 s."""
+        if len(self.heatmaps) < PREBUILT:
+            self.heatmaps.append(GateHeatmap())
+            QTimer.singleShot(0, self, self._prebuild_heatmap)
+
     def _rebuild(self) -> None:
         w = self._weights
         panels: list[Panel] = []

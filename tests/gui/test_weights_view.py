@@ -178,6 +178,31 @@ def test_large_matrix_loads_without_freezing(make_main_window):
     assert elapsed < 5.0, f"switching to a 4096×1024 model took {elapsed:.1f} s"
 
 
+def test_large_matrix_is_pooled_off_the_gui_thread_then_drawn(make_main_window, qtbot):
+    """A 4096 × 1024 kernel is pooled on a worker (0.05-0.1 s each froze the first paint):
+    the paint shows every n-th cell at once, then the max-|w| copy when it arrives; a newer
+    matrix drops the older one's copies."""
+    from lstmviz.gui.pooled_image import pool_max_abs
+
+    window = make_main_window()
+    window.set_model(big_model(H=1024, D=1024))
+    image = window.weights_view.heatmap("W_x").image
+    window.weights_view.graphics.grab()
+    factors = image.factors
+    assert factors != (1, 1) and image.preview  # its result can only arrive via the loop
+    qtbot.waitUntil(lambda: factors in image._cache, timeout=10000)
+    window.weights_view.graphics.grab()
+    assert image.factors == factors and not image.preview
+    expected = pool_max_abs(image.image, *factors)
+    np.testing.assert_array_equal(image._cache[factors], expected)
+    assert (image.qimage.height(), image.qimage.width()) == expected.shape
+    big = image.image
+    window.set_model(keras_like()[0])
+    assert window.weights_view.heatmap("W_x").image is image  # items are reused
+    image._on_pooled_ready(big, (2, 2), np.zeros((1, 1)))  # a late result for the old one
+    assert (2, 2) not in image._cache
+
+
 def test_shrunk_heatmaps_keep_the_largest_weight_of_each_block_not_the_mean():
     """Averaging 40 weights of a 4096×1024 kernel per pixel cancels them to a flat grey and
     hides a lone large weight; pooling keeps each block's largest |w| with its sign."""
