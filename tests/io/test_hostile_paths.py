@@ -337,11 +337,6 @@ def test_a_checkpoint_in_a_hub_cache_snapshot_opens(tmp_path: Path) -> None:
         assert out.kind == "model", (target, out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ONNX reader: its own outside-the-folder check refuses a hub cache snapshot's "
-    "links to ../../blobs (probe.safe_member lets them through)",
-)
 def test_onnx_external_data_in_a_hub_cache_snapshot_opens(tmp_path: Path) -> None:
     onnx_dir = FIXTURES / "onnx"
     snap = _hub_snapshot(tmp_path, [onnx_dir / "external.onnx", onnx_dir / "external.weights"])

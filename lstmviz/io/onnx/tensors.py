@@ -18,6 +18,7 @@ import numpy as np
 from lstmviz.io.convert import bfloat16_to_float32
 from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx.proto import DATA_TYPES, NIBBLE_TYPES, TensorInfo, quote
+from lstmviz.io.probe import safe_member
 from lstmviz.io.wire import protowire as pw
 
 MAX_ELEMENTS = 1 << 34
@@ -142,14 +143,16 @@ def _external(
     entries = [pw.parse(e) for e in t.fields.get(13, []) if isinstance(e, memoryview)]
     info = {pw.get_string(e, 1): pw.get_string(e, 2) for e in entries}
     location = info.get("location", "")
-    base = folder.resolve()
     rel = Path(location)
-    target = (base / rel).resolve()
-    if not location or rel.is_absolute() or ".." in rel.parts or base not in target.parents:
+    if not location or rel.is_absolute() or ".." in rel.parts:
         raise LoadError(
             f"{file}: {what} ({quote(t.name)}) points to external data {quote(location)} "
             "outside the model's folder; lstmviz reads external data only from beside the model"
         )
+    if not (folder / rel).exists() and not (folder / rel).is_symlink():
+        raise LoadError(f"{file}: external data file {quote(location)} for {what} is missing")
+    # inside the folder, a regular file (no FIFO or device); a hub cache's blob links are fine
+    target = safe_member(folder, rel, what=f"{file}: external data {quote(location)}")
     need = count * np.dtype(np_dtype).itemsize
     try:
         offset = int(info.get("offset") or 0)
@@ -158,8 +161,6 @@ def _external(
         raise LoadError(
             f"{file}: {what} ({quote(t.name)}) has a bad external offset/length"
         ) from exc
-    if not target.is_file():
-        raise LoadError(f"{file}: external data file {quote(location)} for {what} is missing")
     size = target.stat().st_size
     if length != need or offset < 0 or offset + length > size:
         raise LoadError(
