@@ -19,6 +19,9 @@ from typing import Any
 from lstmviz.io.errors import LoadError
 
 MAX_DEPTH = 32  # nested models deeper than this are not real files
+#: Leaf layers one config may list: real models have a few thousand at most, and each costs
+#: ~20 us here and in the weights lookup (a 0.3 MB .keras listed 100,000 Dense layers: 2+ s).
+MAX_LAYERS = 20_000
 MODEL_KINDS = frozenset({"Sequential", "Functional", "Model"})
 MODEL_INPUT = "<input>"  # the node id of the model's own input
 _RECURRENT = frozenset(
@@ -267,6 +270,11 @@ def _walk(model_cfg: Mapping[str, Any], scope: _Scope, out: list[LayerSpec]) -> 
     made: dict[str, str] = {}  # layer name → node id of its output
     prev = scope.feed
     for entry in layer_entries(model_cfg):
+        if len(out) > MAX_LAYERS:
+            raise LoadError(
+                f"{scope.file}: model config lists more than {MAX_LAYERS} layers, more than "
+                "any real model; the config is damaged or crafted"
+            )
         if not isinstance(entry, Mapping) or not isinstance(entry.get("class_name"), str):
             raise LoadError(f"{scope.file}: model config has a layer entry that is not a layer")
         kind = entry["class_name"]
