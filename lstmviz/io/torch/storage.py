@@ -83,6 +83,18 @@ class StorageSource:
         self._storage_bytes: dict[str, bytes] = {}
         self._views: dict[tuple, np.ndarray] = {}
         self._viewed: set[str] = set()
+        self._widened: set[str] = set()  # storages whose quantized bytes were dequantized
+
+    def charge_widening(self, storage: Storage, nbytes: int, what: str) -> None:
+        """Charge ``nbytes`` of float32 made from quantized ``storage``: the first tensor of a
+        storage may widen its bytes 4x for free (a real quantized model's own cost), every
+        further or larger one is charged (stride-0 or aliasing views of a few bytes)."""
+        free = 0
+        if storage.member not in self._widened:
+            self._widened.add(storage.member)
+            free = 4 * storage.numel * DTYPES[storage.dtype][1]
+        if nbytes > free:
+            self.budget.charge(nbytes - free, what)
 
     def read_storage(self, storage: Storage) -> bytes:
         raise NotImplementedError

@@ -1,0 +1,81 @@
+"""Second red-team round (issue 18), PyTorch: quantized tensors, whose dequantized float32
+is four times (and was once eight times, in float64) the bytes their storage holds."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from bounded import bounded_load
+
+import lstmviz
+
+H = 4
+
+
+def _save(path: Path, weight_ih: torch.Tensor) -> None:
+    sd = {
+        "lstm.weight_ih_l0": weight_ih,
+        "lstm.weight_hh_l0": torch.randn(4 * H, H),
+        "lstm.bias_ih_l0": torch.zeros(4 * H),
+        "lstm.bias_hh_l0": torch.zeros(4 * H),
+    }
+    torch.save(sd, path)
+
+
+def _quantize(x: torch.Tensor, scale: float, zero: int) -> torch.Tensor:
+    with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensor creation
+        warnings.simplefilter("ignore")
+        return torch.quantize_per_tensor(x, scale, zero, torch.qint8)
+
+
+def test_a_stride0_quantized_weight_is_charged_as_its_float32(tmp_path: Path) -> None:
+    # before: 3.9 KB viewing one int8 60 million times took 520 MB (float64, then float32)
+    path = tmp_path / "q0.pt"
+    _save(path, _quantize(torch.ones(1, 1), 0.1, 0).expand(4 * H, 60_000_000 // (4 * H)))
+    bounded_load(path).assert_refused("q0.pt", "dequantized", "budget=")
+
+
+def test_quantized_weights_read_as_torch_dequantizes_them(tmp_path: Path) -> None:
+    path = tmp_path / "q.pt"
+    q = _quantize(torch.randn(4 * H, 3), 0.0173, 3)
+    _save(path, q)
+    W_x = lstmviz.load_model(path).layers[0].directions[0].W_x
+    # before: computed in float64, 6 of 48 values 1 ulp off torch's float32 arithmetic
+    np.testing.assert_array_equal(W_x, q.dequantize().numpy())  # same order as torch (i f g o)
+
+
+def test_per_channel_weights_read_as_torch_dequantizes_them(tmp_path: Path) -> None:
+    path = tmp_path / "qc.pt"
+    scales = torch.rand(4 * H, dtype=torch.float64) * 0.05 + 0.001
+    zeros = torch.randint(-5, 5, (4 * H,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = torch.quantize_per_channel(torch.randn(4 * H, 3), scales, zeros, 0, torch.qint8)
+    _save(path, q)
+    W_x = lstmviz.load_model(path).layers[0].directions[0].W_x
+    np.testing.assert_array_equal(W_x, q.dequantize().numpy())
+
+
+@pytest.mark.parametrize("zero", [2**100, -(2**40)])
+def test_a_zero_point_out_of_range_is_one_line(tmp_path: Path, zero: int) -> None:
+    # before: loaded silently with weights of -3.2e29 (2**100) or 2.7e11 (-2**40); torch.load
+    # cannot even build such a tensor (its zero point is a C++ int64 checked for the dtype)
+    path = tmp_path / "q.pt"
+    _save(path, _quantize(torch.randn(4 * H, 3), 0.25, 3))
+    with zipfile.ZipFile(path) as zf:
+        members = {info.filename: zf.read(info) for info in zf.infolist()}
+    name = next(n for n in members if n.endswith("/data.pkl"))
+    old = b"G" + struct.pack(">d", 0.25) + b"K\x03"
+    big = zero.to_bytes(16, "little", signed=True)
+    assert members[name].count(old) == 1
+    members[name] = members[name].replace(old, old[:-2] + b"\x8a\x10" + big)
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+    bounded_load(path).assert_refused("q.pt", "zero point is out of range")
