@@ -69,7 +69,14 @@ class DebugPanel(QWidget):
     weights_link_requested = Signal(int, int, str, int)
     trace_changed = Signal()
 
-    def __init__(self, workspace: Workspace | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace | None = None,
+        parent: QWidget | None = None,
+        step_view: StepView | None = None,
+    ) -> None:
+        """``step_view``: one built beforehand on the same workspace (the main window builds
+        the panel in two idle slices: the step view alone costs ~50 ms)."""
         super().__init__(parent)
         if workspace is None:  # a panel on its own runs whatever it is given at once
             workspace = Workspace(QtRunner(self))
@@ -108,7 +115,7 @@ class DebugPanel(QWidget):
         lv.addWidget(self.breakpoint_editor, 2)
         splitter.addWidget(left)
         self.views = QTabWidget()
-        self.step_view = StepView(ws)
+        self.step_view = step_view if step_view is not None else StepView(ws)
         self.time_plots = TimePlots(ws)
         self.diagnostics_page = DiagnosticsPage(ws)
         self.views.addTab(self.step_view, "This step")

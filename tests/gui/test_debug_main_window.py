@@ -70,3 +70,23 @@ def test_showing_the_debugger_runs_the_model_once(make_main_window, monkeypatch)
     window.set_sequence(np.random.default_rng(6).normal(size=(8, 3)))
     window.tabs.setCurrentIndex(1)
     assert len(calls) == 1 and window.debug_panel.trace.n_steps == 8
+
+
+def test_debugger_is_built_while_idle_but_runs_only_when_shown(make_main_window, qtbot):
+    """Built on the click, the debugger froze a 3 × 1024-unit window ~0.17 s: it is built in
+    idle event-loop turns after a model opens (step view, then the rest), and still runs
+    nothing until the Debugger tab is shown; the Over time plots are built ahead too."""
+    window = make_main_window()
+    window.set_model(make_model())
+    window.set_sequence(np.random.default_rng(5).normal(size=(11, 3)))
+    assert window._debug_panel is None
+    qtbot.waitUntil(lambda: window._debug_panel is not None, timeout=5000)
+    panel = window._debug_panel
+    assert window._prebuilt_step_view is None and panel.step_view.workspace is window.workspace
+    assert window.workspace.trace is None and not window.workspace.jobs
+    qtbot.waitUntil(lambda: len(panel.time_plots._spare) > 0, timeout=5000)
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.workspace.trace is not None, timeout=5000)
+    assert window.debug_panel is panel and panel.step_view._dt is not None
+    panel.views.setCurrentIndex(1)
+    assert panel.time_plots._trace is window.workspace.trace
