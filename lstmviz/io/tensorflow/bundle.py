@@ -41,6 +41,10 @@ DTYPE_NAMES = {
 MAX_INDEX_BYTES = 1 << 30
 MAX_DIMS = 16
 MAX_STRING_BYTES = 64 << 20  # an object graph of a huge model is a few MB
+#: Bytes read from a shard beyond its own size, plus the shard's size once more: index entries
+#: may all point at one region, and 30 LSTM cells naming one 32 MB kernel read (and copied)
+#: 960 MB. A real checkpoint's variables are disjoint, so its reads never pass its size.
+ALIAS_FLOOR = 64 << 20
 DT_STRING = 7
 TF2_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -208,6 +212,8 @@ class Bundle:
             raise LoadError(f"{name}: corrupt checkpoint entry ({exc})") from exc
         if not 1 <= self.num_shards <= 100_000:
             raise LoadError(f"{name}: header claims {self.num_shards} data shards")
+        self._names_read: set[str] = set()
+        self._shard_reads: dict[int, int] = {}
 
     @staticmethod
     def _entry(key: str, value: memoryview) -> BundleEntry:
@@ -290,6 +296,22 @@ class Bundle:
             )
         return self._read_bytes(entry, where)
 
+    def _count_read(self, entry: BundleEntry, shard_size: int, where: str) -> None:
+        """Refuse reads that would take a shard past twice its size plus ``ALIAS_FLOOR``
+        (each variable counted once, however often it is read)."""
+        if entry.name in self._names_read:
+            return
+        self._names_read.add(entry.name)
+        total = self._shard_reads.get(entry.shard_id, 0) + entry.size
+        self._shard_reads[entry.shard_id] = total
+        if total > 2 * shard_size + ALIAS_FLOOR:
+            raise LoadError(
+                f"{where}: the variables read so far take {total >> 20} MB from a "
+                f"{shard_size >> 20} MB data shard (index entries pointing at the same bytes); "
+                "lstmviz reads checkpoints whose variables are stored apart, as TensorFlow "
+                "writes them"
+            )
+
     def _read_bytes(self, entry: BundleEntry, where: str) -> bytes:
         if not 0 <= entry.shard_id < self.num_shards:
             raise LoadError(
@@ -307,6 +329,7 @@ class Bundle:
                 f"{where} lies at bytes [{entry.offset}, {entry.offset + entry.size}), past the "
                 f"end of {shard.name} ({shard_size} bytes): data file truncated or mismatched"
             )
+        self._count_read(entry, shard_size, where)
         try:
             with shard.open("rb") as fh:
                 fh.seek(entry.offset)

@@ -1,0 +1,116 @@
+"""Second red-team round (issue 18), TensorFlow checkpoints: index entries that share bytes.
+
+A V2 checkpoint's ``.index`` gives each variable a (shard, offset, size); nothing stops every
+cell of a MultiRNNCell from naming the same region. The index is written here by a minimal
+LevelDB table writer (one uncompressed data block, as TensorFlow writes small indexes).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from bounded import bounded_load
+
+import lstmviz
+from lstmviz.io.wire.crc32c import crc32c
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes(out) + bytes([n])
+
+
+def _field(num: int, value: int | bytes) -> bytes:
+    """A protobuf field: a varint for an int, length-delimited for bytes."""
+    if isinstance(value, bytes):
+        return _varint((num << 3) | 2) + _varint(len(value)) + value
+    return _varint(num << 3) + _varint(value)
+
+
+def _mask(crc: int) -> int:
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """A LevelDB block: entries without prefix sharing, one restart point."""
+    body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in entries)
+    return body + struct.pack("<II", 0, 1)
+
+
+def _table(entries: list[tuple[bytes, bytes]]) -> bytes:
+    out = bytearray()
+
+    def put(block: bytes) -> bytes:
+        handle = _varint(len(out)) + _varint(len(block))
+        out.extend(block + b"\x00" + struct.pack("<I", _mask(crc32c(block + b"\x00"))))
+        return handle
+
+    entries = sorted(entries)
+    data = put(_block(entries))
+    meta = put(_block([]))
+    index = put(_block([(entries[-1][0], data)]))
+    return bytes(out) + (meta + index).ljust(40, b"\x00") + struct.pack("<Q", 0xDB4775248B80FB57)
+
+
+def write(prefix: str, tensors: dict[str, np.ndarray], aliases: list[tuple[str, str]]) -> None:
+    """A V2 checkpoint of float32 ``tensors``; each ``(name, target)`` of ``aliases`` is an
+    index entry for ``name`` that points at ``target``'s bytes."""
+    data, entries, where = bytearray(), [], {}
+    for name, arr in tensors.items():
+        raw = np.ascontiguousarray(arr, "<f4").tobytes()
+        shape = b"".join(_field(2, _field(1, d)) for d in arr.shape)
+        where[name] = (
+            _field(1, 1)
+            + _field(2, shape)
+            + _field(3, 0)
+            + _field(4, len(data))
+            + _field(5, len(raw))
+            + _varint(6 << 3 | 5)
+            + struct.pack("<I", _mask(crc32c(raw)))
+        )
+        data += raw
+    entries = [(n.encode(), e) for n, e in where.items()]
+    entries += [(n.encode(), where[target]) for n, target in aliases]
+    entries.append((b"", _field(1, 1) + _field(2, 0) + _field(3, _field(1, 1))))
+    Path(prefix + ".data-00000-of-00001").write_bytes(bytes(data))
+    Path(prefix + ".index").write_bytes(_table(entries))
+
+
+def _aliased(folder: Path, H: int, cells: int) -> np.ndarray:
+    """A MultiRNNCell checkpoint whose cells 1.. name cell 0's kernel and bias bytes."""
+    folder.mkdir()
+    kernel = (np.random.default_rng(0).normal(size=(2 * H, 4 * H)) * 0.1).astype(np.float32)
+    base = "rnn/multi_rnn_cell/cell_0/lstm_cell/"
+    tensors = {base + "kernel": kernel, base + "bias": np.zeros(4 * H, np.float32)}
+    aliases = [
+        (f"rnn/multi_rnn_cell/cell_{k}/lstm_cell/{w}", base + w)
+        for k in range(1, cells)
+        for w in ("kernel", "bias")
+    ]
+    write(str(folder / "model.ckpt"), tensors, aliases)
+    return kernel
+
+
+def test_cells_naming_one_kernel_are_refused_past_the_shard_size(tmp_path: Path) -> None:
+    # before: 30 cells naming one 32 MB kernel: 806 MB, 2.7 s (MemoryError under the cap);
+    # 20,000 cells of H=64 (2.8 MB index): 829 MB, 3.7 s
+    for name, H, cells in (("big", 512, 30), ("many", 64, 20_000)):
+        _aliased(tmp_path / name, H, cells)
+        out = bounded_load(tmp_path / name / "model.ckpt.index")
+        out.assert_refused("model.ckpt.index", "pointing at the same bytes")
+
+
+def test_a_few_cells_sharing_bytes_still_load_with_those_bytes(tmp_path: Path) -> None:
+    kernel = _aliased(tmp_path / "ok", 8, 3)
+    model = lstmviz.load_model(tmp_path / "ok" / "model.ckpt")
+    first = model.layers[0].directions[0]
+    for layer in model.layers[1:]:
+        np.testing.assert_array_equal(layer.directions[0].W_x, first.W_x)
+    # TF1 LSTMCell: kernel rows [x; h], gate columns i, j (g), f, o
+    i, j, f, o = np.split(kernel, 4, axis=1)
+    np.testing.assert_array_equal(first.W_x, np.concatenate([i, f, j, o], axis=1)[:8].T)
