@@ -7,10 +7,12 @@ LevelDB table writer (one uncompressed data block, as TensorFlow writes small in
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 from bounded import bounded_load
 
 import lstmviz
@@ -114,3 +116,35 @@ def test_a_few_cells_sharing_bytes_still_load_with_those_bytes(tmp_path: Path) -
     # TF1 LSTMCell: kernel rows [x; h], gate columns i, j (g), f, o
     i, j, f, o = np.split(kernel, 4, axis=1)
     np.testing.assert_array_equal(first.W_x, np.concatenate([i, f, j, o], axis=1)[:8].T)
+
+
+SAVED = Path(__file__).parents[1] / "fixtures" / "tf" / "keras2_saved" / "saved_model"
+
+
+@pytest.mark.parametrize("link", ["folder", "index", "shard"])
+def test_a_saved_model_whose_variables_are_linked_elsewhere_is_refused(
+    tmp_path: Path, link: str
+) -> None:
+    # before: variables/ (or variables/variables.index) linked to another model's folder
+    # loaded that model's weights, read from outside the folder the user picked
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(SAVED / "variables", elsewhere)
+    model = tmp_path / "saved_model"
+    shutil.copytree(SAVED, model)
+    name = {"folder": "", "index": "variables.index", "shard": "variables.data-00000-of-00001"}
+    target = model / "variables" / name[link]
+    shutil.rmtree(target) if link == "folder" else target.unlink()
+    target.symlink_to(elsewhere / name[link])
+    needle = "checkpoint data shard" if link == "shard" else "checkpoint index"
+    bounded_load(model).assert_refused("outside the model's folder", needle)
+    # the index itself, picked through the link, is the user's choice and opens
+    if link == "folder":
+        out = bounded_load(model / "variables" / "variables.index")
+        assert out.kind == "model", out
+    reference = lstmviz.load_model(SAVED)
+    shutil.rmtree(model)
+    shutil.copytree(SAVED, model)
+    again = lstmviz.load_model(model)
+    np.testing.assert_array_equal(
+        again.layers[0].directions[0].W_x, reference.layers[0].directions[0].W_x
+    )

@@ -10,6 +10,7 @@ the ``.meta`` graph, the ``checkpoint`` text file or the folder: :func:`locate` 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,8 +180,14 @@ def _shape(raw: memoryview | None) -> tuple[int, ...]:
 class Bundle:
     """An opened V2 checkpoint: header checked, entries listed, tensors read on demand."""
 
-    def __init__(self, index_path: Path) -> None:
+    def __init__(self, index_path: Path, root: Path | None = None) -> None:
+        """``root``: the folder the user chose (a SavedModel's, a checkpoint's); the index
+        and its shards must lie inside it, symlinks resolved (default: the index's folder)."""
         self.index_path = index_path
+        self.root = index_path.parent if root is None else root
+        if root is not None and os.path.abspath(index_path) != os.path.abspath(root):
+            rel = os.path.relpath(index_path, root)
+            safe_member(root, rel, f"{index_path.name} (checkpoint index)")
         name = index_path.name
         self.prefix = (
             str(index_path)[: -len(".index")] if name.endswith(".index") else str(index_path)
@@ -322,7 +329,8 @@ class Bundle:
             raise LoadError(
                 f"{where}: data file {shard.name} is missing; copy it next to the .index"
             )
-        shard = safe_member(shard.parent, shard.name, f"{shard.name} (checkpoint data shard)")
+        rel = os.path.relpath(shard, self.root)  # variables/... when root is a SavedModel
+        shard = safe_member(self.root, rel, f"{shard.name} (checkpoint data shard)")
         shard_size = regular_size(shard, "checkpoint data shard")
         if entry.offset < 0 or entry.offset + entry.size > shard_size:
             raise LoadError(

@@ -107,7 +107,11 @@ def load_tf1_checkpoint(probe: Probe, **options: object) -> LSTMModel:
         return _frozen_saved_model(folder / "saved_model.pb", _request(probe, probe.name, options))
     index = locate(probe.path)
     req = _request(probe, index.name, options)
-    bundle = Bundle(index)
+    # the index the user picked may be a link; one found for a folder, a state file, a
+    # shard or a graph must lie in the picked file's folder (a SavedModel's ``variables/``
+    # linked elsewhere made lstmviz read another model's weights)
+    picked = probe.path == index
+    bundle = Bundle(index, None if picked else folder)
     graph, label = _graph(bundle, probe.path, req.notes)
     shards = f"{bundle.num_shards} data shard{'s' if bundle.num_shards > 1 else ''}"
     saved = label == " + saved_model.pb graph" or is_saved_model_dir(index.parent.parent)
