@@ -129,6 +129,12 @@ class DebugControls(QWidget):
         self.export_menu = QMenu(self.export_button)
         self.export_button.setMenu(self.export_menu)
         row.addWidget(self.export_button)
+        self.reset_zoom_button = QToolButton()
+        self.reset_zoom_button.setText("Reset zoom")
+        self.reset_zoom_button.setToolTip(
+            "Show every unit again (wheel or drag over the unit axis zooms the step view)"
+        )
+        row.addWidget(self.reset_zoom_button)
         self._paint_icons()
 
     def _paint_icons(self) -> None:

@@ -181,6 +181,7 @@ class DebugPanel(QWidget):
         self.sequence_editor.states_chosen.connect(self._on_editor_states_chosen)
         self.breakpoint_editor.run_requested.connect(self.run_to_breakpoint)
         self.step_view.unit_clicked.connect(lambda u: ws.select(unit=u))
+        c.reset_zoom_button.clicked.connect(self.step_view.reset_zoom)
         self.time_plots.step_requested.connect(self.go_to_step)
         self.unit_inspector.weights_link_requested.connect(self.weights_link_requested)
 

@@ -28,6 +28,8 @@ _GATE_ROWS = {"i", "f", "o"}
 #: The h row shows m = o·act(c), which equals h_t unless a projection W_p maps it to P values.
 _ATTR = {"h": "m"}
 HOVER_HINT = "click a unit to inspect it; hover to read values"
+#: The narrowest unit range a zoom of the step view shows.
+MIN_UNITS = 4
 _BOUNDED = {"tanh", "softsign", "sigmoid", "hard_sigmoid_k2", "hard_sigmoid_k3", "hard_sigmoid_ab"}
 
 
@@ -276,7 +278,8 @@ class StepView(pg.GraphicsLayoutWidget):
             ticks += [(top + r + 0.5, f"{gate}: {lab}") for r, lab in enumerate(labels)]
         self.terms_plot.getAxis("left").setTicks([ticks])
         self.terms_plot.setYRange(0, 4 * (n + 0.5) - 0.5, padding=0)
-        self.states.setLimits(xMin=-0.5, xMax=H - 0.5)
+        # a zoom on the unit axis (wheel, drag; both heatmaps share it) ends at whole units
+        self.states.setLimits(xMin=-0.5, xMax=H - 0.5, minXRange=min(MIN_UNITS, H))
         self.states.setXRange(-0.5, H - 0.5, padding=0)
         # Images first, then their rectangles: setRect scales by the current image size.
         self.show_step(min(self._step, dt.n_steps - 1))
@@ -286,6 +289,22 @@ class StepView(pg.GraphicsLayoutWidget):
             self.proj_image.setRect(QRectF(-0.5, len(STATE_ROWS), dt.h.shape[1], 1))
         for k in range(4):
             self.term_images[k].setRect(QRectF(-0.5, k * (n + 0.5), H, n))
+
+    # -- unit-range zoom -----------------------------------------------------------------------
+    def unit_range(self) -> tuple[int, int]:
+        """First and last unit (at least half) visible in the heatmaps."""
+        (lo, hi), _ = self.states.vb.viewRange()
+        return int(np.ceil(lo)), int(np.floor(hi))
+
+    def zoom_units(self, first: int, last: int) -> None:
+        """Show units ``first..last``: 1,024 columns in 700 pixels are sub-pixel wide, and a
+        zoom keeps hover, clicks and the unit ticks in step with the cells."""
+        self.states.setXRange(first - 0.5, last + 0.5, padding=0)
+
+    def reset_zoom(self) -> None:
+        """Every unit again (the Reset zoom button)."""
+        if self._dt is not None:
+            self.states.setXRange(-0.5, self._dt.c.shape[1] - 0.5, padding=0)
 
     # -- per step ------------------------------------------------------------------------------
     def show_step(self, t: int) -> None:
