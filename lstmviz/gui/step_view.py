@@ -116,9 +116,8 @@ class StepView(pg.GraphicsLayoutWidget):
         self.states = ps.style_plot(
             self.addPlot(row=1, col=0, colspan=2, axisItems=ps.integer_axes("bottom"))
         )
-        self.states.setTitle(
-            "gates and states at this step (one column per unit)", color=ps.FOREGROUND, size="9pt"
-        )
+        # elided to the plot's width: at 1024 × 700 both titles ran past their plots
+        ps.fit_title(self.states, "gates and states at this step (one column per unit)", size="9pt")
         self.terms_plot = ps.style_plot(
             self.addPlot(row=2, col=0, colspan=2, axisItems=ps.integer_axes("bottom"))
         )
@@ -164,10 +163,12 @@ class StepView(pg.GraphicsLayoutWidget):
         self.states.addItem(self.proj_image)
         self._proj_levels = (-1.0, 1.0)
 
+        # Short captions: three bars share the width, and at 1024 × 700 the long ones ran into
+        # each other ("… 1 open)g, act(c), h"); what the gate scale means is its tooltip.
         bars = self.addLayout(row=3, col=0, colspan=2)
         self.gate_bar = pg.ColorBarItem(
             values=(0, 1), colorMap=ps.colormap(ps.GATE_CMAP), interactive=False,
-            orientation="horizontal", label="i, f, o (gate: 0 closed, 1 open)",
+            orientation="horizontal", label="gates i, f, o",
         )  # fmt: skip
         self.signed_bar = pg.ColorBarItem(
             values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False,
@@ -175,13 +176,14 @@ class StepView(pg.GraphicsLayoutWidget):
         )  # fmt: skip
         self.cell_bar = pg.ColorBarItem(
             values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False,
-            orientation="horizontal", label="c_t",
+            orientation="horizontal", label="cell c_t",
         )  # fmt: skip
         for k, bar in enumerate((self.gate_bar, self.signed_bar, self.cell_bar)):
             bar.getAxis("bottom").setTextPen(ps.FOREGROUND)
             bar.getAxis("bottom").setPen(ps.FOREGROUND)
             bar.getAxis("bottom").enableAutoSIPrefix(False)  # "-500 (x0.001)" reads badly
             bars.addItem(bar, row=0, col=k)
+        self.gate_bar.setToolTip("gates i, f, o: 0 closed, 1 open")
         self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
         ps.let_shrink(self.hover)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
@@ -263,9 +265,9 @@ class StepView(pg.GraphicsLayoutWidget):
         self.states.setYRange(-0.7, len(STATE_ROWS) + projected, padding=0)
 
         self._terms = ("W_x·x_t", "W_h·h_(t-1)", "b", *(("peephole",) if w.has_peepholes else ()))
-        self.terms_plot.setTitle(
+        ps.fit_title(
+            self.terms_plot,
             f"what drives each gate: pre-activation = {' + '.join(self._terms)}",
-            color=ps.FOREGROUND,
             size="9pt",
         )
         n = len(self._terms) + 1  # + the sum

@@ -34,3 +34,31 @@ def test_weights_at_1024_by_700_give_w_h_the_room(make_main_window, qtbot):
         shown = label.item.toPlainText()
         width = QFontMetricsF(label.item.font()).horizontalAdvance(shown)
         assert width <= h.plot.width() + 8, (shown, width, h.plot.width())
+
+
+def _drawn_width(label) -> float:
+    return QFontMetricsF(label.item.font()).horizontalAdvance(label.item.toPlainText())
+
+
+def test_step_view_at_1024_by_700_keeps_captions_apart_and_titles_inside(make_main_window, qtbot):
+    """The colour bars' captions ran into each other and both plot titles past their plots."""
+    window = make_main_window(size=(1024, 700))
+    window.open_model(str(default_model_path()), wait=True)
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.workspace.trace is not None, timeout=5000)
+    view = window.debug_panel.step_view
+    qtbot.wait(100)
+    window.grab().save(str(ARTIFACTS / "visuals_step_1024x700.png"))
+    rects = []
+    for bar in (view.gate_bar, view.signed_bar, view.cell_bar):
+        caption = bar.getAxis("bottom").label
+        assert caption.isVisible() and caption.toPlainText()
+        rects.append(caption.sceneBoundingRect())
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    for k, rect in enumerate(rects):
+        assert shown.contains(rect), (k, rect, shown)
+        for other in rects[k + 1 :]:
+            assert not rect.intersects(other), (rect, other)
+    for plot in (view.states, view.terms_plot):
+        width = _drawn_width(plot.titleLabel)
+        assert width <= plot.vb.width() + 8, (plot.titleLabel.item.toPlainText(), width)
