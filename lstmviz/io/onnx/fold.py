@@ -31,6 +31,8 @@ MAX_DEPTH = 32
 #: file, so a chain of Concat(x, x) nodes cannot build a memory bomb out of a small tensor.
 FOLD_SLACK = 1 << 22
 #: Elements (float32: 64 MB) the LSTM layers may copy beyond twice what the file decoded.
+#: Bytes constant folding may make beyond four times what the file decoded.
+FOLD_BYTES_FLOOR = 64 << 20
 LAYER_SLACK = 1 << 24
 #: Operators that only move or relabel data: an LSTM's Y reaches the next X through these.
 LAYOUT_OPS = frozenset(
@@ -116,6 +118,10 @@ def _broadcast(param: np.ndarray, x: np.ndarray, axis: int, block: int) -> np.nd
         block = min(block, n)  # a block longer than the axis covers all of it
         if param.shape != (*x.shape[:axis], -(-n // block), *x.shape[axis + 1 :]):
             raise ValueError(f"scale of shape {param.shape} for blocks of {block} in {x.shape}")
+        if n % block == 0:  # a broadcast view over (..., blocks, block, ...): no copy
+            split = (*x.shape[:axis], n // block, block, *x.shape[axis + 1 :])
+            expanded = np.expand_dims(param, axis + 1)
+            return np.broadcast_to(expanded, split).reshape(x.shape)
         return np.repeat(param, block, axis=axis)[
             tuple(slice(0, n) if a == axis else slice(None) for a in range(x.ndim))
         ]
@@ -132,11 +138,20 @@ def _dequantize(node: Node, x: list) -> np.ndarray:
     if data.dtype.kind not in "iu" or scale.dtype.kind != "f":
         raise NotConstant(f"a DequantizeLinear of {data.dtype} data (lstmviz folds int8/uint8)")
     axis, block = int(node.attrs.get("axis", 1)), int(node.attrs.get("block_size", 0))
+    if data.dtype.itemsize == 1:
+        # 8-bit values and zero points are exact in float32, so (q - zero) * scale is
+        # computed in one float32 array, in place: no int32 copy, no second float copy
+        # (a 32 MB int8 weight took 409 MB through four full-size temporaries)
+        out = data.astype(np.float32)
+        if zero is not None:
+            out -= _broadcast(zero.astype(np.float32), data, axis, block)
+        out *= _broadcast(scale.astype(np.float32), data, axis, block)
+        return out.astype(scale.dtype, copy=False)
     q = data.astype(np.int32)
     if zero is not None:
         q = q - _broadcast(zero.astype(np.int32), data, axis, block)
     out = q.astype(np.float32) * _broadcast(scale.astype(np.float32), data, axis, block)
-    return out.astype(scale.dtype)
+    return out.astype(scale.dtype, copy=False)
 
 
 def _quantize(node: Node, x: list) -> np.ndarray:
@@ -192,6 +207,8 @@ class Folder:
         self.loaded = 0  # elements decoded from the file so far
         self.folded_nodes: set[int] = set()  # id() of the nodes that computed a weight
         self.layer_elements = 0  # elements the LSTM layers built so far copy
+        self.loaded_bytes = 0  # bytes decoded from the file so far
+        self.folded_bytes = 0  # bytes of new arrays folding made so far
 
     def charge_layer(self, arrays: list[np.ndarray], where: str) -> None:
         """Count the weights one LSTM node's layer will copy, refusing before the copies.
@@ -211,6 +228,7 @@ class Folder:
     def tensor(self, t: TensorInfo, what: str) -> np.ndarray:
         arr = tensor_array(t, self.folder, self.file, what)
         self.loaded += arr.size
+        self.loaded_bytes += arr.nbytes
         return arr
 
     @staticmethod
@@ -281,6 +299,7 @@ class Folder:
                 f"{self.file}: {what} would grow to {total} elements through Concat nodes, "
                 f"far more than the file holds ({self.loaded}); refusing a memory bomb"
             )
+        self._charge_fold(node, args, what)
         try:
             if node.op_type == "Split":
                 out = _split(node, args, node.outputs.index(name))
@@ -297,6 +316,29 @@ class Folder:
         self.used_ops.add(node.op_type)
         self.folded_nodes.add(id(node))
         return np.asarray(out)
+
+    def _charge_fold(self, node: Node, args: list, what: str) -> None:
+        """Count the new array a copying op will make, before it makes it. Every folded value
+        is kept (cached by name), so 30 Casts of one 8 MB int8 tensor, alternating float64
+        and float32, held 836 MB; a file's folding may make at most 64 MB plus four times
+        what it decoded (an int8 weight dequantized to float32 is four times its bytes)."""
+        first = args[0]
+        if node.op_type == "Cast":
+            to = {1: 4, 10: 2, 11: 8, 6: 4, 7: 8}.get(int(node.attrs.get("to", 1)), 8)
+            nbytes = first.size * to
+        elif node.op_type in ("DequantizeLinear", "QuantizeLinear"):
+            nbytes = first.size * 4
+        elif node.op_type == "Concat":
+            nbytes = sum(a.nbytes for a in args if a is not None)
+        else:
+            return  # views (Transpose, Reshape, Slice, Squeeze...) copy nothing
+        self.folded_bytes += nbytes
+        if self.folded_bytes > FOLD_BYTES_FLOOR + 4 * self.loaded_bytes:
+            raise LoadError(
+                f"{self.file}: {what} would take the arrays folded from constants to "
+                f"{self.folded_bytes >> 20} MB, far more than the {self.loaded_bytes >> 20} MB "
+                f"the file holds (a chain of {node.op_type} nodes); refusing a memory bomb"
+            )
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         """The shape of a value already known (an initializer or a folded value)."""
