@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.gui import plot_style as ps
 from lstmviz.workspace import Change, Event, Workspace
 
 EXAMPLES = "e.g. step 12 · any f < 0.05 · |c| > 5 in unit 12 · o saturated > 90% · NaN anywhere"
@@ -52,7 +54,7 @@ class BreakpointEditor(QWidget):
         layout.addWidget(self.examples)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b00020;")
+        self._fit_colours()
         layout.addWidget(self.error)
         self.list = QListWidget()
         self.list.setWordWrap(True)
@@ -72,6 +74,22 @@ class BreakpointEditor(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         workspace.subscribe((Change.BREAKPOINTS, Change.TRACE), self._update_breakpoints)
+
+    def _fit_colours(self) -> None:
+        """Placeholder and error text that read on the field's own background: Qt's default
+        placeholder and a fixed dark red were near-invisible on a dark desktop theme."""
+        palette = self.entry.palette()
+        base = palette.color(QPalette.ColorRole.Base)
+        text = palette.color(QPalette.ColorRole.Text)
+        palette.setColor(QPalette.ColorRole.PlaceholderText, ps.mix(text, base, 0.65))
+        self.entry.setPalette(palette)
+        window = self.palette().color(QPalette.ColorRole.Window)
+        self.error.setStyleSheet(f"color: {ps.readable(window, '#b00020', '#ff7b7b').name()};")
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light ↔ dark theme
+            self._fit_colours()
 
     def _update_breakpoints(self, _event: Event) -> None:
         self.refresh()

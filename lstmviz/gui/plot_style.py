@@ -252,3 +252,35 @@ def _refit_title(plot: pg.PlotItem) -> None:
         plot._fit_title_shown = shown
         plot.setTitle(shown, size=size, color=color)
         plot.titleLabel.setToolTip(html.unescape(text.replace("<br>", "\n")))
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    """WCAG contrast ratio of two colours: 1 is none, 21 black on white, 4.5 reads as text."""
+
+    def luminance(c: QColor) -> float:
+        def channel(v: int) -> float:
+            x = v / 255
+            return x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * channel(c.red()) + 0.7152 * channel(c.green()) + 0.0722 * channel(c.blue())
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def readable(background: QColor, *choices: str) -> QColor:
+    """The first of ``choices`` that reads on ``background`` (contrast ≥ 4.5), else the one
+    that reads best: a fixed dark blue or red vanished on a dark desktop theme."""
+    colours = [QColor(c) for c in choices]
+    good = [c for c in colours if contrast(c, background) >= 4.5]
+    return good[0] if good else max(colours, key=lambda c: contrast(c, background))
+
+
+def mix(a: QColor, b: QColor, share_a: float) -> QColor:
+    """``share_a`` of ``a`` blended with ``b`` (opaque)."""
+    return QColor(
+        *(
+            round(share_a * x + (1 - share_a) * y)
+            for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True)
+        )
+    )

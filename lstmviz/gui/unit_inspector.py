@@ -11,7 +11,8 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QEvent, QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core.model import GATE_NAMES, GATES
@@ -240,10 +241,19 @@ class UnitInspector(QWidget):
             f"x_t = input at step {t}; h_(t-1), c_(t-1) = state before this step"
             + (" (the step after it in time: this direction runs backwards)" if dt.reverse else "")
         )
+        # Qt colours links from the palette at parse time, a dark blue that vanished on a dark
+        # theme: the colour is chosen against this browser's own background.
+        base = self.browser.palette().color(QPalette.ColorRole.Base)
+        link_colour = ps.readable(base, "#0b57d0", "#8ab4f8").name()
         rows = []
         for gate, line in explain(dt, t, u):
             color = ps.COLORS.get(gate or "c", ps.FOREGROUND)
-            link = f' &nbsp;<a href="weights:{gate}">show W_{gate} row {u}</a>' if gate else ""
+            link = (
+                f' &nbsp;<a href="weights:{gate}" style="color:{link_colour}">'
+                f"show W_{gate} row {u}</a>"
+                if gate
+                else ""
+            )
             rows.append(
                 f'<p style="margin:3px 0"><span style="font-family:monospace;color:{color}">'
                 f"{html.escape(line)}</span>{link}</p>"
@@ -256,6 +266,11 @@ class UnitInspector(QWidget):
         values = term_values(dt, t, u)
         self.bars.setOpts(height=values.ravel())
         self.sums.setData(x=np.arange(4) * 5 + 1.5, y=values.sum(axis=1))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # light ↔ dark theme: links recoloured
+            self.refresh()
 
     def _on_browser_anchor_clicked(self, url: QUrl) -> None:
         kind, _, gate = url.toString().partition(":")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from model_factories import keras_like
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
@@ -17,6 +18,8 @@ from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel
 from lstmviz.resources import default_model_path, default_sequence_path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
 
 
 def bundled(make_main_window, size=(1400, 900)):
@@ -210,3 +213,54 @@ def test_command_line_layer_and_step_out_of_range_are_said_not_silently_clamped(
     last = window.debug_panel.trace.n_steps - 1
     assert f"--step 999: the sequence has steps 0–{last}; showing step {last}" in err
     assert window.selection == (1, 0) and window.debug_panel.current_step == last
+
+
+def _anchor_colours(browser) -> list[QColor]:
+    """Colours the unit inspector's links are drawn in (every anchor fragment)."""
+    colours = []
+    block = browser.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            if fragment.charFormat().isAnchor():
+                colours.append(fragment.charFormat().foreground().color())
+            it += 1
+        block = block.next()
+    return colours
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_inspector_links_and_breakpoint_field_read_in_both_themes(make_main_window, theme):
+    """Dark blue links on a dark inspector, and a near-black placeholder in a dark field."""
+    from lstmviz.gui.plot_style import contrast
+
+    app = QApplication.instance()
+    light = app.palette()
+    palette = QPalette(light)
+    if theme == "dark":
+        for role, colour in (
+            (QPalette.ColorRole.Window, "#2b2b2b"),
+            (QPalette.ColorRole.Base, "#1e1e1e"),
+            (QPalette.ColorRole.Text, "#e8e8e8"),
+            (QPalette.ColorRole.WindowText, "#e8e8e8"),
+        ):
+            palette.setColor(role, QColor(colour))
+    app.setPalette(palette)
+    try:
+        window = bundled(make_main_window)
+        window.tabs.setCurrentIndex(1)
+        panel = window.debug_panel
+        browser = panel.unit_inspector.browser
+        base = browser.palette().color(QPalette.ColorRole.Base)
+        links = _anchor_colours(browser)
+        assert len(links) == 4  # show W_i, W_f, W_g, W_o
+        assert all(contrast(c, base) >= 4.5 for c in links), [c.name() for c in links]
+        entry = panel.breakpoint_editor.entry
+        field = entry.palette().color(QPalette.ColorRole.Base)
+        placeholder = entry.palette().color(QPalette.ColorRole.PlaceholderText)
+        assert contrast(placeholder, field) >= 3.0, (placeholder.name(), field.name())
+        assert contrast(entry.palette().color(QPalette.ColorRole.Text), field) >= 4.5
+        window.grab().save(str(ARTIFACTS / f"user_paths_debugger_{theme}.png"))
+    finally:
+        app.setPalette(light)
