@@ -18,7 +18,13 @@ from lstmviz.core.model import freeze
 from lstmviz.io.convert import widen
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.config import decode_text
-from lstmviz.io.keras.guard import check_chunks, check_storage, take
+from lstmviz.io.keras.guard import (
+    MAX_PATH_PARTS,
+    check_chunks,
+    check_storage,
+    current_budget,
+    take,
+)
 from lstmviz.io.keras.layers import MAX_WEIGHT_VALUES, Weight
 
 MAX_EXPANSION = 1100  # compressed chunks expand at most ~1000:1; more means unwritten data
@@ -167,27 +173,59 @@ def local(parent: h5py.Group, path: str, file: str) -> object | None:
     """``parent[path]``, or None if missing, following links only inside the file.
 
     An HDF5 external link would make h5py open another file named by the weights file
-    (any path on the user's disk, a FIFO that blocks forever), so it is refused.
+    (any path on the user's disk, a FIFO that blocks forever), so it is refused. Within a
+    load each link is looked up once (``child_of``) and paths are bounded in depth.
     """
+    parts = [p for p in path.split("/") if p] or ["."]
+    if len(parts) > MAX_PATH_PARTS:
+        raise LoadError(
+            f"{file}: a path {len(parts)} groups deep ({path[:60]}...); Keras writes paths of "
+            "a few groups, so the file is damaged or crafted"
+        )
     obj: object = parent
-    for part in [p for p in path.split("/") if p] or ["."]:
+    for part in parts:
         if not isinstance(obj, h5py.Group):
             return None
-        try:
-            link = obj.get(part, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise LoadError(
-                    f"{file}: {path} is an HDF5 external link to {link.filename!r}; lstmviz "
-                    "reads weights stored in the file itself"
-                )
-            obj = obj.get(part) if link is not None else None
-        except LoadError:
-            raise
-        except (KeyError, ValueError, OSError, RuntimeError) as exc:
-            detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-            raise LoadError(f"{file}: cannot open {path} ({detail}); the file is damaged") from exc
+        obj = child_of(obj, part, path, file)
         if obj is None:
             return None
+    return obj
+
+
+def child_of(parent: h5py.Group, part: str, path: str, file: str) -> object | None:
+    """``parent[part]`` (None if missing), an external link refused; remembered per load,
+    keyed by the HDF5 object (a hard-linked group reached by two paths is one key), and
+    counted against the load's lookup budget."""
+    budget = current_budget()
+    key = None
+    if budget is not None:
+        try:
+            key = (parent.id, part)
+        except (TypeError, ValueError):
+            key = None
+        if key is not None and key in budget.children:
+            return budget.children[key]
+        if len(budget.children) >= budget.max_lookups:
+            raise LoadError(
+                f"{file}: {path[:80]} is lookup number {budget.max_lookups + 1} in the file's "
+                "groups, more than lstmviz makes for one model; if you trust the file, raise "
+                "the limit with --option budget=4"
+            )
+    try:
+        link = parent.get(part, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise LoadError(
+                f"{file}: {path} is an HDF5 external link to {link.filename!r}; lstmviz "
+                "reads weights stored in the file itself"
+            )
+        obj = parent.get(part) if link is not None else None
+    except LoadError:
+        raise
+    except (KeyError, ValueError, OSError, RuntimeError) as exc:
+        detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise LoadError(f"{file}: cannot open {path} ({detail}); the file is damaged") from exc
+    if key is not None and budget is not None:
+        budget.children[key] = obj
     return obj
 
 

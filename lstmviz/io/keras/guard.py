@@ -35,6 +35,12 @@ MAX_CHUNKS = 1 << 14  # compressed chunks checked one by one; more is not a weig
 #: Weight datasets one load looks at (times budget=): the largest real Keras models hold a
 #: few thousand; each costs ~0.15 ms of metadata calls, so this keeps a load near 1 s.
 MAX_DATASETS = 4096
+#: Distinct links one load may look up (~10 us each): a 2.3 MB file listing 1,000 layers
+#: 1,000 groups deep asked for a million links (> 8 s); a hard-linked group cycle makes
+#: paths of any depth at no cost in the file.
+MAX_LOOKUPS = 50_000
+#: Parts of one path inside an HDF5 file; Keras writes at most ~10 (nested models: ~70).
+MAX_PATH_PARTS = 128
 MESSAGE_LIMIT = 300  # errors.MAX_MESSAGE
 _DEFLATE, _SHUFFLE, _FLETCHER32 = h5py.h5z.FILTER_DEFLATE, 2, 3
 _FILTER_NAMES = {
@@ -71,6 +77,9 @@ class ReadBudget:
         self.used = 0
         self.max_datasets = int(MAX_DATASETS * value)
         self.datasets = 0
+        self.max_lookups = int(MAX_LOOKUPS * value)
+        #: (group, name) -> child, each link looked up once per load (see ``child_of``)
+        self.children: dict[tuple[object, str], object] = {}
 
     def count_dataset(self, name: str, file: str) -> None:
         """Count one weight dataset looked at (each costs ~0.15 ms of h5py calls before a byte
@@ -120,6 +129,11 @@ def count_dataset(name: str, file: str) -> None:
     budget = _BUDGET.get()
     if budget is not None:
         budget.count_dataset(name, file)
+
+
+def current_budget() -> ReadBudget | None:
+    """The budget of the load in progress (None outside one)."""
+    return _BUDGET.get()
 
 
 def take(nbytes: int, name: str, file: str, own_file_bytes: int) -> None:
