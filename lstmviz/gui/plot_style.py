@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import re
 
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
@@ -220,14 +221,18 @@ def let_shrink(label: pg.LabelItem) -> None:
     label.updateMin = update_min
 
 
-def fit_title(plot: pg.PlotItem, text: str, size: str = "10pt", color: str = FOREGROUND) -> None:
+def fit_title(
+    plot: pg.PlotItem, text: str, size: str = "10pt", color: str = FOREGROUND, key: str = ""
+) -> None:
     """Set a plot title that is elided to the plot's width (again at every resize), each
-    ``<br>`` line on its own; the whole text is the title's tooltip.
+    ``<br>`` line on its own; ``key`` (HTML from ``color_key``) follows the last line while
+    there is room for it and is dropped before the text is cut to nothing.
 
     A long title centred over a narrow plot ran past both edges and over its neighbour's
-    (“W_x 96×1W_h recurrent kernel 96×24” at 1024 × 700, “turation per unit” in Diagnostics).
+    (“W_x 96×1W_h recurrent kernel 96×24” at 1024 × 700, “turation per unit” in Diagnostics,
+    “and hidden state of unit 0” in Over time).
     """
-    plot._fit_title = (text, size, color)
+    plot._fit_title = (text, size, color, key)
     if not getattr(plot, "_fit_title_connected", False):
         plot.geometryChanged.connect(lambda: _refit_title(plot))
         plot.vb.sigResized.connect(lambda _vb: _refit_title(plot))
@@ -235,19 +240,34 @@ def fit_title(plot: pg.PlotItem, text: str, size: str = "10pt", color: str = FOR
     _refit_title(plot)
 
 
+def _plain(html_text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
 def _refit_title(plot: pg.PlotItem) -> None:
-    text, size, color = plot._fit_title
+    text, size, color, key = plot._fit_title
     font = QFont()
     font.setPointSizeF(float(size.removesuffix("pt")))
     metrics = QFontMetricsF(font)
     # the title is centred over the view box, which sits right of the left axis
     centre = plot.vb.geometry().center().x() if plot.vb.width() > 0 else plot.width() / 2
     room = max(2 * min(centre, plot.width() - centre) - 4, 40.0)
-    lines = [
-        metrics.elidedText(html.unescape(line), Qt.TextElideMode.ElideRight, room)
-        for line in text.split("<br>")
+    lines = [html.unescape(line) for line in text.split("<br>")]
+    key_width = metrics.horizontalAdvance("\u00a0" * 3 + _plain(key)) if key else 0.0
+    last = lines[-1]
+    fits = metrics.horizontalAdvance(last) + key_width <= room
+    with_key = bool(key) and (fits or room - key_width >= 100.0)  # which line is which first
+    shown_lines = [
+        metrics.elidedText(
+            line,
+            Qt.TextElideMode.ElideRight,
+            room - (key_width if with_key and k == len(lines) - 1 else 0),
+        )
+        for k, line in enumerate(lines)
     ]
-    shown = "<br>".join(html.escape(line) for line in lines)
+    shown = "<br>".join(html.escape(line) for line in shown_lines)
+    if with_key:
+        shown += "&nbsp;&nbsp;&nbsp;" + key
     if shown != getattr(plot, "_fit_title_shown", None):
         plot._fit_title_shown = shown
         plot.setTitle(shown, size=size, color=color)

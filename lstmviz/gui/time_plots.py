@@ -54,15 +54,14 @@ class _SeriesPlot:
         self.lines = []
         if self.image.scene() is not None:
             self.plot.removeItem(self.image)
-        title = html.escape(self.title)
+        title, key = self.title, ""
         if n <= MAX_LINES:
             t = np.arange(T)
             for j in range(n):
                 line = self.plot.plot(t, values[:, j], pen=pg.mkPen(_FEATURE_COLORS[j], width=1.5))
                 self.lines.append(line)
             if n > 1:  # one line needs no key
-                key = [(_FEATURE_COLORS[j], f"{prefix}[{j}]") for j in range(n)]
-                title += "&nbsp;&nbsp;&nbsp; " + ps.color_key(key)
+                key = ps.color_key([(_FEATURE_COLORS[j], f"{prefix}[{j}]") for j in range(n)])
             self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
             self.plot.enableAutoRange(axis="y")
         else:
@@ -70,10 +69,13 @@ class _SeriesPlot:
             self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
             self.image.setRect(QRectF(-0.5, -0.5, T, n))  # feature j centred on y = j
             self.plot.addItem(self.image)
+            # the colour range goes into the title: "unit (±0.44)" turned sideways was taller
+            # than a 60-pixel plot and ran into the next plot's label at 1024 × 700
             label = "feature" if prefix == "x" else "unit"
-            self.plot.getAxis("left").setLabel(f"{label} (±{lim:.2g})", color=ps.FOREGROUND)
+            self.plot.getAxis("left").setLabel(label, color=ps.FOREGROUND)
+            title += f"  (colour ±{lim:.2g})"
             self.plot.setYRange(-0.5, n - 0.5, padding=0)
-        self.plot.setTitle(title, color=ps.FOREGROUND, size="10pt")
+        ps.fit_title(self.plot, html.escape(title), size="10pt", key=key)
 
 
 class TimePlots(pg.GraphicsLayoutWidget):
@@ -288,13 +290,9 @@ class TimePlots(pg.GraphicsLayoutWidget):
             [("c", "c_t"), ("act_c", act), ("h", "h_t" if dt.weights.W_p is None else "m_t")],
             dashed=frozenset({"act_c"}),
         )
-        self._plots[-2].setTitle(
-            f"gates of {where}&nbsp;&nbsp;&nbsp; {gate_key}", color=ps.FOREGROUND, size="10pt"
-        )
-        self._plots[-1].setTitle(
-            f"cell and hidden state of {where}&nbsp;&nbsp;&nbsp; {state_key}",
-            color=ps.FOREGROUND,
-            size="10pt",
+        ps.fit_title(self._plots[-2], html.escape(f"gates of {where}"), key=gate_key)
+        ps.fit_title(
+            self._plots[-1], html.escape(f"cell and hidden state of {where}"), key=state_key
         )
         for k, mark in enumerate(self._unit_marks):
             concat = lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE)

@@ -83,9 +83,9 @@ def test_the_network_output_is_the_dense_head_not_the_last_lstm(make_main_window
     tp = window.debug_panel.time_plots
     window.debug_panel.views.setCurrentWidget(tp)  # its plots are built when it is shown
     plots = tp._layer_plots
-    last = plots[-1].plot.titleLabel.text
+    last = plots[-1].plot._fit_title[0]  # the whole title (the drawn one is elided to fit)
     assert "network output" not in last and "(last LSTM)" in last
-    head = tp.output_plot.plot.titleLabel.text
+    head = tp.output_plot.plot._fit_title[0]
     assert "network output" in head and "head (Dense, linear)" in head  # the example's head
     trace = window.debug_panel.trace
     y = tp.output_plot.lines[0].yData

@@ -3,6 +3,7 @@ stay slim, every title fits its plot."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from PySide6.QtGui import QFontMetricsF
@@ -62,3 +63,34 @@ def test_step_view_at_1024_by_700_keeps_captions_apart_and_titles_inside(make_ma
     for plot in (view.states, view.terms_plot):
         width = _drawn_width(plot.titleLabel)
         assert width <= plot.vb.width() + 8, (plot.titleLabel.item.toPlainText(), width)
+
+
+def test_time_plots_at_1024_by_700_keep_titles_over_their_plots_and_labels_apart(
+    make_main_window, qtbot
+):
+    """Titles ran past both edges of their plots, and "unit (±0.44)" turned sideways was
+    taller than its plot and ran into the next plot's label."""
+    from lstmviz.resources import default_sequence_path
+
+    window = make_main_window(size=(1024, 700))
+    window.open_model(str(default_model_path()), wait=True)
+    window.open_sequence(default_sequence_path())
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.workspace.trace is not None, timeout=5000)
+    tp = window.debug_panel.time_plots
+    window.debug_panel.views.setCurrentWidget(tp)
+    qtbot.wait(100)
+    window.grab().save(str(ARTIFACTS / "visuals_time_plots_1024x700.png"))
+    labels = []
+    for plot in tp._plots:
+        title = plot.titleLabel
+        width = _drawn_width(title)
+        assert width <= plot.width() + 8, (title.item.toPlainText(), width, plot.width())
+        axis = plot.getAxis("left")
+        if axis.label.isVisible() and axis.label.toPlainText():
+            labels.append(axis.label.sceneBoundingRect())
+    assert len(labels) >= 4
+    for upper, lower in itertools.pairwise(labels):
+        assert not upper.intersects(lower), (upper, lower)
+    # the gates' colour key is still drawn beside its (shortened) title
+    assert "━━" in tp._plots[-2].titleLabel.item.toPlainText()
