@@ -3,6 +3,7 @@ is four times (and was once eight times, in float64) the bytes their storage hol
 
 from __future__ import annotations
 
+import json
 import struct
 import warnings
 import zipfile
@@ -79,3 +80,31 @@ def test_a_zero_point_out_of_range_is_one_line(tmp_path: Path, zero: int) -> Non
         for member, data in members.items():
             zf.writestr(member, data)
     bounded_load(path).assert_refused("q.pt", "zero point is out of range")
+
+
+def _pt2(path: Path, entries: int, method: int) -> None:
+    """A ``.pt2`` whose weights config lists ``entries`` weights, all over one record."""
+    meta = {
+        "path_name": "weight_0",
+        "use_pickle": False,
+        "tensor_meta": {
+            "dtype": 7,
+            "sizes": [{"as_int": 4 * H}, {"as_int": 3}],
+            "strides": [{"as_int": 3}, {"as_int": 1}],
+            "storage_offset": {"as_int": 0},
+        },
+    }
+    config = {"config": {f"m{k}.weight_ih_l0": meta for k in range(entries)}}
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr("m/archive_format", "pt2")
+        zf.writestr("m/data/weights/model_weights_config.json", json.dumps(config))
+        zf.writestr("m/data/weights/weight_0", np.zeros(4 * H * 3, "<f4").tobytes())
+
+
+def test_a_pt2_config_of_a_quarter_million_weights_is_refused_quickly(tmp_path: Path) -> None:
+    # before: 280,000 entries deflated to 0.8 MB ran past 8 s (16 s of JSON and tensors)
+    path = tmp_path / "many.pt2"
+    _pt2(path, 280_000, zipfile.ZIP_DEFLATED)
+    bounded_load(path).assert_refused("many.pt2", "inflated from", "budget=")
+    _pt2(path, 25_000, zipfile.ZIP_STORED)  # stored as torch stores it: counted
+    bounded_load(path).assert_refused("many.pt2", "lists 25000 weights", "budget=")

@@ -119,6 +119,10 @@ class Archive(StorageSource):
     def member_size(self, member: str) -> int:
         return self._member(self.prefix + member).file_size
 
+    def stored_size(self, name: str) -> int:
+        """Bytes the file itself spends on member ``name`` (compressed size if deflated)."""
+        return self._member(name).compress_size
+
     def storage(self, pid: Any) -> Storage:
         """``persistent_load``: ``('storage', storage_type, key, location, numel)``; torch 1.x's
         TorchScript pickler appended ``None`` (no view metadata) as a sixth element.

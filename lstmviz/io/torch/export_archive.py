@@ -27,7 +27,15 @@ SOURCE_FORMAT = "PyTorch ExportedProgram (torch.export.save)"
 WEIGHTS = "data/weights/"
 CONFIG_SUFFIX = "_weights_config.json"
 LEGACY_STATE = "serialized_state_dict.pt"
-MAX_CONFIG = 64 << 20
+MAX_CONFIG = 16 << 20  # JSON parses to ~8x its bytes of objects; 20,000 entries take ~5 MB
+#: A deflated config may inflate to 16x its stored bytes over a 4 MB floor, and list one
+#: weight per 16 stored bytes over 10,000 (torch stores it uncompressed at ~250 bytes an
+#: entry): 280,000 entries of repetitive JSON deflated to 0.8 MB took over 8 s to read.
+CONFIG_FLOOR, CONFIG_RATIO = 4 << 20, 16
+ENTRIES_FLOOR, BYTES_PER_ENTRY = 10_000, 16
+#: Weights one config may list at all (times budget=): exported programs of the largest
+#: models hold a few thousand, and each entry costs ~30 us (280,000 stored: past 8 s).
+MAX_ENTRIES = 20_000
 MAX_NDIM = 32  # checked before any product of sizes (a 40,000-dim shape took 5 s)
 #: ``torch._export.serde.schema.ScalarType`` → dtype name.
 SCALAR_TYPES = {
@@ -105,13 +113,22 @@ def _raw_tensor(archive: Any, meta: dict, fqn: str) -> Tensor:
 
 def _from_config(archive: Any, config: str, open_nested: Nested) -> dict[str, Tensor]:
     file = archive.file
+    stored = archive.stored_size(archive.prefix + config)
+    factor = archive.budget.factor
+    limit = int(min(MAX_CONFIG, max(CONFIG_FLOOR, CONFIG_RATIO * stored)) * factor)
     try:
-        spec = json.loads(archive.read(archive.prefix + config, limit=MAX_CONFIG))
+        spec = json.loads(archive.read(archive.prefix + config, limit=limit))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise LoadError(f"{file}: {config} is not valid JSON ({exc}); re-export the file") from exc
     entries = spec.get("config") if isinstance(spec, dict) else None
     if not isinstance(entries, dict):
         raise LoadError(f"{file}: {config} has no 'config' mapping; re-export the file")
+    if len(entries) > min(MAX_ENTRIES, ENTRIES_FLOOR + stored // BYTES_PER_ENTRY) * factor:
+        raise LoadError(
+            f"{file}: {config} lists {len(entries)} weights in {stored} stored bytes, far more "
+            "than an exported program writes; if you trust the file, raise the limit with "
+            "--option budget=4"
+        )
     tensors: dict[str, Tensor] = {}
     for fqn, meta in entries.items():
         if not isinstance(meta, dict):
