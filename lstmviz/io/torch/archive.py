@@ -161,7 +161,7 @@ class Archive(StorageSource):
         # a deflated pickle inflates ~3-10x; 64x over a 16 MB floor, then the VM's budgets
         inflated = int(max(PICKLE_FLOOR, PICKLE_RATIO * stored) * self.budget.factor)
         data = self.read(name, limit=min(MAX_PICKLE_BYTES, inflated))
-        limits = Limits.for_size(stored, self.budget.factor)
+        limits = Limits.for_size(stored, self.budget.factor, self.size)
         return unpickle(data, self, script=script, limits=limits)
 
 

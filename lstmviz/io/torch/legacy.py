@@ -142,7 +142,7 @@ def load_legacy(probe: Probe, budget: Budget) -> tuple[object, LegacyFile]:
     src = LegacyFile(data, file, budget)
     if isinstance(info, dict) and info.get("little_endian") is False:
         src.endian = ">"
-    limits = Limits.for_size(len(data), budget.factor)
+    limits = Limits.for_size(len(data), budget.factor, len(data))
     obj = unpickle(
         data, src, "the pickled object", limits=limits, pos=ends[-1], ends=ends, encoding="latin1"
     )
@@ -155,5 +155,5 @@ def load_bare(probe: Probe, budget: Budget) -> object:
     """The object of a bare pickle (no persistent ids: NumPy arrays are stored inline)."""
     data = _mapped(probe)
     src = _Header(probe.name, budget)
-    limits = Limits.for_size(len(data), budget.factor)
+    limits = Limits.for_size(len(data), budget.factor, len(data))
     return unpickle(data, src, "pickle", limits=limits, encoding="latin1")

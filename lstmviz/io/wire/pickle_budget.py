@@ -30,7 +30,7 @@ class Limits:
     nesting: int = 100  # any tuple (lists and dicts: the readers' iterative walks check them)
 
     @classmethod
-    def for_size(cls, stored: int, factor: float = 1.0) -> Limits:
+    def for_size(cls, stored: int, factor: float = 1.0, file_size: int | None = None) -> Limits:
         """Budgets for a pickle held in ``stored`` bytes (compressed size if deflated): work
         200k steps + 1 per stored byte (``torch.save`` writes ~3.3 bytes per opcode, and a
         stored pickle cannot run more opcodes than it has bytes: the budget bites when a few
@@ -38,10 +38,13 @@ class Limits:
         dict of tensor records builds ~23-27 bytes of objects per byte of pickle, measured on
         20k- and 30k-tensor checkpoints; their files hold the tensors' bytes too, so this stays
         near the 2 x file size a load may cost)."""
-        return cls(
-            ops=int((200_000 + stored) * factor),
-            bytes=int(((48 << 20) + 20 * stored) * factor),
-        )
+        objects = (48 << 20) + 20 * stored
+        if file_size is not None:
+            # a file of nothing but tensor records (200,000 views of one storage, 15 MB) built
+            # 347 MB of objects: past the promise of 200 MB + 2 x the file's size, so the
+            # objects stay below 150 MB + 2 x the file's size less the pickle's own bytes
+            objects = min(objects, max(48 << 20, (150 << 20) + 2 * file_size - stored))
+        return cls(ops=int((200_000 + stored) * factor), bytes=int(objects * factor))
 
 
 class Stop(Exception):
