@@ -80,7 +80,9 @@ def _unpickle(data: bytes, file: str) -> object:
     def refuse(module: str, name: str) -> LoadError:
         return LoadError(f"{file}: madmom pickle calls {module}.{name}; nothing is run")
 
-    vm = RestrictedUnpickler(data, {}, None, refuse, limits=Limits.for_size(len(data)))
+    vm = RestrictedUnpickler(
+        data, {}, None, refuse, limits=Limits.for_size(len(data), file_size=len(data))
+    )
     vm.encoding = "latin1"  # Python 2 wrote NumPy's bytes as str (madmom loads with latin1)
     try:
         return vm.load()
