@@ -94,3 +94,18 @@ def test_time_plots_at_1024_by_700_keep_titles_over_their_plots_and_labels_apart
         assert not upper.intersects(lower), (upper, lower)
     # the gates' colour key is still drawn beside its (shortened) title
     assert "━━" in tp._plots[-2].titleLabel.item.toPlainText()
+
+
+def test_docks_leave_the_weights_most_of_a_small_window(make_main_window, qtbot):
+    """Docks of 340 + 400 pixels (minimums 230 + 340) took 570 of 1024: they now scale
+    with the window and the weights keep more than half of it."""
+    window = make_main_window(size=(1024, 700))
+    window.open_model(str(default_model_path()), wait=True)
+    qtbot.wait(50)
+    docks = window.tree_dock.width() + window.side_dock.width()
+    assert docks <= 0.42 * 1024, docks
+    assert window.tabs.width() >= 0.55 * 1024, window.tabs.width()
+    window.resize(1920, 1080)
+    qtbot.wait(50)
+    # a large window gives the docks room again (the tree shows its shape column)
+    assert window.tree_dock.width() >= 280 and window.side_dock.width() >= 400
