@@ -152,3 +152,25 @@ def test_a_pickle_of_nothing_but_tensor_records_stays_within_memory(tmp_path: Pa
         for member, data in members.items():
             zf.writestr(member, data)
     bounded_load(path).assert_refused("views.pt", "memory budget", "budget=")
+
+
+def test_weight_norm_pieces_shared_by_many_layers_are_charged(tmp_path: Path) -> None:
+    # before: 30 layers whose weight_ih_l<k>_v all view one 16 MB storage: 919 MB, 3.3 s
+    big = 1024
+    w, b, g = torch.randn(4 * big, big) * 0.01, torch.zeros(4 * big), torch.ones(4 * big, 1)
+    sd = {}
+    for k in range(30):
+        sd |= {f"lstm.weight_ih_l{k}_g": g, f"lstm.weight_ih_l{k}_v": w}
+        sd |= {f"lstm.weight_hh_l{k}": w, f"lstm.bias_ih_l{k}": b, f"lstm.bias_hh_l{k}": b}
+    path = tmp_path / "wn.pt"
+    torch.save(sd, path)
+    bounded_load(path).assert_refused("wn.pt", "computed from its parametrization", "budget=")
+
+
+def test_weight_norm_still_computed_as_torch_does(tmp_path: Path) -> None:
+    lstm = torch.nn.utils.weight_norm(torch.nn.LSTM(3, H), "weight_ih_l0")
+    path = tmp_path / "wn.pt"
+    torch.save(lstm.state_dict(), path)
+    expected = torch._weight_norm(lstm.weight_ih_l0_v, lstm.weight_ih_l0_g, 0)
+    W_x = lstmviz.load_model(path).layers[0].directions[0].W_x
+    np.testing.assert_allclose(W_x, expected.detach().numpy(), rtol=1e-6, atol=1e-7)

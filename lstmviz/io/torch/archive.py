@@ -221,10 +221,11 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
     if probe.head.startswith(TORCH_LEGACY_HEADER):
         obj, _ = legacy.load_legacy(probe, costs)
         note = "legacy torch.save stream (torch < 1.6 layout), read without torch"
-        return _from_object(obj, probe, prefix, legacy.LEGACY_FORMAT, [note])
+        return _from_object(obj, probe, prefix, legacy.LEGACY_FORMAT, [note], costs)
     if not probe.is_zip and _is_bare_pickle(probe.head):
         obj = legacy.load_bare(probe, costs)
-        return _from_object(obj, probe, prefix, legacy.BARE_FORMAT, ["bare pickle, read inertly"])
+        note = "bare pickle, read inertly"
+        return _from_object(obj, probe, prefix, legacy.BARE_FORMAT, [note], costs)
     try:
         zf = zipfile.ZipFile(probe.path)
     except ZIP_ERRORS as exc:
@@ -239,7 +240,8 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
             tensors, notes = torch_export.read_weights(
                 archive, names, lambda data, f, what: open_nested(data, f, what, costs)
             )
-            return _model(Checkpoint(tensors), probe, prefix, torch_export.SOURCE_FORMAT, notes)
+            fmt = torch_export.SOURCE_FORMAT
+            return _model(Checkpoint(tensors), probe, prefix, fmt, notes, costs)
         zip_prefix = _data_pkl_prefix(names)
         if zip_prefix is None:
             raise _refuse_other_zip(file, names)
@@ -247,7 +249,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
         script = _is_torchscript(names, zip_prefix)
         obj = archive.unpickle(script=script)
         if not script:
-            return _from_object(obj, probe, prefix, SOURCE_FORMAT, [])
+            return _from_object(obj, probe, prefix, SOURCE_FORMAT, [], costs)
         checkpoint = split_checkpoint(obj, file)
         if not checkpoint.tensors:
             raise LoadError(
@@ -256,11 +258,16 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
                 f"{SAVE_ADVICE} before scripting or freezing it"
             )
         fmt = "TorchScript zip (torch.jit.save)"
-        return _model(checkpoint, probe, prefix, fmt, [SCRIPT_NOTE])
+        return _model(checkpoint, probe, prefix, fmt, [SCRIPT_NOTE], costs)
 
 
 def _from_object(
-    obj: object, probe: Probe, prefix: str | None, source_format: str, notes: list[str]
+    obj: object,
+    probe: Probe,
+    prefix: str | None,
+    source_format: str,
+    notes: list[str],
+    costs: Budget,
 ) -> LSTMModel:
     """The model in an unpickled object; a library's own model object is named when refused."""
     checkpoint = split_checkpoint(obj, probe.name)
@@ -273,11 +280,16 @@ def _from_object(
                 f"state dict with an LSTM; lstmviz does not read {top}'s own model format "
                 "(export the LSTM's weights to a PyTorch state dict or ONNX)"
             )
-    return _model(checkpoint, probe, prefix, source_format, notes)
+    return _model(checkpoint, probe, prefix, source_format, notes, costs)
 
 
 def _model(
-    checkpoint: Checkpoint, probe: Probe, prefix: str | None, source_format: str, notes: list[str]
+    checkpoint: Checkpoint,
+    probe: Probe,
+    prefix: str | None,
+    source_format: str,
+    notes: list[str],
+    costs: Budget,
 ) -> LSTMModel:
     return model_from_state_dict(
         checkpoint.tensors,
@@ -288,6 +300,7 @@ def _model(
         extras=checkpoint.extras,
         notes=(*notes, *checkpoint.notes),
         derived=checkpoint.derived,
+        charge=costs.charge,
     )
 
 

@@ -116,10 +116,24 @@ def _unknown(where: str, param: str, keys: set[str]) -> LoadError:
 
 
 def resolve_parametrized(
-    tensors: Mapping[str, object], read: Read, file: str
+    tensors: Mapping[str, object],
+    read: Read,
+    file: str,
+    charge: Callable[[int, str], None] | None = None,
 ) -> tuple[dict[str, object], dict[str, str]]:
     """``tensors`` with each reparametrized LSTM weight computed under its plain name (placed
-    where its first piece was), and a transform text per computed name."""
+    where its first piece was), and a transform text per computed name.
+
+    Every computed weight is new memory (float64 while it is computed), and the pieces of 30
+    layers may all be views of one storage (16 MB made 919 MB): ``charge`` is told the bytes
+    its pieces take before it is computed (the float64 work is one weight at a time)."""
+
+    def read_counted(name: str, plain: str) -> np.ndarray:
+        arr = read(name)
+        if charge is not None:
+            charge(int(arr.nbytes), f"{plain} computed from its parametrization")
+        return arr
+
     new: dict[tuple[str, str], dict[str, str]] = {}
     old: dict[tuple[str, str], dict[str, str]] = {}
     for name in tensors:
@@ -129,18 +143,22 @@ def resolve_parametrized(
             old.setdefault((m.group(1) or "", m.group(2)), {})[m.group(3)] = name
     computed: dict[str, tuple[np.ndarray, str, list[str]]] = {}
     for (prefix, param), parts in new.items():
-        w, text = _new_style(prefix, param, parts, read, file)
-        computed[f"{prefix}.{param}" if prefix else param] = (w, text, list(parts.values()))
+        plain = f"{prefix}.{param}" if prefix else param
+        counted: Read = lambda n, plain=plain: read_counted(n, plain)  # noqa: E731
+        w, text = _new_style(prefix, param, parts, counted, file)
+        computed[plain] = (w, text, list(parts.values()))
     for (prefix, param), parts in old.items():
         plain = f"{prefix}.{param}" if prefix else param
         if plain in tensors or plain in computed:
             continue  # the weight itself is stored (spectral_norm before torch 1.1 kept it)
         where = f"{file}: {plain}"
         if set(parts) == {"g", "v"}:
-            w, how = _weight_norm(read(parts["g"]), read(parts["v"]), where)
+            g, v = read_counted(parts["g"], plain), read_counted(parts["v"], plain)
+            w, how = _weight_norm(g, v, where)
             text = f"{param} = g·v/‖v‖ ({how}) from {param}_g/{param}_v (torch weight_norm)"
         elif {"orig", "u", "v"} <= set(parts):
-            w, how = _spectral_norm(read(parts["orig"]), read(parts["u"]), read(parts["v"]), where)
+            orig, u = read_counted(parts["orig"], plain), read_counted(parts["u"], plain)
+            w, how = _spectral_norm(orig, u, read_counted(parts["v"], plain), where)
             text = f"{param} = {param}_orig/σ ({how}) (torch spectral_norm, eval mode)"
         else:
             continue  # e.g. a lone *_v: not a normalisation torch writes; listed as a tensor

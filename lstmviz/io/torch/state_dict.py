@@ -363,14 +363,18 @@ def model_from_state_dict(
     extras: Mapping[str, Tensor] | None = None,
     notes: Sequence[str] = (),
     derived: Mapping[str, str] | None = None,
+    charge: Callable[[int, str], None] | None = None,
 ) -> LSTMModel:
     """Build the model for the one LSTM in ``tensors`` (or the one ``prefix`` names).
+
+    ``charge(nbytes, what)`` is told the bytes weights computed from their pieces
+    (weight_norm, spectral_norm) take before they are made, and refuses past the file's budget.
 
     Raises ``ChoiceRequired(option="prefix")`` when several LSTMs are present and ``LoadError``
     for GRUs, missing or mis-shaped tensors. ``extras`` (optimizer state...) only get listed;
     ``derived`` names weights the caller computed (dequantized) and how, for the provenance.
     """
-    tensors, computed = resolve_parametrized(tensors, _Arrays(tensors, file).float, file)
+    tensors, computed = resolve_parametrized(tensors, _Arrays(tensors, file).float, file, charge)
     derived = {**(derived or {}), **computed}
     groups = group_recurrent(tensors)
     if not groups:
