@@ -327,14 +327,14 @@ class MainWindow(FileActions, QMainWindow):
         self._fit_docks()
 
     def _fit_docks(self) -> None:
-        """Dock widths in proportion to the window (about 40 % together): fixed 340 + 400
+        """Dock widths that grow with the window (~40 % of 1024, ~43 % of 1280): fixed 340 + 400
         pixels left the weights 450 of 1024. Refitted only when the window width changes by
         more than a tenth, so widths the user dragged survive small resizes."""
         width = self.width()
         if abs(width - self._docks_fitted_for) <= 0.1 * max(self._docks_fitted_for, 1):
             return
         self._docks_fitted_for = width
-        tree = int(min(max(0.16 * width, 170), 340))
+        tree = int(min(max(0.3 * width - 130, 170), 340))  # 177 at 1024, 254 at 1280
         side = int(min(max(0.23 * width, 230), 420))
         self.resizeDocks([self.tree_dock, self.side_dock], [tree, side], Qt.Orientation.Horizontal)
         self.layout().activate()  # now: views laid out later would move under a hover
