@@ -168,7 +168,9 @@ def test_weight_norm_pieces_shared_by_many_layers_are_charged(tmp_path: Path) ->
 
 
 def test_weight_norm_still_computed_as_torch_does(tmp_path: Path) -> None:
-    lstm = torch.nn.utils.weight_norm(torch.nn.LSTM(3, H), "weight_ih_l0")
+    with warnings.catch_warnings():  # the hook-based weight_norm is deprecated, still used
+        warnings.simplefilter("ignore")
+        lstm = torch.nn.utils.weight_norm(torch.nn.LSTM(3, H), "weight_ih_l0")
     path = tmp_path / "wn.pt"
     torch.save(lstm.state_dict(), path)
     expected = torch._weight_norm(lstm.weight_ih_l0_v, lstm.weight_ih_l0_g, 0)
