@@ -14,37 +14,31 @@ crafted file is one printable ``ValueError`` line at most 300 characters long.
 from __future__ import annotations
 
 import enum
-import io
-import math
 import os
 import re
 import stat
-import tokenize
 import zipfile
 import zlib
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import numpy.typing as npt
+
+from lstmviz.core.sequence_files import MAX_VALUES, one_line, open_regular, read_npy, read_npz
 
 FloatArray = npt.NDArray[np.float64]
 
 _SEPARATORS = re.compile(r"[,\s;]+")
 _TO_SPACE = str.maketrans(",;", "  ")
-#: Budgets checked before reading (issue 18): a sequence is at most this many values (32 MB as
-#: float64; a million steps of 4 features), a text file at most this many bytes.
-MAX_VALUES = 4_000_000
+#: Budgets checked before reading (issue 18): a sequence holds at most ``MAX_VALUES`` values
+#: (``sequence_files``), a text file at most this many bytes.
 MAX_TEXT_BYTES = 16 << 20
 #: Lines of a text file, counted before parsing (which costs about 1 µs a line and 0.15 µs a
 #: value): longer sequences go in a .npy, read at disk speed.
 MAX_TEXT_LINES = 250_000
-MAX_NPY_HEADER = 10_000  # what numpy itself allows without allow_pickle
 MAX_HEADER_CELLS = 1_000  # a header row is split into at most this many names
-MAX_NPZ_MEMBERS = 1_000
-MAX_NPZ_RATIO = 200  # inflated bytes per archive byte (zeros deflate 1000:1, real data ~1:1)
 
 
 class SequenceKind(enum.Enum):
@@ -209,14 +203,14 @@ def load_sequence(
     try:
         return _load_sequence(path, width, embedding)
     except ValueError as exc:
-        raise ValueError(_one_line(str(exc))) from exc
+        raise ValueError(one_line(str(exc))) from exc
     except MemoryError as exc:
         raise ValueError(f"{_name(path)}: too large to load as a sequence") from exc
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise ValueError(_one_line(f"{_name(path)}: cannot read the file ({exc})")) from exc
+        raise ValueError(one_line(f"{_name(path)}: cannot read the file ({exc})")) from exc
     except Exception as exc:  # a file must never take the caller down with another exception
         detail = f"{type(exc).__name__}: {exc}"
-        raise ValueError(_one_line(f"{_name(path)}: unreadable sequence file ({detail})")) from exc
+        raise ValueError(one_line(f"{_name(path)}: unreadable sequence file ({detail})")) from exc
 
 
 def _load_sequence(
@@ -254,17 +248,17 @@ def _read_sequence(
         raise ValueError(f"{name}: {what}, not a sequence file; expected .csv, .txt, .npy, .npz")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        with _open_regular(p) as fh:
-            return validate(_read_npy(fh, st.st_size, name, width), width, name), None
+        with open_regular(p) as fh:
+            return validate(read_npy(fh, st.st_size, name, width), width, name), None
     if suffix == ".npz":
-        data, name = _read_npz(p, st.st_size, width)
+        data, name = read_npz(p, st.st_size, width)
         return validate(data, width, name), None
     if st.st_size > MAX_TEXT_BYTES:
         raise ValueError(
             f"{name}: {st.st_size:,} bytes of text; sequence text files are read up to "
             f"{MAX_TEXT_BYTES >> 20} MB (save a long sequence as .npy)"
         )
-    with _open_regular(p) as fh:
+    with open_regular(p) as fh:
         raw = fh.read(MAX_TEXT_BYTES + 1)
     try:
         text = raw.decode("utf-8-sig")
@@ -296,104 +290,6 @@ def _is_header(line: str) -> bool:
     some numbers (``1,2,x``) is a data row with a typo, reported, never dropped."""
     cells = _cells(line)
     return bool(cells) and not any(_is_float(c) for c in cells)
-
-
-def _open_regular(p: Path) -> io.BufferedReader:
-    """Open for reading without blocking on a FIFO swapped in after the ``stat``."""
-    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ValueError(f"{p.name}: not a regular file; expected .csv, .txt, .npy, .npz")
-    return os.fdopen(fd, "rb")
-
-
-def _read_npy(fh: IO[bytes], available: int, name: str, width: int) -> npt.NDArray:
-    """One ``.npy`` array from ``fh``, its header checked before any data is read: numeric
-    dtype (never a pickle), at most ``MAX_VALUES`` values, no more bytes than ``available``."""
-    try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            read_header = np.lib.format.read_array_header_1_0
-        elif version == (2, 0):
-            read_header = np.lib.format.read_array_header_2_0
-        else:
-            raise ValueError(f"format version {version}")
-        shape, fortran, dtype = read_header(fh, max_header_size=MAX_NPY_HEADER)
-    except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{name}: cannot read as NumPy ({detail[:120]})") from exc
-    if dtype.hasobject:
-        raise ValueError(
-            f"{name}: cannot read as NumPy (dtype {dtype} holds Python objects); "
-            "pickled arrays are refused"
-        )
-    if dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
-        raise ValueError(f"{name}: dtype {dtype} is not numeric; expected (T, {width}) floats")
-    count = math.prod(shape)
-    if count > MAX_VALUES:
-        raise ValueError(
-            f"{name}: shape {tuple(shape)} holds {count:,} values; lstmviz reads sequences of "
-            f"at most {MAX_VALUES:,}"
-        )
-    nbytes = count * dtype.itemsize
-    if nbytes > available:
-        raise ValueError(
-            f"{name}: shape {tuple(shape)} {dtype} needs {nbytes:,} bytes but only "
-            f"{available:,} are stored; the file is truncated"
-        )
-    raw = fh.read(nbytes)
-    if len(raw) != nbytes:
-        raise ValueError(f"{name}: the file is truncated ({len(raw):,} of {nbytes:,} bytes)")
-    arr = np.frombuffer(raw, dtype=dtype, count=count)
-    return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
-
-
-def _read_npz(p: Path, size: int, width: int) -> tuple[npt.NDArray, str]:
-    """The sequence member of an ``.npz`` (``x``, ``input``, ``inputs``, ``sequence``, else the
-    first), chosen from the zip directory and inflated alone, bounded by its declared size
-    (``zipfile`` stops there and checks the CRC) which is checked first."""
-    name = p.name
-    with zipfile.ZipFile(p) as zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_NPZ_MEMBERS:
-            raise ValueError(f"{name}: {len(infos):,} members; expected a few arrays from np.savez")
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            twice = next(n for n in names if names.count(n) > 1)
-            raise ValueError(
-                f"{name}: member {twice[:60]!r} is stored twice, so which one is meant is "
-                "ambiguous; re-save it with np.savez"
-            )
-        keys = [n[:-4] if n.endswith(".npy") else n for n in names]
-        if not keys:
-            raise ValueError(f"{name}: empty .npz; expected an array of shape (T, {width})")
-        key = next((k for k in ("x", "input", "inputs", "sequence") if k in keys), keys[0])
-        info = infos[keys.index(key)]
-        label = f"{name}[{key[:60]}]"
-        if not info.filename.endswith(".npy"):
-            raise ValueError(f"{label}: not a .npy array; expected an archive written by np.savez")
-        limit = MAX_VALUES * 16 + MAX_NPY_HEADER
-        if info.file_size > limit or info.file_size > max(size, 1) * MAX_NPZ_RATIO + (1 << 20):
-            raise ValueError(
-                f"{label}: declares {info.file_size:,} bytes inflated from a {size:,}-byte "
-                "file; refused as a possible zip bomb (save the sequence with np.save)"
-            )
-        with zf.open(info) as fh:
-            return _read_npy(fh, info.file_size, label, width), label
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    """One printable line of at most ``limit`` characters (file names and cells are file
-    content: a newline or an escape sequence in them must not reach the screen raw)."""
-    if len(text) > 4 * limit:
-        text = text[: 2 * limit] + "…" + text[-2 * limit :]
-    if not text.isprintable():
-        text = "".join(
-            c if c.isprintable() else (" " if c == "\t" else repr(c)[1:-1]) for c in text
-        )
-    if len(text) > limit:
-        text = text[: limit - 81] + "…" + text[-80:]
-    return text
 
 
 def _name(path: str | os.PathLike[str]) -> str:
