@@ -165,3 +165,14 @@ def test_deep_layer_paths_are_looked_up_once_per_link(tmp_path: Path, case: str)
         _deep_names(path, lambda k: "a" + "/loop" * 1000, 10, "a")
         needle = "1002 groups deep"
     bounded_load(path).assert_refused(f"{case}.h5", needle)
+
+
+def test_a_damaged_name_list_attribute_is_named(tmp_path: Path) -> None:
+    # found by benchmarks/fuzz_files.py (seed 5): a duplicated byte range that breaks a
+    # weight_names attribute's heap reference made h5py raise OSError, reported only as
+    # "unreadable Keras HDF5 file" by load_model's catch-all
+    src = Path(__file__).parents[1] / "fixtures" / "keras" / "chunked_names.h5"
+    data = src.read_bytes()
+    path = tmp_path / "names.h5"
+    path.write_bytes(data[:16569] + data[2346:2493] + data[16569:])
+    bounded_load(path).assert_refused("names.h5", "cannot read attribute weight_names")

@@ -149,15 +149,21 @@ def name_list(attrs: h5py.AttributeManager, key: str, file: str) -> list[str] | 
     Keras splits lists longer than 64 KB into numbered attributes (CONVENTIONS §3.2).
     Returns None when neither form is present.
     """
-    if key in attrs:
-        parts = [attrs[key]]
-    elif f"{key}0" in attrs:
-        parts, n = [], 0
-        while f"{key}{n}" in attrs:
-            parts.append(attrs[f"{key}{n}"])
-            n += 1
-    else:
-        return None
+    try:
+        if key in attrs:
+            parts = [attrs[key]]
+        elif f"{key}0" in attrs:
+            parts, n = [], 0
+            while f"{key}{n}" in attrs:
+                parts.append(attrs[f"{key}{n}"])
+                n += 1
+        else:
+            return None
+    except (OSError, ValueError, RuntimeError, TypeError) as exc:
+        detail = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise LoadError(
+            f"{file}: cannot read attribute {key} ({detail}); the file is damaged"
+        ) from exc
     names: list[str] = []
     for part in parts:
         arr = np.asarray(part)
