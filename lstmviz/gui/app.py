@@ -121,9 +121,8 @@ def launch(args: argparse.Namespace, options: dict[str, object]) -> int:
     window.resize(*WINDOW_SIZE if args.screenshot else fit_to_screen(app, WINDOW_SIZE))
     geometry, state = window.settings.window_state()
     if geometry is not None and not (args.screenshot or args.export_trace):
-        window.restoreGeometry(geometry)  # screenshots always use the documented 1400 × 900
-        if state is not None:
-            window.restoreState(state)
+        # screenshots always use the documented 1400 × 900
+        window.restore_layout(geometry, state)
     window.show()
     if window.interactive:  # compile (or load) the numba kernels while the user looks around
         from PySide6.QtCore import QTimer

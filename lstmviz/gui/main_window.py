@@ -339,7 +339,23 @@ class MainWindow(FileActions, QMainWindow):
         self.resizeDocks([self.tree_dock, self.side_dock], [tree, side], Qt.Orientation.Horizontal)
         self.layout().activate()  # now: views laid out later would move under a hover
 
+    def restore_layout(self, geometry, state) -> None:
+        """Restore a saved geometry and dock layout, then show the docks the current tab wants:
+        a state saved on the Debugger tab (by an earlier version) holds them hidden, and as they
+        are not closable their View menu entries are greyed, so nothing would bring them back."""
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        on_weights = self.tabs.currentWidget() is self.weights_view
+        self.side_dock.setVisible(on_weights)
+        self.tree_dock.setVisible(on_weights)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        # The docks hide only while the Debugger tab shows; the layout is saved as the Weights
+        # tab has it, which is the tab the next start opens on.
+        self.side_dock.setVisible(True)
+        self.tree_dock.setVisible(True)
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.workspace.cancel()  # results that arrive now are dropped
         self._pool.waitForDone(5000)

@@ -1,0 +1,47 @@
+"""Defects a fresh user met in a real X window (Xvfb + xdotool QA session), each checked the
+way the window met it: through the saved settings, the keys and the clicks a user gives."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from lstmviz.gui.settings import AppSettings
+from lstmviz.resources import default_model_path
+
+
+def _on_debugger_then_quit(make_main_window, settings: AppSettings) -> None:
+    window = make_main_window(settings=settings)
+    assert window.open_model(default_model_path(), wait=True) is not None, window.last_error
+    bar = window.tabs.tabBar()
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+    assert not window.tree_dock.isVisible()  # the debugger takes the full width
+    window.close()  # what Ctrl+Q does: the layout is saved
+
+
+def test_quitting_on_the_debugger_tab_does_not_hide_the_docks_at_the_next_start(
+    make_main_window, tmp_path
+):
+    """The docks hide while the Debugger tab shows; quitting there saved them hidden, and the
+    next start (on the Weights tab) had no Model tree and no Inspector, with their View menu
+    entries greyed out (the docks are not closable), so nothing brought them back."""
+    settings = AppSettings.at(tmp_path / "qa.ini")
+    _on_debugger_then_quit(make_main_window, settings)
+    _geometry, state = settings.window_state()
+    assert state is not None
+    again = make_main_window(settings=settings)
+    again.restoreState(state)  # what ``app.launch`` did with the saved state
+    assert again.tabs.currentIndex() == 0
+    assert again.tree_dock.isVisible() and again.side_dock.isVisible()
+
+
+def test_a_layout_saved_with_hidden_docks_is_restored_to_match_the_tab(make_main_window, tmp_path):
+    """Settings written by an earlier version (docks saved hidden) must not hide them either."""
+    window = make_main_window()
+    window.tabs.setCurrentIndex(1)
+    hidden_state = window.saveState()  # the docks are hidden here
+    again = make_main_window(settings=AppSettings.at(tmp_path / "old.ini"))
+    again.restore_layout(window.saveGeometry(), hidden_state)
+    assert again.tree_dock.isVisible() and again.side_dock.isVisible()
+    again.tabs.setCurrentIndex(1)
+    assert not again.tree_dock.isVisible()
