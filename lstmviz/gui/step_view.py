@@ -183,6 +183,12 @@ class StepView(pg.GraphicsLayoutWidget):
             bar.getAxis("bottom").setPen(ps.FOREGROUND)
             bar.getAxis("bottom").enableAutoSIPrefix(False)  # "-500 (x0.001)" reads badly
             bars.addItem(bar, row=0, col=k)
+        # Gates always span [0, 1]: at 1024 × 700 the automatic 0.2 steps printed
+        # "0.20.40.60.8" as one run of digits. Three numbers read at any width (0 and 1 would
+        # stick out of the bar, and pyqtgraph hides labels that do).
+        major = [(v, f"{v:g}") for v in (0.2, 0.5, 0.8)]
+        minor = [(k / 10, "") for k in range(11) if k not in (2, 5, 8)]
+        self.gate_bar.getAxis("bottom").setTicks([major, minor])
         self.gate_bar.setToolTip("gates i, f, o: 0 closed, 1 open")
         self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
         ps.let_shrink(self.hover)

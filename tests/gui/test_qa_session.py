@@ -3,7 +3,10 @@ way the window met it: through the saved settings, the keys and the clicks a use
 
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtTest import QTest
 
 from lstmviz.gui.settings import AppSettings
@@ -45,3 +48,36 @@ def test_a_layout_saved_with_hidden_docks_is_restored_to_match_the_tab(make_main
     assert again.tree_dock.isVisible() and again.side_dock.isVisible()
     again.tabs.setCurrentIndex(1)
     assert not again.tree_dock.isVisible()
+
+
+def _text_rects(axis):
+    from PySide6.QtGui import QImage, QPainter
+
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return sorted((rect for rect, _flags, _text in specs[2]), key=lambda r: r.left())
+
+
+def test_colour_bar_numbers_stay_apart_on_a_1024_by_700_screen(make_main_window, qtbot):
+    """The gate scale under the step view printed "0.20.40.60.8" as one run of digits."""
+    from lstmviz.resources import default_sequence_path
+
+    window = make_main_window((1024, 700))
+    assert window.open_model(default_model_path(), wait=True) is not None, window.last_error
+    assert window.open_sequence(default_sequence_path())
+    window.tabs.setCurrentIndex(1)
+    view = window.debug_panel.step_view
+    qtbot.waitUntil(lambda: view.isVisible() and view.width() > 100)
+    qtbot.wait(50)
+    for bar in (view.gate_bar, view.signed_bar, view.cell_bar):
+        rects = _text_rects(bar.getAxis("bottom"))
+        assert len(rects) >= 2, "a scale needs at least two numbers"
+        gaps = [b.left() - a.right() for a, b in itertools.pairwise(rects)]
+        axis = bar.getAxis("bottom")
+        font = axis.style["tickFont"] or axis.font()
+        space = QFontMetricsF(font).horizontalAdvance("0")  # a digit's width between numbers
+        assert min(gaps) >= space, (axis.labelText, gaps)
