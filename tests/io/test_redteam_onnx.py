@@ -160,3 +160,28 @@ def test_blocked_int8_weights_dequantize_as_the_onnx_reference(tmp_path: Path, D
     i, o, f, c = np.split(W[0], 4)  # ONNX gate blocks i, o, f, c -> lstmviz i, f, g, o
     got = lstmviz.load_model(path).layers[0].directions[0].W_x
     np.testing.assert_array_equal(got, np.concatenate([i, f, c, o]))
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out) + bytes([n])
+
+
+def test_an_attribute_of_millions_of_unpacked_floats_is_refused_quickly(tmp_path: Path) -> None:
+    # before: every attribute is read with the graph, and ONNX writes FLOATS one field per
+    # value: a Constant's 16 million value_floats (96 MB) ran past 8 s; 8 million here
+    floats = b"\x3d\x00\x00\x00\x00" * 8_000_000  # field 7, fixed32, 0.0
+    attribute = _len_field(1, b"value_floats") + floats + b"\xa0\x01\x06"  # type = FLOATS
+    node = _len_field(2, b"c") + _len_field(4, b"Constant") + _len_field(5, attribute)
+    graph = _len_field(1, node) + _len_field(2, b"g")
+    model = b"\x08\x08" + _len_field(8, b"\x10\x11") + _len_field(7, graph)
+    path = tmp_path / "floats.onnx"
+    path.write_bytes(model)
+    bounded_load(path).assert_refused("floats.onnx", "holds over 65536 values")

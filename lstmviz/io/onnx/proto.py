@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lstmviz.io.probe import Probe
 from lstmviz.io.wire import protowire as pw
 
@@ -180,13 +182,35 @@ def tensor_info(raw: memoryview | pw.Fields) -> TensorInfo:
     return TensorInfo(pw.get_string(fields, 8), dims, pw.get_int(fields, 2), fields)
 
 
+#: FLOATS/INTS attributes longer than this stay NumPy arrays: every node's attributes are
+#: decoded when the graph is read, and a Constant's 16 million ``value_floats`` as Python
+#: floats (and varints decoded one by one) took over 8 s and gigabytes.
+SMALL_LIST = 4096
+#: Values one attribute may hold as fields of their own (each becomes a Python int while the
+#: attribute is read: 16 million ``value_floats`` took over 8 s); real LSTM graphs' lists
+#: hold a handful, and large constants are stored as tensors.
+MAX_ATTRIBUTE_VALUES = 1 << 16
+
+
+def _small_list(values: np.ndarray) -> list | np.ndarray:
+    """A Python list for the short lists attributes hold, the array itself for long ones."""
+    return values.tolist() if values.size <= SMALL_LIST else values
+
+
 def _attribute(raw: memoryview, scope: _Scope | None = None) -> tuple[str, Any]:
     """(name, value) of an AttributeProto, by its ``type`` or else by the field present.
 
     ``scope`` (the enclosing graph and the node's label) lets GRAPH/GRAPHS attributes be
     decoded as subgraphs; without it they are skipped.
     """
-    f = pw.parse(raw)
+    f: pw.Fields = {}
+    unpacked = 0
+    for number, wire, value in pw.iter_fields(raw):
+        if wire != pw.LEN:  # ONNX writes FLOATS/INTS unpacked: one field per value
+            unpacked += 1
+            if unpacked > MAX_ATTRIBUTE_VALUES:
+                raise pw.ProtoError(f"an attribute holds over {MAX_ATTRIBUTE_VALUES} values")
+        f.setdefault(number, []).append(value)
     name = pw.get_string(f, 1)
     kind = pw.get_int(f, 20)
     if not kind:  # IR < 2 files may omit the type
@@ -214,9 +238,9 @@ def _attribute(raw: memoryview, scope: _Scope | None = None) -> tuple[str, Any]:
         t = pw.get_bytes(f, 5)
         return name, tensor_info(t if t is not None else memoryview(b""))
     if kind == 6:
-        return name, pw.get_floats(f, 7)
+        return name, _small_list(pw.fixed_array(f, 7, "<f4"))
     if kind == 7:
-        return name, [_signed(v) for v in pw.get_varints(f, 8)]
+        return name, _small_list(pw.varints_array(f, 8).view(np.int64))
     if kind == 8:
         return name, [bytes(v) for v in f.get(9, []) if isinstance(v, memoryview)]
     return name, None  # graphs, sparse tensors, types: not used by an LSTM
