@@ -176,8 +176,27 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
+def _parse_counted(raw: memoryview, what: str, free: int = 0) -> pw.Fields:
+    """``pw.parse`` refusing more than ``MAX_ATTRIBUTE_VALUES`` values stored one field each
+    (every one becomes a Python int; ONNX packs tensor data, and attribute lists are short).
+    Field ``free`` (a tensor's dims, unpacked in ONNX) is bounded by ``MAX_DIMS_FIELDS``."""
+    fields: pw.Fields = {}
+    unpacked = dims = 0
+    for number, wire, value in pw.iter_fields(raw):
+        if number == free:
+            dims += 1
+            if dims > MAX_DIMS_FIELDS:
+                raise pw.ProtoError(f"{what} declares over {MAX_DIMS_FIELDS} dims")
+        elif wire != pw.LEN:
+            unpacked += 1
+            if unpacked > MAX_ATTRIBUTE_VALUES:
+                raise pw.ProtoError(f"{what} holds over {MAX_ATTRIBUTE_VALUES} values")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
 def tensor_info(raw: memoryview | pw.Fields) -> TensorInfo:
-    fields = pw.parse(raw) if isinstance(raw, memoryview) else raw
+    fields = _parse_counted(raw, "a tensor", free=1) if isinstance(raw, memoryview) else raw
     dims = tuple(_signed(d) for d in pw.get_varints(fields, 1))
     return TensorInfo(pw.get_string(fields, 8), dims, pw.get_int(fields, 2), fields)
 
@@ -190,6 +209,7 @@ SMALL_LIST = 4096
 #: attribute is read: 16 million ``value_floats`` took over 8 s); real LSTM graphs' lists
 #: hold a handful, and large constants are stored as tensors.
 MAX_ATTRIBUTE_VALUES = 1 << 16
+MAX_DIMS_FIELDS = 1 << 20  # dims past MAX_RANK are refused by name, after reading
 
 
 def _small_list(values: np.ndarray) -> list | np.ndarray:
@@ -203,14 +223,7 @@ def _attribute(raw: memoryview, scope: _Scope | None = None) -> tuple[str, Any]:
     ``scope`` (the enclosing graph and the node's label) lets GRAPH/GRAPHS attributes be
     decoded as subgraphs; without it they are skipped.
     """
-    f: pw.Fields = {}
-    unpacked = 0
-    for number, wire, value in pw.iter_fields(raw):
-        if wire != pw.LEN:  # ONNX writes FLOATS/INTS unpacked: one field per value
-            unpacked += 1
-            if unpacked > MAX_ATTRIBUTE_VALUES:
-                raise pw.ProtoError(f"an attribute holds over {MAX_ATTRIBUTE_VALUES} values")
-        f.setdefault(number, []).append(value)
+    f = _parse_counted(raw, "an attribute")  # ONNX writes FLOATS/INTS one field per value
     name = pw.get_string(f, 1)
     kind = pw.get_int(f, 20)
     if not kind:  # IR < 2 files may omit the type
