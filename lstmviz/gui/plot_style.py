@@ -222,17 +222,23 @@ def let_shrink(label: pg.LabelItem) -> None:
 
 
 def fit_title(
-    plot: pg.PlotItem, text: str, size: str = "10pt", color: str = FOREGROUND, key: str = ""
+    plot: pg.PlotItem,
+    text: str,
+    size: str = "10pt",
+    color: str = FOREGROUND,
+    key: str = "",
+    elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
 ) -> None:
     """Set a plot title that is elided to the plot's width (again at every resize), each
     ``<br>`` line on its own; ``key`` (HTML from ``color_key``) follows the last line while
-    there is room for it and is dropped before the text is cut to nothing.
+    there is room for it and is dropped before the text is cut to nothing. ``elide`` says
+    where a line is cut: ``ElideLeft`` for names whose end tells them apart.
 
     A long title centred over a narrow plot ran past both edges and over its neighbour's
     (“W_x 96×1W_h recurrent kernel 96×24” at 1024 × 700, “turation per unit” in Diagnostics,
     “and hidden state of unit 0” in Over time).
     """
-    plot._fit_title = (text, size, color, key)
+    plot._fit_title = (text, size, color, key, elide)
     if not getattr(plot, "_fit_title_connected", False):
         plot.geometryChanged.connect(lambda: _refit_title(plot))
         plot.vb.sigResized.connect(lambda _vb: _refit_title(plot))
@@ -245,7 +251,7 @@ def _plain(html_text: str) -> str:
 
 
 def _refit_title(plot: pg.PlotItem) -> None:
-    text, size, color, key = plot._fit_title
+    text, size, color, key, elide = plot._fit_title
     font = QFont()
     font.setPointSizeF(float(size.removesuffix("pt")))
     metrics = QFontMetricsF(font)
@@ -260,7 +266,7 @@ def _refit_title(plot: pg.PlotItem) -> None:
     shown_lines = [
         metrics.elidedText(
             line,
-            Qt.TextElideMode.ElideRight,
+            elide,
             room - (key_width if with_key and k == len(lines) - 1 else 0),
         )
         for k, line in enumerate(lines)

@@ -81,3 +81,41 @@ def test_colour_bar_numbers_stay_apart_on_a_1024_by_700_screen(make_main_window,
         font = axis.style["tickFont"] or axis.font()
         space = QFontMetricsF(font).horizontalAdvance("0")  # a digit's width between numbers
         assert min(gaps) >= space, (axis.labelText, gaps)
+
+
+def test_long_stored_names_that_share_a_prefix_keep_the_part_that_tells_them_apart(
+    make_main_window, qtbot
+):
+    """silero-vad's ONNX LSTM stores W and R as
+    'If_0_else_branch__Inline_0__/decoder/rnn/Unsqueeze_6_output_0' and '…_7_output_0': the
+    titles were cut at the right end, so both plots read 'If_0_else_branch__Inline_0__/…'."""
+    import dataclasses
+
+    from model_factories import onnx_like
+
+    from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel
+
+    model, _stored = onnx_like(D=16, H=16)
+    w = model.layers[0].directions[0]
+    prefix = "If_0_else_branch__Inline_0__/decoder/rnn/Unsqueeze_"
+    stored = tuple(
+        dataclasses.replace(t, name=f"{prefix}{k + 6}_output_0")
+        for k, t in enumerate(w.provenance.stored)
+    )
+    w = dataclasses.replace(w, provenance=dataclasses.replace(w.provenance, stored=stored))
+    model = dataclasses.replace(model, layers=(LSTMLayer("lstm", (w,)),))
+    assert isinstance(w, LSTMDirection) and isinstance(model, LSTMModel)
+    window = make_main_window((1024, 700))
+    window.set_model(model)
+    window.weights_view.set_stored_order(True)
+    qtbot.wait(50)
+    shown = {}
+    for panel in window.weights_view.panels():
+        plot = window.weights_view.heatmap(panel.key).plot
+        shown[panel.key] = plot._fit_title_shown
+    names = [t.name for t in stored]
+    assert len(set(shown.values())) == len(shown), shown
+    for key, title in shown.items():
+        if key == "bias":  # a thin column titled by its short key, not a stored name
+            continue
+        assert any(f"{name[len(prefix) :]}" in title for name in names), (key, title)
