@@ -50,11 +50,13 @@ class ModelTree(QTreeWidget):
 
     def _fit_columns(self) -> None:
         """Shapes whole when possible: names give way first (they elide in the middle and
-        their tooltips are whole), down to 190 px."""
+        their tooltips are whole), down to 190 px, and never past the dock's edge: in a
+        175 px dock (1024 × 700) a 190 px column hid the ends that tell 'vars/0' from 'vars/1'."""
         self.resizeColumnToContents(0)
         self.resizeColumnToContents(1)
         names, details = self.columnWidth(0), self.columnWidth(1)
-        self.setColumnWidth(0, min(names, max(190, self.viewport().width() - details)))
+        visible = self.viewport().width()
+        self.setColumnWidth(0, min(names, max(min(190, visible), visible - details)))
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -119,3 +119,27 @@ def test_long_stored_names_that_share_a_prefix_keep_the_part_that_tells_them_apa
         if key == "bias":  # a thin column titled by its short key, not a stored name
             continue
         assert any(f"{name[len(prefix) :]}" in title for name in names), (key, title)
+
+
+def test_model_tree_names_end_inside_the_dock_on_a_1024_by_700_screen(make_main_window):
+    """At 1024 × 700 the tree's name column (at least 190 px) was wider than the 175 px dock,
+    so 'layers/lstm/cell/vars/0', '…/1' and '…/2' were all drawn 'layers/lst…ell/vars/' with
+    the digit past the dock's edge; the middle of a name gives way instead."""
+    from PySide6.QtWidgets import QTreeWidgetItemIterator
+
+    window = make_main_window((1024, 700))
+    assert window.open_model(default_model_path(), wait=True) is not None, window.last_error
+    tree = window.tree
+    visible = tree.viewport().width()
+    assert tree.header().sectionViewportPosition(0) + tree.columnWidth(0) <= visible
+    it = QTreeWidgetItemIterator(tree)
+    shown = []
+    while it.value():
+        item = it.value()
+        rect = tree.visualItemRect(item)
+        text = item.text(0)
+        room = tree.columnWidth(0) - (rect.left() - tree.header().sectionViewportPosition(0))
+        shown.append(tree.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, room - 8))
+        it += 1
+    stored = [s for s in shown if "vars" in s]
+    assert len(stored) >= 3 and stored[0][-1] != stored[1][-1], stored
