@@ -302,6 +302,18 @@ def readable(background: QColor, *choices: str) -> QColor:
     return good[0] if good else max(colours, key=lambda c: contrast(c, background))
 
 
+def legible(colour: str, background: QColor, text: QColor) -> QColor:
+    """``colour`` moved towards the palette's ``text`` colour just far enough to read on
+    ``background`` (contrast ≥ 4.5), so it keeps its hue: the plot colours as they are (orange,
+    cyan on white; blue, red on a dark field) read at 2.2–3.5 : 1 as text."""
+    base = QColor(colour)
+    for k in range(11):
+        shade = mix(text, base, k / 10)
+        if contrast(shade, background) >= 4.5:
+            return shade
+    return QColor(text)
+
+
 def mix(a: QColor, b: QColor, share_a: float) -> QColor:
     """``share_a`` of ``a`` blended with ``b`` (opaque)."""
     return QColor(

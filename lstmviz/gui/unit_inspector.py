@@ -245,9 +245,12 @@ class UnitInspector(QWidget):
         # theme: the colour is chosen against this browser's own background.
         base = self.browser.palette().color(QPalette.ColorRole.Base)
         link_colour = ps.readable(base, "#0b57d0", "#8ab4f8").name()
+        text = self.browser.palette().color(QPalette.ColorRole.Text)
         rows = []
         for gate, line in explain(dt, t, u):
-            color = ps.COLORS.get(gate or "c", ps.FOREGROUND)
+            # c, h (and m) lines carry no gate: their colour is the one the plots give them
+            key = gate or ("c" if line.startswith("c ") else "h")
+            color = ps.legible(ps.COLORS[key], base, text).name()
             link = (
                 f' &nbsp;<a href="weights:{gate}" style="color:{link_colour}">'
                 f"show W_{gate} row {u}</a>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtTest import QTest
@@ -143,3 +144,61 @@ def test_model_tree_names_end_inside_the_dock_on_a_1024_by_700_screen(make_main_
         it += 1
     stored = [s for s in shown if "vars" in s]
     assert len(stored) >= 3 and stored[0][-1] != stored[1][-1], stored
+
+
+def _equation_colours(browser) -> dict[str, object]:
+    """The colour of each equation line of the unit inspector, keyed by its first word."""
+    colours = {}
+    block = browser.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            fragment = it.fragment()
+            text = fragment.text()
+            head = text.split(" = ", 1)[0]
+            if " = " in text and head in ("i", "f", "g", "o", "c", "h") and head not in colours:
+                colours[head] = fragment.charFormat().foreground().color()
+            it += 1
+        block = block.next()
+    return colours
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_unit_equations_read_on_their_background_and_h_has_its_own_colour(make_main_window, theme):
+    """The equations took the plot colours as they are: the h line was drawn in c's red (the
+    plots draw h cyan, which is 2.2 : 1 on white), orange o and cyan read 2.3 : 1 on white,
+    blue i and red c 3.5 : 1 on a dark theme's field."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from lstmviz.gui.plot_style import contrast
+    from lstmviz.resources import default_sequence_path
+
+    app = QApplication.instance()
+    light = app.palette()
+    palette = QPalette(light)
+    if theme == "dark":
+        for role, colour in (
+            (QPalette.ColorRole.Window, "#2b2b2b"),
+            (QPalette.ColorRole.Base, "#1e1e1e"),
+            (QPalette.ColorRole.Text, "#e8e8e8"),
+            (QPalette.ColorRole.WindowText, "#e8e8e8"),
+        ):
+            palette.setColor(role, QColor(colour))
+    app.setPalette(palette)
+    try:
+        window = make_main_window()
+        assert window.open_model(default_model_path(), wait=True) is not None
+        assert window.open_sequence(default_sequence_path())
+        window.tabs.setCurrentIndex(1)
+        browser = window.debug_panel.unit_inspector.browser
+        base = browser.palette().color(QPalette.ColorRole.Base)
+        colours = _equation_colours(browser)
+        assert set(colours) == set("ifgoch"), colours
+        low = {
+            k: round(contrast(c, base), 2) for k, c in colours.items() if contrast(c, base) < 4.5
+        }
+        assert not low, low
+        assert colours["h"] != colours["c"]
+    finally:
+        app.setPalette(light)
