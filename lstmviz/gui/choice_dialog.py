@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -48,10 +49,13 @@ class ChoiceDialog(QDialog):
         heading = QLabel(f"<b>{html.escape(question)}</b>")
         heading.setWordWrap(True)
         layout.addWidget(heading)
-        detail = QLabel(str(error))
-        detail.setWordWrap(True)
-        detail.setStyleSheet("color: #888;")  # the reader's own words, for the curious
-        layout.addWidget(detail)
+        # The reader's own words, for the curious, without their command-line ending
+        # ("; pick one with prefix=", which the CLI completes): the list and hint say it here.
+        ending = rf"[;,]?\s*pick one with {re.escape(error.option)}=\s*$"
+        self.detail = QLabel(re.sub(ending, "", str(error)))
+        self.detail.setWordWrap(True)
+        self.detail.setStyleSheet("color: #888;")
+        layout.addWidget(self.detail)
         self.list = QListWidget()
         for choice in self.choices:
             help_text = LAYOUTS.get(choice) if error.option == "layout" else None

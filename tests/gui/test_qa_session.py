@@ -202,3 +202,24 @@ def test_unit_equations_read_on_their_background_and_h_has_its_own_colour(make_m
         assert colours["h"] != colours["c"]
     finally:
         app.setPalette(light)
+
+
+def test_choice_dialog_does_not_end_its_detail_with_a_dangling_command_line_option(qtbot):
+    """silero-vad asked 'holds 2 LSTMs (…); pick one with prefix=' with nothing after the '=':
+    the readers end the line for the command line, which appends the choices; the dialog
+    lists them and says the option on its own line."""
+    from pathlib import Path
+
+    import lstmviz
+    from lstmviz.gui.choice_dialog import ChoiceDialog
+    from lstmviz.io.errors import ChoiceRequired
+
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "onnx" / "if_branches.onnx"
+    with pytest.raises(ChoiceRequired) as info:
+        lstmviz.load_model(path)
+    assert str(info.value).rstrip().endswith("prefix=")  # what the reader says
+    dialog = ChoiceDialog(info.value)
+    qtbot.addWidget(dialog)
+    text = dialog.detail.text()
+    assert "2 separate LSTM stacks" in text and not text.rstrip().endswith("="), text
+    assert "pick one with" not in text
