@@ -223,3 +223,26 @@ def test_choice_dialog_does_not_end_its_detail_with_a_dangling_command_line_opti
     text = dialog.detail.text()
     assert "2 separate LSTM stacks" in text and not text.rstrip().endswith("="), text
     assert "pick one with" not in text
+
+
+def test_unit_numbers_along_a_matrix_keep_a_gap_between_them(qtbot):
+    """silero-vad's W_h (128 columns in ~215 px at 1920 × 1080) printed '90100' with the two
+    numbers 2 px apart; numbers closer than a few pixels are left out instead."""
+    import pyqtgraph as pg
+
+    from lstmviz.gui.gate_heatmap import IndexAxis
+
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    plot = widget.addPlot(axisItems={"bottom": IndexAxis("bottom")})
+    plot.setXRange(0, 128, padding=0)
+    plot.setYRange(0, 10, padding=0)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for width in range(240, 460, 10):  # 128 columns in 200 to 410 px
+        widget.resize(width, 200)
+        qtbot.wait(10)
+        rects = _text_rects(plot.getAxis("bottom"))
+        assert len(rects) >= 2, (width, len(rects))
+        gaps = [b.left() - a.right() for a, b in itertools.pairwise(rects)]
+        assert min(gaps) >= 4, (width, gaps)
