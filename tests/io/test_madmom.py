@@ -99,3 +99,14 @@ def test_truncated_real_fixture_is_refused(tmp_path):
         path = tmp_path / f"cut{cut}.pkl"
         path.write_bytes(data[:cut])
         bounded_load(path).assert_refused(path.name)
+
+
+def test_the_summary_lists_each_layers_trained_arrays():
+    model = lstmviz.load_model(FIXTURES / "blstm_lstm_softmax.pkl")
+    first = model.all_layers[0]
+    names = dict(first.weights)
+    assert names["fwd_layer.input_gate.weights"] == (3, 4)
+    assert names["bwd_layer.cell.recurrent_weights"] == (4, 4)
+    # 2 directions x (4 gates x (weights, recurrent_weights, bias) + 3 peephole vectors)
+    assert first.n_params == 2 * (4 * (3 * 4 + 4 * 4 + 4) + 3 * 4)
+    assert model.all_layers[2].weights == (("weights", (5, 3)), ("bias", (3,)))

@@ -41,6 +41,9 @@ GATES = ("input_gate", "forget_gate", "cell", "output_gate")  # canonical i, f, 
 PEEPHOLES = {"input_gate": "p_i", "forget_gate": "p_f", "output_gate": "p_o"}
 #: madmom.ml.nn.activations functions → lstmviz activation names (same formulas).
 ACTIVATIONS = {n: n for n in ("linear", "tanh", "sigmoid", "relu", "elu", "softmax")}
+#: Arrays of a layer's records that are its weights (``init``/``cell_init`` are initial states,
+#: noted when used; ``cell``/``_tmp`` are scratch buffers madmom keeps between calls).
+WEIGHT_KEYS = frozenset({"weights", "recurrent_weights", "bias", "peephole_weights"})
 RNN_KINDS = {"GRULayer": "GRU", "RecurrentLayer": "plain RNN"}
 #: Bytes of float32 weights one load may build: 64 MB + 2 x the file's size. A pickle's memo
 #: lets one 8 MB LSTMLayer be listed 200 times (or a small one 100,000 times) at no cost in
@@ -247,6 +250,24 @@ def _refusal(file: str, kinds: list[str]) -> LoadError:
     return LoadError(f"{file}: a madmom network without an LSTM layer (layers: {listed})")
 
 
+def _stored_arrays(obj: object, limit: int = 64) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``(dotted name, shape)`` of the arrays a layer record holds, gates and sub-layers
+    included (``fwd_layer.input_gate.weights``), for the model summary; at most ``limit``."""
+    found: list[tuple[str, tuple[int, ...]]] = []
+    queue: list[tuple[str, object, int]] = [("", obj, 0)]
+    while queue and len(found) < limit:
+        prefix, item, depth = queue.pop(0)
+        if not isinstance(item, PickledObject) or depth > 3:
+            continue
+        for key, value in item.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, NumpyArray) and key in WEIGHT_KEYS:
+                found.append((name, tuple(value.shape)))
+            elif isinstance(value, PickledObject):
+                queue.append((f"{name}.", value, depth + 1))
+    return tuple(found[:limit])
+
+
 def _first_record(obj: object, budget: int = 1000) -> PickledObject | None:
     """The first inert class record in ``obj`` (breadth first, ``budget`` containers)."""
     queue = [obj]
@@ -306,7 +327,10 @@ def load(probe: Probe) -> LSTMModel:
     if not lstms:
         raise _refusal(file, kinds)
     head = between
-    infos = tuple(LayerInfo(f"layers[{i}]", k, is_lstm="LSTM" in k) for i, k in enumerate(kinds))
+    infos = tuple(
+        LayerInfo(f"layers[{i}]", k, weights=_stored_arrays(obj), is_lstm="LSTM" in k)
+        for i, (obj, k) in enumerate(zip(items, kinds, strict=True))
+    )
     return LSTMModel(
         layers=tuple(lstms),
         source_path=str(probe.path),
