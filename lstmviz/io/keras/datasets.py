@@ -30,6 +30,7 @@ from lstmviz.io.keras.layers import MAX_WEIGHT_VALUES, Weight
 MAX_EXPANSION = 1100  # compressed chunks expand at most ~1000:1; more means unwritten data
 MAX_NAMES = 1 << 20
 _GCOL = b"GCOL\x01\x00\x00\x00"  # global heap collection, version 1 (holds vlen strings)
+_SCAN_BLOCK = 4 << 20
 
 
 def check_global_heaps(
@@ -45,8 +46,7 @@ def check_global_heaps(
     exactly as libhdf5's ``H5HG__cache_heap_deserialize`` does it.
     """
     stop = len(data) if end is None else min(end, len(data))
-    start = data.find(_GCOL, begin, stop)
-    while start != -1:
+    for start in _signature_offsets(data, begin, stop):
         if start + 16 <= stop:
             (size,) = struct.unpack_from("<Q", data, start + 8)
             heap_end = start + size
@@ -62,7 +62,27 @@ def check_global_heaps(
                         "has size 0); re-save the model"
                     )
                 p += need
-        start = data.find(_GCOL, start + 1, stop)
+
+
+def _signature_offsets(data: bytes | mmap.mmap, begin: int, stop: int) -> list[int]:
+    """Offsets of ``_GCOL`` in ``data[begin:stop]``, in order. NumPy compares a block at a
+    time for the first byte and checks the other seven only there: a third faster than
+    ``bytes.find`` on weights, whose random bytes defeat its skip table (this pass over the
+    whole file was half of a large ``.weights.h5`` load). A list, not a generator: no view
+    of an mmap may outlive the call, or closing the mmap would fail."""
+    arr = np.frombuffer(data, np.uint8)
+    sig = np.frombuffer(_GCOL, np.uint8)
+    found: list[int] = []
+    last = stop - len(_GCOL)  # the last offset a whole signature fits at
+    for s in range(begin, last + 1, _SCAN_BLOCK):
+        e = min(last + 1, s + _SCAN_BLOCK)
+        hits = np.flatnonzero(arr[s:e] == sig[0]) + s
+        if hits.size:
+            ok = np.ones(hits.size, bool)
+            for k in range(1, len(_GCOL)):
+                ok &= arr[hits + k] == sig[k]
+            found.extend(int(h) for h in hits[ok])
+    return found
 
 
 def check_global_heaps_of(path: Path, file: str) -> None:
@@ -118,7 +138,9 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
         arr = widen(np.asarray(raw), name)
         if arr.shape != shape:
             raise LoadError(f"{file}: {name} read as {arr.shape}, declared {shape}")
-        if not np.all(np.isfinite(arr)):
+        # a finite sum means every value is finite (NaN and ±Inf propagate); only a sum that
+        # is not (a NaN, an Inf or an overflow) needs the element-wise check
+        if not np.isfinite(arr.sum()) and not np.all(np.isfinite(arr)):
             raise LoadError(f"{file}: {name} holds NaN or Inf values")
         freeze(arr)  # read-only and lstmviz's own: the model keeps it (and views of it) uncopied
         return arr
