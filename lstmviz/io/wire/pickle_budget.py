@@ -10,6 +10,10 @@ from pickle import UnpicklingError
 
 #: Rough CPython sizes (bytes) used to charge what an opcode builds.
 SLOT, OBJ, MEMO, ITEM = 8, 64, 104, 56
+#: Opcodes one pickle may run unless ``budget=`` raises it: the interpreter runs about 0.75 µs
+#: an opcode, so this answers within ~1.1 s (a file of 200,000 tensor records, 16 MB, took
+#: 2.8 s to reach its memory budget). ~50,000 tensors' worth: no LSTM checkpoint comes near.
+MAX_OPS = 1_500_000
 #: Tuples holding more tuples than this are recorded (kept alive, id -> depth and size).
 RECORD_NODES = 16
 
@@ -44,7 +48,8 @@ class Limits:
             # 347 MB of objects: past the promise of 200 MB + 2 x the file's size, so the
             # objects stay below 150 MB + 2 x the file's size less the pickle's own bytes
             objects = min(objects, max(48 << 20, (150 << 20) + 2 * file_size - stored))
-        return cls(ops=int((200_000 + stored) * factor), bytes=int(objects * factor))
+        ops = min(200_000 + stored, MAX_OPS)
+        return cls(ops=int(ops * factor), bytes=int(objects * factor))
 
 
 class Stop(Exception):
