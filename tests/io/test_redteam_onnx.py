@@ -199,3 +199,30 @@ def test_an_initializer_of_millions_of_unpacked_floats_is_refused_quickly(tmp_pa
     out = bounded_load(path)
     out.assert_refused("init.onnx", "a tensor holds over 65536 values")
     assert out.seconds < 1.5, out  # before: 3.3 s (under the 3x slack of assert_refused)
+
+
+def test_the_model_tree_lists_a_bounded_number_of_nodes(tmp_path: Path, monkeypatch) -> None:
+    """A crafted graph of 50,000 one-node LSTMs took 0.65 s just to describe for the tree; it
+    lists ``MAX_LISTED`` nodes and counts the rest in one row."""
+    from lstmviz.io.onnx import model as onnx_model
+
+    monkeypatch.setattr(onnx_model, "MAX_LISTED", 10)
+    H, n = 2, 30
+    W = np.ones((1, 4 * H, H), np.float32)
+    nodes = [
+        helper.make_node("LSTM", ["x", "W", "R"], [f"y{k}"], hidden_size=H, name=f"l{k}")
+        for k in range(n)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, H])],
+        [helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT, None) for k in range(n)],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(W, "R")],
+    )
+    path = tmp_path / "many.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    model = lstmviz.load_model(path, prefix="l29")
+    assert model.layers[0].name == "l29"
+    assert len(model.all_layers) == 11
+    assert model.all_layers[-1].name == "20 more nodes"

@@ -278,6 +278,11 @@ def _check_names(file: str, model: Model) -> None:
             )
 
 
+#: Nodes the model tree lists (a crafted graph of 50,000 LSTMs took 0.65 s to describe, and a
+#: tree of that many rows helps nobody); the rest are counted in one last row.
+MAX_LISTED = 2_000
+
+
 def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo]:
     """The model tree: the chosen graph's nodes that hold weights, and every LSTM stack."""
     graph = folder.graph
@@ -291,7 +296,8 @@ def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo
             return "shown"
         return f"not shown; load with prefix={stack.label!r}"
 
-    infos = []
+    infos: list[LayerInfo] = []
+    skipped = 0
     for k, n in enumerate(graph.nodes):
         if id(n) in folder.folded_nodes:
             continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
@@ -299,6 +305,9 @@ def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo
             (t := graph.initializers.get(i)) is not None and t.data_type in _FLOATS
             for i in n.inputs
         ):
+            if len(infos) >= MAX_LISTED:
+                skipped += 1
+                continue
             stack = stack_of.get(id(n))
             name = n.name or f"{n.op_type} node {k}"
             if stack is not None and n is stack.nodes[0]:
@@ -306,11 +315,16 @@ def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo
             infos.append(_node_info(folder, n, name, note(n)))
     others = [s for s in stacks if s.graph is not graph]
     for k, s in enumerate(others):
+        if len(infos) >= MAX_LISTED:
+            skipped += len(s.nodes)
+            continue
         scope = s.graph if k < MAX_FOLDED_OTHERS else None  # a hostile file may hold 20,000
         infos.extend(
             _node_info(folder, n, s.label if j == 0 else n.name or n.op_type, note(n), scope)
             for j, n in enumerate(s.nodes)
         )
+    if skipped:
+        infos.append(LayerInfo(f"{skipped} more nodes", "…", note="not listed"))
     return infos
 
 
