@@ -61,3 +61,29 @@ def save_artifact():
         return path
 
     return save
+
+
+@pytest.fixture
+def app_theme():
+    """``app_theme("dark")`` gives the application a dark palette (as a desktop's dark theme
+    arrives: Window, Base, Text, WindowText), ``"light"`` keeps the default; restored after."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    light = app.palette()
+
+    def apply(theme: str) -> None:
+        palette = QPalette(light)
+        if theme == "dark":
+            for role, colour in (
+                (QPalette.ColorRole.Window, "#2b2b2b"),
+                (QPalette.ColorRole.Base, "#1e1e1e"),
+                (QPalette.ColorRole.Text, "#e8e8e8"),
+                (QPalette.ColorRole.WindowText, "#e8e8e8"),
+            ):
+                palette.setColor(role, QColor(colour))
+        app.setPalette(palette)
+
+    yield apply
+    app.setPalette(light)

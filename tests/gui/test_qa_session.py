@@ -164,44 +164,29 @@ def _equation_colours(browser) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
-def test_unit_equations_read_on_their_background_and_h_has_its_own_colour(make_main_window, theme):
+def test_unit_equations_read_on_their_background_and_h_has_its_own_colour(
+    make_main_window, app_theme, theme
+):
     """The equations took the plot colours as they are: the h line was drawn in c's red (the
     plots draw h cyan, which is 2.2 : 1 on white), orange o and cyan read 2.3 : 1 on white,
     blue i and red c 3.5 : 1 on a dark theme's field."""
-    from PySide6.QtGui import QColor, QPalette
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtGui import QPalette
 
     from lstmviz.gui.plot_style import contrast
     from lstmviz.resources import default_sequence_path
 
-    app = QApplication.instance()
-    light = app.palette()
-    palette = QPalette(light)
-    if theme == "dark":
-        for role, colour in (
-            (QPalette.ColorRole.Window, "#2b2b2b"),
-            (QPalette.ColorRole.Base, "#1e1e1e"),
-            (QPalette.ColorRole.Text, "#e8e8e8"),
-            (QPalette.ColorRole.WindowText, "#e8e8e8"),
-        ):
-            palette.setColor(role, QColor(colour))
-    app.setPalette(palette)
-    try:
-        window = make_main_window()
-        assert window.open_model(default_model_path(), wait=True) is not None
-        assert window.open_sequence(default_sequence_path())
-        window.tabs.setCurrentIndex(1)
-        browser = window.debug_panel.unit_inspector.browser
-        base = browser.palette().color(QPalette.ColorRole.Base)
-        colours = _equation_colours(browser)
-        assert set(colours) == set("ifgoch"), colours
-        low = {
-            k: round(contrast(c, base), 2) for k, c in colours.items() if contrast(c, base) < 4.5
-        }
-        assert not low, low
-        assert colours["h"] != colours["c"]
-    finally:
-        app.setPalette(light)
+    app_theme(theme)
+    window = make_main_window()
+    assert window.open_model(default_model_path(), wait=True) is not None
+    assert window.open_sequence(default_sequence_path())
+    window.tabs.setCurrentIndex(1)
+    browser = window.debug_panel.unit_inspector.browser
+    base = browser.palette().color(QPalette.ColorRole.Base)
+    colours = _equation_colours(browser)
+    assert set(colours) == set("ifgoch"), colours
+    low = {k: round(contrast(c, base), 2) for k, c in colours.items() if contrast(c, base) < 4.5}
+    assert not low, low
+    assert colours["h"] != colours["c"]
 
 
 def test_choice_dialog_does_not_end_its_detail_with_a_dangling_command_line_option(qtbot):

@@ -231,36 +231,24 @@ def _anchor_colours(browser) -> list[QColor]:
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
-def test_inspector_links_and_breakpoint_field_read_in_both_themes(make_main_window, theme):
+def test_inspector_links_and_breakpoint_field_read_in_both_themes(
+    make_main_window, app_theme, theme
+):
     """Dark blue links on a dark inspector, and a near-black placeholder in a dark field."""
     from lstmviz.gui.plot_style import contrast
 
-    app = QApplication.instance()
-    light = app.palette()
-    palette = QPalette(light)
-    if theme == "dark":
-        for role, colour in (
-            (QPalette.ColorRole.Window, "#2b2b2b"),
-            (QPalette.ColorRole.Base, "#1e1e1e"),
-            (QPalette.ColorRole.Text, "#e8e8e8"),
-            (QPalette.ColorRole.WindowText, "#e8e8e8"),
-        ):
-            palette.setColor(role, QColor(colour))
-    app.setPalette(palette)
-    try:
-        window = bundled(make_main_window)
-        window.tabs.setCurrentIndex(1)
-        panel = window.debug_panel
-        browser = panel.unit_inspector.browser
-        base = browser.palette().color(QPalette.ColorRole.Base)
-        links = _anchor_colours(browser)
-        assert len(links) == 4  # show W_i, W_f, W_g, W_o
-        assert all(contrast(c, base) >= 4.5 for c in links), [c.name() for c in links]
-        entry = panel.breakpoint_editor.entry
-        field = entry.palette().color(QPalette.ColorRole.Base)
-        placeholder = entry.palette().color(QPalette.ColorRole.PlaceholderText)
-        assert contrast(placeholder, field) >= 3.0, (placeholder.name(), field.name())
-        assert contrast(entry.palette().color(QPalette.ColorRole.Text), field) >= 4.5
-        window.grab().save(str(ARTIFACTS / f"user_paths_debugger_{theme}.png"))
-    finally:
-        app.setPalette(light)
+    app_theme(theme)
+    window = bundled(make_main_window)
+    window.tabs.setCurrentIndex(1)
+    panel = window.debug_panel
+    browser = panel.unit_inspector.browser
+    base = browser.palette().color(QPalette.ColorRole.Base)
+    links = _anchor_colours(browser)
+    assert len(links) == 4  # show W_i, W_f, W_g, W_o
+    assert all(contrast(c, base) >= 4.5 for c in links), [c.name() for c in links]
+    entry = panel.breakpoint_editor.entry
+    field = entry.palette().color(QPalette.ColorRole.Base)
+    placeholder = entry.palette().color(QPalette.ColorRole.PlaceholderText)
+    assert contrast(placeholder, field) >= 3.0, (placeholder.name(), field.name())
+    assert contrast(entry.palette().color(QPalette.ColorRole.Text), field) >= 4.5
+    window.grab().save(str(ARTIFACTS / f"user_paths_debugger_{theme}.png"))
