@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from test_hostile_case import FIXTURES, Case
+from test_tf1_bad_files import field, varint
 
 ONNX_BASE = FIXTURES / "onnx" / "peepholes.onnx"
 
@@ -130,30 +131,17 @@ TF_CASES = {
 # --- ONNX ------------------------------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _ld(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
 def onnx_nested_if(folder: Path) -> Path:
     """If nodes nested 3,000 deep through their then_branch graphs (written by hand: onnx's
     own serializer refuses such depth)."""
-    graph = _ld(1, _ld(4, b"LSTM"))  # innermost: a graph with one LSTM node and no inputs
+    graph = field(1, field(4, b"LSTM"))  # innermost: a graph with one LSTM node and no inputs
     for _ in range(3_000):
-        attr = _ld(1, b"then_branch") + _ld(6, graph) + _varint(20 << 3) + _varint(5)
-        node = _ld(4, b"If") + _ld(5, attr)
-        graph = _ld(1, node)
-    model = _varint(1 << 3) + _varint(8) + _ld(8, _ld(1, b"") + _varint(2 << 3) + _varint(17))
+        attr = field(1, b"then_branch") + field(6, graph) + varint(20 << 3) + varint(5)
+        node = field(4, b"If") + field(5, attr)
+        graph = field(1, node)
+    model = varint(1 << 3) + varint(8) + field(8, field(1, b"") + varint(2 << 3) + varint(17))
     path = folder / "m.onnx"
-    path.write_bytes(model + _ld(7, graph))
+    path.write_bytes(model + field(7, graph))
     return path
 
 

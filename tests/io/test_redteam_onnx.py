@@ -15,6 +15,7 @@ import torch
 from bounded import bounded_load
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+from test_tf1_bad_files import field, varint
 
 import lstmviz
 
@@ -162,26 +163,14 @@ def test_blocked_int8_weights_dequantize_as_the_onnx_reference(tmp_path: Path, D
     np.testing.assert_array_equal(got, np.concatenate([i, f, c, o]))
 
 
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    return bytes(out) + bytes([n])
-
-
 def test_an_attribute_of_millions_of_unpacked_floats_is_refused_quickly(tmp_path: Path) -> None:
     # before: every attribute is read with the graph, and ONNX writes FLOATS one field per
     # value: a Constant's 16 million value_floats (96 MB) ran past 8 s; 8 million here
     floats = b"\x3d\x00\x00\x00\x00" * 8_000_000  # field 7, fixed32, 0.0
-    attribute = _len_field(1, b"value_floats") + floats + b"\xa0\x01\x06"  # type = FLOATS
-    node = _len_field(2, b"c") + _len_field(4, b"Constant") + _len_field(5, attribute)
-    graph = _len_field(1, node) + _len_field(2, b"g")
-    model = b"\x08\x08" + _len_field(8, b"\x10\x11") + _len_field(7, graph)
+    attribute = field(1, b"value_floats") + floats + b"\xa0\x01\x06"  # type = FLOATS
+    node = field(2, b"c") + field(4, b"Constant") + field(5, attribute)
+    graph = field(1, node) + field(2, b"g")
+    model = b"\x08\x08" + field(8, b"\x10\x11") + field(7, graph)
     path = tmp_path / "floats.onnx"
     path.write_bytes(model)
     bounded_load(path).assert_refused("floats.onnx", "holds over 65536 values")
@@ -191,11 +180,11 @@ def test_an_initializer_of_millions_of_unpacked_floats_is_refused_quickly(tmp_pa
     # before: a 38 MB graph whose only initializer wrote 8 million float_data values one
     # field each (onnx packs them) took 3.3 s to read, though no LSTM uses it
     n = 8_000_000
-    tensor = b"\x08" + _varint(n) + b"\x10\x01" + _len_field(8, b"W")
+    tensor = b"\x08" + varint(n) + b"\x10\x01" + field(8, b"W")
     tensor += b"\x25\x00\x00\x00\x00" * n  # field 4 (float_data), fixed32
-    graph = _len_field(5, tensor) + _len_field(2, b"g")
+    graph = field(5, tensor) + field(2, b"g")
     path = tmp_path / "init.onnx"
-    path.write_bytes(b"\x08\x08" + _len_field(8, b"\x10\x11") + _len_field(7, graph))
+    path.write_bytes(b"\x08\x08" + field(8, b"\x10\x11") + field(7, graph))
     out = bounded_load(path)
     out.assert_refused("init.onnx", "a tensor holds over 65536 values")
     assert out.seconds < 1.5, out  # before: 3.3 s (under the 3x slack of assert_refused)

@@ -14,24 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bounded import bounded_load
+from test_tf1_bad_files import field, varint
 
 import lstmviz
 from lstmviz.io.wire.crc32c import crc32c
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    return bytes(out) + bytes([n])
-
-
-def _field(num: int, value: int | bytes) -> bytes:
-    """A protobuf field: a varint for an int, length-delimited for bytes."""
-    if isinstance(value, bytes):
-        return _varint((num << 3) | 2) + _varint(len(value)) + value
-    return _varint(num << 3) + _varint(value)
 
 
 def _mask(crc: int) -> int:
@@ -40,7 +26,7 @@ def _mask(crc: int) -> int:
 
 def _block(entries: list[tuple[bytes, bytes]]) -> bytes:
     """A LevelDB block: entries without prefix sharing, one restart point."""
-    body = b"".join(_varint(0) + _varint(len(k)) + _varint(len(v)) + k + v for k, v in entries)
+    body = b"".join(varint(0) + varint(len(k)) + varint(len(v)) + k + v for k, v in entries)
     return body + struct.pack("<II", 0, 1)
 
 
@@ -48,7 +34,7 @@ def _table(entries: list[tuple[bytes, bytes]]) -> bytes:
     out = bytearray()
 
     def put(block: bytes) -> bytes:
-        handle = _varint(len(out)) + _varint(len(block))
+        handle = varint(len(out)) + varint(len(block))
         out.extend(block + b"\x00" + struct.pack("<I", _mask(crc32c(block + b"\x00"))))
         return handle
 
@@ -65,20 +51,20 @@ def write(prefix: str, tensors: dict[str, np.ndarray], aliases: list[tuple[str, 
     data, entries, where = bytearray(), [], {}
     for name, arr in tensors.items():
         raw = np.ascontiguousarray(arr, "<f4").tobytes()
-        shape = b"".join(_field(2, _field(1, d)) for d in arr.shape)
+        shape = b"".join(field(2, field(1, d)) for d in arr.shape)
         where[name] = (
-            _field(1, 1)
-            + _field(2, shape)
-            + _field(3, 0)
-            + _field(4, len(data))
-            + _field(5, len(raw))
-            + _varint(6 << 3 | 5)
+            field(1, 1)
+            + field(2, shape)
+            + field(3, 0)
+            + field(4, len(data))
+            + field(5, len(raw))
+            + varint(6 << 3 | 5)
             + struct.pack("<I", _mask(crc32c(raw)))
         )
         data += raw
     entries = [(n.encode(), e) for n, e in where.items()]
     entries += [(n.encode(), where[target]) for n, target in aliases]
-    entries.append((b"", _field(1, 1) + _field(2, 0) + _field(3, _field(1, 1))))
+    entries.append((b"", field(1, 1) + field(2, 0) + field(3, field(1, 1))))
     Path(prefix + ".data-00000-of-00001").write_bytes(bytes(data))
     Path(prefix + ".index").write_bytes(_table(entries))
 

@@ -31,6 +31,8 @@ BASIC = ("model.ckpt.index", "model.ckpt.data-00000-of-00001", "model.ckpt.meta"
 
 
 def varint(n: int) -> bytes:
+    """A protobuf varint; a negative int64 is written as its 64-bit two's complement."""
+    n &= (1 << 64) - 1
     out = bytearray()
     while True:
         byte, n = n & 0x7F, n >> 7

@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from test_tf1_bad_files import field, varint
 
 from lstmviz.io.tensorflow.bundle import Bundle
 from lstmviz.io.tensorflow.nodes import Node
@@ -24,27 +25,14 @@ from lstmviz.io.tensorflow.states import (
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf1"
 
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = b""
-    while n > 0x7F:
-        out += bytes([n & 0x7F | 0x80])
-        n >>= 7
-    return out + bytes([n])
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def _const(shape: list[int], dtype: int = 1, content: bytes = b"", floats=()) -> Node:
-    dims = b"".join(_field(2, _varint(1 << 3) + _varint(n)) for n in shape)
-    tensor = _varint(1 << 3) + _varint(dtype) + _field(2, dims)
+    dims = b"".join(field(2, varint(1 << 3) + varint(n)) for n in shape)
+    tensor = varint(1 << 3) + varint(dtype) + field(2, dims)
     if content:
-        tensor += _field(4, content)
+        tensor += field(4, content)
     if floats:
-        tensor += _field(5, struct.pack(f"<{len(floats)}f", *floats))
-    return Node("c", "Const", [], {"value": memoryview(_field(8, tensor))})
+        tensor += field(5, struct.pack(f"<{len(floats)}f", *floats))
+    return Node("c", "Const", [], {"value": memoryview(field(8, tensor))})
 
 
 def test_const_values_are_decoded_like_make_ndarray() -> None:

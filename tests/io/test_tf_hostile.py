@@ -12,45 +12,29 @@ from pathlib import Path
 
 import pytest
 from bounded import bounded_load
+from test_tf1_bad_files import field, varint
 
 TF = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = b""
-    while n > 0x7F:
-        out += bytes([n & 0x7F | 0x80])
-        n >>= 7
-    return out + bytes([n])
-
-
-def _len(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _int(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
-
 def _attr(key: str, value: bytes) -> bytes:
-    return _len(5, _len(1, key.encode()) + _len(2, value))
+    return field(5, field(1, key.encode()) + field(2, value))
 
 
 def _node(name: str, op: str, inputs: tuple[str, ...] = (), attrs: bytes = b"") -> bytes:
-    body = _len(1, name.encode()) + _len(2, op.encode())
-    body += b"".join(_len(3, i.encode()) for i in inputs)
-    return _len(1, body + attrs)
+    body = field(1, name.encode()) + field(2, op.encode())
+    body += b"".join(field(3, i.encode()) for i in inputs)
+    return field(1, body + attrs)
 
 
 def _const(name: str, shape: tuple[int, ...], content: bytes = b"", floats: int = 0) -> bytes:
-    dims = b"".join(_len(2, _int(1, d)) for d in shape)
-    tensor = _int(1, 1) + _len(2, dims)
+    dims = b"".join(field(2, field(1, d)) for d in shape)
+    tensor = field(1, 1) + field(2, dims)
     if content:
-        tensor += _len(4, content)
+        tensor += field(4, content)
     if floats:
-        tensor += _len(5, struct.pack(f"<{floats}f", *([0.5] * floats)))
-    return _node(name, "Const", attrs=_attr("value", _len(8, tensor)))
+        tensor += field(5, struct.pack(f"<{floats}f", *([0.5] * floats)))
+    return _node(name, "Const", attrs=_attr("value", field(8, tensor)))
 
 
 def _copy_checkpoint(tmp: Path) -> Path:
@@ -148,13 +132,13 @@ def test_many_dims_and_negative_dims_are_refused(tmp_path: Path) -> None:
 
 
 def _function(name: str, calls: list[str]) -> bytes:
-    signature = _len(1, name.encode()) + _len(2, _len(1, b"a"))
+    signature = field(1, name.encode()) + field(2, field(1, b"a"))
     body = b""
     for k, callee in enumerate(calls):
-        func = _len(10, _len(1, callee.encode()))
-        inner = _len(1, f"c{k}".encode()) + _len(2, b"PartitionedCall") + _len(3, b"a")
-        body += _len(3, inner + _attr("f", func))
-    return _len(1, _len(1, signature) + body)  # library.function = 1, signature = 1
+        func = field(10, field(1, callee.encode()))
+        inner = field(1, f"c{k}".encode()) + field(2, b"PartitionedCall") + field(3, b"a")
+        body += field(3, inner + _attr("f", func))
+    return field(1, field(1, signature) + body)  # library.function = 1, signature = 1
 
 
 def test_deep_and_wide_function_nesting_is_bounded(tmp_path: Path) -> None:
@@ -164,10 +148,10 @@ def test_deep_and_wide_function_nesting_is_bounded(tmp_path: Path) -> None:
         _function(f"f{k}", [f"f{k + 1}"] * 8 if k + 1 < depth else []) for k in range(depth)
     )
     top = _node("x", "Placeholder") + _node(
-        "call", "PartitionedCall", ("x",), _attr("f", _len(10, _len(1, b"f0")))
+        "call", "PartitionedCall", ("x",), _attr("f", field(10, field(1, b"f0")))
     )
     path = tmp_path / "model.pb"
-    path.write_bytes(top + _len(2, library))
+    path.write_bytes(top + field(2, library))
     bounded_load(path).assert_refused("without an LSTM")
 
 
@@ -188,7 +172,7 @@ def test_saved_model_with_special_and_hostile_side_files(tmp_path: Path) -> None
     assert out.kind == "model", out
     (folder / "keras_metadata.pb").unlink()
     deep = b"[" * 100_000 + b"]" * 100_000
-    (folder / "keras_metadata.pb").write_bytes(_len(1, _len(3, b"root.layer-0") + _len(5, deep)))
+    (folder / "keras_metadata.pb").write_bytes(field(1, field(3, b"root.layer-0") + field(5, deep)))
     out = bounded_load(folder)
     out.assert_bounded()
     assert out.kind == "model", out
@@ -201,7 +185,7 @@ def test_saved_model_with_special_and_hostile_side_files(tmp_path: Path) -> None
 def test_big_static_rnn_style_graph_stays_within_memory(tmp_path: Path) -> None:
     """Tens of thousands of nodes with attrs (a static_rnn's unrolled steps): bounded."""
     nodes = [_node("x", "Placeholder")]
-    attr = _attr("T", _int(6, 1)) + _attr("_class", _len(1, _len(1, b"loc:@x")))
+    attr = _attr("T", field(6, 1)) + _attr("_class", field(1, field(1, b"loc:@x")))
     for k in range(60_000):
         nodes.append(_node(f"rnn/cell/mul_{k}", "Mul", (f"rnn/cell/mul_{k - 1}", "x"), attr))
     path = tmp_path / "model.pb"
@@ -212,10 +196,10 @@ def test_big_static_rnn_style_graph_stays_within_memory(tmp_path: Path) -> None:
 
 def test_unpacked_float_values_are_not_decoded_one_object_each(tmp_path: Path) -> None:
     """2 M float_val fields written one by one (TF packs them): refused after 4,096."""
-    values = b"".join(_varint(5 << 3 | 5) + struct.pack("<f", 0.5) for _ in range(2_000_000))
-    dims = _len(2, _int(1, 9)) + _len(2, _int(1, 24))
-    tensor = _int(1, 1) + _len(2, dims) + values
-    graph = _node("rnn/basic_lstm_cell/kernel", "Const", attrs=_attr("value", _len(8, tensor)))
+    values = b"".join(varint(5 << 3 | 5) + struct.pack("<f", 0.5) for _ in range(2_000_000))
+    dims = field(2, field(1, 9)) + field(2, field(1, 24))
+    tensor = field(1, 1) + field(2, dims) + values
+    graph = _node("rnn/basic_lstm_cell/kernel", "Const", attrs=_attr("value", field(8, tensor)))
     path = tmp_path / "model.pb"
     path.write_bytes(graph)
     bounded_load(path).assert_refused("unpacked")
