@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from test_onnx_model import expected, final_states
 
 from lstmviz.core.compute import run
 from lstmviz.core.stored_layout import stored_ref
@@ -24,28 +25,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "onnx"
 T, D, H = 6, 3, 4
 
 
-def expected(name: str) -> dict[str, np.ndarray]:
-    with np.load(FIXTURES / f"{name}.expected.npz") as data:
-        return dict(data)
-
-
-def final(trace) -> tuple[np.ndarray, np.ndarray]:
-    hs, cs = [], []
-    for layer in trace.layers:
-        for d in layer.directions:
-            k = 0 if d.weights.reverse else -1
-            hs.append(d.h[k])
-            cs.append(d.c[k])
-    return np.stack(hs), np.stack(cs)
-
-
 @pytest.mark.parametrize("branch", ["then", "else"])
 def test_each_if_branch_matches_onnxruntime(branch):
     exp = expected("if_branches")
     model = load_model(FIXTURES / "if_branches.onnx", prefix=f"{branch}_lstm")
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp[f"{branch}_Y"], atol=1e-5)
-    h, c = final(trace)
+    h, c = final_states(trace)
     np.testing.assert_allclose(h, exp[f"{branch}_Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp[f"{branch}_Y_c"], atol=1e-5)
     transforms = model.layers[0].directions[0].provenance.transforms
@@ -98,7 +84,7 @@ def test_qdq_weights_are_dequantized_like_onnxruntime():
     model = load_model(FIXTURES / "qdq.onnx")
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
-    h, c = final(trace)
+    h, c = final_states(trace)
     np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
     w = model.layers[0].directions[1]
@@ -118,7 +104,7 @@ def test_int4_blocked_and_uint4_weights_match_onnxruntime():
     model = load_model(FIXTURES / "int4_blocked.onnx")
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
-    h, c = final(trace)
+    h, c = final_states(trace)
     np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
     stored = {t.role.value: t for t in model.layers[0].directions[0].provenance.stored}
@@ -134,7 +120,7 @@ def test_dynamic_quantize_lstm(name):
     model = load_model(FIXTURES / f"{name}.onnx")
     trace = run(model, exp["x"])
     np.testing.assert_allclose(trace.output, exp["Y"], atol=1e-5)
-    h, c = final(trace)
+    h, c = final_states(trace)
     np.testing.assert_allclose(h, exp["Y_h"], atol=1e-5)
     np.testing.assert_allclose(c, exp["Y_c"], atol=1e-5)
     gap = np.abs(trace.output - exp["ort_Y"]).max()
