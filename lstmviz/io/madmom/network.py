@@ -33,14 +33,14 @@ from lstmviz.io.errors import LoadError
 from lstmviz.io.probe import Probe
 from lstmviz.io.registry import Reader
 from lstmviz.io.wire.pickle_vm import Limits, PickleLimit
-from lstmviz.io.wire.safe_pickle import Deferred, NumpyArray, PickledObject, RestrictedUnpickler
+from lstmviz.io.wire.safe_pickle import Deferred, NumpyArray, PickledObject, restricted_loads
 
 PACKAGE = b"madmom.ml.nn"
 FRAMEWORK = "madmom"
 GATES = ("input_gate", "forget_gate", "cell", "output_gate")  # canonical i, f, g, o
 PEEPHOLES = {"input_gate": "p_i", "forget_gate": "p_f", "output_gate": "p_o"}
-#: madmom.ml.nn.activations functions → lstmviz activation names (same formulas).
-ACTIVATIONS = {n: n for n in ("linear", "tanh", "sigmoid", "relu", "elu", "softmax")}
+#: madmom.ml.nn.activations functions lstmviz has under the same name (same formulas).
+ACTIVATIONS = frozenset({"linear", "tanh", "sigmoid", "relu", "elu", "softmax"})
 #: Arrays of a layer's records that are its weights (``init``/``cell_init`` are initial states,
 #: noted when used; ``cell``/``_tmp`` are scratch buffers madmom keeps between calls).
 WEIGHT_KEYS = frozenset({"weights", "recurrent_weights", "bias", "peephole_weights"})
@@ -83,12 +83,10 @@ def _unpickle(data: bytes, file: str) -> object:
     def refuse(module: str, name: str) -> LoadError:
         return LoadError(f"{file}: madmom pickle calls {module}.{name}; nothing is run")
 
-    vm = RestrictedUnpickler(
-        data, {}, None, refuse, limits=Limits.for_size(len(data), file_size=len(data))
-    )
-    vm.encoding = "latin1"  # Python 2 wrote NumPy's bytes as str (madmom loads with latin1)
+    limits = Limits.for_size(len(data), file_size=len(data))
     try:
-        return vm.load()
+        # Python 2 wrote NumPy's bytes as str: latin-1, as madmom itself loads them
+        return restricted_loads(data, {}, None, refuse, limits=limits, encoding="latin1")
     except LoadError:
         raise
     except PickleLimit as exc:
@@ -127,7 +125,7 @@ def _activation(obj: Mapping[str, Any], where: str, file: str, default: str) -> 
     module = fn.module if isinstance(fn, Deferred) else ""
     if name not in ACTIVATIONS or not module.startswith("madmom"):
         raise LoadError(f"{file}: {where} uses activation {module}.{name}, which lstmviz lacks")
-    return Activation(ACTIVATIONS[name])
+    return Activation(name)
 
 
 def _direction(
@@ -159,8 +157,10 @@ def _direction(
             peep[PEEPHOLES[g]] = arrays.get(gates[g], "peephole_weights", at, (H,))
     if peep and len(peep) != 3:
         raise LoadError(f"{file}: {where} has peepholes on {sorted(peep)} only")
-    acts = {g: _activation(gates[g], f"{where}.{g}", file, "sigmoid") for g in GATES}
-    acts["cell"] = _activation(gates["cell"], f"{where}.cell", file, "tanh")
+    acts = {  # madmom's defaults: sigmoid gates, a tanh cell
+        g: _activation(gates[g], f"{where}.{g}", file, "tanh" if g == "cell" else "sigmoid")
+        for g in GATES
+    }
     gate_acts = {str(acts[g]) for g in ("input_gate", "forget_gate", "output_gate")}
     if len(gate_acts) != 1:
         raise LoadError(f"{file}: {where}'s gates use different activations {sorted(gate_acts)}")
