@@ -1,5 +1,5 @@
-"""Command line: ``lstmviz [PATH] [--sequence FILE] [--step N] [--layer K] [--screenshot PNG]
-[--info]``.
+"""Command line: ``lstmviz [PATH [PATH2]] [--sequence FILE] [--step N] [--layer K]
+[--screenshot PNG] [--info]``, and ``lstmviz export MODEL --to TARGET OUT``.
 
 ``--info`` and ``--export-trace`` without a window never import Qt, so they work on servers.
 """
@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "path", nargs="?", help="weights file or checkpoint folder (default: bundled example)"
     )
+    p.add_argument(
+        "other", nargs="?", metavar="PATH2", help="a second model: open both in compare mode"
+    )
+    p.add_argument("--example", metavar="NAME", help="open a bundled example, e.g. brackets")
     p.add_argument("--sequence", metavar="FILE", help="input sequence (.csv, .txt, .npy, .npz)")
     p.add_argument("--step", type=int, metavar="N", help="time step to show")
     p.add_argument("--layer", type=int, metavar="K", help="layer to select")
@@ -56,6 +60,11 @@ def parse_options(items: Sequence[str]) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:  # `lstmviz export MODEL --to TARGET OUT`: its own parser
+        from lstmviz.port.cli import main as export_main
+
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     options = parse_options(args.option)

@@ -43,9 +43,16 @@ def test_layering_check_detects_qt():
 
 
 # Import contracts (in the spirit of import-linter's "layers" contract, checked on the source so a
-# lazy import inside a function counts too): core ← io ← workspace ← gui, never the other way.
+# lazy import inside a function counts too): core ← io ← {comparison, port, explore} ← workspace
+# ← gui, never the other way. Packages of one rank may not import each other either.
 PACKAGE = Path(lstmviz.__file__).parent
-LAYERS = ("core", "io", "workspace", "gui")
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("core",),
+    ("io",),
+    ("comparison", "port", "explore"),
+    ("workspace",),
+    ("gui",),
+)
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -61,15 +68,18 @@ def _imported_modules(path: Path) -> set[str]:
 
 def _layer_violations() -> list[str]:
     bad = []
-    for rank, layer in enumerate(LAYERS):
-        folder = PACKAGE / layer
-        files = sorted(folder.rglob("*.py")) if folder.is_dir() else []
-        files += [PACKAGE / f"{layer}.py"] if (PACKAGE / f"{layer}.py").exists() else []
-        higher = {f"lstmviz.{upper}" for upper in LAYERS[rank + 1 :]}
-        for path in files:
-            for name in _imported_modules(path):
-                if any(name == h or name.startswith(h + ".") for h in higher):
-                    bad.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    for rank, group in enumerate(LAYERS):
+        above = [name for upper in LAYERS[rank + 1 :] for name in upper]
+        for layer in group:
+            folder = PACKAGE / layer
+            files = sorted(folder.rglob("*.py")) if folder.is_dir() else []
+            files += [PACKAGE / f"{layer}.py"] if (PACKAGE / f"{layer}.py").exists() else []
+            siblings = [name for name in group if name != layer]
+            forbidden = {f"lstmviz.{name}" for name in above + siblings}
+            for path in files:
+                for name in _imported_modules(path):
+                    if any(name == h or name.startswith(h + ".") for h in forbidden):
+                        bad.append(f"{path.relative_to(PACKAGE)} imports {name}")
     return bad
 
 
