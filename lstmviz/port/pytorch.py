@@ -1,4 +1,4 @@
-"""The ``pytorch`` target: an ``nn.LSTM`` state_dict as ``.pt`` (torch-free zip) or ``.safetensors``.
+"""The ``pytorch`` target: an ``nn.LSTM`` state_dict as ``.pt`` (a torch-free zip) or safetensors.
 
 nn.LSTM keeps gates i, f, g, o with ``weight_ih_l{k}`` ``(4H, D_k)`` exactly as the canonical
 ``W_x``, so no reordering is needed. Our ``b`` is the sum of every bias the source had; nn.LSTM

@@ -1,0 +1,267 @@
+"""The ``onnx`` target: a self-contained graph of ``LSTM`` nodes, input ``x [T, 1, D]``.
+
+Each canonical layer becomes one ONNX ``LSTM`` (opset 14): weights as initializers with the
+gate blocks reordered to ONNX's i, o, f, c, the summed bias as the first half of ``B`` (the
+recurrent half zero), peepholes as ``P`` (i, o, f), stored initial states as ``initial_h/c``,
+and the activations, when not the defaults, as ``activations``/``activation_alpha/beta``
+(consumed in order by the functions that take them, as onnxruntime does). ONNX's ``clip``
+bounds the argument of every activation, which is lstmviz's ``gate_clip``; TF's ``cell_clip``
+(on c) and a projection have no place in an ONNX LSTM and are refused. Between layers the
+``Y [T, dirs, 1, H]`` output is merged (concat, sum, mul, ave) and, for Keras ``go_backwards``,
+reversed in time; per-step Dense layers become MatMul/Add. Output ``y [T, 1, out]``, the last
+LSTM layer's sequence, plus ``head [T, 1, n]`` when the model's head can be written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lstmviz import __version__
+from lstmviz.core.activations import Activation
+from lstmviz.core.dense import ActivationLayer, DenseLayer
+from lstmviz.core.model import LSTMLayer, LSTMModel, MergeMode, OutputOrder
+from lstmviz.port import checks
+from lstmviz.port import protobuf as pb
+from lstmviz.port.checks import ExportError, Feature
+from lstmviz.port.result import ExportResult
+
+TARGET = "onnx"
+ONNX_BLOCKS = (0, 3, 1, 2)  # ONNX block k (i, o, f, c) = canonical block ONNX_BLOCKS[k]
+INT64_MIN = -(2**63)
+
+
+#: lstmviz activation → ONNX LSTM name and the (alpha, beta) it consumes (None: not taken).
+def _lstm_activation(act: Activation) -> tuple[str, float | None, float | None] | None:
+    a, b = act.alpha, act.beta
+    table: dict[str, tuple[str, float | None, float | None]] = {
+        "sigmoid": ("Sigmoid", None, None),
+        "tanh": ("Tanh", None, None),
+        "relu": ("Relu", None, None),
+        "softsign": ("Softsign", None, None),
+        "softplus": ("Softplus", None, None),
+        "hard_sigmoid_k2": ("HardSigmoid", 0.2, 0.5),
+        "hard_sigmoid_k3": ("HardSigmoid", 1 / 6, 0.5),
+        "hard_sigmoid_ab": ("HardSigmoid", a, b),
+        "affine": ("Affine", a, b),
+        "linear": ("Affine", 1.0, 0.0),
+        "leaky_relu": ("LeakyRelu", a, None),
+        "thresholded_relu": ("ThresholdedRelu", a, None),
+        "scaled_tanh": ("ScaledTanh", a, b),
+        "elu": ("Elu", a, None),
+    }
+    return table.get(act.name)
+
+
+#: Element-wise ops for Dense layers between or after the LSTMs (op, attributes).
+_DENSE_OPS: dict[str, tuple[str, dict[str, object]]] = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("Relu", {}),
+    "softsign": ("Softsign", {}),
+    "softplus": ("Softplus", {}),
+    "softmax": ("Softmax", {"axis": -1}),
+    "log_softmax": ("LogSoftmax", {"axis": -1}),
+    "exponential": ("Exp", {}),
+}
+
+
+@dataclass
+class _Graph:
+    nodes: list[bytes] = field(default_factory=list)
+    inits: list[bytes] = field(default_factory=list)
+    count: int = 0
+
+    def name(self, stem: str) -> str:
+        self.count += 1
+        return f"{stem}_{self.count}"
+
+    def const(self, stem: str, array: np.ndarray) -> str:
+        name = self.name(stem)
+        self.inits.append(pb.tensor(name, array))
+        return name
+
+    def op(self, op: str, inputs: list[str], stem: str, **attrs: object) -> str:
+        out = self.name(stem)
+        self.nodes.append(pb.node(op, inputs, [out], f"{op}_{self.count}", **attrs))
+        return out
+
+
+def _onnx_rows(a: np.ndarray) -> np.ndarray:
+    H = a.shape[0] // 4
+    return np.concatenate([a[k * H : (k + 1) * H] for k in ONNX_BLOCKS])
+
+
+def _lstm_node(g: _Graph, k: int, layer: LSTMLayer, x: str) -> str:
+    """One LSTM node; returns Y ``[T, dirs, 1, H]``. ONNX's first direction reads forwards,
+    so a layer whose first direction reads backwards is stored swapped (``order``)."""
+    at = checks.where(k, layer)
+    dirs = list(layer.directions)
+    if len(dirs) == 2 and dirs[0].reverse:
+        dirs = dirs[::-1]
+    H, P = layer.hidden_size, dirs[0].output_size
+    W = np.stack([_onnx_rows(w.W_x) for w in dirs])
+    R = np.stack([_onnx_rows(w.W_h) for w in dirs])
+    B = np.stack([np.concatenate([_onnx_rows(w.b), np.zeros(4 * H)]) for w in dirs])
+    inputs = [x, g.const(f"W{k}", W), g.const(f"R{k}", R), g.const(f"B{k}", B), ""]
+    states = ["", ""]
+    if any(w.h0 is not None or w.c0 is not None for w in dirs):
+        h0 = np.stack([np.zeros(P) if w.h0 is None else w.h0 for w in dirs])[:, None]
+        c0 = np.stack([np.zeros(H) if w.c0 is None else w.c0 for w in dirs])[:, None]
+        states = [g.const(f"initial_h{k}", h0), g.const(f"initial_c{k}", c0)]
+    peep = [""]
+    if any(w.has_peepholes for w in dirs):
+        zero = np.zeros(H)
+        rows = [
+            np.concatenate([zero if p is None else p for p in (w.p_i, w.p_o, w.p_f)]) for w in dirs
+        ]
+        peep = [g.const(f"P{k}", np.stack(rows))]
+    inputs += states + peep
+    while inputs[-1] == "":
+        inputs.pop()
+    attrs: dict[str, object] = {"hidden_size": H}
+    if len(dirs) == 2:
+        attrs["direction"] = "bidirectional"
+    elif dirs[0].reverse:
+        attrs["direction"] = "reverse"
+    names, alphas, betas = [], [], []
+    for w in dirs:
+        for act in (w.act_gate, w.act_cand, w.act_cell):
+            spec = _lstm_activation(act)
+            if spec is None:
+                raise checks.refusal(TARGET, Feature("activation", at, f"activation {act}"))
+            names.append(spec[0])
+            if spec[1] is not None:
+                alphas.append(float(spec[1]))
+            if spec[2] is not None:
+                betas.append(float(spec[2]))
+    if names != ["Sigmoid", "Tanh", "Tanh"] * len(dirs):
+        attrs["activations"] = names
+        if alphas:
+            attrs["activation_alpha"] = alphas
+        if betas:
+            attrs["activation_beta"] = betas
+    clips = {w.gate_clip for w in dirs}
+    if clips != {None}:
+        if len(clips) != 1:
+            raise checks.refusal(TARGET, Feature("gate_clip", at, "a gate_clip on one "
+                                                 "direction only"), "numpy")  # fmt: skip
+        attrs["clip"] = float(next(iter(clips)))  # type: ignore[arg-type]
+    y = g.name(f"Y{k}")
+    g.nodes.append(pb.node("LSTM", inputs, [y], f"LSTM_{k}", **attrs))
+    return y
+
+
+def _merge(g: _Graph, k: int, layer: LSTMLayer, y: str) -> str:
+    """``Y [T, dirs, 1, H]`` → the layer's output ``[T, 1, out]`` (merged, maybe reversed)."""
+    flat = g.const("shape", np.array([0, 0, -1], np.int64))
+    concat = layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE)
+    if not layer.bidirectional:
+        out = g.op("Reshape", [y, flat], f"layer{k}_out")
+    elif concat and not layer.directions[0].reverse:  # layout-only, as torch exports it
+        yt = g.op("Transpose", [y], f"layer{k}_t", perm=[0, 2, 1, 3])
+        out = g.op("Reshape", [yt, flat], f"layer{k}_out")
+    else:
+        first = 1 if layer.directions[0].reverse else 0  # stored swapped in _lstm_node
+        axis = g.const("axis", np.array([1], np.int64))
+        parts = []
+        for d in (first, 1 - first):
+            start, end = (
+                g.const("start", np.array([d], np.int64)),
+                g.const("end", np.array([d + 1], np.int64)),
+            )
+            parts.append(g.op("Slice", [y, start, end, axis], f"layer{k}_dir{d}"))
+        mode = layer.merge_mode
+        if concat:
+            merged = g.op("Concat", parts, f"layer{k}_concat", axis=3)
+        elif mode is MergeMode.SUM:
+            merged = g.op("Add", parts, f"layer{k}_sum")
+        elif mode is MergeMode.MUL:
+            merged = g.op("Mul", parts, f"layer{k}_mul")
+        else:
+            two = g.const("two", np.array(2.0, np.float32))
+            merged = g.op("Div", [g.op("Add", parts, f"layer{k}_sum"), two], f"layer{k}_ave")
+        out = g.op("Reshape", [merged, flat], f"layer{k}_out")
+    if layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING:
+        consts = [np.array([v], np.int64) for v in (-1, INT64_MIN, 0, -1)]
+        names = [g.const(n, c) for n, c in zip(("start", "end", "axis", "step"), consts)]
+        out = g.op("Slice", [out, *names], f"layer{k}_reversed")
+    return out
+
+
+def _transform(g: _Graph, t: object, x: str, at: str) -> str:
+    if isinstance(t, DenseLayer | ActivationLayer):
+        act = t.activation
+        if act.name != "linear" and act.name not in _DENSE_OPS:
+            raise checks.refusal(TARGET, Feature("between", at, f"a {t.kind} with activation "
+                                                 f"{act}"), "numpy")  # fmt: skip
+        if isinstance(t, DenseLayer):
+            x = g.op("MatMul", [x, g.const(f"{t.name}_W", np.asarray(t.W.T))], f"{t.name}_mm")
+            if t.b is not None:
+                x = g.op("Add", [x, g.const(f"{t.name}_b", np.asarray(t.b))], f"{t.name}_add")
+        if act.name != "linear":
+            op, attrs = _DENSE_OPS[act.name]
+            x = g.op(op, [x], f"{t.name}_{act.name}", **attrs)
+        return x
+    kind = getattr(t, "kind", type(t).__name__)
+    raise checks.refusal(TARGET, Feature("between", at, f"a {kind} layer"), "numpy")
+
+
+def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
+    """The serialized ModelProto, notes, and whether a ``head`` output was written."""
+    checks.refuse_any(TARGET, model, {"projection", "cell_clip", "proj_clip"})
+    if not 14 <= opset <= 22:
+        raise ExportError(f"onnx export: opset {opset} unsupported; use 14 to 22")
+    g, notes = _Graph(), []
+    cur = "x"
+    for k, layer in enumerate(model.layers):
+        for t in layer.before:
+            cur = _transform(g, t, cur, checks.where(k, layer))
+        cur = _merge(g, k, layer, _lstm_node(g, k, layer, cur))
+    y = cur
+    g.nodes.append(pb.node("Identity", [cur], ["y"], "output"))
+    outputs = [pb.value_info("y", ["T", 1, model.output_size])]
+    has_head = False
+    if model.head:
+        trial = _Graph(count=g.count)
+        try:
+            for t in model.head:
+                y = _transform(trial, t, y, "the head")
+        except ExportError as exc:
+            notes.append(f"the head was not written ({exc})")
+        else:
+            g.nodes += trial.nodes + [pb.node("Identity", [y], ["head"], "head_output")]
+            g.inits += trial.inits
+            outputs.append(pb.value_info("head", ["T", 1, model.head_output_size]))
+            has_head = True
+    doc = f"exported by lstmviz {__version__} from {model.source_path or 'a model'}"
+    raw = pb.model(
+        g.nodes,
+        g.inits,
+        [pb.value_info("x", ["T", 1, model.input_size])],
+        outputs,
+        graph_name="lstmviz_export",
+        opset=opset,
+        doc=doc,
+        version=__version__,
+    )
+    return raw, notes, has_head
+
+
+def export_onnx(model: LSTMModel, path: Path, opset: int = 14) -> ExportResult:
+    raw, notes, has_head = build(model, opset)
+    path.write_bytes(raw)
+    outs = "y and head" if has_head else "y"
+    code = (
+        "import numpy as np, onnxruntime as ort\n"
+        f"sess = ort.InferenceSession({str(path)!r})\n"
+        f"y = sess.run(['y'], {{'x': x.astype(np.float32)[:, None, :]}})[0][:, 0]  # x (T, "
+        f"{model.input_size})\n"
+    )
+    summary = (
+        f"wrote {path} ({len(model.layers)} LSTM nodes, opset {opset}, input x [T, 1, "
+        f"{model.input_size}], output {outs})"
+    )
+    return ExportResult(TARGET, (path,), summary, tuple(notes), code)
