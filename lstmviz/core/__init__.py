@@ -5,8 +5,17 @@ notebooks.
 """
 
 from lstmviz.core.activations import Activation
+from lstmviz.core.cells import (
+    GRU_CELL,
+    GRU_RESET_BEFORE_CELL,
+    LSTM_CELL,
+    RNN_CELL,
+    CellDescription,
+    cell_of,
+)
 from lstmviz.core.compute import run, run_batch
 from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
+from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import (
     GATES,
     LayerInfo,
@@ -16,17 +25,27 @@ from lstmviz.core.model import (
     MergeMode,
     OutputOrder,
     Provenance,
+    RecurrentDirection,
+    RecurrentLayer,
+    RecurrentModel,
     Setting,
     StoredTensor,
 )
+from lstmviz.core.rnn import RNNDirection
 from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
 
 __all__ = [
     "GATES",
+    "GRU_CELL",
+    "GRU_RESET_BEFORE_CELL",
+    "LSTM_CELL",
+    "RNN_CELL",
     "Activation",
     "ActivationLayer",
+    "CellDescription",
     "DenseLayer",
     "DirectionTrace",
+    "GRUDirection",
     "LSTMDirection",
     "LSTMLayer",
     "LSTMModel",
@@ -36,9 +55,14 @@ __all__ = [
     "NormLayer",
     "OutputOrder",
     "Provenance",
+    "RNNDirection",
+    "RecurrentDirection",
+    "RecurrentLayer",
+    "RecurrentModel",
     "Setting",
     "StoredTensor",
     "Trace",
+    "cell_of",
     "run",
     "run_batch",
 ]

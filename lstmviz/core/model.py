@@ -12,18 +12,24 @@ import enum
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.activations import SIGMOID, TANH, Activation
+from lstmviz.core.cells import LSTM_CELL, CellDescription
 from lstmviz.core.stored_role import StoredPart, StoredRole
+
+if TYPE_CHECKING:
+    from lstmviz.core.gru import GRUDirection
+    from lstmviz.core.rnn import RNNDirection
 
 FloatArray = npt.NDArray[np.floating]
 
-GATES: tuple[str, ...] = ("i", "f", "g", "o")
-GATE_NAMES: dict[str, str] = {"i": "input", "f": "forget", "g": "candidate", "o": "output"}
+#: The LSTM's gates (kept for the LSTM-only code; other cells: ``cell.gate_names``).
+GATES: tuple[str, ...] = LSTM_CELL.gate_names
+GATE_NAMES: dict[str, str] = {g.name: g.long_name for g in LSTM_CELL.gates}
 
 
 class MergeMode(enum.Enum):
@@ -66,6 +72,10 @@ class StoredTensor:
     offset: int = 0
     dtype: str = "float32"
     shared_by: int = 1  # directions stored in this one array (ONNX: leading dirs axis)
+    #: Stored gate blocks this array holds, in its own order, when it holds only some (TF1
+    #: GRUCell: ``gates/kernel`` holds r, u = blocks (0, 1), ``candidate/kernel`` block (2,)).
+    #: Empty: all of the cell's blocks.
+    blocks: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -112,12 +122,17 @@ class Provenance:
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
 
+    #: The canonical gate names the blocks are shown as (set by the direction: i,f,g,o for
+    #: the LSTM, r,z,n for the GRU).
+    shown_as: tuple[str, ...] = ("i", "f", "g", "o")
+
     def describe(self) -> str:
         """One line such as *stored as i,f,c,o (Keras 2.2.4, transposed); shown as i,f,g,o*."""
         extra = [self.framework]
         if any(s.transposed for s in self.stored):
             extra.append("transposed")
-        text = f"stored as {','.join(self.gate_order)} ({', '.join(extra)}); shown as i,f,g,o"
+        shown = ",".join(self.shown_as)
+        text = f"stored as {','.join(self.gate_order)} ({', '.join(extra)}); shown as {shown}"
         assumed = [f"{s.name}={s.value} (default assumed)" for s in self.assumed]
         return "; ".join([text, *assumed])
 
@@ -170,8 +185,130 @@ def _frozen(a: Any, name: str) -> FloatArray:
     return freeze(arr)
 
 
+class RecurrentDirection:
+    """What every direction class shares (``LSTMDirection``, ``GRUDirection``,
+    ``RNNDirection``): read-only weight arrays named by ``array_fields``, the ``derived`` cache
+    of engine-ready copies, pickling, and gate blocks by the cell's names. Subclasses are
+    frozen dataclasses with ``W_x (n_gates·H, D)``, ``reverse``, ``provenance`` and ``h0``."""
+
+    #: The direction's array fields, frozen on construction and on unpickling.
+    array_fields: ClassVar[tuple[str, ...]] = ()
+    cell: ClassVar[CellDescription]
+    W_x: FloatArray
+    reverse: bool
+    provenance: Provenance
+
+    def _freeze_fields(self) -> None:
+        for name in self.array_fields:
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _frozen(value, name))
+        names = self.cell.gate_names
+        if self.provenance.shown_as != names:  # the blocks are shown by the cell's own names
+            prov = self.provenance
+            default = len(prov.perm) != len(names)  # left at the LSTM's default
+            object.__setattr__(
+                self,
+                "provenance",
+                replace(
+                    prov,
+                    shown_as=names,
+                    gate_order=names if default else prov.gate_order,
+                    perm=tuple(range(len(names))) if default else prov.perm,
+                ),
+            )
+
+    @property
+    def input_size(self) -> int:
+        """D, the width of x_t."""
+        return self.W_x.shape[1]
+
+    @property
+    def hidden_size(self) -> int:
+        """H, the number of units."""
+        return self.W_x.shape[0] // self.cell.n_gates
+
+    @property
+    def kind(self) -> str:
+        """The cell's name: ``LSTM``, ``GRU``, ``RNN``."""
+        return self.cell.name
+
+    def gate(self, array: FloatArray, gate: str) -> FloatArray:
+        """Rows of gate ``gate`` (one of ``cell.gate_names``) of a ``(n_gates·H, ...)`` array."""
+        return array[self.cell.block(gate, self.hidden_size)]
+
+    def activation_for(self, role: str) -> Activation:
+        """The activation of a gate role (``gate``, ``candidate``) or of the LSTM's ``cell``."""
+        return getattr(
+            self, {"gate": "act_gate", "candidate": "act_cand", "cell": "act_cell"}[role]
+        )
+
+    def gate_activation(self, gate: str) -> Activation:
+        """The activation gate ``gate`` goes through."""
+        return self.activation_for(self.cell.gate(gate).role)
+
+    @property
+    def n_params(self) -> int:
+        """Canonical parameter count (a summed bias counted once; initial states not)."""
+        arrays = (getattr(self, n) for n in self.array_fields if n not in ("h0", "c0"))
+        return int(sum(a.size for a in arrays if a is not None))
+
+    @property
+    def n_stored_params(self) -> int:
+        """Parameters as the file stores them (e.g. PyTorch's two biases count twice)."""
+        if not self.provenance.stored:
+            return self.n_params
+        return int(
+            sum(
+                int(np.prod(t.shape)) // t.shared_by
+                for t in self.provenance.stored
+                if t.offset == 0
+            )
+        )
+
+    def replace(self, **changes: Any) -> Any:
+        return replace(self, **changes)  # type: ignore[type-var]
+
+    def derived(self, key: Hashable, make: Callable[[], FloatArray]) -> FloatArray:
+        """``make()``, computed once per direction and kept read-only.
+
+        The weights are immutable (``_immutable``), so an engine's reordered or transposed
+        copy of them never goes stale; running the same model again (the GUI's case: a new
+        sequence, new h0) skips preparing it, 12-17 ms at H = 1024. Each engine and dtype
+        that ran keeps its copy (about the size of the float32 weights each: the GUI's NumPy
+        engine and the compiled one both, 16 MiB apiece at H = 1024); copies are not pickled.
+        Making a weight writable again bypasses the cache; editing it and making it
+        read-only once more is not supported (build a new direction with ``replace``).
+        """
+        trusted = all(_immutable(a) for a in self._arrays())  # else a weight was made writable
+        if not trusted:
+            self.__dict__.pop("_derived", None)  # nothing derived from it is trusted, or kept
+        cache = self.__dict__.setdefault("_derived", {}) if trusted else {}  # not a field
+        arr = cache.get(key)
+        if arr is None:
+            arr = make()
+            arr.setflags(write=False)  # also when not kept: one compiled signature
+            cache[key] = arr
+        return arr
+
+    def _arrays(self) -> list[FloatArray]:
+        return [a for a in (getattr(self, n) for n in self.array_fields) if a is not None]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_derived", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """pickle and ``copy.deepcopy`` rebuild the arrays writable: make them read-only
+        again, as construction does (they are the copy's own)."""
+        self.__dict__.update(state)
+        for a in self._arrays():
+            freeze(a)
+
+
 @dataclass(frozen=True)
-class LSTMDirection:
+class LSTMDirection(RecurrentDirection):
     """The weights of one direction of one layer, in canonical form.
 
     Shapes: ``W_x (4H, D)``, ``W_h (4H, H or P)``, ``b (4H,)``, peepholes ``(H,)``,
@@ -198,11 +335,11 @@ class LSTMDirection:
     h0: FloatArray | None = None
     c0: FloatArray | None = None
 
+    array_fields: ClassVar[tuple[str, ...]] = _ARRAY_FIELDS
+    cell: ClassVar[CellDescription] = LSTM_CELL
+
     def __post_init__(self) -> None:
-        for name in _ARRAY_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, _frozen(value, name))
+        self._freeze_fields()
         H4 = self.W_x.shape[0] if self.W_x.ndim == 2 else -1
         if self.W_x.ndim != 2 or H4 % 4 or H4 == 0:
             raise ValueError(f"W_x must be (4H, D), got {self.W_x.shape}")
@@ -232,16 +369,6 @@ class LSTMDirection:
                 )
 
     @property
-    def hidden_size(self) -> int:
-        """H, the number of units."""
-        return self.W_x.shape[0] // 4
-
-    @property
-    def input_size(self) -> int:
-        """D, the width of x_t."""
-        return self.W_x.shape[1]
-
-    @property
     def output_size(self) -> int:
         """Width of h_t: P with a projection, else H."""
         return self.W_h.shape[1]
@@ -250,69 +377,8 @@ class LSTMDirection:
     def has_peepholes(self) -> bool:
         return any(p is not None for p in (self.p_i, self.p_f, self.p_o))
 
-    @property
-    def n_params(self) -> int:
-        """Canonical parameter count (the summed bias counted once)."""
-        arrays = (self.W_x, self.W_h, self.b, self.p_i, self.p_f, self.p_o, self.W_p)
-        return int(sum(a.size for a in arrays if a is not None))
-
-    @property
-    def n_stored_params(self) -> int:
-        """Parameters as the file stores them (e.g. PyTorch's two biases count twice)."""
-        if not self.provenance.stored:
-            return self.n_params
-        return int(
-            sum(
-                int(np.prod(t.shape)) // t.shared_by
-                for t in self.provenance.stored
-                if t.offset == 0
-            )
-        )
-
-    def gate(self, array: FloatArray, gate: str) -> FloatArray:
-        """Rows of gate ``gate`` ('i','f','g','o') of a ``(4H, ...)`` array."""
-        k, H = GATES.index(gate), self.hidden_size
-        return array[k * H : (k + 1) * H]
-
     def replace(self, **changes: Any) -> LSTMDirection:
         return replace(self, **changes)
-
-    def derived(self, key: Hashable, make: Callable[[], FloatArray]) -> FloatArray:
-        """``make()``, computed once per direction and kept read-only.
-
-        The weights are immutable (``_immutable``), so an engine's reordered or transposed
-        copy of them never goes stale; running the same model again (the GUI's case: a new
-        sequence, new h0) skips preparing it, 12-17 ms at H = 1024. Each engine and dtype
-        that ran keeps its copy (about the size of the float32 weights each: the GUI's NumPy
-        engine and the compiled one both, 16 MiB apiece at H = 1024); copies are not pickled.
-        Making a weight writable again bypasses the cache; editing it and making it
-        read-only once more is not supported (build a new direction with ``replace``).
-        """
-        trusted = all(_immutable(a) for a in self._arrays())  # else a weight was made writable
-        if not trusted:
-            self.__dict__.pop("_derived", None)  # nothing derived from it is trusted, or kept
-        cache = self.__dict__.setdefault("_derived", {}) if trusted else {}  # not a field
-        arr = cache.get(key)
-        if arr is None:
-            arr = make()
-            arr.setflags(write=False)  # also when not kept: one compiled signature
-            cache[key] = arr
-        return arr
-
-    def _arrays(self) -> list[FloatArray]:
-        return [a for a in (getattr(self, n) for n in _ARRAY_FIELDS) if a is not None]
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_derived", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """pickle and ``copy.deepcopy`` rebuild the arrays writable: make them read-only
-        again, as construction does (they are the copy's own)."""
-        self.__dict__.update(state)
-        for a in self._arrays():
-            freeze(a)
 
 
 @dataclass(frozen=True)
@@ -329,7 +395,8 @@ class LSTMLayer:
     """
 
     name: str
-    directions: tuple[LSTMDirection, ...]
+    #: Directions of one cell kind (``LSTMDirection``, ``GRUDirection`` or ``RNNDirection``).
+    directions: tuple[LSTMDirection | GRUDirection | RNNDirection, ...]
     merge_mode: MergeMode = MergeMode.CONCAT
     output_order: OutputOrder = OutputOrder.TIME
     return_sequences: bool = True
@@ -343,6 +410,8 @@ class LSTMLayer:
     def __post_init__(self) -> None:
         if len(self.directions) not in (1, 2):
             raise ValueError("a layer has one or two directions")
+        if len({d.cell for d in self.directions}) != 1:
+            raise ValueError("both directions of a layer must be the same kind of cell")
         if len(self.directions) == 2:
             fw, bw = self.directions
             if fw.reverse == bw.reverse:
@@ -355,6 +424,11 @@ class LSTMLayer:
     @property
     def bidirectional(self) -> bool:
         return len(self.directions) == 2
+
+    @property
+    def cell(self) -> CellDescription:
+        """The description of the cell both directions compute."""
+        return self.directions[0].cell
 
     @property
     def reversed_output(self) -> bool:
@@ -471,3 +545,8 @@ class LSTMModel:
 
     def replace(self, **changes: Any) -> LSTMModel:
         return replace(self, **changes)
+
+
+#: Cell-neutral names: a layer or model may hold LSTM, GRU or plain RNN directions.
+RecurrentLayer = LSTMLayer
+RecurrentModel = LSTMModel

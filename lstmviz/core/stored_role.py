@@ -36,6 +36,8 @@ class StoredRole(str, enum.Enum):
     b = "b"  # one summed bias (Keras, TF1; ONNX's [dirs, 8H] W and R biases in one array)
     b_ih = "b_ih"  # PyTorch's two biases, summed into the canonical b
     b_hh = "b_hh"
+    b_x = "b_x"  # GRU: input and recurrent biases kept apart (the reset gate acts on W_h·h + b_h)
+    b_h = "b_h"
     p_i = "p_i"  # one peephole vector per gate (TF1 w_i_diag, Keras 1 ...)
     p_f = "p_f"
     p_o = "p_o"
@@ -83,6 +85,8 @@ _PARTS: dict[StoredRole, StoredPart] = {
     StoredRole.b: StoredPart.BIAS,
     StoredRole.b_ih: StoredPart.BIAS,
     StoredRole.b_hh: StoredPart.BIAS,
+    StoredRole.b_x: StoredPart.BIAS,
+    StoredRole.b_h: StoredPart.BIAS,
     StoredRole.p_i: StoredPart.PEEPHOLE,
     StoredRole.p_f: StoredPart.PEEPHOLE,
     StoredRole.p_o: StoredPart.PEEPHOLE,
