@@ -186,7 +186,9 @@ def _merge(g: _Graph, k: int, layer: LSTMLayer, y: str) -> str:
         out = g.op("Reshape", [merged, flat], f"layer{k}_out")
     if layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING:
         consts = [np.array([v], np.int64) for v in (-1, INT64_MIN, 0, -1)]
-        names = [g.const(n, c) for n, c in zip(("start", "end", "axis", "step"), consts)]
+        names = [
+            g.const(n, c) for n, c in zip(("start", "end", "axis", "step"), consts, strict=True)
+        ]
         out = g.op("Slice", [out, *names], f"layer{k}_reversed")
     return out
 
@@ -232,7 +234,7 @@ def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
         except ExportError as exc:
             notes.append(f"the head was not written ({exc})")
         else:
-            g.nodes += trial.nodes + [pb.node("Identity", [y], ["head"], "head_output")]
+            g.nodes += [*trial.nodes, pb.node("Identity", [y], ["head"], "head_output")]
             g.inits += trial.inits
             outputs.append(pb.value_info("head", ["T", 1, model.head_output_size]))
             has_head = True

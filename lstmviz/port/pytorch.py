@@ -27,36 +27,37 @@ BIAS_NOTE = (
 )
 
 
-def _check(model: LSTMModel) -> None:
+def check(model: LSTMModel, target: str = TARGET) -> None:
+    """Refuse what one ``nn.LSTM`` cannot hold (also the npz canonical layout's rule)."""
     checks.refuse_any(
-        TARGET,
+        target,
         model,
         {
             "peepholes", "cell_clip", "proj_clip", "gate_clip", "merge_mode", "reversed_output",
             "reverse_only", "initial_state", "between",
         },
     )  # fmt: skip
-    checks.require_sigmoid_tanh(TARGET, model)
+    checks.require_sigmoid_tanh(target, model)
     first = model.layers[0]
     for k, layer in enumerate(model.layers):
         at = checks.where(k, layer)
         d0 = layer.directions[0]
         if layer.hidden_size != first.hidden_size:
             raise checks.refusal(
-                TARGET,
+                target,
                 Feature("widths", at, f"{layer.hidden_size} units where layer 0 has "
                         f"{first.hidden_size} (nn.LSTM has one hidden_size)"),
                 "keras, onnx, npz or numpy",
             )  # fmt: skip
         if layer.bidirectional != first.bidirectional:
             raise checks.refusal(
-                TARGET,
+                target,
                 Feature("widths", at, "a different number of directions than layer 0"),
                 "keras, onnx, npz or numpy",
             )
         if d0.output_size != first.directions[0].output_size:
             raise checks.refusal(
-                TARGET,
+                target,
                 Feature("widths", at, "a projection size different from layer 0's"),
                 "npz or numpy",
             )
@@ -64,7 +65,7 @@ def _check(model: LSTMModel) -> None:
 
 def state_dict(model: LSTMModel) -> dict[str, np.ndarray]:
     """``nn.LSTM(D, H, num_layers, bidirectional=, proj_size=)`` names → float32 arrays."""
-    _check(model)
+    check(model)
     out: dict[str, np.ndarray] = {}
     for k, layer in enumerate(model.layers):
         for d, w in enumerate(layer.directions):
