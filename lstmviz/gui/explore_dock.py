@@ -1,0 +1,107 @@
+"""Puts the explore views into the main window: the text view and the Select and match panel
+as docks (hidden until asked for), their View entries, and File entries for vocabularies,
+corpora and annotations.
+
+One call, ``install_explore(window)``, so the main window module gains one line; the state
+is the window's ``explore`` (a Qt-free ``ExploreSession`` on its workspace).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu
+
+from lstmviz.gui.explore_panel import ExplorePanel
+from lstmviz.gui.text_view import TextView
+from lstmviz.workspace.explore_session import ExploreSession, Topic
+
+if TYPE_CHECKING:
+    from lstmviz.gui.main_window import MainWindow
+
+VOCABULARY_FILTERS = "Vocabularies (*.txt *.json *.vocab);;All files (*)"
+CORPUS_FILTERS = "Corpora (*.txt *.npz *.npy *.csv *.tsv);;All files (*)"
+ANNOTATION_FILTERS = "Annotations (*.txt *.tsv *.csv *.json);;All files (*)"
+
+
+def install_explore(window: MainWindow) -> ExploreSession:
+    """Give ``window`` an ``explore`` session, the two docks and their menu entries."""
+    session = ExploreSession(window.workspace)
+    window.explore = session
+    window.text_view = TextView(window.workspace, session)
+    window.explore_panel = ExplorePanel(window.workspace, session)
+    window.text_dock = _dock(
+        window, "Text", window.text_view, Qt.DockWidgetArea.BottomDockWidgetArea
+    )
+    window.explore_dock = _dock(
+        window, "Select and match", window.explore_panel, Qt.DockWidgetArea.RightDockWidgetArea
+    )
+    _add_menus(window, session)
+    # a new corpus or vocabulary is something to look at: show the text
+    session.subscribe((Topic.CORPUS, Topic.VOCABULARY), lambda _t: window.text_dock.show())
+    session.subscribe(Topic.ERROR, lambda _t: window.status_label.setText(session.message))
+    return session
+
+
+def show_explore(window: MainWindow) -> None:
+    """Show both docks (``--example brackets``, a screenshot)."""
+    window.text_dock.show()
+    window.explore_dock.show()
+
+
+def _dock(window: MainWindow, title: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:
+    dock = QDockWidget(title, window)
+    dock.setObjectName(title)
+    dock.setWidget(widget)
+    window.addDockWidget(area, dock)
+    dock.hide()  # the window opens as before; View ▸ Text or a corpus shows it
+    return dock
+
+
+def _menu(window: MainWindow, title: str) -> QMenu | None:
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == title:
+            return action.menu()
+    return None
+
+
+def _add_menus(window: MainWindow, session: ExploreSession) -> None:
+    file_menu, view_menu = _menu(window, "File"), _menu(window, "View")
+    if file_menu is not None:
+        before = next((a for a in file_menu.actions() if a.menu() is not None), None)
+        entries = (
+            ("Load &vocabulary…", lambda: ask_vocabulary(window)),
+            ("Characters as tokens", session.use_characters),
+            ("Open &corpus…", lambda: ask_corpus(window)),
+            ("Load &annotations…", lambda: ask_annotations(window)),
+        )
+        for text, slot in entries:
+            action = QAction(text, window)
+            action.triggered.connect(slot)
+            file_menu.insertAction(before, action)
+    if view_menu is not None:
+        view_menu.addAction(window.text_dock.toggleViewAction())
+        view_menu.addAction(window.explore_dock.toggleViewAction())
+
+
+def _ask(window: MainWindow, title: str, filters: str) -> str:
+    path, _ = QFileDialog.getOpenFileName(window, title, window.settings.last_directory(), filters)
+    return path
+
+
+def ask_vocabulary(window: MainWindow) -> None:
+    if path := _ask(window, "Load vocabulary", VOCABULARY_FILTERS):
+        window.explore.load_vocabulary(path)
+
+
+def ask_corpus(window: MainWindow) -> None:
+    if path := _ask(window, "Open corpus", CORPUS_FILTERS):
+        window.explore.open_corpus(path)
+        window.explore_dock.show()
+
+
+def ask_annotations(window: MainWindow) -> None:
+    if path := _ask(window, "Load annotations", ANNOTATION_FILTERS):
+        window.explore.load_annotations(path)

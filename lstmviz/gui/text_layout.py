@@ -1,0 +1,114 @@
+"""Where each token of a sequence goes when laid out as wrapped text, and what colour it gets.
+
+Kept apart from the widget so both are cheap: the layout is a pass over token widths (one
+per distinct token, measured once), the colours a lookup-table index with NumPy. A new unit
+or quantity recolours (one array op), a new width re-wraps, nothing creates items per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+#: What a whitespace token is drawn as (its colour must stay visible and clickable).
+VISIBLE = {"\n": "↵", "\r": "␍", "\t": "⇥", "": "∅"}
+MAX_CHARS = 24  # a longer token (a URL in a word vocabulary) is elided with …
+
+
+def display(label: str) -> str:
+    """The text drawn for a token: whitespace made visible, very long tokens elided."""
+    if label in VISIBLE:
+        return VISIBLE[label]
+    label = label.replace("\n", "↵").replace("\t", "⇥")
+    return label if len(label) <= MAX_CHARS else label[: MAX_CHARS - 1] + "…"
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """``x (T,)`` left edge and ``width (T,)`` in pixels, ``row (T,)`` line of each token;
+    ``row_start (rows + 1,)``: first token of each line (tokens of line r are
+    ``row_start[r]:row_start[r + 1]``)."""
+
+    x: npt.NDArray[np.int32]
+    width: npt.NDArray[np.int32]
+    row: npt.NDArray[np.int32]
+    row_start: npt.NDArray[np.int64]
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_start) - 1
+
+    def token_at(self, row: int, x: float) -> int | None:
+        """The token under pixel ``x`` of line ``row``, None between or past tokens."""
+        if not 0 <= row < self.rows:
+            return None
+        lo, hi = int(self.row_start[row]), int(self.row_start[row + 1])
+        k = lo + int(np.searchsorted(self.x[lo:hi], x, side="right")) - 1
+        if lo <= k < hi and x < self.x[k] + self.width[k]:
+            return k
+        return None
+
+
+def wrap(widths: npt.ArrayLike, breaks: npt.ArrayLike, available: int) -> TokenLayout:
+    """Greedy wrap of tokens of ``widths`` into lines of ``available`` pixels; a token with
+    ``breaks[t]`` (a newline) ends its line. A token wider than the line gets a line alone."""
+    w = np.asarray(widths, dtype=np.int32)
+    brk = np.asarray(breaks, dtype=bool)
+    T = len(w)
+    x = np.zeros(T, dtype=np.int32)
+    row = np.zeros(T, dtype=np.int32)
+    # Plain Python over ints: ~40 ms for 100,000 tokens, done once per sequence or width.
+    wl, bl = w.tolist(), brk.tolist()
+    cur = r = 0
+    xs, rs = [0] * T, [0] * T
+    for t in range(T):
+        wt = wl[t]
+        if cur and cur + wt > available:
+            r += 1
+            cur = 0
+        xs[t], rs[t] = cur, r
+        cur += wt
+        if bl[t]:
+            r += 1
+            cur = 0
+    if T:
+        x[:] = xs
+        row[:] = rs
+    n_rows = (int(row[-1]) + 1) if T else 0
+    row_start = np.searchsorted(row, np.arange(n_rows + 1)).astype(np.int64)
+    return TokenLayout(x, w, row, row_start)
+
+
+def levels_for(quantity: str, values: npt.NDArray) -> tuple[float, float]:
+    """Fixed colour levels: [0, 1] for the sigmoid gates, ±1 for tanh-bounded h and g,
+    ± the largest |c| of the whole run for c (so one colour means one value everywhere)."""
+    if quantity in ("i", "f", "o"):
+        return 0.0, 1.0
+    if quantity in ("h", "g"):
+        lim = 1.0
+        finite = values[np.isfinite(values)] if values.size else values
+        if finite.size and float(np.abs(finite).max()) > 1.0:  # a projection or a linear act
+            lim = float(np.abs(finite).max())
+        return -lim, lim
+    finite = values[np.isfinite(values)] if values.size else values
+    lim = float(np.abs(finite).max()) if finite.size else 1.0
+    lim = lim if lim > 0 else 1.0
+    return -lim, lim
+
+
+def colours(
+    values: npt.NDArray, levels: tuple[float, float], lut: npt.NDArray
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """``(T, 3)`` background RGB of each token from ``lut (n, 3)`` and whether its text is
+    drawn light (on a dark background); NaN/Inf is grey."""
+    lo, hi = levels
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    norm = np.clip((np.where(finite, v, lo) - lo) / (hi - lo or 1.0), 0.0, 1.0)
+    idx = np.round(norm * (len(lut) - 1)).astype(np.intp)
+    rgb = np.asarray(lut, dtype=np.uint8)[idx, :3].copy()
+    rgb[~finite] = (160, 160, 160)
+    luminance = rgb @ np.array([0.299, 0.587, 0.114])
+    return rgb, luminance < 128

@@ -1,0 +1,196 @@
+"""The current sequence as text, each token coloured by one unit's h, c or gate value.
+
+A view on the ``Workspace`` (model, sequence, run, selected unit, step) and the
+``ExploreSession`` (the tokens' text, annotation tracks, the unit set's quantity and span).
+Hover names token, step and value; a click moves the debugger to that step; a drag selects
+the span the Select panel picks units in. Colours come only from the run of the sequence
+shown: while a new run computes, the tokens are grey and the header says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from lstmviz.core.trace import Trace
+from lstmviz.gui import plot_style as ps
+from lstmviz.gui.text_canvas import TextCanvas
+from lstmviz.gui.text_layout import colours, levels_for
+from lstmviz.gui.view_cache import memo
+from lstmviz.workspace import Change, Event, Workspace
+from lstmviz.workspace.explore_session import ExploreSession, Topic
+from lstmviz.workspace.unit_selection import QUANTITIES, Field, unit_values
+
+QUANTITY_NAMES = {
+    "h": "h (hidden state)",
+    "c": "c (cell state)",
+    "i": "i (input gate)",
+    "f": "f (forget gate)",
+    "g": "g (candidate)",
+    "o": "o (output gate)",
+}
+
+
+def run_is_current(trace: Trace | None, x: np.ndarray | None) -> bool:
+    """Whether ``trace`` is the run of ``x`` (a new sequence keeps the old run until the
+    new one arrives; its colours must not be shown on the new tokens)."""
+    if trace is None or x is None or trace.x.shape != x.shape:
+        return False
+    return trace.x is x or bool(np.array_equal(trace.x, x))
+
+
+class TextView(QWidget):
+    """Header (what colours the text, its range, hover readout) over the scrolling text."""
+
+    def __init__(
+        self, workspace: Workspace, session: ExploreSession, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.workspace, self.session = workspace, session
+        self.selection = session.selection
+        self.values: np.ndarray | None = None  # (T,) the colouring values, None while stale
+        self.levels = (0.0, 1.0)
+        self.hover_text = ""
+        self._current: tuple[int, int, bool] = (0, 0, False)  # (id(trace), id(x), current)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        header = QHBoxLayout()
+        header.addWidget(QLabel("Colour by"))
+        self.quantity_box = QComboBox()
+        for q in QUANTITIES:
+            self.quantity_box.addItem(QUANTITY_NAMES[q], q)
+        self.quantity_box.currentIndexChanged.connect(self._on_quantity_box_changed)
+        header.addWidget(self.quantity_box)
+        self.title = QLabel()
+        header.addWidget(self.title)
+        self.status = QLabel()
+        self.status.setStyleSheet("color: #8b0000;")
+        header.addWidget(self.status)
+        header.addStretch(1)
+        self.readout = QLabel()
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)
+        header.addWidget(self.readout)
+        layout.addLayout(header)
+        self.canvas = TextCanvas()
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.canvas)
+        layout.addWidget(self.scroll, 1)
+
+        self.canvas.step_clicked.connect(self._on_canvas_step_clicked)
+        self.canvas.span_dragged.connect(self._on_canvas_span_dragged)
+        self.canvas.hovered.connect(self._on_canvas_hovered)
+        workspace.subscribe((Change.MODEL, Change.TRACE, Change.SELECTION), self._update_colours)
+        workspace.subscribe(Change.SEQUENCE, self._update_sequence)
+        workspace.subscribe(Change.STEP, self._update_step)
+        session.subscribe(Topic.LABELS, self._update_labels)
+        session.subscribe((Topic.ANNOTATIONS, Topic.CORPUS), self._update_tracks)
+        self.selection.subscribe(self._on_selection_field)
+        self._update_labels(None)
+
+    # -- events --------------------------------------------------------------------------------
+    def _update_sequence(self, _event: Event) -> None:
+        if self.session.labels is None:  # step numbers: the session emits no LABELS for them
+            self._update_labels(None)
+        else:
+            self._update_colours(None)
+
+    def _update_labels(self, _topic: Topic | None) -> None:
+        labels = self.session.labels
+        x = self.workspace.sequence
+        if labels is None:
+            labels = [str(t) for t in range(0 if x is None else len(x))]
+        self.canvas.set_tokens(labels)
+        self._update_tracks(None)
+        self._update_colours(None)
+        self._update_step(None)
+
+    def _update_tracks(self, _topic: Topic | None) -> None:
+        self.canvas.set_tracks(self.session.tracks())
+
+    def _on_selection_field(self, field: Field) -> None:
+        if field is Field.QUANTITY:
+            k = QUANTITIES.index(self.selection.quantity)
+            if self.quantity_box.currentIndex() != k:
+                self.quantity_box.setCurrentIndex(k)
+            self._update_colours(None)
+        elif field is Field.SPAN:
+            self.canvas.set_span(self.selection.span)
+
+    def _update_step(self, _event: Event | None) -> None:
+        t = self.workspace.step
+        self.canvas.set_step(t)
+        rect = self.canvas.token_rect(t)
+        if rect is not None and self.isVisible():
+            self.scroll.ensureVisible(rect.center().x(), rect.center().y(), 20, 20)
+
+    def _update_colours(self, _event: Event | None) -> None:
+        """Recolour from the current run, or grey with a note while it computes."""
+        ws = self.workspace
+        trace, x = ws.trace, ws.sequence
+        key = (id(trace), id(x))
+        if self._current[:2] != key:
+            self._current = (*key, run_is_current(trace, x))
+        s, q = ws.selection, self.selection.quantity
+        if ws.model is None or x is None:
+            self.title.setText("Open a model to see its sequence as text")
+        if trace is None or not self._current[2]:
+            self.values = None
+            self.canvas.set_colours(None, None)
+            if ws.model is not None:
+                self.status.setText("computing the run…")
+                if self.isVisible():
+                    ws.ensure_trace()
+            return
+        self.status.setText("")
+        values = unit_values(trace, s.layer, s.direction, q)
+        unit = min(s.unit, values.shape[1] - 1)
+        self.values = values[:, unit]
+        self.levels = memo(
+            trace, f"text_levels/{s.layer}/{s.direction}/{q}", lambda: levels_for(q, values)
+        )
+        lut = memo(trace, "text_lut", lambda: ps.lut(ps.SIGNED_CMAP))
+        rgb, light = colours(self.values, self.levels, lut)
+        self.canvas.set_colours(rgb, light)
+        lo, hi = self.levels
+        side = " backward" if s.direction else ""
+        self.title.setText(
+            f"unit {unit} of layer {s.layer}{side}, colour {lo:.2g} … {hi:.2g} (blue → white → red)"
+        )
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._update_colours(None)
+        self._update_step(None)
+
+    # -- user actions --------------------------------------------------------------------------
+    def _on_quantity_box_changed(self, index: int) -> None:
+        self.selection.set_quantity(self.quantity_box.itemData(index))
+
+    def _on_canvas_step_clicked(self, t: int) -> None:
+        self.workspace.go_to_step(t)
+
+    def _on_canvas_span_dragged(self, start: int, stop: int) -> None:
+        self.selection.set_span(start, stop)
+
+    def _on_canvas_hovered(self, t: int) -> None:
+        self.hover_text = self.describe(t) if t >= 0 else ""
+        self.readout.setText(self.hover_text)
+        self.canvas.setToolTip(self.hover_text)
+
+    def describe(self, t: int) -> str:
+        """``'(' · step 12 · h[3] = 0.532 · depth 2``: what hovering token ``t`` shows."""
+        labels = self.canvas.labels
+        if not 0 <= t < len(labels):
+            return ""
+        parts = [repr(labels[t]), f"step {t}"]
+        s = self.workspace.selection
+        if self.values is not None:
+            parts.append(f"{self.selection.quantity}[{s.unit}] = {self.values[t]:.4g}")
+        for name, codes in self.canvas.tracks:
+            names = self.session.track_labels(name)
+            code = int(codes[t])
+            parts.append(f"{name} {names[code] if 0 <= code < len(names) else '–'}")
+        return " · ".join(parts)

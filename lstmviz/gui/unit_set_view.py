@@ -1,0 +1,166 @@
+"""Many units at once: one line per unit over time (LSTMVis' parallel-coordinates plot) and
+a unit × time heatmap sorted by activity, for h, c or any gate.
+
+A view on the workspace's run, selected layer/direction and step, and on the session's unit
+set (units, quantity, span). Items live long: lines are kept and their data swapped, the
+heatmap is one ``ImageItem`` with fixed levels ([0, 1] for the sigmoid gates, symmetric for
+h, g and c). The shaded region is the selected span: drag it, or its edges, along the time
+axis to change the span. A click on a heatmap row selects that unit in the debugger.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QWidget
+
+from lstmviz.gui import plot_style as ps
+from lstmviz.gui.text_layout import levels_for
+from lstmviz.gui.text_view import run_is_current
+from lstmviz.gui.view_cache import memo
+from lstmviz.workspace import Change, Event, Workspace
+from lstmviz.workspace.explore_session import ExploreSession
+from lstmviz.workspace.unit_selection import Field, activity_order, unit_values
+
+MAX_LINES = 64  # more lines than this are a grey mass: the heatmap shows the rest
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+            "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+
+
+class UnitSetView(pg.GraphicsLayoutWidget):
+    """``lines`` (one ``PlotDataItem`` per shown unit), ``image`` (rows = ``rows`` units)."""
+
+    def __init__(
+        self, workspace: Workspace, session: ExploreSession, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        ps.style_widget(self)
+        self.workspace, self.session = workspace, session
+        self.selection = session.selection
+        self.rows: list[int] = []  # heatmap row r (from the top) is unit rows[r]
+        self.values: np.ndarray | None = None  # (T, n) of the shown units, None while stale
+        self.line_plot = ps.style_plot(
+            self.addPlot(row=0, col=0, axisItems=ps.integer_axes("bottom")), "units over time"
+        )
+        self.heat_plot = ps.style_plot(
+            self.addPlot(row=1, col=0, axisItems=ps.integer_axes("bottom", "left")),
+            "unit × time, most active first",
+        )
+        for plot in (self.line_plot, self.heat_plot):
+            plot.setMouseEnabled(x=True, y=False)
+            plot.hideButtons()
+            plot.getAxis("left").setWidth(44)
+        self.heat_plot.setXLink(self.line_plot)
+        self.heat_plot.setLabel("bottom", "time step t", color=ps.FOREGROUND)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(ps.lut(ps.SIGNED_CMAP))
+        self.heat_plot.addItem(self.image)
+        self.lines: list[pg.PlotDataItem] = []
+        self.cursors = []
+        self.regions = []
+        for plot in (self.line_plot, self.heat_plot):
+            cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d62728", width=2))
+            cursor.setZValue(10)
+            plot.addItem(cursor)
+            self.cursors.append(cursor)
+            region = pg.LinearRegionItem(brush=pg.mkBrush(255, 0, 255, 40))
+            region.setZValue(5)
+            region.sigRegionChangeFinished.connect(self._on_region_changed)
+            plot.addItem(region)
+            self.regions.append(region)
+        self.heat_plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        workspace.subscribe((Change.TRACE, Change.SELECTION, Change.SEQUENCE), self._update_data)
+        workspace.subscribe(Change.STEP, self._update_step)
+        self.selection.subscribe(self._on_selection_field)
+
+    # -- events --------------------------------------------------------------------------------
+    def _on_selection_field(self, field: Field) -> None:
+        if field is Field.SPAN:
+            self._update_span()
+        else:
+            self._update_data(None)
+
+    def _update_step(self, _event: Event | None) -> None:
+        for cursor in self.cursors:
+            cursor.setValue(self.workspace.step)
+
+    def _update_span(self) -> None:
+        span = self.selection.span
+        for region in self.regions:
+            region.setVisible(span is not None)
+            if span is not None:
+                region.blockSignals(True)
+                region.setRegion((span[0] - 0.5, span[1] - 0.5))
+                region.blockSignals(False)
+
+    def _update_data(self, _event: Event | None) -> None:
+        """Lines and heatmap of the unit set from the current run (emptied while stale)."""
+        ws = self.workspace
+        trace, units, q = ws.trace, list(self.selection.units), self.selection.quantity
+        s = ws.selection
+        if not run_is_current(trace, ws.sequence) or not units:
+            self.values = None
+            self.rows = []
+            self.image.clear()
+            self._set_lines(np.zeros((0, 0)), [])
+            what = "computing the run…" if units else "no units selected"
+            ps.fit_title(self.line_plot, f"units over time ({what})")
+            return
+        all_values = unit_values(trace, s.layer, s.direction, q)
+        units = [u for u in units if u < all_values.shape[1]]
+        self.rows = activity_order(all_values, units)
+        self.values = all_values[:, self.rows]
+        T = trace.n_steps
+        lo, hi = memo(
+            trace, f"text_levels/{s.layer}/{s.direction}/{q}", lambda: levels_for(q, all_values)
+        )
+        self._set_lines(self.values, self.rows)
+        self.line_plot.setYRange(lo, hi, padding=0.02)
+        # row 0 (the most active unit) at the top: flip so image row r sits at y = n-1-r
+        n = len(self.rows)
+        self.image.setImage(self.values.T[::-1], autoLevels=False, levels=(lo, hi))
+        self.image.setRect(QRectF(-0.5, -0.5, T, n))
+        self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
+        self.heat_plot.getAxis("left").setTicks(
+            [[(n - 1 - r, str(u)) for r, u in enumerate(self.rows)]] if n <= 24 else None
+        )
+        self.line_plot.setXRange(-0.5, T - 0.5, padding=0)
+        more = f", first {MAX_LINES} drawn" if n > MAX_LINES else ""
+        title = f"{q} of {n} unit{'s' if n != 1 else ''} (layer {s.layer}){more}"
+        ps.fit_title(self.line_plot, html.escape(title))
+        self._update_step(None)
+        self._update_span()
+
+    def _set_lines(self, values: np.ndarray, units: list[int]) -> None:
+        """Reuse the line items; add or remove only the difference."""
+        n = min(len(units), MAX_LINES)
+        while len(self.lines) < n:
+            colour = _PALETTE[len(self.lines) % len(_PALETTE)]
+            self.lines.append(self.line_plot.plot(pen=pg.mkPen(colour, width=1.2)))
+        while len(self.lines) > n:
+            self.line_plot.removeItem(self.lines.pop())
+        t = np.arange(values.shape[0])
+        for k, line in enumerate(self.lines):
+            line.setData(t, values[:, k])
+            line.setToolTip(f"unit {units[k]}")
+
+    # -- user actions --------------------------------------------------------------------------
+    def _on_region_changed(self, region: pg.LinearRegionItem) -> None:
+        lo, hi = region.getRegion()
+        self.selection.set_span(round(lo + 0.5), round(hi + 0.5))
+
+    def _on_scene_clicked(self, event) -> None:
+        vb = self.heat_plot.vb
+        if not self.rows or not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        y = vb.mapSceneToView(event.scenePos()).y()
+        r = len(self.rows) - 1 - round(y)
+        if 0 <= r < len(self.rows):
+            self.workspace.select(unit=self.rows[r])
+
+    def unit_at_row(self, r: int) -> int:
+        """The unit drawn in heatmap row ``r`` from the top (for tests and tooltips)."""
+        return self.rows[r]

@@ -1,0 +1,466 @@
+"""The explore state of one window, Qt-free: vocabulary, corpus, annotations, the current
+sequence's tokens as text, the unit set, and the corpus run with its matches.
+
+It is a view on the ``Workspace`` (it listens to MODEL and SEQUENCE, and loads documents
+through ``set_sequence``), and talks to ``lstmviz.explore`` only through its public names
+(``Vocabulary``, ``Corpus``, ``run_corpus``, ``select``, ``match``, ``Annotations``). Files
+and corpus runs are workspace jobs (off the GUI thread, cancellable, stale results dropped);
+the corpus states are kept per (model, corpus, layer, quantity), so a second query on the
+same corpus answers without rerunning.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.workspace.events import Change, Event
+from lstmviz.workspace.jobs import Job
+from lstmviz.workspace.unit_selection import UnitSelection
+
+FILE_COST = float("inf")  # reading a file never runs inline on the GUI thread
+MATCH_KIND = "explore"  # the corpus run and match job (a newer query cancels the older one)
+FILE_KIND = "explore-file"
+SELECT_KIND = "explore-select"
+
+
+class Topic(enum.Enum):
+    """What changed in the session (one event per kind, only on change)."""
+
+    VOCABULARY = "vocabulary"
+    CORPUS = "corpus"
+    ANNOTATIONS = "annotations"
+    LABELS = "labels"  # the current sequence's tokens as text (or None: step numbers)
+    MATCHES = "matches"  # a finished query (or cleared: new model, corpus or layer)
+    PROGRESS = "progress"  # the corpus run started, progressed, finished or was cancelled
+    ERROR = "error"  # a file or a run failed: ``message``; the previous state stays
+
+
+def _explore():  # imported on first use: a window that never explores never loads it
+    import lstmviz.explore as explore
+
+    return explore
+
+
+def infer_ids(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | None:
+    """Token ids of a sequence when its rows say them: rows of the model's embedding
+    table, or one-hot rows (a character model's input); None for other numbers."""
+    if x.ndim != 2 or not len(x):
+        return None
+    if embedding is not None and embedding.shape[1] == x.shape[1]:
+        table = {row.tobytes(): k for k, row in enumerate(np.asarray(embedding, np.float64))}
+        ids = [table.get(row.tobytes()) for row in np.asarray(x, np.float64)]
+        return None if any(i is None for i in ids) else np.asarray(ids, dtype=np.int64)
+    if x.shape[1] > 1 and np.all((x == 0) | (x == 1)) and np.all(x.sum(axis=1) == 1):
+        return np.argmax(x, axis=1).astype(np.int64)
+    return None
+
+
+class ExploreSession:
+    """``vocabulary``, ``corpus``, ``annotations``, ``labels`` (per step of the current
+    sequence, or None), ``document`` (the corpus document shown, or None), ``selection``
+    (the unit set), ``matches``, ``progress``; ``subscribe(topic, listener)``."""
+
+    def __init__(self, workspace: Any) -> None:
+        self.workspace = workspace
+        self.selection = UnitSelection()
+        self.vocabulary: Any = None
+        self.vocabulary_name = ""
+        self.corpus: Any = None
+        self.corpus_name = ""
+        self.annotations: Any = None
+        self.annotations_name = ""
+        self.labels: list[str] | None = None
+        self.ids: npt.NDArray | None = None
+        self.document: int | None = None
+        self.matches: list[Any] = []
+        self.matched_in: Any = None  # the corpus the matches index
+        self.unit_set: Any = None  # the last ``select`` result (its range and threshold)
+        self.progress: float | None = None  # None: no corpus run going
+        self.message = ""
+        self._states: dict[tuple, Any] = {}
+        self._sequence_corpus: tuple[tuple[int, int], Any] | None = None
+        self._incoming: tuple[int, Any] | None = None  # (document, its x) being loaded
+        self._listeners: dict[Topic, list[Callable[[Topic], None]]] = {t: [] for t in Topic}
+        workspace.subscribe(Change.MODEL, self._on_model)
+        workspace.subscribe(Change.SEQUENCE, self._on_sequence)
+        workspace.subscribe(Change.BUSY, self._on_busy)
+
+    # -- events --------------------------------------------------------------------------------
+    def subscribe(
+        self, topics: Topic | tuple[Topic, ...], listener: Callable[[Topic], None]
+    ) -> Callable[[], None]:
+        kinds = (topics,) if isinstance(topics, Topic) else tuple(topics)
+        for kind in kinds:
+            self._listeners[kind].append(listener)
+
+        def unsubscribe() -> None:
+            for kind in kinds:
+                if listener in self._listeners[kind]:
+                    self._listeners[kind].remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, topic: Topic) -> None:
+        for listener in tuple(self._listeners[topic]):
+            listener(topic)
+
+    def fail(self, message: str) -> None:
+        self.message = message
+        self._emit(Topic.ERROR)
+
+    # -- workspace events ----------------------------------------------------------------------
+    def _on_model(self, _event: Event) -> None:
+        self.workspace.cancel(MATCH_KIND)
+        self.workspace.cancel(SELECT_KIND)
+        self.unit_set = None
+        self._states.clear()
+        self._set_progress(None)
+        self.clear_matches()
+        model = self.workspace.model
+        if model is not None:
+            self.selection.clamp(max(w.hidden_size for lt in model.layers for w in lt.directions))
+
+    def _on_sequence(self, _event: Event) -> None:
+        x = self.workspace.sequence
+        incoming, self._incoming = self._incoming, None
+        if incoming is not None and x is not None and np.shape(incoming[1]) == x.shape:
+            self.document = incoming[0]
+        else:
+            self.document = None
+        self.relabel()
+
+    # -- tokens as text ------------------------------------------------------------------------
+    def relabel(self) -> None:
+        """Work out the current sequence's tokens and their text; LABELS if they changed."""
+        ws = self.workspace
+        x = ws.sequence
+        ids: npt.NDArray | None = None
+        labels: list[str] | None = None
+        doc = self.current_document()
+        if x is not None and doc is not None:
+            ids = None if doc.ids is None else np.asarray(doc.ids)
+            labels = None if doc.tokens is None else [str(t) for t in doc.tokens]
+        elif x is not None and ws.model is not None:
+            ids = infer_ids(x, ws.model.embedding)
+        if labels is None and ids is not None:
+            labels = self._decode(ids)
+        changed = labels != self.labels or not _same(ids, self.ids)
+        self.ids, self.labels = ids, labels
+        if changed:
+            self._emit(Topic.LABELS)
+
+    def current_document(self) -> Any:
+        """The corpus document the debugger shows, or None (a sequence of its own)."""
+        if self.corpus is None or self.document is None:
+            return None
+        return self.corpus.documents[self.document]
+
+    def _decode(self, ids: npt.NDArray) -> list[str]:
+        """One text per token: the vocabulary's (``<id>`` outside it), else the id itself."""
+        if self.vocabulary is None:
+            return [str(i) for i in ids.tolist()]
+        return [str(t) for t in self.vocabulary.decode(ids)]
+
+    def set_vocabulary(self, vocabulary: Any, name: str = "") -> None:
+        self.vocabulary, self.vocabulary_name = vocabulary, name
+        self._emit(Topic.VOCABULARY)
+        self.relabel()
+
+    def use_characters(self) -> None:
+        """The characters mode: each id is a character (a character model without a file)."""
+        self.set_vocabulary(_explore().Vocabulary.characters(), "characters")
+
+    def load_vocabulary(self, path: str | os.PathLike[str], wait: bool = False) -> Job:
+        name = Path(path).name
+        return self._read(
+            f"reading {name}",
+            lambda: _explore().Vocabulary.from_file(path),
+            lambda v: self.set_vocabulary(v, name),
+            wait,
+        )
+
+    # -- corpus and annotations ----------------------------------------------------------------
+    def set_corpus(self, corpus: Any, name: str = "") -> None:
+        self.corpus, self.corpus_name = corpus, name
+        self.annotations, self.annotations_name = None, ""
+        self.workspace.cancel(MATCH_KIND)
+        self._set_progress(None)
+        self.clear_matches()
+        self._emit(Topic.CORPUS)
+        self._emit(Topic.ANNOTATIONS)
+
+    def open_corpus(self, path: str | os.PathLike[str], wait: bool = False) -> Job | None:
+        """A text corpus needs the vocabulary first; a folder/NPZ/CSV of arrays does not."""
+        name, vocab = Path(path).name, self.vocabulary
+
+        def read() -> Any:
+            explore = _explore()
+            if Path(path).suffix.lower() in (".txt", ".text", "") and Path(path).is_file():
+                if vocab is None:
+                    raise ValueError(
+                        f"{name}: a text corpus needs a vocabulary; load one first "
+                        "(File ▸ Load vocabulary…) or choose the characters mode"
+                    )
+                return explore.Corpus.from_text(path, vocab)
+            model = self.workspace.model
+            if model is None:
+                raise ValueError(f"{name}: open a model first (its input width reads the arrays)")
+            return explore.Corpus.from_sequences(path, model.input_size, model.embedding)
+
+        return self._read(f"reading {name}", read, lambda c: self.set_corpus(c, name), wait)
+
+    def load_annotations(self, path: str | os.PathLike[str], wait: bool = False) -> Job | None:
+        corpus, name = self.corpus, Path(path).name
+        if corpus is None:
+            self.fail("Open a corpus before its annotations (File ▸ Open corpus…)")
+            return None
+
+        def use(annotations: Any) -> None:
+            if self.corpus is corpus:
+                self.annotations, self.annotations_name = annotations, name
+                self._emit(Topic.ANNOTATIONS)
+
+        return self._read(
+            f"reading {name}", lambda: _explore().Annotations.from_file(path, corpus), use, wait
+        )
+
+    def _read(self, label: str, read: Callable[[], Any], use: Callable[[Any], None], wait: bool):
+        def done(result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.fail(str(error) or type(error).__name__)
+            else:
+                use(result)
+
+        return self.workspace.submit(FILE_KIND, label, lambda job: read(), done, FILE_COST, wait)
+
+    # -- documents -----------------------------------------------------------------------------
+    def open_document(self, document: int, step: int | None = None) -> bool:
+        """Make corpus document ``document`` the debugger's sequence (and go to ``step``)."""
+        corpus = self.corpus
+        if corpus is None or not 0 <= document < len(corpus.documents):
+            return False
+        ws = self.workspace
+        if ws.model is None:
+            return False
+        vocab_size = len(corpus.vocab) if corpus.vocab is not None else None
+        try:
+            x = np.asarray(corpus.documents[document].inputs(ws.model, vocab_size), np.float64)
+        except ValueError as exc:
+            self.fail(str(exc))
+            return False
+        if self.document != document:
+            self._incoming = (document, x)
+            name = self.corpus_name or "corpus"
+            if not ws.set_sequence(x, f"{name}, document {document}"):
+                self._incoming = None
+                return False
+        if step is not None:
+            ws.go_to_step(step)
+        return True
+
+    def open_match(self, match: Any) -> bool:
+        """Show ``match``: its document as the sequence (unless shown), the debugger at its
+        first step, its range as the span."""
+        corpus = self.matched_in
+        if corpus is None:
+            return False
+        if corpus is self.corpus:
+            if not self.open_document(match.document, match.doc_start):
+                return False
+        else:  # matched in the current sequence alone
+            self.workspace.go_to_step(match.doc_start)
+        self.selection.set_span(match.doc_start, match.doc_stop)
+        return True
+
+    # -- corpus run and match ------------------------------------------------------------------
+    def sequence_corpus(self) -> Any:
+        """The current sequence alone as a one-document corpus (matching without a corpus)."""
+        x = self.workspace.sequence
+        if x is None:
+            return None
+        key = (id(x), id(self.labels))
+        if self._sequence_corpus is None or self._sequence_corpus[0] != key:
+            corpus = _explore().Corpus.from_arrays([x], tokens=[self.labels])
+            self._sequence_corpus = (key, corpus)
+        return self._sequence_corpus[1]
+
+    def cached_states(self, corpus: Any, layer: int, direction: int, quantity: str) -> Any:
+        return self._states.get(self._key(corpus, layer, direction, quantity))
+
+    def _key(self, corpus: Any, layer: int, direction: int, quantity: str) -> tuple:
+        return (id(self.workspace.model), id(corpus), int(layer), int(direction), quantity)
+
+    def _states_work(
+        self, corpus: Any, layer: int, direction: int, quantity: str
+    ) -> Callable[[Job], Any]:
+        """A job's work: the kept states of ``corpus``, else ``run_corpus`` with the job's
+        progress and cancel (a cancelled run raises; nothing partial is kept)."""
+        model, kept = self.workspace.model, self.cached_states(corpus, layer, direction, quantity)
+
+        def work(job: Job) -> Any:
+            if kept is not None:
+                return kept
+            return _explore().run_corpus(
+                model, corpus, layer=layer, quantities=(quantity,), direction=direction,
+                progress=lambda done, total: job.report(done / max(total, 1)),
+                cancel=job._cancel,
+            )  # fmt: skip
+
+        return work
+
+    def select_units(
+        self,
+        start: int,
+        stop: int,
+        threshold: float,
+        *,
+        off_before: int = 0,
+        off_after: int = 0,
+        wait: bool = False,
+    ) -> Job | None:
+        """``select`` on the current sequence's ``[start, stop)``, for the selected layer and
+        direction and the unit set's quantity; the units found become the unit set."""
+        ws = self.workspace
+        corpus = self.sequence_corpus()
+        if ws.model is None or corpus is None:
+            self.fail("Open a model and a sequence before selecting units")
+            return None
+        s, q, model = ws.selection, self.selection.quantity, ws.model
+        states_of = self._states_work(corpus, s.layer, s.direction, q)
+        key = self._key(corpus, s.layer, s.direction, q)
+
+        def work(job: Job) -> tuple[Any, Any]:
+            states = states_of(job)
+            found = _explore().select(
+                states, start, stop, threshold, off_before=off_before, off_after=off_after,
+                quantity=q,
+            )  # fmt: skip
+            return states, found
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if error is not None or result is None:
+                if error is not None and "Cancelled" not in type(error).__name__:
+                    self.fail(f"Selecting failed: {error}")
+                return
+            if ws.model is model:
+                self._states[key] = result[0]
+                self.unit_set = result[1]
+                self.selection.set_units(result[1].units)
+
+        label = f"selecting units in steps {start}-{stop - 1}"
+        return ws.submit(SELECT_KIND, label, work, done, FILE_COST, wait)
+
+    def run_query(
+        self,
+        units: Sequence[int],
+        *,
+        corpus: Any = None,
+        method: str = "overlap",
+        top: int = 20,
+        wait: bool = False,
+    ) -> Job | None:
+        """Run the model over ``corpus`` (default: the open corpus, else the current sequence)
+        in a job unless its states are kept, then ``match`` the unit set (with the threshold
+        of the last Select); MATCHES when it is done."""
+        ws = self.workspace
+        model = ws.model
+        if corpus is None:
+            corpus = self.corpus if self.corpus is not None else self.sequence_corpus()
+        if model is None or corpus is None:
+            self.fail("Open a model (and a corpus or a sequence) before matching")
+            return None
+        if not units:
+            self.fail("The unit set is empty: select a range and press Select, or pick units")
+            return None
+        s, q = ws.selection, self.selection.quantity
+        query: Any = [int(u) for u in units]
+        if self.unit_set is not None and getattr(self.unit_set, "quantity", q) == q:
+            query = self.unit_set.with_units(query)
+        states_of = self._states_work(corpus, s.layer, s.direction, q)
+        key = self._key(corpus, s.layer, s.direction, q)
+
+        def work(job: Job) -> tuple[Any, list[Any]]:
+            states = states_of(job)
+            job.check()
+            return states, list(_explore().match(states, query, top=top, method=method))
+
+        def done(result: Any, error: BaseException | None) -> None:
+            self._set_progress(None)
+            if error is not None or result is None:
+                if error is not None and "Cancelled" not in type(error).__name__:
+                    self.fail(f"Matching failed: {error}")
+                return
+            states, matches = result
+            if ws.model is model:
+                self._states[key] = states
+                self.matches, self.matched_in = matches, corpus
+                self._emit(Topic.MATCHES)
+
+        self._set_progress(0.0)
+        what = self.corpus_name if corpus is self.corpus else "the current sequence"
+        return ws.submit(MATCH_KIND, f"matching in {what}", work, done, FILE_COST, wait)
+
+    def _on_busy(self, _event: Event) -> None:
+        """The corpus run's progress, read on the GUI thread from the workspace's job."""
+        job = self.workspace.jobs.get(MATCH_KIND)
+        if job is not None:
+            self._set_progress(job.progress)
+
+    def cancel_query(self) -> None:
+        self.workspace.cancel(MATCH_KIND)
+        self._set_progress(None)
+
+    def _set_progress(self, value: float | None) -> None:
+        if value != self.progress:
+            self.progress = value
+            self._emit(Topic.PROGRESS)
+
+    def clear_matches(self) -> None:
+        if self.matches or self.matched_in is not None:
+            self.matches, self.matched_in = [], None
+            self._emit(Topic.MATCHES)
+
+    # -- annotations of what is shown ----------------------------------------------------------
+    def tracks(self) -> list[tuple[str, npt.NDArray[np.int64]]]:
+        """Annotation tracks of the document shown: ``(name, label index per step, -1 for
+        none)`` (see ``track_labels``); empty for a sequence outside the corpus."""
+        ann, doc = self.annotations, self.document
+        if ann is None or doc is None or self.corpus is None:
+            return []
+        start = self.corpus.position(doc, 0)
+        stop = start + len(self.corpus.documents[doc])
+        return [(name, codes[start:stop]) for name, codes in _track_codes(ann)]
+
+    def annotation_labels(self) -> list[str]:
+        """Every label the annotations use (the hit rates' rows)."""
+        return _labels(self.annotations) if self.annotations is not None else []
+
+    def track_labels(self, name: str) -> list[str]:
+        """The label names of track ``name`` (index = the codes of ``tracks``)."""
+        return _track_names(self.annotations, name) if self.annotations is not None else []
+
+
+def _same(a: npt.NDArray | None, b: npt.NDArray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _track_codes(annotations: Any) -> list[tuple[str, npt.NDArray[np.int64]]]:
+    """``(name, code per corpus position)`` of every track of ``annotations``."""
+    return []
+
+
+def _track_names(annotations: Any, name: str) -> list[str]:
+    return []
+
+
+def _labels(annotations: Any) -> list[str]:
+    return []
