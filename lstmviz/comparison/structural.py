@@ -1,0 +1,218 @@
+"""Shape-preserving mistakes that move weights around inside W_x and W_h, and block matching.
+
+A porting mistake shows in the canonical model as B's arrays being a transformed copy of
+A's. The moves here are the ones a hand-written port makes: a ``[in, 4H]`` kernel reshaped
+into a ``[4H, in]`` slot instead of transposed (or the reverse), each gate's square block
+transposed, the x rows and h rows of a TF1 fused kernel swapped. Gate permutations are not
+enumerated: after each move the four blocks of B are matched to A's blocks, which finds σ
+directly (16 block comparisons instead of 24 permutations, a first-row check first so two
+unrelated 1024-unit models cost a few rows, not a few copies).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstmviz.core.model import LSTMDirection
+
+Matrix = np.ndarray
+Pair = tuple[Matrix, Matrix]  # (W_x, W_h)
+
+IDENTITY = (0, 1, 2, 3)
+
+
+def max_abs(x: np.ndarray, y: np.ndarray) -> float:
+    """max |x − y|, NaN where both are NaN counting as equal, inf for a shape mismatch."""
+    if x.shape != y.shape:
+        return float("inf")
+    if x.size == 0:
+        return 0.0
+    d = np.abs(np.asarray(x, np.float64) - y)
+    m = float(d.max())
+    if m != m:  # NaN somewhere
+        both = np.isnan(x) & np.isnan(y)
+        d[both] = 0.0
+        m = float(np.nan_to_num(d, nan=np.inf).max())
+    return m
+
+
+def close(x: np.ndarray, y: np.ndarray, atol: float) -> bool:
+    return max_abs(x, y) <= atol
+
+
+def _block_t(m: Matrix) -> Matrix | None:
+    """Each gate's square block transposed (needs ``in == H``)."""
+    H = m.shape[0] // 4
+    if m.shape[1] != H:
+        return None
+    return m.reshape(4, H, H).transpose(0, 2, 1).reshape(4 * H, H)
+
+
+def _reshape_from_in_first(m: Matrix) -> Matrix:
+    """What a ``[in, 4H]`` array (Keras, TF1) becomes when reshaped into a ``[4H, in]`` slot."""
+    return m.T.reshape(m.shape)
+
+
+def _reshape_to_in_first(m: Matrix) -> Matrix:
+    """What a ``[4H, in]`` array (PyTorch, ONNX) becomes when reshaped into a ``[in, 4H]``
+    slot and read back transposed (the inverse of ``_reshape_from_in_first``)."""
+    return m.reshape(m.shape[1], m.shape[0]).T
+
+
+@dataclass(frozen=True)
+class Move:
+    """One structural mistake. ``on_b``: the inverse is applied to B instead of the move to A
+    (B = move(σ A) rather than σ(move A); the two differ for moves that mix gate blocks)."""
+
+    kind: str  # "transposed" | "fused_rows_swapped"
+    detail: str
+    fix: str
+    apply: Callable[[Matrix, Matrix], Pair | None]
+    on_b: bool = False
+
+
+def _on(
+    which: str, fn: Callable[[Matrix], Matrix | None]
+) -> Callable[[Matrix, Matrix], Pair | None]:
+    def run(wx: Matrix, wh: Matrix) -> Pair | None:
+        nx = fn(wx) if which in ("W_x", "W_x and W_h") else wx
+        nh = fn(wh) if which in ("W_h", "W_x and W_h") else wh
+        if nx is None or nh is None:
+            return None
+        return nx, nh
+
+    return run
+
+
+def _fused(x_first_written: bool) -> Callable[[Matrix, Matrix], Pair | None]:
+    """TF1 keeps ``[x; h]`` rows in one kernel: a port that splits it at the wrong place.
+    ``x_first_written``: the kernel was ``[x; h]`` and read as ``[h; x]``; else written as
+    ``[h; x]`` and read as ``[x; h]``."""
+
+    def run(wx: Matrix, wh: Matrix) -> Pair | None:
+        D, P = wx.shape[1], wh.shape[1]
+        if x_first_written:
+            k = np.concatenate([wx, wh], axis=1)
+            return k[:, P:], k[:, :P]
+        k = np.concatenate([wh, wx], axis=1)
+        return k[:, :D], k[:, D:]
+
+    return run
+
+
+def moves(a: LSTMDirection) -> list[Move]:
+    """Every structural mistake that fits A's shapes, the block-local ones first."""
+    out: list[Move] = []
+    square_x = a.input_size == a.hidden_size
+    square_h = a.output_size == a.hidden_size
+    for which in ("W_x and W_h", "W_h", "W_x"):
+        if (which != "W_h" and not square_x) or (which != "W_x" and not square_h):
+            continue
+        out.append(
+            Move(
+                "transposed",
+                f"B's {which} hold A's gate blocks transposed (each H×H block Uᵀ, not U)",
+                "transpose each gate block back (the port wrote Uᵀ where the framework wants U)",
+                _on(which, _block_t),
+            )
+        )
+    for which in ("W_x and W_h", "W_h", "W_x"):
+        out.append(
+            Move(
+                "transposed",
+                f"B's {which} are A's [in, 4H] arrays reshaped to [4H, in] instead of transposed",
+                "use .T, not .reshape, to move a Keras/TF [in, 4H] kernel into a "
+                "PyTorch/ONNX [4H, in] weight",
+                _on(which, _reshape_to_in_first),
+                on_b=True,
+            )
+        )
+        out.append(
+            Move(
+                "transposed",
+                f"B's {which} are A's [4H, in] arrays reshaped to [in, 4H] instead of transposed",
+                "use .T, not .reshape, to move a PyTorch/ONNX [4H, in] weight into a "
+                "Keras/TF [in, 4H] kernel",
+                _on(which, _reshape_from_in_first),
+                on_b=True,
+            )
+        )
+        for fn, text in (
+            (_reshape_from_in_first, "[in, 4H] arrays reshaped to [4H, in]"),
+            (_reshape_to_in_first, "[4H, in] arrays reshaped to [in, 4H]"),
+        ):
+            out.append(
+                Move(
+                    "transposed",
+                    f"B's {which} are A's {text} instead of transposed (then gates reordered)",
+                    "use .T, not .reshape, when moving a kernel between [in, 4H] and [4H, in]",
+                    _on(which, fn),
+                )
+            )
+    fix = "split the fused TF1 kernel with the x rows first: kernel[:D] is W_x, kernel[D:] W_h"
+    if a.input_size == a.output_size:
+        out.append(
+            Move(
+                "fused_rows_swapped",
+                "B's W_x and W_h are swapped: the x rows and h rows of the fused TF1 kernel "
+                "[x; h] were exchanged",
+                fix,
+                _fused(True),
+            )
+        )
+    else:
+        out.append(
+            Move(
+                "fused_rows_swapped",
+                "B read the fused TF1 kernel [x; h] as [h; x] (h rows first)",
+                fix,
+                _fused(True),
+            )
+        )
+        out.append(
+            Move(
+                "fused_rows_swapped",
+                "B's fused TF1 kernel was written as [h; x] and read as [x; h]",
+                fix,
+                _fused(False),
+            )
+        )
+    return out
+
+
+def _blocks(m: Matrix) -> list[Matrix]:
+    H = m.shape[0] // 4
+    return [m[k * H : (k + 1) * H] for k in range(4)]
+
+
+def match_blocks(a: Pair, b: Pair, atol: float) -> list[tuple[int, ...]]:
+    """Every σ with ``B[k] = A[σ(k)]`` for W_x and W_h at once, the identity first and then
+    by how few blocks move (equal blocks, e.g. all-zero ones, allow several)."""
+    if any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
+        return []
+    ablocks = [_blocks(m) for m in a]
+    bblocks = [_blocks(m) for m in b]
+    cands: list[list[int]] = []
+    for k in range(4):
+        row = []
+        for j in range(4):
+            pairs = [(ab[j], bb[k]) for ab, bb in zip(ablocks, bblocks, strict=True)]
+            if all(close(x[:1], y[:1], atol) for x, y in pairs) and all(
+                close(x, y, atol) for x, y in pairs
+            ):
+                row.append(j)
+        if not row:
+            return []
+        cands.append(row)
+    found = [s for s in itertools.product(*cands) if len(set(s)) == 4]
+    return sorted(found, key=lambda s: sum(i != k for k, i in enumerate(s)))
+
+
+def permute(v: np.ndarray, sigma: tuple[int, ...]) -> np.ndarray:
+    """Blocks of a ``(4H, ...)`` array rearranged so that block k is block ``σ(k)``."""
+    H = v.shape[0] // 4
+    return np.concatenate([v[s * H : (s + 1) * H] for s in sigma])
