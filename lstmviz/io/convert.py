@@ -31,6 +31,35 @@ def reorder_gates(a: npt.NDArray, perm: tuple[int, ...], axis: int = 0) -> npt.N
     return np.concatenate([blocks[p] for p in perm], axis=axis)
 
 
+def reorder_gates_in_place(a: npt.NDArray, perm: tuple[int, ...]) -> npt.NDArray:
+    """``reorder_gates(a, perm)`` along axis 0, done inside ``a`` with one block of scratch.
+
+    For arrays the reader made itself (a dequantized int8 weight is 4× its file's bytes):
+    a reordered copy beside it would double that. Each cycle of the permutation moves its
+    blocks down the cycle, saving the first one.
+    """
+    n = a.shape[0]
+    if n % 4:
+        raise ValueError(f"axis of length {n} is not 4 gate blocks")
+    size = n // 4
+    done = [False] * 4
+    for start in range(4):
+        if done[start] or perm[start] == start:
+            done[start] = True
+            continue
+        saved = a[start * size : (start + 1) * size].copy()
+        k = start
+        while True:
+            done[k] = True
+            src = perm[k]
+            if src == start:
+                a[k * size : (k + 1) * size] = saved
+                break
+            a[k * size : (k + 1) * size] = a[src * size : (src + 1) * size]
+            k = src
+    return a
+
+
 def widen(a: npt.NDArray, name: str = "array") -> npt.NDArray[np.floating]:
     """float16/bfloat16 → float32 (CONVENTIONS pitfall 8); float32/64 kept; others refused."""
     if a.dtype.kind == "f":

@@ -132,6 +132,39 @@ def _broadcast(param: np.ndarray, x: np.ndarray, axis: int, block: int) -> np.nd
     return param.reshape(shape)
 
 
+#: Elements of a per-block scale or zero point spread out at a time (8 MB of float32).
+_CHUNK = 1 << 21
+
+
+def _apply_in_place(
+    ufunc: np.ufunc, out: np.ndarray, param: np.ndarray, axis: int, block: int
+) -> None:
+    """``out = ufunc(out, param)`` for a scale or zero point per tensor, axis or block.
+
+    Blocked parameters are spread along ``axis`` a slice at a time: spreading them over
+    the whole array at once made a temporary as large as the dequantized weight itself.
+    """
+    if block <= 0 or param.ndim == 0 or param.size == 1:
+        ufunc(out, _broadcast(param, out, axis, block), out=out)
+        return
+    axis %= out.ndim
+    n = out.shape[axis]
+    block = min(block, n)
+    if param.shape != (*out.shape[:axis], -(-n // block), *out.shape[axis + 1 :]):
+        raise ValueError(f"scale of shape {param.shape} for blocks of {block} in {out.shape}")
+    across = out.size // n
+    step = max(1, _CHUNK // max(1, across * block)) * block
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        spread = np.repeat(param[_along(axis, start // block, -(-stop // block))], block, axis)
+        view = out[_along(axis, start, stop)]
+        ufunc(view, spread[_along(axis, 0, stop - start)], out=view)
+
+
+def _along(axis: int, start: int, stop: int) -> tuple[slice, ...]:
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
 def _dequantize(node: Node, x: list) -> np.ndarray:
     data, scale = x[0], x[1]
     zero = x[2] if len(x) > 2 and x[2] is not None else None
@@ -144,8 +177,8 @@ def _dequantize(node: Node, x: list) -> np.ndarray:
         # (a 32 MB int8 weight took 409 MB through four full-size temporaries)
         out = data.astype(np.float32)
         if zero is not None:
-            out -= _broadcast(zero.astype(np.float32), data, axis, block)
-        out *= _broadcast(scale.astype(np.float32), data, axis, block)
+            _apply_in_place(np.subtract, out, zero.astype(np.float32), axis, block)
+        _apply_in_place(np.multiply, out, scale.astype(np.float32), axis, block)
         return out.astype(scale.dtype, copy=False)
     q = data.astype(np.int32)
     if zero is not None:
@@ -266,6 +299,21 @@ class Folder:
             raise
         self._cache[key] = out
         return out
+
+    def take(self, name: str, what: str) -> tuple[np.ndarray, bool]:
+        """``value(name)``, and whether the caller may change it in place: True when the
+        array owns its memory, is writable and nothing else the folder cached holds it or a
+        view of it. Such an array leaves the cache (another reader of ``name`` folds it
+        again), so a 4×-sized dequantized weight is reordered where it lies, not copied."""
+        value = self.value(name, what)
+        key = (id(self.resolve(name, self.graph)[0]), name)
+        mine = value.base is None and value.flags.writeable and value.flags.c_contiguous
+        if mine and key in self._cache:
+            others = (v for k, v in self._cache.items() if k != key)
+            mine = not any(v is value or v.base is value for v in others)
+            if mine:
+                del self._cache[key]
+        return value, mine
 
     def _value(
         self, name: str, what: str, depth: int, graph: Graph, found: TensorInfo | Node | None

@@ -25,7 +25,7 @@ from lstmviz.core.model import (
     StoredTensor,
     freeze,
 )
-from lstmviz.io.convert import PERMS, reorder_gates
+from lstmviz.io.convert import PERMS, reorder_gates, reorder_gates_in_place
 from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx import quantized
 
@@ -87,6 +87,17 @@ def activations(
     return per_dir, Setting("activations", text, assumed=not given, note=note)
 
 
+def _canonical(arr: np.ndarray, owned: bool) -> list[np.ndarray]:
+    """Each direction of an ONNX ``[dirs, 4H, in]`` weight in gate order i, f, g, o,
+    read-only: reordered inside ``arr`` when the reader owns it, else copied."""
+    if owned and arr.flags.writeable and arr.flags.c_contiguous:
+        for d in range(arr.shape[0]):
+            reorder_gates_in_place(arr[d], PERM)
+        freeze(arr)
+        return list(arr)
+    return [freeze(reorder_gates(arr[d], PERM)) for d in range(arr.shape[0])]
+
+
 def onnx_layer(
     name: str,
     where: str,
@@ -97,13 +108,15 @@ def onnx_layer(
     base: Provenance,
     dtypes: dict[str, str] | None = None,
     stored_as: dict[str, quantized.Stored] | None = None,
+    owned: set[str] | frozenset[str] = frozenset(),
 ) -> LSTMLayer:
     """One layer from ONNX-layout ``arrays`` {"W", "R", optional "B", "P": (array, name)}.
 
     ``base`` supplies framework, source format, settings, notes and transforms already done;
     the stored tensors and gate order are filled in here; ``dtypes`` names the stored dtype
     of arrays that were widened. Every array kept is a fresh copy (the reordered gates, the
-    summed bias, the peepholes), so nothing pins the file's bytes.
+    summed bias, the peepholes), so nothing pins the file's bytes; W and R in ``owned`` (made
+    by the reader for this node alone, e.g. dequantized) are reordered in place instead.
     """
     dirs = 2 if direction == "bidirectional" else 1
     dtypes = dtypes or {}
@@ -149,6 +162,7 @@ def onnx_layer(
         transforms=tuple(transforms),
         notes=tuple(notes),
     )
+    W_d, R_d = _canonical(W, "W" in owned), _canonical(R, "R" in owned)
     directions = []
     for d in range(dirs):
         with np.errstate(all="ignore"):  # NaN/Inf weights are shown, not refused
@@ -159,8 +173,8 @@ def onnx_layer(
         f_act, g_act, h_act = acts[d]
         directions.append(
             LSTMDirection(
-                W_x=freeze(reorder_gates(W[d], PERM)),
-                W_h=freeze(reorder_gates(R[d], PERM)),
+                W_x=W_d[d],
+                W_h=R_d[d],
                 b=freeze(reorder_gates(b, PERM)),
                 act_gate=f_act,
                 act_cand=g_act,

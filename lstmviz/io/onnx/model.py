@@ -72,27 +72,31 @@ def _float(arr: np.ndarray, what: str, name: str, file: str) -> np.ndarray:
 
 
 def _weights(
-    folder: Folder, node: Node, where: str, name: str, arrays: dict | None = None
+    folder: Folder, node: Node, where: str, name: str, arrays: dict, owned: set[str]
 ) -> dict[str, tuple[np.ndarray, str]]:
     """W, R and the optional B, P of one LSTM node, folded through layout-only nodes
-    (``arrays`` already read, e.g. dequantized W and R, are kept)."""
+    (``arrays`` already read, e.g. dequantized W and R, are kept). The keys of arrays this
+    node alone holds (``Folder.take``, or widened here) are added to ``owned``."""
     inputs = list(node.inputs) + [""] * 8
     if not inputs[1] or not inputs[2]:
         raise LoadError(f"{where} lacks its W or R input")
-    arrays = dict(arrays or {})
+    arrays = dict(arrays)
     for key, k in (("W", 1), ("R", 2), ("B", 3), ("P", 7)):
         if not inputs[k] or key in arrays:
             continue
         what = f"{name} input {key}"
         try:
-            value = folder.value(inputs[k], what)
+            value, mine = folder.take(inputs[k], what)
         except NotConstant as exc:
             raise LoadError(
                 f"{where} input {key} ({quote(inputs[k])}) is not stored in the file: it "
                 f"depends on {exc.reason}; lstmviz reads LSTM weights stored as initializers "
                 "or Constant nodes (re-export with constant folding on)"
             ) from exc
-        arrays[key] = (_float(value, what, inputs[k], folder.file), inputs[k])
+        widened = _float(value, what, inputs[k], folder.file)
+        arrays[key] = (widened, inputs[k])
+        if mine or widened is not value:
+            owned.add(key)
     return arrays
 
 
@@ -113,11 +117,13 @@ def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTML
     dirs = 2 if direction == "bidirectional" else 1
     stored: dict[str, quantized.Stored] = {}
     q_transforms: list[str] = []
+    owned: set[str] = set()
     if node.op_type == quantized.OP:
         deq, stored, q_transforms = quantized.dequantized(folder, node, where)
-        arrays = _weights(folder, node, where, name, deq)
+        owned.update(deq)  # made here, held by nobody else
+        arrays = _weights(folder, node, where, name, deq, owned)
     else:
-        arrays = _weights(folder, node, where, name)
+        arrays = _weights(folder, node, where, name, {}, owned)
         stored = quantized.qdq_sources(folder, arrays)
     folder.charge_layer([a for a, _ in arrays.values()], where)
     W = arrays["W"][0]
@@ -172,7 +178,7 @@ def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTML
             *([quantized.NOTE] if node.op_type == quantized.OP else []),
         ),
     )
-    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes, stored)
+    layer = onnx_layer(name, where, arrays, direction, acts, clip, base, dtypes, stored, owned)
     if not states.transforms:
         return layer
     directions = tuple(
