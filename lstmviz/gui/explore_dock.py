@@ -70,7 +70,11 @@ def _menu(window: MainWindow, title: str) -> QMenu | None:
 def _add_menus(window: MainWindow, session: ExploreSession) -> None:
     file_menu, view_menu = _menu(window, "File"), _menu(window, "View")
     if file_menu is not None:
-        before = next((a for a in file_menu.actions() if a.menu() is not None), None)
+        # after Open recent, before the screenshot: the file entries the tests know stay first
+        actions = file_menu.actions()
+        recent = next((k for k, a in enumerate(actions) if a.menu() is not None), None)
+        before = actions[recent + 1] if recent is not None and recent + 1 < len(actions) else None
+        file_menu.insertSeparator(before)
         entries = (
             ("Load &vocabulary…", lambda: ask_vocabulary(window)),
             ("Characters as tokens", session.use_characters),
