@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from lstmviz.core.model import LSTMModel
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
+from lstmviz.gui.explore_dock import install_explore
 from lstmviz.gui.menus import build_menus, fill_recent_menu
 from lstmviz.gui.model_tree import ModelTree
 from lstmviz.gui.settings import AppSettings
@@ -120,6 +121,7 @@ class MainWindow(FileActions, QMainWindow):
         ws.subscribe(Change.BUSY, self._update_busy)
         ws.subscribe(Change.ERROR, self._update_error)
         ws.subscribe(Change.OPTIONS, self._update_options)
+        install_explore(self)  # text view, Select & Match docks and their menu entries
 
     @property
     def model(self) -> LSTMModel | None:
