@@ -1,0 +1,236 @@
+"""The ``numpy`` target: a standalone script, NumPy only, whose ``forward(x)`` is the model.
+
+The script a user porting weights by hand is trying to write: one ``lstm_direction`` loop with
+the gate slices named and every activation spelled out as the formula lstmviz uses, the layers
+called in order with their merge, go_backwards reversal and per-step layers in between, and the
+weights embedded as literals (exact: ``repr`` of each value) or, above ``EMBED_LIMIT`` values,
+in a sibling ``.npz`` of the same name. ``forward(x)`` reproduces
+``lstmviz.run(model, x).layers[-1].output`` (float64 arithmetic; 1e-6 against ``run``), and
+``forward_with_head(x)`` the dense head's output when the model has one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lstmviz import __version__
+from lstmviz.core.activations import Activation
+from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
+from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, MergeMode, OutputOrder
+from lstmviz.port import checks
+from lstmviz.port.checks import ExportError, Feature
+from lstmviz.port.numpy_template import ACTIVATIONS, HEADER, LSTM_DIRECTION, NEEDS
+from lstmviz.port.result import ExportResult
+
+TARGET = "numpy"
+EMBED_LIMIT = 50_000  # values; above it the weights go to a sibling .npz
+
+
+class _Script:
+    """Collects weights and the activation functions the code refers to."""
+
+    def __init__(self) -> None:
+        self.weights: dict[str, np.ndarray] = {}
+        self.funcs: dict[Activation, str] = {}
+        self.helpers: set[str] = set()
+
+    def weight(self, key: str, value: np.ndarray | None) -> str:
+        if value is None:
+            return "None"
+        self.weights[key] = np.asarray(value, dtype=np.float64)
+        return f"WEIGHTS[{key!r}]"
+
+    def act(self, act: Activation) -> str:
+        if act not in self.funcs:
+            if act.name not in ACTIVATIONS:
+                raise checks.refusal(
+                    TARGET, Feature("activation", "the model", f"activation {act}"), "no target"
+                )
+            taken = sum(1 for a in self.funcs if a.name == act.name)
+            self.funcs[act] = act.name if taken == 0 else f"{act.name}_{taken}"
+            self.helpers.update(NEEDS.get(act.name, ()))
+        return self.funcs[act]
+
+    def functions(self) -> str:
+        out = []
+        for helper in sorted(self.helpers):
+            if not any(a.name == helper for a in self.funcs):
+                out.append(_define(helper, Activation(helper)))
+        for act, name in self.funcs.items():
+            out.append(_define(name, act))
+        return "\n\n".join(out)
+
+
+def _define(name: str, act: Activation) -> str:
+    doc, body = ACTIVATIONS[act.name]
+    a, b = repr(float(act.alpha or 0.0)), repr(float(act.beta or 0.0))
+    body = body.replace("{a}", a).replace("{b}", b)
+    doc = doc.replace("{a}", a).replace("{b}", b)
+    return f'def {name}(z):\n    """{doc}"""\n{body}\n'
+
+
+def _direction_call(s: _Script, key: str, w: LSTMDirection) -> str:
+    args = [
+        f"W_x={s.weight(key + '/W_x', w.W_x)}",
+        f"W_h={s.weight(key + '/W_h', w.W_h)}",
+        f"b={s.weight(key + '/b', w.b)}",
+    ]
+    for name in ("p_i", "p_f", "p_o", "W_p", "h0", "c0"):
+        value = getattr(w, name)
+        if value is not None:
+            args.append(f"{name}={s.weight(f'{key}/{name}', value)}")
+    for name in ("cell_clip", "gate_clip", "proj_clip"):
+        value = getattr(w, name)
+        if value is not None:
+            args.append(f"{name}={float(value)!r}")
+    args.append(f"reverse={w.reverse}")
+    args += [
+        f"act_gate={s.act(w.act_gate)}",
+        f"act_cand={s.act(w.act_cand)}",
+        f"act_cell={s.act(w.act_cell)}",
+    ]
+    return "lstm_direction(y, " + ", ".join(args) + ")"
+
+
+def _transform(s: _Script, key: str, t: object) -> list[str]:
+    if isinstance(t, DenseLayer):
+        line = f"y @ {s.weight(key + '/W', t.W)}.T"
+        if t.b is not None:
+            line += f" + {s.weight(key + '/b', t.b)}"
+        return [f"y = {s.act(t.activation)}({line})  # {t.kind} {t.name!r}"]
+    if isinstance(t, ActivationLayer):
+        return [f"y = {s.act(t.activation)}(y)  # Activation {t.name!r}"]
+    if isinstance(t, NormLayer):
+        lines = [f"# {t.kind} {t.name!r}: normalise each step's {t.size} features"]
+        if t.mean is None:
+            lines.append("mu, var = y.mean(axis=-1, keepdims=True), y.var(axis=-1, keepdims=True)")
+        else:
+            lines.append(f"mu, var = {s.weight(key + '/mean', t.mean)}, "
+                         f"{s.weight(key + '/var', t.var)}")  # fmt: skip
+        lines.append(f"y = (y - mu) / np.sqrt(var + {float(t.epsilon)!r})")
+        if t.scale is not None:
+            lines.append(f"y = y * {s.weight(key + '/scale', t.scale)}")
+        if t.offset is not None:
+            lines.append(f"y = y + {s.weight(key + '/offset', t.offset)}")
+        return lines
+    raise ExportError(f"numpy export: cannot write a {type(t).__name__} layer")
+
+
+_MERGE = {
+    MergeMode.CONCAT: "np.concatenate([h_fw, h_bw], axis=-1)",
+    MergeMode.NONE: "np.concatenate([h_fw, h_bw], axis=-1)  # merge_mode None: both, side by side",
+    MergeMode.SUM: "h_fw + h_bw",
+    MergeMode.MUL: "h_fw * h_bw",
+    MergeMode.AVE: "(h_fw + h_bw) / 2",
+}
+
+
+def _describe(w: LSTMDirection) -> str:
+    extra = [f"H={w.hidden_size}"]
+    if w.W_p is not None:
+        extra.append(f"projected to {w.output_size}")
+    if w.has_peepholes:
+        extra.append("peepholes")
+    extra.append(f"gates {w.act_gate}, candidate {w.act_cand}, cell {w.act_cell}")
+    return ", ".join(extra)
+
+
+def _layer(s: _Script, k: int, layer: LSTMLayer) -> list[str]:
+    lines = []
+    for n, t in enumerate(layer.before):
+        lines += _transform(s, f"layer{k}/before{n}", t)
+    names = ("h_fw", "h_bw") if layer.bidirectional else ("y",)
+    lines.append(f"# layer {k} {layer.name!r}: {layer.kind}")
+    for d, w in enumerate(layer.directions):
+        side = "backward" if d else "forward"
+        reads = "reads time backwards" if w.reverse else "reads time forwards"
+        lines.append(f"# {side} direction ({reads}): {_describe(w)}")
+        lines.append(f"{names[d]} = {_direction_call(s, f'layer{k}/{side}', w)}")
+    if layer.bidirectional:
+        lines.append(f"y = {_MERGE[layer.merge_mode]}")
+    if layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING:
+        lines.append("y = y[::-1]  # Keras go_backwards: the sequence comes out in reading order")
+    return lines
+
+
+def _literal(a: np.ndarray) -> str:
+    flat = [repr(float(v)) for v in a.ravel()]
+    rows = [", ".join(flat[i : i + 6]) for i in range(0, len(flat), 6)]
+    body = ",\n        ".join(rows)
+    return f"np.array([\n        {body},\n    ]).reshape{tuple(a.shape)!r}"
+
+
+def render(model: LSTMModel, weights_file: str | None) -> tuple[str, dict[str, np.ndarray]]:
+    """The script's text and its weights (embedded unless ``weights_file`` names the npz)."""
+    for feature in checks.features(model):
+        if feature.key == "cell":
+            raise checks.refusal(TARGET, feature)
+    s = _Script()
+    body: list[str] = []
+    for k, layer in enumerate(model.layers):
+        body += _layer(s, k, layer)
+    head: list[str] = []
+    for n, t in enumerate(model.head):
+        head += _transform(s, f"head{n}", t)
+    if weights_file is None:
+        items = "".join(f"    {k!r}: {_literal(v)},\n" for k, v in s.weights.items())
+        weights = f"WEIGHTS = {{\n{items}}}\n"
+    else:
+        weights = (
+            f"# The weights are in {weights_file}, beside this script (np.savez, float64).\n"
+            f"WEIGHTS = dict(np.load(__file__.rsplit('.', 1)[0] + '.npz'))\n"
+        )
+    indent = "\n    ".join(body)
+    text = HEADER.format(
+        version=__version__,
+        source=model.source_path or "a model",
+        D=model.input_size,
+        out=model.output_size,
+        n_layers=len(model.layers),
+    )
+    text += "\n\n" + s.functions() + "\n\n" + LSTM_DIRECTION + "\n\n" + weights + "\n\n"
+    text += (
+        "def forward(x):\n"
+        f'    """x (T, {model.input_size}) → the last LSTM layer\'s output (T, '
+        f'{model.output_size})."""\n'
+        "    y = np.asarray(x, dtype=np.float64)\n"
+        f"    {indent}\n    return y\n"
+    )
+    if head:
+        hind = "\n    ".join(head)
+        text += (
+            "\n\ndef forward_with_head(x):\n"
+            f'    """x (T, {model.input_size}) → the network\'s output after its head (T, '
+            f'{model.head_output_size})."""\n'
+            f"    y = forward(x)\n    {hind}\n    return y\n"
+        )
+    text += (
+        "\n\nif __name__ == '__main__':\n"
+        f"    x = np.random.default_rng(0).standard_normal((5, {model.input_size}))\n"
+        "    print(forward(x))\n"
+    )
+    return text, s.weights
+
+
+def export_numpy(model: LSTMModel, path: Path, embed: object = None) -> ExportResult:
+    """``embed``: true/false, or None for "embed below ``EMBED_LIMIT`` values"."""
+    if path.suffix != ".py":
+        raise ExportError(f"numpy export: {path.name} must end in .py (it is a Python script)")
+    if embed is None or str(embed).lower() == "auto":
+        values = sum(d.n_params for layer in model.layers for d in layer.directions)
+        inline = values <= EMBED_LIMIT
+    else:
+        inline = str(embed).lower() in ("1", "true", "yes")
+    sidecar = path.with_suffix(".npz")
+    text, weights = render(model, None if inline else sidecar.name)
+    path.write_text(text, encoding="utf-8")
+    paths: tuple[Path, ...] = (path,)
+    if not inline:
+        np.savez(sidecar, **weights)  # type: ignore[arg-type]
+        paths += (sidecar,)
+    where = "embedded" if inline else f"in {sidecar.name}"
+    summary = f"wrote {path} (forward(x) of {len(model.layers)} LSTM layers, weights {where})"
+    code = f"import runpy\nforward = runpy.run_path({str(path)!r})['forward']\n"
+    return ExportResult(TARGET, paths, summary, (), code)
