@@ -201,6 +201,41 @@ def test_a_large_blocked_int8_weight_loads_within_the_memory_promise(tmp_path: P
     out.assert_bounded()
 
 
+def test_a_large_dynamic_quantized_lstm_loads_within_the_memory_promise(tmp_path: Path) -> None:
+    # before: int32 copy, float32 product and a transposed copy, each 4x the int8 weight
+    D, H = 256_000, 32
+    inits = [
+        numpy_helper.from_array(np.full((1, D, 4 * H), 3, np.int8), "W"),
+        numpy_helper.from_array(np.zeros((1, H, 4 * H), np.int8), "R"),
+        numpy_helper.from_array(np.full((1, 4 * H), 0.5, np.float32), "ws"),
+        numpy_helper.from_array(np.full((1, 4 * H), 1, np.int8), "wz"),
+        numpy_helper.from_array(np.full((1,), 0.5, np.float32), "rs"),
+        numpy_helper.from_array(np.zeros((1,), np.int8), "rz"),
+    ]
+    node = helper.make_node(
+        "DynamicQuantizeLSTM",
+        ["x", "W", "R", "", "", "", "", "", "ws", "wz", "rs", "rz"],
+        ["y"],
+        domain="com.microsoft",
+        hidden_size=H,
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 1, D])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", 14), helper.make_opsetid("com.microsoft", 1)]
+    path = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=opsets), path)
+    out = bounded_load(path)
+    assert out.kind == "model", out
+    out.assert_bounded()
+    W_x = lstmviz.load_model(path).layers[0].directions[0].W_x
+    assert W_x.shape == (4 * H, D) and np.all(W_x == 1.0)  # (3 - 1) * 0.5
+
+
 def test_an_attribute_of_millions_of_unpacked_floats_is_refused_quickly(tmp_path: Path) -> None:
     # before: every attribute is read with the graph, and ONNX writes FLOATS one field per
     # value: a Constant's 16 million value_floats (96 MB) ran past 8 s; 8 million here
