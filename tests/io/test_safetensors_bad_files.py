@@ -70,15 +70,15 @@ BAD = {
         build(lstm_header(weight_ih_l0__dtype="I32"), DATA),
         "dtype int32; LSTM weights must be float",
     ),
-    "gru": (
+    "odd_rows": (  # 5 rows for H = 1: not 4H (LSTM), 3H (GRU) or H (RNN)
         build(
             {
-                "gru.weight_ih_l0": {"dtype": "F32", "shape": [3, 2], "data_offsets": [0, 24]},
-                "gru.weight_hh_l0": {"dtype": "F32", "shape": [3, 1], "data_offsets": [24, 36]},
+                "rec.weight_ih_l0": {"dtype": "F32", "shape": [5, 1], "data_offsets": [0, 20]},
+                "rec.weight_hh_l0": {"dtype": "F32", "shape": [5, 1], "data_offsets": [20, 40]},
             },
-            DATA[:36],
+            DATA[:40],
         ),
-        "gru is a GRU, not an LSTM",
+        "rec is no recurrent module lstmviz knows",
     ),
 }
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import lstmviz
-from lstmviz.io import LoadError
+from lstmviz.io import ChoiceRequired
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "torch"
 TOL = 1e-5
@@ -92,12 +92,13 @@ def test_gru_beside_an_lstm_is_listed_not_loaded(tmp_path: Path) -> None:
 
     both = Both()
     torch.save(both.state_dict(), tmp_path / "both.pt")
-    model = assert_runs_like(tmp_path / "both.pt", both.lstm)
+    with pytest.raises(ChoiceRequired, match=r"2 recurrent modules \(gru, lstm\)"):
+        lstmviz.load_model(tmp_path / "both.pt")  # a GRU opens too (test_gru_torch.py)
+    model = assert_runs_like(tmp_path / "both.pt", both.lstm, prefix="lstm")
     info = {i.name: i for i in model.all_layers}
-    assert info["gru"].kind == "GRU" and not info["gru"].is_lstm
-    assert info["gru"].note == "GRU, not an LSTM"
-    with pytest.raises(LoadError, match="gru is a GRU, not an LSTM"):
-        lstmviz.load_model(tmp_path / "both.pt", prefix="gru")
+    assert info["gru"].kind == "GRU"
+    assert info["gru"].note == "not shown; load with prefix='gru'"
+    assert lstmviz.load_model(tmp_path / "both.pt", prefix="gru").layers[0].kind == "GRU"
 
 
 def test_awd_lstm_raw_weights(tmp_path: Path) -> None:

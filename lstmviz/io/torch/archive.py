@@ -241,19 +241,23 @@ def _is_bare_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
 
 
-def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0) -> LSTMModel:
+def load_torch_zip(
+    probe: Probe, prefix: str | None = None, budget: object = 1.0, nonlinearity: str | None = None
+) -> LSTMModel:
     """Read a torch zip archive (or a legacy torch pickle, or a bare pickle); ``prefix`` picks
-    one LSTM when the file holds several; ``budget`` multiplies the work and memory limits."""
+    one LSTM when the file holds several; ``budget`` multiplies the work and memory limits;
+    ``nonlinearity`` (tanh|relu) is an ``nn.RNN``'s, which a state dict does not record."""
     file = probe.name
     costs = Budget(file, probe.size, _factor(budget, file))
+    rnn = {"nonlinearity": nonlinearity}
     if probe.head.startswith(TORCH_LEGACY_HEADER):
         obj, _ = legacy.load_legacy(probe, costs)
         note = "legacy torch.save stream (torch < 1.6 layout), read without torch"
-        return _from_object(obj, probe, prefix, legacy.LEGACY_FORMAT, [note], costs)
+        return _from_object(obj, probe, prefix, legacy.LEGACY_FORMAT, [note], costs, **rnn)
     if not probe.is_zip and _is_bare_pickle(probe.head):
         obj = legacy.load_bare(probe, costs)
         note = "bare pickle, read inertly"
-        return _from_object(obj, probe, prefix, legacy.BARE_FORMAT, [note], costs)
+        return _from_object(obj, probe, prefix, legacy.BARE_FORMAT, [note], costs, **rnn)
     try:
         zf = zipfile.ZipFile(probe.path)
     except ZIP_ERRORS as exc:
@@ -269,7 +273,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
                 archive, names, lambda data, f, what: open_nested(data, f, what, costs)
             )
             fmt = torch_export.SOURCE_FORMAT
-            return _model(Checkpoint(tensors), probe, prefix, fmt, notes, costs)
+            return _model(Checkpoint(tensors), probe, prefix, fmt, notes, costs, **rnn)
         zip_prefix = _data_pkl_prefix(names)
         if zip_prefix is None:
             raise _refuse_other_zip(file, names)
@@ -277,7 +281,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
         script = _is_torchscript(names, zip_prefix)
         obj = archive.unpickle(script=script)
         if not script:
-            return _from_object(obj, probe, prefix, SOURCE_FORMAT, [], costs)
+            return _from_object(obj, probe, prefix, SOURCE_FORMAT, [], costs, **rnn)
         checkpoint = split_checkpoint(obj, file)
         if not checkpoint.tensors:
             raise LoadError(
@@ -286,7 +290,7 @@ def load_torch_zip(probe: Probe, prefix: str | None = None, budget: object = 1.0
                 f"{SAVE_ADVICE} before scripting or freezing it"
             )
         fmt = "TorchScript zip (torch.jit.save)"
-        return _model(checkpoint, probe, prefix, fmt, [SCRIPT_NOTE], costs)
+        return _model(checkpoint, probe, prefix, fmt, [SCRIPT_NOTE], costs, **rnn)
 
 
 def _from_object(
@@ -296,6 +300,7 @@ def _from_object(
     source_format: str,
     notes: list[str],
     costs: Budget,
+    nonlinearity: str | None = None,
 ) -> LSTMModel:
     """The model in an unpickled object; a library's own model object is named when refused."""
     checkpoint = split_checkpoint(obj, probe.name)
@@ -308,7 +313,7 @@ def _from_object(
                 f"state dict with an LSTM; lstmviz does not read {top}'s own model format "
                 "(export the LSTM's weights to a PyTorch state dict or ONNX)"
             )
-    return _model(checkpoint, probe, prefix, source_format, notes, costs)
+    return _model(checkpoint, probe, prefix, source_format, notes, costs, nonlinearity)
 
 
 def _model(
@@ -318,6 +323,7 @@ def _model(
     source_format: str,
     notes: list[str],
     costs: Budget,
+    nonlinearity: str | None = None,
 ) -> LSTMModel:
     return model_from_state_dict(
         checkpoint.tensors,
@@ -329,6 +335,8 @@ def _model(
         notes=(*notes, *checkpoint.notes),
         derived=checkpoint.derived,
         charge=costs.charge,
+        nonlinearities=checkpoint.nonlinearities,
+        nonlinearity=nonlinearity,
     )
 
 
@@ -350,7 +358,11 @@ def sniff(probe: Probe) -> bool:
 
 
 READER = Reader(
-    name="PyTorch", sniff=sniff, load=load_torch_zip, priority=10, options=("prefix", "budget")
+    name="PyTorch",
+    sniff=sniff,
+    load=load_torch_zip,
+    priority=10,
+    options=("prefix", "budget", "nonlinearity"),
 )
 
 __all__ = ["READER", "Archive", "load_torch_zip", "sniff"]

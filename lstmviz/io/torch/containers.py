@@ -36,6 +36,8 @@ class Checkpoint:
     extras: dict[str, Tensor] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     derived: dict[str, str] = field(default_factory=dict)  # computed weight name -> how
+    #: ``nn.RNN`` module path → its ``nonlinearity`` attribute (whole pickle, TorchScript)
+    nonlinearities: dict[str, str] = field(default_factory=dict)
 
 
 #: TorchScript attributes that repeat the parameters under other names.
@@ -104,6 +106,7 @@ class _Found:
     cells: dict[str, object] = field(default_factory=dict)
     directions: dict[str, int] = field(default_factory=dict)
     derived: dict[str, str] = field(default_factory=dict)
+    nonlinearities: dict[str, str] = field(default_factory=dict)
 
 
 def _flatten(
@@ -131,6 +134,8 @@ def _flatten(
             continue
         if isinstance(node, Mapping) and isinstance(node.get("bidirectional"), bool):
             found.directions[path] = 2 if node["bidirectional"] else 1
+        if isinstance(node, Mapping) and node.get("nonlinearity") in ("tanh", "relu"):
+            found.nonlinearities[path] = node["nonlinearity"]  # nn.RNN's, not a tensor
         items = _children(node)
         if items is None:
             if depth <= 2 and isinstance(node, (int, float, str, bool)) and len(scalars) < 20:
@@ -173,11 +178,13 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
                     notes.append(f"state dict found under '{key}'")
                     notes.extend(_scalar_note(k, v) for k, v in scalars.items())
                     notes = _module_notes(inner) + _quantized_notes(found) + notes
-                    return Checkpoint(tensors, extras, tuple(notes), found.derived)
+                    return Checkpoint(
+                        tensors, extras, tuple(notes), found.derived, found.nonlinearities
+                    )
     tensors, scalars = _flatten(obj, "", file, found)
     notes.extend(_scalar_note(k, v) for k, v in scalars.items())
     notes = _module_notes(obj) + _quantized_notes(found) + notes
-    return Checkpoint(tensors, {}, tuple(notes), found.derived)
+    return Checkpoint(tensors, {}, tuple(notes), found.derived, found.nonlinearities)
 
 
 def _quantized_notes(found: _Found) -> list[str]:

@@ -71,6 +71,8 @@ _PARAM = re.compile(
     r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)(?:_l(\d+)(_reverse)?)?(_raw)?$"
 )
 _LSTM_KINDS = ("LSTM", "LSTMCell")
+#: Recurrent modules lstmviz runs: the LSTM here, GRU and RNN in ``torch.gru``.
+_RUNNABLE = (*_LSTM_KINDS, "GRU", "GRUCell", "RNN", "RNNCell")
 
 
 def is_tensor(x: object) -> bool:
@@ -98,16 +100,24 @@ class _Group:
     def is_lstm(self) -> bool:
         return self.kind in _LSTM_KINDS
 
+    @property
+    def runnable(self) -> bool:
+        """An LSTM, GRU or plain RNN (module or cell): lstmviz can show and run it."""
+        return self.kind in _RUNNABLE
+
     def get(self, param: str, layer: int, reverse: bool = False) -> str | None:
         return self.params.get((param, layer if self.layered else None, reverse))
 
     def not_lstm(self, file: str, tensors: Mapping[str, Tensor]) -> LoadError:
+        """Neither an LSTM, a GRU nor a plain RNN: the rows of weight_ih fit none of them."""
         name = self.get("weight_ih", 0) or "weight_ih"
+        hh = self.get("weight_hh", 0) or "weight_hh"
         rows = _shape(tensors[name])[0] if name in tensors else "?"
-        kind = self.kind.replace("Cell", "")
+        hidden = _shape(tensors[hh])[-1] if hh in tensors and _shape(tensors[hh]) else "?"
         return LoadError(
-            f"{file}: a PyTorch {self.kind}: {self.label} is a {kind}, not an LSTM "
-            f"({name} has {rows} rows); lstmviz opens LSTMs only"
+            f"{file}: {self.label} is no recurrent module lstmviz knows: {name} has {rows} "
+            f"rows for {hh}'s H = {hidden}, not 4H (LSTM), 3H (GRU) or H (RNN); lstmviz "
+            "opens PyTorch LSTM, GRU and RNN modules and cells"
         )
 
 
@@ -178,8 +188,8 @@ def _take_raw(group: _Group, key: tuple[str, int | None, bool], raw: str, where:
 def _pick(
     groups: Sequence[_Group], prefix: str | None, file: str, tensors: Mapping[str, Tensor]
 ) -> _Group:
-    """The one LSTM to show: the only one, or the one ``prefix`` names."""
-    lstms = [g for g in groups if g.is_lstm]
+    """The one recurrent module to show: the only one, or the one ``prefix`` names."""
+    lstms = [g for g in groups if g.runnable]
     choices = tuple(g.prefix for g in lstms)
     if prefix is not None:
         wanted = prefix.strip().rstrip(".")
@@ -191,14 +201,15 @@ def _pick(
                 option="prefix",
                 choices=choices,
             )
-        if not chosen.is_lstm:
+        if not chosen.runnable:
             raise chosen.not_lstm(file, tensors)
         return chosen
     if not lstms:
         raise groups[0].not_lstm(file, tensors)
     if len(lstms) > 1:
+        what = "LSTMs" if all(g.is_lstm for g in lstms) else "recurrent modules"
         raise ChoiceRequired(
-            f"{file}: holds {len(lstms)} LSTMs ({', '.join(g.label for g in lstms)}); "
+            f"{file}: holds {len(lstms)} {what} ({', '.join(g.label for g in lstms)}); "
             "pick one with prefix=",
             option="prefix",
             choices=choices,
@@ -210,10 +221,23 @@ class _Arrays:
     """Reads tensors as float arrays once, remembering each one's stored dtype."""
 
     def __init__(
-        self, tensors: Mapping[str, Tensor], file: str, derived: Mapping[str, str] | None = None
+        self,
+        tensors: Mapping[str, Tensor],
+        file: str,
+        derived: Mapping[str, str] | None = None,
+        nonlinearities: Mapping[str, str] | None = None,
+        nonlinearity: str | None = None,
     ) -> None:
         self.tensors, self.file = tensors, file
         self.derived = dict(derived or {})  # computed weight name → how (torch_params)
+        self.nonlinearities = dict(nonlinearities or {})  # nn.RNN prefix → recorded value
+        self.nonlinearity = nonlinearity  # the caller's nonlinearity= option
+
+    def activation(self, prefix: str) -> Any:
+        """``(Activation, Setting)`` of the ``nn.RNN`` at ``prefix`` (``torch.gru``)."""
+        from lstmviz.io.torch.gru import nonlinearity_setting
+
+        return nonlinearity_setting(prefix, self.nonlinearities, self.nonlinearity, self.file)
 
     def float(self, name: str) -> npt.NDArray[np.floating]:
         t = self.tensors[name]
@@ -299,6 +323,10 @@ def _direction(
 
 def _layers(group: _Group, arrays: _Arrays, source_format: str) -> tuple[LSTMLayer, ...]:
     file = arrays.file
+    if not group.is_lstm:  # GRU or RNN
+        from lstmviz.io.torch.gru import recurrent_layers
+
+        return recurrent_layers(group, arrays, source_format, arrays.activation(group.prefix))
     if not group.layered:
         d = _direction(group, 0, False, arrays, source_format)
         return (LSTMLayer(name=group.prefix or "lstm_cell", directions=(d,), kind="LSTMCell"),)
@@ -364,8 +392,14 @@ def model_from_state_dict(
     notes: Sequence[str] = (),
     derived: Mapping[str, str] | None = None,
     charge: Callable[[int, str], None] | None = None,
+    nonlinearities: Mapping[str, str] | None = None,
+    nonlinearity: str | None = None,
 ) -> LSTMModel:
-    """Build the model for the one LSTM in ``tensors`` (or the one ``prefix`` names).
+    """Build the model for the one LSTM, GRU or plain RNN in ``tensors`` (or the one
+    ``prefix`` names).
+
+    ``nonlinearities`` maps an ``nn.RNN``'s prefix to the ``nonlinearity`` a pickled module
+    recorded; ``nonlinearity`` (the caller's option) overrides it for a state dict.
 
     ``charge(nbytes, what)`` is told the bytes weights computed from their pieces
     (weight_norm, spectral_norm) take before they are made, and refuses past the file's budget.
@@ -380,7 +414,7 @@ def model_from_state_dict(
     if not groups:
         raise _no_lstm(tensors, file)
     chosen = _pick(groups, prefix, file, tensors)
-    arrays = _Arrays(tensors, file, derived)
+    arrays = _Arrays(tensors, file, derived, nonlinearities, nonlinearity)
     layers = _layers(chosen, arrays, source_format)
     embedding, module_notes, emb_note = find_embedding(
         chosen.prefix, list(chosen.params.values()), tensors, layers[0].input_size, arrays.float
@@ -391,12 +425,12 @@ def model_from_state_dict(
         used.update(g.params.values())
         if g is chosen:
             note = "shown"
-        elif g.is_lstm:
+        elif g.runnable:
             note = f"not shown; load with prefix='{g.prefix}'"
         else:
             note = f"{g.kind.replace('Cell', '')}, not an LSTM"
         weights = tuple((n, _shape(tensors[n])) for n in g.params.values())
-        infos.append(LayerInfo(g.label, g.kind, weights, is_lstm=g.is_lstm, note=note))
+        infos.append(LayerInfo(g.label, g.kind, weights, is_lstm=g.runnable, note=note))
     infos.extend(module_infos([n for n in tensors if n not in used], tensors, module_notes))
     extras = extras or {}
     by_top: dict[str, list[str]] = {}
