@@ -3,9 +3,9 @@
 Layouts (option ``layout``), each read back by lstmviz's own ``.npz`` reader by its names:
 
 - ``canonical`` (models one ``nn.LSTM`` could be): the canonical arrays as they are —
-  ``W_x``, ``W_h``, the one summed ``b`` and ``W_p`` — under nn.LSTM's names (``weight_ih_l{k}``, ``weight_hh_l{k}``,
-  ``bias_ih_l{k}``, ``weight_hr_l{k}``, ``_reverse``), which are already i, f, g, o and
-  ``[4H, in]``; no second bias.
+  ``W_x``, ``W_h``, the one summed ``b`` and ``W_p`` — under nn.LSTM's names
+  (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``weight_hr_l{k}``, ``_reverse``),
+  which are already i, f, g, o and ``[4H, in]``; no second bias.
 - ``pytorch``: exactly the ``pytorch`` target's state_dict (``bias_hh`` zeros).
 - ``keras``: ``layer{k}[/forward|/backward]/kernel [D, 4H]``, ``recurrent_kernel``, ``bias``.
 - ``tf1``: ``layer{k}[/fw|/bw]/lstm_cell/kernel [D+H, 4H]`` (i, j, f, o), ``bias`` with the

@@ -22,9 +22,10 @@ gate_clip, when set, clips the argument of every activation (ONNX's clip).
 
 import numpy as np'''
 
-LSTM_DIRECTION = '''def lstm_direction(x, W_x, W_h, b, reverse, act_gate, act_cand, act_cell, p_i=None, p_f=None,
-                   p_o=None, W_p=None, h0=None, c0=None, cell_clip=None, gate_clip=None,
-                   proj_clip=None):
+LSTM_DIRECTION = '''def lstm_direction(
+    x, W_x, W_h, b, reverse, act_gate, act_cand, act_cell, p_i=None, p_f=None, p_o=None,
+    W_p=None, h0=None, c0=None, cell_clip=None, gate_clip=None, proj_clip=None,
+):
     """One direction over x (T, D); returns h (T, P) in time order, even when it reads
     backwards (reverse=True: t = T-1 ... 0)."""
     T = x.shape[0]
