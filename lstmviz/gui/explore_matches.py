@@ -89,13 +89,8 @@ class MatchList(QWidget):
         s = self.session
         if s.annotations is None or not s.matches or s.matched_in is not s.corpus:
             return ""
-        parts = []
-        for label in s.annotation_labels():
-            try:
-                rate = s.annotations.hit_rate(s.matches, label)
-            except (KeyError, ValueError):
-                continue
-            parts.append(f"{html.escape(str(label))}: {rate:.0%}")
+        rates = s.annotations.hit_rates(s.matches)
+        parts = [f"{html.escape(str(k))}: {v:.0%}" for k, v in list(rates.items())[:8]]
         return "hit rate — " + " · ".join(parts) if parts else ""
 
     def row_text(self, row: int) -> str:

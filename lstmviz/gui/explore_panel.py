@@ -239,4 +239,6 @@ class ExplorePanel(QWidget):
             self.session.fail(str(exc))
 
     def run_match(self) -> None:
-        self.session.run_query(self.selection.units, method=self.method_box.currentData())
+        self.session.run_query(
+            self.selection.units, method=self.method_box.currentData(), threshold=self.threshold
+        )

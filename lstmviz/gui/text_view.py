@@ -37,7 +37,8 @@ def run_is_current(trace: Trace | None, x: np.ndarray | None) -> bool:
     new one arrives; its colours must not be shown on the new tokens)."""
     if trace is None or x is None or trace.x.shape != x.shape:
         return False
-    return trace.x is x or bool(np.array_equal(trace.x, x))
+    # the run keeps x in its own precision (float32 for a float32 model)
+    return trace.x is x or bool(np.array_equal(trace.x, x.astype(trace.x.dtype, copy=False)))
 
 
 class TextView(QWidget):

@@ -11,6 +11,7 @@ same corpus answers without rerunning.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ FILE_COST = float("inf")  # reading a file never runs inline on the GUI thread
 MATCH_KIND = "explore"  # the corpus run and match job (a newer query cancels the older one)
 FILE_KIND = "explore-file"
 SELECT_KIND = "explore-select"
+DEFAULT_THRESHOLD = 0.3  # LSTMVis' (and ``explore.select``'s) default
 
 
 class Topic(enum.Enum):
@@ -364,6 +366,7 @@ class ExploreSession:
         corpus: Any = None,
         method: str = "overlap",
         top: int = 20,
+        threshold: float | None = None,
         wait: bool = False,
     ) -> Job | None:
         """Run the model over ``corpus`` (default: the open corpus, else the current sequence)
@@ -380,16 +383,18 @@ class ExploreSession:
             self.fail("The unit set is empty: select a range and press Select, or pick units")
             return None
         s, q = ws.selection, self.selection.quantity
-        query: Any = [int(u) for u in units]
-        if self.unit_set is not None and getattr(self.unit_set, "quantity", q) == q:
-            query = self.unit_set.with_units(query)
+        query, exclude = self._query(units, corpus, threshold, q)
+        if query is None:
+            self.fail("Select a range first (drag over the text): it sets the match length")
+            return None
         states_of = self._states_work(corpus, s.layer, s.direction, q)
         key = self._key(corpus, s.layer, s.direction, q)
 
         def work(job: Job) -> tuple[Any, list[Any]]:
             states = states_of(job)
             job.check()
-            return states, list(_explore().match(states, query, top=top, method=method))
+            found = _explore().match(states, query, top=top, method=method, exclude_query=exclude)
+            return states, list(found)
 
         def done(result: Any, error: BaseException | None) -> None:
             self._set_progress(None)
@@ -406,6 +411,27 @@ class ExploreSession:
         self._set_progress(0.0)
         what = self.corpus_name if corpus is self.corpus else "the current sequence"
         return ws.submit(MATCH_KIND, f"matching in {what}", work, done, FILE_COST, wait)
+
+    def _query(
+        self, units: Sequence[int], corpus: Any, threshold: float | None, quantity: str
+    ) -> tuple[Any, bool]:
+        """The ``UnitSet`` to match: the last Select's with the edited units (its range and
+        threshold), else one made from the span; its range in ``corpus`` positions, and
+        whether that range lies in ``corpus`` (then it is left out of the matches)."""
+        explore = _explore()
+        last, span = self.unit_set, self.selection.span
+        if last is not None and last.quantity == quantity and span == (last.start, last.stop):
+            base = last.with_units(units) if threshold is None else last
+        elif span is not None:
+            thr = DEFAULT_THRESHOLD if threshold is None else threshold
+            base = explore.UnitSet(units, span[0], span[1], float(thr), quantity=quantity)
+        else:
+            return None, False
+        base = base.with_units(units) if not np.array_equal(base.units, units) else base
+        if corpus is self.corpus and self.document is not None:
+            start = corpus.position(self.document, base.start)
+            return dataclasses.replace(base, start=start, stop=start + base.length), True
+        return base, corpus is not self.corpus
 
     def _on_busy(self, _event: Event) -> None:
         """The corpus run's progress, read on the GUI thread from the workspace's job."""
@@ -454,13 +480,14 @@ def _same(a: npt.NDArray | None, b: npt.NDArray | None) -> bool:
 
 
 def _track_codes(annotations: Any) -> list[tuple[str, npt.NDArray[np.int64]]]:
-    """``(name, code per corpus position)`` of every track of ``annotations``."""
-    return []
+    """``(name, code per corpus position)`` of every track of ``annotations`` (one file is
+    one track, named after it)."""
+    return [(annotations.source or "labels", np.asarray(annotations.codes))]
 
 
 def _track_names(annotations: Any, name: str) -> list[str]:
-    return []
+    return list(annotations.names)
 
 
 def _labels(annotations: Any) -> list[str]:
-    return []
+    return list(annotations.names)
