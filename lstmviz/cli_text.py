@@ -15,7 +15,7 @@ import sys
 from lstmviz.core.summary import model_summary
 from lstmviz.io import load_model
 from lstmviz.io.errors import ChoiceRequired, LoadError, one_line
-from lstmviz.resources import default_model_path
+from lstmviz.resources import apply_example, default_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
 
 
 def _run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
+    apply_example(args)  # --example NAME: its model and sequence
     path = args.path or str(default_model_path())
     try:
         model = load_model(path, **options)
