@@ -74,8 +74,13 @@ def save_screenshot(window, path: str | Path) -> Path:
 def open_from_args(window, args: argparse.Namespace, options: dict[str, object]) -> bool:
     """Apply PATH, --sequence, --layer and --step to a window; False if the model or the
     sequence the user named failed."""
-    from lstmviz.resources import default_model_path, default_sequence_path
+    from lstmviz.resources import apply_example, default_model_path, default_sequence_path
 
+    try:
+        apply_example(args)  # --example NAME: its model and sequence
+    except ValueError as exc:
+        print(f"lstmviz: {exc}", file=sys.stderr)
+        return False
     path = args.path or str(default_model_path())
     model = window.open_model(path, wait=True, **options)
     if model is None:
