@@ -17,9 +17,7 @@ ALPHABET = "ab()c"
 
 def make_corpus(n_docs: int, seed: int = 3, length: tuple[int, int] = (12, 30)) -> Corpus:
     rng = np.random.default_rng(seed)
-    lines = [
-        "".join(rng.choice(list(ALPHABET), int(rng.integers(*length)))) for _ in range(n_docs)
-    ]
+    lines = ["".join(rng.choice(list(ALPHABET), int(rng.integers(*length)))) for _ in range(n_docs)]
     return Corpus.from_string("\n".join(lines), Vocabulary.characters(ALPHABET), source="t")
 
 
@@ -72,7 +70,7 @@ def test_select_match_list_and_jump(explore_window, qtbot, tmp_path):
     assert panel.matches.tree.topLevelItemCount() == len(want) > 1
     m = got[1]
     row = panel.matches.row_text(1)
-    highlighted = row.split("font-weight:bold;\">")[1].split("</span>")[0]
+    highlighted = row.split('font-weight:bold;">')[1].split("</span>")[0]
     assert highlighted == "".join(corpus.documents[m.document].tokens[m.doc_start : m.doc_stop])
     assert f"{m.score:.3f}" == panel.matches.tree.topLevelItem(1).text(0)
     # double-click jumps: that document, that step, that span
@@ -122,7 +120,7 @@ def test_match_in_the_sequence_alone_without_a_corpus(make_main_window, qtbot):
 
 
 def test_cancel_stops_the_corpus_run_and_keeps_nothing(explore_window, qtbot):
-    window, model, _corpus = explore_window
+    window, _model, _corpus = explore_window
     session, panel = window.explore, window.explore_panel
     big = make_corpus(4000, seed=9, length=(60, 120))
     session.set_corpus(big, "big")
