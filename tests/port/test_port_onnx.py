@@ -121,7 +121,7 @@ def test_cell_clip_refused_gate_clip_kept(tmp_path):
     model = lstmviz.LSTMModel(
         layers=(lstmviz.core.model.LSTMLayer("c", (pm.direction(rng, 3, 4, cell_clip=0.5),)),)
     )
-    with pytest.raises(ExportError, match="cell_clip 0.5, which onnx cannot hold"):
+    with pytest.raises(ExportError, match=r"cell_clip 0\.5, which onnx cannot hold"):
         lstmviz.export(model, "onnx", tmp_path / "x.onnx")
     clipped = lstmviz.load_model(pm.FIXTURES / "onnx/clip.onnx")
     lstmviz.export(clipped, "onnx", tmp_path / "c.onnx")
