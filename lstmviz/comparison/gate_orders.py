@@ -51,23 +51,9 @@ def read_order(b: LSTMDirection) -> GateOrder:
     name = prov.framework.split(" ")[0] if prov.framework not in ("", "unknown") else "i,f,g,o"
     for known in KNOWN:
         if known.gates == gates and known.letters == letters:
-            name = _framework_name(prov.framework, known.name)
+            name = known.name
             break
     return GateOrder(name, gates, letters)
-
-
-def _framework_name(framework: str, fallback: str) -> str:
-    low = framework.lower()
-    for key, name in (
-        ("keras", "Keras"),
-        ("torch", "PyTorch"),
-        ("onnx", "ONNX"),
-        ("tensorflow", "TF1"),
-        ("madmom", "madmom"),
-    ):
-        if key in low:
-            return name
-    return fallback
 
 
 def written_gates(sigma: tuple[int, ...], read: GateOrder) -> tuple[str, ...]:
@@ -81,23 +67,66 @@ def name_orders(gates: tuple[str, ...]) -> list[GateOrder]:
     return [k for k in KNOWN if k.gates == gates]
 
 
+def interpretations(sigma: tuple[int, ...], b: LSTMDirection) -> list[tuple[GateOrder, GateOrder]]:
+    """Every (written, read) pair of known orders that produces ``B[k] = A[σ(k)]``, the most
+    likely first: read in B's own file order, then read as i,f,g,o; Caffe's order last. A
+    model changed in memory keeps its source's provenance, so B's file order is a hint only."""
+    own = read_order(b)
+    reads = [own] + [k for k in KNOWN if k.gates != own.gates or k.letters != own.letters]
+    found = []
+    for read in reads:
+        written = written_gates(sigma, read)
+        for w in name_orders(written):
+            if w.gates != read.gates:
+                found.append((w, read))
+
+    def rank(pair: tuple[GateOrder, GateOrder]) -> tuple[int, int, int]:
+        w, r = pair
+        caffe = "Caffe" in (w.name, r.name)
+        return (caffe, r is not own, r.gates != GATES)
+
+    found.sort(key=rank)
+    # Keras and PyTorch share an order: name them together once
+    merged: list[tuple[GateOrder, GateOrder]] = []
+    for w, r in found:
+        if any(w.gates == mw.gates and r.gates == mr.gates for mw, mr in merged):
+            continue
+        merged.append((w, r))
+    return merged
+
+
+def _both(order: GateOrder) -> str:
+    names = [k.name for k in KNOWN if k.gates == order.gates]
+    if order.name not in names:
+        names = [order.name]
+    return "/".join(names) + f" order {order.spelled}"
+
+
 def describe_permutation(sigma: tuple[int, ...], b: LSTMDirection) -> tuple[str, str]:
-    """``(detail, fix)`` for ``B[k] = A[σ(k)]`` in the vocabulary of B's file and the order
-    the arrays were written in."""
-    read = read_order(b)
-    written = written_gates(sigma, read)
-    known = [k for k in name_orders(written) if k.gates != read.gates]
-    if known:
-        names = "/".join(k.name for k in known)
-        source = f"{names} order {known[0].spelled}"
-    else:
-        source = "order " + ",".join(written) + " (no framework's)"
-    detail = f"B is stored in {source} read as {read.name} order {read.spelled}"
-    idx = [written.index(g) for g in read.gates]
+    """``(detail, fix)`` for ``B[k] = A[σ(k)]`` in the vocabulary of the frameworks: which
+    order the blocks were written in and which they were read as."""
+    pairs = interpretations(sigma, b)
+    if not pairs:
+        read = read_order(b)
+        written = written_gates(sigma, read)
+        detail = f"B is stored in order {','.join(written)} (no framework's) read as {_both(read)}"
+        idx = [written.index(g) for g in read.gates]
+        fix = (
+            f"reorder the gate blocks of B's kernels and biases to {read.spelled} before "
+            f"writing: take stored blocks [{', '.join(map(str, idx))}]"
+        )
+        return detail, fix
+    (w, r), rest = pairs[0], pairs[1:3]
+    detail = f"B is stored in {_both(w)} read as {_both(r)}"
+    if rest:
+        detail += (
+            " (or " + "; or ".join(f"{_both(w2)} read as {_both(r2)}" for w2, r2 in rest) + ")"
+        )
+    idx = [w.gates.index(g) for g in r.gates]
     fix = (
-        f"reorder the gate blocks of B's kernels and biases to {read.name} order "
-        f"{read.spelled} before writing: stored blocks [{', '.join(map(str, idx))}] "
-        f"of the {source.split(' (')[0]} arrays"
+        f"reorder the gate blocks from {w.name} order {w.spelled} to {r.name} order "
+        f"{r.spelled} before writing (stored blocks [{', '.join(map(str, idx))}]), for "
+        "every kernel and bias of this direction"
     )
     return detail, fix
 
