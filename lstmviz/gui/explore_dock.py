@@ -49,6 +49,26 @@ def show_explore(window: MainWindow) -> None:
     """Show both docks (``--example brackets``, a screenshot)."""
     window.text_dock.show()
     window.explore_dock.show()
+    # the text gets a few lines' height, the panel a third of the width
+    window.resizeDocks([window.text_dock], [170], Qt.Orientation.Vertical)
+    window.resizeDocks([window.explore_dock], [window.width() // 3], Qt.Orientation.Horizontal)
+
+
+def open_example_extras(window: MainWindow, name: str | None) -> None:
+    """``--example NAME`` of a text example: its vocabulary, corpus and annotations too,
+    read here and now (a headless screenshot has no later turn), and both docks shown."""
+    from lstmviz.resources import examples
+
+    ex = examples().get(name or "")
+    if ex is None or ex.corpus is None:
+        return
+    session = window.explore
+    if ex.vocabulary is not None:
+        session.load_vocabulary(ex.vocabulary, wait=True)
+    session.open_corpus(ex.corpus, wait=True)
+    if ex.annotations is not None and session.corpus is not None:
+        session.load_annotations(ex.annotations, wait=True)
+    show_explore(window)
 
 
 def _dock(window: MainWindow, title: str, widget, area: Qt.DockWidgetArea) -> QDockWidget:

@@ -61,7 +61,7 @@ class MatchList(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setColumnWidth(0, 52)
-        self.tree.setColumnWidth(1, 90)
+        self.tree.setColumnWidth(1, 112)
         self.tree.itemDoubleClicked.connect(self._on_tree_item_double_clicked)
         layout.addWidget(self.tree, 1)
         session.subscribe((Topic.MATCHES, Topic.ANNOTATIONS), self._update_matches)
@@ -91,7 +91,8 @@ class MatchList(QWidget):
             return ""
         rates = s.annotations.hit_rates(s.matches)
         parts = [f"{html.escape(str(k))}: {v:.0%}" for k, v in list(rates.items())[:8]]
-        return "hit rate — " + " · ".join(parts) if parts else ""
+        source = s.annotations_name or "label"
+        return f"hit rate by {source} — " + " · ".join(parts) if parts else ""
 
     def row_text(self, row: int) -> str:
         """The plain text of a row's context (tests read it)."""

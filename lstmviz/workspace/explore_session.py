@@ -88,6 +88,7 @@ class ExploreSession:
         self.message = ""
         self._states: dict[tuple, Any] = {}
         self._sequence_corpus: tuple[tuple[int, int], Any] | None = None
+        self._start_for: tuple[tuple[int, int] | None, int | None] = (None, None)
         self._incoming: tuple[int, Any] | None = None  # (document, its x) being loaded
         self._listeners: dict[Topic, list[Callable[[Topic], None]]] = {t: [] for t in Topic}
         workspace.subscribe(Change.MODEL, self._on_model)
@@ -428,8 +429,9 @@ class ExploreSession:
         else:
             return None, False
         base = base.with_units(units) if not np.array_equal(base.units, units) else base
-        if corpus is self.corpus and self.document is not None:
-            start = corpus.position(self.document, base.start)
+        offset = self.corpus_start() if corpus is self.corpus else None
+        if offset is not None:
+            start = offset + base.start
             return dataclasses.replace(base, start=start, stop=start + base.length), True
         return base, corpus is not self.corpus
 
@@ -457,12 +459,35 @@ class ExploreSession:
     def tracks(self) -> list[tuple[str, npt.NDArray[np.int64]]]:
         """Annotation tracks of the document shown: ``(name, label index per step, -1 for
         none)`` (see ``track_labels``); empty for a sequence outside the corpus."""
-        ann, doc = self.annotations, self.document
-        if ann is None or doc is None or self.corpus is None:
+        start, x = self.corpus_start(), self.workspace.sequence
+        if self.annotations is None or start is None or x is None:
             return []
-        start = self.corpus.position(doc, 0)
-        stop = start + len(self.corpus.documents[doc])
-        return [(name, codes[start:stop]) for name, codes in _track_codes(ann)]
+        stop = start + len(x)
+        return [(name, codes[start:stop]) for name, codes in _track_codes(self.annotations)]
+
+    def corpus_start(self) -> int | None:
+        """The corpus position of the sequence's step 0: its document's start, or 0 when its
+        tokens are the corpus' first tokens (an example's sequence: its first lines as one
+        stream); None for a sequence that is not in the corpus."""
+        corpus = self.corpus
+        if corpus is None:
+            return None
+        if self.document is not None:
+            return corpus.position(self.document, 0)
+        ids = self.ids
+        if ids is None or not len(ids) or len(ids) > corpus.n_tokens:
+            return None
+        key = (id(corpus), id(ids))
+        if self._start_for[0] != key:
+            head, n = [], 0
+            for doc in corpus.documents:
+                if doc.ids is None or n >= len(ids):
+                    break
+                head.append(np.asarray(doc.ids[: len(ids) - n]))
+                n += len(head[-1])
+            same = n == len(ids) and np.array_equal(np.concatenate(head), ids)
+            self._start_for = (key, 0 if same else None)
+        return self._start_for[1]
 
     def annotation_labels(self) -> list[str]:
         """Every label the annotations use (the hit rates' rows)."""
