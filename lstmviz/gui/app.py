@@ -85,6 +85,10 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
     model = window.open_model(path, wait=True, **options)
     if model is None:
         return False
+    if getattr(args, "example", None):  # a text example's vocabulary, corpus, annotations
+        from lstmviz.gui.explore_dock import open_example_extras
+
+        open_example_extras(window, args.example)
     seq = args.sequence or default_sequence_path(path)
     if seq is not None and not window.open_sequence(seq):
         print(f"lstmviz: {window.last_error}", file=sys.stderr)
