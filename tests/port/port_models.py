@@ -94,6 +94,19 @@ def go_backwards(seed: int = 4) -> LSTMModel:
     )
 
 
+def bidirectional_backwards(seed: int = 8) -> LSTMModel:
+    """Keras 2 ``Bidirectional(LSTM(go_backwards=True))``: the forward layer reads backwards,
+    the merged sequence comes out reversed."""
+    rng = np.random.default_rng(seed)
+    dirs = (direction(rng, 3, 4, reverse=True), direction(rng, 3, 4))
+    return LSTMModel(
+        layers=(
+            LSTMLayer("bb", dirs, MergeMode.SUM, output_order=OutputOrder.PROCESSING),
+            LSTMLayer("after", (direction(rng, 4, 2),)),
+        )
+    )
+
+
 def hard_sigmoid(seed: int = 5, name: str = "hard_sigmoid_k3") -> LSTMModel:
     rng = np.random.default_rng(seed)
     act = Activation(name)

@@ -27,6 +27,7 @@ CASES = {
     "bidirectional": pm.bidirectional,
     "bidirectional_sum": lambda: pm.bidirectional(merge=MergeMode.SUM),
     "go_backwards": pm.go_backwards,
+    "bidirectional_backwards": pm.bidirectional_backwards,
     "hard_sigmoid_k3": pm.hard_sigmoid,
     "dense_head": pm.with_head,
     # Keras 2 file: Bidirectional concat/mul/ave and an LSTM(go_backwards=True)

@@ -98,6 +98,29 @@ def test_script_reproduces_run(tmp_path, case, embed):
         assert "forward_with_head" not in namespace
 
 
+@pytest.mark.parametrize(
+    ("fixture", "output"),
+    [
+        ("tf1/peep_proj/model.ckpt", "output"),  # TensorFlow 1: peepholes, projection, clips
+        ("onnx/activations_bidir.onnx", "Y"),  # onnxruntime: HardSigmoid, peepholes
+        ("keras/bidirectional.h5", None),  # Keras 2: concat, mul, go_backwards, ave
+    ],
+)
+def test_script_matches_the_framework_outputs_stored_with_fixtures(tmp_path, fixture, output):
+    path = pm.FIXTURES / fixture
+    expected = np.load(path.parent / "expected.npz" if "tf1" in fixture else
+                       path.with_suffix(".expected.npz"))  # fmt: skip
+    lstmviz.export(lstmviz.load_model(path), "numpy", tmp_path / "f.py")
+    forward = runpy.run_path(str(tmp_path / "f.py"))["forward"]
+    want = expected[output] if output else expected["y2"]  # bidirectional.h5: layer 2's output
+    if output is None:  # layers 0-2 of 4: compare through the script's own layers
+        model = lstmviz.load_model(path)
+        model = model.replace(layers=model.layers[:3])
+        lstmviz.export(model, "numpy", tmp_path / "g.py")
+        forward = runpy.run_path(str(tmp_path / "g.py"))["forward"]
+    np.testing.assert_allclose(forward(expected["x"]), want, atol=1e-5)
+
+
 def test_script_names_gates_and_spells_out_activations(tmp_path):
     lstmviz.export(everything(), "numpy", tmp_path / "f.py")
     source = (tmp_path / "f.py").read_text()

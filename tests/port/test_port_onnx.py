@@ -30,6 +30,7 @@ REFERENCE_CASES = {
     "bidirectional_mul": lambda: pm.bidirectional(merge=MergeMode.MUL),
     "peephole": pm.peephole,
     "go_backwards": pm.go_backwards,
+    "bidirectional_backwards": pm.bidirectional_backwards,
     "dense_head": pm.with_head,
     "keras_bidirectional_fixture": lambda: lstmviz.load_model(
         pm.FIXTURES / "keras/bidirectional.h5"
@@ -47,6 +48,10 @@ RUNTIME_CASES = {
         pm.FIXTURES / "onnx/activations_bidir.onnx"
     ),
     "onnx_clip_fixture": lambda: lstmviz.load_model(pm.FIXTURES / "onnx/clip.onnx"),
+    # tf.keras 2.21: Bidirectional(go_backwards=True) merged by concat, mul, sum; hard_sigmoid
+    "keras_bidi_back_fixture": lambda: lstmviz.load_model(
+        pm.FIXTURES / "keras/tfk221_bidi_back.h5"
+    ),
 }
 
 
@@ -91,6 +96,16 @@ def test_lstmviz_reads_the_export_back(tmp_path, case):
     np.testing.assert_allclose(
         lstmviz.run(back, x).layers[-1].output, pm.reference(model, x), atol=1e-5
     )
+
+
+@pytest.mark.parametrize("opset", [17, 18, 22])
+def test_later_opsets(tmp_path, opset):
+    model = pm.bidirectional_backwards()
+    path = tmp_path / "m.onnx"
+    assert f"opset {opset}" in lstmviz.export(model, "onnx", path, opset=opset).summary
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto, full_check=True)
+    _check(model, run_onnx(ReferenceEvaluator(proto), pm.sequence(model)))
 
 
 def test_activation_attributes_read_back(tmp_path):
