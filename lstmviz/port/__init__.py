@@ -10,6 +10,7 @@ keras or onnx; a model the target cannot hold is refused with one line (``Export
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from lstmviz.core.model import LSTMModel
@@ -46,11 +47,22 @@ def export(
         from lstmviz.io import load_model
 
         model = load_model(model)
-    out = Path(path)
+    result = _export(model, to, Path(path), options)
+    if model.embedding is not None and to != "numpy":
+        note = (
+            f"the Embedding table {tuple(model.embedding.shape)} before the first LSTM was not "
+            "written: feed it embedded vectors (the numpy target writes embed(ids))"
+        )
+        result = replace(result, notes=(*result.notes, note))
+    return result
+
+
+def _export(model: LSTMModel, to: str, out: Path, options: dict[str, object]) -> ExportResult:
     if to == "pytorch":
         from lstmviz.port.pytorch import export_pytorch
 
-        return export_pytorch(model, out, fmt=options.get("format"))
+        fmt = options.get("format")
+        return export_pytorch(model, out, fmt=None if fmt is None else str(fmt))
     if to == "keras":
         from lstmviz.port.keras import export_keras
 

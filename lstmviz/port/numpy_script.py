@@ -162,8 +162,11 @@ def _literal(a: np.ndarray) -> str:
     return f"np.array([\n        {body},\n    ]).reshape{tuple(a.shape)!r}"
 
 
-def render(model: LSTMModel, weights_file: str | None) -> tuple[str, dict[str, np.ndarray]]:
-    """The script's text and its weights (embedded unless ``weights_file`` names the npz)."""
+def render(
+    model: LSTMModel, sidecar: str, embed: bool | None = None
+) -> tuple[str, dict[str, np.ndarray], bool]:
+    """The script's text, its weights, and whether they are embedded in it (``embed``; None:
+    when at most ``EMBED_LIMIT`` values) rather than in the ``sidecar`` npz."""
     for feature in checks.features(model):
         if feature.key == "cell":
             raise checks.refusal(TARGET, feature)
@@ -174,57 +177,66 @@ def render(model: LSTMModel, weights_file: str | None) -> tuple[str, dict[str, n
     head: list[str] = []
     for n, t in enumerate(model.head):
         head += _transform(s, f"head{n}", t)
-    if weights_file is None:
+    D = model.input_size
+    tail = ""
+    if model.embedding is not None:
+        table = s.weight("embedding", model.embedding)
+        tail += (
+            "\n\ndef embed(ids):\n"
+            f'    """Token ids (T,) → the vectors (T, {D}) forward() takes: rows of the '
+            'Embedding table."""\n'
+            f"    return {table}[np.asarray(ids, dtype=np.int64)]\n"
+        )
+    if head:
+        hind = "\n    ".join(head)
+        tail += (
+            "\n\ndef forward_with_head(x):\n"
+            f'    """x (T, {D}) → the network\'s output after its head (T, '
+            f'{model.head_output_size})."""\n'
+            f"    y = forward(x)\n    {hind}\n    return y\n"
+        )
+    inline = embed if embed is not None else sum(a.size for a in s.weights.values()) <= EMBED_LIMIT
+    if inline:
         items = "".join(f"    {k!r}: {_literal(v)},\n" for k, v in s.weights.items())
         weights = f"WEIGHTS = {{\n{items}}}\n"
     else:
         weights = (
-            f"# The weights are in {weights_file}, beside this script (np.savez, float64).\n"
+            f"# The weights are in {sidecar}, beside this script (np.savez, float64).\n"
             f"WEIGHTS = dict(np.load(__file__.rsplit('.', 1)[0] + '.npz'))\n"
         )
     indent = "\n    ".join(body)
     text = HEADER.format(
         version=__version__,
         source=model.source_path or "a model",
-        D=model.input_size,
+        D=D,
         out=model.output_size,
         n_layers=len(model.layers),
     )
     text += "\n\n" + s.functions() + "\n\n" + LSTM_DIRECTION + "\n\n" + weights + "\n\n"
     text += (
         "def forward(x):\n"
-        f'    """x (T, {model.input_size}) → the last LSTM layer\'s output (T, '
-        f'{model.output_size})."""\n'
+        f'    """x (T, {D}) → the last LSTM layer\'s output (T, {model.output_size})."""\n'
         "    y = np.asarray(x, dtype=np.float64)\n"
         f"    {indent}\n    return y\n"
     )
-    if head:
-        hind = "\n    ".join(head)
-        text += (
-            "\n\ndef forward_with_head(x):\n"
-            f'    """x (T, {model.input_size}) → the network\'s output after its head (T, '
-            f'{model.head_output_size})."""\n'
-            f"    y = forward(x)\n    {hind}\n    return y\n"
-        )
+    text += tail
     text += (
         "\n\nif __name__ == '__main__':\n"
-        f"    x = np.random.default_rng(0).standard_normal((5, {model.input_size}))\n"
+        f"    x = np.random.default_rng(0).standard_normal((5, {D}))\n"
         "    print(forward(x))\n"
     )
-    return text, s.weights
+    return text, s.weights, inline
 
 
 def export_numpy(model: LSTMModel, path: Path, embed: object = None) -> ExportResult:
-    """``embed``: true/false, or None for "embed below ``EMBED_LIMIT`` values"."""
+    """``embed``: true/false, or None/"auto" for "embed up to ``EMBED_LIMIT`` values"."""
     if path.suffix != ".py":
         raise ExportError(f"numpy export: {path.name} must end in .py (it is a Python script)")
-    if embed is None or str(embed).lower() == "auto":
-        values = sum(d.n_params for layer in model.layers for d in layer.directions)
-        inline = values <= EMBED_LIMIT
-    else:
-        inline = str(embed).lower() in ("1", "true", "yes")
+    choice = None if embed is None or str(embed).lower() == "auto" else (
+        str(embed).lower() in ("1", "true", "yes")
+    )  # fmt: skip
     sidecar = path.with_suffix(".npz")
-    text, weights = render(model, None if inline else sidecar.name)
+    text, weights, inline = render(model, sidecar.name, choice)
     path.write_text(text, encoding="utf-8")
     paths: tuple[Path, ...] = (path,)
     if not inline:

@@ -153,3 +153,17 @@ def test_large_models_go_to_a_sibling_npz(tmp_path, monkeypatch):
     x = pm.sequence(pm.stacked())
     forward = runpy.run_path(str(tmp_path / "big.py"))["forward"]
     np.testing.assert_allclose(forward(x), pm.reference(pm.stacked(), x), atol=1e-6)
+
+
+def test_embedding_table_becomes_embed(tmp_path):
+    """tf.keras 2.13 Embedding + LSTMs: forward(embed(tokens)) is what Keras computed."""
+    path = pm.FIXTURES / "keras/tf213_embedding_v1.keras"
+    expected = np.load(path.with_suffix(".expected.npz"))
+    model = lstmviz.load_model(path)
+    lstmviz.export(model, "numpy", tmp_path / "e.py")
+    ns = runpy.run_path(str(tmp_path / "e.py"))
+    np.testing.assert_allclose(ns["embed"](expected["tokens"]), expected["x"], atol=1e-6)
+    np.testing.assert_allclose(ns["forward"](ns["embed"](expected["tokens"])), expected["y1"],
+                               atol=1e-5)  # fmt: skip
+    onnx_result = lstmviz.export(model, "onnx", tmp_path / "e.onnx")
+    assert any("Embedding table (9, 3)" in note for note in onnx_result.notes)
