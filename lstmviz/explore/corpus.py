@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,8 @@ class Corpus:
             corpus = cls.from_arrays([x for _, x in named])
         except ValueError as exc:
             raise ValueError(one_line(str(exc))) from exc
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise ValueError(one_line(f"{p.name}: cannot read ({exc})")) from exc
         docs = tuple(
             Document(x=d.x, name=n) for d, (n, _) in zip(corpus.documents, named, strict=True)
         )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.explore.index import at_least
+
 DEFAULT_THRESHOLD = 0.3  # LSTMVis' default activation threshold
 
 
@@ -110,16 +112,15 @@ def select(
         raise ValueError(f"range [{start}, {stop}) is not inside the corpus of {N:,} positions")
     if off_before < 0 or off_after < 0:
         raise ValueError("off_before and off_after count steps: they must be >= 0")
-    thr = values.dtype.type(threshold)
-    on = np.all(values[start:stop] >= thr, axis=0)
+    on = np.all(at_least(values[start:stop], threshold), axis=0)
     d0, _ = corpus.locate(start)
     d1, _ = corpus.locate(stop - 1)
     lo = max(int(corpus.doc_starts[d0]), start - off_before)
     hi = min(int(corpus.doc_starts[d1 + 1]), stop + off_after)
     if lo < start:
-        on &= np.all(values[lo:start] < thr, axis=0)
+        on &= ~np.any(at_least(values[lo:start], threshold), axis=0)
     if stop < hi:
-        on &= np.all(values[stop:hi] < thr, axis=0)
+        on &= ~np.any(at_least(values[stop:hi], threshold), axis=0)
     return UnitSet(
         np.flatnonzero(on), start, stop, float(threshold), off_before, off_after, quantity
     )
