@@ -116,3 +116,19 @@ def test_reference_is_the_lstm_engine_on_an_lstm() -> None:
     outs, _ = reference(model, exp["x"])
     np.testing.assert_allclose(outs[-1], exp["output"], atol=TOL, rtol=0)
     np.testing.assert_allclose(lstmviz.run(model, exp["x"]).layers[-1].output, outs[-1], atol=TOL)
+
+
+def check_layers(model: LSTMModel, x: np.ndarray, wants: list[np.ndarray]) -> None:
+    """Layer k's output equals ``wants[k]``: a ``(T, out)`` sequence, or ``(out,)`` for a
+    layer returning only its last step (Keras ``return_sequences=False``: the last step
+    processed, i.e. the last row of the output as ``run`` orders it)."""
+    assert len(model.layers) == len(wants)
+    outs, _ = reference(model, x)
+    traced = lstmviz.run(model, x).layers if runs_every_cell(model) else None
+    for k, want in enumerate(wants):
+        assert np.abs(want).max() > 1e-3, f"layer {k}: the framework's output is all ~0"
+        got = outs[k] if want.ndim == 2 else outs[k][-1]
+        np.testing.assert_allclose(got, want, atol=TOL, rtol=0, err_msg=f"layer {k}")
+        if traced is not None:
+            run_out = traced[k].output if want.ndim == 2 else traced[k].output[-1]
+            np.testing.assert_allclose(run_out, want, atol=TOL, rtol=0, err_msg=f"run {k}")

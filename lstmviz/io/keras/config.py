@@ -69,10 +69,9 @@ IDENTITY_LAYERS = frozenset(
     }
 )
 LSTM_KINDS = frozenset({"LSTM", "CuDNNLSTM"})
+#: Recurrent layers lstmviz runs: the LSTMs (``layers``) and the GRU and plain RNN (``gru``).
+RUNNABLE_KINDS = LSTM_KINDS | {"GRU", "CuDNNGRU", "SimpleRNN"}
 NOT_LSTM_RNNS = {
-    "GRU": "GRU, not an LSTM",
-    "CuDNNGRU": "GRU, not an LSTM",
-    "SimpleRNN": "SimpleRNN, not an LSTM",
     "ConvLSTM1D": "convolutional LSTM, not supported",
     "ConvLSTM2D": "convolutional LSTM, not supported",
     "ConvLSTM3D": "convolutional LSTM, not supported",

@@ -238,15 +238,18 @@ def _split_group(name: str, ws: Sequence[Weight]) -> list[FoundLayer]:
 
 
 def _cell_kind(ws: Sequence[Weight]) -> str:
-    """LSTM (or CuDNNLSTM, GRU, RNN) from the recurrent kernel (H, kH) and the bias."""
+    """LSTM, GRU or SimpleRNN (or CuDNNLSTM, CuDNNGRU: one flat bias of both biases) from
+    the recurrent kernel (H, kH) and the bias; "" when k is none of 4, 3, 1."""
     rec = [w for w in ws if w.role == "recurrent_kernel"]
     if not rec or len(rec[0].shape) != 2 or not rec[0].shape[0]:
         return ""
     H = rec[0].shape[0]
     ratio = rec[0].shape[1] / H
-    cell = "LSTM" if ratio == 4 else "GRU" if ratio == 3 else "RNN"
-    if cell == "LSTM" and any(w.role == "bias" and w.shape == (8 * H,) for w in ws):
-        cell = "CuDNNLSTM"
+    cell = {4: "LSTM", 3: "GRU", 1: "SimpleRNN"}.get(ratio, "")  # type: ignore[call-overload]
+    if cell in ("LSTM", "GRU") and any(
+        w.role == "bias" and w.shape == (2 * (4 if cell == "LSTM" else 3) * H,) for w in ws
+    ):
+        cell = "CuDNN" + cell
     return cell
 
 
@@ -264,6 +267,7 @@ def _guess_kind(name: str, ws: Sequence[Weight]) -> str:
         "dropout": "Dropout",
         "lstm": "LSTM",
         "gru": "GRU",
+        "simple_rnn": "SimpleRNN",
     }
     if base in kinds:
         return kinds[base]

@@ -28,7 +28,7 @@ from lstmviz.core.model import (
 )
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.config import (
-    LSTM_KINDS,
+    RUNNABLE_KINDS,
     KerasVersion,
     LSTMSettings,
     activation_name,
@@ -83,8 +83,9 @@ class FoundLayer:
 
     @property
     def is_lstm(self) -> bool:
-        return self.kind in LSTM_KINDS or (
-            self.kind == "Bidirectional" and self.inner_kind in LSTM_KINDS
+        """A recurrent layer lstmviz runs: an LSTM, or a GRU or SimpleRNN (``keras.gru``)."""
+        return self.kind in RUNNABLE_KINDS or (
+            self.kind == "Bidirectional" and self.inner_kind in RUNNABLE_KINDS
         )
 
     @property
@@ -165,7 +166,13 @@ def lstm_direction(
     src: Source,
     reverse: bool,
 ) -> LSTMDirection:
-    """One Keras LSTM (or CuDNNLSTM) cell's arrays as a canonical direction."""
+    """One Keras LSTM (or CuDNNLSTM) cell's arrays as a canonical direction; a GRU, CuDNNGRU
+    or SimpleRNN goes to ``keras.gru``."""
+    if kind in ("GRU", "CuDNNGRU", "SimpleRNN"):
+        from lstmviz.io.keras import gru  # imports this module
+
+        make = gru.rnn_direction if kind == "SimpleRNN" else gru.gru_direction
+        return make(layer, kind, weights, cfg, src, reverse)  # type: ignore[return-value]
     kernel = _pick(weights, "kernel", 0)
     rec = _pick(weights, "recurrent_kernel", 1)
     bias = _pick(weights, "bias", 2)
