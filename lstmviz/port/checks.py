@@ -28,7 +28,7 @@ HOLDERS: dict[str, str] = {
     "reversed_output": "keras, onnx or numpy",
     "reverse_only": "onnx or numpy",
     "initial_state": "onnx or numpy",
-    "between": "keras (Dense) or numpy",
+    "between": "keras, onnx or numpy",
     "widths": "numpy",
     "cell": "no target (the exports write LSTM layers only)",
 }

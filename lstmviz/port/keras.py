@@ -7,7 +7,8 @@ kernel ``(H, 4H)``, bias ``(4H,)``: the canonical arrays transposed, same i, f, 
 read back by name, so the model must be built in the same order: ``export_keras`` returns that
 ``keras.Sequential`` as code. Keras' LSTM has one ``activation`` for both the candidate and the
 cell, no peepholes, projection or clips, and Keras 3's ``hard_sigmoid`` is clip(x/6 + 0.5):
-a Keras 2 model (slope 0.2) is refused rather than silently changed.
+a Keras 2 model (slope 0.2) is refused rather than silently changed. Per-step layers between
+the LSTMs and in the head (Dense, Activation, Layer/BatchNormalization) are written too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import h5py
 import numpy as np
 
 from lstmviz.core.activations import Activation
-from lstmviz.core.dense import ActivationLayer, DenseLayer
+from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, MergeMode, OutputOrder
 from lstmviz.port import checks
 from lstmviz.port.checks import ExportError, Feature
@@ -115,6 +116,18 @@ def _add_transform(stack: _Stack, t: object, at: str) -> None:
     elif isinstance(t, ActivationLayer):
         stack.code.append(f"keras.layers.Activation({keras_activation(t.activation, at)!r})")
         stack.groups.append((stack.path("activation"), t.name, {}))
+    elif isinstance(t, NormLayer):
+        args = [f"epsilon={t.epsilon!r}"]
+        args += ["scale=False"] * (t.scale is None) + ["center=False"] * (t.offset is None)
+        stored = [a for a in (t.scale, t.offset) if a is not None]
+        if t.mean is None:
+            cls, path = "LayerNormalization", "layer_normalization"
+        else:
+            cls, path = "BatchNormalization", "batch_normalization"
+            stored += [t.mean, t.var]
+        stack.code.append(f"keras.layers.{cls}({', '.join(args)})")
+        arrays = [np.asarray(a, np.float32) for a in stored]
+        stack.groups.append((stack.path(path), t.name, {"": arrays}))
     else:
         kind = getattr(t, "kind", type(t).__name__)
         raise checks.refusal(TARGET, Feature("between", at, f"a {kind} layer"), "numpy")

@@ -8,7 +8,7 @@ and the activations, when not the defaults, as ``activations``/``activation_alph
 bounds the argument of every activation, which is lstmviz's ``gate_clip``; TF's ``cell_clip``
 (on c) and a projection have no place in an ONNX LSTM and are refused. Between layers the
 ``Y [T, dirs, 1, H]`` output is merged (concat, sum, mul, ave) and, for Keras ``go_backwards``,
-reversed in time; per-step Dense layers become MatMul/Add. Output ``y [T, 1, out]``, the last
+reversed in time; per-step Dense layers become MatMul/Add, normalisations ReduceMean/Div. Output ``y [T, 1, out]``, the last
 LSTM layer's sequence, plus ``head [T, 1, n]`` when the model's head can be written.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from lstmviz import __version__
 from lstmviz.core.activations import Activation
-from lstmviz.core.dense import ActivationLayer, DenseLayer
+from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import LSTMLayer, LSTMModel, MergeMode, OutputOrder
 from lstmviz.port import checks
 from lstmviz.port import protobuf as pb
@@ -73,6 +73,7 @@ class _Graph:
     nodes: list[bytes] = field(default_factory=list)
     inits: list[bytes] = field(default_factory=list)
     count: int = 0
+    opset: int = 14
 
     def name(self, stem: str) -> str:
         self.count += 1
@@ -207,8 +208,40 @@ def _transform(g: _Graph, t: object, x: str, at: str) -> str:
             op, attrs = _DENSE_OPS[act.name]
             x = g.op(op, [x], f"{t.name}_{act.name}", **attrs)
         return x
+    if isinstance(t, NormLayer):
+        return _norm(g, t, x)
     kind = getattr(t, "kind", type(t).__name__)
     raise checks.refusal(TARGET, Feature("between", at, f"a {kind} layer"), "numpy")
+
+
+def _norm(g: _Graph, t: NormLayer, x: str) -> str:
+    """``(y - mean) / sqrt(var + eps) * scale + offset`` over the features of each step: the
+    step's own statistics (ReduceMean; its axes became an input in opset 18) or, for
+    BatchNormalization, the stored moving ones."""
+    eps = g.const(f"{t.name}_eps", np.array(t.epsilon, np.float32))
+    if t.mean is None:
+        if g.opset >= 18:
+            axes = g.const("axes", np.array([-1], np.int64))
+            mean = g.op("ReduceMean", [x, axes], f"{t.name}_mean", keepdims=1)
+        else:
+            mean = g.op("ReduceMean", [x], f"{t.name}_mean", axes=[-1], keepdims=1)
+        centred = g.op("Sub", [x, mean], f"{t.name}_centred")
+        square = g.op("Mul", [centred, centred], f"{t.name}_sq")
+        if g.opset >= 18:
+            var = g.op("ReduceMean", [square, axes], f"{t.name}_var", keepdims=1)
+        else:
+            var = g.op("ReduceMean", [square], f"{t.name}_var", axes=[-1], keepdims=1)
+    else:
+        mean_c = g.const(f"{t.name}_moving_mean", np.asarray(t.mean))
+        centred = g.op("Sub", [x, mean_c], f"{t.name}_centred")
+        var = g.const(f"{t.name}_moving_variance", np.asarray(t.var))
+    std = g.op("Sqrt", [g.op("Add", [var, eps], f"{t.name}_var_eps")], f"{t.name}_std")
+    y = g.op("Div", [centred, std], f"{t.name}_normed")
+    if t.scale is not None:
+        y = g.op("Mul", [y, g.const(f"{t.name}_scale", np.asarray(t.scale))], f"{t.name}_scaled")
+    if t.offset is not None:
+        y = g.op("Add", [y, g.const(f"{t.name}_offset", np.asarray(t.offset))], f"{t.name}_out")
+    return y
 
 
 def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
@@ -216,7 +249,7 @@ def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
     checks.refuse_any(TARGET, model, {"projection", "cell_clip", "proj_clip"})
     if not 14 <= opset <= 22:
         raise ExportError(f"onnx export: opset {opset} unsupported; use 14 to 22")
-    g, notes = _Graph(), []
+    g, notes = _Graph(opset=opset), []
     cur = "x"
     for k, layer in enumerate(model.layers):
         for t in layer.before:
@@ -227,7 +260,7 @@ def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
     outputs = [pb.value_info("y", ["T", 1, model.output_size])]
     has_head = False
     if model.head:
-        trial = _Graph(count=g.count)
+        trial = _Graph(count=g.count, opset=opset)
         try:
             for t in model.head:
                 y = _transform(trial, t, y, "the head")

@@ -8,7 +8,7 @@ import numpy as np
 
 import lstmviz
 from lstmviz.core.activations import Activation
-from lstmviz.core.dense import DenseLayer
+from lstmviz.core.dense import DenseLayer, NormLayer
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, MergeMode, OutputOrder
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -124,6 +124,27 @@ def with_head(seed: int = 6) -> LSTMModel:
         "out", rng.normal(0, 0.5, (2, 4)), rng.normal(0, 0.5, 2), Activation("sigmoid")
     )
     return LSTMModel(layers=(LSTMLayer("l0", (direction(rng, 3, 4),)),), head=(dense,))
+
+
+def with_norms(seed: int = 9, scale: bool = True) -> LSTMModel:
+    """LayerNormalization between two LSTMs; BatchNormalization and a softmax Dense after."""
+    rng = np.random.default_rng(seed)
+    layer_norm = NormLayer(
+        "ln", 4, scale=rng.normal(1, 0.2, 4) if scale else None, offset=rng.normal(0, 0.2, 4)
+    )
+    batch_norm = NormLayer(
+        "bn", 3, scale=rng.normal(1, 0.2, 3), offset=None, mean=rng.normal(0, 0.2, 3),
+        var=rng.uniform(0.5, 1.5, 3), epsilon=1e-3, kind="BatchNormalization",
+    )  # fmt: skip
+    dense = DenseLayer("out", rng.normal(0, 0.5, (2, 3)), rng.normal(0, 0.5, 2),
+                       Activation("softmax"))  # fmt: skip
+    return LSTMModel(
+        layers=(
+            LSTMLayer("l0", (direction(rng, 3, 4),)),
+            LSTMLayer("l1", (direction(rng, 4, 3),), before=(layer_norm,)),
+        ),
+        head=(batch_norm, dense),
+    )
 
 
 def sequence(model: LSTMModel, T: int = 9, seed: int = 7) -> np.ndarray:

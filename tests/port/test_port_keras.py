@@ -30,6 +30,8 @@ CASES = {
     "bidirectional_backwards": pm.bidirectional_backwards,
     "hard_sigmoid_k3": pm.hard_sigmoid,
     "dense_head": pm.with_head,
+    "norm_layers": pm.with_norms,
+    "layer_norm_without_scale": lambda: pm.with_norms(scale=False),
     # Keras 2 file: Bidirectional concat/mul/ave and an LSTM(go_backwards=True)
     "keras_bidirectional_fixture": lambda: lstmviz.load_model(
         pm.FIXTURES / "keras/bidirectional.h5"

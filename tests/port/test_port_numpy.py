@@ -47,6 +47,7 @@ def everything() -> LSTMModel:
 CASES = {
     "everything": everything,
     "stacked": pm.stacked,
+    "norm_layers": pm.with_norms,
     "bidirectional": pm.bidirectional,
     "projected": pm.projected,
     "peephole": pm.peephole,

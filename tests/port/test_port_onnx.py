@@ -32,6 +32,8 @@ REFERENCE_CASES = {
     "go_backwards": pm.go_backwards,
     "bidirectional_backwards": pm.bidirectional_backwards,
     "dense_head": pm.with_head,
+    "norm_layers": pm.with_norms,
+    "layer_norm_without_scale": lambda: pm.with_norms(scale=False),
     "keras_bidirectional_fixture": lambda: lstmviz.load_model(
         pm.FIXTURES / "keras/bidirectional.h5"
     ),
@@ -99,8 +101,9 @@ def test_lstmviz_reads_the_export_back(tmp_path, case):
 
 
 @pytest.mark.parametrize("opset", [17, 18, 22])
-def test_later_opsets(tmp_path, opset):
-    model = pm.bidirectional_backwards()
+@pytest.mark.parametrize("make", [pm.bidirectional_backwards, pm.with_norms])
+def test_later_opsets(tmp_path, opset, make):
+    model = make()
     path = tmp_path / "m.onnx"
     assert f"opset {opset}" in lstmviz.export(model, "onnx", path, opset=opset).summary
     proto = onnx.load(path)
