@@ -8,8 +8,9 @@ and the activations, when not the defaults, as ``activations``/``activation_alph
 bounds the argument of every activation, which is lstmviz's ``gate_clip``; TF's ``cell_clip``
 (on c) and a projection have no place in an ONNX LSTM and are refused. Between layers the
 ``Y [T, dirs, 1, H]`` output is merged (concat, sum, mul, ave) and, for Keras ``go_backwards``,
-reversed in time; per-step Dense layers become MatMul/Add, normalisations ReduceMean/Div. Output ``y [T, 1, out]``, the last
-LSTM layer's sequence, plus ``head [T, 1, n]`` when the model's head can be written.
+reversed in time; per-step Dense layers become MatMul/Add, normalisations ReduceMean/Div.
+Output ``y [T, 1, out]``, the last LSTM layer's sequence, plus ``head [T, 1, n]`` when the
+model's head can be written.
 """
 
 from __future__ import annotations
