@@ -280,3 +280,108 @@ def input_terms_parallel(Wxk, xa, R, first):
             for j in range(jb * lanes, (jb + 1) * lanes):
                 z[j] = 0.0
             _add_packed_block(Wxk, xa[t], z, jb)
+
+
+@_njit(inline="always")
+def _checked_gru(G, Hb, Wk, bh, Wn):
+    """Lanes of ``Wk`` after checking every buffer (the IR reads without bounds checks)."""
+    T, H3 = G.shape
+    H = H3 // 3
+    if H3 != 3 * H or Hb.shape[0] != T + 1 or Hb.shape[1] != H:
+        raise ValueError("GRU buffers do not match the sequence")
+    cols = 3 * H if Wn.shape[0] == 0 else 2 * H
+    lanes = Wk.shape[0] * PACK_LANES
+    if Wk.shape[1] != H or Wk.shape[2] != PACK_LANES or not cols <= lanes < cols + PACK_LANES:
+        raise ValueError("packed GRU W_h does not match the buffers")
+    if bh.shape[0] != lanes:
+        raise ValueError("GRU recurrent bias does not match the packed W_h")
+    if Wn.shape[0] > 0:
+        nl = Wn.shape[0] * PACK_LANES
+        if Wn.shape[1] != H or Wn.shape[2] != PACK_LANES or not H <= nl < H + PACK_LANES:
+            raise ValueError("packed GRU U_n does not match the buffers")
+    return lanes
+
+
+@_njit(cache=True)
+def gru_steps(G, Hb, Wk, bh, Wn, reverse):
+    """A GRU direction's whole recurrence in place (``compute_cells``'s buffers).
+
+    ``G (T, 3H)`` holds ``x W_xᵀ`` plus the biases outside the reset, r and z columns halved,
+    and receives r, z, n. ``Hb (T+1, H)``: h_prev of step t in row ``t + reverse``, its h
+    written to row ``t + 1 - reverse``. ``Wk`` is ``compiled.pack`` of ``W_hᵀ`` (r, z columns
+    halved): all three blocks when the reset comes after ``W_h`` (``Wn`` empty, ``bh`` holding
+    ``b_hn`` in the n lanes), only r, z before it, ``Wn`` then being the packed ``U_nᵀ``.
+    """
+    T, H3 = G.shape
+    H = H3 // 3
+    lanes = _checked_gru(G, Hb, Wk, bh, Wn)
+    after = Wn.shape[0] == 0
+    zh = np.empty(lanes, f32)
+    zn = np.empty(Wn.shape[0] * PACK_LANES, f32)
+    rh = np.empty(H, f32)
+    half = f32(0.5)
+    for s in range(T):
+        t, row, nxt = _step_rows(s, T, reverse)
+        g = G[t]
+        hp = Hb[row]
+        hn = Hb[nxt]
+        for j in range(lanes):
+            zh[j] = bh[j]
+        _add_packed(zh, hp, Wk, s % 2 == 1)
+        for j in range(2 * H):
+            g[j] = tanh32(g[j] + zh[j]) * half + half
+        if after:
+            for u in range(H):
+                g[2 * H + u] = tanh32(g[2 * H + u] + g[u] * zh[2 * H + u])
+        else:
+            for u in range(H):
+                rh[u] = g[u] * hp[u]
+            for j in range(zn.shape[0]):
+                zn[j] = 0.0
+            _add_packed(zn, rh, Wn, s % 2 == 1)
+            for u in range(H):
+                g[2 * H + u] = tanh32(g[2 * H + u] + zn[u])
+        for u in range(H):
+            n = g[2 * H + u]
+            hn[u] = n + g[H + u] * (hp[u] - n)
+
+
+@_njit(cache=True, parallel=True)
+def gru_steps_parallel(G, Hb, Wk, bh, Wn, reverse):
+    """``gru_steps`` with each step's matvec(s) shared among numba's threads, a block of 64
+    gate columns per task (as ``run_steps_parallel``; plain loops elsewhere, which numba
+    keeps serial)."""
+    T, H3 = G.shape
+    H = H3 // 3
+    lanes = _checked_gru(G, Hb, Wk, bh, Wn)
+    after = Wn.shape[0] == 0
+    zh = np.empty(lanes, f32)
+    zn = np.empty(Wn.shape[0] * PACK_LANES, f32)
+    rh = np.empty(H, f32)
+    half = f32(0.5)
+    for s in range(T):
+        t, row, nxt = _step_rows(s, T, reverse)
+        g = G[t]
+        hp = Hb[row]
+        hn = Hb[nxt]
+        for j in range(lanes):
+            zh[j] = bh[j]
+        for jb in numba.prange(Wk.shape[0]):
+            _add_packed_block(Wk, hp, zh, jb)
+        for j in range(2 * H):
+            g[j] = tanh32(g[j] + zh[j]) * half + half
+        if after:
+            for u in range(H):
+                g[2 * H + u] = tanh32(g[2 * H + u] + g[u] * zh[2 * H + u])
+        else:
+            for u in range(H):
+                rh[u] = g[u] * hp[u]
+            for j in range(zn.shape[0]):
+                zn[j] = 0.0
+            for jb in numba.prange(Wn.shape[0]):
+                _add_packed_block(Wn, rh, zn, jb)
+            for u in range(H):
+                g[2 * H + u] = tanh32(g[2 * H + u] + zn[u])
+        for u in range(H):
+            n = g[2 * H + u]
+            hn[u] = n + g[H + u] * (hp[u] - n)

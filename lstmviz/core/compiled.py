@@ -62,6 +62,11 @@ class Kernels(NamedTuple):
     threads: Callable[[], int]
     #: ``x W_xᵀ + b`` on numba's threads, with the parallel recurrence (see its docstring).
     input_terms_parallel: Callable[..., None] | None = None
+    #: A GRU direction's recurrence (``_numba_kernels.gru_steps``), None when it did not
+    #: compile here (the GRU then runs in NumPy).
+    gru_steps: Callable[..., None] | None = None
+    #: ``gru_steps`` sharing each step's matvec among threads (as ``run_steps_parallel``).
+    gru_steps_parallel: Callable[..., None] | None = None
 
     def parallel_for(self, Wk: np.ndarray) -> bool:
         """Whether one direction's steps share their matvec among threads: threads were asked
@@ -127,7 +132,10 @@ def _after_fork_in_child() -> None:
     kernels = _resolved.get("kernels")
     if isinstance(kernels, Kernels) and kernels.run_steps_parallel is not None:
         _resolved["kernels"] = kernels._replace(
-            run_steps_parallel=None, input_terms_parallel=None, threads=lambda: 1
+            run_steps_parallel=None,
+            input_terms_parallel=None,
+            gru_steps_parallel=None,
+            threads=lambda: 1,
         )
 
 
@@ -196,7 +204,7 @@ def _resolve() -> Kernels | None:
         return None
     finally:
         notice.cancel()
-    kernels = Kernels(_numba_kernels.run_steps, None, lambda: 1)
+    kernels = Kernels(_numba_kernels.run_steps, None, lambda: 1, gru_steps=_gru_kernel())
     n = threads()
     if n < 2 or not _threadsafe_layer():
         return kernels
@@ -204,6 +212,11 @@ def _resolve() -> Kernels | None:
         for projection in (False, True):
             _warm_up(_numba_kernels.run_steps_parallel, projection=projection)
         _warm_up_input_terms(_numba_kernels.input_terms_parallel)
+        gru_parallel = None
+        if kernels.gru_steps is not None:
+            for after in (True, False):
+                _warm_up_gru(_numba_kernels.gru_steps_parallel, after)
+            gru_parallel = _numba_kernels.gru_steps_parallel
     except Exception:  # no usable threading layer after all: every step runs on one thread
         logger.debug("numba's parallel recurrence is not available", exc_info=True)
         return kernels
@@ -212,8 +225,32 @@ def _resolve() -> Kernels | None:
     return kernels._replace(
         run_steps_parallel=_numba_kernels.run_steps_parallel,
         input_terms_parallel=_numba_kernels.input_terms_parallel,
+        gru_steps_parallel=gru_parallel,
         threads=lambda: min(n, numba.config.NUMBA_NUM_THREADS),
     )
+
+
+def _gru_kernel() -> Callable[..., None] | None:
+    """``gru_steps``, compiled (or loaded from the cache) now; None if it cannot compile
+    here, when the GRU runs in NumPy and the LSTM kernels stay usable."""
+    from lstmviz.core import _numba_kernels
+
+    try:
+        for after in (True, False):
+            _warm_up_gru(_numba_kernels.gru_steps, after)
+    except Exception as exc:
+        logger.warning("numba could not compile lstmviz's GRU recurrence, using NumPy: %s", exc)
+        return None
+    return _numba_kernels.gru_steps
+
+
+def _warm_up_gru(gru_steps: Callable[..., None], after: bool) -> None:
+    """One step of a 1-unit GRU with the argument types ``compute_cells`` passes."""
+    f32 = np.float32
+    G, Hb = np.zeros((1, 3), f32), np.zeros((2, 1), f32)
+    Wk = _readonly(np.zeros((1, 1, PACK_LANES), f32))
+    Wn = _readonly(np.zeros((0 if after else 1, 1, PACK_LANES), f32))
+    gru_steps(G, Hb, Wk, np.zeros(PACK_LANES, f32), Wn, False)
 
 
 def _say_compiling() -> None:

@@ -15,9 +15,13 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.activations import SIGMOID, TANH
+from lstmviz.core.compute_cells import run_gru_direction, run_rnn_direction
 from lstmviz.core.dense import apply_all
+from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
+from lstmviz.core.rnn import RNNDirection
 from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
+from lstmviz.core.trace_cells import GRUDirectionTrace, RNNDirectionTrace
 
 FloatArray = npt.NDArray[np.floating]
 StateArg = FloatArray | Sequence[FloatArray] | None
@@ -389,6 +393,27 @@ def run_direction(
     )
 
 
+def _run_any(
+    w: LSTMDirection | GRUDirection | RNNDirection,
+    inp: FloatArray,
+    h0: StateArg,
+    c0: StateArg,
+    k: int,
+    d: int,
+    *,
+    dtype: npt.DTypeLike,
+    engine: Engine,
+) -> DirectionTrace | GRUDirectionTrace | RNNDirectionTrace:
+    """One direction of layer ``k`` of any cell kind, from its initial states."""
+    h_init = _initial(h0, k, d, w.output_size, "h0", w.h0)
+    if isinstance(w, GRUDirection):
+        return run_gru_direction(w, inp, h_init, dtype=dtype, engine=engine)
+    if isinstance(w, RNNDirection):
+        return run_rnn_direction(w, inp, h_init, dtype=dtype, engine=engine)
+    c_init = _initial(c0, k, d, w.hidden_size, "c0", w.c0)
+    return run_direction(w, inp, h_init, c_init, dtype=dtype, engine=engine)
+
+
 def run(
     model: LSTMModel,
     x: npt.ArrayLike,
@@ -401,7 +426,8 @@ def run(
     """Run ``model`` on ``x (T, D)`` and return the full ``Trace``.
 
     ``h0``/``c0``: None (the states the file stores, else zeros) or, per layer, an array
-    ``(out,)`` or ``(n_directions, out)``.
+    ``(out,)`` or ``(n_directions, out)`` (``c0`` is read for LSTM layers only; a GRU or
+    plain RNN layer's entry may be anything).
     ``dtype``: arithmetic and storage precision. float32 is what the frameworks compute in
     (their results agree at ~1e-6) and halves the memory traffic of the recurrent matmul;
     pass ``np.float64`` for a reference to compare float32 frameworks against.
@@ -415,14 +441,7 @@ def run(
     inp = seq
     for k, layer in enumerate(model.layers):
         dirs = tuple(
-            run_direction(
-                w,
-                inp,
-                _initial(h0, k, d, w.output_size, "h0", w.h0),
-                _initial(c0, k, d, w.hidden_size, "c0", w.c0),
-                dtype=dtype,
-                engine=engine,
-            )
+            _run_any(w, inp, h0, c0, k, d, dtype=dtype, engine=engine)
             for d, w in enumerate(layer.directions)
         )
         out = merge(dirs[0].h, dirs[1].h, layer.merge_mode) if layer.bidirectional else dirs[0].h

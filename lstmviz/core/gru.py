@@ -83,15 +83,15 @@ class GRUDirection(RecurrentDirection):
         """The bias as the equations show it, per gate (``cell.gate(...).terms``): r and z
         ``b_x + b_h``; n ``b_xn`` with ``reset_after`` (``b_hn`` is inside the reset, in the
         ``cand_h`` term), else ``b_xn + b_hn``."""
+        return self.derived("b shown", lambda: self.shown_bias(self.b_x.dtype))
 
-        def make() -> FloatArray:
-            out = (self.b_x + self.b_h).astype(self.b_x.dtype)
-            if self.reset_after:
-                H = self.hidden_size
-                out[2 * H :] = self.b_x[2 * H :]
-            return out
-
-        return self.derived("b shown", make)
+    def shown_bias(self, dtype: np.dtype) -> FloatArray:
+        """``b`` summed in ``dtype`` (a float64 run sums the float32 biases in float64)."""
+        out = self.b_x.astype(dtype) + self.b_h.astype(dtype)
+        if self.reset_after:
+            H = self.hidden_size
+            out[2 * H :] = self.b_x[2 * H :]
+        return out
 
     @property
     def has_peepholes(self) -> bool:

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.cells import CellDescription, Term
 from lstmviz.core.dense import apply_all
-from lstmviz.core.model import GATES, LSTMDirection, LSTMLayer, LSTMModel
+from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
+
+if TYPE_CHECKING:
+    from lstmviz.core.trace_cells import GRUDirectionTrace, RNNDirectionTrace
 
 FloatArray = npt.NDArray[np.floating]
 
@@ -29,8 +34,129 @@ FloatArray = npt.NDArray[np.floating]
 DERIVED = ("z_x", "z_h", "peep", "pre")
 
 
+class CellTrace:
+    """What every direction's trace offers by the cell's names (``weights.cell``), whatever
+    the cell: gates, states, pre-activations and their terms, so breakpoints, statistics,
+    exports and views need not know which cell ran. Subclasses are frozen dataclasses with
+    ``weights``, ``x``, ``b``, ``h``, ``h_prev``, one ``(T, H)`` array per gate name and the
+    derived ``z_x``, ``z_h``, ``pre``."""
+
+    #: Names of the arrays derived on first use (``materialize`` computes them).
+    derived_names: ClassVar[tuple[str, ...]] = ()
+    weights: Any
+    x: FloatArray
+    b: FloatArray
+    h: FloatArray
+    h_prev: FloatArray
+    pre: FloatArray
+
+    @property
+    def cell(self) -> CellDescription:
+        return self.weights.cell  # type: ignore[no-any-return]
+
+    @property
+    def reverse(self) -> bool:
+        return bool(self.weights.reverse)
+
+    @property
+    def n_steps(self) -> int:
+        return self.h.shape[0]
+
+    def gate(self, name: str) -> FloatArray:
+        """``(T, H)`` values of gate ``name`` (one of ``cell.gate_names``)."""
+        return getattr(self, self.cell.gate(name).name)  # type: ignore[no-any-return]
+
+    def state(self, name: str) -> FloatArray:
+        """``(T, width)`` state ``name`` after each step (``h``, ``c``); ``<name>_prev`` the
+        state each step started from."""
+        base = name.removesuffix("_prev")
+        if base not in self.cell.state_names:
+            raise KeyError(f"{self.cell.name} has no state {base!r}")
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def value(self, name: str) -> FloatArray:
+        """Any per-step quantity of ``cell.quantities`` by name: a gate, a state (or its
+        ``_prev``), an extra (``act_c``, ``m``) or a pre-activation ``pre_<gate>``."""
+        if name.startswith("pre_"):
+            return self.gate_pre(name[4:])
+        if name not in self.cell.quantities:
+            raise KeyError(
+                f"{self.cell.name} records no {name!r}; it has {', '.join(self.cell.quantities)}"
+            )
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def gate_pre(self, gate: str) -> FloatArray:
+        """``(T, H)`` pre-activation of one gate (the argument of its activation)."""
+        return self.pre[:, self.cell.block(gate, self.weights.hidden_size)]
+
+    def term(self, gate: str, key: str) -> FloatArray | None:
+        """One term of a gate's pre-activation (``cell.gate(gate).terms``): ``(T, H)``, or
+        ``(H,)`` for the bias; None when this direction does not have it (no peepholes)."""
+        block = self.cell.block(gate, self.weights.hidden_size)
+        if key == "b":
+            return self.b[block]
+        value = getattr(self, key)
+        if value is None:
+            return None
+        return value if value.shape[1] == block.stop - block.start else value[:, block]
+
+    def terms(self, gate: str) -> list[tuple[Term, FloatArray]]:
+        """The terms of a gate's pre-activation this direction has, in the cell's order:
+        they sum to ``gate_pre(gate)`` (before an ONNX gate clip)."""
+        out = []
+        for t in self.cell.gate(gate).terms:
+            value = self.term(gate, t.key)
+            if value is not None:
+                out.append((t, value))
+        return out
+
+    def unit_values(self, t: int, u: int) -> dict[str, Any]:
+        """One unit's numbers at step ``t`` by slot name, for ``Equation.fill``: every
+        quantity, plus the activation names. A gate's equation reads its own terms from
+        ``gate_terms_at``."""
+        values: dict[str, Any] = {
+            name: float(self.value(name)[t, u])
+            for name in self.cell.quantities
+            if self.value(name).shape[1] > u
+        }
+        for role in ("act_gate", "act_cand", "act_cell"):
+            act = getattr(self.weights, role, None)
+            if act is not None:
+                values[role] = act.name
+        return values
+
+    def gate_terms_at(self, gate: str, t: int, u: int) -> dict[str, float]:
+        """``{term key: value}`` of one unit's gate pre-activation at step ``t``."""
+        return {term.key: float(v[u] if v.ndim == 1 else v[t, u]) for term, v in self.terms(gate)}
+
+    def processing_step(self, t: int) -> int:
+        """How many steps this direction had done before consuming ``x_t``."""
+        return self.n_steps - 1 - t if self.reverse else t
+
+    def state_last(self, name: str = "h") -> FloatArray:
+        """A state after the last processed step."""
+        arr = self.state(name)
+        return arr[0] if self.reverse else arr[-1]
+
+    @property
+    def h_last(self) -> FloatArray:
+        """Final hidden state (after the last processed step)."""
+        return self.h[0] if self.reverse else self.h[-1]
+
+    def materialize(self) -> Any:
+        """Compute every derived array now (e.g. in a worker thread before the GUI reads them)."""
+        for name in self.derived_names:
+            getattr(self, name)
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by this trace's own buffers (shared views counted once)."""
+        return _nbytes(self)
+
+
 @dataclass(frozen=True, eq=False)
-class DirectionTrace:
+class DirectionTrace(CellTrace):
     """One direction of one layer over the whole sequence.
 
     ``z_x = x_t W_xᵀ``, ``z_h = h_{t-1} W_hᵀ`` and ``b`` are the three contributions to the
@@ -41,6 +167,8 @@ class DirectionTrace:
     started from, so a step can be explained on its own. ``z_x``, ``z_h``, ``peep`` and ``pre``
     are computed on first access (one matmul over the sequence) and then kept.
     """
+
+    derived_names: ClassVar[tuple[str, ...]] = DERIVED
 
     weights: LSTMDirection
     x: FloatArray  # (T, D) the layer input this direction read
@@ -90,39 +218,6 @@ class DirectionTrace:
             out += self.peep
         return out
 
-    def materialize(self) -> DirectionTrace:
-        """Compute every derived array now (e.g. in a worker thread before the GUI reads them)."""
-        for name in DERIVED:
-            getattr(self, name)
-        return self
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by this trace's own buffers (shared views counted once)."""
-        return _nbytes(self)
-
-    @property
-    def reverse(self) -> bool:
-        return self.weights.reverse
-
-    @property
-    def n_steps(self) -> int:
-        return self.h.shape[0]
-
-    def gate_pre(self, gate: str) -> FloatArray:
-        """``(T, H)`` pre-activation of one gate."""
-        k, H = GATES.index(gate), self.weights.hidden_size
-        return self.pre[:, k * H : (k + 1) * H]
-
-    def processing_step(self, t: int) -> int:
-        """How many steps this direction had done before consuming ``x_t``."""
-        return self.n_steps - 1 - t if self.reverse else t
-
-    @property
-    def h_last(self) -> FloatArray:
-        """Final hidden state (after the last processed step)."""
-        return self.h[0] if self.reverse else self.h[-1]
-
     @property
     def c_last(self) -> FloatArray:
         return self.c[0] if self.reverse else self.c[-1]
@@ -134,7 +229,7 @@ class LayerTrace:
 
     layer: LSTMLayer
     input: FloatArray  # (T, D)
-    directions: tuple[DirectionTrace, ...]
+    directions: tuple[DirectionTrace | GRUDirectionTrace | RNNDirectionTrace, ...]
     output: FloatArray  # (T, out_dim)
 
     @property
