@@ -42,6 +42,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.selection = session.selection
         self.rows: list[int] = []  # heatmap row r (from the top) is unit rows[r]
         self.values: np.ndarray | None = None  # (T, n) of the shown units, None while stale
+        self._stale = True
         self.line_plot = ps.style_plot(
             self.addPlot(row=0, col=0, axisItems=ps.integer_axes("bottom")), "units over time"
         )
@@ -76,6 +77,11 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         workspace.subscribe(Change.STEP, self._update_step)
         self.selection.subscribe(self._on_selection_field)
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._update_data(None)
+
     # -- events --------------------------------------------------------------------------------
     def _on_selection_field(self, field: Field) -> None:
         if field is Field.SPAN:
@@ -98,6 +104,10 @@ class UnitSetView(pg.GraphicsLayoutWidget):
 
     def _update_data(self, _event: Event | None) -> None:
         """Lines and heatmap of the unit set from the current run (emptied while stale)."""
+        if not self.isVisible():  # a hidden dock: drawn when it is shown
+            self._stale = True
+            return
+        self._stale = False
         ws = self.workspace
         trace, units, q = ws.trace, list(self.selection.units), self.selection.quantity
         s = ws.selection
@@ -105,7 +115,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             self.values = None
             self.rows = []
             self.image.clear()
-            self._set_lines(np.zeros((0, 0)), [])
+            self._set_lines(np.zeros((0, 0)), [])  # hidden, kept for the next run
             what = "computing the run…" if units else "no units selected"
             ps.fit_title(self.line_plot, f"units over time ({what})")
             return
@@ -135,17 +145,24 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self._update_span()
 
     def _set_lines(self, values: np.ndarray, units: list[int]) -> None:
-        """Reuse the line items; add or remove only the difference."""
+        """Reuse the line items: more are added when needed, spare ones only hidden (a new
+        sequence empties the plot while it computes, then refills it: removing and
+        re-adding 40 items cost ~0.1 s of the GUI thread)."""
         n = min(len(units), MAX_LINES)
         while len(self.lines) < n:
             colour = _PALETTE[len(self.lines) % len(_PALETTE)]
             self.lines.append(self.line_plot.plot(pen=pg.mkPen(colour, width=1.2)))
-        while len(self.lines) > n:
-            self.line_plot.removeItem(self.lines.pop())
         t = np.arange(values.shape[0])
         for k, line in enumerate(self.lines):
-            line.setData(t, values[:, k])
-            line.setToolTip(f"unit {units[k]}")
+            if k < n:
+                line.setData(t, values[:, k])
+                line.setToolTip(f"unit {units[k]}")
+            line.setVisible(k < n)
+
+    @property
+    def shown_lines(self) -> list[pg.PlotDataItem]:
+        """The line items drawn now (one per unit, most active first)."""
+        return [line for line in self.lines if line.isVisible()]
 
     # -- user actions --------------------------------------------------------------------------
     def _on_region_changed(self, region: pg.LinearRegionItem) -> None:

@@ -65,7 +65,7 @@ def test_lines_and_heatmap_show_the_set_sorted_by_activity(make_main_window, qtb
         values = getattr(ws.trace.layers[0].directions[0], q)
         order = sorted([1, 4, 6], key=lambda u: -values[:, u].mean())
         assert view.rows == order
-        for line, u in zip(view.lines, order, strict=True):
+        for line, u in zip(view.shown_lines, order, strict=True):
             np.testing.assert_array_equal(line.yData, values[:, u])
         # the most active unit is the top row of the heatmap
         np.testing.assert_array_equal(view.image.image, values[:, order].T[::-1])
@@ -82,7 +82,7 @@ def test_lines_and_heatmap_show_the_set_sorted_by_activity(make_main_window, qtb
     assert session.selection.units == (2,)
     click(5, Qt.KeyboardModifier.ShiftModifier)
     assert session.selection.units == (2, 3, 4, 5)
-    assert len(view.lines) == 4
+    assert len(view.shown_lines) == 4
     # a condition typed in the panel
     panel.expression.setText("h > 0")
     session.selection.set_span(10, 12)
