@@ -39,7 +39,8 @@ class _Script:
     def weight(self, key: str, value: np.ndarray | None) -> str:
         if value is None:
             return "None"
-        self.weights[key] = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)  # float32 stays float32 in the sidecar: half the bytes
+        self.weights[key] = arr if arr.dtype.kind == "f" else arr.astype(np.float64)
         return f"WEIGHTS[{key!r}]"
 
     def act(self, act: Activation) -> str:
@@ -201,8 +202,9 @@ def render(
         weights = f"WEIGHTS = {{\n{items}}}\n"
     else:
         weights = (
-            f"# The weights are in {sidecar}, beside this script (np.savez, float64).\n"
-            f"WEIGHTS = dict(np.load(__file__.rsplit('.', 1)[0] + '.npz'))\n"
+            f"# The weights are in {sidecar}, beside this script (np.savez), used in float64.\n"
+            "_stored = np.load(__file__.rsplit('.', 1)[0] + '.npz')\n"
+            "WEIGHTS = {k: _stored[k].astype(np.float64) for k in _stored.files}\n"
         )
     indent = "\n    ".join(body)
     text = HEADER.format(

@@ -32,6 +32,7 @@ from lstmviz.port.result import ExportResult
 TARGET = "onnx"
 ONNX_BLOCKS = (0, 3, 1, 2)  # ONNX block k (i, o, f, c) = canonical block ONNX_BLOCKS[k]
 INT64_MIN = -(2**63)
+MAX_BYTES = (2**31 - 1) - (16 << 20)  # protobuf's message limit, with room for the graph
 
 
 #: lstmviz activation → ONNX LSTM name and the (alpha, beta) it consumes (None: not taken).
@@ -250,6 +251,12 @@ def build(model: LSTMModel, opset: int = 14) -> tuple[bytes, list[str], bool]:
     checks.refuse_any(TARGET, model, {"projection", "cell_clip", "proj_clip"})
     if not 14 <= opset <= 22:
         raise ExportError(f"onnx export: opset {opset} unsupported; use 14 to 22")
+    size = sum(4 * d.n_params for layer in model.layers for d in layer.directions)
+    if size > MAX_BYTES:
+        raise ExportError(
+            f"onnx export: {size} bytes of weights exceed the 2 GB one ONNX file holds "
+            "(external data is not written); export to pytorch or npz instead"
+        )
     g, notes = _Graph(opset=opset), []
     cur = "x"
     for k, layer in enumerate(model.layers):

@@ -151,6 +151,7 @@ def test_large_models_go_to_a_sibling_npz(tmp_path, monkeypatch):
     monkeypatch.setattr(numpy_script, "EMBED_LIMIT", 10)
     result = lstmviz.export(pm.stacked(), "numpy", tmp_path / "big.py")
     assert [p.name for p in result.paths] == ["big.py", "big.npz"]
+    assert np.load(tmp_path / "big.npz")["layer0/forward/W_x"].dtype == np.float32
     x = pm.sequence(pm.stacked())
     forward = runpy.run_path(str(tmp_path / "big.py"))["forward"]
     np.testing.assert_allclose(forward(x), pm.reference(pm.stacked(), x), atol=1e-6)

@@ -144,3 +144,12 @@ def test_cell_clip_refused_gate_clip_kept(tmp_path):
     clipped = lstmviz.load_model(pm.FIXTURES / "onnx/clip.onnx")
     lstmviz.export(clipped, "onnx", tmp_path / "c.onnx")
     assert lstmviz.load_model(tmp_path / "c.onnx").layers[0].directions[0].gate_clip == 0.5
+
+
+def test_models_over_the_protobuf_limit_are_refused(tmp_path, monkeypatch):
+    from lstmviz.port import onnx as port_onnx
+
+    monkeypatch.setattr(port_onnx, "MAX_BYTES", 100)
+    with pytest.raises(ExportError, match="exceed the 2 GB one ONNX file holds"):
+        lstmviz.export(pm.stacked(), "onnx", tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
