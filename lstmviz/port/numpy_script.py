@@ -72,16 +72,19 @@ def _define(name: str, act: Activation) -> str:
     return f'def {name}(z):\n    """{doc}"""\n{body}\n'
 
 
-def _direction_call(s: _Script, key: str, w: LSTMDirection) -> str:
+def _direction_call(s: _Script, key: str, w: LSTMDirection, k: int, d: int) -> str:
     args = [
         f"W_x={s.weight(key + '/W_x', w.W_x)}",
         f"W_h={s.weight(key + '/W_h', w.W_h)}",
         f"b={s.weight(key + '/b', w.b)}",
     ]
-    for name in ("p_i", "p_f", "p_o", "W_p", "h0", "c0"):
+    for name in ("p_i", "p_f", "p_o", "W_p"):
         value = getattr(w, name)
         if value is not None:
             args.append(f"{name}={s.weight(f'{key}/{name}', value)}")
+    for name in ("h0", "c0"):  # the caller's, else the file's (else zeros)
+        stored = s.weight(f"{key}/{name}", getattr(w, name))
+        args.append(f"{name}=initial({name}, {k}, {d}, {stored})")
     for name in ("cell_clip", "gate_clip", "proj_clip"):
         value = getattr(w, name)
         if value is not None:
@@ -148,7 +151,7 @@ def _layer(s: _Script, k: int, layer: LSTMLayer) -> list[str]:
         side = "backward" if d else "forward"
         reads = "reads time backwards" if w.reverse else "reads time forwards"
         lines.append(f"# {side} direction ({reads}): {_describe(w)}")
-        lines.append(f"{names[d]} = {_direction_call(s, f'layer{k}/{side}', w)}")
+        lines.append(f"{names[d]} = {_direction_call(s, f'layer{k}/{side}', w, k, d)}")
     if layer.bidirectional:
         lines.append(f"y = {_MERGE[layer.merge_mode]}")
     if layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING:
@@ -191,10 +194,10 @@ def render(
     if head:
         hind = "\n    ".join(head)
         tail += (
-            "\n\ndef forward_with_head(x):\n"
+            "\n\ndef forward_with_head(x, h0=None, c0=None):\n"
             f'    """x (T, {D}) → the network\'s output after its head (T, '
             f'{model.head_output_size})."""\n'
-            f"    y = forward(x)\n    {hind}\n    return y\n"
+            f"    y = forward(x, h0, c0)\n    {hind}\n    return y\n"
         )
     inline = embed if embed is not None else sum(a.size for a in s.weights.values()) <= EMBED_LIMIT
     if inline:
@@ -216,8 +219,10 @@ def render(
     )
     text += "\n\n" + s.functions() + "\n\n" + LSTM_DIRECTION + "\n\n" + weights + "\n\n"
     text += (
-        "def forward(x):\n"
-        f'    """x (T, {D}) → the last LSTM layer\'s output (T, {model.output_size})."""\n'
+        "def forward(x, h0=None, c0=None):\n"
+        f'    """x (T, {D}) → the last LSTM layer\'s output (T, {model.output_size}).\n\n'
+        "    h0, c0: None (the stored initial states, else zeros) or, per layer, an array (n,)\n"
+        '    or (n_directions, n), as lstmviz.run takes them."""\n'
         "    y = np.asarray(x, dtype=np.float64)\n"
         f"    {indent}\n    return y\n"
     )

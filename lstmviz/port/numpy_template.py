@@ -22,7 +22,15 @@ gate_clip, when set, clips the argument of every activation (ONNX's clip).
 
 import numpy as np'''
 
-LSTM_DIRECTION = '''def lstm_direction(
+LSTM_DIRECTION = '''def initial(states, layer, direction, stored):
+    """The caller's state for this layer and direction, else the one the file stores."""
+    if states is None:
+        return stored
+    state = np.asarray(states[layer], dtype=np.float64)
+    return state[direction] if state.ndim == 2 else state
+
+
+def lstm_direction(
     x, W_x, W_h, b, reverse, act_gate, act_cand, act_cell, p_i=None, p_f=None, p_o=None,
     W_p=None, h0=None, c0=None, cell_clip=None, gate_clip=None, proj_clip=None,
 ):

@@ -169,3 +169,19 @@ def test_embedding_table_becomes_embed(tmp_path):
                                atol=1e-5)  # fmt: skip
     onnx_result = lstmviz.export(model, "onnx", tmp_path / "e.onnx")
     assert any("Embedding table (9, 3)" in note for note in onnx_result.notes)
+
+
+@pytest.mark.parametrize("make", [everything, pm.bidirectional, pm.projected])
+def test_initial_states_as_run_takes_them(tmp_path, make):
+    model = make()
+    rng = np.random.default_rng(3)
+    h0 = [
+        rng.normal(size=(len(la.directions), la.directions[0].output_size)) for la in model.layers
+    ]
+    c0 = [rng.normal(size=(len(la.directions), la.hidden_size)) for la in model.layers]
+    h0[0] = h0[0][0]  # one (n,) array serves every direction of a layer, as in run
+    lstmviz.export(model, "numpy", tmp_path / "s.py")
+    forward = runpy.run_path(str(tmp_path / "s.py"))["forward"]
+    x = pm.sequence(model)
+    want = lstmviz.run(model, x, h0=h0, c0=c0, dtype=np.float64).layers[-1].output
+    np.testing.assert_allclose(forward(x, h0, c0), want, atol=1e-6)
