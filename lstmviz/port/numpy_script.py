@@ -95,7 +95,7 @@ def _direction_call(s: _Script, key: str, w: LSTMDirection, k: int, d: int) -> s
         f"act_cand={s.act(w.act_cand)}",
         f"act_cell={s.act(w.act_cell)}",
     ]
-    return "lstm_direction(y, " + ", ".join(args) + ")"
+    return "lstm_direction(\n        y,\n" + "".join(f"        {a},\n" for a in args) + "    )"
 
 
 def _transform(s: _Script, key: str, t: object) -> list[str]:

@@ -20,7 +20,8 @@ Per step, for each direction (gate blocks in the order i, f, g, o):
 gate_clip, when set, clips the argument of every activation (ONNX's clip).
 """
 
-import numpy as np'''
+import numpy as np
+'''
 
 LSTM_DIRECTION = '''def initial(states, layer, direction, stored):
     """The caller's state for this layer and direction, else the one the file stores."""
