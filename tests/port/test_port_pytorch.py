@@ -75,6 +75,10 @@ def test_pt_pickle_names_only_allowed_globals(tmp_path):
         (lambda: pm.bidirectional(merge=lstmviz.core.model.MergeMode.SUM), "merge_mode sum"),
         (pm.go_backwards, "go_backwards"),
         (lambda: lstmviz.load_model(pm.FIXTURES / "tf1/peep_proj/model.ckpt"), "peepholes"),
+        (
+            lambda: lstmviz.load_model(pm.FIXTURES / "onnx/dynamo_learned_h0.onnx"),
+            "stored initial states h0/c0, which pytorch cannot hold; export to onnx or numpy",
+        ),
     ],
 )
 def test_refuses_what_nn_lstm_cannot_hold(tmp_path, make, needle):
