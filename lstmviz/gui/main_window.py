@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.gui.compare_dock import install_compare
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
 from lstmviz.gui.explore_dock import install_explore
@@ -122,6 +123,7 @@ class MainWindow(FileActions, QMainWindow):
         ws.subscribe(Change.ERROR, self._update_error)
         ws.subscribe(Change.OPTIONS, self._update_options)
         install_explore(self)  # text view, Select & Match docks and their menu entries
+        install_compare(self)  # the Compare dock (model B), File ▸ Compare with…
 
     @property
     def model(self) -> LSTMModel | None:
@@ -279,6 +281,11 @@ class MainWindow(FileActions, QMainWindow):
         # a headless run (--screenshot) has no later paint to wait for: compute it here
         self.workspace.ensure_trace(wait=not self.interactive)
         return True
+
+    def compare_with(self, path: str | Path, wait: bool = False, **options) -> bool:
+        """Open ``path`` as model B beside the open model and show the Compare dock; loads
+        and runs both in a worker (``wait``: here, returning whether it worked)."""
+        return self.compare.open(path, wait=wait, **options)
 
     def set_sequence(self, x: np.ndarray) -> bool:
         """Hand ``x (T, D)`` to the debugger; False if it refused it (it says why).
