@@ -94,6 +94,10 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
         print(f"lstmviz: {window.last_error}", file=sys.stderr)
         if args.sequence:  # the user's own file failed: a screenshot would show another input
             return False
+    other = getattr(args, "other", None)  # lstmviz A B: compare mode
+    if other and not window.compare_with(other, wait=True):
+        print(f"lstmviz: {window.compare.message}", file=sys.stderr)
+        return False
     if args.layer is not None:
         n = len(model.layers)
         if not 0 <= args.layer < n:
