@@ -1,9 +1,12 @@
 """One step of one layer/direction: every unit's gates and states, and what drives each gate.
 
-Top: heat rows of i, f, g, o, c, act(c), h for all units on fixed scales ([0, 1] for gates,
-symmetric for g, c, h). Bottom: per gate, the three (or four) terms of its pre-activation,
-``W_x·x_t``, ``W_h·h_{t-1}``, ``b`` (and the peephole), next to their sum, so one sees which
-term pushes a gate open or shut. Items are created once; a step only swaps image data.
+Top: heat rows of the cell's gates and states for all units on fixed scales ([0, 1] for gates,
+symmetric for the candidate and the states): i, f, g, o, c, act(c), h for an LSTM, r, z, n, h
+for a GRU. Bottom: per gate, the terms of its pre-activation as the cell description lists
+them (``W_x·x_t``, ``W_h·h_{t-1}``, ``b``, the LSTM's peephole, the GRU candidate's
+``r⊙(W_h·h + b_h)``), next to their sum, so one sees which term pushes a gate open or shut.
+Rows come from ``cell_rows`` (the cell description), never from a list of LSTM names. Items
+are created once per kind of cell shown; a step only swaps image data.
 """
 
 from __future__ import annotations
@@ -15,18 +18,16 @@ from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.activations import Activation
 from lstmviz.core.breakpoints import Hit
-from lstmviz.core.model import GATES
+from lstmviz.core.cells import LSTM_CELL
 from lstmviz.core.trace import DirectionTrace, Trace
+from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 
-#: Rows of the state plot: (trace attribute, kind of scale).
-STATE_ROWS = ("i", "f", "g", "o", "c", "act_c", "h")
-_GATE_ROWS = {"i", "f", "o"}
-#: The h row shows m = o·act(c), which equals h_t unless a projection W_p maps it to P values.
-_ATTR = {"h": "m"}
+#: The LSTM's rows (kept for scripts and tests; any cell's come from ``cell_rows.rows``).
+STATE_ROWS = cell_rows.row_names(LSTM_CELL)
 HOVER_HINT = "click a unit to inspect it; hover to read values"
 #: The narrowest unit range a zoom of the step view shows.
 MIN_UNITS = 4
@@ -40,58 +41,46 @@ def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
     return symmetric_limit(values)
 
 
-def run_levels(dt: DirectionTrace) -> tuple[dict, list, tuple[float, float]]:
-    """Fixed colour levels of one direction for the whole run: per state row, per gate's
-    term breakdown, and of the projected h. Computed once per run (``view_cache``), in the
+def run_levels(dt: DirectionTrace) -> tuple[dict, dict, tuple[float, float]]:
+    """Fixed colour levels of one direction for the whole run: per row, per gate's term
+    breakdown, and of the projected h. Computed once per run (``view_cache``), in the
     run's worker when ``prepare_trace`` got there first."""
 
-    def compute() -> tuple[dict, list, tuple[float, float]]:
-        w = dt.weights
-        H = dt.c.shape[1]
-        acts = {"g": w.act_cand, "act_c": w.act_cell, "h": w.act_cell}
+    def compute() -> tuple[dict, dict, tuple[float, float]]:
         levels: dict[str, tuple[float, float]] = {}
-        for name in STATE_ROWS:
-            if name in _GATE_ROWS:
-                levels[name] = (0.0, 1.0)
+        for row in cell_rows.rows(dt):
+            if row.kind == "gate":
+                levels[row.name] = (0.0, 1.0)
                 continue
-            values = getattr(dt, _ATTR.get(name, name))
-            lim = _signed_limit(dt.c) if name == "c" else _signed_limit(values, acts[name])
-            levels[name] = (-lim, lim)
-        terms = []
-        for k in range(len(GATES)):
-            sl = slice(k * H, (k + 1) * H)
-            parts = [dt.z_x[:, sl], dt.z_h[:, sl], dt.b[sl]]
-            if dt.peep is not None:
-                parts.append(dt.peep[:, sl])
-            lim = max(_signed_limit(p) for p in [*parts, dt.pre[:, sl]])
-            terms.append((-lim, lim))
-        lim = _signed_limit(dt.h) if w.W_p is not None else 1.0
+            lim = _signed_limit(cell_rows.values_of(dt, row), row.activation)
+            levels[row.name] = (-lim, lim)
+        terms = {}
+        for gate in dt.cell.gate_names:
+            parts = [v for _, v in dt.terms(gate)]
+            lim = max(_signed_limit(p) for p in [*parts, dt.gate_pre(gate)])
+            terms[gate] = (-lim, lim)
+        lim = _signed_limit(dt.h) if cell_rows.projected(dt) else 1.0
         return levels, terms, (-lim, lim)
 
     return memo(dt, "step_levels", compute)
 
 
 def direction_caption(trace: Trace, layer: int, direction: int) -> str:
-    """``layer 1 bidi backward``: the words every debugger view uses for one direction."""
+    """``layer 1 bidi backward``: the words every debugger view uses for one direction; the
+    cell kind is named when the model mixes kinds (``layer 1 enc (GRU)``)."""
     lt = trace.layers[layer]
+    kinds = {t.layer.cell.name for t in trace.layers}
+    kind = f" ({lt.layer.cell.name})" if len(kinds) > 1 else ""
     if lt.layer.bidirectional:
-        return f"layer {layer} {lt.layer.name!s} {'backward' if direction else 'forward'}"
+        side = "backward" if direction else "forward"
+        return f"layer {layer} {lt.layer.name!s}{kind} {side}"
     reverse = lt.directions[direction].reverse
-    return f"layer {layer} {lt.layer.name}" + (" (reads backwards)" if reverse else "")
+    return f"layer {layer} {lt.layer.name}{kind}" + (" (reads backwards)" if reverse else "")
 
 
 def row_label(name: str, dt: DirectionTrace) -> str:
     """Row names with the model's real activation functions."""
-    w = dt.weights
-    return {
-        "i": f"i = {w.act_gate.name}(·)",
-        "f": f"f = {w.act_gate.name}(·)",
-        "g": f"g = {w.act_cand.name}(·)",
-        "o": f"o = {w.act_gate.name}(·)",
-        "c": "c_t",
-        "act_c": f"{w.act_cell.name}(c_t)",
-        "h": "h_t" if w.W_p is None else "m_t = o·act(c)",
-    }[name]
+    return next(r.label for r in cell_rows.rows(dt, distinct=False) if r.name == name)
 
 
 class StepView(pg.GraphicsLayoutWidget):
@@ -107,8 +96,10 @@ class StepView(pg.GraphicsLayoutWidget):
         self._caption = ""
         self._dt: DirectionTrace | None = None
         self._levels: dict[str, tuple[float, float]] = {}
-        self._term_levels: list[tuple[float, float]] = []
+        self._term_levels: dict[str, tuple[float, float]] = {}
         self._terms: tuple[str, ...] = ()
+        self._rows: tuple[cell_rows.Row, ...] = ()
+        self._gates: tuple[str, ...] = ()
         self._step = 0
 
         self.title = self.addLabel("", row=0, col=0, colspan=2, color=ps.FOREGROUND, size="10pt")
@@ -133,19 +124,17 @@ class StepView(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(1, 7)
         self.ci.layout.setRowStretchFactor(2, 10)
 
-        gate_lut, signed_lut = ps.lut(ps.GATE_CMAP), ps.lut(ps.SIGNED_CMAP)
+        self._luts = {"gate": ps.lut(ps.GATE_CMAP), "signed": ps.lut(ps.SIGNED_CMAP)}
+        signed_lut = self._luts["signed"]
+        #: One image per row name, made the first time a cell with that row is shown (the
+        #: LSTM's now) and hidden while another cell is shown.
         self.images: dict[str, pg.ImageItem] = {}
-        for name in STATE_ROWS:
-            img = pg.ImageItem(axisOrder="row-major")
-            img.setLookupTable(gate_lut if name in _GATE_ROWS else signed_lut)
-            self.states.addItem(img)
-            self.images[name] = img
+        #: One breakdown image per gate of the cell shown, in its order (a pool: grown once).
         self.term_images: list[pg.ImageItem] = []
-        for _ in GATES:
-            img = pg.ImageItem(axisOrder="row-major")
-            img.setLookupTable(signed_lut)
-            self.terms_plot.addItem(img)
-            self.term_images.append(img)
+        self._ensure_images(
+            [(n, "gate" if n in cell_rows.gate_rows(LSTM_CELL) else "signed") for n in STATE_ROWS],
+            LSTM_CELL.n_gates,
+        )
 
         self.unit_lines = [
             pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(ps.SELECT_COLOR, width=2))
@@ -168,7 +157,7 @@ class StepView(pg.GraphicsLayoutWidget):
         bars = self.addLayout(row=3, col=0, colspan=2)
         self.gate_bar = pg.ColorBarItem(
             values=(0, 1), colorMap=ps.colormap(ps.GATE_CMAP), interactive=False,
-            orientation="horizontal", label="gates i, f, o",
+            orientation="horizontal", label="gates",
         )  # fmt: skip
         self.signed_bar = pg.ColorBarItem(
             values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False,
@@ -189,7 +178,7 @@ class StepView(pg.GraphicsLayoutWidget):
         major = [(v, f"{v:g}") for v in (0.2, 0.5, 0.8)]
         minor = [(k / 10, "") for k in range(11) if k not in (2, 5, 8)]
         self.gate_bar.getAxis("bottom").setTicks([major, minor])
-        self.gate_bar.setToolTip("gates i, f, o: 0 closed, 1 open")
+        self._bar_labels(LSTM_CELL)
         self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
         ps.let_shrink(self.hover)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)
@@ -236,6 +225,33 @@ class StepView(pg.GraphicsLayoutWidget):
             self._dirty = False
             self.show_step(self.workspace.step)
 
+    def _ensure_images(self, names: list[tuple[str, str]], n_gates: int) -> None:
+        """Image items for rows ``(name, scale kind)`` and ``n_gates`` breakdowns; the ones a
+        cell shown before made are reused (their lookup table follows the row's scale)."""
+        for name, kind in names:
+            img = self.images.get(name)
+            if img is None:
+                img = pg.ImageItem(axisOrder="row-major")
+                self.states.addItem(img)
+                self.images[name] = img
+            lut = self._luts["gate" if kind == "gate" else "signed"]
+            if getattr(img, "_lut_kind", None) != kind:
+                img.setLookupTable(lut)
+                img._lut_kind = kind
+        while len(self.term_images) < n_gates:
+            img = pg.ImageItem(axisOrder="row-major")
+            img.setLookupTable(self._luts["signed"])
+            self.terms_plot.addItem(img)
+            self.term_images.append(img)
+
+    def _bar_labels(self, cell) -> None:
+        """Colour bar captions by the cell's names: gates (role gate), the signed rows, the
+        first state other than h (the LSTM's c) or else h."""
+        gates = cell_rows.gate_rows(cell)
+        self.gate_bar.getAxis("bottom").setLabel(f"gates {', '.join(gates)}" if gates else "gates")
+        self.gate_bar.setToolTip(f"gates {', '.join(gates)}: 0 closed, 1 open")
+        self.gate_bar.setVisible(bool(gates))
+
     def clear_hover(self) -> None:
         """Back to the hint: a readout belongs to the step and unit it was read at (and must
         never end up in an export)."""
@@ -251,52 +267,86 @@ class StepView(pg.GraphicsLayoutWidget):
 
     # -- model / direction -------------------------------------------------------------------
     def set_direction(self, dt: DirectionTrace, caption: str) -> None:
-        """Show another layer/direction (or a new run): fix levels for the whole sequence."""
+        """Show another layer/direction (or a new run): fix levels for the whole sequence.
+        The rows, their labels and the term breakdown are the cell description's."""
         self.clear_hover()
         self._dt = dt
-        w = dt.weights
-        H = dt.c.shape[1]
+        cell = dt.cell
+        H = cell_rows.hidden_size(dt)
         self._caption = caption
+        self._rows = cell_rows.rows(dt)
+        self._gates = cell.gate_names
+        self._ensure_images([(r.name, r.kind) for r in self._rows], len(self._gates))
+        shown = {r.name for r in self._rows}
+        for name, img in self.images.items():
+            img.setVisible(name in shown)
+            if name not in shown:
+                img.clear()
+        for k, img in enumerate(self.term_images):
+            img.setVisible(k < len(self._gates))
+            if k >= len(self._gates):
+                img.clear()
         levels, term_levels, proj_levels = run_levels(dt)
         self._levels = dict(levels)
-        self.cell_bar.setLevels(self._levels["c"])
-        self.signed_bar.setLevels(self._levels["g"])
-        ticks = [(r + 0.5, row_label(n, dt)) for r, n in enumerate(STATE_ROWS)]
-        projected = w.W_p is not None
+        self._bar_labels(cell)
+        signed = [r for r in self._rows if r.kind == "signed"]
+        states = [r for r in self._rows if r.kind == "state" and r.name != "h"] or [
+            r for r in self._rows if r.kind == "state"
+        ]
+        if signed:
+            rest = [r for r in self._rows if r.kind == "state" and r not in states[:1]]
+            self.signed_bar.setLevels(self._levels[signed[0].name])
+            self.signed_bar.getAxis("bottom").setLabel(
+                ", ".join(_short(r) for r in [*signed, *rest])
+            )
+        self.signed_bar.setVisible(bool(signed))
+        if states:
+            state = states[0].name
+            word = cell.states_long.get(state, state).split(" ")[0]
+            self.cell_bar.setLevels(self._levels[state])
+            self.cell_bar.getAxis("bottom").setLabel(f"{word} {state}_t")
+        self.cell_bar.setVisible(bool(states))
+        ticks = [(r + 0.5, row.label) for r, row in enumerate(self._rows)]
+        n_rows = len(self._rows)
+        projected = cell_rows.projected(dt)
         if projected:
             self._proj_levels = proj_levels
-            ticks.append((len(STATE_ROWS) + 0.5, "h_t = W_p·m_t"))
+            ticks.append((n_rows + 0.5, "h_t = W_p·m_t"))
         self.proj_image.setVisible(projected)
         self.states.getAxis("left").setTicks([ticks])
-        self.states.setYRange(-0.7, len(STATE_ROWS) + projected, padding=0)
+        self.states.setYRange(-0.7, n_rows + projected, padding=0)
 
-        self._terms = ("W_x·x_t", "W_h·h_(t-1)", "b", *(("peephole",) if w.has_peepholes else ()))
+        present = {t.key for g in self._gates for t, _ in dt.terms(g)}
+        self._terms = tuple(t.label for t, _ in dt.terms(self._gates[0]))
         ps.fit_title(
             self.terms_plot,
-            f"what drives each gate: pre-activation = {' + '.join(self._terms)}",
+            f"what drives each gate: pre-activation = "
+            f"{cell_rows.pre_activation_sum(cell, present)}",
             size="9pt",
         )
-        n = len(self._terms) + 1  # + the sum
         ticks = []
-        self._term_levels = list(term_levels)
-        for k, gate in enumerate(GATES):
-            top = k * (n + 0.5)
-            lim = term_levels[k][1]
-            labels = [*self._terms, f"= pre_{gate}  (±{lim:.3g})"]
+        self._term_levels = dict(term_levels)
+        self._term_tops: list[tuple[float, int]] = []
+        top = 0.0
+        for gate in self._gates:
+            lim = term_levels[gate][1]
+            labels = [t.label for t, _ in dt.terms(gate)] + [f"= pre_{gate}  (±{lim:.3g})"]
             ticks += [(top + r + 0.5, f"{gate}: {lab}") for r, lab in enumerate(labels)]
+            self._term_tops.append((top, len(labels)))
+            top += len(labels) + 0.5
         self.terms_plot.getAxis("left").setTicks([ticks])
-        self.terms_plot.setYRange(0, 4 * (n + 0.5) - 0.5, padding=0)
+        self.terms_plot.setYRange(0, top - 0.5, padding=0)
         # a zoom on the unit axis (wheel, drag; both heatmaps share it) ends at whole units
         self.states.setLimits(xMin=-0.5, xMax=H - 0.5, minXRange=min(MIN_UNITS, H))
         self.states.setXRange(-0.5, H - 0.5, padding=0)
         # Images first, then their rectangles: setRect scales by the current image size.
         self.show_step(min(self._step, dt.n_steps - 1))
-        for row, name in enumerate(STATE_ROWS):
-            self.images[name].setRect(QRectF(-0.5, row, H, 1))  # unit u centred on x = u
+        for r, row in enumerate(self._rows):
+            self.images[row.name].setRect(QRectF(-0.5, r, H, 1))  # unit u centred on x = u
         if projected:
-            self.proj_image.setRect(QRectF(-0.5, len(STATE_ROWS), dt.h.shape[1], 1))
-        for k in range(4):
-            self.term_images[k].setRect(QRectF(-0.5, k * (n + 0.5), H, n))
+            self.proj_image.setRect(QRectF(-0.5, n_rows, dt.h.shape[1], 1))
+        for k, (top, n) in enumerate(self._term_tops):
+            self.term_images[k].setRect(QRectF(-0.5, top, H, n))
 
     # -- unit-range zoom -----------------------------------------------------------------------
     def unit_range(self) -> tuple[int, int]:
@@ -312,7 +362,7 @@ class StepView(pg.GraphicsLayoutWidget):
     def reset_zoom(self) -> None:
         """Every unit again (the Reset zoom button)."""
         if self._dt is not None:
-            self.states.setXRange(-0.5, self._dt.c.shape[1] - 0.5, padding=0)
+            self.states.setXRange(-0.5, cell_rows.hidden_size(self._dt) - 0.5, padding=0)
 
     # -- per step ------------------------------------------------------------------------------
     def show_step(self, t: int) -> None:
@@ -321,20 +371,16 @@ class StepView(pg.GraphicsLayoutWidget):
         if dt is None:
             return
         self._step = t
-        for name in STATE_ROWS:
-            row = getattr(dt, _ATTR.get(name, name))[t : t + 1]
-            self.images[name].setImage(row, autoLevels=False, levels=self._levels[name])
-        if dt.weights.W_p is not None:
+        for row in self._rows:
+            values = cell_rows.values_of(dt, row)[t : t + 1]
+            self.images[row.name].setImage(values, autoLevels=False, levels=self._levels[row.name])
+        if cell_rows.projected(dt):
             self.proj_image.setImage(dt.h[t : t + 1], autoLevels=False, levels=self._proj_levels)
-        H = dt.c.shape[1]
-        for k in range(4):
-            sl = slice(k * H, (k + 1) * H)
-            rows = [dt.z_x[t, sl], dt.z_h[t, sl], dt.b[sl]]
-            if dt.peep is not None:
-                rows.append(dt.peep[t, sl])
-            rows.append(dt.pre[t, sl])
+        for k, gate in enumerate(self._gates):
+            rows = [v if v.ndim == 1 else v[t] for _, v in dt.terms(gate)]
+            rows.append(dt.gate_pre(gate)[t])
             self.term_images[k].setImage(
-                np.stack(rows), autoLevels=False, levels=self._term_levels[k]
+                np.stack(rows), autoLevels=False, levels=self._term_levels[gate]
             )
         # Short on purpose: a pyqtgraph label's text sets the minimum width of the whole view.
         self.title.setText(
@@ -344,7 +390,12 @@ class StepView(pg.GraphicsLayoutWidget):
 
     def term_rows(self, gate: str) -> np.ndarray:
         """The displayed breakdown image of one gate (rows: terms, then their sum)."""
-        return self.term_images[GATES.index(gate)].image
+        return self.term_images[self._gates.index(gate)].image
+
+    @property
+    def row_names(self) -> tuple[str, ...]:
+        """Names of the rows shown now, top to bottom (the cell's gates, then its states)."""
+        return tuple(r.name for r in self._rows)
 
     def set_unit(self, unit: int) -> None:
         for line in self.unit_lines:
@@ -366,11 +417,12 @@ class StepView(pg.GraphicsLayoutWidget):
                 p = plot.vb.mapSceneToView(pos)
                 u = int(np.floor(p.x() + 0.5))
                 row = int(np.floor(p.y()))
-                if plot is self.states and row == len(STATE_ROWS) and self.proj_image.isVisible():
+                n_rows = len(self._rows)
+                if plot is self.states and row == n_rows and self.proj_image.isVisible():
                     return (u, "h_t") if 0 <= u < self._dt.h.shape[1] else None
-                if 0 <= u < self._dt.c.shape[1]:
-                    in_rows = plot is self.states and 0 <= row < len(STATE_ROWS)
-                    return u, STATE_ROWS[row] if in_rows else None
+                if 0 <= u < cell_rows.hidden_size(self._dt):
+                    in_rows = plot is self.states and 0 <= row < n_rows
+                    return u, self._rows[row].name if in_rows else None
         return None
 
     def _on_scene_clicked(self, event) -> None:
@@ -390,5 +442,11 @@ class StepView(pg.GraphicsLayoutWidget):
         if name == "h_t":  # the projected state: component u of P, not a unit
             self.hover.setText(f"h_t[{u}] = {self._dt.h[self._step, u]:.4g} (W_p·m_t)")
             return
-        value = getattr(self._dt, _ATTR.get(name, name))[self._step, u]
+        row = next(r for r in self._rows if r.name == name)
+        value = cell_rows.values_of(self._dt, row)[self._step, u]
         self.hover.setText(f"unit {u}: {name} = {value:.4g}")
+
+
+def _short(row: cell_rows.Row) -> str:
+    """A signed row in a colour bar caption: its name (``act_c`` as ``act(c)``)."""
+    return "act(c)" if row.name == "act_c" else row.name

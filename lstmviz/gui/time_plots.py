@@ -1,7 +1,10 @@
 """The whole sequence at once: input, every layer's output, and the selected unit over time.
 
 All plots share the time axis and carry a cursor line at the current step (drag it to move).
-Data is set when a run or the selection changes; a step only moves the cursor lines.
+Data is set when a run or the selection changes; a step only moves the cursor lines. The
+selected unit's lines are its cell's gates and states (``cell_rows``: i, f, g, o and c, act(c),
+h for an LSTM; r, z, n and h for a GRU), made again only when the selection moves to a layer
+of another cell kind.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
+from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.view_cache import memo
@@ -97,6 +101,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self.output_plot: _SeriesPlot | None = None
         self.gate_lines: dict[str, pg.PlotDataItem] = {}
         self.state_lines: dict[str, pg.PlotDataItem] = {}
+        self._line_cell: object = None  # the cell kind the lines were made for
         self._step = 0
         self._sel = (0, 0, 0)
         self.breakpoint_marks: pg.ScatterPlotItem | None = None
@@ -156,6 +161,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self._plots, self._cursors, self._layer_plots, self._unit_marks = [], [], [], []
         self.input_plot = self.output_plot = None
         self.gate_lines, self.state_lines = {}, {}
+        self._line_cell = None
         self.breakpoint_marks = None
 
     # -- building (once per model structure) ---------------------------------------------------
@@ -225,15 +231,8 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self.output_plot = _SeriesPlot(self._new_plot(title, 2), title)
         gates = self._new_plot("gates of the selected unit", 3)
         gates.setYRange(-1.05, 1.05, padding=0)
-        self.gate_lines = {g: gates.plot(pen=ps.pen(g), name=g) for g in ("i", "f", "g", "o")}
-        states = self._new_plot("cell and hidden state of the selected unit", 3)
-        self.state_lines = {
-            "c": states.plot(pen=ps.pen("c"), name="c_t"),
-            "act_c": states.plot(
-                pen=ps.pen("act_c", style=pg.QtCore.Qt.PenStyle.DashLine), name="act(c_t)"
-            ),
-            "h": states.plot(pen=ps.pen("h", width=2), name="h_t"),
-        }
+        self._new_plot("states of the selected unit", 3)
+        self.gate_lines, self.state_lines, self._line_cell = {}, {}, None
         self.breakpoint_marks = pg.ScatterPlotItem(
             symbol="t", size=9, brush=pg.mkBrush(ps.HIT_COLOR)
         )
@@ -276,24 +275,26 @@ class TimePlots(pg.GraphicsLayoutWidget):
         lt = trace.layers[layer]
         direction = min(max(direction, 0), len(lt.directions) - 1)
         dt = lt.directions[direction]
-        unit = min(max(unit, 0), dt.c.shape[1] - 1)
+        unit = min(max(unit, 0), cell_rows.hidden_size(dt) - 1)
+        rows = cell_rows.rows(dt, distinct=False)
+        gate_rows = [r for r in rows if r.name in dt.cell.gate_names]
+        state_rows = [r for r in rows if r.name not in dt.cell.gate_names]
+        self._make_lines(dt.cell, gate_rows, state_rows)
         t = np.arange(trace.n_steps)
-        for g, line in self.gate_lines.items():
-            line.setData(t, getattr(dt, g)[:, unit])
-        for name, line in self.state_lines.items():
-            line.setData(t, getattr(dt, name if name != "h" else "m")[:, unit])
+        for row in rows:
+            line = self.gate_lines.get(row.name) or self.state_lines[row.name]
+            line.setData(t, cell_rows.values_of(dt, row)[:, unit])
         side = "backward" if direction else "forward"
         where = f"unit {unit} (layer {layer} {side})"
-        gate_key = ps.color_key([(g, g) for g in ("i", "f", "g", "o")])
-        act = f"{dt.weights.act_cell.name}(c_t)"
+        gate_key = ps.color_key([(cell_rows.colour(dt.cell, r.name), r.name) for r in gate_rows])
         state_key = ps.color_key(
-            [("c", "c_t"), ("act_c", act), ("h", "h_t" if dt.weights.W_p is None else "m_t")],
-            dashed=frozenset({"act_c"}),
-        )
+            [(cell_rows.colour(dt.cell, r.name), _line_name(r)) for r in state_rows],
+            dashed=frozenset(cell_rows.colour(dt.cell, r.name) for r in state_rows[:-1]
+                             if r.kind == "signed"),
+        )  # fmt: skip
+        states = " and ".join(dt.cell.states_long[s] for s in reversed(dt.cell.state_names))
         ps.fit_title(self._plots[-2], html.escape(f"gates of {where}"), key=gate_key)
-        ps.fit_title(
-            self._plots[-1], html.escape(f"cell and hidden state of {where}"), key=state_key
-        )
+        ps.fit_title(self._plots[-1], html.escape(f"{states} of {where}"), key=state_key)
         for k, mark in enumerate(self._unit_marks):
             concat = lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE)
             offset = (
@@ -302,6 +303,29 @@ class TimePlots(pg.GraphicsLayoutWidget):
             visible = k == layer and trace.layers[k].output.shape[1] > MAX_LINES
             mark.setVisible(visible)
             mark.setValue(unit + offset)
+
+    def _make_lines(self, cell, gate_rows: list, state_rows: list) -> None:
+        """The gate and state lines of ``cell`` (kept while the selection stays on layers of
+        the same cell kind; a mixed model swaps them when it moves to another kind)."""
+        if cell is self._line_cell or len(self._plots) < 2:
+            return
+        gates, states = self._plots[-2], self._plots[-1]
+        for line in self.gate_lines.values():
+            gates.removeItem(line)
+        for line in self.state_lines.values():
+            states.removeItem(line)
+        self.gate_lines = {
+            r.name: gates.plot(pen=ps.pen(cell_rows.colour(cell, r.name)), name=r.name)
+            for r in gate_rows
+        }
+        dash = pg.QtCore.Qt.PenStyle.DashLine
+        self.state_lines = {}
+        for k, r in enumerate(state_rows):
+            last = k == len(state_rows) - 1
+            style = {"style": dash} if r.kind == "signed" and not last else {}
+            pen = ps.pen(cell_rows.colour(cell, r.name), width=2 if last else 1.5, **style)
+            self.state_lines[r.name] = states.plot(pen=pen, name=_line_name(r))
+        self._line_cell = cell
 
     def set_breakpoint_steps(self, steps: np.ndarray) -> None:
         """Red marks above the gate plot where an enabled breakpoint fires."""
@@ -390,3 +414,9 @@ def _short(t: object) -> str:
     """``head (Dense, linear)``: a per-step layer's name, class and activation if it has one."""
     act = getattr(t, "activation", None)
     return f"{t.name} ({t.kind}{f', {act}' if act is not None else ''})"
+
+
+def _line_name(row: cell_rows.Row) -> str:
+    """A state line's name in the title's key: ``c_t``, ``tanh(c_t)``, ``h_t`` (``m_t`` for
+    the per-unit h of a projected LSTM)."""
+    return row.label.split(" = ")[0]

@@ -1,13 +1,18 @@
 """One unit at one step, explained: its equations with this step's numbers filled in.
 
 E.g. ``f = sigmoid(0.310 + (-1.200) + 1.000) = sigmoid(0.110) = 0.527`` using the model's real
-activation names (``hard_sigmoid_k2`` …), then the cell update and the output. A bar chart
-shows the same terms per gate, and each gate links to its weights in the weights view.
+activation names (``hard_sigmoid_k2`` …), then the state updates. The lines are the cell
+description's equations (``CellDescription.equations``: the LSTM's c and h, the GRU's
+``h = (1 − z)·n + z·h_(t-1)``) filled with the trace's numbers; the bars show each gate's
+terms as the description lists them, and each gate links to its weights in the weights view.
 """
 
 from __future__ import annotations
 
+import ast
 import html
+import operator
+import re
 
 import numpy as np
 import pyqtgraph as pg
@@ -15,17 +20,17 @@ from PySide6.QtCore import QEvent, QUrl, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
-from lstmviz.core.model import GATE_NAMES, GATES
+from lstmviz.core.activations import Activation
+from lstmviz.core.cells import LSTM_CELL, CellDescription
 from lstmviz.core.trace import DirectionTrace
+from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.step_view import direction_caption
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 
-TERM_NAMES = ("W_x·x_t", "W_h·h_(t-1)", "b", "peephole")
-TERM_COLORS = ("#4c72b0", "#dd8452", "#8c8c8c", "#55a868")
-_GATE_ORDER = ("i", "f", "g", "o")  # computation order of the explanation
+_ACT_ROLES = ("act_gate", "act_cand", "act_cell")
 
 
 def arg(v: float) -> str:
@@ -39,72 +44,195 @@ def num(v: float) -> str:
     return f"({s})" if v < 0 or s.startswith("-") else s
 
 
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: dict) -> str:
+    """The template with this unit's numbers: a number that is a function's only argument as
+    ``arg`` (``tanh(-0.259)``), every other as ``num`` (``(-0.259)·0.5``), names as they are."""
+
+    def sub(m: re.Match) -> str:
+        v = values[m.group(1)]
+        if isinstance(v, str):
+            return v
+        sole = template[m.start() - 1 : m.start()] == "(" and template[m.end() : m.end() + 1] == ")"
+        return arg(v) if sole else num(v)
+
+    return _SLOT.sub(sub, template)
+
+
+def _applies(eq, w) -> bool:
+    return eq.when is None or getattr(w, eq.when, None) is not None
+
+
+def _symbolic(text: str, w) -> str:
+    """An equation as printed, with the direction's activation names (``act_cell`` → tanh)."""
+    for role in _ACT_ROLES:
+        act = getattr(w, role, None)
+        if act is not None:
+            text = text.replace(role, act.name)
+    return text
+
+
+_ACT_CALL = re.compile(r"\{(act_\w+)\}\(\{(\w+)\}\)")
+
+
+def _evaluated(template: str) -> str | None:
+    """The template with each ``{act_x}({s})`` replaced by a recorded ``{act_s}`` slot, for
+    the middle step of ``o·tanh(c) = o·act_c`` (None when the template calls nothing)."""
+    if not _ACT_CALL.search(template):
+        return None
+    return _ACT_CALL.sub(lambda m: "{act_" + m.group(2) + "}", template)
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def _evaluate(template: str, values: dict, w) -> float | None:
+    """The right-hand side computed from the slot values (products, sums, differences and the
+    direction's activations; nothing else is evaluated), or None when it has other symbols
+    (``W_p·m``). Shows a clip: the trace's value then differs from the formula's."""
+    text = template.replace("·", "*").replace("⊙", "*").replace("−", "-")
+    names: dict[str, object] = {}
+    for slot in re.findall(r"\{(\w+)\}", text):
+        value = values.get(slot)
+        if value is None:
+            return None
+        names[slot] = value
+    expr = re.sub(r"\{(\w+)\}", r"\1", text)
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return None
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.Name) and isinstance(names.get(node.id), float):
+            return names[node.id]  # type: ignore[return-value]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and isinstance(names.get(node.func.id), str)
+            and len(node.args) == 1
+        ):
+            act = getattr(w, node.func.id, None)
+            if isinstance(act, Activation):
+                return float(act(np.array([ev(node.args[0])]))[0])
+        raise ValueError("not evaluable")
+
+    try:
+        return ev(tree)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 def explain(dt: DirectionTrace, t: int, u: int) -> list[tuple[str | None, str]]:
-    """``(gate or None, line)`` pairs: the step's equations for unit ``u`` with its numbers."""
+    """``(gate or None, line)`` pairs: the step's equations for unit ``u`` with its numbers,
+    in the order of the cell description's equations."""
     w = dt.weights
-    H = w.hidden_size
+    cell: CellDescription = dt.cell
+    values = dt.unit_values(t, u)
+    equations = [eq for eq in cell.equations if _applies(eq, w)]
+    targets = [eq.target for eq in equations]
+    gate_clip = getattr(w, "gate_clip", None)
     lines: list[tuple[str | None, str]] = []
-    peeps = {"i": w.p_i, "f": w.p_f, "o": w.p_o}
-    for gate in _GATE_ORDER:
-        k = GATES.index(gate)
-        col = k * H + u
-        act = (w.act_cand if gate == "g" else w.act_gate).name
-        terms = [dt.z_x[t, col], dt.z_h[t, col], dt.b[col]]
-        if gate != "g" and peeps[gate] is not None and dt.peep is not None:
-            terms.append(dt.peep[t, col])
-        z = dt.pre[t, col]
-        inner = arg(z)
-        if w.gate_clip is not None:
-            inner = f"clip({arg(z)}, ±{w.gate_clip:g})"
-        value = getattr(dt, gate)[t, u]
-        lines.append(
-            (
-                gate,
-                f"{gate} = {act}({' + '.join(num(v) for v in terms)}) = {act}({inner}) "
-                f"= {value:.3f}",
-            )
-        )
-        if gate == "g":
-            c_prev, f, i, g, c = dt.c_prev[t, u], dt.f[t, u], dt.i[t, u], dt.g[t, u], dt.c[t, u]
-            raw = f * c_prev + i * g
-            clip = (
-                f"  → clipped to ±{w.cell_clip:g}" if w.cell_clip is not None and raw != c else ""
-            )
-            lines.append(
-                (
-                    None,
-                    f"c = f·c_(t-1) + i·g = {num(f)}·{num(c_prev)} + {num(i)}·{num(g)} "
-                    f"= {raw:.3f}{clip}",
-                )
-            )
-    o, c, ac, m = dt.o[t, u], dt.c[t, u], dt.act_c[t, u], dt.m[t, u]
-    cell = w.act_cell.name
-    name = "h" if w.W_p is None else "m"
-    lines.append(
-        (None, f"{name} = o·{cell}(c) = {num(o)}·{cell}({arg(c)}) = {num(o)}·{num(ac)} = {m:.3f}")
-    )
-    if w.W_p is not None:
-        P = w.output_size
-        shown = f"h[{u}] = {dt.h[t, u]:.3f}" if u < P else f"(unit {u} ≥ P = {P})"
-        lines.append((None, f"h = W_p·m (projection to {P} values); {shown}"))
+    for k, eq in enumerate(equations):
+        if eq.gate is not None:
+            gate = eq.gate
+            act = w.gate_activation(gate).name
+            terms = dt.gate_terms_at(gate, t, u)
+            z = float(dt.gate_pre(gate)[t, u])
+            inner = arg(z) if gate_clip is None else f"clip({arg(z)}, ±{gate_clip:g})"
+            value = float(dt.gate(gate)[t, u])
+            text = " + ".join(num(v) for v in terms.values())
+            lines.append((gate, f"{gate} = {act}({text}) = {act}({inner}) = {value:.3f}"))
+            continue
+        symbolic = _symbolic(eq.symbolic, w)
+        lhs, _, rhs = symbolic.partition(" = ")
+        if lhs != eq.target and lhs in targets[k + 1 :]:
+            lhs = eq.target  # h = o·tanh(c) is m while a projection follows (h = W_p·m)
+        if not eq.slots or eq.target not in values:  # W_p·m: not one number per unit
+            lines.append((None, _projection_line(dt, lhs, rhs, t, u)))
+            continue
+        if not all(s in values for s in eq.slots):
+            lines.append((None, f"{lhs} = {rhs}"))
+            continue
+        value = values[eq.target]
+        parts = [f"{lhs} = {rhs}", _fill(eq.template, values)]
+        middle = _evaluated(eq.template)
+        if middle is not None and set(_SLOT.findall(middle)) <= set(values):
+            parts.append(_fill(middle, values))
+        raw = _evaluate(eq.template, values, w)
+        clipped = raw is not None and np.isfinite(raw) and not np.isclose(raw, value, 1e-4, 1e-5)
+        end = f"{raw:.3f}  → clipped to {value:.3f}" if clipped else f"{value:.3f}"
+        if parts[-1].strip("()") != end:  # h = n = 0.500, not h = n = 0.500 = 0.500
+            parts.append(end)
+        lines.append((None, " = ".join(parts)))
     return lines
 
 
+def _projection_line(dt, lhs: str, rhs: str, t: int, u: int) -> str:
+    """``h = W_p·m (projection to P values); h[u] = …``: a line with no per-unit numbers
+    (its target has a width of its own)."""
+    target = dt.value(lhs) if lhs in dt.cell.quantities else dt.h
+    width = target.shape[1]
+    shown = f"{lhs}[{u}] = {target[t, u]:.3f}" if u < width else f"(unit {u} ≥ P = {width})"
+    return f"{lhs} = {rhs} (projection to {width} values); {shown}"
+
+
+def term_layout(cell: CellDescription) -> tuple[tuple[str, ...], int]:
+    """The bar chart's term keys (one colour each) and the slots per gate (its widest sum of
+    terms plus a gap)."""
+    keys = cell_rows.term_keys(cell)
+    width = max(len(g.terms) for g in cell.gates) + 1
+    return keys, width
+
+
 def term_values(dt: DirectionTrace, t: int, u: int) -> np.ndarray:
-    """``(4 gates, 4 terms)``: W_x·x, W_h·h, b, peephole of unit ``u`` at step ``t``."""
-    H = dt.weights.hidden_size
-    out = np.zeros((4, 4))
-    for k in range(4):
-        col = k * H + u
-        out[k, :3] = dt.z_x[t, col], dt.z_h[t, col], dt.b[col]
-        if dt.peep is not None:
-            out[k, 3] = dt.peep[t, col]
+    """``(gates, keys)``: each term of unit ``u``'s pre-activations at step ``t`` (0 where a
+    gate has no such term), columns in ``term_layout`` order."""
+    keys, _ = term_layout(dt.cell)
+    out = np.zeros((dt.cell.n_gates, len(keys)))
+    for k, gate in enumerate(dt.cell.gate_names):
+        for key, v in dt.gate_terms_at(gate, t, u).items():
+            out[k, keys.index(key)] = v
     return out
+
+
+def _bar_geometry(dt_or_cell, present: set[str] | None = None):
+    """``(x, colours, key per bar, centres)`` of the bar chart for a cell: a gate's bars side by
+    side in its own term order, ``width`` slots per gate."""
+    cell = dt_or_cell
+    keys, width = term_layout(cell)
+    xs, colours, cols = [], [], []
+    for k, g in enumerate(cell.gates):
+        j = 0
+        for term in g.terms:
+            if present is not None and term.key not in present:
+                continue
+            xs.append(k * width + j)
+            colours.append(cell_rows.term_colour(cell, term.key))
+            cols.append((k, keys.index(term.key)))
+            j += 1
+    centres = np.array([k * width + (len(g.terms) - 1) / 2 for k, g in enumerate(cell.gates)])
+    return np.array(xs, float), colours, cols, centres
 
 
 def term_limit(dt: DirectionTrace) -> float:
     """The bar chart's fixed y range for the whole run (once per run, see ``view_cache``)."""
-    return memo(dt, "term_limit", lambda: symmetric_limit(dt.z_x, dt.z_h, dt.b, dt.pre))
+
+    def compute() -> float:
+        arrays = [v for g in dt.cell.gate_names for _, v in dt.terms(g)]
+        return symmetric_limit(*arrays, dt.pre)
+
+    return memo(dt, "term_limit", compute)
 
 
 class UnitInspector(QWidget):
@@ -135,23 +263,16 @@ class UnitInspector(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.addLine(y=0, pen=pg.mkPen("#999999"))
-        x = np.array([k * 5 + j for k in range(4) for j in range(4)], float)
-        self.bars = pg.BarGraphItem(
-            x=x,
-            height=np.zeros(16),
-            width=0.85,
-            brushes=[TERM_COLORS[j] for _ in range(4) for j in range(4)],
-        )
+        self._cell: CellDescription | None = None
+        self._bar_cols: list[tuple[int, int]] = []
+        self._centres = np.zeros(0)
+        self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85)
         self.plot.addItem(self.bars)
-        self.sums = pg.ScatterPlotItem(x=np.arange(4) * 5 + 1.5, y=np.zeros(4), symbol="d", size=10,
-                                       brush=pg.mkBrush("k"))  # fmt: skip
+        self.sums = pg.ScatterPlotItem(symbol="d", size=10, brush=pg.mkBrush("k"))
         self.plot.addItem(self.sums)
-        # Gate letters only under the bars: the full names ran into each other at 340 px.
-        self.plot.getAxis("bottom").setTicks([[(k * 5 + 1.5, f"{g}") for k, g in enumerate(GATES)]])
-        self.plot.getAxis("bottom").setToolTip(", ".join(f"{g} = {GATE_NAMES[g]}" for g in GATES))
         self.legend = QLabel()
         self.legend.setWordWrap(True)
-        self._set_legend(peepholes=False)
+        self._set_cell(LSTM_CELL, {"z_x", "z_h", "b"})
         layout.addWidget(self.legend)
         layout.addWidget(self.plot_widget, 2)
         if workspace is not None:
@@ -188,22 +309,35 @@ class UnitInspector(QWidget):
         self._dt = None
         self.header.setText(note)
         self.browser.clear()
-        self.bars.setOpts(height=np.zeros(16))
-        self.sums.setData(x=np.arange(4) * 5 + 1.5, y=np.zeros(4))
+        self.bars.setOpts(height=np.zeros(len(self._bar_cols)))
+        self.sums.setData(x=self._centres, y=np.zeros(len(self._centres)))
 
-    def _set_legend(self, peepholes: bool) -> None:
-        """The colour key of the bars; the peephole colour only when this model has them."""
-        terms = TERM_NAMES if peepholes else TERM_NAMES[:3]
+    def _set_cell(self, cell: CellDescription, present: set[str]) -> None:
+        """Bars, gate ticks and colour key for ``cell``'s gates and the terms this direction
+        has (``present``: no peephole colour for a model without peepholes)."""
+        xs, colours, cols, centres = _bar_geometry(cell, present)
+        self._cell, self._bar_cols, self._centres = cell, cols, centres
+        self.bars.setOpts(x=xs, height=np.zeros(len(xs)), brushes=colours)
+        self.sums.setData(x=centres, y=np.zeros(len(centres)))
+        # Gate letters only under the bars: the full names ran into each other at 340 px.
+        axis = self.plot.getAxis("bottom")
+        axis.setTicks([[(x, g) for x, g in zip(centres, cell.gate_names, strict=True)]])
+        axis.setToolTip(", ".join(f"{g.name} = {g.long_name}" for g in cell.gates))
+        width = term_layout(cell)[1]
+        self.plot.setXRange(-1, cell.n_gates * width - 1, padding=0)
+        keys = [k for k in cell_rows.term_keys(cell) if k in present]
         key = " ".join(
-            f'<span style="color:{c}">■</span> {html.escape(n)}'
-            for n, c in zip(terms, TERM_COLORS, strict=False)
+            f'<span style="color:{cell_rows.term_colour(cell, k)}">■</span> '
+            f"{html.escape(cell_rows.term_labels(cell, k))}"
+            for k in keys
         )
         self.legend.setText(f"{key} ◆ sum = pre-activation")
 
     def set_direction(self, dt: DirectionTrace, layer: int, direction: int, caption: str) -> None:
         self._dt, self._layer, self._direction, self._caption = dt, layer, direction, caption
-        self._set_legend(dt.weights.has_peepholes)
-        self._unit = min(self._unit, dt.c.shape[1] - 1)
+        present = {t.key for g in dt.cell.gate_names for t, _ in dt.terms(g)}
+        self._set_cell(dt.cell, present)
+        self._unit = min(self._unit, cell_rows.hidden_size(dt) - 1)
         self._step = min(self._step, dt.n_steps - 1)
         # Fixed y range for the whole run, so bars of different steps compare at a glance.
         lim = term_limit(dt)
@@ -238,7 +372,7 @@ class UnitInspector(QWidget):
         side = "backward" if self._direction else "forward"
         self.header.setText(
             f"<b>{html.escape(self._caption)} · unit {u} · step {t}</b><br>"
-            f"x_t = input at step {t}; h_(t-1), c_(t-1) = state before this step"
+            f"x_t = input at step {t}; {cell_rows.state_text(dt.cell)} = state before this step"
             + (" (the step after it in time: this direction runs backwards)" if dt.reverse else "")
         )
         # Qt colours links from the palette at parse time, a dark blue that vanished on a dark
@@ -248,9 +382,11 @@ class UnitInspector(QWidget):
         text = self.browser.palette().color(QPalette.ColorRole.Text)
         rows = []
         for gate, line in explain(dt, t, u):
-            # c, h (and m) lines carry no gate: their colour is the one the plots give them
-            key = gate or ("c" if line.startswith("c ") else "h")
-            color = ps.legible(ps.COLORS[key], base, text).name()
+            # state lines carry no gate: their colour is the one the plots give that state
+            key = gate or line.split(" ", 1)[0]
+            key = key if key in (*dt.cell.gate_names, *dt.cell.quantities) else "h"
+            key = "h" if key == "m" else key  # m is h before a projection: h's colour
+            color = ps.legible(cell_rows.colour(dt.cell, key), base, text).name()
             link = (
                 f' &nbsp;<a href="weights:{gate}" style="color:{link_colour}">'
                 f"show W_{gate} row {u}</a>"
@@ -263,12 +399,11 @@ class UnitInspector(QWidget):
             )
         self.browser.setHtml(
             f"<div>{''.join(rows)}</div><p style='color:#777'>layer {self._layer} {side}; "
-            f"gates {dt.weights.act_gate} · candidate {dt.weights.act_cand} · cell "
-            f"{dt.weights.act_cell}</p>"
+            f"{cell_rows.activation_text(dt.weights)}</p>"
         )
         values = term_values(dt, t, u)
-        self.bars.setOpts(height=values.ravel())
-        self.sums.setData(x=np.arange(4) * 5 + 1.5, y=values.sum(axis=1))
+        self.bars.setOpts(height=np.array([values[k, c] for k, c in self._bar_cols]))
+        self.sums.setData(x=self._centres, y=values.sum(axis=1))
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
@@ -277,5 +412,5 @@ class UnitInspector(QWidget):
 
     def _on_browser_anchor_clicked(self, url: QUrl) -> None:
         kind, _, gate = url.toString().partition(":")
-        if kind == "weights" and gate in GATES:
+        if kind == "weights" and self._dt is not None and gate in self._dt.cell.gate_names:
             self.weights_link_requested.emit(self._layer, self._direction, gate, self._unit)
