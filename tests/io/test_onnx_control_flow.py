@@ -168,7 +168,9 @@ def _weights(*shapes: tuple[int, ...]):
     ]
 
 
-def test_rnn_node_in_a_subgraph_is_named(tmp_path):
+def test_rnn_node_in_a_subgraph_is_found(tmp_path):
+    """A plain RNN opens since issue 14: found in both branches like an LSTM (outputs:
+    tests/io/test_gru_onnx.py)."""
     rnn = helper.make_node("RNN", ["X", "w0", "w1"], ["Y"], "my_rnn", hidden_size=H)
     branch = helper.make_graph(
         [rnn], "b", [], [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)]
@@ -176,8 +178,10 @@ def test_rnn_node_in_a_subgraph_is_named(tmp_path):
     node = helper.make_node("If", ["c"], ["Y"], "sw", then_branch=branch, else_branch=branch)
     inputs = [helper.make_tensor_value_info("c", TensorProto.BOOL, [])]
     path = _save(tmp_path, [node], _weights((1, H, D), (1, H, H)), inputs)
-    with pytest.raises(LoadError, match=r"an ONNX RNN node \('my_rnn'.*a plain RNN, not an LSTM"):
+    with pytest.raises(LoadError, match=r"2 in If/Loop/Scan subgraphs \('sw.else_branch/my_rnn'"):
         load_model(path)
+    model = load_model(path, prefix="sw.then_branch/my_rnn")
+    assert [layer.kind for layer in model.layers] == ["RNN"]
 
 
 def test_written_out_cell_is_refused_naming_its_nodes(tmp_path):

@@ -133,11 +133,20 @@ def test_projection_is_not_exportable_so_the_state_dict_is_the_way(tmp_path: Pat
     np.testing.assert_allclose(out, reference(lstm, x), atol=TOL, rtol=0)
 
 
-def test_gru_export_is_refused_by_name(tmp_path: Path) -> None:
-    path = export(nn.GRU(D, H).eval(), (torch.zeros(T, 1, D),), tmp_path / "gru.onnx", 17)
-    expect = r"an ONNX GRU node \(./GRU.\): a GRU, not an LSTM; lstmviz opens LSTMs"
-    with pytest.raises(LoadError, match=expect):
-        lstmviz.load_model(path)
+def test_gru_export_opens_as_a_gru(tmp_path: Path) -> None:
+    """GRUs open since issue 14 (more: tests/io/test_gru_onnx.py)."""
+    gru = nn.GRU(D, H).eval()
+    path = export(gru, (torch.zeros(T, 1, D),), tmp_path / "gru.onnx", 17)
+    x = np.random.default_rng(3).standard_normal((T, D)).astype(np.float32)
+    model = lstmviz.load_model(path)
+    assert [layer.kind for layer in model.layers] == ["GRU"]
+    with torch.no_grad():
+        want = gru(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+    d = model.layers[0].directions[0]
+    with torch.no_grad():  # the canonical arrays are torch's own (r, z, n; biases apart)
+        np.testing.assert_allclose(d.W_x, gru.weight_ih_l0.numpy(), atol=0)
+        np.testing.assert_allclose(d.b_h, gru.bias_hh_l0.numpy(), atol=0)
+    assert want.shape == (T, H)
 
 
 class CellLoop(nn.Module):

@@ -48,7 +48,6 @@ from lstmviz.io.wire import protowire
 SOURCE_FORMAT = "ONNX"
 WIDE = {"float32", "float64"}
 MAX_PROTO = 2**31  # protobuf cannot hold more; bigger weights must be external data
-_NOT_LSTM = {"GRU": "GRU, not an LSTM", "RNN": "RNN, not an LSTM"}
 #: TensorProto data types of floating-point weights (a node holding one is listed).
 _FLOATS = frozenset({1, 10, 11, 16})
 #: LSTMs of other subgraphs whose weights are folded to list their shapes.
@@ -103,6 +102,10 @@ def _weights(
 def _lstm_layer(folder: Folder, node: Node, label: str, framework: str) -> LSTMLayer:
     name = label
     where = f"{folder.file}: {quote(name)}"
+    if node.op_type in ("GRU", "RNN"):
+        from lstmviz.io.onnx import gru  # imports this module
+
+        return gru.node_layer(folder, node, name, where, framework)
     attrs = node.attrs
     if int(attrs.get("input_forget", 0)):
         raise LoadError(
@@ -221,7 +224,7 @@ def _unit_layer(
         directions=(forward.directions[0], back),
         merge_mode=MergeMode.CONCAT,
         output_order=OutputOrder.TIME,
-        kind="LSTM (bidirectional, two nodes)",
+        kind=f"{nodes[0].op_type} (bidirectional, two nodes)",
     )
 
 
@@ -234,8 +237,8 @@ def _node_info(
     if scope is not None:
         shapes = [(n, _folded_shape(folder, n, scope)) for n in node.inputs[1:4] if n]
     weights = tuple((n, s) for n, s in shapes if s is not None)
-    is_lstm = node.op_type in RECURRENT
-    note = note or _NOT_LSTM.get(node.op_type, "not run by lstmviz")
+    is_lstm = node.op_type in RECURRENT  # LSTM, GRU, RNN: lstmviz runs it
+    note = note or "not run by lstmviz"
     return LayerInfo(name=name, kind=node.op_type, weights=weights, is_lstm=is_lstm, note=note)
 
 
@@ -307,7 +310,7 @@ def _infos(folder: Folder, stacks: list[Stack], chosen: Stack) -> list[LayerInfo
     for k, n in enumerate(graph.nodes):
         if id(n) in folder.folded_nodes:
             continue  # Slice/Concat/Transpose... that only rearranged an LSTM's weights
-        if n.op_type in (*RECURRENT, "GRU", "RNN") or any(
+        if n.op_type in RECURRENT or any(
             (t := graph.initializers.get(i)) is not None and t.data_type in _FLOATS
             for i in n.inputs
         ):

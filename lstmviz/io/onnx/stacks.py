@@ -32,8 +32,9 @@ from lstmviz.io.onnx.proto import Graph, Node, TensorInfo, quote, walk
 from lstmviz.io.onnx.tensors import EXTERNAL, tensor_array
 from lstmviz.io.wire import protowire as pw
 
-#: Nodes lstmviz runs as LSTM layers (the quantized one is dequantized first).
-RECURRENT = frozenset({"LSTM", "DynamicQuantizeLSTM"})
+#: Nodes lstmviz runs as layers (the quantized LSTM is dequantized first; GRU and RNN:
+#: ``onnx.gru``). Stacks may mix them: a GRU fed by an LSTM's Y runs after it.
+RECURRENT = frozenset({"LSTM", "DynamicQuantizeLSTM", "GRU", "RNN"})
 INT64_MAX = 2**63 - 1
 #: Characters of labels listed in a message (messages are cut at 300 characters; the GUI's
 #: dialog gets every choice from ``ChoiceRequired.choices``).
