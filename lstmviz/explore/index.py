@@ -20,13 +20,14 @@ ROWS_PER_BLOCK = 65_536  # positions thresholded at once while building (bool te
 class OnIndex:
     """``words (W, N)`` uint64 on-bits; ``doc_end (N,)``: end position of each position's
     document (a range ``[a, a + L)`` is inside one document iff ``a + L <= doc_end[a]``);
-    ``doc_start (N,)`` likewise."""
+    ``doc_start (N,)`` likewise; ``room (N,)`` int32 = ``doc_end - position``."""
 
     threshold: float
     n_units: int
     words: np.ndarray
     doc_start: np.ndarray
     doc_end: np.ndarray
+    room: np.ndarray
 
     @classmethod
     def build(cls, values: np.ndarray, threshold: float, corpus: object) -> OnIndex:
@@ -43,7 +44,8 @@ class OnIndex:
         lengths = np.diff(starts)
         doc_start = np.repeat(starts[:-1], lengths)
         doc_end = np.repeat(starts[1:], lengths)
-        return cls(float(threshold), H, words, doc_start, doc_end)
+        room = (doc_end - np.arange(N)).astype(np.int32)
+        return cls(float(threshold), H, words, doc_start, doc_end, room)
 
     @property
     def n_positions(self) -> int:
@@ -51,7 +53,7 @@ class OnIndex:
 
     @property
     def nbytes(self) -> int:
-        return self.words.nbytes + self.doc_start.nbytes + self.doc_end.nbytes
+        return self.words.nbytes + self.doc_start.nbytes + self.doc_end.nbytes + self.room.nbytes
 
     def mask(self, units: np.ndarray) -> np.ndarray:
         """``(W,)`` uint64 with the bits of ``units`` set."""

@@ -77,18 +77,23 @@ def match(
         raise ValueError(f"length {L} must be between 1 and the corpus' {N:,} positions")
     mask = idx.mask(units.units)
     soft = _soft_scores(idx, mask, L, units, exclude_query)
-    n_valid = int(np.count_nonzero(soft >= 0))
+    n_sel = len(units)
+    work = L * (n_sel if method == "cosine" else 1)  # gathered values per candidate
+    first = min(MAX_CANDIDATES, max(8 * top, EXACT_BUDGET // work))
+    if len(soft) <= first:  # a small corpus: every window is scored exactly
+        starts, best = np.arange(len(soft)), soft
+    else:
+        starts, best = _block_best(soft, L)
+    n_valid = int(np.count_nonzero(best >= 0))
     if n_valid == 0:
         return []
-    n_sel = len(units)
-    rounds_M = min(MAX_CANDIDATES, max(8 * top, EXACT_BUDGET // L))
-    M = min(rounds_M, n_valid)
+    M = min(first, n_valid)
     while True:
-        cand = _best(soft, M)
+        cand = _best(starts, best, M)
         exact, n_on, n_extra = _exact(states, idx, mask, units, cand, L, method, n_sel)
         order = np.lexsort((cand, -soft[cand], -exact))  # exact, then soft, then position
         chosen = _distinct(cand[order], L, top)
-        if len(chosen) >= top or n_valid <= M or 16 * rounds_M <= M:
+        if len(chosen) >= top or n_valid <= M or 16 * first <= M:
             break
         M = min(n_valid, 4 * M)
     where = {int(a): k for k, a in enumerate(cand)}
@@ -106,30 +111,48 @@ def _soft_scores(idx, mask: np.ndarray, L: int, units: UnitSet, exclude: bool) -
     minus those on in the off-before / off-after steps; -1 for starts whose range leaves its
     document or overlaps the query."""
     N = idx.n_positions
+    n = N - L + 1
     cnt = idx.count(mask)
-    cs = np.zeros(N + 1, dtype=np.int64)
+    wide = N * len(units) >= 2**31
+    cs = np.zeros(N + 1, dtype=np.int64 if wide else np.int32)
     np.cumsum(cnt, out=cs[1:])
-    a = np.arange(N - L + 1)
-    score = cs[L:] - cs[: N - L + 1]
-    if units.off_before:
-        lo = np.maximum(a - units.off_before, idx.doc_start[: N - L + 1])
-        score -= cs[a] - cs[lo]
-    if units.off_after:
-        hi = np.minimum(a + L + units.off_after, idx.doc_end[: N - L + 1])
-        score -= cs[hi] - cs[a + L]
-    score[idx.doc_end[: N - L + 1] < a + L] = -1
+    score = cs[L:] - cs[:n]
+    if units.off_before or units.off_after:
+        a = np.arange(n)
+        if units.off_before:
+            lo = np.maximum(a - units.off_before, idx.doc_start[:n])
+            score -= cs[:n] - cs[lo]
+        if units.off_after:
+            hi = np.minimum(a + L + units.off_after, idx.doc_end[:n])
+            score -= cs[hi] - cs[L:]
+    score[idx.room[:n] < L] = -1
     if exclude:
         score[max(0, units.start - L + 1) : units.stop] = -1
     return score
 
 
-def _best(soft: np.ndarray, M: int) -> np.ndarray:
-    if len(soft) <= M:
-        cand = np.flatnonzero(soft >= 0)
+def _block_best(soft: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best start in each block of ``L`` consecutive starts, and its score. Windows that
+    start within ``L`` of each other overlap, so at most one per block can be a distinct match:
+    taking it first keeps one long on-run from filling the candidate list with its shifts."""
+    n = len(soft)
+    nb = -(-n // L)
+    if nb * L != n:
+        soft = np.concatenate([soft, np.full(nb * L - n, -1, dtype=soft.dtype)])
+    blocks = soft.reshape(nb, L)
+    arg = blocks.argmax(axis=1)
+    rows = np.arange(nb)
+    return rows * L + arg, blocks[rows, arg]
+
+
+def _best(starts: np.ndarray, scores: np.ndarray, M: int) -> np.ndarray:
+    """The ``M`` best-scoring starts (valid ones only), in position order."""
+    if len(scores) <= M:
+        keep = scores >= 0
     else:
-        cand = np.argpartition(-soft, M - 1)[:M]
-        cand = cand[soft[cand] >= 0]
-    return np.sort(cand)
+        part = np.argpartition(-scores, M - 1)[:M]
+        keep = part[scores[part] >= 0]
+    return np.sort(starts[keep])
 
 
 def _exact(states, idx, mask, units: UnitSet, cand: np.ndarray, L: int, method: str, n_sel: int):
@@ -147,8 +170,9 @@ def _exact(states, idx, mask, units: UnitSet, cand: np.ndarray, L: int, method: 
         return n_on / (n_sel + n_extra), n_on, n_extra
     values = states.values(units.quantity)
     S = units.units
-    rows = cand[:, None] + np.arange(L)[None, :]
-    pat = values[rows[:, :, None], S[None, None, :]].astype(np.float32)  # (M, L, |S|)
+    H = values.shape[1]
+    flat = (cand[:, None, None] + np.arange(L)[None, :, None]) * H + S[None, None, :]
+    pat = values.reshape(-1).take(flat).astype(np.float32)  # (M, L, |S|): one 1-D gather
     q0 = units.start
     query = values[q0 : q0 + units.length][:, S].astype(np.float32)
     if units.length == L:
