@@ -90,7 +90,7 @@ class Annotations:
         codes = self.codes[pos]
         counts = np.bincount(codes[codes >= 0], minlength=len(self.names))
         order = np.argsort(-counts, kind="stable")
-        return {self.names[k]: counts[k] / len(pos) for k in order if counts[k]}
+        return {self.names[k]: float(counts[k] / len(pos)) for k in order if counts[k]}
 
 
 def _parse(name: str, text: str, corpus: Corpus) -> list[str | None]:
