@@ -37,7 +37,13 @@ from lstmviz.core.sequence import (
     parse_state,
     parse_token_ids,
 )
-from lstmviz.workspace.states import StateMap, has_stored_states, initial_states
+from lstmviz.workspace.states import (
+    StateMap,
+    has_stored_states,
+    initial_states,
+    state_size,
+    stored_state,
+)
 
 __all__ = ["SequenceEditor", "StateMap", "has_stored_states", "initial_states"]
 
@@ -133,6 +139,7 @@ class SequenceEditor(QWidget):
         form.addRow("layer / direction", self.state_target)
         form.addRow("h0", self.h0)
         form.addRow("c0", self.c0)
+        self._state_form = form
         row = QHBoxLayout()
         self.states_button = QPushButton("Apply states")
         self.states_button.clicked.connect(self.apply_states)
@@ -177,7 +184,8 @@ class SequenceEditor(QWidget):
         for k, layer in enumerate(model.layers):
             for d, w in enumerate(layer.directions):
                 side = "backward" if d else "forward"
-                self.state_target.addItem(f"layer {k} {side} (H={w.hidden_size})", (k, d))
+                kind = f"{w.cell.name}, " if len({la.cell for la in model.layers}) > 1 else ""
+                self.state_target.addItem(f"layer {k} {side} ({kind}H={w.hidden_size})", (k, d))
         self.state_target.blockSignals(False)
         stored = has_stored_states(model)
         self.states_hint.setText(
@@ -280,7 +288,12 @@ class SequenceEditor(QWidget):
         if found is None:
             return
         key, w = found
-        for edit, stored, size in ((self.h0, w.h0, w.output_size), (self.c0, w.c0, w.hidden_size)):
+        for name, edit in (("h", self.h0), ("c", self.c0)):
+            carried = name in w.cell.state_names  # a GRU or plain RNN has no c
+            self._state_form.setRowVisible(edit, carried)
+            if not carried:
+                continue
+            stored, size = stored_state(w, name), state_size(w, name)
             edit.setPlaceholderText(
                 f"zeros ({size} values)"
                 if stored is None
@@ -298,8 +311,10 @@ class SequenceEditor(QWidget):
             return False
         key, w = found
         try:
-            h0 = _state(self.h0.text(), w.h0, w.output_size, "h0")
-            c0 = _state(self.c0.text(), w.c0, w.hidden_size, "c0")
+            h0 = _state(self.h0.text(), stored_state(w, "h"), state_size(w, "h"), "h0")
+            c0 = None
+            if "c" in w.cell.state_names:
+                c0 = _state(self.c0.text(), stored_state(w, "c"), state_size(w, "c"), "c0")
         except ValueError as exc:
             self.show_error(str(exc))
             return False
@@ -326,7 +341,7 @@ class SequenceEditor(QWidget):
         if self._model is None:
             return
         self._states = {
-            (k, d): (np.zeros(w.output_size), np.zeros(w.hidden_size))
+            (k, d): (np.zeros(state_size(w, "h")), _zeros_if(w, "c"))
             for k, layer in enumerate(self._model.layers)
             for d, w in enumerate(layer.directions)
         }
@@ -340,3 +355,8 @@ def _state(text: str, stored: np.ndarray | None, size: int, what: str) -> np.nda
     if not text.strip() and stored is not None:
         return np.asarray(stored, dtype=float)
     return parse_state(text, size, what)
+
+
+def _zeros_if(w: LSTMDirection, name: str) -> np.ndarray | None:
+    """Zeros for state ``name`` of ``w``, or None when its cell carries no such state."""
+    return np.zeros(state_size(w, name)) if name in w.cell.state_names else None

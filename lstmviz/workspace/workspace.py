@@ -20,10 +20,11 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
+from lstmviz.core.cells import CELLS
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Change as DebuggerChange
 from lstmviz.core.debugger import Debugger, Selection
-from lstmviz.core.model import GATES, LSTMModel
+from lstmviz.core.model import LSTMModel
 from lstmviz.core.sequence import generate_sequence, validate
 from lstmviz.core.trace import Trace
 from lstmviz.workspace.events import Change, Emitter, Event, Listener
@@ -340,8 +341,9 @@ class Workspace(FileRequests, JobHost):
             s.unit if unit is None else int(unit),
             s.gate if gate is None else gate,
         )
-        if new.gate not in GATES:
-            raise ValueError(f"gate must be one of {', '.join(GATES)}, got {new.gate!r}")
+        gates = self.gate_names()
+        if new.gate not in gates:
+            raise ValueError(f"gate must be one of {', '.join(gates)}, got {new.gate!r}")
         new = self._clamped(new)
         if new == s:
             return
@@ -354,14 +356,25 @@ class Workspace(FileRequests, JobHost):
                 self._muted = False
         self._emit(Change.SELECTION, new, s)
 
+    def gate_names(self) -> tuple[str, ...]:
+        """Gates a selection may name: those of the model's cells (every known cell's before a
+        model is open), in the cells' order."""
+        cells = [layer.cell for layer in self.model.layers] if self.model else CELLS
+        return tuple(dict.fromkeys(g for cell in cells for g in cell.gate_names))
+
     def _clamped(self, s: Selection) -> Selection:
+        """In range, and a gate of the selected layer's cell: one it lacks (``f`` on a GRU
+        layer) becomes that cell's retention gate (z), else its first (as the debugger does)."""
         if self.model is None:
             return Selection(0, 0, 0, s.gate)
         layers = self.model.layers
         k = min(max(s.layer, 0), len(layers) - 1)
         d = min(max(s.direction, 0), len(layers[k].directions) - 1)
-        H = layers[k].directions[d].hidden_size
-        return Selection(k, d, min(max(s.unit, 0), H - 1), s.gate)
+        w = layers[k].directions[d]
+        gate = s.gate
+        if gate not in w.cell.gate_names:
+            gate = w.cell.retention_gate or w.cell.gate_names[0]
+        return Selection(k, d, min(max(s.unit, 0), w.hidden_size - 1), gate)
 
     # -- breakpoints -----------------------------------------------------------------------------
     def add_breakpoint(self, bp: Breakpoint | str) -> Breakpoint:
