@@ -55,11 +55,15 @@ def match(
     length: int | None = None,
     threshold: float | None = None,
     exclude_query: bool = True,
+    query_values: np.ndarray | None = None,
 ) -> list[Match]:
     """The ``top`` best ranges of ``length`` (default: the selection's) ranked best first.
 
     ``threshold``: what counts as on (default: the selection's). The selection's own range, and
-    any range overlapping it, is left out unless ``exclude_query`` is False.
+    any range overlapping it, is left out unless ``exclude_query`` is False (a selection made
+    in another sequence). ``query_values``: for ``cosine``, the selection range's values
+    ``(length, all units)`` when that range is not in ``states``' corpus (by default they are
+    read from ``states`` at ``[units.start, units.stop)``).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
@@ -75,6 +79,11 @@ def match(
         raise ValueError(f"unit {units.units[-1]}: the states have {idx.n_units} units")
     if not 1 <= L <= N:
         raise ValueError(f"length {L} must be between 1 and the corpus' {N:,} positions")
+    if method == "cosine" and query_values is None and units.stop > N:
+        raise ValueError(
+            f"the selection's range {units.start}-{units.stop} is not in this corpus of {N:,} "
+            "positions; pass query_values= (its values) to match by cosine"
+        )
     mask = idx.mask(units.units)
     soft = _soft_scores(idx, mask, L, units, exclude_query)
     n_sel = len(units)
@@ -90,7 +99,9 @@ def match(
     M = min(first, n_valid)
     while True:
         cand = _best(starts, best, M)
-        exact, n_on, n_extra = _exact(states, idx, mask, units, cand, L, method, n_sel)
+        exact, n_on, n_extra = _exact(
+            states, idx, mask, units, cand, L, method, n_sel, query_values
+        )
         order = np.lexsort((cand, -soft[cand], -exact))  # exact, then soft, then position
         chosen = _distinct(cand[order], L, top)
         if len(chosen) >= top or n_valid <= M or 16 * first <= M:
@@ -155,7 +166,17 @@ def _best(starts: np.ndarray, scores: np.ndarray, M: int) -> np.ndarray:
     return np.sort(starts[keep])
 
 
-def _exact(states, idx, mask, units: UnitSet, cand: np.ndarray, L: int, method: str, n_sel: int):
+def _exact(
+    states,
+    idx,
+    mask,
+    units: UnitSet,
+    cand: np.ndarray,
+    L: int,
+    method: str,
+    n_sel: int,
+    query_values: np.ndarray | None = None,
+):
     """Exact scores of the candidate starts: Jaccard of on-sets, or cosine of real values."""
     acc = idx.on_throughout(cand, L)
     if units.off_before or units.off_after:
@@ -173,8 +194,13 @@ def _exact(states, idx, mask, units: UnitSet, cand: np.ndarray, L: int, method: 
     H = values.shape[1]
     flat = (cand[:, None, None] + np.arange(L)[None, :, None]) * H + S[None, None, :]
     pat = values.reshape(-1).take(flat).astype(np.float32)  # (M, L, |S|): one 1-D gather
-    q0 = units.start
-    query = values[q0 : q0 + units.length][:, S].astype(np.float32)
+    if query_values is None:
+        query = values[units.start : units.stop][:, S].astype(np.float32)
+    else:
+        qv = np.asarray(query_values, dtype=np.float32)
+        if qv.ndim != 2 or qv.shape[1] <= S[-1] or len(qv) == 0:
+            raise ValueError(f"query_values must be (steps, units), got shape {qv.shape}")
+        query = qv[:, S]
     if units.length == L:
         a, q = pat.reshape(len(cand), -1), query.reshape(-1)
     else:

@@ -154,3 +154,16 @@ def test_float16_storage_matches_float32():
     assert select(one, 1, 2, threshold=0.3001).units.tolist() == []
     assert select(one, 2, 3, threshold=0.3001).units.tolist() == [0]
     assert match(one, UnitSet([0], 0, 1), top=3, threshold=0.3001)[0].start == 2
+
+
+def test_cosine_with_a_query_from_another_sequence():
+    st = _planted()
+    outside = np.full((4, 12), -0.5, dtype=np.float32)
+    outside[:, [3, 7, 9]] = 0.8
+    u = UnitSet([3, 7, 9], 0, 4)  # steps 0-3 of a sequence that is not in the corpus
+    with pytest.raises(ValueError, match="pass query_values"):
+        match(st, UnitSet([3, 7, 9], 200, 204), method="cosine")
+    ms = match(st, u, top=3, method="cosine", exclude_query=False, query_values=outside)
+    assert {m.start for m in ms} <= {5, 50, 100, 90, 20, 78} and ms[0].score == pytest.approx(1)
+    with pytest.raises(ValueError, match="query_values must be"):
+        match(st, u, method="cosine", query_values=np.zeros((4, 5)))
