@@ -29,9 +29,9 @@ from lstmviz.core.sequence_files import MAX_NPZ_MEMBERS, MAX_NPZ_RATIO, one_line
 from lstmviz.explore.vocabulary import Vocabulary
 
 #: A text corpus is read up to this size (1,000,000 words are ~6 MB).
-MAX_CORPUS_BYTES = 256 << 20
-#: Tokens of a whole corpus (the states of 20 M tokens at H = 512 would be 20 GB as float16).
-MAX_TOKENS = 20_000_000
+MAX_CORPUS_BYTES = 64 << 20
+#: Tokens of a whole corpus (the states of 10 M tokens at H = 512 would be 10 GB as float16).
+MAX_TOKENS = 10_000_000
 #: Values of the numeric documents together (float32 in memory: 1 GB).
 MAX_CORPUS_VALUES = 256_000_000
 SEQUENCE_SUFFIXES = (".csv", ".txt", ".tsv", ".npy", ".npz")
@@ -155,7 +155,13 @@ class Corpus:
                 empty += 1
                 continue
             where = f"{source} line {k + 1}: " if documents == "lines" else f"{source}: "
-            ids, pieces = vocab.lookup(vocab.split_text(line), unknown=unknown, where=where)
+            try:
+                pieces = vocab.split_text(line, limit=MAX_TOKENS - total)
+            except ValueError:
+                raise ValueError(
+                    f"{source}: more than {MAX_TOKENS:,} tokens; split the corpus"
+                ) from None
+            ids, pieces = vocab.lookup(pieces, unknown=unknown, where=where)
             if len(ids) == 0:
                 empty += 1
                 continue

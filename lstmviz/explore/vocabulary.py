@@ -28,8 +28,9 @@ import numpy.typing as npt
 
 from lstmviz.core.sequence_files import one_line, open_regular
 
-#: A vocabulary file is read up to this size (the largest tokenizer.json files are ~20 MB).
-MAX_VOCAB_BYTES = 64 << 20
+#: A vocabulary file is read up to this size (a 250,000-token Unigram tokenizer.json is ~17 MB;
+#: parsing JSON costs several times the file's size in memory).
+MAX_VOCAB_BYTES = 32 << 20
 #: Entries of a vocabulary (ids are at most this large too, so an id table stays small).
 MAX_VOCAB_SIZE = 2_000_000
 
@@ -130,20 +131,33 @@ class Vocabulary:
             out.append(f"<{i}>" if tok is None else tok)
         return out
 
-    def split_text(self, text: str) -> list[str]:
-        """``text`` cut into tokens the way this vocabulary's tokenizer does (before lookup)."""
+    def split_text(self, text: str, limit: int | None = None) -> list[str]:
+        """``text`` cut into tokens the way this vocabulary's tokenizer does (before lookup).
+        ``limit``: ValueError as soon as there would be more tokens (a huge line must not
+        become tens of millions of strings before it is refused)."""
         if self.lower:
             text = text.lower()
         if self.filters:  # Keras: filtered characters become the separator
             sep = self.split if self.split not in ("words", "whitespace") else " "
             text = text.translate({ord(c): sep for c in self.filters})
         if self.char_level:
+            if limit is not None and len(text) > limit:
+                raise ValueError(f"more than {limit:,} tokens")
             return list(text)
         if self.split == "words":
-            return _WORDS.findall(text)
-        if self.split == "whitespace":
-            return text.split()
-        return [w for w in text.split(self.split) if w]
+            if limit is None or len(text) <= limit:  # no more tokens than characters
+                return _WORDS.findall(text)
+            out = []
+            for k, m in enumerate(_WORDS.finditer(text)):
+                if k >= limit:
+                    raise ValueError(f"more than {limit:,} tokens")
+                out.append(m.group())
+            return out
+        n = -1 if limit is None else limit
+        pieces = text.split(None, n) if self.split == "whitespace" else text.split(self.split, n)
+        if limit is not None and len(pieces) > limit and pieces[-1].strip():
+            raise ValueError(f"more than {limit:,} tokens")
+        return [w for w in pieces if w] if self.split != "whitespace" else pieces
 
     def encode(self, text: str, *, unknown: str = "unknown", where: str = "") -> np.ndarray:
         """Ids ``(T,)`` int64 of ``text``. ``unknown``: ``"unknown"`` maps unknown tokens to the
@@ -241,11 +255,12 @@ def _parse(p: Path, text: str) -> Vocabulary:
 
 
 def _from_lines(name: str, text: str) -> Vocabulary:
+    n_lines = text.count("\n")
+    if n_lines > MAX_VOCAB_SIZE:  # counted before 2 million strings are made
+        raise ValueError(f"{name}: {n_lines:,} lines; at most {MAX_VOCAB_SIZE:,} tokens")
     lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if len(lines) > MAX_VOCAB_SIZE:
-        raise ValueError(f"{name}: {len(lines):,} lines; at most {MAX_VOCAB_SIZE:,} tokens")
     pairs = _pairs(lines)
     if pairs is not None:
         return _from_mapping(name, pairs, kind="token id pairs")

@@ -171,3 +171,22 @@ def test_hostile_npz(tmp_path: Path):
         header = b"\x93NUMPY\x01\x00v\x00" + header.ljust(0x76 - 1) + b"\n"
         zf.writestr("x.npy", header + bytes(48_000_000))
     _refused(lambda: Corpus.from_sequences(bomb, width=2), "zip bomb")
+
+
+def test_too_many_tokens_refused_before_splitting(monkeypatch):
+    import lstmviz.explore.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "MAX_TOKENS", 1000)
+    words = Vocabulary.from_tokens(["a", ","], unknown="a")
+    for vocab, text in ((CHARS, "ab" * 600), (words, "a," * 600), (words, "a " * 1001)):
+        _refused(lambda v=vocab, t=text: Corpus.from_string(t, v), "more than 1,000 tokens")
+    assert Corpus.from_string("a " * 1000, words).n_tokens == 1000
+    assert Corpus.from_string("a\n" * 1000, CHARS).n_tokens == 1000
+
+
+def test_a_million_token_text_corpus_is_read_quickly(tmp_path):
+    p = tmp_path / "big.txt"
+    p.write_text(("ab(ba)" * 20 + "\n") * 8400, encoding="utf-8")  # 1,008,000 characters
+    t0 = time.perf_counter()
+    c = Corpus.from_text(p, CHARS)
+    assert c.n_tokens == 1_008_000 and time.perf_counter() - t0 < 5.0
