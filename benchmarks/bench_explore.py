@@ -147,9 +147,9 @@ def synthetic_states(n: int) -> explore.CorpusStates:
 
 def part_match(states: explore.CorpusStates) -> None:
     t0 = time.perf_counter()
-    states.index(0.3)
+    stall, _ = longest_stall(lambda: states.index(0.3))
     print(
-        f"index at 0.3: {time.perf_counter() - t0:.2f} s, "
+        f"index at 0.3: {time.perf_counter() - t0:.2f} s (main-thread stall {stall * 1e3:.0f} ms), "
         f"{states.index(0.3).nbytes / 2**20:.0f} MB; states {states.values().dtype} "
         f"{states.values().nbytes / 2**30:.2f} GiB"
     )
@@ -178,6 +178,8 @@ def part_match(states: explore.CorpusStates) -> None:
                     f"{found[0].score:.3f}, {len(found)} matches"
                 )
     print(f"slowest median match: {worst:.1f} ms (budget 100 ms)")
+    stall, _ = longest_stall(lambda: explore.match(states, units, top=20))
+    print(f"a match in a worker thread: longest main-thread stall {stall * 1e3:.1f} ms")
 
 
 def main() -> None:
