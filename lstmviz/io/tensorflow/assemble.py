@@ -32,6 +32,8 @@ from lstmviz.io.errors import ChoiceRequired, LoadError
 from lstmviz.io.tensorflow.cells import Settings, provenance, resolve_settings
 from lstmviz.io.tensorflow.context import cell_notes, unplaced_residuals
 from lstmviz.io.tensorflow.graph import CellGraph, GraphInfo
+from lstmviz.io.tensorflow.gru import RecurrentCell
+from lstmviz.io.tensorflow.gru import direction as gru_direction
 from lstmviz.io.tensorflow.heads import find_head, head_infos
 from lstmviz.io.tensorflow.keras_metadata import KerasMetadata
 from lstmviz.io.tensorflow.keras_objects import load_keras_layers, user_activation
@@ -203,6 +205,11 @@ def _layer(
 ) -> LSTMLayer:
     dirs = []
     for cell in cells:
+        if isinstance(cell, RecurrentCell):  # a GRU or plain RNN (``tensorflow.gru``)
+            reverse = cell.direction == "bw" or cell.backward_stack
+            recurrent = gru_direction(bundle, cell, reverse, options.get("activation"))
+            dirs.append(_relabel(recurrent, graph, req_kind))  # type: ignore[arg-type]
+            continue
         cell_graph = graph.cells.get(cell.kernel_name) if graph else None
         if cell_graph is not None and cell_graph.op_kind == "LSTMBlockCell":
             cell.kind = "LSTMBlockCell"
@@ -349,6 +356,8 @@ def _no_lstm(file: str, names: Names, found: Found) -> LoadError:
 
 
 def _weights(bundle: Bundle, cell: Cell) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    if isinstance(cell, RecurrentCell):
+        return tuple((n, bundle.entries[n].shape) for n in cell.arrays)
     names = [
         cell.kernel,
         cell.bias,

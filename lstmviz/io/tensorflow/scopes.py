@@ -82,9 +82,11 @@ def _is_cell(
 
 def find_cells(bundle: Bundle, names: Names, graph: GraphInfo | None, chosen: str | None) -> Found:
     """Split the checkpoint's variables into TF1 LSTM cells and other variable groups."""
+    from lstmviz.io.tensorflow.gru import find_cells as find_gru_cells  # imports this module
+
     by_name = names.by_name
     used: set[str] = set(names.skipped)
-    cells: list[Cell] = []
+    cells: list[Cell] = list(find_gru_cells(by_name, used))  # GRU and plain-RNN cells
     unnamed: list[str] = []
     normed = _normed_scopes(by_name)
     for name in sorted(by_name):
