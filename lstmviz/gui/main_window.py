@@ -166,7 +166,7 @@ class MainWindow(FileActions, QMainWindow):
             m.source_format,
             m.framework or prov.framework,
         ]
-        layout = f"stored {','.join(prov.gate_order)}{transposed}; shown i,f,g,o"
+        layout = f"stored {','.join(prov.gate_order)}{transposed}; shown {','.join(prov.shown_as)}"
         return " · ".join(p for p in parts if p) + f" — {layout}"
 
     # ------------------------------------------------------------------ workspace events
