@@ -176,7 +176,7 @@ def state_text(cell: CellDescription, suffix: str = "_(t-1)") -> str:
     return ", ".join(f"{s}{suffix}" for s in cell.state_names)
 
 
-def activation_text(w: Any) -> str:
+def activation_text(w: Any, sep: str = " · ") -> str:
     """``gates sigmoid · candidate tanh · cell tanh``: the activations this direction has."""
     parts = []
     for role, word in (("gate", "gates"), ("candidate", "candidate"), ("cell", "cell")):
@@ -185,7 +185,14 @@ def activation_text(w: Any) -> str:
         act = _act(w, {"gate": "act_gate", "candidate": "act_cand", "cell": "act_cell"}[role])
         if act is not None:
             parts.append(f"{word} {act}")
-    return " · ".join(parts)
+    return sep.join(parts)
+
+
+def cell_text(cell: CellDescription) -> str:
+    """``GRU (reset after): r reset, z update, n candidate``: the kind and its gates."""
+    variant = f" ({cell.variant})" if cell.variant else ""
+    gates = ", ".join(f"{g.name} {g.long_name}" for g in cell.gates)
+    return f"{cell.name}{variant}: {gates}"
 
 
 def hidden_size(dt: Any) -> int:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core.model import LSTMLayer, LSTMModel
 from lstmviz.core.stored_layout import Cell
+from lstmviz.gui.cell_rows import activation_text, cell_text
 
 
 class DetailsPanel(QWidget):
@@ -48,13 +49,14 @@ class DetailsPanel(QWidget):
             ("Direction", _direction_text(layer, d)),
             ("Sizes", f"D = {w.input_size}, H = {w.hidden_size}, output {w.output_size}"),
             ("Parameters", f"{w.n_params:,} canonical, {w.n_stored_params:,} stored"),
+            ("Cell", cell_text(w.cell)),
             ("Layout", prov.describe()),
-            ("Activations", f"gates {w.act_gate}, candidate {w.act_cand}, cell {w.act_cell}"),
+            ("Activations", activation_text(w, ", ")),
         ]
-        clips = [
+        clips = [  # whatever clips this kind of direction has (an LSTM's three)
             f"{n} = {getattr(w, n)}"
-            for n in ("cell_clip", "gate_clip", "proj_clip")
-            if getattr(w, n)
+            for n in sorted(vars(w))
+            if n.endswith("_clip") and getattr(w, n)
         ]
         if clips:
             rows.append(("Clips", ", ".join(clips)))

@@ -140,10 +140,11 @@ class GateHeatmap:
         # Three bars beside three heatmaps took 171 of 446 pixels at 1024 × 700: small numbers
         # close to a narrow bar leave the width to the cells.
         self.bar.axis.setStyle(tickFont=ps.small_font(7), tickTextOffset=2, tickLength=-4)
-        self.separators = [
-            pg.InfiniteLine(angle=0, pen=pg.mkPen(SEPARATOR_RGB, width=2), movable=False)
-            for _ in range(3)
-        ]
+        #: Lines between gate blocks and outlines of a unit in each block: as many as the
+        #: cell shown has blocks (grown when a cell with more blocks is shown, then reused).
+        self.separators: list[pg.InfiniteLine] = []
+        self.highlights: list[QGraphicsRectItem] = []
+        self._blocks(4)
         self.bands = [
             pg.InfiniteLine(
                 angle=90,
@@ -152,16 +153,8 @@ class GateHeatmap:
             )
             for _ in range(3)
         ]
-        for line in (*self.separators, *self.bands):
+        for line in self.bands:
             self.plot.addItem(line, ignoreBounds=True)
-        self.highlights = [QGraphicsRectItem() for _ in range(4)]
-        for rect in self.highlights:
-            pen = QPen(QColor(*HIGHLIGHT_RGB), 2)
-            pen.setCosmetic(True)
-            rect.setPen(pen)
-            rect.setZValue(20)
-            rect.setVisible(False)
-            self.plot.addItem(rect, ignoreBounds=True)
         # the one cell under the mouse: the tooltip's cell, found at a glance when zoomed out
         self.cursor_cell = QGraphicsRectItem()
         cursor_pen = QPen(QColor(0, 0, 0), 2)
@@ -176,6 +169,22 @@ class GateHeatmap:
         # Gate names and unit numbers follow the visible range (wheel zoom, drag, Reset zoom).
         self.plot.vb.sigRangeChanged.connect(self._on_range_changed)
         self.plot.vb.sigResized.connect(self._on_range_changed)
+
+    def _blocks(self, n: int) -> None:
+        """Enough separators (``n - 1``) and unit outlines (``n``) for ``n`` gate blocks."""
+        while len(self.separators) < n - 1:
+            line = pg.InfiniteLine(angle=0, pen=pg.mkPen(SEPARATOR_RGB, width=2), movable=False)
+            self.plot.addItem(line, ignoreBounds=True)
+            self.separators.append(line)
+        while len(self.highlights) < n:
+            rect = QGraphicsRectItem()
+            pen = QPen(QColor(*HIGHLIGHT_RGB), 2)
+            pen.setCosmetic(True)
+            rect.setPen(pen)
+            rect.setZValue(20)
+            rect.setVisible(False)
+            self.plot.addItem(rect, ignoreBounds=True)
+            self.highlights.append(rect)
 
     # ------------------------------------------------------------------ data
     def show_panel(self, panel: Panel, show_gate_labels: bool = True) -> None:
@@ -225,10 +234,12 @@ class GateHeatmap:
 
     def _place_separators(self, panel: Panel) -> None:
         angle = 0 if panel.gate_axis == 0 else 90
+        n_blocks = len(panel.block_labels)
+        self._blocks(n_blocks)
         for k, line in enumerate(self.separators, start=1):
             line.setAngle(angle)
             line.setValue(k * panel.hidden)
-            line.setVisible(panel.gate_axis is not None)
+            line.setVisible(panel.gate_axis is not None and k < n_blocks)
         for line, band in zip(self.bands, (*panel.bands[1:], None, None, None), strict=False):
             line.setVisible(band is not None)
             if band is not None:
@@ -293,13 +304,17 @@ class GateHeatmap:
         return self.panel.cell(*self.index_at(scene_pos))
 
     def highlight_unit(self, unit: int | None) -> None:
-        """Outline unit ``unit`` in each of the four gate blocks (its row, or column)."""
+        """Outline unit ``unit`` in each gate block (its row, or column)."""
         panel = self.panel
         if panel is None or panel.gate_axis is None or unit is None or not 0 <= unit < panel.hidden:
             self.clear_highlight()
             return
         rows, cols = panel.data.shape
+        n_blocks = len(panel.block_labels)
         for k, rect in enumerate(self.highlights):
+            if k >= n_blocks:
+                rect.setVisible(False)
+                continue
             pos = k * panel.hidden + unit
             r = QRectF(0, pos, cols, 1) if panel.gate_axis == 0 else QRectF(pos, 0, 1, rows)
             rect.setRect(r)

@@ -103,9 +103,9 @@ class ModelTree(QTreeWidget):
         return items
 
     def _lstm_item(self, k: int, layer: LSTMLayer) -> QTreeWidgetItem:
-        kind = layer.kind + (
-            f", bidirectional ({layer.merge_mode.value})" if layer.bidirectional else ""
-        )
+        cell = layer.cell.name  # the cell kind, when the file's class name does not say it
+        kind = layer.kind if cell in layer.kind else f"{layer.kind} ({cell} cell)"
+        kind += f", bidirectional ({layer.merge_mode.value})" if layer.bidirectional else ""
         top = QTreeWidgetItem(
             [f"{k}: {layer.name}", f"{kind}  {layer.input_size} → {layer.output_size}"]
         )
@@ -129,7 +129,9 @@ class ModelTree(QTreeWidget):
                 )
                 item.addChild(child)
             if not stored:
-                for role in ("W_x", "W_h", "b", "W_p"):
+                for role in w.array_fields:  # the direction's own arrays (b_x, b_h for a GRU)
+                    if role.endswith("0"):
+                        continue  # h0, c0: initial states, not weights
                     a = getattr(w, role)
                     if a is not None:
                         child = QTreeWidgetItem([role, _shape(a.shape)])

@@ -1,9 +1,10 @@
 """The central weights view: W_x, W_h, b (peepholes, W_p) of one direction as gate heatmaps.
 
-A toggle switches between the canonical picture (rows i, f, g, o; ``[4H, in]``) and the file's
-own layout (stored gate order, orientation, TF1's stacked kernel), computed from ``Provenance``
-by ``core.stored_layout``. Hovering a cell shows its gate, unit, input, stored name and index and
-value, and outlines that unit in all four gate blocks of every matrix.
+A toggle switches between the canonical picture (rows in the cell's gate order: i, f, g, o for
+an LSTM, ``[4H, in]``; r, z, n for a GRU, ``[3H, in]``) and the file's own layout (stored gate
+order, orientation, TF1's stacked kernel), computed from ``Provenance`` by
+``core.stored_layout``. Hovering a cell shows its gate, unit, input, stored name and index and
+value, and outlines that unit in every gate block of every matrix.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.core.cells import LSTM_CELL
 from lstmviz.core.model import LSTMDirection
 from lstmviz.core.stored_layout import Cell, Panel, canonical_panels, stored_panels
 from lstmviz.gui.gate_heatmap import NARROW, GateHeatmap
@@ -136,13 +138,16 @@ class WeightsView(QWidget):
     def set_direction(self, w: LSTMDirection | None, direction: int = 0, caption: str = "") -> None:
         """Show a direction's matrices (None clears the view)."""
         self._weights, self._direction = w, direction
+        cell = (w.cell if w is not None else LSTM_CELL).gate_names
+        n = len(cell)
+        self.canonical_button.setText(f"Canonical {','.join(cell)} [{n if n > 1 else ''}H, in]")
         self._pinned_unit = None
         self.link_label.setText("")
         self.caption.setText(caption or ("No model loaded" if w is None else ""))
         self._rebuild()
 
     def highlight_unit(self, unit: int | None, gate: str | None = None) -> None:
-        """Outline unit ``unit`` in all four gate blocks of every shown matrix."""
+        """Outline unit ``unit`` in every gate block of every shown matrix."""
         self._hovered_unit = unit
         for h in self._active:
             h.highlight_unit(unit)
