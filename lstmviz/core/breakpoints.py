@@ -24,18 +24,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.trace import DirectionTrace, Trace
+from lstmviz.core.cells import CELLS
+from lstmviz.core.trace import CellTrace, Trace
 
 BoolArray = npt.NDArray[np.bool_]
 
 SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
 
-#: Per-step quantities a condition can name, mapped to the DirectionTrace attribute.
+#: Per-step quantities a condition can name, mapped to the trace's name for it: every cell's
+#: ``quantities`` (LSTM ``i f g o c h m act_c c_prev h_prev pre_i``…, GRU ``r z n pre_z``…)
+#: plus aliases. A quantity a layer's cell does not record is not looked for in that layer.
 QUANTITIES: dict[str, str] = {
-    "i": "i", "f": "f", "g": "g", "o": "o", "c": "c", "h": "h", "m": "m",
-    "act_c": "act_c", "tanh(c)": "act_c", "c_prev": "c_prev", "h_prev": "h_prev",
-    "pre_i": "pre_i", "pre_f": "pre_f", "pre_g": "pre_g", "pre_o": "pre_o",
-}  # fmt: skip
+    **{q: q for cell in CELLS for q in cell.quantities},
+    "tanh(c)": "act_c",
+}
+
+#: Gates that open and close (sigmoid-like role): what "<gate> saturated" may name.
+GATE_QUANTITIES = frozenset(g.name for cell in CELLS for g in cell.gates if g.role == "gate")
 
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -50,7 +55,7 @@ _VALUE_RE = re.compile(
     rf"(?:\|\s*(?P<absq>{_QTY})\s*\||(?P<q>{_QTY}))\s*(?P<op>{_OP})\s*(?P<num>{_NUM})$"
 )
 _SAT_RE = re.compile(
-    rf"^(?P<q>[ifo])\s+saturated(?:\s*(?P<op>{_OP})\s*(?P<num>{_NUM})\s*(?P<pct>%?))?$"
+    rf"^(?P<q>[a-z])\s+saturated(?:\s*(?P<op>{_OP})\s*(?P<num>{_NUM})\s*(?P<pct>%?))?$"
 )
 _NONFINITE_RE = re.compile(r"^(?:any\s+)?(?:nan|inf|nan\s*/\s*inf|nan\s+or\s+inf|non-?finite)$")
 _STEP_RE = re.compile(r"^(?:step|t)\s*(?:=|==)?\s*(\d+)$")
@@ -150,21 +155,39 @@ class ConditionBreakpoint(Breakpoint):
     directions: tuple[int, ...] | None = None
     units: tuple[int, ...] | None = None
 
-    def _scopes(self, trace: Trace) -> list[tuple[int, int, DirectionTrace]]:
+    def _scopes(self, trace: Trace) -> list[tuple[int, int, CellTrace]]:
+        """Layers and directions in scope whose cell records the quantity (a GRU gate ``z``
+        is not looked for in an LSTM layer)."""
         out = []
         for k, lt in enumerate(trace.layers):
             if self.layers is not None and k not in self.layers:
                 continue
             for d, dt in enumerate(lt.directions):
-                if self.directions is None or d in self.directions:
+                if (self.directions is None or d in self.directions) and self._records(dt):
                     out.append((k, d, dt))
         return out
+
+    def _records(self, dt: CellTrace) -> bool:
+        return self.kind is Kind.NONFINITE or QUANTITIES[self.quantity] in dt.cell.quantities
+
+    def _missing(self, trace: Trace) -> str:
+        """Why no layer in scope records the quantity."""
+        cells = {dt.cell.name: dt.cell for lt in trace.layers for dt in lt.directions}
+        have = "; ".join(f"{name} records {', '.join(c.quantities)}" for name, c in cells.items())
+        return f"no layer in its scope records {self.quantity!r} ({have})"
 
     def unreachable(self, trace: Trace) -> str | None:
         scopes = self._scopes(trace)
         n = len(trace.layers)
         if not scopes and self.layers is not None and all(k >= n for k in self.layers):
             return f"the model has {_plural(n, 'layer')} (0–{n - 1})"
+        if not scopes and any(
+            self.directions is None or d in self.directions
+            for k, lt in enumerate(trace.layers)
+            if self.layers is None or k in self.layers
+            for d in range(len(lt.directions))
+        ):
+            return self._missing(trace)
         if not scopes:
             return "no layer in its scope has that direction"
         if self.units is None or self.kind is Kind.NONFINITE:
@@ -174,36 +197,36 @@ class ConditionBreakpoint(Breakpoint):
             return None
         return f"the layers in its scope have {_plural(max(widths), 'unit')} (0–{max(widths) - 1})"
 
-    def _width(self, dt: DirectionTrace) -> int:
+    def _width(self, dt: CellTrace) -> int:
         """Units of the named quantity: h is P wide with a projection, the rest H."""
-        return dt.h.shape[1] if self.quantity in ("h", "h_prev") else dt.c.shape[1]
+        return dt.h.shape[1] if self.quantity in ("h", "h_prev") else dt.weights.hidden_size
 
-    def _values(self, dt: DirectionTrace) -> np.ndarray:
-        name = QUANTITIES[self.quantity]
-        arr = dt.gate_pre(name[-1]) if name.startswith("pre_") else getattr(dt, name)
+    def _values(self, dt: CellTrace) -> np.ndarray:
+        arr = dt.value(QUANTITIES[self.quantity])
         if self.units is not None:
             arr = arr[:, [u for u in self.units if u < arr.shape[1]]]
         return np.abs(arr) if self.absolute else arr
 
-    def _unit_index(self, dt: DirectionTrace, cols: np.ndarray) -> tuple[int, ...]:
+    def _unit_index(self, dt: CellTrace, cols: np.ndarray) -> tuple[int, ...]:
         if self.units is None:
             return tuple(int(c) for c in cols)
         valid = [u for u in self.units if u < self._width(dt)]
         return tuple(valid[int(c)] for c in cols)
 
-    def _evaluate(
-        self, dt: DirectionTrace
-    ) -> tuple[BoolArray, BoolArray | None, np.ndarray | None]:
+    def _evaluate(self, dt: CellTrace) -> tuple[BoolArray, BoolArray | None, np.ndarray | None]:
         """Per step: fired ``(T,)``, the units responsible ``(T, n)``, a reduced value ``(T,)``."""
         if self.kind is Kind.NONFINITE:
-            arrays = [dt.z_x, dt.z_h, dt.pre, dt.i, dt.f, dt.g, dt.o, dt.c, dt.h]
-            per_unit = np.zeros(dt.c.shape, dtype=bool)
+            arrays = [getattr(dt, name) for name in dt.recorded if name not in ("peep", "m")]
+            H = dt.weights.hidden_size
+            per_unit = np.zeros((dt.n_steps, H), dtype=bool)
             for a in arrays:
+                if a is None:
+                    continue
                 bad = ~np.isfinite(a)
-                if a.shape[1] == per_unit.shape[1]:
+                if a.shape[1] == H:
                     per_unit |= bad
-                elif a.shape[1] == 4 * per_unit.shape[1]:
-                    per_unit |= bad.reshape(a.shape[0], 4, -1).any(axis=1)
+                elif a.shape[1] % H == 0:  # gate blocks (4H, 3H)
+                    per_unit |= bad.reshape(a.shape[0], -1, H).any(axis=1)
                 else:
                     per_unit[:, 0] |= bad.any(axis=1)
             return per_unit.any(axis=1), per_unit, None
@@ -281,6 +304,9 @@ def parse_breakpoint(text: str) -> Breakpoint:
     if _NONFINITE_RE.match(s):
         return ConditionBreakpoint(original, kind=Kind.NONFINITE, **scope)
     if m := _SAT_RE.match(s):
+        if m.group("q") not in GATE_QUANTITIES:
+            gates = ", ".join(sorted(GATE_QUANTITIES))
+            raise ValueError(f"{original!r}: only gates saturate ({gates}), not {m.group('q')!r}")
         num = float(m.group("num")) if m.group("num") else 0.0
         if m.group("pct"):
             num /= 100.0

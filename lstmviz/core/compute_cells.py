@@ -158,11 +158,11 @@ def run_gru_direction(
     xa = np.empty((T, x.shape[1] + 1), dtype)
     xa[:, :-1] = x
     xa[:, -1] = 1.0
-    G = xa @ Wa  # (T, 3H)
     Hb = np.empty((T + 1, H), dtype)
     h_prev, h, first = _rows(Hb, T, w.reverse)
     first[:] = 0.0 if h0 is None else h0
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
+        G = xa @ Wa  # (T, 3H)
         if kernels is not None:
             _gru_compiled(w, G, Hb, kernels)
         else:
@@ -208,8 +208,9 @@ def run_rnn_direction(
     T, H = x.shape[0], w.hidden_size
     Hb = np.empty((T + 1, H), dtype)
     h_prev, h, first = _rows(Hb, T, w.reverse)
-    np.matmul(x, w.W_x.T.astype(dtype), out=h)
-    h += w.b.astype(dtype)
+    with np.errstate(all="ignore"):
+        np.matmul(x, w.W_x.T.astype(dtype), out=h)
+        h += w.b.astype(dtype)
     first[:] = 0.0 if h0 is None else h0
     WhT = w.derived(("rnn W_h.T", dtype.str), lambda: np.ascontiguousarray(w.W_h.T, dtype=dtype))
     zh = np.empty(H, dtype)

@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
-from lstmviz.core.model import GATES
 from lstmviz.core.trace import Trace
 
 logger = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class Debugger:
     def __init__(self, trace: Trace) -> None:
         self._trace = trace
         self._step = 0
-        self._selection = Selection()
+        self._selection = self._clamped(Selection())
         self._breakpoints: list[Breakpoint] = []
         self._hits: tuple[Hit, ...] = ()
         self._mask_cache: dict[Breakpoint, npt.NDArray[np.bool_]] = {}
@@ -234,16 +233,30 @@ class Debugger:
             s.unit if unit is None else unit,
             s.gate if gate is None else gate,
         )
-        if new.gate not in GATES:
-            raise ValueError(f"gate must be one of {', '.join(GATES)}, got {new.gate!r}")
+        gates = self.gate_names()
+        if new.gate not in gates:
+            raise ValueError(f"gate must be one of {', '.join(gates)}, got {new.gate!r}")
         new = self._clamped(new)
         if new != s:
             self._selection = new
             self._emit(Change.SELECTION)
 
+    def gate_names(self) -> tuple[str, ...]:
+        """Every gate a layer of this model has, in the order the cells name them (i, f, g, o
+        for an LSTM model; r, z, n added for a GRU layer)."""
+        names: dict[str, None] = {}
+        for lt in self._trace.layers:
+            names.update(dict.fromkeys(lt.layer.cell.gate_names))
+        return tuple(names)
+
     def _clamped(self, s: Selection) -> Selection:
+        """In range, and a gate of the selected layer's cell: one it lacks (``f`` when a GRU
+        layer is selected) becomes that cell's retention gate (z), else its first gate."""
         layers = self._trace.layers
         k = min(max(s.layer, 0), len(layers) - 1)
         d = min(max(s.direction, 0), len(layers[k].directions) - 1)
-        H = layers[k].directions[d].c.shape[1]
-        return Selection(k, d, min(max(s.unit, 0), H - 1), s.gate)
+        w = layers[k].directions[d].weights
+        gate = s.gate
+        if gate not in w.cell.gate_names:
+            gate = w.cell.retention_gate or w.cell.gate_names[0]
+        return Selection(k, d, min(max(s.unit, 0), w.hidden_size - 1), gate)

@@ -1,8 +1,10 @@
 """Whole-run diagnostics: saturated gates, dead units, memory span, the first NaN/Inf.
 
 These answer the questions one asks before stepping: which units never open or close a gate
-(saturation), which never output anything (dead), how long the cell remembers (the forget-gate
-product), and where the numbers first broke (NaN/Inf).
+(saturation), which never output anything (dead), how long the cell remembers (the product
+of its retention gate: the LSTM's forget gate f, the GRU's update gate z, since
+``h_t = z ⊙ h_(t-1) + (1 − z) ⊙ n``), and where the numbers first broke (NaN/Inf). Gate
+names come from the cell description; a plain RNN has no retention gate.
 """
 
 from __future__ import annotations
@@ -15,31 +17,54 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.breakpoints import SATURATION_HIGH, SATURATION_LOW
-from lstmviz.core.trace import DirectionTrace, Trace
+from lstmviz.core.trace import CellTrace, Trace
 
 FloatArray = npt.NDArray[np.float64]
 T_ = TypeVar("T_")
 
-#: Arrays searched for NaN/Inf, in the order a step computes them.
+#: Arrays of an LSTM searched for NaN/Inf, in the order a step computes them (any cell:
+#: ``CellTrace.recorded``).
 RECORDED = ("z_x", "z_h", "peep", "pre", "i", "f", "g", "o", "c", "act_c", "m", "h")
 
 
+def saturating_gates(dt: CellTrace) -> tuple[str, ...]:
+    """The gates that open and close (sigmoid role): i, f, o; r, z; none for a plain RNN."""
+    return tuple(g.name for g in dt.cell.gates if g.role == "gate")
+
+
 def saturation(
-    dt: DirectionTrace, gate: str, low: float = SATURATION_LOW, high: float = SATURATION_HIGH
+    dt: CellTrace, gate: str, low: float = SATURATION_LOW, high: float = SATURATION_HIGH
 ) -> FloatArray:
     """``(H,)``: fraction of steps where the unit's gate is below ``low`` or above ``high``."""
-    v = getattr(dt, gate)
+    v = dt.gate(gate)
     return ((v < low) | (v > high)).mean(axis=0)
 
 
-def saturation_table(dt: DirectionTrace) -> FloatArray:
-    """``(3, H)`` saturation of i, f, o (g is a candidate value, not a gate)."""
-    return np.stack([saturation(dt, gate) for gate in ("i", "f", "o")])
+def saturation_table(dt: CellTrace) -> FloatArray:
+    """``(n, H)`` saturation of each gate of ``saturating_gates`` (LSTM: i, f, o; g is a
+    candidate value, not a gate)."""
+    gates = saturating_gates(dt)
+    if not gates:
+        return np.zeros((0, dt.weights.hidden_size))
+    return np.stack([saturation(dt, gate) for gate in gates])
 
 
-def dead_units(dt: DirectionTrace, threshold: float = 1e-2) -> npt.NDArray[np.int64]:
-    """Units whose output ``m = o·act(c)`` never reaches ``threshold`` in magnitude."""
-    return np.flatnonzero(np.nanmax(np.abs(dt.m), axis=0, initial=0.0) < threshold)
+def dead_units(dt: CellTrace, threshold: float = 1e-2) -> npt.NDArray[np.int64]:
+    """Units whose output (LSTM ``m = o·act(c)``, else ``h``) never reaches ``threshold``."""
+    out = getattr(dt, "m", dt.h)
+    return np.flatnonzero(np.nanmax(np.abs(out), axis=0, initial=0.0) < threshold)
+
+
+def retention(dt: CellTrace) -> FloatArray:
+    """``(T, H)`` the retention gate (``cell.retention_gate``): the share of the previous
+    state each step keeps. ValueError for a cell without one (the plain RNN)."""
+    cell = getattr(dt, "cell", None)
+    if cell is None:  # anything with an LSTM's ``f`` (scripts, tests)
+        return dt.f
+    gate = cell.retention_gate
+    if gate is None:
+        raise ValueError(f"a {dt.cell.name} cell has no gate that keeps its state")
+    return dt.gate(gate)
 
 
 #: Largest side of the forget-gate product image: about the pixels it is drawn on.
@@ -71,13 +96,14 @@ def _arrays_of(trace: Trace) -> tuple[int, ...]:
     """Identities of the recorded arrays: part of a memo key, so a run whose arrays were
     replaced (tests do that to plant a NaN) is computed again."""
     return tuple(id(getattr(dt, name)) for lt in trace.layers for dt in lt.directions
-                 for name in RECORDED)  # fmt: skip
+                 for name in dt.recorded)  # fmt: skip
 
 
 def forget_product(
-    dt: DirectionTrace, unit: int | None = None, size: int | None = PRODUCT_GRID
+    dt: CellTrace, unit: int | None = None, size: int | None = PRODUCT_GRID
 ) -> FloatArray:
-    """``(N, N)``: ``P[s, t]`` is the share of ``c_s`` still present in ``c_t``.
+    """``(N, N)``: ``P[s, t]`` is the share of ``c_s`` still present in ``c_t`` (GRU: of
+    ``h_s`` in ``h_t``, through the update gate z; ``retention``).
 
     It is the product of the forget gates of the steps after ``s`` up to ``t`` in the
     direction's processing order (``P[s, s] = 1``); steps that come before ``s`` are NaN.
@@ -92,12 +118,19 @@ def forget_product(
     overflows. A gate of exactly 0 is counted apart (``Z``), so it erases memory exactly.
     Computed once per run, unit and size (``_memo``).
     """
-    key = ("product", unit, size, id(dt.f))
-    return _memo(dt, key, lambda: _forget_product(dt, unit, size))
+    gate = retention(dt)
+    key = ("product", unit, size, id(gate))
+    return _memo(dt, key, lambda: _forget_product(dt, gate, unit, size))
 
 
-def _forget_product(dt: DirectionTrace, unit: int | None, size: int | None) -> FloatArray:
-    f = np.asarray(dt.f if unit is None else dt.f[:, [unit]], dtype=np.float64)
+#: The cell-neutral name: the product of the retention gate (f, or the GRU's z).
+retention_product = forget_product
+
+
+def _forget_product(
+    dt: CellTrace, gate: FloatArray, unit: int | None, size: int | None
+) -> FloatArray:
+    f = np.asarray(gate if unit is None else gate[:, [unit]], dtype=np.float64)
     T = f.shape[0]
     if dt.reverse:
         f = f[::-1]
@@ -147,12 +180,17 @@ def _product_blocks(f: FloatArray, steps: npt.NDArray[np.int64], block: int = 16
     return out
 
 
-def memory_span(dt: DirectionTrace, keep: float = 0.5) -> FloatArray:
+def memory_span(dt: CellTrace, keep: float = 0.5) -> FloatArray:
     """``(H,)`` mean number of steps until less than ``keep`` of a cell value survives.
 
-    Summarises the forget-gate product per unit in one number (capped by the sequence end).
+    Summarises the retention-gate product per unit in one number (capped by the sequence
+    end); NaN for a plain RNN, which has no such gate.
     """
-    f = dt.f[::-1] if dt.reverse else dt.f
+    cell = getattr(dt, "cell", None)
+    if cell is not None and cell.retention_gate is None:
+        return np.full(dt.weights.hidden_size, np.nan)
+    f = retention(dt)
+    f = f[::-1] if dt.reverse else f
     T, H = f.shape
     spans = np.zeros((T, H))
     for s in range(T - 1):  # the last step has nothing after it: span 0
@@ -190,7 +228,7 @@ def _first_nonfinite(trace: Trace) -> NonFinite | None:
     best: NonFinite | None = None
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
-            for name in RECORDED:
+            for name in dt.recorded:
                 arr = getattr(dt, name)
                 if arr is None:
                     continue
@@ -208,21 +246,25 @@ class DirectionReport:
 
     layer: int
     direction: int
-    saturation: FloatArray  # (3, H) for i, f, o
+    saturation: FloatArray  # (n, H) for the gates of ``gates`` (LSTM: i, f, o)
     dead: npt.NDArray[np.int64]
-    mean_forget: float
+    mean_forget: float  # mean of the retention gate (LSTM f, GRU z); NaN for a plain RNN
+    gates: tuple[str, ...] = ("i", "f", "o")
+    retention_gate: str | None = "f"
 
     def summary(self, mostly: float = 0.9) -> str:
-        names = ("i", "f", "o")
+        names = self.gates
         parts = [
             f"{int((self.saturation[k] > mostly).sum())} units with {n} saturated"
             for k, n in enumerate(names)
         ]
         side = "backward" if self.direction else "forward"
-        return (
-            f"layer {self.layer} {side}: {len(self.dead)} dead units; {'; '.join(parts)} "
-            f"(>{mostly:.0%} of steps); mean f = {self.mean_forget:.3f}"
-        )
+        text = f"layer {self.layer} {side}: {len(self.dead)} dead units"
+        if parts:
+            text += f"; {'; '.join(parts)} (>{mostly:.0%} of steps)"
+        if self.retention_gate is not None:
+            text += f"; mean {self.retention_gate} = {self.mean_forget:.3f}"
+        return text
 
 
 def report(trace: Trace) -> list[DirectionReport]:
@@ -234,10 +276,18 @@ def _report(trace: Trace) -> list[DirectionReport]:
     out = []
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
+            keep = dt.cell.retention_gate
             with np.errstate(invalid="ignore"):
+                mean = float(np.nanmean(dt.gate(keep))) if keep else float("nan")
                 out.append(
                     DirectionReport(
-                        k, d, saturation_table(dt), dead_units(dt), float(np.nanmean(dt.f))
+                        k,
+                        d,
+                        saturation_table(dt),
+                        dead_units(dt),
+                        mean,
+                        saturating_gates(dt),
+                        keep,
                     )
                 )
     return out

@@ -1,7 +1,8 @@
 """Write a Trace to files other tools read: NPZ with named arrays, CSV for spreadsheets.
 
-Names follow ``layer{k}/{forward|backward}/{array}`` (e.g. ``layer0/forward/f``), plus ``x``
-(the input), ``output`` (the last LSTM layer's), ``head_output`` (the model's dense head, when
+Names follow ``layer{k}/{forward|backward}/{array}`` (e.g. ``layer0/forward/f``, for a GRU
+layer ``layer0/forward/z``: the arrays are the cell's own, ``direction_arrays``), plus ``x``
+(the input), ``output`` (the last recurrent layer's), ``head_output`` (the model's dense head, when
 it has one) and ``layer{k}/input|output``; rows are time steps in time order.
 """
 
@@ -14,13 +15,29 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.trace import Trace
+from lstmviz.core.cells import LSTM_CELL
+from lstmviz.core.trace import CellTrace, Trace
 
-#: Recorded per-direction arrays, in the order a step computes them.
+#: Recorded per-direction arrays of an LSTM, in the order a step computes them.
 DIRECTION_ARRAYS = (
     "z_x", "z_h", "b", "peep", "pre", "i", "f", "g", "o", "c", "act_c", "m", "h",
     "h_prev", "c_prev",
 )  # fmt: skip
+
+
+def direction_arrays(dt: CellTrace) -> tuple[str, ...]:
+    """The arrays exported for one direction, from its cell description: the pre-activation
+    terms, the bias, the gates, the states (each once: a plain RNN's ``n`` is its ``h``) and
+    the states each step started from. LSTM: ``DIRECTION_ARRAYS``; GRU:
+    ``z_x z_h b cand_h pre r z n h h_prev``."""
+    cell = dt.cell
+    if cell is LSTM_CELL:
+        return DIRECTION_ARRAYS
+    terms = tuple(n for n in dt.derived_names if n not in ("z_x", "z_h", "pre"))
+    gates = tuple(g for g in cell.gate_names if getattr(dt, g) is not dt.h)
+    states = tuple(s for s in cell.state_names if s != "h")
+    prev = tuple(f"{s}_prev" for s in cell.state_names)
+    return ("z_x", "z_h", "b", *terms, "pre", *gates, *states, *cell.extras, "h", *prev)
 
 
 def direction_name(d: int) -> str:
@@ -37,7 +54,7 @@ def trace_arrays(trace: Trace) -> Iterator[tuple[str, npt.NDArray[np.floating]]]
         yield f"layer{k}/input", lt.input
         yield f"layer{k}/output", lt.output
         for d, dt in enumerate(lt.directions):
-            for name in DIRECTION_ARRAYS:
+            for name in direction_arrays(dt):
                 arr = getattr(dt, name)
                 if arr is not None:
                     yield f"layer{k}/{direction_name(d)}/{name}", arr

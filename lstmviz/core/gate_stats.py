@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.model import GATES, LSTMDirection
+from lstmviz.core.model import RecurrentDirection
 
 #: |w| below this fraction of the matrix's largest |w| counts as "near zero".
 NEAR_ZERO = 0.01
@@ -19,7 +19,7 @@ NEAR_ZERO = 0.01
 
 @dataclass(frozen=True)
 class GateStats:
-    matrix: str  # "W_x", "W_h", "b"
+    matrix: str  # "W_x", "W_h", "b" (GRU: "b_x", "b_h")
     gate: str
     count: int
     mean: float
@@ -58,16 +58,27 @@ def _stats(matrix: str, gate: str, block: npt.NDArray[np.floating], scale: float
     )
 
 
-def matrices(w: LSTMDirection) -> dict[str, npt.NDArray[np.floating]]:
-    """The gate-blocked arrays of a direction, each ``(4H, n)``."""
-    return {"W_x": w.W_x, "W_h": w.W_h, "b": np.asarray(w.b)[:, None]}
+#: The gate-blocked arrays of each direction class, by field name (besides W_x and W_h): the
+#: biases as the direction keeps them (the GRU's two apart).
+_BIASES = ("b", "b_x", "b_h")
 
 
-def gate_stats(w: LSTMDirection) -> list[GateStats]:
-    """Statistics for W_x, W_h and b, one row per gate i, f, g, o."""
+def matrices(w: RecurrentDirection) -> dict[str, npt.NDArray[np.floating]]:
+    """The gate-blocked arrays of a direction, each ``(n_gates·H, n)``: W_x, W_h and its
+    bias fields (``b``; the GRU's ``b_x`` and ``b_h``)."""
+    out = {"W_x": w.W_x, "W_h": w.W_h}
+    for name in _BIASES:
+        if name in w.array_fields:
+            out[name] = np.asarray(getattr(w, name))[:, None]
+    return out
+
+
+def gate_stats(w: RecurrentDirection) -> list[GateStats]:
+    """Statistics for W_x, W_h and the biases, one row per gate of the cell (i, f, g, o;
+    r, z, n; n)."""
     out = []
     for name, a in matrices(w).items():
         finite = np.abs(a[np.isfinite(a)])
         scale = float(finite.max()) if finite.size else 0.0
-        out.extend(_stats(name, g, w.gate(a, g), scale) for g in GATES)
+        out.extend(_stats(name, g, w.gate(a, g), scale) for g in w.cell.gate_names)
     return out

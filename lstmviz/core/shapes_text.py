@@ -9,20 +9,37 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmviz.core.model import LSTMDirection, LSTMLayer, StoredPart, StoredRole, StoredTensor
+from lstmviz.core.model import (
+    LSTMLayer,
+    RecurrentDirection,
+    StoredPart,
+    StoredRole,
+    StoredTensor,
+)
 from lstmviz.core.stored_layout import forget_bias_folded
+from lstmviz.core.summary import activations_text
 
 
-def _sym(t: StoredTensor, stacked: bool, X: str, H: int) -> str:
-    """The shape of ``t`` in symbols D, H, P (X is the width of h: H or P)."""
+def _gsym(G: int) -> str:
+    """``G·H`` in symbols: ``4·H`` (LSTM), ``3·H`` (GRU), ``H`` (plain RNN)."""
+    return f"{G}·H" if G > 1 else "H"
+
+
+def _sym(t: StoredTensor, stacked: bool, X: str, H: int, G: int = 4) -> str:
+    """The shape of ``t`` in symbols D, H, P (X is the width of h: H or P; G the cell's gate
+    blocks). A TF1 GRU array holding some blocks (``t.blocks``) counts only those."""
     part = t.part
     is_vector = part in (StoredPart.BIAS, StoredPart.PEEPHOLE)
     lead = "dirs, " if len(t.shape) == 3 or (is_vector and len(t.shape) == 2) else ""
+    g = len(t.blocks) or G
     if t.role in (StoredRole.W_x, StoredRole.W_h):
         inner = f"D + {X}" if stacked else ("D" if part is StoredPart.INPUT_WEIGHTS else X)
-        return f"({lead}{inner}, 4·H)" if t.transposed else f"({lead}4·H, {inner})"
+        return f"({lead}{inner}, {_gsym(g)})" if t.transposed else f"({lead}{_gsym(g)}, {inner})"
     if part is StoredPart.BIAS:
-        return f"({lead}{'8' if t.shape and t.shape[-1] == 8 * H else '4'}·H,)"
+        if len(t.shape) == 2 and t.shape[0] == 2 and t.shape[-1] == g * H:  # Keras GRU (2, 3H)
+            return f"(2, {_gsym(g)})"
+        two = bool(t.shape) and t.shape[-1] == 2 * g * H
+        return f"({lead}{_gsym(2 * g if two else g)},)"
     if t.role is StoredRole.P:
         return f"({lead}3·H)"
     if part is StoredPart.PEEPHOLE:
@@ -37,13 +54,16 @@ def _rows(t: StoredTensor, D: int, P: int) -> int:
     return D if t.part is StoredPart.INPUT_WEIGHTS else P
 
 
-def _bias_count(w: LSTMDirection) -> int:
-    """How many 4H bias vectors the file keeps (PyTorch, ONNX, CuDNNLSTM: 2)."""
-    n = 0
-    for t in w.provenance.stored:
-        if t.part is StoredPart.BIAS:
-            n += 2 if t.shape and t.shape[-1] == 8 * w.hidden_size else 1
-    return n or 1
+def _bias_count(w: RecurrentDirection) -> int:
+    """How many G·H bias vectors the file keeps (PyTorch, ONNX, CuDNNLSTM, Keras GRU with
+    reset_after: 2): the stored bias values of one direction over G·H."""
+    G, H = w.cell.n_gates, w.hidden_size
+    values = sum(
+        int(np.prod(t.shape)) // t.shared_by
+        for t in w.provenance.stored
+        if t.part is StoredPart.BIAS and t.offset == 0
+    )
+    return max(1, round(values / (G * H)))
 
 
 def _numbers(sym: str, D: int, H: int, P: int) -> str:
@@ -51,16 +71,18 @@ def _numbers(sym: str, D: int, H: int, P: int) -> str:
 
 
 def shapes_explained(
-    w: LSTMDirection, layer: LSTMLayer | None = None, direction: int = 0
+    w: RecurrentDirection, layer: LSTMLayer | None = None, direction: int = 0
 ) -> list[str]:
     """Lines: sizes, each stored array's shape in symbols and numbers, the total, what was done."""
     prov = w.provenance
     D, H = w.input_size, w.hidden_size
     P = w.output_size
-    X = "P" if w.W_p is not None else "H"
+    G = w.cell.n_gates
+    W_p = getattr(w, "W_p", None)
+    X = "P" if W_p is not None else "H"
     lines = [
         f"D = {D} input feature{'s' if D != 1 else ''}, H = {H} unit{'s' if H != 1 else ''}"
-        + (f", P = {P} projected outputs" if w.W_p is not None else "")
+        + (f", P = {P} projected outputs" if W_p is not None else "")
     ]
     lines.append(
         f"Framework: {prov.framework}" + (f" — {prov.source_format}" if prov.source_format else "")
@@ -73,7 +95,7 @@ def shapes_explained(
     for name, ts in names.items():
         t = ts[0]
         stacked = {s.role for s in ts} >= {StoredRole.W_x, StoredRole.W_h}
-        sym = _sym(t, stacked, X, H)
+        sym = _sym(t, stacked, X, H, G)
         size = int(np.prod(t.shape))
         num = _numbers(sym, D, H, P).replace("dirs", str(t.shape[0]))
         lines.append(f"  {name}: {sym} = {num} = {tuple(t.shape)} → {size:,} values")
@@ -86,18 +108,23 @@ def shapes_explained(
     nb = _bias_count(w)
     terms = ["D·H", f"{X}·H", "H" if nb == 1 else f"{nb}·H"]
     nums = [f"{D}·{H}", f"{P}·{H}", f"{H}" if nb == 1 else f"{nb}·{H}"]
-    formula = f"4·({' + '.join(terms)})"
-    numbers = f"4·({' + '.join(nums)})"
-    total = 4 * (D * H + P * H + nb * H)
+    k = f"{G}·" if G > 1 else ""
+    formula = f"{k}({' + '.join(terms)})"
+    numbers = f"{k}({' + '.join(nums)})"
+    total = G * (D * H + P * H + nb * H)
     if w.has_peepholes:
         formula, numbers, total = formula + " + 3·H", numbers + f" + 3·{H}", total + 3 * H
-    if w.W_p is not None:
+    if W_p is not None:
         formula, numbers, total = formula + " + P·H", numbers + f" + {P}·{H}", total + P * H
     kind = "stored" if prov.stored else "canonical"
     sizes = [int(np.prod(ts[0].shape)) for ts in names.values()]
     parts = f"{' + '.join(f'{n:,}' for n in sizes)} = " if len(sizes) > 1 else ""
     lines.append(f"Parameters ({kind}): {formula} = {numbers} = {parts}{total:,}")
-    if nb == 2:
+    if nb == 2 and "b_h" in w.array_fields:
+        lines.append(
+            "  two bias vectors are stored and kept apart: the reset gate acts on W_h·h + b_h"
+        )
+    elif nb == 2:
         lines.append(
             f"  two bias vectors are stored; lstmviz sums them, so the canonical count is "
             f"{w.n_params:,}"
@@ -107,7 +134,7 @@ def shapes_explained(
     if layer is not None and layer.bidirectional:
         lines.append(f"  × 2 directions = {2 * total:,} for the layer")
     lines.append(
-        f"Gate order: stored {','.join(prov.gate_order)} → shown i,f,g,o"
+        f"Gate order: stored {','.join(prov.gate_order)} → shown {','.join(w.cell.gate_names)}"
         f" (canonical block k = stored block perm[k], perm = {list(prov.perm)})"
     )
     fb = forget_bias_folded(prov)
@@ -121,8 +148,6 @@ def shapes_explained(
         for s in prov.settings:
             src = "ASSUMED default" if s.assumed else "read from file"
             lines.append(f"  • {s.name} = {s.value} ({src})" + (f" — {s.note}" if s.note else ""))
-    lines.append(
-        f"Activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
-    )
+    lines.append(f"Activations: {activations_text(w)}")
     lines += [f"Note: {n}" for n in prov.notes]
     return lines

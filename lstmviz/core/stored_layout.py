@@ -6,6 +6,11 @@ Keras keeps ``kernel [D, 4H]`` in i,f,c,o; TF1 stacks x rows and h rows into one
 (gate order, ``perm``, and each ``StoredTensor``'s ``transposed``/``offset``) is enough to
 rebuild the stored picture from the canonical arrays and to name the exact stored index of any
 cell, e.g. ``rnn/lstm_cell/kernel[3, 130]``. Qt-free so it can be tested on its own.
+
+Every cell kind is handled alike: the number of gate blocks is ``len(prov.perm)`` and their
+canonical names ``prov.shown_as`` (set by the direction from its cell description), so a GRU's
+``kernel [D, 3H]`` in z,r,h or a TF1 GRU's two kernels (``StoredTensor.blocks``) read the same
+way; the GRU's two biases ``b_x``/``b_h`` are shown apart.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.cells import CELLS
 from lstmviz.core.model import (
-    GATE_NAMES,
-    GATES,
     LSTMDirection,
     Provenance,
+    RecurrentDirection,
     StoredPart,
     StoredRole,
     StoredTensor,
@@ -29,6 +34,10 @@ from lstmviz.core.model import (
 FloatArray = npt.NDArray[np.floating]
 _MATRIX_ROLES = (StoredRole.W_x, StoredRole.W_h)
 _PEEPHOLES = (StoredRole.p_i, StoredRole.p_f, StoredRole.p_o)
+#: Canonical bias fields, and the stored roles each may come from.
+_BIAS_FIELDS = ("b", "b_x", "b_h")
+#: Long names of every cell's gates, for a hover text (``i`` → ``input``, ``z`` → ``update``).
+_LONG = {g.name: g.long_name for cell in reversed(CELLS) for g in cell.gates}
 
 
 @dataclass(frozen=True)
@@ -36,8 +45,8 @@ class Cell:
     """One weight under the mouse: what it is in both layouts, and its value."""
 
     panel: str
-    role: str  # "W_x", "W_h", "b", "p_i", "W_p", ...
-    gate: str | None  # canonical gate i/f/g/o (None for W_p)
+    role: str  # "W_x", "W_h", "b", "p_i", "W_p", "b_x", ...
+    gate: str | None  # canonical gate i/f/g/o, r/z/n (None for W_p)
     unit: int | None  # row inside the gate block
     column: int | None  # input index: x feature, h unit, or W_p column
     stored: str  # e.g. "lstm/lstm_cell/kernel[3, 130]"
@@ -47,7 +56,7 @@ class Cell:
         """The hover tooltip."""
         where = []
         if self.gate is not None:
-            where.append(f"gate {self.gate} ({GATE_NAMES[self.gate]}), unit {self.unit}")
+            where.append(f"gate {self.gate} ({_LONG.get(self.gate, '')}), unit {self.unit}")
         elif self.unit is not None:
             where.append(f"row {self.unit}")
         if self.column is not None:
@@ -84,20 +93,43 @@ class Panel:
 
 # ----------------------------------------------------------------------------- stored indices
 def stored_rows(prov: Provenance, H: int) -> npt.NDArray[np.intp]:
-    """``rows[r]`` = the stored row (before any transpose) of canonical row ``r`` of a (4H, ·)."""
-    k = np.repeat(np.arange(4), H)
-    u = np.tile(np.arange(H), 4)
+    """``rows[r]`` = the stored row (before any transpose) of canonical row ``r`` of a
+    ``(n·H, ·)`` array, n the cell's gate blocks (4 for the LSTM)."""
+    n = len(prov.perm)
+    k = np.repeat(np.arange(n), H)
+    u = np.tile(np.arange(H), n)
     perm = np.asarray(prov.perm)
-    return 4 * u + perm[k] if prov.interleaved else perm[k] * H + u
+    return n * u + perm[k] if prov.interleaved else perm[k] * H + u
 
 
 def _canonical(prov: Provenance, H: int, stored_row: int) -> tuple[str, int]:
     """Inverse of ``stored_rows``: (canonical gate, unit) of a stored row."""
+    n = len(prov.perm)
     if prov.interleaved:
-        slot, unit = stored_row % 4, stored_row // 4
+        slot, unit = stored_row % n, stored_row // n
     else:
         slot, unit = divmod(stored_row, H)
-    return GATES[list(prov.perm).index(slot)], unit
+    return prov.shown_as[list(prov.perm).index(slot)], unit
+
+
+def _block_rows(t: StoredTensor, H: int) -> npt.NDArray[np.intp] | None:
+    """Stored rows (all blocks counted) of a tensor holding only some blocks, in its order
+    (TF1 GRU ``gates/kernel``: blocks r, u); None when it holds every block."""
+    if not t.blocks:
+        return None
+    return np.concatenate([np.arange(b * H, (b + 1) * H) for b in t.blocks])
+
+
+def _holding(ts: list[StoredTensor], srow: int, H: int) -> tuple[StoredTensor, int]:
+    """The tensor of ``ts`` holding stored row ``srow`` and the row's index inside it."""
+    for t in ts:
+        rows = _block_rows(t, H)
+        if rows is None:
+            return t, srow
+        hit = np.flatnonzero(rows == srow)
+        if hit.size:
+            return t, int(hit[0])
+    return ts[0], srow
 
 
 def _tensors(prov: Provenance, *roles: str) -> list[StoredTensor]:
@@ -126,7 +158,7 @@ def forget_bias_folded(prov: Provenance) -> float:
         return 0.0
 
 
-def _cudnn_index(w: LSTMDirection, role: str, row: int, col: int) -> tuple[int, int]:
+def _cudnn_index(w: RecurrentDirection, role: str, row: int, col: int) -> tuple[int, int]:
     """CuDNNLSTM (CONVENTIONS §3.1): gate k's kernel columns ``kH:(k+1)H`` hold the C-order bytes
     of ``W_x[k] (H, D)`` reinterpreted as ``[D, H]``; the recurrent kernel keeps ``W_h[k]`` as
     stored, ``W_h[kH + u, j] = recurrent[u, kH + j]``."""
@@ -138,9 +170,12 @@ def _cudnn_index(w: LSTMDirection, role: str, row: int, col: int) -> tuple[int, 
     return u, k * H + col
 
 
-def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction: int = 0) -> str:
+def stored_ref(
+    w: RecurrentDirection, role: str, row: int, col: int | None, direction: int = 0
+) -> str:
     """The stored name and index of canonical ``role[row, col]`` (``col`` None for vectors)."""
     prov, H = w.provenance, w.hidden_size
+    n = len(prov.perm)
     if role in _MATRIX_ROLES:
         ts = _tensors(prov, role)
         cudnn = _tensors(
@@ -159,20 +194,23 @@ def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction
                 names = ", ".join(dict.fromkeys(src)) or "the file"
                 return f"{role}[{row}, {col}] (from {names}; no one-to-one stored index)"
             return f"{role}[{row}, {col}] (file layout not recorded)"
-        t, srow = ts[0], int(stored_rows(prov, H)[row])
+        t, srow = _holding(ts, int(stored_rows(prov, H)[row]), H)
         idx = (col + t.offset, srow) if t.transposed else (srow, col + t.offset)
         return _fmt(t.name, _lead(t, 2, direction) + idx)
+    if role in ("b_x", "b_h"):
+        return _gru_bias_ref(w, role, row, direction)
     if role == "b":
         ts, srow = _bias_tensors(prov), int(stored_rows(prov, H)[row])
         parts = []
         for t in ts:
             lead = _lead(t, 1, direction)
-            if t.shape and t.shape[-1] == 8 * H:  # two biases in one array (ONNX B, CuDNNLSTM)
-                parts += [_fmt(t.name, (*lead, srow)), _fmt(t.name, (*lead, 4 * H + srow))]
+            if t.shape and t.shape[-1] == 2 * n * H:  # two biases in one array (ONNX B, cuDNN)
+                parts += [_fmt(t.name, (*lead, srow)), _fmt(t.name, (*lead, n * H + srow))]
             else:
-                parts.append(_fmt(t.name, (*lead, srow)))
+                t, brow = _holding([t], srow, H)
+                parts.append(_fmt(t.name, (*lead, brow)))
         fb = forget_bias_folded(prov)
-        if fb and GATES[row // H] == "f":
+        if fb and prov.shown_as[row // H] == "f":
             parts.append(f"forget_bias {fb:g} (added at run time, not stored)")
         return " + ".join(parts) if parts else f"b[{row}] (file layout not recorded)"
     if role in _PEEPHOLES:
@@ -193,39 +231,72 @@ def stored_ref(w: LSTMDirection, role: str, row: int, col: int | None, direction
     return f"{role}[{row}]"
 
 
+def _gru_bias_ref(w: RecurrentDirection, role: str, row: int, direction: int) -> str:
+    """Where canonical ``b_x[row]``/``b_h[row]`` of a GRU sat: its own array (PyTorch
+    ``bias_ih``/``bias_hh``, roles b_x/b_h), a row of Keras' ``bias [2, 3H]``, or the first or
+    second half of ONNX's ``B [dirs, 6H]`` (role b)."""
+    prov, H = w.provenance, w.hidden_size
+    n, srow = len(prov.perm), int(stored_rows(prov, H)[row])
+    own = _tensors(prov, role)
+    if own:
+        t, brow = _holding(own, srow, H)
+        return _fmt(t.name, (*_lead(t, 1, direction), brow))
+    second = role == "b_h"
+    singles = []
+    for t in _bias_tensors(prov):
+        if t.role is not StoredRole.b:
+            continue
+        if len(t.shape) == 2 and t.shape[0] == 2 and t.shape[-1] == n * H:  # Keras (2, 3H)
+            return _fmt(t.name, (int(second), srow))
+        if t.shape and t.shape[-1] == 2 * n * H:  # ONNX B: W biases, then R biases
+            return _fmt(t.name, (*_lead(t, 1, direction), n * H * second + srow))
+        singles.append(t)
+    if singles and not second:  # one stored bias (Keras reset_after=False, TF1): b_h is zero
+        t, brow = _holding(singles, srow, H)
+        return _fmt(t.name, (*_lead(t, 1, direction), brow))
+    return f"{role}[{row}] (not stored: zero)" if prov.stored else f"{role}[{row}]"
+
+
 # ----------------------------------------------------------------------------- canonical panels
-def _gate_labels() -> tuple[str, ...]:
-    return tuple(f"{g} {GATE_NAMES[g]}" for g in GATES)
+def _gate_labels(w: RecurrentDirection) -> tuple[str, ...]:
+    return tuple(f"{g.name} {g.long_name}" for g in w.cell.gates)
 
 
-def _matrix_cell(w: LSTMDirection, key: str, role: str, a: FloatArray, direction: int):
+def _gate_of(w: RecurrentDirection, r: int) -> str:
+    return w.cell.gate_names[r // w.hidden_size]
+
+
+def _matrix_cell(w: RecurrentDirection, key: str, role: str, a: FloatArray, direction: int):
     H = w.hidden_size
 
     def cell(r: int, c: int) -> Cell | None:
         if not (0 <= r < a.shape[0] and 0 <= c < a.shape[1]):
             return None
         return Cell(
-            key, role, GATES[r // H], r % H, c, stored_ref(w, role, r, c, direction), float(a[r, c])
-        )
+            key, role, _gate_of(w, r), r % H, c, stored_ref(w, role, r, c, direction),
+            float(a[r, c]),
+        )  # fmt: skip
 
     return cell
 
 
 def _vector_cell(
-    w: LSTMDirection, key: str, direction: int, data: FloatArray, roles: dict[int, str]
+    w: RecurrentDirection, key: str, direction: int, data: FloatArray, roles: dict[int, str]
 ):
-    """Cells of a (4H, 1) column: ``roles`` maps gate index → role (b, or p_i/p_f/p_o)."""
+    """Cells of a (n·H, 1) column: ``roles`` maps gate index → role (b, b_x, b_h, or
+    p_i/p_f/p_o)."""
     H = w.hidden_size
+    n = w.cell.n_gates
 
     def cell(r: int, c: int) -> Cell | None:
-        if not (0 <= r < 4 * H and c == 0) or r // H not in roles:
+        if not (0 <= r < n * H and c == 0) or r // H not in roles:
             return None
         role, unit = roles[r // H], r % H
-        row = r if role == "b" else unit
+        row = r if role in _BIAS_FIELDS else unit
         return Cell(
             key,
             role,
-            GATES[r // H],
+            _gate_of(w, r),
             unit,
             None,
             stored_ref(w, role, row, None, direction),
@@ -235,16 +306,24 @@ def _vector_cell(
     return cell
 
 
-def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
-    """W_x, W_h, b (and peepholes, W_p) as lstmviz computes with them: rows i, f, g, o."""
+def _bias_fields(w: RecurrentDirection) -> tuple[str, ...]:
+    """The direction's canonical bias arrays: ``b`` (LSTM, RNN), ``b_x`` and ``b_h`` (GRU)."""
+    return tuple(n for n in _BIAS_FIELDS if n in w.array_fields)
+
+
+def canonical_panels(w: RecurrentDirection, direction: int = 0) -> list[Panel]:
+    """W_x, W_h, b (and peepholes, W_p) as lstmviz computes with them: rows in the cell's
+    canonical gate order (i, f, g, o; r, z, n with the GRU's b_x and b_h)."""
     H, D, P = w.hidden_size, w.input_size, w.output_size
-    labels = _gate_labels()
+    n = w.cell.n_gates
+    labels = _gate_labels(w)
     rows = "gate block · unit"
-    h_name = "projected h" if w.W_p is not None else "h"
+    W_p = getattr(w, "W_p", None)
+    h_name = "projected h" if W_p is not None else "h"
     panels = [
         Panel(
             "W_x",
-            f"W_x  input kernel  {4 * H}×{D}",
+            f"W_x  input kernel  {n * H}×{D}",
             w.W_x,
             0,
             H,
@@ -254,7 +333,7 @@ def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
         ),
         Panel(
             "W_h",
-            f"W_h  recurrent kernel  {4 * H}×{P}",
+            f"W_h  recurrent kernel  {n * H}×{P}",
             w.W_h,
             0,
             H,
@@ -263,20 +342,21 @@ def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
             _matrix_cell(w, "W_h", "W_h", w.W_h, direction),
         ),
     ]
-    b = np.asarray(w.b)[:, None]
-    panels.append(
-        Panel(
-            "b",
-            f"b  {4 * H}",
-            b,
-            0,
-            H,
-            labels,
-            (rows, "bias"),
-            _vector_cell(w, "b", direction, b, {k: "b" for k in range(4)}),
+    for name in _bias_fields(w):
+        b = np.asarray(getattr(w, name))[:, None]
+        panels.append(
+            Panel(
+                name,
+                f"{name}  {n * H}",
+                b,
+                0,
+                H,
+                labels,
+                (rows, "bias"),
+                _vector_cell(w, name, direction, b, {k: name for k in range(n)}),
+            )
         )
-    )
-    if w.has_peepholes:
+    if isinstance(w, LSTMDirection) and w.has_peepholes:
         peep = np.full((4 * H, 1), np.nan)
         roles = {}
         for k, name in ((0, "p_i"), (1, "p_f"), (3, "p_o")):
@@ -296,7 +376,7 @@ def canonical_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
                 _vector_cell(w, "peep", direction, peep, roles),
             )
         )
-    if w.W_p is not None:
+    if isinstance(w, LSTMDirection) and w.W_p is not None:
         panels.append(_projection_panel(w, direction, stored=False))
     return panels
 
@@ -330,30 +410,39 @@ def _projection_panel(w: LSTMDirection, direction: int, stored: bool) -> Panel:
 
 
 # ----------------------------------------------------------------------------- stored panels
-def _stored_block_labels(prov: Provenance) -> tuple[str, ...]:
-    """Stored block s named as the file names it, with its canonical gate when different."""
+def _stored_block_labels(prov: Provenance, blocks: tuple[int, ...] = ()) -> tuple[str, ...]:
+    """Stored block s named as the file names it, with its canonical gate when different;
+    only ``blocks`` when the array holds only those."""
     labels = []
     for s, name in enumerate(prov.gate_order):
+        if blocks and s not in blocks:
+            continue
         k = list(prov.perm).index(s) if s in prov.perm else s
-        canon = GATES[k]
+        canon = prov.shown_as[k] if k < len(prov.shown_as) else name
         labels.append(name if name == canon else f"{name} (= {canon})")
+    if blocks:
+        labels = [labels[sorted(blocks).index(b)] for b in blocks]
     return tuple(labels)
 
 
 def _stored_matrix_panel(
-    w: LSTMDirection, name: str, ts: list[StoredTensor], direction: int
+    w: RecurrentDirection, name: str, ts: list[StoredTensor], direction: int
 ) -> Panel:
     prov, H = w.provenance, w.hidden_size
     rows = stored_rows(prov, H)
     transposed = ts[0].transposed
+    keep = _block_rows(ts[0], H)  # the stored rows this array holds (TF1 GRU: some blocks)
     parts = []
     for t in ts:
         a = np.asarray(getattr(w, t.role.canonical), dtype=np.float64)
         s = np.empty_like(a)
         s[rows] = a
+        if keep is not None:
+            s = s[keep]
         parts.append((t, s.T if transposed else s))
+    n_rows = len(rows) if keep is None else len(keep)
     n_in = max(t.offset + (p.shape[0] if transposed else p.shape[1]) for t, p in parts)
-    data = np.full((n_in, 4 * H) if transposed else (4 * H, n_in), np.nan)
+    data = np.full((n_in, n_rows) if transposed else (n_rows, n_in), np.nan)
     for t, p in parts:
         if transposed:
             data[t.offset : t.offset + p.shape[0], :] = p
@@ -368,7 +457,7 @@ def _stored_matrix_panel(
         owner = next((t for t, _ in reversed(by_offset) if t.offset <= pos), None)
         if owner is None or np.isnan(data[r, c]):
             return None
-        gate, unit = _canonical(prov, H, srow)
+        gate, unit = _canonical(prov, H, srow if keep is None else int(keep[srow]))
         idx = (*_lead(owner, 2, direction), r, c)
         return Cell(
             name,
@@ -393,40 +482,48 @@ def _stored_matrix_panel(
     in_axis = "input (x then h)" if len(parts) > 1 else ("input x" if x_side else "h")
     gate_axis_label = "stored gate block · unit"
     axes = (in_axis, gate_axis_label) if transposed else (gate_axis_label, in_axis)
-    return Panel(
-        name, title, data, 1 if transposed else 0, H, _stored_block_labels(prov), axes, cell, bands
-    )
+    labels = _stored_block_labels(prov, ts[0].blocks)
+    return Panel(name, title, data, 1 if transposed else 0, H, labels, axes, cell, bands)
 
 
 def _stored_bias_panel(
-    w: LSTMDirection, ts: list[StoredTensor], transposed: bool, direction: int
+    w: RecurrentDirection,
+    ts: list[StoredTensor],
+    transposed: bool,
+    direction: int,
+    field: str = "b",
 ) -> Panel:
+    """The bias ``field`` in stored gate order (the GRU's ``b_x`` and ``b_h`` one panel each)."""
     prov, H = w.provenance, w.hidden_size
-    b = np.asarray(w.b, dtype=np.float64).copy()
-    fb = forget_bias_folded(prov)
+    n = len(prov.perm)
+    b = np.asarray(getattr(w, field), dtype=np.float64).copy()
+    fb = forget_bias_folded(prov) if isinstance(w, LSTMDirection) else 0.0
     b[H : 2 * H] -= fb  # canonical f block: what the file holds before the runtime forget bias
     s = np.empty_like(b)
     s[stored_rows(prov, H)] = b
     data = s[None, :] if transposed else s[:, None]
+    key = "bias" if field == "b" else field
 
     def cell(r: int, c: int) -> Cell | None:
         srow = c if transposed else r
         if not (0 <= r < data.shape[0] and 0 <= c < data.shape[1]):
             return None
         gate, unit = _canonical(prov, H, srow)
-        row = GATES.index(gate) * H + unit
-        ref = stored_ref(w, "b", row, None, direction)
-        return Cell("bias", "b", gate, unit, None, ref, float(s[srow]))
+        row = prov.shown_as.index(gate) * H + unit
+        ref = stored_ref(w, field, row, None, direction)
+        return Cell(key, field, gate, unit, None, ref, float(s[srow]))
 
-    names = " + ".join(dict.fromkeys(t.name for t in ts)) or "b"
-    title = f"{names}  ({4 * H},)"
-    if len(ts) > 1 or any(t.shape and t.shape[-1] == 8 * H for t in ts):
+    names = " + ".join(dict.fromkeys(t.name for t in ts)) or field
+    title = f"{names}  ({n * H},)"
+    if field != "b":
+        title = f"{field}: {title}"
+    elif len(ts) > 1 or any(t.shape and t.shape[-1] == 2 * n * H for t in ts):
         title += "  shown summed"
     if fb:
         title += f"  (forget bias {fb:g} not stored)"
     axes = ("", "stored gate block · unit") if transposed else ("stored gate block · unit", "")
     return Panel(
-        "bias", title, data, 1 if transposed else 0, H, _stored_block_labels(prov), axes, cell
+        key, title, data, 1 if transposed else 0, H, _stored_block_labels(prov), axes, cell
     )
 
 
@@ -452,7 +549,7 @@ def _stored_peephole_panel(w: LSTMDirection, transposed: bool, direction: int) -
     return Panel("peep", "peepholes", data, 1 if transposed else 0, H, labels, axes, cell)
 
 
-def stored_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
+def stored_panels(w: RecurrentDirection, direction: int = 0) -> list[Panel]:
     """The arrays as the file holds them: stored gate order, orientation and stacking.
 
     Arrays the canonical form summed (two biases) are shown summed, in stored order; a runtime
@@ -468,7 +565,10 @@ def stored_panels(w: LSTMDirection, direction: int = 0) -> list[Panel]:
         groups.setdefault(t.name, []).append(t)
     panels = [_stored_matrix_panel(w, name, ts, direction) for name, ts in groups.items()]
     biases = _bias_tensors(prov)
-    panels.append(_stored_bias_panel(w, biases, matrices[0].transposed, direction))
+    for name in _bias_fields(w):
+        panels.append(_stored_bias_panel(w, biases, matrices[0].transposed, direction, name))
+    if not isinstance(w, LSTMDirection):
+        return panels
     if w.has_peepholes:
         panels.append(_stored_peephole_panel(w, matrices[0].transposed, direction))
     if w.W_p is not None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstmviz.core.model import LayerInfo, LSTMDirection, LSTMLayer, LSTMModel
+from lstmviz.core.model import LayerInfo, LSTMDirection, LSTMLayer, LSTMModel, RecurrentDirection
 
 
 def shapes_of(info: LayerInfo) -> list[tuple[int, ...]]:
@@ -18,12 +18,51 @@ def _shape(shape: tuple[int, ...]) -> str:
     return str(tuple(int(s) for s in shape))
 
 
-def param_explanation(w: LSTMDirection) -> list[str]:
+def _stored_lines(w: RecurrentDirection) -> list[str]:
+    lines = []
+    for t in w.provenance.stored:
+        if t.offset:  # a row range of an array already listed (TF1: W_h rows of the kernel)
+            lines.append(f"  {t.name}: rows {t.offset}: of it hold {t.role}")
+            continue
+        size = int(np.prod(t.shape))
+        lines.append(f"  {t.name}: {_shape(t.shape)} = {size:,} stored values ({t.role})")
+    return lines
+
+
+def _cell_param_explanation(w: RecurrentDirection) -> list[str]:
+    """``param_explanation`` for a cell other than the LSTM, from its number of gate blocks
+    G (GRU 3, plain RNN 1) and its biases (the GRU keeps ``b_x`` and ``b_h`` apart)."""
+    D, H, G = w.input_size, w.hidden_size, w.cell.n_gates
+    k = f"{G}·" if G > 1 else ""
+    biases = [n for n in ("b_x", "b_h", "b") if isinstance(getattr(w, n, None), np.ndarray)]
+    biases = [n for n in biases if n in w.array_fields]
+    nb = len(biases)
+    lines = [f"D = {D} inputs, H = {H} units, {w.cell.name}: {G} gate block(s) "
+             f"{', '.join(w.cell.gate_names)}", *_stored_lines(w)]  # fmt: skip
+    lines.append(
+        f"  W_x {_shape(w.W_x.shape)} = {k}D·H = {w.W_x.size:,}; "
+        f"W_h {_shape(w.W_h.shape)} = {k}H·H = {w.W_h.size:,}; "
+        + "; ".join(f"{n} ({G * H},)" for n in biases)
+        + f" = {nb}·{k}H = {nb * G * H:,}"
+    )
+    total = f"{k}(D·H + H·H + {nb if nb > 1 else ''}H)" if G > 1 else "D·H + H·H + H"
+    lines.append(f"  canonical total {total} = {w.n_params:,}")
+    if w.n_stored_params != w.n_params:
+        lines.append(
+            f"  stored total {w.n_stored_params:,} (the file keeps some arrays the canonical "
+            "form sums, e.g. two bias vectors)"
+        )
+    return lines
+
+
+def param_explanation(w: RecurrentDirection) -> list[str]:
     """Lines explaining where this direction's parameter count comes from.
 
     Answers the classic questions: why is a Keras kernel ``[D, 4H]`` (four gates side by side),
     why a TF1 kernel is ``[D + H, 4H]`` (x and h rows stacked), why PyTorch counts 2 biases.
     """
+    if not isinstance(w, LSTMDirection):
+        return _cell_param_explanation(w)
     D, H, P = w.input_size, w.hidden_size, w.output_size
     lines = [
         f"D = {D} inputs, H = {H} units"
@@ -59,6 +98,22 @@ def param_explanation(w: LSTMDirection) -> list[str]:
     return lines
 
 
+def activations_text(w: RecurrentDirection) -> str:
+    """``gates sigmoid, candidate tanh, cell output tanh`` (LSTM), the GRU's two and where its
+    reset acts, or the plain RNN's one activation."""
+    if isinstance(w, LSTMDirection):
+        return f"gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
+    cell = w.cell
+    if cell.name == "RNN":
+        return f"{w.activation_for('candidate')}"
+    text = f"gates {w.activation_for('gate')}, candidate {w.activation_for('candidate')}"
+    if cell.variant == "reset after":
+        return text + "; reset after W_h (r ⊙ (W_h·h + b_h))"
+    if cell.variant:
+        return text + "; reset before W_h (W_h·(r ⊙ h))"
+    return text
+
+
 def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
     """Lines for one layer: sizes, directions, provenance, settings."""
     before = [f"Before layer {k}: {t.name!r} ({t.kind}): y = {t.describe()}" for t in layer.before]
@@ -76,11 +131,11 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
         lines.append(" output: the merged sequence is returned in reversed time order")
     for d, w in enumerate(layer.directions):
         lines.append(f" {layer.direction_label(d)}: {w.provenance.describe()}")
-        lines.append(
-            f"  activations: gates {w.act_gate}, candidate {w.act_cand}, cell output {w.act_cell}"
-        )
+        lines.append(f"  activations: {activations_text(w)}")
         clips = [
-            f"{n}={getattr(w, n)}" for n in ("cell_clip", "gate_clip", "proj_clip") if getattr(w, n)
+            f"{n}={getattr(w, n)}"
+            for n in ("cell_clip", "gate_clip", "proj_clip")
+            if getattr(w, n, None)
         ]
         if clips:
             lines.append(f"  clips: {', '.join(clips)}")
@@ -105,10 +160,14 @@ def model_summary(model: LSTMModel) -> str:
             f"input size {model.input_size}; last LSTM output size {model.output_size}; "
             f"network output size {model.head_output_size} (after the head)"
         )
+    kinds = [layer.cell.name for layer in model.layers]
+    count = f"LSTM layers: {len(kinds)}"
+    if set(kinds) != {"LSTM"}:  # GRU, plain RNN or a mix: name each layer's cell
+        count = f"recurrent layers: {len(kinds)} ({', '.join(kinds)})"
     lines = [
         f"File: {model.source_path}",
         f"Format: {model.source_format}" + (f" — {model.framework}" if model.framework else ""),
-        f"LSTM layers: {len(model.layers)}; {sizes}; {model.n_params:,} canonical parameters",
+        f"{count}; {sizes}; {model.n_params:,} canonical parameters",
     ]
     lines.extend(f"Note: {note}" for note in model.notes)  # first: they change what is run
     head = {d.name for d in model.head}

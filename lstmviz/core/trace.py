@@ -129,6 +129,15 @@ class CellTrace:
         """``{term key: value}`` of one unit's gate pre-activation at step ``t``."""
         return {term.key: float(v[u] if v.ndim == 1 else v[t, u]) for term, v in self.terms(gate)}
 
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        """Every array of this trace that may hold values, in the order a step computes them
+        (LSTM: ``z_x z_h peep pre i f g o c act_c m h``; GRU: ``z_x z_h cand_h pre r z n h``);
+        an entry may be None (``peep`` without peepholes)."""
+        cell = self.cell
+        states = tuple(s for s in cell.state_names if s != "h")
+        return (*self.derived_names, *cell.gate_names, *states, *cell.extras, "h")
+
     def processing_step(self, t: int) -> int:
         """How many steps this direction had done before consuming ``x_t``."""
         return self.n_steps - 1 - t if self.reverse else t
