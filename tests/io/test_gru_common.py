@@ -1,10 +1,11 @@
 """Shared checks for the GRU/RNN reader tests (``test_gru_*.py``, ``test_rnn_*.py``).
 
-``forward`` runs a loaded model: ``lstmviz.run`` when the core runs every cell kind in it,
-and always ``reference``, a plain float64 loop over the canonical equations of CONVENTIONS.md
-§1 and §7 written here independently of ``lstmviz.core.compute``, so a reader's canonical
-arrays (gate order, transposes, biases kept apart or summed, reset before/after, activations)
-are checked against the framework's outputs whatever the state of the compute engine.
+``check``/``check_layers`` run a loaded model twice against the framework's outputs: with
+``lstmviz.run`` (float32, the engine the GUI uses) and with ``reference``, a plain float64 loop
+over the canonical equations of CONVENTIONS.md §1 and §7 written here independently of
+``lstmviz.core.compute``. A reader's canonical arrays (gate order, transposes, biases kept
+apart or summed, reset before/after, activations) are thereby checked on their own, and a
+mismatch says whether the reader or the engine is off.
 """
 
 from __future__ import annotations
@@ -83,28 +84,18 @@ def reference(model: LSTMModel, x: np.ndarray) -> tuple[list[np.ndarray], list[n
     return outputs, last
 
 
-def runs_every_cell(model: LSTMModel) -> bool:
-    """True when ``lstmviz.run`` accepts this model (the core's GRU/RNN engine has landed)."""
-    try:
-        lstmviz.run(model, np.zeros((1, model.input_size)))
-    except (TypeError, AttributeError, NotImplementedError, ValueError):
-        return False
-    return True
-
-
 def check(model: LSTMModel, x: np.ndarray, output: np.ndarray, h_n: np.ndarray | None) -> None:
     """The last layer's output and every direction's final h equal the framework's, by the
-    reference loop and (when the core runs it) by ``lstmviz.run``."""
+    reference loop and by ``lstmviz.run``."""
     outs, last = reference(model, x)
     np.testing.assert_allclose(outs[-1], output, atol=TOL, rtol=0)
     if h_n is not None:
         np.testing.assert_allclose(np.stack(last), h_n, atol=TOL, rtol=0)
-    if runs_every_cell(model):
-        trace = lstmviz.run(model, x)
-        np.testing.assert_allclose(trace.layers[-1].output, output, atol=TOL, rtol=0)
-        if h_n is not None:
-            h_last = [d.h_last for layer in trace.layers for d in layer.directions]
-            np.testing.assert_allclose(np.stack(h_last), h_n, atol=TOL, rtol=0)
+    trace = lstmviz.run(model, x)
+    np.testing.assert_allclose(trace.layers[-1].output, output, atol=TOL, rtol=0)
+    if h_n is not None:
+        h_last = [d.h_last for layer in trace.layers for d in layer.directions]
+        np.testing.assert_allclose(np.stack(h_last), h_n, atol=TOL, rtol=0)
 
 
 def test_reference_is_the_lstm_engine_on_an_lstm() -> None:
@@ -124,11 +115,10 @@ def check_layers(model: LSTMModel, x: np.ndarray, wants: list[np.ndarray]) -> No
     processed, i.e. the last row of the output as ``run`` orders it)."""
     assert len(model.layers) == len(wants)
     outs, _ = reference(model, x)
-    traced = lstmviz.run(model, x).layers if runs_every_cell(model) else None
+    traced = lstmviz.run(model, x).layers
     for k, want in enumerate(wants):
         assert np.abs(want).max() > 1e-3, f"layer {k}: the framework's output is all ~0"
         got = outs[k] if want.ndim == 2 else outs[k][-1]
         np.testing.assert_allclose(got, want, atol=TOL, rtol=0, err_msg=f"layer {k}")
-        if traced is not None:
-            run_out = traced[k].output if want.ndim == 2 else traced[k].output[-1]
-            np.testing.assert_allclose(run_out, want, atol=TOL, rtol=0, err_msg=f"run {k}")
+        run_out = traced[k].output if want.ndim == 2 else traced[k].output[-1]
+        np.testing.assert_allclose(run_out, want, atol=TOL, rtol=0, err_msg=f"run {k}")
