@@ -31,7 +31,7 @@ def max_abs(x: np.ndarray, y: np.ndarray) -> float:
         return float("inf")
     if x.size == 0:
         return 0.0
-    d = np.abs(np.asarray(x, np.float64) - y)
+    d = np.abs(np.subtract(x, y, dtype=np.result_type(x, y, np.float32)))
     m = float(d.max())
     if m != m:  # NaN somewhere
         both = np.isnan(x) & np.isnan(y)

@@ -33,6 +33,8 @@ def install_compare(window: MainWindow) -> CompareSession:
     dock.setObjectName("Compare")
     dock.setWidget(panel)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    # a tab beside Details: stacked under it the two docks' heights grew the window past 900
+    window.tabifyDockWidget(window.side_dock, dock)
     dock.hide()
     window.compare_dock = dock
     panel.go_to_requested.connect(lambda *where: go_to(window, *where))
@@ -54,10 +56,11 @@ def show_compare(window: MainWindow) -> None:
     dock = window.compare_dock
     if dock.isVisible():
         return
-    dock.show()
     # compare mode steps both models: the debugger tab, where the other docks make room
     window.tabs.setCurrentIndex(DEBUGGER_TAB)
-    window.resizeDocks([dock], [int(window.width() * 0.36)], Qt.Orientation.Horizontal)
+    dock.show()
+    dock.raise_()
+    window.resizeDocks([dock], [int(window.width() * 0.34)], Qt.Orientation.Horizontal)
 
 
 def go_to(window: MainWindow, layer: int, direction: int, step: int, unit: int) -> None:

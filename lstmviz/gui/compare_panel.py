@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from lstmviz.comparison import QUANTITIES, Comparison, DirectionDelta
 from lstmviz.gui.compare_plots import ComparePlots
+from lstmviz.gui.compare_readout import Readout
 from lstmviz.gui.compare_session import CompareSession
 from lstmviz.workspace import Change, Event, Workspace
 
@@ -71,6 +71,7 @@ class ComparePanel(QWidget):
             row.addWidget(w)
         self.diagnoses = QTextBrowser()
         self.diagnoses.setOpenLinks(False)
+        self.diagnoses.setMinimumHeight(48)
         self.pair_combo = QComboBox()
         self.pair_combo.currentIndexChanged.connect(self._on_pair_chosen)
         self.quantity_combo = QComboBox()
@@ -81,11 +82,7 @@ class ComparePanel(QWidget):
         pick.addWidget(self.pair_combo, 1)
         pick.addWidget(QLabel("Δ of:"))
         pick.addWidget(self.quantity_combo)
-        self.readout = QLabel()
-        self.readout.setTextFormat(Qt.TextFormat.RichText)
-        mono = QFont("monospace")
-        mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.readout.setFont(mono)
+        self.readout = Readout()
         self.plots = ComparePlots()
         self.plots.step_clicked.connect(self._on_step_clicked)
         top = QWidget()
@@ -260,25 +257,20 @@ class ComparePanel(QWidget):
         c = self.comparison
         if dd is None or c is None:
             s = self.workspace.selection
-            self.readout.setText("" if c is None else f"A's layer {s.layer} has no partner in B")
+            self.readout.set_message(
+                "" if c is None else f"A's layer {s.layer} has no partner in B"
+            )
             return
         t = min(max(self.workspace.step, 0), dd.n_steps - 1)
         u = self.workspace.selection.unit
-        names, rows = [], {"A": [], "B": [], "Δ": []}
+        names, a, b = [], [], []
         for q in QUANTITIES:
             va, vb = getattr(dd.a, q), getattr(dd.b, q)
-            if u >= va.shape[1]:
-                continue
-            a, b = float(va[t, u]), float(vb[t, u])
-            d = b - a
-            colour = "#b00020" if abs(d) > c.tol or d != d else "#222222"
-            names.append(f"<td align=right><b>{q}</b></td>")
-            rows["A"].append(f"<td align=right>{a:+.4f}</td>")
-            rows["B"].append(f"<td align=right>{b:+.4f}</td>")
-            rows["Δ"].append(f"<td align=right style='color:{colour}'>{d:+.1e}</td>")
-        head = f"<td>step {t}, unit {u}</td>" + "".join(names)
-        body = "".join(f"<tr><td>{k}</td>{''.join(v)}</tr>" for k, v in rows.items())
-        self.readout.setText(f"<table cellspacing=3><tr>{head}</tr>{body}</table>")
+            if u < va.shape[1]:
+                names.append(q)
+                a.append(float(va[t, u]))
+                b.append(float(vb[t, u]))
+        self.readout.set_values(f"step {t}, unit {u}", names, a, b, c.tol)
 
 
 def _name(path: str | None) -> str:

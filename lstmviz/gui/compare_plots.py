@@ -50,7 +50,10 @@ class ComparePlots(pg.GraphicsLayoutWidget):
         self.bar = pg.ColorBarItem(
             values=(-1, 1), colorMap=ps.colormap(ps.SIGNED_CMAP), interactive=False, width=12
         )
-        self.bar.setImageItem(self.image, insert_in=self.heat_plot)
+        self.bar.setImageItem(self.image)
+        # in a column of its own, so both plots keep one width and their linked steps align
+        self.addItem(self.bar, row=1, col=1)
+        self.setMinimumHeight(160)
         self.cursors = []
         self.marks = []
         for plot in (self.curve_plot, self.heat_plot):

@@ -30,6 +30,18 @@ LOAD_COST = 1e12
 Listener = Callable[[str], None]
 
 
+def prepared(c: Comparison, job: Job) -> Comparison:
+    """Compute in the worker what the view draws first (every paired direction's max |Δ|
+    per step, each quantity's and all together), so the GUI thread only sets the data."""
+    from lstmviz.comparison import QUANTITIES
+
+    for dd in c.deltas:
+        job.check()
+        for q in (None, *QUANTITIES):
+            dd.max_per_step(q)
+    return c
+
+
 class CompareSession:
     """Model B, the comparison and the hand-made pairing, for one workspace."""
 
@@ -62,21 +74,23 @@ class CompareSession:
         return "compare" in self.workspace.jobs
 
     # -- requests --------------------------------------------------------------------------------
-    def open(self, path: str | Path, wait: bool = False, **options: Any) -> bool:
-        """Load ``path`` as model B and compare it with the open model. With ``wait`` in this
-        thread (True if it worked); else in a worker, ending with a "comparison" or "error"."""
+    def open(self, path: str | Path | LSTMModel, wait: bool = False, **options: Any) -> bool:
+        """Load ``path`` as model B (or take a model already loaded) and compare it with the
+        open model. With ``wait`` in this thread (True if it worked); else in a worker,
+        ending with a "comparison" or "error"."""
         a = self.workspace.model
         if a is None:
             return self._fail("Open a model first, then compare another one with it")
-        path = str(path)
+        given = path if isinstance(path, LSTMModel) else None
+        path = (given.source_path or "model B") if given is not None else str(path)
         x = self._sequence()
 
         def work(job: Job) -> tuple[LSTMModel, Comparison]:
             from lstmviz.io import load_model
 
-            b = load_model(path, **options)
+            b = given if given is not None else load_model(path, **options)
             job.report(0.5)
-            return b, compare(a, b, x)
+            return b, prepared(compare(a, b, x), job)
 
         ok: list[bool] = []
 
@@ -120,7 +134,7 @@ class CompareSession:
         x, pairs = self._sequence(), self.pairs
 
         def work(job: Job) -> Comparison:
-            return compare(a, b, x, pairs=pairs)
+            return prepared(compare(a, b, x, pairs=pairs), job)
 
         ok: list[bool] = []
 
