@@ -124,3 +124,19 @@ def test_float16_gru_is_widened_and_recorded() -> None:
 def test_bad_nonlinearity_is_refused() -> None:
     with pytest.raises(LoadError, match="nonlinearity 'gelu' is not tanh or relu"):
         lstmviz.load_model(HERE / "rnn_tanh.pt", nonlinearity="gelu")
+
+
+def test_safetensors_rnn_takes_nonlinearity(tmp_path) -> None:
+    """safetensors records no nonlinearity either: relu is given, and then torch matches."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    rnn = torch.nn.RNN(3, 4, nonlinearity="relu")
+    save_file({k: v.contiguous() for k, v in rnn.state_dict().items()}, tmp_path / "r.safetensors")
+    x = torch.randn(6, 3)
+    with torch.no_grad():
+        out, h = rnn(x)
+    model = lstmviz.load_model(tmp_path / "r.safetensors", nonlinearity="relu")
+    assert model.layers[0].directions[0].act_cand.name == "relu"
+    check(model, x.numpy(), out.numpy(), h.numpy())

@@ -200,9 +200,12 @@ def _lazy(
     return LazyTensor(shape, name, read)
 
 
-def load_safetensors(probe: Probe, prefix: str | None = None, budget: object = 1.0) -> LSTMModel:
+def load_safetensors(
+    probe: Probe, prefix: str | None = None, budget: object = 1.0, nonlinearity: str | None = None
+) -> LSTMModel:
     """Read a safetensors state dict; ``prefix`` picks one LSTM when there are several;
-    ``budget`` multiplies the tensor-count limit."""
+    ``budget`` multiplies the tensor-count limit; ``nonlinearity`` (tanh|relu) is an
+    ``nn.RNN``'s, which the file does not record."""
     file = probe.name
     factor = budget_factor(budget, file)
     entries, metadata, data_start = read_header(probe.path, probe.size, file, factor)
@@ -218,6 +221,7 @@ def load_safetensors(probe: Probe, prefix: str | None = None, budget: object = 1
         source_path=str(probe.path),
         prefix=prefix,
         notes=notes,
+        nonlinearity=nonlinearity,
     )
 
 
@@ -236,7 +240,7 @@ READER = Reader(
     sniff=sniff,
     load=load_safetensors,
     priority=5,
-    options=("prefix", "budget"),
+    options=("prefix", "budget", "nonlinearity"),
 )
 
 __all__ = ["READER", "load_safetensors", "read_header", "sniff"]
