@@ -194,3 +194,23 @@ def test_summary_stats_and_debugger_on_gru() -> None:
     assert dbg.selection.gate == "r"
     with pytest.raises(ValueError, match="one of r, z, n, i, f, g, o"):
         dbg.select(gate="q")
+
+
+def test_equations_explain_one_unit_of_any_cell() -> None:
+    from lstmviz.core.equations import explain
+
+    model, _ = _torch_gru_model()
+    trace = run(model, rng.normal(size=(6, D)), dtype=np.float64)
+    dt = trace.layers[0].directions[0]
+    lines = explain(dt, 3, 1)
+    assert [g for g, _ in lines] == ["r", "z", "n", None]
+    n_line = lines[2][1]
+    assert n_line.startswith("n = tanh(") and n_line.endswith(f"= {dt.n[3, 1]:.3f}")
+    z, n, hp = dt.z[3, 1], dt.n[3, 1], dt.h_prev[3, 1]
+    assert lines[3][1].startswith("h = (1 − z)·n + z·h_(t-1) = (1 − ")
+    assert lines[3][1].endswith(f"= {dt.h[3, 1]:.3f}")
+    np.testing.assert_allclose((1 - z) * n + z * hp, dt.h[3, 1])
+    lstm = explain(trace.layers[1].directions[0], 3, 0)
+    assert [g for g, _ in lstm] == ["i", "f", "g", None, "o", None]
+    assert lstm[3][1].startswith("c = f·c_(t-1) + i·g = ")
+    assert lstm[5][1].startswith("h = o·tanh(c) = ")
