@@ -23,7 +23,13 @@ FloatArray = npt.NDArray[np.floating]
 
 
 def _gru_fast(w: GRUDirection) -> bool:
-    return w.act_gate == SIGMOID and w.act_cand == TANH
+    return w.act_gate == SIGMOID and w.act_cand == TANH and w.gate_clip is None
+
+
+def _clipped(a: FloatArray, clip: float | None) -> FloatArray:
+    """ONNX ``clip``: an activation's argument limited to ±clip (the trace keeps it unclipped
+    in ``pre``, as for the LSTM)."""
+    return a if clip is None else np.clip(a, -clip, clip)
 
 
 def _scale(H: int, dtype: np.dtype, half: bool) -> FloatArray:
@@ -88,7 +94,7 @@ def _gru_numpy(w: GRUDirection, G: FloatArray, h_prev: FloatArray, h: FloatArray
     zh = np.empty(WhT.shape[1], dtype)
     tmp = np.empty(H, dtype)
     half = np.full(2 * H, 0.5, dtype)
-    act_g, act_n = w.act_gate, w.act_cand
+    act_g, act_n, clip = w.act_gate, w.act_cand, w.gate_clip
     dot, add, mul, sub, tanh = np.dot, np.add, np.multiply, np.subtract, np.tanh
     zrz, zn = zh[: 2 * H], zh[2 * H :]
     rows = [h_prev, G[:, : 2 * H], G[:, :H], G[:, H : 2 * H], G[:, 2 * H :], h]
@@ -100,7 +106,7 @@ def _gru_numpy(w: GRUDirection, G: FloatArray, h_prev: FloatArray, h: FloatArray
             mul(grz, half, out=grz)
             add(grz, half, out=grz)
         else:
-            grz[:] = act_g(grz)
+            grz[:] = act_g(_clipped(grz, clip))
         if UnT is None:  # n = act(x_n + r ⊙ (U_n h + b_hn))
             add(zn, bhn, out=zn)
             mul(r, zn, out=tmp)
@@ -111,7 +117,7 @@ def _gru_numpy(w: GRUDirection, G: FloatArray, h_prev: FloatArray, h: FloatArray
         if fast:
             tanh(n, out=n)
         else:
-            n[:] = act_n(n)
+            n[:] = act_n(_clipped(n, clip))
         sub(hp, n, out=tmp)  # h = n + z ⊙ (h_prev − n)
         mul(z, tmp, out=tmp)
         add(n, tmp, out=hn)
@@ -215,7 +221,8 @@ def run_rnn_direction(
     WhT = w.derived(("rnn W_h.T", dtype.str), lambda: np.ascontiguousarray(w.W_h.T, dtype=dtype))
     zh = np.empty(H, dtype)
     act = w.act_cand
-    name = act.name if act.alpha is None and act.beta is None else ""
+    plain = act.alpha is None and act.beta is None and w.gate_clip is None
+    name = act.name if plain else ""
     ufunc = {"tanh": np.tanh}.get(name)
     with np.errstate(all="ignore"):
         for hp, hn in _steps([h_prev, h], w.reverse):
@@ -226,5 +233,5 @@ def run_rnn_direction(
             elif name == "relu":
                 np.maximum(hn, 0.0, out=hn)
             else:
-                hn[:] = act(hn)
+                hn[:] = act(_clipped(hn, w.gate_clip))
     return RNNDirectionTrace(weights=w, x=x, b=w.b.astype(dtype), h=h, h_prev=h_prev)

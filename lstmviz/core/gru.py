@@ -28,6 +28,11 @@ from lstmviz.core.cells import GRU_CELL, GRU_RESET_BEFORE_CELL, CellDescription
 from lstmviz.core.model import FloatArray, Provenance, RecurrentDirection
 
 
+def _check_clip(clip: float | None) -> None:
+    if clip is not None and not clip > 0:
+        raise ValueError(f"gate_clip must be positive or None, got {clip}")
+
+
 def _check_activations(direction: Any, names: tuple[str, ...], kind: str) -> None:
     for name in names:
         act = getattr(direction, name)
@@ -49,6 +54,8 @@ class GRUDirection(RecurrentDirection):
     reverse: bool = False
     provenance: Provenance = field(default_factory=lambda: Provenance(framework="unknown"))
     h0: FloatArray | None = None  # (H,) initial state the file stores; None: zeros
+    #: ONNX ``clip``: every activation's argument clipped to ±gate_clip (None: no clip).
+    gate_clip: float | None = None
 
     array_fields: ClassVar[tuple[str, ...]] = ("W_x", "W_h", "b_x", "b_h", "h0")
 
@@ -69,6 +76,7 @@ class GRUDirection(RecurrentDirection):
         if self.h0 is not None and self.h0.shape != (H,):
             raise ValueError(f"h0 must be ({H},), got {self.h0.shape}")
         _check_activations(self, ("act_gate", "act_cand"), "GRU")
+        _check_clip(self.gate_clip)
 
     @property
     def cell(self) -> CellDescription:  # type: ignore[override]

@@ -13,7 +13,7 @@ import numpy as np
 
 from lstmviz.core.activations import TANH, Activation
 from lstmviz.core.cells import RNN_CELL, CellDescription
-from lstmviz.core.gru import _check_activations
+from lstmviz.core.gru import _check_activations, _check_clip
 from lstmviz.core.model import FloatArray, Provenance, RecurrentDirection
 
 
@@ -28,6 +28,8 @@ class RNNDirection(RecurrentDirection):
     reverse: bool = False
     provenance: Provenance = field(default_factory=lambda: Provenance(framework="unknown"))
     h0: FloatArray | None = None
+    #: ONNX ``clip``: the activation's argument clipped to ±gate_clip (None: no clip).
+    gate_clip: float | None = None
 
     array_fields: ClassVar[tuple[str, ...]] = ("W_x", "W_h", "b", "h0")
     cell: ClassVar[CellDescription] = RNN_CELL
@@ -47,6 +49,7 @@ class RNNDirection(RecurrentDirection):
         if self.h0 is not None and self.h0.shape != (H,):
             raise ValueError(f"h0 must be ({H},), got {self.h0.shape}")
         _check_activations(self, ("act_cand",), "plain RNN")
+        _check_clip(self.gate_clip)
 
     @property
     def activation(self) -> Activation:

@@ -214,3 +214,37 @@ def test_equations_explain_one_unit_of_any_cell() -> None:
     assert [g for g, _ in lstm] == ["i", "f", "g", None, "o", None]
     assert lstm[3][1].startswith("c = f·c_(t-1) + i·g = ")
     assert lstm[5][1].startswith("h = o·tanh(c) = ")
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_and_rnn_gate_clip_limits_every_activation_argument(reset_after: bool) -> None:
+    """ONNX ``clip``: the argument of each activation within ±clip; checked against the
+    equations written out step by step in float64."""
+    H2 = 3
+    W_x, W_h = 2 * rng.normal(size=(3 * H2, D)), 2 * rng.normal(size=(3 * H2, H2))
+    b_x, b_h = rng.normal(size=3 * H2), rng.normal(size=3 * H2)
+    w = GRUDirection(W_x, W_h, b_x, b_h, reset_after=reset_after, gate_clip=0.5)
+    x = rng.normal(size=(15, D))
+    dt = run(LSTMModel((LSTMLayer("g", (w,)),)), x, dtype=np.float64).layers[0].directions[0]
+
+    def sig(a: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-np.clip(a, -0.5, 0.5)))
+
+    h = np.zeros(H2)
+    for t in range(15):
+        gx, gh = w.W_x @ x[t] + w.b_x, w.W_h @ h + w.b_h
+        r, z = sig(gx[:H2] + gh[:H2]), sig(gx[H2 : 2 * H2] + gh[H2 : 2 * H2])
+        if reset_after:
+            cand = gx[2 * H2 :] + r * gh[2 * H2 :]
+        else:
+            cand = gx[2 * H2 :] + w.W_h[2 * H2 :] @ (r * h) + w.b_h[2 * H2 :]
+        n = np.tanh(np.clip(cand, -0.5, 0.5))
+        np.testing.assert_allclose(dt.gate_pre("n")[t], cand, atol=1e-12)
+        h = (1 - z) * n + z * h
+        np.testing.assert_allclose(dt.h[t], h, atol=1e-12)
+    rnn = RNNDirection(W_x[:H2], W_h[:H2, :H2], gate_clip=0.25)
+    rt = run(LSTMModel((LSTMLayer("r", (rnn,)),)), x, dtype=np.float64).layers[0].directions[0]
+    assert np.abs(rt.h).max() <= np.tanh(0.25) + 1e-12
+    np.testing.assert_allclose(rt.h, np.tanh(np.clip(rt.pre, -0.25, 0.25)), atol=1e-12)
+    with pytest.raises(ValueError, match="gate_clip must be positive"):
+        GRUDirection(W_x, W_h, gate_clip=0.0)
