@@ -1,4 +1,9 @@
-"""The breakpoint list: type a step or a condition, tick to enable, see why the run stopped."""
+"""The breakpoint list: type a step or a condition, tick to enable, see why the run stopped.
+
+The examples, the placeholder and the list of names in the tooltip are the open model's:
+its cells' quantities (``CellDescription.quantities``: i f g o c h … for an LSTM, r z n h …
+for a GRU), so a GRU model suggests ``any z > 0.9``, not a forget gate it does not have.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,37 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.core.cells import LSTM_CELL, CellDescription
 from lstmviz.gui import plot_style as ps
 from lstmviz.workspace import Change, Event, Workspace
 
-EXAMPLES = "e.g. step 12 · any f < 0.05 · |c| > 5 in unit 12 · o saturated > 90% · NaN anywhere"
+
+def examples(cells: tuple[CellDescription, ...]) -> tuple[str, str]:
+    """``(example line, placeholder)`` for a model of ``cells`` (the first cell of each kind
+    leads): the retention gate nearly shut or wide open, a state's magnitude, a gate
+    saturated, NaN."""
+    cell = cells[0]
+    gates = [g.name for g in cell.gates if g.role == "gate"] or list(cell.gate_names)
+    keep = cell.retention_gate or gates[0]
+    # a gate nearly shut (the retention gate: memory wiped); a candidate near its top
+    first = f"any {keep} < 0.05" if cell.gate(keep).role == "gate" else f"any {keep} > 0.9"
+    state = next((s for s in cell.state_names if s != "h"), "h")
+    parts = ["step 12", first, f"|{state}| > 5 in unit 12"]
+    if [g for g in cell.gates if g.role == "gate"]:
+        parts.append(f"{gates[-1]} saturated > 90%")
+    parts.append("NaN anywhere")
+    return "e.g. " + " · ".join(parts), f"step 12, {first}, …"
+
+
+def names_text(cells: tuple[CellDescription, ...]) -> str:
+    """The quantities a condition may name in a model of ``cells``, each once."""
+    names = dict.fromkeys(q for cell in cells for q in cell.quantities)
+    shown = [n for n in names if not n.startswith("pre_")]
+    pre = [n for n in names if n.startswith("pre_")][:1]
+    return " ".join([*shown, *pre, "…"])
+
+
+EXAMPLES, PLACEHOLDER = examples((LSTM_CELL,))
 
 
 class BreakpointEditor(QWidget):
@@ -35,13 +67,7 @@ class BreakpointEditor(QWidget):
         layout.addWidget(title)
         row = QHBoxLayout()
         self.entry = QLineEdit()
-        self.entry.setPlaceholderText("step 12, any f < 0.05, …")
-        self.entry.setToolTip(
-            "A step number, or a condition on this run's values:\n"
-            "  any|all|mean|max|min <i f g o c h act_c m pre_f …> <op> <number>\n"
-            "  |c| > 5 (absolute value) · o saturated > 90% · NaN anywhere\n"
-            "then optional scope: in layer 1 · forward|backward · in units 3,5,10-12"
-        )
+        self._cells: tuple[CellDescription, ...] = ()
         self.entry.returnPressed.connect(self.add_from_entry)
         self.add_button = QPushButton("Add")
         self.add_button.clicked.connect(self.add_from_entry)
@@ -60,6 +86,7 @@ class BreakpointEditor(QWidget):
         self.list.setWordWrap(True)
         self.list.itemChanged.connect(self._on_list_item_changed)
         layout.addWidget(self.list, 1)
+        self._describe_cells((LSTM_CELL,))
         row = QHBoxLayout()
         self.prev_button = QPushButton("◀◀ Previous hit")
         self.prev_button.setToolTip("Run backwards to the previous breakpoint (Shift+F5)")
@@ -74,6 +101,30 @@ class BreakpointEditor(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         workspace.subscribe((Change.BREAKPOINTS, Change.TRACE), self._update_breakpoints)
+        workspace.subscribe(Change.MODEL, self._update_model)
+
+    def _update_model(self, _event: Event) -> None:
+        model = self.workspace.model
+        if model is not None:
+            self._describe_cells(tuple(dict.fromkeys(layer.cell for layer in model.layers)))
+
+    def _describe_cells(self, cells: tuple[CellDescription, ...]) -> None:
+        """Examples, placeholder and tooltip in the names of the model's cells."""
+        if cells == self._cells:
+            return
+        self._cells = cells
+        line, placeholder = examples(cells)
+        self.examples.setText(line)
+        self.entry.setPlaceholderText(placeholder)
+        state = next((s for s in cells[0].state_names if s != "h"), "h")
+        gates = [g.name for g in cells[0].gates if g.role == "gate"]
+        saturated = f" · {gates[-1]} saturated > 90%" if gates else ""
+        self.entry.setToolTip(
+            "A step number, or a condition on this run's values:\n"
+            f"  any|all|mean|max|min <{names_text(cells)}> <op> <number>\n"
+            f"  |{state}| > 5 (absolute value){saturated} · NaN anywhere\n"
+            "then optional scope: in layer 1 · forward|backward · in units 3,5,10-12"
+        )
 
     def _fit_colours(self) -> None:
         """Placeholder and error text that read on the field's own background: Qt's default

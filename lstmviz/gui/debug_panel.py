@@ -308,8 +308,10 @@ class DebugPanel(QWidget):
             self.playback.pause()
         model = self.workspace.model
         self.sequence_editor.set_model(model)
+        mixed = len({layer.cell for layer in model.layers}) > 1  # then each names its kind
         names = [
-            f"{k}: {layer.name or 'lstm'} (H={layer.hidden_size})"
+            f"{k}: {layer.name or layer.cell.name.lower()} "
+            f"({f'{layer.cell.name}, ' if mixed else ''}H={layer.hidden_size})"
             for k, layer in enumerate(model.layers)
         ]
         self.controls.set_layers(names)

@@ -1,6 +1,6 @@
 """The Diagnostics tab: the diagnostics view, fed by a worker, with "computing… n %" meanwhile.
 
-``DiagnosticsView`` computes in its ``refresh``; the costly parts (forget-gate product, first
+``DiagnosticsView`` computes in its ``refresh``; the costly parts (retention-gate product, first
 NaN, per-direction report) are memoised on the run (``core.diagnostics._memo``), so a job
 computes them off the GUI thread first and the view's own call then finds them ready. Until
 the job for the current run and selection is done, the tab shows a progress page instead of
@@ -126,13 +126,13 @@ class DiagnosticsPage(QStackedWidget):
         self.progress.setText("computing diagnostics…")
         self.setCurrentIndex(0)
         dt = trace.layers[layer].directions[direction]
-        cost = float(len(diag.product_steps(trace.n_steps))) ** 2 * dt.c.shape[1] + 12.0 * sum(
-            d.c.size for lt in trace.layers for d in lt.directions
-        )
+        cost = float(len(diag.product_steps(trace.n_steps))) ** 2 * dt.weights.hidden_size
+        cost += 12.0 * sum(d.h.size for lt in trace.layers for d in lt.directions)
 
         def work(job: Job) -> None:
             with np.errstate(invalid="ignore"):
-                diag.forget_product(dt, unit)
+                if dt.cell.retention_gate is not None:  # a plain RNN has no product
+                    diag.forget_product(dt, unit)
                 job.report(0.6)
                 diag.first_nonfinite(trace)
                 job.report(0.8)

@@ -1,8 +1,11 @@
 """Whole-run diagnostics for the selected layer/direction, plus a summary of all of them.
 
 Saturation per unit (share of steps with a gate below 0.05 or above 0.95), dead units, the
-forget-gate product (how much of ``c_s`` survives to ``c_t``) and the first NaN/Inf. Work is
-done only when the view is visible and something changed (``refresh`` is cheap otherwise).
+product of the cell's retention gate (``CellDescription.retention_gate``: the LSTM's forget
+gate, how much of ``c_s`` survives to ``c_t``; the GRU's update gate z, how much of ``h_s``
+survives to ``h_t``; none for a plain RNN) and the first NaN/Inf. The gates and words come from
+the cell description. Work is done only when the view is visible and something changed
+(``refresh`` is cheap otherwise).
 """
 
 from __future__ import annotations
@@ -16,13 +19,32 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core import diagnostics as diag
+from lstmviz.core.cells import LSTM_CELL, CellDescription
 from lstmviz.core.trace import Trace
+from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 
 #: 0 (never saturated) is the plot's own near-white, rising through orange to dark red, so an
 #: all-zero strip looks empty rather than black (CET-L3 starts at black).
 SATURATION_CMAP = pg.ColorMap([0.0, 0.5, 1.0], [(246, 246, 246), (245, 140, 60), (120, 0, 0)])
-NO_SATURATION = "no gate saturated: i, f, o stayed within 0.05–0.95 at every step"
+
+
+def no_saturation_text(gates: tuple[str, ...]) -> str:
+    """The note of an all-clear saturation strip, naming the cell's gates."""
+    return f"no gate saturated: {', '.join(gates)} stayed within 0.05–0.95 at every step"
+
+
+def retention_words(cell: CellDescription) -> tuple[str, str, str] | None:
+    """``(gate, its long name, the state it keeps)`` of a cell's retention gate (``f``,
+    ``forget``, ``c``; the GRU's ``z``, ``update``, ``h``), or None (a plain RNN)."""
+    gate = cell.retention_gate
+    if gate is None:
+        return None
+    kept = next((s for s in cell.state_names if s != "h"), "h")
+    return gate, cell.gate(gate).long_name, kept
+
+
+NO_SATURATION = no_saturation_text(cell_rows.gate_rows(LSTM_CELL))
 #: Shorter forms of the note for a narrow strip, longest first.
 NO_SATURATION_SHORT = ("no gate saturated (all within 0.05–0.95)", "none saturated", "none")
 
@@ -39,11 +61,13 @@ class DiagnosticsView(QWidget):
         self._sel = (0, 0, 0)
         self._dirty = True
         self.saturation = np.zeros((3, 0))
+        self._no_saturation = NO_SATURATION
         self.product = np.zeros((0, 0))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Forget-gate product:"))
+        self.product_label = QLabel("Forget-gate product:")
+        row.addWidget(self.product_label)
         self.product_mode = QComboBox()
         self.product_mode.addItems(["mean over units", "selected unit"])
         self.product_mode.currentIndexChanged.connect(self._on_product_mode_changed)
@@ -146,20 +170,34 @@ class DiagnosticsView(QWidget):
         layer, direction, unit = self._sel
         lt = trace.layers[min(layer, len(trace.layers) - 1)]
         dt = lt.directions[min(direction, len(lt.directions) - 1)]
-        H, T = dt.c.shape[1], trace.n_steps
+        H, T = cell_rows.hidden_size(dt), trace.n_steps
         side = "backward" if direction else "forward"
+        gates = cell_rows.gate_rows(dt.cell)
+        kept = retention_words(dt.cell)
+        per_unit = self.product_mode.currentIndex() == 1
         with np.errstate(invalid="ignore"):
             sat = diag.saturation_table(dt)
             dead = diag.dead_units(dt)
-            per_unit = self.product_mode.currentIndex() == 1
-            product = diag.forget_product(dt, unit if per_unit else None)
+            product = (
+                diag.forget_product(dt, unit if per_unit else None)
+                if kept is not None
+                else np.full((1, 1), np.nan)
+            )
         self.saturation = sat
         self.product = product
-        self.sat_image.setImage(sat, autoLevels=False, levels=(0, 1))
-        self.sat_image.setRect(QRectF(-0.5, 0, H, 3))  # unit u centred on x = u
+        n = max(len(gates), 1)
+        self.sat_plot.getAxis("left").setTicks([[(k + 0.5, g) for k, g in enumerate(gates)]])
+        self.sat_image.setImage(
+            sat if len(gates) else np.zeros((1, H)), autoLevels=False, levels=(0, 1)
+        )
+        self.sat_image.setRect(QRectF(-0.5, 0, H, n))  # unit u centred on x = u
         none = not np.any(sat > 0)  # all 0 (or NaN): nothing to see but this sentence
+        self._no_saturation = (
+            no_saturation_text(gates) if gates else f"no gates in this cell ({dt.cell.name})"
+        )
+        self._fit_empty_note()
         self.sat_empty.setVisible(none)
-        self.sat_empty.setPos((H - 1) / 2, 1.5)
+        self.sat_empty.setPos((H - 1) / 2, n / 2)
         self._fit_empty_note()
         ps.fit_title(
             self.sat_plot,
@@ -167,7 +205,7 @@ class DiagnosticsView(QWidget):
             + (" (none saturated)" if none else "")
             + (" (× = dead unit)" if len(dead) else ""),
         )
-        self.dead_marks.setData(x=np.asarray(dead, float), y=np.full(len(dead), 1.5))
+        self.dead_marks.setData(x=np.asarray(dead, float), y=np.full(len(dead), n / 2))
         # NaN (t read before s: no c_s yet) stays blank, unlike 0 = all of c_s forgotten
         self.prod_image.setImage(product, autoLevels=False, levels=(0, 1))
         self.prod_image.setRect(QRectF(-0.5, -0.5, T, T))  # step s, t centred on s, t
@@ -177,17 +215,27 @@ class DiagnosticsView(QWidget):
             if dt.reverse
             else ""
         )
-        title = f"forget-gate product P[s,t] = ∏ f(s+1…t): {what}, layer {layer} {side}"
+        if kept is None:
+            title = (
+                f"no retention product: this cell ({dt.cell.name}) has no gate keeping its state"
+            )
+            self.product_label.setText("Retention product (none for this cell):")
+        else:
+            g, long_name, state = kept
+            title = f"{long_name}-gate product P[s,t] = ∏ {g}(s+1…t): {what}, layer {layer} {side}"
+            self.product_label.setText(f"{long_name.capitalize()}-gate product:")
+            self.prod_bar.getAxis("left").setLabel(f"share of {state}_s left in {state}_t")
+        self.product_mode.setEnabled(kept is not None)
         ps.fit_title(self.prod_plot, f"{title}<br>{arrow}" if arrow else title)
         self.prod_plot.setRange(xRange=(-0.5, T - 0.5), yRange=(-0.5, T - 0.5), padding=0)
-        self.sat_plot.setRange(xRange=(-0.5, H - 0.5), yRange=(0, 3), padding=0)
+        self.sat_plot.setRange(xRange=(-0.5, H - 0.5), yRange=(0, n), padding=0)
         self._write_report(trace)
 
     def _fit_empty_note(self, *_args) -> None:
         """The longest form of the no-saturation note that fits the strip's width."""
         metrics = QFontMetricsF(self.sat_empty.textItem.font())
         room = self.sat_plot.vb.width() - 8
-        forms = (NO_SATURATION, *NO_SATURATION_SHORT)
+        forms = (self._no_saturation, *NO_SATURATION_SHORT)
         text = next((t for t in forms if metrics.horizontalAdvance(t) <= room), forms[-1])
         if text != self.sat_empty.textItem.toPlainText():
             self.sat_empty.setText(text)

@@ -151,7 +151,7 @@ class SequenceEditor(QWidget):
         row.addWidget(self.reset_states_button)
         row.addWidget(self.zero_states_button)
         form.addRow(row)
-        self.tabs.addTab(page, "h0 / c0")
+        self.states_index = self.tabs.addTab(page, "h0 / c0")
 
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -179,6 +179,9 @@ class SequenceEditor(QWidget):
             if emb is not None
             else "This model has no embedding matrix."
         )
+        # the states the model's cells carry: "h0 / c0" with an LSTM layer, else "h0"
+        carried = dict.fromkeys(s for layer in model.layers for s in layer.cell.state_names)
+        self.tabs.setTabText(self.states_index, " / ".join(f"{s}0" for s in carried))
         self.state_target.blockSignals(True)
         self.state_target.clear()
         for k, layer in enumerate(model.layers):

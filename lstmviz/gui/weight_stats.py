@@ -1,4 +1,9 @@
-"""Per-gate statistics table and histograms of the selected direction's weights."""
+"""Per-gate statistics table and histograms of the selected direction's weights.
+
+One row per matrix and gate of the direction's cell (i, f, g, o; the GRU's r, z, n with its
+two biases b_x, b_h), the gates and matrices read from the cell description and
+``core.gate_stats.matrices``; histogram curves are made again only for another cell kind.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lstmviz.core.cells import LSTM_CELL, CellDescription
 from lstmviz.core.gate_stats import NEAR_ZERO, GateStats, gate_stats, matrices
-from lstmviz.core.model import GATE_NAMES, GATES, LSTMDirection
+from lstmviz.core.model import LSTMDirection
 
+#: The LSTM's gate colours of this table since its first version; other gates take a
+#: palette colour by their position in the cell.
 GATE_COLOURS = MappingProxyType(
     {"i": (31, 119, 180), "f": (44, 160, 44), "g": (255, 127, 14), "o": (148, 103, 189)}
 )
+_PALETTE = ((31, 119, 180), (44, 160, 44), (255, 127, 14), (148, 103, 189), (140, 86, 75))
+
+
+def gate_colour(cell: CellDescription, gate: str) -> tuple[int, int, int]:
+    if gate in GATE_COLOURS:
+        return GATE_COLOURS[gate]
+    return _PALETTE[cell.gate_names.index(gate) % len(_PALETTE)]
+
+
 COLUMNS = ("gate", "mean", "std", "min", "max", "L2", "≈0", "NaN/Inf")
 BAD_RGB = (220, 40, 40)
 
@@ -49,6 +66,7 @@ class WeightStatsPanel(QWidget):
         )
         self.matrix_choice = QComboBox()
         self.matrix_choice.addItems(["W_x", "W_h", "b"])
+        self._cell: CellDescription | None = None
         self.matrix_choice.currentTextChanged.connect(self._on_matrix_choice_changed)
         self.histogram = pg.PlotWidget(background="w")
         self.histogram.setMinimumHeight(170)
@@ -64,16 +82,8 @@ class WeightStatsPanel(QWidget):
             labelTextColor=(20, 20, 20),
             brush=pg.mkBrush(255, 255, 255, 210),
         )
-        self.curves = {
-            g: self.histogram.plot(
-                [0, 1],
-                [0],
-                stepMode="center",
-                name=f"{g} {GATE_NAMES[g]}",
-                pen=pg.mkPen(GATE_COLOURS[g], width=2),
-            )
-            for g in GATES
-        }
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._set_cell(LSTM_CELL)
         choose = QHBoxLayout()
         choose.addWidget(QLabel("Histogram of"))
         choose.addWidget(self.matrix_choice)
@@ -82,7 +92,7 @@ class WeightStatsPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         self.table.setMinimumHeight(
             22 * 12 + 30
-        )  # 12 rows (3 matrices × 4 gates) without scrolling
+        )  # 12 rows (3 matrices × 4 LSTM gates; a GRU's 4 × 3) without scrolling
         note = QLabel(
             f"≈0: |w| < {NEAR_ZERO:g} × the matrix's max |w|.  NaN/Inf counts turn red; "
             "NaN weights are dark grey in the heatmaps."
@@ -93,6 +103,37 @@ class WeightStatsPanel(QWidget):
         layout.addWidget(note)
         layout.addLayout(choose)
         layout.addWidget(self.histogram, 2)
+
+    def _set_cell(self, cell: CellDescription) -> None:
+        """Histogram curves and matrix names for ``cell`` (kept while the cell stays)."""
+        if cell is self._cell:
+            return
+        for curve in self.curves.values():
+            self.histogram.removeItem(curve)
+        self.curves = {
+            g.name: self.histogram.plot(
+                [0, 1],
+                [0],
+                stepMode="center",
+                name=f"{g.name} {g.long_name}",
+                pen=pg.mkPen(gate_colour(cell, g.name), width=2),
+            )
+            for g in cell.gates
+        }
+        self._cell = cell
+
+    def _set_matrices(self, names: list[str]) -> None:
+        """The histogram's matrix choices (W_x, W_h, b; a GRU's b_x and b_h), keeping the
+        chosen one when the new direction has it."""
+        if [self.matrix_choice.itemText(k) for k in range(self.matrix_choice.count())] == names:
+            return
+        current = self.matrix_choice.currentText()
+        self.matrix_choice.blockSignals(True)
+        self.matrix_choice.clear()
+        self.matrix_choice.addItems(names)
+        if current in names:
+            self.matrix_choice.setCurrentText(current)
+        self.matrix_choice.blockSignals(False)
 
     def set_direction(self, w: LSTMDirection | None) -> None:
         """Show ``w``'s statistics: computed now when this tab is on screen, else when it is
@@ -115,6 +156,9 @@ class WeightStatsPanel(QWidget):
 
     def _fill(self) -> None:
         w = self._weights
+        if w is not None:
+            self._set_cell(w.cell)
+            self._set_matrices(list(matrices(w)))
         self._stats = stats = gate_stats(w) if w is not None else []
         self.table.setRowCount(len(stats))
         for r, s in enumerate(stats):
@@ -136,7 +180,7 @@ class WeightStatsPanel(QWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 if c == 0:
-                    item.setForeground(QBrush(QColor(*GATE_COLOURS[s.gate])))
+                    item.setForeground(QBrush(QColor(*gate_colour(w.cell, s.gate))))
                 if bad and c == len(values) - 1:
                     item.setBackground(QBrush(QColor(*BAD_RGB)))
                     item.setForeground(QBrush(QColor("white")))
