@@ -71,10 +71,12 @@ class OnIndex:
         return out
 
     def on_throughout(self, starts: np.ndarray, length: int) -> np.ndarray:
-        """``(W, M)``: units on at every position of ``[a, a + length)`` for each start ``a``."""
-        acc = self.words[:, starts].copy()
-        for k in range(1, length):
-            acc &= self.words[:, starts + k]
+        """``(W, M)``: units on at every position of ``[a, a + length)`` for each start ``a``.
+        One gather of the ``(M, length)`` positions per word row, then an AND down the rows."""
+        pos = starts[:, None] + np.arange(length)[None, :]
+        acc = np.empty((self.words.shape[0], len(starts)), dtype=np.uint64)
+        for w, row in enumerate(self.words):
+            np.bitwise_and.reduce(row.take(pos), axis=1, out=acc[w])
         return acc
 
     def on_anywhere(

@@ -26,8 +26,8 @@ from lstmviz.explore.index import popcount
 from lstmviz.explore.select import UnitSet
 
 METHODS = ("overlap", "cosine")
-MAX_CANDIDATES = 4096  # windows scored exactly per round
-EXACT_BUDGET = 2_000_000  # candidate windows × length per round (the AND / gather work)
+MAX_CANDIDATES = 1024  # windows scored exactly per round (one per block: distinct places)
+EXACT_BUDGET = 500_000  # candidate windows × length (× units for cosine) per round
 
 
 @dataclass(frozen=True)
