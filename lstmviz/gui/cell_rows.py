@@ -149,21 +149,50 @@ def rows(dt: Any, distinct: bool = True) -> tuple[Row, ...]:
 
 
 def _state_label(name: str, w: Any) -> tuple[str, Any]:
-    """Axis text and bounding activation of a state or extra row."""
+    """Axis text and bounding activation of a state or extra row: ``act_<state>`` is the
+    cell activation of that state (the LSTM's ``tanh(c_t)``); h shows its per-unit value
+    (``m_t = o·act(c)``) while a projection equation applies."""
     cell_act = _act(w, "act_cell")
-    if name == "act_c" and cell_act is not None:
-        return f"{cell_act.name}(c_t)", cell_act
+    state = name.removeprefix("act_")
+    if name != state and state in w.cell.state_names and cell_act is not None:
+        return f"{cell_act.name}({state}_t)", cell_act
     if name == "h":
-        if _act(w, "W_p") is not None:
-            return "m_t = o·act(c)", cell_act
+        source = per_unit_source(w)
+        if source is not None:
+            rhs = source.symbolic.partition(" = ")[2].replace("act_cell", "act")
+            return f"{source.target}_t = {rhs}", cell_act
         return "h_t", cell_act
     return f"{name}_t", None
 
 
+def projection(w: Any) -> Any:
+    """The equation giving h a width of its own that applies to ``w`` (the LSTM's
+    ``h = W_p·m`` when ``W_p`` is set), or None."""
+    for eq in w.cell.equations:
+        if eq.target == "h" and eq.when is not None and _act(w, eq.when) is not None:
+            return eq
+    return None
+
+
+def per_unit_source(w: Any) -> Any:
+    """The equation of the per-unit value a projection maps to h (the LSTM's ``m``)."""
+    if projection(w) is None:
+        return None
+    eqs = [eq for eq in w.cell.equations if eq.target != "h"]
+    return eqs[-1] if eqs else None
+
+
 def projected(dt: Any) -> bool:
-    """Whether h has a width of its own (an LSTM projection ``h = W_p·m``): then it gets a
-    row of ``P`` values below the per-unit rows."""
-    return _act(dt.weights, "W_p") is not None
+    """Whether h has a width of its own (a projection equation applies): then it gets a
+    row of its own values below the per-unit rows."""
+    return projection(dt.weights) is not None
+
+
+def projection_label(dt: Any) -> str:
+    """``h_t = W_p·m_t``: the projected row's label, from its equation."""
+    eq = projection(dt.weights)
+    lhs, _, rhs = eq.symbolic.partition(" = ")
+    return f"{lhs}_t = {rhs}_t"
 
 
 def gate_rows(cell: CellDescription) -> tuple[str, ...]:

@@ -311,7 +311,7 @@ class StepView(pg.GraphicsLayoutWidget):
         projected = cell_rows.projected(dt)
         if projected:
             self._proj_levels = proj_levels
-            ticks.append((n_rows + 0.5, "h_t = W_p·m_t"))
+            ticks.append((n_rows + 0.5, cell_rows.projection_label(dt)))
         self.proj_image.setVisible(projected)
         self.states.getAxis("left").setTicks([ticks])
         self.states.setYRange(-0.7, n_rows + projected, padding=0)
@@ -440,7 +440,8 @@ class StepView(pg.GraphicsLayoutWidget):
             self.hover.setText(f"unit {u}")
             return
         if name == "h_t":  # the projected state: component u of P, not a unit
-            self.hover.setText(f"h_t[{u}] = {self._dt.h[self._step, u]:.4g} (W_p·m_t)")
+            rhs = cell_rows.projection_label(self._dt).partition(" = ")[2]
+            self.hover.setText(f"h_t[{u}] = {self._dt.h[self._step, u]:.4g} ({rhs})")
             return
         row = next(r for r in self._rows if r.name == name)
         value = cell_rows.values_of(self._dt, row)[self._step, u]
@@ -449,4 +450,5 @@ class StepView(pg.GraphicsLayoutWidget):
 
 def _short(row: cell_rows.Row) -> str:
     """A signed row in a colour bar caption: its name (``act_c`` as ``act(c)``)."""
-    return "act(c)" if row.name == "act_c" else row.name
+    state = row.name.removeprefix("act_")
+    return f"act({state})" if state != row.name else row.name
