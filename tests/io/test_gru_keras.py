@@ -222,3 +222,29 @@ def test_keras3_gru_arrays_are_the_transposed_reordered_kernels(
     np.testing.assert_array_equal(d.W_x, np.concatenate([r, z, h]))
     np.testing.assert_array_equal(d.b_h[2 * H :], bias[1, 2 * H :])
     np.testing.assert_array_equal(d.W_h[:H], rec[:, H : 2 * H].T)
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_keras3_rnn_of_cells_is_rewritten_as_layers(tmp_path: Path, fmt: str) -> None:
+    """``RNN([GRUCell, LSTMCell, SimpleRNNCell])`` runs as the three layers it computes, and
+    ``Bidirectional(RNN(GRUCell(reset_after=False)))`` as a Bidirectional GRU."""
+    rng = np.random.default_rng(8)
+    inp = keras.Input((T, D))
+    h = L.RNN([L.GRUCell(4), L.LSTMCell(3), L.SimpleRNNCell(2)], return_sequences=True)(inp)
+    out = L.Bidirectional(L.RNN(L.GRUCell(2, reset_after=False), return_sequences=True))(h)
+    model = keras.Model(inp, out)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.6, size=w.shape).astype(w.dtype))
+    x = rng.normal(size=(T, D)).astype(np.float32)
+    want = [np.asarray(model.predict(x[None], verbose=0))[0]]
+    model.save(tmp_path / f"cells.{fmt}")
+    loaded = lstmviz.load_model(tmp_path / f"cells.{fmt}")
+    assert [layer.kind for layer in loaded.layers] == [
+        "GRU",
+        "LSTM",
+        "SimpleRNN",
+        "Bidirectional(GRU)",
+    ]
+    assert not loaded.layers[-1].directions[0].reset_after
+    trace = lstmviz.run(loaded, x)
+    np.testing.assert_allclose(trace.layers[-1].output, want[0], atol=1e-5, rtol=0)

@@ -121,8 +121,13 @@ def flatten_layers(model_cfg: object, file: str) -> list[LayerSpec]:
 
 
 # ----------------------------------------------------------------------------- RNN cells
+#: Cells an ``RNN`` layer may run, rewritten as the layer class computing the same.
+_CELL_LAYERS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
+
+
 def _cell_entries(cfg: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
-    """The LSTMCell entries an ``RNN`` layer runs, or None if it is not only LSTM cells."""
+    """The LSTMCell/GRUCell/SimpleRNNCell entries an ``RNN`` layer runs, or None if it runs
+    any other cell."""
     cell = cfg.get("cell")
     if isinstance(cell, list):  # Keras 2 could store the list itself
         cells: Any = cell
@@ -135,7 +140,7 @@ def _cell_entries(cfg: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
         return None
     if all(
         isinstance(c, Mapping)
-        and c.get("class_name") == "LSTMCell"
+        and c.get("class_name") in _CELL_LAYERS
         and isinstance(c.get("config"), Mapping)
         for c in cells
     ):
@@ -160,7 +165,8 @@ def _as_lstm(
 
 
 def _bidirectional_rnn(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Bidirectional(RNN(LSTMCell)) → Bidirectional(LSTM) with the same settings."""
+    """Bidirectional(RNN(LSTMCell)) → Bidirectional(LSTM) with the same settings (GRUCell →
+    GRU, SimpleRNNCell → SimpleRNN)."""
     out = dict(cfg)
     for key in ("layer", "backward_layer"):
         entry = cfg.get(key)
@@ -170,7 +176,7 @@ def _bidirectional_rnn(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
         cells = _cell_entries(inner) if isinstance(inner, Mapping) else None
         if cells is not None and len(cells) == 1:
             lstm = _as_lstm(cells[0]["config"], inner, last=True, first=True)
-            out[key] = {"class_name": "LSTM", "config": lstm}
+            out[key] = {"class_name": _CELL_LAYERS[cells[0]["class_name"]], "config": lstm}
     return out
 
 
@@ -331,15 +337,16 @@ def _leaves(
         return path
     if len(cells) == 1:
         lstm = _as_lstm(cells[0]["config"], cfg, last=True, first=True)
-        out.append(LayerSpec(name, "LSTM", lstm, top, path, wiring))
+        out.append(LayerSpec(name, _CELL_LAYERS[cells[0]["class_name"]], lstm, top, path, wiring))
         return path
     used: dict[str, int] = {}
     prev = wiring
     for k, cell in enumerate(cells):
         lstm = _as_lstm(cell["config"], cfg, last=k == len(cells) - 1, first=k == 0)
-        cell_path = f"{path}/cell/cells/{_unique('lstm_cell', used)}"
+        cls = cell["class_name"]
+        cell_path = f"{path}/cell/cells/{_unique(to_snake_case(cls), used)}"
         cell_name = str(cell["config"].get("name") or f"{name}_cell_{k}")
         here = replace(prev, node=cell_path) if k == 0 else Wiring(cell_path, prev.node)
-        out.append(LayerSpec(cell_name, "LSTM", lstm, top, cell_path, here))
+        out.append(LayerSpec(cell_name, _CELL_LAYERS[cls], lstm, top, cell_path, here))
         prev = here
     return prev.node
