@@ -32,19 +32,23 @@ def _direction(d: object, x: np.ndarray) -> np.ndarray:
     h = np.zeros(W_h.shape[1]) if d.h0 is None else np.asarray(d.h0, np.float64)  # type: ignore[attr-defined]
     c = np.zeros(H)
     out = np.zeros((len(x), W_h.shape[1]))
+    clip = getattr(d, "gate_clip", None)
+    bound = (lambda a: np.clip(a, -clip, clip)) if clip else (lambda a: a)  # ONNX clip
     for t in steps:
         if kind == "GRU":
             b_x, b_h = np.asarray(d.b_x, np.float64), np.asarray(d.b_h, np.float64)  # type: ignore[attr-defined]
             gx, gh = W_x @ x[t] + b_x, W_h @ h + b_h
-            r = d.act_gate(gx[:H] + gh[:H])  # type: ignore[attr-defined]
-            z = d.act_gate(gx[H : 2 * H] + gh[H : 2 * H])  # type: ignore[attr-defined]
+            r = d.act_gate(bound(gx[:H] + gh[:H]))  # type: ignore[attr-defined]
+            z = d.act_gate(bound(gx[H : 2 * H] + gh[H : 2 * H]))  # type: ignore[attr-defined]
             if d.reset_after:  # type: ignore[attr-defined]
-                n = d.act_cand(gx[2 * H :] + r * gh[2 * H :])  # type: ignore[attr-defined]
+                n = d.act_cand(bound(gx[2 * H :] + r * gh[2 * H :]))  # type: ignore[attr-defined]
             else:
-                n = d.act_cand(gx[2 * H :] + W_h[2 * H :] @ (r * h) + b_h[2 * H :])  # type: ignore[attr-defined]
+                cand = gx[2 * H :] + W_h[2 * H :] @ (r * h) + b_h[2 * H :]
+                n = d.act_cand(bound(cand))  # type: ignore[attr-defined]
             h = (1 - z) * n + z * h
         elif kind == "RNN":
-            h = d.act_cand(W_x @ x[t] + W_h @ h + np.asarray(d.b, np.float64))  # type: ignore[attr-defined]
+            pre = W_x @ x[t] + W_h @ h + np.asarray(d.b, np.float64)  # type: ignore[attr-defined]
+            h = d.act_cand(bound(pre))  # type: ignore[attr-defined]
         else:  # LSTM without peepholes or projection: enough for the mixed models here
             g = W_x @ x[t] + W_h @ h + np.asarray(d.b, np.float64)  # type: ignore[attr-defined]
             i, f = d.act_gate(g[:H]), d.act_gate(g[H : 2 * H])  # type: ignore[attr-defined]

@@ -24,6 +24,9 @@ CASES = [
     ("gru_reverse_nobias", ["GRU"], False),
     ("rnn_bidir", ["RNN (bidirectional)"], None),
     ("rnn_relu", ["RNN"], None),
+    ("gru_clip", ["GRU"], True),
+    ("rnn_clip", ["RNN (bidirectional)"], None),
+    ("gru_h0", ["GRU (bidirectional)"], False),
 ]
 
 
@@ -64,6 +67,25 @@ def test_gru_blocks_are_reordered_and_biases_split() -> None:
     assert prov.gate_order == ("z", "r", "h") and prov.perm == (1, 0, 2)
     lbr = prov.setting("linear_before_reset")
     assert lbr is not None and lbr.assumed and lbr.value == 0
+
+
+def test_clip_and_stored_initial_state_are_read() -> None:
+    gru = lstmviz.load_model(HERE / "gru_clip.onnx").layers[0].directions[0]
+    assert gru.gate_clip == pytest.approx(0.5)
+    assert not gru.provenance.setting("clip").assumed  # type: ignore[union-attr]
+    rnn = lstmviz.load_model(HERE / "rnn_clip.onnx").layers[0].directions[1]
+    assert rnn.gate_clip == pytest.approx(0.4)
+    import onnx
+    from onnx import numpy_helper
+
+    h0 = next(
+        numpy_helper.to_array(t)
+        for t in onnx.load(HERE / "gru_h0.onnx").graph.initializer
+        if t.name == "h0"
+    )
+    fw, bw = lstmviz.load_model(HERE / "gru_h0.onnx").layers[0].directions
+    np.testing.assert_array_equal(fw.h0, h0[0, 0])
+    np.testing.assert_array_equal(bw.h0, h0[1, 0])
 
 
 def test_rnn_activation_and_summed_bias() -> None:

@@ -170,9 +170,9 @@ CASES = {
     ),
     "negative clip": (mutate("peepholes.onnx", set_attr("clip", -1.0)), "clip=-1"),
     "direction": (mutate("peepholes.onnx", set_attr("direction", "sideways")), "sideways"),
-    "GRU with clip": (  # a GRU opens since issue 14; its clip does not
-        mutate("gru_only.onnx", set_attr("clip", 1.0, op="GRU")),
-        "is an ONNX GRU with clip=1.0",
+    "GRU negative clip": (  # a GRU opens since issue 14 (tests/io/test_gru_onnx.py)
+        mutate("gru_only.onnx", set_attr("clip", -1.0, op="GRU")),
+        "has clip=-1.0; a clip threshold must be positive",
     ),
     "dynamo dropped projection": (
         copy_fixture("dynamo_proj.onnx"),

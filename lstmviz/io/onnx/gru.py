@@ -7,8 +7,8 @@ are reordered to r, z, n (``GRU_CELL.stored_order("onnx")``) and the two biases 
 reset-before one, in which ``Rbh`` is added outside the reset exactly as ``GRUDirection``'s
 ``b_h`` is. ``RNN`` stores ``W [dirs, H, D]``, ``R [dirs, H, H]``, ``B [dirs, 2H]`` (summed).
 Activations: two per direction for the GRU (f for z and r, g for the candidate; default
-Sigmoid, Tanh), one for the RNN (default Tanh), read as onnxruntime reads them. ``clip`` has
-no place in the GRU and RNN directions (it clips every activation's argument): refused by name.
+Sigmoid, Tanh), one for the RNN (default Tanh), read as onnxruntime reads them. ``clip`` clips
+every activation's argument (``gate_clip``), as for the LSTM node.
 """
 
 from __future__ import annotations
@@ -68,14 +68,13 @@ def _reorder(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([blocks[p] for p in perm], axis=0))
 
 
-def check_node(op: str, attrs: dict[str, Any], where: str) -> None:
-    """Refuse what the GRU/RNN directions cannot hold, by name."""
+def clip_of(attrs: dict[str, Any], where: str) -> tuple[float | None, Setting]:
+    """``clip`` (a positive float) and how it is shown."""
     clip = attrs.get("clip")
-    if clip is not None:
-        raise LoadError(
-            f"{where} is an ONNX {op} with clip={clip} (every activation's argument clipped), "
-            f"which lstmviz runs for LSTMs only; re-export the {op} without clip"
-        )
+    if clip is not None and not clip > 0:
+        raise LoadError(f"{where} has clip={clip}; a clip threshold must be positive")
+    note = "clips each activation's argument"
+    return (None if clip is None else float(clip)), Setting("clip", clip, clip is None, note)
 
 
 def gru_rnn_layer(
@@ -104,6 +103,7 @@ def gru_rnn_layer(
     if R.shape != (dirs, n * H, H):
         raise LoadError(f"{where}: R has shape {R.shape}, expected {(dirs, n * H, H)}")
     acts, act_setting = activations(op, attrs, dirs, where)
+    clip, clip_setting = clip_of(attrs, where)
 
     def record(role: str, key: str) -> StoredTensor:
         arr, stored_name = arrays[key]
@@ -113,7 +113,7 @@ def gru_rnn_layer(
     stored = [record("W_x", "W"), record("W_h", "R")]
     transforms = list(base.transforms)
     notes = list(base.notes)
-    settings = [act_setting, *base.settings]
+    settings = [act_setting, clip_setting, *base.settings]
     if "B" in arrays:
         B = arrays["B"][0]
         if B.shape != (dirs, 2 * n * H):
@@ -163,6 +163,7 @@ def gru_rnn_layer(
                         reset_after=reset_after,
                         act_gate=f_act,
                         act_cand=g_act,
+                        gate_clip=clip,
                         reverse=reverse,
                         provenance=provenance,
                     )
@@ -176,6 +177,7 @@ def gru_rnn_layer(
                         W_h=np.array(R[d]),
                         b=b,
                         act_cand=acts[d][0],
+                        gate_clip=clip,
                         reverse=reverse,
                         provenance=provenance,
                     )
@@ -206,7 +208,6 @@ def node_layer(folder: Any, node: Any, name: str, where: str, framework: str) ->
         raise LoadError(
             f"{where} has direction {direction!r}; expected forward|reverse|bidirectional"
         )
-    check_node(op, attrs, where)
     dirs = 2 if direction == "bidirectional" else 1
     owned: set[str] = set()
     arrays = _weights(folder, node, where, name, {}, owned)
