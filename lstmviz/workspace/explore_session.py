@@ -11,10 +11,8 @@ same corpus answers without rerunning.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +20,18 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.workspace.events import Change, Event
+from lstmviz.workspace.explore_queries import (
+    FILE_COST,
+    MATCH_KIND,
+    SELECT_KIND,
+    ExploreQueries,
+    Topic,
+    explore_api,
+)
 from lstmviz.workspace.jobs import Job
 from lstmviz.workspace.unit_selection import UnitSelection
 
-FILE_COST = float("inf")  # reading a file never runs inline on the GUI thread
-MATCH_KIND = "explore"  # the corpus run and match job (a newer query cancels the older one)
 FILE_KIND = "explore-file"
-SELECT_KIND = "explore-select"
-DEFAULT_THRESHOLD = 0.3  # LSTMVis' (and ``explore.select``'s) default
-
-
-class Topic(enum.Enum):
-    """What changed in the session (one event per kind, only on change)."""
-
-    VOCABULARY = "vocabulary"
-    CORPUS = "corpus"
-    ANNOTATIONS = "annotations"
-    LABELS = "labels"  # the current sequence's tokens as text (or None: step numbers)
-    MATCHES = "matches"  # a finished query (or cleared: new model, corpus or layer)
-    PROGRESS = "progress"  # the corpus run started, progressed, finished or was cancelled
-    ERROR = "error"  # a file or a run failed: ``message``; the previous state stays
-
-
-def _explore():  # imported on first use: a window that never explores never loads it
-    import lstmviz.explore as explore
-
-    return explore
 
 
 def infer_ids(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | None:
@@ -64,7 +48,7 @@ def infer_ids(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | No
     return None
 
 
-class ExploreSession:
+class ExploreSession(ExploreQueries):
     """``vocabulary``, ``corpus``, ``annotations``, ``labels`` (per step of the current
     sequence, or None), ``document`` (the corpus document shown, or None), ``selection``
     (the unit set), ``matches``, ``progress``; ``subscribe(topic, listener)``."""
@@ -178,44 +162,61 @@ class ExploreSession:
 
     def use_characters(self) -> None:
         """The characters mode: each id is a character (a character model without a file)."""
-        self.set_vocabulary(_explore().Vocabulary.characters(), "characters")
+        self.set_vocabulary(explore_api().Vocabulary.characters(), "characters")
 
     def load_vocabulary(self, path: str | os.PathLike[str], wait: bool = False) -> Job:
         name = Path(path).name
         return self._read(
             f"reading {name}",
-            lambda: _explore().Vocabulary.from_file(path),
+            lambda: explore_api().Vocabulary.from_file(path),
             lambda v: self.set_vocabulary(v, name),
             wait,
         )
 
     # -- corpus and annotations ----------------------------------------------------------------
     def set_corpus(self, corpus: Any, name: str = "") -> None:
+        """Use ``corpus`` (its annotations and matches go; the sequence shown stays, now
+        outside the corpus unless its tokens begin it)."""
         self.corpus, self.corpus_name = corpus, name
+        self.document = None
         self.annotations, self.annotations_name = None, ""
         self.workspace.cancel(MATCH_KIND)
         self._set_progress(None)
         self.clear_matches()
         self._emit(Topic.CORPUS)
         self._emit(Topic.ANNOTATIONS)
+        self.relabel()
 
     def open_corpus(self, path: str | os.PathLike[str], wait: bool = False) -> Job | None:
         """A text corpus needs the vocabulary first; a folder/NPZ/CSV of arrays does not."""
-        name, vocab = Path(path).name, self.vocabulary
+        name, vocab, model = Path(path).name, self.vocabulary, self.workspace.model
 
         def read() -> Any:
-            explore = _explore()
-            if Path(path).suffix.lower() in (".txt", ".text", "") and Path(path).is_file():
-                if vocab is None:
-                    raise ValueError(
-                        f"{name}: a text corpus needs a vocabulary; load one first "
-                        "(File ▸ Load vocabulary…) or choose the characters mode"
-                    )
-                return explore.Corpus.from_text(path, vocab)
-            model = self.workspace.model
+            """Text with the vocabulary, else numbers; a .txt that is neither says the
+            text reader's reason (or that a vocabulary is missing)."""
+            explore = explore_api()
+            text = Path(path).suffix.lower() in (".txt", ".text", "") and Path(path).is_file()
+            text_error: ValueError | None = None
+            if text and vocab is not None:
+                try:
+                    return explore.Corpus.from_text(path, vocab)
+                except ValueError as exc:
+                    text_error = exc
             if model is None:
-                raise ValueError(f"{name}: open a model first (its input width reads the arrays)")
-            return explore.Corpus.from_sequences(path, model.input_size, model.embedding)
+                raise text_error or ValueError(
+                    f"{name}: open a model first (its input width reads the arrays)"
+                )
+            try:
+                return explore.Corpus.from_sequences(path, model.input_size, model.embedding)
+            except ValueError:
+                if not text:
+                    raise
+                if text_error is not None:
+                    raise text_error from None
+                raise ValueError(
+                    f"{name}: not numbers; a text corpus needs a vocabulary: load one first "
+                    "(File ▸ Load vocabulary…) or choose Characters as tokens"
+                ) from None
 
         return self._read(f"reading {name}", read, lambda c: self.set_corpus(c, name), wait)
 
@@ -231,7 +232,7 @@ class ExploreSession:
                 self._emit(Topic.ANNOTATIONS)
 
         return self._read(
-            f"reading {name}", lambda: _explore().Annotations.from_file(path, corpus), use, wait
+            f"reading {name}", lambda: explore_api().Annotations.from_file(path, corpus), use, wait
         )
 
     def _read(self, label: str, read: Callable[[], Any], use: Callable[[Any], None], wait: bool):
@@ -290,170 +291,9 @@ class ExploreSession:
             return None
         key = (id(x), id(self.labels))
         if self._sequence_corpus is None or self._sequence_corpus[0] != key:
-            corpus = _explore().Corpus.from_arrays([x], tokens=[self.labels])
+            corpus = explore_api().Corpus.from_arrays([x], tokens=[self.labels])
             self._sequence_corpus = (key, corpus)
         return self._sequence_corpus[1]
-
-    def cached_states(self, corpus: Any, layer: int, direction: int, quantity: str) -> Any:
-        return self._states.get(self._key(corpus, layer, direction, quantity))
-
-    def _key(self, corpus: Any, layer: int, direction: int, quantity: str) -> tuple:
-        return (id(self.workspace.model), id(corpus), int(layer), int(direction), quantity)
-
-    def _states_work(
-        self, corpus: Any, layer: int, direction: int, quantity: str
-    ) -> Callable[[Job], Any]:
-        """A job's work: the kept states of ``corpus``, else ``run_corpus`` with the job's
-        progress and cancel (a cancelled run raises; nothing partial is kept)."""
-        model, kept = self.workspace.model, self.cached_states(corpus, layer, direction, quantity)
-
-        def work(job: Job) -> Any:
-            if kept is not None:
-                return kept
-            return _explore().run_corpus(
-                model, corpus, layer=layer, quantities=(quantity,), direction=direction,
-                progress=lambda done, total: job.report(done / max(total, 1)),
-                cancel=job._cancel,
-            )  # fmt: skip
-
-        return work
-
-    def select_units(
-        self,
-        start: int,
-        stop: int,
-        threshold: float,
-        *,
-        off_before: int = 0,
-        off_after: int = 0,
-        wait: bool = False,
-    ) -> Job | None:
-        """``select`` on the current sequence's ``[start, stop)``, for the selected layer and
-        direction and the unit set's quantity; the units found become the unit set."""
-        ws = self.workspace
-        corpus = self.sequence_corpus()
-        if ws.model is None or corpus is None:
-            self.fail("Open a model and a sequence before selecting units")
-            return None
-        s, q, model = ws.selection, self.selection.quantity, ws.model
-        states_of = self._states_work(corpus, s.layer, s.direction, q)
-        key = self._key(corpus, s.layer, s.direction, q)
-
-        def work(job: Job) -> tuple[Any, Any]:
-            states = states_of(job)
-            found = _explore().select(
-                states, start, stop, threshold, off_before=off_before, off_after=off_after,
-                quantity=q,
-            )  # fmt: skip
-            return states, found
-
-        def done(result: Any, error: BaseException | None) -> None:
-            if error is not None or result is None:
-                if error is not None and "Cancelled" not in type(error).__name__:
-                    self.fail(f"Selecting failed: {error}")
-                return
-            if ws.model is model:
-                self._states[key] = result[0]
-                self.unit_set = result[1]
-                self.selection.set_units(result[1].units)
-
-        label = f"selecting units in steps {start}-{stop - 1}"
-        return ws.submit(SELECT_KIND, label, work, done, FILE_COST, wait)
-
-    def run_query(
-        self,
-        units: Sequence[int],
-        *,
-        corpus: Any = None,
-        method: str = "overlap",
-        top: int = 20,
-        threshold: float | None = None,
-        wait: bool = False,
-    ) -> Job | None:
-        """Run the model over ``corpus`` (default: the open corpus, else the current sequence)
-        in a job unless its states are kept, then ``match`` the unit set (with the threshold
-        of the last Select); MATCHES when it is done."""
-        ws = self.workspace
-        model = ws.model
-        if corpus is None:
-            corpus = self.corpus if self.corpus is not None else self.sequence_corpus()
-        if model is None or corpus is None:
-            self.fail("Open a model (and a corpus or a sequence) before matching")
-            return None
-        if not units:
-            self.fail("The unit set is empty: select a range and press Select, or pick units")
-            return None
-        s, q = ws.selection, self.selection.quantity
-        query, exclude = self._query(units, corpus, threshold, q)
-        if query is None:
-            self.fail("Select a range first (drag over the text): it sets the match length")
-            return None
-        states_of = self._states_work(corpus, s.layer, s.direction, q)
-        key = self._key(corpus, s.layer, s.direction, q)
-
-        def work(job: Job) -> tuple[Any, list[Any]]:
-            states = states_of(job)
-            job.check()
-            found = _explore().match(states, query, top=top, method=method, exclude_query=exclude)
-            return states, list(found)
-
-        def done(result: Any, error: BaseException | None) -> None:
-            self._set_progress(None)
-            if error is not None or result is None:
-                if error is not None and "Cancelled" not in type(error).__name__:
-                    self.fail(f"Matching failed: {error}")
-                return
-            states, matches = result
-            if ws.model is model:
-                self._states[key] = states
-                self.matches, self.matched_in = matches, corpus
-                self._emit(Topic.MATCHES)
-
-        self._set_progress(0.0)
-        what = self.corpus_name if corpus is self.corpus else "the current sequence"
-        return ws.submit(MATCH_KIND, f"matching in {what}", work, done, FILE_COST, wait)
-
-    def _query(
-        self, units: Sequence[int], corpus: Any, threshold: float | None, quantity: str
-    ) -> tuple[Any, bool]:
-        """The ``UnitSet`` to match: the last Select's with the edited units (its range and
-        threshold), else one made from the span; its range in ``corpus`` positions, and
-        whether that range lies in ``corpus`` (then it is left out of the matches)."""
-        explore = _explore()
-        last, span = self.unit_set, self.selection.span
-        if last is not None and last.quantity == quantity and span == (last.start, last.stop):
-            base = last.with_units(units) if threshold is None else last
-        elif span is not None:
-            thr = DEFAULT_THRESHOLD if threshold is None else threshold
-            base = explore.UnitSet(units, span[0], span[1], float(thr), quantity=quantity)
-        else:
-            return None, False
-        base = base.with_units(units) if not np.array_equal(base.units, units) else base
-        offset = self.corpus_start() if corpus is self.corpus else None
-        if offset is not None:
-            start = offset + base.start
-            return dataclasses.replace(base, start=start, stop=start + base.length), True
-        return base, corpus is not self.corpus
-
-    def _on_busy(self, _event: Event) -> None:
-        """The corpus run's progress, read on the GUI thread from the workspace's job."""
-        job = self.workspace.jobs.get(MATCH_KIND)
-        if job is not None:
-            self._set_progress(job.progress)
-
-    def cancel_query(self) -> None:
-        self.workspace.cancel(MATCH_KIND)
-        self._set_progress(None)
-
-    def _set_progress(self, value: float | None) -> None:
-        if value != self.progress:
-            self.progress = value
-            self._emit(Topic.PROGRESS)
-
-    def clear_matches(self) -> None:
-        if self.matches or self.matched_in is not None:
-            self.matches, self.matched_in = [], None
-            self._emit(Topic.MATCHES)
 
     # -- annotations of what is shown ----------------------------------------------------------
     def tracks(self) -> list[tuple[str, npt.NDArray[np.int64]]]:

@@ -154,3 +154,26 @@ def test_new_model_clears_matches_and_units_it_lacks(explore_window, qtbot):
     window.workspace.ensure_trace(wait=True)
     assert window.text_view.values is not None
     assert len(window.text_view.values) == len(window.workspace.sequence)
+
+
+def test_corpus_files_text_with_vocabulary_numbers_without(make_main_window, tmp_path):
+    window = make_main_window()
+    window.set_model(keras_like(D=len(ALPHABET), H=4)[0])
+    session = window.explore
+    text = tmp_path / "corpus.txt"
+    text.write_text("ab(c)\n\n(a)b\n")
+    session.open_corpus(text, wait=True)
+    assert session.corpus is None and "needs a vocabulary" in session.message
+    session.use_characters()
+    session.set_vocabulary(Vocabulary.characters(ALPHABET), "chars")
+    session.open_corpus(text, wait=True)
+    assert [d.tokens for d in session.corpus.documents] == [list("ab(c)"), list("(a)b")]
+    assert session.open_document(1, step=2)
+    assert window.text_view.canvas.labels == list("(a)b")
+    assert window.workspace.step == 2
+    # numbers need no vocabulary; a new corpus forgets the document index of the old one
+    numbers = tmp_path / "numbers.txt"
+    np.savetxt(numbers, np.random.default_rng(0).normal(size=(7, len(ALPHABET))))
+    session.open_corpus(numbers, wait=True)
+    assert session.corpus.n_tokens == 7 and session.document is None
+    assert session.current_document() is None

@@ -155,8 +155,8 @@ def test_long_sequence_lays_out_once_and_paints_only_what_shows(make_main_window
     assert canvas.layout_.rows > 100
     t0 = time.perf_counter()
     window.workspace.select(unit=4)  # recolour: one array op, no layout
-    assert time.perf_counter() - t0 < 0.1
+    assert time.perf_counter() - t0 < 0.3  # ~5 ms quiet; 50,000 items would take seconds
     t0 = time.perf_counter()
     canvas.grab(canvas.visibleRegion().boundingRect())
-    assert time.perf_counter() - t0 < 0.1
+    assert time.perf_counter() - t0 < 0.3  # ~5 ms quiet; 50,000 items would take seconds
     assert canvas.token_at(QPoint(3, 3)) == 0

@@ -65,8 +65,12 @@ def test_lines_and_heatmap_show_the_set_sorted_by_activity(make_main_window, qtb
         values = getattr(ws.trace.layers[0].directions[0], q)
         order = sorted([1, 4, 6], key=lambda u: -values[:, u].mean())
         assert view.rows == order
-        for line, u in zip(view.shown_lines, order, strict=True):
-            np.testing.assert_array_equal(line.yData, values[:, u])
+        for k, u in enumerate(order):
+            t, y = view.line_data(k)
+            np.testing.assert_array_equal(t, np.arange(60))
+            np.testing.assert_array_equal(y, values[:, u])
+        with pytest.raises(IndexError):
+            view.line_data(3)
         # the most active unit is the top row of the heatmap
         np.testing.assert_array_equal(view.image.image, values[:, order].T[::-1])
     assert view.image.levels.tolist() == [0.0, 1.0]  # a gate: [0, 1]
@@ -82,7 +86,7 @@ def test_lines_and_heatmap_show_the_set_sorted_by_activity(make_main_window, qtb
     assert session.selection.units == (2,)
     click(5, Qt.KeyboardModifier.ShiftModifier)
     assert session.selection.units == (2, 3, 4, 5)
-    assert len(view.shown_lines) == 4
+    assert view.line_data(3)[1].shape == (60,)
     # a condition typed in the panel
     panel.expression.setText("h > 0")
     session.selection.set_span(10, 12)
