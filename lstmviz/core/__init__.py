@@ -32,7 +32,8 @@ from lstmviz.core.model import (
     StoredTensor,
 )
 from lstmviz.core.rnn import RNNDirection
-from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
+from lstmviz.core.trace import CellTrace, DirectionTrace, LayerTrace, Trace
+from lstmviz.core.trace_cells import GRUDirectionTrace, RNNDirectionTrace
 
 __all__ = [
     "GATES",
@@ -43,9 +44,11 @@ __all__ = [
     "Activation",
     "ActivationLayer",
     "CellDescription",
+    "CellTrace",
     "DenseLayer",
     "DirectionTrace",
     "GRUDirection",
+    "GRUDirectionTrace",
     "LSTMDirection",
     "LSTMLayer",
     "LSTMModel",
@@ -56,6 +59,7 @@ __all__ = [
     "OutputOrder",
     "Provenance",
     "RNNDirection",
+    "RNNDirectionTrace",
     "RecurrentDirection",
     "RecurrentLayer",
     "RecurrentModel",
