@@ -4,7 +4,7 @@ the on-bit index, match latency at 1,000,000 tokens × H = 512, and peak memory.
 Parts, each printed as it finishes:
 
 1. ``run_corpus`` on ``--run-tokens`` tokens (default 20,000) of a 1-layer H = 512 LSTM fed by a
-   64-wide embedding, as one stream (chunks of 2,048) and as 50-token documents; the reference is
+   64-wide embedding, as one stream (chunks of 512) and as 50-token documents; the reference is
    ``torch.nn.LSTM`` on the same tokens in the same run (batch 1, same chunks). While it runs in a
    worker thread (as the GUI runs it) the main thread sleeps 1 ms at a time and records its
    longest wait: the longest stall a GUI thread would see. Then the time from ``cancel.set()``
@@ -51,7 +51,7 @@ def make_model() -> LSTMModel:
 
 
 def torch_reference(model: LSTMModel, ids: np.ndarray) -> float:
-    """Seconds for nn.LSTM over ``ids`` in chunks of 2,048, state carried (batch 1)."""
+    """Seconds for nn.LSTM over ``ids`` in chunks of 512, state carried (batch 1)."""
     import torch
 
     set_torch_threads(THREADS)
@@ -65,8 +65,8 @@ def torch_reference(model: LSTMModel, ids: np.ndarray) -> float:
         x = torch.from_numpy(model.embedding[ids].astype(np.float32))
         t0 = time.perf_counter()
         state = None
-        for k in range(0, len(ids), 2048):
-            _, state = lstm(x[None, k : k + 2048], state)
+        for k in range(0, len(ids), 512):
+            _, state = lstm(x[None, k : k + 512], state)
         return time.perf_counter() - t0
 
 
@@ -114,7 +114,7 @@ def part_run(model: LSTMModel, n: int) -> None:
             f"longest main-thread stall {stall * 1e3:.1f} ms"
         )
     ref = torch_reference(model, ids)
-    print(f"torch.nn.LSTM, same tokens, chunks of 2,048: {ref:.2f} s = {n / ref:,.0f} tokens/s")
+    print(f"torch.nn.LSTM, same tokens, chunks of 512: {ref:.2f} s = {n / ref:,.0f} tokens/s")
     event = threading.Event()
     corpus = explore.Corpus.from_ids([ids])
     timer = threading.Timer(0.5, event.set)

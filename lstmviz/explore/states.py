@@ -28,7 +28,7 @@ from lstmviz.explore.index import OnIndex
 from lstmviz.explore.select import DEFAULT_THRESHOLD
 
 QUANTITIES = ("h", "c", "i", "f", "g", "o")
-CHUNK = 2048
+CHUNK = 512  # steps per run call: cancel answers within one chunk (~0.15 s at H = 512)
 MAX_WHOLE_STEPS = 200_000
 MAX_FLOAT32_BYTES = 1 << 30
 
