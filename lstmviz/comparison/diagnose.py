@@ -9,10 +9,12 @@ loop). Findings are reported only for layers whose every direction has an exact 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lstmviz.comparison.explain import Explanation, Finding, explain
+from lstmviz.comparison.other_cells import explain_cell
 from lstmviz.comparison.pairing import compatible
-from lstmviz.core.model import LSTMLayer, LSTMModel
+from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel
 
 KINDS = (
     "gate_permutation",
@@ -67,17 +69,26 @@ class LayerMatch:
         return sum(e.cost for e in self.explanations if e is not None) + self.swapped
 
 
+def explain_any(a: Any, b: Any, rtol: float) -> Explanation | None:
+    """``explain`` for two LSTM directions, ``explain_cell`` for two of another cell kind."""
+    if isinstance(a, LSTMDirection) and isinstance(b, LSTMDirection):
+        return explain(a, b, rtol)
+    if isinstance(a, LSTMDirection) or isinstance(b, LSTMDirection):
+        return None
+    return explain_cell(a, b, rtol)
+
+
 def match_layer(la: LSTMLayer, lb: LSTMLayer, i: int, j: int, rtol: float) -> LayerMatch:
     """B's layer j against A's layer i, directions in place or, failing that, crosswise."""
     straight = tuple(
-        explain(da, db, rtol) for da, db in zip(la.directions, lb.directions, strict=False)
+        explain_any(da, db, rtol) for da, db in zip(la.directions, lb.directions, strict=False)
     )
     match = LayerMatch(i, j, straight)
     if match.explained or len(la.directions) != 2 or len(lb.directions) != 2:
         return match
     cross = (
-        explain(la.directions[1], lb.directions[0], rtol),
-        explain(la.directions[0], lb.directions[1], rtol),
+        explain_any(la.directions[1], lb.directions[0], rtol),
+        explain_any(la.directions[0], lb.directions[1], rtol),
     )
     crossed = LayerMatch(i, j, cross, swapped=True)
     return crossed if crossed.explained else match

@@ -45,6 +45,15 @@ class DirectionDelta:
         return self.a.reverse
 
     @property
+    def quantities(self) -> tuple[str, ...]:
+        """What this direction's traces record per step: an LSTM's ``QUANTITIES``, a GRU's
+        r, z, n, h (the cell description's gates and states)."""
+        cell = getattr(self.a.weights, "cell", None)
+        if cell is None or cell.name == "LSTM":
+            return QUANTITIES
+        return (*cell.gate_names, *(s for s in cell.state_names if s not in cell.gate_names))
+
+    @property
     def n_steps(self) -> int:
         return self.a.n_steps
 
@@ -53,8 +62,8 @@ class DirectionDelta:
         cache = self.__dict__.setdefault("_delta", {})
         d = cache.get(quantity)
         if d is None:
-            if quantity not in QUANTITIES:
-                raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}")
+            if quantity not in self.quantities:
+                raise ValueError(f"quantity must be one of {', '.join(self.quantities)}")
             d = np.subtract(getattr(self.b, quantity), getattr(self.a, quantity), dtype=np.float64)
             d.setflags(write=False)
             cache[quantity] = d
@@ -65,7 +74,7 @@ class DirectionDelta:
         cache = self.__dict__.setdefault("_max", {})
         m = cache.get(quantity)
         if m is None:
-            names = QUANTITIES if quantity is None else (quantity,)
+            names = self.quantities if quantity is None else (quantity,)
             m = np.zeros(self.n_steps)
             for q in names:
                 d = np.abs(self.delta(q))
@@ -89,8 +98,8 @@ class DirectionDelta:
         if over.size == 0:
             return None
         t = int(over[-1] if self.reverse else over[0])
-        best = (-1.0, 0, QUANTITIES[0])
-        for q in QUANTITIES:
+        best = (-1.0, 0, self.quantities[0])
+        for q in self.quantities:
             row = np.abs(self.delta(q)[t])
             row = np.where(np.isnan(row), np.inf, row)
             u = int(np.argmax(row))

@@ -15,9 +15,11 @@ from lstmviz.core.model import LSTMLayer, LSTMModel
 Pairs = tuple[tuple[int, int], ...]
 
 
-def shape_of(layer: LSTMLayer) -> tuple[int, int, int, int]:
+def shape_of(layer: LSTMLayer) -> tuple[int, int, int, int, str]:
+    """(D, H, output width, directions, cell kind): what must agree for two layers to pair."""
     d = layer.directions[0]
-    return (d.input_size, d.hidden_size, d.output_size, len(layer.directions))
+    kind = getattr(d, "kind", "LSTM")
+    return (d.input_size, d.hidden_size, d.output_size, len(layer.directions), kind)
 
 
 def compatible(la: LSTMLayer, lb: LSTMLayer) -> bool:
@@ -73,5 +75,6 @@ def check_pairs(a: LSTMModel, b: LSTMModel, pairs: Iterable[tuple[int, int]]) ->
 
 
 def _spell(layer: LSTMLayer) -> str:
-    D, H, P, n = shape_of(layer)
-    return f"(D={D}, H={H}{'' if P == H else f', P={P}'}, {n} direction{'s' * (n > 1)})"
+    D, H, P, n, kind = shape_of(layer)
+    proj = "" if P == H else f", P={P}"
+    return f"({kind}, D={D}, H={H}{proj}, {n} direction{'s' * (n > 1)})"

@@ -184,22 +184,23 @@ def moves(a: LSTMDirection) -> list[Move]:
     return out
 
 
-def _blocks(m: Matrix) -> list[Matrix]:
-    H = m.shape[0] // 4
-    return [m[k * H : (k + 1) * H] for k in range(4)]
+def _blocks(m: Matrix, n: int) -> list[Matrix]:
+    H = m.shape[0] // n
+    return [m[k * H : (k + 1) * H] for k in range(n)]
 
 
-def match_blocks(a: Pair, b: Pair, atol: float) -> list[tuple[int, ...]]:
-    """Every σ with ``B[k] = A[σ(k)]`` for W_x and W_h at once, the identity first and then
-    by how few blocks move (equal blocks, e.g. all-zero ones, allow several)."""
+def match_blocks(a: Pair, b: Pair, atol: float, n: int = 4) -> list[tuple[int, ...]]:
+    """Every σ with ``B[k] = A[σ(k)]`` for W_x and W_h at once (``n`` gate blocks), the
+    identity first and then by how few blocks move (equal blocks, e.g. all-zero ones, allow
+    several)."""
     if any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
         return []
-    ablocks = [_blocks(m) for m in a]
-    bblocks = [_blocks(m) for m in b]
+    ablocks = [_blocks(m, n) for m in a]
+    bblocks = [_blocks(m, n) for m in b]
     cands: list[list[int]] = []
-    for k in range(4):
+    for k in range(n):
         row = []
-        for j in range(4):
+        for j in range(n):
             pairs = [(ab[j], bb[k]) for ab, bb in zip(ablocks, bblocks, strict=True)]
             if all(close(x[:1], y[:1], atol) for x, y in pairs) and all(
                 close(x, y, atol) for x, y in pairs
@@ -208,11 +209,11 @@ def match_blocks(a: Pair, b: Pair, atol: float) -> list[tuple[int, ...]]:
         if not row:
             return []
         cands.append(row)
-    found = [s for s in itertools.product(*cands) if len(set(s)) == 4]
+    found = [s for s in itertools.product(*cands) if len(set(s)) == n]
     return sorted(found, key=lambda s: sum(i != k for k, i in enumerate(s)))
 
 
 def permute(v: np.ndarray, sigma: tuple[int, ...]) -> np.ndarray:
-    """Blocks of a ``(4H, ...)`` array rearranged so that block k is block ``σ(k)``."""
-    H = v.shape[0] // 4
+    """Blocks of a ``(nH, ...)`` array rearranged so that block k is block ``σ(k)``."""
+    H = v.shape[0] // len(sigma)
     return np.concatenate([v[s * H : (s + 1) * H] for s in sigma])

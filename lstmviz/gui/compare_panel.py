@@ -123,7 +123,22 @@ class ComparePanel(QWidget):
 
     def _quantity(self) -> str | None:
         q = self.quantity_combo.currentText()
-        return None if q == ALL else q
+        dd = self.current_delta()
+        return None if q == ALL or dd is None or q not in dd.quantities else q
+
+    def _fit_quantities(self) -> None:
+        """The Δ-of choices are the shown direction's cell's gates and states."""
+        dd = self.current_delta()
+        names = [ALL, *(dd.quantities if dd is not None else QUANTITIES)]
+        combo = self.quantity_combo
+        if [combo.itemText(k) for k in range(combo.count())] == names:
+            return
+        keep = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(names)
+        combo.setCurrentIndex(max(names.index(keep) if keep in names else 0, 0))
+        combo.blockSignals(False)
 
     # -- session and workspace events ------------------------------------------------------------
     def _on_session(self, what: str) -> None:
@@ -247,6 +262,7 @@ class ComparePanel(QWidget):
         return "<ul style='margin-left:-20px'>" + "".join(items) + "</ul>"
 
     def _show_plots(self) -> None:
+        self._fit_quantities()
         c = self.comparison
         dd = self.current_delta()
         div = c.first_divergence if c is not None else None
@@ -264,7 +280,7 @@ class ComparePanel(QWidget):
         t = min(max(self.workspace.step, 0), dd.n_steps - 1)
         u = self.workspace.selection.unit
         names, a, b = [], [], []
-        for q in QUANTITIES:
+        for q in dd.quantities:
             va, vb = getattr(dd.a, q), getattr(dd.b, q)
             if u < va.shape[1]:
                 names.append(q)

@@ -33,11 +33,9 @@ Listener = Callable[[str], None]
 def prepared(c: Comparison, job: Job) -> Comparison:
     """Compute in the worker what the view draws first (every paired direction's max |Δ|
     per step, each quantity's and all together), so the GUI thread only sets the data."""
-    from lstmviz.comparison import QUANTITIES
-
     for dd in c.deltas:
         job.check()
-        for q in (None, *QUANTITIES):
+        for q in (None, *dd.quantities):
             dd.max_per_step(q)
     return c
 
