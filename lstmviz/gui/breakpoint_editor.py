@@ -102,6 +102,7 @@ class BreakpointEditor(QWidget):
         layout.addLayout(row)
         workspace.subscribe((Change.BREAKPOINTS, Change.TRACE), self._update_breakpoints)
         workspace.subscribe(Change.MODEL, self._update_model)
+        self._update_model(None)  # built after the model was opened (the debugger is lazy)
 
     def _update_model(self, _event: Event) -> None:
         model = self.workspace.model
