@@ -27,6 +27,7 @@ from lstmviz.explore.corpus import Corpus
 from lstmviz.explore.index import OnIndex
 from lstmviz.explore.select import DEFAULT_THRESHOLD
 
+#: What an LSTM layer records per step; a GRU layer has h, r, z, n, a plain RNN layer h.
 QUANTITIES = ("h", "c", "i", "f", "g", "o")
 CHUNK = 512  # steps per run call: cancel answers within one chunk (~0.15 s at H = 512)
 MAX_WHOLE_STEPS = 200_000
@@ -126,7 +127,7 @@ def run_corpus(
     dtype: np.dtype | type | None = None,
     thresholds: tuple[float, ...] = (DEFAULT_THRESHOLD,),
 ) -> CorpusStates:
-    """Run ``model`` (layers ``0..layer``) over every document of ``corpus``.
+    """Run ``model`` (layers ``0..layer``: LSTM, GRU or RNN) over every document of ``corpus``.
 
     ``progress(done, total)`` is called after each chunk with token counts; ``cancel.is_set()``
     is checked between chunks and raises ``Cancelled`` (the partial states are on the exception's
@@ -139,10 +140,14 @@ def run_corpus(
     n_layers = len(model.layers)
     if not 0 <= layer < n_layers:
         raise ValueError(f"layer {layer}: the model has {n_layers} LSTM layers (0..{n_layers - 1})")
-    bad = [q for q in quantities if q not in QUANTITIES]
-    if bad or not quantities:
-        raise ValueError(f"quantities must be some of {QUANTITIES}, got {quantities!r}")
     lay = model.layers[layer]
+    cell = getattr(lay, "cell", None)  # LSTM, GRU (r, z, n) or plain RNN layers
+    known = (*cell.gate_names, *cell.state_names) if cell is not None else QUANTITIES
+    bad = [q for q in quantities if q not in known]
+    if bad or not quantities:
+        raise ValueError(
+            f"quantities must be some of {', '.join(known)} for layer {layer}, got {quantities!r}"
+        )
     if direction is not None and not 0 <= direction < len(lay.directions):
         raise ValueError(f"direction {direction}: layer {layer} has {len(lay.directions)}")
     sub = model.replace(layers=model.layers[: layer + 1], head=())
@@ -179,7 +184,8 @@ def run_corpus(
                 arr[base + t0 : base + t0 + len(tl.output)] = _pick(tl, q, direction)
             if forward_only:
                 h0 = [[dt.h[-1] for dt in lt.directions] for lt in trace.layers]
-                c0 = [[dt.c[-1] for dt in lt.directions] for lt in trace.layers]
+                # c is read for LSTM layers only; a GRU/RNN layer's entry is ignored
+                c0 = [[getattr(dt, "c", dt.h)[-1] for dt in lt.directions] for lt in trace.layers]
             done += len(tl.output)
             del trace, tl
             if progress is not None and (done - reported >= CHUNK or done == N):

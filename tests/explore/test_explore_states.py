@@ -113,3 +113,20 @@ def test_large_corpora_are_stored_as_float16(tmp_path, monkeypatch):
         run_corpus(model, Corpus.from_arrays([np.ones((10, 3))]), dtype=np.float32).values().dtype
         == np.float32
     )
+
+
+def test_gru_layers_run_in_chunks_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(states_module, "CHUNK", 8)
+    torch.manual_seed(1)
+    gru = torch.nn.GRU(3, 4, batch_first=True)
+    path = tmp_path / "gru.pt"
+    torch.save({f"gru.{k}": v for k, v in gru.state_dict().items()}, path)
+    model = lstmviz.load_model(path)
+    x = np.random.default_rng(2).standard_normal((30, 3)).astype(np.float32)
+    states = run_corpus(model, Corpus.from_arrays([x]), quantities=("h", "z"))
+    with torch.no_grad():
+        want = gru(torch.from_numpy(x)[None])[0][0].numpy()
+    np.testing.assert_allclose(states.values(), want, atol=1e-5)
+    assert states.values("z").shape == (30, 4)
+    with pytest.raises(ValueError, match="some of r, z, n, h for layer 0"):
+        run_corpus(model, Corpus.from_arrays([x]), quantities=("c",))
