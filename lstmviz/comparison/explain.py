@@ -187,6 +187,10 @@ def _settings(a: LSTMDirection, b: LSTMDirection, atol: float) -> tuple[str, ...
     for name in ("cell_clip", "gate_clip", "proj_clip"):
         if getattr(a, name) != getattr(b, name):
             out.append(f"{name} {getattr(a, name)} vs {getattr(b, name)}")
+    for name in ("h0", "c0"):
+        sa, sb = getattr(a, name), getattr(b, name)
+        if (sa is None) != (sb is None) or (sa is not None and not close(sa, sb, atol)):
+            out.append(f"stored initial state {name} differs (both runs start from zeros)")
     if (a.W_p is None) != (b.W_p is None) or (
         a.W_p is not None and b.W_p is not None and not close(a.W_p, b.W_p, atol)
     ):

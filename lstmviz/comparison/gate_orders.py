@@ -95,11 +95,20 @@ def interpretations(sigma: tuple[int, ...], b: LSTMDirection) -> list[tuple[Gate
     return merged
 
 
-def _both(order: GateOrder) -> str:
+def _names(order: GateOrder) -> str:
     names = [k.name for k in KNOWN if k.gates == order.gates]
     if order.name not in names:
         names = [order.name]
-    return "/".join(names) + f" order {order.spelled}"
+    return "/".join(names)
+
+
+def _both(order: GateOrder) -> str:
+    return f"{_names(order)} order {order.spelled}"
+
+
+def _read(order: GateOrder) -> str:
+    """'i,f,g,o (PyTorch/Keras order)': the letters first, as a user would write them."""
+    return f"{order.spelled} ({_names(order)} order)"
 
 
 def describe_permutation(sigma: tuple[int, ...], b: LSTMDirection) -> tuple[str, str]:
@@ -109,7 +118,7 @@ def describe_permutation(sigma: tuple[int, ...], b: LSTMDirection) -> tuple[str,
     if not pairs:
         read = read_order(b)
         written = written_gates(sigma, read)
-        detail = f"B is stored in order {','.join(written)} (no framework's) read as {_both(read)}"
+        detail = f"B is stored in order {','.join(written)} (no framework's) read as {_read(read)}"
         idx = [written.index(g) for g in read.gates]
         fix = (
             f"reorder the gate blocks of B's kernels and biases to {read.spelled} before "
@@ -117,11 +126,9 @@ def describe_permutation(sigma: tuple[int, ...], b: LSTMDirection) -> tuple[str,
         )
         return detail, fix
     (w, r), rest = pairs[0], pairs[1:3]
-    detail = f"B is stored in {_both(w)} read as {_both(r)}"
+    detail = f"B is stored in {_both(w)} read as {_read(r)}"
     if rest:
-        detail += (
-            " (or " + "; or ".join(f"{_both(w2)} read as {_both(r2)}" for w2, r2 in rest) + ")"
-        )
+        detail += "; or " + "; or ".join(f"{_both(w2)} read as {_read(r2)}" for w2, r2 in rest)
     idx = [w.gates.index(g) for g in r.gates]
     fix = (
         f"reorder the gate blocks from {w.name} order {w.spelled} to {r.name} order "

@@ -129,8 +129,8 @@ def _permutation(sigma: tuple[int, ...], a, b) -> Finding:
         for k, o in orders.items()
         if tuple(o.names) == read_letters and k != "canonical"
     ]
-    read = f"{'/'.join(readers)} order " if readers else ""
-    detail = f"B is stored in {source} read as {read}{','.join(read_letters)}"
+    read = f" ({'/'.join(readers)} order)" if readers else ""
+    detail = f"B is stored in {source} read as {','.join(read_letters)}{read}"
     moved = [f"B's {g} block = A's {gates[s]} block" for g, s in zip(gates, sigma, strict=True)]
     evidence = ", ".join(m for m, k in zip(moved, range(len(gates)), strict=True) if sigma[k] != k)
     idx = [written.index(g) for g in read_gates]

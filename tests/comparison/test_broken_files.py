@@ -59,7 +59,7 @@ def test_pytorch_state_dict_with_onnx_ordered_gates(tmp_path):
         ("gate_permutation", 1),
     ]
     assert c.diagnoses[0].detail.startswith(
-        "B is stored in ONNX order i,o,f,c read as PyTorch/Keras order i,f,g,o"
+        "B is stored in ONNX order i,o,f,c read as i,f,g,o (PyTorch/Keras order)"
     )
     assert "B's f block = A's o block" in c.diagnoses[0].evidence
     assert c.first_divergence is not None and c.first_divergence[:3] == (0, 0, 0)

@@ -43,7 +43,7 @@ def test_gru_gate_order_and_bias_named():
     a = lstmviz.load_model(GRU / "torch" / "gru_model.pt")
     c = compare(a, _with(a, 1, _keras_order))
     assert [(d.kind, d.layer) for d in c.diagnoses] == [("gate_permutation", 1)]
-    assert "Keras/ONNX order z,r,h read as PyTorch" in c.diagnoses[0].detail
+    assert "Keras/ONNX order z,r,h read as r,z,n (PyTorch" in c.diagnoses[0].detail
     assert c.first_divergence.layer == 1
     doubled = _with(a, 0, lambda d: d.replace(b_x=2 * d.b_x, b_h=2 * d.b_h))
     assert compare(a, doubled).kinds == ["bias_doubled"]
