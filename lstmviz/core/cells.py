@@ -109,9 +109,12 @@ class CellDescription:
     variant: str = ""  # "reset after" / "reset before" for the GRU
     #: Per-step arrays the trace records besides the gates and states (LSTM: act_c, m).
     extras: tuple[str, ...] = ()
-    #: The gate whose product over time says how much of the past a unit keeps (LSTM: f),
-    #: and whether it is the gate itself (f) or one minus it is what lets in new values.
+    #: The gate whose product over time says how much of the past a unit keeps (LSTM: f,
+    #: GRU: z); None for a cell without one (the plain RNN).
     retention_gate: str | None = None
+    #: True when the share kept is one minus that gate (a minimal GRU's
+    #: ``h = (1 − f)·h + f·n``), False when it is the gate itself.
+    retention_complement: bool = False
 
     @property
     def gate_names(self) -> tuple[str, ...]:
@@ -170,7 +173,8 @@ class CellDescription:
         return (*self.gate_names, *self.state_names, *self.extras, *prev, *pre)
 
 
-def _gate_equation(gate: Gate) -> Equation:
+def gate_equation(gate: Gate) -> Equation:
+    """A gate's own equation from its terms: ``i = act_gate(W_x·x_t + W_h·h_(t-1) + b)``."""
     act = "act_gate" if gate.role == "gate" else "act_cand"
     labels = " + ".join(t.label for t in gate.terms)
     slots = " + ".join("{" + t.key + "}" for t in gate.terms)
@@ -186,11 +190,11 @@ def _lstm() -> CellDescription:
                (("i", "input"), ("f", "forget"), ("o", "output")))  # fmt: skip
     g = Gate("g", "candidate", "candidate", (_X, _H, _B))
     equations = (
-        _gate_equation(i),
-        _gate_equation(f),
-        _gate_equation(g),
+        gate_equation(i),
+        gate_equation(f),
+        gate_equation(g),
         Equation("c", "c = f·c_(t-1) + i·g", "{f}·{c_prev} + {i}·{g}"),
-        _gate_equation(o),
+        gate_equation(o),
         Equation("m", "h = o·act_cell(c)", "{o}·{act_cell}({c})"),
         Equation("h", "h = W_p·m", "W_p·m", when="W_p"),
     )
@@ -229,9 +233,9 @@ def _gru(reset_after: bool) -> CellDescription:
         terms = (_X, Term("cand_h", "W_h·(r⊙h_(t-1))"), _B)
     n = Gate("n", "candidate", "candidate", terms)
     equations = (
-        _gate_equation(r),
-        _gate_equation(z),
-        _gate_equation(n),
+        gate_equation(r),
+        gate_equation(z),
+        gate_equation(n),
         Equation("h", "h = (1 − z)·n + z·h_(t-1)", "(1 − {z})·{n} + {z}·{h_prev}"),
     )
     return CellDescription(
@@ -247,7 +251,7 @@ def _gru(reset_after: bool) -> CellDescription:
 
 def _rnn() -> CellDescription:
     n = Gate("n", "new state", "candidate", (_X, _H, _B))
-    equations = (_gate_equation(n), Equation("h", "h = n", "{n}"))
+    equations = (gate_equation(n), Equation("h", "h = n", "{n}"))
     orders = {k: StoredOrder(("h",), (0,)) for k in ("canonical", "keras", "torch", "onnx")}
     return CellDescription("RNN", (n,), (State("h", "hidden state"),), equations, orders)
 

@@ -7,7 +7,7 @@ Arithmetic is float32 by default, as in the frameworks; ``dtype=np.float64`` giv
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -20,7 +20,7 @@ from lstmviz.core.dense import apply_all
 from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
 from lstmviz.core.rnn import RNNDirection
-from lstmviz.core.trace import DirectionTrace, LayerTrace, Trace
+from lstmviz.core.trace import CellTrace, DirectionTrace, LayerTrace, Trace
 from lstmviz.core.trace_cells import GRUDirectionTrace, RNNDirectionTrace
 
 FloatArray = npt.NDArray[np.floating]
@@ -393,6 +393,20 @@ def run_direction(
     )
 
 
+#: The forward pass of each direction class other than the LSTM: ``runner(w, x, h0, *,
+#: dtype, engine) -> trace``. A new cell kind adds its direction class here (``register``).
+RUNNERS: dict[type, Callable[..., CellTrace]] = {
+    GRUDirection: run_gru_direction,
+    RNNDirection: run_rnn_direction,
+}
+
+
+def register(direction_class: type, runner: Callable[..., CellTrace]) -> None:
+    """Make ``run`` run directions of ``direction_class`` with ``runner`` (a new cell kind:
+    its cell description, direction class, trace class and this runner are all it needs)."""
+    RUNNERS[direction_class] = runner
+
+
 def _run_any(
     w: LSTMDirection | GRUDirection | RNNDirection,
     inp: FloatArray,
@@ -403,13 +417,14 @@ def _run_any(
     *,
     dtype: npt.DTypeLike,
     engine: Engine,
-) -> DirectionTrace | GRUDirectionTrace | RNNDirectionTrace:
+) -> DirectionTrace | GRUDirectionTrace | RNNDirectionTrace | CellTrace:
     """One direction of layer ``k`` of any cell kind, from its initial states."""
     h_init = _initial(h0, k, d, w.output_size, "h0", w.h0)
-    if isinstance(w, GRUDirection):
-        return run_gru_direction(w, inp, h_init, dtype=dtype, engine=engine)
-    if isinstance(w, RNNDirection):
-        return run_rnn_direction(w, inp, h_init, dtype=dtype, engine=engine)
+    runner = RUNNERS.get(type(w))
+    if runner is not None:
+        return runner(w, inp, h_init, dtype=dtype, engine=engine)
+    if not isinstance(w, LSTMDirection):
+        raise TypeError(f"no forward pass registered for {type(w).__name__} (compute.register)")
     c_init = _initial(c0, k, d, w.hidden_size, "c0", w.c0)
     return run_direction(w, inp, h_init, c_init, dtype=dtype, engine=engine)
 

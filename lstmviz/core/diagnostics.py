@@ -64,7 +64,8 @@ def retention(dt: CellTrace) -> FloatArray:
     gate = cell.retention_gate
     if gate is None:
         raise ValueError(f"a {dt.cell.name} cell has no gate that keeps its state")
-    return dt.gate(gate)
+    values = dt.gate(gate)
+    return 1 - values if cell.retention_complement else values
 
 
 #: Largest side of the forget-gate product image: about the pixels it is drawn on.
@@ -277,8 +278,10 @@ def _report(trace: Trace) -> list[DirectionReport]:
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
             keep = dt.cell.retention_gate
+            if keep and dt.cell.retention_complement:
+                keep = f"1 − {keep}"
             with np.errstate(invalid="ignore"):
-                mean = float(np.nanmean(dt.gate(keep))) if keep else float("nan")
+                mean = float(np.nanmean(retention(dt))) if keep else float("nan")
                 out.append(
                     DirectionReport(
                         k,
