@@ -1,0 +1,64 @@
+"""NumPy arrays holding a PyTorch-layout GRU or plain RNN under short names (``enc_w_ih``,
+``enc_w_hh``, ``enc_b_ih``, ``enc_b_hh``): read as the ``nn.GRU``/``nn.RNN`` cells they are.
+
+g2p_en ships its grapheme-to-phoneme model so (``checkpoint20.npz``: an encoder and a decoder
+GRU, each ``w_ih [3H, D]``, ``w_hh [3H, H]``, ``b_ih``, ``b_hh [3H]``, run by its own NumPy
+code with torch's equations: r, z, n, the reset gate on ``W_hn·h + b_hn``). The names are
+mapped to torch's (``enc.weight_ih`` …) for ``state_dict``, which builds the canonical
+directions, and the provenance then names the arrays as the file does. Only groups whose
+rows are 3H (GRU) or H (RNN) are taken this way: LSTM-shaped short names keep going through
+the layout guessing of ``layouts``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+from lstmviz.core.model import LSTMModel
+
+_SHORT = re.compile(r"^(?P<prefix>.*?)[_./]?(?P<kind>w|b|weight|bias)_(?P<part>ih|hh)$")
+_TORCH = {"w": "weight", "weight": "weight", "b": "bias", "bias": "bias"}
+
+
+def torch_names(arrays: Mapping[str, np.ndarray]) -> dict[str, str] | None:
+    """{torch name: file name} for every short-named GRU/RNN group (weights ``[3H, D]`` /
+    ``[3H, H]`` or ``[H, D]`` / ``[H, H]``), or None when there is none."""
+    groups: dict[str, dict[str, str]] = {}
+    for name, arr in arrays.items():
+        m = _SHORT.match(name)
+        if m is None or arr.dtype.kind != "f" or name.endswith(("weight_ih", "weight_hh")):
+            continue  # full torch names are state_dict's own
+        param = f"{_TORCH[m['kind']]}_{m['part']}"
+        groups.setdefault(m["prefix"], {})[param] = name
+    mapping: dict[str, str] = {}
+    for prefix, params in groups.items():
+        if "weight_ih" not in params or "weight_hh" not in params:
+            continue
+        w_ih, w_hh = arrays[params["weight_ih"]], arrays[params["weight_hh"]]
+        if w_ih.ndim != 2 or w_hh.ndim != 2 or w_hh.shape[1] == 0:
+            continue
+        H = w_hh.shape[1]
+        if w_ih.shape[0] not in (3 * H, H) or w_hh.shape[0] != w_ih.shape[0]:
+            continue  # an LSTM (4H) or something else: not read here
+        for param, name in params.items():
+            mapping[f"{prefix}.{param}" if prefix else param] = name
+    return mapping or None
+
+
+def renamed_back(model: LSTMModel, mapping: Mapping[str, str]) -> LSTMModel:
+    """``model`` with every stored array named as the file names it."""
+    layers = []
+    for layer in model.layers:
+        dirs = []
+        for d in layer.directions:
+            prov = d.provenance
+            stored = tuple(
+                dataclasses.replace(t, name=mapping.get(t.name, t.name)) for t in prov.stored
+            )
+            dirs.append(d.replace(provenance=dataclasses.replace(prov, stored=stored)))
+        layers.append(dataclasses.replace(layer, directions=tuple(dirs)))
+    return model.replace(layers=tuple(layers))
