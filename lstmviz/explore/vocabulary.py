@@ -286,6 +286,15 @@ def _pairs(lines: list[str]) -> dict[str, int] | None:
     return out
 
 
+_SPECIAL = re.compile(r"<[^<>\s]+>|\[[A-Za-z_]+\]")
+
+
+def _single_characters(tokens: object) -> bool:
+    """Every token one character, besides special ones (``<PAD>``, ``[UNK]``): a char model."""
+    regular = [t for t in tokens if not _SPECIAL.fullmatch(t)]  # type: ignore[attr-defined]
+    return bool(regular) and all(len(t) == 1 for t in regular)
+
+
 def _guess_unknown(tokens: list[str] | tuple[str | None, ...]) -> str | None:
     for cand in ("[UNK]", "<unk>", "<UNK>", "UNK", "<oov>", "<OOV>"):
         if cand in tokens:
@@ -300,7 +309,7 @@ def _from_json(name: str, data: object) -> Vocabulary:
                 tuple(data),
                 kind="JSON token list",
                 source=name,
-                char_level=bool(data) and all(len(t) == 1 for t in data),
+                char_level=_single_characters(data),
                 unknown=_guess_unknown(data),
             )
         raise ValueError(f"{name}: a JSON list that is not a list of tokens")
@@ -318,11 +327,37 @@ def _from_json(name: str, data: object) -> Vocabulary:
         and all(k.lstrip("-").isdigit() for k in data)
     ):
         return _from_mapping(name, {v: int(k) for k, v in data.items()}, kind="JSON {id: token}")
+    inner = _wrapped(data)
+    if inner is not None:
+        key, value = inner
+        vocab = _from_json(name, value)
+        return _replace(vocab, kind=f"JSON {{{key!r}: {vocab.kind.removeprefix('JSON ')}}}")
     keys = ", ".join(list(map(str, data))[:4])
     raise ValueError(
         f"{name}: JSON with keys {keys[:80]} is not a vocabulary; expected {{token: id}}, "
         "{id: token}, a Keras Tokenizer JSON or a Hugging Face tokenizer.json"
     )
+
+
+def _wrapped(data: dict) -> tuple[str, object] | None:
+    """A vocabulary one level down, as scripts save them: ``{"tokens": [...]}``,
+    ``{"char2idx": {...}, "idx2char": {...}}``, torchtext's ``{"stoi": ..., "itos": [...]}``.
+    A ``{token: id}`` member wins over ``{id: token}``, which wins over a list."""
+    found: dict[int, tuple[str, object]] = {}
+    for key, value in data.items():
+        if not value:
+            continue
+        if isinstance(value, dict):
+            values = value.values()
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                found.setdefault(0, (key, value))
+            elif all(isinstance(v, str) for v in values) and all(
+                str(k).lstrip("-").isdigit() for k in value
+            ):
+                found.setdefault(1, (key, value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.setdefault(2, (key, value))
+    return found[min(found)] if found else None
 
 
 def _from_mapping(
@@ -343,7 +378,7 @@ def _from_mapping(
         if tokens[i] is None:
             tokens[i] = tok
     options.setdefault("unknown", _guess_unknown(list(mapping)))
-    options.setdefault("char_level", all(len(t) == 1 for t in mapping))
+    options.setdefault("char_level", _single_characters(mapping))
     return Vocabulary(tuple(tokens), kind=kind, source=name, **options)  # type: ignore[arg-type]
 
 

@@ -115,7 +115,7 @@ def _refused(path: Path, needle: str) -> str:
         (b"[" * 200_000, "nested too deeply"),
         (b'{"a": -1}', "negative id"),
         (b'{"a": 99999999}', "lstmviz reads vocabularies of up to"),
-        (b'{"x": {"y": 1}}', "is not a vocabulary"),
+        (b'{"x": {"y": [1]}, "n": 3}', "is not a vocabulary"),
         (b'{"class_name": "Tokenizer", "config": {"word_index": "[1, 2]"}}', "word_index"),
         (b'{"version": "1.0", "model": {"type": "WordLevel"}}', "has no vocab"),
     ],
@@ -148,3 +148,27 @@ def test_fifo_does_not_block(tmp_path):
 def test_decode_outside_the_vocabulary():
     v = Vocabulary.from_tokens(["a", "b"])
     assert v.decode(np.array([1, 5, -1])) == ["b", "<5>", "<-1>"]
+
+
+@pytest.mark.parametrize(
+    ("content", "kind", "char_level"),
+    [
+        # the shape of arabic_name_romanizer's resources/vocab.json (PyPI), a char seq2seq model
+        ({"tokens": ["<PAD>", "<UNK>", "<ROLE_GIVEN>", " ", "A", "B"]}, "'tokens'", True),
+        # the shape of khmer_ocr_ocm's assets/vocab.json (PyPI): both directions stored
+        ({"char2idx": {"a": 1, "b": 2}, "idx2char": {"1": "a", "2": "b"}}, "'char2idx'", True),
+        (
+            {"itos": ["<unk>", "the", "cat"], "stoi": {"<unk>": 0, "the": 1, "cat": 2}},
+            "'stoi'",
+            False,
+        ),
+        ({"idx2word": {"0": "<unk>", "1": "the"}}, "'idx2word'", False),
+    ],
+)
+def test_vocabularies_one_level_down(tmp_path, content, kind, char_level):
+    p = tmp_path / "vocab.json"
+    p.write_text(json.dumps(content), encoding="utf-8")
+    v = Vocabulary.from_file(p)
+    assert kind in v.kind and v.char_level is char_level
+    first = next(t for t in v.tokens if t is not None and not t.startswith("<"))
+    assert v.decode([v.id_of(first)]) == [first]
