@@ -19,6 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.io.probe import Probe
+from lstmviz.io.torch.state_dict import model_from_state_dict
 
 _SHORT = re.compile(r"^(?P<prefix>.*?)[_./]?(?P<kind>w|b|weight|bias)_(?P<part>ih|hh)$")
 _TORCH = {"w": "weight", "weight": "weight", "b": "bias", "bias": "bias"}
@@ -62,3 +64,34 @@ def renamed_back(model: LSTMModel, mapping: Mapping[str, str]) -> LSTMModel:
             dirs.append(d.replace(provenance=dataclasses.replace(prov, stored=stored)))
         layers.append(dataclasses.replace(layer, directions=tuple(dirs)))
     return model.replace(layers=tuple(layers))
+
+
+def load(
+    probe: Probe,
+    arrays: dict[str, np.ndarray],
+    short: dict[str, str],
+    prefix: str | None,
+    source_format: str,
+) -> LSTMModel:
+    """The GRU/RNN cell ``prefix`` names (or the only one) through ``state_dict``; the
+    ``<prefix>_emb`` table beside it (g2p_en) becomes the token embedding."""
+    taken = set(short.values())
+    tensors = {**{k: arrays[v] for k, v in short.items()}}
+    groups = sorted({k.rpartition(".")[0] for k in short})
+    target = prefix if prefix is not None else (groups[0] if len(groups) == 1 else None)
+    table = f"{target}_emb"
+    if target in groups and table in arrays:  # g2p_en: enc_emb feeds enc
+        tensors[f"{table}.weight"] = arrays[table]
+        taken.add(table)
+    tensors.update({k: v for k, v in arrays.items() if k not in taken})
+    shown = ", ".join(list(short.values())[:4]) + (", ..." if len(short) > 4 else "")
+    model = model_from_state_dict(
+        tensors,
+        file=probe.name,
+        source_format=source_format,
+        source_path=str(probe.path),
+        prefix=prefix,
+        notes=[f"{shown} read as PyTorch GRU/RNN cell weights (weight_ih, weight_hh, ...)"],
+    )
+    model = renamed_back(model, short)
+    return model.replace(framework="PyTorch layout (NumPy arrays)")

@@ -291,33 +291,6 @@ def _shapes(items: list[cells.Item], room: int = 90) -> str:
     return ", ".join(parts) + (", ..." if len(parts) < len(items) else "")
 
 
-def _short_named(
-    probe: Probe, arrays: dict[str, np.ndarray], short: dict[str, str], prefix: str | None
-) -> LSTMModel:
-    """Short PyTorch-layout GRU/RNN names (``gru_names``) through ``state_dict``."""
-    taken = set(short.values())
-    tensors = {**{k: arrays[v] for k, v in short.items()}}
-    groups = sorted({k.rpartition(".")[0] for k in short})
-    target = prefix if prefix is not None else (groups[0] if len(groups) == 1 else None)
-    table = f"{target}_emb"
-    if target in groups and table in arrays:  # g2p_en: enc_emb feeds enc
-        tensors[f"{table}.weight"] = arrays[table]
-        taken.add(table)
-    tensors.update({k: v for k, v in arrays.items() if k not in taken})
-    source_format = f"{_format_name(probe)} (layout: pytorch, from names)"
-    shown = ", ".join(list(short.values())[:4]) + (", ..." if len(short) > 4 else "")
-    model = model_from_state_dict(
-        tensors,
-        file=probe.name,
-        source_format=source_format,
-        source_path=str(probe.path),
-        prefix=prefix,
-        notes=[f"{shown} read as PyTorch GRU/RNN cell weights (weight_ih, weight_hh, ...)"],
-    )
-    model = gru_names.renamed_back(model, short)
-    return model.replace(framework="PyTorch layout (NumPy arrays)")
-
-
 def _format_name(probe: Probe) -> str:
     return "NumPy .npy" if probe.head.startswith(NPY_MAGIC) else "NumPy .npz"
 
@@ -341,7 +314,8 @@ def load_arrays(
     arrays = read_arrays(probe, factor)
     short = gru_names.torch_names(arrays) if layout in (None, "pytorch") else None
     if short is not None:  # g2p_en-style enc_w_ih...: a PyTorch GRU or RNN cell
-        return _short_named(probe, arrays, short, prefix)
+        fmt = f"{_format_name(probe)} (layout: pytorch, from names)"
+        return gru_names.load(probe, arrays, short, prefix, fmt)
     chosen, how, specs = _choose(file, arrays, layout)
     source_format = f"{_format_name(probe)} (layout: {chosen}, {how})"
     notes = [f"layout {chosen} {how}"]
