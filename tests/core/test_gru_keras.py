@@ -114,3 +114,38 @@ def test_keras_bidirectional_gru_then_simple_rnn(merge_mode: str) -> None:
     trace = run(ours, x)
     np.testing.assert_allclose(trace.final_output, want, atol=TOL)
     np.testing.assert_allclose(trace.final_output, trace.output[-1], atol=TOL)
+
+
+def test_keras_gru_with_a_dense_between_and_a_head() -> None:
+    """GRU -> Dense(tanh) -> GRU(return_sequences=False) -> Dense(softmax): the Dense layers run
+    as ``before``/``head`` as for LSTMs."""
+    from lstmviz.core import DenseLayer
+
+    inp = keras.Input((None, 3))
+    g1 = keras.layers.GRU(4, return_sequences=True)
+    mid = keras.layers.Dense(5, activation="tanh")
+    g2 = keras.layers.GRU(6, reset_after=False)
+    out = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inp, out(g2(mid(g1(inp)))))
+    _randomize(model, seed=4, scale=0.7)
+    x = _x(30, 3)
+    want = np.asarray(keras.ops.convert_to_numpy(model(x[None])))[0]
+
+    def dense(layer: keras.layers.Dense, act: str) -> DenseLayer:
+        kernel, bias = (np.asarray(v) for v in layer.get_weights())
+        return DenseLayer(layer.name, kernel.T, bias, Activation(act))
+
+    ours = LSTMModel(
+        (
+            LSTMLayer("g1", (gru_direction(g1),), kind="GRU"),
+            LSTMLayer(
+                "g2",
+                (gru_direction(g2),),
+                return_sequences=False,
+                kind="GRU",
+                before=(dense(mid, "tanh"),),
+            ),
+        ),
+        head=(dense(out, "softmax"),),
+    )
+    np.testing.assert_allclose(run(ours, x).final_output, want, atol=TOL)
