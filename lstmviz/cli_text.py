@@ -55,6 +55,12 @@ def _run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
         # names in the summary come from the file: no escape sequence reaches the terminal
         lines = model_summary(model).splitlines()
         print("\n".join(one_line(line, limit=10_000) for line in lines))
+        if getattr(args, "other", None):  # lstmviz A B --info: the comparison as text
+            from lstmviz.comparison import compare
+
+            c = compare(model, load_model(args.other))
+            print(f"\ncompared with {one_line(str(args.other))} (B):")
+            print("\n".join(one_line(line, limit=10_000) for line in c.summary().splitlines()))
     if args.export_trace:
         from lstmviz.core.compute import run
         from lstmviz.core.export import save_trace_npz
