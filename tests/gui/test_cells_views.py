@@ -8,12 +8,16 @@ is also rendered to tests/_artifacts/cells_*.png.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
 
 from lstmviz.core import GRUDirection, LSTMDirection, LSTMLayer, LSTMModel, RNNDirection
-from lstmviz.core.cells import GRU_CELL
+from lstmviz.core.cells import GRU_CELL, LSTM_CELL
 
 D, H = 3, 5
 
@@ -221,3 +225,314 @@ def test_gru_and_rnn_views_show_the_trace_of_their_own_gates(
     save_artifact(window, f"cells_{dt.cell.name.lower()}_weights")
     assert f"shown {','.join(dt.cell.gate_names)}" in window.status_label.text()
     assert dt.cell.name in window.details.text.toPlainText()
+
+
+def _title(plot) -> str:
+    return plot.titleLabel.toolTip() or plot.titleLabel.text
+
+
+def show_diagnostics(panel, qtbot):
+    page = panel.diagnostics_page
+    panel.views.setCurrentWidget(page)
+    qtbot.waitUntil(lambda: page.currentIndex() == 1 and page.shown is not None, timeout=10_000)
+    return page.view
+
+
+def check_diagnostics(panel, qtbot, dt, layer: int) -> None:
+    """Saturation rows are the cell's gates; the product is its retention gate's."""
+    from lstmviz.core import diagnostics as diag
+
+    view = show_diagnostics(panel, qtbot)
+    gates = tuple(g.name for g in dt.cell.gates if g.role == "gate")
+    H = dt.weights.hidden_size
+    assert view.saturation.shape == (len(gates), H)
+    for k, g in enumerate(gates):
+        np.testing.assert_array_equal(view.saturation[k], diag.saturation(dt, g))
+    ticks = [text for _, text in view.sat_plot.getAxis("left")._tickLevels[0]]
+    assert ticks == list(gates)
+    assert f"layer {layer}" in _title(view.sat_plot)
+    keep = dt.cell.retention_gate
+    if keep is None:
+        assert np.isnan(view.product).all()
+        assert "no retention product" in _title(view.prod_plot)
+        assert not view.product_mode.isEnabled()
+    else:
+        long_name = dt.cell.gate(keep).long_name
+        assert f"{long_name}-gate product" in _title(view.prod_plot)
+        assert f"∏ {keep}(s+1…t)" in _title(view.prod_plot)
+        np.testing.assert_array_equal(view.product, diag.forget_product(dt))
+        # the product is the retention gate's own: one step back, it is that gate's value
+        f = dt.gate(keep)[::-1] if dt.reverse else dt.gate(keep)
+        steps = diag.product_steps(dt.n_steps)
+        s, t = int(steps[1]), int(steps[2])
+        np.testing.assert_allclose(
+            view.product[1, 2], np.mean(np.prod(f[s + 1 : t + 1], axis=0)), rtol=1e-5
+        )
+
+
+def test_a_model_mixing_lstm_and_gru_layers(make_main_window, qtbot, tmp_path, save_artifact):
+    model, (lstm, gru) = mixed_model()
+    x = sequence(T=16)
+    window = make_main_window()
+    panel = open_debugger(window, model, x)
+    trace = panel.trace
+    with torch.no_grad():
+        y, _ = lstm(torch.tensor(x[None], dtype=torch.float32))
+        y, _ = gru(y)
+    np.testing.assert_allclose(trace.output, y[0].numpy(), rtol=1e-5, atol=1e-5)
+    assert [layer.cell for layer in model.layers] == [LSTM_CELL, GRU_CELL]
+    t, u = 9, 3
+    window.go_to_step(t)
+    panel.workspace.select(unit=u)
+    for layer in (1, 0, 1):  # GRU, back to the LSTM, GRU again: nothing of the other stays
+        window.select_direction(layer, 0)
+        dt = trace.layers[layer].directions[0]
+        panel.views.setCurrentWidget(panel.step_view)
+        check_step_view(panel, dt, t)
+        assert f"({dt.cell.name})" in panel.step_view.title.text
+        check_inspector(panel, dt, t, u)
+        check_time_plots(panel, dt, u)
+        check_diagnostics(panel, qtbot, dt, layer)
+        assert panel.workspace.selection.gate in dt.cell.gate_names
+    panel.views.setCurrentWidget(panel.step_view)
+    save_artifact(window, "cells_mixed_step")
+    panel.views.setCurrentWidget(panel.diagnostics_page)
+    save_artifact(window, "cells_mixed_diagnostics")
+
+    # a breakpoint on the GRU's update gate, and one on the LSTM's forget gate
+    gru_z = trace.layers[1].directions[0].z
+    threshold = float(np.quantile(gru_z.max(axis=1), 0.6))
+    editor = panel.breakpoint_editor
+    assert "z" in editor.entry.toolTip() and "f" in editor.entry.toolTip()
+    editor.entry.setText(f"any z > {threshold:.4f}")
+    assert editor.add_from_entry(), editor.error.text()
+    expected = (gru_z > float(f"{threshold:.4f}")).any(axis=1)
+    assert 0 < expected.sum() < len(expected)
+    np.testing.assert_array_equal(panel.debugger.breakpoint_mask(), expected)
+    window.go_to_step(0)
+    panel.workspace.run_to_breakpoint(True)
+    first = int(np.flatnonzero(expected[1:])[0]) + 1
+    assert panel.current_step == first
+    assert f"({expected.sum()} step" in editor.list.item(0).text()
+
+    # exports: every recorded array of both cells, by the cell's names
+    paths = panel.export_trace(tmp_path / "mixed.npz")
+    with np.load(paths[0], allow_pickle=False) as npz:
+        for k, lt in enumerate(trace.layers):
+            dt = lt.directions[0]
+            for name in (*dt.cell.gate_names, "h"):
+                np.testing.assert_array_equal(npz[f"layer{k}/forward/{name}"], dt.value(name))
+        assert "layer0/forward/c" in npz and "layer1/forward/c" not in npz
+    for suffix in ("png", "svg"):
+        out = panel.export_view(tmp_path / f"step.{suffix}", panel.step_view)
+        assert out.stat().st_size > 1000
+
+
+def test_switching_between_an_lstm_and_a_gru_model_leaves_nothing_stale(make_main_window, qtbot):
+    """LSTM → GRU → LSTM in one window: each view shows the open model's cell only."""
+    from model_factories import keras_like
+
+    lstm_model = keras_like(D=D, H=4, seed=5)[0]
+    gru, _ = gru_model(seed=6)
+    window = make_main_window()
+    x = sequence(T=10, seed=7)
+    for model in (lstm_model, gru, lstm_model):
+        panel = open_debugger(window, model, x)
+        trace = panel.trace
+        window.go_to_step(5)
+        panel.workspace.select(unit=1)
+        dt = trace.layers[0].directions[0]
+        panel.views.setCurrentWidget(panel.step_view)
+        check_step_view(panel, dt, 5)
+        check_inspector(panel, dt, 5, 1)
+        check_time_plots(panel, dt, 1)
+        check_diagnostics(panel, qtbot, dt, 0)
+        tab = "h0 / c0" if "c" in dt.cell.state_names else "h0"
+        editor = panel.sequence_editor
+        assert editor.tabs.tabText(editor.states_index) == tab
+        assert editor._state_form.isRowVisible(editor.c0) == ("c" in dt.cell.state_names)
+        keep = dt.cell.retention_gate
+        assert f"any {keep} < 0.05" in panel.breakpoint_editor.examples.text()
+        check_weights(window, dt.weights)
+        tree = window.tree.texts()
+        assert any(dt.cell.name in text for text in tree), tree
+
+
+# -- a made-up fourth cell: no view knows it ---------------------------------------------------
+def _made_up_cell():
+    """A "minimal gated unit" no view has heard of: a keep gate u, a candidate k that sees the
+    kept state, h = u·h_(t-1) + (1 − u)·k, and an extra array a = (1 − u)·k."""
+    from lstmviz.core.cells import CellDescription, Equation, Gate, State, StoredOrder, Term
+
+    x, hh, b = Term("z_x", "W_x·x_t"), Term("z_h", "W_h·h_(t-1)"), Term("b", "b")
+    u = Gate("u", "keep", "gate", (x, hh, b))
+    k = Gate("k", "proposal", "candidate", (x, Term("cand_h", "W_h·(u⊙h_(t-1))"), b))
+    equations = (
+        Equation("u", "u = act_gate(W_x·x_t + W_h·h_(t-1) + b)",
+                 "{act_gate}({z_x} + {z_h} + {b})", "u"),
+        Equation("k", "k = act_cand(W_x·x_t + W_h·(u⊙h_(t-1)) + b)",
+                 "{act_cand}({z_x} + {cand_h} + {b})", "k"),
+        Equation("a", "a = (1 − u)·k", "(1 − {u})·{k}"),
+        Equation("h", "h = u·h_(t-1) + a", "{u}·{h_prev} + {a}"),
+    )  # fmt: skip
+    orders = {"canonical": StoredOrder(("u", "k"), (0, 1))}
+    return CellDescription(
+        "MGU", (u, k), (State("h", "hidden state"),), equations, orders,
+        extras=("a",), retention_gate="u",
+    )  # fmt: skip
+
+
+def _made_up_classes(cell):
+    from lstmviz.core.activations import SIGMOID, TANH, Activation
+    from lstmviz.core.model import Provenance, RecurrentDirection
+    from lstmviz.core.trace import CellTrace
+
+    @dataclass(frozen=True)
+    class MGUDirection(RecurrentDirection):
+        W_x: np.ndarray
+        W_h: np.ndarray
+        b: np.ndarray
+        act_gate: Activation = SIGMOID
+        act_cand: Activation = TANH
+        reverse: bool = False
+        provenance: Provenance = field(default_factory=lambda: Provenance(framework="made up"))
+        h0: np.ndarray | None = None
+        array_fields: ClassVar[tuple[str, ...]] = ("W_x", "W_h", "b", "h0")
+
+        def __post_init__(self) -> None:
+            self._freeze_fields()
+
+        @property
+        def output_size(self) -> int:
+            return self.hidden_size
+
+        @property
+        def has_peepholes(self) -> bool:
+            return False
+
+    MGUDirection.cell = cell
+
+    @dataclass(frozen=True, eq=False)
+    class MGUTrace(CellTrace):
+        derived_names: ClassVar[tuple[str, ...]] = ("z_x", "z_h", "cand_h", "pre")
+        weights: MGUDirection
+        x: np.ndarray
+        b: np.ndarray
+        u: np.ndarray
+        k: np.ndarray
+        a: np.ndarray
+        h: np.ndarray
+        h_prev: np.ndarray
+
+        @cached_property
+        def z_x(self):
+            return self.x @ self.weights.W_x.T
+
+        @cached_property
+        def z_h(self):
+            return self.h_prev @ self.weights.W_h.T
+
+        @cached_property
+        def cand_h(self):
+            H = self.weights.hidden_size
+            return (self.u * self.h_prev) @ self.weights.W_h[H:].T
+
+        @cached_property
+        def pre(self):
+            H = self.weights.hidden_size
+            out = self.z_x + self.b
+            out[:, :H] += self.z_h[:, :H]
+            out[:, H:] += self.cand_h
+            return out
+
+    return MGUDirection, MGUTrace
+
+
+def _run_made_up(model, x, trace_class):
+    """The made-up cell's forward pass, step by step, as its equations say."""
+    from lstmviz.core.trace import LayerTrace, Trace
+
+    w = model.layers[0].directions[0]
+    H = w.hidden_size
+    T = len(x)
+    u, k, a, h = (np.zeros((T, H)) for _ in range(4))
+    prev = np.zeros(H)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in range(T):
+        zx = w.W_x @ x[t] + w.b
+        u[t] = sig(zx[:H] + w.W_h[:H] @ prev)
+        k[t] = np.tanh(zx[H:] + w.W_h[H:] @ (u[t] * prev))
+        a[t] = (1 - u[t]) * k[t]
+        h[t] = u[t] * prev + a[t]
+        prev = h[t]
+    h_prev = np.vstack([np.zeros((1, H)), h[:-1]])
+    dt = trace_class(w, np.asarray(x, float), np.asarray(w.b, float), u, k, a, h, h_prev)
+    lt = LayerTrace(model.layers[0], np.asarray(x, float), (dt,), h)
+    return Trace(model, np.asarray(x, float), (lt,))
+
+
+def test_a_made_up_fourth_cell_renders_in_every_view_without_a_view_change(
+    make_main_window, qtbot, monkeypatch, tmp_path, save_artifact
+):
+    """A cell described only in this test (gates u, k; state h; extra a) goes through the
+    step view, inspector, time plots, diagnostics, breakpoints, weights, statistics, tree,
+    details and exports: the views read the description, not a list of known cells."""
+    import lstmviz.workspace.workspace as ws_module
+
+    cell = _made_up_cell()
+    direction_class, trace_class = _made_up_classes(cell)
+    rng = np.random.default_rng(11)
+    w = direction_class(
+        W_x=rng.normal(0, 0.6, (2 * H, D)), W_h=rng.normal(0, 0.6, (2 * H, H)),
+        b=rng.normal(0, 0.3, 2 * H),
+    )  # fmt: skip
+    model = LSTMModel(layers=(LSTMLayer("mgu", (w,), kind="MGU"),), source_path="made_up")
+    real_run = ws_module.run
+
+    def run(m, x, *args, **kwargs):
+        return _run_made_up(m, x, trace_class) if m is model else real_run(m, x, *args, **kwargs)
+
+    monkeypatch.setattr(ws_module, "run", run)
+    # The breakpoint parser knows the names of the cells listed in core.cells.CELLS; a real
+    # new cell is listed there with its description (core, not a view): stand in for that.
+    import lstmviz.core.breakpoints as bp_module
+
+    for q in cell.quantities:
+        monkeypatch.setitem(bp_module.QUANTITIES, q, q)
+    window = make_main_window()
+    x = sequence(T=14, seed=12)
+    panel = open_debugger(window, model, x)
+    dt = panel.trace.layers[0].directions[0]
+    t, u = 7, 4
+    window.go_to_step(t)
+    panel.workspace.select(unit=u)
+    panel.views.setCurrentWidget(panel.step_view)
+    check_step_view(panel, dt, t)
+    assert panel.step_view.row_names == ("u", "k", "a", "h")
+    lines = check_inspector(panel, dt, t, u)
+    a_line = next(line for line in lines if line.startswith("a = "))
+    assert a_line == (
+        f"a = (1 − u)·k = (1 − {dt.u[t, u]:.3f})·{dt.k[t, u]:.3f} = {dt.a[t, u]:.3f}"
+        if dt.k[t, u] >= 0
+        else f"a = (1 − u)·k = (1 − {dt.u[t, u]:.3f})·({dt.k[t, u]:.3f}) = {dt.a[t, u]:.3f}"
+    )
+    check_time_plots(panel, dt, u)
+    assert tuple(panel.time_plots.state_lines) == ("a", "h")
+    check_diagnostics(panel, qtbot, dt, 0)
+    panel.views.setCurrentWidget(panel.step_view)
+    save_artifact(window, "cells_made_up_step")
+    # a breakpoint on its gate, by the name the description gives it
+    threshold = float(np.quantile(dt.u.max(axis=1), 0.5))
+    panel.workspace.add_breakpoint(f"any u > {threshold:.4f}")
+    expected = (dt.u > float(f"{threshold:.4f}")).any(axis=1)
+    np.testing.assert_array_equal(panel.debugger.breakpoint_mask(), expected)
+    assert "u" in panel.breakpoint_editor.entry.toolTip()
+    # its arrays in an export, by their names
+    paths = panel.export_trace(tmp_path / "made_up.npz")
+    with np.load(paths[0], allow_pickle=False) as npz:
+        for name in ("u", "k", "a", "h", "cand_h"):
+            np.testing.assert_array_equal(npz[f"layer0/forward/{name}"], getattr(dt, name))
+    check_weights(window, w)
+    assert "MGU" in window.details.text.toPlainText()
+    assert "shown u,k" in window.status_label.text()
+    save_artifact(window, "cells_made_up_weights")
