@@ -47,6 +47,16 @@ def test_streaming_gru_onnx_from_the_torch_export_exporter():
     np.testing.assert_allclose(out, expected["y"], atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("which", ["enc", "dec"])
+def test_g2p_en_style_npz_of_two_grus(which):
+    # g2p_en's checkpoint20.npz: PyTorch-order GRUs under short names, enc_ and dec_.
+    expected = np.load(FIXTURES / "g2p_style_expected.npz")
+    model = _load_choosing(FIXTURES / "g2p_style.npz", which)
+    assert [layer.cell.name for layer in model.layers] == ["GRU"]
+    out = lstmviz.run(model, expected["x"]).layers[0].output
+    np.testing.assert_allclose(out, expected[which], atol=TOL, rtol=0)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="lstmviz/io/madmom refuses GRULayer/RecurrentLayer networks ('lstmviz opens "
