@@ -100,11 +100,18 @@ _SPECIAL = re.compile(r"<[^<>\s]+>|\[[A-Za-z_]+\]")
 
 def _single_characters(tokens: object) -> bool:
     """Every token one character, besides special ones (``<PAD>``, ``[UNK]``): a char model."""
-    regular = [t for t in tokens if not _SPECIAL.fullmatch(t)]  # type: ignore[attr-defined]
-    return bool(regular) and all(len(t) == 1 for t in regular)
+    single = False
+    for t in tokens:  # type: ignore[attr-defined]
+        if len(t) == 1:
+            single = True
+        elif not _SPECIAL.fullmatch(t):
+            return False  # a word vocabulary stops at its first word
+    return single
 
 
-def _guess_unknown(tokens: list[str] | tuple[str | None, ...]) -> str | None:
+def _guess_unknown(tokens: object) -> str | None:
+    if not isinstance(tokens, dict | set):
+        tokens = set(tokens)  # type: ignore[call-overload]
     for cand in ("[UNK]", "<unk>", "<UNK>", "UNK", "<oov>", "<OOV>"):
         if cand in tokens:
             return cand
@@ -186,9 +193,9 @@ def _from_mapping(
     for tok, i in mapping.items():
         if tokens[i] is None:
             tokens[i] = tok
-    options.setdefault("unknown", _guess_unknown(list(mapping)))
+    options.setdefault("unknown", _guess_unknown(mapping))
     options.setdefault("char_level", _single_characters(mapping))
-    return Vocabulary(tuple(tokens), kind=kind, source=name, **options)  # type: ignore[arg-type]
+    return Vocabulary(tuple(tokens), kind=kind, source=name, _index=mapping, **options)  # type: ignore[arg-type]
 
 
 def _keras(name: str, config: dict) -> Vocabulary:
