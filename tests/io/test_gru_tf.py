@@ -88,3 +88,15 @@ def test_older_graph_fixtures_of_a_gru_now_open() -> None:
         model = lstmviz.load_model(path)
         assert [layer.kind for layer in model.layers] == ["GRUCell"]
         check(model, e["x"], e["output"], None)
+
+
+def test_frozen_keras_gru_graph_is_refused_by_name() -> None:
+    """A frozen GraphDef of a Keras GRU is not read (its weights are tied to the gates only
+    through the loop body's ops): one line that names it and says what to open instead."""
+    from bounded import bounded_load
+
+    path = FIXTURES / "tf" / "keras2" / "frozen_gru.pb"
+    out = bounded_load(path)
+    out.assert_refused("frozen TensorFlow GraphDef of a Keras GRU (", "gru_6")
+    with pytest.raises(LoadError, match=r"open its SavedModel, \.keras/\.h5 or checkpoint$"):
+        lstmviz.load_model(path)

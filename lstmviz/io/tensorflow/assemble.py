@@ -344,8 +344,9 @@ def _no_lstm(file: str, names: Names, found: Found) -> LoadError:
     )
     if gru:
         return LoadError(
-            f"{file}: TensorFlow checkpoint of a GRU ({', '.join(gru[:3])}), not an LSTM; "
-            "lstmviz shows LSTM cells only"
+            f"{file}: TensorFlow checkpoint of an incomplete GRU ({', '.join(gru[:3])}: "
+            "gates or candidate missing); lstmviz reads GRUCell scopes holding gates/kernel, "
+            "gates/bias, candidate/kernel and candidate/bias"
         )
     if names.object_based:
         return LoadError(

@@ -197,8 +197,8 @@ def _refusal(path: Path, nodes: list[Node]) -> LoadError:
     gru = _gru_scopes(nodes)
     if gru:
         return LoadError(
-            f"{path.name}: TensorFlow GraphDef of a GRU ({', '.join(gru)}), not an LSTM; "
-            "lstmviz shows LSTM cells only"
+            f"{path.name}: frozen TensorFlow GraphDef of a Keras GRU ({', '.join(gru[:2])}), "
+            "which lstmviz does not read; open its SavedModel, .keras/.h5 or checkpoint"
         )
     cudnn = sorted({n.op for n in nodes if n.op.startswith("CudnnRNN")})
     if cudnn:
