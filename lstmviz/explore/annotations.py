@@ -25,6 +25,7 @@ from lstmviz.core.sequence_files import one_line
 from lstmviz.explore.corpus import Corpus, _read
 
 MAX_LABELS = 100_000  # distinct labels
+MAX_LABEL_CHARS = 64  # per token, with its separator (CSV rows: "doc,t,label")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +95,12 @@ class Annotations:
 
 
 def _parse(name: str, text: str, corpus: Corpus) -> list[str | None]:
+    limit = MAX_LABEL_CHARS * corpus.n_tokens + 4096
+    if len(text) > limit:  # checked before millions of label strings are made
+        raise ValueError(
+            f"{name}: {len(text):,} characters of labels for {corpus.n_tokens:,} tokens; "
+            f"labels are at most {MAX_LABEL_CHARS} characters (is this the corpus' annotation?)"
+        )
     lines = text.replace("\r\n", "\n").split("\n")
     first = next((ln for ln in lines if ln.strip()), "")
     if first.count(",") >= 2 and _is_csv(lines):

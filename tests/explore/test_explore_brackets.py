@@ -110,3 +110,13 @@ def test_example_sequence_is_the_corpus_start():
     corpus = explore.Corpus.from_text(BRACKETS.corpus, vocab)
     ids = np.concatenate([doc.ids for doc in corpus.documents[:5]])
     np.testing.assert_array_equal(x, model.embedding[ids])
+
+
+def test_annotations_far_larger_than_the_corpus_are_refused(tmp_path):
+    corpus = explore.Corpus.from_string("ab\nba", explore.Vocabulary.characters("ab"))
+    p = tmp_path / "labels.txt"
+    p.write_text("x " * 10_000, encoding="utf-8")
+    with pytest.raises(ValueError, match="20,000 characters of labels for 4 tokens"):
+        explore.Annotations.from_file(p, corpus)
+    p.write_text("0 1\n1 0\n", encoding="utf-8")
+    assert explore.Annotations.from_file(p, corpus).labels(0, 4) == ["0", "1", "1", "0"]
