@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -96,7 +97,16 @@ class ComparePanel(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addLayout(pick)
         bottom_layout.addWidget(self.readout)
-        bottom_layout.addWidget(self.plots, 1)
+        self.equations = QTextBrowser()  # B's equations with this step's numbers
+        self.equations.setToolTip(
+            "B's equations for the selected unit at this step "
+            "(A's are in the debugger's unit inspector)"
+        )
+        self.views = QTabWidget()
+        self.views.addTab(self.plots, "Δ over time")
+        self.views.addTab(self.equations, "B's equations")
+        self.views.currentChanged.connect(lambda _i: self._update_readout())
+        bottom_layout.addWidget(self.views, 1)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(bottom)
@@ -276,6 +286,7 @@ class ComparePanel(QWidget):
             self.readout.set_message(
                 "" if c is None else f"A's layer {s.layer} has no partner in B"
             )
+            self.equations.clear()
             return
         t = min(max(self.workspace.step, 0), dd.n_steps - 1)
         u = self.workspace.selection.unit
@@ -287,6 +298,32 @@ class ComparePanel(QWidget):
                 a.append(float(va[t, u]))
                 b.append(float(vb[t, u]))
         self.readout.set_values(f"step {t}, unit {u}", names, a, b, c.tol)
+        if self.views.currentWidget() is self.equations:  # else filled when shown
+            self._update_equations(dd, t, u, c.tol)
+
+    def _update_equations(self, dd: DirectionDelta, t: int, u: int, tol: float) -> None:
+        """B's equations of unit ``u`` at step ``t``, the lines whose value differs from A's
+        in red: where a porting mistake enters the arithmetic."""
+        from lstmviz.core.equations import explain
+
+        try:
+            lines = explain(dd.b, t, u)
+        except (IndexError, KeyError, AttributeError, ValueError):
+            self.equations.clear()
+            return
+        rows = []
+        for gate, line in lines:
+            name = gate or line.split("=", 1)[0].strip()  # a state's line: "c = f·c_(t-1) …"
+            differs = False
+            va, vb = getattr(dd.a, name, None), getattr(dd.b, name, None)
+            if va is not None and vb is not None and u < va.shape[1]:
+                d = float(vb[t, u]) - float(va[t, u])
+                differs = not abs(d) <= tol
+            colour = "#b00020" if differs else "#222222"
+            rows.append(f"<span style='color:{colour}'>{html.escape(line)}</span>")
+        self.equations.setHtml(
+            "<div style='font-family:monospace'><b>B</b>: " + "<br>".join(rows) + "</div>"
+        )
 
 
 def _name(path: str | None) -> str:

@@ -37,6 +37,7 @@ def prepared(c: Comparison, job: Job) -> Comparison:
         job.check()
         for q in (None, *dd.quantities):
             dd.max_per_step(q)
+        dd.b.materialize()  # B's equations read its pre-activation terms at every step
     return c
 
 

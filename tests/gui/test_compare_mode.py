@@ -65,6 +65,11 @@ def test_debugger_step_drives_the_readout_and_cursor(make_main_window, qtbot, tm
     mantissa, _, exp = f"{b - a:+.1e}".partition("e")
     assert f"{a:+.4f}" in text and f"{b:+.4f}" in text and f"{mantissa}e{int(exp)}" in text
     assert panel.plots.cursors[0].value() == 7 and panel.plots.unit_line.value() == 2
+    # B's equations (its own tab) carry B's numbers; the lines that differ from A's in red
+    panel.views.setCurrentWidget(panel.equations)
+    eq = panel.equations.toPlainText()
+    assert eq.startswith("B: i = sigmoid(") and f"= {float(dd.b.f[7, 2]):.3f}" in eq
+    assert "#b00020" in panel.equations.toHtml()
     # choosing another pair in the panel selects it in the debugger
     panel.pair_combo.setCurrentIndex(3)
     s = window.workspace.selection
