@@ -24,6 +24,9 @@ from lstmviz.workspace.states import run_cost
 
 logger = logging.getLogger(__name__)
 
+#: Values of B's derived pre-activation arrays computed ahead in the worker (64 MB).
+MATERIALIZE_LIMIT = 16_000_000
+
 #: Loading a file always runs in a worker (its cost is unknown until it is read).
 LOAD_COST = 1e12
 
@@ -37,7 +40,13 @@ def prepared(c: Comparison, job: Job) -> Comparison:
         job.check()
         for q in (None, *dd.quantities):
             dd.max_per_step(q)
-        dd.b.materialize()  # B's equations read its pre-activation terms at every step
+    # B's equations read its pre-activation terms (4 arrays of T × 4H): derived here while
+    # they are small; a long run derives them when the equations are first shown
+    size = sum(dd.b.h.shape[0] * dd.b.weights.W_x.shape[0] * 4 for dd in c.deltas)
+    if size <= MATERIALIZE_LIMIT:
+        for dd in c.deltas:
+            job.check()
+            dd.b.materialize()
     return c
 
 
