@@ -2,7 +2,8 @@
 real-framework GRU files"), made by the real frameworks in ``tests/fixtures/gru_real``.
 
 The real files behind each fixture (checked by hand, not committed): flashvad 0.1.0a1's
-``flashvad-stream.onnx`` (opens, matches onnxruntime); g2p_en 2.1.0's ``checkpoint20.npz``;
+``flashvad-stream.onnx`` and livekit-plugins-hush 0.3.3's ``df_dec.onnx`` (open, match
+onnxruntime); g2p_en 2.1.0's ``checkpoint20.npz``;
 madmom 0.17's ``downbeats_bgru_*.pkl`` and ``onsets_brnn_*.pkl``/``notes_brnn.pkl``;
 arabic-name-romanizer 0.2.0's ``decoder.onnx`` (a written-out ``nn.GRUCell``);
 ao-compensation-model 0.1.6's ``gru_model_edge.tflite``. Tests marked xfail wait for a reader
@@ -45,6 +46,16 @@ def test_streaming_gru_onnx_from_the_torch_export_exporter():
     assert [layer.cell.name for layer in model.layers] == ["GRU"]
     out = lstmviz.run(model, expected["x"]).layers[0].output
     np.testing.assert_allclose(out, expected["y"], atol=TOL, rtol=0)
+
+
+def test_stacked_onnx_gru_nodes_with_initial_states_from_one_graph_input():
+    # DeepFilterNet's df_dec shape: 3 GRU nodes, each initial_h a Slice of h_in [3, 1, H].
+    expected = np.load(FIXTURES / "stacked_gru_h_in_expected.npz")
+    model = lstmviz.load_model(FIXTURES / "stacked_gru_h_in.onnx")
+    assert [layer.cell.name for layer in model.layers] == ["GRU", "GRU", "GRU"]
+    trace = lstmviz.run(model, expected["x"], h0=list(expected["h_in"]))
+    for k in range(3):
+        np.testing.assert_allclose(trace.layers[k].output, expected[f"layer{k}"], atol=TOL, rtol=0)
 
 
 @pytest.mark.parametrize("which", ["enc", "dec"])
