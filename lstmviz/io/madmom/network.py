@@ -201,17 +201,17 @@ def _direction(
 
 
 def _lstm_layer(obj: PickledObject, index: int, file: str, budget: _Budget) -> LSTMLayer | None:
-    """The canonical layer of ``layers[index]``, None when it is no LSTM."""
+    """The canonical layer of ``layers[index]``, None when it is no recurrent layer (GRU and
+    plain RNN layers: ``madmom.gru``)."""
     where = f"layers[{index}]"
     kind = _class(obj)
     if kind == "LSTMLayer":
         return LSTMLayer(where, (_direction(obj, where, file, False, budget),), kind=kind)
-    if kind != "BidirectionalLayer":
-        return None
     fwd, bwd = obj.get("fwd_layer"), obj.get("bwd_layer")
-    kinds = {_class(fwd), _class(bwd)}
-    if kinds != {"LSTMLayer"}:
-        return None
+    if kind != "BidirectionalLayer" or {_class(fwd), _class(bwd)} != {"LSTMLayer"}:
+        from lstmviz.io.madmom.gru import recurrent_layer  # imports this module
+
+        return recurrent_layer(obj, index, file, budget)
     dirs = (
         _direction(fwd, f"{where}.fwd_layer", file, False, budget),
         _direction(bwd, f"{where}.bwd_layer", file, True, budget),
@@ -328,7 +328,12 @@ def load(probe: Probe) -> LSTMModel:
         raise _refusal(file, kinds)
     head = between
     infos = tuple(
-        LayerInfo(f"layers[{i}]", k, weights=_stored_arrays(obj), is_lstm="LSTM" in k)
+        LayerInfo(
+            f"layers[{i}]",
+            k,
+            weights=_stored_arrays(obj),
+            is_lstm=any(r in k for r in ("LSTMLayer", "GRULayer", "RecurrentLayer")),
+        )
         for i, (obj, k) in enumerate(zip(items, kinds, strict=True))
     )
     return LSTMModel(
