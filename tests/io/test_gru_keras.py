@@ -248,3 +248,20 @@ def test_keras3_rnn_of_cells_is_rewritten_as_layers(tmp_path: Path, fmt: str) ->
     assert not loaded.layers[-1].directions[0].reset_after
     trace = lstmviz.run(loaded, x)
     np.testing.assert_allclose(trace.layers[-1].output, want[0], atol=1e-5, rtol=0)
+
+
+def test_keras1_gru_layout_is_refused_by_name(tmp_path: Path) -> None:
+    """Keras 1 saved a GRU as nine arrays (W, U, b per gate z, r, h): named, not misread."""
+    import h5py
+    from bounded import bounded_load
+
+    path = tmp_path / "k1.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"gru_1"])
+        group = f.create_group("gru_1")
+        names = [f"gru_1_{a}_{k}" for k in "zrh" for a in "WUb"]
+        group.attrs["weight_names"] = np.array([n.encode() for n in names])
+        for n in names:
+            shape = (3, 4) if "_W_" in n else (4, 4) if "_U_" in n else (4,)
+            group.create_dataset(n, data=np.zeros(shape, np.float32))
+    bounded_load(path).assert_refused("layer 'gru_1' uses the Keras 1 layout")

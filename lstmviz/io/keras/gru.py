@@ -57,6 +57,11 @@ def _arrays(
     bias = _pick(weights, "bias", 2)
     if kernel is None or rec is None:
         found = ", ".join(w.name for w in weights) or "no arrays"
+        if src.version.major == 1 or any(w.role.endswith(("_W_z", "_W")) for w in weights):
+            raise LoadError(
+                f"{src.file}: layer {layer!r} uses the Keras 1 layout (W, U, b per gate), "
+                "which lstmviz does not read; load it in Keras 2 and save it again"
+            )
         raise LoadError(
             f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
         )
