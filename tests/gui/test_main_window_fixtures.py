@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialog
 
-from lstmviz.core.model import GATES
 from lstmviz.gui.choice_dialog import ChoiceDialog
 from lstmviz.io import load_model
 from lstmviz.io.errors import ChoiceRequired, LoadError
@@ -35,6 +34,9 @@ def fixture_models(fmt_dir: Path) -> list[Path]:
             continue
         if p.is_dir() and (p / "expected.npz").exists():  # one case saved several ways (tf/)
             out.extend(fixture_models(p))
+            continue
+        if p.is_dir() and fmt_dir.parent == FIXTURES and (FIXTURES / p.name).is_dir():
+            out.extend(fixture_models(p))  # gru/onnx, gru/torch: a cell's files by format
             continue
         out.append(p)
     return out
@@ -100,7 +102,7 @@ def check_stored_cells(window, model, rng) -> None:
             if cell is None or cell.role not in ("W_x", "W_h"):
                 continue
             canon = getattr(w, cell.role)[
-                GATES.index(cell.gate) * w.hidden_size + cell.unit, cell.column
+                w.cell.index(cell.gate) * w.hidden_size + cell.unit, cell.column
             ]
             assert cell.value == pytest.approx(float(canon), rel=1e-6, abs=1e-7), (panel.key, r, c)
             if panel.key not in CANONICAL_KEYS:  # a stored array: the tooltip names it
