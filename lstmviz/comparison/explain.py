@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from lstmviz.comparison.gate_orders import block_mapping, describe_permutation
-from lstmviz.comparison.structural import IDENTITY, Move, close, match_blocks, max_abs, moves
+from lstmviz.comparison.structural import (
+    IDENTITY,
+    Move,
+    close,
+    match_blocks,
+    max_abs,
+    moves,
+    rows_match,
+)
 from lstmviz.comparison.structural import permute as permute_blocks
 from lstmviz.core.activations import Activation
 from lstmviz.core.model import GATES, LSTMDirection
@@ -209,6 +217,19 @@ class _Candidate:
 
     steps: tuple[Move, ...]
 
+    def may_explain(self, a: LSTMDirection, b: LSTMDirection, atol: float) -> bool:
+        """A cheap necessary check on one row per gate block, for a single move."""
+        if len(self.steps) != 1 or self.steps[0].rows is None:
+            return True
+        m = self.steps[0]
+        H = a.hidden_size
+        rows = [k * H for k in range(4)]
+        if m.on_b:
+            pa, pb = (a.W_x[rows], a.W_h[rows]), m.rows(b.W_x, b.W_h, rows)
+        else:
+            pa, pb = m.rows(a.W_x, a.W_h, rows), (b.W_x[rows], b.W_h[rows])
+        return pa is not None and pb is not None and rows_match(pa, pb, atol)
+
     def arrays(self, a: LSTMDirection, b: LSTMDirection):
         pa, pb = (a.W_x, a.W_h), (b.W_x, b.W_h)
         for m in self.steps:
@@ -248,6 +269,8 @@ def explain(a: LSTMDirection, b: LSTMDirection, rtol: float = 1e-5) -> Explanati
         base = len(cand.steps)
         if best is not None and base >= best.cost:
             break
+        if not cand.may_explain(a, b, atol):
+            continue
         arrays = cand.arrays(a, b)
         if arrays is None:
             continue

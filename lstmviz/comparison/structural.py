@@ -63,6 +63,37 @@ def _reshape_to_in_first(m: Matrix) -> Matrix:
     return m.reshape(m.shape[1], m.shape[0]).T
 
 
+def _rows_block_t(m: Matrix, rows: list[int]) -> Matrix | None:
+    """``_block_t(m)[rows]`` without transposing the whole matrix."""
+    H = m.shape[0] // 4
+    if m.shape[1] != H:
+        return None
+    return np.stack([m[(r // H) * H : (r // H + 1) * H, r % H] for r in rows])
+
+
+def _rows_from_in_first(m: Matrix, rows: list[int]) -> Matrix:
+    """``_reshape_from_in_first(m)[rows]``: row r holds ``m.T``'s flat values r·n … r·n+n−1."""
+    n4, n = m.shape
+    p = np.asarray(rows)[:, None] * n + np.arange(n)
+    return m[p % n4, p // n4]
+
+
+def _rows_to_in_first(m: Matrix, rows: list[int]) -> Matrix:
+    """``_reshape_to_in_first(m)[rows]``: row r holds m's flat values r, r + 4H, r + 8H …"""
+    n4, n = m.shape
+    flat = m.reshape(-1)
+    return flat[np.arange(n)[None, :] * n4 + np.asarray(rows)[:, None]]
+
+
+_ROWS = {
+    _block_t: _rows_block_t,
+    _reshape_from_in_first: _rows_from_in_first,
+    _reshape_to_in_first: _rows_to_in_first,
+}
+
+Probe = Callable[[Matrix, Matrix, list[int]], Pair | None]
+
+
 @dataclass(frozen=True)
 class Move:
     """One structural mistake. ``on_b``: the inverse is applied to B instead of the move to A
@@ -73,6 +104,9 @@ class Move:
     fix: str
     apply: Callable[[Matrix, Matrix], Pair | None]
     on_b: bool = False
+    #: ``apply(...)`` restricted to some rows, without moving the whole arrays: a cheap first
+    #: check (two unrelated 1024-unit models are told apart from four rows per move).
+    rows: Probe | None = None
 
 
 def _on(
@@ -86,6 +120,25 @@ def _on(
         return nx, nh
 
     return run
+
+
+def _on_rows(which: str, fn: Callable[[Matrix], Matrix | None]) -> Probe:
+    probe = _ROWS[fn]
+
+    def run(wx: Matrix, wh: Matrix, rows: list[int]) -> Pair | None:
+        nx = probe(wx, rows) if which in ("W_x", "W_x and W_h") else wx[rows]
+        nh = probe(wh, rows) if which in ("W_h", "W_x and W_h") else wh[rows]
+        if nx is None or nh is None:
+            return None
+        return nx, nh
+
+    return run
+
+
+def _fused_rows(x_first_written: bool) -> Probe:
+    """The fused-kernel split moves columns only: its rows come from the same rows."""
+    fn = _fused(x_first_written)
+    return lambda wx, wh, rows: fn(wx[rows], wh[rows])
 
 
 def _fused(x_first_written: bool) -> Callable[[Matrix, Matrix], Pair | None]:
@@ -118,6 +171,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 f"B's {which} hold A's gate blocks transposed (each H×H block Uᵀ, not U)",
                 "transpose each gate block back (the port wrote Uᵀ where the framework wants U)",
                 _on(which, _block_t),
+                rows=_on_rows(which, _block_t),
             )
         )
     for which in ("W_x and W_h", "W_h", "W_x"):
@@ -129,6 +183,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "PyTorch/ONNX [4H, in] weight",
                 _on(which, _reshape_to_in_first),
                 on_b=True,
+                rows=_on_rows(which, _reshape_to_in_first),
             )
         )
         out.append(
@@ -139,6 +194,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "Keras/TF [in, 4H] kernel",
                 _on(which, _reshape_from_in_first),
                 on_b=True,
+                rows=_on_rows(which, _reshape_from_in_first),
             )
         )
         for fn, text in (
@@ -151,6 +207,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                     f"B's {which} are A's {text} instead of transposed (then gates reordered)",
                     "use .T, not .reshape, when moving a kernel between [in, 4H] and [4H, in]",
                     _on(which, fn),
+                    rows=_on_rows(which, fn),
                 )
             )
     fix = "split the fused TF1 kernel with the x rows first: kernel[:D] is W_x, kernel[D:] W_h"
@@ -162,6 +219,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "[x; h] were exchanged",
                 fix,
                 _fused(True),
+                rows=_fused_rows(True),
             )
         )
     else:
@@ -171,6 +229,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "B read the fused TF1 kernel [x; h] as [h; x] (h rows first)",
                 fix,
                 _fused(True),
+                rows=_fused_rows(True),
             )
         )
         out.append(
@@ -179,6 +238,7 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "B's fused TF1 kernel was written as [h; x] and read as [x; h]",
                 fix,
                 _fused(False),
+                rows=_fused_rows(False),
             )
         )
     return out
@@ -217,3 +277,15 @@ def permute(v: np.ndarray, sigma: tuple[int, ...]) -> np.ndarray:
     """Blocks of a ``(nH, ...)`` array rearranged so that block k is block ``σ(k)``."""
     H = v.shape[0] // len(sigma)
     return np.concatenate([v[s * H : (s + 1) * H] for s in sigma])
+
+
+def rows_match(a: Pair, b: Pair, atol: float) -> bool:
+    """Whether every row of B's probe rows equals some row of A's (W_x and W_h at once):
+    necessary for any σ to explain B."""
+    for k in range(a[0].shape[0]):
+        if not any(
+            close(a[0][j], b[0][k], atol) and close(a[1][j], b[1][k], atol)
+            for j in range(a[0].shape[0])
+        ):
+            return False
+    return True
