@@ -68,13 +68,9 @@ def test_g2p_en_style_npz_of_two_grus(which):
     np.testing.assert_allclose(out, expected[which], atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lstmviz/io/madmom refuses GRULayer/RecurrentLayer networks ('lstmviz opens "
-    "LSTMs'); madmom's GRU is reset-after with b_h = 0 and z = 1 - u",
-)
 @pytest.mark.parametrize(("name", "cell"), [("madmom_bgru", "GRU"), ("madmom_brnn", "RNN")])
 def test_madmom_gru_and_rnn_networks_match_madmom(name, cell):
+    # madmom's GRU: reset after with no recurrent bias, update gate u = 1 - z, learned init.
     expected = np.load(FIXTURES / f"{name}_expected.npz")
     model = lstmviz.load_model(FIXTURES / f"{name}.pkl")
     assert [layer.cell.name for layer in model.layers] == [cell, cell]
