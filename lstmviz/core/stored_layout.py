@@ -161,9 +161,11 @@ def forget_bias_folded(prov: Provenance) -> float:
 def _cudnn_index(w: RecurrentDirection, role: str, row: int, col: int) -> tuple[int, int]:
     """CuDNNLSTM (CONVENTIONS §3.1): gate k's kernel columns ``kH:(k+1)H`` hold the C-order bytes
     of ``W_x[k] (H, D)`` reinterpreted as ``[D, H]``; the recurrent kernel keeps ``W_h[k]`` as
-    stored, ``W_h[kH + u, j] = recurrent[u, kH + j]``."""
+    stored, ``W_h[kH + u, j] = recurrent[u, kH + j]``. ``k`` is the stored block
+    (``perm``): a CuDNNGRU keeps Keras' z, r, h."""
     H, D = w.hidden_size, w.input_size
     k, u = divmod(row, H)
+    k = w.provenance.perm[k]
     if role == "W_x":
         r, c = divmod(u * D + col, H)
         return r, k * H + c
