@@ -140,7 +140,7 @@ def _check(w: Weight, want: tuple[int, ...], layer: str, src: Source, why: str) 
     if w.shape != want:
         raise LoadError(
             f"{src.file}: layer {layer!r} {w.role} {w.name} has shape {w.shape}, "
-            f"expected {want} ({why}); the file is damaged or not a Keras LSTM"
+            f"expected {want} ({why}); the file is damaged or not a Keras recurrent layer"
         )
 
 
