@@ -234,54 +234,6 @@ def run_steps(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
         _rest_of_step(R, Hb, act_c, m, WpT, cell_clip, proj_clip, t, row, nxt)
 
 
-@_njit(cache=True, parallel=True)
-def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse):
-    """``run_steps`` with each step's matvec shared among numba's threads, a contiguous run
-    of blocks each (the same run every step, so each core's L2 keeps its share). Each step
-    pays one parallel region (~2 µs with OpenMP), so ``compiled`` uses it only for weights
-    whose serial matvec takes several times that. Plain ``range`` loops and explicit copies:
-    numba would turn array expressions into parallel regions of their own."""
-    T, H = act_c.shape
-    G = 4 * H
-    lanes = _checked_lanes(R, Hb, act_c, m, Wk, WpT)
-    scratch = np.empty(lanes, f32)
-    for j in range(G, lanes):
-        scratch[j] = 0.0
-    for s in range(T):
-        t, row, nxt = _step_rows(s, T, reverse)
-        z = R[row, H:]
-        for j in range(G):
-            scratch[j] = z[j]
-        hp = Hb[row]
-        for jb in numba.prange(Wk.shape[0]):
-            _add_packed_block(Wk, hp, scratch, jb)
-        for j in range(G):
-            z[j] = scratch[j]
-        _rest_of_step(R, Hb, act_c, m, WpT, cell_clip, proj_clip, t, row, nxt)
-
-
-@_njit(cache=True, parallel=True)
-def input_terms_parallel(Wxk, xa, R, first):
-    """``R[first + t, H:] = xa[t] · [W_xᵀ; b]`` for every t (4H a multiple of 64), one 64-lane
-    block of gate columns per task, for ``run_steps_parallel``: done on numba's threads, not
-    BLAS', whose workers spin for tens of milliseconds after a call and take the core the
-    parallel recurrence needs next (measured at H = 1024: 207 instead of 101 µs a step)."""
-    T = xa.shape[0]
-    H = R.shape[1] // 5
-    lanes = PACK_LANES
-    fits = Wxk.shape[0] * lanes == 4 * H and Wxk.shape[1] == xa.shape[1]
-    if not fits or Wxk.shape[2] != lanes or R.shape[1] != 5 * H or R.shape[0] < first + T:
-        raise ValueError("packed W_x does not match the buffers")
-    if first < 0:
-        raise ValueError("packed W_x does not match the buffers: negative first row")
-    for jb in numba.prange(Wxk.shape[0]):
-        for t in range(T):
-            z = R[first + t, H:]
-            for j in range(jb * lanes, (jb + 1) * lanes):
-                z[j] = 0.0
-            _add_packed_block(Wxk, xa[t], z, jb)
-
-
 @_njit(inline="always")
 def _checked_gru(G, Hb, Wk, bh, Wn):
     """Lanes of ``Wk`` after checking every buffer (the IR reads without bounds checks)."""
@@ -339,47 +291,6 @@ def gru_steps(G, Hb, Wk, bh, Wn, reverse):
             for j in range(zn.shape[0]):
                 zn[j] = 0.0
             _add_packed(zn, rh, Wn, s % 2 == 1)
-            for u in range(H):
-                g[2 * H + u] = tanh32(g[2 * H + u] + zn[u])
-        for u in range(H):
-            n = g[2 * H + u]
-            hn[u] = n + g[H + u] * (hp[u] - n)
-
-
-@_njit(cache=True, parallel=True)
-def gru_steps_parallel(G, Hb, Wk, bh, Wn, reverse):
-    """``gru_steps`` with each step's matvec(s) shared among numba's threads, a block of 64
-    gate columns per task (as ``run_steps_parallel``; plain loops elsewhere, which numba
-    keeps serial)."""
-    T, H3 = G.shape
-    H = H3 // 3
-    lanes = _checked_gru(G, Hb, Wk, bh, Wn)
-    after = Wn.shape[0] == 0
-    zh = np.empty(lanes, f32)
-    zn = np.empty(Wn.shape[0] * PACK_LANES, f32)
-    rh = np.empty(H, f32)
-    half = f32(0.5)
-    for s in range(T):
-        t, row, nxt = _step_rows(s, T, reverse)
-        g = G[t]
-        hp = Hb[row]
-        hn = Hb[nxt]
-        for j in range(lanes):
-            zh[j] = bh[j]
-        for jb in numba.prange(Wk.shape[0]):
-            _add_packed_block(Wk, hp, zh, jb)
-        for j in range(2 * H):
-            g[j] = tanh32(g[j] + zh[j]) * half + half
-        if after:
-            for u in range(H):
-                g[2 * H + u] = tanh32(g[2 * H + u] + g[u] * zh[2 * H + u])
-        else:
-            for u in range(H):
-                rh[u] = g[u] * hp[u]
-            for j in range(zn.shape[0]):
-                zn[j] = 0.0
-            for jb in numba.prange(Wn.shape[0]):
-                _add_packed_block(Wn, rh, zn, jb)
             for u in range(H):
                 g[2 * H + u] = tanh32(g[2 * H + u] + zn[u])
         for u in range(H):

@@ -17,7 +17,6 @@ engines are interchangeable and the trace does not know which one ran.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import threading
@@ -25,6 +24,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+
+from lstmviz.core import threads as _threads
 
 logger = logging.getLogger(__name__)
 
@@ -41,31 +42,27 @@ COMPILE_NOTICE_S = 2.0
 PACK_LANES = 64
 
 
-#: Weights (bytes of the packed ``W_hᵀ``) from which a step's matvec is shared among threads
-#: when numba has more than one: below it the parallel region's ~2 µs a step costs more than
-#: it saves (measured with two threads: H = 128 2.4 → 4.4 µs, H = 192 5.7 → 4.0 µs).
-PARALLEL_MIN_BYTES = 1 << 19
-
-#: numba threading layers under which two Python threads may run parallel kernels at once
-#: (the GUI's background preparation and a script's own call); ``workqueue`` aborts then.
-_THREADSAFE_LAYERS = ("omp", "tbb")
+#: Weights (bytes of the packed ``W_hᵀ``) from which a step is shared among threads
+#: (``threads``): enough for two threads at ``threads.MIN_BYTES_PER_THREAD`` each. Below it
+#: the per-step barrier costs more than the second core saves.
+PARALLEL_MIN_BYTES = 2 * _threads.MIN_BYTES_PER_THREAD
 
 
 class Kernels(NamedTuple):
     """``run_steps``: a direction's whole recurrence, in place in ``compute._Buffers``;
-    ``run_steps_parallel``: the same with each step's matvec split among numba's threads
-    (None unless ``threads()`` asks for several under a thread-safe threading layer);
-    ``threads``: how many to use."""
+    ``run_steps_parallel``: the same with each step shared by a team of threads
+    (``threads.lstm_steps``; it runs serially where one thread is all that pays);
+    ``threads``: how many may be used (``LSTMVIZ_NUM_THREADS``, else every core)."""
 
     run_steps: Callable[..., None]
     run_steps_parallel: Callable[..., None] | None
     threads: Callable[[], int]
-    #: ``x W_xᵀ + b`` on numba's threads, with the parallel recurrence (see its docstring).
+    #: ``x W_xᵀ + b`` on the team's threads, with the parallel recurrence (no BLAS threads).
     input_terms_parallel: Callable[..., None] | None = None
     #: A GRU direction's recurrence (``_numba_kernels.gru_steps``), None when it did not
     #: compile here (the GRU then runs in NumPy).
     gru_steps: Callable[..., None] | None = None
-    #: ``gru_steps`` sharing each step's matvec among threads (as ``run_steps_parallel``).
+    #: ``gru_steps`` sharing each step among the team (as ``run_steps_parallel``).
     gru_steps_parallel: Callable[..., None] | None = None
 
     def parallel_for(self, Wk: np.ndarray) -> bool:
@@ -94,29 +91,16 @@ def pack(WhT: np.ndarray) -> np.ndarray:
 
 
 def call_parallel(kernels: Kernels, kernel: Callable[..., None], *args: object) -> None:
-    """Run a parallel kernel on ``kernels.threads()`` of numba's threads (numba's own count,
-    which defaults to every core, is restored afterwards)."""
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(kernels.threads())
-    try:
-        kernel(*args)
-    finally:
-        numba.set_num_threads(before)
+    """Run a team kernel of ``kernels`` (it sizes its team itself, ``threads.team_size``)."""
+    kernel(*args)
 
 
 def threads() -> int:
-    """Threads one direction's steps may share: ``LSTMVIZ_NUM_THREADS`` (default 1), read
-    when the kernels are first prepared. Opt-in, because the threads come from numba's
-    threading layer: once GNU OpenMP's threads have run, a child made by ``fork()``
-    (multiprocessing's default start on Linux) is killed if it starts OpenMP threads again,
-    and other libraries in the child may do so. lstmviz's own kernels in such a child fall
-    back to one thread (``_after_fork_in_child``)."""
-    try:
-        return max(1, int(os.environ.get("LSTMVIZ_NUM_THREADS", "1")))
-    except ValueError:
-        return 1
+    """Threads one direction's steps may share: ``LSTMVIZ_NUM_THREADS`` when set, else every
+    core this process may use; read at each run. Safe by default because the threads are
+    lstmviz's own Python threads (``threads``), not a C threading layer: a forked child and
+    concurrent calls from several Python threads work as with one thread."""
+    return _threads.requested()
 
 
 _lock = threading.Lock()
@@ -125,18 +109,10 @@ _NOT_INSTALLED = "numba is not installed: pip install 'lstmviz[fast]'"
 
 
 def _after_fork_in_child() -> None:
-    """A forked child: a fresh lock (the parent's may have been held by another thread) and
-    no parallel kernels, since GNU OpenMP kills a child that starts its threads again."""
+    """A forked child: a fresh lock (the parent's may have been held by another thread). The
+    kernels stay: the child's team starts its own threads (``threads._after_fork_in_child``)."""
     global _lock
     _lock = threading.Lock()
-    kernels = _resolved.get("kernels")
-    if isinstance(kernels, Kernels) and kernels.run_steps_parallel is not None:
-        _resolved["kernels"] = kernels._replace(
-            run_steps_parallel=None,
-            input_terms_parallel=None,
-            gru_steps_parallel=None,
-            threads=lambda: 1,
-        )
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -165,7 +141,7 @@ def ready() -> bool:
 
 
 def reset() -> None:
-    """Forget the resolved kernels (tests; a changed ``LSTMVIZ_NUM_THREADS``)."""
+    """Forget the resolved kernels (tests)."""
     with _lock:
         _resolved.clear()
 
@@ -189,8 +165,6 @@ def _resolve() -> Kernels | None:
         logger.debug("numba failed to import", exc_info=True)
         _resolved["why"] = f"numba is installed but failed to import ({exc})"
         return None
-    import numba
-
     notice = threading.Timer(COMPILE_NOTICE_S, _say_compiling)
     notice.daemon = True
     notice.start()
@@ -198,35 +172,41 @@ def _resolve() -> Kernels | None:
         _warm_up(_numba_kernels.run_steps, projection=False)
         _warm_up(_numba_kernels.run_steps, projection=True)
     except Exception as exc:
+        notice.cancel()
         logger.warning("numba could not compile lstmviz's recurrence, using NumPy: %s", exc)
         logger.debug("compile failure", exc_info=True)
         _resolved["why"] = f"numba is installed but could not compile here ({exc})"
         return None
+    try:
+        return _with_team(Kernels(_numba_kernels.run_steps, None, threads, gru_steps=_gru_kernel()))
     finally:
         notice.cancel()
-    kernels = Kernels(_numba_kernels.run_steps, None, lambda: 1, gru_steps=_gru_kernel())
-    n = threads()
-    if n < 2 or not _threadsafe_layer():
-        return kernels
+
+
+def _with_team(kernels: Kernels) -> Kernels:
+    """``kernels`` with the team kernels (``threads``), compiled now; ``kernels`` as they are
+    (every step on one thread) if those cannot compile here."""
+    from lstmviz.core import _numba_kernels
+
     try:
+        from lstmviz.core import threads_kernels as team
+
         for projection in (False, True):
-            _warm_up(_numba_kernels.run_steps_parallel, projection=projection)
-        _warm_up_input_terms(_numba_kernels.input_terms_parallel)
-        gru_parallel = None
+            _warm_up_team(team.lstm_team, projection)
+        _warm_up_input_terms(team.input_terms_team)
+        gru_team = None
         if kernels.gru_steps is not None:
             for after in (True, False):
-                _warm_up_gru(_numba_kernels.gru_steps_parallel, after)
-            gru_parallel = _numba_kernels.gru_steps_parallel
-    except Exception:  # no usable threading layer after all: every step runs on one thread
-        logger.debug("numba's parallel recurrence is not available", exc_info=True)
-        return kernels
-    if numba.threading_layer() not in _THREADSAFE_LAYERS:
+                _warm_up_gru_team(team.gru_team, after)
+            gru_team = _threads.gru_steps(kernels.gru_steps, team.gru_team)
+    except Exception as exc:
+        logger.warning("lstmviz's threaded recurrence did not compile, using one thread: %s", exc)
+        logger.debug("team compile failure", exc_info=True)
         return kernels
     return kernels._replace(
-        run_steps_parallel=_numba_kernels.run_steps_parallel,
-        input_terms_parallel=_numba_kernels.input_terms_parallel,
-        gru_steps_parallel=gru_parallel,
-        threads=lambda: min(n, numba.config.NUMBA_NUM_THREADS),
+        run_steps_parallel=_threads.lstm_steps(_numba_kernels.run_steps, team.lstm_team),
+        input_terms_parallel=_threads.input_terms(team.input_terms_team),
+        gru_steps_parallel=gru_team,
     )
 
 
@@ -258,31 +238,6 @@ def _say_compiling() -> None:
     logger.warning("lstmviz: compiling its numba kernels, once per machine (5-15 s)...")
 
 
-def _threadsafe_layer() -> bool:
-    """Whether numba's threads would come from TBB or OpenMP (two Python threads may then
-    run parallel kernels at once), found without launching them: ``workqueue`` aborts the
-    process on concurrent use, so no parallel kernel may run under it, not even a warm-up."""
-    import numba
-    from numba.np.ufunc import parallel
-
-    if parallel._is_initialized:
-        return numba.threading_layer() in _THREADSAFE_LAYERS
-    layer = str(numba.config.THREADING_LAYER).lower()
-    choices = {"tbb": ["tbb"], "omp": ["omp"], "safe": ["tbb"], "threadsafe": ["tbb", "omp"]}
-    choices["default"] = list(numba.config.THREADING_LAYER_PRIORITY)
-    for backend in choices.get(layer, ["workqueue"]):  # "workqueue", "forksafe": not safe
-        if backend == "workqueue":
-            return False  # what numba would pick first
-        try:
-            if backend == "tbb":
-                parallel._check_tbb_version_compatible()
-            importlib.import_module(f"numba.np.ufunc.{backend}pool")
-        except Exception:
-            continue
-        return True
-    return False
-
-
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
@@ -300,7 +255,33 @@ def _warm_up(run_steps: Callable[..., None], projection: bool) -> None:
     run_steps(R, Hb, act_c, m, Wk, WpT, nan, nan, False)
 
 
+def _team_sync() -> tuple[np.ndarray, int, int]:
+    """A team of one (its barriers never wait): the argument types of a real call."""
+    return np.zeros(24, np.int64), 0, 1
+
+
+def _warm_up_team(lstm_team: Callable[..., bool], projection: bool) -> None:
+    """``_warm_up`` for ``threads_kernels.lstm_team``: the same buffers plus the team's."""
+    f32 = np.float32
+    R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
+    Wk, nan = _readonly(np.zeros((1, 1, PACK_LANES), f32)), float("nan")
+    m = np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32)
+    WpT = _readonly(np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32))
+    scratch = np.zeros(PACK_LANES, f32)
+    lstm_team(R, Hb, act_c, m, Wk, WpT, nan, nan, False, scratch, *_team_sync())
+
+
+def _warm_up_gru_team(gru_team: Callable[..., bool], after: bool) -> None:
+    f32 = np.float32
+    H = PACK_LANES  # the team splits a GRU in chunks of 64 units
+    G, Hb = np.zeros((1, 3 * H), f32), np.zeros((2, H), f32)
+    lanes = (3 if after else 2) * H
+    Wk = _readonly(np.zeros((lanes // PACK_LANES, H, PACK_LANES), f32))
+    Wn = _readonly(np.zeros((0 if after else 1, H, PACK_LANES), f32))
+    gru_team(G, Hb, Wk, np.zeros(lanes, f32), Wn, False, np.zeros(H, f32), *_team_sync())
+
+
 def _warm_up_input_terms(input_terms: Callable[..., None]) -> None:
     f32 = np.float32
     Wxk = _readonly(np.zeros((1, 2, PACK_LANES), f32))
-    input_terms(Wxk, np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1)
+    input_terms(Wxk, np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1, 16, *_team_sync())

@@ -5,8 +5,6 @@ NumPy loop (to float32 rounding) and torch's outputs at 1e-5, including clips, p
 reverse directions, initial states and NaN propagation.
 """
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -231,17 +229,6 @@ def test_kernels_can_be_prepared_in_the_background(fresh_kernels):
     assert compiled.ready() and compiled.recurrence() is not None
 
 
-def test_threads_are_opt_in(fresh_kernels, monkeypatch):
-    """Without LSTMVIZ_NUM_THREADS no parallel kernel is prepared, so numba's threads (and
-    GNU OpenMP's fork hazard) never start; with it they are used where the layer allows."""
-    monkeypatch.delenv("LSTMVIZ_NUM_THREADS", raising=False)
-    assert compiled.recurrence().run_steps_parallel is None
-    compiled.reset()
-    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
-    kernels = compiled.recurrence()
-    assert (kernels.run_steps_parallel is not None) == compiled._threadsafe_layer()
-
-
 def test_engine_numba_says_why_it_is_unavailable(fresh_kernels, monkeypatch):
     def broken(*args, **kw):
         raise RuntimeError("no LLVM target here")
@@ -281,22 +268,14 @@ def test_the_warm_up_compiles_the_signature_every_real_call_uses(monkeypatch):
 
 @pytest.mark.parametrize("H, P", [(13, None), (16, None), (32, 7)])
 def test_parallel_kernel_matches_the_equations(monkeypatch, H, P):
-    """Each step's matvec split among numba's threads (``run_steps_parallel``) and the input
-    terms computed on them, forced here for small weights; padded and projected cases, both
-    directions."""
-    import numba
+    """Each step shared by a team of two threads (``run_steps_parallel``, lstmviz.core.threads)
+    and the input terms computed by it, forced here for small weights; padded and projected
+    cases, both directions."""
+    from lstmviz.core import threads
 
-    from lstmviz.core import _numba_kernels
-
-    serial = compiled.recurrence()
-    forced = compiled.Kernels(
-        serial.run_steps,
-        _numba_kernels.run_steps_parallel,
-        lambda: min(2, numba.config.NUMBA_NUM_THREADS),  # a 1-core runner has one
-        _numba_kernels.input_terms_parallel,  # used where 4H is a multiple of 64 (H = 16, 32)
-    )
-    monkeypatch.setattr(compiled, "recurrence", lambda: forced)
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
     monkeypatch.setattr(compiled, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(threads, "MIN_BYTES_PER_THREAD", 1)
     rng = np.random.default_rng(9)
     w = random_direction(rng, H=H, P=P, cell_clip=0.9, proj_clip=0.5 if P else None)
     assert_both_directions_follow_the_equations(w, rng, T=40)
@@ -315,16 +294,19 @@ def test_the_parallel_kernel_is_chosen_only_where_it_pays():
 
 
 def test_parallel_input_terms_refuse_weights_that_do_not_fit_the_buffers():
-    from lstmviz.core import _numba_kernels
+    from lstmviz.core import threads_kernels
+
+    def input_terms_parallel(Wxk, xa, R, first):  # one thread of a team of one
+        threads_kernels.input_terms_team(Wxk, xa, R, first, 16, np.zeros(24, np.int64), 0, 1)
 
     f32 = np.float32
     R, xa = np.zeros((4, 80), f32), np.zeros((3, 5), f32)  # H = 16: one block of 64 lanes
     for Wxk, first in ((np.zeros((2, 5, 64), f32), 0), (np.zeros((1, 4, 64), f32), 0)):
         with pytest.raises(ValueError, match="packed"):
-            _numba_kernels.input_terms_parallel(Wxk, xa, R, first)
+            input_terms_parallel(Wxk, xa, R, first)
     with pytest.raises(ValueError, match="packed"):  # rows past the buffer's end
-        _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 2)
-    _numba_kernels.input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 1)
+        input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 2)
+    input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 1)
 
 
 def test_the_compiled_tanh_is_accurate_and_never_leaves_minus_one_to_one():
@@ -344,30 +326,6 @@ def test_the_compiled_tanh_is_accurate_and_never_leaves_minus_one_to_one():
     nan = np.array([np.nan], np.float32)
     tanh_all(nan, out[:1])
     assert np.isnan(out[0])
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() exists on POSIX only")
-def test_a_forked_child_runs_lstmviz_on_one_thread(fresh_kernels, monkeypatch):
-    """GNU OpenMP kills a forked child that starts its threads again: after fork() the child
-    keeps only the serial kernels, even when the parent asked for threads."""
-    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
-    parent = compiled.recurrence()
-    assert (parent.run_steps_parallel is not None) == compiled._threadsafe_layer()
-    model = one_direction(random_direction(np.random.default_rng(1), D=3, H=256))
-    x = np.random.default_rng(2).normal(size=(8, 3))
-    want = run(model, x, engine="numba").layers[0].output
-    pid = os.fork()
-    if pid == 0:  # the child: report through the exit status only
-        code = 1
-        try:
-            k = compiled.recurrence()
-            serial = k.run_steps_parallel is None and k.input_terms_parallel is None
-            same = np.allclose(run(model, x, engine="numba").layers[0].output, want, atol=1e-6)
-            code = 0 if serial and same else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_a_slow_first_compile_is_announced(fresh_kernels, monkeypatch, caplog):

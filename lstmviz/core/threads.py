@@ -1,0 +1,188 @@
+"""Several cores for one direction's recurrence: a small team of Python threads, each calling
+a ``nogil`` numba kernel (``threads_kernels``) that runs the whole sequence, meeting at a
+spinning barrier once per step.
+
+Why this and not numba's ``parallel=True``: its threads come from a threading layer, and the
+ones a plain install has are unsafe to use by default (GNU OpenMP kills a child made by
+``fork()`` — multiprocessing's default on Linux before Python 3.14 — once its threads have
+run; ``workqueue`` aborts when two Python threads run parallel code at once; TBB needs the
+separate ``tbb`` wheel). The team is fork-safe by construction: between calls its workers are
+parked in a Python queue, no C library owns a thread, and a forked child simply starts its
+own workers when it first needs them (``_after_fork_in_child``). It is thread-safe: one call
+uses the team at a time and a concurrent call runs serially instead of oversubscribing the
+cores. And it needs no BLAS: the input terms are computed by the team too (OpenBLAS' workers
+spin for tens of milliseconds after a GEMM and would take the cores the recurrence needs).
+
+numba is imported only by the first team call (through ``compiled``), never by this module.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+#: Bytes of a direction's packed recurrent weights each thread must get for a team to pay:
+#: a step's matvec streams them, and the barrier costs ~0.2-1 µs a step (measured on 2 cores:
+#: H = 128 (256 KiB) runs no faster on two threads, H = 256 (1 MiB) ~1.6× faster).
+MIN_BYTES_PER_THREAD = 1 << 19
+
+_SYNC_LEN = 24  # int64: counter, abort flag, "thread 0 alone" (threads_kernels), a line apart
+_ABORT = 8
+
+
+def cores() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def requested() -> int:
+    """``LSTMVIZ_NUM_THREADS`` when set to a positive integer, else every core (``cores()``).
+    Read at each run, so a script may change it between runs."""
+    value = os.environ.get("LSTMVIZ_NUM_THREADS", "").strip()
+    try:
+        return max(1, int(value)) if value else cores()
+    except ValueError:
+        return cores()
+
+
+def team_size(weight_bytes: int, chunks: int) -> int:
+    """Threads worth using for a step that streams ``weight_bytes`` of weights split in
+    ``chunks`` independent parts: no more than asked for, than the parts, or than the weights
+    keep busy (``MIN_BYTES_PER_THREAD`` each)."""
+    return max(1, min(requested(), chunks, weight_bytes // MIN_BYTES_PER_THREAD))
+
+
+class _Team:
+    """Parked worker threads and the lock that gives the team to one call at a time."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.busy = threading.Lock()
+        self.workers = 0
+
+    def grow(self, n: int) -> None:
+        while self.workers < n:
+            threading.Thread(
+                target=_work, args=(self.jobs,), name="lstmviz-team", daemon=True
+            ).start()
+            self.workers += 1
+
+
+def _work(jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+    while True:
+        jobs.get()()
+
+
+_team = {"team": _Team()}
+
+
+def _after_fork_in_child() -> None:
+    """The child has none of the parent's workers (fork copies only the forking thread), and
+    the parent's lock may have been held: a fresh team, grown on first use."""
+    _team["team"] = _Team()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def run_team(kernel: Callable[..., bool], args: tuple[Any, ...], n: int) -> bool:
+    """Run ``kernel(*args, sync, tid, n)`` on ``n`` threads (this one is ``tid`` 0) and wait
+    for all. False, having run nothing, when ``n < 2`` or another call holds the team: the
+    caller then runs its serial kernel. A failure in any thread aborts the others at their
+    next barrier and is raised here."""
+    team = _team["team"]
+    if n < 2 or not team.busy.acquire(blocking=False):
+        return False
+    try:
+        team.grow(n - 1)
+        sync = np.zeros(_SYNC_LEN, np.int64)
+        done = threading.Semaphore(0)
+        errors: list[BaseException] = []
+
+        def job(tid: int) -> Callable[[], None]:
+            def call() -> None:
+                try:
+                    kernel(*args, sync, tid, n)
+                except BaseException as exc:  # reported to the caller, never lost
+                    errors.append(exc)
+                    sync[_ABORT] = 1
+                finally:
+                    done.release()
+
+            return call
+
+        for tid in range(1, n):
+            team.jobs.put(job(tid))
+        try:
+            finished = kernel(*args, sync, 0, n)
+        except BaseException:
+            sync[_ABORT] = 1
+            raise
+        finally:
+            for _ in range(n - 1):
+                done.acquire()
+        if errors:
+            raise errors[0]
+        if not finished:
+            raise RuntimeError("lstmviz's thread team was aborted")
+        return True
+    finally:
+        team.busy.release()
+
+
+def _packed_chunks(H: int, lanes: int) -> int:
+    return H // lanes if H % lanes == 0 else -(-4 * H // lanes)
+
+
+def lstm_steps(
+    serial: Callable[..., None], team_kernel: Callable[..., bool]
+) -> Callable[..., None]:
+    """``run_steps``' signature on a team sized by ``team_size``; serial where one thread is
+    all that pays or the team is taken."""
+
+    def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse) -> None:  # type: ignore[no-untyped-def]
+        H, lanes = act_c.shape[1], Wk.shape[2]
+        n = team_size(Wk.nbytes, _packed_chunks(H, lanes))
+        scratch = np.zeros(Wk.shape[0] * lanes, np.float32)
+        args = (R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch)
+        if not run_team(team_kernel, args, n):
+            serial(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse)
+
+    return run_steps_parallel
+
+
+def gru_steps(serial: Callable[..., None], team_kernel: Callable[..., bool]) -> Callable[..., None]:
+    """``gru_steps``' signature on a team (H a multiple of 64; serial otherwise)."""
+
+    def gru_steps_parallel(G, Hb, Wk, bh, Wn, reverse) -> None:  # type: ignore[no-untyped-def]
+        H, lanes = Hb.shape[1], Wk.shape[2]
+        n = team_size(Wk.nbytes + Wn.nbytes, H // lanes) if H % lanes == 0 else 1
+        rh = np.zeros(H, np.float32)
+        if not run_team(team_kernel, (G, Hb, Wk, bh, Wn, reverse, rh), n):
+            serial(G, Hb, Wk, bh, Wn, reverse)
+
+    return gru_steps_parallel
+
+
+def input_terms(team_kernel: Callable[..., bool]) -> Callable[..., None]:
+    """``x W_xᵀ + b`` into an LSTM's gate rows (``compute._Buffers.R``, columns from H on) on
+    the team; on this thread alone when the team is taken (the same arithmetic either way)."""
+
+    def input_terms_parallel(Wxk, xa, R, first) -> None:  # type: ignore[no-untyped-def]
+        H = R.shape[1] // 5
+        n = max(1, min(requested(), Wxk.shape[0]))
+        args = (Wxk, xa, R, first, H)
+        if not run_team(team_kernel, args, n):
+            team_kernel(*args, np.zeros(_SYNC_LEN, np.int64), 0, 1)
+
+    return input_terms_parallel
