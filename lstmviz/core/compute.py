@@ -3,6 +3,8 @@
 ``x W_xᵀ + b`` is computed once for the whole sequence; only the recurrent product runs per
 step, as a handful of in-place ufunc calls writing straight into the trace's buffers.
 Arithmetic is float32 by default, as in the frameworks; ``dtype=np.float64`` gives a reference.
+This module runs LSTM directions; ``run`` hands every other cell kind to the runner registered
+for its direction class (``RUNNERS``: the GRU and plain RNN of ``compute_cells``).
 """
 
 from __future__ import annotations

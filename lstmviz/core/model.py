@@ -4,6 +4,11 @@ Per layer and direction: ``W_x (4H, D)``, ``W_h (4H, H or P)``, ``b (4H,)`` with
 gate order **i, f, g, o**; all biases summed and any runtime forget bias folded into ``b_f``.
 ``Provenance`` remembers how the file stored it, so the GUI can show the stored layout and say
 which settings were read and which were assumed. Arrays are made read-only on construction.
+
+Layers and models are not LSTM-only despite their names (kept: every reader and view uses
+them): a layer holds directions of one cell kind (``LSTMDirection``, ``gru.GRUDirection``,
+``rnn.RNNDirection``; ``layer.cell`` is its ``cells.CellDescription``) and a model may mix
+kinds. ``RecurrentLayer``/``RecurrentModel`` are the neutral names.
 """
 
 from __future__ import annotations
@@ -138,8 +143,9 @@ class LSTMDirection(RecurrentDirection):
 
 @dataclass(frozen=True)
 class LSTMLayer:
-    """One LSTM layer: one direction, or two (one reading forwards, one backwards) merged by
-    ``merge_mode`` in the order given (concat puts ``directions[0]`` first).
+    """One recurrent layer (any one cell kind): one direction, or two (one reading forwards,
+    one backwards) merged by ``merge_mode`` in the order given (concat puts ``directions[0]``
+    first).
 
     Usually ``directions[0]`` reads forwards. Keras ``Bidirectional(LSTM(go_backwards=True))``
     is ``(reverse, forward)``: its forward layer reads backwards and the backward copy reads
@@ -255,7 +261,8 @@ def chain_width(transforms: tuple[Any, ...], width: int, where: str) -> int:
 
 @dataclass(frozen=True)
 class LSTMModel:
-    """A stack of LSTM layers, each feeding the next, plus what else the file held."""
+    """A stack of recurrent layers (LSTM, GRU, plain RNN, mixed), each feeding the next, plus
+    what else the file held."""
 
     layers: tuple[LSTMLayer, ...]
     source_path: str = ""
