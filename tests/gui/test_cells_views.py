@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -536,3 +537,54 @@ def test_a_made_up_fourth_cell_renders_in_every_view_without_a_view_change(
     assert "MGU" in window.details.text.toPlainText()
     assert "shown u,k" in window.status_label.text()
     save_artifact(window, "cells_made_up_weights")
+
+
+# -- real files written by the frameworks (the GRU readers' fixtures) -------------------------
+GRU_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gru"
+
+
+@pytest.mark.parametrize(
+    ("name", "stored_blocks"),
+    [
+        ("tf/keras2/mixed.h5", [["z", "r", "h"]]),  # Keras 2: LSTM, GRU, LSTM
+        ("tf/tf1/gru_cell", [["r", "u"], ["c"]]),  # TF1 GRUCell: gates/ and candidate/ kernels
+        ("onnx/gru_lbr0_bidir.onnx", [["z", "r", "h"]]),
+    ],
+)
+def test_real_gru_files_in_every_view(name, stored_blocks, make_main_window, qtbot, save_artifact):
+    """A GRU layer of a real file: its weights as stored (the framework's block names and
+    arrays) and canonical (r, z, n), and the debugger's rows, for the file's own run."""
+    path = GRU_FIXTURES / name
+    window = make_main_window()
+    model = window.open_model(path, wait=True)
+    assert model is not None, window.last_error
+    k = next(i for i, layer in enumerate(model.layers) if layer.cell.name == "GRU")
+    w = model.layers[k].directions[0]
+    window.select_direction(k, 0)
+    check_weights(window, w)
+    view = window.weights_view
+    view.set_stored_order(True)
+    kernels = [p for p in view.panels() if p.gate_axis is not None and p.data.shape[0] > 1]
+    labels = [[lab.split(" ")[0] for lab in p.block_labels] for p in kernels]
+    for blocks in stored_blocks:
+        assert blocks in labels, labels
+    for panel in kernels:  # every sampled stored cell is the canonical weight it names
+        rows, cols = panel.data.shape
+        for r in range(0, rows, max(1, rows // 7)):
+            for c in range(0, cols, max(1, cols // 5)):
+                cell = panel.cell(r, c)
+                if cell is None or cell.role not in ("W_x", "W_h"):
+                    continue
+                canon = getattr(w, cell.role)[w.cell.index(cell.gate) * w.hidden_size + cell.unit]
+                assert cell.value == pytest.approx(float(canon[cell.column]), rel=1e-6, abs=1e-7)
+    stem = path.name.split(".")[0]
+    save_artifact(window, f"cells_real_{stem}_stored")
+    view.set_stored_order(False)
+    panel = open_debugger(window, model, sequence(T=8, seed=9)[:, : model.input_size])
+    window.select_direction(k, 0)
+    dt = panel.trace.layers[k].directions[0]
+    window.go_to_step(3)
+    panel.views.setCurrentWidget(panel.step_view)
+    check_step_view(panel, dt, 3)
+    check_inspector(panel, dt, 3, 0)
+    save_artifact(window, f"cells_real_{stem}_step")
