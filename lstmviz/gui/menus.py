@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
+from lstmviz.core.cells import CELLS, LSTM_CELL
+
 if TYPE_CHECKING:
     from lstmviz.gui.main_window import MainWindow
 
@@ -42,6 +44,28 @@ output); all biases summed; a runtime forget bias folded into b_f.</p>
 <tr><td>PyTorch</td><td>weight_ih [4H, D], weight_hh [4H, H], 2 biases</td><td>i, f, g, o</td></tr>
 <tr><td>ONNX</td><td>W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H]</td><td>i, o, f, c</td></tr>
 </table><p>Use <i>View ▸ As stored in the file</i> to see the file's own layout.</p>"""
+
+
+def _other_cells() -> str:
+    """The other cells' canonical blocks and stored orders, from their descriptions."""
+    rows = []
+    for cell in CELLS:
+        if cell is LSTM_CELL:
+            continue
+        n = cell.n_gates
+        blocks = ", ".join(f"<b>{g.name}</b> ({g.long_name})" for g in cell.gates)
+        orders = "; ".join(
+            f"{fw} {','.join(o.names)}" for fw, o in cell.orders.items() if fw != "canonical"
+        )
+        variant = f" ({cell.variant})" if cell.variant else ""
+        rows.append(
+            f"<li>{cell.name}{variant}: W_x ({n if n > 1 else ''}H, D), blocks {blocks}; "
+            f"stored {orders}</li>"
+        )
+    return f"<p>Other cells, each in its own canonical form:</p><ul>{''.join(rows)}</ul>"
+
+
+CONVENTIONS += _other_cells()
 
 
 def _action(window: MainWindow, menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
