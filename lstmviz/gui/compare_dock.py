@@ -1,5 +1,5 @@
 """Puts compare mode into the main window: a "Compare" dock (hidden until a model B is
-opened), File ▸ Compare with…, and View ▸ Compare.
+opened), File ▸ Compare with…, View ▸ Compare, and a file dropped with Shift held.
 
 One call, ``install_compare(window)``, so the main window gains one line; its state is the
 window's ``compare`` (a ``CompareSession`` on the window's workspace).
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu
 
@@ -48,7 +48,30 @@ def install_compare(window: MainWindow) -> CompareSession:
 
     session.subscribe(on_session)
     _add_menus(window)
+    window.compare_drop = CompareDrop(window)
+    window.installEventFilter(window.compare_drop)
     return session
+
+
+class CompareDrop(QObject):
+    """A model file dropped with Shift held opens as model B (a plain drop replaces A)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.Drop or self.window.model is None:
+            return False
+        drop = event  # QDropEvent
+        if not drop.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            return False
+        paths = [u.toLocalFile() for u in drop.mimeData().urls() if u.isLocalFile()]
+        if not paths:
+            return False
+        drop.acceptProposedAction()
+        self.window.compare_with(paths[0])
+        return True
 
 
 def show_compare(window: MainWindow) -> None:

@@ -164,3 +164,39 @@ def test_screenshot_of_compare_mode(make_main_window, save_artifact, tmp_path):
     window.workspace.select(unit=1)
     assert window.tabs.currentIndex() == 1  # compare mode opens on the debugger
     save_artifact(window, "compare_mode")
+
+
+def test_a_file_dropped_with_shift_opens_as_b(make_main_window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_main_window()
+    window.open_model(FIXTURES / "torch" / "bidir2.pt", wait=True)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(_broken_port(tmp_path)))])
+
+    def drop(modifier):
+        enter = QDragEnterEvent(
+            window.rect().center(),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            modifier,
+        )
+        QApplication.sendEvent(window, enter)  # Qt delivers a drop only after its enter
+        event = QDropEvent(
+            QPointF(window.rect().center()),
+            Qt.DropAction.CopyAction,
+            mime,
+            Qt.MouseButton.LeftButton,
+            modifier,
+        )
+        QApplication.sendEvent(window, event)
+
+    drop(Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.compare.comparison is not None, timeout=20000)
+    assert window.compare.comparison.kinds == ["gate_permutation"]
+    assert Path(window.model_path).name == "bidir2.pt"  # A stays
+    drop(Qt.KeyboardModifier.NoModifier)  # a plain drop still opens the file as A
+    qtbot.waitUntil(lambda: Path(window.model_path or "").name == "ported.pt", timeout=20000)
