@@ -90,13 +90,25 @@ def test_older_graph_fixtures_of_a_gru_now_open() -> None:
         check(model, e["x"], e["output"], None)
 
 
-def test_frozen_keras_gru_graph_is_refused_by_name() -> None:
-    """A frozen GraphDef of a Keras GRU is not read (its weights are tied to the gates only
-    through the loop body's ops): one line that names it and says what to open instead."""
+def test_frozen_keras_graph_gru_bidirectional_gru_lstm_matches_tf_keras() -> None:
+    """A frozen GraphDef's Keras GRUs (reset_after=True) are found by their gate Splits, the
+    biases through the Unpack of the [2, 3H] variable, and chain with the LSTM after them."""
+    path = FIXTURES / "tf" / "keras2" / "frozen_gru.pb"
+    model = lstmviz.load_model(path)
+    assert [layer.kind for layer in model.layers] == ["GRU", "Bidirectional(GRU)", "LSTM"]
+    d = model.layers[0].directions[0]
+    assert isinstance(d, GRUDirection) and d.reset_after and d.b_h.any()
+    assert not d.provenance.setting("recurrent_activation").assumed  # type: ignore[union-attr]
+    e = np.load(FIXTURES / "tf" / "keras2" / "frozen_gru.expected.npz")
+    check_layers(model, e["x"], [e["y0"], e["y1"], e["y2"]])
+
+
+def test_frozen_keras_gru_reset_before_is_refused_by_name() -> None:
+    """A reset_after=False Keras GRU slices its recurrent kernel in the step: not matched, and
+    refused in one line that names it and says what to open instead."""
     from bounded import bounded_load
 
-    path = FIXTURES / "tf" / "keras2" / "frozen_gru.pb"
-    out = bounded_load(path)
-    out.assert_refused("frozen TensorFlow GraphDef of a Keras GRU (", "gru_6")
+    path = FIXTURES / "tf" / "keras2" / "frozen_gru_before.pb"
+    bounded_load(path).assert_refused("frozen TensorFlow GraphDef of a GRU (", "gru")
     with pytest.raises(LoadError, match=r"open its SavedModel, \.keras/\.h5 or checkpoint$"):
         lstmviz.load_model(path)

@@ -197,8 +197,9 @@ def _refusal(path: Path, nodes: list[Node]) -> LoadError:
     gru = _gru_scopes(nodes)
     if gru:
         return LoadError(
-            f"{path.name}: frozen TensorFlow GraphDef of a Keras GRU ({', '.join(gru[:2])}), "
-            "which lstmviz does not read; open its SavedModel, .keras/.h5 or checkpoint"
+            f"{path.name}: frozen TensorFlow GraphDef of a GRU ({', '.join(gru[:2])}) whose "
+            "step lstmviz does not recognise (it reads Keras reset_after=True GRUs and TF1 "
+            "GRUCells); open its SavedModel, .keras/.h5 or checkpoint"
         )
     cudnn = sorted({n.op for n in nodes if n.op.startswith("CudnnRNN")})
     if cudnn:

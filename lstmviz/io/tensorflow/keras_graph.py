@@ -250,6 +250,8 @@ def keras_layers_in(
 ) -> LSTMModel | None:
     """The Keras LSTM chain whose gate Splits are in ``graphs`` (the top graph, or function
     bodies), with the Dense head found in ``head_graph``; None without a Keras LSTM step."""
+    from lstmviz.io.tensorflow import keras_gru_graph  # imports this module
+
     found = [
         c
         for g in graphs
@@ -257,6 +259,7 @@ def keras_layers_in(
         if n.op == "Split"
         if (c := _cell(g, n, bundle))
     ]
+    found += [c for g in graphs for c in keras_gru_graph.find_cells(g, bundle)]  # Keras GRUs
     if not found:
         return None
     # Keras' rnn() in a TF1 graph also calls the cell once outside its loop (to learn the
@@ -284,17 +287,19 @@ def keras_layers_in(
             )
             backwards = [False, True]
         pairs = zip(group, backwards, strict=True)
-        dirs = tuple(_direction(bundle, c, req, back) for c, back in pairs)
+        cell_kind = getattr(group[0], "kind", "LSTM")  # GRU: keras_gru_graph
+        build = keras_gru_graph.direction if cell_kind == "GRU" else _direction
+        dirs = tuple(build(bundle, c, req, back) for c, back in pairs)  # type: ignore[arg-type]
         if len(group) == 1:
             order = OutputOrder.PROCESSING if backwards[0] else OutputOrder.TIME
-            layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind="LSTM"))
+            layers.append(LSTMLayer(group[0].scope, dirs, output_order=order, kind=cell_kind))
             continue
         name = group[0].scope.rpartition("/")[0]
         merge = next((m for g in graphs if (m := merge_mode(g, name)) is not None), None)
         if merge is None:
             merge = MergeMode.CONCAT
             notes.append(f"{name}: no Bidirectional merge op found in the graph: concat assumed")
-        kind = "Bidirectional(LSTM)"
+        kind = f"Bidirectional({cell_kind})"
         layers.append(LSTMLayer(name=name, directions=dirs, merge_mode=merge, kind=kind))
     last = [c for c in cells if c.scope.startswith(layers[-1].name)]
     roots = tuple(f"{pre}{c.scope}/" for c in last for pre in ("", "Func/"))
@@ -305,7 +310,7 @@ def keras_layers_in(
     infos = tuple(
         LayerInfo(
             c.scope,
-            "LSTM",
+            getattr(c, "kind", "LSTM"),
             tuple((n, bundle.entries[n].shape) for n in (c.kernel, c.recurrent, c.bias) if n),
             is_lstm=True,
         )

@@ -1,0 +1,225 @@
+"""Keras GRU layers (``reset_after=True``) inside a frozen TensorFlow graph, found by their ops.
+
+tf_keras' ``standard_gru`` / ``GRUCell`` with ``reset_after=True`` (the tf.keras 2 and Keras 3
+default) computes, each step, ``x K + b_in`` and ``h R + b_rec`` and splits each into three
+(``Split(num_split=3)``, blocks z, r, h); ``z = σ(x_z + h_z)``, ``r = σ(x_r + h_r)``,
+``hh = tanh(x_h + r ⊙ h_h)``. The two biases are the rows of one ``[2, 3H]`` variable, taken
+apart by an ``Unpack`` outside the loop. The h-side Split is the one whose third output is
+multiplied by r; the other reads x. The activations are the ops on the two sums. The layers
+join ``keras_graph``'s LSTM cells for ordering, pairing and the head (``KerasCell`` fields).
+A ``reset_after=False`` GRU slices its recurrent kernel instead: not matched, so the graph's
+GRU is refused by name (``graphdef``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.cells import GRU_CELL
+from lstmviz.core.gru import GRUDirection
+from lstmviz.core.model import Provenance, Setting, StoredTensor
+from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
+from lstmviz.io.tensorflow.keras_graph import KerasCell, _scope
+from lstmviz.io.tensorflow.nodes import MAX_WALK, PASS_OPS, Graph, Node, attr_int
+
+if TYPE_CHECKING:
+    from lstmviz.io.tensorflow.assemble import Request
+    from lstmviz.io.tensorflow.graphdef import ConstBundle
+
+_ADD = frozenset({"Add", "AddV2"})
+
+
+@dataclass
+class KerasGRUCell(KerasCell):
+    """A Keras GRU step: ``bias`` is the ``[2, 3H]`` variable (rows: input, recurrent)."""
+
+    kind: str = "GRU"
+
+
+def _side(graph: Graph, split: Node) -> tuple[str, str | None, Node] | None:
+    """(weight variable, bias variable row ref or None, MatMul) of ``split``'s input:
+    ``MatMul(a, W)`` or ``BiasAdd/Add(MatMul(a, W), b)`` with ``b`` a row of an Unpack."""
+    found = graph.resolve(split.inputs[1]) if len(split.inputs) == 2 else None
+    if found is None:
+        return None
+    g, node = found
+    bias = None
+    if node.op in ("BiasAdd", *_ADD) and len(node.inputs) == 2:
+        bias = node.inputs[1]
+        found = g.resolve(node.inputs[0])
+        if found is None:
+            return None
+        g, node = found
+    if node.op != "MatMul" or len(node.inputs) != 2 or attr_int(node, "transpose_b"):
+        return None
+    weight = g.variable(node.inputs[1])
+    return (weight, bias, node) if weight is not None else None
+
+
+def _bias_row(graph: Graph, ref: str) -> tuple[str, int] | None:
+    """(variable, row) of a bias read as ``Unpack(variable):row`` through reads/arguments."""
+    found = graph.resolve(ref)
+    row = int(ref.rsplit(":", 1)[1]) if ref.count(":") == 1 and ref[-1].isdigit() else 0
+    for _ in range(MAX_WALK):
+        if found is None:
+            return None
+        g, node = found
+        if node.op == "Unpack" and node.inputs:
+            var = g.variable(node.inputs[0])
+            return (var, row) if var is not None else None
+        # Merge: a loop-invariant value lowered control flow passes as a loop variable is
+        # Merge(Enter(value), NextIteration(itself)); its value is input 0
+        if (node.op not in PASS_OPS and node.op != "Merge") or not node.inputs:
+            return None
+        ref = node.inputs[0]
+        row = int(ref.rsplit(":", 1)[1]) if ":" in ref and ref.rsplit(":", 1)[1].isdigit() else 0
+        found = g.resolve(ref)
+    return None
+
+
+def _act(graph: Graph, ref: str) -> str | None:
+    """The activation op applied to a sum ``ref`` takes part in."""
+    for add, _k in graph.users(ref, _ADD):
+        for user, _j in graph.users(add.name):
+            if user.op in ACTIVATION_OPS:
+                return ACTIVATION_OPS[user.op]
+    return None
+
+
+def _partner(graph: Graph, h_split: Node) -> Node | None:
+    """The x-side Split added to ``h_split``'s first output (``x_z + h_z``)."""
+    for add, _k in graph.users(h_split.name, _ADD):
+        for ref in add.inputs:
+            found = graph.resolve(ref)
+            if found is None or found[1] is h_split:
+                continue
+            node = found[1]
+            if node.op == "Split" and attr_int(node, "num_split") == 3 and found[0] is graph:
+                return node
+    return None
+
+
+def find_cells(graph: Graph, bundle: ConstBundle) -> list[KerasGRUCell]:
+    """Every reset-after Keras GRU step of ``graph``: a 3-way Split of ``h R`` whose third
+    output r multiplies, added to a 3-way Split of ``x K`` (one pass over the nodes)."""
+    out = []
+    for h_split in list(graph.nodes.values()):
+        if h_split.op != "Split" or attr_int(h_split, "num_split") != 3:
+            continue
+        if not graph.users(f"{h_split.name}:2", frozenset({"Mul"})):
+            continue
+        x_split = _partner(graph, h_split)
+        if x_split is None:
+            continue
+        x_side, h_side = _side(graph, x_split), _side(graph, h_split)
+        if x_side is None or h_side is None:
+            continue
+        cell = _cell(graph, bundle, x_split, h_split, x_side, h_side)
+        if cell is not None:
+            out.append(cell)
+    return out
+
+
+def _cell(
+    graph: Graph,
+    bundle: ConstBundle,
+    x_split: Node,
+    h_split: Node,
+    x_side: tuple[str, str | None, Node],
+    h_side: tuple[str, str | None, Node],
+) -> KerasGRUCell | None:
+    (kernel, b_in, x_mat), (recurrent, b_rec, _h_mat) = x_side, h_side
+    k_shape = bundle.entries[kernel].shape if kernel in bundle.entries else ()
+    r_shape = bundle.entries[recurrent].shape if recurrent in bundle.entries else ()
+    if len(k_shape) != 2 or len(r_shape) != 2 or k_shape[1] != r_shape[1] or r_shape[1] % 3:
+        return None
+    H = r_shape[1] // 3
+    if r_shape[0] != H:
+        return None
+    bias = None
+    if b_in is not None and b_rec is not None:
+        rows = _bias_row(graph, b_in), _bias_row(graph, b_rec)
+        if None in rows or rows[0][0] != rows[1][0] or (rows[0][1], rows[1][1]) != (0, 1):  # type: ignore[index]
+            return None
+        bias = rows[0][0]  # type: ignore[index]
+        if bundle.entries[bias].shape != (2, 3 * H):
+            return None
+    elif (b_in, b_rec) != (None, None):
+        return None
+    x = x_split.name
+    return KerasGRUCell(
+        scope=_scope(x_split.name, kernel),
+        kernel=kernel,
+        recurrent=recurrent,
+        bias=bias,
+        split=x_split,
+        x_ref=x_mat.inputs[0],
+        activation=_act(graph, f"{x}:2"),
+        recurrent_activation=_act(graph, x),
+        graph=graph,
+    )
+
+
+def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bool) -> GRUDirection:
+    """The canonical reset-after GRU of one matched step (Keras z, r, h → r, z, n)."""
+    K, R = bundle.read(cell.kernel), bundle.read(cell.recurrent)
+    order = GRU_CELL.stored_order("keras")
+
+    def reorder(a: np.ndarray) -> np.ndarray:
+        blocks = np.split(a, 3, axis=0)
+        return np.ascontiguousarray(np.concatenate([blocks[p] for p in order.perm]))
+
+    settings = []
+    acts = {}
+    for key, default in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+        user = getattr(req, key)
+        found = getattr(cell, key)
+        name = user or found or default
+        note = (
+            "given by the user"
+            if user
+            else "read from the graph"
+            if found
+            else (f"the graph's op is not one lstmviz names; Keras default {default}")
+        )
+        acts[key] = Activation(name)
+        settings.append(Setting(key, name, assumed=not (user or found), note=note))
+    stored = [
+        StoredTensor("W_x", cell.kernel, K.shape, transposed=True),
+        StoredTensor("W_h", cell.recurrent, R.shape, transposed=True),
+    ]
+    b_x = b_h = None
+    if cell.bias:
+        b = bundle.read(cell.bias)
+        b_x, b_h = reorder(b[0]), reorder(b[1])
+        stored.append(StoredTensor("b", cell.bias, b.shape))
+    settings.append(Setting("reset_after", True, assumed=False, note="r multiplies h·R + b_rec"))
+    prov = Provenance(
+        framework="Keras GRU (frozen TensorFlow graph)",
+        source_format=req.kind,
+        gate_order=order.names,
+        perm=order.perm,
+        stored=tuple(stored),
+        transforms=(
+            f"kernel {tuple(K.shape)} and recurrent kernel {tuple(R.shape)} transposed",
+            "gate blocks reordered z,r,h → r,z,n; bias rows 0/1 → b_x/b_h",
+            f"weights found from the gate Splits {cell.split.name}",
+        ),
+        settings=tuple(settings),
+        notes=(f"scope {cell.scope}",),
+    )
+    return GRUDirection(
+        W_x=reorder(K.T),
+        W_h=reorder(R.T),
+        b_x=b_x,
+        b_h=b_h,
+        reset_after=True,
+        act_gate=acts["recurrent_activation"],
+        act_cand=acts["activation"],
+        reverse=reverse,
+        provenance=prov,
+    )
