@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ROWS_PER_BLOCK = 65_536  # positions thresholded at once while building (bool temp: 32 MB at 512)
+COUNT_BLOCK = 65_536  # positions counted at once (temporaries: 512 + 64 KB, in L2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,12 +63,21 @@ class OnIndex:
         return np.packbits(m, bitorder="little").view("<u8").copy()
 
     def count(self, mask: np.ndarray) -> np.ndarray:
-        """``(N,)`` uint16: how many of ``mask``'s units are on at each position."""
-        out = np.zeros(self.n_positions, dtype=np.uint16)
-        tmp = np.empty(self.n_positions, dtype=np.uint64)
-        for w in np.flatnonzero(mask):
-            np.bitwise_and(self.words[w], mask[w], out=tmp)
-            out += np.bitwise_count(tmp)
+        """``(N,)`` uint16: how many of ``mask``'s units are on at each position. One AND and
+        one popcount per word of the mask, ``COUNT_BLOCK`` positions at a time so the
+        temporaries stay in cache: the words are read once from memory (64 MB at 1M × 512)."""
+        words = np.flatnonzero(mask)
+        N = self.n_positions
+        out = np.zeros(N, dtype=np.uint16)
+        tmp = np.empty(COUNT_BLOCK, dtype=np.uint64)
+        bits = np.empty(COUNT_BLOCK, dtype=np.uint8)
+        for r0 in range(0, N, COUNT_BLOCK):
+            r1 = min(N, r0 + COUNT_BLOCK)
+            t, b, o = tmp[: r1 - r0], bits[: r1 - r0], out[r0:r1]
+            for w in words:
+                np.bitwise_and(self.words[w, r0:r1], mask[w], out=t)
+                np.bitwise_count(t, out=b)
+                np.add(o, b, out=o)
         return out
 
     def on_throughout(self, starts: np.ndarray, length: int) -> np.ndarray:
