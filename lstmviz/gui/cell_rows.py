@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lstmviz.core.activations import Activation
 from lstmviz.core.cells import CellDescription
+from lstmviz.gui.levels import symmetric_limit
+from lstmviz.gui.view_cache import memo
 
 Kind = Literal["gate", "signed", "state"]
 
@@ -231,3 +234,37 @@ def hidden_size(dt: Any) -> int:
 
 def values_of(dt: Any, row: Row) -> np.ndarray:
     return getattr(dt, row.attr)
+
+
+_BOUNDED = {"tanh", "softsign", "sigmoid", "hard_sigmoid_k2", "hard_sigmoid_k3", "hard_sigmoid_ab"}
+
+
+def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
+    """±1 for a bounded activation, otherwise the largest magnitude in the whole run."""
+    if act is not None and act.name in _BOUNDED:
+        return 1.0
+    return symmetric_limit(values)
+
+
+def run_levels(dt: Any) -> tuple[dict, dict, tuple[float, float]]:
+    """Fixed colour levels of one direction for the whole run: per row, per gate's term
+    breakdown, and of the projected h. Computed once per run (``view_cache``), in the
+    run's worker when ``prepare_trace`` got there first."""
+
+    def compute() -> tuple[dict, dict, tuple[float, float]]:
+        levels: dict[str, tuple[float, float]] = {}
+        for row in rows(dt):
+            if row.kind == "gate":
+                levels[row.name] = (0.0, 1.0)
+                continue
+            lim = _signed_limit(values_of(dt, row), row.activation)
+            levels[row.name] = (-lim, lim)
+        terms = {}
+        for gate in dt.cell.gate_names:
+            parts = [v for _, v in dt.terms(gate)]
+            lim = max(_signed_limit(p) for p in [*parts, dt.gate_pre(gate)])
+            terms[gate] = (-lim, lim)
+        lim = _signed_limit(dt.h) if projected(dt) else 1.0
+        return levels, terms, (-lim, lim)
+
+    return memo(dt, "step_levels", compute)

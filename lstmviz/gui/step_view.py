@@ -16,53 +16,21 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QWidget
 
-from lstmviz.core.activations import Activation
 from lstmviz.core.breakpoints import Hit
 from lstmviz.core.cells import LSTM_CELL
 from lstmviz.core.trace import DirectionTrace, Trace
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
-from lstmviz.gui.levels import symmetric_limit
-from lstmviz.gui.view_cache import memo
+from lstmviz.gui.cell_rows import run_levels
 from lstmviz.workspace import Change, Event, Workspace
+
+__all__ = ["STATE_ROWS", "StepView", "direction_caption", "row_label", "run_levels"]
 
 #: The LSTM's rows (kept for scripts and tests; any cell's come from ``cell_rows.rows``).
 STATE_ROWS = cell_rows.row_names(LSTM_CELL)
 HOVER_HINT = "click a unit to inspect it; hover to read values"
 #: The narrowest unit range a zoom of the step view shows.
 MIN_UNITS = 4
-_BOUNDED = {"tanh", "softsign", "sigmoid", "hard_sigmoid_k2", "hard_sigmoid_k3", "hard_sigmoid_ab"}
-
-
-def _signed_limit(values: np.ndarray, act: Activation | None = None) -> float:
-    """±1 for a bounded activation, otherwise the largest magnitude in the whole run."""
-    if act is not None and act.name in _BOUNDED:
-        return 1.0
-    return symmetric_limit(values)
-
-
-def run_levels(dt: DirectionTrace) -> tuple[dict, dict, tuple[float, float]]:
-    """Fixed colour levels of one direction for the whole run: per row, per gate's term
-    breakdown, and of the projected h. Computed once per run (``view_cache``), in the
-    run's worker when ``prepare_trace`` got there first."""
-
-    def compute() -> tuple[dict, dict, tuple[float, float]]:
-        levels: dict[str, tuple[float, float]] = {}
-        for row in cell_rows.rows(dt):
-            if row.kind == "gate":
-                levels[row.name] = (0.0, 1.0)
-                continue
-            lim = _signed_limit(cell_rows.values_of(dt, row), row.activation)
-            levels[row.name] = (-lim, lim)
-        terms = {}
-        for gate in dt.cell.gate_names:
-            parts = [v for _, v in dt.terms(gate)]
-            lim = max(_signed_limit(p) for p in [*parts, dt.gate_pre(gate)])
-            terms[gate] = (-lim, lim)
-        lim = _signed_limit(dt.h) if cell_rows.projected(dt) else 1.0
-        return levels, terms, (-lim, lim)
-
-    return memo(dt, "step_levels", compute)
 
 
 def direction_caption(trace: Trace, layer: int, direction: int) -> str:

@@ -1,0 +1,177 @@
+"""One unit's equations with one step's numbers: the text the unit inspector shows.
+
+The lines are the cell description's equations (``CellDescription.equations``) filled with
+the trace's values (``CellTrace.unit_values``): each gate as ``act(terms) = act(sum) = value``
+with the terms its cell lists, every other line as its template with the numbers put in, an
+``act(x)`` the trace also records (the LSTM's ``act_c``) evaluated once more, and the result.
+The right-hand side is recomputed from the numbers shown, so a clipped state (an LSTM's
+``cell_clip``) says so instead of printing an equation that does not add up. Qt-free.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+
+import numpy as np
+
+from lstmviz.core.activations import Activation
+from lstmviz.core.cells import CellDescription
+from lstmviz.core.trace import DirectionTrace
+
+_ACT_ROLES = ("act_gate", "act_cand", "act_cell")
+
+
+def arg(v: float) -> str:
+    """A number as the only argument of a function: no extra parentheses."""
+    return f"{v:.3f}" if abs(v) < 1e4 else f"{v:.3g}"
+
+
+def num(v: float) -> str:
+    """Three decimals, negatives in parentheses so sums read unambiguously."""
+    s = f"{v:.3f}" if abs(v) < 1e4 else f"{v:.3g}"
+    return f"({s})" if v < 0 or s.startswith("-") else s
+
+
+_SLOT = re.compile(r"\{(\w+)\}")
+
+
+def _fill(template: str, values: dict) -> str:
+    """The template with this unit's numbers: a number that is a function's only argument as
+    ``arg`` (``tanh(-0.259)``), every other as ``num`` (``(-0.259)·0.5``), names as they are."""
+
+    def sub(m: re.Match) -> str:
+        v = values[m.group(1)]
+        if isinstance(v, str):
+            return v
+        sole = template[m.start() - 1 : m.start()] == "(" and template[m.end() : m.end() + 1] == ")"
+        return arg(v) if sole else num(v)
+
+    return _SLOT.sub(sub, template)
+
+
+def _applies(eq, w) -> bool:
+    return eq.when is None or getattr(w, eq.when, None) is not None
+
+
+def _symbolic(text: str, w) -> str:
+    """An equation as printed, with the direction's activation names (``act_cell`` → tanh)."""
+    for role in _ACT_ROLES:
+        act = getattr(w, role, None)
+        if act is not None:
+            text = text.replace(role, act.name)
+    return text
+
+
+_ACT_CALL = re.compile(r"\{(act_\w+)\}\(\{(\w+)\}\)")
+
+
+def _evaluated(template: str) -> str | None:
+    """The template with each ``{act_x}({s})`` replaced by a recorded ``{act_s}`` slot, for
+    the middle step of ``o·tanh(c) = o·act_c`` (None when the template calls nothing)."""
+    if not _ACT_CALL.search(template):
+        return None
+    return _ACT_CALL.sub(lambda m: "{act_" + m.group(2) + "}", template)
+
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+def _evaluate(template: str, values: dict, w) -> float | None:
+    """The right-hand side computed from the slot values (products, sums, differences and the
+    direction's activations; nothing else is evaluated), or None when it has other symbols
+    (``W_p·m``). Shows a clip: the trace's value then differs from the formula's."""
+    text = template.replace("·", "*").replace("⊙", "*").replace("−", "-")
+    names: dict[str, object] = {}
+    for slot in re.findall(r"\{(\w+)\}", text):
+        value = values.get(slot)
+        if value is None:
+            return None
+        names[slot] = value
+    expr = re.sub(r"\{(\w+)\}", r"\1", text)
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return None
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.Name) and isinstance(names.get(node.id), float):
+            return names[node.id]  # type: ignore[return-value]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and isinstance(names.get(node.func.id), str)
+            and len(node.args) == 1
+        ):
+            act = getattr(w, node.func.id, None)
+            if isinstance(act, Activation):
+                return float(act(np.array([ev(node.args[0])]))[0])
+        raise ValueError("not evaluable")
+
+    try:
+        return ev(tree)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def explain(dt: DirectionTrace, t: int, u: int) -> list[tuple[str | None, str]]:
+    """``(gate or None, line)`` pairs: the step's equations for unit ``u`` with its numbers,
+    in the order of the cell description's equations."""
+    w = dt.weights
+    cell: CellDescription = dt.cell
+    values = dt.unit_values(t, u)
+    equations = [eq for eq in cell.equations if _applies(eq, w)]
+    targets = [eq.target for eq in equations]
+    gate_clip = getattr(w, "gate_clip", None)
+    lines: list[tuple[str | None, str]] = []
+    for k, eq in enumerate(equations):
+        if eq.gate is not None:
+            gate = eq.gate
+            act = w.gate_activation(gate).name
+            terms = dt.gate_terms_at(gate, t, u)
+            z = float(dt.gate_pre(gate)[t, u])
+            inner = arg(z) if gate_clip is None else f"clip({arg(z)}, ±{gate_clip:g})"
+            value = float(dt.gate(gate)[t, u])
+            text = " + ".join(num(v) for v in terms.values())
+            lines.append((gate, f"{gate} = {act}({text}) = {act}({inner}) = {value:.3f}"))
+            continue
+        symbolic = _symbolic(eq.symbolic, w)
+        lhs, _, rhs = symbolic.partition(" = ")
+        if lhs != eq.target and lhs in targets[k + 1 :]:
+            lhs = eq.target  # h = o·tanh(c) is m while a projection follows (h = W_p·m)
+        if not eq.slots or eq.target not in values:  # W_p·m: not one number per unit
+            lines.append((None, _projection_line(dt, lhs, rhs, t, u)))
+            continue
+        if not all(s in values for s in eq.slots):
+            lines.append((None, f"{lhs} = {rhs}"))
+            continue
+        value = values[eq.target]
+        parts = [f"{lhs} = {rhs}", _fill(eq.template, values)]
+        middle = _evaluated(eq.template)
+        if middle is not None and set(_SLOT.findall(middle)) <= set(values):
+            parts.append(_fill(middle, values))
+        raw = _evaluate(eq.template, values, w)
+        clipped = raw is not None and np.isfinite(raw) and not np.isclose(raw, value, 1e-4, 1e-5)
+        end = f"{raw:.3f}  → clipped to {value:.3f}" if clipped else f"{value:.3f}"
+        if parts[-1].strip("()") != end:  # h = n = 0.500, not h = n = 0.500 = 0.500
+            parts.append(end)
+        lines.append((None, " = ".join(parts)))
+    return lines
+
+
+def _projection_line(dt, lhs: str, rhs: str, t: int, u: int) -> str:
+    """``h = W_p·m (projection to P values); h[u] = …``: a line with no per-unit numbers
+    (its target has a width of its own)."""
+    target = dt.value(lhs) if lhs in dt.cell.quantities else dt.h
+    width = target.shape[1]
+    shown = f"{lhs}[{u}] = {target[t, u]:.3f}" if u < width else f"(unit {u} ≥ P = {width})"
+    return f"{lhs} = {rhs} (projection to {width} values); {shown}"
