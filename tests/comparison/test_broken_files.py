@@ -164,3 +164,19 @@ def test_bidirectional_pytorch_directions_swapped_in_file(tmp_path):
     c = compare(src, tmp_path / "swapped.pt")
     assert [(d.kind, d.layer) for d in c.diagnoses] == [("directions_swapped", 0)]
     assert c.first_divergence.layer == 0
+
+
+def test_keras2_hard_sigmoid_model_ported_to_pytorch(tmp_path):
+    """A Keras 2 LSTM with recurrent_activation='hard_sigmoid' moved to nn.LSTM (sigmoid):
+    the weights are right, the activation is not, and only that layer is named."""
+    src = FIXTURES / "keras" / "full_hard_sigmoid.h5"
+    a = lstmviz.load_model(src)
+    assert a.layers[0].directions[0].act_gate.name == "hard_sigmoid_k2"
+    layers = [
+        {"w_ih": d.W_x, "w_hh": d.W_h, "b_ih": d.b, "b_hh": 0 * d.b}
+        for d in (lay.directions[0] for lay in a.layers)
+    ]
+    c = compare(src, _save_state_dict(tmp_path / "ported.pt", layers))
+    assert [(d.kind, d.layer) for d in c.diagnoses] == [("activation_mismatch", 0)]
+    assert "hard_sigmoid_k2" in c.diagnoses[0].detail and "0.2x" in c.diagnoses[0].detail
+    assert c.first_divergence is not None and c.first_divergence.layer == 0
