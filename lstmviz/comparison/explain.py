@@ -134,7 +134,7 @@ def _bias_findings(pb: np.ndarray, bb: np.ndarray, H: int, atol: float, budget: 
     for s, c in sorted(options, key=lambda o: (o[0] != 1.0) + (o[1] is not None)):
         found = []
         if s != 1.0:
-            found.append(_scale_finding(s))
+            found.append(scale_finding(s))
         if c is not None:
             found.append(_offset_finding(c))
         if len(found) <= budget:
@@ -142,7 +142,7 @@ def _bias_findings(pb: np.ndarray, bb: np.ndarray, H: int, atol: float, budget: 
     return None
 
 
-def _scale_finding(s: float) -> Finding:
+def scale_finding(s: float) -> Finding:
     if s == 2.0:
         return Finding(
             "bias_doubled",

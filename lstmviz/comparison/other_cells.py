@@ -14,8 +14,8 @@ from lstmviz.comparison.explain import (
     MAX_MISTAKES,
     Explanation,
     Finding,
-    _scale_finding,
     same_activation,
+    scale_finding,
 )
 from lstmviz.comparison.structural import close, match_blocks, max_abs, permute
 
@@ -62,7 +62,7 @@ def explain_cell(a, b, rtol: float = 1e-5) -> Explanation | None:
             )
             if s is None:
                 continue
-            found.append(_scale_finding(s))
+            found.append(scale_finding(s))
         if len(found) > MAX_MISTAKES:
             continue
         residual = max(max_abs(permute(x, sigma), y) for x, y in ((a.W_x, b.W_x), (a.W_h, b.W_h)))
