@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from lstmviz.comparison.diagnose import Diagnosis, LayerMatch, diagnose
 from lstmviz.comparison.divergence import DirectionDelta, Divergence, first_divergence
-from lstmviz.comparison.pairing import Pairs, check_pairs, pair_layers
+from lstmviz.comparison.pairing import PairList, Pairs, check_pairs, pair_layers
 from lstmviz.core.compute import run
 from lstmviz.core.model import LSTMModel
 from lstmviz.core.trace import Trace
@@ -201,7 +201,7 @@ def compare(
         a=ma,
         b=mb,
         x=seq,
-        pairs=paired,
+        pairs=PairList(paired),
         matches=tuple(matches),
         diagnoses=found,
         deltas=tuple(deltas),

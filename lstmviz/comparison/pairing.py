@@ -15,6 +15,26 @@ from lstmviz.core.model import LSTMLayer, LSTMModel
 Pairs = tuple[tuple[int, int], ...]
 
 
+class PairList(tuple):
+    """``Comparison.pairs``: (A layer, B layer) tuples that compare equal to the same pairs
+    written as a list (``c.pairs == [(0, 0), (1, 2)]``, the form ``pairs=`` takes) as well as
+    a tuple, so a script can check the pairing the way it wrote it."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            try:
+                return tuple(self) == tuple(tuple(p) for p in other)
+            except TypeError:
+                return False
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
+
 def shape_of(layer: LSTMLayer) -> tuple[int, int, int, int, str]:
     """(D, H, output width, directions, cell kind): what must agree for two layers to pair."""
     d = layer.directions[0]

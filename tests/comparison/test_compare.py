@@ -108,6 +108,7 @@ def test_pairing_by_shape_and_order_and_by_hand():
     one = compare(a, a, pairs=[(0, 0)])
     assert one.pairs == ((0, 0),) and len(one.deltas) == 1
     assert one.with_pairs([(1, 1)]).pairs == ((1, 1),)
+    assert one.pairs == [(0, 0)] and one.pairs != [(1, 1)]  # as pairs= takes them, too
 
 
 def test_deltas_per_gate_and_step():
