@@ -224,6 +224,14 @@ def test_gru_and_rnn_views_show_the_trace_of_their_own_gates(
     )
     check_weights(window, dt.weights)  # the direction selected last
     save_artifact(window, f"cells_{dt.cell.name.lower()}_weights")
+    window.side_tabs.setCurrentWidget(window.stats_panel)
+    save_artifact(window, f"cells_{dt.cell.name.lower()}_statistics")
+    window.side_tabs.setCurrentWidget(window.shapes_panel)
+    assert f"shown {','.join(dt.cell.gate_names)}" in "\n".join(window.shapes_panel.lines)
+    panel.views.setCurrentWidget(panel.time_plots)
+    window.tabs.setCurrentIndex(1)
+    save_artifact(window, f"cells_{dt.cell.name.lower()}_time")
+    window.tabs.setCurrentWidget(window.weights_view)
     assert f"shown {','.join(dt.cell.gate_names)}" in window.status_label.text()
     assert dt.cell.name in window.details.text.toPlainText()
 
@@ -588,3 +596,29 @@ def test_real_gru_files_in_every_view(name, stored_blocks, make_main_window, qtb
     check_step_view(panel, dt, 3)
     check_inspector(panel, dt, 3, 0)
     save_artifact(window, f"cells_real_{stem}_step")
+
+
+def test_inspector_equations_recompute_their_numbers_and_say_when_a_clip_acted():
+    """The state update's numbers are recomputed from the line's own terms: an LSTM whose
+    cell_clip binds says "clipped to" instead of an equation that does not add up."""
+    from lstmviz.core import run
+    from lstmviz.gui.equation_text import explain
+
+    rng = np.random.default_rng(0)
+    w = LSTMDirection(
+        W_x=rng.normal(size=(4 * 3, 3)) * 2, W_h=rng.normal(size=(12, 3)), b=np.ones(12),
+        cell_clip=0.2,
+    )  # fmt: skip
+    trace = run(LSTMModel(layers=(LSTMLayer("l", (w,)),)), rng.normal(size=(5, 3)))
+    dt = trace.layers[0].directions[0]
+    clipped = 0
+    for t in range(5):
+        for u in range(3):
+            c_line = next(line for _, line in explain(dt, t, u) if line.startswith("c = "))
+            raw = dt.f[t, u] * dt.c_prev[t, u] + dt.i[t, u] * dt.g[t, u]
+            if abs(raw) > 0.2 + 1e-6:
+                clipped += 1
+                assert c_line.endswith(f"{raw:.3f}  → clipped to {dt.c[t, u]:.3f}"), c_line
+            else:
+                assert c_line.endswith(f"= {dt.c[t, u]:.3f}") and "clipped" not in c_line
+    assert clipped > 0
