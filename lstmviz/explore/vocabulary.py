@@ -45,7 +45,10 @@ class Vocabulary:
 
     ``tokens[i]`` is the text of id ``i`` (``None`` where a file leaves an id unused, e.g. Keras'
     padding id 0). ``char_level``: text is split into characters; else into words by ``split``
-    (``"words"``: ``\\w+`` and punctuation runs, ``"whitespace"``, or a Keras separator string).
+    (``"auto"``: at whitespace, and a piece the vocabulary lacks again into ``\\w+`` and
+    punctuation runs, so ``<unk>`` stays whole and ``cat,`` becomes ``cat`` ``,``; ``"words"``:
+    ``\\w+`` and punctuation runs, as Hugging Face's Whitespace; ``"whitespace"``; or a Keras
+    separator string).
     ``unknown``: the token unknown text maps to (``[UNK]``, Keras' ``oov_token``), or None.
     ``subword``: a BPE/WordPiece/Unigram model: ids decode, but text must be tokenized by its own
     library (``Corpus.from_ids``).
@@ -54,7 +57,7 @@ class Vocabulary:
     tokens: tuple[str | None, ...]
     char_level: bool = False
     unknown: str | None = None
-    split: str = "words"
+    split: str = "auto"
     lower: bool = False
     filters: str = ""
     kind: str = "token list"
@@ -137,22 +140,26 @@ class Vocabulary:
         if self.lower:
             text = text.lower()
         if self.filters:  # Keras: filtered characters become the separator
-            sep = self.split if self.split not in ("words", "whitespace") else " "
+            sep = self.split if self.split not in ("auto", "words", "whitespace") else " "
             text = text.translate({ord(c): sep for c in self.filters})
         if self.char_level:
             if limit is not None and len(text) > limit:
                 raise ValueError(f"more than {limit:,} tokens")
             return list(text)
         if self.split == "words":
-            if limit is None or len(text) <= limit:  # no more tokens than characters
-                return _WORDS.findall(text)
-            out = []
-            for k, m in enumerate(_WORDS.finditer(text)):
-                if k >= limit:
-                    raise ValueError(f"more than {limit:,} tokens")
-                out.append(m.group())
-            return out
+            return _words(text, limit)
         n = -1 if limit is None else limit
+        if self.split == "auto":
+            out: list[str] = []
+            pieces = text.split(None, n)
+            if limit is not None and len(pieces) > limit:
+                raise ValueError(f"more than {limit:,} tokens")
+            for piece in pieces:
+                if piece in self._index:
+                    out.append(piece)
+                else:
+                    out.extend(_words(piece, None if limit is None else limit - len(out)))
+            return out
         pieces = text.split(None, n) if self.split == "whitespace" else text.split(self.split, n)
         if limit is not None and len(pieces) > limit and pieces[-1].strip():
             raise ValueError(f"more than {limit:,} tokens")
@@ -199,6 +206,19 @@ class Vocabulary:
                 f"of {len(self):,} tokens; {fix}"
             )
         return np.asarray([i if i >= 0 else unk for i in ids], dtype=np.int64), pieces
+
+
+def _words(text: str, limit: int | None) -> list[str]:
+    """``\\w+`` and punctuation runs of ``text``; ValueError past ``limit`` tokens, found before
+    they are all made."""
+    if limit is None or len(text) <= limit:  # no more tokens than characters
+        return _WORDS.findall(text)
+    out = []
+    for k, m in enumerate(_WORDS.finditer(text)):
+        if k >= limit:
+            raise ValueError(f"more than {limit:,} tokens")
+        out.append(m.group())
+    return out
 
 
 def _replace(vocab: Vocabulary, **changes: object) -> Vocabulary:

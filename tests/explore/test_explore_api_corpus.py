@@ -190,3 +190,13 @@ def test_a_million_token_text_corpus_is_read_quickly(tmp_path):
     t0 = time.perf_counter()
     c = Corpus.from_text(p, CHARS)
     assert c.n_tokens == 1_008_000 and time.perf_counter() - t0 < 5.0
+
+
+def test_token_budget_in_auto_split(monkeypatch):
+    import lstmviz.explore.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "MAX_TOKENS", 1000)
+    v = Vocabulary.from_tokens(["a", ","])
+    assert v.split == "auto"
+    for text in ("a," * 600, "a " * 1001, "x a " * 400 + "a," * 300):
+        _refused(lambda t=text: Corpus.from_string(t, v, unknown="skip"), "more than 1,000 tokens")

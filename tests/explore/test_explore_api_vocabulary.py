@@ -172,3 +172,16 @@ def test_vocabularies_one_level_down(tmp_path, content, kind, char_level):
     assert kind in v.kind and v.char_level is char_level
     first = next(t for t in v.tokens if t is not None and not t.startswith("<"))
     assert v.decode([v.id_of(first)]) == [first]
+
+
+def test_plain_vocabularies_keep_their_own_tokens_whole(tmp_path):
+    """PTB-style text: ``<unk>`` and ``N`` are tokens of the vocabulary, punctuation may be
+    attached to a word."""
+    p = tmp_path / "ptb.vocab"
+    p.write_text("<unk>\nthe\ncat\n,\nN\ncan't\n", encoding="utf-8")
+    v = Vocabulary.from_file(p)
+    assert v.split == "auto"
+    assert v.split_text("the <unk> cat, N can't") == ["the", "<unk>", "cat", ",", "N", "can't"]
+    assert v.encode("the <unk> cat, dog").tolist() == [1, 0, 2, 3, 0]
+    hf = Vocabulary.from_file(FIX / "hf_wordlevel.json")
+    assert hf.split == "words" and hf.split_text("cat, can't") == ["cat", ",", "can", "'", "t"]
