@@ -54,10 +54,17 @@ def _side(graph: Graph, split: Node) -> tuple[str, str | None, Node] | None:
         if found is None:
             return None
         g, node = found
-    if node.op != "MatMul" or len(node.inputs) != 2 or attr_int(node, "transpose_b"):
+    if node.op != "MatMul" or len(node.inputs) != 2:
         return None
     weight = g.variable(node.inputs[1])
     return (weight, bias, node) if weight is not None else None
+
+
+def _recurrent_shaped(bundle: ConstBundle, weight: str) -> bool:
+    """``[H, 3H]``: checked before anything costlier (a graph may hold 10,000s of Splits)."""
+    entry = bundle.entries.get(weight)
+    shape = entry.shape if entry is not None else ()
+    return len(shape) == 2 and shape[0] > 0 and shape[1] == 3 * shape[0]
 
 
 def _bias_row(graph: Graph, ref: str) -> tuple[str, int] | None:
@@ -108,15 +115,18 @@ def find_cells(graph: Graph, bundle: ConstBundle) -> list[KerasGRUCell]:
     output r multiplies, added to a 3-way Split of ``x K`` (one pass over the nodes)."""
     out = []
     for h_split in list(graph.nodes.values()):
-        if h_split.op != "Split" or attr_int(h_split, "num_split") != 3:
+        if h_split.op != "Split":
+            continue
+        h_side = _side(graph, h_split)  # dictionary look-ups only, then the weight's shape
+        if h_side is None or not _recurrent_shaped(bundle, h_side[0]):
+            continue
+        if attr_int(h_split, "num_split") != 3 or attr_int(h_side[2], "transpose_b"):
             continue
         if not graph.users(f"{h_split.name}:2", frozenset({"Mul"})):
             continue
         x_split = _partner(graph, h_split)
-        if x_split is None:
-            continue
-        x_side, h_side = _side(graph, x_split), _side(graph, h_split)
-        if x_side is None or h_side is None:
+        x_side = _side(graph, x_split) if x_split is not None else None
+        if x_split is None or x_side is None or attr_int(x_side[2], "transpose_b"):
             continue
         cell = _cell(graph, bundle, x_split, h_split, x_side, h_side)
         if cell is not None:
