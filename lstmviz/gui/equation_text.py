@@ -6,6 +6,10 @@ with the terms its cell lists, every other line as its template with the numbers
 ``act(x)`` the trace also records (the LSTM's ``act_c``) evaluated once more, and the result.
 The right-hand side is recomputed from the numbers shown, so a clipped state (an LSTM's
 ``cell_clip``) says so instead of printing an equation that does not add up. Qt-free.
+
+``core.equations.explain`` fills the same equations more plainly (the compare view's B side);
+this adds what the LSTM inspector has always shown: the ``o·tanh(c) = o·act_c`` middle
+step, ``m`` named as such under a projection with the projected ``h[u]`` after it, and a clip.
 """
 
 from __future__ import annotations
@@ -18,20 +22,10 @@ import numpy as np
 
 from lstmviz.core.activations import Activation
 from lstmviz.core.cells import CellDescription
+from lstmviz.core.equations import arg, num  # the number formats of every equation shown
 from lstmviz.core.trace import DirectionTrace
 
 _ACT_ROLES = ("act_gate", "act_cand", "act_cell")
-
-
-def arg(v: float) -> str:
-    """A number as the only argument of a function: no extra parentheses."""
-    return f"{v:.3f}" if abs(v) < 1e4 else f"{v:.3g}"
-
-
-def num(v: float) -> str:
-    """Three decimals, negatives in parentheses so sums read unambiguously."""
-    s = f"{v:.3f}" if abs(v) < 1e4 else f"{v:.3g}"
-    return f"({s})" if v < 0 or s.startswith("-") else s
 
 
 _SLOT = re.compile(r"\{(\w+)\}")
