@@ -85,7 +85,35 @@ def _rows_to_in_first(m: Matrix, rows: list[int]) -> Matrix:
     return flat[np.arange(n)[None, :] * n4 + np.asarray(rows)[:, None]]
 
 
+def _full_t(m: Matrix) -> Matrix | None:
+    """The whole matrix transposed: only a square one keeps its shape (a Keras kernel
+    [D, 4H] with D = 4H written the wrong way round still loads)."""
+    return m.T if m.shape[0] == m.shape[1] else None
+
+
+def _rows_full_t(m: Matrix, rows: list[int]) -> Matrix | None:
+    return m[:, rows].T if m.shape[0] == m.shape[1] else None
+
+
+def _fused_t(wx: Matrix, wh: Matrix) -> Pair | None:
+    """A TF1 kernel [x; h] of (D + H) × 4H that is square, stored transposed as a whole."""
+    D = wx.shape[1]
+    k = np.concatenate([wx, wh], axis=1)
+    if k.shape[0] != k.shape[1]:
+        return None
+    return k.T[:, :D], k.T[:, D:]
+
+
+def _fused_t_rows(wx: Matrix, wh: Matrix, rows: list[int]) -> Pair | None:
+    D = wx.shape[1]
+    if wx.shape[0] != D + wh.shape[1]:
+        return None
+    cols = np.stack([wx[:, r] if r < D else wh[:, r - D] for r in rows])  # rows of k.T
+    return cols[:, :D], cols[:, D:]
+
+
 _ROWS = {
+    _full_t: _rows_full_t,
     _block_t: _rows_block_t,
     _reshape_from_in_first: _rows_from_in_first,
     _reshape_to_in_first: _rows_to_in_first,
@@ -172,6 +200,30 @@ def moves(a: LSTMDirection) -> list[Move]:
                 "transpose each gate block back (the port wrote Uᵀ where the framework wants U)",
                 _on(which, _block_t),
                 rows=_on_rows(which, _block_t),
+            )
+        )
+    # a whole square matrix transposed: before the reshapes, which equal it there
+    if a.input_size == 4 * a.hidden_size:
+        out.append(
+            Move(
+                "transposed",
+                "B's W_x is A's transposed as a whole (a square [D, 4H] kernel written the "
+                "wrong way round)",
+                "transpose the kernel: Keras/TF keep [D, 4H], PyTorch/ONNX [4H, D]; a square "
+                "one loads either way, so the shape cannot catch it",
+                _on("W_x", _full_t),
+                rows=_on_rows("W_x", _full_t),
+            )
+        )
+    if a.input_size + a.output_size == 4 * a.hidden_size:
+        out.append(
+            Move(
+                "transposed",
+                "B's fused TF1 kernel [x; h] is A's transposed as a whole (square (D + H) × 4H)",
+                "store the fused kernel as [D + H, 4H]: x rows, then h rows, one column per "
+                "gate unit",
+                _fused_t,
+                rows=_fused_t_rows,
             )
         )
     for which in ("W_x and W_h", "W_h", "W_x"):

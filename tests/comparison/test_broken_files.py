@@ -180,3 +180,43 @@ def test_keras2_hard_sigmoid_model_ported_to_pytorch(tmp_path):
     assert [(d.kind, d.layer) for d in c.diagnoses] == [("activation_mismatch", 0)]
     assert "hard_sigmoid_k2" in c.diagnoses[0].detail and "0.2x" in c.diagnoses[0].detail
     assert c.first_divergence is not None and c.first_divergence.layer == 0
+
+
+def test_square_keras_kernel_written_transposed(tmp_path):
+    """D = 4H: a Keras kernel [D, 4H] written the wrong way round loads without complaint;
+    and a TF1-style fused kernel with D + H = 4H transposed as a whole, with a permutation."""
+    pytest.importorskip("keras")
+    import keras
+
+    rng = np.random.default_rng(5)
+    D, H = 8, 2
+    kernel, rec, bias = (
+        rng.normal(size=(D, 4 * H)),
+        rng.normal(size=(H, 4 * H)),
+        rng.normal(size=4 * H),
+    )
+    model = keras.Sequential([keras.Input((None, D)), keras.layers.LSTM(H)])
+    paths = []
+    for k in (kernel, kernel.T):
+        model.layers[0].set_weights([k, rec, bias])
+        paths.append(tmp_path / f"m{len(paths)}.weights.h5")
+        model.save_weights(paths[-1])
+    c = compare(*paths)
+    assert [d.kind for d in c.diagnoses] == ["transposed"]
+    assert "as a whole" in c.diagnoses[0].detail
+
+    import mistakes as M
+
+    a = lstmviz.load_model(paths[0]).replace()
+    d0 = a.layers[0].directions[0]
+    small = d0.replace(W_x=d0.W_x[:, :6])  # D = 6, H = 2: the fused kernel is 8 x 8
+
+    def fused_t(d):
+        k = np.concatenate([d.W_x, d.W_h], axis=1).T
+        return d.replace(W_x=k[:, :6], W_h=k[:, 6:])
+
+    from lstmviz.core.model import LSTMLayer, LSTMModel
+
+    a = LSTMModel((LSTMLayer("l", (small,)),))
+    b = M.apply(a, 0, 0, lambda d: M.written_in(fused_t(d), "onnx"))
+    assert sorted(compare(a, b).kinds) == ["gate_permutation", "transposed"]

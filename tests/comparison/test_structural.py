@@ -10,7 +10,7 @@ from lstmviz.comparison.structural import match_blocks, moves, permute
 from lstmviz.core.model import LSTMDirection
 
 
-@pytest.mark.parametrize("D, H", [(3, 5), (5, 5), (7, 4), (1, 6), (12, 3)])
+@pytest.mark.parametrize("D, H", [(3, 5), (5, 5), (7, 4), (1, 6), (12, 3), (8, 2), (6, 2)])
 def test_row_probes_equal_the_moved_rows(D, H):
     rng = np.random.default_rng(D * 10 + H)
     d = LSTMDirection(
