@@ -91,10 +91,10 @@ BAD: dict[str, tuple[str, Callable[[], bytes], str]] = {
         lambda: npz(**{"lstm/kernel": np.ones((3, 16), int), "lstm/recurrent_kernel": f32(4, 16)}),
         "must be floating point",
     ),
-    "keras_gru": (
+    "keras_2h_columns": (  # [H, 3H] (GRU) and [H, H] (SimpleRNN) open since issue 14
         ".npz",
-        lambda: npz(**{"gru/kernel:0": f32(3, 12), "gru/recurrent_kernel:0": f32(4, 12)}),
-        "GRU, not an LSTM",
+        lambda: npz(**{"rnn/kernel:0": f32(3, 8), "rnn/recurrent_kernel:0": f32(4, 8)}),
+        "are not a Keras LSTM kernel [D,4H] and recurrent kernel [H,4H]",
     ),
     "torch_odd_rows": (  # 3H rows (a GRU) open since issue 14; 10 rows for H = 4 fit nothing
         ".npz",

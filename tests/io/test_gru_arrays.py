@@ -87,3 +87,26 @@ def test_lstm_shaped_short_names_are_left_to_the_layout_guessing(tmp_path: Path)
         "enc.bias_ih": "enc_b_ih",
         "enc.bias_hh": "enc_b_hh",
     }
+
+
+def test_keras_layout_gru_and_simple_rnn_arrays_match_keras(tmp_path: Path) -> None:
+    """Keras weights saved by path (``gru/gru_cell/kernel`` ...): GRU (reset_after from the
+    bias shape), a Bidirectional reset-before GRU and a SimpleRNN, run like Keras 3."""
+    import keras
+
+    L = keras.layers
+    rng = np.random.default_rng(4)
+    inp = keras.Input((5, 3))
+    h = L.GRU(4, return_sequences=True, name="gru")(inp)
+    h = L.Bidirectional(L.GRU(2, reset_after=False, return_sequences=True), name="bi")(h)
+    model = keras.Model(inp, L.SimpleRNN(3, return_sequences=True, name="srnn")(h))
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.6, size=w.shape).astype("float32"))
+    path = _npz(tmp_path / "k.npz", **{w.path: np.asarray(w) for w in model.weights})
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    loaded = lstmviz.load_model(path)
+    assert [layer.kind for layer in loaded.layers] == ["GRU", "Bidirectional(GRU)", "RNN"]
+    assert loaded.layers[0].directions[0].reset_after
+    assert not loaded.layers[1].directions[0].reset_after
+    want = np.asarray(model.predict(x[None], verbose=0))[0]
+    np.testing.assert_allclose(lstmviz.run(loaded, x).layers[-1].output, want, atol=1e-5, rtol=0)

@@ -97,6 +97,15 @@ def _direction(ctx: Context, layout: str, reverse: bool, **kw: object) -> LSTMDi
 def _keras(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
     kernel, rec = _f(cell["kernel"], ctx), _f(cell["recurrent"], ctx)
     H = rec.shape[0] if rec.ndim == 2 else 0
+    if (
+        H
+        and kernel.ndim == 2
+        and rec.shape in ((H, 3 * H), (H, H))
+        and kernel.shape[1] == rec.shape[1]
+    ):
+        from lstmviz.io.arrays.gru_names import keras_recurrent  # a GRU or SimpleRNN
+
+        return keras_recurrent(cell, ctx, reverse)
     if H == 0 or kernel.ndim != 2 or kernel.shape[1] != 4 * H or rec.shape != (H, 4 * H):
         raise LoadError(
             f"{ctx.file}: {cell['kernel'].name} {kernel.shape} and {cell['recurrent'].name} "
@@ -328,7 +337,11 @@ def build_model(
                     directions=tuple(dirs),
                     merge_mode=MergeMode.CONCAT,
                     output_order=OutputOrder.TIME,
-                    kind="LSTM" if len(dirs) == 1 else "Bidirectional(LSTM)",
+                    kind=(
+                        dirs[0].cell.name
+                        if len(dirs) == 1
+                        else f"Bidirectional({dirs[0].cell.name})"
+                    ),
                 )
             )
         except ValueError as exc:

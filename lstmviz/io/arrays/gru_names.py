@@ -95,3 +95,38 @@ def load(
     )
     model = renamed_back(model, short)
     return model.replace(framework="PyTorch layout (NumPy arrays)")
+
+
+def keras_recurrent(cell: Mapping[str, object], ctx: object, reverse: bool) -> list:
+    """A Keras-layout cell whose recurrent kernel is ``[H, 3H]`` (GRU) or ``[H, H]``
+    (SimpleRNN): read by the Keras reader's own conversion (``keras.gru``), with Keras ≥ 2.3 /
+    Keras 3 defaults assumed (sigmoid, tanh; reset_after from the bias shape)."""
+    from lstmviz.io.keras.config import KerasVersion
+    from lstmviz.io.keras.gru import gru_direction, rnn_direction
+    from lstmviz.io.keras.layers import Source, Weight
+
+    roles = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
+    weights = []
+    for key, role in roles.items():
+        item = cell.get(key)
+        if item is None:
+            continue
+        arr = item.array  # type: ignore[attr-defined]
+        if arr.dtype.kind != "f":
+            return []  # let the Keras LSTM path say what is wrong with it
+        weights.append(
+            Weight(
+                item.name,  # type: ignore[attr-defined]
+                role,
+                tuple(arr.shape),
+                str(arr.dtype),
+                lambda a=arr: a.astype(np.float32) if a.dtype.itemsize < 4 else a,
+            )
+        )
+    version = KerasVersion("", 2, 3, 0, guessed=True, writers="NumPy arrays in Keras layout")
+    src = Source(ctx.file, "", ctx.source_format, version, "NumPy file")  # type: ignore[attr-defined]
+    rec = cell["recurrent"].array  # type: ignore[attr-defined]
+    name = cell["kernel"].name.rpartition("/")[0] or cell["kernel"].name  # type: ignore[attr-defined]
+    if rec.shape[1] == 3 * rec.shape[0]:
+        return [gru_direction(name, "GRU", weights, None, src, reverse)]
+    return [rnn_direction(name, "SimpleRNN", weights, None, src, reverse)]
