@@ -167,6 +167,9 @@ class MainWindow(FileActions, QMainWindow):
             m.framework or prov.framework,
         ]
         layout = f"stored {','.join(prov.gate_order)}{transposed}; shown {','.join(prov.shown_as)}"
+        kinds = [layer.cell.name for layer in m.layers]
+        if len(set(kinds)) > 1:  # a model mixing cells: the layout above is layer 0's
+            layout = f"layers {', '.join(kinds)}; layer 0 {layout}"
         return " · ".join(p for p in parts if p) + f" — {layout}"
 
     # ------------------------------------------------------------------ workspace events
