@@ -290,6 +290,10 @@ def test_a_model_mixing_lstm_and_gru_layers(make_main_window, qtbot, tmp_path, s
         y, _ = gru(y)
     np.testing.assert_allclose(trace.output, y[0].numpy(), rtol=1e-5, atol=1e-5)
     assert [layer.cell for layer in model.layers] == [LSTM_CELL, GRU_CELL]
+    assert "layers LSTM, GRU; layer 0 stored" in window.status_label.text()
+    combo = panel.controls.layer
+    names = [combo.itemText(k) for k in range(combo.count())]
+    assert names == ["0: lstm (LSTM, H=5)", "1: gru (GRU, H=5)"]
     t, u = 9, 3
     window.go_to_step(t)
     panel.workspace.select(unit=u)
