@@ -92,13 +92,22 @@ def activation_findings(a: LSTMDirection, b: LSTMDirection) -> list[Finding]:
         out.append(
             Finding(
                 "activation_mismatch",
-                f"A's {role} is {fa} = {fa.formula}, B's is {fb} = {fb.formula}",
+                f"A's {role} is {fa} = {_spelled(fa)}, B's is {fb} = {_spelled(fb)}",
                 f"same weights, but {fa} and {fb} differ by up to {gap:.3g} on [-8, 8]",
                 f"run B with {fa} as its {role} (Keras 2's hard_sigmoid is clip(0.2x+0.5), "
                 "Keras 3's clip(x/6+0.5), PyTorch/ONNX/TF1 use sigmoid)",
             )
         )
     return out
+
+
+def _spelled(act: Activation) -> str:
+    """The formula and, for the sigmoid family, the slope at 0 that tells them apart."""
+    slope = {"sigmoid": "1/4", "hard_sigmoid_k2": "0.2", "hard_sigmoid_k3": "1/6"}.get(act.name)
+    if act.name == "hard_sigmoid_ab" and act.alpha is not None:
+        slope = f"{act.alpha:g}"
+    formula = " ".join(act.formula.split())
+    return formula if slope is None else f"{formula} (slope {slope} at 0)"
 
 
 def _offset(r: np.ndarray, H: int, atol: float) -> float | None:
@@ -315,5 +324,7 @@ def _evidence(best: Explanation) -> list[Finding]:
             ev = f"{ev} (W_x, W_h and b), max |Δ| {best.max_delta:.3g}"
         elif f.kind in ("transposed", "fused_rows_swapped"):
             ev = f"after undoing it B's W_x and W_h equal A's, max |Δ| {best.max_delta:.3g}"
+        else:
+            ev = f"{ev}; W_x and W_h equal, max |Δ| {best.max_delta:.3g}"
         out.append(Finding(f.kind, f.detail, ev, f.fix))
     return out
