@@ -80,7 +80,7 @@ def _what_it_is(found: Sequence[FoundLayer]) -> str:
         why = (
             "convolutional or per-slice LSTMs, which lstmviz does not run"
             if odd and len(odd) == len(rnns)
-            else "lstmviz opens LSTMs"
+            else "lstmviz opens LSTM, GRU and SimpleRNN layers"
         )
         return f" — a Keras {model} with {' and '.join(parts)}; {why}"
     kinds = sorted({f.display_kind for f in found if f.kind not in IDENTITY_LAYERS})

@@ -428,7 +428,7 @@ def model_from_state_dict(
         elif g.runnable:
             note = f"not shown; load with prefix='{g.prefix}'"
         else:
-            note = f"{g.kind.replace('Cell', '')}, not an LSTM"
+            note = "fits no cell lstmviz runs (weight_ih rows not 4H, 3H or H)"
         weights = tuple((n, _shape(tensors[n])) for n in g.params.values())
         infos.append(LayerInfo(g.label, g.kind, weights, is_lstm=g.runnable, note=note))
     infos.extend(module_infos([n for n in tensors if n not in used], tensors, module_notes))
