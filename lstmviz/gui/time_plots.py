@@ -206,10 +206,11 @@ class TimePlots(pg.GraphicsLayoutWidget):
         n_layers = len(trace.layers)
         head = trace.model.head
         after = _layers_after_lstms(trace, skip=frozenset(d.name for d in head))
+        kind = trace.layers[-1].layer.cell.name  # "last LSTM", "last GRU"
         if head:
-            last = " (last LSTM)"
+            last = f" (last {kind})"
         else:
-            last = f" (last LSTM; {after})" if after else " = network output"
+            last = f" (last {kind}; {after})" if after else " = network output"
         for k, lt in enumerate(trace.layers):
             name = f"layer {k} output" + (last if k == n_layers - 1 else "")
             if lt.layer.bidirectional and lt.layer.merge_mode in (MergeMode.CONCAT, MergeMode.NONE):
