@@ -20,7 +20,7 @@ from lstmviz.comparison import Comparison, compare
 from lstmviz.core.model import LSTMModel
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.jobs import Job
-from lstmviz.workspace.states import run_cost
+from lstmviz.workspace.states import has_stored_states, initial_states, run_cost
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class CompareSession:
         self.pairs: tuple[tuple[int, int], ...] | None = None  # None: by shape and order
         self.message = ""
         self._listeners: list[Listener] = []
-        workspace.subscribe((Change.MODEL, Change.SEQUENCE), self._on_inputs)
+        workspace.subscribe((Change.MODEL, Change.SEQUENCE, Change.STATES), self._on_inputs)
 
     # -- listeners -------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -98,7 +98,7 @@ class CompareSession:
 
             b = given if given is not None else load_model(path, **options)
             job.report(0.5)
-            return b, prepared(compare(a, b, x), job)
+            return b, prepared(compare(a, b, x, **self._states(a, b)), job)
 
         ok: list[bool] = []
 
@@ -141,8 +141,10 @@ class CompareSession:
             return False
         x, pairs = self._sequence(), self.pairs
 
+        states = self._states(a, b)
+
         def work(job: Job) -> Comparison:
-            return prepared(compare(a, b, x, pairs=pairs), job)
+            return prepared(compare(a, b, x, pairs=pairs, **states), job)
 
         ok: list[bool] = []
 
@@ -170,6 +172,28 @@ class CompareSession:
         self._notify("comparison")
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _states(self, a: LSTMModel, b: LSTMModel) -> dict[str, Any]:
+        """The initial states the debugger runs A from (typed in its h0/c0 tab, else the
+        file's), for both models, so the compare readout shows the debugger's numbers for A.
+        Zeros (compare's default) when A starts from zeros or B's layers differ in shape."""
+        try:
+            return self._same_states(a, b)
+        except (AttributeError, ValueError):  # a cell without a c state, a typed bad shape
+            return {}
+
+    def _same_states(self, a: LSTMModel, b: LSTMModel) -> dict[str, Any]:
+        states = self.workspace.states
+        if not states and not has_stored_states(a):
+            return {}
+        if [
+            (len(la.directions), la.directions[0].output_size, la.hidden_size) for la in a.layers
+        ] != [
+            (len(lb.directions), lb.directions[0].output_size, lb.hidden_size) for lb in b.layers
+        ]:
+            return {}
+        h0, c0 = initial_states(a, states or {(0, 0): _stored(a.layers[0].directions[0])})
+        return {} if h0 is None else {"h0": h0, "c0": c0}
+
     def _sequence(self) -> np.ndarray | None:
         x = self.workspace.sequence
         model = self.workspace.model
@@ -189,3 +213,10 @@ class CompareSession:
         if event.change is Change.MODEL:
             self.pairs = None  # the old pairing may not fit the new model
         self.recompute()
+
+
+def _stored(w) -> tuple[np.ndarray, np.ndarray]:
+    """A direction's stored initial states (zeros where the file has none)."""
+    h0 = np.zeros(w.output_size) if w.h0 is None else np.asarray(w.h0)
+    c0 = np.zeros(w.hidden_size) if getattr(w, "c0", None) is None else np.asarray(w.c0)
+    return h0, c0

@@ -200,3 +200,20 @@ def test_a_file_dropped_with_shift_opens_as_b(make_main_window, qtbot, tmp_path)
     assert Path(window.model_path).name == "bidir2.pt"  # A stays
     drop(Qt.KeyboardModifier.NoModifier)  # a plain drop still opens the file as A
     qtbot.waitUntil(lambda: Path(window.model_path or "").name == "ported.pt", timeout=20000)
+
+
+def test_both_models_start_from_the_debuggers_initial_states(make_main_window, tmp_path):
+    window = make_main_window()
+    window.open_model(FIXTURES / "torch" / "bidir2.pt", wait=True)
+    window.compare_with(_broken_port(tmp_path), wait=True)
+    h0 = np.full(4, 0.5)
+    c0 = np.full(4, -0.25)
+    window.workspace.set_states({(1, 0): (h0, c0)})
+    c = window.compare.comparison
+    for trace in (c.trace_a, c.trace_b):
+        np.testing.assert_allclose(trace.layers[1].directions[0].h_prev[0], h0)
+        np.testing.assert_allclose(trace.layers[1].directions[0].c_prev[0], c0)
+        np.testing.assert_allclose(trace.layers[0].directions[0].h_prev[0], 0.0)
+    # A's numbers in the compare readout are the debugger's own
+    ws = window.workspace.trace.layers[1].directions[0]
+    np.testing.assert_allclose(c.trace_a.layers[1].directions[0].h, ws.h, atol=1e-6)
