@@ -19,23 +19,44 @@ else NumPy; the weights' internal layout is prepared by the first run of a model
 median over ``--repeat`` interleaved rounds, and ``paired``: the median of the per-round ratios.
 Outputs are checked against torch (≤ 1e-5).
 
-Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``.
+``--defaults``: what a user gets, nothing pinned. torch at its default thread count (one per
+core) and at one thread, ``run`` with no setting (the compiled engine on
+``LSTMVIZ_NUM_THREADS`` or every core) and with ``LSTMVIZ_NUM_THREADS=1``, all in the same
+interleaved rounds (0.15 s apart, so no library's spinning workers take a core from the next
+call), for ``nn.LSTM`` and ``nn.GRU``.
+
+Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``,
+``python benchmarks/bench_core.py --defaults [--repeat 7]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 
-from _common import header, interleaved, pin_threads, set_torch_threads, stats
+from _common import ROOT, header, interleaved, pin_threads, set_torch_threads, stats
 
-THREADS = pin_threads()
+DEFAULTS = "--defaults" in sys.argv
+if DEFAULTS:  # nothing pinned: every library's own default
+    sys.path.insert(0, str(ROOT))
+THREADS = 0 if DEFAULTS else pin_threads()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, compiled, run  # noqa: E402
+from lstmviz.core import (  # noqa: E402
+    GRUDirection,
+    LSTMDirection,
+    LSTMLayer,
+    LSTMModel,
+    compiled,
+    run,
+    threads,
+)
 
 SIZES = ((64, 16), (256, 64), (1024, 256))
 
@@ -94,7 +115,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--naive", action="store_true")
     ap.add_argument("--sizes", default=",".join(f"{h}x{d}" for h, d in SIZES))
+    ap.add_argument("--defaults", action="store_true")
     args = ap.parse_args()
+    if args.defaults:
+        bench_defaults(args)
+        return
     set_torch_threads(args.threads)
     torch.set_grad_enabled(False)
     print(header("bench_core", args.threads))
@@ -148,6 +173,78 @@ def bench_size(H: int, D: int, T: int, repeat: int, with_naive: bool, threads: i
             f"{lo / aten_min:6.2f}"
         )
     print(f"{H:>5} {D:>4} max |run - torch| = {err:.1e}, numpy engine {err_np:.1e}")
+
+
+def torch_gru(H: int, D: int, seed: int = 0) -> tuple[torch.nn.GRU, LSTMModel]:
+    torch.manual_seed(seed)
+    gru = torch.nn.GRU(D, H, batch_first=True).eval()
+    sd = {k: v.detach().numpy() for k, v in gru.state_dict().items()}
+    w = GRUDirection(sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"])
+    return gru, LSTMModel((LSTMLayer("gru", (w,), kind="GRU"),))
+
+
+def one_thread(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` with ``LSTMVIZ_NUM_THREADS=1`` (read by each run)."""
+
+    def call() -> object:
+        os.environ["LSTMVIZ_NUM_THREADS"] = "1"
+        try:
+            return fn()
+        finally:
+            del os.environ["LSTMVIZ_NUM_THREADS"]
+
+    return call
+
+
+def bench_defaults(args: argparse.Namespace) -> None:
+    """Ratios of ``run`` at the defaults to torch at its defaults and at one thread."""
+    os.environ.pop("LSTMVIZ_NUM_THREADS", None)
+    torch.set_grad_enabled(False)
+    n_torch = torch.get_num_threads()
+    print(header("bench_core --defaults", n_torch))
+    print(
+        f"T = {args.steps}, batch 1, float32, {args.repeat} interleaved rounds; torch threads "
+        f"{n_torch} (default), lstmviz threads {threads.requested()} (default: every core), "
+        f"compiled engine {'available' if compiled.recurrence() else 'missing'}"
+    )
+
+    def torch_one(module: torch.nn.Module, xt: torch.Tensor) -> Callable[[], object]:
+        def call() -> object:
+            torch.set_num_threads(1)
+            try:
+                return module(xt)
+            finally:
+                torch.set_num_threads(n_torch)
+
+        return call
+
+    print(
+        f"{'cell':<5} {'H':>5} {'D':>4} {'torch ms':>9} {'torch1 ms':>9} {'run ms':>8} "
+        f"{'run1 ms':>8} {'run/torch':>9} {'run/torch1':>10} {'run1/torch1':>11} {'run1/run':>8}"
+    )
+    for size in args.sizes.split(","):
+        H, D = (int(v) for v in size.split("x"))
+        x = np.random.default_rng(1).standard_normal((args.steps, D)).astype(np.float32)
+        xt = torch.from_numpy(x)[None]
+        for cell, (module, model) in (("LSTM", torch_model(H, D)), ("GRU", torch_gru(H, D))):
+            err = float(np.max(np.abs(run(model, x).output - module(xt)[0][0].numpy())))
+            assert err <= 1e-5, f"{cell} run differs from torch by {err:.2e} at H={H}"
+            fns = {
+                "torch": lambda m=module, xt=xt: m(xt),
+                "torch1": torch_one(module, xt),
+                "run": lambda m=model, x=x: run(m, x),
+                "run1": one_thread(lambda m=model, x=x: run(m, x)),
+            }
+            sec = interleaved(fns, args.repeat, settle=0.15)
+            lo = {name: stats(v)[0] for name, v in sec.items()}
+            print(
+                f"{cell:<5} {H:>5} {D:>4} {lo['torch']:9.2f} {lo['torch1']:9.2f} "
+                f"{lo['run']:8.2f} {lo['run1']:8.2f} {paired(sec['run'], sec['torch']):9.2f} "
+                f"{paired(sec['run'], sec['torch1']):10.2f} "
+                f"{paired(sec['run1'], sec['torch1']):11.2f} "
+                f"{paired(sec['run1'], sec['run']):8.2f}"
+            )
+    print("ratios: paired (median over rounds of the ratio within a round); ms: min")
 
 
 if __name__ == "__main__":
