@@ -86,7 +86,8 @@ class ModelTree(QTreeWidget):
         anything else (Dense, Embedding, an LSTM not chosen) is listed greyed."""
         unmatched = dict(enumerate(model.layers))
         runs = {d.name: "head: run" for d in model.head}
-        runs.update({t.name: "run between LSTMs" for layer in model.layers for t in layer.before})
+        runs.update({t.name: "run between recurrent layers" for layer in model.layers
+                     for t in layer.before})  # fmt: skip
         items: list[QTreeWidgetItem] = []
         for info in model.all_layers:
             ks = _match(info, unmatched) if info.is_lstm else []
@@ -145,14 +146,14 @@ class ModelTree(QTreeWidget):
         what = "not loaded" if info.is_lstm else (run_as or "not run")
         item = QTreeWidgetItem([info.name, f"{info.kind} · {what}"])
         if info.is_lstm:
-            tip = f"{info.kind}: another LSTM in the file (open it with its prefix)"
+            tip = f"{info.kind}: another recurrent layer in the file (open it with its prefix)"
         elif run_as:
             tip = (
                 f"{info.kind}: applied at every step ({run_as}); the debugger's time plots "
                 "show the network output it leads to"
             )
         else:
-            tip = f"{info.kind}: not an LSTM; listed for orientation, lstmviz does not run it"
+            tip = f"{info.kind}: not a recurrent layer; listed for orientation, not run"
         item.setToolTip(1, tip)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # visible, not selectable
         grey = QBrush(QColor(*GREY_RGB))
