@@ -173,3 +173,28 @@ def test_first_divergence_against_a_hand_computation():
     assert np.all(c.delta(0).max_per_step()[:5] == 0.0)
     # a tolerance above the whole effect: no divergence
     assert c.divergence(tol=float(c.delta(0).max_per_step().max()) + 1e-6) is None
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("keras/tf213_stacked.keras", "keras/tf215_stacked.keras"),  # two TF versions
+        ("keras/tfk221_bidi_back.h5", "keras/tfk221_bidi_back.keras"),  # .h5 vs .keras
+        ("keras/cudnn_lstm.h5", "keras/cudnn_weights.h5"),  # CuDNNLSTM, full vs weights
+        ("tf1/static_all", "tf1/static_all_tf215"),  # TF1 checkpoints of two versions
+        ("torch/qlstm_script.pt", "torch/qlstm_sd.pt"),  # TorchScript vs state_dict
+    ],
+)
+def test_the_same_weights_in_two_files_are_equal(pair):
+    """Fixture pairs that hold the same weights (found by comparing all 725 same-shape
+    fixture pairs: these were equal, and none of the others got a diagnosis)."""
+    c = compare(*(FIXTURES / p for p in pair))
+    assert c.equal and c.diagnoses == [] and c.first_divergence is None
+
+
+def test_a_state_dict_cannot_say_relu():
+    """nn.RNN(nonlinearity='relu'): the pickled module says relu, the bare state_dict does
+    not (read as tanh): named as an activation mismatch, which it is."""
+    gru = FIXTURES / "gru" / "torch"
+    c = compare(gru / "rnn_relu_model.pt", gru / "rnn_relu.pt")
+    assert set(c.kinds) == {"activation_mismatch"} and "relu" in c.diagnoses[0].detail
