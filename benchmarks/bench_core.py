@@ -25,8 +25,17 @@ core) and at one thread, ``run`` with no setting (the compiled engine on
 interleaved rounds (0.15 s apart, so no library's spinning workers take a core from the next
 call), for ``nn.LSTM`` and ``nn.GRU``.
 
+``--simulate 4,8,16``: the team on more cores than this machine has, simulated on one core.
+One thread runs the share of the team member with the most work (the same kernel, ``tid`` of
+``n``) with the barrier counter preset so that it never waits; its time plus a modelled
+barrier (``BARRIER_US_PER_THREAD`` × n per barrier: one contended cache line, each arrival one
+transfer) is the team's step time, if the cores do not slow each other down (each share of
+``W_h`` is read from that core's own L2 once it fits there). torch cannot be simulated so:
+it is given perfect scaling, its measured one-thread time / n, a bound it does not reach.
+
 Run: ``python benchmarks/bench_core.py [--threads 1] [--repeat 7] [--steps 1000] [--naive]``,
-``python benchmarks/bench_core.py --defaults [--repeat 7]``.
+``python benchmarks/bench_core.py --defaults [--repeat 7]``,
+``python benchmarks/bench_core.py --simulate 2,4,8,16 [--repeat 7]``.
 """
 
 from __future__ import annotations
@@ -116,7 +125,11 @@ def main() -> None:
     ap.add_argument("--naive", action="store_true")
     ap.add_argument("--sizes", default=",".join(f"{h}x{d}" for h, d in SIZES))
     ap.add_argument("--defaults", action="store_true")
+    ap.add_argument("--simulate", default="")
     args = ap.parse_args()
+    if args.simulate:
+        bench_simulated(args)
+        return
     if args.defaults:
         bench_defaults(args)
         return
@@ -245,6 +258,84 @@ def bench_defaults(args: argparse.Namespace) -> None:
                 f"{paired(sec['run1'], sec['run']):8.2f}"
             )
     print("ratios: paired (median over rounds of the ratio within a round); ms: min")
+
+
+#: Modelled cost of one barrier per thread taking part (µs): measured 0.20 µs a step for two
+#: threads here (``threads_kernels._barrier``), i.e. one cache-line transfer per arrival.
+BARRIER_US_PER_THREAD = 0.1
+
+
+def simulated_share(model: LSTMModel, x: np.ndarray, n: int) -> tuple[float, int]:
+    """Seconds for the busiest of ``n`` team members to run its share of one LSTM direction
+    (input terms and recurrence) alone, and the team size ``run`` would use."""
+    from lstmviz.core import compute, threads_kernels
+
+    f32 = np.dtype(np.float32)
+    w = model.layers[0].directions[0]
+    T, H = x.shape[0], w.hidden_size
+    Wk = compute._packed_recurrent(w, f32)
+    Wxk = compiled.pack(compute._input_weights_array(w, f32, True))
+    team = max(1, min(n, H // compiled.PACK_LANES, Wk.nbytes // threads.MIN_BYTES_PER_THREAD))
+    buf = compute._Buffers(w, T, f32)
+    buf.R[:] = 0.0
+    buf.Hb[:] = 0.0
+    xa = compute._with_ones(x, f32)
+    empty = np.empty((0, 0), np.float32)
+    ro = empty.copy()
+    ro.setflags(write=False)
+    scratch = np.zeros(Wk.shape[0] * compiled.PACK_LANES, np.float32)
+    nan = float("nan")
+
+    def once() -> None:
+        sync = np.zeros(24, np.int64)
+        sync[0] = 1 << 62  # every barrier already met: this thread never waits
+        threads_kernels.input_terms_team(Wxk, xa, buf.R, 0, H, sync, n - 1, n)
+        threads_kernels.lstm_team(
+            buf.R, buf.Hb, buf.act_c, empty, Wk, ro, nan, nan, False, scratch, sync,
+            team - 1, team,
+        )  # fmt: skip
+
+    once()
+    return min(time_call(once) for _ in range(3)), team
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    import time
+
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_simulated(args: argparse.Namespace) -> None:
+    torch.set_grad_enabled(False)
+    torch.set_num_threads(1)
+    print(header("bench_core --simulate", 1))
+    counts = [int(v) for v in args.simulate.split(",")]
+    print(
+        f"T = {args.steps}, LSTM; one core runs the busiest team member's share; barrier "
+        f"modelled at {BARRIER_US_PER_THREAD} µs × threads; torch: 1-thread time / n"
+    )
+    print(
+        f"{'H':>5} {'D':>4} {'n':>3} {'team':>4} {'share ms':>9} {'barriers ms':>11} "
+        f"{'sim ms':>8} {'torch1/n ms':>11} {'sim/(torch1/n)':>14}"
+    )
+    for size in args.sizes.split(","):
+        H, D = (int(v) for v in size.split("x"))
+        lstm, model = torch_model(H, D)
+        x = np.random.default_rng(1).standard_normal((args.steps, D)).astype(np.float32)
+        xt = torch.from_numpy(x)[None]
+        run(model, x)
+        lstm(xt)
+        torch1 = min(time_call(lambda m=lstm, xt=xt: m(xt)) for _ in range(args.repeat))
+        for n in counts:
+            share, team = simulated_share(model, x, n)
+            barriers = args.steps * BARRIER_US_PER_THREAD * team * 1e-6 if team > 1 else 0.0
+            sim = share + barriers
+            print(
+                f"{H:>5} {D:>4} {n:>3} {team:>4} {share * 1e3:9.2f} {barriers * 1e3:11.2f} "
+                f"{sim * 1e3:8.2f} {torch1 / n * 1e3:11.2f} {sim / (torch1 / n):14.2f}"
+            )
 
 
 if __name__ == "__main__":
