@@ -156,7 +156,9 @@ def explain(dt: DirectionTrace, t: int, u: int) -> list[tuple[str | None, str]]:
         raw = _evaluate(eq.template, values, w)
         clipped = raw is not None and np.isfinite(raw) and not np.isclose(raw, value, 1e-4, 1e-5)
         end = f"{raw:.3f}  → clipped to {value:.3f}" if clipped else f"{value:.3f}"
-        if parts[-1].strip("()") != end:  # h = n = 0.500, not h = n = 0.500 = 0.500
+        if parts[-1].strip("()") == end:  # h = n = -0.164, not h = n = (-0.164) = -0.164
+            parts[-1] = end
+        else:
             parts.append(end)
         lines.append((None, " = ".join(parts)))
     return lines
