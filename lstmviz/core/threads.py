@@ -175,13 +175,14 @@ def gru_steps(serial: Callable[..., None], team_kernel: Callable[..., bool]) -> 
 
 
 def input_terms(team_kernel: Callable[..., bool]) -> Callable[..., None]:
-    """``x W_xᵀ + b`` into an LSTM's gate rows (``compute._Buffers.R``, columns from H on) on
-    the team; on this thread alone when the team is taken (the same arithmetic either way)."""
+    """``x W_xᵀ + b`` into rows ``first..`` and columns ``col0..`` of ``out`` on the team (by
+    default an LSTM's gate rows, ``compute._Buffers.R``, columns from H on); on this thread
+    alone when the team is taken (the same arithmetic either way)."""
 
-    def input_terms_parallel(Wxk, xa, R, first) -> None:  # type: ignore[no-untyped-def]
-        H = R.shape[1] // 5
+    def input_terms_parallel(Wxk, xa, out, first, col0=None) -> None:  # type: ignore[no-untyped-def]
+        col0 = out.shape[1] // 5 if col0 is None else col0
         n = max(1, min(requested(), Wxk.shape[0]))
-        args = (Wxk, xa, R, first, H)
+        args = (Wxk, xa, out, first, col0)
         if not run_team(team_kernel, args, n):
             team_kernel(*args, np.zeros(_SYNC_LEN, np.int64), 0, 1)
 
