@@ -146,6 +146,31 @@ def _gru_compiled(
         kernels.gru_steps(G, Hb, Wk, bh, Wn, w.reverse)
 
 
+def _gru_input_terms(
+    w: GRUDirection, xa: FloatArray, Wa: FloatArray, kernels: compiled.Kernels | None
+) -> FloatArray:
+    """``[x | 1] · [W_xᵀ; b]``: BLAS' GEMM, or the thread team's kernel when the recurrence
+    will run on the team (as for the LSTM: OpenBLAS' workers spin for tens of milliseconds
+    after a GEMM and would take the team's cores)."""
+    H = w.hidden_size
+    cols = 3 * H if w.reset_after else 2 * H  # the packed W_h's columns (``_gru_compiled``)
+    team = (
+        kernels is not None
+        and kernels.gru_steps_parallel is not None
+        and kernels.input_terms_parallel is not None
+        and H % compiled.PACK_LANES == 0
+        and kernels.threads() > 1
+        and H * cols * Wa.itemsize >= compiled.PARALLEL_MIN_BYTES
+    )
+    if not team:
+        return xa @ Wa
+    assert kernels is not None and kernels.input_terms_parallel is not None
+    Wxk = w.derived(("gru [W_x.T; b] packed", Wa.dtype.str), lambda: compiled.pack(Wa))
+    G = np.empty((xa.shape[0], 3 * H), Wa.dtype)
+    kernels.input_terms_parallel(Wxk, xa, G, 0, 0)
+    return G
+
+
 def run_gru_direction(
     w: GRUDirection,
     x: FloatArray,
@@ -168,7 +193,7 @@ def run_gru_direction(
     h_prev, h, first = _rows(Hb, T, w.reverse)
     first[:] = 0.0 if h0 is None else h0
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
-        G = xa @ Wa  # (T, 3H)
+        G = _gru_input_terms(w, xa, Wa, kernels)  # (T, 3H)
         if kernels is not None:
             _gru_compiled(w, G, Hb, kernels)
         else:
