@@ -140,15 +140,33 @@ def _bias_findings(pb: np.ndarray, bb: np.ndarray, H: int, atol: float, budget: 
             c = _offset(bb - s * pb, H, atol)
             if c is not None:
                 options.append((s, c))
-    for s, c in sorted(options, key=lambda o: (o[0] != 1.0) + (o[1] is not None)):
+    # Fewest mistakes first; on a tie the forget-bias offset: a bias that is zero but for a
+    # constant forget block (a fresh Keras/TF init, unit_forget_bias) gets the same numbers
+    # from "+1 on f" as from "doubled", and +1 is the common porting mistake.
+    ranked = sorted(options, key=lambda o: ((o[0] != 1.0) + (o[1] is not None), o[1] is None))
+    for s, c in ranked:
         found = []
         if s != 1.0:
             found.append(scale_finding(s))
         if c is not None:
             found.append(_offset_finding(c))
         if len(found) <= budget:
+            scaled = [so for so, co in options if co is None and so != 1.0]
+            if s == 1.0 and scaled:
+                found[0] = _also_scaled(found[0], scaled[0])
             return found
     return None
+
+
+def _also_scaled(f: Finding, s: float) -> Finding:
+    times = "2 ×" if s == 2.0 else "½ ×"
+    return Finding(
+        f.kind,
+        f.detail,
+        f.evidence + f" (A's bias is zero outside its forget block, so B's b = {times} A's b "
+        "too, a doubled/halved bias; the offset is the likelier mistake)",
+        f.fix,
+    )
 
 
 def scale_finding(s: float) -> Finding:
