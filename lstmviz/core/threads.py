@@ -36,12 +36,26 @@ _ABORT = 8
 
 
 def cores() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    """CPUs this process may run on: its affinity mask where the OS has one, and no more than
+    a Linux container's CPU quota (``cpu.max``: 64 visible cores may come with a 2-CPU quota,
+    where a team of 64 would wait for time slices at every step)."""
     if hasattr(os, "process_cpu_count"):  # Python 3.13
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+        n = os.process_cpu_count() or 1
+    elif hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0)) or 1
+    else:
+        n = os.cpu_count() or 1
+    return min(n, _cgroup_quota() or n)
+
+
+def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """CPUs of the cgroup v2 quota (``"200000 100000"`` → 2), None when unlimited or unknown."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def requested() -> int:

@@ -152,6 +152,14 @@ def test_the_thread_count_comes_from_the_environment_else_the_cores(monkeypatch)
     assert threads.requested() == threads.cores()
 
 
+def test_a_container_quota_caps_the_cores(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    for text, want in (("200000 100000\n", 2), ("150000 100000", 2), ("max 100000", None)):
+        cpu_max.write_text(text)
+        assert threads._cgroup_quota(str(cpu_max)) == want
+    assert threads._cgroup_quota(str(tmp_path / "missing")) is None
+
+
 def test_runs_use_as_many_threads_as_asked_and_only_where_it_pays(monkeypatch):
     sizes = []
     real = threads.run_team
