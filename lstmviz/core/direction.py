@@ -86,16 +86,16 @@ class RecurrentDirection:
                 object.__setattr__(self, name, _frozen(value, name))
         names = self.cell.gate_names
         if self.provenance.shown_as != names:  # the blocks are shown by the cell's own names
-            prov = self.provenance
-            default = len(prov.perm) != len(names)  # left at the LSTM's default
+            prov, n = self.provenance, len(names)
+            # a gate order or perm of another length was left at the LSTM's default
             object.__setattr__(
                 self,
                 "provenance",
                 replace(
                     prov,
                     shown_as=names,
-                    gate_order=names if default else prov.gate_order,
-                    perm=tuple(range(len(names))) if default else prov.perm,
+                    gate_order=prov.gate_order if len(prov.gate_order) == n else names,
+                    perm=prov.perm if len(prov.perm) == n else tuple(range(n)),
                 ),
             )
 

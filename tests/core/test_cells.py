@@ -87,6 +87,8 @@ def test_gru_direction_shapes_and_defaults() -> None:
     assert cell_of(_gru(reset_after=False)) is GRU_RESET_BEFORE_CELL
     kept = _gru(provenance=Provenance("Keras 3", gate_order=("z", "r", "h"), perm=(1, 0, 2)))
     assert kept.provenance.perm == (1, 0, 2) and kept.provenance.gate_order == ("z", "r", "h")
+    half = _gru(provenance=Provenance("x", gate_order=("z", "r", "h")))  # perm left at LSTM's
+    assert half.provenance.gate_order == ("z", "r", "h") and half.provenance.perm == (0, 1, 2)
 
 
 def test_gru_shown_bias_keeps_b_hn_apart_when_reset_after() -> None:
