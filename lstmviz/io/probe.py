@@ -143,6 +143,11 @@ class Probe:
             return "file is JSON text, not weights"
         if head.startswith(b"\x80") and len(head) > 1 and head[1] in range(2, 6):
             return "file is a bare pickle, which lstmviz does not unpickle"
+        if head[4:8] == b"TFL3":
+            return (
+                "file is a TensorFlow Lite flatbuffer, which lstmviz does not read; open the "
+                "Keras model or SavedModel it was converted from"
+            )
         if head.startswith(b"\x93NUMPY"):
             return "NumPy array file"
         if all(32 <= c < 127 or c in (9, 10, 13) for c in head[:256]):

@@ -80,19 +80,9 @@ def test_madmom_gru_and_rnn_networks_match_madmom(name, cell):
     np.testing.assert_allclose(trace.final_output, expected["y"], atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lstmviz/io/onnx refusal of a written-out cell says 'lstmviz reads LSTM nodes: "
-    "export an nn.LSTM' for an exported nn.GRUCell; GRU and RNN nodes open too",
-)
 def test_written_out_grucell_refusal_names_gru_nodes():
     bounded_load(FIXTURES / "stepcell_written_out.onnx").assert_refused("GRU")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lstmviz/io/probe.py calls a TFLite flatbuffer (bytes 4:8 b'TFL3') 'unrecognised "
-    "binary content' instead of naming it",
-)
 def test_tflite_refusal_names_tensorflow_lite():
     bounded_load(FIXTURES / "gru_edge.tflite").assert_refused("TensorFlow Lite")

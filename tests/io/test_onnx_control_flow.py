@@ -197,7 +197,9 @@ def test_written_out_cell_is_refused_naming_its_nodes(tmp_path):
     message = str(info.value)
     assert "the cell is written out as Gemm/MatMul, Sigmoid and Tanh nodes" in message
     assert "'gates_matmul', 'input_gate', 'cell_candidate'" in message
-    assert message.endswith("export an nn.LSTM, or open the PyTorch state_dict")
+    assert message.endswith(
+        "rather than a cell called step by step, or open the PyTorch state_dict"
+    )
 
 
 def test_a_sigmoid_after_a_conv_is_not_a_cell(tmp_path):
@@ -207,20 +209,24 @@ def test_a_sigmoid_after_a_conv_is_not_a_cell(tmp_path):
         helper.make_node("Tanh", ["s"], ["Y"]),
     ]
     path = _save(tmp_path, nodes, _weights((2, 1, 1)))
-    with pytest.raises(LoadError, match=r"no LSTM node \(ops: Conv, Sigmoid, Tanh\); lstmviz"):
+    with pytest.raises(
+        LoadError, match=r"no LSTM, GRU or RNN node \(ops: Conv, Sigmoid, Tanh\); lstmviz"
+    ):
         load_model(path)
 
 
 def test_unsupported_quantized_op_is_named(tmp_path):
     nodes = [helper.make_node("MatMulInteger", ["X", "w0"], ["Y"], "qmm")]
     path = _save(tmp_path, nodes, [numpy_helper.from_array(np.ones((D, H), np.int8), "w0")])
-    with pytest.raises(LoadError, match="no LSTM node but quantized MatMulInteger nodes"):
+    with pytest.raises(
+        LoadError, match="no LSTM, GRU or RNN node but quantized MatMulInteger nodes"
+    ):
         load_model(path)
 
 
 def test_no_lstm_lists_the_ops_by_count(tmp_path):
     nodes = [helper.make_node("Relu", ["X"], ["r"]), helper.make_node("Relu", ["r"], ["Y"])]
-    with pytest.raises(LoadError, match=r"no LSTM node \(ops: Relu ×2\)"):
+    with pytest.raises(LoadError, match=r"no LSTM, GRU or RNN node \(ops: Relu ×2\)"):
         load_model(_save(tmp_path, nodes))
 
 

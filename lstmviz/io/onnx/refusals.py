@@ -15,6 +15,8 @@ from lstmviz.io.onnx.proto import Graph, Node, quote, walk
 
 #: Recurrent ops of ONNX that are not an LSTM.
 OTHER_RNNS = {"GRU": "GRU", "RNN": "plain RNN"}
+#: The recurrent nodes lstmviz opens, as refusals name them.
+NODES = "LSTM, GRU or RNN"
 #: Quantized ops (ONNX and com.microsoft) that lstmviz does not fold into weights.
 QUANTIZED = frozenset(
     {
@@ -98,28 +100,29 @@ def no_lstm_message(file: str, root: Graph) -> str:
     if found is not None and found[0].owner_op in ("Loop", "Scan"):
         graph, cell = found
         return (
-            f"{file}: ONNX graph has no LSTM node: the recurrence is a {graph.owner_op} whose "
+            f"{file}: ONNX graph has no {NODES} node: the recurrence is a {graph.owner_op} whose "
             f"body computes the cell with Gemm/MatMul, Sigmoid and Tanh nodes ({_names(cell, 3)}); "
-            "lstmviz reads LSTM nodes: convert with the LSTM kept as one node (tf2onnx's LSTM "
-            "rewriter, torch's nn.LSTM)"
+            f"lstmviz reads {NODES} nodes: convert with the layer kept as one node (tf2onnx's "
+            "LSTM/GRU rewriters, torch's nn.LSTM/nn.GRU/nn.RNN)"
         )
     if found is not None:
         cell = found[1]
         quant = f" with quantized {', '.join(quantized[:3])}" if quantized else ""
         return (
-            f"{file}: ONNX graph has no LSTM node (the cell is written out as Gemm/MatMul, "
-            f"Sigmoid and Tanh nodes{quant}: {_names(cell, 3)}); lstmviz reads LSTM nodes: "
-            "export an nn.LSTM, or open the PyTorch state_dict"
+            f"{file}: ONNX graph has no {NODES} node (the cell is written out as Gemm/MatMul, "
+            f"Sigmoid and Tanh nodes{quant}: {_names(cell, 3)}); lstmviz reads {NODES} nodes: "
+            "export the nn.LSTM/nn.GRU/nn.RNN layer rather than a cell called step by step, "
+            "or open the PyTorch state_dict"
         )
     if quantized:
         return (
-            f"{file}: ONNX graph has no LSTM node but quantized {', '.join(quantized[:4])} "
-            f"nodes, which lstmviz does not read ({ops}); it reads LSTM and "
+            f"{file}: ONNX graph has no {NODES} node but quantized {', '.join(quantized[:4])} "
+            f"nodes, which lstmviz does not read ({ops}); it reads {NODES} and "
             "DynamicQuantizeLSTM nodes"
         )
     if {"Scan", "Loop"} & set(counts):
         return (
-            f"{file}: ONNX graph has no LSTM node; its recurrence is lowered to Scan/Loop "
-            f"({ops}); export with dynamo=False so the LSTM stays one node"
+            f"{file}: ONNX graph has no {NODES} node; its recurrence is lowered to Scan/Loop "
+            f"({ops}); export with dynamo=False so the layer stays one node"
         )
-    return f"{file}: ONNX graph has no LSTM node ({ops}); lstmviz shows LSTM layers only"
+    return f"{file}: ONNX graph has no {NODES} node ({ops}); lstmviz shows recurrent layers only"
