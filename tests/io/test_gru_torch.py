@@ -140,3 +140,30 @@ def test_safetensors_rnn_takes_nonlinearity(tmp_path) -> None:
     model = lstmviz.load_model(tmp_path / "r.safetensors", nonlinearity="relu")
     assert model.layers[0].directions[0].act_cand.name == "relu"
     check(model, x.numpy(), out.numpy(), h.numpy())
+
+
+def test_torch_export_pt2_of_a_gru(tmp_path) -> None:
+    """``torch.export.save`` archives keep the GRU's parameters under their module names."""
+    import warnings
+
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.gru(x)[0]
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.randn(6, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.export(net, (x,)), tmp_path / "gru.pt2")
+    with torch.no_grad():
+        out, h = net.gru(x)
+    model = lstmviz.load_model(tmp_path / "gru.pt2")
+    assert [layer.kind for layer in model.layers] == ["GRU", "GRU"]
+    check(model, x.numpy(), out.numpy(), h.numpy())
