@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QScrollArea
 
 from lstmviz.gui.explore_panel import ExplorePanel
 from lstmviz.gui.text_view import TextView
@@ -35,8 +35,13 @@ def install_explore(window: MainWindow) -> ExploreSession:
     window.text_dock = _dock(
         window, "Text", window.text_view, Qt.DockWidgetArea.BottomDockWidgetArea
     )
+    # in a scroll area: the panel's minimum height must not make the window taller
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(window.explore_panel)
     window.explore_dock = _dock(
-        window, "Select and match", window.explore_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        window, "Select and match", scroll, Qt.DockWidgetArea.RightDockWidgetArea
     )
     _add_menus(window, session)
     # a new corpus or vocabulary is something to look at: show the text
@@ -50,7 +55,7 @@ def show_explore(window: MainWindow) -> None:
     window.text_dock.show()
     window.explore_dock.show()
     # the text gets a few lines' height, the panel a third of the width
-    window.resizeDocks([window.text_dock], [170], Qt.Orientation.Vertical)
+    window.resizeDocks([window.text_dock], [120], Qt.Orientation.Vertical)
     window.resizeDocks([window.explore_dock], [window.width() // 3], Qt.Orientation.Horizontal)
 
 

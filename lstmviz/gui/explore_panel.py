@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.gui.explore_matches import MatchList
+from lstmviz.gui.text_view import QUANTITY_NAMES
 from lstmviz.gui.unit_set_view import UnitSetView
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession, Topic
-from lstmviz.workspace.unit_selection import Field
+from lstmviz.workspace.unit_selection import QUANTITIES, Field
 
 SLIDER_STEPS = 100  # the threshold slider in hundredths
 
@@ -59,8 +60,8 @@ class ExplorePanel(QWidget):
         span_row.addWidget(self.start_box)
         span_row.addWidget(QLabel("to"))
         span_row.addWidget(self.stop_box)
-        grid.addWidget(QLabel("Steps"), 0, 0)
-        grid.addLayout(span_row, 0, 1)
+        grid.addWidget(QLabel("Steps"), 1, 0)
+        grid.addLayout(span_row, 1, 1)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(-SLIDER_STEPS, SLIDER_STEPS)
         self.threshold_slider.setValue(SLIDER_STEPS * 3 // 10)
@@ -69,8 +70,8 @@ class ExplorePanel(QWidget):
         thr_row = QHBoxLayout()
         thr_row.addWidget(self.threshold_slider, 1)
         thr_row.addWidget(self.threshold_label)
-        grid.addWidget(QLabel("Threshold"), 1, 0)
-        grid.addLayout(thr_row, 1, 1)
+        grid.addWidget(QLabel("Threshold"), 2, 0)
+        grid.addLayout(thr_row, 2, 1)
         self.off_before, self.off_after = QSpinBox(), QSpinBox()
         off_row = QHBoxLayout()
         for text, box in (("off before", self.off_before), ("after", self.off_after)):
@@ -82,12 +83,21 @@ class ExplorePanel(QWidget):
         self.select_button.setToolTip("Units at or above the threshold at every step of the span")
         self.select_button.clicked.connect(self.select_units)
         off_row.addWidget(self.select_button)
-        grid.addLayout(off_row, 2, 1)
+        grid.addLayout(off_row, 3, 1)
+        self.quantity_box = QComboBox()
+        for q in QUANTITIES:
+            self.quantity_box.addItem(QUANTITY_NAMES[q], q)
+        self.quantity_box.setToolTip("What the units are selected, plotted and matched by")
+        self.quantity_box.currentIndexChanged.connect(
+            lambda k: self.selection.set_quantity(self.quantity_box.itemData(k))
+        )
+        grid.addWidget(QLabel("Value"), 0, 0)
+        grid.addWidget(self.quantity_box, 0, 1)
         self.expression = QLineEdit()
         self.expression.setPlaceholderText("or a condition: h > 0.5, |c| > 2 in units 0-31 …")
         self.expression.returnPressed.connect(self.select_by_expression)
-        grid.addWidget(QLabel("Condition"), 3, 0)
-        grid.addWidget(self.expression, 3, 1)
+        grid.addWidget(QLabel("Condition"), 4, 0)
+        grid.addWidget(self.expression, 4, 1)
         outer.addLayout(grid)
 
         split = QSplitter(Qt.Orientation.Vertical)
@@ -131,6 +141,8 @@ class ExplorePanel(QWidget):
         bl.addWidget(self.matches, 1)
         split.addWidget(bottom)
         split.setSizes([300, 300])
+        self.unit_set_view.setMinimumHeight(160)
+        self.matches.setMinimumHeight(120)
         outer.addWidget(split, 1)
 
         self.selection.subscribe(self._on_selection_field)
@@ -153,6 +165,8 @@ class ExplorePanel(QWidget):
             self.stop_box.setValue(stop - 1)
         elif field is Field.UNITS:
             self._show_units()
+        elif field is Field.QUANTITY:
+            self.quantity_box.setCurrentIndex(QUANTITIES.index(self.selection.quantity))
 
     def _update_unit_list(self, _event: Event | None) -> None:
         """One row per unit of the selected layer/direction (rebuilt only when that changes)."""

@@ -138,9 +138,10 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.image.setImage(self.values.T[::-1], autoLevels=False, levels=(lo, hi))
         self.image.setRect(QRectF(-0.5, -0.5, T, n))
         self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
-        self.heat_plot.getAxis("left").setTicks(
-            [[(n - 1 - r, str(u)) for r, u in enumerate(self.rows)]] if n <= 24 else None
-        )
+        # the rows are units, not numbers: every k-th row named, 13 px apart at least
+        every = max(1, -(-n * 13 // max(int(self.heat_plot.vb.height()), 60)))
+        ticks = [(n - 1 - r, str(u)) for r, u in enumerate(self.rows) if r % every == 0]
+        self.heat_plot.getAxis("left").setTicks([ticks])
         self.line_plot.setXRange(-0.5, T - 0.5, padding=0)
         more = f", first {MAX_LINES} drawn" if n > MAX_LINES else ""
         title = f"{q} of {n} unit{'s' if n != 1 else ''} (layer {s.layer}){more}"

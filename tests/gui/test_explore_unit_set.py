@@ -74,8 +74,15 @@ def test_lines_and_heatmap_show_the_set_sorted_by_activity(make_main_window, qtb
         # the most active unit is the top row of the heatmap
         np.testing.assert_array_equal(view.image.image, values[:, order].T[::-1])
     assert view.image.levels.tolist() == [0.0, 1.0]  # a gate: [0, 1]
-    # unit list in the panel: shift-click extends the set
+    # the panel's value box and the text view's are one setting
     panel = window.explore_panel
+    assert panel.quantity_box.currentData() == "f"
+    panel.quantity_box.setCurrentIndex(1)
+    assert session.selection.quantity == "c" == window.text_view.quantity_box.currentData()
+    c = ws.trace.layers[0].directions[0].c
+    assert view.image.levels.tolist() == pytest.approx([-np.abs(c).max(), np.abs(c).max()])
+    session.selection.set_quantity("h")
+    # unit list in the panel: shift-click extends the set
 
     def click(row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:
         rect = panel.unit_list.visualItemRect(panel.unit_list.item(row))
