@@ -1,0 +1,523 @@
+"""A trace whose memory does not grow with the steps' width × T: checkpoints every K steps.
+
+A full trace keeps every gate and state of every step: 28 bytes per unit per step, 28 GB for
+10⁶ steps at H = 1024. ``run_bounded`` keeps instead, per layer and direction, the states
+entering every chunk of K steps (``checkpoints``) and, per block of steps, the min and max of
+every recorded quantity (``overview``: what a time plot of 10⁶ steps draws, one envelope per
+pixel column). Any chunk is recomputed on demand from its checkpoint, by the same forward pass
+(``compute.run_direction`` and the other cells' runners) with the same engine and dtype, so
+every value is bitwise the full trace's: the recurrence restarts from the exact float32
+states, and the sequence-wide matmuls (input terms, dense layers, derived terms) give the same
+bits for any block of two or more rows (a one-row product goes through BLAS' matvec, which
+sums in another order: chunks are never one row long). The last few chunks are cached (LRU).
+
+The indexing API is a full trace's: ``trace.layers[k].output[t]``,
+``trace.layers[k].directions[d].f[t0:t1]``, ``.gate("z")[t0:t1]`` return arrays (the
+``StepArray`` of ``trace_windows``); ``trace.window(t0, t1)`` is a real ``Trace`` of a range of
+steps, on which breakpoints, diagnostics and exports run unchanged (``trace_scan`` streams them).
+Stacked layers recompute their input through the layers below (same chunks, same cache).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core import compiled
+from lstmviz.core.cells import CellDescription
+from lstmviz.core.compute import RUNNERS, StateArg, _initial, merge, run_direction
+from lstmviz.core.dense import apply_all
+from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, OutputOrder
+from lstmviz.core.trace import CellTrace, LayerTrace, Trace
+from lstmviz.core.trace_windows import MAX_MATERIALIZE_BYTES, MinMax, StepArray, TraceTooLarge
+
+FloatArray = npt.NDArray[np.floating]
+
+#: Bytes the checkpoints of all layers may take: K grows past ``MIN_CHUNK`` to stay under it.
+CHECKPOINT_BYTES = 384 * 2**20
+#: Bytes of the overview (min/max per block of every recorded quantity and output).
+OVERVIEW_BYTES = 192 * 2**20
+#: Bytes of recomputed chunks kept (LRU).
+CACHE_BYTES = 128 * 2**20
+#: Fewest steps per chunk: a chunk's recompute costs about K steps of the recurrence.
+MIN_CHUNK = 16
+Cancel = Callable[[], bool]
+Progress = Callable[[float], None]
+
+
+class Cancelled(Exception):
+    """The caller's ``cancel()`` said stop."""
+
+
+def chunk_size(model: LSTMModel, n_steps: int, dtype: np.dtype) -> int:
+    """K: the fewest steps per chunk (``MIN_CHUNK``) whose checkpoints fit ``CHECKPOINT_BYTES``."""
+    per_step = sum(_state_width(w) for lay in model.layers for w in lay.directions)
+    k = math.ceil(n_steps * per_step * dtype.itemsize / CHECKPOINT_BYTES)
+    return max(MIN_CHUNK, k)
+
+
+def _state_width(w: Any) -> int:
+    return w.output_size + (w.hidden_size if isinstance(w, LSTMDirection) else 0)
+
+
+def _engine_for(engine: str, n_steps: int) -> str:
+    """The engine a full run of ``n_steps`` would use, fixed for every chunk (``auto`` picks
+    by T, and a chunk is much shorter)."""
+    if engine != "auto":
+        return engine
+    if n_steps >= compiled.MIN_COMPILED_STEPS and compiled.recurrence() is not None:
+        return "numba"
+    return "numpy"
+
+
+def _run_chunk(w: Any, x: FloatArray, states: dict[str, FloatArray], dtype: np.dtype,
+               engine: str) -> CellTrace:  # fmt: skip
+    runner = RUNNERS.get(type(w))
+    if runner is not None:
+        return runner(w, x, states["h"], dtype=dtype, engine=engine)
+    return run_direction(w, x, states["h"], states.get("c"), dtype=dtype, engine=engine)
+
+
+def _time_names(cell: CellDescription, probe: CellTrace) -> dict[str, int]:
+    """Per-step arrays a direction trace offers, with their widths."""
+    names = ("x", "h", "h_prev", *cell.gate_names, *cell.state_names, *cell.extras,
+             *(f"{s}_prev" for s in cell.state_names), *type(probe).derived_names)  # fmt: skip
+    out: dict[str, int] = {}
+    for name in dict.fromkeys(names):
+        value = getattr(probe, name, None)
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            out[name] = value.shape[1]
+    return out
+
+
+class BoundedDirectionTrace(CellTrace):
+    """One direction of a bounded trace: every per-step array is a ``StepArray``."""
+
+    def __init__(self, owner: BoundedTrace, k: int, d: int, probe: CellTrace) -> None:
+        self.weights = probe.weights
+        self.b = probe.b
+        self.derived_names = type(probe).derived_names  # type: ignore[misc]
+        self._owner, self._k, self._d = owner, k, d
+        self._widths = _time_names(self.weights.cell, probe)
+        self._none = {n for n in type(probe).derived_names if getattr(probe, n) is None}
+        self._arrays: dict[str, StepArray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._none:
+            return None
+        if name not in self._widths:
+            raise AttributeError(f"{type(self).__name__} has no {name!r}")
+        arr = self._arrays.get(name)
+        if arr is None:
+            owner, k, d = self._owner, self._k, self._d
+            arr = StepArray(
+                f"layer{k}/{'forward' if d == 0 else 'backward'}/{name}",
+                owner.n_steps,
+                self._widths[name],
+                owner.dtype,
+                lambda t0, t1: owner.direction_rows(k, d, name, t0, t1),
+            )
+            self._arrays[name] = arr
+        return arr
+
+    @property
+    def overview(self) -> dict[str, MinMax]:
+        """Min/max per block of each recorded quantity (gates, states, extras)."""
+        return self._owner.overview[(self._k, self._d)]
+
+    def materialize(self) -> BoundedDirectionTrace:
+        return self
+
+    @property
+    def c_last(self) -> FloatArray:
+        return self.state_last("c")
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._owner.checkpoints[(self._k, self._d)].values())
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundedLayerTrace:
+    """A layer of a bounded trace (``LayerTrace``'s fields, recomputed on demand)."""
+
+    layer: LSTMLayer
+    input: StepArray
+    directions: tuple[BoundedDirectionTrace, ...]
+    output: StepArray
+
+    @property
+    def last_output(self) -> FloatArray:
+        if self.layer.bidirectional:
+            fw, bw = self.directions
+            return merge(fw.h_last[None], bw.h_last[None], self.layer.merge_mode)[0]
+        return self.directions[0].h_last
+
+
+class BoundedTrace:
+    """``run_bounded``'s result: a ``Trace`` whose steps are recomputed from checkpoints."""
+
+    bounded = True
+
+    def __init__(self, model: LSTMModel, x: FloatArray, dtype: np.dtype, engine: str,
+                 K: int, block: int) -> None:  # fmt: skip
+        self.model = model
+        self.x = x
+        self.dtype = dtype
+        self.engine = engine
+        self.K = K
+        self.overview_block = block
+        T = x.shape[0]
+        starts = list(range(0, T, K))
+        if len(starts) > 1 and T - starts[-1] < 2:  # never a one-row chunk (module docstring)
+            starts.pop()
+        self._starts = np.array([*starts, T], dtype=np.int64)
+        #: ``(layer, direction) -> {state: (n_chunks, width)}``: states entering each chunk
+        #: in processing order (a reverse direction enters chunk c from its end).
+        self.checkpoints: dict[tuple[int, int], dict[str, FloatArray]] = {}
+        #: ``(layer, direction) -> {quantity: MinMax}``; ``("output", k)``, ``("x",)``,
+        #: ``("head",)`` for the layer outputs, the input and the head.
+        self.overview: dict[Any, Any] = {}
+        self._cache: OrderedDict[tuple[int, int, int], CellTrace] = OrderedDict()
+        self._cache_bytes = 0
+        self.layers: tuple[BoundedLayerTrace, ...] = ()
+        self.head_output: StepArray | None = None
+
+    # -- shape ---------------------------------------------------------------------------------
+    @property
+    def n_steps(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self._starts) - 1
+
+    def chunk_bounds(self, c: int) -> tuple[int, int]:
+        return int(self._starts[c]), int(self._starts[c + 1])
+
+    def chunk_of(self, t: int) -> int:
+        return int(np.searchsorted(self._starts, t, side="right")) - 1
+
+    @property
+    def output(self) -> StepArray:
+        return self.layers[-1].output
+
+    @property
+    def network_output(self) -> StepArray:
+        return self.output if self.head_output is None else self.head_output
+
+    @property
+    def final_output(self) -> FloatArray:
+        last = self.layers[-1]
+        if last.layer.return_sequences:
+            return self.network_output  # type: ignore[return-value]
+        out = np.asarray(last.last_output, dtype=self.dtype)[None]
+        if self.model.head:
+            out = apply_all(self.model.head, out)
+        return out[0]  # type: ignore[no-any-return]
+
+    def materialize(self) -> BoundedTrace:
+        return self
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: input, checkpoints, overview and cached chunks."""
+        ck = sum(a.nbytes for c in self.checkpoints.values() for a in c.values())
+        ov = 0
+        for v in self.overview.values():
+            items = v.values() if isinstance(v, dict) else [v]
+            ov += sum(m.nbytes for m in items)
+        return int(self.x.nbytes) + ck + ov + self._cache_bytes
+
+    # -- recomputation -------------------------------------------------------------------------
+    def chunk_trace(self, k: int, d: int, c: int) -> CellTrace:
+        """Direction ``d`` of layer ``k`` over chunk ``c``, recomputed from its checkpoint."""
+        key = (k, d, c)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        a, b = self.chunk_bounds(c)
+        w = self.model.layers[k].directions[d]
+        states = {s: v[c] for s, v in self.checkpoints[(k, d)].items()}
+        tr = _run_chunk(w, self.layer_input_rows(k, a, b), states, self.dtype, self.engine)
+        self._remember(key, tr)
+        return tr
+
+    def _remember(self, key: tuple[int, int, int], tr: CellTrace) -> None:
+        size = tr.h.nbytes * 12
+        self._cache[key] = tr
+        self._cache_bytes += size
+        while self._cache_bytes > CACHE_BYTES and len(self._cache) > 4:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= old.h.nbytes * 12
+
+    def _chunks(self, t0: int, t1: int) -> range:
+        return range(self.chunk_of(t0), self.chunk_of(t1 - 1) + 1) if t1 > t0 else range(0)
+
+    def direction_rows(self, k: int, d: int, name: str, t0: int, t1: int) -> FloatArray:
+        """Rows [t0, t1) of one direction's per-step array ``name`` (time order)."""
+        parts = []
+        for c in self._chunks(t0, t1):
+            a, b = self.chunk_bounds(c)
+            arr = getattr(self.chunk_trace(k, d, c), name)
+            parts.append(arr[max(t0, a) - a : min(t1, b) - a])
+        if not parts:
+            width = self.layers[k].directions[d]._widths[name] if self.layers else 0
+            return np.empty((0, width), self.dtype)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def layer_output_rows(self, k: int, t0: int, t1: int) -> FloatArray:
+        """Rows [t0, t1) of layer ``k``'s output as the framework gives it."""
+        layer = self.model.layers[k]
+        T = self.n_steps
+        flip = layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING
+        a, b = (T - t1, T - t0) if flip else (t0, t1)
+        hs = [self.direction_rows(k, d, "h", a, b) for d in range(len(layer.directions))]
+        out = merge(hs[0], hs[1], layer.merge_mode) if layer.bidirectional else hs[0]
+        return np.ascontiguousarray(out[::-1] if flip else out)
+
+    def layer_input_rows(self, k: int, t0: int, t1: int) -> FloatArray:
+        """Rows [t0, t1) of layer ``k``'s input (the sequence, or the layer below's output
+        through the dense layers between)."""
+        if k == 0:
+            return np.asarray(self.x[t0:t1], dtype=self.dtype)
+        out = self.layer_output_rows(k - 1, t0, t1)
+        before = self.model.layers[k].before
+        return np.ascontiguousarray(apply_all(before, out)) if before else out
+
+    def head_rows(self, t0: int, t1: int) -> FloatArray:
+        return apply_all(self.model.head, self.layer_output_rows(len(self.layers) - 1, t0, t1))
+
+    # -- whole ranges ----------------------------------------------------------------------------
+    def window(self, t0: int, t1: int) -> Trace:
+        """A real ``Trace`` of steps [t0, t1) (its row 0 is step t0), for breakpoints,
+        diagnostics and exports that run on arrays; TraceTooLarge past a few hundred MiB."""
+        per_step = sum(w.hidden_size * 16 for lay in self.model.layers for w in lay.directions)
+        if (t1 - t0) * per_step * self.dtype.itemsize > 4 * MAX_MATERIALIZE_BYTES:
+            raise TraceTooLarge(f"steps {t0}-{t1} of a bounded trace are too many at once")
+        layers = []
+        for k, lay in enumerate(self.model.layers):
+            dirs = []
+            for d in range(len(lay.directions)):
+                first = self.chunk_trace(k, d, self.chunk_of(t0))
+                fields = {}
+                for f in dataclasses.fields(first):  # type: ignore[arg-type]
+                    v = getattr(first, f.name)
+                    is_rows = isinstance(v, np.ndarray) and v.ndim == 2 and f.name != "b"
+                    fields[f.name] = self.direction_rows(k, d, f.name, t0, t1) if is_rows else v
+                dirs.append(type(first)(**fields))
+            out = self.layer_output_rows(k, t0, t1)
+            layers.append(LayerTrace(lay, self.layer_input_rows(k, t0, t1), tuple(dirs), out))
+        head = self.head_rows(t0, t1) if self.model.head else None
+        x = np.asarray(self.x[t0:t1], dtype=self.dtype)
+        return Trace(model=self.model, x=x, layers=tuple(layers), head_output=head)
+
+    def windows(self, t0: int = 0, t1: int | None = None, steps: int = 4096,
+                backward: bool = False) -> Iterator[tuple[int, Trace]]:  # fmt: skip
+        """``(start, window trace)`` over [t0, t1) in chunk-aligned pieces of ~``steps``."""
+        t1 = self.n_steps if t1 is None else t1
+        n = max(1, steps // self.K)
+        cs = list(self._chunks(t0, t1))
+        groups = [cs[i : i + n] for i in range(0, len(cs), n)]
+        for g in reversed(groups) if backward else groups:
+            a = max(t0, self.chunk_bounds(g[0])[0])
+            b = min(t1, self.chunk_bounds(g[-1])[1])
+            yield a, self.window(a, b)
+
+
+def estimated_full_bytes(model: LSTMModel, n_steps: int, dtype: npt.DTypeLike = np.float32) -> int:
+    """What a full trace of ``n_steps`` would hold (recorded arrays plus the derived terms a
+    view computes on first use), for ``run``'s choice."""
+    per_step = 0
+    for lay in model.layers:
+        for w in lay.directions:
+            n_gates = len(w.cell.gate_names)
+            per_step += (2 * n_gates + 4) * w.hidden_size + 2 * w.output_size
+    return int(n_steps * per_step * np.dtype(dtype).itemsize)
+
+
+def auto_limit() -> int:
+    """Bytes past which ``run(trace="auto")`` keeps a bounded trace: 1 GiB, or an eighth of
+    the memory where that is less (``LSTMVIZ_FULL_TRACE_LIMIT`` overrides, in bytes)."""
+    env = os.environ.get("LSTMVIZ_FULL_TRACE_LIMIT")
+    if env:
+        return int(float(env))
+    limit = 2**30
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limit = min(limit, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 8)
+    return limit
+
+
+def wants_bounded(model: LSTMModel, x: Any, dtype: npt.DTypeLike = np.float32) -> bool:
+    """Whether a full trace of ``x`` would be large enough for ``run`` to keep a bounded one."""
+    shape = np.shape(x)
+    return bool(shape) and estimated_full_bytes(model, int(shape[0]), dtype) > auto_limit()
+
+
+def _overview_block(model: LSTMModel, n_steps: int, K: int) -> int:
+    width = sum(
+        (len(w.cell.gate_names) + len(w.cell.state_names) + len(w.cell.extras)) * w.hidden_size
+        for lay in model.layers
+        for w in lay.directions
+    )
+    width += sum(lay.output_size for lay in model.layers) + model.input_size
+    n_blocks = max(1, OVERVIEW_BYTES // (width * 8))
+    return K * max(1, math.ceil(n_steps / (n_blocks * K)))
+
+
+def run_bounded(
+    model: LSTMModel,
+    x: npt.ArrayLike,
+    h0: StateArg = None,
+    c0: StateArg = None,
+    *,
+    dtype: npt.DTypeLike = np.float32,
+    engine: str = "auto",
+    chunk: int | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> BoundedTrace:
+    """Run ``model`` on ``x (T, D)`` keeping checkpoints every ``chunk`` steps (default
+    ``chunk_size``) and the overview; values are recomputed on demand, bitwise the full
+    ``run``'s. ``x`` may be a memory map: it is read a chunk at a time."""
+    dtype = np.dtype(dtype)
+    xs = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if xs.ndim == 1 and model.input_size == 1:
+        xs = xs[:, None]
+    if xs.ndim != 2 or xs.shape[1] != model.input_size or xs.shape[0] == 0:
+        raise ValueError(f"sequence must have shape (T, {model.input_size}), got {xs.shape}")
+    T = xs.shape[0]
+    K = chunk or chunk_size(model, T, dtype)
+    tr = BoundedTrace(model, xs, dtype, _engine_for(engine, T), K, 1)
+    tr.overview_block = block = _overview_block(model, T, tr.K)
+    _check_input(tr, block, cancel)
+    total = len(model.layers) * tr.n_chunks
+    done = 0
+    for k, layer in enumerate(model.layers):
+        for d, w in enumerate(layer.directions):
+            _first_pass(tr, k, d, w, h0, c0, block, cancel)
+            done += tr.n_chunks / len(layer.directions)
+            if progress is not None:
+                progress(done / total)
+    tr.layers = _make_layers(tr)
+    _output_overview(tr, block, cancel)
+    return tr
+
+
+def _check_input(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
+    """Finite values, checked a chunk at a time (``check_sequence`` on the whole x would
+    copy it to float64), and the input's overview."""
+    mm = MinMax.empty(tr.n_steps, block, tr.x.shape[1], tr.dtype)
+    step = max(block, 65536 // block * block)
+    for a in range(0, tr.n_steps, step):
+        if cancel is not None and cancel():
+            raise Cancelled
+        part = np.asarray(tr.x[a : a + step], dtype=np.float64)
+        if not np.all(np.isfinite(part)):
+            bad = np.argwhere(~np.isfinite(part))[0]
+            raise ValueError(f"sequence has NaN or Inf at step {a + bad[0]}, feature {bad[1]}")
+        mm.add(a, part.astype(tr.dtype))
+    tr.overview[("x",)] = mm
+
+
+def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: StateArg,
+                block: int, cancel: Cancel | None) -> None:  # fmt: skip
+    """Run one direction chunk by chunk in processing order, keeping the states entering
+    each chunk and folding every recorded quantity into the overview."""
+    cell = w.cell
+    names = tuple(n for n in (*cell.gate_names, *cell.state_names, *cell.extras) if n != "n"
+                  or "n" in cell.gate_names)  # fmt: skip
+    states = {"h": np.asarray(_initial(h0, k, d, w.output_size, "h0", w.h0), tr.dtype)}
+    if "c" in cell.state_names:
+        states["c"] = np.asarray(_initial(c0, k, d, w.hidden_size, "c0", w.c0), tr.dtype)
+    ck = {s: np.empty((tr.n_chunks, v.shape[0]), tr.dtype) for s, v in states.items()}
+    tr.checkpoints[(k, d)] = ck
+    ov: dict[str, MinMax] = {}
+    order = range(tr.n_chunks - 1, -1, -1) if w.reverse else range(tr.n_chunks)
+    with np.errstate(all="ignore"):
+        for c in order:
+            if cancel is not None and cancel():
+                raise Cancelled
+            for s, v in states.items():
+                ck[s][c] = v
+            a, b = tr.chunk_bounds(c)
+            t = _run_chunk(w, tr.layer_input_rows(k, a, b), states, tr.dtype, tr.engine)
+            for name in names:
+                arr = getattr(t, name)
+                if name not in ov:
+                    ov[name] = MinMax.empty(tr.n_steps, block, arr.shape[1], tr.dtype)
+                ov[name].add(a, arr)
+            states = {s: np.array(t.state_last(s)) for s in states}
+    tr.overview[(k, d)] = ov
+
+
+def _make_layers(tr: BoundedTrace) -> tuple[BoundedLayerTrace, ...]:
+    layers = []
+    T, model = tr.n_steps, tr.model
+    for k, layer in enumerate(model.layers):
+        dirs = tuple(
+            BoundedDirectionTrace(tr, k, d, tr.chunk_trace(k, d, 0))
+            for d in range(len(layer.directions))
+        )
+        width_in = layer.directions[0].input_size
+        inp = StepArray(f"layer{k}/input", T, width_in, tr.dtype,
+                        lambda a, b, k=k: tr.layer_input_rows(k, a, b))  # fmt: skip
+        out = StepArray(f"layer{k}/output", T, layer.output_size, tr.dtype,
+                        lambda a, b, k=k: tr.layer_output_rows(k, a, b))  # fmt: skip
+        layers.append(BoundedLayerTrace(layer, inp, dirs, out))
+    if model.head:
+        width = model.head_output_size
+        tr.head_output = StepArray("head", T, width, tr.dtype, tr.head_rows)
+    return tuple(layers)
+
+
+def _output_overview(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
+    """Min/max per block of each layer's output and the head's: taken from the directions'
+    h where the output is that h (one direction in time order, or concatenated), else from
+    one more streaming pass."""
+    T = tr.n_steps
+    n_layers = len(tr.model.layers)
+    need_pass = []
+    for k, layer in enumerate(tr.model.layers):
+        hs = [tr.overview[(k, d)]["h"] for d in range(len(layer.directions))]
+        flip = layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING
+        concat = len(hs) == 1 or layer.merge_mode.value in ("concat", "none")
+        if concat and not flip:
+            lo = np.concatenate([m.lo for m in hs], axis=1)
+            hi = np.concatenate([m.hi for m in hs], axis=1)
+            tr.overview[("output", k)] = MinMax(block, lo, hi)
+        else:
+            need_pass.append(k)
+    if tr.model.head:
+        need_pass.append(n_layers)
+    for k in need_pass:
+        is_head = k == n_layers
+        width = tr.model.head_output_size if is_head else tr.model.layers[k].output_size
+        mm = MinMax.empty(T, block, width, tr.dtype)
+        for c in range(tr.n_chunks):
+            if cancel is not None and cancel():
+                raise Cancelled
+            a, b = tr.chunk_bounds(c)
+            mm.add(a, tr.head_rows(a, b) if is_head else tr.layer_output_rows(k, a, b))
+        tr.overview[("head",) if is_head else ("output", k)] = mm
+
+
+__all__ = [
+    "BoundedTrace",
+    "Cancelled",
+    "TraceTooLarge",
+    "chunk_size",
+    "estimated_full_bytes",
+    "run_bounded",
+]
