@@ -439,8 +439,13 @@ def run(
     *,
     dtype: npt.DTypeLike = np.float32,
     engine: Engine = "auto",
+    trace: Literal["auto", "full", "bounded"] = "auto",
 ) -> Trace:
     """Run ``model`` on ``x (T, D)`` and return the full ``Trace``.
+
+    ``trace``: ``full`` records every step; ``bounded`` keeps checkpoints every K steps and
+    recomputes steps on demand, bitwise the same (``checkpointed_trace``); ``auto`` takes the
+    bounded one when the full one would pass ``checkpointed_trace.auto_limit()`` bytes.
 
     ``h0``/``c0``: None (the states the file stores, else zeros) or, per layer, an array
     ``(out,)`` or ``(n_directions, out)`` (``c0`` is read for LSTM layers only; a GRU or
@@ -453,6 +458,13 @@ def run(
     """
     if engine not in ("auto", "numpy", "numba"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'numba', not {engine!r}")
+    if trace not in ("auto", "full", "bounded"):
+        raise ValueError(f"trace must be 'auto', 'full' or 'bounded', not {trace!r}")
+    if trace != "full":
+        from lstmviz.core import checkpointed_trace as ct  # it imports this module
+
+        if trace == "bounded" or ct.wants_bounded(model, x, dtype):
+            return ct.run_bounded(model, x, h0, c0, dtype=dtype, engine=engine)  # type: ignore[return-value]
     seq = check_sequence(x, model.input_size).astype(dtype, copy=False)
     layer_traces = []
     inp = seq
