@@ -15,6 +15,8 @@ step, ``m`` named as such under a projection with the projected ``h[u]`` after i
 from __future__ import annotations
 
 import ast
+import functools
+import math
 import operator
 import re
 
@@ -61,6 +63,7 @@ def _symbolic(text: str, w) -> str:
 _ACT_CALL = re.compile(r"\{(act_\w+)\}\(\{(\w+)\}\)")
 
 
+@functools.lru_cache(maxsize=256)
 def _evaluated(template: str) -> str | None:
     """The template with each ``{act_x}({s})`` replaced by a recorded ``{act_s}`` slot, for
     the middle step of ``o·tanh(c) = o·act_c`` (None when the template calls nothing)."""
@@ -72,22 +75,30 @@ def _evaluated(template: str) -> str | None:
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[tuple[str, ...], ast.Expression | None]:
+    """A template's slot names and its expression tree (parsed once per template)."""
+    text = template.replace("·", "*").replace("⊙", "*").replace("−", "-")
+    slots = tuple(dict.fromkeys(_SLOT.findall(text)))
+    try:
+        return slots, ast.parse(_SLOT.sub(r"\1", text), mode="eval")
+    except SyntaxError:
+        return slots, None
+
+
 def _evaluate(template: str, values: dict, w) -> float | None:
     """The right-hand side computed from the slot values (products, sums, differences and the
     direction's activations; nothing else is evaluated), or None when it has other symbols
     (``W_p·m``). Shows a clip: the trace's value then differs from the formula's."""
-    text = template.replace("·", "*").replace("⊙", "*").replace("−", "-")
+    slots, tree = _parsed(template)
+    if tree is None:
+        return None
     names: dict[str, object] = {}
-    for slot in re.findall(r"\{(\w+)\}", text):
+    for slot in slots:
         value = values.get(slot)
         if value is None:
             return None
         names[slot] = value
-    expr = re.sub(r"\{(\w+)\}", r"\1", text)
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        return None
 
     def ev(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):
@@ -117,12 +128,54 @@ def _evaluate(template: str, values: dict, w) -> float | None:
         return None
 
 
+class _UnitValues(dict):
+    """One unit's numbers at one step by slot name, read from the trace only when a line
+    asks (the whole ``unit_values`` took ~1 ms a step at H = 1024): any per-unit ``(T, H)``
+    array of the trace (gates, states, extras, ``*_prev``, a per-unit term such as the GRU's
+    ``cand_h``), ``pre_<gate>``, and the direction's activation names."""
+
+    def __init__(self, dt: DirectionTrace, t: int, u: int) -> None:
+        super().__init__()
+        self._dt, self._t, self._u = dt, t, u
+        self._H = dt.weights.hidden_size
+        for role in _ACT_ROLES:
+            act = getattr(dt.weights, role, None)
+            if act is not None:
+                self[role] = act.name
+
+    def _fetch(self, name: str) -> float | None:
+        dt = self._dt
+        if name.startswith("pre_") and name[4:] in dt.cell.gate_names:
+            arr = dt.gate_pre(name[4:])
+        else:
+            arr = getattr(dt, name, None) if not name.startswith("_") else None
+        if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == self._H:
+            return float(arr[self._t, self._u])
+        return None
+
+    def __contains__(self, name: object) -> bool:
+        return self.get(name) is not None
+
+    def __missing__(self, name: str) -> float:
+        value = self._fetch(name)
+        if value is None:
+            raise KeyError(name)
+        self[name] = value
+        return value
+
+    def get(self, name, default=None):  # type: ignore[override]
+        try:
+            return self[name]
+        except (KeyError, TypeError):
+            return default
+
+
 def explain(dt: DirectionTrace, t: int, u: int) -> list[tuple[str | None, str]]:
     """``(gate or None, line)`` pairs: the step's equations for unit ``u`` with its numbers,
     in the order of the cell description's equations."""
     w = dt.weights
     cell: CellDescription = dt.cell
-    values = dt.unit_values(t, u)
+    values = _UnitValues(dt, t, u)
     equations = [eq for eq in cell.equations if _applies(eq, w)]
     targets = [eq.target for eq in equations]
     gate_clip = getattr(w, "gate_clip", None)
@@ -151,10 +204,14 @@ def explain(dt: DirectionTrace, t: int, u: int) -> list[tuple[str | None, str]]:
         value = values[eq.target]
         parts = [f"{lhs} = {rhs}", _fill(eq.template, values)]
         middle = _evaluated(eq.template)
-        if middle is not None and set(_SLOT.findall(middle)) <= set(values):
+        if middle is not None and all(s in values for s in _SLOT.findall(middle)):
             parts.append(_fill(middle, values))
         raw = _evaluate(eq.template, values, w)
-        clipped = raw is not None and np.isfinite(raw) and not np.isclose(raw, value, 1e-4, 1e-5)
+        clipped = (
+            raw is not None
+            and math.isfinite(raw)
+            and not math.isclose(raw, value, rel_tol=1e-4, abs_tol=1e-5)
+        )
         end = f"{raw:.3f}  → clipped to {value:.3f}" if clipped else f"{value:.3f}"
         if parts[-1].strip("()") == end:  # h = n = -0.164, not h = n = (-0.164) = -0.164
             parts[-1] = end

@@ -67,6 +67,9 @@ class StepView(pg.GraphicsLayoutWidget):
         self._term_levels: dict[str, tuple[float, float]] = {}
         self._terms: tuple[str, ...] = ()
         self._rows: tuple[cell_rows.Row, ...] = ()
+        self._row_arrays: list[tuple[str, np.ndarray]] = []
+        self._term_arrays: list[tuple[list[np.ndarray], np.ndarray, str]] = []
+        self._projected = False
         self._gates: tuple[str, ...] = ()
         self._step = 0
 
@@ -243,6 +246,13 @@ class StepView(pg.GraphicsLayoutWidget):
         H = cell_rows.hidden_size(dt)
         self._caption = caption
         self._rows = cell_rows.rows(dt)
+        # what a step reads, looked up once per direction: each row's array, each gate's
+        # term arrays and pre-activation block (a step then only indexes them)
+        self._row_arrays = [(r.name, cell_rows.values_of(dt, r)) for r in self._rows]
+        self._term_arrays = [
+            ([v for _, v in dt.terms(g)], dt.gate_pre(g), g) for g in dt.cell.gate_names
+        ]
+        self._projected = cell_rows.projected(dt)
         self._gates = cell.gate_names
         self._ensure_images([(r.name, r.kind) for r in self._rows], len(self._gates))
         shown = {r.name for r in self._rows}
@@ -339,14 +349,15 @@ class StepView(pg.GraphicsLayoutWidget):
         if dt is None:
             return
         self._step = t
-        for row in self._rows:
-            values = cell_rows.values_of(dt, row)[t : t + 1]
-            self.images[row.name].setImage(values, autoLevels=False, levels=self._levels[row.name])
-        if cell_rows.projected(dt):
+        for name, values in self._row_arrays:
+            self.images[name].setImage(
+                values[t : t + 1], autoLevels=False, levels=self._levels[name]
+            )
+        if self._projected:
             self.proj_image.setImage(dt.h[t : t + 1], autoLevels=False, levels=self._proj_levels)
-        for k, gate in enumerate(self._gates):
-            rows = [v if v.ndim == 1 else v[t] for _, v in dt.terms(gate)]
-            rows.append(dt.gate_pre(gate)[t])
+        for k, (terms, pre, gate) in enumerate(self._term_arrays):
+            rows = [v if v.ndim == 1 else v[t] for v in terms]
+            rows.append(pre[t])
             self.term_images[k].setImage(
                 np.stack(rows), autoLevels=False, levels=self._term_levels[gate]
             )

@@ -107,6 +107,9 @@ class UnitInspector(QWidget):
         self.plot.hideButtons()
         self.plot.addLine(y=0, pen=pg.mkPen("#999999"))
         self._cell: CellDescription | None = None
+        #: Per direction and palette, what a step only reads: line colours by name, the
+        #: state and activation words (computed once, not at every step of a play).
+        self._words: dict = {}
         self._bar_cols: list[tuple[int, int]] = []
         self._centres = np.zeros(0)
         self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85)
@@ -223,13 +226,12 @@ class UnitInspector(QWidget):
         base = self.browser.palette().color(QPalette.ColorRole.Base)
         link_colour = ps.readable(base, "#0b57d0", "#8ab4f8").name()
         text = self.browser.palette().color(QPalette.ColorRole.Text)
+        words = self._words_for(dt, base, text)
         rows = []
         for gate, line in explain(dt, t, u):
             # state lines carry no gate: their colour is the one the plots give that state
             key = gate or line.split(" ", 1)[0]
-            key = key if key in (*dt.cell.gate_names, *dt.cell.quantities) else "h"
-            key = "h" if key == "m" else key  # m is h before a projection: h's colour
-            color = ps.legible(cell_rows.colour(dt.cell, key), base, text).name()
+            color = words["colours"].get(key) or words["colours"]["h"]
             link = (
                 f' &nbsp;<a href="weights:{gate}" style="color:{link_colour}">'
                 f"show W_{gate} row {u}</a>"
@@ -242,11 +244,26 @@ class UnitInspector(QWidget):
             )
         self.browser.setHtml(
             f"<div>{''.join(rows)}</div><p style='color:#777'>layer {self._layer} {side}; "
-            f"{cell_rows.activation_text(dt.weights)}</p>"
+            f"{words['activations']}</p>"
         )
         values = term_values(dt, t, u)
         self.bars.setOpts(height=np.array([values[k, c] for k, c in self._bar_cols]))
         self.sums.setData(x=self._centres, y=values.sum(axis=1))
+
+    def _words_for(self, dt: DirectionTrace, base, text) -> dict:
+        """Line colours (legible on this palette) and the activation words of ``dt``."""
+        key = (id(dt.weights), base.rgba(), text.rgba())
+        if self._words.get("key") != key:
+            cell = dt.cell
+            names = (*cell.gate_names, *cell.quantities)
+            colours = {
+                n: ps.legible(cell_rows.colour(cell, "h" if n == "m" else n), base, text).name()
+                for n in names
+            }
+            colours.setdefault("h", ps.legible(cell_rows.colour(cell, "h"), base, text).name())
+            activations = cell_rows.activation_text(dt.weights)
+            self._words = {"key": key, "colours": colours, "activations": activations}
+        return self._words
 
     def changeEvent(self, event) -> None:
         super().changeEvent(event)
