@@ -19,6 +19,7 @@ import pytest
 from bounded import bounded_load
 
 import lstmviz
+from lstmviz.core.summary import model_summary
 from lstmviz.io.errors import ChoiceRequired
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "gru_real"
@@ -100,3 +101,25 @@ def test_written_out_grucell_refusal_names_gru_nodes():
 
 def test_tflite_refusal_names_tensorflow_lite():
     bounded_load(FIXTURES / "gru_edge.tflite").assert_refused("TensorFlow Lite")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="GRU/RNN-only models are described as LSTMs: lstmviz/core/summary.py ('last LSTM "
+    "output size', '[head: run after the last LSTM]', '[not an LSTM: shown, not run]', "
+    "'[embedding: ... for the first LSTM]') and lstmviz/io/onnx/model.py ('only the LSTM "
+    "nodes are run')",
+)
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("stream_gru.onnx", {}),
+        ("stacked_gru_h_in.onnx", {}),
+        ("g2p_style.npz", {"prefix": "enc"}),
+        ("madmom_bgru.pkl", {}),
+        ("madmom_brnn.pkl", {}),
+    ],
+)
+def test_summary_of_a_model_without_lstm_never_says_lstm(name, options):
+    text = model_summary(lstmviz.load_model(FIXTURES / name, **options))
+    assert "LSTM" not in text, [line for line in text.splitlines() if "LSTM" in line]
