@@ -186,8 +186,14 @@ class Debugger:
             self.add_breakpoint(f"step {t}")
 
     def breakpoint_mask(self, bps: Iterable[Breakpoint] | None = None) -> npt.NDArray[np.bool_]:
-        """``(T,)``: steps where any enabled breakpoint fires (for slider ticks and searching)."""
+        """``(T,)``: steps where any enabled breakpoint fires (for slider ticks and searching).
+        On a bounded trace only step breakpoints and the hits found so far are marked: a
+        condition there is evaluated by streaming scans (``run_to_breakpoint``)."""
         m = np.zeros(self._trace.n_steps, dtype=bool)
+        if getattr(self._trace, "bounded", False):
+            for h in self._hits:
+                m[h.step] = True
+            bps = [b for b in (self._breakpoints if bps is None else bps) if hasattr(b, "step")]
         for bp in self._breakpoints if bps is None else bps:
             if bp.enabled:
                 if bp not in self._mask_cache:
@@ -201,6 +207,8 @@ class Debugger:
         Like a code debugger's *continue*: with no further hit the cursor goes to the end
         (or the start) and the returned hits are empty.
         """
+        if getattr(self._trace, "bounded", False):  # no mask of all steps: stream windows
+            return self._run_to_breakpoint_streaming(forward)
         mask = self.breakpoint_mask()
         steps = np.flatnonzero(mask)
         if forward:
@@ -214,6 +222,21 @@ class Debugger:
             hits = tuple(
                 h for bp in self._breakpoints if bp.enabled for h in bp.hits(self._trace, target)
             )
+        self._move(target, hits)
+        return hits
+
+    def _run_to_breakpoint_streaming(
+        self, forward: bool, cancel: Callable[[], bool] | None = None
+    ) -> tuple[Hit, ...]:
+        """``run_to_breakpoint`` on a bounded trace: windows scanned from the cursor on
+        (``trace_scan``); ``Cancelled`` propagates when ``cancel()`` says stop."""
+        from lstmviz.core.trace_scan import next_hit
+
+        found = next_hit(self._trace, self._breakpoints, self._step, forward, cancel=cancel)  # type: ignore[arg-type]
+        if found is None:
+            self._move(self._trace.n_steps - 1 if forward else 0, ())
+            return ()
+        target, hits = found
         self._move(target, hits)
         return hits
 
