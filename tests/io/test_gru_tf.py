@@ -103,12 +103,14 @@ def test_frozen_keras_graph_gru_bidirectional_gru_lstm_matches_tf_keras() -> Non
     check_layers(model, e["x"], [e["y0"], e["y1"], e["y2"]])
 
 
-def test_frozen_keras_gru_reset_before_is_refused_by_name() -> None:
-    """A reset_after=False Keras GRU slices its recurrent kernel in the step: not matched, and
-    refused in one line that names it and says what to open instead."""
-    from bounded import bounded_load
-
+def test_frozen_keras_gru_reset_before_with_hard_sigmoid_matches_tf_keras() -> None:
+    """A reset_after=False Keras GRU slices its recurrent kernel in the step (``h R[:, :2H]``,
+    ``(r ⊙ h) R[:, 2H:]``): found from the x-side Split; its hard_sigmoid, written out as
+    Mul/Add/clip ops, is read as tf.keras' slope 0.2."""
     path = FIXTURES / "tf" / "keras2" / "frozen_gru_before.pb"
-    bounded_load(path).assert_refused("frozen TensorFlow GraphDef of a GRU (", "gru")
-    with pytest.raises(LoadError, match=r"open its SavedModel, \.keras/\.h5 or checkpoint$"):
-        lstmviz.load_model(path)
+    model = lstmviz.load_model(path)
+    d = model.layers[0].directions[0]
+    assert isinstance(d, GRUDirection) and not d.reset_after and not d.b_h.any()
+    assert d.act_gate.name == "hard_sigmoid_k2"
+    e = np.load(FIXTURES / "tf" / "keras2" / "frozen_gru_before.expected.npz")
+    check_layers(model, e["x"], [e["y0"]])

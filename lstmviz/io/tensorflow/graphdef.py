@@ -198,8 +198,8 @@ def _refusal(path: Path, nodes: list[Node]) -> LoadError:
     if gru:
         return LoadError(
             f"{path.name}: frozen TensorFlow GraphDef of a GRU ({', '.join(gru[:2])}) whose "
-            "step lstmviz does not recognise (it reads Keras reset_after=True GRUs and TF1 "
-            "GRUCells); open its SavedModel, .keras/.h5 or checkpoint"
+            "step lstmviz does not recognise (it reads tf.keras GRU steps and TF1 GRUCells); "
+            "open its SavedModel, .keras/.h5 or checkpoint"
         )
     cudnn = sorted({n.op for n in nodes if n.op.startswith("CudnnRNN")})
     if cudnn:

@@ -1,4 +1,4 @@
-"""Keras GRU layers (``reset_after=True``) inside a frozen TensorFlow graph, found by their ops.
+"""Keras GRU layers inside a frozen TensorFlow graph, found by their ops.
 
 tf_keras' ``standard_gru`` / ``GRUCell`` with ``reset_after=True`` (the tf.keras 2 and Keras 3
 default) computes, each step, ``x K + b_in`` and ``h R + b_rec`` and splits each into three
@@ -7,8 +7,10 @@ default) computes, each step, ``x K + b_in`` and ``h R + b_rec`` and splits each
 apart by an ``Unpack`` outside the loop. The h-side Split is the one whose third output is
 multiplied by r; the other reads x. The activations are the ops on the two sums. The layers
 join ``keras_graph``'s LSTM cells for ordering, pairing and the head (``KerasCell`` fields).
-A ``reset_after=False`` GRU slices its recurrent kernel instead: not matched, so the graph's
-GRU is refused by name (``graphdef``).
+A ``reset_after=False`` GRU (tf.keras 1 and Keras < 2.3 default) slices its recurrent kernel
+instead: ``h R[:, :2H]`` gives z and r, ``(r ⊙ h) R[:, 2H:]`` is added to ``x_h``; it is
+matched from the x-side Split and the ``StridedSlice`` of R feeding that second product, with
+one ``[3H]`` bias.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lstmviz.core.cells import GRU_CELL
 from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import Provenance, Setting, StoredTensor
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
-from lstmviz.io.tensorflow.keras_graph import KerasCell, _scope
+from lstmviz.io.tensorflow.keras_graph import KerasCell, _hard_sigmoid, _scope
 from lstmviz.io.tensorflow.nodes import MAX_WALK, PASS_OPS, Graph, Node, attr_int
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ class KerasGRUCell(KerasCell):
     """A Keras GRU step: ``bias`` is the ``[2, 3H]`` variable (rows: input, recurrent)."""
 
     kind: str = "GRU"
+    reset_after: bool = True
 
 
 def _side(graph: Graph, split: Node) -> tuple[str, str | None, Node] | None:
@@ -92,8 +95,9 @@ def _act(graph: Graph, ref: str) -> str | None:
     """The activation op applied to a sum ``ref`` takes part in."""
     for add, _k in graph.users(ref, _ADD):
         for user, _j in graph.users(add.name):
-            if user.op in ACTIVATION_OPS:
-                return ACTIVATION_OPS[user.op]
+            found = ACTIVATION_OPS.get(user.op) or _hard_sigmoid(graph, user, add.name)
+            if found:
+                return found
     return None
 
 
@@ -108,6 +112,59 @@ def _partner(graph: Graph, h_split: Node) -> Node | None:
             if node.op == "Split" and attr_int(node, "num_split") == 3 and found[0] is graph:
                 return node
     return None
+
+
+def _sliced_recurrent(graph: Graph, x_split: Node, bundle: ConstBundle, H: int) -> str | None:
+    """reset_after=False: the variable R ``[H, 3H]`` whose column slice multiplies ``r ⊙ h``
+    in the product added to ``x_split``'s third output."""
+    ref = f"{x_split.name}:2"
+    for add, _k in graph.users(ref, _ADD):
+        for other in add.inputs:
+            found = graph.resolve(other)
+            if found is None or found[1].op != "MatMul" or len(found[1].inputs) != 2:
+                continue
+            g, mat = found
+            sliced = g.resolve(mat.inputs[1])
+            if sliced is None or sliced[1].op != "StridedSlice" or not sliced[1].inputs:
+                continue
+            var = sliced[0].variable(sliced[1].inputs[0])
+            entry = bundle.entries.get(var) if var is not None else None
+            if entry is not None and tuple(entry.shape) == (H, 3 * H):
+                return var
+    return None
+
+
+def _before_cell(graph: Graph, bundle: ConstBundle, x_split: Node) -> KerasGRUCell | None:
+    """A reset_after=False step read from its x-side Split (module docstring)."""
+    side = _side(graph, x_split)
+    if side is None:
+        return None
+    kernel, b_ref, x_mat = side
+    entry = bundle.entries.get(kernel)
+    shape = tuple(entry.shape) if entry is not None else ()
+    if len(shape) != 2 or shape[1] == 0 or shape[1] % 3:
+        return None
+    H = shape[1] // 3
+    if attr_int(x_split, "num_split") != 3 or attr_int(x_mat, "transpose_b"):
+        return None
+    recurrent = _sliced_recurrent(graph, x_split, bundle, H)
+    if recurrent is None:
+        return None
+    bias = graph.variable(b_ref) if b_ref is not None else None
+    if b_ref is not None and (bias is None or tuple(bundle.entries[bias].shape) != (3 * H,)):
+        return None
+    return KerasGRUCell(
+        scope=_scope(x_split.name, kernel),
+        kernel=kernel,
+        recurrent=recurrent,
+        bias=bias,
+        split=x_split,
+        x_ref=x_mat.inputs[0],
+        activation=_act(graph, f"{x_split.name}:2"),
+        recurrent_activation=_act(graph, x_split.name),
+        graph=graph,
+        reset_after=False,
+    )
 
 
 def find_cells(graph: Graph, bundle: ConstBundle) -> list[KerasGRUCell]:
@@ -131,6 +188,12 @@ def find_cells(graph: Graph, bundle: ConstBundle) -> list[KerasGRUCell]:
         cell = _cell(graph, bundle, x_split, h_split, x_side, h_side)
         if cell is not None:
             out.append(cell)
+    taken = {id(c.split) for c in out}
+    for node in list(graph.nodes.values()):  # reset_after=False: from the x-side Split
+        if node.op == "Split" and id(node) not in taken:
+            cell = _before_cell(graph, bundle, node)
+            if cell is not None:
+                out.append(cell)
     return out
 
 
@@ -203,11 +266,16 @@ def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bo
         StoredTensor("W_h", cell.recurrent, R.shape, transposed=True),
     ]
     b_x = b_h = None
-    if cell.bias:
+    if cell.bias and cell.reset_after:
         b = bundle.read(cell.bias)
         b_x, b_h = reorder(b[0]), reorder(b[1])
         stored.append(StoredTensor("b", cell.bias, b.shape))
-    settings.append(Setting("reset_after", True, assumed=False, note="r multiplies h·R + b_rec"))
+    elif cell.bias:
+        b = bundle.read(cell.bias)
+        b_x = reorder(b)
+        stored.append(StoredTensor("b", cell.bias, b.shape))
+    how = "r multiplies h·R + b_rec" if cell.reset_after else "R's n columns multiply r ⊙ h"
+    settings.append(Setting("reset_after", cell.reset_after, assumed=False, note=how))
     prov = Provenance(
         framework="Keras GRU (frozen TensorFlow graph)",
         source_format=req.kind,
@@ -227,7 +295,7 @@ def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bo
         W_h=reorder(R.T),
         b_x=b_x,
         b_h=b_h,
-        reset_after=True,
+        reset_after=cell.reset_after,
         act_gate=acts["recurrent_activation"],
         act_cand=acts["activation"],
         reverse=reverse,
