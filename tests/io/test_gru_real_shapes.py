@@ -1,13 +1,13 @@
 """GRU and plain-RNN files shaped like the ones public packages ship (issue 14's "hidden
 real-framework GRU files"), made by the real frameworks in ``tests/fixtures/gru_real``.
 
-The real files behind each fixture (checked by hand, not committed): flashvad 0.1.0a1's
-``flashvad-stream.onnx`` and livekit-plugins-hush 0.3.3's ``df_dec.onnx`` (open, match
-onnxruntime); g2p_en 2.1.0's ``checkpoint20.npz``;
-madmom 0.17's ``downbeats_bgru_*.pkl`` and ``onsets_brnn_*.pkl``/``notes_brnn.pkl``;
-arabic-name-romanizer 0.2.0's ``decoder.onnx`` (a written-out ``nn.GRUCell``);
-ao-compensation-model 0.1.6's ``gru_model_edge.tflite``. Tests marked xfail wait for a reader
-fix outside this file's owner (named in each reason).
+The real files behind the fixtures (checked by hand against their frameworks, not committed):
+flashvad 0.1.0a1's ``flashvad-stream.onnx`` and livekit-plugins-hush 0.3.3's ``df_dec.onnx``;
+g2p_en 2.1.0's ``checkpoint20.npz``; madmom 0.17's ``downbeats_bgru_*.pkl`` and
+``onsets_brnn_*.pkl``/``notes_brnn.pkl``; arabic-name-romanizer 0.2.0's ``decoder.onnx`` (a
+written-out ``nn.GRUCell``); ao-compensation-model 0.1.6's ``gru_model_edge.tflite``; legere
+0.11.0's ``lineclf.pt`` (no recurrent weights). Tests marked xfail wait for a fix outside this
+file's owner, named in each reason: remove the mark with the fix.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ TOL = 1e-5
 
 
 def _load_choosing(path: Path, want: str) -> lstmviz.LSTMModel:
-    """Open ``path``, answering each choice the reader asks with the one naming ``want`` (or,
-    for a layout question, PyTorch's: the arrays are PyTorch's)."""
+    """Open ``path``, answering each choice the reader asks with the one naming ``want``
+    (else PyTorch's, for a layout question about PyTorch-order arrays)."""
     options: dict[str, str] = {}
     for _ in range(3):
         try:
