@@ -101,6 +101,8 @@ def _time_names(cell: CellDescription, probe: CellTrace) -> dict[str, int]:
 class BoundedDirectionTrace(CellTrace):
     """One direction of a bounded trace: every per-step array is a ``StepArray``."""
 
+    bounded = True
+
     def __init__(self, owner: BoundedTrace, k: int, d: int, probe: CellTrace) -> None:
         self.weights = probe.weights
         self.b = probe.b

@@ -1,0 +1,167 @@
+"""Diagnostics of a bounded trace in streaming passes: the same numbers as ``diagnostics``.
+
+``diagnostics`` reduces whole ``(T, H)`` arrays; a bounded trace (``checkpointed_trace``)
+recomputes its steps window by window instead, so here every reduction is carried across
+windows: saturation as counts of saturated steps, dead units as a running ``nanmax`` of
+``|m|``, the mean retention as a running sum and count, the first NaN/Inf as the first window
+holding one, and the retention product from the running ``cumsum`` of ``log f`` (a
+sequential sum, so it is bitwise the one over the whole array). One pass over all windows
+computes the report and the first NaN/Inf together; results are kept on the trace
+(``diagnostics._memo``). ``cancel()`` is checked between windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from lstmviz.core import diagnostics as diag
+from lstmviz.core.breakpoints import SATURATION_HIGH, SATURATION_LOW
+from lstmviz.core.checkpointed_trace import BoundedDirectionTrace, BoundedTrace, Cancelled
+
+FloatArray = npt.NDArray[np.float64]
+#: Steps per window of a streaming pass.
+PASS_STEPS = 4096
+
+
+def _pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """One pass over every window: per direction the saturated-step counts, the running
+    ``nanmax |out|``, the retention sum and count; and the first NaN/Inf."""
+    acc: dict[tuple[int, int], dict[str, Any]] = {}
+    first: diag.NonFinite | None = None
+    for a, win in trace.windows(steps=PASS_STEPS):
+        if cancel is not None and cancel():
+            raise Cancelled
+        with np.errstate(invalid="ignore"):
+            if first is None:
+                bad = diag._first_nonfinite(win)
+                if bad is not None:
+                    first = diag.NonFinite(a + bad.step, bad.layer, bad.direction, bad.array,
+                                           bad.count)  # fmt: skip
+            for k, lt in enumerate(win.layers):
+                for d, dt in enumerate(lt.directions):
+                    s = acc.setdefault((k, d), {"sat": None, "max": None, "sum": 0.0, "n": 0})
+                    counts = _saturated_counts(dt, diag.saturating_gates(dt))
+                    s["sat"] = counts if s["sat"] is None else s["sat"] + counts
+                    out = getattr(dt, "m", dt.h)
+                    m = np.nanmax(np.abs(out), axis=0, initial=0.0)
+                    s["max"] = m if s["max"] is None else np.fmax(s["max"], m)
+                    if dt.cell.retention_gate is not None:
+                        r = np.asarray(diag.retention(dt), dtype=np.float64)
+                        s["sum"] += float(np.nansum(r))
+                        s["n"] += int(np.count_nonzero(~np.isnan(r)))
+    reports = []
+    T = trace.n_steps
+    for k, lt in enumerate(trace.layers):
+        for d, dt in enumerate(lt.directions):
+            s = acc[(k, d)]
+            keep = dt.cell.retention_gate
+            if keep and dt.cell.retention_complement:
+                keep = f"1 − {keep}"
+            mean = s["sum"] / s["n"] if keep and s["n"] else float("nan")
+            dead = np.flatnonzero(s["max"] < 1e-2)
+            sat = s["sat"] / T
+            reports.append(
+                diag.DirectionReport(k, d, sat, dead, mean, diag.saturating_gates(dt), keep)
+            )
+    return {"report": tuple(reports), "nonfinite": first}
+
+
+def _saturated_counts(dt: Any, gates: tuple[str, ...]) -> npt.NDArray[np.int64]:
+    """``(n, H)`` steps of this window with each gate below/above the saturation levels."""
+    if not gates:
+        return np.zeros((0, dt.weights.hidden_size), np.int64)
+    rows = [((dt.gate(g) < SATURATION_LOW) | (dt.gate(g) > SATURATION_HIGH)).sum(0) for g in gates]
+    return np.stack(rows)
+
+
+def whole_pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """``_pass``, once per run."""
+    return diag._memo(trace, ("stream",), lambda: _pass(trace, cancel))
+
+
+def report(trace: BoundedTrace) -> list[diag.DirectionReport]:
+    return list(whole_pass(trace)["report"])
+
+
+def first_nonfinite(trace: BoundedTrace) -> diag.NonFinite | None:
+    return whole_pass(trace)["nonfinite"]  # type: ignore[no-any-return]
+
+
+def _direction_report(dt: BoundedDirectionTrace) -> diag.DirectionReport:
+    owner = dt._owner
+    for r in report(owner):
+        if (r.layer, r.direction) == (dt._k, dt._d):
+            return r
+    raise KeyError((dt._k, dt._d))
+
+
+def saturation_table(dt: BoundedDirectionTrace) -> FloatArray:
+    return _direction_report(dt).saturation
+
+
+def dead_units(dt: BoundedDirectionTrace) -> npt.NDArray[np.int64]:
+    return _direction_report(dt).dead
+
+
+def forget_product(
+    dt: BoundedDirectionTrace, unit: int | None = None, size: int | None = diag.PRODUCT_GRID
+) -> FloatArray:
+    """``diagnostics.forget_product`` on a bounded direction: ``L = cumsum(log f)`` carried
+    across windows in processing order, then the same block products."""
+    return diag._memo(dt, ("product", unit, size), lambda: _forget_product(dt, unit, size))
+
+
+def _forget_product(dt: BoundedDirectionTrace, unit: int | None, size: int | None) -> FloatArray:
+    trace, k, d = dt._owner, dt._k, dt._d
+    cell = dt.cell
+    gate = cell.retention_gate
+    if gate is None:
+        raise ValueError(f"a {cell.name} cell has no gate that keeps its state")
+    ov = trace.overview[(k, d)][cell.gate(gate).name]
+    lo = (1 - ov.hi) if cell.retention_complement else ov.lo
+    if np.nanmin(lo) < 0:
+        raise ValueError(
+            "the retention product of a gate that goes below 0 is not streamed on a bounded"
+            " trace; run it with trace='full' on a shorter sequence"
+        )
+    T = trace.n_steps
+    steps = diag.product_steps(T, size)  # in processing order
+    name = cell.gate(gate).name
+    carry: FloatArray | None = None
+    L_rows: list[FloatArray] = []
+    n_chunks_per = max(1, PASS_STEPS // trace.K)
+    chunks = list(range(trace.n_chunks))
+    if dt.reverse:
+        chunks.reverse()
+    done = 0  # processing steps folded so far
+    for i in range(0, len(chunks), n_chunks_per):
+        group = chunks[i : i + n_chunks_per]
+        a = min(trace.chunk_bounds(c)[0] for c in group)
+        b = max(trace.chunk_bounds(c)[1] for c in group)
+        g = trace.direction_rows(k, d, name, a, b)
+        if cell.retention_complement:
+            g = 1 - g
+        f = np.asarray(g if unit is None else g[:, [unit]], dtype=np.float64)
+        if dt.reverse:
+            f = f[::-1]
+        zero = f == 0
+        with np.errstate(divide="ignore"):
+            logs = np.log(np.where(zero, 1.0, f)) - diag._ZERO_PENALTY * zero
+        if carry is not None:
+            logs = np.vstack([carry[None], logs])
+        Ls = np.cumsum(logs, axis=0)
+        if carry is not None:
+            Ls = Ls[1:]
+        carry = Ls[-1]
+        n = len(f)
+        sel = steps[(steps >= done) & (steps < done + n)]
+        L_rows.append(Ls[sel - done])
+        done += n
+    out = diag._product_from_logs(np.concatenate(L_rows))
+    if dt.reverse:
+        out = out[::-1, ::-1]
+    return out
