@@ -43,6 +43,10 @@ def saturation(
 def saturation_table(dt: CellTrace) -> FloatArray:
     """``(n, H)`` saturation of each gate of ``saturating_gates`` (LSTM: i, f, o; g is a
     candidate value, not a gate)."""
+    if getattr(dt, "bounded", False):
+        from lstmviz.core import trace_stream
+
+        return trace_stream.saturation_table(dt)  # type: ignore[arg-type]
     gates = saturating_gates(dt)
     if not gates:
         return np.zeros((0, dt.weights.hidden_size))
@@ -51,6 +55,10 @@ def saturation_table(dt: CellTrace) -> FloatArray:
 
 def dead_units(dt: CellTrace, threshold: float = 1e-2) -> npt.NDArray[np.int64]:
     """Units whose output (LSTM ``m = o·act(c)``, else ``h``) never reaches ``threshold``."""
+    if getattr(dt, "bounded", False):
+        from lstmviz.core import trace_stream
+
+        return trace_stream.dead_units(dt)  # type: ignore[arg-type]
     out = getattr(dt, "m", dt.h)
     return np.flatnonzero(np.nanmax(np.abs(out), axis=0, initial=0.0) < threshold)
 
@@ -119,6 +127,10 @@ def forget_product(
     overflows. A gate of exactly 0 is counted apart (``Z``), so it erases memory exactly.
     Computed once per run, unit and size (``_memo``).
     """
+    if getattr(dt, "bounded", False):  # streamed window by window (trace_stream)
+        from lstmviz.core import trace_stream
+
+        return trace_stream.forget_product(dt, unit, size)  # type: ignore[arg-type]
     gate = retention(dt)
     key = ("product", unit, size, id(gate))
     return _memo(dt, key, lambda: _forget_product(dt, gate, unit, size))
@@ -164,7 +176,12 @@ def _product_blocks(f: FloatArray, steps: npt.NDArray[np.int64], block: int = 16
     with np.errstate(divide="ignore"):
         logs = np.log(np.where(zero, 1.0, f)) - _ZERO_PENALTY * zero
     Ls = np.cumsum(logs, axis=0)[steps]  # (N, H): log of f_0·…·f_t, a zero as -1e7
-    H, N = f.shape[1], len(steps)
+    return _product_from_logs(Ls, block)
+
+
+def _product_from_logs(Ls: FloatArray, block: int = 16) -> FloatArray:
+    """The block products from ``L`` at the sampled steps (a bounded trace streams ``L``)."""
+    H, N = Ls.shape[1], Ls.shape[0]
     out = np.full((N, N), np.nan)
     for i0 in range(0, N, block):
         i1 = min(i0 + block, N)
@@ -222,6 +239,10 @@ class NonFinite:
 
 def first_nonfinite(trace: Trace) -> NonFinite | None:
     """The earliest step (in time order) where any recorded array is NaN or Inf, or None."""
+    if getattr(trace, "bounded", False):
+        from lstmviz.core import trace_stream
+
+        return trace_stream.first_nonfinite(trace)  # type: ignore[arg-type]
     return _memo(trace, ("nonfinite", *_arrays_of(trace)), lambda: _first_nonfinite(trace))
 
 
@@ -270,6 +291,10 @@ class DirectionReport:
 
 def report(trace: Trace) -> list[DirectionReport]:
     """One ``DirectionReport`` per layer and direction (computed once per run)."""
+    if getattr(trace, "bounded", False):
+        from lstmviz.core import trace_stream
+
+        return trace_stream.report(trace)  # type: ignore[arg-type]
     return list(_memo(trace, ("report", *_arrays_of(trace)), lambda: tuple(_report(trace))))
 
 
