@@ -14,21 +14,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 
+from lstmviz.gui.cell_rows import NAMED_COLOURS
+
 BACKGROUND = "w"
 FOREGROUND = "#222222"
 GATE_CMAP = "viridis"  # [0, 1]: closed gate dark, open gate yellow
 SIGNED_CMAP = "CET-D1"  # symmetric: blue negative, white zero, red positive
-#: Line colours for gates and states, used consistently in every plot and the inspector.
-COLORS = {
-    "i": "#1f77b4",
-    "f": "#2ca02c",
-    "g": "#9467bd",
-    "o": "#ff7f0e",
-    "c": "#d62728",
-    "act_c": "#e377c2",
-    "h": "#17becf",
-    "x": "#7f7f7f",
-}
+#: Line colours of named gates and states, used consistently in every plot and the inspector
+#: (a cell's other names take palette colours: ``cell_rows.colour``).
+COLORS = NAMED_COLOURS
 HIT_COLOR = "#e8000b"
 SELECT_COLOR = "#ff00ff"
 
