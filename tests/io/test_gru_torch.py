@@ -167,3 +167,33 @@ def test_torch_export_pt2_of_a_gru(tmp_path) -> None:
     model = lstmviz.load_model(tmp_path / "gru.pt2")
     assert [layer.kind for layer in model.layers] == ["GRU", "GRU"]
     check(model, x.numpy(), out.numpy(), h.numpy())
+
+
+def test_dynamic_quantized_gru_is_read_dequantized(tmp_path) -> None:
+    """``quantize_dynamic(model, {nn.GRU}, qint8)`` packs the GRU like an LSTM: read
+    dequantized, it runs like a float GRU with the weights torch itself dequantizes."""
+    import warnings
+
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 4, num_layers=2)
+
+    torch.manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = torch.ao.quantization.quantize_dynamic(Net().eval(), {torch.nn.GRU}, torch.qint8)
+        torch.save(q.state_dict(), tmp_path / "qgru.pt")
+        packed = q.gru._weight_bias()
+    flat = {**packed["weight"], **packed["bias"]}
+    ref = torch.nn.GRU(3, 4, num_layers=2)
+    ref.load_state_dict({k: v.dequantize() if v.is_quantized else v for k, v in flat.items()})
+    x = torch.randn(6, 3)
+    with torch.no_grad():
+        out, h = ref(x)
+    model = lstmviz.load_model(tmp_path / "qgru.pt")
+    assert [layer.kind for layer in model.layers] == ["GRU", "GRU"]
+    assert any(n.startswith("dynamic-quantized GRU (qint8)") for n in model.notes)
+    check(model, x.numpy(), out.numpy(), h.numpy())

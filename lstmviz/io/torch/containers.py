@@ -177,25 +177,29 @@ def split_checkpoint(obj: object, file: str) -> Checkpoint:
                     extras, scalars = _flatten(rest, "", file)
                     notes.append(f"state dict found under '{key}'")
                     notes.extend(_scalar_note(k, v) for k, v in scalars.items())
-                    notes = _module_notes(inner) + _quantized_notes(found) + notes
+                    notes = _module_notes(inner) + _quantized_notes(found, tensors) + notes
                     return Checkpoint(
                         tensors, extras, tuple(notes), found.derived, found.nonlinearities
                     )
     tensors, scalars = _flatten(obj, "", file, found)
     notes.extend(_scalar_note(k, v) for k, v in scalars.items())
-    notes = _module_notes(obj) + _quantized_notes(found) + notes
+    notes = _module_notes(obj) + _quantized_notes(found, tensors) + notes
     return Checkpoint(tensors, {}, tuple(notes), found.derived, found.nonlinearities)
 
 
-def _quantized_notes(found: _Found) -> list[str]:
+def _quantized_notes(found: _Found, tensors: Mapping[str, Tensor]) -> list[str]:
     if not found.derived:
         return []
+    hh = [tensors[n] for n in found.derived if n.rpartition(".")[2].startswith("weight_hh")]
+    shapes = [tuple(t.shape) for t in hh if len(t.shape) == 2]
+    gru = bool(shapes) and all(rows == 3 * cols for rows, cols in shapes)
+    kind = "GRU" if gru else "LSTM"  # quantize_dynamic packs nn.GRU like nn.LSTM
     if any("qint8" in how for how in found.derived.values()):
         return [
-            "dynamic-quantized LSTM (qint8): weights shown dequantized; torch's quantized run "
+            f"dynamic-quantized {kind} (qint8): weights shown dequantized; torch's quantized run "
             "also rounds the activations, lstmviz runs the dequantized weights in float"
         ]
-    return ["dynamic-quantized LSTM (float16 packed weights): weights shown as stored"]
+    return [f"dynamic-quantized {kind} (float16 packed weights): weights shown as stored"]
 
 
 def foreign_classes(obj: object) -> list[str]:
