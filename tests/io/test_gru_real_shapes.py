@@ -83,6 +83,16 @@ def test_unnamed_keras_get_weights_of_a_gru():
     np.testing.assert_allclose(out, expected["y"], atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("layer", ["encoder", "decoder"])
+def test_keras_seq2seq_with_two_gru_branches(layer):
+    # netra-transliterate's shape: Bidirectional(GRU) encoder and GRU decoder on two inputs.
+    expected = np.load(FIXTURES / "keras_two_gru_branches_expected.npz")
+    model = lstmviz.load_model(FIXTURES / "keras_two_gru_branches.keras", layer=layer)
+    assert [lay.cell.name for lay in model.layers] == ["GRU"]
+    out = lstmviz.run(model, expected[f"x_{layer}"]).layers[0].output
+    np.testing.assert_allclose(out, expected[f"y_{layer}"], atol=TOL, rtol=0)
+
+
 @pytest.mark.parametrize(("name", "cell"), [("madmom_bgru", "GRU"), ("madmom_brnn", "RNN")])
 def test_madmom_gru_and_rnn_networks_match_madmom(name, cell):
     # madmom's GRU: reset after with no recurrent bias, update gate u = 1 - z, learned init.
@@ -107,8 +117,8 @@ def test_tflite_refusal_names_tensorflow_lite():
     strict=True,
     reason="GRU/RNN-only models are described as LSTMs: lstmviz/core/summary.py ('last LSTM "
     "output size', '[head: run after the last LSTM]', '[not an LSTM: shown, not run]', "
-    "'[embedding: ... for the first LSTM]') and lstmviz/io/onnx/model.py ('only the LSTM "
-    "nodes are run')",
+    "'[embedding: ... for the first LSTM]'), lstmviz/io/onnx/model.py ('only the LSTM "
+    "nodes are run') and lstmviz/io/keras/chain.py ('2 LSTM chains', 'LSTMs not run')",
 )
 @pytest.mark.parametrize(
     ("name", "options"),
@@ -118,6 +128,7 @@ def test_tflite_refusal_names_tensorflow_lite():
         ("g2p_style.npz", {"prefix": "enc"}),
         ("madmom_bgru.pkl", {}),
         ("madmom_brnn.pkl", {}),
+        ("keras_two_gru_branches.keras", {}),
     ],
 )
 def test_summary_of_a_model_without_lstm_never_says_lstm(name, options):
