@@ -128,6 +128,7 @@ class BoundedDirectionTrace(CellTrace):
                 self._widths[name],
                 owner.dtype,
                 lambda t0, t1: owner.direction_rows(k, d, name, t0, t1),
+                envelope=lambda: owner.overview.get((k, d), {}).get(name),
             )
             self._arrays[name] = arr
         return arr
@@ -476,11 +477,13 @@ def _make_layers(tr: BoundedTrace) -> tuple[BoundedLayerTrace, ...]:
         inp = StepArray(f"layer{k}/input", T, width_in, tr.dtype,
                         lambda a, b, k=k: tr.layer_input_rows(k, a, b))  # fmt: skip
         out = StepArray(f"layer{k}/output", T, layer.output_size, tr.dtype,
-                        lambda a, b, k=k: tr.layer_output_rows(k, a, b))  # fmt: skip
+                        lambda a, b, k=k: tr.layer_output_rows(k, a, b),
+                        envelope=lambda k=k: tr.overview.get(("output", k)))  # fmt: skip
         layers.append(BoundedLayerTrace(layer, inp, dirs, out))
     if model.head:
         width = model.head_output_size
-        tr.head_output = StepArray("head", T, width, tr.dtype, tr.head_rows)
+        tr.head_output = StepArray("head", T, width, tr.dtype, tr.head_rows,
+                                   envelope=lambda: tr.overview.get(("head",)))  # fmt: skip
     return tuple(layers)
 
 

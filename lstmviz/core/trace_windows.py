@@ -44,8 +44,10 @@ class StepArray:
         dtype: npt.DTypeLike,
         rows: RowSource,
         cols: Any = None,
+        envelope: Callable[[], MinMax | None] | None = None,
     ) -> None:
         self.name = name
+        self._envelope = envelope
         self._n = n_steps
         self._full = width
         self._rows = rows
@@ -93,7 +95,33 @@ class StepArray:
         sub: Any = sel
         if sel.size and np.all(np.diff(sel) == 1):
             sub = slice(int(sel[0]), int(sel[-1]) + 1)
-        return StepArray(self.name, self._n, self._full, self.dtype, self._rows, sub)
+        return StepArray(self.name, self._n, self._full, self.dtype, self._rows, sub,
+                         self._envelope)  # fmt: skip
+
+    def envelope(self) -> MinMax | None:
+        """Min/max per block of steps of these columns (the trace's overview), or None when
+        the overview does not keep this quantity (pre-activation terms)."""
+        mm = None if self._envelope is None else self._envelope()
+        return mm if mm is None or self._cols is None else mm.columns(self._cols)
+
+    def symmetric_limit(self) -> float:
+        """Largest finite |value| (1.0 if none): exact from the overview; for a quantity it
+        does not keep, over a few sampled chunks (start, middle, end), enough for a colour
+        scale (``gui.levels.symmetric_limit`` asks this instead of reading every step)."""
+        mm = self.envelope()
+        if mm is not None:
+            parts = [mm.lo, mm.hi]
+        else:
+            n = self._n
+            span = max(1, min(n, MAX_MATERIALIZE_BYTES // 64 // max(1, self._full * 4)))
+            starts = sorted({0, max(0, n // 2 - span // 2), max(0, n - span)})
+            parts = [self._fetch(a, min(n, a + span)) for a in starts]
+        limit = 0.0
+        for p in parts:
+            finite = np.abs(p[np.isfinite(p)])
+            if finite.size:
+                limit = max(limit, float(finite.max()))
+        return limit or 1.0
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, tuple):
