@@ -10,6 +10,9 @@ def symmetric_limit(*arrays: np.ndarray) -> float:
     zero at its centre and a model with NaN/Inf values still gets a drawable range."""
     limit = 0.0
     for data in arrays:
+        if hasattr(data, "symmetric_limit"):  # a bounded trace's array: from its overview
+            limit = max(limit, data.symmetric_limit())
+            continue
         data = np.asarray(data)
         if not data.size:
             continue
