@@ -136,10 +136,5 @@ def test_summary_of_a_model_without_lstm_never_says_lstm(name, options):
     assert "LSTM" not in text, [line for line in text.splitlines() if "LSTM" in line]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lstmviz/io/torch/state_dict.py: a state dict without recurrent weights is told "
-    "'expected the state_dict of a model with nn.LSTM or nn.LSTMCell'; nn.GRU/nn.RNN open too",
-)
 def test_torch_file_without_recurrent_weights_names_gru_and_rnn_too():
     bounded_load(FIXTURES / "cnn_only.pt").assert_refused("GRU", "RNN")

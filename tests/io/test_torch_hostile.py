@@ -134,7 +134,7 @@ STREAMS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
         {"0": RAW12},
         "malformed storage reference",
     ),
-    "self-referencing list": (b"\x80\x02]q\x00h\x00a.", {}, "holds no LSTM weights"),
+    "self-referencing list": (b"\x80\x02]q\x00h\x00a.", {}, "holds no LSTM, GRU or RNN weights"),
     "memo get before put": (b"\x80\x02h\x05.", {}, "data.pkl is damaged"),
     "dict nested 200 deep": (
         b"\x80\x02" + b"}X\x01\x00\x00\x00a" * 200 + b"}" + b"s" * 200 + b".",
@@ -161,7 +161,7 @@ STREAMS: dict[str, tuple[bytes, dict[str, bytes], str]] = {
     "omegaconf names are never imported": (
         reduce_pickle("omegaconf", "OmegaConf.load", ("/etc/passwd",)),
         {},
-        "holds no LSTM weights",
+        "holds no LSTM, GRU or RNN weights",
     ),
     "path parts that are not strings": (
         reduce_pickle("pathlib", "PosixPath", (1, 2)),

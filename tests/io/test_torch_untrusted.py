@@ -132,7 +132,7 @@ def test_torchscript_archive_is_read_as_data_only(tmp_path: Path, marker: Path) 
     """TorchScript's ``__torch__`` classes become attribute dicts; other globals stay refused."""
     path = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(nn.Linear(2, 2)), path)
-    with pytest.raises(LoadError, match=r"holds no LSTM weights .*found weight, bias"):
+    with pytest.raises(LoadError, match=r"holds no LSTM, GRU or RNN weights .*found weight, bias"):
         lstmviz.load_model(path)
     hostile = tmp_path / "hostile_script.pt"
     with zipfile.ZipFile(path) as zin, zipfile.ZipFile(hostile, "w") as zout:
@@ -248,7 +248,7 @@ bad("garbage_pickle", "data.pkl is damaged", b"\x80\x02}q\x00(X\x01")
 bad("bad_byteorder", "byteorder member says 'middle'", state_pickle(), byteorder="middle")
 bad(
     "no_lstm",
-    "holds no LSTM weights",
+    "holds no LSTM, GRU or RNN weights",
     state_pickle(**{"fc.weight": tensor(S12, 0, (3, 4), (4, 1))}),
     {"0": RAW12},
 )
@@ -325,7 +325,7 @@ STREAMS = {
         "BUILD on LazyTensor is not allowed",
     ),
     "deep_nesting": (b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b".", "nested too deeply"),
-    "huge_memo_index": (b"\x80\x02]r\xff\xff\xff\x7f.", "holds no LSTM weights"),
+    "huge_memo_index": (b"\x80\x02]r\xff\xff\xff\x7f.", "holds no LSTM, GRU or RNN weights"),
     "exec_via_ext_code": (b"\x80\x02\x82\x01.", "data.pkl is damaged"),
 }
 

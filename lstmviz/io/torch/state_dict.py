@@ -365,7 +365,8 @@ def _layers(group: _Group, arrays: _Arrays, source_format: str) -> tuple[LSTMLay
 
 
 def _no_lstm(tensors: Mapping[str, Tensor], file: str) -> LoadError:
-    """No module path holds both weight_ih* and weight_hh*: say what there is."""
+    """No module path holds both weight_ih* and weight_hh*: say what there is (and name every
+    recurrent module lstmviz reads, not just the LSTM)."""
     partial = [n for n in tensors if _PARAM.match(n.rpartition(".")[2])]
     if partial:
         listed = ", ".join(partial[:4]) + (", ..." if len(partial) > 4 else "")
@@ -376,8 +377,9 @@ def _no_lstm(tensors: Mapping[str, Tensor], file: str) -> LoadError:
         )
     sample = ", ".join(list(tensors)[:4]) or "no tensors"
     return LoadError(
-        f"{file}: holds no LSTM weights (no *.weight_ih_l0 or weight_ih; found {sample}); "
-        "expected the state_dict of a model with nn.LSTM or nn.LSTMCell"
+        f"{file}: holds no LSTM, GRU or RNN weights (no *.weight_ih_l0 or weight_ih; found "
+        f"{sample}); expected the state_dict of a model with nn.LSTM, nn.GRU, nn.RNN or their "
+        "Cell versions"
     )
 
 
