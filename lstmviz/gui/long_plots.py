@@ -1,0 +1,144 @@
+"""Time plots of a bounded trace: min/max envelopes from its overview, exact values zoomed in.
+
+A bounded trace (``core.checkpointed_trace``) of 10⁶ steps cannot hand a plot every value; its
+overview keeps each quantity's min and max per block of steps, which is what a plot of 10⁶
+steps shows anyway (one envelope per pixel column, like pyqtgraph's "peak" downsampling).
+When the visible range shrinks to ``EXACT_STEPS`` steps or fewer, ``Refiner`` swaps every
+line and heatmap to the exact recomputed values of that range, and back to the envelope when
+zoomed out again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QRectF, QTimer
+
+from lstmviz.core.trace_windows import MinMax, StepArray
+
+#: Widest visible range (steps) drawn with exact values.
+EXACT_STEPS = 4000
+
+
+def is_bounded(values: Any) -> bool:
+    return hasattr(values, "envelope")
+
+
+def input_of(trace: Any) -> Any:
+    """``trace.x``, or for a bounded trace a step array with the input's envelope."""
+    if not getattr(trace, "bounded", False):
+        return trace.x
+    x = trace.x
+    return StepArray("x", x.shape[0], x.shape[1], trace.dtype,
+                     lambda a, b: np.asarray(x[a:b], dtype=trace.dtype),
+                     envelope=lambda: trace.overview.get(("x",)))  # fmt: skip
+
+
+def refiner_for(plots: Any, trace: Any) -> Refiner | None:
+    """A new ``Refiner`` on the time plots' first plot for a bounded trace (the previous one
+    detached), else None."""
+    old = getattr(plots, "_refiner", None)
+    if old is not None:
+        old.detach()
+    if not getattr(trace, "bounded", False) or not plots._plots:
+        return None
+    return Refiner(plots._plots[0], trace.n_steps)
+
+
+def envelope_xy(mm: MinMax, n_steps: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+    """A zigzag through each block's min and max of column ``col``: drawn as a band."""
+    n = mm.lo.shape[0]
+    starts = np.arange(n, dtype=float) * mm.block
+    x = np.empty(2 * n)
+    x[0::2] = starts
+    x[1::2] = np.minimum(starts + mm.block, n_steps) - 1
+    y = np.empty(2 * n)
+    y[0::2] = mm.lo[:, col]
+    y[1::2] = mm.hi[:, col]
+    return x, y
+
+
+def peak_image(mm: MinMax) -> np.ndarray:
+    """``(width, n_blocks)``: per block the min or the max, whichever is larger in size (a
+    spike stays visible, as in the lines)."""
+    lo, hi = mm.lo, mm.hi
+    return np.where(np.abs(lo) > np.abs(hi), lo, hi).T
+
+
+class Refiner(QObject):
+    """Keeps the lines and images of a bounded trace's time plots: envelopes when zoomed
+    out, exact values of the visible steps when zoomed in to ``EXACT_STEPS`` or fewer."""
+
+    def __init__(self, plot: pg.PlotItem, n_steps: int) -> None:
+        super().__init__()
+        self.n_steps = n_steps
+        self._plot = plot
+        self._lines: dict[int, tuple[pg.PlotDataItem, StepArray, int]] = {}
+        self._images: dict[int, tuple[pg.ImageItem, StepArray]] = {}
+        self._exact: tuple[int, int] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(30)
+        self._timer.timeout.connect(self.refresh)
+        plot.sigXRangeChanged.connect(self._changed)
+
+    def _changed(self, *_args: Any) -> None:
+        self._timer.start()
+
+    def detach(self) -> None:
+        """Stop following the plot (another run replaces this one)."""
+        with contextlib.suppress(RuntimeError, TypeError):
+            self._plot.sigXRangeChanged.disconnect(self._changed)
+        self._lines.clear()
+        self._images.clear()
+        self._timer.stop()
+
+    def line(self, item: pg.PlotDataItem, values: StepArray, col: int) -> None:
+        self._lines[id(item)] = (item, values, col)
+        self._draw_line(item, values, col, self._exact)
+
+    def image(self, item: pg.ImageItem, values: StepArray) -> None:
+        self._images[id(item)] = (item, values)
+        self._draw_image(item, values, self._exact)
+
+    def forget(self, item: Any) -> None:
+        self._lines.pop(id(item), None)
+        self._images.pop(id(item), None)
+
+    def _visible(self) -> tuple[int, int] | None:
+        lo, hi = self._plot.viewRange()[0]
+        a, b = max(0, int(np.floor(lo))), min(self.n_steps, int(np.ceil(hi)) + 1)
+        return (a, b) if 0 < b - a <= EXACT_STEPS else None
+
+    def refresh(self) -> None:
+        span = self._visible()
+        if span == self._exact:
+            return
+        self._exact = span
+        for item, values, col in self._lines.values():
+            self._draw_line(item, values, col, span)
+        for item, values in self._images.values():
+            self._draw_image(item, values, span)
+
+    def _draw_line(self, item: Any, values: StepArray, col: int,
+                   span: tuple[int, int] | None) -> None:  # fmt: skip
+        mm = values.envelope()
+        if span is None and mm is not None:
+            item.setData(*envelope_xy(mm, self.n_steps, col))
+            return
+        a, b = span if span is not None else (0, min(self.n_steps, EXACT_STEPS))
+        item.setData(np.arange(a, b, dtype=float), np.asarray(values[a:b])[:, col])
+
+    def _draw_image(self, item: Any, values: StepArray, span: tuple[int, int] | None) -> None:
+        n = values.shape[1]
+        mm = values.envelope()
+        if span is None and mm is not None:
+            item.setImage(peak_image(mm), autoLevels=False)
+            item.setRect(QRectF(-0.5, -0.5, mm.lo.shape[0] * mm.block, n))
+            return
+        a, b = span if span is not None else (0, min(self.n_steps, EXACT_STEPS))
+        item.setImage(np.asarray(values[a:b]).T, autoLevels=False)
+        item.setRect(QRectF(a - 0.5, -0.5, b - a, n))
