@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
-from lstmviz.gui import cell_rows
+from lstmviz.gui import cell_rows, long_plots
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.view_cache import memo
@@ -50,8 +50,11 @@ class _SeriesPlot:
         self.image.setLookupTable(ps.lut(ps.SIGNED_CMAP))
         self.lines: list[pg.PlotDataItem] = []
 
-    def set_data(self, values: np.ndarray, prefix: str, limit: float | None = None) -> None:
-        """``limit``: the colour range when already known (``output_limits``)."""
+    def set_data(
+        self, values: np.ndarray, prefix: str, limit: float | None = None, refiner=None
+    ) -> None:
+        """``limit``: the colour range when already known (``output_limits``); ``refiner``
+        draws a bounded trace's arrays (``long_plots``)."""
         T, n = values.shape
         for line in self.lines:
             self.plot.removeItem(line)
@@ -62,7 +65,12 @@ class _SeriesPlot:
         if n <= MAX_LINES:
             t = np.arange(T)
             for j in range(n):
-                line = self.plot.plot(t, values[:, j], pen=pg.mkPen(_FEATURE_COLORS[j], width=1.5))
+                pen = pg.mkPen(_FEATURE_COLORS[j], width=1.5)
+                if refiner is not None:
+                    line = self.plot.plot(pen=pen)
+                    refiner.line(line, values, j)
+                else:
+                    line = self.plot.plot(t, values[:, j], pen=pen)
                 self.lines.append(line)
             if n > 1:  # one line needs no key
                 key = ps.color_key([(_FEATURE_COLORS[j], f"{prefix}[{j}]") for j in range(n)])
@@ -70,8 +78,12 @@ class _SeriesPlot:
             self.plot.enableAutoRange(axis="y")
         else:
             lim = symmetric_limit(values) if limit is None else limit
-            self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
-            self.image.setRect(QRectF(-0.5, -0.5, T, n))  # feature j centred on y = j
+            if refiner is not None:
+                refiner.image(self.image, values)
+                self.image.setLevels((-lim, lim))
+            else:
+                self.image.setImage(values.T, autoLevels=False, levels=(-lim, lim))
+                self.image.setRect(QRectF(-0.5, -0.5, T, n))  # feature j centred on y = j
             self.plot.addItem(self.image)
             # the colour range goes into the title: "unit (±0.44)" turned sideways was taller
             # than a 60-pixel plot and ran into the next plot's label at 1024 × 700
@@ -105,6 +117,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         self._step = 0
         self._sel = (0, 0, 0)
         self.breakpoint_marks: pg.ScatterPlotItem | None = None
+        self._refiner: long_plots.Refiner | None = None
         self._stale = False
         self._spare: list[pg.PlotItem] = []
         if workspace is not None:
@@ -254,11 +267,12 @@ class TimePlots(pg.GraphicsLayoutWidget):
             self._structure = structure
         self._trace = trace
         x_lim, layer_lims, head_lim = output_limits(trace)
-        self.input_plot.set_data(trace.x, "x", x_lim)
+        ref = self._refiner = long_plots.refiner_for(self, trace)
+        self.input_plot.set_data(long_plots.input_of(trace), "x", x_lim, ref)
         for sp, lt, lim in zip(self._layer_plots, trace.layers, layer_lims, strict=True):
-            sp.set_data(lt.output, "y", lim)
+            sp.set_data(lt.output, "y", lim, ref)
         if self.output_plot is not None and trace.head_output is not None:
-            self.output_plot.set_data(trace.head_output, "y", head_lim)
+            self.output_plot.set_data(trace.head_output, "y", head_lim, ref)
         for plot in self._plots:
             plot.setLimits(xMin=-0.5, xMax=trace.n_steps - 0.5)
             plot.disableAutoRange(axis="x")
@@ -284,6 +298,9 @@ class TimePlots(pg.GraphicsLayoutWidget):
         t = np.arange(trace.n_steps)
         for row in rows:
             line = self.gate_lines.get(row.name) or self.state_lines[row.name]
+            if self._refiner is not None:  # a bounded trace: envelope, exact when zoomed in
+                self._refiner.line(line, cell_rows.values_of(dt, row), unit)
+                continue
             line.setData(t, cell_rows.values_of(dt, row)[:, unit])
         side = "backward" if direction else "forward"
         where = f"unit {unit} (layer {layer} {side})"
