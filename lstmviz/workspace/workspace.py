@@ -21,6 +21,7 @@ import numpy.typing as npt
 from lstmviz.core import compiled
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
 from lstmviz.core.cells import CELLS
+from lstmviz.core.checkpointed_trace import run_bounded, wants_bounded
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Change as DebuggerChange
 from lstmviz.core.debugger import Debugger, Selection
@@ -201,7 +202,11 @@ class Workspace(FileRequests, JobHost):
             h0, c0 = initial_states(model, states)
             # the compiled engine only once it is ready: never wait here for its first compile
             engine = "auto" if compiled.ready() else "numpy"
-            trace = run(model, x, h0, c0, engine=engine)
+            if wants_bounded(model, x):  # too large to record whole: checkpoints, with progress
+                report = lambda f: job.report(0.9 * f)  # noqa: E731
+                trace = run_bounded(model, x, h0, c0, engine=engine, progress=report)
+            else:
+                trace = run(model, x, h0, c0, engine=engine, trace="full")
             job.report(0.9)
             if self.prepare is not None:
                 self.prepare(trace, job)
