@@ -405,14 +405,17 @@ def run_bounded(
     tr = BoundedTrace(model, xs, dtype, _engine_for(engine, T), K, 1)
     tr.overview_block = block = _overview_block(model, T, tr.K)
     _check_input(tr, block, cancel)
-    total = len(model.layers) * tr.n_chunks
+    total = sum(len(layer.directions) for layer in model.layers)
     done = 0
     for k, layer in enumerate(model.layers):
         for d, w in enumerate(layer.directions):
-            _first_pass(tr, k, d, w, h0, c0, block, cancel)
-            done += tr.n_chunks / len(layer.directions)
-            if progress is not None:
-                progress(done / total)
+
+            def report(f: float, done: int = done) -> None:
+                if progress is not None:
+                    progress((done + f) / total)
+
+            _first_pass(tr, k, d, w, h0, c0, block, cancel, report)
+            done += 1
     tr.layers = _make_layers(tr)
     _output_overview(tr, block, cancel)
     return tr
@@ -435,7 +438,7 @@ def _check_input(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
 
 
 def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: StateArg,
-                block: int, cancel: Cancel | None) -> None:  # fmt: skip
+                block: int, cancel: Cancel | None, progress: Progress) -> None:  # fmt: skip
     """Run one direction chunk by chunk in processing order, keeping the states entering
     each chunk and folding every recorded quantity into the overview."""
     cell = w.cell
@@ -449,9 +452,11 @@ def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: Stat
     ov: dict[str, MinMax] = {}
     order = range(tr.n_chunks - 1, -1, -1) if w.reverse else range(tr.n_chunks)
     with np.errstate(all="ignore"):
-        for c in order:
+        for i, c in enumerate(order):
             if cancel is not None and cancel():
                 raise Cancelled
+            if i % 512 == 0:
+                progress(i / tr.n_chunks)  # the workspace's job.report raises when cancelled
             for s, v in states.items():
                 ck[s][c] = v
             a, b = tr.chunk_bounds(c)
