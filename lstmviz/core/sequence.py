@@ -52,7 +52,11 @@ class SequenceKind(enum.Enum):
 
 
 def validate(x: npt.ArrayLike, width: int, source: str = "sequence") -> FloatArray:
-    """Check ``x`` is finite, non-empty and ``(T, width)``; 1-D is one column when width is 1."""
+    """Check ``x`` is finite, non-empty and ``(T, width)``; 1-D is one column when width is 1.
+    A float array of more than ``LARGE_VALUES`` (a memory-mapped ``.npy``) is checked a block
+    of rows at a time and returned as it is, not copied to float64."""
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.size > LARGE_VALUES:
+        return _validate_large(x, width, source)
     try:
         arr = np.array(x, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -80,6 +84,26 @@ def validate(x: npt.ArrayLike, width: int, source: str = "sequence") -> FloatArr
         raise ValueError(
             f"{source}: NaN or Inf at step {t}, feature {d}; every value must be finite"
         )
+    return arr
+
+
+#: Float arrays past this many values are validated in place (``validate``).
+LARGE_VALUES = 1 << 24
+
+
+def _validate_large(x: np.ndarray, width: int, source: str) -> FloatArray:
+    arr = x[:, None] if x.ndim == 1 and width == 1 else x
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    validate(np.asarray(arr[:1]), width, source)  # shape and width, with validate's messages
+    rows = 1 << 16
+    for a in range(0, arr.shape[0], rows):
+        bad = ~np.isfinite(arr[a : a + rows])
+        if bad.any():
+            t, d = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{source}: NaN or Inf at step {a + t}, feature {d}; every value must be finite"
+            )
     return arr
 
 
@@ -249,7 +273,7 @@ def _read_sequence(
     suffix = p.suffix.lower()
     if suffix == ".npy":
         with open_regular(p) as fh:
-            return validate(read_npy(fh, st.st_size, name, width), width, name), None
+            return validate(read_npy(fh, st.st_size, name, width, path=p), width, name), None
     if suffix == ".npz":
         data, name = read_npz(p, st.st_size, width)
         return validate(data, width, name), None

@@ -23,6 +23,9 @@ import numpy.typing as npt
 
 #: A sequence is at most this many values (32 MB as float64; a million steps of 4 features).
 MAX_VALUES = 4_000_000
+#: A float ``.npy`` past ``MAX_VALUES`` is memory-mapped, not read, up to this many values
+#: (10⁹: a million steps of 1,000 features); the run then keeps a bounded trace.
+MAX_MAPPED_VALUES = 1_000_000_000
 MAX_NPY_HEADER = 10_000  # what numpy itself allows without allow_pickle
 MAX_NPZ_MEMBERS = 1_000
 MAX_NPZ_RATIO = 200  # inflated bytes per archive byte (zeros deflate 1000:1, real data ~1:1)
@@ -37,9 +40,13 @@ def open_regular(p: Path) -> io.BufferedReader:
     return os.fdopen(fd, "rb")
 
 
-def read_npy(fh: IO[bytes], available: int, name: str, width: int) -> npt.NDArray:
+def read_npy(
+    fh: IO[bytes], available: int, name: str, width: int, path: Path | None = None
+) -> npt.NDArray:
     """One ``.npy`` array from ``fh``, its header checked before any data is read: numeric
-    dtype (never a pickle), at most ``MAX_VALUES`` values, no more bytes than ``available``."""
+    dtype (never a pickle), at most ``MAX_VALUES`` values, no more bytes than ``available``.
+    With ``path`` (a plain ``.npy`` file), a C-order float array of up to
+    ``MAX_MAPPED_VALUES`` is memory-mapped read-only instead of read."""
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -60,10 +67,11 @@ def read_npy(fh: IO[bytes], available: int, name: str, width: int) -> npt.NDArra
     if dtype.kind not in "fiub" or dtype.fields is not None or dtype.subdtype is not None:
         raise ValueError(f"{name}: dtype {dtype} is not numeric; expected (T, {width}) floats")
     count = math.prod(shape)
-    if count > MAX_VALUES:
+    mappable = path is not None and dtype.kind == "f" and not fortran and len(shape) >= 1
+    if count > (MAX_MAPPED_VALUES if mappable else MAX_VALUES):
         raise ValueError(
             f"{name}: shape {tuple(shape)} holds {count:,} values; lstmviz reads sequences of "
-            f"at most {MAX_VALUES:,}"
+            f"at most {MAX_VALUES:,} (float .npy files up to {MAX_MAPPED_VALUES:,}, mapped)"
         )
     nbytes = count * dtype.itemsize
     if nbytes > available:
@@ -71,6 +79,8 @@ def read_npy(fh: IO[bytes], available: int, name: str, width: int) -> npt.NDArra
             f"{name}: shape {tuple(shape)} {dtype} needs {nbytes:,} bytes but only "
             f"{available:,} are stored; the file is truncated"
         )
+    if count > MAX_VALUES and path is not None:  # larger than a read: mapped, pages on demand
+        return np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=tuple(shape))
     raw = fh.read(nbytes)
     if len(raw) != nbytes:
         raise ValueError(f"{name}: the file is truncated ({len(raw):,} of {nbytes:,} bytes)")
