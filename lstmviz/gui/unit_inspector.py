@@ -110,6 +110,9 @@ class UnitInspector(QWidget):
         #: Per direction and palette, what a step only reads: line colours by name, the
         #: state and activation words (computed once, not at every step of a play).
         self._words: dict = {}
+        #: Compare mode's ``companion(layer, direction, step, unit)``: model B's lines for the
+        #: unit (``compare_debugger.Other``) or None outside compare mode.
+        self.companion = None
         self._bar_cols: list[tuple[int, int]] = []
         self._centres = np.zeros(0)
         self.bars = pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=0.85)
@@ -228,6 +231,10 @@ class UnitInspector(QWidget):
         text = self.browser.palette().color(QPalette.ColorRole.Text)
         words = self._words_for(dt, base, text)
         rows = []
+        companion = self.companion
+        other = None if companion is None else companion(self._layer, self._direction, t, u)
+        if other is not None:
+            rows.append(other.header_html())
         for gate, line in explain(dt, t, u):
             # state lines carry no gate: their colour is the one the plots give that state
             key = gate or line.split(" ", 1)[0]
@@ -242,6 +249,8 @@ class UnitInspector(QWidget):
                 f'<p style="margin:3px 0"><span style="font-family:monospace;color:{color}">'
                 f"{html.escape(line)}</span>{link}</p>"
             )
+            if other is not None:
+                rows.append(other.line_html(key))
         self.browser.setHtml(
             f"<div>{''.join(rows)}</div><p style='color:#777'>layer {self._layer} {side}; "
             f"{words['activations']}</p>"
