@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu
 
+from lstmviz.gui.compare_debugger import attach
 from lstmviz.gui.compare_panel import ComparePanel
 from lstmviz.gui.compare_session import CompareSession
 from lstmviz.gui.window_files import DEBUGGER_TAB
@@ -43,6 +44,11 @@ def install_compare(window: MainWindow) -> CompareSession:
     def on_session(what: str) -> None:
         if what in ("comparison", "busy") and session.active:
             show_compare(window)
+            if not hasattr(window, "compare_debugger"):
+                # B and Δ in the step view and inspector; hears this event itself from now on
+                window.compare_debugger = attach(window.debug_panel, window.workspace, session)
+                for companion in window.compare_debugger:
+                    companion._on_session(what)
         if what == "error":
             window.status_label.setText(session.message)
 

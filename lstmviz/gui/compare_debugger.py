@@ -1,0 +1,399 @@
+"""Compare mode in the debugger: B and Δ = B − A beside A in the step view and the inspector.
+
+The step view keeps drawing A (the workspace's trace) as it always does; this module adds, in
+the same plot and only while a model B is open, a block of B's rows (same scales as A's) and a
+block of Δ rows (each on a symmetric scale ±max |Δ| of that row over the run, so 0 is white and
+the sign reads at once), with the first divergence starred. The unit inspector gets a
+``companion`` that gives B's equation lines for the selected unit with the lines and terms that
+differ from A's marked.
+
+Both follow the workspace (step, selection, trace) and the ``CompareSession`` (a new B, a
+re-pairing, busy): the items are created once per row name and a step only swaps their data
+(``setImage`` of one 1 × H row per block row). While the compare job runs, or when A's layer has
+no partner in B, the B and Δ rows are empty and the plot's title says why: never a stale number.
+Leaving compare mode hides the items and has the step view lay out A's direction again.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+
+from lstmviz.comparison import DirectionDelta
+from lstmviz.gui import cell_rows
+from lstmviz.gui import plot_style as ps
+from lstmviz.gui.compare_session import CompareSession
+from lstmviz.gui.equation_text import explain
+from lstmviz.gui.step_view import StepView, direction_caption
+from lstmviz.gui.unit_inspector import UnitInspector
+from lstmviz.workspace import Change, Event, Workspace
+
+__all__ = ["CompareInspector", "CompareStepRows", "Other", "attach", "delta_limit", "paired"]
+
+#: The step view's stretch of its gates-and-states plot alone, and with B's and Δ's rows.
+STRETCH_SINGLE, STRETCH_COMPARE = 7, 16
+#: B's numbers that differ from A's.
+DIFFERS = "#b00020"
+
+
+def paired(workspace: Workspace, session: CompareSession) -> DirectionDelta | str:
+    """The paired direction of the workspace's selection, or why there is none to show now
+    (the compare job runs, B's comparison belongs to another A, no partner in B)."""
+    c, s = session.comparison, workspace.selection
+    if session.busy:
+        return "B: computing… (both models run in the background)"
+    if c is None:
+        return "B: no comparison yet"
+    if c.a is not workspace.model:
+        return "B: computing… (the comparison is being redone for this model)"
+    for dd in c.deltas:
+        if (dd.layer_a, dd.direction) == (s.layer, s.direction):
+            trace = workspace.trace
+            if trace is not None and trace.n_steps != dd.n_steps:
+                return "B: computing… (the comparison is being redone for this sequence)"
+            return dd
+    return f"B: A's layer {s.layer} has no partner in B (re-pair in the Compare dock)"
+
+
+def delta_limit(dd: DirectionDelta, attr: str, tol: float) -> float:
+    """Half the width of a Δ row's symmetric scale: max |B − A| of ``attr`` over the run (the
+    worker's max per step when it is a compared quantity), at least ``tol`` so that float
+    noise between equal models stays near white. Kept on ``dd`` per attribute."""
+    cache = dd.__dict__.setdefault("_view_limits", {})
+    lim = cache.get(attr)
+    if lim is None:
+        if attr in dd.quantities and getattr(dd.a, attr).shape == getattr(dd.b, attr).shape:
+            m = np.asarray(dd.max_per_step(attr))
+        else:
+            a, b = getattr(dd.a, attr), getattr(dd.b, attr)
+            m = np.abs(np.subtract(b, a, dtype=np.float32)).reshape(len(a), -1).max(axis=1)
+        m = m[np.isfinite(m)]
+        lim = cache[attr] = float(m.max(initial=0.0))
+    return max(lim, tol, 1e-12)
+
+
+class CompareStepRows:
+    """B's rows and Δ's rows under A's in a ``StepView`` (see the module docstring)."""
+
+    def __init__(self, view: StepView, workspace: Workspace, session: CompareSession) -> None:
+        self.view, self.workspace, self.session = view, workspace, session
+        self.images_b: dict[str, pg.ImageItem] = {}
+        self.images_d: dict[str, pg.ImageItem] = {}
+        self._lut_signed = ps.lut(ps.SIGNED_CMAP)
+        self._lut_gate = ps.lut(ps.GATE_CMAP)
+        self.dividers = [
+            pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#333333", width=2))
+            for _ in range(2)
+        ]
+        self.marker = pg.ScatterPlotItem(
+            symbol="star", size=16, pen=pg.mkPen("k"), brush=pg.mkBrush(ps.HIT_COLOR)
+        )
+        self.marker.setToolTip("first divergence (|Δ| > tolerance)")
+        self.marker.setZValue(20)  # above the rows added later
+        for line in self.dividers:
+            line.setZValue(15)
+        for item in (*self.dividers, self.marker):
+            item.setVisible(False)
+            view.states.addItem(item)
+        self.active = False  # B's and Δ's rows laid out in the view
+        self.message = ""
+        self._key: tuple = ()
+        self._dd: DirectionDelta | None = None
+        #: per row, looked up once per direction: (name, A array, B array, B levels, Δ levels)
+        self._arrays: list[tuple[str, np.ndarray, np.ndarray, tuple, tuple]] = []
+        self._base_b = self._base_d = 0
+        self._div: tuple[int, int, float] | None = None  # (step, unit, y) in this direction
+        workspace.subscribe((Change.TRACE, Change.SELECTION), self._on_selection)
+        workspace.subscribe(Change.STEP, self._on_step)
+        session.subscribe(self._on_session)
+        view.scene().sigMouseMoved.connect(self._on_scene_moved)
+
+    # -- events ----------------------------------------------------------------------------------
+    def _on_session(self, what: str) -> None:
+        if what in ("comparison", "busy"):
+            self._key = ()  # a new B, a re-pairing or a job: lay out again
+            self._on_selection(None)
+
+    def _on_selection(self, _event: Event | None) -> None:
+        ws, view = self.workspace, self.view
+        if self.session.model_b is None and not self.session.busy:
+            self.leave()
+            return
+        trace = ws.trace
+        if trace is None:  # A computes: the step view says so, and B's rows stay empty
+            self._clear("")
+            self._key = ()
+            return
+        s = ws.selection
+        dt = trace.layers[s.layer].directions[s.direction]
+        found = paired(ws, self.session)
+        key = (dt, found if isinstance(found, str) else id(found), self.session.comparison)
+        if key != self._key:
+            self._key = key
+            self._layout(dt, found)
+        if not view.isHidden():
+            self.show_step(ws.step)
+
+    def _on_step(self, _event: Event) -> None:
+        if self.active and not self.view.isHidden():
+            self.show_step(self.workspace.step)
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _layout(self, dt, found: DirectionDelta | str) -> None:
+        """Rows, ticks, scales and the first-divergence marker for one direction (or empty
+        rows and a title saying why there is nothing to show)."""
+        view = self.view
+        rows = cell_rows.rows(dt)
+        n = len(rows)
+        p = int(cell_rows.projected(dt))
+        self._base_b, self._base_d = n + p, 2 * n + p
+        self._dd = found if isinstance(found, DirectionDelta) else None
+        self.message = found if isinstance(found, str) else ""
+        levels = cell_rows.run_levels(dt)[0]
+        tol = self.session.comparison.tol if self.session.comparison is not None else 0.0
+        self._arrays = []
+        ticks = [(r + 0.5, f"A {row.label}") for r, row in enumerate(rows)]
+        if p:
+            ticks.append((n + 0.5, f"A {cell_rows.projection_label(dt)}"))
+        for r, row in enumerate(rows):
+            img_b = self._image(self.images_b, row.name, row.kind)
+            img_d = self._image(self.images_d, row.name, "delta")
+            lim = 1.0
+            if self._dd is not None:
+                a, b = getattr(self._dd.a, row.attr), getattr(self._dd.b, row.attr)
+                lim = delta_limit(self._dd, row.attr, tol)
+                self._arrays.append((row.name, a, b, levels[row.name], (-lim, lim)))
+            ticks.append((self._base_b + r + 0.5, f"B {row.name}"))
+            ticks.append((self._base_d + r + 0.5, f"Δ {row.name} ±{lim:.2g}"))
+            for img, base in ((img_b, self._base_b), (img_d, self._base_d)):
+                img.setVisible(True)
+                img.clear()
+                img._compare_rect = (base + r, cell_rows.hidden_size(dt))
+        shown = {row.name for row in rows}
+        for name in set(self.images_b) - shown:
+            for img in (self.images_b[name], self.images_d[name]):
+                img.setVisible(False)
+                img.clear()
+        for line, y in zip(self.dividers, (self._base_b, self._base_d), strict=True):
+            line.setValue(y)
+            line.setVisible(True)
+        view.states.getAxis("left").setTicks([ticks])
+        view.states.setYRange(-0.7, 3 * n + p, padding=0)
+        view.ci.layout.setRowStretchFactor(1, STRETCH_COMPARE)
+        self._div = None
+        c = self.session.comparison
+        div = c.first_divergence if c is not None and self._dd is not None else None
+        note = ""
+        if div is not None and (div.layer, div.direction) == (self._dd.layer_a, self._dd.direction):
+            hit = self._dd.first(c.tol)
+            q = hit[2] if hit is not None else rows[-1].name
+            r = next((k for k, row in enumerate(rows) if q in (row.name, row.attr)), n - 1)
+            self._div = (div.step, div.unit, self._base_d + r + 0.5)
+            note = f" — ★ first divergence: step {div.step}, unit {div.unit}, {q}"
+        elif div is not None:
+            note = f" — first divergence in layer {div.layer}, direction {div.direction}"
+        if self._dd is not None:
+            title = f"A (top) · B · Δ = B − A (B's layer {self._dd.layer_b}){note}"
+        else:
+            title = f"A (top) · {self.message}"
+        ps.fit_title(view.states, title, size="9pt")
+        self.active = True
+        if self._dd is None:
+            self._clear(self.message)
+
+    def _image(self, pool: dict[str, pg.ImageItem], name: str, kind: str) -> pg.ImageItem:
+        img = pool.get(name)
+        if img is None:
+            img = pg.ImageItem(axisOrder="row-major")
+            self.view.states.addItem(img)
+            pool[name] = img
+        if getattr(img, "_lut_kind", None) != kind:
+            img.setLookupTable(self._lut_gate if kind == "gate" else self._lut_signed)
+            img._lut_kind = kind
+        return img
+
+    def _clear(self, message: str) -> None:
+        for img in (*self.images_b.values(), *self.images_d.values()):
+            img.clear()
+        self.marker.setData(x=[], y=[])
+        self._arrays = []
+        self.message = message
+
+    def leave(self) -> None:
+        """Back to the single-model step view, laid out by the step view itself."""
+        if not self.active:
+            return
+        self.active = False
+        self._key = ()
+        self._dd = None
+        self._clear("")
+        for img in (*self.images_b.values(), *self.images_d.values()):
+            img.setVisible(False)
+        for line in self.dividers:
+            line.setVisible(False)
+        self.marker.setVisible(False)
+        view, ws = self.view, self.workspace
+        view.ci.layout.setRowStretchFactor(1, STRETCH_SINGLE)
+        trace, s = ws.trace, ws.selection
+        if trace is not None:
+            dt = trace.layers[s.layer].directions[s.direction]
+            view.set_direction(dt, direction_caption(trace, s.layer, s.direction))
+            view.set_unit(s.unit)
+
+    # -- per step --------------------------------------------------------------------------------
+    def show_step(self, t: int) -> None:
+        """B's row and Δ = B − A of every row at step ``t``: data swapped, nothing created."""
+        if not self._arrays:
+            return
+        t = min(max(t, 0), self._arrays[0][1].shape[0] - 1)
+        for name, a, b, levels, dlev in self._arrays:
+            img_b, img_d = self.images_b[name], self.images_d[name]
+            row_b = b[t : t + 1]
+            img_b.setImage(row_b, autoLevels=False, levels=levels)
+            img_d.setImage(
+                np.subtract(row_b, a[t : t + 1], dtype=np.float32), autoLevels=False, levels=dlev
+            )
+            if getattr(img_b, "_compare_placed", None) != img_b._compare_rect:
+                for img in (img_b, img_d):
+                    y, width = img._compare_rect
+                    img.setRect(-0.5, y, width, 1)
+                    img._compare_placed = img._compare_rect
+        div = self._div
+        at = div is not None and div[0] == t
+        self.marker.setVisible(at)
+        if at:
+            self.marker.setData(x=[div[1]], y=[div[2]])
+
+    def delta_row(self, name: str) -> np.ndarray | None:
+        """The Δ image shown for row ``name`` (``(1, H)``), for tests and exports."""
+        img = self.images_d.get(name)
+        return None if img is None or img.image is None else img.image
+
+    def b_row(self, name: str) -> np.ndarray | None:
+        img = self.images_b.get(name)
+        return None if img is None or img.image is None else img.image
+
+    # -- hover -----------------------------------------------------------------------------------
+    def _on_scene_moved(self, pos) -> None:
+        """Over a B or Δ row: A's, B's and Δ's value of that unit (after the step view's own
+        hover text, which knows only A's rows)."""
+        view = self.view
+        if not self._arrays or not view.states.vb.sceneBoundingRect().contains(pos):
+            return
+        p = view.states.vb.mapSceneToView(pos)
+        u, y = int(np.floor(p.x() + 0.5)), int(np.floor(p.y()))
+        r = y - self._base_b if y < self._base_d else y - self._base_d
+        if y < self._base_b or not 0 <= r < len(self._arrays):
+            return
+        name, a, b, _, _ = self._arrays[r]
+        if not 0 <= u < a.shape[1]:
+            return
+        t = min(view._step, a.shape[0] - 1)
+        va, vb = float(a[t, u]), float(b[t, u])
+        view.hover.setText(
+            f"unit {u}: {name}  A = {va:.4g}, B = {vb:.4g}, Δ = B − A = {vb - va:+.3g}"
+        )
+
+
+@dataclass(frozen=True)
+class Other:
+    """What the inspector shows of B: a one-line ``message`` and, when B's numbers are in,
+    ``lines``: ``(key, B's line, differs, note)`` per equation, ``note`` naming the terms
+    whose values differ from A's (``W_h·h +0.120``)."""
+
+    message: str
+    lines: tuple[tuple[str, str, bool, str], ...] = ()
+
+    def header_html(self) -> str:
+        """The first paragraph: whose numbers follow (or why B's are not shown)."""
+        text = html.escape(self.message)
+        if self.lines:
+            text += (
+                f" — B's line under each of A's (<span style='color:{DIFFERS}'>≠</span> differs)"
+            )
+        return f"<p style='margin:3px 0;color:#555'><b>compare</b> {text}</p>"
+
+    def line_html(self, key: str) -> str:
+        """B's line for the equation ``key`` (a gate, a state), red with the differing terms
+        when it differs from A's; empty when B has no such line."""
+        for k, line, differs, note in self.lines:
+            if k == key:
+                colour = DIFFERS if differs else "#666666"
+                mark = (
+                    f" <span style='color:{DIFFERS}'>≠ {html.escape(note)}</span>"
+                    if differs
+                    else ""
+                )
+                return (
+                    f"<p style='margin:0 0 4px 14px'><span style='font-family:monospace;"
+                    f"color:{colour}'>B: {html.escape(line)}</span>{mark if differs else ''}</p>"
+                )
+        return ""
+
+
+class CompareInspector:
+    """The unit inspector's ``companion`` in compare mode: B's equations beside A's."""
+
+    def __init__(self, inspector: UnitInspector, workspace: Workspace, session: CompareSession):
+        self.inspector, self.workspace, self.session = inspector, workspace, session
+        inspector.companion = self.other
+        session.subscribe(self._on_session)
+
+    def _on_session(self, what: str) -> None:
+        if what in ("comparison", "busy"):
+            self.inspector.refresh()
+
+    def other(self, layer: int, direction: int, t: int, u: int) -> Other | None:
+        """None outside compare mode (the inspector is then exactly the single-model one)."""
+        session = self.session
+        if session.model_b is None and not session.busy:
+            return None
+        found = paired(self.workspace, session)
+        if isinstance(found, str):
+            return Other(found)
+        dd = found
+        if (dd.layer_a, dd.direction) != (layer, direction) or not 0 <= t < dd.n_steps:
+            return Other("B: computing…")
+        if u >= cell_rows.hidden_size(dd.b):
+            return Other(f"B: layer {dd.layer_b} has no unit {u}")
+        tol = session.comparison.tol
+        cell = dd.b.cell
+        lines = []
+        for gate, line in explain(dd.b, t, u):
+            key = gate or line.split(" ", 1)[0]
+            note, differs = "", False
+            if gate is not None:
+                ta, tb = dd.a.gate_terms_at(gate, t, u), dd.b.gate_terms_at(gate, t, u)
+                parts = []
+                for k, vb in tb.items():
+                    d = vb - ta.get(k, 0.0)
+                    if not abs(d) <= tol:
+                        parts.append(f"{cell_rows.term_labels(cell, k)} {d:+.3g}")
+                note = ", ".join(parts)
+                differs = bool(parts)
+            attr = key if key in dd.quantities or key in ("m", "act_c") else None
+            if attr is not None and hasattr(dd.a, attr):
+                va, vb = getattr(dd.a, attr), getattr(dd.b, attr)
+                if u < va.shape[1] and u < vb.shape[1]:
+                    d = float(vb[t, u]) - float(va[t, u])
+                    if not abs(d) <= tol:
+                        differs = True
+                        note = f"{note}; Δ{key} {d:+.3g}" if note else f"Δ{key} {d:+.3g}"
+            lines.append((key, line, differs, note))
+        name = session.path_b or "model B"
+        return Other(f"B = {name.rsplit('/', 1)[-1]}, layer {dd.layer_b}", tuple(lines))
+
+
+def attach(panel, workspace: Workspace, session: CompareSession) -> tuple:
+    """Give a debugger panel's step view and unit inspector their compare companions (once)."""
+    found = getattr(panel, "_compare_debugger", None)
+    if found is None:
+        found = (
+            CompareStepRows(panel.step_view, workspace, session),
+            CompareInspector(panel.unit_inspector, workspace, session),
+        )
+        panel._compare_debugger = found
+    return found
