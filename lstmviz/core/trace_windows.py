@@ -147,9 +147,13 @@ class StepArray:
                 block = self._fetch(lo, hi)[::-1][::-stride]
             return block if cols is None else block[:, cols]
         idx = np.asarray(rows)
+        if idx.dtype == bool and idx.ndim == 2:  # a mask over values: over the whole array
+            return np.asarray(self)[idx]
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         idx = np.where(idx < 0, idx + self._n, idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= self._n):
+            raise IndexError(f"steps out of range for {self._n} steps")
         if idx.size == 0:
             return np.empty((0, self._width), self.dtype)
         lo, hi = int(idx.min()), int(idx.max()) + 1
