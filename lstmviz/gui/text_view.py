@@ -145,6 +145,14 @@ class TextView(QWidget):
                 if self.isVisible():
                     ws.ensure_trace()
             return
+        if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
+            self.values = None
+            self.canvas.set_colours(None, None)
+            self.status.setText(
+                f"not coloured: a run of {trace.n_steps:,} steps keeps only checkpoints; the "
+                "text view colours runs recorded whole (shorter sequences)"
+            )
+            return
         self.status.setText("")
         values = unit_values(trace, s.layer, s.direction, q)
         unit = min(s.unit, values.shape[1] - 1)
