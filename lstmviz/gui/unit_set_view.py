@@ -123,6 +123,14 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             what = "computing the run…" if units else "no units selected"
             ps.fit_title(self.line_plot, f"units over time ({what})")
             return
+        if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
+            self.values = None
+            self.rows = []
+            self.image.clear()
+            self._set_lines(np.zeros((0, 0)), [])
+            ps.fit_title(self.line_plot, f"units over time (not drawn: a run of "
+                         f"{trace.n_steps:,} steps keeps only checkpoints)")  # fmt: skip
+            return
         all_values = unit_values(trace, s.layer, s.direction, q)
         units = [u for u in units if u < all_values.shape[1]]
         self.rows = activity_order(all_values, units)
