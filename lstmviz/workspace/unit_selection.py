@@ -35,6 +35,10 @@ class Field(enum.Enum):
 Listener = Callable[[Field], None]
 
 
+#: Widest range of steps ``by_expression`` tests on a bounded trace (recomputed for it).
+MAX_BOUNDED_SPAN = 100_000
+
+
 def unit_values(trace: Trace, layer: int, direction: int, quantity: str) -> npt.NDArray:
     """``(T, H)`` of one quantity of one layer/direction (clamped: a view never indexes past
     its own trace whatever it is told)."""
@@ -175,6 +179,14 @@ class UnitSelection:
         steps = [int(t) for t in steps if 0 <= int(t) < trace.n_steps]
         if not steps:
             raise ValueError("no step to test the condition at")
+        if getattr(trace, "bounded", False):  # recompute just the steps tested
+            a, b = min(steps), max(steps) + 1
+            if b - a > MAX_BOUNDED_SPAN:
+                raise ValueError(
+                    f"select at most {MAX_BOUNDED_SPAN:,} steps of a run this long "
+                    f"({trace.n_steps:,} steps, kept as checkpoints)"
+                )
+            trace, steps = trace.window(a, b), [t - a for t in steps]  # type: ignore[attr-defined]
         if bp.layers is not None:
             layer = bp.layers[0]
         if bp.directions is not None:
