@@ -282,3 +282,22 @@ def test_overview_envelopes_hold_every_value() -> None:
     np.testing.assert_array_equal(out.hi[3], full.layers[1].output[3 * B : 4 * B].max(0))
     head = bt.overview[("head",)]
     np.testing.assert_array_equal(head.lo[0], full.head_output[:B].min(0))
+
+
+def test_export_streams_the_full_traces_npz_or_refuses(tmp_path, monkeypatch) -> None:
+    from lstmviz.core import bounded_export
+    from lstmviz.core.export import save_trace_csv, save_trace_npz
+
+    model = MODELS["lstm_bi_stacked_head"]
+    x = _x(model, 1500)
+    full = np.load(save_trace_npz(run(model, x, trace="full"), tmp_path / "full.npz"))
+    bt = run_bounded(model, x, chunk=8)
+    got = np.load(save_trace_npz(bt, tmp_path / "bounded.npz"))
+    assert sorted(got.files) == sorted(full.files)
+    for name in full.files:
+        np.testing.assert_array_equal(got[name], full[name], err_msg=name)
+    with pytest.raises(ValueError, match="export it as NPZ"):
+        save_trace_csv(bt, tmp_path / "t.csv")
+    monkeypatch.setattr(bounded_export, "EXPORT_LIMIT", 100_000)
+    with pytest.raises(ValueError, match=r"would take .* GiB as NPZ.*trace.window"):
+        save_trace_npz(bt, tmp_path / "big.npz")
