@@ -68,6 +68,10 @@ def save_trace_npz(trace: Trace, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     if out.suffix.lower() != ".npz":
         out = out.with_name(out.name + ".npz")  # np.savez would append it silently anyway
+    if getattr(trace, "bounded", False):  # recomputed steps: streamed, or refused when huge
+        from lstmviz.core.bounded_export import save_bounded_npz
+
+        return save_bounded_npz(trace, out)  # type: ignore[arg-type]
     arrays = {name: np.asarray(arr) for name, arr in trace_arrays(trace)}
     with open(out, "wb") as fh:
         np.savez_compressed(fh, **arrays)
@@ -86,6 +90,11 @@ def save_trace_csv(trace: Trace, path_or_dir: str | os.PathLike[str]) -> list[Pa
     axis, so it goes in as a single row. Returns the files written.
     """
     target = Path(path_or_dir)
+    if getattr(trace, "bounded", False):
+        raise ValueError(
+            f"a run of {trace.n_steps:,} steps keeps only checkpoints: export it as NPZ "
+            "(streamed), not CSV"
+        )
     per_step = [(n, a) for n, a in trace_arrays(trace) if a.ndim == 2]
     if target.suffix.lower() == ".csv":
         header = ["step"]
