@@ -628,3 +628,102 @@ def test_inspector_equations_recompute_their_numbers_and_say_when_a_clip_acted()
             else:
                 assert c_line.endswith(f"= {dt.c[t, u]:.3f}") and "clipped" not in c_line
     assert clipped > 0
+
+
+# -- any order of user actions on GRU, RNN and mixed models ---------------------------------------
+CELL_MODELS = (
+    lambda: gru_model(seed=20)[0],
+    lambda: rnn_model(seed=21)[0],
+    lambda: mixed_model(seed=22)[0],
+    lambda: __import__("model_factories").keras_like(D=D, H=6, seed=23)[0],
+)
+CELL_BREAKPOINTS = ("any z > 0.6", "r saturated > 50%", "|h| > 0.5", "any n > 0.5 in layer 1",
+                    "any f < 0.3", "step 3")  # fmt: skip
+
+
+def _cell_actions():
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.tuples(st.just("model"), st.integers(0, len(CELL_MODELS) - 1)),
+        st.tuples(st.just("layer"), st.integers(0, 2)),
+        st.tuples(st.just("direction"), st.integers(0, 1)),
+        st.tuples(st.just("unit"), st.integers(0, 8)),
+        st.tuples(st.just("step"), st.integers(-2, 60)),
+        st.tuples(st.just("breakpoint"), st.integers(0, len(CELL_BREAKPOINTS) - 1)),
+        st.tuples(st.just("run"), st.booleans()),
+        st.tuples(st.just("tab"), st.integers(0, 3)),
+        st.tuples(st.just("hover"), st.integers(0, 6)),
+        st.tuples(st.just("sequence"), st.integers(1, 40)),
+        st.tuples(st.just("wait"), st.just(0)),
+    )
+
+
+def check_cells(window) -> None:
+    """Every view on screen shows the selected direction's own cell (after every action)."""
+    ws = window.workspace
+    trace, s = ws.trace, ws.selection
+    w = ws.model.layers[s.layer].directions[s.direction]
+    assert s.gate in w.cell.gate_names
+    if window.tabs.currentIndex() == 0:
+        heat = window.weights_view.heatmap("W_x")
+        np.testing.assert_array_equal(heat.image.image, w.W_x.astype(np.float32))
+        assert sum(line.isVisible() for line in heat.separators) == w.cell.n_gates - 1
+        return
+    if window._debug_panel is None or trace is None:
+        return
+    panel = window.debug_panel
+    dt = trace.layers[s.layer].directions[s.direction]
+    t = ws.step
+    if panel.views.currentWidget() is panel.step_view:
+        check_step_view(panel, dt, t)
+    if panel.unit_inspector._dt is dt:
+        check_inspector(panel, dt, t, s.unit)
+    tp = panel.time_plots
+    if panel.views.currentWidget() is tp and tp._trace is trace:
+        assert tuple(tp.gate_lines) == dt.cell.gate_names
+        for g, line in tp.gate_lines.items():
+            np.testing.assert_array_equal(line.yData, dt.gate(g)[:, s.unit])
+    page = panel.diagnostics_page
+    if panel.views.currentWidget() is page and page.currentIndex() == 1:
+        view = page.view
+        if view._trace is trace and view._sel[:2] == (s.layer, s.direction):
+            gates = [g.name for g in dt.cell.gates if g.role == "gate"]
+            assert view.saturation.shape == (len(gates), dt.weights.hidden_size)
+
+
+def test_views_follow_any_order_of_actions_on_gru_rnn_and_mixed_models(
+    make_main_window, qtbot, tmp_path, monkeypatch
+):
+    import sys
+
+    import test_coherence as tc
+    from hypothesis import HealthCheck, given, settings
+
+    monkeypatch.setattr(tc, "MODELS", CELL_MODELS)
+    monkeypatch.setattr(tc, "BREAKPOINTS", CELL_BREAKPOINTS)
+    errors: list[BaseException] = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, exc, tb: errors.append(exc))
+    window = make_main_window(size=(1400, 900))
+    window.set_model(CELL_MODELS[2]())
+    window.tabs.setCurrentIndex(1)
+
+    @settings(
+        max_examples=4,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(actions=__import__("hypothesis").strategies.lists(_cell_actions(), min_size=25,
+                                                              max_size=30))  # fmt: skip
+    def run(actions):
+        driver = tc.Driver(window, qtbot, tmp_path)
+        for kind, arg in actions:
+            try:
+                driver.apply(kind, arg)
+            except ValueError as exc:  # only a breakpoint's text may be refused
+                assert kind == "breakpoint", exc
+            assert not errors, f"exception in the event loop after {kind} {arg}: {errors[0]!r}"
+            check_cells(window)
+        assert driver.actions == len(actions)
+
+    run()
