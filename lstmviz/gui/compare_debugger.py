@@ -100,6 +100,7 @@ class CompareStepRows:
             view.states.addItem(item)
         self.active = False  # B's and Δ's rows laid out in the view
         self.message = ""
+        self.title = ""  # the states plot's title in compare mode (shown elided)
         self._key: tuple = ()
         self._dd: DirectionDelta | None = None
         #: per row, looked up once per direction: (name, A array, B array, B levels, Δ levels)
@@ -192,13 +193,16 @@ class CompareStepRows:
             q = hit[2] if hit is not None else rows[-1].name
             r = next((k for k, row in enumerate(rows) if q in (row.name, row.attr)), n - 1)
             self._div = (div.step, div.unit, self._base_d + r + 0.5)
-            note = f" — ★ first divergence: step {div.step}, unit {div.unit}, {q}"
+            note = f"★ first divergence: step {div.step}, unit {div.unit}, {q} · "
         elif div is not None:
-            note = f" — first divergence in layer {div.layer}, direction {div.direction}"
+            note = f"first divergence in layer {div.layer}, direction {div.direction} · "
+        # what matters first (an elided title keeps its start): the divergence, or the reason
+        # B's rows are empty
         if self._dd is not None:
-            title = f"A (top) · B · Δ = B − A (B's layer {self._dd.layer_b}){note}"
+            title = f"{note}rows A, B (its layer {self._dd.layer_b}), Δ = B − A"
         else:
-            title = f"A (top) · {self.message}"
+            title = self.message
+        self.title = title
         ps.fit_title(view.states, title, size="9pt")
         self.active = True
         if self._dd is None:
