@@ -218,8 +218,9 @@ def test_members_stored_twice_are_refused(tmp_path: Path) -> None:
 
 def test_gru_arrays_are_named_as_such(tmp_path: Path) -> None:
     """g2p_en ships its GRU as checkpoint20.npz (enc_w_ih (768, 256), ...): since issue 14 it
-    opens (tests/io/test_gru_arrays.py); unnamed Keras-layout [D, 3H] arrays are still refused
-    as a GRU. Made here from torch.nn.GRU (PyTorch layout) and in Keras' [D, 3H] layout."""
+    opens (tests/io/test_gru_arrays.py), and so do unnamed Keras-layout [D, 3H] arrays
+    (tests/io/test_gru_unnamed_arrays.py); GRU-shaped arrays out of order are refused as a GRU
+    that fits no layout. Made here from torch.nn.GRU and in Keras' [D, 3H] layout."""
     import torch
 
     gru = torch.nn.GRU(5, 8)
@@ -232,5 +233,7 @@ def test_gru_arrays_are_named_as_such(tmp_path: Path) -> None:
     )
     assert lstmviz.load_model(tmp_path / "torch_gru.npz").layers[0].kind == "GRUCell"
     (tmp_path / "keras_gru.npz").write_bytes(npz(a=f32(5, 24), b=f32(8, 24), c=f32(2, 24)))
-    with pytest.raises(LoadError, match=r"look like a GRU, not an LSTM: b \(8, 24\)"):
-        lstmviz.load_model(tmp_path / "keras_gru.npz")
+    assert lstmviz.load_model(tmp_path / "keras_gru.npz").layers[0].kind == "GRU"
+    (tmp_path / "shuffled.npz").write_bytes(npz(b=f32(8, 24), a=f32(5, 24), c=f32(2, 24)))
+    with pytest.raises(LoadError, match=r"look like a GRU \(b \(8, 24\).*fit no GRU layout"):
+        lstmviz.load_model(tmp_path / "shuffled.npz")

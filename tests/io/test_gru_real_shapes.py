@@ -69,12 +69,6 @@ def test_g2p_en_style_npz_of_two_grus(which):
     np.testing.assert_allclose(out, expected[which], atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lstmviz/io/arrays/numpy_file.py: unnamed Keras GRU arrays (np.savez(*get_weights())"
-    ": [D,3H], [H,3H], [2,3H]) are refused as 'lstmviz shows LSTM layers only'; the shape "
-    "parser has no 3-gate layouts",
-)
 def test_unnamed_keras_get_weights_of_a_gru():
     expected = np.load(FIXTURES / "keras_get_weights_gru_expected.npz")
     model = _load_choosing(FIXTURES / "keras_get_weights_gru.npz", "keras")

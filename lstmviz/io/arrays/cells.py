@@ -65,6 +65,7 @@ class Context:
     file: str
     source_format: str
     forget_bias: float | None = None  # given by the user (tf1 only)
+    nonlinearity: str | None = None  # given by the user (a PyTorch-layout nn.RNN only)
 
 
 def is_backward(prefix: str) -> bool:
@@ -130,6 +131,11 @@ def _keras(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
 
 
 def _pytorch(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
+    rows, cols = cell["w_hh"].array.shape
+    if "w_hr" not in cell and rows in (3 * cols, cols):
+        from lstmviz.io.arrays.gru_names import torch_recurrent  # an nn.GRU or nn.RNN
+
+        return torch_recurrent(cell, ctx, reverse)
     w_ih, w_hh = _f(cell["w_ih"], ctx), _f(cell["w_hh"], ctx)
     stored = [_stored("W_x", cell["w_ih"]), _stored("W_h", cell["w_hh"])]
     transforms, notes = [], []

@@ -130,3 +130,22 @@ def keras_recurrent(cell: Mapping[str, object], ctx: object, reverse: bool) -> l
     if rec.shape[1] == 3 * rec.shape[0]:
         return [gru_direction(name, "GRU", weights, None, src, reverse)]
     return [rnn_direction(name, "SimpleRNN", weights, None, src, reverse)]
+
+
+def torch_recurrent(cell: Mapping[str, object], ctx: object, reverse: bool) -> list:
+    """A PyTorch-layout cell whose ``weight_hh`` is ``[3H, H]`` (``nn.GRU``) or ``[H, H]``
+    (``nn.RNN``), found by shape among unnamed arrays: read by the torch reader's own
+    conversion (``model_from_state_dict`` on the cell under ``nn.GRU``'s names), so r, z, n stay
+    as stored and the GRU's two biases apart; the provenance then names the file's arrays."""
+    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0"}
+    names["b_hh"] = "bias_hh_l0"
+    tensors = {torch: cell[role].array for role, torch in names.items() if role in cell}  # type: ignore[attr-defined]
+    model = model_from_state_dict(
+        tensors,
+        file=ctx.file,  # type: ignore[attr-defined]
+        source_format=ctx.source_format,  # type: ignore[attr-defined]
+        nonlinearity=getattr(ctx, "nonlinearity", None),
+    )
+    mapping = {torch: cell[role].name for role, torch in names.items() if role in cell}  # type: ignore[attr-defined]
+    model = renamed_back(model, mapping)
+    return [d.replace(reverse=reverse) for d in model.layers[0].directions]

@@ -14,9 +14,17 @@ tf1        kernel [D+H,4H], [bias [4H]]; forget_bias added at run time   i,j,f,o
 onnx       W [dirs,4H,D], R [dirs,4H,H], [B [dirs,8H]], [P [dirs,3H]]   i,o,f,c
 =========  ==========================================================  ===========
 
+Keras and PyTorch cells may also be GRUs or plain RNNs, told by the recurrent matrix: Keras
+``GRU`` kernel ``[D,3H]``, recurrent ``[H,3H]``, bias ``[2,3H]`` (reset after) or ``[3H]``
+(reset before), ``SimpleRNN`` ``[D,H], [H,H], [H]``; ``nn.GRU`` ``[3H,D], [3H,H]`` with two
+``[3H]`` biases, ``nn.RNN`` ``[H,D], [H,H]`` with two ``[H]`` (as ``get_weights()`` and
+``parameters()`` list them).
+
 Shapes tell Keras, PyTorch and TF1 apart (``[H,4H]`` vs ``[4H,H]``; one merged kernel), but a
 bias-free ``[4H,D], [4H,H]`` pair fits PyTorch and ONNX with the direction axis dropped, whose
-gate orders differ: then the caller must choose (``ChoiceRequired``, option ``layout``).
+gate orders differ, and a bias-free plain RNN with D = H (``[H,H], [H,H]``) fits Keras and
+PyTorch, one the transpose of the other: then the caller must choose (``ChoiceRequired``,
+option ``layout``).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lstmviz.core.cells import GRU_CELL
 from lstmviz.io.arrays.cells import Cell, Item, LayerSpec, is_backward
 
 DESCRIPTIONS = {
@@ -33,6 +42,16 @@ DESCRIPTIONS = {
     "pytorch": "pytorch (weight_ih [4H,D], weight_hh [4H,H], bias_ih + bias_hh; gates i,f,g,o)",
     "tf1": "tf1 (kernel [D+H,4H], bias [4H]; gates i,j,f,o; forget_bias 1.0 added)",
     "onnx": "onnx (W [dirs,4H,D], R [dirs,4H,H], B [dirs,8H]; gates i,o,f,c)",
+}
+_GATES = {k: ",".join(GRU_CELL.stored_order(k).names) for k in ("keras", "torch")}
+#: The GRU and plain-RNN readings of the layouts whose cells may be one (``cell_kind``).
+CELL_DESCRIPTIONS = {
+    ("keras", "GRU"): "keras (GRU kernel [D,3H], recurrent_kernel [H,3H], bias [2,3H] or [3H]; "
+    f"gates {_GATES['keras']})",
+    ("keras", "RNN"): "keras (SimpleRNN kernel [D,H], recurrent_kernel [H,H], bias [H])",
+    ("pytorch", "GRU"): "pytorch (nn.GRU weight_ih [3H,D], weight_hh [3H,H], bias_ih, bias_hh; "
+    f"gates {_GATES['torch']})",
+    ("pytorch", "RNN"): "pytorch (nn.RNN weight_ih [H,D], weight_hh [H,H], bias_ih + bias_hh)",
 }
 NEEDED = (
     "expected kernel/recurrent_kernel/bias (Keras), weight_ih/weight_hh/bias_ih/bias_hh "
@@ -145,16 +164,41 @@ def _common_prefix(a: str, b: str) -> str:
 Option = tuple[Cell, int, int]
 
 
+def cell_kind(layout: str, cell: Cell) -> str:
+    """``"LSTM"``, ``"GRU"`` or ``"RNN"``: what a Keras or PyTorch cell's recurrent matrix
+    says (``[H, n·H]`` / ``[n·H, H]`` with n = 4, 3, 1); TF1 and ONNX cells are LSTMs."""
+    if layout == "keras":
+        H, cols = cell["recurrent"].array.shape
+    elif layout == "pytorch" and "w_hr" not in cell:
+        cols, H = cell["w_hh"].array.shape
+    else:
+        return "LSTM"
+    return {H: "RNN", 3 * H: "GRU"}.get(cols, "LSTM")
+
+
+def describe(layout: str, specs: Sequence[LayerSpec] | None = None) -> str:
+    """The layout as ``specs`` read it: the LSTM's arrays, or the GRU's or plain RNN's."""
+    kinds = dict.fromkeys(cell_kind(layout, c) for s in specs or () for c in s.cells)
+    parts = [CELL_DESCRIPTIONS.get((layout, k), DESCRIPTIONS[layout]) for k in kinds]
+    return " / ".join(dict.fromkeys(parts)) or DESCRIPTIONS[layout]
+
+
 def _keras_options(items: Sequence[Item], pos: int) -> list[Option]:
+    """kernel [D,nH], recurrent_kernel [H,nH][, bias]: n = 4 (LSTM), 3 (GRU, bias [2,3H]
+    with reset_after, [3H] without) or 1 (SimpleRNN), told by the recurrent kernel."""
     k = items[pos].array
-    if k.ndim != 2 or k.shape[1] % 4 or pos + 1 >= len(items):
+    if k.ndim != 2 or pos + 1 >= len(items):
         return []
-    H = k.shape[1] // 4
-    if H == 0 or items[pos + 1].array.shape != (H, 4 * H):
+    rec = items[pos + 1].array.shape
+    if len(rec) != 2 or rec[0] == 0 or rec[1] != k.shape[1]:
         return []
+    H, cols = rec
+    if cols not in (4 * H, 3 * H, H):
+        return []
+    biases = [(2, cols), (cols,)] if cols == 3 * H else [(cols,)]
     cell = {"kernel": items[pos], "recurrent": items[pos + 1]}
     opts = []
-    if pos + 2 < len(items) and items[pos + 2].array.shape == (4 * H,):
+    if pos + 2 < len(items) and items[pos + 2].array.shape in biases:
         opts.append(({**cell, "bias": items[pos + 2]}, 3, H))
     return [*opts, (cell, 2, H)]
 
@@ -165,11 +209,13 @@ def _pytorch_options(items: Sequence[Item], pos: int) -> list[Option]:
     With ``proj_size`` P < H, weight_hh is [4H, P] and weight_hr [P, H] comes last.
     """
     w = items[pos].array
-    if w.ndim != 2 or w.shape[0] % 4 or w.shape[0] == 0 or pos + 1 >= len(items):
+    if w.ndim != 2 or w.shape[0] == 0 or pos + 1 >= len(items):
         return []
-    H = w.shape[0] // 4
     hh = items[pos + 1].array.shape
-    if len(hh) != 2 or hh[0] != 4 * H or not 0 < hh[1] <= H:
+    if len(hh) == 2 and hh[0] == w.shape[0] and hh[0] in (3 * hh[1], hh[1]):
+        return _torch_gru_rnn(items, pos)  # nn.GRU [3H, H] or nn.RNN [H, H]
+    H = w.shape[0] // 4
+    if w.shape[0] % 4 or len(hh) != 2 or hh[0] != 4 * H or not 0 < hh[1] <= H:
         return []
     P = hh[1]
     cell = {"w_ih": items[pos], "w_hh": items[pos + 1]}
@@ -182,6 +228,16 @@ def _pytorch_options(items: Sequence[Item], pos: int) -> list[Option]:
     if k < len(items) and items[k].array.shape == (P, H):
         return [({**cell, **bias, "w_hr": items[k]}, k + 1 - pos, P)]
     return []
+
+
+def _torch_gru_rnn(items: Sequence[Item], pos: int) -> list[Option]:
+    """weight_ih [nH,D], weight_hh [nH,H][, bias_ih [nH], bias_hh [nH]] with n = 3 or 1."""
+    rows, H = items[pos + 1].array.shape
+    cell = {"w_ih": items[pos], "w_hh": items[pos + 1]}
+    rest = [i.array.shape for i in items[pos + 2 : pos + 4]]
+    if rest == [(rows,)] * 2:
+        return [({**cell, "b_ih": items[pos + 2], "b_hh": items[pos + 3]}, 4, H), (cell, 2, H)]
+    return [(cell, 2, H)]
 
 
 def _tf1_options(items: Sequence[Item], pos: int) -> list[Option]:
@@ -252,6 +308,8 @@ def _layer_options(
     for cell, used, width_out in _OPTIONS[layout](items, pos):
         if partial and layout == "tf1" and "bias" not in cell:
             continue  # among other arrays, a lone [R, 4H] matrix is too weak a sign
+        if partial and len(cell) == 2 and cell_kind(layout, cell) == "RNN":
+            continue  # so is a bias-free [D, H], [H, H] pair (two Dense kernels)
         if width is not None and _input_width(layout, cell) != width:
             continue
         out.append(([cell], used, width_out))

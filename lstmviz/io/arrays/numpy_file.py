@@ -1,4 +1,4 @@
-"""Bare NumPy arrays (``.npz`` archives, single ``.npy`` files) holding LSTM weights.
+"""Bare NumPy arrays (``.npz`` archives, single ``.npy`` files) holding LSTM, GRU or RNN weights.
 
 Nothing is unpickled: every header is parsed by ``numpy.lib.format`` (a literal, not a pickle),
 object dtypes are refused before any data is read, and each array's byte count is checked
@@ -212,7 +212,7 @@ def _choose(
             specs = run.specs
         return layout, "given", specs
     if len(by_names) > 1:
-        raise _choice(file, by_names, "names of several layouts")
+        raise _choice(file, by_names, "names of several layouts", {})
     if by_names:
         return by_names[0], "guessed from names", _named(by_names[0], items)
     if not floats:
@@ -228,7 +228,7 @@ def _choose(
             choices=("tf1",),
         )
     if len(fitting) > 1:
-        raise _choice(file, fitting, f"shapes {_shapes(floats)}")
+        raise _choice(file, fitting, f"shapes {_shapes(floats)}", fits)
     if fitting:
         return fitting[0], "guessed from shapes", fits[fitting[0]]
     # Not every array is LSTM weight (Keras get_weights() of a whole model): the longest run.
@@ -239,20 +239,23 @@ def _choose(
         if gru is not None:
             item, h = gru
             raise LoadError(
-                f"{file}: arrays look like a GRU, not an LSTM: {item.name} {item.array.shape} "
-                f"holds 3 gate blocks of {h} where an LSTM has 4; lstmviz shows LSTM layers only"
+                f"{file}: arrays look like a GRU ({item.name} {item.array.shape}: 3 gate blocks "
+                f"of {h}) but fit no GRU layout; expected Keras kernel [D,3H], recurrent_kernel "
+                "[H,3H], bias [2,3H] or [3H], or PyTorch [3H,D], [3H,H], [3H], [3H], in order"
             )
         raise LoadError(f"{file}: arrays {_shapes(floats)} fit no LSTM layout; {al.NEEDED}")
     top = max(run.count for run in found.values())
     best = [name for name, run in found.items() if run.count == top]
     if len(best) > 1:
-        raise _choice(file, best, f"runs of {top} arrays among {_shapes(floats)}")
+        specs = {name: found[name].specs for name in best}
+        raise _choice(file, best, f"runs of {top} arrays among {_shapes(floats)}", specs)
     return best[0], "guessed from shapes", found[best[0]].specs
 
 
 def _three_gate_matrix(items: list[cells.Item]) -> tuple[cells.Item, int] | None:
-    """A square recurrent matrix of a GRU — PyTorch/ONNX ``[3H, H]`` or Keras ``[H, 3H]`` —
-    and its H, when no LSTM ``[4H, H]`` / ``[H, 4H]`` one is there (g2p_en's ``enc_w_hh``)."""
+    """A recurrent matrix of a GRU — PyTorch/ONNX ``[3H, H]`` or Keras ``[H, 3H]`` — and its
+    H, when no LSTM ``[4H, H]`` / ``[H, 4H]`` one is there: arrays that fit no GRU layout (an
+    ONNX GRU's ``[dirs, 3H, H]`` squeezed, arrays out of order) are told what would."""
     shapes = [i.array.shape for i in items if i.array.ndim == 2 and min(i.array.shape) > 0]
     if any(max(shape) == 4 * min(shape) for shape in shapes):
         return None
@@ -270,8 +273,11 @@ def _named(layout: str, items: list[cells.Item]) -> list[cells.LayerSpec] | None
     return specs
 
 
-def _choice(file: str, layouts: list[str], why: str) -> ChoiceRequired:
-    options = "; ".join(al.DESCRIPTIONS[name] for name in layouts)
+def _choice(
+    file: str, layouts: list[str], why: str, specs: dict[str, list[cells.LayerSpec] | None]
+) -> ChoiceRequired:
+    """Ask which layout; each is described as the arrays would read in it (LSTM, GRU or RNN)."""
+    options = "; ".join(al.describe(name, specs.get(name)) for name in layouts)
     return ChoiceRequired(
         f"{file}: {why} fit more than one layout: {options}; pass layout= to choose",
         option="layout",
@@ -301,9 +307,11 @@ def load_arrays(
     forget_bias: float | None = None,
     prefix: str | None = None,
     budget: object = 1.0,
+    nonlinearity: str | None = None,
 ) -> LSTMModel:
     """Read the arrays, decide the layout (or use ``layout=``), build the canonical model;
-    ``budget`` multiplies the limits a ``.npz`` may inflate to."""
+    ``budget`` multiplies the limits a ``.npz`` may inflate to; ``nonlinearity`` is an
+    ``nn.RNN``'s (tanh or relu), which arrays never record."""
     file = probe.name
     factor = budget_factor(budget, file)
     if forget_bias is not None:
@@ -331,6 +339,7 @@ def load_arrays(
             source_path=str(probe.path),
             prefix=prefix,
             notes=notes,
+            nonlinearity=nonlinearity,
         )
         layers = tuple(
             replace(
@@ -344,16 +353,19 @@ def load_arrays(
         return model.replace(layers=layers, framework="PyTorch layout (NumPy arrays)")
     if not specs:
         raise LoadError(
-            f"{file}: names suggest {chosen} but no complete LSTM cell was found; {al.NEEDED}"
+            f"{file}: names suggest {chosen} but no complete recurrent cell was found; {al.NEEDED}"
         )
-    ctx = cells.Context(file, source_format, forget_bias if chosen == "tf1" else None)
+    fb = forget_bias if chosen == "tf1" else None
+    ctx = cells.Context(file, source_format, fb, nonlinearity)
+    kinds = list(dict.fromkeys(al.cell_kind(chosen, c) for spec in specs for c in spec.cells))
+    what = kinds[0] if len(kinds) == 1 else "recurrent layer"  # "the GRU stack", "not a GRU"
     used = {item.name for spec in specs for cell in spec.cells for item in cell.values()}
     if how != "guessed from names":
         notes.extend(al.doubts(specs))
     skipped = [k for k, v in arrays.items() if k not in used and v.dtype.kind == "f"]
     if skipped and how != "guessed from names":
         notes.append(
-            f"only {len(used)} of {len(arrays)} arrays form the LSTM stack; not used: "
+            f"only {len(used)} of {len(arrays)} arrays form the {what} stack; not used: "
             f"{', '.join(skipped[:6])}{', ...' if len(skipped) > 6 else ''}"
         )
     unused: dict[str, list[str]] = {}
@@ -365,7 +377,7 @@ def load_arrays(
             name=group,
             kind="tensor",
             weights=tuple((k, tuple(arrays[k].shape)) for k in keys),
-            note="not an LSTM; not used",
+            note=f"not {'an' if what[0] in 'LR' else 'a'} {what}; not used",
         )
         for group, keys in unused.items()
     ]
@@ -379,7 +391,7 @@ READER = Reader(
     sniff=sniff,
     load=load_arrays,
     priority=-10,
-    options=("layout", "forget_bias", "prefix", "budget"),
+    options=("layout", "forget_bias", "prefix", "budget", "nonlinearity"),
 )
 
 __all__ = ["READER", "load_arrays", "read_arrays", "sniff"]
