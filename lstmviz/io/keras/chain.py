@@ -65,6 +65,11 @@ def _recurrent_kind(f: FoundLayer) -> str:
     return _RECURRENT_KINDS.get(base) or (base if base.startswith("ConvLSTM") else "")
 
 
+def _cell_word(f: FoundLayer) -> str:
+    """How a note names a recurrent layer: LSTM (also CuDNNLSTM), GRU, SimpleRNN."""
+    return "LSTM" if f.base_kind in LSTM_KINDS else f.base_kind.removeprefix("CuDNN")
+
+
 def _what_it_is(found: Sequence[FoundLayer]) -> str:
     """What the file is when it holds no LSTM lstmviz runs: the recurrent layers it has
     instead (GRU, SimpleRNN, a convolutional LSTM, an LSTM per time slice), or none."""
@@ -151,9 +156,11 @@ class _Chain:
             why = f"not run: pass merge_mode= for {last.name!r} (sum, mul or ave)"
             self.infos.append(layer_info(f, why))
             return False
+        word = _cell_word(f)
+        kept = "LSTMs" if word == "LSTM" else "layers"
         self.notes.append(
-            f"LSTM {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
-            f"{last.output_size}; only the LSTMs up to {last.name!r} are run"
+            f"{word} {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
+            f"{last.output_size}; only the {kept} up to {last.name!r} are run"
         )
         self.infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
         return False
@@ -204,7 +211,7 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         if len(heads) < 2:
             return model
         why = (
-            f"{len(heads)} LSTM chains that do not feed each other; the first runs "
+            f"{len(heads)} chains of recurrent layers that do not feed each other; the first runs "
             f"(layer={heads[0]!r}); open another with layer= "
             + ", ".join(repr(n) for n in heads[1:4])
             + (", …" if len(heads) > 4 else "")
@@ -258,7 +265,7 @@ def _build(
             if chain.layers and end != chain.nodes[-1]:
                 why = graph.describe(end, chain.layers[-1].name)
                 chain.infos.append(layer_info(f, f"not run: {why}"))
-                chain.notes.append(f"LSTM {f.name!r} is not run: {why}")
+                chain.notes.append(f"{_cell_word(f)} {f.name!r} is not run: {why}")
                 continue
             path, _ = graph.trace(f)  # only for the LSTMs chained: their paths are disjoint
             between = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
@@ -283,7 +290,8 @@ def _build(
     skipped = [f.name for f in found if f.is_lstm and f.name not in run]
     if skipped:
         chain.notes.append(
-            f"LSTMs not run: {', '.join(repr(n) for n in skipped[:8])}; layer=<name> runs one "
+            f"recurrent layers not run: {', '.join(repr(n) for n in skipped[:8])}; layer=<name> "
+            "runs one "
             "from its own input"
         )
     return LSTMModel(

@@ -365,13 +365,15 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
         - {n.op_type for n in graph.nodes if id(n) in folded}
     )
     notes = []
+    kinds = sorted({"LSTM" if n.op_type.endswith("LSTM") else n.op_type for n in chosen.nodes})
+    run = "LSTM" if kinds == ["LSTM"] else "/".join(kinds)  # GRU, RNN, mixed stacks
     if others:
         notes.append(
-            f"only the LSTM nodes are run; other nodes "
+            f"only the {run} nodes are run; other nodes "
             f"({', '.join(others[:8])}{', ...' if len(others) > 8 else ''}) are not"
         )
     if graph.parent is not None:
-        notes.append(f"the LSTM is in the subgraph {quote(graph.path, 120)}")
+        notes.append(f"the {run} stack is in the subgraph {quote(graph.path, 120)}")
     if graph.owner_op in ("Loop", "Scan"):
         notes.append(
             f"onnxruntime runs this {graph.owner_op} body once per iteration; lstmviz runs "
