@@ -47,6 +47,8 @@ CHECKPOINT_BYTES = 384 * 2**20
 OVERVIEW_BYTES = 192 * 2**20
 #: Bytes of recomputed chunks kept (LRU).
 CACHE_BYTES = 128 * 2**20
+#: Bytes of one call of the first pass (many chunks at once).
+FIRST_PASS_BYTES = 64 * 2**20
 #: Fewest steps per chunk: a chunk's recompute costs about K steps of the recurrence.
 MIN_CHUNK = 16
 Cancel = Callable[[], bool]
@@ -450,23 +452,35 @@ def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: Stat
     ck = {s: np.empty((tr.n_chunks, v.shape[0]), tr.dtype) for s, v in states.items()}
     tr.checkpoints[(k, d)] = ck
     ov: dict[str, MinMax] = {}
-    order = range(tr.n_chunks - 1, -1, -1) if w.reverse else range(tr.n_chunks)
+    # Runs of many chunks in one call (bitwise the same: module docstring) cost one call's
+    # overhead per ~FIRST_PASS_BYTES instead of per chunk; the checkpoints are read off the
+    # rows at each chunk's edge.
+    per_step = (len(names) + 4) * w.hidden_size * tr.dtype.itemsize
+    G = max(1, FIRST_PASS_BYTES // (per_step * tr.K))
+    groups = [range(c, min(c + G, tr.n_chunks)) for c in range(0, tr.n_chunks, G)]
+    done = 0
     with np.errstate(all="ignore"):
-        for i, c in enumerate(order):
+        for g in reversed(groups) if w.reverse else groups:
             if cancel is not None and cancel():
                 raise Cancelled
-            if i % 512 == 0:
-                progress(i / tr.n_chunks)  # the workspace's job.report raises when cancelled
-            for s, v in states.items():
-                ck[s][c] = v
-            a, b = tr.chunk_bounds(c)
-            t = _run_chunk(w, tr.layer_input_rows(k, a, b), states, tr.dtype, tr.engine)
+            progress(done / tr.n_chunks)  # the workspace's job.report raises when cancelled
+            A, B = tr.chunk_bounds(g[0])[0], tr.chunk_bounds(g[-1])[1]
+            t = _run_chunk(w, tr.layer_input_rows(k, A, B), states, tr.dtype, tr.engine)
+            for c in g:
+                a, b = tr.chunk_bounds(c)
+                edge = (b == B) if w.reverse else (a == A)
+                for s_name, v in states.items():
+                    if edge:
+                        ck[s_name][c] = v
+                    else:  # the state after the row before this chunk in processing order
+                        ck[s_name][c] = t.state(s_name)[b - A if w.reverse else a - 1 - A]
             for name in names:
                 arr = getattr(t, name)
                 if name not in ov:
                     ov[name] = MinMax.empty(tr.n_steps, block, arr.shape[1], tr.dtype)
-                ov[name].add(a, arr)
-            states = {s: np.array(t.state_last(s)) for s in states}
+                ov[name].add(A, arr)
+            states = {s_name: np.array(t.state_last(s_name)) for s_name in states}
+            done += len(g)
     tr.overview[(k, d)] = ov
 
 

@@ -301,3 +301,16 @@ def test_export_streams_the_full_traces_npz_or_refuses(tmp_path, monkeypatch) ->
     monkeypatch.setattr(bounded_export, "EXPORT_LIMIT", 100_000)
     with pytest.raises(ValueError, match=r"would take .* GiB as NPZ.*trace.window"):
         save_trace_npz(bt, tmp_path / "big.npz")
+
+
+@pytest.mark.parametrize("first_pass_bytes", [1, 3000])
+def test_first_pass_in_single_chunks_or_runs_of_chunks(monkeypatch, first_pass_bytes) -> None:
+    """The first pass runs many chunks per call; its checkpoints are read off the rows at
+    each chunk's edge, so a run of one chunk per call or a few per call gives the same."""
+    from lstmviz.core import checkpointed_trace
+
+    monkeypatch.setattr(checkpointed_trace, "FIRST_PASS_BYTES", first_pass_bytes)
+    for name in ("lstm_bi_stacked_head", "gru_after", "lstm_go_backwards_sum"):
+        model = MODELS[name]
+        x = _x(model, 700)
+        _assert_same(run(model, x, trace="full"), run_bounded(model, x, chunk=6))
