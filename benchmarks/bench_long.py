@@ -1,0 +1,204 @@
+"""A million steps at H = 1024: the bounded trace's run time, memory, jumps and scans.
+
+Issue 17's case: one ``LSTM(64, 1024)`` layer on T = 1,000,000 steps, where a full trace
+would hold ~53 GB. ``run(trace="bounded")`` keeps the states every K steps and a min/max
+overview, and recomputes any step on demand (bitwise the full trace's values, see
+``tests/core/test_bounded_trace.py``).
+
+Core part (default): in one process, in this order so the peak RSS is the bounded run's
+alone: (1) the bounded run over ``--steps`` steps read from a memory-mapped ``.npy``,
+(2) peak RSS, (3) jumps to random steps (every quantity the step view reads at that step),
+(4) breakpoint scans: ``any f < -1`` over the whole run (the overview proves it never fires,
+nothing is recomputed) and ``mean h > 2`` (no overview can rule out a mean: every window is
+recomputed) up to ``--scan-steps``; then (5) full-trace and bounded runs of ``--full-steps``
+steps interleaved (the full trace of 10⁶ steps does not fit: its per-step time is scaled).
+GUI part (``--gui``): a real ``MainWindow`` opens the model and the memory-mapped sequence,
+runs it in its worker (the same bounded run), then jumps to random steps and steps forward,
+timing each until the views have updated; peak RSS of the whole GUI process.
+
+Run: ``python benchmarks/bench_long.py [--steps T] [--hidden H] [--gui]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import header
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+import numpy as np
+
+from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel
+
+
+def make_model(D: int, H: int, seed: int = 0) -> LSTMModel:
+    """What torch.nn.LSTM(D, H) holds (uniform ±1/√H), canonical gate order."""
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(H)
+    w = LSTMDirection(
+        W_x=rng.uniform(-s, s, (4 * H, D)).astype(np.float32),
+        W_h=rng.uniform(-s, s, (4 * H, H)).astype(np.float32),
+        b=rng.uniform(-s, s, 4 * H).astype(np.float32),
+    )
+    return LSTMModel((LSTMLayer("lstm", (w,)),))
+
+
+def make_sequence(path: Path, T: int, D: int) -> np.ndarray:
+    """A (T, D) float32 .npy written a block at a time, returned memory-mapped."""
+    if not path.exists():
+        out = np.lib.format.open_memmap(path, "w+", np.float32, (T, D))
+        rng = np.random.default_rng(1)
+        for a in range(0, T, 65536):
+            out[a : a + 65536] = rng.standard_normal((min(65536, T - a), D), np.float32)
+        out.flush()
+        del out
+    from lstmviz.core.sequence import load_sequence
+
+    return load_sequence(path, D)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+STEP_VIEW = ("i", "f", "g", "o", "c", "act_c", "h", "z_x", "z_h", "pre")
+
+
+def core(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
+    from lstmviz.core import compiled, run
+    from lstmviz.core.breakpoints import parse_breakpoint
+    from lstmviz.core.trace_scan import next_hit
+
+    compiled.recurrence()  # a compile is not the run's cost
+    T = x.shape[0]
+    rss0 = peak_rss_mib()
+    t0 = time.perf_counter()
+    bt = run(model, x, trace="bounded")
+    run_s = time.perf_counter() - t0
+    rss = peak_rss_mib()
+    print(f"bounded run, T = {T:,}: {run_s:.1f} s ({run_s / T * 1e6:.0f} µs/step), K = {bt.K},"
+          f" {bt.n_chunks:,} checkpoints, overview block {bt.overview_block},"
+          f" held {bt.nbytes / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB"
+          f" (before the run {rss0:,.0f} MiB)")  # fmt: skip
+    dt = bt.layers[0].directions[0]
+    rng = np.random.default_rng(3)
+    lat = []
+    for t in rng.integers(0, T, args.jumps):
+        t1 = time.perf_counter()
+        for name in STEP_VIEW:
+            np.asarray(getattr(dt, name)[int(t)])
+        lat.append(time.perf_counter() - t1)
+    lat_ms = np.array(lat) * 1e3
+    print(f"jump to a random step ({args.jumps} jumps, every step-view quantity):"
+          f" median {np.median(lat_ms):.1f} ms, max {lat_ms.max():.1f} ms")  # fmt: skip
+    bp = parse_breakpoint("any f < -1")
+    t1 = time.perf_counter()
+    found = next_hit(bt, [bp], 0)
+    print(f"scan 'any f < -1' over all {T:,} steps (pruned by the overview):"
+          f" {time.perf_counter() - t1:.2f} s, hit: {found}")  # fmt: skip
+    S = min(args.scan_steps, T - 1)
+    bps = [parse_breakpoint("mean h > 2"), parse_breakpoint(f"step {S}")]
+    t1 = time.perf_counter()
+    next_hit(bt, bps, 0)
+    scan_s = time.perf_counter() - t1
+    print(f"scan 'mean h > 2' over {S:,} steps (recomputed): {scan_s:.2f} s"
+          f" ({scan_s / S * 1e6:.0f} µs/step; the whole run: {scan_s / S * T:.0f} s)")  # fmt: skip
+    del bt
+    n = min(args.full_steps, T)
+    xs = np.array(x[:n])
+    full_s, bounded_s = [], []
+    for _ in range(args.repeat):
+        t1 = time.perf_counter()
+        tr = run(model, xs, trace="full")
+        full_s.append(time.perf_counter() - t1)
+        del tr
+        t1 = time.perf_counter()
+        tr = run(model, xs, trace="bounded")
+        bounded_s.append(time.perf_counter() - t1)
+        del tr
+    f, b = min(full_s), min(bounded_s)
+    print(f"T = {n:,}, interleaved ×{args.repeat}, best: full trace {f:.2f} s"
+          f" ({f / n * 1e6:.0f} µs/step), bounded {b:.2f} s ({b / n * 1e6:.0f} µs/step):"
+          f" bounded/full {b / f:.2f}×")  # fmt: skip
+    print(f"T = {T:,} bounded vs the full trace's per-step time at T = {n:,}, scaled:"
+          f" {run_s / (f / n * T):.2f}×")  # fmt: skip
+
+
+def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from lstmviz.core import compiled
+
+    app = QApplication.instance() or QApplication([])
+    from lstmviz.gui.main_window import MainWindow
+
+    compiled.recurrence()  # the app compiles in the background; here it is ready first
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    ws = window.workspace
+    t0 = time.perf_counter()
+    window.set_model(model)
+    window.set_sequence(x)
+    window.tabs.setCurrentIndex(1)  # Debugger: the run starts in a worker
+    while ws.trace is None or ws.jobs:
+        app.processEvents()
+        time.sleep(0.01)
+    run_s = time.perf_counter() - t0
+    trace = ws.trace
+    print(f"GUI: open + run T = {x.shape[0]:,} ({type(trace).__name__}) until shown:"
+          f" {run_s:.1f} s; peak RSS {peak_rss_mib():,.0f} MiB")  # fmt: skip
+    panel = window.debug_panel
+    rng = np.random.default_rng(4)
+    for tab, name in ((0, "This step"), (1, "Over time")):
+        panel.views.setCurrentIndex(tab)
+        app.processEvents()
+        lat = []
+        for t in rng.integers(0, x.shape[0], args.jumps):
+            t1 = time.perf_counter()
+            window.go_to_step(int(t))
+            app.processEvents()
+            lat.append(time.perf_counter() - t1)
+        steps = []
+        for _ in range(20):
+            t1 = time.perf_counter()
+            ws.step_by(1)
+            app.processEvents()
+            steps.append(time.perf_counter() - t1)
+        lat_ms, st_ms = np.array(lat) * 1e3, np.array(steps) * 1e3
+        print(f"GUI ({name}): jump to a random step median {np.median(lat_ms):.0f} ms,"
+              f" max {lat_ms.max():.0f} ms; one step forward median {np.median(st_ms):.0f} ms,"
+              f" max {st_ms.max():.0f} ms")  # fmt: skip
+    print(f"GUI: peak RSS after stepping {peak_rss_mib():,.0f} MiB")
+    window.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--inputs", type=int, default=64)
+    parser.add_argument("--full-steps", type=int, default=20_000)
+    parser.add_argument("--scan-steps", type=int, default=20_000)
+    parser.add_argument("--jumps", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--gui", action="store_true")
+    args = parser.parse_args()
+    print(header("bench_long"))
+    path = Path(tempfile.gettempdir()) / f"lstmviz_bench_long_{args.steps}x{args.inputs}.npy"
+    x = make_sequence(path, args.steps, args.inputs)
+    model = make_model(args.inputs, args.hidden)
+    (gui if args.gui else core)(args, x, model)
+
+
+if __name__ == "__main__":
+    main()
