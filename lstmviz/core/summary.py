@@ -152,15 +152,24 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
     return lines
 
 
+def _article(word: str) -> str:
+    """ "an LSTM", "an RNN", "a GRU", "a recurrent layer" (as the letters are spoken)."""
+    return "an" if word[0] in "AEFHILMNORSX" else "a"
+
+
 def model_summary(model: LSTMModel) -> str:
     """The whole model as text, as printed by ``lstmviz --info``."""
+    kinds = [layer.cell.name for layer in model.layers]
+    # Layers are named by their cell ("the last GRU"), "recurrent layer" when kinds mix: an
+    # all-LSTM model reads as it always has.
+    first, last = (kinds[0], kinds[-1]) if kinds else ("LSTM", "LSTM")
+    word = kinds[0] if len(set(kinds)) == 1 else "recurrent layer"
     sizes = f"input size {model.input_size}; output size {model.output_size}"
-    if model.head:  # the last LSTM's width is not what the network returns
+    if model.head:  # the last recurrent layer's width is not what the network returns
         sizes = (
-            f"input size {model.input_size}; last LSTM output size {model.output_size}; "
+            f"input size {model.input_size}; last {last} output size {model.output_size}; "
             f"network output size {model.head_output_size} (after the head)"
         )
-    kinds = [layer.cell.name for layer in model.layers]
     count = f"LSTM layers: {len(kinds)}"
     if set(kinds) != {"LSTM"}:  # GRU, plain RNN or a mix: name each layer's cell
         count = f"recurrent layers: {len(kinds)} ({', '.join(kinds)})"
@@ -180,13 +189,13 @@ def model_summary(model: LSTMModel) -> str:
             if info.is_lstm:
                 mark = ""
             elif emb is not None and info.kind == "Embedding" and shapes_of(info) == [emb]:
-                mark = "  [embedding: looks up token ids for the first LSTM]"
+                mark = f"  [embedding: looks up token ids for the first {first}]"
             elif info.name in head:
-                mark = "  [head: run after the last LSTM]"
+                mark = f"  [head: run after the last {last}]"
             elif info.name in between:
-                mark = "  [run between LSTMs]"
+                mark = f"  [run between {word}s]"
             else:
-                mark = "  [not an LSTM: shown, not run]"
+                mark = f"  [not {_article(word)} {word}: shown, not run]"
             note = f" — {info.note}" if info.note else ""
             lines.append(
                 f"  {info.name} ({info.kind}): {shapes}; {info.n_params:,} params{mark}{note}"

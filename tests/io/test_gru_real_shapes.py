@@ -107,13 +107,6 @@ def test_tflite_refusal_names_tensorflow_lite():
     bounded_load(FIXTURES / "gru_edge.tflite").assert_refused("TensorFlow Lite")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GRU/RNN-only models are described as LSTMs: lstmviz/core/summary.py ('last LSTM "
-    "output size', '[head: run after the last LSTM]', '[not an LSTM: shown, not run]', "
-    "'[embedding: ... for the first LSTM]'), lstmviz/io/onnx/model.py ('only the LSTM "
-    "nodes are run') and lstmviz/io/keras/chain.py ('2 LSTM chains', 'LSTMs not run')",
-)
 @pytest.mark.parametrize(
     ("name", "options"),
     [

@@ -161,7 +161,6 @@ def test_lstm_get_weights_still_read_as_lstm(tmp_path: Path) -> None:
     np.testing.assert_allclose(lstmviz.run(loaded, x).layers[0].output, want, atol=TOL, rtol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="lstmviz/core/summary.py: '[not an LSTM: shown, not run]'")
 def test_summary_of_unnamed_gru_arrays_never_says_lstm(tmp_path: Path) -> None:
     model, _ = _keras([L.GRU(4, return_sequences=True), L.Dense(3)], _x(5, 3), 13)
     loaded = lstmviz.load_model(_npz(tmp_path / "gru.npz", model.get_weights()))

@@ -70,6 +70,19 @@ def _cell_word(f: FoundLayer) -> str:
     return "LSTM" if f.base_kind in LSTM_KINDS else f.base_kind.removeprefix("CuDNN")
 
 
+def _kind_word(words: Sequence[str]) -> str:
+    """What notes call several recurrent layers: their one kind (``LSTM``, ``GRU``), else
+    ``recurrent``, so that an all-LSTM model's notes read as they always have."""
+    kinds = set(words)
+    return kinds.pop() if len(kinds) == 1 else "recurrent"
+
+
+def _plural(words: Sequence[str]) -> str:
+    """``LSTMs``, ``GRUs``, ``SimpleRNNs`` for one kind, ``recurrent layers`` for several."""
+    word = _kind_word(words)
+    return "recurrent layers" if word == "recurrent" else f"{word}s"
+
+
 def _what_it_is(found: Sequence[FoundLayer]) -> str:
     """What the file is when it holds no LSTM lstmviz runs: the recurrent layers it has
     instead (GRU, SimpleRNN, a convolutional LSTM, an LSTM per time slice), or none."""
@@ -107,6 +120,7 @@ class _Chain:
     infos: list[LayerInfo] = field(default_factory=list)
     before: list[FoundLayer] = field(default_factory=list)
     closed: bool = False
+    words: list[str] = field(default_factory=list)  # the chained layers' kinds (_cell_word)
 
     def bridge(
         self, f: FoundLayer, layer: LSTMLayer, between: Sequence[FoundLayer]
@@ -128,8 +142,8 @@ class _Chain:
         if isinstance(made, str):
             self.closed = True
             self.notes.append(
-                f"{kinds} between {last.name!r} and {f.name!r}: {made}; only the LSTMs up to "
-                f"{last.name!r} are run"
+                f"{kinds} between {last.name!r} and {f.name!r}: {made}; only the "
+                f"{_plural(self.words)} up to {last.name!r} are run"
             )
             self.infos.append(layer_info(f, f"not run: {made}"))
             return None
@@ -147,22 +161,22 @@ class _Chain:
             # concat (assumed) gives 2H, the next layer takes H: sum, mul or ave was used
             self.notes.insert(
                 0,
-                f"LSTM {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
+                f"{_cell_word(f)} {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
                 f"{last.name!r} merged with sum, mul or ave, not concat; this weights-only file "
                 f"does not record merge_mode: pass e.g. merge_mode={last.name}:mul "
                 f"(--option merge_mode={last.name}:mul; name:mode,… per layer) to run the "
-                f"LSTMs after {last.name!r}",
+                f"{_plural([*self.words, _cell_word(f)])} after {last.name!r}",
             )
             why = f"not run: pass merge_mode= for {last.name!r} (sum, mul or ave)"
             self.infos.append(layer_info(f, why))
             return False
-        word = _cell_word(f)
-        kept = "LSTMs" if word == "LSTM" else "layers"
         self.notes.append(
-            f"{word} {f.name!r} takes {layer.input_size} inputs but {last.name!r} gives "
-            f"{last.output_size}; only the {kept} up to {last.name!r} are run"
+            f"{_cell_word(f)} {f.name!r} takes {layer.input_size} inputs but {last.name!r} "
+            f"gives {last.output_size}; only the {_plural(self.words)} up to {last.name!r} "
+            "are run"
         )
-        self.infos.append(layer_info(f, "not run: input width differs from the previous LSTM"))
+        why = f"not run: input width differs from the previous {self.words[-1]}"
+        self.infos.append(layer_info(f, why))
         return False
 
     def add(self, f: FoundLayer, layer: LSTMLayer) -> None:
@@ -178,6 +192,7 @@ class _Chain:
                 "starts it from zeros, so its outputs differ from Keras'"
             )
         self.layers.append(layer)
+        self.words.append(_cell_word(f))
         self.nodes.append(f.wiring.node if f.wiring is not None else None)
         self.infos.append(layer_info(f))
 
@@ -210,8 +225,10 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         heads = [found[i].name for i in starts(found, graph)]
         if len(heads) < 2:
             return model
+        word = _kind_word([_cell_word(f) for f in found if f.is_lstm])
+        chains = "chains of recurrent layers" if word == "recurrent" else f"{word} chains"
         why = (
-            f"{len(heads)} chains of recurrent layers that do not feed each other; the first runs "
+            f"{len(heads)} {chains} that do not feed each other; the first runs "
             f"(layer={heads[0]!r}); open another with layer= "
             + ", ".join(repr(n) for n in heads[1:4])
             + (", …" if len(heads) > 4 else "")
@@ -226,9 +243,10 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
     if all(layer.name != name for layer in model.layers):
         # a layer lstmviz cannot run (or a width that does not fit) lies before it: start there
         model = _build(found, src, notes, graph, {i for i in range(at) if found[i].is_lstm})
-    why = (
-        f"layer={name!r} chosen: the LSTMs run are {', '.join(repr(x.name) for x in model.layers)}"
-    )
+    words = {f.name: _cell_word(f) for f in found}
+    kinds = _plural([words.get(x.name, "LSTM") for x in model.layers])
+    listed = ", ".join(repr(x.name) for x in model.layers)
+    why = f"layer={name!r} chosen: the {kinds} run are {listed}"
     return replace(model, notes=(why, *model.notes))
 
 
@@ -258,7 +276,8 @@ def _build(
                 chain.before.append(f)
             continue
         if chain.closed:
-            chain.infos.append(layer_info(f, "not run: the LSTM chain ended before it"))
+            word = _kind_word(chain.words)
+            chain.infos.append(layer_info(f, f"not run: the {word} chain ended before it"))
             continue
         if graph.wired(f):
             end = graph.end(f)
@@ -287,12 +306,12 @@ def _build(
         else dense_head(after, found[last_at], chain.layers[-1], graph.wired, src, chain.notes)
     )
     run = {x.name for x in chain.layers}
-    skipped = [f.name for f in found if f.is_lstm and f.name not in run]
+    skipped = [f for f in found if f.is_lstm and f.name not in run]
     if skipped:
         chain.notes.append(
-            f"recurrent layers not run: {', '.join(repr(n) for n in skipped[:8])}; layer=<name> "
-            "runs one "
-            "from its own input"
+            f"{_plural([_cell_word(f) for f in skipped])} not run: "
+            f"{', '.join(repr(f.name) for f in skipped[:8])}; layer=<name> runs one from its "
+            "own input"
         )
     return LSTMModel(
         layers=tuple(chain.layers),
@@ -332,7 +351,8 @@ def _embedding(
     if not before or before[-1].kind != "Embedding" or len(before[-1].weights) != 1:
         if before:
             kinds = ", ".join(dict.fromkeys(f.display_kind for f in before))
-            notes.append(f"{kinds} before {first.name!r} is not run: x is the LSTM's input")
+            word = first.cell.name  # as LSTMLayer names its cell: LSTM, GRU, RNN
+            notes.append(f"{kinds} before {first.name!r} is not run: x is the {word}'s input")
         return None
     w = before[-1].weights[0]
     if len(w.shape) != 2 or w.shape[1] != first.input_size:
