@@ -33,9 +33,9 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.cells import CellDescription
-from lstmviz.core.compute import RUNNERS, StateArg, _initial, merge, run_direction
+from lstmviz.core.compute import StateArg, _initial, merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
-from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, OutputOrder
+from lstmviz.core.model import LSTMLayer, LSTMModel, OutputOrder
 from lstmviz.core.trace import CellTrace, LayerTrace, Trace
 from lstmviz.core.trace_windows import MAX_MATERIALIZE_BYTES, MinMax, StepArray, TraceTooLarge
 
@@ -67,7 +67,7 @@ def chunk_size(model: LSTMModel, n_steps: int, dtype: np.dtype) -> int:
 
 
 def _state_width(w: Any) -> int:
-    return w.output_size + (w.hidden_size if isinstance(w, LSTMDirection) else 0)
+    return sum(state_size(w, s) for s in w.cell.state_names)
 
 
 def _engine_for(engine: str, n_steps: int) -> str:
@@ -82,10 +82,7 @@ def _engine_for(engine: str, n_steps: int) -> str:
 
 def _run_chunk(w: Any, x: FloatArray, states: dict[str, FloatArray], dtype: np.dtype,
                engine: str) -> CellTrace:  # fmt: skip
-    runner = RUNNERS.get(type(w))
-    if runner is not None:
-        return runner(w, x, states["h"], dtype=dtype, engine=engine)
-    return run_direction(w, x, states["h"], states.get("c"), dtype=dtype, engine=engine)
+    return run_cell(w, x, states, dtype=dtype, engine=engine)  # type: ignore[arg-type]
 
 
 def _time_names(cell: CellDescription, probe: CellTrace) -> dict[str, int]:
@@ -195,6 +192,7 @@ class BoundedTrace:
         self.overview: dict[Any, Any] = {}
         self._cache: OrderedDict[tuple[int, int, int], CellTrace] = OrderedDict()
         self._cache_bytes = 0
+        self._subs: dict[tuple[int, ...], CellTrace] = {}
         self.layers: tuple[BoundedLayerTrace, ...] = ()
         self.head_output: StepArray | None = None
 
@@ -275,12 +273,38 @@ class BoundedTrace:
         parts = []
         for c in self._chunks(t0, t1):
             a, b = self.chunk_bounds(c)
-            arr = getattr(self.chunk_trace(k, d, c), name)
-            parts.append(arr[max(t0, a) - a : min(t1, b) - a])
+            lo, hi = max(t0, a) - a, min(t1, b) - a
+            ct = self.chunk_trace(k, d, c)
+            if name in type(ct).derived_names and hi - lo < b - a:
+                parts.append(self._derived_rows(k, d, c, ct, name, lo, hi))
+            else:
+                parts.append(getattr(ct, name)[lo:hi])
         if not parts:
             width = self.layers[k].directions[d]._widths[name] if self.layers else 0
             return np.empty((0, width), self.dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _derived_rows(self, k: int, d: int, c: int, ct: CellTrace, name: str, lo: int,
+                      hi: int) -> FloatArray:  # fmt: skip
+        """Rows [lo, hi) of chunk ``c`` of a derived array (``z_h``, ``pre``…) from the same
+        arrays cut to those rows (at least two: a one-row product rounds differently): a
+        jump needs one step's terms, not the chunk's (a 4H × H product per row)."""
+        lo2, hi2 = (
+            (lo, hi) if hi - lo >= 2 else ((lo, lo + 2) if lo + 2 <= len(ct.h) else (hi - 2, hi))
+        )
+        key = (k, d, c, lo2, hi2)
+        sub = self._subs.get(key)
+        if sub is None:
+            fields = {}
+            for f in dataclasses.fields(ct):  # type: ignore[arg-type]
+                v = getattr(ct, f.name)
+                rows = isinstance(v, np.ndarray) and v.ndim == 2 and f.name != "b"
+                fields[f.name] = v[lo2:hi2] if rows else v
+            sub = type(ct)(**fields)
+            self._subs[key] = sub
+            while len(self._subs) > 16:
+                self._subs.pop(next(iter(self._subs)))
+        return getattr(sub, name)[lo - lo2 : hi - lo2]  # type: ignore[no-any-return]
 
     def layer_output_rows(self, k: int, t0: int, t1: int) -> FloatArray:
         """Rows [t0, t1) of layer ``k``'s output as the framework gives it."""
