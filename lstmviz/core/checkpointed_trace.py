@@ -42,7 +42,7 @@ from lstmviz.core.trace_windows import MAX_MATERIALIZE_BYTES, MinMax, StepArray,
 FloatArray = npt.NDArray[np.floating]
 
 #: Bytes the checkpoints of all layers may take: K grows past ``MIN_CHUNK`` to stay under it.
-CHECKPOINT_BYTES = 384 * 2**20
+CHECKPOINT_BYTES = 512 * 2**20
 #: Bytes of the overview (min/max per block of every recorded quantity and output).
 OVERVIEW_BYTES = 192 * 2**20
 #: Bytes of recomputed chunks kept (LRU).
