@@ -24,23 +24,40 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.cells import CELLS
+from lstmviz.core.cells import registered
 from lstmviz.core.trace import CellTrace, Trace
 
 BoolArray = npt.NDArray[np.bool_]
 
 SATURATION_LOW, SATURATION_HIGH = 0.05, 0.95
 
-#: Per-step quantities a condition can name, mapped to the trace's name for it: every cell's
-#: ``quantities`` (LSTM ``i f g o c h m act_c c_prev h_prev pre_i``…, GRU ``r z n pre_z``…)
-#: plus aliases. A quantity a layer's cell does not record is not looked for in that layer.
-QUANTITIES: dict[str, str] = {
-    **{q: q for cell in CELLS for q in cell.quantities},
-    "tanh(c)": "act_c",
-}
 
-#: Gates that open and close (sigmoid-like role): what "<gate> saturated" may name.
-GATE_QUANTITIES = frozenset(g.name for cell in CELLS for g in cell.gates if g.role == "gate")
+def quantities() -> dict[str, str]:
+    """Per-step quantities a condition can name, mapped to the trace's name for it: every
+    registered cell's ``quantities`` (LSTM ``i f g o c h m act_c c_prev h_prev pre_i``…, GRU
+    ``r z n pre_z``…) plus its aliases (``tanh(c)``). A quantity a layer's cell does not
+    record is not looked for in that layer. Read at parse time, so a cell registered later
+    (``cells.register``) is known without a change here."""
+    cells = registered()
+    return {
+        **{q: q for cell in cells for q in cell.quantities},
+        **{a: q for cell in cells for a, q in cell.aliases.items()},
+    }
+
+
+def gate_quantities() -> frozenset[str]:
+    """Gates that open and close (sigmoid-like role) of every registered cell: what
+    "<gate> saturated" may name."""
+    return frozenset(g.name for cell in registered() for g in cell.gates if g.role == "gate")
+
+
+def trace_name(quantity: str) -> str:
+    """The trace's name for a quantity a condition names (an alias's target, else itself)."""
+    for cell in registered():
+        if quantity in cell.aliases:
+            return cell.aliases[quantity]
+    return quantity
+
 
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -168,7 +185,7 @@ class ConditionBreakpoint(Breakpoint):
         return out
 
     def _records(self, dt: CellTrace) -> bool:
-        return self.kind is Kind.NONFINITE or QUANTITIES[self.quantity] in dt.cell.quantities
+        return self.kind is Kind.NONFINITE or trace_name(self.quantity) in dt.cell.quantities
 
     def _missing(self, trace: Trace) -> str:
         """Why no layer in scope records the quantity."""
@@ -202,7 +219,7 @@ class ConditionBreakpoint(Breakpoint):
         return dt.h.shape[1] if self.quantity in ("h", "h_prev") else dt.weights.hidden_size
 
     def _values(self, dt: CellTrace) -> np.ndarray:
-        arr = dt.value(QUANTITIES[self.quantity])
+        arr = dt.value(trace_name(self.quantity))
         if self.units is not None:
             arr = arr[:, [u for u in self.units if u < arr.shape[1]]]
         return np.abs(arr) if self.absolute else arr
@@ -304,8 +321,9 @@ def parse_breakpoint(text: str) -> Breakpoint:
     if _NONFINITE_RE.match(s):
         return ConditionBreakpoint(original, kind=Kind.NONFINITE, **scope)
     if m := _SAT_RE.match(s):
-        if m.group("q") not in GATE_QUANTITIES:
-            gates = ", ".join(sorted(GATE_QUANTITIES))
+        gate_names = gate_quantities()
+        if m.group("q") not in gate_names:
+            gates = ", ".join(sorted(gate_names))
             raise ValueError(f"{original!r}: only gates saturate ({gates}), not {m.group('q')!r}")
         num = float(m.group("num")) if m.group("num") else 0.0
         if m.group("pct"):
@@ -318,9 +336,10 @@ def parse_breakpoint(text: str) -> Breakpoint:
         )
     if m := _VALUE_RE.match(s):
         q = m.group("absq") or m.group("q")
-        if q not in QUANTITIES:
+        known = quantities()
+        if q not in known:
             raise ValueError(
-                f"{original!r}: unknown value {q!r}; use one of {', '.join(sorted(QUANTITIES))}"
+                f"{original!r}: unknown value {q!r}; use one of {', '.join(sorted(known))}"
             )
         return ConditionBreakpoint(
             original,

@@ -115,6 +115,8 @@ class CellDescription:
     #: True when the share kept is one minus that gate (a minimal GRU's
     #: ``h = (1 − f)·h + f·n``), False when it is the gate itself.
     retention_complement: bool = False
+    #: Other names a breakpoint may use for a per-step array (LSTM: ``tanh(c)`` → ``act_c``).
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def gate_names(self) -> tuple[str, ...]:
@@ -209,7 +211,8 @@ def _lstm() -> CellDescription:
     }
     states = (State("h", "hidden state"), State("c", "cell state"))
     return CellDescription("LSTM", (i, f, g, o), states, equations, orders,
-                           extras=("act_c", "m"), retention_gate="f")  # fmt: skip
+                           extras=("act_c", "m"), retention_gate="f",
+                           aliases={"tanh(c)": "act_c"})  # fmt: skip
 
 
 #: GRU orders: canonical r, z, n (PyTorch, cuDNN); Keras and ONNX store z, r, h; TF1 keeps
@@ -262,7 +265,44 @@ GRU_CELL = _gru(reset_after=True)
 #: GRU as TF1, Keras ``reset_after=False`` and ONNX ``linear_before_reset=0`` run it.
 GRU_RESET_BEFORE_CELL = _gru(reset_after=False)
 RNN_CELL = _rnn()
+#: The cells lstmviz ships; ``registered()`` adds those registered since (``register``).
 CELLS: tuple[CellDescription, ...] = (LSTM_CELL, GRU_CELL, GRU_RESET_BEFORE_CELL, RNN_CELL)
+
+#: Every cell description known to the code that reads names typed by a user (breakpoints,
+#: the selection's gates, stored-layout labels), in registration order. Module state on
+#: purpose, like the readers' registry: a new cell kind registers once (``compute.register``
+#: with its direction class and runner), and nothing else lists cells.
+_REGISTERED: dict[int, CellDescription] = {id(c): c for c in CELLS}
+
+
+def register(*descriptions: CellDescription) -> None:
+    """Make ``descriptions`` known: their gate, state and extra names become breakpoint
+    quantities, gate names selectable. Registering one twice is harmless."""
+    for cell in descriptions:
+        if not isinstance(cell, CellDescription):
+            raise TypeError(f"{cell!r} is not a CellDescription")
+        _REGISTERED.setdefault(id(cell), cell)
+
+
+def unregister(*descriptions: CellDescription) -> None:
+    """Forget cells registered with ``register`` (the built-in ``CELLS`` stay)."""
+    for cell in descriptions:
+        if not any(cell is c for c in CELLS):
+            _REGISTERED.pop(id(cell), None)
+
+
+def registered() -> tuple[CellDescription, ...]:
+    """The built-in cells and every cell registered since, in registration order."""
+    return tuple(_REGISTERED.values())
+
+
+def long_name(name: str) -> str:
+    """The long name of a gate or state of any registered cell (``z`` → ``update``), the
+    first cell's when several share it; empty when none has it."""
+    for cell in registered():
+        if name in cell.long_names:
+            return cell.long_names[name]
+    return ""
 
 
 def cell_of(direction: Any) -> CellDescription:

@@ -3,27 +3,34 @@
 ``x W_xᵀ + b`` is computed once for the whole sequence; only the recurrent product runs per
 step, as a handful of in-place ufunc calls writing straight into the trace's buffers.
 Arithmetic is float32 by default, as in the frameworks; ``dtype=np.float64`` gives a reference.
-This module runs LSTM directions; ``run`` hands every other cell kind to the runner registered
-for its direction class (``RUNNERS``: the GRU and plain RNN of ``compute_cells``).
+This module runs LSTM directions; ``run`` hands each direction to the runner registered for
+its class (``register``: the LSTM's here, the GRU and plain RNN of ``compute_cells``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core import cells as cells_module
 from lstmviz.core import compiled
 from lstmviz.core.activations import SIGMOID, TANH
+from lstmviz.core.cells import GRU_CELL, GRU_RESET_BEFORE_CELL, CellDescription
 from lstmviz.core.compute_cells import run_gru_direction, run_rnn_direction
 from lstmviz.core.dense import apply_all
 from lstmviz.core.gru import GRUDirection
-from lstmviz.core.model import LSTMDirection, LSTMModel, MergeMode, OutputOrder
+from lstmviz.core.model import (
+    LSTMDirection,
+    LSTMModel,
+    MergeMode,
+    OutputOrder,
+    RecurrentDirection,
+)
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.core.trace import CellTrace, DirectionTrace, LayerTrace, Trace
-from lstmviz.core.trace_cells import GRUDirectionTrace, RNNDirectionTrace
 
 FloatArray = npt.NDArray[np.floating]
 StateArg = FloatArray | Sequence[FloatArray] | None
@@ -395,40 +402,95 @@ def run_direction(
     )
 
 
-#: The forward pass of each direction class other than the LSTM: ``runner(w, x, h0, *,
-#: dtype, engine) -> trace``. A new cell kind adds its direction class here (``register``).
-RUNNERS: dict[type, Callable[..., CellTrace]] = {
-    GRUDirection: run_gru_direction,
-    RNNDirection: run_rnn_direction,
-}
+#: The forward pass of each direction class: ``runner(w, x, h0, *, dtype, engine, **more)``
+#: returns its trace; ``more`` holds the initial value of each other state the cell carries,
+#: by ``<state>0`` (the LSTM's ``c0``). Filled by ``register``, the one place a cell kind
+#: (its direction class, runner and cell descriptions) is made known.
+RUNNERS: dict[type, Callable[..., CellTrace]] = {}
 
 
-def register(direction_class: type, runner: Callable[..., CellTrace]) -> None:
-    """Make ``run`` run directions of ``direction_class`` with ``runner`` (a new cell kind:
-    its cell description, direction class, trace class and this runner are all it needs)."""
+def register(
+    direction_class: type, runner: Callable[..., CellTrace], *cells: CellDescription
+) -> None:
+    """Make ``run`` run directions of ``direction_class`` with ``runner``, and the code that
+    reads names a user types (breakpoints, selections) know ``cells`` — by default the
+    class's own ``cell`` (a class whose cell depends on a setting, as the GRU's reset mode,
+    names every one). A new cell kind is its description, direction class, trace class and
+    this one call."""
+    if not cells:
+        own = getattr(direction_class, "cell", None)
+        if not isinstance(own, CellDescription):
+            raise TypeError(f"{direction_class.__name__}.cell is not a CellDescription: name it")
+        cells = (own,)
+    cells_module.register(*cells)
     RUNNERS[direction_class] = runner
+    _CELLS_OF[direction_class] = cells
+
+
+#: The cell descriptions each registered direction class brought (``unregister``).
+_CELLS_OF: dict[type, tuple[CellDescription, ...]] = {}
+
+
+def unregister(direction_class: type) -> None:
+    """Undo ``register`` (a test's made-up cell): its runner and the cells only it brought."""
+    RUNNERS.pop(direction_class, None)
+    cells = _CELLS_OF.pop(direction_class, ())
+    still = {id(c) for kept in _CELLS_OF.values() for c in kept}
+    cells_module.unregister(*(c for c in cells if id(c) not in still))
+
+
+def runner_for(w: object) -> Callable[..., CellTrace]:
+    """The registered forward pass of ``w``'s class (or of the nearest base class that has
+    one); TypeError naming ``register`` when there is none."""
+    for cls in type(w).__mro__:
+        runner = RUNNERS.get(cls)
+        if runner is not None:
+            return runner
+    raise TypeError(f"no forward pass registered for {type(w).__name__} (compute.register)")
+
+
+def state_size(w: RecurrentDirection, state: str) -> int:
+    """Values of state ``state`` per step: ``h`` is the direction's output (P wide under an
+    LSTM projection), every other state one value per unit (H)."""
+    return w.output_size if state == "h" else w.hidden_size
+
+
+def run_cell(
+    w: RecurrentDirection,
+    x: FloatArray,
+    states: Mapping[str, FloatArray | None],
+    *,
+    dtype: npt.DTypeLike,
+    engine: Engine,
+) -> CellTrace:
+    """One direction of any registered cell kind from its initial ``states`` by state name
+    (``h``, and ``c`` for the LSTM; a missing or None state starts at zero)."""
+    more = {f"{s}0": states.get(s) for s in w.cell.state_names if s != "h"}
+    return runner_for(w)(w, x, states.get("h"), dtype=dtype, engine=engine, **more)
 
 
 def _run_any(
-    w: LSTMDirection | GRUDirection | RNNDirection,
+    w: RecurrentDirection,
     inp: FloatArray,
-    h0: StateArg,
-    c0: StateArg,
+    initial: Mapping[str, StateArg],
     k: int,
     d: int,
     *,
     dtype: npt.DTypeLike,
     engine: Engine,
-) -> DirectionTrace | GRUDirectionTrace | RNNDirectionTrace | CellTrace:
-    """One direction of layer ``k`` of any cell kind, from its initial states."""
-    h_init = _initial(h0, k, d, w.output_size, "h0", w.h0)
-    runner = RUNNERS.get(type(w))
-    if runner is not None:
-        return runner(w, inp, h_init, dtype=dtype, engine=engine)
-    if not isinstance(w, LSTMDirection):
-        raise TypeError(f"no forward pass registered for {type(w).__name__} (compute.register)")
-    c_init = _initial(c0, k, d, w.hidden_size, "c0", w.c0)
-    return run_direction(w, inp, h_init, c_init, dtype=dtype, engine=engine)
+) -> CellTrace:
+    """One direction of layer ``k``: each state the cell carries starts from the caller's
+    value (``initial``, by state name), else the file's (``w.h0``, ``w.c0``), else zeros."""
+    states = {
+        s: _initial(initial.get(s), k, d, state_size(w, s), f"{s}0", getattr(w, f"{s}0", None))
+        for s in w.cell.state_names
+    }
+    return run_cell(w, inp, states, dtype=dtype, engine=engine)
+
+
+register(LSTMDirection, run_direction)
+register(GRUDirection, run_gru_direction, GRU_CELL, GRU_RESET_BEFORE_CELL)
+register(RNNDirection, run_rnn_direction)
 
 
 def run(
@@ -466,11 +528,12 @@ def run(
         if trace == "bounded" or ct.wants_bounded(model, x, dtype):
             return ct.run_bounded(model, x, h0, c0, dtype=dtype, engine=engine)  # type: ignore[return-value]
     seq = check_sequence(x, model.input_size).astype(dtype, copy=False)
+    initial = {"h": h0, "c": c0}
     layer_traces = []
     inp = seq
     for k, layer in enumerate(model.layers):
         dirs = tuple(
-            _run_any(w, inp, h0, c0, k, d, dtype=dtype, engine=engine)
+            _run_any(w, inp, initial, k, d, dtype=dtype, engine=engine)
             for d, w in enumerate(layer.directions)
         )
         out = merge(dirs[0].h, dirs[1].h, layer.merge_mode) if layer.bidirectional else dirs[0].h

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.cells import CELLS
+from lstmviz.core.cells import long_name
 from lstmviz.core.model import (
     LSTMDirection,
     Provenance,
@@ -36,8 +36,6 @@ _MATRIX_ROLES = (StoredRole.W_x, StoredRole.W_h)
 _PEEPHOLES = (StoredRole.p_i, StoredRole.p_f, StoredRole.p_o)
 #: Canonical bias fields, and the stored roles each may come from.
 _BIAS_FIELDS = ("b", "b_x", "b_h")
-#: Long names of every cell's gates, for a hover text (``i`` → ``input``, ``z`` → ``update``).
-_LONG = {g.name: g.long_name for cell in reversed(CELLS) for g in cell.gates}
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class Cell:
         """The hover tooltip."""
         where = []
         if self.gate is not None:
-            where.append(f"gate {self.gate} ({_LONG.get(self.gate, '')}), unit {self.unit}")
+            where.append(f"gate {self.gate} ({long_name(self.gate)}), unit {self.unit}")
         elif self.unit is not None:
             where.append(f"row {self.unit}")
         if self.column is not None:

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from lstmviz.core.breakpoints import (
-    QUANTITIES,
     SATURATION_HIGH,
     SATURATION_LOW,
     Breakpoint,
@@ -27,6 +26,7 @@ from lstmviz.core.breakpoints import (
     Hit,
     Kind,
     StepBreakpoint,
+    trace_name,
 )
 from lstmviz.core.checkpointed_trace import BoundedTrace, Cancelled
 
@@ -38,7 +38,7 @@ def _maybe(bp: ConditionBreakpoint, trace: BoundedTrace, t0: int, t1: int) -> bo
     """False only when the overview proves ``bp`` fires nowhere in [t0, t1)."""
     if bp.kind is Kind.NONFINITE:
         return True
-    q = QUANTITIES.get(bp.quantity, bp.quantity)
+    q = trace_name(bp.quantity)
     for k, lt in enumerate(trace.layers):
         if bp.layers is not None and k not in bp.layers:
             continue

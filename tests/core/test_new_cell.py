@@ -134,9 +134,11 @@ def run_mgu(w: MGUDirection, x: FloatArray, h0: FloatArray | None, *, dtype, eng
 
 @pytest.fixture(autouse=True)
 def _registered():
+    """The one registration a new cell kind needs: direction class, runner (and through the
+    class's ``cell``, its description). Undone after each test so no other test sees MGU."""
     compute.register(MGUDirection, run_mgu)
     yield
-    compute.RUNNERS.pop(MGUDirection)
+    compute.unregister(MGUDirection)
 
 
 rng = np.random.default_rng(0)
@@ -192,3 +194,27 @@ def test_a_new_cell_kind_runs_through_the_whole_core() -> None:
     stored = {p.key: p for p in stored_panels(w)}
     assert stored["mgu/kernel"].block_labels == ("n", "f")
     assert stored_ref(w, "W_h", 1, 2) == f"mgu/kernel[{D + 2}, {H + 1}]"  # f unit 1 → stored f
+
+
+def test_the_registration_is_the_only_place_a_new_cell_is_named() -> None:
+    """No module of the core, the workspace or the views names the made-up cell: it is known
+    only through ``compute.register``, and ``unregister`` forgets it again."""
+    from pathlib import Path
+
+    import lstmviz
+    from lstmviz.core.breakpoints import gate_quantities, quantities
+    from lstmviz.core.cells import registered
+
+    assert MGU_CELL in registered() and "f" in gate_quantities()
+    assert {"f", "n", "pre_f", "pre_n"} <= set(quantities())
+    root = Path(lstmviz.__file__).parent
+    for package in ("core", "workspace", "gui"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for name in ("MGU", "MGUDirection", "MGUTrace", "run_mgu"):
+                assert name not in text, f"{path.relative_to(root)} names {name}"
+    compute.unregister(MGUDirection)
+    assert MGU_CELL not in registered()
+    with pytest.raises(TypeError, match=r"compute\.register"):
+        run(_model(), rng.normal(size=(3, D)))
+    compute.register(MGUDirection, run_mgu)  # the fixture unregisters it
