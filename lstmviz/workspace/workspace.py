@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
-from lstmviz.core.cells import CELLS
+from lstmviz.core.cells import registered
 from lstmviz.core.checkpointed_trace import run_bounded, wants_bounded
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Change as DebuggerChange
@@ -364,7 +364,7 @@ class Workspace(FileRequests, JobHost):
     def gate_names(self) -> tuple[str, ...]:
         """Gates a selection may name: those of the model's cells (every known cell's before a
         model is open), in the cells' order."""
-        cells = [layer.cell for layer in self.model.layers] if self.model else CELLS
+        cells = [layer.cell for layer in self.model.layers] if self.model else registered()
         return tuple(dict.fromkeys(g for cell in cells for g in cell.gate_names))
 
     def _clamped(self, s: Selection) -> Selection:
