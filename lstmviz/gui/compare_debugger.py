@@ -80,10 +80,21 @@ class CompareStepRows:
 
     def __init__(self, view: StepView, workspace: Workspace, session: CompareSession) -> None:
         self.view, self.workspace, self.session = view, workspace, session
-        self.images_b: dict[str, pg.ImageItem] = {}
-        self.images_d: dict[str, pg.ImageItem] = {}
-        self._lut_signed = ps.lut(ps.SIGNED_CMAP)
-        self._lut_gate = ps.lut(ps.GATE_CMAP)
+        #: B's block and Δ's block as ONE image of RGBA rows coloured here: 14 one-row
+        #: images (an LSTM's 7 rows twice) cost ~0.3 ms of paint each at every step.
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setVisible(False)
+        view.states.addItem(self.image)
+        #: the two colour tables, 0 the gates' and 1 the signed one (Δ's, B's g, c, h)
+        self._luts = np.stack([_rgba(ps.lut(ps.GATE_CMAP)), _rgba(ps.lut(ps.SIGNED_CMAP))])
+        self._names: tuple[str, ...] = ()
+        #: (2n, H) B's rows then Δ's at the step shown (float32; NaN stays NaN)
+        self.values = np.zeros((0, 0), np.float32)
+        self._lo = self._scale = np.zeros((0, 1), np.float32)
+        self._table = np.zeros((0, 1), np.intp)  # colour table per row
+        self._rgba = np.zeros((0, 0, 4), np.uint8)
+        self._placed: tuple = ()
+        self._rect: tuple = ()
         self.dividers = [
             pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#333333", width=2))
             for _ in range(2)
@@ -99,6 +110,7 @@ class CompareStepRows:
             item.setVisible(False)
             view.states.addItem(item)
         self.active = False  # B's and Δ's rows laid out in the view
+        self.shown = True  # the Compare dock's "B and Δ in the debugger" box
         self.message = ""
         self.title = ""  # the states plot's title in compare mode (shown elided)
         self._key: tuple = ()
@@ -120,7 +132,7 @@ class CompareStepRows:
 
     def _on_selection(self, _event: Event | None) -> None:
         ws, view = self.workspace, self.view
-        if self.session.model_b is None and not self.session.busy:
+        if not self.shown or (self.session.model_b is None and not self.session.busy):
             self.leave()
             return
         trace = ws.trace
@@ -142,6 +154,13 @@ class CompareStepRows:
         if self.active and not self.view.isHidden():
             self.show_step(self.workspace.step)
 
+    def set_shown(self, shown: bool) -> None:
+        """Show B's and Δ's rows in compare mode (True) or only A's, as outside it."""
+        if shown != self.shown:
+            self.shown = shown
+            self._key = ()
+            self._on_selection(None)
+
     # -- layout ----------------------------------------------------------------------------------
     def _layout(self, dt, found: DirectionDelta | str) -> None:
         """Rows, ticks, scales and the first-divergence marker for one direction (or empty
@@ -156,28 +175,32 @@ class CompareStepRows:
         levels = cell_rows.run_levels(dt)[0]
         tol = self.session.comparison.tol if self.session.comparison is not None else 0.0
         self._arrays = []
+        lo, hi, table = [0.0] * (2 * n), [1.0] * (2 * n), [1] * (2 * n)
         ticks = [(r + 0.5, f"A {row.label}") for r, row in enumerate(rows)]
         if p:
             ticks.append((n + 0.5, f"A {cell_rows.projection_label(dt)}"))
         for r, row in enumerate(rows):
-            img_b = self._image(self.images_b, row.name, row.kind)
-            img_d = self._image(self.images_d, row.name, "delta")
             lim = 1.0
             if self._dd is not None:
                 a, b = getattr(self._dd.a, row.attr), getattr(self._dd.b, row.attr)
                 lim = delta_limit(self._dd, row.attr, tol)
                 self._arrays.append((row.name, a, b, levels[row.name], (-lim, lim)))
+            lo[r], hi[r] = levels[row.name]  # B on A's scale: the same colour, the same value
+            table[r] = 0 if row.kind == "gate" else 1
+            lo[n + r], hi[n + r] = -lim, lim
             ticks.append((self._base_b + r + 0.5, f"B {row.name}"))
             ticks.append((self._base_d + r + 0.5, f"Δ {row.name} ±{lim:.2g}"))
-            for img, base in ((img_b, self._base_b), (img_d, self._base_d)):
-                img.setVisible(True)
-                img.clear()
-                img._compare_rect = (base + r, cell_rows.hidden_size(dt))
-        shown = {row.name for row in rows}
-        for name in set(self.images_b) - shown:
-            for img in (self.images_b[name], self.images_d[name]):
-                img.setVisible(False)
-                img.clear()
+        H = cell_rows.hidden_size(dt)
+        self._names = tuple(row.name for row in rows)
+        self._lo = np.array(lo, np.float32)[:, None]
+        span = np.maximum(np.array(hi, np.float32) - self._lo[:, 0], 1e-30)
+        self._scale = ((len(self._luts[0]) - 1) / span).astype(np.float32)[:, None]
+        self._table = np.array(table, np.intp)[:, None]
+        self.values = np.full((2 * n, H), np.nan, np.float32)
+        self._rgba = np.zeros((2 * n, H, 4), np.uint8)
+        self._rect = (self._base_b, H, 2 * n)
+        self.image.setVisible(True)
+        self.image.clear()
         for line, y in zip(self.dividers, (self._base_b, self._base_d), strict=True):
             line.setValue(y)
             line.setVisible(True)
@@ -208,20 +231,9 @@ class CompareStepRows:
         if self._dd is None:
             self._clear(self.message)
 
-    def _image(self, pool: dict[str, pg.ImageItem], name: str, kind: str) -> pg.ImageItem:
-        img = pool.get(name)
-        if img is None:
-            img = pg.ImageItem(axisOrder="row-major")
-            self.view.states.addItem(img)
-            pool[name] = img
-        if getattr(img, "_lut_kind", None) != kind:
-            img.setLookupTable(self._lut_gate if kind == "gate" else self._lut_signed)
-            img._lut_kind = kind
-        return img
-
     def _clear(self, message: str) -> None:
-        for img in (*self.images_b.values(), *self.images_d.values()):
-            img.clear()
+        self.image.clear()
+        self.values[:] = np.nan
         self.marker.setData(x=[], y=[])
         self._arrays = []
         self.message = message
@@ -234,8 +246,7 @@ class CompareStepRows:
         self._key = ()
         self._dd = None
         self._clear("")
-        for img in (*self.images_b.values(), *self.images_d.values()):
-            img.setVisible(False)
+        self.image.setVisible(False)
         for line in self.dividers:
             line.setVisible(False)
         self.marker.setVisible(False)
@@ -253,18 +264,20 @@ class CompareStepRows:
         if not self._arrays:
             return
         t = min(max(t, 0), self._arrays[0][1].shape[0] - 1)
-        for name, a, b, levels, dlev in self._arrays:
-            img_b, img_d = self.images_b[name], self.images_d[name]
-            row_b = b[t : t + 1]
-            img_b.setImage(row_b, autoLevels=False, levels=levels)
-            img_d.setImage(
-                np.subtract(row_b, a[t : t + 1], dtype=np.float32), autoLevels=False, levels=dlev
-            )
-            if getattr(img_b, "_compare_placed", None) != img_b._compare_rect:
-                for img in (img_b, img_d):
-                    y, width = img._compare_rect
-                    img.setRect(-0.5, y, width, 1)
-                    img._compare_placed = img._compare_rect
+        n, vals = len(self._arrays), self.values
+        for r, (_, a, b, _, _) in enumerate(self._arrays):
+            vals[r] = b[t]
+            np.subtract(vals[r], a[t], out=vals[n + r])
+        # colour by each row's scale and table (what setImage's levels and LUT did per item)
+        idx = (vals - self._lo) * self._scale
+        np.nan_to_num(idx, copy=False, nan=0.0)
+        np.clip(idx, 0, self._scale.dtype.type(len(self._luts[0]) - 1), out=idx)
+        self._rgba[...] = self._luts[self._table, idx.astype(np.intp)]
+        self.image.setImage(self._rgba, autoLevels=False)
+        if self._placed != self._rect:  # after the image: setRect scales by its size
+            y, width, height = self._rect
+            self.image.setRect(-0.5, y, width, height)
+            self._placed = self._rect
         div = self._div
         at = div is not None and div[0] == t
         self.marker.setVisible(at)
@@ -272,13 +285,18 @@ class CompareStepRows:
             self.marker.setData(x=[div[1]], y=[div[2]])
 
     def delta_row(self, name: str) -> np.ndarray | None:
-        """The Δ image shown for row ``name`` (``(1, H)``), for tests and exports."""
-        img = self.images_d.get(name)
-        return None if img is None or img.image is None else img.image
+        """The Δ = B − A values shown in row ``name`` (``(1, H)``); None while not shown."""
+        return self._shown(name, len(self._names))
 
     def b_row(self, name: str) -> np.ndarray | None:
-        img = self.images_b.get(name)
-        return None if img is None or img.image is None else img.image
+        """B's values shown in row ``name`` (``(1, H)``); None while not shown."""
+        return self._shown(name, 0)
+
+    def _shown(self, name: str, offset: int) -> np.ndarray | None:
+        if not self._arrays or self.image.image is None or name not in self._names:
+            return None
+        r = offset + self._names.index(name)
+        return self.values[r : r + 1]
 
     # -- hover -----------------------------------------------------------------------------------
     def _on_scene_moved(self, pos) -> None:
@@ -300,6 +318,13 @@ class CompareStepRows:
         view.hover.setText(
             f"unit {u}: {name}  A = {va:.4g}, B = {vb:.4g}, Δ = B − A = {vb - va:+.3g}"
         )
+
+
+def _rgba(lut: np.ndarray) -> np.ndarray:
+    """A colour table as RGBA rows (opaque)."""
+    if lut.shape[1] == 4:
+        return lut.astype(np.uint8)
+    return np.concatenate([lut, np.full((len(lut), 1), 255, lut.dtype)], axis=1).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -344,7 +369,13 @@ class CompareInspector:
     def __init__(self, inspector: UnitInspector, workspace: Workspace, session: CompareSession):
         self.inspector, self.workspace, self.session = inspector, workspace, session
         inspector.companion = self.other
+        self.shown = True  # the Compare dock's "B and Δ in the debugger" box
         session.subscribe(self._on_session)
+
+    def set_shown(self, shown: bool) -> None:
+        if shown != self.shown:
+            self.shown = shown
+            self.inspector.refresh()
 
     def _on_session(self, what: str) -> None:
         if what in ("comparison", "busy"):
@@ -353,7 +384,7 @@ class CompareInspector:
     def other(self, layer: int, direction: int, t: int, u: int) -> Other | None:
         """None outside compare mode (the inspector is then exactly the single-model one)."""
         session = self.session
-        if session.model_b is None and not session.busy:
+        if not self.shown or (session.model_b is None and not session.busy):
             return None
         found = paired(self.workspace, session)
         if isinstance(found, str):

@@ -48,9 +48,16 @@ def install_compare(window: MainWindow) -> CompareSession:
                 # B and Δ in the step view and inspector; hears this event itself from now on
                 window.compare_debugger = attach(window.debug_panel, window.workspace, session)
                 for companion in window.compare_debugger:
+                    companion.shown = panel.debugger_box.isChecked()
                     companion._on_session(what)
         if what == "error":
             window.status_label.setText(session.message)
+
+    def on_debugger_box(shown: bool) -> None:
+        for companion in getattr(window, "compare_debugger", ()):
+            companion.set_shown(shown)
+
+    panel.debugger_box.toggled.connect(on_debugger_box)
 
     session.subscribe(on_session)
     _add_menus(window)

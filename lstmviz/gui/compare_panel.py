@@ -14,6 +14,7 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -85,6 +86,14 @@ class ComparePanel(QWidget):
         pick.addWidget(self.pair_combo, 1)
         pick.addWidget(QLabel("Δ of:"))
         pick.addWidget(self.quantity_combo)
+        #: B's and Δ's rows in the step view and B's equations in the unit inspector
+        self.debugger_box = QCheckBox("B, Δ in debugger")
+        self.debugger_box.setChecked(True)
+        self.debugger_box.setToolTip(
+            "Show model B's rows and Δ = B − A under A's in the step view, and B's equations "
+            "under A's in the unit inspector"
+        )
+        pick.addWidget(self.debugger_box)
         self.readout = Readout()
         self.plots = ComparePlots()
         self.plots.step_clicked.connect(self._on_step_clicked)

@@ -156,14 +156,20 @@ def test_leaving_compare_mode_restores_the_single_model_views(make_main_window, 
     assert window.compare_with(_onnx_order_layer0(tmp_path), wait=True)
     rows, _ = window.compare_debugger
     assert view.states.getAxis("left")._tickLevels != ticks
+    # the dock's box hides B and Δ in the debugger (A's views as outside compare mode)...
+    window.compare_panel.debugger_box.setChecked(False)
+    assert view.states.getAxis("left")._tickLevels == ticks
+    assert inspector.browser.toHtml() == html and not rows.image.isVisible()
+    window.compare_panel.debugger_box.setChecked(True)  # ... and shows them again
+    assert rows.image.isVisible() and "B: f = " in inspector.browser.toPlainText()
     window.compare_panel.close_requested.emit()
     assert view.states.getAxis("left")._tickLevels == ticks
     assert view.states.vb.viewRange()[1] == y_range
     assert inspector.browser.toHtml() == html
-    assert not any(img.isVisible() for img in (*rows.images_b.values(), *rows.images_d.values()))
+    assert not rows.image.isVisible() and rows.delta_row("h") is None
     assert not rows.marker.isVisible()
     window.go_to_step(10)  # stepping on leaves them hidden
-    assert not any(img.isVisible() for img in rows.images_d.values())
+    assert not rows.image.isVisible()
 
 
 def _gru_reordered(a):
