@@ -153,7 +153,7 @@ def layer_summary(k: int, layer: LSTMLayer) -> list[str]:
 
 
 def _article(word: str) -> str:
-    """ "an LSTM", "an RNN", "a GRU", "a recurrent layer" (as the letters are spoken)."""
+    """The article as the word is spoken: an LSTM, an RNN, a GRU, a recurrent layer."""
     return "an" if word[0] in "AEFHILMNORSX" else "a"
 
 

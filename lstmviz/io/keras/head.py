@@ -202,7 +202,8 @@ def dense_head(
                 notes.append(f"the head stops before {f.name!r}: {str(exc).split(': ', 1)[-1]}")
                 break
             if t is None:
-                fed = repr(head[-1].name) if head else f"the last LSTM {last_layer.name!r}"
+                cell = last_layer.cell.name  # LSTM, GRU, RNN: the layer's own cell
+                fed = repr(head[-1].name) if head else f"the last {cell} {last_layer.name!r}"
                 notes.append(
                     f"{f.display_kind} {f.name!r} after {fed} is not run by lstmviz: the "
                     f"network output shown is the output of {fed}"

@@ -352,7 +352,9 @@ def _order_lstms(walked: Walked, notes: list[str]) -> list[FoundLayer]:
     best = next((p for p in _interleavings(list(groups.values())) if _chained(p)), None)
     if best is None:
         return order
-    notes.append("LSTM order chosen so that each layer's output width feeds the next")
+    kinds = {"LSTM" if f.base_kind.endswith("LSTM") else f.base_kind for f in order}
+    word = kinds.pop() if len(kinds) == 1 else "recurrent layer"  # "LSTM" as always, "GRU"
+    notes.append(f"{word} order chosen so that each layer's output width feeds the next")
     return best
 
 

@@ -372,12 +372,13 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
             f"only the {run} nodes are run; other nodes "
             f"({', '.join(others[:8])}{', ...' if len(others) > 8 else ''}) are not"
         )
+    what = f"{run} stack" if "/" in run else run  # "the LSTM" as always, "the GRU"
     if graph.parent is not None:
-        notes.append(f"the {run} stack is in the subgraph {quote(graph.path, 120)}")
+        notes.append(f"the {what} is in the subgraph {quote(graph.path, 120)}")
     if graph.owner_op in ("Loop", "Scan"):
         notes.append(
             f"onnxruntime runs this {graph.owner_op} body once per iteration; lstmviz runs "
-            "the LSTM once, on the sequence it is given"
+            f"the {what} once, on the sequence it is given"
         )
     table = embedding(folder, chosen.nodes[0], layers[0].input_size, notes)
     try:

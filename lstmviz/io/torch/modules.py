@@ -73,9 +73,11 @@ def find_embedding(
     tensors: Mapping[str, object],
     input_size: int,
     read: Callable[[str], np.ndarray],
+    cell: str = "LSTM",
 ) -> tuple[np.ndarray | None, dict[str, str], str]:
     """``(table, module notes, model note)`` for an ``*emb*.weight`` beside the LSTM
-    (same parent module, or top level); table None when there is none or it is not taken."""
+    (same parent module, or top level); table None when there is none or it is not taken.
+    ``cell`` names a top-level module in the notes ("the GRU")."""
     parent = lstm_prefix.rpartition(".")[0]
     names = list(tensors)
     modules = _modules(names)
@@ -101,7 +103,7 @@ def find_embedding(
         return None, {}, ""  # ambiguous: do not guess
     name = found[0][1]
     module = name.rpartition(".")[0]
-    lstm = lstm_prefix or "the LSTM"
+    lstm = lstm_prefix or f"the {cell}"
     shape = shape_of(tensors[name])
     at = {n: k for k, n in enumerate(names)}
     lo, hi = sorted((at[name], min(at[n] for n in lstm_names)))

@@ -419,7 +419,12 @@ def model_from_state_dict(
     arrays = _Arrays(tensors, file, derived, nonlinearities, nonlinearity)
     layers = _layers(chosen, arrays, source_format)
     embedding, module_notes, emb_note = find_embedding(
-        chosen.prefix, list(chosen.params.values()), tensors, layers[0].input_size, arrays.float
+        chosen.prefix,
+        list(chosen.params.values()),
+        tensors,
+        layers[0].input_size,
+        arrays.float,
+        layers[0].cell.name,
     )
     used = set()
     infos = []
