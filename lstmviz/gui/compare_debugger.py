@@ -23,10 +23,10 @@ import numpy as np
 import pyqtgraph as pg
 
 from lstmviz.comparison import DirectionDelta
+from lstmviz.core.equations import explain
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.compare_session import CompareSession
-from lstmviz.gui.equation_text import explain
 from lstmviz.gui.step_view import StepView, direction_caption
 from lstmviz.gui.unit_inspector import UnitInspector
 from lstmviz.workspace import Change, Event, Workspace

@@ -18,10 +18,10 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core.cells import LSTM_CELL, CellDescription
+from lstmviz.core.equations import arg, explain, num
 from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
-from lstmviz.gui.equation_text import arg, explain, num
 from lstmviz.gui.levels import symmetric_limit
 from lstmviz.gui.step_view import direction_caption
 from lstmviz.gui.view_cache import memo

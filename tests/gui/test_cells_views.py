@@ -614,7 +614,7 @@ def test_inspector_equations_recompute_their_numbers_and_say_when_a_clip_acted()
     """The state update's numbers are recomputed from the line's own terms: an LSTM whose
     cell_clip binds says "clipped to" instead of an equation that does not add up."""
     from lstmviz.core import run
-    from lstmviz.gui.equation_text import explain
+    from lstmviz.core.equations import explain
 
     rng = np.random.default_rng(0)
     w = LSTMDirection(
