@@ -233,6 +233,13 @@ class Debugger:
         from lstmviz.core.trace_scan import next_hit
 
         found = next_hit(self._trace, self._breakpoints, self._step, forward, cancel=cancel)  # type: ignore[arg-type]
+        return self.apply_hit(found, forward)
+
+    def apply_hit(
+        self, found: tuple[int, tuple[Hit, ...]] | None, forward: bool
+    ) -> tuple[Hit, ...]:
+        """Move as ``run_to_breakpoint`` does to a hit found by a scan (``trace_scan.next_hit``,
+        e.g. run in a worker): to its step, else to the end (start) with no hits."""
         if found is None:
             self._move(self._trace.n_steps - 1 if forward else 0, ())
             return ()
