@@ -301,6 +301,9 @@ class Workspace(FileRequests, JobHost):
         if dbg is None:
             return ()
         start = dbg.step
+        if getattr(dbg.trace, "bounded", False):  # steps recomputed: scanned in a worker
+            self._scan_to_breakpoint(forward)
+            return dbg.hits
         # select first, so the views that hear HIT already show the hit's layer
         mask = dbg.breakpoint_mask()
         hits = dbg.run_to_breakpoint(forward)
@@ -318,6 +321,38 @@ class Workspace(FileRequests, JobHost):
         else:
             self.say(f"No breakpoint fires {where}; went to the {end} step ({dbg.step}).")
         return hits
+
+    def _scan_to_breakpoint(self, forward: bool) -> None:
+        """``run_to_breakpoint`` on a bounded trace: a job scanning window by window from
+        the cursor (``trace_scan``), cancelled like any job (a newer scan, *Cancel*)."""
+        from lstmviz.core.trace_scan import next_hit
+
+        dbg = self.debugger
+        assert dbg is not None
+        trace, bps, start = dbg.trace, dbg.breakpoints, dbg.step
+
+        def work(job: Job) -> Any:
+            return next_hit(trace, bps, start, forward,  # type: ignore[arg-type]
+                            cancel=lambda: job.cancelled, progress=job.report)  # fmt: skip
+
+        def done(found: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.fail(f"breakpoint scan failed: {error}", error, "scan")
+                return
+            if dbg.trace is not trace:
+                return  # another run meanwhile
+            hits = dbg.apply_hit(found, forward)
+            if hits:
+                self._follow(hits)
+            elif not any(b.enabled for b in bps):
+                self.say("No breakpoints are set (type one under Breakpoints).")
+            else:
+                where = f"after step {start}" if forward else f"before step {start}"
+                end = "last" if forward else "first"
+                self.say(f"No breakpoint fires {where}; went to the {end} step ({dbg.step}).")
+
+        label = f"scanning {trace.n_steps:,} steps for a breakpoint"
+        self.submit("scan", label, work, done, cost=run_cost(trace.model, trace.n_steps))
 
     def _follow(self, hits: tuple[Hit, ...]) -> None:
         s = self._selection
