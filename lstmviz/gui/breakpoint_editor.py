@@ -179,6 +179,8 @@ class BreakpointEditor(QWidget):
             trace = dbg.trace
             for bp, n in zip(dbg.breakpoints, mask_counts, strict=True):
                 suffix = f"   ({n} step{'s' if n != 1 else ''})" if bp.enabled else "   (off)"
+                if getattr(trace, "bounded", False) and not hasattr(bp, "step") and bp.enabled:
+                    suffix = "   (F5 scans a long run for it)"  # not counted over all steps
                 why = bp.unreachable(trace) if n == 0 else None
                 if why:  # kept from another model or sequence: say why it never fires
                     suffix = f"   (never fires here: {why})"
