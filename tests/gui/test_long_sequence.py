@@ -106,6 +106,14 @@ def test_breakpoints_and_diagnostics_stream(bounded_window, qtbot) -> None:
         assert hits == ref.run_to_breakpoint()
         assert ws.step == ref.step
     assert ref.step < T - 1  # it fired
+    # F5 in the window: the scan runs as a job, then the cursor and the hit follow
+    ws.go_to_step(0)
+    ref.go_to(0)
+    expected = ref.run_to_breakpoint()
+    ws.run_to_breakpoint(True)
+    qtbot.waitUntil(lambda: "scan" not in ws.jobs and ws.step == ref.step, timeout=20_000)
+    assert ws.debugger.hits == expected
+    assert "F5 scans" in panel.breakpoint_editor.list.item(0).text()
     reports = diag.report(panel.trace)
     for a, b in zip(reports, diag.report(full), strict=True):
         np.testing.assert_array_equal(a.saturation, b.saturation)
