@@ -100,9 +100,11 @@ def open_from_args(window, args: argparse.Namespace, options: dict[str, object])
         return False
     if args.layer is not None:
         n = len(model.layers)
+        kinds = {layer.cell.name for layer in model.layers}  # "LSTM", "GRU": what it holds
+        word = kinds.pop() if len(kinds) == 1 else "recurrent"
         if not 0 <= args.layer < n:
             print(
-                f"lstmviz: --layer {args.layer}: the model has {n} LSTM layer"
+                f"lstmviz: --layer {args.layer}: the model has {n} {word} layer"
                 f"{'s' if n != 1 else ''} (0–{n - 1}); showing the nearest",
                 file=sys.stderr,
             )
