@@ -144,7 +144,7 @@ def fill_recent_menu(window: MainWindow, menu: QMenu, files: list[str]) -> None:
 
 def ask_model(window: MainWindow) -> None:
     path, _ = QFileDialog.getOpenFileName(
-        window, "Open LSTM model", window.settings.last_directory(), MODEL_FILTERS
+        window, "Open model (LSTM, GRU, RNN)", window.settings.last_directory(), MODEL_FILTERS
     )
     if path:
         window.settings.set_last_directory(Path(path).parent)
