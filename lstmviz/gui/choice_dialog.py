@@ -1,4 +1,4 @@
-"""Asks the user to resolve a ``ChoiceRequired`` (which LSTM prefix, which array layout)."""
+"""Asks the user to resolve a ``ChoiceRequired`` (which recurrent module, which array layout)."""
 
 from __future__ import annotations
 
@@ -18,19 +18,33 @@ from lstmviz.io.errors import ChoiceRequired
 
 #: What the user is asked, per option (the reader's one-line message is shown below it).
 QUESTIONS = {
-    "prefix": ("Which LSTM?", "This file holds more than one LSTM. Which one should be opened?"),
+    "prefix": (
+        "Which recurrent layer?",
+        "This file holds more than one LSTM, GRU or RNN. Which one should be opened?",
+    ),
     "layout": (
         "Which layout?",
         "These arrays fit more than one framework's layout. Which framework wrote them?",
     ),
 }
-#: How each array layout looks, so the choice can be made from the shapes one knows.
+#: How each array layout looks, so the choice can be made from the shapes one knows (an LSTM's;
+#: a GRU's or plain RNN's as the reader's message describes it, ``_layout_help``).
 LAYOUTS = {
     "keras": "Keras: kernel [D, 4H], recurrent_kernel [H, 4H], bias [4H]; gates i,f,c,o",
     "pytorch": "PyTorch: weight_ih [4H, D], weight_hh [4H, H], bias_ih + bias_hh; gates i,f,g,o",
     "tf1": "TensorFlow 1: one kernel [D + H, 4H] (x rows, then h rows), bias [4H]; gates i,j,f,o",
     "onnx": "ONNX: W [dirs, 4H, D], R [dirs, 4H, H], B [dirs, 8H]; gates i,o,f,c",
 }
+
+
+def _layout_help(error: ChoiceRequired, choice: str) -> str | None:
+    """The reader's own description of ``choice`` when it reads the arrays as a GRU or plain
+    RNN (``keras (GRU kernel [D,3H], …)``), else the LSTM's from ``LAYOUTS``."""
+    found = re.search(rf"(?:^|[:;] ){re.escape(choice)} \(([^()]*)\)", str(error))
+    if found and any(k in found.group(1) for k in ("GRU", "RNN")):
+        framework = LAYOUTS[choice].partition(":")[0] if choice in LAYOUTS else choice
+        return f"{framework}: {found.group(1)}"
+    return LAYOUTS.get(choice)
 
 
 class ChoiceDialog(QDialog):
@@ -58,7 +72,7 @@ class ChoiceDialog(QDialog):
         layout.addWidget(self.detail)
         self.list = QListWidget()
         for choice in self.choices:
-            help_text = LAYOUTS.get(choice) if error.option == "layout" else None
+            help_text = _layout_help(error, choice) if error.option == "layout" else None
             self.list.addItem(f"{choice} — {help_text}" if help_text else choice)
         self.list.setCurrentRow(0)
         self.list.itemDoubleClicked.connect(self.accept)
