@@ -1,4 +1,4 @@
-"""The sigmoid/tanh recurrence compiled by numba: the optional ``fast`` extra.
+"""The sigmoid/tanh recurrence compiled by numba (a dependency of lstmviz where numba has wheels).
 
 At batch 1 the NumPy loop in ``compute`` is bound by NumPy's per-call overhead (about nine
 ufunc calls of 0.4-1 µs per step), which no arrangement of NumPy calls removes; a fused,
@@ -6,9 +6,11 @@ compiled step is the only way to match a framework's C++ kernel at small H. At l
 engine is bound by how fast ``W_h`` streams from memory; BLAS' matvec loads and stores its
 partial sums once per pass over the rows, while the compiled kernel keeps them in vector
 registers over a packed copy of ``W_hᵀ`` (``pack``) and reads at the memory's speed. numba is
-a well-kept compiler that runs plain Python loops at C speed; it is optional (≈ 50 MB with
-llvmlite) and imported only when a direction is run with it, or by the desktop app's
-background thread once its window is shown (``prepare_in_background``).
+a well-kept compiler that runs plain Python loops at C speed (64 MB to download with llvmlite;
+left out where it has no wheel, and then every run uses NumPy). It is imported only when a
+direction is run with it, or by the desktop app's background thread once its window is shown
+(``prepare_in_background``). Large directions share each step among a team of threads
+(``threads``).
 
 The kernel writes the same ``_Buffers`` layout as the NumPy fast path (gate rows
 ``[c_prev | g | f | i | o]`` pre-filled with ``x W_xᵀ + b``, sigmoid rows halved), so the two
@@ -105,7 +107,7 @@ def threads() -> int:
 
 _lock = threading.Lock()
 _resolved: dict[str, object] = {}  # "kernels": Kernels | None, "why": a reason when None
-_NOT_INSTALLED = "numba is not installed: pip install 'lstmviz[fast]'"
+_NOT_INSTALLED = "numba is not installed (no wheel for this platform or Python?): pip install numba"
 
 
 def _after_fork_in_child() -> None:
