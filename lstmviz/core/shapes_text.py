@@ -66,6 +66,45 @@ def _bias_count(w: RecurrentDirection) -> int:
     return max(1, round(values / (G * H)))
 
 
+#: Canonical arrays whose dimensions are named by role, not guessed from their sizes (with
+#: D = H a ``W_x (4H, D)`` would otherwise read ``4H·H``): G is the cell's gate blocks, X the
+#: width of h (H, or P under a projection).
+_ROLE_DIMS = {"W_x": ("G", "D"), "W_h": ("G", "X"), "W_p": ("P", "H")}
+
+
+def _dim(role: str, size: int, w: RecurrentDirection) -> tuple[str, int]:
+    """A dimension in symbols: ``3H`` (G·H), ``H``, ``P``, ``D``; by size when the array is
+    not one of ``_ROLE_DIMS`` (biases, peepholes, a new cell's arrays), else as a number."""
+    G, H, D, P = w.cell.n_gates, w.hidden_size, w.input_size, w.output_size
+    gh = f"{G}H" if G > 1 else "H"
+    named = {"G": (gh, G * H), "D": ("D", D), "H": ("H", H), "P": ("P", P)}
+    named["X"] = named["P"] if getattr(w, "W_p", None) is not None else named["H"]
+    if role in named and named[role][1] == size:
+        return named[role][0], size
+    for sym, value in (named["G"], named["H"], named["P"], named["D"]):
+        if value == size:
+            return sym, size
+    return str(size), size
+
+
+def canonical_count(w: RecurrentDirection) -> tuple[str, str, int]:
+    """``(formula, numbers, total)`` of the parameters lstmviz keeps, one term per canonical
+    array of the direction (``array_fields`` but the initial states), so it is ``n_params``
+    for every cell: a GRU's ``3H·D + 3H·H + 3H + 3H`` (``b_x`` and ``b_h`` kept apart), an
+    LSTM's ``4H·D + 4H·H + 4H`` (+ ``H`` per peephole, ``4H·P + P·H`` with a projection)."""
+    formula, numbers, total = [], [], 0
+    for name in w.array_fields:
+        arr = getattr(w, name, None)
+        if arr is None or name in ("h0", "c0"):
+            continue
+        roles = _ROLE_DIMS.get(name, ("",) * arr.ndim)
+        dims = [_dim(role, n, w) for role, n in zip(roles, arr.shape, strict=False)]
+        formula.append("·".join(sym for sym, _ in dims))
+        numbers.append("·".join(str(n) for _, n in dims))
+        total += int(arr.size)
+    return " + ".join(formula), " + ".join(numbers), total
+
+
 def _numbers(sym: str, D: int, H: int, P: int) -> str:
     return sym.replace("D", str(D)).replace("H", str(H)).replace("P", str(P))
 
@@ -116,10 +155,14 @@ def shapes_explained(
         formula, numbers, total = formula + " + 3·H", numbers + f" + 3·{H}", total + 3 * H
     if W_p is not None:
         formula, numbers, total = formula + " + P·H", numbers + f" + {P}·{H}", total + P * H
-    kind = "stored" if prov.stored else "canonical"
     sizes = [int(np.prod(ts[0].shape)) for ts in names.values()]
     parts = f"{' + '.join(f'{n:,}' for n in sizes)} = " if len(sizes) > 1 else ""
-    lines.append(f"Parameters ({kind}): {formula} = {numbers} = {parts}{total:,}")
+    canon = canonical_count(w)
+    if prov.stored:
+        lines.append(f"Parameters (stored): {formula} = {numbers} = {parts}{total:,}")
+    else:  # no file layout to explain: the direction's own arrays
+        formula, numbers, total = canon
+        lines.append(f"Parameters (canonical): {formula} = {numbers} = {total:,}")
     if nb == 2 and "b_h" in w.array_fields:
         lines.append(
             "  two bias vectors are stored and kept apart: the reset gate acts on W_h·h + b_h"
@@ -129,6 +172,8 @@ def shapes_explained(
             f"  two bias vectors are stored; lstmviz sums them, so the canonical count is "
             f"{w.n_params:,}"
         )
+    if total != w.n_params and not (nb == 2 and "b_h" not in w.array_fields):
+        lines.append(f"  lstmviz keeps {canon[0]} = {canon[1]} = {canon[2]:,} (canonical)")
     if prov.stored and total != w.n_stored_params:
         lines.append(f"  (the file's arrays hold {w.n_stored_params:,} values)")
     if layer is not None and layer.bidirectional:
