@@ -114,6 +114,8 @@ def test_torch_gru_parameters_bidirectional_stacked(tmp_path: Path) -> None:
     assert d.reset_after and d.provenance.gate_order == ("r", "z", "n")
     assert [t.name for t in d.provenance.stored] == ["arr_0", "arr_1", "arr_2", "arr_3"]
     np.testing.assert_array_equal(d.b_h, gru.bias_hh_l0.detach().numpy())  # kept apart
+    acts = d.provenance.setting("activations")  # a GRU's two, assumed: arrays do not store them
+    assert acts is not None and acts.assumed and acts.value == "sigmoid, tanh"
     x = _x(6, 3, 5)
     check(loaded, x, *_torch_run(gru, x))
 

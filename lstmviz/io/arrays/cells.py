@@ -279,12 +279,16 @@ def _onnx(cell: Cell, ctx: Context, reverse: bool) -> list[LSTMDirection]:
 _CONVERT = {"keras": _keras, "pytorch": _pytorch, "tf1": _tf1, "onnx": _onnx}
 
 
-def activation_settings(layout: str) -> tuple[Setting, ...]:
-    """NumPy arrays never store activations: the layout's defaults, marked assumed."""
+def activation_settings(layout: str, cell: str = "LSTM") -> tuple[Setting, ...]:
+    """NumPy arrays never store activations: the layout's defaults, marked assumed — the
+    LSTM's three, the GRU's two; a plain RNN's one is its ``nonlinearity`` setting."""
+    if cell == "RNN":
+        return ()
     note = "not stored in NumPy arrays; the layout's default"
     if layout == "keras":
         note += " (Keras >= 2.3; Keras < 2.3 used hard_sigmoid for the gates)"
-    return (Setting("activations", "sigmoid, tanh, tanh", assumed=True, note=note),)
+    value = "sigmoid, tanh" if cell == "GRU" else "sigmoid, tanh, tanh"
+    return (Setting("activations", value, assumed=True, note=note),)
 
 
 def _provenance(
@@ -311,9 +315,8 @@ def _provenance(
 def with_settings(direction: LSTMDirection, source_format: str, layout: str) -> LSTMDirection:
     """Add the assumed activations (and our source format) to a direction built elsewhere."""
     prov = direction.provenance
-    prov = dc_replace(
-        prov, source_format=source_format, settings=(*prov.settings, *activation_settings(layout))
-    )
+    added = activation_settings(layout, direction.cell.name)
+    prov = dc_replace(prov, source_format=source_format, settings=(*prov.settings, *added))
     return direction.replace(provenance=prov)
 
 

@@ -148,4 +148,10 @@ def torch_recurrent(cell: Mapping[str, object], ctx: object, reverse: bool) -> l
     )
     mapping = {torch: cell[role].name for role, torch in names.items() if role in cell}  # type: ignore[attr-defined]
     model = renamed_back(model, mapping)
-    return [d.replace(reverse=reverse) for d in model.layers[0].directions]
+    from lstmviz.io.arrays.cells import with_settings
+
+    fmt = ctx.source_format  # type: ignore[attr-defined]
+    return [
+        with_settings(d, fmt, "pytorch").replace(reverse=reverse)
+        for d in model.layers[0].directions
+    ]
