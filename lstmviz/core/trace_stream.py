@@ -27,7 +27,8 @@ FloatArray = npt.NDArray[np.float64]
 PASS_STEPS = 4096
 
 
-def _pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+def _pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None,
+          progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """One pass over every window: per direction the saturated-step counts, the running
     ``nanmax |out|``, the retention sum and count; and the first NaN/Inf."""
     acc: dict[tuple[int, int], dict[str, Any]] = {}
@@ -35,6 +36,8 @@ def _pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None) -> dict
     for a, win in trace.windows(steps=PASS_STEPS):
         if cancel is not None and cancel():
             raise Cancelled
+        if progress is not None:
+            progress(a / trace.n_steps)
         with np.errstate(invalid="ignore"):
             if first is None:
                 bad = diag._first_nonfinite(win)
@@ -78,9 +81,24 @@ def _saturated_counts(dt: Any, gates: tuple[str, ...]) -> npt.NDArray[np.int64]:
     return np.stack(rows)
 
 
-def whole_pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+def whole_pass(trace: BoundedTrace, cancel: Callable[[], bool] | None = None,
+               progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """``_pass``, once per run."""
-    return diag._memo(trace, ("stream",), lambda: _pass(trace, cancel))
+    return diag._memo(trace, ("stream",), lambda: _pass(trace, cancel, progress))
+
+
+def prepare(trace: BoundedTrace, dt: BoundedDirectionTrace | None, unit: int | None,
+            cancel: Callable[[], bool] | None = None,
+            progress: Callable[[float], None] | None = None) -> None:  # fmt: skip
+    """Everything the diagnostics view shows, in a worker, cancellable, with progress: the
+    retention product of ``dt`` (its ``unit``) and the whole-run report (two passes)."""
+
+    def part(lo: float) -> Callable[[float], None] | None:
+        return None if progress is None else (lambda f: progress(lo + f / 2))
+
+    if dt is not None and dt.cell.retention_gate is not None:
+        forget_product(dt, unit, cancel=cancel, progress=part(0.0))
+    whole_pass(trace, cancel, part(0.5))
 
 
 def report(trace: BoundedTrace) -> list[diag.DirectionReport]:
@@ -108,14 +126,20 @@ def dead_units(dt: BoundedDirectionTrace) -> npt.NDArray[np.int64]:
 
 
 def forget_product(
-    dt: BoundedDirectionTrace, unit: int | None = None, size: int | None = diag.PRODUCT_GRID
+    dt: BoundedDirectionTrace,
+    unit: int | None = None,
+    size: int | None = diag.PRODUCT_GRID,
+    cancel: Callable[[], bool] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> FloatArray:
     """``diagnostics.forget_product`` on a bounded direction: ``L = cumsum(log f)`` carried
     across windows in processing order, then the same block products."""
-    return diag._memo(dt, ("product", unit, size), lambda: _forget_product(dt, unit, size))
+    key = ("product", unit, size)
+    return diag._memo(dt, key, lambda: _forget_product(dt, unit, size, cancel, progress))
 
 
-def _forget_product(dt: BoundedDirectionTrace, unit: int | None, size: int | None) -> FloatArray:
+def _forget_product(dt: BoundedDirectionTrace, unit: int | None, size: int | None,
+                    cancel: Any = None, progress: Any = None) -> FloatArray:  # fmt: skip
     trace, k, d = dt._owner, dt._k, dt._d
     cell = dt.cell
     gate = cell.retention_gate
@@ -139,6 +163,10 @@ def _forget_product(dt: BoundedDirectionTrace, unit: int | None, size: int | Non
         chunks.reverse()
     done = 0  # processing steps folded so far
     for i in range(0, len(chunks), n_chunks_per):
+        if cancel is not None and cancel():
+            raise Cancelled
+        if progress is not None:
+            progress(i / len(chunks))
         group = chunks[i : i + n_chunks_per]
         a = min(trace.chunk_bounds(c)[0] for c in group)
         b = max(trace.chunk_bounds(c)[1] for c in group)
