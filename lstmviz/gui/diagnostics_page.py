@@ -130,6 +130,10 @@ class DiagnosticsPage(QStackedWidget):
         cost += 12.0 * sum(d.h.size for lt in trace.layers for d in lt.directions)
 
         def work(job: Job) -> None:
+            if getattr(trace, "bounded", False):  # streamed passes, cancellable, with progress
+                from lstmviz.core import trace_stream
+
+                trace_stream.prepare(trace, dt, unit, lambda: job.cancelled, job.report)
             with np.errstate(invalid="ignore"):
                 if dt.cell.retention_gate is not None:  # a plain RNN has no product
                     diag.forget_product(dt, unit)
