@@ -168,3 +168,18 @@ def test_summary_of_unnamed_gru_arrays_never_says_lstm(tmp_path: Path) -> None:
     loaded = lstmviz.load_model(_npz(tmp_path / "gru.npz", model.get_weights()))
     text = model_summary(loaded)
     assert "GRU" in text and "LSTM" not in text, text
+
+
+def test_nonlinearity_option_reaches_short_named_rnn(tmp_path: Path) -> None:
+    """g2p_en-style short names (dec_w_ih ...) of an nn.RNN(nonlinearity='relu')."""
+    torch.manual_seed(14)
+    rnn = torch.nn.RNN(3, 4, nonlinearity="relu")
+    arrays = {
+        "dec_" + k.removesuffix("_l0").replace("weight", "w").replace("bias", "b"): v.numpy()
+        for k, v in rnn.state_dict().items()
+    }
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (tmp_path / "s.npz").write_bytes(buf.getvalue())
+    x = _x(6, 3, 15)
+    check(lstmviz.load_model(tmp_path / "s.npz", nonlinearity="relu"), x, *_torch_run(rnn, x))

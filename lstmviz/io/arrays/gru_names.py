@@ -72,6 +72,7 @@ def load(
     short: dict[str, str],
     prefix: str | None,
     source_format: str,
+    nonlinearity: str | None = None,
 ) -> LSTMModel:
     """The GRU/RNN cell ``prefix`` names (or the only one) through ``state_dict``; the
     ``<prefix>_emb`` table beside it (g2p_en) becomes the token embedding."""
@@ -92,6 +93,7 @@ def load(
         source_path=str(probe.path),
         prefix=prefix,
         notes=[f"{shown} read as PyTorch GRU/RNN cell weights (weight_ih, weight_hh, ...)"],
+        nonlinearity=nonlinearity,
     )
     model = renamed_back(model, short)
     return model.replace(framework="PyTorch layout (NumPy arrays)")

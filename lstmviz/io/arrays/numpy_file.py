@@ -323,7 +323,7 @@ def load_arrays(
     short = gru_names.torch_names(arrays) if layout in (None, "pytorch") else None
     if short is not None:  # g2p_en-style enc_w_ih...: a PyTorch GRU or RNN cell
         fmt = f"{_format_name(probe)} (layout: pytorch, from names)"
-        return gru_names.load(probe, arrays, short, prefix, fmt)
+        return gru_names.load(probe, arrays, short, prefix, fmt, nonlinearity)
     chosen, how, specs = _choose(file, arrays, layout)
     source_format = f"{_format_name(probe)} (layout: {chosen}, {how})"
     notes = [f"layout {chosen} {how}"]
