@@ -313,7 +313,7 @@ class CompareStepRows:
         name, a, b, _, _ = self._arrays[r]
         if not 0 <= u < a.shape[1]:
             return
-        t = min(view._step, a.shape[0] - 1)
+        t = min(self.workspace.step, a.shape[0] - 1)
         va, vb = float(a[t, u]), float(b[t, u])
         view.hover.setText(
             f"unit {u}: {name}  A = {va:.4g}, B = {vb:.4g}, Δ = B − A = {vb - va:+.3g}"

@@ -14,6 +14,7 @@ import pytest
 
 import lstmviz
 from lstmviz.core.model import LSTMLayer
+from lstmviz.gui import cell_rows
 from lstmviz.gui.compare_dock import go_to
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,3 +205,41 @@ def test_gru_equations_and_rows(make_main_window, tmp_path):
     text = inspector.browser.toPlainText()
     assert "B: h = (1 − z)·n + z·h_(t-1)" in text and "B: r = " in text
     assert f"{float(db.h[3, 1]):.3f}" in text
+
+
+def _bias_doubled(model, k):
+    layer = model.layers[k]
+    d = layer.directions[0]
+    if hasattr(d, "b_x"):
+        d2 = d.replace(b_x=2 * np.asarray(d.b_x), b_h=2 * np.asarray(d.b_h))
+    else:
+        d2 = d.replace(b=2 * np.asarray(d.b))
+    layers = list(model.layers)
+    layers[k] = LSTMLayer(**{**vars(layer), "directions": (d2, *layer.directions[1:])})
+    return model.replace(layers=tuple(layers))
+
+
+@pytest.mark.parametrize(
+    "fixture", [("torch", "proj.pt"), ("gru", "torch", "rnn_tanh.pt"), ("gru", "torch", "gru.pt")]
+)
+def test_every_cell_gets_b_rows_and_b_lines(make_main_window, fixture):
+    """A projected LSTM, a plain RNN, a GRU: Δ rows are run(B) − run(A), and every equation
+    line of A's has B's under it."""
+    window = make_main_window()
+    window.open_model(FIXTURES.joinpath(*fixture), wait=True)
+    assert window.compare_with(_bias_doubled(window.model, 0), wait=True)
+    rows, _ = window.compare_debugger
+    inspector = window.debug_panel.unit_inspector
+    window.workspace.select(layer=0, direction=0, unit=1)
+    window.go_to_step(2)
+    ta, tb = _runs(window)
+    da, db = ta.layers[0].directions[0], tb.layers[0].directions[0]
+    shown = [r.name for r in cell_rows.rows(da)]
+    for r in cell_rows.rows(da):
+        if r.name.startswith("act_"):
+            continue
+        want = getattr(db, r.attr)[2] - getattr(da, r.attr)[2]
+        np.testing.assert_allclose(rows.delta_row(r.name)[0], want, atol=1e-5, err_msg=r.name)
+    assert shown and np.abs(rows.delta_row(shown[-1])).max() > 0  # the bias moved h
+    b_lines = [s for s in inspector.browser.toPlainText().splitlines() if s.startswith("B: ")]
+    assert len(b_lines) == len(inspector.lines()) and any("≠" in s for s in b_lines)
