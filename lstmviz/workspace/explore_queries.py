@@ -18,6 +18,7 @@ from lstmviz.workspace.jobs import Job
 FILE_COST = float("inf")  # reading a file or a corpus run never runs inline on the GUI thread
 MATCH_KIND = "explore"  # the corpus run and match job (a newer query cancels the older one)
 SELECT_KIND = "explore-select"
+KEPT_STATES = 2  # corpus runs kept (the current sequence's and the corpus')
 DEFAULT_THRESHOLD = 0.3  # LSTMVis' (and ``explore.select``'s) default
 
 
@@ -57,6 +58,14 @@ class ExploreQueries:
     def fail(self, message: str) -> None: ...
     def sequence_corpus(self) -> Any: ...
     def corpus_start(self) -> int | None: ...
+
+    def _keep(self, key: tuple, states: Any) -> None:
+        """Keep ``states`` for the next query; only the last ``KEPT_STATES`` (a 1M-token
+        corpus at H = 512 is 1 GB of float16: a few layers or quantities would not fit)."""
+        self._states.pop(key, None)
+        self._states[key] = states
+        while len(self._states) > KEPT_STATES:
+            self._states.pop(next(iter(self._states)))
 
     def cached_states(self, corpus: Any, layer: int, direction: int, quantity: str) -> Any:
         return self._states.get(self._key(corpus, layer, direction, quantity))
@@ -117,7 +126,7 @@ class ExploreQueries:
                     self.fail(f"Selecting failed: {error}")
                 return
             if ws.model is model:
-                self._states[key] = result[0]
+                self._keep(key, result[0])
                 self.unit_set = result[1]
                 self.selection.set_units(result[1].units)
 
@@ -171,7 +180,7 @@ class ExploreQueries:
                 return
             states, matches = result
             if ws.model is model:
-                self._states[key] = states
+                self._keep(key, states)
                 self.matches, self.matched_in = matches, corpus
                 self._emit(Topic.MATCHES)
 

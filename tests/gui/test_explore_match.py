@@ -68,6 +68,8 @@ def test_select_match_list_and_jump(explore_window, qtbot, tmp_path):
     assert [(m.start, m.stop) for m in got] == [(m.start, m.stop) for m in want]
     assert [m.score for m in got] == pytest.approx([m.score for m in want])
     assert panel.matches.tree.topLevelItemCount() == len(want) > 1
+    # the corpus run is kept for the next query (and the sequence's for the next Select)
+    assert session.cached_states(corpus, 0, 0, "h") is not None
     m = got[1]
     row = panel.matches.row_text(1)
     highlighted = row.split('font-weight:bold;">')[1].split("</span>")[0]
