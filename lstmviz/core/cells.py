@@ -265,6 +265,8 @@ GRU_CELL = _gru(reset_after=True)
 #: GRU as TF1, Keras ``reset_after=False`` and ONNX ``linear_before_reset=0`` run it.
 GRU_RESET_BEFORE_CELL = _gru(reset_after=False)
 RNN_CELL = _rnn()
+#: The cell views show (labels, rows, examples) before a model is open.
+DEFAULT_CELL = LSTM_CELL
 #: The cells lstmviz ships; ``registered()`` adds those registered since (``register``).
 CELLS: tuple[CellDescription, ...] = (LSTM_CELL, GRU_CELL, GRU_RESET_BEFORE_CELL, RNN_CELL)
 

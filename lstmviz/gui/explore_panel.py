@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.gui.explore_matches import MatchList
-from lstmviz.gui.text_view import QUANTITY_NAMES
+from lstmviz.gui.text_view import fill_quantity_box
 from lstmviz.gui.unit_set_view import UnitSetView
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession, Topic
-from lstmviz.workspace.unit_selection import QUANTITIES, Field
+from lstmviz.workspace.unit_selection import Field
 
 SLIDER_STEPS = 100  # the threshold slider in hundredths
 
@@ -85,8 +85,7 @@ class ExplorePanel(QWidget):
         off_row.addWidget(self.select_button)
         grid.addLayout(off_row, 3, 1)
         self.quantity_box = QComboBox()
-        for q in QUANTITIES:
-            self.quantity_box.addItem(QUANTITY_NAMES[q], q)
+        fill_quantity_box(self.quantity_box, workspace, self.selection.quantity)
         self.quantity_box.setToolTip("What the units are selected, plotted and matched by")
         self.quantity_box.currentIndexChanged.connect(
             lambda k: self.selection.set_quantity(self.quantity_box.itemData(k))
@@ -166,11 +165,12 @@ class ExplorePanel(QWidget):
         elif field is Field.UNITS:
             self._show_units()
         elif field is Field.QUANTITY:
-            self.quantity_box.setCurrentIndex(QUANTITIES.index(self.selection.quantity))
+            fill_quantity_box(self.quantity_box, self.workspace, self.selection.quantity)
 
     def _update_unit_list(self, _event: Event | None) -> None:
         """One row per unit of the selected layer/direction (rebuilt only when that changes)."""
         model = self.workspace.model
+        fill_quantity_box(self.quantity_box, self.workspace, self.selection.quantity)
         n = 0
         if model is not None:
             s = self.workspace.selection

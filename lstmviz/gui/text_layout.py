@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.cells import registered
+
 #: What a whitespace token is drawn as (its colour must stay visible and clickable).
 VISIBLE = {"\n": "↵", "\r": "␍", "\t": "⇥", "": "∅"}
 MAX_CHARS = 24  # a longer token (a URL in a word vocabulary) is elided with …
@@ -81,12 +83,19 @@ def wrap(widths: npt.ArrayLike, breaks: npt.ArrayLike, available: int) -> TokenL
     return TokenLayout(x, w, row, row_start)
 
 
+def _roles() -> dict[str, str]:
+    """Gate names of every registered cell to their role (the first cell's for a shared name)."""
+    return {g.name: g.role for cell in reversed(registered()) for g in cell.gates}
+
+
 def levels_for(quantity: str, values: npt.NDArray) -> tuple[float, float]:
-    """Fixed colour levels: [0, 1] for the sigmoid gates, ±1 for tanh-bounded h and g,
-    ± the largest |c| of the whole run for c (so one colour means one value everywhere)."""
-    if quantity in ("i", "f", "o"):
+    """Fixed colour levels: [0, 1] for the sigmoid-like gates (a cell description's role
+    ``gate``: i f o, r z), ±1 for tanh-bounded h and candidates (g, n), ± the largest |c| of
+    the whole run for any other state (so one colour means one value everywhere)."""
+    role = _roles().get(quantity)
+    if role == "gate":
         return 0.0, 1.0
-    if quantity in ("h", "g"):
+    if quantity == "h" or role == "candidate":
         lim = 1.0
         finite = values[np.isfinite(values)] if values.size else values
         if finite.size and float(np.abs(finite).max()) > 1.0:  # a projection or a linear act

@@ -13,6 +13,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from lstmviz.core.cells import DEFAULT_CELL, CellDescription
 from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.text_canvas import TextCanvas
@@ -20,16 +21,32 @@ from lstmviz.gui.text_layout import colours, levels_for
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession, Topic
-from lstmviz.workspace.unit_selection import QUANTITIES, Field, unit_values
+from lstmviz.workspace.unit_selection import Field, quantities, quantity_name, unit_values
 
-QUANTITY_NAMES = {
-    "h": "h (hidden state)",
-    "c": "c (cell state)",
-    "i": "i (input gate)",
-    "f": "f (forget gate)",
-    "g": "g (candidate)",
-    "o": "o (output gate)",
-}
+
+def shown_cell(workspace: Workspace) -> CellDescription:
+    """The cell of the selected layer and direction (``DEFAULT_CELL`` before a model opens)."""
+    model = workspace.model
+    if model is None:
+        return DEFAULT_CELL
+    s = workspace.selection
+    return model.layers[s.layer].directions[s.direction].cell
+
+
+def fill_quantity_box(box: QComboBox, workspace: Workspace, current: str) -> None:
+    """``box`` lists what the selected layer's cell records (``shown_cell``; rebuilt only when
+    that changes, without signals) and shows ``current``."""
+    cell = shown_cell(workspace)
+    names = quantities(cell)
+    box.blockSignals(True)
+    if tuple(box.itemData(k) for k in range(box.count())) != names:
+        box.clear()
+        for q in names:
+            box.addItem(quantity_name(cell, q), q)
+    k = box.findData(current)
+    if k >= 0 and box.currentIndex() != k:
+        box.setCurrentIndex(k)
+    box.blockSignals(False)
 
 
 def run_is_current(trace: Trace | None, x: np.ndarray | None) -> bool:
@@ -60,8 +77,7 @@ class TextView(QWidget):
         header = QHBoxLayout()
         header.addWidget(QLabel("Colour by"))
         self.quantity_box = QComboBox()
-        for q in QUANTITIES:
-            self.quantity_box.addItem(QUANTITY_NAMES[q], q)
+        fill_quantity_box(self.quantity_box, workspace, self.selection.quantity)
         self.quantity_box.currentIndexChanged.connect(self._on_quantity_box_changed)
         header.addWidget(self.quantity_box)
         self.title = QLabel()
@@ -113,9 +129,7 @@ class TextView(QWidget):
 
     def _on_selection_field(self, field: Field) -> None:
         if field is Field.QUANTITY:
-            k = QUANTITIES.index(self.selection.quantity)
-            if self.quantity_box.currentIndex() != k:
-                self.quantity_box.setCurrentIndex(k)
+            fill_quantity_box(self.quantity_box, self.workspace, self.selection.quantity)
             self._update_colours(None)
         elif field is Field.SPAN:
             self.canvas.set_span(self.selection.span)
@@ -134,6 +148,7 @@ class TextView(QWidget):
         key = (id(trace), id(x))
         if self._current[:2] != key:
             self._current = (*key, run_is_current(trace, x))
+        fill_quantity_box(self.quantity_box, ws, self.selection.quantity)
         s, q = ws.selection, self.selection.quantity
         if ws.model is None or x is None:
             self.title.setText("Open a model to see its sequence as text")

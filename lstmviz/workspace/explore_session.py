@@ -78,6 +78,7 @@ class ExploreSession(ExploreQueries):
         workspace.subscribe(Change.MODEL, self._on_model)
         workspace.subscribe(Change.SEQUENCE, self._on_sequence)
         workspace.subscribe(Change.BUSY, self._on_busy)
+        workspace.subscribe(Change.SELECTION, self._on_layer)
 
     # -- events --------------------------------------------------------------------------------
     def subscribe(
@@ -113,6 +114,15 @@ class ExploreSession(ExploreQueries):
         model = self.workspace.model
         if model is not None:
             self.selection.clamp(max(w.hidden_size for lt in model.layers for w in lt.directions))
+        self._on_layer(_event)
+
+    def _on_layer(self, _event: Event) -> None:
+        """A quantity the selected layer's cell lacks (``c`` on a GRU layer) becomes ``h``,
+        before any view reads it (the session subscribes to the workspace before them)."""
+        model = self.workspace.model
+        if model is not None:
+            s = self.workspace.selection
+            self.selection.fit(model.layers[s.layer].directions[s.direction].cell)
 
     def _on_sequence(self, _event: Event) -> None:
         x = self.workspace.sequence

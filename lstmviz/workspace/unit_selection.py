@@ -15,13 +15,24 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.breakpoints import ConditionBreakpoint, Kind, parse_breakpoint
+from lstmviz.core.cells import CellDescription, registered
 from lstmviz.core.trace import Trace
 
-#: What a unit can be shown by: the states and the four gates (``h`` is ``m`` before a
-#: projection; with one, h has P columns and the rest H).
-QUANTITIES = ("h", "c", "i", "f", "g", "o")
-#: Sigmoid gates live in [0, 1]; h, c and the candidate g are signed.
-GATE_QUANTITIES = frozenset({"i", "f", "o"})
+
+def quantities(cell: CellDescription | None = None) -> tuple[str, ...]:
+    """What a unit can be shown by: the cell's states, then its gates (LSTM ``h c i f g o``,
+    GRU ``h r z n``; ``h`` is ``m`` before a projection, with one it has P columns and the
+    rest H). Without a cell, the names of every registered cell (what a selection may hold)."""
+    cells = registered() if cell is None else (cell,)
+    return tuple(dict.fromkeys(q for c in cells for q in (*c.state_names, *c.gate_names)))
+
+
+def quantity_name(cell: CellDescription, quantity: str) -> str:
+    """``f (forget gate)``, ``g (candidate)``, ``c (cell state)``: a quantity as a list shows it."""
+    long = cell.long_names.get(quantity, "")
+    if quantity in cell.gate_names and cell.gate(quantity).role == "gate":
+        long += " gate"
+    return f"{quantity} ({long})" if long else quantity
 
 
 class Field(enum.Enum):
@@ -42,10 +53,13 @@ MAX_BOUNDED_SPAN = 100_000
 def unit_values(trace: Trace, layer: int, direction: int, quantity: str) -> npt.NDArray:
     """``(T, H)`` of one quantity of one layer/direction (clamped: a view never indexes past
     its own trace whatever it is told)."""
-    if quantity not in QUANTITIES:
-        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}, got {quantity!r}")
     lt = trace.layers[min(max(layer, 0), len(trace.layers) - 1)]
     dt = lt.directions[min(max(direction, 0), len(lt.directions) - 1)]
+    known = quantities(dt.cell)
+    if quantity not in known:
+        raise ValueError(
+            f"quantity must be one of {', '.join(known)} ({dt.cell.name}), got {quantity!r}"
+        )
     return getattr(dt, quantity)
 
 
@@ -103,11 +117,21 @@ class UnitSelection:
             self._emit(Field.UNITS)
 
     def set_quantity(self, quantity: str) -> None:
-        if quantity not in QUANTITIES:
-            raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}, got {quantity!r}")
+        known = quantities()
+        if quantity not in known:
+            raise ValueError(f"quantity must be one of {', '.join(known)}, got {quantity!r}")
         if quantity != self._quantity:
             self._quantity = quantity
             self._emit(Field.QUANTITY)
+
+    def fit(self, cell: CellDescription) -> tuple[str, ...]:
+        """The quantities ``cell`` records; a quantity it lacks (``c`` once a GRU layer is
+        selected) becomes ``h``, which every cell has. Views call it on a model or layer
+        change before they read values."""
+        known = quantities(cell)
+        if self._quantity not in known:
+            self.set_quantity("h")
+        return known
 
     def set_span(self, start: int | None, stop: int | None = None) -> None:
         """``set_span(a, b)`` selects steps a..b-1 (either order); ``set_span(None)`` clears."""

@@ -160,3 +160,33 @@ def test_long_sequence_lays_out_once_and_paints_only_what_shows(make_main_window
     canvas.grab(canvas.visibleRegion().boundingRect())
     assert time.perf_counter() - t0 < 0.3  # ~5 ms quiet; 50,000 items would take seconds
     assert canvas.token_at(QPoint(3, 3)) == 0
+
+
+def test_a_gru_model_is_coloured_by_its_own_gates(text_window, qtbot):
+    """The quantity lists are the selected layer's cell's (GRU: h, r, z, n); a quantity the
+    new model's cell lacks (c) falls back to h; gates sit in [0, 1], the candidate at ±1."""
+    import torch
+
+    from lstmviz.core import GRUDirection, LSTMLayer, LSTMModel
+
+    window, ids = text_window
+    view, ws = window.text_view, window.workspace
+    window.explore.selection.set_quantity("c")
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(len(ALPHABET), 6)
+    p = {k: v.detach().numpy() for k, v in gru.named_parameters()}
+    w = GRUDirection(p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
+    window.set_model(LSTMModel((LSTMLayer("gru", (w,), kind="GRU"),)))
+    window.set_sequence(one_hot(ids))
+    ws.ensure_trace(wait=True)
+    names = [view.quantity_box.itemText(k) for k in range(view.quantity_box.count())]
+    assert names == ["h (hidden state)", "r (reset gate)", "z (update gate)", "n (candidate)"]
+    panel_box = window.explore_panel.quantity_box
+    assert [panel_box.itemData(k) for k in range(panel_box.count())] == ["h", "r", "z", "n"]
+    assert window.explore.selection.quantity == "h" == view.quantity_box.currentData()
+    dt = ws.trace.layers[0].directions[0]
+    for q, levels in (("z", (0, 1)), ("n", (-1, 1))):
+        ws.select(unit=2)
+        view.quantity_box.setCurrentIndex(view.quantity_box.findData(q))
+        assert window.explore.selection.quantity == q and view.levels == levels
+        np.testing.assert_array_equal(view.canvas.rgb, expected_rgb(dt.value(q)[:, 2], *levels))

@@ -28,7 +28,7 @@ def test_unit_selection_edits_like_a_list_and_emits_once_per_change():
     sel.clamp(8)
     assert sel.units == (5, 7)
     with pytest.raises(ValueError, match="quantity must be one of"):
-        sel.set_quantity("z")
+        sel.set_quantity("q")  # no registered cell records a q
 
 
 def test_rules_pick_units_from_the_run():
