@@ -96,3 +96,15 @@ def test_torch_gru_beside_an_embedding_is_named_gru(tmp_path: Path) -> None:
     with torch.no_grad():
         want = gru(torch.from_numpy(x))[0].numpy()
     np.testing.assert_allclose(lstmviz.run(model, x).layers[0].output, want, atol=1e-5, rtol=0)
+
+
+def test_dynamic_quantized_gru_is_not_called_an_lstm(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    net = torch.nn.Sequential()
+    net.add_module("gru", torch.nn.GRU(3, 4))
+    q = torch.ao.quantization.quantize_dynamic(net, {torch.nn.GRU}, dtype=torch.qint8)
+    torch.save(q.state_dict(), tmp_path / "q.pt")
+    model = lstmviz.load_model(tmp_path / "q.pt")
+    transforms = model.layers[0].directions[0].provenance.transforms
+    assert any("dequantized from a dynamic-quantized GRU" in t for t in transforms), transforms
+    assert "LSTM" not in model_summary(model)

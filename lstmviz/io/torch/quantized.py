@@ -195,6 +195,8 @@ def expand_cells(
             raise LoadError(f"{file}: {prefix or 'a quantized LSTM'} lacks some of its cells")
         parts = [cell_tensors(by_index[k], file) for k in range(len(by_index))]
         dirs = hints.get(prefix) or _directions(parts, prefix, file)
+        rows, hidden = tuple(parts[0]["weight_hh"].shape)[:2]  # 2-D, as _directions reads it
+        kind = "GRU" if hidden and rows == 3 * hidden else "LSTM"  # packed alike
         for k, part in enumerate(parts):
             suffix = f"_l{k // dirs}" + ("_reverse" if k % dirs else "")
             for name, t in part.items():
@@ -202,10 +204,10 @@ def expand_cells(
                 tensors[full] = t
                 if name.startswith("weight"):
                     derived[full] = (
-                        f"{name}{suffix} dequantized from a dynamic-quantized LSTM (torch.ao."
+                        f"{name}{suffix} dequantized from a dynamic-quantized {kind} (torch.ao."
                         "quantization.quantize_dynamic, qint8): w = (q - zero_point)·scale"
                         if _state(by_index[k])[0] == "quantized_dynamic"  # type: ignore[index]
-                        else f"{name}{suffix} from a float16 dynamic-quantized LSTM's packed "
+                        else f"{name}{suffix} from a float16 dynamic-quantized {kind}'s packed "
                         "weights (torch.ao.quantization.quantize_dynamic, float16)"
                     )
     return tensors, derived
