@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.cells import LSTM_CELL, CellDescription
+from lstmviz.core.cells import DEFAULT_CELL, CellDescription
 from lstmviz.gui import plot_style as ps
 from lstmviz.workspace import Change, Event, Workspace
 
@@ -50,7 +50,7 @@ def names_text(cells: tuple[CellDescription, ...]) -> str:
     return " ".join([*shown, *pre, "…"])
 
 
-EXAMPLES, PLACEHOLDER = examples((LSTM_CELL,))
+EXAMPLES, PLACEHOLDER = examples((DEFAULT_CELL,))
 
 
 class BreakpointEditor(QWidget):
@@ -86,7 +86,7 @@ class BreakpointEditor(QWidget):
         self.list.setWordWrap(True)
         self.list.itemChanged.connect(self._on_list_item_changed)
         layout.addWidget(self.list, 1)
-        self._describe_cells((LSTM_CELL,))
+        self._describe_cells((DEFAULT_CELL,))
         row = QHBoxLayout()
         self.prev_button = QPushButton("◀◀ Previous hit")
         self.prev_button.setToolTip("Run backwards to the previous breakpoint (Shift+F5)")

@@ -19,7 +19,7 @@ from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QTextBrowser, QVBoxLayout, QWidget
 
 from lstmviz.core import diagnostics as diag
-from lstmviz.core.cells import LSTM_CELL, CellDescription
+from lstmviz.core.cells import DEFAULT_CELL, CellDescription
 from lstmviz.core.trace import Trace
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
@@ -44,7 +44,7 @@ def retention_words(cell: CellDescription) -> tuple[str, str, str] | None:
     return gate, cell.gate(gate).long_name, kept
 
 
-NO_SATURATION = no_saturation_text(cell_rows.gate_rows(LSTM_CELL))
+NO_SATURATION = no_saturation_text(cell_rows.gate_rows(DEFAULT_CELL))
 #: Shorter forms of the note for a narrow strip, longest first.
 NO_SATURATION_SHORT = ("no gate saturated (all within 0.05–0.95)", "none saturated", "none")
 

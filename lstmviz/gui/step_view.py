@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.breakpoints import Hit
-from lstmviz.core.cells import LSTM_CELL
+from lstmviz.core.cells import DEFAULT_CELL
 from lstmviz.core.trace import DirectionTrace, Trace
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
@@ -27,7 +27,7 @@ from lstmviz.workspace import Change, Event, Workspace
 __all__ = ["STATE_ROWS", "StepView", "direction_caption", "row_label", "run_levels"]
 
 #: The LSTM's rows (kept for scripts and tests; any cell's come from ``cell_rows.rows``).
-STATE_ROWS = cell_rows.row_names(LSTM_CELL)
+STATE_ROWS = cell_rows.row_names(DEFAULT_CELL)
 HOVER_HINT = "click a unit to inspect it; hover to read values"
 #: The narrowest unit range a zoom of the step view shows.
 MIN_UNITS = 4
@@ -103,8 +103,11 @@ class StepView(pg.GraphicsLayoutWidget):
         #: One breakdown image per gate of the cell shown, in its order (a pool: grown once).
         self.term_images: list[pg.ImageItem] = []
         self._ensure_images(
-            [(n, "gate" if n in cell_rows.gate_rows(LSTM_CELL) else "signed") for n in STATE_ROWS],
-            LSTM_CELL.n_gates,
+            [
+                (n, "gate" if n in cell_rows.gate_rows(DEFAULT_CELL) else "signed")
+                for n in STATE_ROWS
+            ],
+            DEFAULT_CELL.n_gates,
         )
 
         self.unit_lines = [
@@ -149,7 +152,7 @@ class StepView(pg.GraphicsLayoutWidget):
         major = [(v, f"{v:g}") for v in (0.2, 0.5, 0.8)]
         minor = [(k / 10, "") for k in range(11) if k not in (2, 5, 8)]
         self.gate_bar.getAxis("bottom").setTicks([major, minor])
-        self._bar_labels(LSTM_CELL)
+        self._bar_labels(DEFAULT_CELL)
         self.hover = self.addLabel(HOVER_HINT, row=4, col=0, colspan=2, color="#444444", size="9pt")
         ps.let_shrink(self.hover)
         self.scene().sigMouseClicked.connect(self._on_scene_clicked)

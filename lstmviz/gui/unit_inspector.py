@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QUrl, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QTextBrowser, QVBoxLayout, QWidget
 
-from lstmviz.core.cells import LSTM_CELL, CellDescription
+from lstmviz.core.cells import DEFAULT_CELL, CellDescription
 from lstmviz.core.equations import arg, explain, num
 from lstmviz.core.trace import DirectionTrace
 from lstmviz.gui import cell_rows
@@ -121,7 +121,7 @@ class UnitInspector(QWidget):
         self.plot.addItem(self.sums)
         self.legend = QLabel()
         self.legend.setWordWrap(True)
-        self._set_cell(LSTM_CELL, {"z_x", "z_h", "b"})
+        self._set_cell(DEFAULT_CELL, {"z_x", "z_h", "b"})
         layout.addWidget(self.legend)
         layout.addWidget(self.plot_widget, 2)
         if workspace is not None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.cells import LSTM_CELL, CellDescription
+from lstmviz.core.cells import DEFAULT_CELL, CellDescription
 from lstmviz.core.gate_stats import NEAR_ZERO, GateStats, gate_stats, matrices
 from lstmviz.core.model import LSTMDirection
 
@@ -83,7 +83,7 @@ class WeightStatsPanel(QWidget):
             brush=pg.mkBrush(255, 255, 255, 210),
         )
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self._set_cell(LSTM_CELL)
+        self._set_cell(DEFAULT_CELL)
         choose = QHBoxLayout()
         choose.addWidget(QLabel("Histogram of"))
         choose.addWidget(self.matrix_choice)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lstmviz.core.cells import LSTM_CELL
+from lstmviz.core.cells import DEFAULT_CELL
 from lstmviz.core.model import LSTMDirection
 from lstmviz.core.stored_layout import Cell, Panel, canonical_panels, stored_panels
 from lstmviz.gui.gate_heatmap import NARROW, GateHeatmap
@@ -138,7 +138,7 @@ class WeightsView(QWidget):
     def set_direction(self, w: LSTMDirection | None, direction: int = 0, caption: str = "") -> None:
         """Show a direction's matrices (None clears the view)."""
         self._weights, self._direction = w, direction
-        cell = (w.cell if w is not None else LSTM_CELL).gate_names
+        cell = (w.cell if w is not None else DEFAULT_CELL).gate_names
         n = len(cell)
         self.canonical_button.setText(f"Canonical {','.join(cell)} [{n if n > 1 else ''}H, in]")
         self._pinned_unit = None
