@@ -84,7 +84,8 @@ class DiagnosticsView(QWidget):
         self.sat_plot.invertY(True)
         self.sat_plot.setMouseEnabled(x=True, y=False)
         self.sat_plot.setLabel("bottom", "unit", color=ps.FOREGROUND)
-        self.sat_plot.getAxis("left").setTicks([[(0.5, "i"), (1.5, "f"), (2.5, "o")]])
+        first = cell_rows.gate_rows(DEFAULT_CELL)
+        self.sat_plot.getAxis("left").setTicks([[(k + 0.5, g) for k, g in enumerate(first)]])
         self.sat_image = pg.ImageItem(axisOrder="row-major")
         self.sat_plot.addItem(self.sat_image)
         self.sat_bar = pg.ColorBarItem(
