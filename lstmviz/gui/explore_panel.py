@@ -151,6 +151,7 @@ class ExplorePanel(QWidget):
         self._on_threshold_slider_changed(self.threshold_slider.value())
         self._update_unit_list(None)
         self._update_where(None)
+        self._on_selection_field(Field.SPAN)  # a span dragged before the panel was built
 
     # -- state → widgets -----------------------------------------------------------------------
     @property

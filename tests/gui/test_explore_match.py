@@ -110,6 +110,8 @@ def test_match_in_the_sequence_alone_without_a_corpus(make_main_window, qtbot):
     window.set_sequence(x)
     window.workspace.ensure_trace(wait=True)
     session = window.explore
+    assert window._explore_panel is None  # built on first use
+    window.explore_dock.show()
     session.selection.set_span(50, 55)
     session.selection.set_units([0, 2, 3])
     session.run_query(session.selection.units, threshold=0.0)
