@@ -32,7 +32,13 @@ from lstmviz.core.model import LSTMModel
 from lstmviz.gui.compare_dock import install_compare
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
-from lstmviz.gui.explore_dock import install_explore
+from lstmviz.gui.explore_dock import (
+    ExplorePanel,
+    TextView,
+    build_explore_panel,
+    build_text_view,
+    install_explore,
+)
 from lstmviz.gui.menus import build_menus, fill_recent_menu
 from lstmviz.gui.model_tree import ModelTree
 from lstmviz.gui.settings import AppSettings
@@ -262,6 +268,16 @@ class MainWindow(FileActions, QMainWindow):
             self._debug_panel.weights_link_requested.connect(self._on_debug_weights_link_requested)
             self._debug_scroll.setWidget(self._debug_panel)
         return self._debug_panel
+
+    @property
+    def text_view(self) -> TextView:
+        """The explore text view (View ▸ Text), built on first use."""
+        return build_text_view(self)
+
+    @property
+    def explore_panel(self) -> ExplorePanel:
+        """The Select and match panel, built on first use."""
+        return build_explore_panel(self)
 
     def _prebuild_debugger(self) -> None:
         """Build the debugger while the user looks at the weights, in two event-loop turns
