@@ -1,37 +1,31 @@
-"""Compare mode in the debugger: B and Δ = B − A beside A in the step view and the inspector.
+"""Compare mode in the debugger: B and Δ = B − A beside A in the step view (and, through
+``compare_inspector``, B's equations under A's in the unit inspector).
 
 The step view keeps drawing A (the workspace's trace) as it always does; this module adds, in
-the same plot and only while a model B is open, a block of B's rows (same scales as A's) and a
-block of Δ rows (each on a symmetric scale ±max |Δ| of that row over the run, so 0 is white and
-the sign reads at once), with the first divergence starred. The unit inspector gets a
-``companion`` that gives B's equation lines for the selected unit with the lines and terms that
-differ from A's marked.
+the same plot and only while a model B is open, a block of B's rows (on A's scales) and a block
+of Δ rows (each on a symmetric scale ±max |Δ| of that row over the run, so 0 is white and the
+sign reads at once), with the first divergence starred at its step.
 
 Both follow the workspace (step, selection, trace) and the ``CompareSession`` (a new B, a
-re-pairing, busy): the items are created once per row name and a step only swaps their data
-(``setImage`` of one 1 × H row per block row). While the compare job runs, or when A's layer has
-no partner in B, the B and Δ rows are empty and the plot's title says why: never a stale number.
-Leaving compare mode hides the items and has the step view lay out A's direction again.
+re-pairing, busy). The two blocks are one RGBA image coloured here (one paint per step instead
+of 14), created once; a step fills preallocated arrays and swaps the image's data. While the
+compare job runs, or when A's layer has no partner in B, the blocks are empty and the plot's
+title says why: never a stale number. Leaving compare mode (or the Compare dock's "B, Δ in
+debugger" box) hides them and has the step view lay out A's direction again.
 """
-
 from __future__ import annotations
-
-import html
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 
 from lstmviz.comparison import DirectionDelta
-from lstmviz.core.equations import explain
 from lstmviz.gui import cell_rows
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.compare_session import CompareSession
 from lstmviz.gui.step_view import StepView, direction_caption
-from lstmviz.gui.unit_inspector import UnitInspector
 from lstmviz.workspace import Change, Event, Workspace
 
-__all__ = ["CompareInspector", "CompareStepRows", "Other", "attach", "delta_limit", "paired"]
+__all__ = ["CompareStepRows", "attach", "delta_limit", "paired"]
 
 #: The step view's stretch of its gates-and-states plot alone, and with B's and Δ's rows.
 STRETCH_SINGLE, STRETCH_COMPARE = 7, 16
@@ -327,103 +321,10 @@ def _rgba(lut: np.ndarray) -> np.ndarray:
     return np.concatenate([lut, np.full((len(lut), 1), 255, lut.dtype)], axis=1).astype(np.uint8)
 
 
-@dataclass(frozen=True)
-class Other:
-    """What the inspector shows of B: a one-line ``message`` and, when B's numbers are in,
-    ``lines``: ``(key, B's line, differs, note)`` per equation, ``note`` naming the terms
-    whose values differ from A's (``W_h·h +0.120``)."""
-
-    message: str
-    lines: tuple[tuple[str, str, bool, str], ...] = ()
-
-    def header_html(self) -> str:
-        """The first paragraph: whose numbers follow (or why B's are not shown)."""
-        text = html.escape(self.message)
-        if self.lines:
-            text += (
-                f" — B's line under each of A's (<span style='color:{DIFFERS}'>≠</span> differs)"
-            )
-        return f"<p style='margin:3px 0;color:#555'><b>compare</b> {text}</p>"
-
-    def line_html(self, key: str) -> str:
-        """B's line for the equation ``key`` (a gate, a state), red with the differing terms
-        when it differs from A's; empty when B has no such line."""
-        for k, line, differs, note in self.lines:
-            if k == key:
-                colour = DIFFERS if differs else "#666666"
-                mark = (
-                    f" <span style='color:{DIFFERS}'>≠ {html.escape(note)}</span>"
-                    if differs
-                    else ""
-                )
-                return (
-                    f"<p style='margin:0 0 4px 14px'><span style='font-family:monospace;"
-                    f"color:{colour}'>B: {html.escape(line)}</span>{mark if differs else ''}</p>"
-                )
-        return ""
-
-
-class CompareInspector:
-    """The unit inspector's ``companion`` in compare mode: B's equations beside A's."""
-
-    def __init__(self, inspector: UnitInspector, workspace: Workspace, session: CompareSession):
-        self.inspector, self.workspace, self.session = inspector, workspace, session
-        inspector.companion = self.other
-        self.shown = True  # the Compare dock's "B and Δ in the debugger" box
-        session.subscribe(self._on_session)
-
-    def set_shown(self, shown: bool) -> None:
-        if shown != self.shown:
-            self.shown = shown
-            self.inspector.refresh()
-
-    def _on_session(self, what: str) -> None:
-        if what in ("comparison", "busy"):
-            self.inspector.refresh()
-
-    def other(self, layer: int, direction: int, t: int, u: int) -> Other | None:
-        """None outside compare mode (the inspector is then exactly the single-model one)."""
-        session = self.session
-        if not self.shown or (session.model_b is None and not session.busy):
-            return None
-        found = paired(self.workspace, session)
-        if isinstance(found, str):
-            return Other(found)
-        dd = found
-        if (dd.layer_a, dd.direction) != (layer, direction) or not 0 <= t < dd.n_steps:
-            return Other("B: computing…")
-        if u >= cell_rows.hidden_size(dd.b):
-            return Other(f"B: layer {dd.layer_b} has no unit {u}")
-        tol = session.comparison.tol
-        cell = dd.b.cell
-        lines = []
-        for gate, line in explain(dd.b, t, u):
-            key = gate or line.split(" ", 1)[0]
-            note, differs = "", False
-            if gate is not None:
-                ta, tb = dd.a.gate_terms_at(gate, t, u), dd.b.gate_terms_at(gate, t, u)
-                parts = []
-                for k, vb in tb.items():
-                    d = vb - ta.get(k, 0.0)
-                    if not abs(d) <= tol:
-                        parts.append(f"{cell_rows.term_labels(cell, k)} {d:+.3g}")
-                note = ", ".join(parts)
-                differs = bool(parts)
-            attr = key if key in dd.quantities or key in ("m", "act_c") else None
-            if attr is not None and hasattr(dd.a, attr):
-                va, vb = getattr(dd.a, attr), getattr(dd.b, attr)
-                if u < va.shape[1] and u < vb.shape[1]:
-                    d = float(vb[t, u]) - float(va[t, u])
-                    if not abs(d) <= tol:
-                        differs = True
-                        note = f"{note}; Δ{key} {d:+.3g}" if note else f"Δ{key} {d:+.3g}"
-            lines.append((key, line, differs, note))
-        name = session.path_b or "model B"
-        return Other(f"B = {name.rsplit('/', 1)[-1]}, layer {dd.layer_b}", tuple(lines))
-
-
 def attach(panel, workspace: Workspace, session: CompareSession) -> tuple:
     """Give a debugger panel's step view and unit inspector their compare companions (once)."""
+    from lstmviz.gui.compare_inspector import CompareInspector  # it imports this module
+
     found = getattr(panel, "_compare_debugger", None)
     if found is None:
         found = (

@@ -88,7 +88,7 @@ class CompareDrop(QObject):
 
 
 def show_compare(window: MainWindow) -> None:
-    """Show the dock at about a third of the window's width."""
+    """Show the dock at about 30 % of the window's width."""
     dock = window.compare_dock
     if dock.isVisible():
         return
@@ -96,7 +96,8 @@ def show_compare(window: MainWindow) -> None:
     window.tabs.setCurrentIndex(DEBUGGER_TAB)
     dock.show()
     dock.raise_()
-    window.resizeDocks([dock], [int(window.width() * 0.34)], Qt.Orientation.Horizontal)
+    # 0.3: the step view beside it shows three blocks of rows (A, B, Δ) in compare mode
+    window.resizeDocks([dock], [int(window.width() * 0.3)], Qt.Orientation.Horizontal)
 
 
 def go_to(window: MainWindow, layer: int, direction: int, step: int, unit: int) -> None:

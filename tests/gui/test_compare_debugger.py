@@ -108,6 +108,12 @@ def test_inspector_fills_in_both_equations(make_main_window, tmp_path):
     i_b = next(s for s in inspector.browser.toPlainText().splitlines() if s.startswith("B: i = "))
     assert "≠" not in i_b and f"= {float(db.i[0, 2]):.3f}" in i_b
     assert "#b00020" in inspector.browser.toHtml()
+    # B's pre-activation sums beside A's in the bar chart (step 0 now)
+    _, companion = window.compare_debugger
+    _, y = companion.sums_b.getData()
+    want = [float(db.gate_pre(g)[0, 2]) for g in db.cell.gate_names]
+    assert companion.sums_b.isVisible()
+    np.testing.assert_allclose(y, want, atol=1e-5)
     # a step and a unit update both sides
     window.workspace.select(unit=3)
     window.go_to_step(6)
@@ -168,7 +174,7 @@ def test_leaving_compare_mode_restores_the_single_model_views(make_main_window, 
     assert view.states.vb.viewRange()[1] == y_range
     assert inspector.browser.toHtml() == html
     assert not rows.image.isVisible() and rows.delta_row("h") is None
-    assert not rows.marker.isVisible()
+    assert not rows.marker.isVisible() and not window.compare_debugger[1].sums_b.isVisible()
     window.go_to_step(10)  # stepping on leaves them hidden
     assert not rows.image.isVisible()
 
