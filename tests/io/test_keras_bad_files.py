@@ -246,7 +246,7 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     ),
     "dense only": (
         keras3(dense_only, "d.h5"),
-        "d.h5: HDF5 file has no LSTM layer (found Dense); lstmviz shows LSTM layers only",
+        "d.h5: HDF5 file has no LSTM layer (found Dense); lstmviz shows recurrent layers only",
     ),
     "conv1d and dense": (keras3(conv_dense, "c.keras"), "found Conv1D, Flatten, Dense"),
     "conv lstm only": (keras3(conv_lstm_only, "g.h5"), "ConvLSTM1D — convolutional LSTM"),

@@ -46,8 +46,8 @@ def _no_lstm(found: Sequence[FoundLayer], src: Source) -> LoadError:
             kinds.append(k)
     what = f"found {', '.join(kinds)}" if kinds else "no layers with weights"
     return LoadError(
-        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows LSTM layers "
-        f"only{_what_it_is(found)}"
+        f"{src.file}: {src.container} has no LSTM layer ({what}); lstmviz shows recurrent "
+        f"layers only{_what_it_is(found)}"
     )
 
 
