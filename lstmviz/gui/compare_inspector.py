@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+import numpy as np
 import pyqtgraph as pg
 
 from lstmviz.core.equations import explain
@@ -74,7 +75,7 @@ class CompareInspector:
         self.sums_b = pg.ScatterPlotItem(
             symbol="d", size=12, pen=pg.mkPen(DIFFERS, width=2), brush=pg.mkBrush(None)
         )
-        self.sums_b.setToolTip("B's pre-activation (sum of its terms)")
+        self.sums_b.setToolTip("B's pre-activation (sum of its terms; on the edge if beyond)")
         self.sums_b.setZValue(5)
         self.sums_b.setVisible(False)
         inspector.plot.addItem(self.sums_b)
@@ -141,7 +142,10 @@ class CompareInspector:
             lines.append((key, line, differs, note))
         x = self.inspector.sums.getData()[0]  # A's diamonds: one per gate, in the cell's order
         if len(x) == len(cell.gate_names) and len(sums) == len(x):
-            self.sums_b.setData(x=x + 0.35, y=[sums[g] for g in cell.gate_names])
+            # on the edge of A's fixed scale when beyond it (a doubled bias): seen, not lost
+            lo, hi = self.inspector.plot.vb.viewRange()[1]
+            y = np.clip([sums[g] for g in cell.gate_names], lo, hi)
+            self.sums_b.setData(x=x + 0.35, y=y)
             self.sums_b.setVisible(True)
         name = session.path_b or "model B"
         return Other(f"B = {name.rsplit('/', 1)[-1]}, layer {dd.layer_b}", tuple(lines))
