@@ -4,9 +4,11 @@ A ``CellDescription`` names a cell's gate blocks (the row blocks of ``W_x``/``W_
 canonical order) with the role of each gate's activation, the state vectors it carries, the
 terms each gate's pre-activation is the sum of, the equations of one step (as templates with
 named slots the unit inspector fills in), and the block order each framework stores. LSTM is
-one instance, GRU (both reset modes) and the plain RNN cell two more; a new cell kind is one
-more instance here, its direction class and its readers — the views, the trace, breakpoints,
-statistics and exports read the description.
+one instance, GRU (both reset modes) and the plain RNN cell two more. A new cell kind is its
+description, direction class, trace class and runner (one module may hold them all), made
+known by one call, ``compute.register(direction_class, runner)`` (which also ``register``s the
+description here), plus its readers — the views, the trace, breakpoints, statistics and
+exports read the description; nothing lists cells by name.
 
 Names used in terms and slots are the trace's names: ``z_x`` = ``W_x·x_t``, ``z_h`` =
 ``W_h·h_(t-1)``, ``b`` the gate's bias as shown, ``peep`` an LSTM peephole term, ``cand_h``

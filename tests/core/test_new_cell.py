@@ -218,3 +218,22 @@ def test_the_registration_is_the_only_place_a_new_cell_is_named() -> None:
     with pytest.raises(TypeError, match=r"compute\.register"):
         run(_model(), rng.normal(size=(3, D)))
     compute.register(MGUDirection, run_mgu)  # the fixture unregisters it
+
+
+def test_the_breakpoint_parser_learns_the_names_of_a_registered_cell() -> None:
+    """A gate no shipped cell has (``u``) is unknown until its cell is registered, and again
+    after it is unregistered; its pre-activation comes with it."""
+    from lstmviz.core import cells
+
+    keep = Gate("u", "keep", "gate", (_X, _H, _B))
+    cell = CellDescription("keep-only", (keep,), (State("h", "hidden state"),), ())
+    with pytest.raises(ValueError, match="unknown value 'u'"):
+        parse_breakpoint("any u > 0.5")
+    cells.register(cell)
+    try:
+        assert parse_breakpoint("u saturated > 50%").quantity == "u"
+        assert parse_breakpoint("any pre_u > 1 in unit 2").quantity == "pre_u"
+    finally:
+        cells.unregister(cell)
+    with pytest.raises(ValueError, match="only gates saturate"):
+        parse_breakpoint("u saturated > 50%")
