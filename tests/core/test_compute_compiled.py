@@ -208,8 +208,8 @@ def test_engine_is_checked(monkeypatch):
     model = one_direction(random_direction(np.random.default_rng(6)))
     with pytest.raises(ValueError, match="engine"):
         run(model, np.zeros((3, 3)), engine="fortran")
-    monkeypatch.setattr(compiled, "recurrence", lambda: None)  # as without the fast extra
-    with pytest.raises(RuntimeError, match=r"lstmviz\[fast\]"):
+    monkeypatch.setattr(compiled, "recurrence", lambda: None)  # as where numba has no wheel
+    with pytest.raises(RuntimeError, match=r"numba is not installed.*pip install numba"):
         run(model, np.zeros((3, 3)), engine="numba")
     assert run(model, np.zeros((300, 3))).layers[0].output.shape == (300, 5)  # auto: NumPy
 
