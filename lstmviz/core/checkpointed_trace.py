@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.cells import CellDescription
-from lstmviz.core.compute import StateArg, _initial, merge, run_cell, state_size
+from lstmviz.core.compute import StateArg, initial_states, merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
 from lstmviz.core.model import LSTMLayer, LSTMModel, OutputOrder
 from lstmviz.core.trace import CellTrace, LayerTrace, Trace
@@ -470,9 +470,8 @@ def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: Stat
     cell = w.cell
     names = tuple(n for n in (*cell.gate_names, *cell.state_names, *cell.extras) if n != "n"
                   or "n" in cell.gate_names)  # fmt: skip
-    states = {"h": np.asarray(_initial(h0, k, d, w.output_size, "h0", w.h0), tr.dtype)}
-    if "c" in cell.state_names:
-        states["c"] = np.asarray(_initial(c0, k, d, w.hidden_size, "c0", w.c0), tr.dtype)
+    given = {"h": h0, "c": c0}  # run's arguments, by the state each is for
+    states = {s: np.asarray(v, tr.dtype) for s, v in initial_states(w, given, k, d).items()}
     ck = {s: np.empty((tr.n_chunks, v.shape[0]), tr.dtype) for s, v in states.items()}
     tr.checkpoints[(k, d)] = ck
     ov: dict[str, MinMax] = {}

@@ -479,13 +479,20 @@ def _run_any(
     dtype: npt.DTypeLike,
     engine: Engine,
 ) -> CellTrace:
-    """One direction of layer ``k``: each state the cell carries starts from the caller's
-    value (``initial``, by state name), else the file's (``w.h0``, ``w.c0``), else zeros."""
-    states = {
+    """One direction of layer ``k`` from its initial states (``initial_states``)."""
+    return run_cell(w, inp, initial_states(w, initial, k, d), dtype=dtype, engine=engine)
+
+
+def initial_states(
+    w: RecurrentDirection, initial: Mapping[str, StateArg], k: int, d: int
+) -> dict[str, FloatArray]:
+    """Each state the cell of ``w`` (layer ``k``, direction ``d``) carries, by name: the
+    caller's value (``initial``: ``run``'s ``h0``/``c0`` by state name), else the file's
+    (``w.h0``, ``w.c0``), else zeros."""
+    return {
         s: _initial(initial.get(s), k, d, state_size(w, s), f"{s}0", getattr(w, f"{s}0", None))
         for s in w.cell.state_names
     }
-    return run_cell(w, inp, states, dtype=dtype, engine=engine)
 
 
 register(LSTMDirection, run_direction)
