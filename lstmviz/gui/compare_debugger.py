@@ -13,6 +13,7 @@ compare job runs, or when A's layer has no partner in B, the blocks are empty an
 title says why: never a stale number. Leaving compare mode (or the Compare dock's "B, Δ in
 debugger" box) hides them and has the step view lay out A's direction again.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -125,7 +126,7 @@ class CompareStepRows:
             self._on_selection(None)
 
     def _on_selection(self, _event: Event | None) -> None:
-        ws, view = self.workspace, self.view
+        ws = self.workspace
         if not self.shown or (self.session.model_b is None and not self.session.busy):
             self.leave()
             return
@@ -141,11 +142,11 @@ class CompareStepRows:
         if key != self._key:
             self._key = key
             self._layout(dt, found)
-        if not view.isHidden():
-            self.show_step(ws.step)
+        self.show_step(ws.step)
 
     def _on_step(self, _event: Event) -> None:
-        if self.active and not self.view.isHidden():
+        # also behind another tab (no paint then, ~0.3 ms): shown again, it is never stale
+        if self.active:
             self.show_step(self.workspace.step)
 
     def set_shown(self, shown: bool) -> None:

@@ -129,6 +129,14 @@ def test_never_a_stale_number(make_main_window, qtbot, tmp_path):
     before = rows.delta_row("h").copy()
     window.go_to_step(5)
     assert not np.array_equal(before, rows.delta_row("h"))  # the step swapped the data
+    # stepped behind another tab, the step view's B and Δ rows are the step's when shown
+    views = window.debug_panel.views
+    views.setCurrentIndex(1)
+    window.go_to_step(9)
+    views.setCurrentWidget(view)
+    dd = window.compare.comparison.deltas[2]  # layer 1 forward
+    assert (dd.layer_a, dd.direction) == (1, 0)
+    np.testing.assert_allclose(rows.delta_row("h")[0], dd.b.h[9] - dd.a.h[9], atol=1e-6)
     # a new B: until the compare job is in, no B or Δ row and the views say so
     assert window.compare_with(FIXTURES / "torch" / "bidir2.pt")  # A itself, in a worker
     assert window.compare.busy
