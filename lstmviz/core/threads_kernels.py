@@ -42,10 +42,16 @@ from lstmviz.core.compiled import PACK_LANES
 
 f32 = np.float32
 
-#: CPU clock ticks (``llvm.readcyclecounter``: the TSC on x86, ~50 µs) a waiting thread spins
-#: before yielding its core at each further check: a partner that has not arrived by then was
-#: descheduled (a busy machine), and spinning on would only keep it off a core.
+#: CPU clock ticks (the TSC on x86: ~50 µs) a waiting thread spins before yielding its core at
+#: each further check: a partner that has not arrived by then was descheduled (a busy
+#: machine), and spinning on would only keep it off a core. Elsewhere (no user-readable cycle
+#: counter: ARM's traps) the wait is counted in pause hints, ``SPIN_LIMIT`` of them.
 SPIN_TICKS = 1 << 17
+SPIN_LIMIT = 20000
+
+_MACHINE = platform.machine().lower()
+_X86 = _MACHINE in ("x86_64", "amd64", "i686", "x86")
+_ARM = _MACHINE in ("arm64", "aarch64")
 
 #: Such slow barriers (and more than one step in ``SLOW_SHARE``) after which the team hands
 #: the rest of the sequence to thread 0 alone: with more runnable threads than cores, every
@@ -91,10 +97,14 @@ def _atomic_load(typingctx, arr, idx):
 
 @intrinsic
 def _ticks(typingctx):
-    """The CPU's cycle counter (``llvm.readcyclecounter``), for timing a wait without a call."""
+    """The x86 time-stamp counter (``llvm.readcyclecounter``), for timing a wait without a
+    call; 0 on other CPUs, where it is not readable from user code (AArch64's PMCCNTR_EL0
+    raises SIGILL)."""
     sig = types.int64()
 
     def codegen(context, builder, signature, args):
+        if not _X86:
+            return ir.Constant(ir.IntType(64), 0)
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"
         )
@@ -109,9 +119,7 @@ def _relax(typingctx, yield_core):
     ``yield_core``, the OS call that hands the core to another runnable thread
     (``sched_yield``; ``SwitchToThread`` on Windows)."""
     sig = types.void(types.boolean)
-    machine = platform.machine().lower()
-    x86 = machine in ("x86_64", "amd64", "i686", "x86")
-    arm = machine in ("arm64", "aarch64")
+    x86, arm = _X86, _ARM
     name = "SwitchToThread" if sys.platform == "win32" else "sched_yield"
 
     def codegen(context, builder, signature, args):
@@ -149,11 +157,12 @@ def _barrier(sync, target):
     if _atomic_load(sync, _COUNT) >= target:
         return 0
     start = _ticks()
-    slow = 0
+    slow, spins = 0, 0
     while _atomic_load(sync, _COUNT) < target:
         if _atomic_load(sync, _ABORT) != 0:
             return -1
-        if slow == 0 and _ticks() - start > SPIN_TICKS:
+        spins += 1
+        if slow == 0 and (_ticks() - start > SPIN_TICKS or spins > SPIN_LIMIT):
             slow = 1
         _relax(slow == 1)
     return slow
