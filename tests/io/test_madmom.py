@@ -87,7 +87,7 @@ def _madmom_pickle(body: bytes) -> bytes:
         (b")\x81}X\x01\x00\x00\x00a(" + b"\x85" * 300_000 + b"Nsb.", "madmom"),
         # a declared 3 GB bytearray
         (b")\x81}X\x01\x00\x00\x00a\x96" + (3 << 30).to_bytes(8, "little") + b"sb.", "madmom"),
-        (b")\x81}X\x06\x00\x00\x00layers]sb.", "without an LSTM"),
+        (b")\x81}X\x06\x00\x00\x00layers]sb.", "without an LSTM, GRU or plain recurrent layer"),
         (b")\x81}X\x06\x00\x00\x00layersNsb.", "no list of layers"),
         (b")\x81", "damaged"),
     ],

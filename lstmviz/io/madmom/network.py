@@ -242,12 +242,10 @@ def _describe(obj: object) -> str:
 
 def _refusal(file: str, kinds: list[str]) -> LoadError:
     listed = ", ".join(dict.fromkeys(kinds)) or "none"
-    for rnn, name in RNN_KINDS.items():
-        if any(rnn in k for k in kinds):
-            return LoadError(
-                f"{file}: a madmom network of {name} layers ({listed}); lstmviz opens LSTMs"
-            )
-    return LoadError(f"{file}: a madmom network without an LSTM layer (layers: {listed})")
+    return LoadError(
+        f"{file}: a madmom network without an LSTM, GRU or plain recurrent layer (layers: "
+        f"{listed}); lstmviz opens madmom's LSTMLayer, GRULayer and RecurrentLayer networks"
+    )
 
 
 def _stored_arrays(obj: object, limit: int = 64) -> tuple[tuple[str, tuple[int, ...]], ...]:
@@ -311,10 +309,10 @@ def load(probe: Probe) -> LSTMModel:
             between, width = [], layer.output_size
             continue
         if not lstms:
-            if any("LSTM" in k for k in kinds):
+            if any(r in k for k in kinds for r in ("LSTMLayer", *RNN_KINDS)):
                 raise LoadError(
-                    f"{file}: madmom network starts with {kinds[i]} before its first LSTM; "
-                    "lstmviz runs LSTM networks whose first layer is an LSTM"
+                    f"{file}: madmom network starts with {kinds[i]} before its first "
+                    "recurrent layer; lstmviz runs networks whose first layer is recurrent"
                 )
             raise _refusal(file, kinds)
         if kinds[i] == "FeedForwardLayer":
