@@ -208,8 +208,8 @@ def head_from(
     if len({tuple(d.name for d in chain) for chain, _how in found}) != 1:
         if found:
             notes.append(
-                f"the graph applies {len(found)} different dense heads to the last "
-                f"{last.cell.name}'s output (not run; the output shown is the {last.cell.name}'s)"
+                f"the graph applies {len(found)} different dense heads to the recurrent "
+                "output (not run; the output shown is the last recurrent layer's)"
             )
         return None
     chain, how = found[0]
