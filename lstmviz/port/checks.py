@@ -30,8 +30,12 @@ HOLDERS: dict[str, str] = {
     "initial_state": "onnx or numpy",
     "between": "keras, onnx or numpy",
     "widths": "numpy",
-    "cell": "no target (the exports write LSTM layers only)",
+    "cell": "no target (the exports write LSTM, GRU and plain RNN layers only)",
+    "reset_before": "keras (GRU reset_after=False), onnx (linear_before_reset=0), npz or numpy",
 }
+
+#: Cell kinds every target writes (``features`` names any other as ``cell``).
+KINDS = ("LSTM", "GRU", "RNN")
 
 
 class ExportError(ValueError):
@@ -60,15 +64,18 @@ def refusal(target: str, feature: Feature, holds: str | None = None) -> ExportEr
 
 
 def _direction_features(d: LSTMDirection, at: str) -> Iterator[Feature]:
+    """GRU and RNN directions lack the LSTM-only fields (read with ``getattr``)."""
     if d.has_peepholes:
         yield Feature("peepholes", at, "peepholes")
-    if d.W_p is not None:
-        yield Feature("projection", at, f"a projection W_p {tuple(d.W_p.shape)}")
+    W_p = getattr(d, "W_p", None)
+    if W_p is not None:
+        yield Feature("projection", at, f"a projection W_p {tuple(W_p.shape)}")
     for name in ("cell_clip", "proj_clip", "gate_clip"):
-        value = getattr(d, name)
+        value = getattr(d, name, None)
         if value is not None:
             yield Feature(name, at, f"{name} {value:g}")
-    if (d.h0 is not None and np.any(d.h0)) or (d.c0 is not None and np.any(d.c0)):
+    h0, c0 = d.h0, getattr(d, "c0", None)
+    if (h0 is not None and np.any(h0)) or (c0 is not None and np.any(c0)):
         yield Feature("initial_state", at, "stored initial states h0/c0")
 
 
@@ -77,8 +84,11 @@ def features(model: LSTMModel) -> Iterator[Feature]:
     for k, layer in enumerate(model.layers):
         at = where(k, layer)
         kind = getattr(layer.directions[0], "kind", "LSTM")  # GRU/RNN cells share the model
-        if kind != "LSTM":
+        if kind not in KINDS:
             yield Feature("cell", at, f"a {kind} cell")
+        if kind == "GRU" and not layer.directions[0].reset_after:
+            yield Feature("reset_before", at, "a GRU with the reset gate before W_h (reset_after "
+                          "False)")  # fmt: skip
         if layer.before:
             names = ", ".join(t.kind for t in layer.before)
             yield Feature("between", at, f"per-step layers before it ({names})")
@@ -96,16 +106,35 @@ def features(model: LSTMModel) -> Iterator[Feature]:
             )
 
 
-def activations(d: LSTMDirection) -> tuple[Activation, Activation, Activation]:
+def activations(d: LSTMDirection) -> tuple[Activation, ...]:
+    """The direction's activations: LSTM gate/candidate/cell, GRU gate/candidate, RNN one."""
+    kind = getattr(d, "kind", "LSTM")
+    if kind == "RNN":
+        return (d.act_cand,)
+    if kind == "GRU":
+        return d.act_gate, d.act_cand
     return d.act_gate, d.act_cand, d.act_cell
 
 
-def require_sigmoid_tanh(target: str, model: LSTMModel) -> None:
-    """nn.LSTM and bare arrays hold sigmoid gates and tanh candidate/cell only."""
+#: The activations nn.LSTM/nn.GRU/nn.RNN and bare arrays hold, per cell kind.
+PLAIN = {
+    "LSTM": {("sigmoid", "tanh", "tanh")},
+    "GRU": {("sigmoid", "tanh")},
+    "RNN": {("tanh",), ("relu",)},
+}
+
+
+def require_sigmoid_tanh(target: str, model: LSTMModel, rnn_relu: bool = True) -> None:
+    """nn.LSTM/nn.GRU and bare arrays hold sigmoid gates and tanh candidate/cell only; nn.RNN
+    tanh or relu (``rnn_relu``: bare arrays cannot say which, so they take tanh only)."""
     for k, layer in enumerate(model.layers):
         for direction in layer.directions:
             names = tuple(a.name for a in activations(direction))
-            if names != ("sigmoid", "tanh", "tanh"):
+            kind = getattr(direction, "kind", "LSTM")
+            allowed = PLAIN.get(kind, set())
+            if not rnn_relu and kind == "RNN":
+                allowed = {("tanh",)}
+            if names not in allowed:
                 raise refusal(
                     target,
                     Feature(

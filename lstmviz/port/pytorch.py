@@ -6,6 +6,12 @@ adds ``bias_ih + bias_hh``, so the sum goes into ``bias_ih`` and ``bias_hh`` is 
 the metadata). What nn.LSTM cannot hold — peepholes, clips, other activations, a merge other
 than concat, a backwards-only layer, initial states, layers of different sizes or with per-step
 layers between them — is refused; a dense head is not part of nn.LSTM and is left out, noted.
+
+GRU layers go to ``nn.GRU`` (r, z, n as canonical; ``b_x``/``b_h`` are ``bias_ih``/``bias_hh``;
+only ``reset_after``: torch has no reset-before GRU, refused naming keras/onnx/npz/numpy), plain
+RNN layers to ``nn.RNN`` (``nonlinearity`` tanh or relu). A stack one module cannot hold (kinds
+or sizes that differ, with a GRU or RNN in it) is one module per layer under ``layers.{k}.``,
+and the result's code defines that ``Stack`` ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmviz.core.model import LSTMModel
+from lstmviz.core.model import LSTMLayer, LSTMModel
 from lstmviz.port import checks
 from lstmviz.port.checks import ExportError, Feature
 from lstmviz.port.result import ExportResult
@@ -28,16 +34,19 @@ BIAS_NOTE = (
 
 
 def check(model: LSTMModel, target: str = TARGET) -> None:
-    """Refuse what one ``nn.LSTM`` cannot hold (also the npz canonical layout's rule)."""
+    """Refuse what ``nn.LSTM``/``nn.GRU``/``nn.RNN`` modules cannot hold (also the npz
+    canonical layout's rule)."""
     checks.refuse_any(
         target,
         model,
         {
             "peepholes", "cell_clip", "proj_clip", "gate_clip", "merge_mode", "reversed_output",
-            "reverse_only", "initial_state", "between",
+            "reverse_only", "initial_state", "between", "reset_before",
         },
     )  # fmt: skip
     checks.require_sigmoid_tanh(target, model)
+    if single_module(model) or any(layer.cell.name != "LSTM" for layer in model.layers):
+        return  # one module, or one module per layer (a stack with GRU/RNN layers)
     first = model.layers[0]
     for k, layer in enumerate(model.layers):
         at = checks.where(k, layer)
@@ -63,31 +72,92 @@ def check(model: LSTMModel, target: str = TARGET) -> None:
             )
 
 
-def state_dict(model: LSTMModel) -> dict[str, np.ndarray]:
-    """``nn.LSTM(D, H, num_layers, bidirectional=, proj_size=)`` names → float32 arrays."""
-    check(model)
-    out: dict[str, np.ndarray] = {}
-    for k, layer in enumerate(model.layers):
-        for d, w in enumerate(layer.directions):
-            sfx = f"_l{k}" + ("_reverse" if d else "")
-            out[f"weight_ih{sfx}"] = np.asarray(w.W_x, np.float32)
-            out[f"weight_hh{sfx}"] = np.asarray(w.W_h, np.float32)
-            out[f"bias_ih{sfx}"] = np.asarray(w.b, np.float32)
-            out[f"bias_hh{sfx}"] = np.zeros_like(out[f"bias_ih{sfx}"])
-            if w.W_p is not None:
-                out[f"weight_hr{sfx}"] = np.asarray(w.W_p, np.float32)
+def _signature(layer: LSTMLayer) -> tuple[object, ...]:
+    d0 = layer.directions[0]
+    act = d0.act_cand.name if d0.kind == "RNN" else ""
+    return d0.kind, layer.hidden_size, layer.bidirectional, d0.output_size, act
+
+
+def single_module(model: LSTMModel) -> bool:
+    """True when one ``nn.LSTM``/``nn.GRU``/``nn.RNN`` holds every layer: one cell kind, one
+    hidden size, direction count, projection and nonlinearity. Otherwise (a stack mixing
+    kinds or sizes with a GRU or RNN in it) each layer is its own one-layer module, stored
+    under ``layers.{k}.`` as in an ``nn.ModuleList`` named ``layers``."""
+    return len({_signature(layer) for layer in model.layers}) == 1
+
+
+def _direction_tensors(w: object, sfx: str) -> dict[str, np.ndarray]:
+    """One direction under torch's names: GRU ``bias_ih``/``bias_hh`` are ``b_x``/``b_h``
+    (same r, z, n order); LSTM and RNN keep one summed bias in ``bias_ih``."""
+    f32 = np.float32
+    out = {f"weight_ih{sfx}": np.asarray(w.W_x, f32), f"weight_hh{sfx}": np.asarray(w.W_h, f32)}
+    if w.kind == "GRU":
+        out[f"bias_ih{sfx}"] = np.asarray(w.b_x, f32)
+        out[f"bias_hh{sfx}"] = np.asarray(w.b_h, f32)
+    else:
+        out[f"bias_ih{sfx}"] = np.asarray(w.b, f32)
+        out[f"bias_hh{sfx}"] = np.zeros_like(out[f"bias_ih{sfx}"])
+    W_p = getattr(w, "W_p", None)
+    if W_p is not None:
+        out[f"weight_hr{sfx}"] = np.asarray(W_p, f32)
     return out
 
 
-def constructor(model: LSTMModel) -> str:
-    """The ``nn.LSTM(...)`` call whose ``load_state_dict`` takes the written file."""
-    first = model.layers[0]
-    args = [str(model.input_size), str(first.hidden_size), f"num_layers={len(model.layers)}"]
-    if first.bidirectional:
+def state_dict(model: LSTMModel) -> dict[str, np.ndarray]:
+    """Torch names → float32 arrays: ``nn.LSTM(D, H, num_layers, ...)``'s (or nn.GRU's,
+    nn.RNN's) for a single module, else ``layers.{k}.weight_ih_l0`` ... per layer."""
+    check(model)
+    single = single_module(model)
+    out: dict[str, np.ndarray] = {}
+    for k, layer in enumerate(model.layers):
+        for d, w in enumerate(layer.directions):
+            rev = "_reverse" if d else ""
+            sfx = f"_l{k}{rev}" if single else f"_l0{rev}"
+            for name, a in _direction_tensors(w, sfx).items():
+                out[name if single else f"layers.{k}.{name}"] = a
+    return out
+
+
+def _module(layer: LSTMLayer, input_size: int, num_layers: int) -> str:
+    d0 = layer.directions[0]
+    args = [str(input_size), str(layer.hidden_size)]
+    if num_layers != 1:
+        args.append(f"num_layers={num_layers}")
+    if d0.kind == "RNN" and d0.act_cand.name == "relu":
+        args.append("nonlinearity='relu'")
+    if layer.bidirectional:
         args.append("bidirectional=True")
-    if first.directions[0].W_p is not None:
-        args.append(f"proj_size={first.directions[0].output_size}")
-    return f"torch.nn.LSTM({', '.join(args)})"
+    if getattr(d0, "W_p", None) is not None:
+        args.append(f"proj_size={d0.output_size}")
+    return f"torch.nn.{d0.kind}({', '.join(args)})"
+
+
+def constructor(model: LSTMModel) -> str:
+    """The module whose ``load_state_dict`` takes the written file: ``torch.nn.LSTM(...)``
+    (GRU, RNN) or ``Stack()``, the class ``STACK_CODE`` defines."""
+    if single_module(model):
+        return _module(model.layers[0], model.input_size, len(model.layers))
+    return "Stack()"
+
+
+def stack_code(model: LSTMModel) -> str:
+    """The ``nn.Module`` holding one module per layer in ``self.layers`` (keys ``layers.k.``),
+    each layer feeding the next its output sequence (batch_first=False: x ``[T, N, D]``)."""
+    mods = "".join(
+        f"            {_module(layer, layer.directions[0].input_size, 1)},\n"
+        for layer in model.layers
+    )
+    return (
+        "class Stack(torch.nn.Module):\n"
+        '    """The exported stack: one torch module per layer, run in order."""\n\n'
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        f"        self.layers = torch.nn.ModuleList([\n{mods}        ])\n\n"
+        "    def forward(self, x):\n"
+        "        for layer in self.layers:\n"
+        "            x, _ = layer(x)\n"
+        "        return x\n\n\n"
+    )
 
 
 def export_pytorch(model: LSTMModel, path: Path, fmt: str | None = None) -> ExportResult:
@@ -99,11 +169,13 @@ def export_pytorch(model: LSTMModel, path: Path, fmt: str | None = None) -> Expo
     notes = [BIAS_NOTE]
     if model.head:
         notes.append(
-            f"the model's head ({', '.join(t.kind for t in model.head)}) is not part of nn.LSTM "
+            f"the model's head ({', '.join(t.kind for t in model.head)}) is not part of the "
+            "recurrent modules "
             "and was not written"
         )
     build = constructor(model)
-    code = f"import torch\nlstm = {build}\n" + (
+    prelude = "" if single_module(model) else "\n" + stack_code(model)
+    code = f"import torch\n{prelude}lstm = {build}\n" + (
         f"lstm.load_state_dict(torch.load({str(path)!r}, weights_only=True))\n"
         if fmt == "pt"
         else "from safetensors.torch import load_file\n"

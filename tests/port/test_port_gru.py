@@ -1,0 +1,175 @@
+"""GRU and plain-RNN layers (and stacks mixing them with LSTMs) through every export target.
+
+Each export is loaded by the real framework (torch ``nn.GRU``/``nn.RNN``, the ONNX reference
+evaluator, lstmviz's own npz reader, the standalone NumPy script) and its output compared with
+``lstmviz.run`` on the canonical model. Real GRU fixtures: a bidirectional two-layer
+``nn.GRU`` (``gru/torch/gru_bidir2.pt``), a torch LSTM/GRU/RNN stack exported to ONNX
+(``gru/onnx/torch_mixed.onnx``) and an ONNX reset-before bidirectional GRU
+(``gru/onnx/gru_lbr0_bidir.onnx``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import port_models as pm
+import pytest
+import torch
+
+import lstmviz
+from lstmviz.core.activations import Activation
+from lstmviz.core.gru import GRUDirection
+from lstmviz.core.model import LSTMLayer, LSTMModel
+from lstmviz.core.rnn import RNNDirection
+from lstmviz.port import ExportError
+
+F32 = np.float32
+
+
+def gru(rng: np.random.Generator, D: int, H: int, reverse=False, reset_after=True) -> GRUDirection:
+    return GRUDirection(
+        W_x=rng.normal(0, 0.5, (3 * H, D)).astype(F32),
+        W_h=rng.normal(0, 0.5, (3 * H, H)).astype(F32),
+        b_x=rng.normal(0, 0.5, 3 * H).astype(F32),
+        b_h=rng.normal(0, 0.5, 3 * H).astype(F32),
+        reset_after=reset_after,
+        reverse=reverse,
+    )
+
+
+def rnn(rng: np.random.Generator, D: int, H: int, reverse=False, act="tanh") -> RNNDirection:
+    return RNNDirection(
+        W_x=rng.normal(0, 0.5, (H, D)).astype(F32),
+        W_h=rng.normal(0, 0.4, (H, H)).astype(F32),
+        b=rng.normal(0, 0.5, H).astype(F32),
+        act_cand=Activation(act),
+        reverse=reverse,
+    )
+
+
+def gru_stack(seed=0, bidirectional=False, reset_after=True) -> LSTMModel:
+    rng = np.random.default_rng(seed)
+    layers, D = [], 3
+    for k in range(2):
+        dirs = [gru(rng, D, 4, reset_after=reset_after)]
+        if bidirectional:
+            dirs.append(gru(rng, D, 4, reverse=True, reset_after=reset_after))
+        layers.append(LSTMLayer(f"g{k}", tuple(dirs)))
+        D = 4 * len(dirs)
+    return LSTMModel(layers=tuple(layers))
+
+
+def rnn_stack(seed=1, act="tanh", bidirectional=True) -> LSTMModel:
+    rng = np.random.default_rng(seed)
+    layers, D = [], 3
+    for k in range(2):
+        dirs = [rnn(rng, D, 5, act=act)]
+        if bidirectional:
+            dirs.append(rnn(rng, D, 5, reverse=True, act=act))
+        layers.append(LSTMLayer(f"r{k}", tuple(dirs)))
+        D = 5 * len(dirs)
+    return LSTMModel(layers=tuple(layers))
+
+
+def mixed(seed=2, bidirectional=False) -> LSTMModel:
+    """LSTM (4) → GRU (3) → RNN relu (5): kinds and widths differ layer to layer."""
+    rng = np.random.default_rng(seed)
+    n = 2 if bidirectional else 1
+
+    def both(make, D, H, **kw):
+        return tuple(make(rng, D, H, reverse=bool(d), **kw) for d in range(n))
+
+    return LSTMModel(
+        layers=(
+            LSTMLayer("l0", both(pm.direction, 3, 4)),
+            LSTMLayer("g1", both(gru, 4 * n, 3)),
+            LSTMLayer("r2", both(rnn, 3 * n, 5, act="relu")),
+        )
+    )
+
+
+def fixture(name: str) -> LSTMModel:
+    return lstmviz.load_model(pm.FIXTURES / name)
+
+
+CASES = {
+    "gru": gru_stack,
+    "gru_bidir": lambda: gru_stack(bidirectional=True),
+    "rnn_tanh_bidir": rnn_stack,
+    "rnn_relu": lambda: rnn_stack(act="relu", bidirectional=False),
+    "mixed": mixed,
+    "mixed_bidir": lambda: mixed(bidirectional=True),
+    "real_torch_gru_bidir2": lambda: fixture("gru/torch/gru_bidir2.pt"),
+    "real_onnx_torch_mixed": lambda: fixture("gru/onnx/torch_mixed.onnx"),
+}
+#: Models with a reset-before GRU (torch and the canonical npz cannot hold them).
+RESET_BEFORE = {
+    "gru_reset_before": lambda: gru_stack(bidirectional=True, reset_after=False),
+    "real_onnx_lbr0_bidir": lambda: fixture("gru/onnx/gru_lbr0_bidir.onnx"),
+}
+
+
+def inputs(model: LSTMModel, T: int = 7) -> np.ndarray:
+    return np.random.default_rng(5).standard_normal((T, model.input_size)).astype(F32)
+
+
+def expected(model: LSTMModel, x: np.ndarray) -> np.ndarray:
+    return np.asarray(lstmviz.run(model, x).layers[-1].output, np.float64)
+
+
+def kinds(model: LSTMModel) -> set[str]:
+    return {layer.directions[0].kind for layer in model.layers}
+
+
+def test_cases_cover_gru_rnn_and_mixed():
+    assert kinds(CASES["real_torch_gru_bidir2"]()) == {"GRU"}
+    assert kinds(CASES["real_onnx_torch_mixed"]()) == {"LSTM", "GRU"}
+    assert kinds(CASES["mixed"]()) == {"LSTM", "GRU", "RNN"}
+    assert not RESET_BEFORE["real_onnx_lbr0_bidir"]().layers[0].directions[0].reset_after
+
+
+# --- pytorch ------------------------------------------------------------------------------
+
+
+def torch_module(code: str) -> torch.nn.Module:
+    """Build the module the export's code text defines (without its load line)."""
+    lines = [line for line in code.splitlines() if "load_state_dict" not in line]
+    scope: dict[str, object] = {"torch": torch}
+    exec("\n".join(lines[1:]), scope)
+    return scope["lstm"]  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_pytorch_round_trip(tmp_path, case):
+    model = CASES[case]()
+    path = tmp_path / "m.pt"
+    result = lstmviz.export(model, "pytorch", path)
+    module = torch_module(result.code)
+    module.load_state_dict(torch.load(path, weights_only=True))  # strict: names and shapes
+    x = inputs(model)
+    with torch.no_grad():
+        got = module(torch.from_numpy(x)[:, None])
+    got = (got[0] if isinstance(got, tuple) else got)[:, 0].double().numpy()
+    np.testing.assert_allclose(got, expected(model, x), atol=1e-5)
+    if kinds(model) == {"GRU"} and len({layer.hidden_size for layer in model.layers}) == 1:
+        assert "torch.nn.GRU(" in result.code and "layers." not in "".join(module.state_dict())
+    if len(kinds(model)) > 1:
+        assert "class Stack(torch.nn.Module)" in result.code
+        assert all(k.startswith("layers.") for k in module.state_dict())
+
+
+def test_pytorch_rnn_relu_names_nonlinearity(tmp_path):
+    result = lstmviz.export(rnn_stack(act="relu"), "pytorch", tmp_path / "m.pt")
+    assert "torch.nn.RNN(3, 5, num_layers=2, nonlinearity='relu', bidirectional=True)" in (
+        result.code
+    )
+
+
+@pytest.mark.parametrize("case", sorted(RESET_BEFORE))
+def test_pytorch_refuses_reset_before_naming_holders(tmp_path, case):
+    with pytest.raises(ExportError) as err:
+        lstmviz.export(RESET_BEFORE[case](), "pytorch", tmp_path / "m.pt")
+    msg = str(err.value)
+    assert "\n" not in msg and "reset_after False" in msg
+    for holder in ("keras (GRU reset_after=False)", "onnx (linear_before_reset=0)", "npz",
+                   "numpy"):  # fmt: skip
+        assert holder in msg
