@@ -101,7 +101,9 @@ class ComparePlots(pg.GraphicsLayoutWidget):
         self.curve.setData(np.arange(per_step.size), per_step)
         self.tol_line.setPos(tol)
         self.curve_plot.setTitle(
-            f"max |Δ| per step ({quantity or 'i, f, g, o, c, h'})", color=ps.FOREGROUND, size="10pt"
+            f"max |Δ| per step ({quantity or ', '.join(dd.quantities)})",  # the cell's own
+            color=ps.FOREGROUND,
+            size="10pt",
         )
         heat_q = quantity or "h"
         delta = dd.delta(heat_q).T.astype(np.float32)  # (units, T)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 import lstmviz
 from lstmviz.core.model import LSTMLayer
@@ -181,6 +182,7 @@ def test_leaving_compare_mode_restores_the_single_model_views(make_main_window, 
     assert view.states.getAxis("left")._tickLevels == ticks
     assert view.states.vb.viewRange()[1] == y_range
     assert inspector.browser.toHtml() == html
+    assert inspector.browser.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAsNeeded
     assert not rows.image.isVisible() and rows.delta_row("h") is None
     assert not rows.marker.isVisible() and not window.compare_debugger[1].sums_b.isVisible()
     window.go_to_step(10)  # stepping on leaves them hidden
@@ -219,6 +221,8 @@ def test_gru_equations_and_rows(make_main_window, tmp_path):
     text = inspector.browser.toPlainText()
     assert "B: h = (1 − z)·n + z·h_(t-1)" in text and "B: r = " in text
     assert f"{float(db.h[3, 1]):.3f}" in text
+    # the dock's curve names the GRU's quantities, not an LSTM's
+    assert "(r, z, n, h)" in window.compare_panel.plots.curve_plot.titleLabel.text
 
 
 def _bias_doubled(model, k):
