@@ -1,4 +1,9 @@
-"""The ``onnx`` target: a self-contained graph of ``LSTM`` nodes, input ``x [T, 1, D]``.
+"""The ``onnx`` target: a self-contained graph of ``LSTM``, ``GRU`` and ``RNN`` nodes, input
+``x [T, 1, D]``.
+
+GRU layers are ``GRU`` nodes (gate blocks z, r, h; ``B`` = ``b_x`` then ``b_h``;
+``linear_before_reset`` = ``reset_after``: ONNX holds both reset modes), plain RNN layers
+``RNN`` nodes (``activations`` Tanh, Relu, ...); both take ``initial_h`` and ``clip``.
 
 Each canonical layer becomes one ONNX ``LSTM`` (opset 14): weights as initializers with the
 gate blocks reordered to ONNX's i, o, f, c, the summed bias as the first half of ``B`` (the
@@ -22,6 +27,7 @@ import numpy as np
 
 from lstmviz import __version__
 from lstmviz.core.activations import Activation
+from lstmviz.core.cells import GRU_CELL
 from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import LSTMLayer, LSTMModel, MergeMode, OutputOrder
 from lstmviz.port import checks
@@ -97,9 +103,90 @@ def _onnx_rows(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[k * H : (k + 1) * H] for k in ONNX_BLOCKS])
 
 
+def _stored_rows(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
+    """Canonical row blocks → a framework's order (canonical block k = stored block perm[k])."""
+    H = a.shape[0] // len(perm)
+    out = np.empty_like(a)
+    for k, p in enumerate(perm):
+        out[p * H : (p + 1) * H] = a[k * H : (k + 1) * H]
+    return out
+
+
+def _node_activations(dirs: list, at: str, acts: tuple[str, ...]) -> dict[str, object]:
+    """``activations``/``activation_alpha/beta`` attributes for the directions' activations
+    (``acts`` the attribute names, in ONNX's order); empty when they are ONNX's defaults."""
+    names, alphas, betas = [], [], []
+    for w in dirs:
+        for act in (getattr(w, a) for a in acts):
+            spec = _lstm_activation(act)
+            if spec is None:
+                raise checks.refusal(TARGET, Feature("activation", at, f"activation {act}"))
+            names.append(spec[0])
+            if spec[1] is not None:
+                alphas.append(float(spec[1]))
+            if spec[2] is not None:
+                betas.append(float(spec[2]))
+    default = {1: ["Tanh"], 2: ["Sigmoid", "Tanh"], 3: ["Sigmoid", "Tanh", "Tanh"]}[len(acts)]
+    attrs: dict[str, object] = {}
+    if names != default * len(dirs):
+        attrs["activations"] = names
+        if alphas:
+            attrs["activation_alpha"] = alphas
+        if betas:
+            attrs["activation_beta"] = betas
+    return attrs
+
+
+def _clip_attr(dirs: list, at: str) -> dict[str, object]:
+    clips = {w.gate_clip for w in dirs}
+    if clips == {None}:
+        return {}
+    if len(clips) != 1:
+        raise checks.refusal(TARGET, Feature("gate_clip", at, "a gate_clip on one "
+                                             "direction only"), "numpy")  # fmt: skip
+    return {"clip": float(next(iter(clips)))}  # type: ignore[arg-type]
+
+
+def _gru_rnn_node(g: _Graph, k: int, layer: LSTMLayer, x: str) -> str:
+    """One ``GRU`` (z, r, h; ``B`` = input biases then recurrent ones; ``linear_before_reset``
+    is ``reset_after``) or ``RNN`` node (``B`` = the summed bias, then zeros); Y as LSTM's."""
+    at = checks.where(k, layer)
+    dirs = list(layer.directions)
+    if len(dirs) == 2 and dirs[0].reverse:
+        dirs = dirs[::-1]
+    kind, H = dirs[0].kind, layer.hidden_size
+    perm = GRU_CELL.perm("onnx") if kind == "GRU" else (0,)
+    W = np.stack([_stored_rows(np.asarray(w.W_x), perm) for w in dirs])
+    R = np.stack([_stored_rows(np.asarray(w.W_h), perm) for w in dirs])
+    if kind == "GRU":
+        B = np.stack([np.concatenate([_stored_rows(np.asarray(w.b_x), perm),
+                                      _stored_rows(np.asarray(w.b_h), perm)]) for w in dirs])  # fmt: skip
+    else:
+        B = np.stack([np.concatenate([np.asarray(w.b), np.zeros(H)]) for w in dirs])
+    inputs = [x, g.const(f"W{k}", W), g.const(f"R{k}", R), g.const(f"B{k}", B)]
+    if any(w.h0 is not None for w in dirs):
+        h0 = np.stack([np.zeros(H) if w.h0 is None else w.h0 for w in dirs])[:, None]
+        inputs += ["", g.const(f"initial_h{k}", h0)]
+    attrs: dict[str, object] = {"hidden_size": H}
+    if len(dirs) == 2:
+        attrs["direction"] = "bidirectional"
+    elif dirs[0].reverse:
+        attrs["direction"] = "reverse"
+    acts = ("act_gate", "act_cand") if kind == "GRU" else ("act_cand",)
+    attrs.update(_node_activations(dirs, at, acts))
+    attrs.update(_clip_attr(dirs, at))
+    if kind == "GRU":
+        attrs["linear_before_reset"] = int(dirs[0].reset_after)
+    y = g.name(f"Y{k}")
+    g.nodes.append(pb.node(kind, inputs, [y], f"{kind}_{k}", **attrs))
+    return y
+
+
 def _lstm_node(g: _Graph, k: int, layer: LSTMLayer, x: str) -> str:
     """One LSTM node; returns Y ``[T, dirs, 1, H]``. ONNX's first direction reads forwards,
     so a layer whose first direction reads backwards is stored swapped (``order``)."""
+    if layer.directions[0].kind != "LSTM":
+        return _gru_rnn_node(g, k, layer, x)
     at = checks.where(k, layer)
     dirs = list(layer.directions)
     if len(dirs) == 2 and dirs[0].reverse:
@@ -303,8 +390,12 @@ def export_onnx(model: LSTMModel, path: Path, opset: int = 14) -> ExportResult:
         f"y = sess.run(['y'], {{'x': x.astype(np.float32)[:, None, :]}})[0][:, 0]  # x (T, "
         f"{model.input_size})\n"
     )
+    counts: dict[str, int] = {}
+    for layer in model.layers:
+        counts[layer.directions[0].kind] = counts.get(layer.directions[0].kind, 0) + 1
+    nodes = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     summary = (
-        f"wrote {path} ({len(model.layers)} LSTM nodes, opset {opset}, input x [T, 1, "
+        f"wrote {path} ({nodes} node{'s' * (len(model.layers) > 1)}, opset {opset}, input x [T, 1, "
         f"{model.input_size}], output {outs})"
     )
     return ExportResult(TARGET, (path,), summary, tuple(notes), code)

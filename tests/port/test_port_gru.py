@@ -173,3 +173,75 @@ def test_pytorch_refuses_reset_before_naming_holders(tmp_path, case):
     for holder in ("keras (GRU reset_after=False)", "onnx (linear_before_reset=0)", "npz",
                    "numpy"):  # fmt: skip
         assert holder in msg
+
+
+# --- onnx ---------------------------------------------------------------------------------
+
+
+def _reference_rnn_class() -> type:
+    """The reference evaluator's RNN knows Tanh and Affine only; this one also knows Relu
+    (ONNX's ``Relu(x) = max(0, x)``), so relu RNN nodes are checked in CI too. Its GRU always
+    runs sigmoid/tanh and ignores ``clip`` (the exported GRUs here use exactly those)."""
+    from onnx.reference.ops.op_rnn import RNN_14
+
+    class RNN(RNN_14):  # the op type the evaluator looks the class up by
+        op_domain = ""
+
+        def choose_act(self, name, alpha, beta):
+            if name in ("Relu", "relu"):
+                return lambda x: np.maximum(x, 0)
+            return super().choose_act(name, alpha, beta)
+
+    return RNN
+
+
+def onnx_run(path, x: np.ndarray) -> np.ndarray:
+    from onnx.reference import ReferenceEvaluator
+
+    sess = ReferenceEvaluator(str(path), new_ops=[_reference_rnn_class()])
+    return np.asarray(sess.run(["y"], {"x": x[:, None, :]})[0][:, 0], np.float64)
+
+
+ONNX_CASES = {**CASES, **RESET_BEFORE}
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
+def test_onnx_reference_evaluator(tmp_path, case):
+    import onnx
+
+    model = ONNX_CASES[case]()
+    path = tmp_path / "m.onnx"
+    result = lstmviz.export(model, "onnx", path)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    ops = [n.op_type for n in proto.graph.node if n.op_type in ("LSTM", "GRU", "RNN")]
+    assert ops == [layer.directions[0].kind for layer in model.layers]
+    recurrent = [n for n in proto.graph.node if n.op_type in ("LSTM", "GRU", "RNN")]
+    for node, layer in zip(recurrent, model.layers, strict=True):
+        if node.op_type == "GRU":
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            assert attrs["linear_before_reset"] == int(layer.directions[0].reset_after)
+    x = inputs(model)
+    np.testing.assert_allclose(onnx_run(path, x), expected(model, x), atol=1e-5)
+    assert "GRU" in result.summary or "RNN" in result.summary
+
+
+def test_onnx_relu_rnn_names_relu(tmp_path):
+    import onnx
+
+    path = tmp_path / "m.onnx"
+    lstmviz.export(rnn_stack(act="relu"), "onnx", path)
+    node = [n for n in onnx.load(str(path)).graph.node if n.op_type == "RNN"][0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert attrs["activations"] == [b"Relu", b"Relu"]
+
+
+def test_onnx_round_trips_through_lstmviz_reader(tmp_path):
+    """lstmviz's own ONNX reader reads the export back (GRU reset modes and RNN included)."""
+    for make in (mixed, RESET_BEFORE["gru_reset_before"]):
+        model = make()
+        path = tmp_path / "m.onnx"
+        lstmviz.export(model, "onnx", path)
+        x = inputs(model)
+        np.testing.assert_allclose(expected(lstmviz.load_model(path), x), expected(model, x),
+                                   atol=1e-5)  # fmt: skip
