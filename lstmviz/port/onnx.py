@@ -159,8 +159,8 @@ def _gru_rnn_node(g: _Graph, k: int, layer: LSTMLayer, x: str) -> str:
     W = np.stack([_stored_rows(np.asarray(w.W_x), perm) for w in dirs])
     R = np.stack([_stored_rows(np.asarray(w.W_h), perm) for w in dirs])
     if kind == "GRU":
-        B = np.stack([np.concatenate([_stored_rows(np.asarray(w.b_x), perm),
-                                      _stored_rows(np.asarray(w.b_h), perm)]) for w in dirs])  # fmt: skip
+        biases = [[_stored_rows(np.asarray(b), perm) for b in (w.b_x, w.b_h)] for w in dirs]
+        B = np.stack([np.concatenate(pair) for pair in biases])
     else:
         B = np.stack([np.concatenate([np.asarray(w.b), np.zeros(H)]) for w in dirs])
     inputs = [x, g.const(f"W{k}", W), g.const(f"R{k}", R), g.const(f"B{k}", B)]

@@ -231,7 +231,7 @@ def test_onnx_relu_rnn_names_relu(tmp_path):
 
     path = tmp_path / "m.onnx"
     lstmviz.export(rnn_stack(act="relu"), "onnx", path)
-    node = [n for n in onnx.load(str(path)).graph.node if n.op_type == "RNN"][0]
+    node = next(n for n in onnx.load(str(path)).graph.node if n.op_type == "RNN")
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     assert attrs["activations"] == [b"Relu", b"Relu"]
 
