@@ -21,7 +21,15 @@ from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, MergeMode, OutputOrder
 from lstmviz.port import checks
 from lstmviz.port.checks import ExportError, Feature
-from lstmviz.port.numpy_template import ACTIVATIONS, HEADER, LSTM_DIRECTION, NEEDS
+from lstmviz.port.numpy_template import (
+    ACTIVATIONS,
+    EQUATIONS,
+    GRU_DIRECTION,
+    HEADER,
+    LSTM_DIRECTION,
+    NEEDS,
+    RNN_DIRECTION,
+)
 from lstmviz.port.result import ExportResult
 
 TARGET = "numpy"
@@ -72,7 +80,31 @@ def _define(name: str, act: Activation) -> str:
     return f'def {name}(z):\n    """{doc}"""\n{body}\n'
 
 
+def _call(name: str, args: list[str]) -> str:
+    return f"{name}(\n        y,\n" + "".join(f"        {a},\n" for a in args) + "    )"
+
+
+def _gru_rnn_call(s: _Script, key: str, w: object, k: int, d: int) -> str:
+    """``gru_direction(...)`` (``b_x``/``b_h`` apart, ``reset_after``) or ``rnn_direction``."""
+    args = [f"W_x={s.weight(key + '/W_x', w.W_x)}", f"W_h={s.weight(key + '/W_h', w.W_h)}"]
+    if w.kind == "GRU":
+        args += [f"b_x={s.weight(key + '/b_x', w.b_x)}", f"b_h={s.weight(key + '/b_h', w.b_h)}"]
+        args.append(f"reset_after={w.reset_after}")
+    else:
+        args.append(f"b={s.weight(key + '/b', w.b)}")
+    args.append(f"h0=initial(h0, {k}, {d}, {s.weight(f'{key}/h0', w.h0)})")
+    if w.gate_clip is not None:
+        args.append(f"gate_clip={float(w.gate_clip)!r}")
+    args.append(f"reverse={w.reverse}")
+    if w.kind == "GRU":
+        args += [f"act_gate={s.act(w.act_gate)}", f"act_cand={s.act(w.act_cand)}"]
+        return _call("gru_direction", args)
+    return _call("rnn_direction", [*args, f"act={s.act(w.act_cand)}"])
+
+
 def _direction_call(s: _Script, key: str, w: LSTMDirection, k: int, d: int) -> str:
+    if w.kind != "LSTM":
+        return _gru_rnn_call(s, key, w, k, d)
     args = [
         f"W_x={s.weight(key + '/W_x', w.W_x)}",
         f"W_h={s.weight(key + '/W_h', w.W_h)}",
@@ -133,6 +165,11 @@ _MERGE = {
 
 def _describe(w: LSTMDirection) -> str:
     extra = [f"H={w.hidden_size}"]
+    if w.kind == "GRU":
+        mode = "reset after" if w.reset_after else "reset before"
+        return f"H={w.hidden_size}, GRU {mode}, gates {w.act_gate}, candidate {w.act_cand}"
+    if w.kind == "RNN":
+        return f"H={w.hidden_size}, plain RNN, activation {w.act_cand}"
     if w.W_p is not None:
         extra.append(f"projected to {w.output_size}")
     if w.has_peepholes:
@@ -210,18 +247,25 @@ def render(
             "WEIGHTS = {k: _stored[k].astype(np.float64) for k in _stored.files}\n"
         )
     indent = "\n    ".join(body)
+    kinds = list(dict.fromkeys(layer.directions[0].kind for layer in model.layers))
     text = HEADER.format(
+        kinds=", ".join(kinds),
+        equations="".join(EQUATIONS[kind] for kind in kinds),
         version=__version__,
         source=model.source_path or "a model",
         D=D,
         out=model.output_size,
         n_layers=len(model.layers),
     )
-    text += "\n\n" + s.functions() + "\n\n" + LSTM_DIRECTION + "\n\n" + weights + "\n\n"
+    loops = [LSTM_DIRECTION]  # it also defines initial(), which every direction uses
+    loops += [GRU_DIRECTION] * ("GRU" in kinds) + [RNN_DIRECTION] * ("RNN" in kinds)
+    text += "\n\n" + s.functions() + "\n\n" + "\n\n\n".join(loops) + "\n\n\n" + weights
+    text += "\n\n"
     text += (
         "def forward(x, h0=None, c0=None):\n"
-        f'    """x (T, {D}) → the last LSTM layer\'s output (T, {model.output_size}).\n\n'
+        f'    """x (T, {D}) → the last recurrent layer\'s output (T, {model.output_size}).\n\n'
         "    h0, c0: None (the stored initial states, else zeros) or, per layer, an array (n,)\n"
+        "    (c0: LSTM layers only; pass a list with None for the others)\n"
         '    or (n_directions, n), as lstmviz.run takes them."""\n'
         "    y = np.asarray(x, dtype=np.float64)\n"
         f"    {indent}\n    return y\n"
@@ -250,6 +294,7 @@ def export_numpy(model: LSTMModel, path: Path, embed: object = None) -> ExportRe
         np.savez(sidecar, **weights)  # type: ignore[arg-type]
         paths += (sidecar,)
     where = "embedded" if inline else f"in {sidecar.name}"
-    summary = f"wrote {path} (forward(x) of {len(model.layers)} LSTM layers, weights {where})"
+    kinds = "/".join(dict.fromkeys(layer.directions[0].kind for layer in model.layers))
+    summary = f"wrote {path} (forward(x) of {len(model.layers)} {kinds} layers, weights {where})"
     code = f"import runpy\nforward = runpy.run_path({str(path)!r})['forward']\n"
     return ExportResult(TARGET, paths, summary, (), code)

@@ -6,22 +6,41 @@ Each formula is the one ``lstmviz.core.activations`` uses, so the script and ``r
 
 from __future__ import annotations
 
-HEADER = '''"""Forward pass of {source}, {n_layers} LSTM layer(s), in plain NumPy.
+HEADER = '''"""Forward pass of {source}, {n_layers} recurrent layer(s) ({kinds}), in plain NumPy.
 
 Written by lstmviz {version} (`lstmviz export MODEL --to numpy OUT`). It imports nothing but
-NumPy. forward(x) takes x of shape (T, {D}) and returns the last LSTM layer's output sequence
+NumPy. forward(x) takes x of shape (T, {D}) and returns the last layer's output sequence
 (T, {out}), the same as lstmviz.run(model, x).layers[-1].output.
-
-Per step, for each direction (gate blocks in the order i, f, g, o):
-    z = W_x @ x_t + W_h @ h_prev + b          (b is the sum of all the biases the file had)
-    i = act_gate(z_i + p_i * c_prev)          f = act_gate(z_f + p_f * c_prev)
-    g = act_cand(z_g)                         c = f * c_prev + i * g   (clipped to cell_clip)
-    o = act_gate(z_o + p_o * c)               h = o * act_cell(c)      (then W_p @ h if projected)
-gate_clip, when set, clips the argument of every activation (ONNX's clip).
+{equations}gate_clip, when set, clips the argument of every activation (ONNX's clip).
 """
 
 import numpy as np
 '''
+
+#: The header's equations per cell kind (HEADER's ``{equations}``; no braces in them).
+EQUATIONS: dict[str, str] = {
+    "LSTM": """
+LSTM, per step and direction (gate blocks in the order i, f, g, o):
+    z = W_x @ x_t + W_h @ h_prev + b          (b is the sum of all the biases the file had)
+    i = act_gate(z_i + p_i * c_prev)          f = act_gate(z_f + p_f * c_prev)
+    g = act_cand(z_g)                         c = f * c_prev + i * g   (clipped to cell_clip)
+    o = act_gate(z_o + p_o * c)               h = o * act_cell(c)      (then W_p @ h if projected)
+""",
+    "GRU": """
+GRU, per step and direction (gate blocks in the order r, z, n; b_x input, b_h recurrent biases):
+    r = act_gate(W_x_r @ x_t + b_x_r + W_h_r @ h_prev + b_h_r)
+    z = act_gate(W_x_z @ x_t + b_x_z + W_h_z @ h_prev + b_h_z)
+    reset_after=True  (PyTorch, Keras reset_after=True, ONNX linear_before_reset=1):
+        n = act_cand(W_x_n @ x_t + b_x_n + r * (W_h_n @ h_prev + b_h_n))
+    reset_after=False (TF1, Keras reset_after=False, ONNX linear_before_reset=0):
+        n = act_cand(W_x_n @ x_t + b_x_n + W_h_n @ (r * h_prev) + b_h_n)
+    h = (1 - z) * n + z * h_prev
+""",
+    "RNN": """
+Plain RNN (Elman), per step and direction:
+    h = act(W_x @ x_t + W_h @ h_prev + b)     (act: tanh, relu, ...)
+""",
+}
 
 LSTM_DIRECTION = '''def initial(states, layer, direction, stored):
     """The caller's state for this layer and direction, else the one the file stores."""
@@ -71,6 +90,53 @@ def lstm_direction(
             h = W_p @ h  # projection
             if proj_clip is not None:
                 h = np.clip(h, -proj_clip, proj_clip)
+        out[t] = h
+    return out'''
+
+GRU_DIRECTION = '''def gru_direction(
+    x, W_x, W_h, b_x, b_h, reset_after, reverse, act_gate, act_cand, h0=None, gate_clip=None,
+):
+    """One GRU direction over x (T, D); returns h (T, H) in time order. Gate blocks r, z, n."""
+    T = x.shape[0]
+    H = W_x.shape[0] // 3
+    h = np.zeros(H) if h0 is None else h0
+    out = np.empty((T, H))
+
+    def clip(z):
+        return z if gate_clip is None else np.clip(z, -gate_clip, gate_clip)
+
+    z_x = x @ W_x.T + b_x  # input terms of every step at once
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        x_r = z_x[t, 0 * H:1 * H]  # reset gate, input part
+        x_z = z_x[t, 1 * H:2 * H]  # update gate
+        x_n = z_x[t, 2 * H:3 * H]  # candidate
+        if reset_after:
+            z_h = W_h @ h + b_h
+            h_r, h_z, h_n = z_h[0 * H:1 * H], z_h[1 * H:2 * H], z_h[2 * H:3 * H]
+            r = act_gate(clip(x_r + h_r))
+            z = act_gate(clip(x_z + h_z))
+            n = act_cand(clip(x_n + r * h_n))  # the reset gate scales W_h_n @ h + b_h_n
+        else:
+            h_r = W_h[0 * H:1 * H] @ h + b_h[0 * H:1 * H]
+            h_z = W_h[1 * H:2 * H] @ h + b_h[1 * H:2 * H]
+            r = act_gate(clip(x_r + h_r))
+            z = act_gate(clip(x_z + h_z))
+            n = act_cand(clip(x_n + W_h[2 * H:3 * H] @ (r * h) + b_h[2 * H:3 * H]))
+        h = (1.0 - z) * n + z * h
+        out[t] = h
+    return out'''
+
+RNN_DIRECTION = '''def rnn_direction(x, W_x, W_h, b, reverse, act, h0=None, gate_clip=None):
+    """One plain RNN direction over x (T, D); returns h (T, H) in time order."""
+    T = x.shape[0]
+    h = np.zeros(W_h.shape[0]) if h0 is None else h0
+    out = np.empty((T, W_h.shape[0]))
+    z_x = x @ W_x.T + b
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        z = z_x[t] + W_h @ h
+        if gate_clip is not None:
+            z = np.clip(z, -gate_clip, gate_clip)
+        h = act(z)
         out[t] = h
     return out'''
 

@@ -10,6 +10,8 @@ evaluator, lstmviz's own npz reader, the standalone NumPy script) and its output
 
 from __future__ import annotations
 
+import runpy
+
 import numpy as np
 import port_models as pm
 import pytest
@@ -245,3 +247,34 @@ def test_onnx_round_trips_through_lstmviz_reader(tmp_path):
         x = inputs(model)
         np.testing.assert_allclose(expected(lstmviz.load_model(path), x), expected(model, x),
                                    atol=1e-5)  # fmt: skip
+
+
+# --- numpy --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
+def test_numpy_script_reproduces_run(tmp_path, case):
+    model = ONNX_CASES[case]()
+    path = tmp_path / "forward.py"
+    lstmviz.export(model, "numpy", path)
+    forward = runpy.run_path(str(path))["forward"]
+    x = inputs(model)
+    np.testing.assert_allclose(forward(x), expected(model, x), atol=1e-6)
+
+
+def test_numpy_script_spells_out_gru_and_rnn_equations(tmp_path):
+    rng = np.random.default_rng(9)
+    model = LSTMModel(
+        layers=(
+            LSTMLayer("a", (gru(rng, 3, 4),)),
+            LSTMLayer("b", (gru(rng, 4, 4, reset_after=False),)),
+            LSTMLayer("c", (rnn(rng, 4, 2, act="relu"),)),
+        )
+    )
+    lstmviz.export(model, "numpy", tmp_path / "f.py")
+    source = (tmp_path / "f.py").read_text()
+    for text in ("x_r = z_x[t, 0 * H:1 * H]  # reset gate", "x_z = z_x[t, 1 * H:2 * H]",
+                 "n = act_cand(clip(x_n + r * h_n))", "W_h[2 * H:3 * H] @ (r * h)",
+                 "h = (1.0 - z) * n + z * h", "reset_after=True", "reset_after=False",
+                 "def rnn_direction(", "act=relu", "GRU reset before", "h = act(W_x @ x_t"):  # fmt: skip
+        assert text in source, text
