@@ -276,5 +276,6 @@ def test_numpy_script_spells_out_gru_and_rnn_equations(tmp_path):
     for text in ("x_r = z_x[t, 0 * H:1 * H]  # reset gate", "x_z = z_x[t, 1 * H:2 * H]",
                  "n = act_cand(clip(x_n + r * h_n))", "W_h[2 * H:3 * H] @ (r * h)",
                  "h = (1.0 - z) * n + z * h", "reset_after=True", "reset_after=False",
-                 "def rnn_direction(", "act=relu", "GRU reset before", "h = act(W_x @ x_t"):  # fmt: skip
+                 "def rnn_direction(", "act=relu", "GRU reset before",
+                 "h = act(W_x @ x_t"):  # fmt: skip
         assert text in source, text
