@@ -40,13 +40,16 @@ def prepared(c: Comparison, job: Job) -> Comparison:
         job.check()
         for q in (None, *dd.quantities):
             dd.max_per_step(q)
-    # B's equations read its pre-activation terms (4 arrays of T × 4H): derived here while
-    # they are small; a long run derives them when the equations are first shown
-    size = sum(dd.b.h.shape[0] * dd.b.weights.W_x.shape[0] * 4 for dd in c.deltas)
-    if size <= MATERIALIZE_LIMIT:
+    # B's equations, and the inspector's terms that differ between A and B, read both runs'
+    # pre-activation terms (4 arrays of T × 4H each): derived here while they are small (A's
+    # took 0.14 s on the GUI thread at 3 × 1024 units, T = 102); a long run derives them when
+    # the equations are first shown
+    size = sum(2 * dd.b.h.shape[0] * dd.b.weights.W_x.shape[0] * 4 for dd in c.deltas)
+    if size <= 2 * MATERIALIZE_LIMIT:
         for dd in c.deltas:
-            job.check()
-            dd.b.materialize()
+            for trace in (dd.b, dd.a):
+                job.check()
+                trace.materialize()
     return c
 
 
