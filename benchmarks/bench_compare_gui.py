@@ -26,12 +26,14 @@ Shared 2-core machine, 2026-12-04 (load average 3.7): step + repaint 10.4 ms wit
 8.2 ms without (ratio 1.27; the panel's own cursors + readout + repaint 5.8 ms when timed
 alone); load B + run both + diagnose 4.1 s in the worker, longest GUI stall 153 ms (showing
 the dock the first time). Under load 9 the same run gave 42.7 vs 35.6 ms (ratio 1.20).
-Side by side, 2026-12-04 (load average 5.2-6.5 on the 2 cores: wall times 2-3x the CPU
-times): step + repaint side by side median 15.7 ms CPU (52 ms wall), the one-model debugger
-in the same run 11.5 ms CPU (36 ms wall), ratio 1.37 by CPU; with the Compare dock shown too
-16.0 ms CPU. B's and Δ's rows + B's equations with their repaint 6.8 ms CPU, of which the rows
-~1.2 ms (one RGBA image: 14 one-row images took 2.4 ms) and the inspector's second set of
-lines ~2.9 ms (a rich text twice as long).
+Side by side, 2026-12-04 (load average 4.7-6.5 on the 2 cores, wall times 1.4-3x the CPU
+times), four runs: step + repaint side by side median 12.2-16.0 ms CPU (17-52 ms wall), the
+one-model debugger in the same runs 9.7-12.5 ms CPU (12-37 ms wall), ratio 1.34-1.46; with
+the Compare dock shown too 13.9-16.0 ms CPU. B's and Δ's rows + B's equations with their
+repaint 6.8-8.7 ms CPU, of which the rows ~1.2 ms (one RGBA image: 14 one-row images took
+2.4 ms) and the inspector's second set of lines ~2.5 ms. Load B + run both + diagnose: longest
+GUI stall 136 ms once A's terms were derived in the worker too (the inspector derived them on
+the GUI thread: 0.14 s more).
 Before the readout was a painted table (a rich-text QLabel relaid out the dock at every
 step): 19.2 vs 8.4 ms. Diagnosing two unrelated 3 x 1024-unit models: 5.2 s before each move
 checked one row per gate block first, 0.11 s after.
