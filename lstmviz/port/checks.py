@@ -31,7 +31,9 @@ HOLDERS: dict[str, str] = {
     "between": "keras, onnx or numpy",
     "widths": "numpy",
     "cell": "no target (the exports write LSTM, GRU and plain RNN layers only)",
-    "reset_before": "keras (GRU reset_after=False), onnx (linear_before_reset=0), npz or numpy",
+    "reset_before": (
+        "keras (GRU reset_after=False), onnx (linear_before_reset=0), npz (layout=keras) or numpy"
+    ),
 }
 
 #: Cell kinds every target writes (``features`` names any other as ``cell``).

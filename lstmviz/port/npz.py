@@ -8,6 +8,11 @@ Layouts (option ``layout``), each read back by lstmviz's own ``.npz`` reader by 
   which are already i, f, g, o and ``[4H, in]``; no second bias.
 - ``pytorch``: exactly the ``pytorch`` target's state_dict (``bias_hh`` zeros).
 - ``keras``: ``layer{k}[/forward|/backward]/kernel [D, 4H]``, ``recurrent_kernel``, ``bias``.
+
+GRU and plain RNN layers: ``canonical`` and ``pytorch`` are the ``pytorch`` target's names
+(``nn.GRU``'s ``bias_ih``/``bias_hh`` kept apart, reset-after GRUs only; a stack mixing kinds
+under ``layers.{k}.``), ``keras`` is Keras' GRU (z, r, h; bias ``[2, 3H]`` or ``[3H]``) and
+SimpleRNN layout; ``tf1`` holds LSTMs only. A relu RNN is refused (bare arrays read as tanh).
 - ``tf1``: ``layer{k}[/fw|/bw]/lstm_cell/kernel [D+H, 4H]`` (i, j, f, o), ``bias`` with the
   forget bias TF1 adds at run time (1.0) taken out, peepholes ``w_i_diag``/``w_f_diag``/
   ``w_o_diag`` and ``projection/kernel [H, P]``: the layout that holds peepholes.
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmviz.core.cells import GRU_CELL
 from lstmviz.core.model import LSTMDirection, LSTMModel
 from lstmviz.port import checks, pytorch
 from lstmviz.port.checks import ExportError
@@ -56,14 +62,37 @@ def _prefix(k: int, d: int, bidirectional: bool, sides: tuple[str, str]) -> str:
     return f"layer{k}/{sides[d]}" if bidirectional else f"layer{k}"
 
 
+def keras_gru_vars(w: object) -> list[np.ndarray]:
+    """A GRU direction as Keras stores it: kernel ``[D, 3H]``, recurrent_kernel ``[H, 3H]``
+    in z, r, h order, bias ``[2, 3H]`` (input row, recurrent row) with ``reset_after``, else
+    ``[3H]`` (the two summed: with the reset before ``W_h``, ``b_hn`` adds like ``b_xn``)."""
+    perm = GRU_CELL.perm("keras")
+
+    def rows(a: np.ndarray) -> np.ndarray:
+        H = a.shape[0] // 3
+        return np.concatenate([a[perm.index(j) * H : (perm.index(j) + 1) * H] for j in range(3)])
+
+    b_x, b_h = rows(np.asarray(w.b_x, np.float64)), rows(np.asarray(w.b_h, np.float64))
+    bias = np.stack([b_x, b_h]) if w.reset_after else b_x + b_h
+    return [_f32(rows(np.asarray(w.W_x)).T), _f32(rows(np.asarray(w.W_h)).T), _f32(bias)]
+
+
+def keras_vars(w: object) -> list[np.ndarray]:
+    """kernel, recurrent_kernel, bias of one direction (LSTM i, f, c, o; GRU z, r, h; RNN)."""
+    if w.kind == "GRU":
+        return keras_gru_vars(w)
+    return [_f32(w.W_x.T), _f32(w.W_h.T), _f32(w.b)]
+
+
 def _keras(model: LSTMModel) -> dict[str, np.ndarray]:
     out = {}
     for k, layer in enumerate(model.layers):
         for d, w in enumerate(layer.directions):
             p = _prefix(k, d, layer.bidirectional, ("forward", "backward"))
-            out[f"{p}/kernel"] = _f32(w.W_x.T)
-            out[f"{p}/recurrent_kernel"] = _f32(w.W_h.T)
-            out[f"{p}/bias"] = _f32(w.b)
+            kernel, recurrent, bias = keras_vars(w)
+            out[f"{p}/kernel"] = kernel
+            out[f"{p}/recurrent_kernel"] = recurrent
+            out[f"{p}/bias"] = bias
     return out
 
 
@@ -100,7 +129,18 @@ def arrays(model: LSTMModel, layout: str) -> tuple[dict[str, np.ndarray], list[s
         raise ExportError(f"npz export: unknown layout {layout!r}; choose {', '.join(LAYOUTS)}")
     target = f"npz (layout={layout})"
     notes = []
+    for k, layer in enumerate(model.layers):
+        kind = layer.directions[0].kind
+        if layout == "tf1" and kind != "LSTM":
+            cell = checks.Feature("cell", checks.where(k, layer), f"a {kind} cell")
+            raise checks.refusal(target, cell, "npz (layout canonical, pytorch or keras)")
+        torch_names = layout in ("canonical", "pytorch")
+        if torch_names and kind == "GRU" and not layer.directions[0].reset_after:
+            raise checks.refusal(target, checks.Feature("reset_before", checks.where(k, layer),
+                                 "a GRU with the reset gate before W_h (torch names mean reset "
+                                 "after)"), "npz (layout=keras), onnx, keras or numpy")  # fmt: skip
     if layout == "pytorch":
+        checks.require_sigmoid_tanh(target, model, rnn_relu=False)  # read back as tanh
         return pytorch.state_dict(model), [pytorch.BIAS_NOTE]
     holds = {
         "peepholes": "onnx, npz (layout=tf1) or numpy",
@@ -112,9 +152,18 @@ def arrays(model: LSTMModel, layout: str) -> tuple[dict[str, np.ndarray], list[s
     for feature in checks.features(model):
         if feature.key in refused or feature.key == "cell":
             raise checks.refusal(target, feature, holds.get(feature.key))
-    checks.require_sigmoid_tanh(target, model)
+    # bare arrays cannot say relu: the reader takes a plain RNN as tanh
+    checks.require_sigmoid_tanh(target, model, rnn_relu=False)
     if layout == "canonical":
         pytorch.check(model, target)  # read back through the state_dict reader: nn.LSTM's rules
+        if not pytorch.single_module(model):  # lstmviz reads torch names module by module
+            raise ExportError(
+                f"{target} export: the layers differ in cell kind or size, which one torch "
+                "module's names cannot hold; use layout=keras (a whole stack lstmviz reads "
+                "back) or layout=pytorch (one module per layer, layers.k.)"
+            )
+        if any(layer.directions[0].kind != "LSTM" for layer in model.layers):
+            return pytorch.state_dict(model), notes  # nn.GRU's two biases are not summable
         return _canonical(model), notes
     if layout == "keras":
         return _keras(model), notes

@@ -72,7 +72,7 @@ def rnn_stack(seed=1, act="tanh", bidirectional=True) -> LSTMModel:
     return LSTMModel(layers=tuple(layers))
 
 
-def mixed(seed=2, bidirectional=False) -> LSTMModel:
+def mixed(seed=2, bidirectional=False, act="relu") -> LSTMModel:
     """LSTM (4) → GRU (3) → RNN relu (5): kinds and widths differ layer to layer."""
     rng = np.random.default_rng(seed)
     n = 2 if bidirectional else 1
@@ -84,7 +84,7 @@ def mixed(seed=2, bidirectional=False) -> LSTMModel:
         layers=(
             LSTMLayer("l0", both(pm.direction, 3, 4)),
             LSTMLayer("g1", both(gru, 4 * n, 3)),
-            LSTMLayer("r2", both(rnn, 3 * n, 5, act="relu")),
+            LSTMLayer("r2", both(rnn, 3 * n, 5, act=act)),
         )
     )
 
@@ -279,3 +279,68 @@ def test_numpy_script_spells_out_gru_and_rnn_equations(tmp_path):
                  "def rnn_direction(", "act=relu", "GRU reset before",
                  "h = act(W_x @ x_t"):  # fmt: skip
         assert text in source, text
+
+
+# --- npz ----------------------------------------------------------------------------------
+
+#: Bare arrays cannot say relu: the npz cases' plain RNNs are tanh.
+NPZ_CASES = {k: v for k, v in ONNX_CASES.items() if k not in ("rnn_relu", "mixed", "mixed_bidir")}
+NPZ_CASES["mixed_tanh"] = lambda: mixed(act="tanh")
+NPZ_CASES["mixed_tanh_bidir"] = lambda: mixed(bidirectional=True, act="tanh")
+
+
+@pytest.mark.parametrize("layout", ["canonical", "pytorch", "keras"])
+@pytest.mark.parametrize("case", sorted(NPZ_CASES))
+def test_npz_read_back_by_lstmviz(tmp_path, case, layout):
+    model = NPZ_CASES[case]()
+    path = tmp_path / "w.npz"
+    reset_before = any(
+        layer.directions[0].kind == "GRU" and not layer.directions[0].reset_after
+        for layer in model.layers
+    )
+    if reset_before and layout != "keras":
+        with pytest.raises(ExportError, match="layout=keras"):
+            lstmviz.export(model, "npz", path, layout=layout)
+        return
+    modules = (
+        len({layer.directions[0].kind for layer in model.layers}) > 1
+        or len({layer.hidden_size for layer in model.layers}) > 1
+    )
+    if modules and layout == "canonical":
+        with pytest.raises(ExportError, match="layout=keras"):
+            lstmviz.export(model, "npz", path, layout=layout)
+        return
+    lstmviz.export(model, "npz", path, layout=layout)
+    x = inputs(model)
+    if (
+        modules and layout == "pytorch"
+    ):  # layers.k.: lstmviz's state_dict reader takes one module at a time
+        ran = lstmviz.run(model, x)
+        for k, layer in enumerate(model.layers):
+            part = lstmviz.load_model(path, prefix=f"layers.{k}")
+            assert part.layers[0].directions[0].kind == layer.directions[0].kind
+            x_k = x if k == 0 else np.asarray(ran.layers[k - 1].output, F32)
+            np.testing.assert_allclose(expected(part, x_k), ran.layers[k].output, atol=1e-5)
+        return
+    back = lstmviz.load_model(path)
+    assert [la.directions[0].kind for la in back.layers] == [
+        la.directions[0].kind for la in model.layers
+    ]
+    np.testing.assert_allclose(expected(back, x), expected(model, x), atol=1e-5)
+
+
+def test_npz_keras_gru_layout_is_z_r_h(tmp_path):
+    model = gru_stack(reset_after=True)
+    lstmviz.export(model, "npz", tmp_path / "w.npz", layout="keras")
+    stored = np.load(tmp_path / "w.npz")
+    w, H = model.layers[0].directions[0], 4
+    assert stored["layer0/bias"].shape == (2, 3 * H)
+    np.testing.assert_array_equal(stored["layer0/kernel"][:, :H], w.W_x[H : 2 * H].T)  # z
+    np.testing.assert_array_equal(stored["layer0/bias"][1, H : 2 * H], w.b_h[:H])  # r
+
+
+@pytest.mark.parametrize("layout", ["canonical", "pytorch", "keras", "tf1"])
+def test_npz_refuses_relu_rnn_and_tf1_gru(tmp_path, layout):
+    with pytest.raises(ExportError) as err:
+        lstmviz.export(rnn_stack(act="relu"), "npz", tmp_path / "w.npz", layout=layout)
+    assert "\n" not in str(err.value) and "npz" in str(err.value)
