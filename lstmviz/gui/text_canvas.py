@@ -8,10 +8,21 @@ are thin strips under each token; the current step is framed, the selected span 
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QPoint, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from lstmviz.gui.text_layout import TokenLayout, display, wrap
@@ -19,6 +30,9 @@ from lstmviz.gui.text_layout import TokenLayout, display, wrap
 PAD = 2  # pixels each side of a token's text
 GAP = 3  # pixels between lines
 TRACK = 4  # pixels of each annotation strip
+MEASURED = 5000  # distinct tokens measured one by one; past that, by their length
+PASS_TOKENS = 20_000  # tokens per C-level pass (each holds the GIL a few ms)
+SYNC_TOKENS = 50_000  # tokens laid out on the GUI thread (~10-20 ms); more: in a thread
 NO_VALUE = QColor("#e6e6e6")  # no current run: the tokens are shown, their colour is not
 SPAN_COLOUR = QColor("#ff00ff")
 STEP_COLOUR = QColor("#000000")
@@ -30,6 +44,39 @@ TRACK_COLOURS = tuple(
 )  # fmt: skip
 
 
+def prepare_tokens(labels: list[str], font: QFont) -> tuple:
+    """``(codes, distinct, widths, breaks)``: each token's index into ``distinct`` (the
+    distinct tokens as drawn), its width in pixels and whether it ends its line.
+
+    C-speed passes over the tokens (``dict.fromkeys``, ``map``) and NumPy; each distinct
+    token is measured once, past ``MEASURED`` distinct ones (the step numbers of a long
+    sequence) by its length in the fixed-pitch font. Safe in a thread (its own metrics)."""
+    # in slices: one C call over a million tokens holds the GIL (the window's thread) 0.1-1 s
+    n, step = len(labels), PASS_TOKENS
+    index: dict[str, int] = {}
+    for a in range(0, n, step):
+        for u in dict.fromkeys(labels[a : a + step]):
+            if u not in index:
+                index[u] = len(index)
+    codes = np.empty(n, np.int32)
+    for a in range(0, n, step):
+        part = labels[a : a + step]
+        codes[a : a + len(part)] = np.fromiter(map(index.__getitem__, part), np.int32, len(part))
+    distinct = [display(u) for u in index]
+    fm = QFontMetrics(font)
+    least = fm.horizontalAdvance("0")
+    if len(distinct) <= MEASURED:
+        measured = [max(fm.horizontalAdvance(u), least) for u in distinct]
+        widths = np.asarray(measured, dtype=np.int32) + 2 * PAD
+    else:
+        chars = np.asarray([len(u) for u in distinct], dtype=np.int32)
+        widths = np.maximum(chars, 1) * least + 2 * PAD
+    token_widths = widths.astype(np.int32)[codes] if n else np.zeros(0, np.int32)
+    newline = index.get("\n")
+    breaks = codes == newline if newline is not None else np.zeros(n, bool)
+    return codes, distinct, token_widths, breaks
+
+
 class TextCanvas(QWidget):
     """``step_clicked(t)`` on a click, ``span_dragged(start, stop)`` after a drag over
     tokens, ``hovered(t)`` (-1 off the tokens)."""
@@ -37,6 +84,9 @@ class TextCanvas(QWidget):
     step_clicked = Signal(int)
     span_dragged = Signal(int, int)
     hovered = Signal(int)
+    laid_out = Signal()  # a new layout is shown (a long text's, from its thread)
+    _tokens_ready = Signal(int, object)  # from the layout thread: (generation, tokens)
+    _wrapped = Signal(int, object)  # from the wrap thread: (generation, (width, layout))
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,7 +94,8 @@ class TextCanvas(QWidget):
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.labels: list[str] = []
-        self._shown: list[str] = []
+        self._codes: npt.NDArray[np.int32] = np.zeros(0, np.int32)  # distinct token of each
+        self._distinct: list[str] = []  # each distinct token as drawn
         self._breaks: npt.NDArray[np.bool_] = np.zeros(0, bool)
         self._widths: npt.NDArray[np.int32] = np.zeros(0, np.int32)
         self.layout_: TokenLayout = wrap([], [], 1)
@@ -55,22 +106,58 @@ class TextCanvas(QWidget):
         self.span: tuple[int, int] | None = None
         self.tracks: list[tuple[str, npt.NDArray[np.int64]]] = []
         self._press: int | None = None
+        self._generation = 0  # of the text: a thread's late result for an older one is dropped
+        self.laying_out = False  # a long text is being measured in its thread
+        queued = Qt.ConnectionType.QueuedConnection
+        self._tokens_ready.connect(self._take_tokens, queued)
+        self._wrapped.connect(self._take_wrap, queued)
         self._dragged = False
 
     # -- content -------------------------------------------------------------------------------
     def set_tokens(self, labels: list[str]) -> None:
-        """New text (a new sequence or vocabulary): measured and laid out once."""
+        """New text (a new sequence or vocabulary): measured and laid out once.
+
+        Up to ``SYNC_TOKENS`` tokens here; a longer text (a 1,000,000-token document: ~0.2 s
+        of passes over its tokens, seconds for a million distinct step numbers) is measured
+        and laid out in a thread and shown when ready (``laying_out`` meanwhile), so the
+        window never stalls on it."""
         self.labels = labels
-        self._shown = [display(t) for t in labels]
-        fm = self.fontMetrics()
-        width_of: dict[str, int] = {}
-        for s in set(self._shown):
-            width_of[s] = max(fm.horizontalAdvance(s), fm.horizontalAdvance("0")) + 2 * PAD
-        self._widths = np.array([width_of[s] for s in self._shown], dtype=np.int32)
-        self._breaks = np.array([t == "\n" for t in labels], dtype=bool)
         self.rgb = self.light = None
+        self._generation += 1
+        if len(labels) <= SYNC_TOKENS:
+            self._take_tokens(self._generation, prepare_tokens(labels, self.font()))
+            return
+        generation, font, width = self._generation, QFont(self.font()), self._wrap_width()
+        empty = np.zeros(0, np.int32)
+        self._codes, self._distinct, self._widths, self._breaks = empty, [], empty, empty
+        self.layout_ = wrap([], [], 1)
+        self.laying_out = True
+
+        def work() -> None:
+            tokens = prepare_tokens(labels, font)
+            self._tokens_ready.emit(generation, (tokens, width, wrap(tokens[2], tokens[3], width)))
+
+        threading.Thread(target=work, name="lstmviz-text-layout", daemon=True).start()
+
+    def _take_tokens(self, generation: int, tokens: object) -> None:
+        """The measured tokens (and, from the thread, their layout at ``width``)."""
+        if generation != self._generation:
+            return  # a newer text arrived meanwhile
+        laid: tuple | None = None
+        if len(tokens) == 3:  # type: ignore[arg-type]
+            tokens, width, layout = tokens  # type: ignore[misc]
+            laid = (width, layout)
+        self._codes, self._distinct, self._widths, self._breaks = tokens  # type: ignore[misc]
+        self.laying_out = False
         self._laid_for = -1
-        self._relayout()
+        if laid is not None and laid[0] == self._wrap_width():
+            self._show_layout(laid[1], laid[0])
+        else:
+            self._relayout()
+
+    def shown(self, t: int) -> str:
+        """The text drawn for token ``t``."""
+        return self._distinct[int(self._codes[t])]
 
     def set_colours(self, rgb: npt.NDArray[np.uint8] | None, light: npt.NDArray | None) -> None:
         """Backgrounds ``(T, 3)`` and light-text flags, or None (no current values: grey)."""
@@ -107,14 +194,35 @@ class TextCanvas(QWidget):
     def line_height(self) -> int:
         return self.fontMetrics().height() + 2 + len(self.tracks) * TRACK + GAP
 
+    def _wrap_width(self) -> int:
+        return max(self.width(), 50) - 4
+
     def _relayout(self) -> None:
-        width = max(self.width(), 50)
-        if width == self._laid_for:
+        width = self._wrap_width()
+        if width == self._laid_for or self.laying_out:
             return
         self._laid_for = width
-        self.layout_ = wrap(self._widths, self._breaks, width - 4)
+        if len(self._widths) <= SYNC_TOKENS:
+            self._show_layout(wrap(self._widths, self._breaks, width), width)
+            return
+        generation, widths, breaks = self._generation, self._widths, self._breaks
+
+        def work() -> None:  # a long text re-wrapped for a new width: off the GUI thread
+            self._wrapped.emit(generation, (width, wrap(widths, breaks, width)))
+
+        threading.Thread(target=work, name="lstmviz-text-wrap", daemon=True).start()
+
+    def _take_wrap(self, generation: int, laid: object) -> None:
+        width, layout = laid  # type: ignore[misc]
+        if generation == self._generation and width == self._laid_for:
+            self._show_layout(layout, width)
+
+    def _show_layout(self, layout: TokenLayout, width: int) -> None:
+        self._laid_for = width
+        self.layout_ = layout
         self.setFixedHeight(max(self.layout_.rows * self.line_height + 4, 20))
         self.update()
+        self.laid_out.emit()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -158,7 +266,7 @@ class TextCanvas(QWidget):
                 r, g, b = rgb[t]
                 p.fillRect(box, QColor(int(r), int(g), int(b)))
                 p.setPen(white if light[t] else dark)
-            p.drawText(box, Qt.AlignmentFlag.AlignCenter, self._shown[t])
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, self.shown(t))
             for k, (_name, codes) in enumerate(self.tracks):
                 code = int(codes[t])
                 if code >= 0:
