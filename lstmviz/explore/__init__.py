@@ -19,11 +19,12 @@ from lstmviz.explore.annotations import Annotations
 from lstmviz.explore.corpus import Corpus, Document
 from lstmviz.explore.index import OnIndex
 from lstmviz.explore.match import Match, match
-from lstmviz.explore.select import UnitSet, select
+from lstmviz.explore.select import DEFAULT_THRESHOLD, UnitSet, select
 from lstmviz.explore.states import Cancelled, CorpusStates, run_corpus, states_from_arrays
 from lstmviz.explore.vocabulary import Vocabulary
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "Annotations",
     "Cancelled",
     "Corpus",

@@ -23,6 +23,7 @@ import numpy as np
 
 from lstmviz.core.compute import run
 from lstmviz.core.model import LSTMModel
+from lstmviz.core.trace import Trace
 from lstmviz.explore.corpus import Corpus
 from lstmviz.explore.index import OnIndex
 from lstmviz.explore.select import DEFAULT_THRESHOLD
@@ -32,6 +33,7 @@ QUANTITIES = ("h", "c", "i", "f", "g", "o")
 CHUNK = 512  # steps per run call: cancel answers within one chunk (~0.15 s at H = 512)
 MAX_WHOLE_STEPS = 200_000
 MAX_FLOAT32_BYTES = 1 << 30
+ENGINES = ("auto", "numpy", "numba")  # ``lstmviz.run``'s
 
 
 class Cancelled(Exception):
@@ -98,6 +100,38 @@ class CorpusStates:
             i.nbytes for i in self._indexes.values()
         )
 
+    @classmethod
+    def from_trace(
+        cls,
+        trace: Trace,
+        layer: int = 0,
+        *,
+        corpus: Corpus | None = None,
+        direction: int | None = None,
+        quantities: tuple[str, ...] = ("h",),
+    ) -> CorpusStates:
+        """The states of a run already made (``lstmviz.run(model, x)``, the debugger's), as a
+        one-document corpus: selecting on the sequence the debugger shows reuses its run
+        instead of running it again. Equal to ``run_corpus(trace.model, corpus, layer)`` when
+        the run started from zero states (float32, as ``run_corpus`` stores it).
+        ``corpus``: the one document ``trace.x`` (with its tokens), default
+        ``Corpus.from_arrays([trace.x])``. A bounded trace (a run too long to record whole)
+        keeps no per-step arrays: use ``run_corpus``."""
+        if not isinstance(trace, Trace):
+            raise ValueError(
+                f"a full trace is needed (lstmviz.run(..., trace='full')), got "
+                f"{type(trace).__name__}: run the sequence with run_corpus instead"
+            )
+        _check(trace.model, layer, quantities, direction)
+        if corpus is None:
+            corpus = Corpus.from_arrays([trace.x])
+        T = len(trace.x)
+        if corpus.n_tokens != T:
+            raise ValueError(f"the corpus has {corpus.n_tokens:,} tokens, the run {T:,} steps")
+        tl = trace.layers[layer]
+        arrays = {q: np.array(_pick(tl, q, direction), dtype=np.float32) for q in quantities}
+        return cls(corpus, layer, direction, arrays, n_done=T)
+
 
 def _width(model: LSTMModel, layer: int, quantity: str, direction: int | None) -> int:
     lay = model.layers[layer]
@@ -115,28 +149,10 @@ def _pick(trace_layer, quantity: str, direction: int | None) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=1)
 
 
-def run_corpus(
-    model: LSTMModel,
-    corpus: Corpus,
-    layer: int = 0,
-    *,
-    quantities: tuple[str, ...] = ("h",),
-    direction: int | None = None,
-    progress: Callable[[int, int], object] | None = None,
-    cancel: EventLike | None = None,
-    dtype: np.dtype | type | None = None,
-    thresholds: tuple[float, ...] = (DEFAULT_THRESHOLD,),
-) -> CorpusStates:
-    """Run ``model`` (layers ``0..layer``: LSTM, GRU or RNN) over every document of ``corpus``.
-
-    ``progress(done, total)`` is called after each chunk with token counts; ``cancel.is_set()``
-    is checked between chunks and raises ``Cancelled`` (the partial states are on the exception's
-    ``states``). ``dtype``: storage precision (None: float32, float16 past 1 GiB).
-    ``thresholds``: on-bit indexes to build now, in the caller's (background) thread, so the
-    first ``match`` at that threshold answers at once (others are built on first use, ~0.4 s for
-    1M × 512).
-    Document ``doc`` of a text corpus goes in as ``doc.inputs(model, len(corpus.vocab))``.
-    """
+def _check(
+    model: LSTMModel, layer: int, quantities: tuple[str, ...], direction: int | None
+) -> None:
+    """ValueError unless ``layer``, ``quantities`` and ``direction`` exist in ``model``."""
     n_layers = len(model.layers)
     if not 0 <= layer < n_layers:
         raise ValueError(f"layer {layer}: the model has {n_layers} LSTM layers (0..{n_layers - 1})")
@@ -150,6 +166,38 @@ def run_corpus(
         )
     if direction is not None and not 0 <= direction < len(lay.directions):
         raise ValueError(f"direction {direction}: layer {layer} has {len(lay.directions)}")
+
+
+def run_corpus(
+    model: LSTMModel,
+    corpus: Corpus,
+    layer: int = 0,
+    *,
+    quantities: tuple[str, ...] = ("h",),
+    direction: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    cancel: EventLike | None = None,
+    dtype: np.dtype | type | None = None,
+    thresholds: tuple[float, ...] = (DEFAULT_THRESHOLD,),
+    engine: str = "auto",
+) -> CorpusStates:
+    """Run ``model`` (layers ``0..layer``: LSTM, GRU or RNN) over every document of ``corpus``.
+
+    ``progress(done, total)`` is called after each chunk with token counts; ``cancel.is_set()``
+    is checked between chunks and raises ``Cancelled`` (the partial states are on the exception's
+    ``states``). ``dtype``: storage precision (None: float32, float16 past 1 GiB).
+    ``thresholds``: on-bit indexes to build now, in the caller's (background) thread, so the
+    first ``match`` at that threshold answers at once (others are built on first use, ~0.4 s for
+    1M × 512).
+    ``engine``: passed to ``lstmviz.run`` ("auto", "numpy" or "numba"). A GUI passes "numpy"
+    until ``lstmviz.core.compiled.ready()``: "auto"'s first call loads or compiles the numba
+    kernels in the calling thread and holds the GIL 0.15-0.35 s (seconds on a first-ever
+    compile), which would freeze the window.
+    Document ``doc`` of a text corpus goes in as ``doc.inputs(model, len(corpus.vocab))``.
+    """
+    _check(model, layer, quantities, direction)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     sub = model.replace(layers=model.layers[: layer + 1], head=())
     N = corpus.n_tokens
     widths = {q: _width(model, layer, q, direction) for q in quantities}
@@ -178,7 +226,7 @@ def run_corpus(
                 exc = Cancelled(f"cancelled after {done:,} of {N:,} tokens")
                 exc.states = states  # type: ignore[attr-defined]
                 raise exc
-            trace = run(sub, x[t0 : t0 + step], h0, c0)
+            trace = run(sub, x[t0 : t0 + step], h0, c0, engine=engine)  # type: ignore[arg-type]
             tl = trace.layers[layer]
             for q, arr in arrays.items():
                 arr[base + t0 : base + t0 + len(tl.output)] = _pick(tl, q, direction)

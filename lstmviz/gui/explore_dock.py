@@ -8,11 +8,12 @@ is the window's ``explore`` (a Qt-free ``ExploreSession`` on its workspace).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMenu, QScrollArea
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMenu, QScrollArea
 
 from lstmviz.gui.explore_panel import ExplorePanel
 from lstmviz.gui.text_view import TextView
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 VOCABULARY_FILTERS = "Vocabularies (*.txt *.json *.vocab);;All files (*)"
 CORPUS_FILTERS = "Corpora (*.txt *.npz *.npy *.csv *.tsv);;All files (*)"
 ANNOTATION_FILTERS = "Annotations (*.txt *.tsv *.csv *.json);;All files (*)"
+TEXT_SUFFIXES = (".txt", ".text", "")  # the session reads these as text when it can
+DOCUMENT_CHOICES = (
+    ("lines", "One document per line"),
+    ("stream", "The whole file as one stream"),
+)
 
 
 def install_explore(window: MainWindow) -> ExploreSession:
@@ -152,9 +158,30 @@ def ask_vocabulary(window: MainWindow) -> None:
         window.explore.load_vocabulary(path)
 
 
+def is_text(path: str) -> bool:
+    """Whether ``path`` is read as text (its documents are lines or one stream)."""
+    return Path(path).suffix.lower() in TEXT_SUFFIXES
+
+
+def ask_documents(window: MainWindow) -> str | None:
+    """ "lines" or "stream" for a text corpus (None: cancelled)."""
+    labels = [label for _mode, label in DOCUMENT_CHOICES]
+    label, ok = QInputDialog.getItem(
+        window, "Open corpus", "The text file's documents:", labels, 0, False
+    )
+    if not ok:
+        return None
+    return next(mode for mode, text in DOCUMENT_CHOICES if text == label)
+
+
 def ask_corpus(window: MainWindow) -> None:
+    """A file, then for a text file how it splits into documents: one per line (sentences)
+    or the whole file as one stream (a char-RNN's book, newlines being tokens)."""
     if path := _ask(window, "Open corpus", CORPUS_FILTERS):
-        window.explore.open_corpus(path)
+        documents = ask_documents(window) if is_text(path) else "lines"
+        if documents is None:
+            return
+        window.explore.open_corpus(path, documents=documents)
         build_explore_panel(window)
         window.explore_dock.show()
 

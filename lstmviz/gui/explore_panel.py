@@ -33,6 +33,7 @@ from lstmviz.gui.explore_matches import MatchList
 from lstmviz.gui.text_view import fill_quantity_box
 from lstmviz.gui.unit_set_view import UnitSetView
 from lstmviz.workspace import Change, Event, Workspace
+from lstmviz.workspace.explore_queries import explore_api
 from lstmviz.workspace.explore_session import ExploreSession, Topic
 from lstmviz.workspace.unit_selection import Field
 
@@ -64,7 +65,7 @@ class ExplorePanel(QWidget):
         grid.addLayout(span_row, 1, 1)
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(-SLIDER_STEPS, SLIDER_STEPS)
-        self.threshold_slider.setValue(SLIDER_STEPS * 3 // 10)
+        self.threshold_slider.setValue(round(SLIDER_STEPS * explore_api().DEFAULT_THRESHOLD))
         self.threshold_label = QLabel()
         self.threshold_slider.valueChanged.connect(self._on_threshold_slider_changed)
         thr_row = QHBoxLayout()

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lstmviz.core import compiled
+from lstmviz.core.trace import Trace
 from lstmviz.workspace.events import Event
 from lstmviz.workspace.jobs import Job
 
@@ -19,7 +21,6 @@ FILE_COST = float("inf")  # reading a file or a corpus run never runs inline on 
 MATCH_KIND = "explore"  # the corpus run and match job (a newer query cancels the older one)
 SELECT_KIND = "explore-select"
 KEPT_STATES = 2  # corpus runs kept (the current sequence's and the corpus')
-DEFAULT_THRESHOLD = 0.3  # LSTMVis' (and ``explore.select``'s) default
 
 
 class Topic(enum.Enum):
@@ -53,6 +54,7 @@ class ExploreQueries:
     matched_in: Any
     progress: float | None
     _states: dict[tuple, Any]
+    _sequence_corpus: tuple[tuple[int, int], Any] | None
 
     def _emit(self, topic: Topic) -> None: ...  # the session's
     def fail(self, message: str) -> None: ...
@@ -79,17 +81,43 @@ class ExploreQueries:
         """A job's work: the kept states of ``corpus``, else ``run_corpus`` with the job's
         progress and cancel (a cancelled run raises; nothing partial is kept)."""
         model, kept = self.workspace.model, self.cached_states(corpus, layer, direction, quantity)
+        trace = self.debugger_run(corpus)
 
         def work(job: Job) -> Any:
             if kept is not None:
                 return kept
+            if trace is not None:  # the debugger's run of this very sequence: no second run
+                return explore_api().CorpusStates.from_trace(
+                    trace, layer, corpus=corpus, direction=direction, quantities=(quantity,)
+                )
+            # the compiled engine only once it is ready (the workspace's rule): its first
+            # load or compile holds the GIL 0.15-0.35 s (seconds on a first-ever compile)
+            engine = "auto" if compiled.ready() else "numpy"
             return explore_api().run_corpus(
                 model, corpus, layer=layer, quantities=(quantity,), direction=direction,
                 progress=lambda done, total: job.report(done / max(total, 1)),
-                cancel=job._cancel,
+                cancel=job._cancel, engine=engine,
             )  # fmt: skip
 
         return work
+
+    def debugger_run(self, corpus: Any) -> Trace | None:
+        """The debugger's run when it is the run of ``corpus`` (the current sequence as a
+        corpus): the current model's, of the current sequence, from zero initial states
+        (as ``run_corpus`` starts), recorded whole, with no newer run under way. Else None
+        (the caller runs the sequence itself: never a stale run)."""
+        ws = self.workspace
+        own = self._sequence_corpus
+        if own is None or corpus is not own[1] or ws.states or "run" in ws.jobs:
+            return None
+        trace, x = ws.trace, ws.sequence
+        if not isinstance(trace, Trace) or trace.model is not ws.model or x is None:
+            return None
+        if trace.x.shape != x.shape or corpus.n_tokens != len(x):
+            return None
+        if trace.x is x or np.array_equal(trace.x, np.asarray(x).astype(trace.x.dtype)):
+            return trace
+        return None
 
     def select_units(
         self,
@@ -199,7 +227,7 @@ class ExploreQueries:
         if last is not None and last.quantity == quantity and span == (last.start, last.stop):
             base = last.with_units(units) if threshold is None else last
         elif span is not None:
-            thr = DEFAULT_THRESHOLD if threshold is None else threshold
+            thr = explore.DEFAULT_THRESHOLD if threshold is None else threshold
             base = explore.UnitSet(units, span[0], span[1], float(thr), quantity=quantity)
         else:
             return None, False

@@ -32,6 +32,7 @@ from lstmviz.workspace.jobs import Job
 from lstmviz.workspace.unit_selection import UnitSelection
 
 FILE_KIND = "explore-file"
+DOCUMENT_MODES = ("lines", "stream")  # a text corpus: one document per line, or one stream
 
 
 def infer_ids(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | None:
@@ -197,8 +198,14 @@ class ExploreSession(ExploreQueries):
         self._emit(Topic.ANNOTATIONS)
         self.relabel()
 
-    def open_corpus(self, path: str | os.PathLike[str], wait: bool = False) -> Job | None:
-        """A text corpus needs the vocabulary first; a folder/NPZ/CSV of arrays does not."""
+    def open_corpus(
+        self, path: str | os.PathLike[str], wait: bool = False, documents: str = "lines"
+    ) -> Job | None:
+        """A text corpus needs the vocabulary first; a folder/NPZ/CSV of arrays does not.
+        ``documents`` (a text corpus): "lines", each non-empty line a document, or "stream",
+        the whole file one document (a char-RNN reading a book: newlines are tokens)."""
+        if documents not in DOCUMENT_MODES:
+            raise ValueError(f"documents must be one of {', '.join(DOCUMENT_MODES)}")
         name, vocab, model = Path(path).name, self.vocabulary, self.workspace.model
 
         def read() -> Any:
@@ -209,7 +216,7 @@ class ExploreSession(ExploreQueries):
             text_error: ValueError | None = None
             if text and vocab is not None:
                 try:
-                    return explore.Corpus.from_text(path, vocab)
+                    return explore.Corpus.from_text(path, vocab, documents=documents)
                 except ValueError as exc:
                     text_error = exc
             if model is None:
