@@ -97,7 +97,7 @@ def test_from_trace_refuses_what_it_cannot_be(tmp_path):
     with pytest.raises(ValueError, match="quantities must be some of"):
         CorpusStates.from_trace(trace, quantities=("q",))
     bounded = run_bounded(model, x)
-    with pytest.raises(ValueError, match="a full trace is needed.*run_corpus"):
+    with pytest.raises(ValueError, match=r"a full trace is needed.*run_corpus"):
         CorpusStates.from_trace(bounded)
 
 
