@@ -9,6 +9,11 @@ read back by name, so the model must be built in the same order: ``export_keras`
 cell, no peepholes, projection or clips, and Keras 3's ``hard_sigmoid`` is clip(x/6 + 0.5):
 a Keras 2 model (slope 0.2) is refused rather than silently changed. Per-step layers between
 the LSTMs and in the head (Dense, Activation, Layer/BatchNormalization) are written too.
+
+GRU layers are ``keras.layers.GRU`` (``reset_after`` True or False: Keras holds both; kernels
+in z, r, h order, ``bias [2, 3H]`` input and recurrent rows, or ``[3H]`` summed) under
+``layers/gru[_n]/cell/vars`` (``gru_cell``), plain RNNs ``SimpleRNN`` under
+``layers/simple_rnn[_n]`` (``simple_rnn_cell``), as Keras 3.15 ``save_weights`` writes them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer
 from lstmviz.core.model import LSTMDirection, LSTMLayer, LSTMModel, MergeMode, OutputOrder
 from lstmviz.port import checks
 from lstmviz.port.checks import ExportError, Feature
+from lstmviz.port.npz import keras_gru_vars
 from lstmviz.port.result import ExportResult
 
 TARGET = "keras"
@@ -55,6 +61,9 @@ class _Stack:
     code: list[str] = field(default_factory=list)
     groups: list[tuple[str, str, dict[str, list[np.ndarray]]]] = field(default_factory=list)
     used: dict[str, int] = field(default_factory=dict)
+    #: h5 group → the recurrent layer's snake-case class (``lstm``, ``gru``, ``simple_rnn``):
+    #: Keras names the cell's vars ``<class>_cell`` and a Bidirectional's ``forward_<class>``.
+    cells: dict[str, str] = field(default_factory=dict)
 
     def path(self, cls: str) -> str:
         n = self.used.get(cls, 0)
@@ -62,36 +71,49 @@ class _Stack:
         return cls if n == 0 else f"{cls}_{n}"
 
 
+#: Cell kind → (Keras class, snake-case name Keras files it under).
+CLASSES = {"LSTM": ("LSTM", "lstm"), "GRU": ("GRU", "gru"), "RNN": ("SimpleRNN", "simple_rnn")}
+
+
 def _lstm_args(w: LSTMDirection, at: str, go_backwards: bool) -> str:
-    if w.act_cand != w.act_cell:
+    """``keras.layers.LSTM(...)``, ``GRU(..., reset_after=)`` or ``SimpleRNN(...)``."""
+    kind = w.kind
+    if kind == "LSTM" and w.act_cand != w.act_cell:
         raise checks.refusal(
             TARGET,
             Feature("activation", at, f"candidate {w.act_cand} and cell {w.act_cell} activations "
                     "that differ (Keras has one activation for both)"),
         )  # fmt: skip
     act = keras_activation(w.act_cand, at)
-    rec = keras_activation(w.act_gate, at)
     args = [str(w.hidden_size), "return_sequences=True"]
     if act != "tanh":
         args.append(f"activation={act!r}")
-    if rec != "sigmoid":
-        args.append(f"recurrent_activation={rec!r}")
+    if kind != "RNN":
+        rec = keras_activation(w.act_gate, at)
+        if rec != "sigmoid":
+            args.append(f"recurrent_activation={rec!r}")
+    if kind == "GRU" and not w.reset_after:
+        args.append("reset_after=False")
     if go_backwards:
         args.append("go_backwards=True")
-    return f"keras.layers.LSTM({', '.join(args)})"
+    return f"keras.layers.{CLASSES[kind][0]}({', '.join(args)})"
 
 
 def _cell_vars(w: LSTMDirection) -> list[np.ndarray]:
+    if w.kind == "GRU":
+        return keras_gru_vars(w)
     return [np.asarray(a, np.float32) for a in (w.W_x.T, w.W_h.T, w.b)]
 
 
 def _add_lstm(stack: _Stack, k: int, layer: LSTMLayer) -> None:
     at = checks.where(k, layer)
     d0 = layer.directions[0]
+    cls = CLASSES[d0.kind][1]
     if not layer.bidirectional:
-        name = stack.path("lstm")
+        name = stack.path(cls)
         stack.code.append(_lstm_args(d0, at, go_backwards=d0.reverse))
         stack.groups.append((name, layer.name, {"cell": _cell_vars(d0)}))
+        stack.cells[name] = cls
         return
     mode = "concat" if layer.merge_mode is MergeMode.NONE else layer.merge_mode.value
     inner = _lstm_args(d0, at, go_backwards=d0.reverse)
@@ -100,8 +122,9 @@ def _add_lstm(stack: _Stack, k: int, layer: LSTMLayer) -> None:
         extra = f", backward_layer={_lstm_args(layer.directions[1], at, go_backwards=False)}"
     stack.code.append(f"keras.layers.Bidirectional({inner}{extra}, merge_mode={mode!r})")
     fw, bw = (_cell_vars(w) for w in layer.directions)
-    stack.groups.append((stack.path("bidirectional"), layer.name,
-                         {"forward_layer/cell": fw, "backward_layer/cell": bw}))  # fmt: skip
+    name = stack.path("bidirectional")
+    stack.groups.append((name, layer.name, {"forward_layer/cell": fw, "backward_layer/cell": bw}))
+    stack.cells[name] = cls
 
 
 def _add_transform(stack: _Stack, t: object, at: str) -> None:
@@ -170,6 +193,7 @@ def build(model: LSTMModel) -> tuple[_Stack, list[str]]:
             stack.code += trial.code
             stack.groups += trial.groups
             stack.used = trial.used
+            stack.cells.update(trial.cells)
     return stack, notes
 
 
@@ -185,12 +209,13 @@ def write_weights(path: Path, stack: _Stack) -> None:
                 target = group.require_group(sub) if sub else group
                 var = target.require_group("vars")
                 if sub:
-                    var.attrs["name"] = "lstm_cell"
+                    var.attrs["name"] = f"{stack.cells.get(name, 'lstm')}_cell"
                 for n, a in enumerate(arrays):
                     var.create_dataset(str(n), data=a)
             for side in ("forward_layer", "backward_layer"):
                 if side in group:
-                    group[side].create_group("vars").attrs["name"] = f"{side.split('_')[0]}_lstm"
+                    cls = stack.cells.get(name, "lstm")
+                    group[side].create_group("vars").attrs["name"] = f"{side.split('_')[0]}_{cls}"
 
 
 def export_keras(model: LSTMModel, path: Path) -> ExportResult:
