@@ -24,7 +24,8 @@ from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import LSTMLayer, MergeMode, OutputOrder, Provenance, Setting, StoredTensor
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.io.errors import LoadError
-from lstmviz.io.onnx.layer import _ORT_DEFAULTS, _USES_ALPHA, _USES_BETA, ACTIVATIONS
+from lstmviz.io.onnx.layer import _text
+from lstmviz.io.onnx.layer import activations as onnx_activations
 
 #: ONNX ops read here, and their defaults.
 OPS = frozenset({"GRU", "RNN"})
@@ -32,35 +33,12 @@ _DEFAULTS = {"GRU": ("Sigmoid", "Tanh"), "RNN": ("Tanh",)}
 _ROLES = {"GRU": "f (z and r), g (candidate)", "RNN": "f (the state)"}
 
 
-def _text(v: Any) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
 def activations(
     op: str, attrs: dict[str, Any], dirs: int, where: str
 ) -> tuple[list[tuple[Activation, ...]], Setting]:
-    """The activations of each direction, alpha/beta consumed in order as onnxruntime does."""
-    per = len(_DEFAULTS[op])
-    given = [_text(n) for n in attrs.get("activations", [])]
-    names = given or list(_DEFAULTS[op]) * dirs
-    if len(names) != per * dirs:
-        raise LoadError(f"{where} has {len(names)} activations; expected {per} per direction")
-    alphas = list(attrs.get("activation_alpha", []))
-    betas = list(attrs.get("activation_beta", []))
-    acts = []
-    for name in names:
-        key = name.lower()
-        if key not in ACTIVATIONS:
-            raise LoadError(
-                f"{where} uses activation {name!r}; lstmviz knows {', '.join(sorted(ACTIVATIONS))}"
-            )
-        default_alpha, default_beta = _ORT_DEFAULTS.get(key, (0.0, 0.0))
-        alpha = (alphas.pop(0) if alphas else default_alpha) if key in _USES_ALPHA else None
-        beta = (betas.pop(0) if betas else default_beta) if key in _USES_BETA else None
-        acts.append(Activation(ACTIVATIONS[key], alpha, beta))
-    per_dir = [tuple(acts[per * d : per * (d + 1)]) for d in range(dirs)]
-    text = "; ".join(", ".join(str(a) for a in trio) for trio in per_dir)
-    return per_dir, Setting("activations", text, assumed=not given, note=_ROLES[op])
+    """The activations of each direction of a GRU or RNN node (``layer.activations`` with
+    the op's defaults and roles)."""
+    return onnx_activations(attrs, dirs, where, _DEFAULTS[op], _ROLES[op])
 
 
 def _reorder(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:

@@ -60,14 +60,21 @@ def _text(v: Any) -> str:
 
 
 def activations(
-    attrs: dict[str, Any], dirs: int, where: str
-) -> tuple[list[tuple[Activation, Activation, Activation]], Setting]:
-    """Three activations per direction; alpha/beta are consumed only by functions that use
-    them, in order, as onnxruntime does (defaults otherwise)."""
+    attrs: dict[str, Any],
+    dirs: int,
+    where: str,
+    defaults: tuple[str, ...] = DEFAULT_ACTIVATIONS,
+    note: str = "f (gates), g (candidate), h (cell output)",
+) -> tuple[list[tuple[Activation, ...]], Setting]:
+    """``len(defaults)`` activations per direction (an LSTM node's three by default; the GRU
+    and RNN nodes pass their own, ``onnx.gru``); alpha/beta are consumed only by functions
+    that use them, in order, as onnxruntime does (defaults otherwise). ``note`` says which
+    role each takes."""
+    per = len(defaults)
     given = [_text(n) for n in attrs.get("activations", [])]
-    names = given or list(DEFAULT_ACTIVATIONS) * dirs
-    if len(names) != 3 * dirs:
-        raise LoadError(f"{where} has {len(names)} activations; expected 3 per direction")
+    names = given or list(defaults) * dirs
+    if len(names) != per * dirs:
+        raise LoadError(f"{where} has {len(names)} activations; expected {per} per direction")
     alphas = list(attrs.get("activation_alpha", []))
     betas = list(attrs.get("activation_beta", []))
     acts = []
@@ -81,9 +88,8 @@ def activations(
         alpha = (alphas.pop(0) if alphas else default_alpha) if key in _USES_ALPHA else None
         beta = (betas.pop(0) if betas else default_beta) if key in _USES_BETA else None
         acts.append(Activation(ACTIVATIONS[key], alpha, beta))
-    per_dir = [(acts[3 * d], acts[3 * d + 1], acts[3 * d + 2]) for d in range(dirs)]
+    per_dir = [tuple(acts[per * d : per * (d + 1)]) for d in range(dirs)]
     text = "; ".join(", ".join(str(a) for a in trio) for trio in per_dir)
-    note = "f (gates), g (candidate), h (cell output)"
     return per_dir, Setting("activations", text, assumed=not given, note=note)
 
 
