@@ -55,7 +55,7 @@ def test_select_reuses_the_debuggers_current_run(make_main_window, spied):
 
 
 def test_select_never_uses_a_stale_or_different_run(make_main_window, spied, monkeypatch):
-    window, model, x = _window(make_main_window)
+    window, model, _x = _window(make_main_window)
     ws, session = window.workspace, window.explore
     ws.ensure_trace(wait=True)
     old_trace = ws.trace
