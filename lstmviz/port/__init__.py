@@ -1,9 +1,11 @@
-"""Write a canonical ``LSTMModel`` out for another framework (issue 16, part 4).
+"""Write a canonical model (LSTM, GRU and plain RNN layers, mixed) out for another framework
+(issue 16, part 4).
 
-``export(model, to, path)`` with ``to`` in ``pytorch`` (nn.LSTM state_dict, ``.pt`` or
-``.safetensors``), ``keras`` (Keras 3 ``.weights.h5`` plus the code building the model),
-``onnx`` (a runnable graph of ``LSTM`` nodes), ``npz`` (arrays in a layout lstmviz and the
-frameworks read) and ``numpy`` (a standalone forward-pass script). Nothing here imports torch,
+``export(model, to, path)`` with ``to`` in ``pytorch`` (nn.LSTM/nn.GRU/nn.RNN state_dict,
+``.pt`` or ``.safetensors``; a mixed stack one module per layer), ``keras`` (Keras 3
+``.weights.h5`` plus the code building the model), ``onnx`` (a runnable graph of ``LSTM``,
+``GRU`` and ``RNN`` nodes), ``npz`` (arrays in a layout lstmviz and the frameworks read) and
+``numpy`` (a standalone forward-pass script). Nothing here imports torch,
 keras or onnx; a model the target cannot hold is refused with one line (``ExportError``).
 """
 

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     takes = "; ".join(f"{t}: {', '.join(o)}" for t, o in OPTIONS.items() if o)
     p = argparse.ArgumentParser(
         prog="lstmviz export",
-        description="Write a model's LSTM weights for another framework.",
+        description="Write a model's LSTM, GRU and RNN weights for another framework.",
     )
     p.add_argument("model", metavar="MODEL", help="weights file lstmviz reads")
     p.add_argument("--to", required=True, choices=TARGETS, help="target framework")
