@@ -20,10 +20,11 @@ import numpy as np
 from lstmviz.core.activations import TANH, Activation
 from lstmviz.core.cells import GRU_CELL, RNN_CELL
 from lstmviz.core.gru import GRUDirection
-from lstmviz.core.model import LSTMLayer, MergeMode, OutputOrder, Provenance, Setting, StoredTensor
+from lstmviz.core.model import LSTMLayer, Provenance, Setting, StoredTensor
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.io.errors import LoadError
-from lstmviz.io.torch.state_dict import _Arrays, _Group, _shape
+from lstmviz.io.torch.groups import _Group, _shape
+from lstmviz.io.torch.state_dict import _Arrays, layers_of
 
 #: ``nn.RNN(nonlinearity=...)`` → lstmviz activation.
 NONLINEARITIES = {"tanh": TANH, "relu": Activation("relu")}
@@ -154,40 +155,8 @@ def recurrent_layers(
     activation: tuple[Activation, Setting] | None = None,
 ) -> tuple[LSTMLayer, ...]:
     """The layers of an ``nn.GRU``/``nn.RNN`` (or the one layer of a ``*Cell``)."""
-    file = arrays.file
-    if not group.layered:
-        d = _direction(group, 0, False, arrays, source_format, activation)
-        default = "gru_cell" if group.kind.startswith("GRU") else "rnn_cell"
-        return (LSTMLayer(name=group.prefix or default, directions=(d,), kind=group.kind),)
-    numbers = sorted({layer for (p, layer, _) in group.params if p == "weight_ih"})  # type: ignore[type-var]
-    if numbers != list(range(len(numbers))):
-        missing = min(set(range(max(numbers) + 1)) - set(numbers))  # type: ignore[arg-type]
-        raise LoadError(
-            f"{file}: {group.label} lacks weight_ih_l{missing}; the state dict is incomplete"
-        )
-    bidirectional = group.get("weight_ih", 0, True) is not None
-    layers = []
-    for k in numbers:
-        if (group.get("weight_ih", k, True) is not None) != bidirectional:  # type: ignore[arg-type]
-            raise LoadError(
-                f"{file}: {group.label} layer {k} and layer 0 differ in direction count"
-            )
-        dirs = [_direction(group, k, False, arrays, source_format, activation)]  # type: ignore[arg-type]
-        if bidirectional:
-            dirs.append(_direction(group, k, True, arrays, source_format, activation))  # type: ignore[arg-type]
-        base = group.prefix or group.kind.lower()
-        name = f"{base} layer {k}" if len(numbers) > 1 else base
-        try:
-            # PyTorch concatenates [forward, backward], both in time order.
-            layers.append(
-                LSTMLayer(
-                    name=name,
-                    directions=tuple(dirs),
-                    merge_mode=MergeMode.CONCAT,
-                    output_order=OutputOrder.TIME,
-                    kind=group.kind,
-                )
-            )
-        except ValueError as exc:
-            raise LoadError(f"{file}: {group.label} layer {k}: {exc}") from exc
-    return tuple(layers)
+    return layers_of(
+        group,
+        arrays.file,
+        lambda k, rev: _direction(group, k, rev, arrays, source_format, activation),
+    )
