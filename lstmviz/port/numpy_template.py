@@ -44,7 +44,7 @@ Plain RNN (Elman), per step and direction:
 
 LSTM_DIRECTION = '''def initial(states, layer, direction, stored):
     """The caller's state for this layer and direction, else the one the file stores."""
-    if states is None:
+    if states is None or states[layer] is None:
         return stored
     state = np.asarray(states[layer], dtype=np.float64)
     return state[direction] if state.ndim == 2 else state

@@ -166,7 +166,9 @@ def export_pytorch(model: LSTMModel, path: Path, fmt: str | None = None) -> Expo
     if fmt not in ("pt", "safetensors"):
         raise ExportError(f"pytorch export: format {fmt!r} unknown; use format=pt or safetensors")
     tensors = state_dict(model)
-    notes = [BIAS_NOTE]
+    # GRUs keep both biases (the reset gate scales b_hn); LSTMs and RNNs keep the sum
+    summed = any(layer.directions[0].kind != "GRU" for layer in model.layers)
+    notes = [BIAS_NOTE] if summed else []
     if model.head:
         notes.append(
             f"the model's head ({', '.join(t.kind for t in model.head)}) is not part of the "
@@ -184,7 +186,8 @@ def export_pytorch(model: LSTMModel, path: Path, fmt: str | None = None) -> Expo
     if fmt == "pt":
         write_pt(path, tensors)
     else:
-        meta = {"format": "pt", "producer": "lstmviz", "module": build, "note": BIAS_NOTE}
+        note = notes[0] if summed else "bias_ih/bias_hh as the GRUs store them"
+        meta = {"format": "pt", "producer": "lstmviz", "module": build, "note": note}
         write_safetensors(path, tensors, meta)
     n = sum(int(a.size) for a in tensors.values())
     summary = f"wrote {path} ({len(tensors)} tensors, {n} values) for {build}"

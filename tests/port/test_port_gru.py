@@ -344,3 +344,58 @@ def test_npz_refuses_relu_rnn_and_tf1_gru(tmp_path, layout):
     with pytest.raises(ExportError) as err:
         lstmviz.export(rnn_stack(act="relu"), "npz", tmp_path / "w.npz", layout=layout)
     assert "\n" not in str(err.value) and "npz" in str(err.value)
+
+
+# --- onnxruntime / torch outputs stored with the ONNX GRU/RNN fixtures ---------------------
+
+#: ONNX fixtures whose ``expected.npz`` holds onnxruntime's (or torch's) ``Y``: clip, initial
+#: states, Relu, reverse and bias-free GRUs — what the reference evaluator cannot check.
+STORED = ("gru_clip", "gru_h0", "rnn_clip", "rnn_relu", "gru_lbr1", "gru_reverse_nobias",
+          "rnn_bidir", "torch_rnn_relu", "torch_gru_bidir2")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", STORED)
+def test_exports_reproduce_the_stored_framework_outputs(tmp_path, name):
+    model = fixture(f"gru/onnx/{name}.onnx")
+    stored = np.load(pm.FIXTURES / f"gru/onnx/{name}.expected.npz")
+    x, want = stored["x"].astype(F32), stored["Y"].astype(np.float64)
+    if name.startswith("torch_"):  # a stack: Y is the last node's
+        want = want[:, -model.output_size :]
+    # ONNX: the exported graph, read back by lstmviz's ONNX reader
+    lstmviz.export(model, "onnx", tmp_path / "m.onnx")
+    np.testing.assert_allclose(expected(lstmviz.load_model(tmp_path / "m.onnx"), x), want,
+                               atol=1e-5)  # fmt: skip
+    # NumPy script
+    lstmviz.export(model, "numpy", tmp_path / "f.py")
+    forward = runpy.run_path(str(tmp_path / "f.py"))["forward"]
+    np.testing.assert_allclose(forward(x), want, atol=1e-5)
+    # PyTorch, where nn.GRU/nn.RNN can hold it (no clip, no stored initial state)
+    try:
+        result = lstmviz.export(model, "pytorch", tmp_path / "m.safetensors")
+    except ExportError as exc:
+        assert "\n" not in str(exc)
+        assert any(w in str(exc) for w in ("clip", "initial states", "reset", "backwards"))
+        return
+    from safetensors.torch import load_file
+
+    module = torch_module(result.code)
+    module.load_state_dict(load_file(tmp_path / "m.safetensors"))
+    with torch.no_grad():
+        got = module(torch.from_numpy(x)[:, None])[0][:, 0].double().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_pytorch_notes_the_summed_bias_only_where_there_is_one(tmp_path):
+    assert not lstmviz.export(gru_stack(), "pytorch", tmp_path / "g.pt").notes
+    assert any("bias_hh" in n for n in lstmviz.export(mixed(), "pytorch", tmp_path / "m.pt").notes)
+
+
+def test_numpy_script_takes_initial_states_per_layer_with_none_for_the_rest(tmp_path):
+    model = mixed()
+    lstmviz.export(model, "numpy", tmp_path / "f.py")
+    forward = runpy.run_path(str(tmp_path / "f.py"))["forward"]
+    x, h0 = inputs(model), np.linspace(-0.5, 0.5, 3)
+    zeros = [np.zeros(4), h0, np.zeros(5)]  # run takes every layer's; None = zeros here
+    want = lstmviz.run(model, x, h0=zeros).layers[-1].output
+    np.testing.assert_allclose(forward(x, h0=[None, h0, None]), want, atol=1e-6)
+    assert not np.allclose(want, expected(model, x))
