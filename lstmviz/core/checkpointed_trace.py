@@ -190,9 +190,10 @@ class BoundedTrace:
         #: ``(layer, direction) -> {quantity: MinMax}``; ``("output", k)``, ``("x",)``,
         #: ``("head",)`` for the layer outputs, the input and the head.
         self.overview: dict[Any, Any] = {}
-        self._cache: OrderedDict[tuple[int, int, int], CellTrace] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int, int], tuple[CellTrace, int]] = OrderedDict()
         self._cache_bytes = 0
         self._subs: dict[tuple[int, ...], CellTrace] = {}
+        self._asked: set[tuple[int, int, int]] = set()
         self.layers: tuple[BoundedLayerTrace, ...] = ()
         self.head_output: StepArray | None = None
 
@@ -245,25 +246,46 @@ class BoundedTrace:
     # -- recomputation -------------------------------------------------------------------------
     def chunk_trace(self, k: int, d: int, c: int) -> CellTrace:
         """Direction ``d`` of layer ``k`` over chunk ``c``, recomputed from its checkpoint."""
+        a, b = self.chunk_bounds(c)
+        return self._covering(k, d, c, 0, b - a)[0]
+
+    def _covering(self, k: int, d: int, c: int, lo: int, hi: int) -> tuple[CellTrace, int]:
+        """A recomputed trace holding rows [lo, hi) of chunk ``c`` and the chunk row its row 0
+        is. A first jump into a chunk recomputes only up to the step asked for (from the
+        checkpoint: a prefix going forward, a suffix going backward; two rows at least); a
+        chunk asked for again is recomputed whole, so stepping through it stays cached."""
         key = (k, d, c)
         hit = self._cache.get(key)
-        if hit is not None:
+        if hit is not None and hit[1] <= lo and hi <= hit[1] + len(hit[0].h):
             self._cache.move_to_end(key)
             return hit
         a, b = self.chunk_bounds(c)
+        n = b - a
         w = self.model.layers[k].directions[d]
+        if hit is not None or key in self._asked or n <= 2:
+            start, stop = 0, n
+        elif w.reverse:
+            start, stop = min(lo, n - 2), n
+        else:
+            start, stop = 0, max(hi, 2)
+        if len(self._asked) > 100_000:
+            self._asked.clear()
+        self._asked.add(key)
         states = {s: v[c] for s, v in self.checkpoints[(k, d)].items()}
-        tr = _run_chunk(w, self.layer_input_rows(k, a, b), states, self.dtype, self.engine)
-        self._remember(key, tr)
-        return tr
+        inp = self.layer_input_rows(k, a + start, a + stop)
+        tr = _run_chunk(w, inp, states, self.dtype, self.engine)
+        self._remember(key, (tr, start))
+        return tr, start
 
-    def _remember(self, key: tuple[int, int, int], tr: CellTrace) -> None:
-        size = tr.h.nbytes * 12
-        self._cache[key] = tr
-        self._cache_bytes += size
+    def _remember(self, key: tuple[int, int, int], entry: tuple[CellTrace, int]) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= old[0].h.nbytes * 12
+        self._cache[key] = entry
+        self._cache_bytes += entry[0].h.nbytes * 12
         while self._cache_bytes > CACHE_BYTES and len(self._cache) > 4:
-            _, old = self._cache.popitem(last=False)
-            self._cache_bytes -= old.h.nbytes * 12
+            _, (tr, _start) = self._cache.popitem(last=False)
+            self._cache_bytes -= tr.h.nbytes * 12
 
     def _chunks(self, t0: int, t1: int) -> range:
         return range(self.chunk_of(t0), self.chunk_of(t1 - 1) + 1) if t1 > t0 else range(0)
@@ -274,25 +296,25 @@ class BoundedTrace:
         for c in self._chunks(t0, t1):
             a, b = self.chunk_bounds(c)
             lo, hi = max(t0, a) - a, min(t1, b) - a
-            ct = self.chunk_trace(k, d, c)
-            if name in type(ct).derived_names and hi - lo < b - a:
-                parts.append(self._derived_rows(k, d, c, ct, name, lo, hi))
+            ct, off = self._covering(k, d, c, lo, hi)
+            if name in type(ct).derived_names and hi - lo < len(ct.h):
+                parts.append(self._derived_rows(k, d, c, ct, off, name, lo - off, hi - off))
             else:
-                parts.append(getattr(ct, name)[lo:hi])
+                parts.append(getattr(ct, name)[lo - off : hi - off])
         if not parts:
             width = self.layers[k].directions[d]._widths[name] if self.layers else 0
             return np.empty((0, width), self.dtype)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _derived_rows(self, k: int, d: int, c: int, ct: CellTrace, name: str, lo: int,
-                      hi: int) -> FloatArray:  # fmt: skip
+    def _derived_rows(self, k: int, d: int, c: int, ct: CellTrace, off: int, name: str,
+                      lo: int, hi: int) -> FloatArray:  # fmt: skip
         """Rows [lo, hi) of chunk ``c`` of a derived array (``z_h``, ``pre``…) from the same
         arrays cut to those rows (at least two: a one-row product rounds differently): a
         jump needs one step's terms, not the chunk's (a 4H × H product per row)."""
         lo2, hi2 = (
             (lo, hi) if hi - lo >= 2 else ((lo, lo + 2) if lo + 2 <= len(ct.h) else (hi - 2, hi))
         )
-        key = (k, d, c, lo2, hi2)
+        key = (k, d, c, lo2 + off, hi2 + off)
         sub = self._subs.get(key)
         if sub is None:
             fields = {}

@@ -314,3 +314,17 @@ def test_first_pass_in_single_chunks_or_runs_of_chunks(monkeypatch, first_pass_b
         model = MODELS[name]
         x = _x(model, 700)
         _assert_same(run(model, x, trace="full"), run_bounded(model, x, chunk=6))
+
+
+def test_a_jump_recomputes_a_prefix_then_the_whole_chunk() -> None:
+    """A first jump into a chunk recomputes up to that step (a suffix for a reverse
+    direction); asking for more of it recomputes it whole: the same values either way."""
+    model = MODELS["lstm_bi_stacked_head"]
+    x = _x(model, 900)
+    full = run(model, x, trace="full")
+    bt = run_bounded(model, x, chunk=20)
+    for k, d, t in ((1, 0, 403), (0, 1, 403), (0, 0, 611), (0, 1, 611)):
+        dt, ft = bt.layers[k].directions[d], full.layers[k].directions[d]
+        for step in (t, t + 5, t - 3):
+            assert dt.unit_values(step, 1) == ft.unit_values(step, 1)
+            np.testing.assert_array_equal(dt.z_h[step], ft.z_h[step])
