@@ -78,7 +78,8 @@ def _direction_features(d: LSTMDirection, at: str) -> Iterator[Feature]:
             yield Feature(name, at, f"{name} {value:g}")
     h0, c0 = d.h0, getattr(d, "c0", None)
     if (h0 is not None and np.any(h0)) or (c0 is not None and np.any(c0)):
-        yield Feature("initial_state", at, "stored initial states h0/c0")
+        what = "stored initial states h0/c0" if hasattr(d, "c0") else "a stored initial state h0"
+        yield Feature("initial_state", at, what)
 
 
 def features(model: LSTMModel) -> Iterator[Feature]:
