@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--inputs", type=int, default=64)
     parser.add_argument("--doc-length", type=int, default=500)
+    parser.add_argument("--layout-only", action="store_true", help="the long-document phases only")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     from lstmviz.explore import Corpus, Vocabulary, run_corpus
@@ -111,6 +112,27 @@ def main() -> None:
         return took
 
     idle = lambda: not ws.jobs and window.runner.idle  # noqa: E731
+    canvas = window.text_view.canvas
+    stream = [chars[i] for i in np.concatenate(ids).tolist()]  # the corpus as one document
+    phase(
+        f"lay out one {len(stream):,}-token document (text view)",
+        lambda: canvas.set_tokens(stream),
+        lambda: not canvas.laying_out,
+    )
+    wrapped: list[int] = []
+    canvas.laid_out.connect(lambda: wrapped.append(1))
+    canvas.set_tokens(stream[:10])
+    phase("resize the window, short text (reference)", lambda: window.resize(1300, 900))
+    canvas.set_tokens(stream)
+    pump_until(app, lambda: not canvas.laying_out, limit=600)
+    wrapped.clear()
+    rewrap = "resize the window: re-wrap it in a thread"
+    phase(rewrap, lambda: window.resize(1400, 900), lambda: bool(wrapped))
+    canvas.set_tokens(stream[:10])  # short again for the phases below
+    if args.layout_only:
+        for name, worst, took in rows:
+            print(f"{name:62s} {worst:11.0f} ms {took:9.2f} s")
+        return
     phase("show the corpus", lambda: session.set_corpus(corpus, "bench corpus"))
     phase("open document 0 (run it)", lambda: session.open_document(0), idle)
     session.selection.set_span(100, 106)
