@@ -404,3 +404,20 @@ def test_numpy_script_takes_initial_states_per_layer_with_none_for_the_rest(tmp_
     want = lstmviz.run(model, x, h0=zeros).layers[-1].output
     np.testing.assert_allclose(forward(x, h0=[None, h0, None]), want, atol=1e-6)
     assert not np.allclose(want, expected(model, x))
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def test_cli_exports_a_gru_and_refuses_reset_before_in_one_line(tmp_path, capsys):
+    from lstmviz.port.cli import main
+
+    src = str(pm.FIXTURES / "gru/torch/gru_bidir2.pt")
+    assert main([src, "--to", "onnx", str(tmp_path / "g.onnx")]) == 0
+    assert "2 GRU nodes" in capsys.readouterr().out
+    assert main([src, "--to", "pytorch", str(tmp_path / "g.pt"), "--code"]) == 0
+    assert "torch.nn.GRU(3, 4, num_layers=2, bidirectional=True)" in capsys.readouterr().out
+    lbr0 = str(pm.FIXTURES / "gru/onnx/gru_lbr0_bidir.onnx")
+    assert main([lbr0, "--to", "pytorch", str(tmp_path / "r.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "linear_before_reset=0" in err
