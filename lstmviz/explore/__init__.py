@@ -13,6 +13,11 @@ A notebook runs the whole workflow without a window; the GUI is a view on the sa
     matches = explore.match(states, units, top=20)               # ranked Match(start, stop, ...)
     notes = explore.Annotations.from_file("brackets_depth.txt", corpus)
     notes.hit_rates(matches)                                     # label → share of matched tokens
+
+States already computed need no second run: ``CorpusStates.from_trace(lstmviz.run(model, x),
+layer)`` (a run you made, or the debugger's) or ``states_from_arrays(corpus, values)`` (states
+a framework recorded). ``run_corpus(..., engine="numpy")`` avoids the compiled kernels' first
+load in a GUI's worker; ``DEFAULT_THRESHOLD`` (0.3, LSTMVis') is ``select``'s and the GUI's.
 """
 
 from lstmviz.explore.annotations import Annotations
