@@ -216,29 +216,8 @@ def _lstm_node(g: _Graph, k: int, layer: LSTMLayer, x: str) -> str:
         attrs["direction"] = "bidirectional"
     elif dirs[0].reverse:
         attrs["direction"] = "reverse"
-    names, alphas, betas = [], [], []
-    for w in dirs:
-        for act in (w.act_gate, w.act_cand, w.act_cell):
-            spec = _lstm_activation(act)
-            if spec is None:
-                raise checks.refusal(TARGET, Feature("activation", at, f"activation {act}"))
-            names.append(spec[0])
-            if spec[1] is not None:
-                alphas.append(float(spec[1]))
-            if spec[2] is not None:
-                betas.append(float(spec[2]))
-    if names != ["Sigmoid", "Tanh", "Tanh"] * len(dirs):
-        attrs["activations"] = names
-        if alphas:
-            attrs["activation_alpha"] = alphas
-        if betas:
-            attrs["activation_beta"] = betas
-    clips = {w.gate_clip for w in dirs}
-    if clips != {None}:
-        if len(clips) != 1:
-            raise checks.refusal(TARGET, Feature("gate_clip", at, "a gate_clip on one "
-                                                 "direction only"), "numpy")  # fmt: skip
-        attrs["clip"] = float(next(iter(clips)))  # type: ignore[arg-type]
+    attrs.update(_node_activations(dirs, at, ("act_gate", "act_cand", "act_cell")))
+    attrs.update(_clip_attr(dirs, at))
     y = g.name(f"Y{k}")
     g.nodes.append(pb.node("LSTM", inputs, [y], f"LSTM_{k}", **attrs))
     return y
