@@ -19,79 +19,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from lstmviz.core.cells import GRU_CELL, RNN_CELL
 from lstmviz.core.gru import GRUDirection
-from lstmviz.core.model import Provenance, Setting, StoredTensor
+from lstmviz.core.model import Provenance, Setting
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.io.errors import LoadError
-from lstmviz.io.keras.config import (
-    activation_name,
-    check_flags,
-    lstm_settings,
-    precision_note,
-    resolve_activation,
+from lstmviz.io.keras.cell_arrays import (
+    _check,
+    _shown_settings,
+    cell_activations,
+    cell_arrays,
+    cell_kernels,
+    cell_notes,
+    cell_settings,
+    keras_activation,
+    stored_tensors,
 )
-from lstmviz.io.keras.layers import Source, Weight, _check, _pick, _shown_settings, _units
+from lstmviz.io.keras.layers import Source, Weight
 
 #: Keras classes read here (the LSTMs are read by ``layers``).
 GRU_KINDS = frozenset({"GRU", "CuDNNGRU"})
 RNN_KINDS = frozenset({"SimpleRNN"})
+#: Role endings of Keras 1's per-gate arrays: a GRU's ``W_z``, a SimpleRNN's ``W``.
+_KERAS1 = ("_W_z", "_W")
 
 
 def _reorder(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
     """Row blocks of ``a`` in canonical order: block k = stored block ``perm[k]``."""
     blocks = np.split(a, len(perm), axis=0)
     return np.ascontiguousarray(np.concatenate([blocks[p] for p in perm], axis=0))
-
-
-def _arrays(
-    layer: str, weights: Sequence[Weight], cfg: Mapping[str, Any] | None, src: Source, n: int
-) -> tuple[Weight, Weight, Weight | None, int, int]:
-    """kernel, recurrent_kernel, bias (or None), H and D, shape-checked for ``n`` blocks."""
-    kernel, rec = _pick(weights, "kernel", 0), _pick(weights, "recurrent_kernel", 1)
-    bias = _pick(weights, "bias", 2)
-    if kernel is None or rec is None:
-        found = ", ".join(w.name for w in weights) or "no arrays"
-        if src.version.major == 1 or any(w.role.endswith(("_W_z", "_W")) for w in weights):
-            raise LoadError(
-                f"{src.file}: layer {layer!r} uses the Keras 1 layout (W, U, b per gate), "
-                "which lstmviz does not read; load it in Keras 2 and save it again"
-            )
-        raise LoadError(
-            f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
-        )
-    H = _units(cfg, rec, layer, src)
-    check_flags(cfg, layer, src.file)
-    if len(kernel.shape) != 2 or kernel.shape[0] < 1:
-        raise LoadError(
-            f"{src.file}: layer {layer!r} kernel has shape {kernel.shape}, expected (D, {n * H})"
-        )
-    why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
-    _check(kernel, (kernel.shape[0], n * H), layer, src, why)
-    _check(rec, (H, n * H), layer, src, why)
-    return kernel, rec, bias, H, kernel.shape[0]
-
-
-def _settings(
-    layer: str, cfg: Mapping[str, Any] | None, src: Source, kind: str, H: int, bias: Weight | None
-) -> tuple[Any, bool]:
-    """``LSTMSettings``-shaped settings for a GRU or SimpleRNN, and ``use_bias``."""
-    settings = lstm_settings(cfg, src.version, "CuDNNLSTM" if kind == "CuDNNGRU" else kind, H)
-    if cfg is None and bias is None:
-        settings = replace(settings, use_bias=replace(settings.use_bias, value=False))
-    use_bias = bool(settings.use_bias.value)
-    if bias is not None and not use_bias:
-        raise LoadError(
-            f"{src.file}: layer {layer!r} has a bias but its config says use_bias=False"
-        )
-    if use_bias and bias is None:
-        raise LoadError(f"{src.file}: layer {layer!r} has no bias array but use_bias=True")
-    return settings, use_bias
 
 
 def _reset_after(
@@ -125,15 +85,6 @@ def _reset_after(
     return Setting("reset_after", default, assumed=True, note=f"{why}; {src.version.label} default")
 
 
-def _base_notes(ws: Sequence[Weight | None], cfg: Mapping[str, Any] | None) -> list[str]:
-    notes = [
-        f"{w.name} stored as {w.dtype}, widened to float32"
-        for w in ws
-        if w is not None and w.dtype in ("float16", "bfloat16")
-    ]
-    return notes + precision_note(cfg)
-
-
 def gru_direction(
     layer: str,
     kind: str,
@@ -143,38 +94,18 @@ def gru_direction(
     reverse: bool,
 ) -> GRUDirection:
     """One Keras GRU (or CuDNNGRU) cell's arrays as a canonical GRU direction."""
-    kernel, rec, bias, H, D = _arrays(layer, weights, cfg, src, 3)
+    n = GRU_CELL.n_gates
+    kernel, rec, bias, H, D = cell_arrays(layer, weights, cfg, src, n, _KERAS1)
     cudnn = kind == "CuDNNGRU" or (bias is not None and bias.shape == (6 * H,))
     kind = "CuDNNGRU" if cudnn else kind
-    settings, _ = _settings(layer, cfg, src, kind, H, bias)
+    settings = cell_settings(layer, cfg, src, kind, H, bias, cudnn)
     reset = _reset_after(layer, kind, cfg, bias, H, src)
     reset_after = bool(reset.value)
     if bias is not None:
         want = (6 * H,) if cudnn else (2, 3 * H) if reset_after else (3 * H,)
         _check(bias, want, layer, src, f"reset_after={reset_after}")
     order = GRU_CELL.stored_order("keras")
-    k, r = kernel.read(), rec.read()
-    transforms = []
-    if kernel.role.isdigit():
-        transforms.append(
-            "Keras 3 variables by index: vars/0 = kernel, vars/1 = recurrent_kernel"
-            + (", vars/2 = bias" if bias is not None else "")
-        )
-    if cudnn:
-        W_x = np.concatenate([k[:, g * H : (g + 1) * H].reshape(H, D) for g in range(3)])
-        W_h = np.concatenate([r[:, g * H : (g + 1) * H] for g in range(3)])
-        transforms += [
-            f"kernel [{D},{3 * H}]: each gate block [{D},{H}] reinterpreted as ({H},{D}) "
-            "(cuDNN byte order, not a transpose)",
-            f"recurrent_kernel [{H},{3 * H}]: gate blocks [{H},{H}] stacked as stored "
-            "(cuDNN layout, no transpose)",
-        ]
-    else:
-        W_x, W_h = k.T, r.T
-        transforms += [
-            f"kernel [{D},{3 * H}] transposed to W_x [{3 * H},{D}]",
-            f"recurrent_kernel [{H},{3 * H}] transposed to W_h [{3 * H},{H}]",
-        ]
+    W_x, W_h, transforms = cell_kernels(kernel, rec, bias, H, D, n, cudnn)
     transforms.append("gate blocks reordered z,r,h → r,z,n")
     b_x = b_h = None
     if bias is not None:
@@ -190,35 +121,14 @@ def gru_direction(
             transforms.append("one bias (reset_after=False): b_x = bias, b_h = 0")
     else:
         transforms.append("no bias (use_bias=False): b_x = b_h = 0")
-    act = resolve_activation(
-        activation_name(settings.activation.value), src.version, src.file, layer
-    )
-    rec_act = resolve_activation(
-        activation_name(settings.recurrent_activation.value), src.version, src.file, layer
-    )
-    stored = [
-        StoredTensor(
-            "kernel_cudnn" if cudnn else "W_x", kernel.name, kernel.shape, True, 0, kernel.dtype
-        ),
-        StoredTensor(
-            "recurrent_cudnn" if cudnn else "W_h", rec.name, rec.shape, True, 0, rec.dtype
-        ),
-    ]
-    if bias is not None:
-        stored.append(StoredTensor("b", bias.name, bias.shape, False, 0, bias.dtype))
-    notes = _base_notes((kernel, rec, bias), cfg)
-    if activation_name(settings.recurrent_activation.value) == "hard_sigmoid":
-        notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
-    if cudnn:
-        notes.append(
-            "stored view omits the cuDNN kernels: their gate blocks are not a transposed W_x / W_h"
-        )
+    act, rec_act = cell_activations(settings, src, layer)
+    notes = cell_notes((kernel, rec, bias), cfg, src, cudnn, settings, rec_act)
     provenance = Provenance(
         framework=src.version.label,
         source_format=src.source_format,
         gate_order=order.names,
         perm=order.perm,
-        stored=tuple(stored),
+        stored=stored_tensors(kernel, rec, bias, cudnn),
         transforms=tuple(transforms),
         settings=(*_shown_settings(settings, act.name, rec_act.name), reset),
         notes=tuple(notes),
@@ -248,26 +158,13 @@ def rnn_direction(
     reverse: bool,
 ) -> RNNDirection:
     """One Keras SimpleRNN cell's arrays as a canonical plain-RNN direction."""
-    kernel, rec, bias, H, D = _arrays(layer, weights, cfg, src, 1)
-    settings, _ = _settings(layer, cfg, src, kind, H, bias)
+    kernel, rec, bias, H, D = cell_arrays(layer, weights, cfg, src, RNN_CELL.n_gates, _KERAS1)
+    settings = cell_settings(layer, cfg, src, kind, H, bias, cudnn=False)
     if bias is not None:
         _check(bias, (H,), layer, src, f"units={H}")
-    act = resolve_activation(
-        activation_name(settings.activation.value), src.version, src.file, layer
-    )
-    transforms = [
-        f"kernel [{D},{H}] transposed to W_x [{H},{D}]",
-        f"recurrent_kernel [{H},{H}] transposed to W_h [{H},{H}]",
-    ]
-    if kernel.role.isdigit():
-        transforms.insert(0, "Keras 3 variables by index: vars/0 = kernel, vars/1 = recurrent")
-    stored = [
-        StoredTensor("W_x", kernel.name, kernel.shape, True, 0, kernel.dtype),
-        StoredTensor("W_h", rec.name, rec.shape, True, 0, rec.dtype),
-    ]
-    if bias is not None:
-        stored.append(StoredTensor("b", bias.name, bias.shape, False, 0, bias.dtype))
-    else:
+    act = keras_activation(settings.activation.value, src, layer)
+    W_x, W_h, transforms = cell_kernels(kernel, rec, bias, H, D, RNN_CELL.n_gates, cudnn=False)
+    if bias is None:
         transforms.append("no bias (use_bias=False): b = 0")
     shown = tuple(
         s
@@ -280,15 +177,15 @@ def rnn_direction(
         source_format=src.source_format,
         gate_order=order.names,
         perm=order.perm,
-        stored=tuple(stored),
+        stored=stored_tensors(kernel, rec, bias, cudnn=False),
         transforms=tuple(transforms),
         settings=shown,
-        notes=tuple(_base_notes((kernel, rec, bias), cfg)),
+        notes=tuple(cell_notes((kernel, rec, bias), cfg, src, cudnn=False)),
     )
     try:
         return RNNDirection(
-            W_x=kernel.read().T,
-            W_h=rec.read().T,
+            W_x=W_x,
+            W_h=W_h,
             b=None if bias is None else bias.read(),
             act_cand=act,
             reverse=reverse,

@@ -21,8 +21,9 @@ from lstmviz.core.activations import Activation
 from lstmviz.core.dense import ActivationLayer, DenseLayer, NormLayer, Transform
 from lstmviz.core.model import LSTMLayer, StoredTensor
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras.cell_arrays import _pick
 from lstmviz.io.keras.config import IDENTITY_LAYERS, activation_name, resolve_activation
-from lstmviz.io.keras.layers import FoundLayer, Source, Weight, _pick
+from lstmviz.io.keras.layers import FoundLayer, Source, Weight
 
 LINEAR = Activation("linear")
 

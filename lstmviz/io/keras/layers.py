@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from lstmviz.core.cells import LSTM_CELL
 from lstmviz.core.model import (
     LSTMDirection,
     LSTMLayer,
@@ -24,18 +25,21 @@ from lstmviz.core.model import (
     OutputOrder,
     Provenance,
     Setting,
-    StoredTensor,
 )
 from lstmviz.io.errors import LoadError
+from lstmviz.io.keras.cell_arrays import (
+    _check,
+    _shown_settings,
+    cell_activations,
+    cell_arrays,
+    cell_kernels,
+    cell_notes,
+    cell_settings,
+    stored_tensors,
+)
 from lstmviz.io.keras.config import (
     RUNNABLE_KINDS,
     KerasVersion,
-    LSTMSettings,
-    activation_name,
-    check_flags,
-    lstm_settings,
-    precision_note,
-    resolve_activation,
 )
 from lstmviz.io.keras.graph import Wiring
 
@@ -127,37 +131,6 @@ class Source:
     merge_modes: MergeModes = field(default_factory=dict)
 
 
-def _pick(weights: Sequence[Weight], role: str, index: int) -> Weight | None:
-    named = [w for w in weights if w.role == role]
-    if named:
-        return named[0]
-    if all(w.role.isdigit() for w in weights) and index < len(weights):
-        return weights[index]  # Keras 3 vars/0, vars/1, vars/2
-    return None
-
-
-def _check(w: Weight, want: tuple[int, ...], layer: str, src: Source, why: str) -> None:
-    if w.shape != want:
-        raise LoadError(
-            f"{src.file}: layer {layer!r} {w.role} {w.name} has shape {w.shape}, "
-            f"expected {want} ({why}); the file is damaged or not a Keras recurrent layer"
-        )
-
-
-def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source) -> int:
-    if cfg is None:
-        if len(rec.shape) != 2 or rec.shape[0] < 1:
-            raise LoadError(
-                f"{src.file}: layer {layer!r} recurrent_kernel has shape {rec.shape}, "
-                "expected (H, 4H)"
-            )
-        return rec.shape[0]
-    units = cfg.get("units")
-    if not isinstance(units, int) or isinstance(units, bool) or not 0 < units <= 1 << 20:
-        raise LoadError(f"{src.file}: layer {layer!r} config has units={units!r}, not a size")
-    return units
-
-
 def lstm_direction(
     layer: str,
     kind: str,
@@ -173,70 +146,13 @@ def lstm_direction(
 
         make = gru.rnn_direction if kind == "SimpleRNN" else gru.gru_direction
         return make(layer, kind, weights, cfg, src, reverse)  # type: ignore[return-value]
-    kernel = _pick(weights, "kernel", 0)
-    rec = _pick(weights, "recurrent_kernel", 1)
-    bias = _pick(weights, "bias", 2)
-    if kernel is None or rec is None:
-        found = ", ".join(w.name for w in weights) or "no arrays"
-        if src.version.major == 1 or any(w.role.endswith("_W_i") for w in weights):
-            raise LoadError(
-                f"{src.file}: layer {layer!r} uses the Keras 1 layout (W, U, b per gate), "
-                "which lstmviz does not read; load it in Keras 2 and save it again"
-            )
-        raise LoadError(
-            f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
-        )
-    H = _units(cfg, rec, layer, src)
-    check_flags(cfg, layer, src.file)
-    why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
-    if len(kernel.shape) != 2 or kernel.shape[0] < 1:
-        raise LoadError(
-            f"{src.file}: layer {layer!r} kernel has shape {kernel.shape}, expected (D, {4 * H})"
-        )
-    D = kernel.shape[0]
-    _check(kernel, (D, 4 * H), layer, src, why)
-    _check(rec, (H, 4 * H), layer, src, why)
+    kernel, rec, bias, H, D = cell_arrays(layer, weights, cfg, src, LSTM_CELL.n_gates, ("_W_i",))
     cudnn = kind == "CuDNNLSTM" or (bias is not None and bias.shape == (8 * H,))
-    settings = lstm_settings(cfg, src.version, "CuDNNLSTM" if cudnn else kind, H)
-    if cfg is None and bias is None:
-        settings = replace(settings, use_bias=replace(settings.use_bias, value=False))
-    use_bias = bool(settings.use_bias.value)
-    if bias is not None and not use_bias:
-        raise LoadError(
-            f"{src.file}: layer {layer!r} has a bias but its config says use_bias=False"
-        )
-    if use_bias and bias is None:
-        raise LoadError(f"{src.file}: layer {layer!r} has no bias array but use_bias=True")
+    settings = cell_settings(layer, cfg, src, kind, H, bias, cudnn)
     if bias is not None:
+        why = f"units={H} in the config" if cfg is not None else "from recurrent_kernel"
         _check(bias, (8 * H,) if cudnn else (4 * H,), layer, src, why)
-    k, r = kernel.read(), rec.read()
-    transforms = []
-    if kernel.role.isdigit():
-        transforms.append(
-            "Keras 3 variables by index: vars/0 = kernel, vars/1 = recurrent_kernel"
-            + (", vars/2 = bias" if bias is not None else "")
-        )
-    if cudnn:
-        # cuDNN takes the C-order bytes of each [D, H] gate slice as an (H, D) matrix.
-        W_x = np.concatenate([k[:, g * H : (g + 1) * H].reshape(H, D) for g in range(4)])
-        transforms.append(
-            f"kernel [{D},{4 * H}]: each gate block [{D},{H}] reinterpreted as ({H},{D}) "
-            "(cuDNN byte order, not a transpose)"
-        )
-    else:
-        W_x = k.T
-        transforms.append(f"kernel [{D},{4 * H}] transposed to W_x [{4 * H},{D}]")
-    if cudnn:
-        # Keras' own CuDNNLSTM → LSTM converter transposes every [H, H] gate block of the
-        # recurrent kernel, so the canonical block is the stored block itself.
-        W_h = np.concatenate([r[:, g * H : (g + 1) * H] for g in range(4)])
-        transforms.append(
-            f"recurrent_kernel [{H},{4 * H}]: gate blocks [{H},{H}] stacked as stored into "
-            f"W_h [{4 * H},{H}] (cuDNN layout, no transpose)"
-        )
-    else:
-        W_h = r.T
-        transforms.append(f"recurrent_kernel [{H},{4 * H}] transposed to W_h [{4 * H},{H}]")
+    W_x, W_h, transforms = cell_kernels(kernel, rec, bias, H, D, LSTM_CELL.n_gates, cudnn)
     if bias is None:
         b = np.zeros(4 * H, dtype=W_x.dtype)
         transforms.append("no bias (use_bias=False): b = 0")
@@ -246,40 +162,14 @@ def lstm_direction(
         transforms.append(f"CuDNN biases summed: b = bias[:{4 * H}] + bias[{4 * H}:]")
     else:
         b = bias.read()
-    act = resolve_activation(
-        activation_name(settings.activation.value), src.version, src.file, layer
-    )
-    rec_act = resolve_activation(
-        activation_name(settings.recurrent_activation.value), src.version, src.file, layer
-    )
-    stored = [
-        StoredTensor(
-            "kernel_cudnn" if cudnn else "W_x", kernel.name, kernel.shape, True, 0, kernel.dtype
-        ),
-        StoredTensor(
-            "recurrent_cudnn" if cudnn else "W_h", rec.name, rec.shape, True, 0, rec.dtype
-        ),
-    ]
-    if bias is not None:
-        stored.append(StoredTensor("b", bias.name, bias.shape, False, 0, bias.dtype))
-    notes = [
-        f"{w.name} stored as {w.dtype}, widened to float32"
-        for w in (kernel, rec, bias)
-        if w is not None and w.dtype in ("float16", "bfloat16")
-    ]
-    if cudnn:
-        notes.append(
-            "stored view omits the cuDNN kernels: their gate blocks are not a transposed W_x / W_h"
-        )
-    if "hard_sigmoid" in (activation_name(settings.recurrent_activation.value),):
-        notes.append(f"hard_sigmoid read as {rec_act.name} ({src.version.label})")
-    notes.extend(precision_note(cfg))
+    act, rec_act = cell_activations(settings, src, layer)
+    notes = cell_notes((kernel, rec, bias), cfg, src, cudnn, settings, rec_act)
     provenance = Provenance(
         framework=src.version.label,
         source_format=src.source_format,
         gate_order=GATE_ORDER,
         perm=(0, 1, 2, 3),
-        stored=tuple(stored),
+        stored=stored_tensors(kernel, rec, bias, cudnn),
         transforms=tuple(transforms),
         settings=_shown_settings(settings, act.name, rec_act.name),
         notes=tuple(notes),
@@ -294,18 +184,6 @@ def lstm_direction(
         reverse=reverse,
         provenance=provenance,
     )
-
-
-def _shown_settings(s: LSTMSettings, act: str, rec_act: str) -> tuple:
-    """Settings with activations as lstmviz names (hard_sigmoid → hard_sigmoid_k2/k3)."""
-    out = []
-    for setting in s.all():
-        if setting.name == "activation":
-            setting = type(setting)(setting.name, act, setting.assumed, setting.note)
-        elif setting.name == "recurrent_activation":
-            setting = type(setting)(setting.name, rec_act, setting.assumed, setting.note)
-        out.append(setting)
-    return tuple(out)
 
 
 def _side(name: str) -> str | None:
