@@ -20,10 +20,10 @@ import numpy as np
 from lstmviz.core.activations import TANH, Activation
 from lstmviz.core.cells import GRU_CELL, RNN_CELL
 from lstmviz.core.gru import GRUDirection
-from lstmviz.core.model import LSTMLayer, Provenance, Setting, StoredTensor
+from lstmviz.core.model import LSTMLayer, Provenance, Setting
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.io.errors import LoadError
-from lstmviz.io.torch.groups import _Group, _shape
+from lstmviz.io.torch.groups import _Group
 from lstmviz.io.torch.state_dict import _Arrays, layers_of
 
 #: ``nn.RNN(nonlinearity=...)`` → lstmviz activation.
@@ -58,7 +58,7 @@ def _direction(
     source_format: str,
     activation: tuple[Activation, Setting] | None,
 ) -> GRUDirection | RNNDirection:
-    file, tensors = arrays.file, arrays.tensors
+    file = arrays.file
     names = {p: group.get(p, layer, reverse) for p in _PARAMS}
     suffix = f"_l{layer}{'_reverse' if reverse else ''}" if group.layered else ""
     for need in ("weight_ih", "weight_hh"):
@@ -94,13 +94,8 @@ def _direction(
         if gru
         else (("b_ih", "bias_ih"), ("b_hh", "bias_hh"))
     )
-    stored = tuple(
-        StoredTensor(role, names[p], _shape(tensors[names[p]]), dtype=str(tensors[names[p]].dtype))  # type: ignore[index]
-        for role, p in roles
-        if names[p]
-    )
-    for dtype in sorted({t.dtype for t in stored} - {"float32", "float64"}):
-        transforms.append(f"{dtype} widened to float32")
+    stored, widened = arrays.stored(names, roles)
+    transforms += widened
     missing = [p for p in ("bias_ih", "bias_hh") if p not in biases]
     if len(missing) == 2:
         notes.append("bias=False: biases = 0")

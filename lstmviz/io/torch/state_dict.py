@@ -93,6 +93,21 @@ class _Arrays:
 
         return nonlinearity_setting(prefix, self.nonlinearities, self.nonlinearity, self.file)
 
+    def stored(
+        self, names: Mapping[str, str | None], roles: Sequence[tuple[str, str]]
+    ) -> tuple[tuple[StoredTensor, ...], list[str]]:
+        """A direction's stored view, ``(role, param)`` in ``roles`` for each param present in
+        ``names``, and one ``widened to float32`` transform per narrower dtype among them."""
+        stored = tuple(
+            StoredTensor(
+                role, name, _shape(self.tensors[name]), dtype=str(self.tensors[name].dtype)
+            )
+            for role, p in roles
+            if (name := names[p])
+        )
+        narrow = sorted({t.dtype for t in stored} - {"float32", "float64"})
+        return stored, [f"{dtype} widened to float32" for dtype in narrow]
+
     def float(self, name: str) -> npt.NDArray[np.floating]:
         t = self.tensors[name]
         dtype = str(t.dtype)
@@ -110,7 +125,7 @@ class _Arrays:
 def _direction(
     group: _Group, layer: int, reverse: bool, arrays: _Arrays, source_format: str
 ) -> LSTMDirection:
-    file, tensors = arrays.file, arrays.tensors
+    file = arrays.file
     names = {
         p: group.get(p, layer, reverse)
         for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
@@ -151,13 +166,8 @@ def _direction(
         ("b_hh", "bias_hh"),
         ("W_p", "weight_hr"),
     )
-    stored = tuple(
-        StoredTensor(role, names[p], _shape(tensors[names[p]]), dtype=str(tensors[names[p]].dtype))  # type: ignore[index]
-        for role, p in roles
-        if names[p]
-    )
-    for dtype in sorted({t.dtype for t in stored} - {"float32", "float64"}):
-        transforms.append(f"{dtype} widened to float32")
+    stored, widened = arrays.stored(names, roles)
+    transforms += widened
     if W_p is not None:
         notes.append(f"projection W_p = {names['weight_hr']} (P = {W_p.shape[0]})")
     provenance = Provenance(
