@@ -134,6 +134,32 @@ def _sliced_recurrent(graph: Graph, x_split: Node, bundle: ConstBundle, H: int) 
     return None
 
 
+def _found(
+    graph: Graph,
+    x_split: Node,
+    x_mat: Node,
+    kernel: str,
+    recurrent: str,
+    bias: str | None,
+    reset_after: bool,
+) -> KerasGRUCell:
+    """The cell both step patterns found: the x-side Split's outputs z, r, n carry the
+    recurrent activation (output 0) and the candidate's (output 2) in either reset mode."""
+    x = x_split.name
+    return KerasGRUCell(
+        scope=_scope(x, kernel),
+        kernel=kernel,
+        recurrent=recurrent,
+        bias=bias,
+        split=x_split,
+        x_ref=x_mat.inputs[0],
+        activation=_act(graph, f"{x}:2"),
+        recurrent_activation=_act(graph, x),
+        graph=graph,
+        reset_after=reset_after,
+    )
+
+
 def _before_cell(graph: Graph, bundle: ConstBundle, x_split: Node) -> KerasGRUCell | None:
     """A reset_after=False step read from its x-side Split (module docstring)."""
     side = _side(graph, x_split)
@@ -153,18 +179,7 @@ def _before_cell(graph: Graph, bundle: ConstBundle, x_split: Node) -> KerasGRUCe
     bias = graph.variable(b_ref) if b_ref is not None else None
     if b_ref is not None and (bias is None or tuple(bundle.entries[bias].shape) != (3 * H,)):
         return None
-    return KerasGRUCell(
-        scope=_scope(x_split.name, kernel),
-        kernel=kernel,
-        recurrent=recurrent,
-        bias=bias,
-        split=x_split,
-        x_ref=x_mat.inputs[0],
-        activation=_act(graph, f"{x_split.name}:2"),
-        recurrent_activation=_act(graph, x_split.name),
-        graph=graph,
-        reset_after=False,
-    )
+    return _found(graph, x_split, x_mat, kernel, recurrent, bias, reset_after=False)
 
 
 def find_cells(graph: Graph, bundle: ConstBundle) -> list[KerasGRUCell]:
@@ -223,18 +238,7 @@ def _cell(
             return None
     elif (b_in, b_rec) != (None, None):
         return None
-    x = x_split.name
-    return KerasGRUCell(
-        scope=_scope(x_split.name, kernel),
-        kernel=kernel,
-        recurrent=recurrent,
-        bias=bias,
-        split=x_split,
-        x_ref=x_mat.inputs[0],
-        activation=_act(graph, f"{x}:2"),
-        recurrent_activation=_act(graph, x),
-        graph=graph,
-    )
+    return _found(graph, x_split, x_mat, kernel, recurrent, bias, reset_after=True)
 
 
 def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bool) -> GRUDirection:
