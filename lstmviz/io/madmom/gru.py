@@ -20,7 +20,15 @@ from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import LSTMLayer, Provenance
 from lstmviz.core.rnn import RNNDirection
 from lstmviz.io.errors import LoadError
-from lstmviz.io.madmom.network import FRAMEWORK, _activation, _Arrays, _Budget, _class
+from lstmviz.io.madmom.network import (
+    FRAMEWORK,
+    _activation,
+    _Arrays,
+    _Budget,
+    _class,
+    _parts,
+    _sizes,
+)
 from lstmviz.io.wire.safe_pickle import NumpyArray, PickledObject
 
 if TYPE_CHECKING:
@@ -30,15 +38,6 @@ if TYPE_CHECKING:
 KINDS = ("GRULayer", "RecurrentLayer")
 _GRU_PARTS = ("reset_gate", "update_gate", "cell")
 SOURCE = "madmom pickled NeuralNetwork"
-
-
-def _sizes(rec: object, weights: object, where: str, file: str) -> tuple[int, int]:
-    if not isinstance(rec, NumpyArray) or len(rec.shape) != 2:
-        raise LoadError(f"{file}: {where}.recurrent_weights is not a matrix")
-    D = weights.shape[0] if isinstance(weights, NumpyArray) and len(weights.shape) == 2 else 0
-    if D == 0 or rec.shape[0] == 0:
-        raise LoadError(f"{file}: {where} has empty weights")
-    return D, rec.shape[0]
 
 
 def _h0(obj: Mapping[str, Any], arrays: _Arrays, where: str, H: int) -> tuple:
@@ -52,12 +51,7 @@ def _h0(obj: Mapping[str, Any], arrays: _Arrays, where: str, H: int) -> tuple:
 
 
 def _gru(obj: PickledObject, where: str, file: str, reverse: bool, budget: _Budget) -> GRUDirection:
-    parts = {}
-    for name in _GRU_PARTS:
-        part = obj.get(name)
-        if not isinstance(part, PickledObject):
-            raise LoadError(f"{file}: {where} has no {name} (not a madmom GRULayer)")
-        parts[name] = part
+    parts = _parts(obj, _GRU_PARTS, where, file, "GRULayer")
     D, H = _sizes(
         parts["cell"].get("recurrent_weights"), parts["cell"].get("weights"), f"{where}.cell", file
     )

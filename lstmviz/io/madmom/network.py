@@ -128,23 +128,35 @@ def _activation(obj: Mapping[str, Any], where: str, file: str, default: str) -> 
     return Activation(name)
 
 
+def _parts(
+    obj: PickledObject, names: tuple[str, ...], where: str, file: str, layer_class: str
+) -> dict[str, PickledObject]:
+    """The gate records ``names`` of a madmom ``layer_class`` (its ``Gate``s and cell)."""
+    parts = {}
+    for name in names:
+        part = obj.get(name)
+        if not isinstance(part, PickledObject):
+            raise LoadError(f"{file}: {where} has no {name} (not a madmom {layer_class})")
+        parts[name] = part
+    return parts
+
+
+def _sizes(rec: object, weights: object, where: str, file: str) -> tuple[int, int]:
+    """(D, H) of the record at ``where`` from its ``weights`` and ``recurrent_weights``."""
+    if not isinstance(rec, NumpyArray) or len(rec.shape) != 2:
+        raise LoadError(f"{file}: {where}.recurrent_weights is not a matrix")
+    D = weights.shape[0] if isinstance(weights, NumpyArray) and len(weights.shape) == 2 else 0
+    if D == 0 or rec.shape[0] == 0:
+        raise LoadError(f"{file}: {where} has empty weights")
+    return D, rec.shape[0]
+
+
 def _direction(
     lstm: PickledObject, where: str, file: str, reverse: bool, budget: _Budget
 ) -> LSTMDirection:
-    gates = {}
-    for g in GATES:
-        gate = lstm.get(g)
-        if not isinstance(gate, PickledObject):
-            raise LoadError(f"{file}: {where} has no {g} (not a madmom LSTMLayer)")
-        gates[g] = gate
-    rec = gates["cell"].get("recurrent_weights")
-    if not isinstance(rec, NumpyArray) or len(rec.shape) != 2:
-        raise LoadError(f"{file}: {where}.cell.recurrent_weights is not a matrix")
-    H = rec.shape[0]
-    weights = gates["cell"].get("weights")
-    D = weights.shape[0] if isinstance(weights, NumpyArray) and len(weights.shape) == 2 else 0
-    if D == 0 or H == 0:
-        raise LoadError(f"{file}: {where}.cell has empty weights")
+    gates = _parts(lstm, GATES, where, file, "LSTMLayer")
+    cell = gates["cell"]
+    D, H = _sizes(cell.get("recurrent_weights"), cell.get("weights"), f"{where}.cell", file)
     budget.charge(4 * H * (D + H + 3), where)
     arrays = _Arrays(file)
     W_x, W_h, b, peep = [], [], [], {}
