@@ -227,28 +227,22 @@ def moves(a: LSTMDirection) -> list[Move]:
             )
         )
     for which in ("W_x and W_h", "W_h", "W_x"):
-        out.append(
-            Move(
-                "transposed",
-                f"B's {which} are A's [in, 4H] arrays reshaped to [4H, in] instead of transposed",
-                "use .T, not .reshape, to move a Keras/TF [in, 4H] kernel into a "
-                "PyTorch/ONNX [4H, in] weight",
-                _on(which, _reshape_to_in_first),
-                on_b=True,
-                rows=_on_rows(which, _reshape_to_in_first),
+        keras, torch = "a Keras/TF [in, 4H] kernel", "a PyTorch/ONNX [4H, in] weight"
+        for fn, shapes, fix in (
+            (_reshape_to_in_first, ("[in, 4H]", "[4H, in]"), f"{keras} into {torch}"),
+            (_reshape_from_in_first, ("[4H, in]", "[in, 4H]"), f"{torch} into {keras}"),
+        ):
+            out.append(
+                Move(
+                    "transposed",
+                    f"B's {which} are A's {shapes[0]} arrays reshaped to {shapes[1]} instead of "
+                    "transposed",
+                    f"use .T, not .reshape, to move {fix}",
+                    _on(which, fn),
+                    on_b=True,
+                    rows=_on_rows(which, fn),
+                )
             )
-        )
-        out.append(
-            Move(
-                "transposed",
-                f"B's {which} are A's [4H, in] arrays reshaped to [in, 4H] instead of transposed",
-                "use .T, not .reshape, to move a PyTorch/ONNX [4H, in] weight into a "
-                "Keras/TF [in, 4H] kernel",
-                _on(which, _reshape_from_in_first),
-                on_b=True,
-                rows=_on_rows(which, _reshape_from_in_first),
-            )
-        )
         for fn, text in (
             (_reshape_from_in_first, "[in, 4H] arrays reshaped to [4H, in]"),
             (_reshape_to_in_first, "[4H, in] arrays reshaped to [in, 4H]"),
