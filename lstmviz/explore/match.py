@@ -27,6 +27,7 @@ from lstmviz.explore.select import UnitSet
 
 METHODS = ("overlap", "cosine")
 MAX_CANDIDATES = 1024  # windows scored exactly per round (one per block: distinct places)
+ARGMAX_FROM = 8  # block length past which one argmax per block beats column passes
 EXACT_BUDGET = 500_000  # candidate windows × length (× units for cosine) per round
 
 
@@ -153,6 +154,9 @@ def _block_best(soft: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     if nb * L != n:
         soft = np.concatenate([soft, np.full(nb * L - n, -1, dtype=soft.dtype)])
     blocks = soft.reshape(nb, L)
+    if L > ARGMAX_FROM:  # long rows: one argmax beats L passes (L = 50: 3 ms instead of 20)
+        arg = blocks.argmax(axis=1)  # the first of equal maxima, as the passes below keep
+        return np.arange(nb) * L + arg, blocks[np.arange(nb), arg]
     best = blocks[:, 0].copy()
     arg = np.zeros(nb, dtype=np.int64)
     for j in range(1, L):
