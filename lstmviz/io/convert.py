@@ -23,11 +23,13 @@ PERMS: dict[tuple[str, ...], tuple[int, int, int, int]] = {
 
 
 def reorder_gates(a: npt.NDArray, perm: tuple[int, ...], axis: int = 0) -> npt.NDArray:
-    """Reorder the four gate blocks of ``a`` along ``axis`` into canonical i, f, g, o."""
-    n = a.shape[axis]
-    if n % 4:
-        raise ValueError(f"axis of length {n} is not 4 gate blocks")
-    blocks = np.split(a, 4, axis=axis)
+    """Reorder the ``len(perm)`` gate blocks of ``a`` along ``axis`` into canonical order
+    (block k = stored block ``perm[k]``: an LSTM's four to i, f, g, o, a GRU's three to
+    r, z, n, as ``CellDescription.perm`` gives them). The result is a new C-ordered array."""
+    n, k = a.shape[axis], len(perm)
+    if n % k:
+        raise ValueError(f"axis of length {n} is not {k} gate blocks")
+    blocks = np.split(a, k, axis=axis)
     return np.concatenate([blocks[p] for p in perm], axis=axis)
 
 

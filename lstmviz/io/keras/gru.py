@@ -21,12 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from lstmviz.core.cells import GRU_CELL, RNN_CELL
 from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import Provenance, Setting
 from lstmviz.core.rnn import RNNDirection
+from lstmviz.io.convert import reorder_gates
 from lstmviz.io.errors import LoadError
 from lstmviz.io.keras.cell_arrays import (
     _check,
@@ -46,12 +45,6 @@ GRU_KINDS = frozenset({"GRU", "CuDNNGRU"})
 RNN_KINDS = frozenset({"SimpleRNN"})
 #: Role endings of Keras 1's per-gate arrays: a GRU's ``W_z``, a SimpleRNN's ``W``.
 _KERAS1 = ("_W_z", "_W")
-
-
-def _reorder(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
-    """Row blocks of ``a`` in canonical order: block k = stored block ``perm[k]``."""
-    blocks = np.split(a, len(perm), axis=0)
-    return np.ascontiguousarray(np.concatenate([blocks[p] for p in perm], axis=0))
 
 
 def _reset_after(
@@ -135,10 +128,10 @@ def gru_direction(
     )
     try:
         return GRUDirection(
-            W_x=_reorder(W_x, order.perm),
-            W_h=_reorder(W_h, order.perm),
-            b_x=None if b_x is None else _reorder(b_x, order.perm),
-            b_h=None if b_h is None else _reorder(b_h, order.perm),
+            W_x=reorder_gates(W_x, order.perm),
+            W_h=reorder_gates(W_h, order.perm),
+            b_x=None if b_x is None else reorder_gates(b_x, order.perm),
+            b_h=None if b_h is None else reorder_gates(b_h, order.perm),
             reset_after=reset_after,
             act_gate=rec_act,
             act_cand=act,

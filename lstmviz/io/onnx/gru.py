@@ -23,6 +23,7 @@ from lstmviz.core.cells import GRU_CELL, RNN_CELL
 from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import LSTMLayer, MergeMode, OutputOrder, Provenance, Setting, StoredTensor
 from lstmviz.core.rnn import RNNDirection
+from lstmviz.io.convert import reorder_gates
 from lstmviz.io.errors import LoadError
 from lstmviz.io.onnx.layer import _text
 from lstmviz.io.onnx.layer import activations as onnx_activations
@@ -39,11 +40,6 @@ def activations(
     """The activations of each direction of a GRU or RNN node (``layer.activations`` with
     the op's defaults and roles)."""
     return onnx_activations(attrs, dirs, where, _DEFAULTS[op], _ROLES[op])
-
-
-def _reorder(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
-    blocks = np.split(a, len(perm), axis=0)
-    return np.ascontiguousarray(np.concatenate([blocks[p] for p in perm], axis=0))
 
 
 def clip_of(attrs: dict[str, Any], where: str) -> tuple[float | None, Setting]:
@@ -134,10 +130,10 @@ def gru_rnn_layer(
                 f_act, g_act = acts[d]
                 directions.append(
                     GRUDirection(
-                        W_x=_reorder(W[d], order.perm),
-                        W_h=_reorder(R[d], order.perm),
-                        b_x=_reorder(B[d, : 3 * H], order.perm),
-                        b_h=_reorder(B[d, 3 * H :], order.perm),
+                        W_x=reorder_gates(W[d], order.perm),
+                        W_h=reorder_gates(R[d], order.perm),
+                        b_x=reorder_gates(B[d, : 3 * H], order.perm),
+                        b_h=reorder_gates(B[d, 3 * H :], order.perm),
                         reset_after=reset_after,
                         act_gate=f_act,
                         act_cand=g_act,

@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from lstmviz.core.activations import Activation
 from lstmviz.core.cells import GRU_CELL
 from lstmviz.core.gru import GRUDirection
 from lstmviz.core.model import Provenance, Setting, StoredTensor
+from lstmviz.io.convert import reorder_gates
 from lstmviz.io.tensorflow.graph import ACTIVATION_OPS
 from lstmviz.io.tensorflow.keras_graph import KerasCell, _hard_sigmoid, _scope
 from lstmviz.io.tensorflow.nodes import MAX_WALK, PASS_OPS, Graph, Node, attr_int
@@ -246,10 +245,6 @@ def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bo
     K, R = bundle.read(cell.kernel), bundle.read(cell.recurrent)
     order = GRU_CELL.stored_order("keras")
 
-    def reorder(a: np.ndarray) -> np.ndarray:
-        blocks = np.split(a, 3, axis=0)
-        return np.ascontiguousarray(np.concatenate([blocks[p] for p in order.perm]))
-
     settings = []
     acts = {}
     for key, default in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
@@ -272,11 +267,11 @@ def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bo
     b_x = b_h = None
     if cell.bias and cell.reset_after:
         b = bundle.read(cell.bias)
-        b_x, b_h = reorder(b[0]), reorder(b[1])
+        b_x, b_h = reorder_gates(b[0], order.perm), reorder_gates(b[1], order.perm)
         stored.append(StoredTensor("b", cell.bias, b.shape))
     elif cell.bias:
         b = bundle.read(cell.bias)
-        b_x = reorder(b)
+        b_x = reorder_gates(b, order.perm)
         stored.append(StoredTensor("b", cell.bias, b.shape))
     how = "r multiplies h·R + b_rec" if cell.reset_after else "R's n columns multiply r ⊙ h"
     settings.append(Setting("reset_after", cell.reset_after, assumed=False, note=how))
@@ -295,8 +290,8 @@ def direction(bundle: ConstBundle, cell: KerasGRUCell, req: Request, reverse: bo
         notes=(f"scope {cell.scope}",),
     )
     return GRUDirection(
-        W_x=reorder(K.T),
-        W_h=reorder(R.T),
+        W_x=reorder_gates(K.T, order.perm),
+        W_h=reorder_gates(R.T, order.perm),
         b_x=b_x,
         b_h=b_h,
         reset_after=cell.reset_after,
