@@ -343,12 +343,22 @@ class BoundedTrace:
         through the dense layers between)."""
         if k == 0:
             return np.asarray(self.x[t0:t1], dtype=self.dtype)
-        out = self.layer_output_rows(k - 1, t0, t1)
         before = self.model.layers[k].before
-        return np.ascontiguousarray(apply_all(before, out)) if before else out
+        if not before:
+            return self.layer_output_rows(k - 1, t0, t1)
+        a, b = self._two_rows(t0, t1)  # a one-row product rounds differently
+        out = np.ascontiguousarray(apply_all(before, self.layer_output_rows(k - 1, a, b)))
+        return out[t0 - a : t1 - a]
 
     def head_rows(self, t0: int, t1: int) -> FloatArray:
-        return apply_all(self.model.head, self.layer_output_rows(len(self.layers) - 1, t0, t1))
+        a, b = self._two_rows(t0, t1)
+        out = apply_all(self.model.head, self.layer_output_rows(len(self.layers) - 1, a, b))
+        return out[t0 - a : t1 - a]  # type: ignore[no-any-return]
+
+    def _two_rows(self, t0: int, t1: int) -> tuple[int, int]:
+        if t1 - t0 >= 2 or self.n_steps < 2:
+            return t0, t1
+        return (t0, t0 + 2) if t0 + 2 <= self.n_steps else (t1 - 2, t1)
 
     # -- whole ranges ----------------------------------------------------------------------------
     def window(self, t0: int, t1: int) -> Trace:
@@ -359,26 +369,56 @@ class BoundedTrace:
             raise TraceTooLarge(f"steps {t0}-{t1} of a bounded trace are too many at once")
         layers = []
         for k, lay in enumerate(self.model.layers):
-            dirs = []
-            for d in range(len(lay.directions)):
-                first = self.chunk_trace(k, d, self.chunk_of(t0))
-                fields = {}
-                for f in dataclasses.fields(first):  # type: ignore[arg-type]
-                    v = getattr(first, f.name)
-                    is_rows = isinstance(v, np.ndarray) and v.ndim == 2 and f.name != "b"
-                    fields[f.name] = self.direction_rows(k, d, f.name, t0, t1) if is_rows else v
-                dirs.append(type(first)(**fields))
-            out = self.layer_output_rows(k, t0, t1)
-            layers.append(LayerTrace(lay, self.layer_input_rows(k, t0, t1), tuple(dirs), out))
-        head = self.head_rows(t0, t1) if self.model.head else None
+            dirs = [self._window_direction(k, d, t0, t1) for d in range(len(lay.directions))]
+            flip = lay.directions[0].reverse and lay.output_order is OutputOrder.PROCESSING
+            if flip or t1 - t0 < 2:
+                out = self.layer_output_rows(k, t0, t1)
+            else:
+                hs = [dt.h for dt in dirs]
+                out = merge(hs[0], hs[1], lay.merge_mode) if lay.bidirectional else hs[0]
+                out = np.ascontiguousarray(out)
+            # a direction's x is its layer's input, computed for its chunks (two rows at least)
+            layers.append(LayerTrace(lay, dirs[0].x, tuple(dirs), out))
+        head = None
+        if self.model.head:
+            last = layers[-1].output
+            head = self.head_rows(t0, t1) if t1 - t0 < 2 else apply_all(self.model.head, last)
         x = np.asarray(self.x[t0:t1], dtype=self.dtype)
         return Trace(model=self.model, x=x, layers=tuple(layers), head_output=head)
+
+    def _window_direction(self, k: int, d: int, t0: int, t1: int) -> CellTrace:
+        """One direction's trace of steps [t0, t1): each chunk recomputed once (not once per
+        array: a window wider than the cache would recompute it a dozen times)."""
+        parts: dict[str, list[FloatArray]] = {}
+        first: CellTrace | None = None
+        for c in self._chunks(t0, t1):
+            a, b = self.chunk_bounds(c)
+            lo, hi = max(t0, a) - a, min(t1, b) - a
+            ct, off = self._covering(k, d, c, lo, hi)
+            first = first or ct
+            for f in dataclasses.fields(ct):  # type: ignore[arg-type]
+                v = getattr(ct, f.name)
+                if isinstance(v, np.ndarray) and v.ndim == 2 and f.name != "b":
+                    parts.setdefault(f.name, []).append(v[lo - off : hi - off])
+        assert first is not None
+        fields = {
+            f.name: np.concatenate(parts[f.name]) if f.name in parts else getattr(first, f.name)
+            for f in dataclasses.fields(first)  # type: ignore[arg-type]
+        }
+        return type(first)(**fields)
+
+    def window_steps(self) -> int:
+        """Steps per window of a streaming pass whose chunks all stay in the cache (layers
+        above recompute from the chunks below)."""
+        per_step = sum(12 * w.output_size * self.dtype.itemsize
+                       for lay in self.model.layers for w in lay.directions)  # fmt: skip
+        return max(2 * self.K, CACHE_BYTES // max(1, 2 * per_step))
 
     def windows(self, t0: int = 0, t1: int | None = None, steps: int = 4096,
                 backward: bool = False) -> Iterator[tuple[int, Trace]]:  # fmt: skip
         """``(start, window trace)`` over [t0, t1) in chunk-aligned pieces of ~``steps``."""
         t1 = self.n_steps if t1 is None else t1
-        n = max(1, steps // self.K)
+        n = max(1, min(steps, self.window_steps()) // self.K)
         cs = list(self._chunks(t0, t1))
         groups = [cs[i : i + n] for i in range(0, len(cs), n)]
         for g in reversed(groups) if backward else groups:

@@ -118,7 +118,7 @@ def next_hit(
 
 def _scan(trace: BoundedTrace, conds: list[Breakpoint], lo: int, hi: int, forward: bool,
           cancel: Any, progress: Any) -> tuple[int, Any] | None:  # fmt: skip
-    n = max(1, SCAN_STEPS // trace.K)
+    n = max(1, min(SCAN_STEPS, trace.window_steps()) // trace.K)
     chunks = list(trace._chunks(lo, hi))
     groups = [chunks[i : i + n] for i in range(0, len(chunks), n)]
     if not forward:

@@ -157,7 +157,7 @@ def _forget_product(dt: BoundedDirectionTrace, unit: int | None, size: int | Non
     name = cell.gate(gate).name
     carry: FloatArray | None = None
     L_rows: list[FloatArray] = []
-    n_chunks_per = max(1, PASS_STEPS // trace.K)
+    n_chunks_per = max(1, min(PASS_STEPS, trace.window_steps()) // trace.K)
     chunks = list(range(trace.n_chunks))
     if dt.reverse:
         chunks.reverse()

@@ -328,3 +328,9 @@ def test_a_jump_recomputes_a_prefix_then_the_whole_chunk() -> None:
         for step in (t, t + 5, t - 3):
             assert dt.unit_values(step, 1) == ft.unit_values(step, 1)
             np.testing.assert_array_equal(dt.z_h[step], ft.z_h[step])
+    for t in (0, 403, 899):  # one row of a dense layer's product, computed on two
+        np.testing.assert_array_equal(bt.layers[1].input[t], full.layers[1].input[t])
+        np.testing.assert_array_equal(bt.head_output[t], full.head_output[t])
+        one = bt.window(t, t + 1)
+        np.testing.assert_array_equal(one.head_output[0], full.head_output[t])
+        np.testing.assert_array_equal(one.layers[1].input[0], full.layers[1].input[t])
