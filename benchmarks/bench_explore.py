@@ -94,8 +94,16 @@ def longest_stall(work) -> tuple[float, object]:
 def part_run(model: LSTMModel, n: int) -> None:
     rng = np.random.default_rng(1)
     ids = rng.integers(0, V, n)
+    # the GUI's rule (issue 15): engine="numpy" until compiled.ready(); "auto"'s first call
+    # below loads (or compiles) the numba kernels in the worker, holding the GIL meanwhile
+    small = explore.Corpus.from_ids([ids[:1024]])
+    stall, _ = longest_stall(lambda: explore.run_corpus(model, small, engine="numpy"))
+    print(
+        "first run_corpus, engine='numpy' (the GUI's until compiled.ready()): 1,024 tokens, "
+        f"longest main-thread stall {stall * 1e3:.1f} ms"
+    )
     for label, docs in (
-        ("one stream", [ids]),
+        ("one stream (engine auto: its first call loads the kernels)", [ids]),
         ("50-token documents", [ids[k : k + 50] for k in range(0, n, 50)]),
     ):
         corpus = explore.Corpus.from_ids(docs)
