@@ -101,13 +101,17 @@ class BreakpointEditor(QWidget):
         row.addWidget(self.remove_button)
         layout.addLayout(row)
         workspace.subscribe((Change.BREAKPOINTS, Change.TRACE), self._update_breakpoints)
-        workspace.subscribe(Change.MODEL, self._update_model)
+        workspace.subscribe((Change.MODEL, Change.SELECTION), self._update_model)
         self._update_model(None)  # built after the model was opened (the debugger is lazy)
 
     def _update_model(self, _event: Event) -> None:
+        """The selected layer's cell leads the examples (a GRU layer of a mixed model
+        suggests ``any z > 0.9``, not an LSTM's forget gate); the others' names follow."""
         model = self.workspace.model
         if model is not None:
-            self._describe_cells(tuple(dict.fromkeys(layer.cell for layer in model.layers)))
+            layer = min(self.workspace.selection.layer, len(model.layers) - 1)
+            cells = (model.layers[layer].cell, *(lay.cell for lay in model.layers))
+            self._describe_cells(tuple(dict.fromkeys(cells)))
 
     def _describe_cells(self, cells: tuple[CellDescription, ...]) -> None:
         """Examples, placeholder and tooltip in the names of the model's cells."""

@@ -44,6 +44,8 @@ class DiagnosticsPage(QStackedWidget):
         workspace.subscribe(Change.STEP, self._update_step)
         workspace.subscribe(Change.BUSY, self._update_busy)
         workspace.subscribe(Change.OPTIONS, self._update_options)
+        if workspace.trace is not None:  # built after the run (the debugger is lazy)
+            self._update_request(Event(Change.TRACE, workspace.trace))
 
     @property
     def view(self) -> DiagnosticsView:

@@ -162,6 +162,8 @@ class StepView(pg.GraphicsLayoutWidget):
             workspace.subscribe(Change.SELECTION, self._update_selection)
             workspace.subscribe(Change.STEP, self._update_step)
             workspace.subscribe(Change.HIT, self._update_hit)
+            if workspace.trace is not None:  # built after the run (the debugger is lazy)
+                self._update_trace(Event(Change.TRACE, workspace.trace))
 
     # -- workspace events --------------------------------------------------------------------
     def _update_trace(self, event: Event) -> None:

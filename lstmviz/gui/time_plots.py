@@ -126,6 +126,8 @@ class TimePlots(pg.GraphicsLayoutWidget):
             workspace.subscribe(Change.SELECTION, self._update_selection)
             workspace.subscribe(Change.STEP, self._update_step)
             workspace.subscribe(Change.BREAKPOINTS, self._update_breakpoints)
+            if workspace.trace is not None:  # built after the run (the debugger is lazy)
+                self._update_trace(None)
 
     # -- workspace events ----------------------------------------------------------------------
     def _update_trace(self, _event: Event | None) -> None:

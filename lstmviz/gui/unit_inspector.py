@@ -128,6 +128,8 @@ class UnitInspector(QWidget):
             workspace.subscribe(Change.TRACE, self._update_trace)
             workspace.subscribe(Change.SELECTION, self._update_selection)
             workspace.subscribe(Change.STEP, self._update_step)
+            if workspace.trace is not None:  # built after the run (the debugger is lazy)
+                self._update_trace(Event(Change.TRACE, workspace.trace))
 
     # -- workspace events ------------------------------------------------------------------------
     def _update_trace(self, event: Event) -> None:
