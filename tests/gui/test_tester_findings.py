@@ -67,3 +67,20 @@ def test_breakpoint_hint_follows_the_selected_layers_cell(make_main_window, qtbo
     assert "any f <" not in editor.entry.placeholderText()
     window.select_direction(lstm, 0)
     assert "f" in editor.examples.text()
+
+
+def test_compare_mode_with_the_text_dock_shows_model_as_rows(make_main_window, qtbot, tmp_path):
+    """``lstmviz a.keras b.keras`` with the Text dock open: A's rows were empty (B's fine)."""
+    window = _text_dock_first(make_main_window, qtbot, LSTM / "sine_lstm.keras")
+    b = tmp_path / "b.keras"
+    b.write_bytes((LSTM / "sine_lstm.keras").read_bytes())
+    assert window.compare_with(b, wait=True)
+    window.tabs.setCurrentIndex(DEBUGGER_TAB)
+    qtbot.waitUntil(lambda: window.workspace.trace is not None, timeout=10000)
+    rows, _ = window.compare_debugger
+    view = window.debug_panel.step_view
+    dt = window.workspace.trace.layers[0].directions[0]
+    assert view._dt is dt
+    t = window.workspace.step
+    np.testing.assert_array_equal(view.images["f"].image[0], dt.f[t])
+    assert rows.active and rows.b_row("f") is not None
