@@ -48,16 +48,26 @@ def refiner_for(plots: Any, trace: Any) -> Refiner | None:
     return Refiner(plots._plots[0], trace.n_steps)
 
 
+#: Most envelope columns drawn: a zigzag of long strokes per column is costly to paint
+#: (~60 ms per line at 2,000 columns), and a plot is a few hundred pixels wide.
+MAX_COLUMNS = 600
+
+
 def envelope_xy(mm: MinMax, n_steps: int, col: int) -> tuple[np.ndarray, np.ndarray]:
-    """A zigzag through each block's min and max of column ``col``: drawn as a band."""
+    """A zigzag through each column's min and max of column ``col``, drawn as a band; blocks
+    are merged (min of mins, max of maxes) to at most ``MAX_COLUMNS`` columns."""
     n = mm.lo.shape[0]
-    starts = np.arange(n, dtype=float) * mm.block
-    x = np.empty(2 * n)
+    group = -(-n // MAX_COLUMNS)
+    idx = np.arange(0, n, group)
+    lo = np.minimum.reduceat(mm.lo[:, col], idx)
+    hi = np.maximum.reduceat(mm.hi[:, col], idx)
+    starts = idx.astype(float) * mm.block
+    x = np.empty(2 * len(idx))
     x[0::2] = starts
-    x[1::2] = np.minimum(starts + mm.block, n_steps) - 1
-    y = np.empty(2 * n)
-    y[0::2] = mm.lo[:, col]
-    y[1::2] = mm.hi[:, col]
+    x[1::2] = np.minimum(starts + group * mm.block, n_steps) - 1
+    y = np.empty(2 * len(idx))
+    y[0::2] = lo
+    y[1::2] = hi
     return x, y
 
 
