@@ -36,7 +36,7 @@ def bounded_window(make_main_window, monkeypatch, qtbot):
     )
     assert window.set_sequence(x)
     panel = window.debug_panel
-    qtbot.waitUntil(lambda: panel.trace is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == T, timeout=30_000)
     # the full trace on the engine the window's run used (numpy until numba has compiled)
     return window, panel, run(model, x, engine=panel.trace.engine, trace="full")
 
@@ -69,8 +69,11 @@ def test_time_plots_draw_envelopes_and_exact_values_zoomed_in(bounded_window, qt
     panel.workspace.select(layer=0, unit=4)
     f = full.layers[0].directions[0].f[:, 4]
     line = tp.gate_lines["f"]
-    B = trace.overview_block
-    # zoomed out: each block's min and max, in turn
+    from lstmviz.gui.long_plots import MAX_COLUMNS
+
+    # zoomed out: each column's min and max, in turn (blocks merged to at most MAX_COLUMNS)
+    n_blocks = -(-T // trace.overview_block)
+    B = trace.overview_block * -(-n_blocks // MAX_COLUMNS)
     n = -(-T // B)
     assert len(line.yData) == 2 * n
     np.testing.assert_array_equal(
