@@ -29,6 +29,7 @@ METHODS = ("overlap", "cosine")
 MAX_CANDIDATES = 1024  # windows scored exactly per round (one per block: distinct places)
 ARGMAX_FROM = 8  # block length past which one argmax per block beats column passes
 EXACT_BUDGET = 500_000  # candidate windows × length (× units for cosine) per round
+SCORE_DECIMALS = 6  # scores equal to 6 decimals are ties (float32 cosines differ by ulps)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ def match(
     query_values: np.ndarray | None = None,
 ) -> list[Match]:
     """The ``top`` best ranges of ``length`` (default: the selection's) ranked best first.
+
+    Ties are common (a clean selection has many matches of score 1), so the order is total and
+    documented: the score rounded to 6 decimals (float32 cosines of equal patterns differ by an
+    ulp, and the debugger's run and ``run_corpus`` may round differently), then the soft score
+    (the selected (position, unit) pairs on in the range: integers, no rounding), then the
+    corpus position, earlier first. The same states and selection always give the same list.
 
     ``threshold``: what counts as on (default: the selection's). The selection's own range, and
     any range overlapping it, is left out unless ``exclude_query`` is False (a selection made
@@ -103,6 +110,7 @@ def match(
         exact, n_on, n_extra = _exact(
             states, idx, mask, units, cand, L, method, n_sel, query_values
         )
+        exact = np.round(exact, SCORE_DECIMALS)  # ulps of the run's rounding are ties
         order = np.lexsort((cand, -soft[cand], -exact))  # exact, then soft, then position
         chosen = _distinct(cand[order], L, top)
         if len(chosen) >= top or n_valid <= M or 16 * first <= M:
