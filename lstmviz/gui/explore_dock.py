@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMenu, QSc
 
 from lstmviz.gui.explore_panel import ExplorePanel
 from lstmviz.gui.text_view import TextView
+from lstmviz.workspace import Change
 from lstmviz.workspace.explore_session import ExploreSession, Topic
 
 if TYPE_CHECKING:
@@ -54,7 +55,20 @@ def install_explore(window: MainWindow) -> ExploreSession:
     # a new corpus or vocabulary is something to look at: show the text
     session.subscribe((Topic.CORPUS, Topic.VOCABULARY), lambda _t: show_text(window))
     session.subscribe(Topic.ERROR, lambda _t: window.status_label.setText(session.message))
+    window.workspace.subscribe(Change.SEQUENCE, lambda _e: describe_document(window))
     return session
+
+
+def describe_document(window: MainWindow) -> None:
+    """A corpus document opened as the sequence (a match double-clicked) is named in the
+    status line: it still named the sequence file read before, with its step count."""
+    session, x = window.explore, window.workspace.sequence
+    if session.document is None or session.corpus is None or x is None:
+        return
+    name = session.corpus_name or "corpus"
+    what = f"corpus {name} doc {session.document} ({len(x)} steps)"
+    model = window.describe_model()
+    window.status_label.setText(f"{model} · {what}" if model else what)
 
 
 def build_text_view(window: MainWindow) -> TextView:
