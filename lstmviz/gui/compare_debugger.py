@@ -30,6 +30,9 @@ __all__ = ["CompareStepRows", "attach", "delta_limit", "paired"]
 
 #: The step view's stretch of its gates-and-states plot alone, and with B's and Δ's rows.
 STRETCH_SINGLE, STRETCH_COMPARE = 7, 16
+#: The term breakdown's stretch alone, and in compare mode: it shows A only, and beside the
+#: Text dock 21 rows of A, B and Δ in 150 px shrank to 7 pt smudges ("A c t", "B act c").
+TERMS_SINGLE, TERMS_COMPARE = 10, 5
 #: B's numbers that differ from A's.
 DIFFERS = "#b00020"
 
@@ -200,8 +203,10 @@ class CompareStepRows:
             line.setValue(y)
             line.setVisible(True)
         view.states.getAxis("left").setTicks([ticks])
+        view.fit_label_width()  # "Δ act_c ±1e-05" whole, not squeezed into 130 px
         view.states.setYRange(-0.7, 3 * n + p, padding=0)
         view.ci.layout.setRowStretchFactor(1, STRETCH_COMPARE)
+        view.ci.layout.setRowStretchFactor(2, TERMS_COMPARE)
         self._div = None
         c = self.session.comparison
         div = c.first_divergence if c is not None and self._dd is not None else None
@@ -216,12 +221,15 @@ class CompareStepRows:
             note = f"first divergence in layer {div.layer}, direction {div.direction} · "
         # what matters first (an elided title keeps its start): the divergence, or the reason
         # B's rows are empty
+        # (short: the column is narrow beside the Compare dock; "rows A, B (its layer 0), Δ…"
+        # was cut before Δ was explained)
         if self._dd is not None:
-            title = f"{note}rows A, B (its layer {self._dd.layer_b}), Δ = B − A"
+            title = f"{note}A · B (layer {self._dd.layer_b}) · Δ = B − A"
         else:
             title = self.message
         self.title = title
-        ps.fit_title(view.states, title, size="9pt")
+        short = "A · B · Δ = B − A" if self._dd is not None and not note else ""
+        ps.fit_title(view.states, title, size="9pt", short=short)
         self.active = True
         if self._dd is None:
             self._clear(self.message)
@@ -247,6 +255,7 @@ class CompareStepRows:
         self.marker.setVisible(False)
         view, ws = self.view, self.workspace
         view.ci.layout.setRowStretchFactor(1, STRETCH_SINGLE)
+        view.ci.layout.setRowStretchFactor(2, TERMS_SINGLE)
         trace, s = ws.trace, ws.selection
         if trace is not None:
             dt = trace.layers[s.layer].directions[s.direction]

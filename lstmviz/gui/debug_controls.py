@@ -112,6 +112,7 @@ class DebugControls(QWidget):
         self.step_label = QLabel("step – / –")
         self.step_label.setMinimumWidth(110)
         row2.addWidget(self.step_label)
+        row2.addSpacing(12)  # "step 199999 of 0–199999" ran into "layer"
         row2.addWidget(QLabel("layer"))
         self.layer = QComboBox()
         # "1: bidirectional (H=128)" whole; a long TF scope elides, its popup shows it all
@@ -148,6 +149,10 @@ class DebugControls(QWidget):
             self._paint_icons()
 
     def set_steps(self, n_steps: int) -> None:
+        # room for the widest step text of this run, so the slider does not jump as it grows
+        widest = f"step {max(n_steps - 1, 0)} of 0–{max(n_steps - 1, 0)}"
+        width = self.step_label.fontMetrics().horizontalAdvance(widest) + 6
+        self.step_label.setMinimumWidth(max(110, width))
         self.slider.blockSignals(True)
         self.slider.setMaximum(max(n_steps - 1, 0))
         self.slider.setPageStep(max(1, n_steps // 10))

@@ -196,17 +196,17 @@ class GateHeatmap:
         self.bar.setLevels((-self.limit, self.limit))
         self._fit_bar_axis()
         rows, cols = data.shape
-        title, elide = panel.title, Qt.TextElideMode.ElideLeft
+        title, elide, short = panel.title, Qt.TextElideMode.ElideLeft, ""
         if panel.gate_axis != 1 and cols <= 3 * NARROW:  # side by side and thin: short title
             name = panel.title.split("  ")[0]
             key = panel.key
             name = name if len(name) <= 14 else key if len(key) <= 14 else f"{key[:6]}…{key[-7:]}"
-            title, elide = f"{name} {rows}×{cols}", Qt.TextElideMode.ElideRight
+            title, elide, short = f"{name} {rows}×{cols}", Qt.TextElideMode.ElideRight, name
         # A full title is cut at the left: stored names that share a long scope differ at
         # their end, and the shape ends the title (ONNX '…/rnn/Unsqueeze_6_output_0' and
         # '…_7_output_0' were both drawn 'If_0_else_branch__Inline_0__/…'); the tooltip has
         # the whole title.
-        ps.fit_title(self.plot, title, size="9pt", color="#202020", elide=elide)
+        ps.fit_title(self.plot, title, size="9pt", color="#202020", elide=elide, short=short)
         self._place_separators(panel)
         self._place_ticks(panel, show_gate_labels)
         self.clear_highlight()

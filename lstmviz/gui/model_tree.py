@@ -31,8 +31,10 @@ class ModelTree(QTreeWidget):
         self.setHeaderLabels(["Name", "Shape / detail"])
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
-        # Stored names are long paths whose end says what they are (…/kernel, …/bias).
-        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Stored names are long paths whose end says what they are (…/kernel, …/bias,
+        # …/vars/0): elided on the left, the end stays (in the middle, "layers/lst…ell/vars/0"
+        # read as neither); every name is whole in its tooltip.
+        self.setTextElideMode(Qt.TextElideMode.ElideLeft)
         self.currentItemChanged.connect(self._on_current_item_changed)
         self._direction_items: dict[tuple[int, int], QTreeWidgetItem] = {}
 
@@ -111,7 +113,7 @@ class ModelTree(QTreeWidget):
             [f"{k}: {layer.name}", f"{kind}  {layer.input_size} → {layer.output_size}"]
         )
         top.setData(0, ROLE, (k, 0))
-        top.setToolTip(0, f"{layer.n_params:,} parameters")
+        top.setToolTip(0, f"{k}: {layer.name} · {layer.n_params:,} parameters")
         for d, w in enumerate(layer.directions):
             name = layer.direction_label(d)
             item = QTreeWidgetItem([name, f"H = {w.hidden_size}, D = {w.input_size}"])
@@ -161,7 +163,7 @@ class ModelTree(QTreeWidget):
             for col in (0, 1):
                 item.setForeground(col, grey)
         if info.note:
-            item.setToolTip(0, info.note)
+            item.setToolTip(0, f"{info.name}: {info.note}")
         for name, shape in info.weights:
             child = QTreeWidgetItem([name, _shape(shape)])
             child.setFlags(Qt.ItemFlag.ItemIsEnabled)

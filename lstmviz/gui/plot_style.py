@@ -222,17 +222,20 @@ def fit_title(
     color: str = FOREGROUND,
     key: str = "",
     elide: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+    short: str = "",
 ) -> None:
     """Set a plot title that is elided to the plot's width (again at every resize), each
     ``<br>`` line on its own; ``key`` (HTML from ``color_key``) follows the last line while
     there is room for it and is dropped before the text is cut to nothing. ``elide`` says
-    where a line is cut: ``ElideLeft`` for names whose end tells them apart.
+    where a line is cut: ``ElideLeft`` for names whose end tells them apart. ``short`` (one
+    line) is shown instead of a cut ``text`` when it fits: "b" rather than "b 409…" over a
+    4096-row bias, whose cut number read as a wrong shape.
 
     A long title centred over a narrow plot ran past both edges and over its neighbour's
     (“W_x 96×1W_h recurrent kernel 96×24” at 1024 × 700, “turation per unit” in Diagnostics,
     “and hidden state of unit 0” in Over time).
     """
-    plot._fit_title = (text, size, color, key, elide)
+    plot._fit_title = (text, size, color, key, elide, short)
     if not getattr(plot, "_fit_title_connected", False):
         plot.geometryChanged.connect(lambda: _refit_title(plot))
         plot.vb.sigResized.connect(lambda _vb: _refit_title(plot))
@@ -245,7 +248,7 @@ def _plain(html_text: str) -> str:
 
 
 def _refit_title(plot: pg.PlotItem) -> None:
-    text, size, color, key, elide = plot._fit_title
+    text, size, color, key, elide, short = plot._fit_title
     font = QFont()
     font.setPointSizeF(float(size.removesuffix("pt")))
     metrics = QFontMetricsF(font)
@@ -265,6 +268,8 @@ def _refit_title(plot: pg.PlotItem) -> None:
         )
         for k, line in enumerate(lines)
     ]
+    if short and shown_lines != lines and metrics.horizontalAdvance(short) <= room:
+        shown_lines = [short]
     shown = "<br>".join(html.escape(line) for line in shown_lines)
     if with_key:
         shown += "&nbsp;&nbsp;&nbsp;" + key

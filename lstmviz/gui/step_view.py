@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.breakpoints import Hit
@@ -201,6 +202,20 @@ class StepView(pg.GraphicsLayoutWidget):
             self._dirty = False
             self.show_step(self.workspace.step)
 
+    def fit_label_width(self) -> None:
+        """Both heatmaps' row-name axes as wide as their longest name needs (130 to 240 px,
+        the same for both so the unit columns line up): a GRU's "n: r⊙(W_h·h_(t-1) + b_h)"
+        and compare mode's "Δ act_c ±1e-05" were cut in the middle at a fixed 130."""
+        widths = [130.0]
+        for plot, font in ((self.states, QFont()), (self.terms_plot, ps.small_font(8))):
+            metrics = QFontMetricsF(font)
+            ticks = plot.getAxis("left")._tickLevels or []
+            widths += [metrics.horizontalAdvance(str(t)) + 16 for level in ticks for _, t in level]
+        width = min(max(widths), 240.0)
+        for plot in (self.states, self.terms_plot):
+            if plot.getAxis("left").width() != width:
+                plot.getAxis("left").setWidth(width)
+
     def _ensure_images(self, names: list[tuple[str, str]], n_gates: int) -> None:
         """Image items for rows ``(name, scale kind)`` and ``n_gates`` breakdowns; the ones a
         cell shown before made are reused (their lookup table follows the row's scale)."""
@@ -319,6 +334,7 @@ class StepView(pg.GraphicsLayoutWidget):
             top += len(labels) + 0.5
         self.terms_plot.getAxis("left").setTicks([ticks])
         self.terms_plot.setYRange(0, top - 0.5, padding=0)
+        self.fit_label_width()
         # a zoom on the unit axis (wheel, drag; both heatmaps share it) ends at whole units
         self.states.setLimits(xMin=-0.5, xMax=H - 0.5, minXRange=min(MIN_UNITS, H))
         self.states.setXRange(-0.5, H - 0.5, padding=0)

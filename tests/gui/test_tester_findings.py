@@ -84,3 +84,78 @@ def test_compare_mode_with_the_text_dock_shows_model_as_rows(make_main_window, q
     t = window.workspace.step
     np.testing.assert_array_equal(view.images["f"].image[0], dt.f[t])
     assert rows.active and rows.b_row("f") is not None
+
+
+def _shown_title(plot) -> str:
+    return getattr(plot, "_fit_title_shown", "")
+
+
+def test_compare_title_and_rows_readable_beside_the_text_dock(make_main_window, qtbot, tmp_path):
+    window = _text_dock_first(make_main_window, qtbot, LSTM / "sine_lstm.keras")
+    b = tmp_path / "b.keras"
+    b.write_bytes((LSTM / "sine_lstm.keras").read_bytes())
+    assert window.compare_with(b, wait=True)
+    window.tabs.setCurrentIndex(DEBUGGER_TAB)
+    qtbot.waitUntil(lambda: window.compare_debugger[0].active, timeout=10000)
+    view = window.debug_panel.step_view
+    qtbot.wait(50)
+    title = _shown_title(view.states)
+    assert "B − A" in title and "…" not in title  # "rows A, B …" was cut before Δ
+    # 21 rows of A, B, Δ get at least a 9-pixel line each (7 px beside the Text dock before)
+    pitch = view.states.vb.height() / 21
+    assert pitch >= 9, pitch
+
+
+def test_gru_term_labels_whole(make_main_window, qtbot):
+    from PySide6.QtGui import QFontMetricsF
+
+    from lstmviz.gui import plot_style as ps
+
+    window = make_main_window()
+    window.open_model(str(GRU), wait=True)
+    window.tabs.setCurrentIndex(DEBUGGER_TAB)
+    qtbot.waitUntil(lambda: window.debug_panel.step_view._dt is not None, timeout=10000)
+    axis = window.debug_panel.step_view.terms_plot.getAxis("left")
+    metrics = QFontMetricsF(ps.small_font(8))
+    labels = [str(t) for level in axis._tickLevels for _, t in level]
+    assert any("r⊙(W_h·h_(t-1) + b_h)" in t for t in labels)
+    for text in labels:  # "n: r⊙(W_h…1) + b_h)" at a fixed 130 px
+        assert metrics.horizontalAdvance(text) + 10 <= axis.width(), text
+    states = window.debug_panel.step_view.states.getAxis("left")
+    assert states.width() == axis.width()  # the unit columns of both heatmaps line up
+
+
+def test_long_run_step_text_has_room(make_main_window):
+    window = make_main_window()
+    controls = window.debug_panel.controls
+    controls.set_steps(200_000)
+    controls.show_step(199_999, 200_000)
+    label = controls.step_label
+    text_width = label.fontMetrics().horizontalAdvance(label.text())
+    assert label.minimumWidth() >= text_width  # it ran into "layer"
+
+
+def test_thin_bias_title_is_not_a_cut_number(make_main_window, qtbot, tmp_path):
+    import torch
+
+    path = tmp_path / "wide.pt"
+    torch.save(torch.nn.LSTM(8, 1024).state_dict(), path)
+    window = make_main_window()
+    window.open_model(str(path), wait=True)
+    qtbot.wait(50)
+    titles = [_shown_title(h.plot) for h in window.weights_view.active]
+    bias = [t for t in titles if t.startswith("b")]
+    assert bias and bias[0] in ("b", "b 4096×1"), titles  # was "b 409…"
+
+
+def test_model_tree_keeps_name_ends_and_tooltips_names(make_main_window):
+    from PySide6.QtCore import Qt
+
+    window = make_main_window()
+    window.open_model(str(MIXED), wait=True)
+    tree = window.tree
+    assert tree.textElideMode() == Qt.TextElideMode.ElideLeft  # "…/vars/0" tells them apart
+    for k in range(tree.topLevelItemCount()):
+        item = tree.topLevelItem(k)
+        name = item.text(0).split(": ", 1)[-1]
+        assert name in item.toolTip(0), (item.text(0), item.toolTip(0))
