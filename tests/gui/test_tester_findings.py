@@ -159,3 +159,25 @@ def test_model_tree_keeps_name_ends_and_tooltips_names(make_main_window):
         item = tree.topLevelItem(k)
         name = item.text(0).split(": ", 1)[-1]
         assert name in item.toolTip(0), (item.text(0), item.toolTip(0))
+
+
+def test_text_dock_restored_from_settings_then_gru_debugger(make_main_window, qtbot, tmp_path):
+    """The tester's path: View ▸ Text, quit (the dock state is saved), start on a GRU file
+    (the layout restored before the model opens, as ``app.launch`` does), Debugger tab."""
+    from lstmviz.gui.settings import AppSettings
+
+    settings = AppSettings.at(tmp_path / "saved.ini")
+    first = make_main_window(settings=settings)
+    first.text_dock.show()
+    first.close()  # saves geometry and dock state
+    window = make_main_window(settings=AppSettings.at(tmp_path / "saved.ini"))
+    geometry, state = window.settings.window_state()
+    window.restore_layout(geometry, state)
+    assert window.text_dock.isVisible()
+    window.open_model(str(GRU), wait=True)
+    qtbot.waitUntil(lambda: window.workspace.trace is not None, timeout=10000)
+    window.tabs.setCurrentIndex(DEBUGGER_TAB)
+    view = window.debug_panel.step_view
+    dt = window.workspace.trace.layers[0].directions[0]
+    assert view._dt is dt and "z" in view.row_names
+    assert window.debug_panel.unit_inspector._dt is dt
