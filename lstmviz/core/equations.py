@@ -162,7 +162,10 @@ class _UnitValues(dict):
             arr = dt.gate_pre(name[4:])
         else:
             arr = getattr(dt, name, None) if not name.startswith("_") else None
-        if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == self._H:
+        # a full trace's ndarray or a bounded trace's lazy StepArray (recomputed on demand):
+        # both index [t, u]; an ndarray-only test named every line a "projection"
+        shape = getattr(arr, "shape", None)
+        if getattr(arr, "ndim", 0) == 2 and shape is not None and shape[1] == self._H:
             return float(arr[self._t, self._u])
         return None
 

@@ -1,0 +1,76 @@
+"""Views of a long run (issue 17's freezes): a step moves only the time plots' cursor (their
+curves are painted once and kept), and the inspector reads a bounded trace's lazy arrays as
+it reads a full trace's (no "projection" wording on a model without projection)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QGraphicsItem
+
+from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, run
+from lstmviz.core.checkpointed_trace import BoundedTrace
+from lstmviz.core.equations import explain
+
+T, D, H = 3000, 3, 6
+
+
+def _model() -> LSTMModel:
+    rng = np.random.default_rng(11)
+    lstm = LSTMDirection(rng.normal(0, 0.5, (4 * H, D)), rng.normal(0, 0.5, (4 * H, H)),
+                         rng.normal(0, 0.2, 4 * H))  # fmt: skip
+    return LSTMModel((LSTMLayer("lstm", (lstm,)),))
+
+
+def test_inspector_text_of_a_bounded_trace_is_the_full_traces() -> None:
+    model = _model()
+    x = np.random.default_rng(3).normal(size=(40, D)).astype(np.float32)
+    bounded = run(model, x, trace="bounded")
+    full = run(model, x, trace="full", engine=bounded.engine)
+    assert isinstance(bounded, BoundedTrace) and not isinstance(full, BoundedTrace)
+    bd, fd = bounded.layers[0].directions[0], full.layers[0].directions[0]
+    for t in (0, 1, 17, 39):
+        for u in range(H):
+            lines = explain(bd, t, u)
+            assert lines == explain(fd, t, u)
+            assert not any("projection" in line for _, line in lines), lines
+    c_line = next(line for gate, line in explain(bd, 17, 2) if line.startswith("c = "))
+    assert c_line.endswith(f"= {fd.c[17, 2]:.3f}") and "·" in c_line.split(" = ")[2]
+
+
+@pytest.fixture
+def long_window(make_main_window, monkeypatch, qtbot):
+    monkeypatch.setenv("LSTMVIZ_FULL_TRACE_LIMIT", "1000")  # any run is bounded
+    model = _model()
+    x = np.random.default_rng(2).normal(size=(T, D)).astype(np.float32)
+    window = make_main_window()
+    window.set_model(model)
+    window.tabs.setCurrentIndex(
+        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
+    )
+    assert window.set_sequence(x)
+    panel = window.debug_panel
+    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == T, timeout=30_000)
+    return window, panel
+
+
+def test_a_step_moves_the_cursor_and_redraws_no_curve(long_window, qtbot, monkeypatch) -> None:
+    window, panel = long_window
+    assert isinstance(panel.trace, BoundedTrace)
+    tp = panel.time_plots
+    panel.views.setCurrentWidget(tp)
+    qtbot.waitUntil(lambda: bool(tp.gate_lines), timeout=10_000)
+    curves = [*tp.gate_lines.values(), *tp.state_lines.values(), *tp.input_plot.lines]
+    assert curves
+    cache = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    assert all(line.curve.cacheMode() == cache for line in curves)
+    qtbot.wait(200)  # the first paint and the refiner's range check are done
+    calls: list[object] = []
+    for line in curves:
+        monkeypatch.setattr(line, "setData", lambda *a, _l=line, **k: calls.append(_l))
+        monkeypatch.setattr(line.curve, "setData", lambda *a, _l=line, **k: calls.append(_l))
+    for t in (1, 2, T - 1, 0, T // 2):
+        window.go_to_step(t)
+        qtbot.wait(5)
+        assert all(c.value() == t for c in tp._cursors)
+    assert calls == []
