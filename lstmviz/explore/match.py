@@ -110,8 +110,8 @@ def match(
         exact, n_on, n_extra = _exact(
             states, idx, mask, units, cand, L, method, n_sel, query_values
         )
-        exact = np.round(exact, SCORE_DECIMALS)  # ulps of the run's rounding are ties
-        order = np.lexsort((cand, -soft[cand], -exact))  # exact, then soft, then position
+        key = np.round(exact, SCORE_DECIMALS)  # ulps of the run's rounding are ties
+        order = np.lexsort((cand, -soft[cand], -key))  # exact, then soft, then position
         chosen = _distinct(cand[order], L, top)
         if len(chosen) >= top or n_valid <= M or 16 * first <= M:
             break
