@@ -87,9 +87,34 @@ def build_explore_panel(window: MainWindow) -> ExplorePanel:
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # never a horizontal scroll bar: the dock is kept as wide as the panel's minimum
+        # (docked beside Details at 1400 × 900 its buttons were cut off, "Sele", "Match in corp")
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(window._explore_panel)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        window.explore_dock.setMinimumWidth(window._explore_panel.minimumSizeHint().width() + bar)
         window.explore_dock.setWidget(scroll)
+        place_explore_dock(window)
     return window._explore_panel
+
+
+def place_explore_dock(window: MainWindow) -> None:
+    """A sensible place on its first show: tabbed with the Details dock when that shows on
+    the right (stacked under it, only the panel's top rows showed), a third of the window wide."""
+    dock, details = window.explore_dock, getattr(window, "side_dock", None)
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    if (
+        details is not None
+        and details.isVisible()
+        and not details.isFloating()
+        and window.dockWidgetArea(details) == right
+        and window.dockWidgetArea(dock) == right
+        and not dock.isFloating()
+    ):
+        window.tabifyDockWidget(details, dock)
+        dock.raise_()
+    width = max(dock.minimumWidth(), window.width() // 3)
+    window.resizeDocks([dock], [width], Qt.Orientation.Horizontal)
 
 
 def show_text(window: MainWindow) -> None:

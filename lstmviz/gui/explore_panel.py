@@ -56,7 +56,9 @@ class ExplorePanel(QWidget):
         self.start_box, self.stop_box = QSpinBox(), QSpinBox()
         for box in (self.start_box, self.stop_box):
             box.setRange(0, 10**9)
-            box.editingFinished.connect(self._on_span_boxes_edited)
+            box.setKeyboardTracking(False)  # the pair is checked when a box is left, not per key
+        self.start_box.editingFinished.connect(lambda: self._on_span_boxes_edited(start=True))
+        self.stop_box.editingFinished.connect(lambda: self._on_span_boxes_edited(start=False))
         span_row = QHBoxLayout()
         span_row.addWidget(self.start_box)
         span_row.addWidget(QLabel("to"))
@@ -83,8 +85,10 @@ class ExplorePanel(QWidget):
         self.select_button = QPushButton("Select units")
         self.select_button.setToolTip("Units at or above the threshold at every step of the span")
         self.select_button.clicked.connect(self.select_units)
-        off_row.addWidget(self.select_button)
+        off_row.addStretch(1)
         grid.addLayout(off_row, 3, 1)
+        # the button on a row of its own: beside the boxes it was cut off in a docked panel
+        grid.addWidget(self.select_button, 4, 1, Qt.AlignmentFlag.AlignRight)
         self.quantity_box = QComboBox()
         fill_quantity_box(self.quantity_box, workspace, self.selection.quantity)
         self.quantity_box.setToolTip("What the units are selected, plotted and matched by")
@@ -96,8 +100,8 @@ class ExplorePanel(QWidget):
         self.expression = QLineEdit()
         self.expression.setPlaceholderText("or a condition: h > 0.5, |c| > 2 in units 0-31 …")
         self.expression.returnPressed.connect(self.select_by_expression)
-        grid.addWidget(QLabel("Condition"), 4, 0)
-        grid.addWidget(self.expression, 4, 1)
+        grid.addWidget(QLabel("Condition"), 5, 0)
+        grid.addWidget(self.expression, 5, 1)
         outer.addLayout(grid)
 
         split = QSplitter(Qt.Orientation.Vertical)
@@ -125,15 +129,17 @@ class ExplorePanel(QWidget):
         self.match_button = QPushButton("Match in corpus")
         self.match_button.clicked.connect(self.run_match)
         match_row.addWidget(self.match_button)
+        bl.addLayout(match_row)
+        progress_row = QHBoxLayout()  # a row of its own: the panel stays narrow when docked
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
         self.progress.setVisible(False)
-        match_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.progress, 1)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(session.cancel_query)
-        match_row.addWidget(self.cancel_button)
-        bl.addLayout(match_row)
+        progress_row.addWidget(self.cancel_button)
+        bl.addLayout(progress_row)
         self.where = QLabel()
         self.where.setWordWrap(True)
         bl.addWidget(self.where)
@@ -220,8 +226,14 @@ class ExplorePanel(QWidget):
     def _on_threshold_slider_changed(self, value: int) -> None:
         self.threshold_label.setText(f"{value / SLIDER_STEPS:+.2f}")
 
-    def _on_span_boxes_edited(self) -> None:
-        self.selection.set_span(self.start_box.value(), self.stop_box.value() + 1)
+    def _on_span_boxes_edited(self, start: bool = True) -> None:
+        """The pair is made valid when one box is left: the box just edited keeps its value
+        and the other follows (start 10 typed while "to" is 0 selects 10 to 10, not 1 to 9)."""
+        lo, hi = self.start_box.value(), self.stop_box.value()
+        if lo > hi:
+            lo, hi = (lo, lo) if start else (hi, hi)
+        self.selection.set_span(lo, hi + 1)
+        self._on_selection_field(Field.SPAN)  # the boxes show the pair kept
 
     def _on_unit_list_selection_changed(self) -> None:
         rows = [self.unit_list.row(item) for item in self.unit_list.selectedItems()]

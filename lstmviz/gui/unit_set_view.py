@@ -27,6 +27,10 @@ from lstmviz.workspace.unit_selection import Field, activity_order, unit_values
 
 MAX_LINES = 64  # more lines than this are a grey mass: the heatmap shows the rest
 MAX_POINTS = 4000  # per line: a longer run is thinned (the heatmap keeps every step)
+EMPTY_MESSAGE = (
+    "No units selected: drag over the text (or set Steps), then press Select units; "
+    "or pick units in the list"
+)
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
 
@@ -77,6 +81,14 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             plot.addItem(region)
             self.regions.append(region)
         self.heat_plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # with nothing to draw, a message in place of the plots: an empty shaded 0-1 axis
+        # looked like data (a new user read it as a unit at 0 over one step)
+        self.empty_text = pg.TextItem(anchor=(0.5, 0.5), color=ps.FOREGROUND)
+        self.empty_text.setPos(0.5, 0.5)
+        self.empty_text.setZValue(20)
+        self.line_plot.addItem(self.empty_text, ignoreBounds=True)
+        self.empty = False
+        self._show_empty(EMPTY_MESSAGE)
         workspace.subscribe((Change.TRACE, Change.SELECTION, Change.SEQUENCE), self._update_data)
         workspace.subscribe(Change.STEP, self._update_step)
         self.selection.subscribe(self._on_selection_field)
@@ -100,7 +112,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
     def _update_span(self) -> None:
         span = self.selection.span
         for region in self.regions:
-            region.setVisible(span is not None)
+            region.setVisible(span is not None and not self.empty)
             if span is not None:
                 region.blockSignals(True)
                 region.setRegion((span[0] - 0.5, span[1] - 0.5))
@@ -120,17 +132,17 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             self.rows = []
             self.image.clear()
             self._set_lines(np.zeros((0, 0)), [])  # hidden, kept for the next run
-            what = "computing the run…" if units else "no units selected"
-            ps.fit_title(self.line_plot, f"units over time ({what})")
+            self._show_empty("Computing the run…" if units else EMPTY_MESSAGE)
             return
         if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
             self.values = None
             self.rows = []
             self.image.clear()
             self._set_lines(np.zeros((0, 0)), [])
-            ps.fit_title(self.line_plot, f"units over time (not drawn: a run of "
-                         f"{trace.n_steps:,} steps keeps only checkpoints)")  # fmt: skip
+            self._show_empty(f"Units over time not drawn: a run of {trace.n_steps:,} steps "
+                             "keeps only checkpoints")  # fmt: skip
             return
+        self._show_plots()
         all_values = unit_values(trace, s.layer, s.direction, q)
         units = [u for u in units if u < all_values.shape[1]]
         self.rows = activity_order(all_values, units)
@@ -156,6 +168,32 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         ps.fit_title(self.line_plot, html.escape(title))
         self._update_step(None)
         self._update_span()
+
+    def _show_empty(self, message: str) -> None:
+        """``message`` in an empty frame: no axes, no heatmap, no span or step marker."""
+        self.empty = True
+        self.empty_text.setText(message)
+        self.empty_text.setTextWidth(max(160, self.width() - 40))
+        self.empty_text.show()
+        self.line_plot.setTitle("")
+        self.line_plot.setXRange(0, 1, padding=0)
+        self.line_plot.setYRange(0, 1, padding=0)
+        for name in ("left", "bottom"):
+            self.line_plot.hideAxis(name)
+        for item in (*self.cursors, *self.regions):
+            item.hide()
+        self.heat_plot.hide()
+
+    def _show_plots(self) -> None:
+        if not self.empty:
+            return
+        self.empty = False
+        self.empty_text.hide()
+        for name in ("left", "bottom"):
+            self.line_plot.showAxis(name)
+        for item in self.cursors:
+            item.show()
+        self.heat_plot.show()
 
     def _set_lines(self, values: np.ndarray, units: list[int]) -> None:
         """One curve per colour, each holding every tenth unit as separate segments

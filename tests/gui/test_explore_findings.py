@@ -77,3 +77,71 @@ def test_gui_matches_equal_the_readme_snippet(brackets, monkeypatch):
     # the README's comment prints what the snippet gives
     shown = "{" + ", ".join(f"'{k}': {v:.2g}" for k, v in rates.items()) + "}"
     assert f"notes.hit_rates(matches)  # {shown}" in _readme_snippet(), shown
+
+
+@pytest.fixture
+def docked(make_main_window, qtbot):
+    """The model and its sequence opened by hand at 1400 × 900, the Details dock showing, then
+    View ▸ Select and match (the dock's own place, not the example's layout)."""
+    from lstmviz.gui.explore_dock import build_explore_panel
+    from lstmviz.resources import example
+
+    ex = example("brackets")
+    window = make_main_window(size=(1400, 900))
+    window.open_model(ex.model, wait=True)
+    assert window.workspace.model is not None
+    assert window.open_sequence(ex.sequence)
+    window.side_dock.show()
+    window.explore_dock.toggleViewAction().trigger()
+    build_explore_panel(window)
+    qtbot.waitUntil(lambda: window.explore_dock.isVisible(), timeout=5000)
+    qtbot.wait(50)
+    return window
+
+
+def test_docked_panel_is_not_cut_off(docked):
+    window = docked
+    panel, dock = window.explore_panel, window.explore_dock
+    scroll = dock.widget()
+    viewport = scroll.viewport()
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert viewport.width() >= panel.minimumSizeHint().width()
+    for button in (panel.select_button, panel.match_button, panel.stop_box):
+        right = button.mapTo(viewport, button.rect().topRight()).x()
+        assert right <= viewport.width(), button.text() if hasattr(button, "text") else button
+        assert button.width() >= button.minimumSizeHint().width()
+    # not squashed under Details: the unit plots and the match list get room
+    assert dock.height() >= 600, dock.height()
+    assert panel.matches.height() >= 120 and panel.unit_set_view.height() >= 160
+
+
+def test_steps_start_takes_10_while_to_is_0(docked, qtbot):
+    from PySide6.QtCore import Qt
+
+    panel, selection = docked.explore_panel, docked.explore.selection
+    assert panel.stop_box.value() == 0
+    panel.start_box.setFocus()
+    panel.start_box.selectAll()
+    qtbot.keyClicks(panel.start_box, "10")
+    qtbot.keyClick(panel.start_box, Qt.Key.Key_Return)
+    assert panel.start_box.value() == 10
+    assert selection.span == (10, 11)
+    panel.stop_box.selectAll()
+    qtbot.keyClicks(panel.stop_box, "14")
+    qtbot.keyClick(panel.stop_box, Qt.Key.Key_Return)
+    assert selection.span == (10, 15)
+    assert (panel.start_box.value(), panel.stop_box.value()) == (10, 14)
+
+
+def test_unit_plot_without_units_says_so(docked, qtbot):
+    view = docked.explore_panel.unit_set_view
+    assert not docked.explore.selection.units
+    assert view.empty and view.empty_text.isVisible()
+    assert "No units selected" in view.empty_text.textItem.toPlainText()
+    assert not view.heat_plot.isVisible()
+    assert not any(r.isVisible() for r in view.regions)  # no shaded 0-1 span
+    assert not view.line_plot.getAxis("left").isVisible()
+    docked.explore.selection.set_units([3, 4])
+    docked.workspace.ensure_trace(wait=True)
+    qtbot.waitUntil(lambda: not view.empty, timeout=5000)
+    assert view.heat_plot.isVisible() and not view.empty_text.isVisible()
