@@ -173,7 +173,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         """``message`` in an empty frame: no axes, no heatmap, no span or step marker."""
         self.empty = True
         self.empty_text.setText(message)
-        self.empty_text.setTextWidth(max(160, self.width() - 40))
+        self._fit_empty_text()
         self.empty_text.show()
         self.line_plot.setTitle("")
         self.line_plot.setXRange(0, 1, padding=0)
@@ -183,6 +183,16 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         for item in (*self.cursors, *self.regions):
             item.hide()
         self.heat_plot.hide()
+
+    def _fit_empty_text(self) -> None:
+        """Wrap the message to the widget's width (it was cut off at both ends when the
+        dock got narrower than the width it was made at)."""
+        self.empty_text.setTextWidth(max(120, self.width() - 60))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "empty", False):  # pyqtgraph resizes during its own __init__
+            self._fit_empty_text()
 
     def _show_plots(self) -> None:
         if not self.empty:

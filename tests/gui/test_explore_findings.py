@@ -138,6 +138,8 @@ def test_unit_plot_without_units_says_so(docked, qtbot):
     assert not docked.explore.selection.units
     assert view.empty and view.empty_text.isVisible()
     assert "No units selected" in view.empty_text.textItem.toPlainText()
+    # wrapped to the docked width, not cut off at both ends
+    assert view.empty_text.textItem.boundingRect().width() <= view.width()
     assert not view.heat_plot.isVisible()
     assert not any(r.isVisible() for r in view.regions)  # no shaded 0-1 span
     assert not view.line_plot.getAxis("left").isVisible()
