@@ -373,6 +373,7 @@ class DebugPanel(QWidget):
         if not ws.hits and self.hit_banner.isVisible():
             self.hit_banner.hide()  # a note belongs to the step it was said at
         self.controls.show_step(t, ws.trace.n_steps)
+        self._show_run_pending()
         self.step_changed.emit(t)
 
     def _update_hit(self, _event: Event) -> None:
@@ -389,6 +390,26 @@ class DebugPanel(QWidget):
         self.busy_label.show_jobs(tuple(ws.jobs.values()))
         if ws.trace is None and ws.model is not None:
             self._show_computing()
+        elif ws.trace is not None:
+            self.controls.show_step(ws.step, ws.trace.n_steps)
+            self._show_run_pending()
+
+    def _show_run_pending(self) -> None:
+        """A new run is computing while the previous one is still shown (it stays until the
+        new one is in, or comes back if that fails): the step range says so and the slider
+        rests, rather than offer "step 49 of 0–49" beside "1000000 steps… 63 %"."""
+        ws = self.workspace
+        pending = "run" in ws.jobs
+        self.controls.slider.setEnabled(not pending)
+        if pending:
+            steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
+            self.controls.step_label.setText(f"computing{steps}…")
+            self.controls.step_label.setToolTip(
+                f"step {ws.step} of the previous run (0–{ws.trace.n_steps - 1}) is shown"
+                " until the new run is in"
+            )
+        else:
+            self.controls.step_label.setToolTip("")
 
     def _show_computing(self) -> None:
         """No run to show yet: say whether one is computing or was cancelled (the next step

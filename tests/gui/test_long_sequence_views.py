@@ -74,3 +74,21 @@ def test_a_step_moves_the_cursor_and_redraws_no_curve(long_window, qtbot, monkey
         qtbot.wait(5)
         assert all(c.value() == t for c in tp._cursors)
     assert calls == []
+
+
+def test_while_a_new_run_computes_the_range_says_computing(long_window, qtbot) -> None:
+    window, panel = long_window
+    ws, c = panel.workspace, panel.controls
+    window.go_to_step(49)
+    assert c.step_label.text() == f"step 49 of 0–{T - 1}" and c.slider.isEnabled()
+    window.runner.inline_cost = 0  # in a worker, as a long run is
+    longer = np.random.default_rng(4).normal(size=(2 * T, D)).astype(np.float32)
+    assert window.set_sequence(longer)
+    assert "run" in ws.jobs and ws.trace.n_steps == T  # the previous run is still shown
+    assert c.step_label.text() == f"computing {2 * T} steps…"
+    assert not c.slider.isEnabled()
+    window.go_to_step(50)  # a step meanwhile does not bring the old range back
+    assert c.step_label.text() == f"computing {2 * T} steps…"
+    qtbot.waitUntil(lambda: ws.trace.n_steps == 2 * T and not ws.jobs, timeout=30_000)
+    assert c.step_label.text() == f"step {ws.step} of 0–{2 * T - 1}"
+    assert c.slider.isEnabled() and c.slider.maximum() == 2 * T - 1
