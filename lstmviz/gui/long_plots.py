@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, QTimer
+from PySide6.QtWidgets import QGraphicsItem
 
 from lstmviz.core.trace_windows import MinMax, StepArray
 
@@ -38,14 +39,37 @@ def input_of(trace: Any) -> Any:
 
 
 def refiner_for(plots: Any, trace: Any) -> Refiner | None:
-    """A new ``Refiner`` on the time plots' first plot for a bounded trace (the previous one
-    detached), else None."""
+    """A new ``Refiner`` on the time plots' first plot for a bounded trace or a full one of
+    more than ``EXACT_STEPS`` steps (the previous one detached), else None. One path for
+    both: a full trace's 200,000-point curves, even downsampled by pyqtgraph ("peak"), were
+    zigzags of thousands of long strokes that took ~0.7 s to paint when the tab was shown."""
     old = getattr(plots, "_refiner", None)
     if old is not None:
         old.detach()
-    if not getattr(trace, "bounded", False) or not plots._plots:
+    long = getattr(trace, "bounded", False) or trace.n_steps > EXACT_STEPS
+    if not long or not plots._plots:
         return None
     return Refiner(plots._plots[0], trace.n_steps)
+
+
+def full_steps(values: Any, name: str = "values") -> StepArray:
+    """A full trace's ``(T, n)`` array as a step array whose envelope (min and max per block
+    of steps, at most ``MAX_COLUMNS`` blocks) is computed on first use, like a bounded
+    trace's overview."""
+    arr = np.asarray(values)
+    T, n = arr.shape
+    block = max(1, -(-T // MAX_COLUMNS))
+    kept: list[MinMax] = []
+
+    def envelope() -> MinMax:
+        if not kept:
+            idx = np.arange(0, T, block)
+            lo = np.minimum.reduceat(arr, idx, axis=0)  # NaN propagates: a NaN block shows
+            hi = np.maximum.reduceat(arr, idx, axis=0)
+            kept.append(MinMax(block, lo, hi))
+        return kept[0]
+
+    return StepArray(name, T, n, arr.dtype, lambda a, b: arr[a:b], envelope=envelope)
 
 
 #: Most envelope columns drawn: a zigzag of long strokes per column is costly to paint
@@ -106,11 +130,15 @@ class Refiner(QObject):
         self._images.clear()
         self._timer.stop()
 
-    def line(self, item: pg.PlotDataItem, values: StepArray, col: int) -> None:
+    def line(self, item: pg.PlotDataItem, values: Any, col: int) -> None:
+        if not is_bounded(values):  # a full trace's array: only this column's envelope
+            values, col = full_steps(np.asarray(values)[:, col : col + 1]), 0
         self._lines[id(item)] = (item, values, col)
         self._draw_line(item, values, col, self._exact)
 
-    def image(self, item: pg.ImageItem, values: StepArray) -> None:
+    def image(self, item: pg.ImageItem, values: Any) -> None:
+        if not is_bounded(values):
+            values = full_steps(values)
         self._images[id(item)] = (item, values)
         self._draw_image(item, values, self._exact)
 
@@ -137,8 +165,14 @@ class Refiner(QObject):
                    span: tuple[int, int] | None) -> None:  # fmt: skip
         mm = values.envelope()
         if span is None and mm is not None:
+            # painted once into a pixmap and blitted after: a step moves only the cursor, but
+            # the repaint it caused stroked every envelope again (~12 ms a line, ~0.1 s a step
+            # with 8 lines). Only here: on exact values, partly redrawn after a zoom, Qt's
+            # device cache kept stale pixels at the plot's edge.
+            item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setData(*envelope_xy(mm, self.n_steps, col))
             return
+        item.curve.setCacheMode(QGraphicsItem.CacheMode.NoCache)
         a, b = span if span is not None else (0, min(self.n_steps, EXACT_STEPS))
         item.setData(np.arange(a, b, dtype=float), np.asarray(values[a:b])[:, col])
 

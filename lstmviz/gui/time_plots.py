@@ -14,7 +14,7 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QTimer, Signal
-from PySide6.QtWidgets import QGraphicsItem, QWidget
+from PySide6.QtWidgets import QWidget
 
 from lstmviz.core.model import MergeMode, OutputOrder
 from lstmviz.core.trace import Trace
@@ -71,7 +71,7 @@ class _SeriesPlot:
                     refiner.line(line, values, j)
                 else:
                     line = self.plot.plot(t, values[:, j], pen=pen)
-                self.lines.append(cached(line))
+                self.lines.append(line)
             if n > 1:  # one line needs no key
                 key = ps.color_key([(_FEATURE_COLORS[j], f"{prefix}[{j}]") for j in range(n)])
             self.plot.getAxis("left").setLabel("value", color=ps.FOREGROUND)
@@ -335,7 +335,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
         for line in self.state_lines.values():
             states.removeItem(line)
         self.gate_lines = {
-            r.name: cached(gates.plot(pen=ps.pen(cell_rows.colour(cell, r.name)), name=r.name))
+            r.name: gates.plot(pen=ps.pen(cell_rows.colour(cell, r.name)), name=r.name)
             for r in gate_rows
         }
         dash = pg.QtCore.Qt.PenStyle.DashLine
@@ -344,7 +344,7 @@ class TimePlots(pg.GraphicsLayoutWidget):
             last = k == len(state_rows) - 1
             style = {"style": dash} if r.kind == "signed" and not last else {}
             pen = ps.pen(cell_rows.colour(cell, r.name), width=2 if last else 1.5, **style)
-            self.state_lines[r.name] = cached(states.plot(pen=pen, name=_line_name(r)))
+            self.state_lines[r.name] = states.plot(pen=pen, name=_line_name(r))
         self._line_cell = cell
 
     def set_breakpoint_steps(self, steps: np.ndarray) -> None:
@@ -361,15 +361,6 @@ class TimePlots(pg.GraphicsLayoutWidget):
         if self._trace is not None:
             t = round(line.value())
             self.step_requested.emit(min(max(t, 0), self._trace.n_steps - 1))
-
-
-def cached(line: pg.PlotDataItem) -> pg.PlotDataItem:
-    """``line`` painted once into a pixmap and blitted after: a step moves only the cursor,
-    but the repaint it causes redrew every curve (an envelope's zigzag of 1,200 long strokes
-    ~12 ms a line, ~0.1 s a step with 8 lines); the pixmap is redrawn when the data or the
-    view's range changes (pan, zoom, resize)."""
-    line.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-    return line
 
 
 def output_limits(trace: Trace) -> tuple[float, list[float], float]:

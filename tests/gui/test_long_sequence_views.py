@@ -92,3 +92,43 @@ def test_while_a_new_run_computes_the_range_says_computing(long_window, qtbot) -
     qtbot.waitUntil(lambda: ws.trace.n_steps == 2 * T and not ws.jobs, timeout=30_000)
     assert c.step_label.text() == f"step {ws.step} of 0–{2 * T - 1}"
     assert c.slider.isEnabled() and c.slider.maximum() == 2 * T - 1
+
+
+def test_a_long_full_trace_is_drawn_as_envelopes_like_a_bounded_one(
+    make_main_window, monkeypatch, qtbot
+) -> None:
+    from lstmviz.gui.long_plots import EXACT_STEPS, MAX_COLUMNS
+
+    monkeypatch.setenv("LSTMVIZ_FULL_TRACE_LIMIT", str(10**10))  # a full trace
+    n = 3 * EXACT_STEPS
+    model = _model()
+    x = np.random.default_rng(6).normal(size=(n, D)).astype(np.float32)
+    window = make_main_window()
+    window.set_model(model)
+    window.tabs.setCurrentIndex(
+        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
+    )
+    assert window.set_sequence(x)
+    panel = window.debug_panel
+    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == n, timeout=30_000)
+    assert not isinstance(panel.trace, BoundedTrace)
+    tp = panel.time_plots
+    panel.views.setCurrentWidget(tp)
+    panel.workspace.select(layer=0, unit=2)
+    qtbot.waitUntil(lambda: bool(tp.gate_lines), timeout=10_000)
+    assert tp.gate_lines["f"].curve.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache
+    f = panel.trace.layers[0].directions[0].f[:, 2]
+    line = tp.gate_lines["f"]
+    block = -(-n // MAX_COLUMNS)
+    assert len(line.yData) == 2 * -(-n // block)  # one min and one max per column
+    starts = range(0, n, block)
+    np.testing.assert_array_equal(line.yData[0::2], [f[a : a + block].min() for a in starts])
+    np.testing.assert_array_equal(line.yData[1::2], [f[a : a + block].max() for a in starts])
+    x_max = [x[a : a + block, 0].max() for a in starts]
+    np.testing.assert_array_equal(tp.input_plot.lines[0].yData[1::2], x_max)
+    tp._plots[0].setXRange(100, 300, padding=0)  # zoomed in: the exact values
+    qtbot.waitUntil(lambda: len(line.yData) < 400, timeout=5_000)
+    # exact values are not kept in a device pixmap (it kept stale pixels after a zoom)
+    assert line.curve.cacheMode() == QGraphicsItem.CacheMode.NoCache
+    a = int(line.xData[0])
+    np.testing.assert_array_equal(line.yData, f[a : a + len(line.yData)])
