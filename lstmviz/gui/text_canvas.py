@@ -8,6 +8,7 @@ are thin strips under each token; the current step is framed, the selected span 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -208,7 +209,10 @@ class TextCanvas(QWidget):
         generation, widths, breaks = self._generation, self._widths, self._breaks
 
         def work() -> None:  # a long text re-wrapped for a new width: off the GUI thread
-            self._wrapped.emit(generation, (width, wrap(widths, breaks, width)))
+            laid = (width, wrap(widths, breaks, width))
+            # the window may close while this wraps; then there is nobody to tell
+            with contextlib.suppress(RuntimeError):
+                self._wrapped.emit(generation, laid)
 
         threading.Thread(target=work, name="lstmviz-text-wrap", daemon=True).start()
 

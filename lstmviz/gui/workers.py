@@ -9,6 +9,7 @@ queued signals, so views are only ever touched from the GUI thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -30,6 +31,13 @@ class WorkerSignals(QObject):
     progressed = Signal(float)
 
 
+def _emit(signal, *args: object) -> None:
+    """Emit from a worker thread; after the window closed (its signal objects deleted) the
+    result has no reader, and saying so is not an error."""
+    with contextlib.suppress(RuntimeError):
+        signal.emit(*args)
+
+
 class JobRunnable(QRunnable):
     """Executes one ``Job`` off the GUI thread; ``signals`` carry its progress and result."""
 
@@ -40,11 +48,8 @@ class JobRunnable(QRunnable):
         self.setAutoDelete(False)
 
     def run(self) -> None:
-        if self.job.cancelled:
-            self.signals.finished.emit(None, None)
-            return
-        result, error = self.job.execute()
-        self.signals.finished.emit(result, error)
+        result, error = (None, None) if self.job.cancelled else self.job.execute()
+        _emit(self.signals.finished, result, error)
 
 
 class QtRunner(QObject):
@@ -65,7 +70,7 @@ class QtRunner(QObject):
         runnable = JobRunnable(job)
         gui_progress = job.on_progress
         # report() runs in the worker thread: hand the progress over as a queued signal
-        job.on_progress = lambda j: runnable.signals.progressed.emit(j.progress)
+        job.on_progress = lambda j: _emit(runnable.signals.progressed, j.progress)
         if gui_progress is not None:
             runnable.signals.progressed.connect(lambda _p, j=job: gui_progress(j))
         runnable.signals.finished.connect(
