@@ -259,7 +259,7 @@ def _warm_up(run_steps: Callable[..., None], projection: bool) -> None:
 
 def _team_sync() -> tuple[np.ndarray, int, int]:
     """A team of one (its barriers never wait): the argument types of a real call."""
-    return np.zeros(24, np.int64), 0, 1
+    return np.zeros(_threads._SYNC_LEN, np.int64), 0, 1
 
 
 def _warm_up_team(lstm_team: Callable[..., bool], projection: bool) -> None:

@@ -31,7 +31,9 @@ import numpy as np
 #: H = 128 (256 KiB) runs no faster on two threads, H = 256 (1 MiB) ~1.6× faster).
 MIN_BYTES_PER_THREAD = 1 << 19
 
-_SYNC_LEN = 24  # int64: counter, abort flag, "thread 0 alone" (threads_kernels), a line apart
+#: int64: counter, abort flag, "thread 0 alone" for even and odd steps (threads_kernels), each
+#: a cache line apart
+_SYNC_LEN = 32
 _ABORT = 8
 
 

@@ -175,14 +175,20 @@ def _end_of_step(sync, target, s, slow):
     team goes on. A thread whose waits were often slow asks for "alone" before it arrives, so
     every thread sees the request once the barrier lets it through, when all have finished
     step ``s``."""
+    # One "alone" slot per step parity: a fast thread may already ask at the end of step s + 1
+    # while a slow one is still reading the answer for step s; with one slot the slow one
+    # took that later request for step s, returned, and left the fast one spinning at the
+    # next barrier forever. Asking again in this slot needs the end of step s + 2, which no
+    # thread reaches before every thread has passed step s + 1's barrier, after its read.
+    slot = _SOLO + 8 * (s & 1)
     if slow >= SLOW_LIMIT and slow * SLOW_SHARE > s:
-        _atomic_add(sync, _SOLO, 1)
+        _atomic_add(sync, slot, 1)
     waited = _barrier(sync, target)
     if waited < 0:
         return -1, slow
     if s > 0:  # the first wait includes waking the workers
         slow += waited
-    return (1 if _atomic_load(sync, _SOLO) != 0 else 0), slow
+    return (1 if _atomic_load(sync, slot) != 0 else 0), slow
 
 
 @_njit(inline="always")
@@ -252,7 +258,7 @@ def lstm_team(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch, 
     T, H = act_c.shape
     G = 4 * H
     lanes = _checked_lanes(R, Hb, act_c, m, Wk, WpT)
-    if not (0 <= tid < n) or scratch.shape[0] != lanes or sync.shape[0] <= _SOLO:
+    if not (0 <= tid < n) or scratch.shape[0] != lanes or sync.shape[0] <= _SOLO + 8:
         raise ValueError("team arguments do not match the buffers")
     project = WpT.shape[0] > 0
     aligned = H % PACK_LANES == 0
@@ -311,7 +317,7 @@ def gru_team(G, Hb, Wk, bh, Wn, reverse, rh, sync, tid, n):
     T, H3 = G.shape
     H = H3 // 3
     lanes = _checked_gru(G, Hb, Wk, bh, Wn)
-    if H % PACK_LANES or not (0 <= tid < n) or sync.shape[0] <= _SOLO:
+    if H % PACK_LANES or not (0 <= tid < n) or sync.shape[0] <= _SOLO + 8:
         raise ValueError("team arguments do not match the buffers")
     if rh.shape[0] != H:
         raise ValueError("team arguments do not match the buffers")
@@ -383,7 +389,7 @@ def input_terms_team(Wxk, xa, out, first, col0, sync, tid, n):
     fits = Wxk.shape[1] == xa.shape[1] and Wxk.shape[2] == PACK_LANES
     if not fits or first < 0 or col0 < 0 or out.shape[0] < first + T:
         raise ValueError("packed W_x does not match the buffers")
-    if out.shape[1] < col0 + cols or not (0 <= tid < n) or sync.shape[0] <= _SOLO:
+    if out.shape[1] < col0 + cols or not (0 <= tid < n) or sync.shape[0] <= _SOLO + 8:
         raise ValueError("packed W_x does not match the buffers")
     b0, b1 = _share(Wxk.shape[0], tid, n)
     for jb in range(b0, b1):

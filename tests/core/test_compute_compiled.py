@@ -294,10 +294,11 @@ def test_the_parallel_kernel_is_chosen_only_where_it_pays():
 
 
 def test_parallel_input_terms_refuse_weights_that_do_not_fit_the_buffers():
-    from lstmviz.core import threads_kernels
+    from lstmviz.core import threads, threads_kernels
 
     def input_terms_parallel(Wxk, xa, R, first):  # one thread of a team of one
-        threads_kernels.input_terms_team(Wxk, xa, R, first, 16, np.zeros(24, np.int64), 0, 1)
+        sync = np.zeros(threads._SYNC_LEN, np.int64)
+        threads_kernels.input_terms_team(Wxk, xa, R, first, 16, sync, 0, 1)
 
     f32 = np.float32
     R, xa = np.zeros((4, 80), f32), np.zeros((3, 5), f32)  # H = 16: one block of 64 lanes
