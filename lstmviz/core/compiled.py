@@ -257,6 +257,21 @@ def _warm_up(run_steps: Callable[..., None], projection: bool) -> None:
     run_steps(R, Hb, act_c, m, Wk, WpT, nan, nan, False)
 
 
+def kernels_for(engine: str, applies: bool, T: int, dtype: np.dtype) -> Kernels | None:
+    """The compiled kernels when ``engine`` asks for them and they apply to a direction
+    (``applies``: its activations and options are the compiled loop's, float32); None runs
+    NumPy. ``engine="numba"`` without numba is an error, ``"auto"`` below
+    ``MIN_COMPILED_STEPS`` steps is NumPy (compiling would cost more than it saves)."""
+    if engine == "numpy" or dtype != np.float32 or not applies:
+        return None
+    if engine == "auto" and T < MIN_COMPILED_STEPS:
+        return None
+    kernels = recurrence()
+    if kernels is None and engine == "numba":
+        raise RuntimeError(f"engine='numba' is not available: {unavailable()}")
+    return kernels
+
+
 def _team_sync() -> tuple[np.ndarray, int, int]:
     """A team of one (its barriers never wait): the argument types of a real call."""
     return np.zeros(_threads._SYNC_LEN, np.int64), 0, 1

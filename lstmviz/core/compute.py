@@ -299,14 +299,7 @@ def _compiled_kernels(
     engine: Engine, w: LSTMDirection, T: int, dtype: np.dtype
 ) -> compiled.Kernels | None:
     """The compiled kernels when ``engine`` asks for them and they apply to this direction."""
-    if engine == "numpy" or dtype != np.float32 or not _fast_path(w):
-        return None
-    if engine == "auto" and T < compiled.MIN_COMPILED_STEPS:
-        return None
-    kernels = compiled.recurrence()
-    if kernels is None and engine == "numba":
-        raise RuntimeError(f"engine='numba' is not available: {compiled.unavailable()}")
-    return kernels
+    return compiled.kernels_for(engine, _fast_path(w), T, dtype)
 
 
 def _run_general(w: LSTMDirection, buf: _Buffers, dtype: np.dtype) -> None:

@@ -211,17 +211,10 @@ def run_gru_direction(
 
 
 def _kernels(engine: str, fast: bool, T: int, dtype: np.dtype) -> compiled.Kernels | None:
-    """The compiled kernels when ``engine`` asks for them and they apply (see ``compute``)."""
-    if engine == "numpy" or dtype != np.float32 or not fast:
-        return None
-    if engine == "auto" and T < compiled.MIN_COMPILED_STEPS:
-        return None
-    kernels = compiled.recurrence()
-    if kernels is None and engine == "numba":
-        raise RuntimeError(f"engine='numba' is not available: {compiled.unavailable()}")
-    if kernels is not None and kernels.gru_steps is None:
-        return None
-    return kernels
+    """The compiled kernels when ``engine`` asks for them and they apply, None when the GRU
+    kernel did not compile here."""
+    kernels = compiled.kernels_for(engine, fast, T, dtype)
+    return None if kernels is None or kernels.gru_steps is None else kernels
 
 
 def run_rnn_direction(

@@ -54,6 +54,16 @@ class CellTrace:
     def cell(self) -> CellDescription:
         return self.weights.cell  # type: ignore[no-any-return]
 
+    @cached_property
+    def z_x(self) -> FloatArray:
+        """``(T, gates·H)`` input contribution ``x_t W_xᵀ`` (every cell's, in its gate order)."""
+        return self.x @ self.weights.W_x.astype(self.b.dtype, copy=False).T
+
+    @cached_property
+    def z_h(self) -> FloatArray:
+        """``(T, gates·H)`` recurrent contribution ``h_(t-1) W_hᵀ``."""
+        return self.h_prev @ self.weights.W_h.astype(self.b.dtype, copy=False).T
+
     @property
     def reverse(self) -> bool:
         return bool(self.weights.reverse)
@@ -192,16 +202,6 @@ class DirectionTrace(CellTrace):
     h: FloatArray  # (T, out)
     h_prev: FloatArray  # (T, out)
     c_prev: FloatArray  # (T, H)
-
-    @cached_property
-    def z_x(self) -> FloatArray:
-        """``(T, 4H)`` input contribution ``x_t W_xᵀ``."""
-        return self.x @ self.weights.W_x.astype(self.b.dtype, copy=False).T
-
-    @cached_property
-    def z_h(self) -> FloatArray:
-        """``(T, 4H)`` recurrent contribution ``h_{t-1} W_hᵀ``."""
-        return self.h_prev @ self.weights.W_h.astype(self.b.dtype, copy=False).T
 
     @cached_property
     def peep(self) -> FloatArray | None:

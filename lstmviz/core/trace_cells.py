@@ -39,16 +39,6 @@ class GRUDirectionTrace(CellTrace):
     h_prev: FloatArray
 
     @cached_property
-    def z_x(self) -> FloatArray:
-        """``(T, 3H)`` input contribution ``x_t W_xᵀ``."""
-        return self.x @ self.weights.W_x.astype(self.b.dtype, copy=False).T
-
-    @cached_property
-    def z_h(self) -> FloatArray:
-        """``(T, 3H)`` recurrent contribution ``h_(t-1) W_hᵀ``."""
-        return self.h_prev @ self.weights.W_h.astype(self.b.dtype, copy=False).T
-
-    @cached_property
     def cand_h(self) -> FloatArray:
         """``(T, H)`` the candidate's recurrent term (class docstring)."""
         w, dtype = self.weights, self.b.dtype
@@ -82,14 +72,6 @@ class RNNDirectionTrace(CellTrace):
     @property
     def n(self) -> FloatArray:
         return self.h
-
-    @cached_property
-    def z_x(self) -> FloatArray:
-        return self.x @ self.weights.W_x.astype(self.b.dtype, copy=False).T
-
-    @cached_property
-    def z_h(self) -> FloatArray:
-        return self.h_prev @ self.weights.W_h.astype(self.b.dtype, copy=False).T
 
     @cached_property
     def pre(self) -> FloatArray:
