@@ -178,7 +178,12 @@ def check(window) -> None:
     assert 0 <= t < trace.n_steps
     dt = trace.layers[s.layer].directions[s.direction]
     assert c.slider.value() == t and c.slider.maximum() == trace.n_steps - 1
-    assert c.step_label.text() == f"step {t} of 0–{trace.n_steps - 1}"
+    if "run" in ws.jobs:  # the previous run stays shown while the next one computes: the
+        # range says so and the slider rests (never "step 49 of 0–49" beside "63 %")
+        steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
+        assert c.step_label.text() == f"computing{steps}…" and not c.slider.isEnabled()
+    else:
+        assert c.step_label.text() == f"step {t} of 0–{trace.n_steps - 1}"
     # This step
     sv = panel.step_view
     assert sv._dt is dt
