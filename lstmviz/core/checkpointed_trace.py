@@ -118,6 +118,20 @@ class BoundedDirectionTrace(CellTrace):
             return None
         if name not in self._widths:
             raise AttributeError(f"{type(self).__name__} has no {name!r}")
+        return self._steps(name)
+
+    # CellTrace computes these from whole arrays (``h_prev @ W_hᵀ``); here they are rows
+    # recomputed on demand like every other per-step array (found shadowing __getattr__:
+    # the debugger's first look at a 10⁵-step bounded run asked for all of h_prev at once).
+    @property  # type: ignore[override]
+    def z_x(self) -> StepArray:
+        return self._steps("z_x")
+
+    @property  # type: ignore[override]
+    def z_h(self) -> StepArray:
+        return self._steps("z_h")
+
+    def _steps(self, name: str) -> StepArray:
         arr = self._arrays.get(name)
         if arr is None:
             owner, k, d = self._owner, self._k, self._d

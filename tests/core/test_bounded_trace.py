@@ -14,7 +14,7 @@ from lstmviz.core.checkpointed_trace import BoundedTrace, run_bounded, wants_bou
 from lstmviz.core.debugger import Debugger
 from lstmviz.core.dense import DenseLayer
 from lstmviz.core.model import MergeMode, OutputOrder
-from lstmviz.core.trace_windows import TraceTooLarge
+from lstmviz.core.trace_windows import StepArray, TraceTooLarge
 
 T = 5000
 
@@ -334,3 +334,33 @@ def test_a_jump_recomputes_a_prefix_then_the_whole_chunk() -> None:
         one = bt.window(t, t + 1)
         np.testing.assert_array_equal(one.head_output[0], full.head_output[t])
         np.testing.assert_array_equal(one.layers[1].input[0], full.layers[1].input[t])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_per_step_array_of_a_bounded_direction_is_recomputed_by_range(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-step quantity of a bounded direction is computed from whole arrays: with a
+    tiny materialize budget each one still gives a short range, equal to the full trace's
+    (``z_h`` once came from ``CellTrace``'s ``h_prev @ W_hᵀ`` over every step)."""
+    from lstmviz.core import trace_windows
+
+    model = MODELS[name]
+    x = _x(model)
+    full = run(model, x, trace="full")
+    bt = run(model, x, trace="bounded")
+    monkeypatch.setattr(trace_windows, "MAX_MATERIALIZE_BYTES", 4096)
+    for k, layer in enumerate(bt.layers):
+        for d, dt in enumerate(layer.directions):
+            ft = full.layers[k].directions[d]
+            for q in (*dt._widths, *(f"pre_{g}" for g in dt.cell.gate_names)):
+                value = dt.value(q) if q.startswith("pre_") else getattr(dt, q)
+                assert isinstance(value, StepArray), (q, type(value))
+                want = ft.value(q) if q.startswith("pre_") else getattr(ft, q)
+                np.testing.assert_array_equal(value[20:25], want[20:25], err_msg=q)
+            for gate in dt.cell.gate_names:
+                for (_, part), (_, want) in zip(
+                    dt.terms(gate), full.layers[k].directions[d].terms(gate), strict=True
+                ):
+                    got = part if part.ndim == 1 else part[3:5]
+                    np.testing.assert_array_equal(got, want if want.ndim == 1 else want[3:5])

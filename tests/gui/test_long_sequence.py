@@ -27,6 +27,11 @@ def _model() -> LSTMModel:
 @pytest.fixture
 def bounded_window(make_main_window, monkeypatch, qtbot):
     monkeypatch.setenv("LSTMVIZ_FULL_TRACE_LIMIT", "1000000")  # this run is ~4 MB in full
+    from lstmviz.core import trace_windows
+
+    # a whole-run read of h (6,000 × 10 floats) is over this budget, as any whole-run read
+    # of 10⁶ steps is over the real one; reads of a range of steps are not
+    monkeypatch.setattr(trace_windows, "MAX_MATERIALIZE_BYTES", 200_000)
     model = _model()
     x = np.random.default_rng(2).normal(size=(T, D)).astype(np.float32)
     window = make_main_window()
@@ -59,6 +64,21 @@ def test_every_view_shows_the_full_traces_values(bounded_window, qtbot) -> None:
         assert lines[-1].startswith("h = ") and lines[-1].endswith(f"{ft.h[t, u]:.3f}")
         g = dt.cell.gate_names[0]
         assert any(line.endswith(f"= {ft.gate(g)[t, u]:.3f}") for line in lines)
+
+
+def test_no_view_reads_the_whole_run_at_once(bounded_window, qtbot) -> None:
+    """Opening, stepping, jumping and showing every tab read ranges of steps only (the
+    step view's colour levels once read all of z_h, which stopped a 10⁵-step run)."""
+    window, panel, full = bounded_window
+    for k in range(panel.views.count()):
+        panel.views.setCurrentIndex(k)
+        for t in (T - 1, 3, T // 2):
+            window.go_to_step(t)
+            qtbot.wait(40)
+            assert window.last_error == "" and panel.trace.n_steps == T
+    np.testing.assert_array_equal(
+        panel.step_view.images["h"].image[0], full.layers[0].directions[0].h[T // 2]
+    )
 
 
 def test_time_plots_draw_envelopes_and_exact_values_zoomed_in(bounded_window, qtbot) -> None:
