@@ -10,6 +10,7 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -42,28 +43,53 @@ class Event:
 
 Listener = Callable[[Event], None]
 
+K = TypeVar("K", bound=enum.Enum)
+A = TypeVar("A")
+
+
+class Subscribers(Generic[K, A]):
+    """Listener lists per member of the enum ``K``; each listener takes one ``A``.
+
+    Only the bookkeeping (the workspace and the explore session had the same copy): how the
+    listeners are called stays with the owner, because the workspace queues an event caused
+    while another is delivered and the explore session calls its listeners at once."""
+
+    def __init__(self, kinds: type[K]) -> None:
+        self._kind = kinds
+        self._lists: dict[K, list[Callable[[A], None]]] = {k: [] for k in kinds}
+
+    def subscribe(
+        self, kinds: K | tuple[K, ...], listener: Callable[[A], None]
+    ) -> Callable[[], None]:
+        """Add ``listener`` for each of ``kinds``; returns the function that removes it."""
+        chosen = (kinds,) if isinstance(kinds, self._kind) else tuple(kinds)
+        for kind in chosen:
+            self._lists[kind].append(listener)
+
+        def unsubscribe() -> None:
+            for kind in chosen:
+                if listener in self._lists[kind]:
+                    self._lists[kind].remove(listener)
+
+        return unsubscribe
+
+    def of(self, kind: K) -> tuple[Callable[[A], None], ...]:
+        """The listeners of ``kind`` now, as a copy: one may (un)subscribe while called."""
+        return tuple(self._lists[kind])
+
 
 class Emitter:
     """Listeners per Change; ``subscribe`` returns the function that removes the listener."""
 
     def __init__(self) -> None:
-        self._listeners: dict[Change, list[Listener]] = {c: [] for c in Change}
+        self._listeners: Subscribers[Change, Event] = Subscribers(Change)
         self._queue: list[Event] = []
         self._emitting = False
 
     def subscribe(
         self, changes: Change | tuple[Change, ...], listener: Listener
     ) -> Callable[[], None]:
-        kinds = (changes,) if isinstance(changes, Change) else tuple(changes)
-        for kind in kinds:
-            self._listeners[kind].append(listener)
-
-        def unsubscribe() -> None:
-            for kind in kinds:
-                if listener in self._listeners[kind]:
-                    self._listeners[kind].remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(changes, listener)
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to its listeners. One a listener causes (a view asks for the
@@ -76,7 +102,7 @@ class Emitter:
         try:
             while self._queue:
                 current = self._queue.pop(0)
-                for listener in tuple(self._listeners[current.change]):
+                for listener in self._listeners.of(current.change):
                     listener(current)
         finally:
             self._emitting = False

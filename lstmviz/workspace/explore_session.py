@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.workspace.events import Change, Event
+from lstmviz.workspace.events import Change, Event, Subscribers
 from lstmviz.workspace.explore_queries import (
     FILE_COST,
     MATCH_KIND,
@@ -75,7 +75,7 @@ class ExploreSession(ExploreQueries):
         self._sequence_corpus: tuple[tuple[int, int], Any] | None = None
         self._start_for: tuple[tuple[int, int] | None, int | None] = (None, None)
         self._incoming: tuple[int, Any] | None = None  # (document, its x) being loaded
-        self._listeners: dict[Topic, list[Callable[[Topic], None]]] = {t: [] for t in Topic}
+        self._listeners: Subscribers[Topic, Topic] = Subscribers(Topic)
         workspace.subscribe(Change.MODEL, self._on_model)
         workspace.subscribe(Change.SEQUENCE, self._on_sequence)
         workspace.subscribe(Change.BUSY, self._on_busy)
@@ -85,19 +85,13 @@ class ExploreSession(ExploreQueries):
     def subscribe(
         self, topics: Topic | tuple[Topic, ...], listener: Callable[[Topic], None]
     ) -> Callable[[], None]:
-        kinds = (topics,) if isinstance(topics, Topic) else tuple(topics)
-        for kind in kinds:
-            self._listeners[kind].append(listener)
-
-        def unsubscribe() -> None:
-            for kind in kinds:
-                if listener in self._listeners[kind]:
-                    self._listeners[kind].remove(listener)
-
-        return unsubscribe
+        """``listener(topic)`` on each change of those topics; returns the unsubscriber."""
+        return self._listeners.subscribe(topics, listener)
 
     def _emit(self, topic: Topic) -> None:
-        for listener in tuple(self._listeners[topic]):
+        """At once, not queued as the workspace's events: a session listener that causes
+        another topic hears it before the others hear the first (as it always did)."""
+        for listener in self._listeners.of(topic):
             listener(topic)
 
     def fail(self, message: str) -> None:
