@@ -16,6 +16,8 @@ The indexing API is a full trace's: ``trace.layers[k].output[t]``,
 ``StepArray`` of ``trace_windows``); ``trace.window(t0, t1)`` is a real ``Trace`` of a range of
 steps, on which breakpoints, diagnostics and exports run unchanged (``trace_scan`` streams them).
 Stacked layers recompute their input through the layers below (same chunks, same cache).
+The first pass (``first_pass``) carries a column of layers along each group of chunks, so a
+stack of L forward layers costs L layer passes, not 1 + 2 + … + L.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled
 from lstmviz.core.cells import CellDescription
-from lstmviz.core.compute import StateArg, initial_states, merge, run_cell, state_size
+from lstmviz.core.compute import StateArg, merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
 from lstmviz.core.model import LSTMLayer, LSTMModel, OutputOrder
 from lstmviz.core.trace import CellTrace, LayerTrace, Trace
@@ -507,19 +509,11 @@ def run_bounded(
     tr = BoundedTrace(model, xs, dtype, _engine_for(engine, T), K, 1)
     tr.overview_block = block = _overview_block(model, T, tr.K)
     _check_input(tr, block, cancel)
-    total = sum(len(layer.directions) for layer in model.layers)
-    done = 0
-    for k, layer in enumerate(model.layers):
-        for d, w in enumerate(layer.directions):
+    from lstmviz.core import first_pass  # it imports this module
 
-            def report(f: float, done: int = done) -> None:
-                if progress is not None:
-                    progress((done + f) / total)
-
-            _first_pass(tr, k, d, w, h0, c0, block, cancel, report)
-            done += 1
+    formed = first_pass.run_first_pass(tr, h0, c0, block, cancel, progress)
     tr.layers = _make_layers(tr)
-    _output_overview(tr, block, cancel)
+    first_pass.output_overview(tr, block, cancel, formed)
     return tr
 
 
@@ -537,50 +531,6 @@ def _check_input(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
             raise ValueError(f"sequence has NaN or Inf at step {a + bad[0]}, feature {bad[1]}")
         mm.add(a, part.astype(tr.dtype))
     tr.overview[("x",)] = mm
-
-
-def _first_pass(tr: BoundedTrace, k: int, d: int, w: Any, h0: StateArg, c0: StateArg,
-                block: int, cancel: Cancel | None, progress: Progress) -> None:  # fmt: skip
-    """Run one direction chunk by chunk in processing order, keeping the states entering
-    each chunk and folding every recorded quantity into the overview."""
-    cell = w.cell
-    names = tuple(n for n in (*cell.gate_names, *cell.state_names, *cell.extras) if n != "n"
-                  or "n" in cell.gate_names)  # fmt: skip
-    given = {"h": h0, "c": c0}  # run's arguments, by the state each is for
-    states = {s: np.asarray(v, tr.dtype) for s, v in initial_states(w, given, k, d).items()}
-    ck = {s: np.empty((tr.n_chunks, v.shape[0]), tr.dtype) for s, v in states.items()}
-    tr.checkpoints[(k, d)] = ck
-    ov: dict[str, MinMax] = {}
-    # Runs of many chunks in one call (bitwise the same: module docstring) cost one call's
-    # overhead per ~FIRST_PASS_BYTES instead of per chunk; the checkpoints are read off the
-    # rows at each chunk's edge.
-    per_step = (len(names) + 4) * w.hidden_size * tr.dtype.itemsize
-    G = max(1, FIRST_PASS_BYTES // (per_step * tr.K))
-    groups = [range(c, min(c + G, tr.n_chunks)) for c in range(0, tr.n_chunks, G)]
-    done = 0
-    with np.errstate(all="ignore"):
-        for g in reversed(groups) if w.reverse else groups:
-            if cancel is not None and cancel():
-                raise Cancelled
-            progress(done / tr.n_chunks)  # the workspace's job.report raises when cancelled
-            A, B = tr.chunk_bounds(g[0])[0], tr.chunk_bounds(g[-1])[1]
-            t = _run_chunk(w, tr.layer_input_rows(k, A, B), states, tr.dtype, tr.engine)
-            for c in g:
-                a, b = tr.chunk_bounds(c)
-                edge = (b == B) if w.reverse else (a == A)
-                for s_name, v in states.items():
-                    if edge:
-                        ck[s_name][c] = v
-                    else:  # the state after the row before this chunk in processing order
-                        ck[s_name][c] = t.state(s_name)[b - A if w.reverse else a - 1 - A]
-            for name in names:
-                arr = getattr(t, name)
-                if name not in ov:
-                    ov[name] = MinMax.empty(tr.n_steps, block, arr.shape[1], tr.dtype)
-                ov[name].add(A, arr)
-            states = {s_name: np.array(t.state_last(s_name)) for s_name in states}
-            done += len(g)
-    tr.overview[(k, d)] = ov
 
 
 def _make_layers(tr: BoundedTrace) -> tuple[BoundedLayerTrace, ...]:
@@ -603,37 +553,6 @@ def _make_layers(tr: BoundedTrace) -> tuple[BoundedLayerTrace, ...]:
         tr.head_output = StepArray("head", T, width, tr.dtype, tr.head_rows,
                                    envelope=lambda: tr.overview.get(("head",)))  # fmt: skip
     return tuple(layers)
-
-
-def _output_overview(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
-    """Min/max per block of each layer's output and the head's: taken from the directions'
-    h where the output is that h (one direction in time order, or concatenated), else from
-    one more streaming pass."""
-    T = tr.n_steps
-    n_layers = len(tr.model.layers)
-    need_pass = []
-    for k, layer in enumerate(tr.model.layers):
-        hs = [tr.overview[(k, d)]["h"] for d in range(len(layer.directions))]
-        flip = layer.directions[0].reverse and layer.output_order is OutputOrder.PROCESSING
-        concat = len(hs) == 1 or layer.merge_mode.value in ("concat", "none")
-        if concat and not flip:
-            lo = np.concatenate([m.lo for m in hs], axis=1)
-            hi = np.concatenate([m.hi for m in hs], axis=1)
-            tr.overview[("output", k)] = MinMax(block, lo, hi)
-        else:
-            need_pass.append(k)
-    if tr.model.head:
-        need_pass.append(n_layers)
-    for k in need_pass:
-        is_head = k == n_layers
-        width = tr.model.head_output_size if is_head else tr.model.layers[k].output_size
-        mm = MinMax.empty(T, block, width, tr.dtype)
-        for c in range(tr.n_chunks):
-            if cancel is not None and cancel():
-                raise Cancelled
-            a, b = tr.chunk_bounds(c)
-            mm.add(a, tr.head_rows(a, b) if is_head else tr.layer_output_rows(k, a, b))
-        tr.overview[("head",) if is_head else ("output", k)] = mm
 
 
 __all__ = [
