@@ -13,8 +13,11 @@ nothing is recomputed) and ``mean h > 2`` (no overview can rule out a mean: ever
 recomputed) up to ``--scan-steps``; then (5) full-trace and bounded runs of ``--full-steps``
 steps interleaved (the full trace of 10⁶ steps does not fit: its per-step time is scaled).
 GUI part (``--gui``): a real ``MainWindow`` opens the model and the memory-mapped sequence,
-runs it in its worker (the same bounded run), then jumps to random steps and steps forward,
-timing each until the views have updated; peak RSS of the whole GUI process.
+runs it in its worker (the same bounded run), then, on the *This step* and *Over time* tabs
+and with the explore Text dock open, jumps to random steps and steps forward, timing each
+until every event it posted has been processed, repaints included (paint events are counted
+to show they happened); a tab's own first paint is timed apart, before its jumps. Peak RSS
+of the whole GUI process.
 
 Run: ``python benchmarks/bench_long.py [--steps T] [--hidden H] [--gui]``.
 """
@@ -27,6 +30,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -131,6 +135,61 @@ def core(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
           f" {run_s / (f / n * T):.2f}×")  # fmt: skip
 
 
+class _PaintCounter:
+    """Counts paint events the window's widgets receive (an application event filter), so
+    each timed action is shown to have repainted, not only to have updated its data."""
+
+    active: _PaintCounter  # the one installed by ``gui``
+
+    def __init__(self, app: object) -> None:
+        from PySide6.QtCore import QEvent, QObject
+
+        counter = self
+
+        class Filter(QObject):
+            def eventFilter(self, _obj: object, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint:
+                    counter.n += 1
+                return False
+
+        self.n = 0
+        self.filter = Filter()
+        app.installEventFilter(self.filter)  # type: ignore[attr-defined]
+
+
+def _settle(app: object, quiet_s: float = 0.3, limit_s: float = 30.0) -> float:
+    """Process events until nothing has been painted for ``quiet_s`` (a tab's first paint
+    is queued a turn later, see ``TimePlots.showEvent``); the seconds that took."""
+    t0 = time.perf_counter()
+    counter = _PaintCounter.active
+    last, seen = t0, counter.n
+    while time.perf_counter() - last < quiet_s and time.perf_counter() - t0 < limit_s:
+        app.processEvents()  # type: ignore[attr-defined]
+        time.sleep(0.005)
+        if counter.n != seen:
+            last, seen = time.perf_counter(), counter.n
+    return last - t0
+
+
+def _timed(app: object, action: Callable[[], None]) -> tuple[float, int]:
+    """Seconds from ``action()`` until every event it posted (the repaints included) has
+    been processed, and how many paint events that was."""
+    counter = _PaintCounter.active
+    before = counter.n
+    t1 = time.perf_counter()
+    action()
+    app.processEvents()  # type: ignore[attr-defined]
+    return time.perf_counter() - t1, counter.n - before
+
+
+def _report(name: str, rows: list[tuple[float, int]], what: str) -> None:
+    ms = np.array([r[0] for r in rows]) * 1e3
+    paints = min(r[1] for r in rows)
+    print(f"GUI ({name}): {what} ({len(rows)}×) median {np.median(ms):.0f} ms,"
+          f" p95 {np.percentile(ms, 95):.0f} ms, max {ms.max():.0f} ms;"
+          f" ≥ {paints} paint events each")  # fmt: skip
+
+
 def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
@@ -138,6 +197,7 @@ def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
     from lstmviz.core import compiled
 
     app = QApplication.instance() or QApplication([])
+    _PaintCounter.active = _PaintCounter(app)
     from lstmviz.gui.main_window import MainWindow
 
     compiled.recurrence()  # the app compiles in the background; here it is ready first
@@ -159,25 +219,20 @@ def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
           f" {run_s:.1f} s; peak RSS {peak_rss_mib():,.0f} MiB")  # fmt: skip
     panel = window.debug_panel
     rng = np.random.default_rng(4)
-    for tab, name in ((0, "This step"), (1, "Over time")):
-        panel.views.setCurrentIndex(tab)
-        app.processEvents()
-        lat = []
-        for t in rng.integers(0, x.shape[0], args.jumps):
-            t1 = time.perf_counter()
-            window.go_to_step(int(t))
-            app.processEvents()
-            lat.append(time.perf_counter() - t1)
-        steps = []
-        for _ in range(20):
-            t1 = time.perf_counter()
-            ws.step_by(1)
-            app.processEvents()
-            steps.append(time.perf_counter() - t1)
-        lat_ms, st_ms = np.array(lat) * 1e3, np.array(steps) * 1e3
-        print(f"GUI ({name}): jump to a random step median {np.median(lat_ms):.0f} ms,"
-              f" max {lat_ms.max():.0f} ms; one step forward median {np.median(st_ms):.0f} ms,"
-              f" max {st_ms.max():.0f} ms")  # fmt: skip
+    cases = [("This step", 0, False), ("Over time", 1, False), ("This step + Text dock", 0, True)]
+    for name, tab, text in cases:
+        if text:
+            from lstmviz.gui.explore_dock import show_text
+
+            show_text(window)
+        shown = _timed(app, lambda tab=tab: panel.views.setCurrentIndex(tab))[0]
+        shown += _settle(app)
+        print(f"GUI ({name}): tab shown and painted in {shown * 1e3:.0f} ms")
+        steps = [int(t) for t in rng.integers(0, x.shape[0], args.jumps)]
+        jumps = [_timed(app, lambda t=t: window.go_to_step(t)) for t in steps]
+        _report(name, jumps, "jump to a random step")
+        _report(name, [_timed(app, lambda: ws.step_by(1)) for _ in range(20)], "one step forward")
+        _settle(app)
     print(f"GUI: peak RSS after stepping {peak_rss_mib():,.0f} MiB")
     window.close()
 
