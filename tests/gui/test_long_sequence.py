@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from long_sequence_setup import debugger_window, random_lstm
 
-from lstmviz.core import GRUDirection, LSTMDirection, LSTMLayer, LSTMModel, run
+from lstmviz.core import GRUDirection, LSTMLayer, LSTMModel, run
 from lstmviz.core import diagnostics as diag
 from lstmviz.core.checkpointed_trace import BoundedTrace
 
@@ -17,8 +18,7 @@ T, D, H = 6000, 3, 10
 
 def _model() -> LSTMModel:
     rng = np.random.default_rng(5)
-    lstm = LSTMDirection(rng.normal(0, 0.5, (4 * H, D)), rng.normal(0, 0.5, (4 * H, H)),
-                         rng.normal(0, 0.2, 4 * H))  # fmt: skip
+    lstm = random_lstm(rng, H, D)
     gru = GRUDirection(rng.normal(0, 0.5, (3 * H, H)), rng.normal(0, 0.5, (3 * H, H)),
                        rng.normal(0, 0.2, 3 * H), rng.normal(0, 0.2, 3 * H))  # fmt: skip
     return LSTMModel((LSTMLayer("lstm", (lstm,)), LSTMLayer("gru", (gru,), kind="GRU")))
@@ -34,14 +34,7 @@ def bounded_window(make_main_window, monkeypatch, qtbot):
     monkeypatch.setattr(trace_windows, "MAX_MATERIALIZE_BYTES", 200_000)
     model = _model()
     x = np.random.default_rng(2).normal(size=(T, D)).astype(np.float32)
-    window = make_main_window()
-    window.set_model(model)
-    window.tabs.setCurrentIndex(
-        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
-    )
-    assert window.set_sequence(x)
-    panel = window.debug_panel
-    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == T, timeout=30_000)
+    window, panel = debugger_window(make_main_window, qtbot, model, x)
     # the full trace on the engine the window's run used (numpy until numba has compiled)
     return window, panel, run(model, x, engine=panel.trace.engine, trace="full")
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from long_sequence_setup import debugger_window, random_lstm
 from PySide6.QtWidgets import QGraphicsItem
 
-from lstmviz.core import LSTMDirection, LSTMLayer, LSTMModel, run
+from lstmviz.core import LSTMLayer, LSTMModel, run
 from lstmviz.core.checkpointed_trace import BoundedTrace
 from lstmviz.core.equations import explain
 
@@ -17,9 +18,7 @@ T, D, H = 3000, 3, 6
 
 def _model() -> LSTMModel:
     rng = np.random.default_rng(11)
-    lstm = LSTMDirection(rng.normal(0, 0.5, (4 * H, D)), rng.normal(0, 0.5, (4 * H, H)),
-                         rng.normal(0, 0.2, 4 * H))  # fmt: skip
-    return LSTMModel((LSTMLayer("lstm", (lstm,)),))
+    return LSTMModel((LSTMLayer("lstm", (random_lstm(rng, H, D),)),))
 
 
 def test_inspector_text_of_a_bounded_trace_is_the_full_traces() -> None:
@@ -43,15 +42,7 @@ def long_window(make_main_window, monkeypatch, qtbot):
     monkeypatch.setenv("LSTMVIZ_FULL_TRACE_LIMIT", "1000")  # any run is bounded
     model = _model()
     x = np.random.default_rng(2).normal(size=(T, D)).astype(np.float32)
-    window = make_main_window()
-    window.set_model(model)
-    window.tabs.setCurrentIndex(
-        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
-    )
-    assert window.set_sequence(x)
-    panel = window.debug_panel
-    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == T, timeout=30_000)
-    return window, panel
+    return debugger_window(make_main_window, qtbot, model, x)
 
 
 def test_a_step_moves_the_cursor_and_redraws_no_curve(long_window, qtbot, monkeypatch) -> None:
@@ -103,14 +94,7 @@ def test_a_long_full_trace_is_drawn_as_envelopes_like_a_bounded_one(
     n = 3 * EXACT_STEPS
     model = _model()
     x = np.random.default_rng(6).normal(size=(n, D)).astype(np.float32)
-    window = make_main_window()
-    window.set_model(model)
-    window.tabs.setCurrentIndex(
-        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
-    )
-    assert window.set_sequence(x)
-    panel = window.debug_panel
-    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == n, timeout=30_000)
+    _window, panel = debugger_window(make_main_window, qtbot, model, x)
     assert not isinstance(panel.trace, BoundedTrace)
     tp = panel.time_plots
     panel.views.setCurrentWidget(tp)
