@@ -10,8 +10,10 @@ alone: (1) the bounded run over ``--steps`` steps read from a memory-mapped ``.n
 (2) peak RSS, (3) jumps to random steps (every quantity the step view reads at that step),
 (4) breakpoint scans: ``any f < -1`` over the whole run (the overview proves it never fires,
 nothing is recomputed) and ``mean h > 2`` (no overview can rule out a mean: every window is
-recomputed) up to ``--scan-steps``; then (5) full-trace and bounded runs of ``--full-steps``
-steps interleaved (the full trace of 10⁶ steps does not fit: its per-step time is scaled).
+recomputed) up to ``--scan-steps``; then (5) full-trace and bounded runs of
+``--interleaved-steps`` steps interleaved. The bounded run is compared with full-trace runs
+of ``--full-steps`` steps (10⁵: 2.8 GB) in a child process just before and just after it, per
+step (the full trace of 10⁶ steps, 28 GB, does not fit; a full run's time is linear in T).
 GUI part (``--gui``): a real ``MainWindow`` opens the model and the memory-mapped sequence,
 runs it in its worker (the same bounded run), then, on the *This step* and *Over time* tabs
 and with the explore Text dock open, jumps to random steps and steps forward, timing each
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +71,15 @@ def make_sequence(path: Path, T: int, D: int) -> np.ndarray:
     return load_sequence(path, D)
 
 
+def _full_reference(args: argparse.Namespace, n: int) -> float:
+    """Seconds of ``run(model, x[:n], trace="full")`` in a child process (same model, same
+    memory-mapped sequence)."""
+    sizes = ("--steps", str(args.steps), "--hidden", str(args.hidden), "--inputs", str(args.inputs))
+    cmd = [sys.executable, __file__, "--full-only", "--full-steps", str(n), *sizes]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -82,15 +94,24 @@ def core(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
 
     compiled.recurrence()  # a compile is not the run's cost
     T = x.shape[0]
+    n = min(args.full_steps, T)
+    # the full-trace reference in a child process (its trace of n steps would set this
+    # process's peak RSS), right before and right after the bounded run: the same minutes
+    before = _full_reference(args, n)
     rss0 = peak_rss_mib()
     t0 = time.perf_counter()
     bt = run(model, x, trace="bounded")
     run_s = time.perf_counter() - t0
     rss = peak_rss_mib()
+    after = _full_reference(args, n)
     print(f"bounded run, T = {T:,}: {run_s:.1f} s ({run_s / T * 1e6:.0f} µs/step), K = {bt.K},"
           f" {bt.n_chunks:,} checkpoints, overview block {bt.overview_block},"
           f" held {bt.nbytes / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB"
           f" (before the run {rss0:,.0f} MiB)")  # fmt: skip
+    full_step = (before + after) / 2 / n
+    print(f"full-trace run of T = {n:,} in a child just before and after: {before:.1f} s and"
+          f" {after:.1f} s ({full_step * 1e6:.0f} µs/step); the bounded run of {T:,} steps"
+          f" per step / the full trace's per step: {run_s / T / full_step:.2f}×")  # fmt: skip
     dt = bt.layers[0].directions[0]
     rng = np.random.default_rng(3)
     lat = []
@@ -115,7 +136,7 @@ def core(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
     print(f"scan 'mean h > 2' over {S:,} steps (recomputed): {scan_s:.2f} s"
           f" ({scan_s / S * 1e6:.0f} µs/step; the whole run: {scan_s / S * T:.0f} s)")  # fmt: skip
     del bt
-    n = min(args.full_steps, T)
+    n = min(args.interleaved_steps, T)
     xs = np.array(x[:n])
     full_s, bounded_s = [], []
     for _ in range(args.repeat):
@@ -131,8 +152,6 @@ def core(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
     print(f"T = {n:,}, interleaved ×{args.repeat}, best: full trace {f:.2f} s"
           f" ({f / n * 1e6:.0f} µs/step), bounded {b:.2f} s ({b / n * 1e6:.0f} µs/step):"
           f" bounded/full {b / f:.2f}×")  # fmt: skip
-    print(f"T = {T:,} bounded vs the full trace's per-step time at T = {n:,}, scaled:"
-          f" {run_s / (f / n * T):.2f}×")  # fmt: skip
 
 
 class _PaintCounter:
@@ -242,7 +261,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--hidden", type=int, default=1024)
     parser.add_argument("--inputs", type=int, default=64)
-    parser.add_argument("--full-steps", type=int, default=20_000)
+    parser.add_argument("--full-steps", type=int, default=100_000)
+    parser.add_argument("--interleaved-steps", type=int, default=20_000)
+    parser.add_argument("--full-only", action="store_true", help="(the child's part)")
     parser.add_argument("--scan-steps", type=int, default=20_000)
     parser.add_argument("--jumps", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=2)
@@ -252,6 +273,15 @@ def main() -> None:
     path = Path(tempfile.gettempdir()) / f"lstmviz_bench_long_{args.steps}x{args.inputs}.npy"
     x = make_sequence(path, args.steps, args.inputs)
     model = make_model(args.inputs, args.hidden)
+    if args.full_only:
+        from lstmviz.core import compiled, run
+
+        compiled.recurrence()
+        xs = np.array(x[: args.full_steps])
+        t0 = time.perf_counter()
+        run(model, xs, trace="full")
+        print(time.perf_counter() - t0)
+        return
     (gui if args.gui else core)(args, x, model)
 
 

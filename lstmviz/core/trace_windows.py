@@ -201,11 +201,21 @@ class MinMax:
         return cls(block, np.full((n, width), np.inf, dtype), np.full((n, width), -np.inf, dtype))
 
     def add(self, t0: int, values: FloatArray) -> None:
-        """Fold rows ``values`` for steps ``t0 .. t0 + len(values)`` into their blocks."""
-        t, n = t0, len(values)
+        """Fold rows ``values`` for steps ``t0 .. t0 + len(values)`` into their blocks: the
+        whole blocks in one reduction over a ``(blocks, block, width)`` view (a reduction per
+        block cost the first pass a quarter of its time at H = 256), the partial ones at the
+        edges apart."""
+        t, n, B = t0, len(values), self.block
         while n > 0:
-            b = t // self.block
-            take = min(n, (b + 1) * self.block - t)
+            b = t // B
+            if t % B == 0 and n >= B:
+                m = n // B
+                whole = values[t - t0 : t - t0 + m * B].reshape(m, B, -1)
+                np.minimum(self.lo[b : b + m], whole.min(axis=1), out=self.lo[b : b + m])
+                np.maximum(self.hi[b : b + m], whole.max(axis=1), out=self.hi[b : b + m])
+                t, n = t + m * B, n - m * B
+                continue
+            take = min(n, (b + 1) * B - t)
             part = values[t - t0 : t - t0 + take]
             np.minimum(self.lo[b], part.min(axis=0), out=self.lo[b])
             np.maximum(self.hi[b], part.max(axis=0), out=self.hi[b])
