@@ -166,8 +166,10 @@ def compare(
     for j in sorted(set(range(len(mb.layers))) - {j for _, j in paired}):
         notes.append(f"B's layer {j} has no partner of the same shape in A")
     if bool(ma.head) != bool(mb.head):
-        who = "A" if ma.head else "B"
-        notes.append(f"only {who} has a dense head after its LSTMs: compared up to the LSTMs")
+        who, headed = ("A", ma) if ma.head else ("B", mb)
+        cells = {layer.cell.name for layer in headed.layers}  # "LSTMs", "GRUs", mixed
+        word = f"{cells.pop()}s" if len(cells) == 1 else "recurrent layers"
+        notes.append(f"only {who} has a dense head after its {word}: compared up to the {word}")
     options = dict(tol=tol, weight_tol=weight_tol, h0=h0, c0=c0, steps=steps, seed=seed)
     seq: np.ndarray | None = None
     ta = tb = None

@@ -155,7 +155,11 @@ def _check(
     """ValueError unless ``layer``, ``quantities`` and ``direction`` exist in ``model``."""
     n_layers = len(model.layers)
     if not 0 <= layer < n_layers:
-        raise ValueError(f"layer {layer}: the model has {n_layers} LSTM layers (0..{n_layers - 1})")
+        kinds = {lay.cell.name for lay in model.layers}  # "LSTM", "GRU": what it holds
+        word = kinds.pop() if len(kinds) == 1 else "recurrent"
+        raise ValueError(
+            f"layer {layer}: the model has {n_layers} {word} layers (0..{n_layers - 1})"
+        )
     lay = model.layers[layer]
     cell = getattr(lay, "cell", None)  # LSTM, GRU (r, z, n) or plain RNN layers
     known = (*cell.gate_names, *cell.state_names) if cell is not None else QUANTITIES

@@ -62,3 +62,17 @@ def test_unrelated_gru_and_other_cells_get_no_diagnosis():
     assert not c.equal and c.diagnoses == []
     c = compare(GRU / "torch" / "rnn_tanh.pt", GRU / "torch" / "gru.pt")  # an RNN, a GRU
     assert c.pairs == () and c.diagnoses == [] and not c.equal
+
+
+def test_head_note_names_the_cells_of_the_model_with_the_head():
+    """Only one model with a dense head: the note names its GRUs (it said 'LSTMs')."""
+    from lstmviz.core.dense import DenseLayer
+
+    a = lstmviz.load_model(GRU / "torch" / "gru_model.pt")
+    b = a.replace(head=(DenseLayer("fc", np.ones((1, a.output_size))),))
+    note = "only B has a dense head after its GRUs: compared up to the GRUs"
+    assert note in compare(a, b).notes
+    mixed = lstmviz.load_model(GRU / "onnx" / "torch_mixed.onnx")  # LSTM, then GRU
+    headed = mixed.replace(head=(DenseLayer("fc", np.ones((1, mixed.output_size))),))
+    note = "only A has a dense head after its recurrent layers: compared up to the recurrent layers"
+    assert note in compare(headed, mixed).notes

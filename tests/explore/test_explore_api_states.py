@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from lstmviz.explore import states as states_module
 from lstmviz.resources import example
 
 BRACKETS = example("brackets")
+GRU_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "gru" / "torch" / "gru_model.pt"
 
 
 def test_bracket_states_match_pytorch():
@@ -100,6 +102,9 @@ def test_argument_errors(tmp_path):
         run_corpus(model, corpus, layer=2)
     with pytest.raises(ValueError, match="quantities must be"):
         run_corpus(model, corpus, quantities=("z",))
+    gru = lstmviz.load_model(GRU_MODEL)  # two GRU layers: counted as GRU layers, not LSTM
+    with pytest.raises(ValueError, match=r"layer 2: the model has 2 GRU layers \(0\.\.1\)"):
+        run_corpus(gru, Corpus.from_arrays([np.zeros((4, gru.input_size))]), layer=2)
     with pytest.raises(ValueError, match="4 values per step"):
         run_corpus(model, Corpus.from_arrays([np.zeros((4, 4))]))
 

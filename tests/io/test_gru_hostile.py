@@ -36,7 +36,7 @@ def _torch_gap(path: Path) -> Path:
     return path
 
 
-def _keras_h5(path: Path, bias_shape: tuple[int, ...]) -> Path:
+def _keras_h5(path: Path, bias_shape: tuple[int, ...], rec: tuple[int, ...] = (4, 12)) -> Path:
     """A Keras 2.2-style weights-only GRU layer with a bias of ``bias_shape``."""
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.2.4"
@@ -45,7 +45,7 @@ def _keras_h5(path: Path, bias_shape: tuple[int, ...]) -> Path:
         names = [b"gru_1/kernel:0", b"gru_1/recurrent_kernel:0", b"gru_1/bias:0"]
         g.attrs["weight_names"] = np.array(names)
         g.create_dataset("gru_1/kernel:0", data=np.zeros((3, 12), F32))
-        g.create_dataset("gru_1/recurrent_kernel:0", data=np.zeros((4, 12), F32))
+        g.create_dataset("gru_1/recurrent_kernel:0", data=np.zeros(rec, F32))
         g.create_dataset("gru_1/bias:0", data=np.zeros(bias_shape, F32))
     return path
 
@@ -103,6 +103,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "keras bias fits neither reset mode": (
         lambda d: _keras_h5(d / "g.h5", (5,)),
         "bias:0 has shape (5,), expected (12,) (reset_after=False); the file is damaged",
+    ),
+    "keras weights-only recurrent kernel not a matrix": (  # H from it: 3H columns, not 4H
+        lambda d: _keras_h5(d / "g.h5", (12,), rec=(12,)),
+        "recurrent_kernel has shape (12,), expected (H, 3H)",
     ),
     "onnx W not 3H rows": (
         lambda d: _onnx_gru(d / "g.onnx", W=(1, 10, 3)),

@@ -49,12 +49,13 @@ def _check(w: Weight, want: tuple[int, ...], layer: str, src: Source, why: str) 
         )
 
 
-def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source) -> int:
+def _units(cfg: Mapping[str, Any] | None, rec: Weight, layer: str, src: Source, n: int) -> int:
+    """H from the config, or from ``rec`` in a weights-only file (``n`` gate blocks)."""
     if cfg is None:
         if len(rec.shape) != 2 or rec.shape[0] < 1:
             raise LoadError(
                 f"{src.file}: layer {layer!r} recurrent_kernel has shape {rec.shape}, "
-                "expected (H, 4H)"
+                f"expected (H, {f'{n}H' if n > 1 else 'H'})"
             )
         return rec.shape[0]
     units = cfg.get("units")
@@ -87,7 +88,7 @@ def cell_arrays(
         raise LoadError(
             f"{src.file}: layer {layer!r} lacks its kernel or recurrent_kernel (found {found})"
         )
-    H = _units(cfg, rec, layer, src)
+    H = _units(cfg, rec, layer, src, n)
     check_flags(cfg, layer, src.file)
     if len(kernel.shape) != 2 or kernel.shape[0] < 1:
         raise LoadError(
