@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QRectF, QTimer
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from lstmviz.core.trace_windows import MinMax, StepArray
@@ -95,6 +96,17 @@ def envelope_xy(mm: MinMax, n_steps: int, col: int) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
+def envelope_pen(pen: QPen) -> QPen:
+    """The line's colour, solid and one pixel wide: an envelope is a zigzag of strokes as
+    tall as the plot, and Qt strokes those ~10× slower at 1.5 or 2 px and ~100× slower
+    dashed (seven envelope lines, the states' dashed ones among them, took 0.27 s to paint
+    when the *Over time* tab was shown; 2 ms solid at 1 px, measured offscreen)."""
+    thin = QPen(pen)
+    thin.setStyle(Qt.PenStyle.SolidLine)
+    thin.setWidth(1)
+    return thin
+
+
 def peak_image(mm: MinMax) -> np.ndarray:
     """``(width, n_blocks)``: per block the min or the max, whichever is larger in size (a
     spike stays visible, as in the lines)."""
@@ -164,15 +176,20 @@ class Refiner(QObject):
     def _draw_line(self, item: Any, values: StepArray, col: int,
                    span: tuple[int, int] | None) -> None:  # fmt: skip
         mm = values.envelope()
+        pen = getattr(item, "own_pen", None)
+        if pen is None:  # the line's own pen, kept on the item the first time it is drawn here
+            pen = item.own_pen = pg.mkPen(item.opts["pen"])
         if span is None and mm is not None:
             # painted once into a pixmap and blitted after: a step moves only the cursor, but
             # the repaint it caused stroked every envelope again (~12 ms a line, ~0.1 s a step
             # with 8 lines). Only here: on exact values, partly redrawn after a zoom, Qt's
             # device cache kept stale pixels at the plot's edge.
             item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            item.setPen(envelope_pen(pen))
             item.setData(*envelope_xy(mm, self.n_steps, col))
             return
         item.curve.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+        item.setPen(pen)
         a, b = span if span is not None else (0, min(self.n_steps, EXACT_STEPS))
         item.setData(np.arange(a, b, dtype=float), np.asarray(values[a:b])[:, col])
 
