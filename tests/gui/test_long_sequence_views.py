@@ -55,7 +55,9 @@ def test_a_step_moves_the_cursor_and_redraws_no_curve(long_window, qtbot, monkey
     assert curves
     cache = QGraphicsItem.CacheMode.DeviceCoordinateCache
     assert all(line.curve.cacheMode() == cache for line in curves)
-    qtbot.wait(200)  # the first paint and the refiner's range check are done
+    # the first paint and the refiner's range check (a 30 ms timer) are done, under load too
+    qtbot.wait(200)
+    qtbot.waitUntil(lambda: not tp._refiner._timer.isActive(), timeout=10_000)
     calls: list[object] = []
     for line in curves:
         monkeypatch.setattr(line, "setData", lambda *a, _l=line, **k: calls.append(_l))
