@@ -52,8 +52,9 @@ def export(
     result = _export(model, to, Path(path), options)
     if model.embedding is not None and to != "numpy":
         note = (
-            f"the Embedding table {tuple(model.embedding.shape)} before the first LSTM was not "
-            "written: feed it embedded vectors (the numpy target writes embed(ids))"
+            f"the Embedding table {tuple(model.embedding.shape)} before the first "
+            f"{model.layers[0].cell.name} was not written: feed it embedded vectors (the numpy "
+            "target writes embed(ids))"
         )
         result = replace(result, notes=(*result.notes, note))
     return result

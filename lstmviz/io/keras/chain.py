@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from lstmviz.core.model import LayerInfo, LSTMLayer, LSTMModel, chain_width
 from lstmviz.io.errors import LoadError
-from lstmviz.io.keras.choice import Graph, chosen, lineage, pick, starts
+from lstmviz.io.keras.choice import Graph, cell_word, chosen, kind_word, lineage, pick, starts
 from lstmviz.io.keras.config import IDENTITY_LAYERS, LSTM_KINDS, NOT_LSTM_RNNS
 from lstmviz.io.keras.head import dense_head, transforms_between
 from lstmviz.io.keras.layers import FoundLayer, Source, lstm_layer
@@ -65,21 +65,9 @@ def _recurrent_kind(f: FoundLayer) -> str:
     return _RECURRENT_KINDS.get(base) or (base if base.startswith("ConvLSTM") else "")
 
 
-def _cell_word(f: FoundLayer) -> str:
-    """How a note names a recurrent layer: LSTM (also CuDNNLSTM), GRU, SimpleRNN."""
-    return "LSTM" if f.base_kind in LSTM_KINDS else f.base_kind.removeprefix("CuDNN")
-
-
-def _kind_word(words: Sequence[str]) -> str:
-    """What notes call several recurrent layers: their one kind (``LSTM``, ``GRU``), else
-    ``recurrent``, so that an all-LSTM model's notes read as they always have."""
-    kinds = set(words)
-    return kinds.pop() if len(kinds) == 1 else "recurrent"
-
-
 def _plural(words: Sequence[str]) -> str:
     """``LSTMs``, ``GRUs``, ``SimpleRNNs`` for one kind, ``recurrent layers`` for several."""
-    word = _kind_word(words)
+    word = kind_word(words)
     return "recurrent layers" if word == "recurrent" else f"{word}s"
 
 
@@ -120,7 +108,7 @@ class _Chain:
     infos: list[LayerInfo] = field(default_factory=list)
     before: list[FoundLayer] = field(default_factory=list)
     closed: bool = False
-    words: list[str] = field(default_factory=list)  # the chained layers' kinds (_cell_word)
+    words: list[str] = field(default_factory=list)  # the chained layers' kinds (cell_word)
 
     def bridge(
         self, f: FoundLayer, layer: LSTMLayer, between: Sequence[FoundLayer]
@@ -161,17 +149,17 @@ class _Chain:
             # concat (assumed) gives 2H, the next layer takes H: sum, mul or ave was used
             self.notes.insert(
                 0,
-                f"{_cell_word(f)} {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
+                f"{cell_word(f)} {f.name!r} takes {layer.input_size} inputs, so Bidirectional "
                 f"{last.name!r} merged with sum, mul or ave, not concat; this weights-only file "
                 f"does not record merge_mode: pass e.g. merge_mode={last.name}:mul "
                 f"(--option merge_mode={last.name}:mul; name:mode,… per layer) to run the "
-                f"{_plural([*self.words, _cell_word(f)])} after {last.name!r}",
+                f"{_plural([*self.words, cell_word(f)])} after {last.name!r}",
             )
             why = f"not run: pass merge_mode= for {last.name!r} (sum, mul or ave)"
             self.infos.append(layer_info(f, why))
             return False
         self.notes.append(
-            f"{_cell_word(f)} {f.name!r} takes {layer.input_size} inputs but {last.name!r} "
+            f"{cell_word(f)} {f.name!r} takes {layer.input_size} inputs but {last.name!r} "
             f"gives {last.output_size}; only the {_plural(self.words)} up to {last.name!r} "
             "are run"
         )
@@ -192,7 +180,7 @@ class _Chain:
                 "starts it from zeros, so its outputs differ from Keras'"
             )
         self.layers.append(layer)
-        self.words.append(_cell_word(f))
+        self.words.append(cell_word(f))
         self.nodes.append(f.wiring.node if f.wiring is not None else None)
         self.infos.append(layer_info(f))
 
@@ -225,7 +213,7 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
         heads = [found[i].name for i in starts(found, graph)]
         if len(heads) < 2:
             return model
-        word = _kind_word([_cell_word(f) for f in found if f.is_lstm])
+        word = kind_word([cell_word(f) for f in found if f.is_lstm])
         chains = "chains of recurrent layers" if word == "recurrent" else f"{word} chains"
         why = (
             f"{len(heads)} {chains} that do not feed each other; the first runs "
@@ -243,7 +231,7 @@ def build_model(found: Sequence[FoundLayer], src: Source, notes: Sequence[str] =
     if all(layer.name != name for layer in model.layers):
         # a layer lstmviz cannot run (or a width that does not fit) lies before it: start there
         model = _build(found, src, notes, graph, {i for i in range(at) if found[i].is_lstm})
-    words = {f.name: _cell_word(f) for f in found}
+    words = {f.name: cell_word(f) for f in found}
     kinds = _plural([words.get(x.name, "LSTM") for x in model.layers])
     listed = ", ".join(repr(x.name) for x in model.layers)
     why = f"layer={name!r} chosen: the {kinds} run are {listed}"
@@ -276,7 +264,7 @@ def _build(
                 chain.before.append(f)
             continue
         if chain.closed:
-            word = _kind_word(chain.words)
+            word = kind_word(chain.words)
             chain.infos.append(layer_info(f, f"not run: the {word} chain ended before it"))
             continue
         if graph.wired(f):
@@ -284,7 +272,7 @@ def _build(
             if chain.layers and end != chain.nodes[-1]:
                 why = graph.describe(end, chain.layers[-1].name)
                 chain.infos.append(layer_info(f, f"not run: {why}"))
-                chain.notes.append(f"{_cell_word(f)} {f.name!r} is not run: {why}")
+                chain.notes.append(f"{cell_word(f)} {f.name!r} is not run: {why}")
                 continue
             path, _ = graph.trace(f)  # only for the LSTMs chained: their paths are disjoint
             between = [p for p in reversed(path) if p.kind not in IDENTITY_LAYERS]
@@ -309,7 +297,7 @@ def _build(
     skipped = [f for f in found if f.is_lstm and f.name not in run]
     if skipped:
         chain.notes.append(
-            f"{_plural([_cell_word(f) for f in skipped])} not run: "
+            f"{_plural([cell_word(f) for f in skipped])} not run: "
             f"{', '.join(repr(f.name) for f in skipped[:8])}; layer=<name> runs one from its "
             "own input"
         )

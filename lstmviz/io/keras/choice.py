@@ -17,11 +17,24 @@ from collections.abc import Iterator, Sequence
 
 from lstmviz.io.choices import may_ask
 from lstmviz.io.errors import ChoiceRequired
+from lstmviz.io.keras.config import LSTM_KINDS
 from lstmviz.io.keras.graph import MODEL_INPUT
 from lstmviz.io.keras.guard import printable
 from lstmviz.io.keras.layers import FoundLayer, Source
 
 _CHOICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("keras_layer", default=None)
+
+
+def cell_word(f: FoundLayer) -> str:
+    """How a message names a recurrent layer: LSTM (also CuDNNLSTM), GRU, SimpleRNN."""
+    return "LSTM" if f.base_kind in LSTM_KINDS else f.base_kind.removeprefix("CuDNN")
+
+
+def kind_word(words: Sequence[str]) -> str:
+    """What messages call several recurrent layers: their one kind (``LSTM``, ``GRU``), else
+    ``recurrent``, so that an all-LSTM model's messages read as they always have."""
+    kinds = set(words)
+    return kinds.pop() if len(kinds) == 1 else "recurrent"
 
 
 @contextlib.contextmanager
@@ -155,18 +168,23 @@ def pick(found: Sequence[FoundLayer], graph: Graph, src: Source, wanted: str | N
         names = tuple(found[i].name for i in heads)
         if not may_ask():
             return None  # the first chain, as Keras files always opened (notes name the rest)
+        word = kind_word([cell_word(found[i]) for i in heads])
         raise ChoiceRequired(
-            f"{src.file}: {src.container} has {len(names)} LSTM branches that do not feed each "
-            f"other ({_listed(names)}); pick one with layer=",
+            f"{src.file}: {src.container} has {len(names)} {word} branches that do not feed "
+            f"each other ({_listed(names)}); pick one with layer=",
             option="layer",
             choices=names,
         )
     hit = next((i for i, f in enumerate(found) if f.name == wanted and f.is_lstm), None)
     if hit is None:
         other = next((f for f in found if f.name == wanted), None)
-        what = f"is a {other.display_kind}, not an LSTM" if other else "is not a layer of it"
+        word = kind_word([cell_word(f) for f in found if f.is_lstm])
+        noun = "recurrent layer" if word == "recurrent" else word  # "an LSTM", "a GRU"
+        what = "is not a layer of it"
+        if other is not None:
+            what = f"is a {other.display_kind}, not {'an' if noun == 'LSTM' else 'a'} {noun}"
         raise ChoiceRequired(
-            f"{src.file}: layer={printable(wanted, 60)!r} {what}; its LSTMs are {_listed(lstms)}",
+            f"{src.file}: layer={printable(wanted, 60)!r} {what}; its {noun}s are {_listed(lstms)}",
             option="layer",
             choices=tuple(lstms),
         )

@@ -292,6 +292,8 @@ def choose_stack(stacks: list[Stack], prefix: str | None, file: str) -> Stack:
     labels = [s.label for s in stacks]
     if prefix is None and len(stacks) == 1:
         return stacks[0]
+    kinds = {"LSTM" if n.op_type.endswith("LSTM") else n.op_type for s in stacks for n in s.nodes}
+    word = kinds.pop() if len(kinds) == 1 else "recurrent"  # "LSTM", "GRU", "RNN"
     if prefix is not None:
         want = prefix.strip().strip("/")
         for s in stacks:
@@ -302,14 +304,15 @@ def choose_stack(stacks: list[Stack], prefix: str | None, file: str) -> Stack:
             if prefix in names or any(f"/{want}/" in f"/{n.strip('/')}/" for n in names):
                 return s
         raise ChoiceRequired(
-            f"{file}: no LSTM node named or under {quote(prefix)}; choose one of {_listed(labels)}",
+            f"{file}: no {word} node named or under {quote(prefix)}; "
+            f"choose one of {_listed(labels)}",
             option="prefix",
             choices=tuple(labels),
         )
     where = sum(1 for s in stacks if s.graph.parent is not None)
     inside = f", {where} in If/Loop/Scan subgraphs" if where else ""
     raise ChoiceRequired(
-        f"{file}: holds {len(stacks)} separate LSTM stacks{inside} ({_listed(labels)}); "
+        f"{file}: holds {len(stacks)} separate {word} stacks{inside} ({_listed(labels)}); "
         "pick one with prefix=",
         option="prefix",
         choices=tuple(labels),

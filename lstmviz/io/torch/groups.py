@@ -138,12 +138,14 @@ def _pick(
     """The one recurrent module to show: the only one, or the one ``prefix`` names."""
     lstms = [g for g in groups if g.runnable]
     choices = tuple(g.prefix for g in lstms)
+    all_lstm = all(g.is_lstm for g in lstms)  # an all-LSTM file's messages read as before
     if prefix is not None:
         wanted = prefix.strip().rstrip(".")
         chosen = next((g for g in groups if g.prefix == wanted), None)
         if chosen is None:
             raise ChoiceRequired(
-                f"{file}: no LSTM under prefix '{wanted}'; choose one of "
+                f"{file}: no {'LSTM' if all_lstm else 'recurrent module'} under prefix "
+                f"'{wanted}'; choose one of "
                 f"{', '.join(g.label for g in lstms) or '(none)'}",
                 option="prefix",
                 choices=choices,
@@ -154,7 +156,7 @@ def _pick(
     if not lstms:
         raise groups[0].not_lstm(file, tensors)
     if len(lstms) > 1:
-        what = "LSTMs" if all(g.is_lstm for g in lstms) else "recurrent modules"
+        what = "LSTMs" if all_lstm else "recurrent modules"
         raise ChoiceRequired(
             f"{file}: holds {len(lstms)} {what} ({', '.join(g.label for g in lstms)}); "
             "pick one with prefix=",
