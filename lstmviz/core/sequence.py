@@ -1,14 +1,15 @@
 """Input sequences for the debugger: typed or pasted text, files, generators, token embedding.
 
-Every function returns a float64 array ``(T, width)`` or raises ValueError with a one-line
-message that names the expected width, so the GUI can show it next to the editor and keep
-the previous sequence.
+Every function returns a float64 array ``(T, width)`` (a file past ``MAX_VALUES`` values: a
+read-only memory map, float32 for text) or raises ValueError with a one-line message that names
+the expected width, so the GUI can show it next to the editor and keep the previous sequence.
 
 Sequence files are untrusted input (issue 18): a first row counts as a header only when every
 cell of it is a name, so a typo in row 1 is reported, never dropped; errors give the line as an
 editor numbers it and the column; sizes are checked before anything is read or inflated (the
-budgets below); nothing is unpickled; and ``load_sequence`` lets no other exception out, so a
-crafted file is one printable ``ValueError`` line at most 300 characters long.
+budgets in ``sequence_files``); text of any size is streamed a block at a time
+(``sequence_text``); nothing is unpickled; and ``load_sequence`` lets no other exception out,
+so a crafted file is one printable ``ValueError`` line at most 300 characters long.
 """
 
 from __future__ import annotations
@@ -19,26 +20,22 @@ import re
 import stat
 import zipfile
 import zlib
-from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core.sequence_files import MAX_VALUES, one_line, open_regular, read_npy, read_npz
+from lstmviz.core import sequence_text
+from lstmviz.core.sequence_files import one_line, open_regular, read_npy, read_npz
+from lstmviz.core.sequence_text import is_float as _is_float
+from lstmviz.core.sequence_text import lines_of, parse_rows
+from lstmviz.core.sequence_text import quote as _quote
 
 FloatArray = npt.NDArray[np.float64]
 
 _SEPARATORS = re.compile(r"[,\s;]+")
-_TO_SPACE = str.maketrans(",;", "  ")
-#: Budgets checked before reading (issue 18): a sequence holds at most ``MAX_VALUES`` values
-#: (``sequence_files``), a text file at most this many bytes.
-MAX_TEXT_BYTES = 16 << 20
-#: Lines of a text file, counted before parsing (which costs about 1 µs a line and 0.15 µs a
-#: value): longer sequences go in a .npy, read at disk speed.
-MAX_TEXT_LINES = 250_000
-MAX_HEADER_CELLS = 1_000  # a header row is split into at most this many names
+_lines = lines_of
 
 
 class SequenceKind(enum.Enum):
@@ -113,90 +110,15 @@ def parse_sequence(text: str, width: int) -> FloatArray:
     Blank lines and ``#`` comments are skipped. Errors name the line and column, as users paste
     from spreadsheets where one bad cell is easy to miss.
     """
-    return _parse_lines(_lines(text), width)
-
-
-def _lines(text: str) -> list[str]:
-    """Lines of ``text`` split at ``\\n``, ``\\r\\n`` or ``\\r``, as an editor numbers them
-    (``str.splitlines`` would also split at form feeds and Unicode separators). Callers bound
-    the number of lines first (one list of at most ``MAX_TEXT_LINES`` strings, made once)."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.split("\n")
-
-
-def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> FloatArray:
-    """Rows of ``lines`` (numbered from 1, ``skip`` = index of a header line) → (T, width).
-
-    Values go into one flat float buffer (8 bytes each), not lists of Python floats, so a
-    long file costs what its array costs.
-    """
-    if width < 1:
-        raise ValueError(f"width must be at least 1, got {width}")
-    values, linenos = array("d"), array("q")
-    for index, raw in enumerate(lines):
-        if index == skip:
-            continue
-        cells = _cells(raw, width)
-        if not cells:
-            continue
-        lineno = index + 1
-        if len(cells) != width:
-            bad = next((k for k, c in enumerate(cells[:width]) if not _is_float(c)), None)
-            if bad is not None:
-                raise ValueError(_not_a_number(lineno, bad, cells[bad]))
-            raise ValueError(
-                f"line {lineno}: {_count(cells, width)} values, but the model's first layer "
-                f"expects {width} per timestep"
-            )
-        try:
-            values.extend(map(float, cells))
-        except ValueError:
-            bad = next(k for k, c in enumerate(cells) if not _is_float(c))
-            raise ValueError(_not_a_number(lineno, bad, cells[bad])) from None
-        linenos.append(lineno)
-        if len(values) > MAX_VALUES:
-            raise ValueError(
-                f"line {lineno}: more than {MAX_VALUES:,} values; lstmviz steps through at most "
-                f"{MAX_VALUES // width:,} timesteps of {width}"
-            )
-    if not values:
+    x = _parse_lines(_lines(text), width)
+    if not len(x):
         raise ValueError(f"no timesteps; type one row of {_numbers(width)} per timestep")
-    x = np.frombuffer(values, dtype=np.float64).reshape(-1, width).copy()
-    bad = ~np.isfinite(x)
-    if bad.any():  # checked once at the end: a test per value costs more than parsing it
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"line {linenos[row]}: NaN or Inf (column {col + 1}); every value must be finite"
-        )
     return x
 
 
-def _cells(line: str, width: int = MAX_HEADER_CELLS) -> list[str]:
-    """The cells of one row: split on commas, semicolons and any whitespace (``str.split``
-    after a ``translate``, several times faster than a regex on long files). At most
-    ``width + 1`` pieces, the last one holding the rest of the line when there are more: a
-    16 MB line of ``0,0,0…`` must not become 8 million strings."""
-    if "#" in line:
-        line = line.split("#", 1)[0]
-    return line.translate(_TO_SPACE).split(maxsplit=width)
-
-
-def _count(cells: list[str], width: int) -> str:
-    """How many values a row of ``_cells(line, width)`` has, exactly when that is cheap."""
-    if len(cells) <= width:
-        return str(len(cells))
-    rest = cells[-1]
-    return str(width + len(rest.split())) if len(rest) < 100_000 else f"more than {width}"
-
-
-def _not_a_number(lineno: int, index: int, cell: str) -> str:
-    return f"line {lineno}: {_quote(cell)} is not a number (column {index + 1})"
-
-
-def _quote(cell: str) -> str:
-    """A cell as ``repr`` shows it (escapes included), cut to 40 characters."""
-    return repr(cell if len(cell) <= 40 else cell[:40] + "…")
+def _parse_lines(lines: Iterable[str], width: int, skip: int | None = None) -> FloatArray:
+    """Rows of ``lines`` (numbered from 1, ``skip`` = index of a header line) → (T, width)."""
+    return parse_rows(lines, width, skip)[0]
 
 
 def format_sequence(x: npt.ArrayLike, precision: int = 6) -> str:
@@ -205,16 +127,12 @@ def format_sequence(x: npt.ArrayLike, precision: int = 6) -> str:
     return "\n".join(", ".join(f"{v:.{precision}g}" for v in row) for row in arr)
 
 
-def _is_float(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def load_sequence(
-    path: str | os.PathLike[str], width: int, embedding: npt.ArrayLike | None = None
+    path: str | os.PathLike[str],
+    width: int,
+    embedding: npt.ArrayLike | None = None,
+    *,
+    progress: Callable[[float], None] | None = None,
 ) -> FloatArray:
     """Read ``.csv``/``.txt`` (text rows), ``.npy`` or ``.npz`` (first array, or one named ``x``).
 
@@ -222,10 +140,17 @@ def load_sequence(
     token ids, looked up as the Embedding layer would (what a user of a text model has);
     anything else must have ``width`` columns. Nothing is unpickled, sizes are checked against
     the file before anything is read or inflated, and every failure (a file of any content,
-    even a hostile one) is a ``ValueError`` with one printable line.
+    even a hostile one) is a ``ValueError`` with one printable line. A text file of any size
+    is streamed; past ``MAX_VALUES`` values it comes back as a read-only float32 memory map of
+    a temporary file (a float ``.npy`` is mapped as it is). ``progress(fraction)`` is called
+    as a large file is read; whatever it raises (a job's ``Cancelled``) stops the read and
+    reaches the caller unchanged.
     """
+    hook = None if progress is None else _Hook(progress)
     try:
-        return _load_sequence(path, width, embedding)
+        return _load_sequence(path, width, embedding, hook)
+    except _Stop as stop:
+        raise stop.args[0] from None
     except ValueError as exc:
         raise ValueError(one_line(str(exc))) from exc
     except MemoryError as exc:
@@ -237,13 +162,31 @@ def load_sequence(
         raise ValueError(one_line(f"{_name(path)}: unreadable sequence file ({detail})")) from exc
 
 
+class _Stop(BaseException):
+    """Carries what the caller's progress hook raised past ``load_sequence``'s catch-alls."""
+
+
+class _Hook:
+    def __init__(self, progress: Callable[[float], None]) -> None:
+        self.progress = progress
+
+    def __call__(self, fraction: float) -> None:
+        try:
+            self.progress(fraction)
+        except Exception as exc:
+            raise _Stop(exc) from exc
+
+
 def _load_sequence(
-    path: str | os.PathLike[str], width: int, embedding: npt.ArrayLike | None
+    path: str | os.PathLike[str],
+    width: int,
+    embedding: npt.ArrayLike | None,
+    progress: Callable[[float], None] | None = None,
 ) -> FloatArray:
     p = Path(path)
     if embedding is not None and width != 1:
         try:
-            ids, cells = _read_sequence(p, 1, keep_cells=True)
+            ids, cells = _read_sequence(p, 1, keep_cells=True, progress=progress)
         except ValueError:
             ids = None  # not one column: read it as embedded vectors below
         if ids is not None:
@@ -254,14 +197,17 @@ def _load_sequence(
                     f"{p.name}: one column, read as token ids: {exc}; or give "
                     f"{width} values per row (the embedded vectors)"
                 ) from exc
-    return _read_sequence(p, width)[0]
+    return _read_sequence(p, width, progress=progress)[0]
 
 
 def _read_sequence(
-    p: Path, width: int, keep_cells: bool = False
+    p: Path,
+    width: int,
+    keep_cells: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[FloatArray, list[str] | None]:
     """The sequence, and with ``keep_cells`` the cells of a one-column text file as written
-    (token ids quoted in messages)."""
+    (token ids quoted in messages, read back from the file when one is quoted)."""
     name = p.name
     try:
         st = p.stat()
@@ -275,45 +221,11 @@ def _read_sequence(
         with open_regular(p) as fh:
             return validate(read_npy(fh, st.st_size, name, width, path=p), width, name), None
     if suffix == ".npz":
-        data, name = read_npz(p, st.st_size, width)
+        data, name = read_npz(p, st.st_size, width, progress=progress)
         return validate(data, width, name), None
-    if st.st_size > MAX_TEXT_BYTES:
-        raise ValueError(
-            f"{name}: {st.st_size:,} bytes of text; sequence text files are read up to "
-            f"{MAX_TEXT_BYTES >> 20} MB (save a long sequence as .npy)"
-        )
-    with open_regular(p) as fh:
-        raw = fh.read(MAX_TEXT_BYTES + 1)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{name}: not a text file; use CSV/TXT rows, .npy or .npz") from exc
-    n_lines = max(text.count("\n"), text.count("\r"))
-    if n_lines > MAX_TEXT_LINES:
-        raise ValueError(
-            f"{name}: {n_lines:,} lines; sequence text files are read up to "
-            f"{MAX_TEXT_LINES:,} lines (save a long sequence as .npy)"
-        )
-    lines = _lines(text)
-    del text, raw
-    first = next((k for k, line in enumerate(lines) if _cells(line, 1)), None)
-    header = first if first is not None and _is_header(lines[first]) else None
-    try:
-        x = _parse_lines(lines, width, skip=header)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from exc
-    cells = None
-    if keep_cells and width == 1:
-        rows = (c for k, line in enumerate(lines) if k != header and (c := _cells(line, 1)))
-        cells = [c[0] for c in rows]
-    return x, cells
-
-
-def _is_header(line: str) -> bool:
-    """A header names columns: every cell of it is a non-number (``time,value``). A row with
-    some numbers (``1,2,x``) is a data row with a typo, reported, never dropped."""
-    cells = _cells(line)
-    return bool(cells) and not any(_is_float(c) for c in cells)
+    x = sequence_text.read_text(p, st.st_size, width, progress)
+    cells = sequence_text.written_cells(p, st.st_size) if keep_cells and width == 1 else None
+    return x, cells  # type: ignore[return-value]
 
 
 def _name(path: str | os.PathLike[str]) -> str:
