@@ -77,7 +77,9 @@ class FileRequests:
             if on_done is not None:
                 on_done(bool(ok))
 
-        work = lambda j: load_sequence(path, model.input_size, model.embedding)  # noqa: E731
+        def work(j: Job) -> np.ndarray:  # a large text file reports progress, stops on cancel
+            return load_sequence(path, model.input_size, model.embedding, progress=j.report)
+
         return self.submit("sequence", f"reading {name}", work, done, cost=FILE_COST, wait=wait)
 
     def open_dropped_array(

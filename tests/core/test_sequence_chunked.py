@@ -259,3 +259,21 @@ def test_hostile_npz_sizes_are_refused_quickly(tmp_path):
     (tmp_path / "lie.npz").write_bytes(bytes(raw))
     out = bounded_load(tmp_path / "lie.npz", kind="sequence", width=3)
     out.assert_refused("zip bomb")
+
+
+def test_the_workspace_job_reports_progress_and_cancels(tmp_path, small_blocks):
+    from lstmviz.workspace import Cancelled, Job, Workspace
+
+    rng = np.random.default_rng(6)
+    w = LSTMDirection(rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), rng.normal(size=8))
+    ws = Workspace()
+    ws.set_model(LSTMModel((LSTMLayer("lstm", (w,)),)))
+    path = tmp_path / "x.csv"
+    path.write_text(_rows(2000))
+    job = ws.open_sequence(path, wait=True)
+    assert job.progress == pytest.approx(1.0)
+    np.testing.assert_array_equal(ws.sequence[1999], [1999, 1999.5, -1999])
+    again = Job("sequence", "again", job.work, lambda result, error: None)
+    again.cancel()
+    result, error = again.execute()
+    assert result is None and isinstance(error, Cancelled)
