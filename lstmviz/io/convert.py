@@ -68,7 +68,7 @@ def widen(a: npt.NDArray, name: str = "array") -> npt.NDArray[np.floating]:
         return a.astype(np.float32) if a.dtype.itemsize < 4 else a
     if a.dtype.kind == "V" and a.dtype.itemsize == 2:  # raw bfloat16 bits
         return bfloat16_to_float32(a.view(np.uint16))
-    raise LoadError(f"{name} has dtype {a.dtype}; LSTM weights must be floating point")
+    raise LoadError(f"{name} has dtype {a.dtype}; recurrent weights must be floating point")
 
 
 def bfloat16_to_float32(bits: npt.NDArray[np.uint16]) -> npt.NDArray[np.float32]:

@@ -30,6 +30,19 @@ def _torch_bad_bias(path: Path) -> Path:
     return path
 
 
+def _torch_int(path: Path, safetensors: bool = False) -> Path:
+    """A GRU whose weight_ih_l0 is stored as integers (a .pt or a .safetensors file)."""
+    sd = torch.nn.GRU(3, 4).state_dict()
+    sd["weight_ih_l0"] = torch.zeros(12, 3, dtype=torch.int64)
+    if not safetensors:
+        torch.save(sd, path)
+        return path
+    from safetensors.torch import save_file
+
+    save_file(sd, str(path))
+    return path
+
+
 def _torch_gap(path: Path) -> Path:
     sd = torch.nn.GRU(3, 4, num_layers=3).state_dict()
     torch.save({k: v for k, v in sd.items() if "_l1" not in k}, path)
@@ -98,6 +111,14 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "torch bias of the wrong length": (
         lambda d: _torch_bad_bias(d / "g.pt"),
         "bias_hh_l0 has shape (7,), expected (12,)",
+    ),
+    "torch GRU weights stored as integers": (  # 'recurrent weights', not 'LSTM weights'
+        lambda d: _torch_int(d / "g.pt"),
+        "weight_ih_l0 has dtype int64; recurrent weights must be float16",
+    ),
+    "safetensors GRU weights stored as integers": (
+        lambda d: _torch_int(d / "g.safetensors", safetensors=True),
+        "weight_ih_l0 has dtype int64; recurrent weights must be float16",
     ),
     "torch missing middle layer": (lambda d: _torch_gap(d / "g.pt"), "lacks weight_ih_l1"),
     "keras bias fits neither reset mode": (

@@ -68,7 +68,7 @@ BAD = {
     "truncated_data": (build(lstm_header(), DATA[:40]), "outside the 40-byte data area"),
     "int_weights": (
         build(lstm_header(weight_ih_l0__dtype="I32"), DATA),
-        "dtype int32; LSTM weights must be float",
+        "dtype int32; recurrent weights must be float",
     ),
     "odd_rows": (  # 5 rows for H = 1: not 4H (LSTM), 3H (GRU) or H (RNN)
         build(
@@ -147,7 +147,7 @@ HOSTILE = {
     ),
     "40,000 axes": (
         build(lstm_header(weight_ih_l0__shape=[1 << 62] * 40_000), DATA),
-        "40000 axes; LSTM weights have at most 3",
+        "40000 axes; recurrent weights have at most 3",
     ),
     "bool shape": (build(lstm_header(weight_ih_l0__shape=[True, 2]), DATA), "invalid shape"),
 }

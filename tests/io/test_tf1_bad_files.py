@@ -344,7 +344,10 @@ WRITER_CASES = {
         "corrupt checkpoint entry",
     ),
     "int weights": (dict(dtype_codes={"rnn/basic_lstm_cell/bias": 3}), "floating point"),
-    "string weights": (dict(dtype_codes={"rnn/basic_lstm_cell/bias": 7}), "string; LSTM"),
+    "string weights": (
+        dict(dtype_codes={"rnn/basic_lstm_cell/bias": 7}),
+        "string; recurrent weights must be floating point",
+    ),
     "overlong varint in entry": (
         dict(entry_override={"rnn/basic_lstm_cell/bias": b"\x08" + b"\xff" * 10 + b"\x01"}),
         "corrupt checkpoint entry",

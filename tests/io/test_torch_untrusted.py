@@ -254,7 +254,7 @@ bad(
 )
 bad(
     "int_weights",
-    "dtype int64; LSTM weights must be float",
+    "dtype int64; recurrent weights must be float",
     state_pickle(**lstm_tensors(FakeStorage("0", 12, torch.LongStorage))),
     {"0": bytes(96)},
 )

@@ -76,7 +76,7 @@ def _f(item: Item, ctx: Context) -> Array:
     a = item.array
     if a.dtype.kind != "f":
         raise LoadError(
-            f"{ctx.file}: {item.name} has dtype {a.dtype}; LSTM weights must be floating point"
+            f"{ctx.file}: {item.name} has dtype {a.dtype}; recurrent weights must be floating point"
         )
     return a.astype(np.float32) if a.dtype.itemsize < 4 else a
 

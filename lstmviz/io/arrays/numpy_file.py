@@ -73,7 +73,8 @@ def _read_header(fp: IO[bytes], what: str, file: str) -> tuple[tuple[int, ...], 
         )
     if len(shape) > MAX_DIMS:
         raise LoadError(
-            f"{file}: {what} has {len(shape)} axes; LSTM weights have at most 3 (numpy at most 64)"
+            f"{file}: {what} has {len(shape)} axes; recurrent weights have at most 3 "
+            "(numpy at most 64)"
         )
     if any(not 0 <= n < 2**63 for n in shape):
         dims = ", ".join(str(n) if -(10**12) < n < 10**12 else "(huge)" for n in shape[:8])

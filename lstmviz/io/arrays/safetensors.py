@@ -73,7 +73,7 @@ def _entry(
         raise LoadError(f"{file}: tensor {name!r} has an invalid shape {shape!r}")
     if len(shape) > MAX_DIMS:
         raise LoadError(
-            f"{file}: tensor {name!r} has {len(shape)} axes; LSTM weights have at most 3"
+            f"{file}: tensor {name!r} has {len(shape)} axes; recurrent weights have at most 3"
         )
     if not (
         isinstance(offsets, list)

@@ -114,7 +114,9 @@ def weight(obj: object, name: str, role: str, file: str) -> Weight:
     shape = tuple(int(s) for s in (obj.shape or ()))
     size = int(np.prod(shape, dtype=np.int64)) if shape else 1
     if size > MAX_WEIGHT_VALUES:
-        raise LoadError(f"{file}: {name} declares shape {shape}, far too large for LSTM weights")
+        raise LoadError(
+            f"{file}: {name} declares shape {shape}, far too large for recurrent weights"
+        )
     dtype = dataset_dtype(obj)
     kind = obj.dtype.kind
     if not (kind == "f" or (kind == "V" and obj.dtype.itemsize == 2 and dtype == "bfloat16")):

@@ -65,8 +65,8 @@ def _float(arr: np.ndarray, what: str, name: str, file: str) -> np.ndarray:
     if arr.dtype.kind == "f":
         return arr.astype(np.float32) if arr.dtype.itemsize < 4 else arr
     raise LoadError(
-        f"{file}: {what} ({quote(name)}) has dtype {arr.dtype}; LSTM weights must be floating "
-        "point (quantized weights are read through DequantizeLinear)"
+        f"{file}: {what} ({quote(name)}) has dtype {arr.dtype}; recurrent weights must be "
+        "floating point (quantized weights are read through DequantizeLinear)"
     )
 
 

@@ -245,7 +245,9 @@ class Bundle:
         entry = self.entries[name]
         where = f"{self.index_path.name}: variable {name!r}"
         if entry.dtype not in DTYPES:
-            raise LoadError(f"{where} has {entry.dtype_name}; LSTM weights must be floating point")
+            raise LoadError(
+                f"{where} has {entry.dtype_name}; recurrent weights must be floating point"
+            )
         raw = self._raw(entry, where)
         if crc32c(raw) != unmask(entry.crc32c):
             shard = self.shard_path(entry.shard_id).name

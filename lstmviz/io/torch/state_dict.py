@@ -113,7 +113,7 @@ class _Arrays:
         dtype = str(t.dtype)
         if dtype not in FLOAT_DTYPES:
             raise LoadError(
-                f"{self.file}: {name} has dtype {dtype}; LSTM weights must be float16, "
+                f"{self.file}: {name} has dtype {dtype}; recurrent weights must be float16, "
                 "bfloat16, float32 or float64"
             )
         arr = np.asarray(t)
