@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from lstmviz.core import compiled
+from lstmviz.core import compiled, threads
 from lstmviz.core.cells import CellDescription
 from lstmviz.core.compute import StateArg, merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
@@ -53,6 +53,8 @@ CACHE_BYTES = 128 * 2**20
 FIRST_PASS_BYTES = 64 * 2**20
 #: Fewest steps per chunk: a chunk's recompute costs about K steps of the recurrence.
 MIN_CHUNK = 16
+#: Chunks this short are recomputed on one thread (``threads.alone``): a jump's few ms.
+ALONE_STEPS = 64
 Cancel = Callable[[], bool]
 Progress = Callable[[float], None]
 
@@ -289,7 +291,8 @@ class BoundedTrace:
         self._asked.add(key)
         states = {s: v[c] for s, v in self.checkpoints[(k, d)].items()}
         inp = self.layer_input_rows(k, a + start, a + stop)
-        tr = _run_chunk(w, inp, states, self.dtype, self.engine)
+        with threads.alone() if stop - start <= ALONE_STEPS else contextlib.nullcontext():
+            tr = _run_chunk(w, inp, states, self.dtype, self.engine)
         self._remember(key, (tr, start))
         return tr, start
 

@@ -18,10 +18,11 @@ numba is imported only by the first team call (through ``compiled``), never by t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,25 @@ def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
         return None
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Team kernels called from this thread inside the block run on this thread alone, as
+    when the team is taken: the same kernels (the packed input terms, not BLAS), so the same
+    bits. For short recomputations on the window's thread: a jump recomputes ~16 steps
+    (~8 ms), where a team's spinning barrier, with a core taken by another process, waits
+    for a descheduled partner at every step (a jump then took 40 ms of barrier waits under
+    load). ``requested()`` is unchanged, so the engine picks the same kernels."""
+    before = getattr(_local, "alone", False)
+    _local.alone = True
+    try:
+        yield
+    finally:
+        _local.alone = before
+
+
 def requested() -> int:
     """``LSTMVIZ_NUM_THREADS`` when set to a positive integer, else every core (``cores()``).
     Read at each run, so a script may change it between runs."""
@@ -74,7 +94,11 @@ def team_size(weight_bytes: int, chunks: int) -> int:
     """Threads worth using for a step that streams ``weight_bytes`` of weights split in
     ``chunks`` independent parts: no more than asked for, than the parts, or than the weights
     keep busy (``MIN_BYTES_PER_THREAD`` each)."""
-    return max(1, min(requested(), chunks, weight_bytes // MIN_BYTES_PER_THREAD))
+    return max(1, min(_team_cap(), chunks, weight_bytes // MIN_BYTES_PER_THREAD))
+
+
+def _team_cap() -> int:
+    return 1 if getattr(_local, "alone", False) else requested()
 
 
 class _Team:
@@ -197,7 +221,7 @@ def input_terms(team_kernel: Callable[..., bool]) -> Callable[..., None]:
 
     def input_terms_parallel(Wxk, xa, out, first, col0=None) -> None:  # type: ignore[no-untyped-def]
         col0 = out.shape[1] // 5 if col0 is None else col0
-        n = max(1, min(requested(), Wxk.shape[0]))
+        n = max(1, min(_team_cap(), Wxk.shape[0]))
         args = (Wxk, xa, out, first, col0)
         if not run_team(team_kernel, args, n):
             team_kernel(*args, np.zeros(_SYNC_LEN, np.int64), 0, 1)

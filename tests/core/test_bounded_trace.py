@@ -364,3 +364,34 @@ def test_every_per_step_array_of_a_bounded_direction_is_recomputed_by_range(
                 ):
                     got = part if part.ndim == 1 else part[3:5]
                     np.testing.assert_array_equal(got, want if want.ndim == 1 else want[3:5])
+
+
+def test_a_jump_recomputes_on_one_thread_with_the_teams_bits(monkeypatch) -> None:
+    """The first pass runs on the team; a jump's short recompute on the calling thread alone
+    (``threads.alone``), bit for bit the full trace's."""
+    from lstmviz.core import threads
+
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
+    rng = np.random.default_rng(11)
+    H, D = 256, 8  # 1 MiB of packed W_h: a team of two pays
+    w = LSTMDirection(rng.normal(0, 0.1, (4 * H, D)), rng.normal(0, 0.1, (4 * H, H)),
+                      rng.normal(0, 0.1, 4 * H))  # fmt: skip
+    model = LSTMModel((LSTMLayer("lstm", (w,)),))
+    x = rng.normal(size=(640, D)).astype(np.float32)
+    full = run(model, x, trace="full", engine="numba")
+    sizes = []
+    real = threads.run_team
+
+    def spy(kernel, args, n):
+        sizes.append(n)
+        return real(kernel, args, n)
+
+    monkeypatch.setattr(threads, "run_team", spy)
+    bt = run_bounded(model, x, engine="numba", chunk=32)
+    assert 2 in sizes
+    sizes.clear()
+    for t in (5, 333, 639, 100):
+        for name in ("i", "f", "g", "o", "c", "h", "z_h", "pre"):
+            got = getattr(bt.layers[0].directions[0], name)[t]
+            np.testing.assert_array_equal(got, getattr(full.layers[0].directions[0], name)[t])
+    assert sizes and set(sizes) == {1}

@@ -252,3 +252,31 @@ def test_a_forked_child_runs_on_its_own_team(small_teams, monkeypatch):
     proc.start()
     proc.join(timeout=120)
     assert proc.exitcode == 0
+
+
+def test_alone_runs_the_team_kernels_on_this_thread_with_the_teams_bits(monkeypatch):
+    """``threads.alone()`` (a bounded trace's short recomputations): no team call, the same
+    kernels as the team, so bit-for-bit the team's trace (BLAS' input terms would differ)."""
+    rng = np.random.default_rng(8)
+    model = one_direction(random_direction(rng, D=16, H=256))  # 1 MiB: a team of 2 pays
+    x = rng.normal(size=(300, 16))
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
+    sizes = []
+    real = threads.run_team
+
+    def spy(kernel, args, n):
+        sizes.append(n)
+        return real(kernel, args, n)
+
+    monkeypatch.setattr(threads, "run_team", spy)
+    team = run(model, x).layers[0].directions[0]
+    assert sizes and max(sizes) == 2
+    sizes.clear()
+    with threads.alone():
+        alone = run(model, x).layers[0].directions[0]
+    assert max(sizes) == 1  # asked for a team of one: run_team runs nothing, serial runs
+    for name in ("i", "f", "g", "o", "c", "h"):
+        assert np.array_equal(getattr(team, name), getattr(alone, name)), name
+    sizes.clear()
+    run(model, x)
+    assert max(sizes) == 2  # only inside the block
