@@ -112,6 +112,14 @@ class DebugControls(QWidget):
         self.step_label = QLabel("step – / –")
         self.step_label.setMinimumWidth(110)
         row2.addWidget(self.step_label)
+        # a typed jump: at 10⁶ steps one slider pixel is ~1,000 steps and a key is one step
+        self.step_box = QSpinBox()
+        self.step_box.setPrefix("go to ")
+        self.step_box.setKeyboardTracking(False)  # jump on Enter, not at every digit typed
+        self.step_box.setAccelerated(True)
+        self.step_box.setToolTip("Type a step and press Enter to jump there (Ctrl+G)")
+        self.step_box.editingFinished.connect(lambda: self.step_box.lineEdit().setModified(False))
+        row2.addWidget(self.step_box)
         row2.addSpacing(12)  # "step 199999 of 0–199999" ran into "layer"
         row2.addWidget(QLabel("layer"))
         self.layer = QComboBox()
@@ -157,12 +165,20 @@ class DebugControls(QWidget):
         self.slider.setMaximum(max(n_steps - 1, 0))
         self.slider.setPageStep(max(1, n_steps // 10))
         self.slider.blockSignals(False)
+        self.step_box.blockSignals(True)
+        self.step_box.setMaximum(max(n_steps - 1, 0))
+        self.step_box.blockSignals(False)
 
     def show_step(self, t: int, n_steps: int) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(t)
         self.slider.blockSignals(False)
         self.step_label.setText(f"step {t} of 0–{n_steps - 1}")  # 0-based, as in the trace
+        box = self.step_box
+        if not (box.hasFocus() and box.lineEdit().isModified()):  # a number being typed stays
+            box.blockSignals(True)
+            box.setValue(t)
+            box.blockSignals(False)
 
     def set_layers(self, names: list[str]) -> None:
         self.layer.blockSignals(True)

@@ -170,6 +170,7 @@ class DebugPanel(QWidget):
         c.play_button.clicked.connect(self.toggle_play)
         c.speed.valueChanged.connect(self._on_speed_changed)
         c.slider.valueChanged.connect(self.go_to_step)
+        c.step_box.valueChanged.connect(self.go_to_step)
         c.layer.currentIndexChanged.connect(lambda k: ws.select(layer=k))
         c.direction.currentIndexChanged.connect(lambda d: ws.select(direction=d))
         menu = c.export_menu
@@ -194,6 +195,7 @@ class DebugPanel(QWidget):
             Qt.Key.Key_Space: self.toggle_play,
             Qt.Key.Key_F5: lambda: self.run_to_breakpoint(True),
             QKeySequence("Shift+F5"): lambda: self.run_to_breakpoint(False),
+            QKeySequence("Ctrl+G"): self._focus_step_box,
         }
         self._shortcuts = []
         for key, slot in keys.items():
@@ -201,6 +203,11 @@ class DebugPanel(QWidget):
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(slot)
             self._shortcuts.append(sc)
+
+    def _focus_step_box(self) -> None:
+        box = self.controls.step_box
+        box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        box.selectAll()
 
     def _go_last(self) -> None:
         if self.workspace.trace is not None:
@@ -401,6 +408,7 @@ class DebugPanel(QWidget):
         ws = self.workspace
         pending = "run" in ws.jobs
         self.controls.slider.setEnabled(not pending)
+        self.controls.step_box.setEnabled(not pending)
         if pending:
             steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
             self.controls.step_label.setText(f"computing{steps}…")
