@@ -33,7 +33,7 @@ def _type_step(qtbot, box, text: str) -> None:
 
 
 def test_a_typed_step_jumps_there_and_shows_its_values(bounded_window, qtbot) -> None:
-    window, panel, full = bounded_window
+    _window, panel, full = bounded_window
     box = panel.controls.step_box
     assert box.maximum() == T - 1 and box.value() == 0
     panel.activateWindow()
