@@ -81,6 +81,25 @@ def _onnx_gru(path: Path, **change: object) -> Path:
     return path
 
 
+def _onnx_gru_stack(path: Path, change: str) -> Path:
+    """The 3-node GRU stack of gru_real with its first W fed at run time ("w_input"), or its
+    second W taking 7 inputs where the first node gives 6 ("no_chain")."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(FIXTURES.parent / "gru_real" / "stacked_gru_h_in.onnx")
+    if change == "w_input":
+        model.graph.input.append(
+            helper.make_tensor_value_info("w_in", onnx.TensorProto.FLOAT, [1, 18, 5])
+        )
+        next(n for n in model.graph.node if n.name == "/gru/GRU").input[1] = "w_in"
+    else:
+        init = next(t for t in model.graph.initializer if t.name == "onnx::GRU_256")
+        init.CopyFrom(numpy_helper.from_array(np.zeros((1, 18, 7), F32), init.name))
+    onnx.save_model(model, path)
+    return path
+
+
 def _tf1_bad_candidate(folder: Path) -> Path:
     from test_tf1_bad_files import write_bundle
 
@@ -132,6 +151,14 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "onnx W not 3H rows": (
         lambda d: _onnx_gru(d / "g.onnx", W=(1, 10, 3)),
         "W has shape (1, 10, 3), expected (1, 3H, D)",
+    ),
+    "onnx GRU weights fed at run time": (
+        lambda d: _onnx_gru_stack(d / "g.onnx", "w_input"),
+        "lstmviz reads recurrent weights stored as initializers",
+    ),
+    "onnx GRU stack that does not chain": (
+        lambda d: _onnx_gru_stack(d / "g.onnx", "no_chain"),
+        "the stacked GRU nodes do not fit together (layer 1 expects 7 inputs",
     ),
     "onnx hidden_size lies": (
         lambda d: _onnx_gru(d / "g.onnx", hidden_size=5),

@@ -20,12 +20,16 @@ from test_tf1_bad_files import field, varint
 import lstmviz
 
 
-def _shared_stack(path: Path, H: int, n: int, transpose: bool = False) -> np.ndarray:
-    """``n`` LSTM nodes in a chain, all reading the initializers W and R (optionally each W
-    through its own pair of Transposes, so every layer names a different folded tensor)."""
+def _shared_stack(
+    path: Path, H: int, n: int, transpose: bool = False, op: str = "LSTM"
+) -> np.ndarray:
+    """``n`` LSTM (or ``op``: GRU) nodes in a chain, all reading the initializers W and R
+    (optionally each W through its own pair of Transposes, so every layer names a different
+    folded tensor)."""
     rng = np.random.default_rng(0)
-    W = (rng.normal(size=(1, 4 * H, H)) * 0.3).astype(np.float32)
-    R = (rng.normal(size=(1, 4 * H, H)) * 0.3).astype(np.float32)
+    G = {"LSTM": 4, "GRU": 3}[op]
+    W = (rng.normal(size=(1, G * H, H)) * 0.3).astype(np.float32)
+    R = (rng.normal(size=(1, G * H, H)) * 0.3).astype(np.float32)
     inits = [
         numpy_helper.from_array(W, "W"),
         numpy_helper.from_array(R, "R"),
@@ -38,9 +42,7 @@ def _shared_stack(path: Path, H: int, n: int, transpose: bool = False) -> np.nda
             nodes.append(helper.make_node("Transpose", ["W"], [f"Wt{k}"], perm=[0, 2, 1]))
             nodes.append(helper.make_node("Transpose", [f"Wt{k}"], [f"W{k}"], perm=[0, 2, 1]))
             w = f"W{k}"
-        nodes.append(
-            helper.make_node("LSTM", [prev, w, "R"], [f"y{k}"], hidden_size=H, name=f"l{k}")
-        )
+        nodes.append(helper.make_node(op, [prev, w, "R"], [f"y{k}"], hidden_size=H, name=f"l{k}"))
         nodes.append(helper.make_node("Squeeze", [f"y{k}", "ax"], [f"s{k}"]))
         prev = f"s{k}"
     graph = helper.make_graph(
@@ -64,7 +66,16 @@ def test_one_initializer_shared_by_many_lstm_nodes_is_refused(tmp_path: Path) ->
     ):
         path = tmp_path / f"{name}.onnx"
         _shared_stack(path, H, n, transpose)
-        bounded_load(path).assert_refused(path.name, "shared by many LSTM nodes")
+        bounded_load(path).assert_refused(path.name, "shared by many recurrent nodes")
+
+
+def test_one_initializer_shared_by_many_gru_nodes_is_refused(tmp_path: Path) -> None:
+    """The same refusal for GRU nodes, worded for any recurrent node (it said 'LSTM')."""
+    path = tmp_path / "gru.onnx"
+    _shared_stack(path, 512, 14, op="GRU")
+    bounded_load(path).assert_refused(
+        path.name, "the recurrent layers would copy", "shared by many recurrent nodes"
+    )
 
 
 def test_a_few_lstm_nodes_sharing_weights_run_as_onnx_defines_them(tmp_path: Path) -> None:

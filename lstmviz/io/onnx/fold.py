@@ -253,9 +253,10 @@ class Folder:
         self.layer_elements += sum(a.size for a in arrays)
         if self.layer_elements > LAYER_SLACK + 2 * self.loaded:
             raise LoadError(
-                f"{where}: the LSTM layers would copy {self.layer_elements} weights, far more "
-                f"than the {self.loaded} the file holds (one initializer shared by many LSTM "
-                "nodes); lstmviz reads graphs whose LSTM nodes have their own weights"
+                f"{where}: the recurrent layers would copy {self.layer_elements} weights, far "
+                f"more than the {self.loaded} the file holds (one initializer shared by many "
+                "recurrent nodes); lstmviz reads graphs whose recurrent nodes have their own "
+                "weights"
             )
 
     def tensor(self, t: TensorInfo, what: str) -> np.ndarray:

@@ -89,7 +89,7 @@ def _weights(
         except NotConstant as exc:
             raise LoadError(
                 f"{where} input {key} ({quote(inputs[k])}) is not stored in the file: it "
-                f"depends on {exc.reason}; lstmviz reads LSTM weights stored as initializers "
+                f"depends on {exc.reason}; lstmviz reads recurrent weights stored as initializers "
                 "or Constant nodes (re-export with constant folding on)"
             ) from exc
         widened = _float(value, what, inputs[k], folder.file)
@@ -392,7 +392,7 @@ def load(probe: Probe, prefix: str | None = None) -> LSTMModel:
             notes=tuple(notes),
         )
     except ValueError as exc:
-        raise LoadError(f"{file}: the stacked LSTM nodes do not fit together ({exc})") from exc
+        raise LoadError(f"{file}: the stacked {run} nodes do not fit together ({exc})") from exc
 
 
 READER = Reader(name="ONNX", sniff=sniff, load=load, options=("prefix",))
