@@ -1,7 +1,7 @@
 """Questions and notes a GRU file reaches name its cells, not "LSTM": the Keras branch and
-``layer=`` choices, PyTorch and ONNX ``prefix=`` choices, and the export's Embedding note
-(all-LSTM files keep their words: test_keras_branches, test_torch_fixtures,
-test_onnx_torch_export)."""
+``layer=`` choices, PyTorch and ONNX ``prefix=`` and TF1 ``scope=`` choices, and the export's
+Embedding note (all-LSTM files keep their words: test_keras_branches, test_torch_fixtures,
+test_onnx_torch_export, test_tf1_*)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def test_onnx_prefix_choice_names_the_gru_nodes() -> None:
     path = FIXTURES / "gru_real" / "stacked_gru_h_in.onnx"
     with pytest.raises(ChoiceRequired, match="no GRU node named or under 'nope'"):
         lstmviz.load_model(path, prefix="nope")
+
+
+def test_tf1_scope_choice_names_the_gru_stack() -> None:
+    tf1 = FIXTURES / "gru" / "tf" / "tf1"
+    with pytest.raises(lstmviz.LoadError, match="no GRU stack 'nope'; the checkpoint has"):
+        lstmviz.load_model(tf1 / "gru_cell" / "model.ckpt.index", scope="nope")
+    with pytest.raises(lstmviz.LoadError, match="no recurrent stack 'nope'"):  # GRU + LSTM
+        lstmviz.load_model(tf1 / "multi_gru_lstm" / "model.ckpt.index", scope="nope")
 
 
 def test_export_note_names_the_first_gru(tmp_path: Path) -> None:

@@ -72,17 +72,26 @@ class Request:
     keras_metadata: KerasMetadata | None = None  # a tf.keras SavedModel's layer configs
 
 
+def _cell_word(cell: Cell) -> str:
+    """How a message names a TF1 cell: LSTM, GRU or RNN."""
+    if isinstance(cell, RecurrentCell):
+        return "RNN" if cell.kind == "BasicRNNCell" else "GRU"
+    return "LSTM"
+
+
 def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
     stacks: dict[str, list[Cell]] = defaultdict(list)
     for cell in cells:
         stacks[cell.stack or cell.scope].append(cell)
+    kinds = {_cell_word(c) for c in cells}
+    word = kinds.pop() if len(kinds) == 1 else "recurrent"  # an all-LSTM file as before
     if scope is not None:
         inside = [s for s in stacks if s.startswith(scope + "/")]
         if scope not in stacks and len(inside) == 1:
             scope = inside[0]
         if scope not in stacks:
             raise LoadError(
-                f"{file}: no LSTM stack {scope!r}; the checkpoint has {', '.join(sorted(stacks))}"
+                f"{file}: no {word} stack {scope!r}; the checkpoint has {', '.join(sorted(stacks))}"
             )
         return stacks[scope]
     if len(stacks) > 1:
@@ -93,7 +102,7 @@ def _pick_stack(cells: list[Cell], scope: str | None, file: str) -> list[Cell]:
                 "lstmviz shows one direction's stack at a time)"
             )
         raise ChoiceRequired(
-            f"{file}: holds {len(stacks)} separate LSTM stacks ({', '.join(sorted(stacks))})"
+            f"{file}: holds {len(stacks)} separate {word} stacks ({', '.join(sorted(stacks))})"
             f"{why}; pass scope=<one of them>",
             option="scope",
             choices=tuple(sorted(stacks)),
@@ -316,7 +325,9 @@ def assemble(bundle: Bundle, graph: GraphInfo | None, req: Request) -> LSTMModel
             notes=tuple(notes),
         )
     except ValueError as exc:
-        raise LoadError(f"{req.file}: the LSTM layers do not chain: {exc}") from exc
+        kinds = {layer.cell.name for layer in layers}
+        word = kinds.pop() if len(kinds) == 1 else "recurrent"
+        raise LoadError(f"{req.file}: the {word} layers do not chain: {exc}") from exc
 
 
 def _kind(req: Request, names: Names) -> str:
