@@ -157,10 +157,6 @@ class _Direction:
         tr.overview[(k, d)] = self.ov
         self.block = block
 
-    @property
-    def step_bytes(self) -> int:
-        return (len(self.names) + 4) * self.w.hidden_size
-
     def run(self, tr: ct.BoundedTrace, g: range, inp: FloatArray) -> CellTrace:
         """Run over the group ``g`` of chunks; keep the states entering each chunk (read off
         the rows at each chunk's edge) and fold every recorded quantity into the overview."""
@@ -217,6 +213,7 @@ def _sweep(tr: ct.BoundedTrace, sweep: Sweep, h0: StateArg, c0: StateArg, block:
             for i, s in enumerate(sweep.stages):
                 traces = {d: dirs[(s.k, d)].run(tr, g, inp) for d in s.run}
                 if not s.output:
+                    del traces  # before the next group's: one stage's rows held at a time
                     break
                 for d in s.redo:  # from the checkpoint where the group starts in its order
                     w = model.layers[s.k].directions[d]
@@ -225,10 +222,10 @@ def _sweep(tr: ct.BoundedTrace, sweep: Sweep, h0: StateArg, c0: StateArg, block:
                     traces[d] = ct._run_chunk(w, inp, states, tr.dtype, tr.engine)
                 layer = model.layers[s.k]
                 hs = [traces[d].h for d in range(len(layer.directions))]
-                del traces
                 # as layer_output_rows and layer_input_rows form them, on the same rows
                 out = merge(hs[0], hs[1], layer.merge_mode) if layer.bidirectional else hs[0]
                 out = np.ascontiguousarray(out)
+                del traces, hs  # the next stage's rows replace them
                 if ("output", s.k) in outs:
                     outs[("output", s.k)].add(A, out)
                 if s.k + 1 == L and ("head",) in outs:

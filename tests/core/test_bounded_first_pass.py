@@ -80,7 +80,10 @@ MODELS = _models()
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-@pytest.mark.parametrize(("chunk", "n"), [(2, 301), (3, 300), (9, 9 * 40 + 1), (16, 413)])
+@pytest.mark.parametrize(
+    ("chunk", "n"),  # T < 256 runs the NumPy engine, from 256 on the compiled one
+    [(2, 301), (3, 300), (9, 9 * 40 + 1), (16, 413), (5, 203)],
+)
 def test_every_value_is_bitwise_the_full_traces(name: str, chunk: int, n: int) -> None:
     model = MODELS[name]
     x = _x(model, n, seed=chunk)
@@ -88,6 +91,15 @@ def test_every_value_is_bitwise_the_full_traces(name: str, chunk: int, n: int) -
     if n % chunk == 1:  # a one-step tail joins the chunk before it
         assert bt.chunk_bounds(bt.n_chunks - 1) == (n - chunk - 1, n)
     _assert_same(run(model, x, trace="full"), bt)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_handful_of_steps(name: str) -> None:
+    """One step (a one-row chunk, as the full run's one-row products), two, three, five."""
+    model = MODELS[name]
+    for n in (1, 2, 3, 5):
+        x = _x(model, n)
+        _assert_same(run(model, x, trace="full"), run_bounded(model, x, chunk=2))
 
 
 @pytest.mark.parametrize("first_pass_bytes", [1, 2000, 40_000])
