@@ -115,6 +115,21 @@ def _tf1_bad_candidate(folder: Path) -> Path:
     )
 
 
+def _tf1_gru_stack_off_by_one(folder: Path) -> Path:
+    """Two stacked GRUCells (H = 4) whose second kernel has rows for 5 inputs, not 4."""
+    from test_tf1_bad_files import write_bundle
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for k, d in ((0, 3), (1, 5)):
+        scope = f"rnn/multi_rnn_cell/cell_{k}/gru_cell"
+        arrays[f"{scope}/gates/kernel"] = rng.normal(size=(d + 4, 8)).astype(F32)
+        arrays[f"{scope}/gates/bias"] = rng.normal(size=8).astype(F32)
+        arrays[f"{scope}/candidate/kernel"] = rng.normal(size=(d + 4, 4)).astype(F32)
+        arrays[f"{scope}/candidate/bias"] = rng.normal(size=4).astype(F32)
+    return write_bundle(folder, arrays)
+
+
 def _madmom_no_cell(path: Path) -> Path:
     data = (FIXTURES / "madmom" / "rnn.pkl").read_bytes()
     # the RecurrentLayer record loses its recurrent weights: the key renamed in place
@@ -171,6 +186,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "tf1 candidate does not fit the gates": (
         _tf1_bad_candidate,
         "do not fit gates of H = 4",
+    ),
+    "tf1 GRU stack that does not chain": (
+        _tf1_gru_stack_off_by_one,
+        "the GRU layers do not chain",
     ),
     "madmom recurrent layer without recurrent weights": (
         lambda d: _madmom_no_cell(d / "r.pkl"),
