@@ -21,6 +21,7 @@ reading a few MB.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -171,12 +172,12 @@ def read_text(
         raise ValueError(f"width must be at least 1, got {width}")
     with open_regular(p) as fh:
         cap = max(MAX_LINE_BYTES, 64 * width)
-        n_lines = _count_lines(fh, size, cap, progress)
+        index = _LineIndex(fh, size, cap, progress)
         fh.seek(0)
-        bound = n_lines * width  # rows ≤ lines: what the result can hold at most
+        bound = index.lines * width  # rows ≤ lines: what the result can hold at most
         if bound <= IN_MEMORY_VALUES:
             parts: list[FloatArray] = []
-            rows = _parse(fh, size, width, name, parts.append, progress, IN_MEMORY_VALUES)
+            _parse(fh, index, width, name, parts.append, progress, IN_MEMORY_VALUES)
             return np.concatenate(parts) if len(parts) > 1 else parts[0]
         nbytes = min(bound, MAX_MAPPED_VALUES + width) * 4
         with spill_file(nbytes, name) as out:
@@ -188,7 +189,7 @@ def read_text(
                     raise _Overflow(int(np.argwhere(~np.isfinite(f32))[0][0]))
                 out.write(memoryview(f32))
 
-            rows = _parse(fh, size, width, name, write, progress, MAX_MAPPED_VALUES, np.float32)
+            rows = _parse(fh, index, width, name, write, progress, MAX_MAPPED_VALUES, np.float32)
             out.flush()
             return np.memmap(out, dtype=np.float32, mode="r", shape=(rows, width))
 
@@ -208,29 +209,44 @@ class _Overflow(Exception):
     """A block row whose value is finite in float64 but not in float32."""
 
 
-def _count_lines(fh: IO[bytes], size: int, cap: int, progress: Progress | None) -> int:
-    """Lines as ``lines_of`` splits them, counted a block at a time in bounded memory; stops
-    at a line longer than ``cap`` (the parse refuses it there, so what follows never counts)."""
-    breaks, done, last, run = 0, 0, b"", 0
-    while chunk := fh.read(BLOCK_BYTES):
-        n = _breaks(chunk)
-        breaks += n - (last == b"\r" and chunk[:1] == b"\n")
-        run = (
-            run + len(chunk)
-            if n == 0
-            else len(chunk) - 1 - max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-        )
-        if run > cap + BLOCK_BYTES:
-            break
-        last, done = chunk[-1:], done + len(chunk)
-        if progress is not None:
-            progress(0.1 * done / max(size, 1))
-    return breaks + 1
+class _LineIndex:
+    """One streaming pass over the file: its line count (``lines_of``'s), whether it has a
+    ``\r`` at all, and the breaks before every ``BLOCK_BYTES`` boundary, so the parse counts
+    no lines: an error's line number is found from the nearest boundary (``line_at``). The
+    pass stops at a line longer than ``cap`` (the parse refuses it there)."""
+
+    def __init__(self, fh: IO[bytes], size: int, cap: int, progress: Progress | None) -> None:
+        self.fh, self.marks, self.has_cr = fh, [0], False
+        breaks, done, last, run = 0, 0, b"", 0
+        while chunk := fh.read(BLOCK_BYTES):
+            cr = chunk.find(b"\r") >= 0
+            self.has_cr |= cr
+            n = _breaks(chunk, cr)
+            breaks += n - (last == b"\r" and chunk[:1] == b"\n")
+            self.marks.append(breaks)
+            last, done = chunk[-1:], done + len(chunk)
+            tail = len(chunk) - 1 - max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            run = run + len(chunk) if n == 0 else tail
+            if run > cap + BLOCK_BYTES:
+                self.has_cr = True  # the rest is unseen
+                break
+            if progress is not None:
+                progress(0.1 * done / max(size, 1))
+        self.lines = breaks + 1
+
+    def line_at(self, offset: int) -> int:
+        """The line number (from 1) of the line starting at byte ``offset``."""
+        k = min(offset // BLOCK_BYTES, len(self.marks) - 1)
+        start = max(k * BLOCK_BYTES - 1, 0)
+        seg = os.pread(self.fh.fileno(), offset - start, start) if offset > start else b""
+        extra = _breaks(seg, True) - (k > 0 and seg[:1] in (b"\r", b"\n"))
+        return 1 + self.marks[k] + extra
 
 
 def _blocks(fh: IO[bytes], cap: int) -> Iterator[tuple[bytes, bool]]:
     """Whole lines a block at a time (the last one may lack its line break), and whether
-    the block is a cut line longer than ``cap`` (the caller refuses it)."""
+    the block is a cut line longer than ``cap`` (the caller refuses it). Each byte is copied
+    once at most (a block is usually the chunk read, as it is)."""
     rest = b""
     while True:
         chunk = fh.read(BLOCK_BYTES)
@@ -238,12 +254,16 @@ def _blocks(fh: IO[bytes], cap: int) -> Iterator[tuple[bytes, bool]]:
             if rest:
                 yield rest, False
             return
-        buf = rest + chunk if rest else chunk
         # after the last \n, or after a \r that is not the last byte (it may start a \r\n)
-        cut = max(buf.rfind(b"\n"), buf.rfind(b"\r", 0, len(buf) - 1)) + 1
-        if cut:
-            yield buf[:cut], False
-        rest = buf[cut:]
+        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r", 0, len(chunk) - 1)) + 1
+        if cut == 0:
+            rest += chunk
+        else:
+            if not rest and cut == len(chunk):
+                yield chunk, False
+            else:
+                yield b"".join((rest, memoryview(chunk)[:cut])), False
+            rest = chunk[cut:]
         if len(rest) > cap:
             yield rest, True
             return
@@ -251,7 +271,7 @@ def _blocks(fh: IO[bytes], cap: int) -> Iterator[tuple[bytes, bool]]:
 
 def _parse(
     fh: IO[bytes],
-    size: int,
+    index: _LineIndex,
     width: int,
     name: str,
     emit: Callable[[FloatArray], None],
@@ -262,13 +282,17 @@ def _parse(
     """Stream ``fh``'s rows to ``emit`` a block at a time (``dtype`` when the fast path
     parses them, else float64); returns the row count."""
     cap = max(MAX_LINE_BYTES, 64 * width)  # as in read_text
-    lineno, rows, done, header_seen = 1, 0, 0, False
+    total = max(fh.seek(0, os.SEEK_END), 1)
+    fh.seek(0)
+    rows, offset, header_seen = 0, 0, False
     mode = [","]  # loadtxt's delimiter that worked last: "," or None (any whitespace)
     for raw, too_long in _blocks(fh, cap):
-        if done == 0 and raw.startswith(b"\xef\xbb\xbf"):
+        at, shift = offset, 0  # the block's first line: index.line_at(at) + shift
+        offset += len(raw)
+        if at == 0 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        done += len(raw)
         if too_long:
+            lineno = index.line_at(at)
             cells = cells_of(raw.decode("utf-8", errors="ignore"), width)
             if len(cells) <= width:
                 cells = cells[:-1]  # the last one is cut
@@ -285,25 +309,24 @@ def _parse(
             if first is not None:
                 header_seen = True
                 if is_header(lines[first]):
-                    lineno += first + 1
+                    shift = first + 1
                     lines = lines[first + 1 :]
                     raw = "\n".join(lines).encode()
-        n_breaks = _breaks(raw)
         try:
-            x = _fast(raw, width, mode, dtype)
+            x = _fast(raw, width, mode, dtype, index.has_cr)
             if x is None:
                 lines = lines or lines_of(_decode(raw, name))
-                x = parse_rows(lines, width, first=lineno, limit=limit)[0]
+                x = parse_rows(lines, width, first=index.line_at(at) + shift, limit=limit)[0]
             if rows * width + x.size > limit:
                 raise ValueError(
-                    f"line {lineno + n_breaks}: more than {limit:,} values; lstmviz steps "
-                    f"through at most {limit // width:,} timesteps of {width}"
+                    f"line {index.line_at(offset) - 1}: more than {limit:,} values; lstmviz "
+                    f"steps through at most {limit // width:,} timesteps of {width}"
                 )
             if len(x):
                 emit(x)
         except _Overflow as exc:
             lines = lines or lines_of(_decode(raw, name))
-            rows_at = parse_rows(lines, width, first=lineno, limit=limit)[1]
+            rows_at = parse_rows(lines, width, first=index.line_at(at) + shift, limit=limit)[1]
             raise ValueError(
                 f"{name}: line {rows_at[exc.args[0]]}: a value past float32's ±3.4e38; "
                 "a long sequence is kept as float32 (scale it, or save it as .npy)"
@@ -313,16 +336,19 @@ def _parse(
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from exc
         rows += len(x)
-        lineno += n_breaks
         if progress is not None:
-            progress(0.1 + 0.9 * done / max(size, 1))
+            progress(0.1 + 0.9 * offset / total)
     if rows == 0:
         raise ValueError(f"{name}: no timesteps; type one row of {_numbers(width)} per timestep")
     return rows
 
 
 def _fast(
-    raw: bytes, width: int, mode: list[str | None], dtype: type = np.float64
+    raw: bytes,
+    width: int,
+    mode: list[str | None],
+    dtype: type = np.float64,
+    has_cr: bool = True,
 ) -> FloatArray | None:
     """The block's rows by NumPy's C parser, or None when it refuses them (then the per-line
     parser finds what is wrong, or parses what ``loadtxt`` does not: blank lines of spaces
@@ -333,7 +359,7 @@ def _fast(
         if delimiter is None:
             data = raw.translate(_BYTES_TO_SPACE)
         else:
-            data = raw if raw.find(b"\r") < 0 else raw.translate(_BYTES_CR)
+            data = raw.translate(_BYTES_CR) if has_cr and raw.find(b"\r") >= 0 else raw
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "input contained no data": an empty block
@@ -356,9 +382,9 @@ def _fast(
     return None
 
 
-def _breaks(raw: bytes) -> int:
+def _breaks(raw: bytes, has_cr: bool) -> int:
     """Line breaks in ``raw`` as ``lines_of`` counts them (``\r\n`` is one)."""
-    if raw.find(b"\r") < 0:
+    if not has_cr:
         return raw.count(b"\n")
     return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
 

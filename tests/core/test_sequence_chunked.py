@@ -19,7 +19,8 @@ from lstmviz.core import (
     sequence_files,
     sequence_text,
 )
-from lstmviz.core.sequence import load_sequence
+from lstmviz.core.sequence import load_sequence, parse_sequence
+from lstmviz.core.sequence_text import lines_of
 
 
 @pytest.fixture
@@ -277,3 +278,39 @@ def test_the_workspace_job_reports_progress_and_cancels(tmp_path, small_blocks):
     again.cancel()
     result, error = again.execute()
     assert result is None and isinstance(error, Cancelled)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_line_ends_and_block_size_give_the_typed_texts_rows_and_errors(tmp_path, monkeypatch,
+                                                                           seed):  # fmt: skip
+    """The streamed reader against ``parse_sequence`` (the whole text at once) on random files:
+    \\n, \\r\\n and \\r mixed, blank and comment lines, blocks of 16-200 bytes (a \\r\\n split
+    across blocks), sometimes one bad cell: the same rows, or the same message."""
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(sequence_text, "BLOCK_BYTES", int(rng.integers(16, 200)))
+    monkeypatch.setattr(sequence_text, "IN_MEMORY_VALUES", 10**9 if seed % 2 else 30)
+    parts = []
+    for _ in range(int(rng.integers(1, 80))):
+        kind = rng.random()
+        line = ("" if kind < 0.1 else "  # note" if kind < 0.15 else
+                ", ".join(str(int(v)) for v in rng.integers(-99, 99, 2)))  # fmt: skip
+        parts.append(line + str(rng.choice(["\n", "\r\n", "\r"])))
+    if seed % 3 == 0:
+        at = int(rng.integers(len(parts)))
+        parts[at] = str(rng.choice(["1, x", "1", "1, 2, 3", "nan, 1"])) + "\n"
+    text = "".join(parts)
+    path = tmp_path / "x.csv"
+    path.write_bytes(text.encode())
+    with open(path, "rb") as fh:  # every line start's number, from the nearest block mark
+        index = sequence_text._LineIndex(fh, len(text), 1 << 20, None)
+        for off in range(len(text) + 1):
+            if off == 0 or text[off - 1] == "\n" or text[off - 1 : off + 1] == "\r":
+                assert index.line_at(off) == len(lines_of(text[:off])), off
+    try:
+        want = parse_sequence(text, 2)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as err:
+            load_sequence(path, 2)
+        assert str(err.value) == f"x.csv: {exc}"
+        return
+    np.testing.assert_array_equal(load_sequence(path, 2), want)
