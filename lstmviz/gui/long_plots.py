@@ -53,13 +53,13 @@ def refiner_for(plots: Any, trace: Any) -> Refiner | None:
     return Refiner(plots._plots[0], trace.n_steps)
 
 
-def full_steps(values: Any, name: str = "values") -> StepArray:
+def full_steps(values: Any, name: str = "values", columns: int | None = None) -> StepArray:
     """A full trace's ``(T, n)`` array as a step array whose envelope (min and max per block
-    of steps, at most ``MAX_COLUMNS`` blocks) is computed on first use, like a bounded
-    trace's overview."""
+    of steps, at most ``columns`` blocks, ``MAX_COLUMNS`` by default) is computed on first
+    use, like a bounded trace's overview."""
     arr = np.asarray(values)
     T, n = arr.shape
-    block = max(1, -(-T // MAX_COLUMNS))
+    block = max(1, -(-T // (columns or MAX_COLUMNS)))
     kept: list[MinMax] = []
 
     def envelope() -> MinMax:
@@ -73,23 +73,31 @@ def full_steps(values: Any, name: str = "values") -> StepArray:
     return StepArray(name, T, n, arr.dtype, lambda a, b: arr[a:b], envelope=envelope)
 
 
+#: Blocks of a full trace's line envelope (merged to ``MAX_COLUMNS`` for the whole run).
+LINE_BLOCKS = 64 * 600
+
 #: Most envelope columns drawn: a zigzag of long strokes per column is costly to paint
 #: (~60 ms per line at 2,000 columns), and a plot is a few hundred pixels wide.
 MAX_COLUMNS = 600
 
 
-def envelope_xy(mm: MinMax, n_steps: int, col: int) -> tuple[np.ndarray, np.ndarray]:
+def envelope_xy(mm: MinMax, n_steps: int, col: int,
+                span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """A zigzag through each column's min and max of column ``col``, drawn as a band; blocks
-    are merged (min of mins, max of maxes) to at most ``MAX_COLUMNS`` columns."""
-    n = mm.lo.shape[0]
+    are merged (min of mins, max of maxes) to at most ``MAX_COLUMNS`` columns. ``span``
+    ``(a, b)``: only the blocks covering steps a to b, so a zoomed-in view gets its columns
+    (the whole run's 600 columns stretched over 12,000 steps were seven plot-tall sawteeth)."""
+    a, b = span if span is not None else (0, n_steps)
+    first = a // mm.block
+    n = min(mm.lo.shape[0], -(-b // mm.block)) - first
     group = -(-n // MAX_COLUMNS)
     idx = np.arange(0, n, group)
-    lo = np.minimum.reduceat(mm.lo[:, col], idx)
-    hi = np.maximum.reduceat(mm.hi[:, col], idx)
-    starts = idx.astype(float) * mm.block
+    lo = np.minimum.reduceat(mm.lo[first : first + n, col], idx)
+    hi = np.maximum.reduceat(mm.hi[first : first + n, col], idx)
+    starts = (idx + first).astype(float) * mm.block
     x = np.empty(2 * len(idx))
     x[0::2] = starts
-    x[1::2] = np.minimum(starts + group * mm.block, n_steps) - 1
+    x[1::2] = np.minimum(starts + group * mm.block, min((first + n) * mm.block, n_steps)) - 1
     y = np.empty(2 * len(idx))
     y[0::2] = lo
     y[1::2] = hi
@@ -125,6 +133,7 @@ class Refiner(QObject):
         self._lines: dict[int, tuple[pg.PlotDataItem, StepArray, int]] = {}
         self._images: dict[int, tuple[pg.ImageItem, StepArray]] = {}
         self._exact: tuple[int, int] | None = None
+        self._around: tuple[int, int] | None = None  # steps the envelope lines cover
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(30)
@@ -144,7 +153,9 @@ class Refiner(QObject):
 
     def line(self, item: pg.PlotDataItem, values: Any, col: int) -> None:
         if not is_bounded(values):  # a full trace's array: only this column's envelope
-            values, col = full_steps(np.asarray(values)[:, col : col + 1]), 0
+            # one column: fine blocks cost little, and a zoomed-in envelope keeps its detail
+            column = np.asarray(values)[:, col : col + 1]
+            values, col = full_steps(column, columns=LINE_BLOCKS), 0
         self._lines[id(item)] = (item, values, col)
         self._draw_line(item, values, col, self._exact)
 
@@ -158,18 +169,39 @@ class Refiner(QObject):
         self._lines.pop(id(item), None)
         self._images.pop(id(item), None)
 
-    def _visible(self) -> tuple[int, int] | None:
+    def _range(self) -> tuple[int, int]:
         lo, hi = self._plot.viewRange()[0]
-        a, b = max(0, int(np.floor(lo))), min(self.n_steps, int(np.ceil(hi)) + 1)
+        return max(0, int(np.floor(lo))), min(self.n_steps, int(np.ceil(hi)) + 1)
+
+    def _visible(self) -> tuple[int, int] | None:
+        a, b = self._range()
         return (a, b) if 0 < b - a <= EXACT_STEPS else None
+
+    def _around_view(self) -> tuple[int, int] | None:
+        """The steps the envelope lines should cover: None (the whole run) when zoomed out,
+        else the visible range and as much again on each side (a pan redraws only when it
+        leaves them), kept while they still hold the view and are not 4× wider than it."""
+        a, b = self._range()
+        w = max(b - a, 1)
+        old = self._around
+        if old is not None and old[0] <= a and b <= old[1] and old[1] - old[0] <= 4 * w:
+            return old
+        if old is None and 3 * w >= self.n_steps:
+            return None
+        around = (max(0, a - w), min(self.n_steps, b + w))
+        return None if around == (0, self.n_steps) else around
 
     def refresh(self) -> None:
         span = self._visible()
-        if span == self._exact:
+        around = self._around_view() if span is None else self._around
+        if span == self._exact and around == self._around:
             return
-        self._exact = span
+        lines_only = span == self._exact  # only the envelope's range changed
+        self._exact, self._around = span, around
         for item, values, col in self._lines.values():
             self._draw_line(item, values, col, span)
+        if lines_only:  # images keep every overview block: their envelope needs no redraw
+            return
         for item, values in self._images.values():
             self._draw_image(item, values, span)
 
@@ -186,7 +218,7 @@ class Refiner(QObject):
             # device cache kept stale pixels at the plot's edge.
             item.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             item.setPen(envelope_pen(pen))
-            item.setData(*envelope_xy(mm, self.n_steps, col))
+            item.setData(*envelope_xy(mm, self.n_steps, col, self._around))
             return
         item.curve.setCacheMode(QGraphicsItem.CacheMode.NoCache)
         item.setPen(pen)
