@@ -224,7 +224,7 @@ def _read_sequence(
         data, name = read_npz(p, st.st_size, width, progress=progress)
         return validate(data, width, name), None
     x = sequence_text.read_text(p, st.st_size, width, progress)
-    cells = sequence_text.written_cells(p, st.st_size) if keep_cells and width == 1 else None
+    cells = sequence_text.WrittenCells(p) if keep_cells and width == 1 else None
     return x, cells  # type: ignore[return-value]
 
 

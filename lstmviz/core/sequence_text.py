@@ -8,19 +8,21 @@ typed text gets, at the line an editor shows, in whatever block the line falls. 
 parses floats with the same ``PyOS_string_to_double`` as ``float()`` and accepts no cell that
 ``float()`` refuses, so both paths give the same numbers.
 
-One streaming pass counts the lines first (``bytes.count``, ~1 GB/s): it bounds the result
-before parsing starts, so a result that may not fit in memory goes to a temporary file whose
-free space is checked up front, progress has a denominator, and nothing is ever regrown.
-Up to ``IN_MEMORY_VALUES`` values the result is float64 in memory, exactly what the text says
-(as before); past that it is float32 (what ``run`` computes in by default, half the disk) in
-an unlinked temporary file, memory-mapped read-only, so it vanishes with the process. A line
-is at most ``MAX_LINE_BYTES`` (or 64 bytes per expected value): a 1 GB line is refused after
-reading a few MB.
+One streaming pass counts the lines first (``bytes.count``, ~1 GB/s) and notes the count at
+every block boundary, so the parse counts none (an error's line is found from the nearest
+mark). The count bounds the result before parsing starts: a result that may not fit in memory
+goes to a temporary file whose free space is checked up front, progress has a denominator, and
+nothing is ever regrown. Up to ``IN_MEMORY_VALUES`` values the result is float64 in memory,
+exactly what the text says (as before); past that it is float32 (what ``run`` computes in by
+default, half the disk) in an unlinked temporary file, memory-mapped read-only, so it vanishes
+with the process. A line is at most ``MAX_LINE_BYTES`` (or 64 bytes per expected value): a
+1 GB line is refused after reading a few MB.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import warnings
 from array import array
@@ -383,7 +385,7 @@ def _fast(
 
 
 def _breaks(raw: bytes, has_cr: bool) -> int:
-    """Line breaks in ``raw`` as ``lines_of`` counts them (``\r\n`` is one)."""
+    """Line breaks in ``raw`` as ``lines_of`` counts them (``\\r\\n`` is one)."""
     if not has_cr:
         return raw.count(b"\n")
     return raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
@@ -393,37 +395,22 @@ def _numbers(n: int) -> str:
     return f"{n} number{'s' if n != 1 else ''}"
 
 
-def written_cells(p: Path, size: int) -> _Cells:
+class WrittenCells:
     """The first cell of every data row of a one-column text file, as written (token ids
-    quoted in messages), read back on demand rather than kept (a million strings)."""
-    return _Cells(p, size)
+    quoted in messages), read back when one is asked for rather than kept (a million strings);
+    ``len`` is unknown without a pass, so it is "very many"."""
 
-
-class _Cells:
-    def __init__(self, p: Path, size: int) -> None:
-        self.p, self.size = p, size
-
-    def __bool__(self) -> bool:
-        return True
+    def __init__(self, p: Path) -> None:
+        self.p = p
 
     def __len__(self) -> int:
-        return 1 << 62  # unknown without a pass; __getitem__ raises IndexError past the end
+        return 1 << 62
 
     def __getitem__(self, row: int) -> str:
-        seen, header_seen = 0, False
         with open_regular(self.p) as fh:
-            for raw, too_long in _blocks(fh, MAX_LINE_BYTES):
-                if too_long:
-                    break
-                for line in lines_of(raw.decode("utf-8-sig", errors="replace")):
-                    cells = cells_of(line, 1)
-                    if not cells:
-                        continue
-                    if not header_seen:
-                        header_seen = True
-                        if is_header(line):
-                            continue
-                    if seen == row:
-                        return cells[0]
-                    seen += 1
-        raise IndexError(row)
+            blocks = (raw for raw, too_long in _blocks(fh, MAX_LINE_BYTES) if not too_long)
+            lines = (ln for raw in blocks for ln in lines_of(raw.decode("utf-8-sig", "replace")))
+            cells = (c[0] for ln in lines if (c := cells_of(ln, 1)))
+            first = next(cells, None)
+            rows = cells if first is None or is_header(first) else itertools.chain([first], cells)
+            return next(itertools.islice(rows, row, None))
