@@ -240,7 +240,10 @@ class _LineIndex:
         """The line number (from 1) of the line starting at byte ``offset``."""
         k = min(offset // BLOCK_BYTES, len(self.marks) - 1)
         start = max(k * BLOCK_BYTES - 1, 0)
-        seg = os.pread(self.fh.fileno(), offset - start, start) if offset > start else b""
+        back = self.fh.tell()  # the parse reads on from here (os.pread is not on Windows)
+        self.fh.seek(start)
+        seg = self.fh.read(offset - start)
+        self.fh.seek(back)
         extra = _breaks(seg, True) - (k > 0 and seg[:1] in (b"\r", b"\n"))
         return 1 + self.marks[k] + extra
 
