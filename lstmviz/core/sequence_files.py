@@ -195,12 +195,14 @@ def _stored_member(p: Path, size: int, info: zipfile.ZipInfo, label: str, width:
         local = fh.read(30)
         if len(local) < 30 or local[:4] != b"PK\x03\x04":
             raise ValueError(f"{label}: no local header where the zip directory points")
-        method, n_name, n_extra = (
-            struct.unpack("<H", local[8:10])[0],
-            *struct.unpack("<HH", local[26:30]),
+        (method,), (n_name, n_extra) = (
+            struct.unpack("<H", local[8:10]),
+            struct.unpack("<HH", local[26:30]),
         )
         start = info.header_offset + 30 + n_name + n_extra
-        if method != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"  # as zipfile compares them
+        same_name = fh.read(n_name) == info.orig_filename.encode(encoding, "replace")
+        if method != zipfile.ZIP_STORED or info.compress_size != info.file_size or not same_name:
             raise ValueError(f"{label}: its local header and the zip directory disagree")
         if start + info.file_size > size:
             raise ValueError(

@@ -220,13 +220,13 @@ def test_a_compressed_npz_member_is_streamed_to_a_mapped_temporary_file(tmp_path
     np.testing.assert_array_equal(got, x)
 
 
-def _stored_zip(path, payload: bytes, declared: int) -> None:
+def _stored_zip(path, payload: bytes, declared: int, local_name: bytes = b"x.npy") -> None:
     """A one-member stored zip whose directory declares ``declared`` bytes (a lie when it
     differs from the payload)."""
     name = b"x.npy"
     crc = 0
     local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, declared, declared,
-                        len(name), 0) + name  # fmt: skip
+                        len(local_name), 0) + local_name  # fmt: skip
     central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, declared,
                           declared, len(name), 0, 0, 0, 0, 0, 0) + name  # fmt: skip
     body = local + payload
@@ -251,6 +251,9 @@ def test_hostile_npz_sizes_are_refused_quickly(tmp_path):
     _stored_zip(tmp_path / "crc.npz", payload, len(payload))  # CRC 0: damaged
     out = bounded_load(tmp_path / "crc.npz", kind="sequence", width=3)
     out.assert_refused("CRC")
+    _stored_zip(tmp_path / "moved.npz", payload, len(payload), local_name=b"x.npy" + b"\0" * 64)
+    out = bounded_load(tmp_path / "moved.npz", kind="sequence", width=3)
+    out.assert_refused("local header and the zip directory disagree")
     big = _npy(np.zeros((2_000_000, 3)))  # deflated, then its directory lies about the size
     with zipfile.ZipFile(tmp_path / "lie.npz", "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("x.npy", big)
