@@ -152,6 +152,8 @@ class TextView(QWidget):
         s, q = ws.selection, self.selection.quantity
         if ws.model is None or x is None:
             self.title.setText("Open a model to see its sequence as text")
+        else:  # the unit and colour scale once coloured; meanwhile what is shown
+            self.title.setText(f"{len(x):,} steps")
         if trace is None or not self._current[2]:
             self.values = None
             self.canvas.set_colours(None, None)

@@ -130,6 +130,8 @@ class UnitInspector(QWidget):
             workspace.subscribe(Change.STEP, self._update_step)
             if workspace.trace is not None:  # built after the run (the debugger is lazy)
                 self._update_trace(Event(Change.TRACE, workspace.trace))
+            elif workspace.model is not None:  # built while the run computes
+                self.clear_data("computing…")
 
     # -- workspace events ------------------------------------------------------------------------
     def _update_trace(self, event: Event) -> None:
@@ -161,7 +163,7 @@ class UnitInspector(QWidget):
         self.header.setText(note)
         self.browser.clear()
         self.bars.setOpts(height=np.zeros(len(self._bar_cols)))
-        self.sums.setData(x=self._centres, y=np.zeros(len(self._centres)))
+        self.sums.setData(x=[], y=[])  # no diamonds at 0: they read as this unit's sums
 
     def _set_cell(self, cell: CellDescription, present: set[str]) -> None:
         """Bars, gate ticks and colour key for ``cell``'s gates and the terms this direction
@@ -169,7 +171,7 @@ class UnitInspector(QWidget):
         xs, colours, cols, centres = _bar_geometry(cell, present)
         self._cell, self._bar_cols, self._centres = cell, cols, centres
         self.bars.setOpts(x=xs, height=np.zeros(len(xs)), brushes=colours)
-        self.sums.setData(x=centres, y=np.zeros(len(centres)))
+        self.sums.setData(x=[], y=[])  # until a step's values are in
         # Gate letters only under the bars: the full names ran into each other at 340 px.
         axis = self.plot.getAxis("bottom")
         axis.setTicks([[(x, g) for x, g in zip(centres, cell.gate_names, strict=True)]])

@@ -1,0 +1,43 @@
+"""While a long run computes, the views say so and show no numbers (found in a real window
+opening 10⁶ steps: the unit inspector drew four diamonds at 0 under "Click a unit…", and the
+Text dock said "Open a model to see its sequence as text" with the model open)."""
+
+from __future__ import annotations
+
+import numpy as np
+from long_sequence_setup import random_lstm
+
+from lstmviz.core import LSTMLayer, LSTMModel
+
+T, D, H = 6000, 3, 8
+
+
+def test_views_built_while_the_run_computes_show_no_values(
+    make_main_window, monkeypatch, qtbot
+) -> None:
+    monkeypatch.setenv("LSTMVIZ_FULL_TRACE_LIMIT", "100000")
+    rng = np.random.default_rng(8)
+    model = LSTMModel((LSTMLayer("lstm", (random_lstm(rng, H, D),)),))
+    window = make_main_window()
+    window.runner.inline_cost = 0  # in a worker, as a long run is
+    window.set_model(model)
+    window.text_dock.show()
+    assert window.set_sequence(rng.normal(size=(T, D)).astype(np.float32))
+    ws = window.workspace
+    assert ws.trace is None or ws.trace.n_steps != T
+    # the debugger is built now, while the run computes (as when its tab is first clicked)
+    window.tabs.setCurrentIndex(
+        next(k for k in range(window.tabs.count()) if window.tabs.tabText(k) == "Debugger")
+    )
+    inspector = window.debug_panel.unit_inspector
+    # no event was processed since set_sequence: the worker's result cannot be in yet
+    assert "run" in ws.jobs and ws.trace is None
+    assert inspector.header.text() == "computing…"
+    assert len(inspector.sums.getData()[0]) == 0  # no diamonds at 0
+    assert window.text_view.title.text() == f"{T:,} steps"
+    qtbot.waitUntil(lambda: ws.trace is not None and ws.trace.n_steps == T, timeout=30_000)
+    qtbot.waitUntil(lambda: len(inspector.sums.getData()[0]) == 4, timeout=5_000)
+    assert inspector.header.text().startswith("<b>")
+    # a bounded run is not coloured in the text view: the title names the steps, not a model
+    assert window.text_view.title.text() == f"{T:,} steps"
+    assert "not coloured" in window.text_view.status.text()
