@@ -179,6 +179,7 @@ class DebugPanel(QWidget):
         menu.addAction("This view as PNG…", lambda: ask_export_view(self, "png"))
         menu.addAction("This view as SVG…", lambda: ask_export_view(self, "svg"))
         self.sequence_editor.sequence_chosen.connect(self._on_editor_sequence_chosen)
+        self.sequence_editor.open_file = self._open_sequence_file
         self.sequence_editor.states_chosen.connect(self._on_editor_states_chosen)
         self.breakpoint_editor.run_requested.connect(self.run_to_breakpoint)
         self.step_view.unit_clicked.connect(lambda u: ws.select(unit=u))
@@ -300,6 +301,17 @@ class DebugPanel(QWidget):
     def _on_editor_sequence_chosen(self, x: np.ndarray, source: str) -> None:
         if not self.workspace.set_sequence(x, source):
             self.sequence_editor.show_error(self.workspace.last_error)
+
+    def _open_sequence_file(self, path: str) -> None:
+        """The editor's Load file…: read in a worker (progress and cancel in the window's
+        job bar); a refusal reaches the editor through the workspace's error event."""
+        name = Path(path).name
+
+        def done(ok: bool) -> None:
+            if ok and self.workspace.sequence is not None:
+                self.sequence_editor.file_opened(name, self.workspace.sequence)
+
+        self.workspace.open_sequence(path, on_done=done)
 
     def _on_editor_states_chosen(self, states: StateMap) -> None:
         if not self.workspace.set_states(states):
@@ -425,6 +437,7 @@ class DebugPanel(QWidget):
         ws = self.workspace
         computing = "run" in ws.jobs
         self.controls.step_label.setText("computing…" if computing else "not computed")
+        self.controls.step_box.setEnabled(False)  # no steps to go to until a run is in
         steps = 0 if ws.sequence is None else len(ws.sequence)
         self.computing.setText(
             f"Running the model on {steps} steps… the views appear when it is done."

@@ -33,11 +33,13 @@ def test_views_built_while_the_run_computes_show_no_values(
     # no event was processed since set_sequence: the worker's result cannot be in yet
     assert "run" in ws.jobs and ws.trace is None
     assert inspector.header.text() == "computing…"
+    assert not window.debug_panel.controls.step_box.isEnabled()  # no steps to go to yet
     assert len(inspector.sums.getData()[0]) == 0  # no diamonds at 0
     assert window.text_view.title.text() == f"{T:,} steps"
     qtbot.waitUntil(lambda: ws.trace is not None and ws.trace.n_steps == T, timeout=30_000)
     qtbot.waitUntil(lambda: len(inspector.sums.getData()[0]) == 4, timeout=5_000)
     assert inspector.header.text().startswith("<b>")
+    assert window.debug_panel.controls.step_box.isEnabled()
     # a bounded run is not coloured in the text view: the title names the steps, not a model
     assert window.text_view.title.text() == f"{T:,} steps"
     assert "not coloured" in window.text_view.status.text()
