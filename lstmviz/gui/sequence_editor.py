@@ -8,6 +8,8 @@ message next to the editor and the previous sequence stays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -62,6 +64,9 @@ class SequenceEditor(QWidget):
         self._model: LSTMModel | None = None
         self._states: StateMap = {}
         self.last_error = ""
+        #: Reads a chosen file in a worker and uses it (the debug panel sets it: a 1 GB CSV
+        #: takes ~12 s); None: ``load_file`` here, on this thread.
+        self.open_file: Callable[[str], None] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget()
@@ -255,8 +260,18 @@ class SequenceEditor(QWidget):
         path, _ = QFileDialog.getOpenFileName(
             self, "Load sequence", "", "Sequences (*.csv *.txt *.npy *.npz);;All files (*)"
         )
-        if path and self.load_file(path):
+        if not path:
+            return
+        if self.open_file is not None:
+            self.show_status(f"reading {path.replace(chr(92), '/').rsplit('/', 1)[-1]}…")
+            self.open_file(path)
+        elif self.load_file(path):
             self.text.setPlainText("")  # the file's rows are shown by the panel
+
+    def file_opened(self, name: str, x: np.ndarray) -> None:
+        """``open_file`` read ``name`` and the workspace took it."""
+        self.show_status(f"{name}: {x.shape[0]} steps × {x.shape[1]}")
+        self.text.setPlainText("")
 
     def generate(self) -> bool:
         kind = SequenceKind(self.kind.currentText())
