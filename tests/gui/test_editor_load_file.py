@@ -49,7 +49,7 @@ def test_load_file_reads_in_the_worker_and_shows_the_file(
 def test_a_refused_file_is_said_next_to_the_editor_and_the_run_kept(
     make_main_window, qtbot, monkeypatch, tmp_path
 ) -> None:
-    window, panel = _window(make_main_window, qtbot)
+    _, panel = _window(make_main_window, qtbot)
     path = tmp_path / "bad.csv"
     path.write_text("1,2,3\n4,5\n")
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(path), ""))
