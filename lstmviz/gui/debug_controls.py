@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -70,6 +70,18 @@ def _button(text: str, tip: str, glyph: str) -> QToolButton:
     return b
 
 
+class StepBox(QSpinBox):
+    """The typed step; ``entered`` after Enter, so the panel takes the arrow keys back (they
+    stepped the text cursor in the box instead of the debugger)."""
+
+    entered = Signal()
+
+    def keyPressEvent(self, event) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.entered.emit()
+
+
 class DebugControls(QWidget):
     """Widgets only; the panel connects them to the Debugger and Playback."""
 
@@ -113,7 +125,7 @@ class DebugControls(QWidget):
         self.step_label.setMinimumWidth(110)
         row2.addWidget(self.step_label)
         # a typed jump: at 10⁶ steps one slider pixel is ~1,000 steps and a key is one step
-        self.step_box = QSpinBox()
+        self.step_box = StepBox()
         self.step_box.setPrefix("go to ")
         self.step_box.setKeyboardTracking(False)  # jump on Enter, not at every digit typed
         self.step_box.setAccelerated(True)

@@ -171,6 +171,7 @@ class DebugPanel(QWidget):
         c.speed.valueChanged.connect(self._on_speed_changed)
         c.slider.valueChanged.connect(self.go_to_step)
         c.step_box.valueChanged.connect(self.go_to_step)
+        c.step_box.entered.connect(lambda: self.step_view.setFocus())  # arrows step again
         c.layer.currentIndexChanged.connect(lambda k: ws.select(layer=k))
         c.direction.currentIndexChanged.connect(lambda d: ws.select(direction=d))
         menu = c.export_menu

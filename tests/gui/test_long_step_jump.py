@@ -45,6 +45,10 @@ def test_a_typed_step_jumps_there_and_shows_its_values(bounded_window, qtbot) ->
     assert panel.controls.slider.value() == 4321
     h = panel.step_view.images["h"].image[0]
     np.testing.assert_array_equal(h, full.layers[0].directions[0].h[4321])
+    # after Enter the arrow keys step again (they moved the text cursor in the box)
+    assert not box.hasFocus()
+    qtbot.keyClick(panel.focusWidget(), Qt.Key.Key_Right)
+    assert panel.current_step == 4322 and box.value() == 4322
 
 
 def test_the_box_follows_every_other_way_of_stepping(bounded_window, qtbot) -> None:
