@@ -369,7 +369,7 @@ def test_every_per_step_array_of_a_bounded_direction_is_recomputed_by_range(
 def test_a_jump_recomputes_on_one_thread_with_the_teams_bits(monkeypatch) -> None:
     """The first pass runs on the team; a jump's short recompute on the calling thread alone
     (``threads.alone``), bit for bit the full trace's."""
-    from lstmviz.core import threads
+    from test_threads import team_sizes
 
     monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
     rng = np.random.default_rng(11)
@@ -379,14 +379,7 @@ def test_a_jump_recomputes_on_one_thread_with_the_teams_bits(monkeypatch) -> Non
     model = LSTMModel((LSTMLayer("lstm", (w,)),))
     x = rng.normal(size=(640, D)).astype(np.float32)
     full = run(model, x, trace="full", engine="numba")
-    sizes = []
-    real = threads.run_team
-
-    def spy(kernel, args, n):
-        sizes.append(n)
-        return real(kernel, args, n)
-
-    monkeypatch.setattr(threads, "run_team", spy)
+    sizes = team_sizes(monkeypatch)
     bt = run_bounded(model, x, engine="numba", chunk=32)
     assert 2 in sizes
     sizes.clear()

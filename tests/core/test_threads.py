@@ -21,6 +21,19 @@ from lstmviz.core.model import LSTMLayer, LSTMModel
 F32 = np.dtype(np.float32)
 
 
+def team_sizes(monkeypatch) -> list[int]:
+    """The team size of every ``threads.run_team`` call from now on (the calls still run)."""
+    sizes: list[int] = []
+    real = threads.run_team
+
+    def spy(kernel, args, n):
+        sizes.append(n)
+        return real(kernel, args, n)
+
+    monkeypatch.setattr(threads, "run_team", spy)
+    return sizes
+
+
 @pytest.fixture
 def small_teams(monkeypatch):
     """Teams of any size on any weights."""
@@ -161,14 +174,7 @@ def test_a_container_quota_caps_the_cores(tmp_path):
 
 
 def test_runs_use_as_many_threads_as_asked_and_only_where_it_pays(monkeypatch):
-    sizes = []
-    real = threads.run_team
-
-    def spy(kernel, args, n):
-        sizes.append(n)
-        return real(kernel, args, n)
-
-    monkeypatch.setattr(threads, "run_team", spy)
+    sizes = team_sizes(monkeypatch)
     rng = np.random.default_rng(6)
     big = one_direction(random_direction(rng, D=4, H=256))  # 1 MiB of packed W_h
     x = rng.normal(size=(260, 4))
@@ -261,14 +267,7 @@ def test_alone_runs_the_team_kernels_on_this_thread_with_the_teams_bits(monkeypa
     model = one_direction(random_direction(rng, D=16, H=256))  # 1 MiB: a team of 2 pays
     x = rng.normal(size=(300, 16))
     monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "2")
-    sizes = []
-    real = threads.run_team
-
-    def spy(kernel, args, n):
-        sizes.append(n)
-        return real(kernel, args, n)
-
-    monkeypatch.setattr(threads, "run_team", spy)
+    sizes = team_sizes(monkeypatch)
     team = run(model, x).layers[0].directions[0]
     assert sizes and max(sizes) == 2
     sizes.clear()
