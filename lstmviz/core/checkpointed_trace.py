@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -212,6 +213,9 @@ class BoundedTrace:
         self._cache_bytes = 0
         self._subs: dict[tuple[int, ...], CellTrace] = {}
         self._asked: set[tuple[int, int, int]] = set()
+        # the window's thread (jumps) and a worker (a breakpoint scan, an export) recompute
+        # at once: the cache's look-up, insert and eviction are one step each under it
+        self._lock = threading.RLock()
         self.layers: tuple[BoundedLayerTrace, ...] = ()
         self.head_output: StepArray | None = None
 
@@ -271,7 +275,12 @@ class BoundedTrace:
         """A recomputed trace holding rows [lo, hi) of chunk ``c`` and the chunk row its row 0
         is. A first jump into a chunk recomputes only up to the step asked for (from the
         checkpoint: a prefix going forward, a suffix going backward; two rows at least); a
-        chunk asked for again is recomputed whole, so stepping through it stays cached."""
+        chunk asked for again is recomputed whole, so stepping through it stays cached.
+        Thread-safe (a chunk is recomputed under the lock: another thread waits ≤ one chunk)."""
+        with self._lock:
+            return self._covering_locked(k, d, c, lo, hi)
+
+    def _covering_locked(self, k: int, d: int, c: int, lo: int, hi: int) -> tuple[CellTrace, int]:
         key = (k, d, c)
         hit = self._cache.get(key)
         if hit is not None and hit[1] <= lo and hi <= hit[1] + len(hit[0].h):
@@ -330,6 +339,11 @@ class BoundedTrace:
         """Rows [lo, hi) of chunk ``c`` of a derived array (``z_h``, ``pre``…) from the same
         arrays cut to those rows (at least two: a one-row product rounds differently): a
         jump needs one step's terms, not the chunk's (a 4H × H product per row)."""
+        with self._lock:
+            return self._derived_rows_locked(k, d, c, ct, off, name, lo, hi)
+
+    def _derived_rows_locked(self, k: int, d: int, c: int, ct: CellTrace, off: int, name: str,
+                             lo: int, hi: int) -> FloatArray:  # fmt: skip
         lo2, hi2 = (
             (lo, hi) if hi - lo >= 2 else ((lo, lo + 2) if lo + 2 <= len(ct.h) else (hi - 2, hi))
         )

@@ -388,3 +388,43 @@ def test_a_jump_recomputes_on_one_thread_with_the_teams_bits(monkeypatch) -> Non
             got = getattr(bt.layers[0].directions[0], name)[t]
             np.testing.assert_array_equal(got, getattr(full.layers[0].directions[0], name)[t])
     assert sizes and set(sizes) == {1}
+
+
+def test_two_threads_recomputing_at_once_get_the_full_traces_values(monkeypatch) -> None:
+    """The window's thread jumps while a worker scans: both recompute through one small LRU
+    cache (evicting each other's chunks) and read the full trace's values."""
+    import sys
+    import threading
+
+    from lstmviz.core import checkpointed_trace
+
+    monkeypatch.setattr(checkpointed_trace, "CACHE_BYTES", 1)  # evict at every insert
+    sys.setswitchinterval(1e-6)  # switch threads between any two bytecodes, near enough
+    model = MODELS["lstm_bi_stacked_head"]
+    x = _x(model, 3000)
+    full = run(model, x, trace="full")
+    bt = run_bounded(model, x, chunk=8)
+    errors: list[BaseException] = []
+
+    def reader(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            for t in rng.integers(0, 48, 300):  # a few chunks: hits and evictions race
+                k, d = int(rng.integers(0, 2)), int(rng.integers(0, 2))
+                d = min(d, len(bt.layers[k].directions) - 1)
+                for name in ("h", "c", "z_h", "pre"):
+                    got = getattr(bt.layers[k].directions[d], name)[int(t)]
+                    want = getattr(full.layers[k].directions[d], name)[int(t)]
+                    np.testing.assert_array_equal(got, want)
+        except BaseException as exc:  # reported below, never lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    for th in threads:
+        th.start()
+    try:
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(0.005)
+    assert errors == []
