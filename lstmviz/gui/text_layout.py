@@ -124,18 +124,18 @@ def _roles() -> dict[str, str]:
 def levels_for(quantity: str, values: npt.NDArray) -> tuple[float, float]:
     """Fixed colour levels: [0, 1] for the sigmoid-like gates (a cell description's role
     ``gate``: i f o, r z), ±1 for tanh-bounded h and candidates (g, n), ± the largest |c| of
-    the whole run for any other state (so one colour means one value everywhere)."""
+    the whole run for any other state (so one colour means one value everywhere). A bounded
+    trace's step array gives its largest |value| from its overview (exact, nothing rerun)."""
     role = _roles().get(quantity)
     if role == "gate":
         return 0.0, 1.0
-    if quantity == "h" or role == "candidate":
-        lim = 1.0
+    if hasattr(values, "symmetric_limit"):
+        lim = float(values.symmetric_limit())
+    else:
         finite = values[np.isfinite(values)] if values.size else values
-        if finite.size and float(np.abs(finite).max()) > 1.0:  # a projection or a linear act
-            lim = float(np.abs(finite).max())
-        return -lim, lim
-    finite = values[np.isfinite(values)] if values.size else values
-    lim = float(np.abs(finite).max()) if finite.size else 1.0
+        lim = float(np.abs(finite).max()) if finite.size else 0.0
+    if quantity == "h" or role == "candidate":  # past 1: a projection or a linear act
+        lim = max(1.0, lim)
     lim = lim if lim > 0 else 1.0
     return -lim, lim
 

@@ -4,7 +4,9 @@ A view on the ``Workspace`` (model, sequence, run, selected unit, step) and the
 ``ExploreSession`` (the tokens' text, annotation tracks, the unit set's quantity and span).
 Hover names token, step and value; a click moves the debugger to that step; a drag selects
 the span the Select panel picks units in. Colours come only from the run of the sequence
-shown: while a new run computes, the tokens are grey and the header says so.
+shown: while a new run computes, the tokens are grey and the header says so. A bounded run
+(too long to record whole) colours the tokens on screen as the worker recomputes them
+(``text_lazy``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lstmviz.core.trace import Trace
 from lstmviz.gui import plot_style as ps
 from lstmviz.gui.text_canvas import TextCanvas
 from lstmviz.gui.text_layout import colours, levels_for
+from lstmviz.gui.text_lazy import LazyColours
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession, Topic
@@ -96,6 +99,10 @@ class TextView(QWidget):
         self.scroll.setWidget(self.canvas)
         layout.addWidget(self.scroll, 1)
 
+        #: a bounded trace's colours, computed for the tokens on screen (``text_lazy``)
+        self._lazy = LazyColours(workspace, self._on_lazy_filled)
+        self.scroll.verticalScrollBar().valueChanged.connect(self._want_visible)
+        self.canvas.laid_out.connect(self._want_visible)
         self.canvas.step_clicked.connect(self._on_canvas_step_clicked)
         self.canvas.span_dragged.connect(self._on_canvas_span_dragged)
         self.canvas.hovered.connect(self._on_canvas_hovered)
@@ -155,6 +162,7 @@ class TextView(QWidget):
         else:  # the unit and colour scale once coloured; meanwhile what is shown
             self.title.setText(f"{len(x):,} steps")
         if trace is None or not self._current[2]:
+            self._lazy.clear()
             self.values = None
             self.canvas.set_colours(None, None)
             if ws.model is not None:
@@ -162,29 +170,64 @@ class TextView(QWidget):
                 if self.isVisible():
                     ws.ensure_trace()
             return
-        if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
-            self.values = None
-            self.canvas.set_colours(None, None)
-            self.status.setText(
-                f"not coloured: a run of {trace.n_steps:,} steps keeps only checkpoints; the "
-                "text view colours runs recorded whole (shorter sequences)"
-            )
-            return
         self.status.setText("")
         values = unit_values(trace, s.layer, s.direction, q)
         unit = min(s.unit, values.shape[1] - 1)
-        self.values = values[:, unit]
-        self.levels = memo(
+        lut = memo(trace, "text_lut", lambda: ps.lut(ps.SIGNED_CMAP))
+        self.levels = memo(  # a bounded trace's from its overview
             trace, f"text_levels/{s.layer}/{s.direction}/{q}", lambda: levels_for(q, values)
         )
-        lut = memo(trace, "text_lut", lambda: ps.lut(ps.SIGNED_CMAP))
-        rgb, light = colours(self.values, self.levels, lut)
-        self.canvas.set_colours(rgb, light)
+        if getattr(trace, "bounded", False):  # checkpoints only: the tokens on screen
+            column = values.column_view(slice(unit, unit + 1))
+            key = (id(trace), s.layer, s.direction, q, unit)
+            self._lazy.reset(key, column, trace.n_steps, self.levels, lut)
+            self.values = self._lazy.values
+            self.canvas.set_colours(self._lazy.rgb, self._lazy.light)
+            self._want_visible()
+        else:
+            self._lazy.clear()
+            self.values = values[:, unit]
+            rgb, light = colours(self.values, self.levels, lut)
+            self.canvas.set_colours(rgb, light)
         lo, hi = self.levels
         side = " backward" if s.direction else ""
         self.title.setText(
             f"unit {unit} of layer {s.layer}{side}, colour {lo:.2g} … {hi:.2g} (blue → white → red)"
         )
+
+    def visible_steps(self) -> tuple[int, int]:
+        """Steps of the tokens in the scroll area's viewport (whole lines)."""
+        lay = self.canvas.layout_
+        if not lay.rows:
+            return 0, 0
+        lh = self.canvas.line_height
+        top = self.scroll.verticalScrollBar().value()
+        r0 = min(max((top - 2) // lh, 0), lay.rows)
+        r1 = min((top + self.scroll.viewport().height() - 2) // lh + 1, lay.rows)
+        return int(lay.row_start[r0]), int(lay.row_start[max(r0, r1)])
+
+    def _want_visible(self, *_args: object) -> None:
+        if self._lazy.key is None or not self.isVisible():
+            return
+        self._lazy.want(*self.visible_steps())
+        self._say_lazy()
+
+    def _on_lazy_filled(self) -> None:
+        self.canvas.update()
+        self._want_visible()  # the view may have moved on meanwhile
+        self._say_lazy()
+
+    def _say_lazy(self) -> None:
+        if self._lazy.error:
+            self.status.setText(f"not coloured: {self._lazy.error}")
+        elif self._lazy.computing:
+            self.status.setText("colouring the tokens on screen…")
+        else:
+            self.status.setText("")
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._want_visible()  # a taller view shows more tokens
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -213,7 +256,9 @@ class TextView(QWidget):
             return ""
         parts = [repr(labels[t]), f"step {t}"]
         s = self.workspace.selection
-        if self.values is not None:
+        if self._lazy.key is not None and not self._lazy.is_known(t):
+            parts.append(f"{self.selection.quantity}[{s.unit}] being computed")
+        elif self.values is not None:
             parts.append(f"{self.selection.quantity}[{s.unit}] = {self.values[t]:.4g}")
         for name, codes in self.canvas.tracks:
             names = self.session.track_labels(name)
