@@ -40,6 +40,7 @@ from lstmviz.gui.note_bar import BusyLabel, NoteBar
 from lstmviz.gui.playback import Playback
 from lstmviz.gui.sequence_editor import SequenceEditor, StateMap
 from lstmviz.gui.step_view import StepView, run_levels
+from lstmviz.gui.text_view import run_is_current
 from lstmviz.gui.time_plots import TimePlots, output_limits
 from lstmviz.gui.trace_export import ask_export_trace, write_trace
 from lstmviz.gui.unit_inspector import UnitInspector, term_limit
@@ -123,6 +124,7 @@ class DebugPanel(QWidget):
         self.views.addTab(self.diagnostics_page, "Diagnostics")
         # while a run computes: one clear line in place of empty plots (the views stay built)
         self.center = QStackedWidget()
+        self._pending_shown = False  # the views made way for a run computing behind them
         self.center.addWidget(self.views)
         self.computing = QLabel()
         self.computing.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -361,6 +363,7 @@ class DebugPanel(QWidget):
             self._show_computing()
             return
         self.center.setCurrentIndex(0)
+        self._pending_shown = False  # this run's views are in (the inspector heard of it)
         if self.playback is None:
             self.playback = Playback(ws.debugger, self, stop=lambda: ws.run_to_breakpoint(True))
             self.playback.set_rate(self.controls.speed.value())
@@ -384,6 +387,8 @@ class DebugPanel(QWidget):
         c.direction.setCurrentIndex(s.direction)
         c.direction.setEnabled(model.layers[s.layer].bidirectional)
         c.direction.blockSignals(False)
+        if self._pending_shown:  # the inspector heard first and drew the previous run
+            self.unit_inspector.clear_data("computing…")
 
     def _update_step(self, _event: Event) -> None:
         ws = self.workspace
@@ -415,13 +420,32 @@ class DebugPanel(QWidget):
             self._show_run_pending()
 
     def _show_run_pending(self) -> None:
-        """A new run is computing while the previous one is still shown (it stays until the
-        new one is in, or comes back if that fails): the step range says so and the slider
-        rests, rather than offer "step 49 of 0–49" beside "1000000 steps… 63 %"."""
+        """A new run is computing while the workspace keeps the previous one (it comes back if
+        the new one fails or is cancelled): the views make way for "Running the model…" and
+        the inspector says computing, the step range says so and the slider rests, rather
+        than show the previous sequence's numbers (a 200,000-step run's diagnostics and
+        "step 123456" beside a new sequence of 25,000 steps) or "step 49 of 0–49"."""
         ws = self.workspace
         pending = "run" in ws.jobs
         self.controls.slider.setEnabled(not pending)
         self.controls.step_box.setEnabled(not pending)
+        if pending != self._pending_shown:
+            self._pending_shown = pending
+            if pending:
+                steps = 0 if ws.sequence is None else len(ws.sequence)
+                self.computing.setText(
+                    f"Running the model on {steps} steps… the views appear when it is done."
+                )
+                self.center.setCurrentIndex(1)
+                self.unit_inspector.clear_data("computing…")
+            elif not run_is_current(ws.trace, ws.sequence):  # cancelled: no run of this x
+                self.computing.setText(
+                    "Not computed (cancelled): the views would show the previous sequence's"
+                    " run. Apply the sequence again to run it."
+                )
+            else:  # failed: the previous run, on its sequence again
+                self.center.setCurrentIndex(0)
+                self.unit_inspector.show_run()
         if pending:
             steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
             self.controls.step_label.setText(f"computing{steps}…")

@@ -157,6 +157,11 @@ class UnitInspector(QWidget):
         if self._dt is not None:
             self.show_step(self.workspace.step)
 
+    def show_run(self) -> None:
+        """The workspace's run again (a newer one computing behind it was cancelled)."""
+        self._dt = None
+        self._update_selection(None)
+
     def clear_data(self, note: str = "") -> None:
         """No run to explain (a new model is computing): nothing of the previous one stays."""
         self._dt = None

@@ -172,18 +172,19 @@ def check(window) -> None:
         assert panel.diagnostics_page.currentIndex() == 0
         assert panel.center.currentIndex() == 1  # "Running the model…" in place of the views
         return
+    if "run" in ws.jobs:  # a run computing behind the previous one: the views make way
+        # for "Running the model…" and the inspector says computing (no previous numbers)
+        steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
+        assert c.step_label.text() == f"computing{steps}…" and not c.slider.isEnabled()
+        assert panel.center.currentIndex() == 1 and panel.unit_inspector._dt is None
+        return
     assert panel.center.currentIndex() == 0
     assert trace.model is model and trace.x.shape[1] == model.input_size
     t = ws.step
     assert 0 <= t < trace.n_steps
     dt = trace.layers[s.layer].directions[s.direction]
     assert c.slider.value() == t and c.slider.maximum() == trace.n_steps - 1
-    if "run" in ws.jobs:  # the previous run stays shown while the next one computes: the
-        # range says so and the slider rests (never "step 49 of 0–49" beside "63 %")
-        steps = "" if ws.sequence is None else f" {len(ws.sequence)} steps"
-        assert c.step_label.text() == f"computing{steps}…" and not c.slider.isEnabled()
-    else:
-        assert c.step_label.text() == f"step {t} of 0–{trace.n_steps - 1}"
+    assert c.step_label.text() == f"step {t} of 0–{trace.n_steps - 1}"
     # This step
     sv = panel.step_view
     assert sv._dt is dt
