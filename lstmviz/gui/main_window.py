@@ -128,6 +128,7 @@ class MainWindow(FileActions, QMainWindow):
         ws.subscribe(Change.BUSY, self._update_busy)
         ws.subscribe(Change.ERROR, self._update_error)
         ws.subscribe(Change.OPTIONS, self._update_options)
+        ws.subscribe(Change.SEQUENCE, self._update_sequence_status)
         install_explore(self)  # text view, Select & Match docks and their menu entries
         install_compare(self)  # the Compare dock (model B), File ▸ Compare with…
 
@@ -179,6 +180,14 @@ class MainWindow(FileActions, QMainWindow):
         return " · ".join(p for p in parts if p) + f" — {layout}"
 
     # ------------------------------------------------------------------ workspace events
+    def _update_sequence_status(self, _event: Event) -> None:
+        """A status line naming a sequence names the one in use (it kept "sequence
+        x200k.npy (200000 steps)" after a generated sequence of 25,000 steps replaced it)."""
+        x, head = self.workspace.sequence, f"{self.describe_model()} · sequence "
+        if x is not None and self.status_label.text().startswith(head):
+            source = self.workspace.sequence_source or "typed"
+            self.status_label.setText(f"{head}{source} ({len(x)} steps)")
+
     def _update_model(self, _event: Event) -> None:
         model, path = self.workspace.model, self.model_path
         self.last_error = ""
