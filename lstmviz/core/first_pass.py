@@ -21,9 +21,11 @@ each case costs, in passes of one direction over the sequence:
   pass of each, on the input it holds anyway) to form the layer's output, and carries on up.
   The reverse direction goes first when the layer above reads forward, so a bidirectional
   layer under forward layers costs one extra direction pass in all. A sweep that cannot go
-  on (the layer above needs the other way) stops; the next one starting at layer k > 0 gets
-  its input by recomputing the layers below from their checkpoints (k layers, once): a stack
-  of bidirectional layers still recomputes the layers below each one but the first;
+  on (the layer above needs the other way) stops; the next one, starting at layer k > 0,
+  gets its input by recomputing the layers below on each group from their checkpoints (one
+  pass of each direction below, in calls as long as the group): a stack of bidirectional
+  layers still recomputes the layers below each one but the first (as a forward layer on
+  top of a bidirectional one: its reverse sweep recomputes the layers below);
 - a layer whose output comes out in processing order (Keras ``go_backwards``): its output on
   a group is another group's states, so the sweep stops after it.
 
@@ -113,7 +115,13 @@ def plan(model: LSTMModel) -> list[Sweep]:
             if not (out and nxt):
                 break
             k += 1
-        sweeps.append(Sweep(backward, tuple(stages)))
+        # The layers below k0 are done: recompute them on each group from their checkpoints
+        # (calls as long as the group, not a chunk), from above the last one whose output
+        # comes from other groups (processing order; layer_input_rows recomputes that one).
+        start = max((j + 1 for j in range(k0) if _flips(model, j)), default=0)
+        below = tuple(Stage(j, (), tuple(range(len(model.layers[j].directions))), True)
+                      for j in range(start, k0))  # fmt: skip
+        sweeps.append(Sweep(backward, below + tuple(stages)))
     return sweeps
 
 
@@ -189,10 +197,10 @@ def _sweep(tr: ct.BoundedTrace, sweep: Sweep, h0: StateArg, c0: StateArg, block:
     dirs = {(s.k, d): _Direction(tr, s.k, d, h0, c0, block) for s in sweep.stages for d in s.run}
     outs: dict[Any, MinMax] = {}
     for s in sweep.stages:
-        if s.output and _merged_overview(model, s.k):
+        if s.output and s.run and _merged_overview(model, s.k):
             outs[("output", s.k)] = MinMax.empty(tr.n_steps, block, model.layers[s.k].output_size,
                                                  tr.dtype)  # fmt: skip
-        if s.output and s.k + 1 == L and model.head:
+        if s.output and s.run and s.k + 1 == L and model.head:
             outs[("head",)] = MinMax.empty(tr.n_steps, block, model.head_output_size, tr.dtype)
     # Rows held at once: one stage's traces (the layer's input and output are small beside them).
     per_step = max(

@@ -145,10 +145,12 @@ def _count_rows(monkeypatch: pytest.MonkeyPatch, model: LSTMModel) -> dict[tuple
     where = {id(w): (k, d) for k, lay in enumerate(model.layers)
              for d, w in enumerate(lay.directions)}  # fmt: skip
     rows: dict[tuple[int, int], int] = dict.fromkeys(where.values(), 0)
+    rows.update(dict.fromkeys([("calls", k, d) for k, d in where.values()], 0))
     real = ct._run_chunk
 
     def counting(w, x, states, dtype, engine):
         rows[where[id(w)]] += len(x)
+        rows[("calls", *where[id(w)])] += 1
         return real(w, x, states, dtype, engine)
 
     monkeypatch.setattr(ct, "_run_chunk", counting)
@@ -163,7 +165,7 @@ def test_a_forward_stack_runs_each_layers_rows_once(monkeypatch: pytest.MonkeyPa
     T, K = 2000, 10
     rows = _count_rows(monkeypatch, model)
     run_bounded(model, _x(model, T), chunk=K)
-    assert all(T <= n <= T + 3 * K for n in rows.values()), rows
+    assert all(T <= rows[(k, 0)] <= T + 3 * K for k in range(3)), rows
 
 
 def test_a_head_and_dense_layers_add_no_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,7 +173,7 @@ def test_a_head_and_dense_layers_add_no_pass(monkeypatch: pytest.MonkeyPatch) ->
     T, K = 1500, 10
     rows = _count_rows(monkeypatch, model)
     run_bounded(model, _x(model, T), chunk=K)
-    assert all(T <= n <= T + 3 * K for n in rows.values()), rows
+    assert all(T <= rows[(k, 0)] <= T + 3 * K for k in range(3)), rows
 
 
 def test_a_bidirectional_bottom_layer_costs_one_extra_direction_pass(monkeypatch) -> None:
@@ -184,6 +186,19 @@ def test_a_bidirectional_bottom_layer_costs_one_extra_direction_pass(monkeypatch
     assert T <= rows[(0, 0)] <= T + 3 * K, rows
     assert 2 * T <= rows[(0, 1)] <= 2 * T + 3 * K, rows
     assert all(T <= rows[(k, 0)] <= T + 3 * K for k in (1, 2)), rows
+
+
+def test_layers_below_a_later_sweep_are_recomputed_a_group_at_a_time(monkeypatch) -> None:
+    """Forward layers under a bidirectional one: the backward sweep recomputes them once,
+    in calls as long as a group (``layer_input_rows`` would go a chunk of K at a time)."""
+    model = MODELS["forward_then_bi_sum"]
+    T, K = 1200, 8
+    rows = _count_rows(monkeypatch, model)
+    run_bounded(model, _x(model, T), chunk=K)
+    for k in (0, 1):
+        assert 2 * T <= rows[(k, 0)] <= 2 * T + 3 * K, rows
+        assert rows[("calls", k, 0)] <= 6, rows  # two sweeps of one group, and chunk 0
+    assert 2 * T <= rows[(2, 0)] <= 2 * T + 3 * K and T <= rows[(2, 1)] <= T + 3 * K, rows
 
 
 def test_the_plan_of_a_bidirectional_stack() -> None:
