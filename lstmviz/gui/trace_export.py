@@ -41,8 +41,31 @@ def export_trace(workspace: Workspace, path: str | os.PathLike[str], wait: bool 
     )
 
 
+def refusal(trace: Trace, kind: str) -> str | None:
+    """Why a long run cannot be exported as ``kind``, in a note that fits the note bar (the
+    core's message, with its script advice, was cut at "or a range of …"), or None. Said
+    before the file dialog: a 10⁶-step run had the user pick a file to hear it refused."""
+    if not getattr(trace, "bounded", False):
+        return None
+    if kind != "npz":
+        return f"Not exported: a run of {trace.n_steps:,} steps keeps only checkpoints; use NPZ"
+    from lstmviz.core.bounded_export import EXPORT_LIMIT, export_bytes
+
+    size = export_bytes(trace)  # type: ignore[arg-type]
+    if size <= EXPORT_LIMIT:
+        return None
+    return (
+        f"Not exported: {trace.n_steps:,} steps would take {size / 2**30:,.1f} GiB as NPZ, over"
+        f" the {EXPORT_LIMIT / 2**30:.0f} GiB lstmviz streams from a long run; export fewer steps"
+    )
+
+
 def ask_export_trace(parent: QWidget, workspace: Workspace, kind: str) -> None:
     if workspace.trace is None:
+        return
+    why = refusal(workspace.trace, kind)
+    if why is not None:
+        workspace.fail(why, kind="export")
         return
     filt = "NumPy archive (*.npz)" if kind == "npz" else "CSV table (*.csv)"
     path, _ = QFileDialog.getSaveFileName(parent, "Export trace", f"trace.{kind}", filt)
