@@ -463,6 +463,7 @@ class DebugPanel(QWidget):
         computing = "run" in ws.jobs
         self.controls.step_label.setText("computing…" if computing else "not computed")
         self.controls.step_box.setEnabled(False)  # no steps to go to until a run is in
+        self.unit_inspector.clear_data("computing…" if computing else "not computed")
         steps = 0 if ws.sequence is None else len(ws.sequence)
         self.computing.setText(
             f"Running the model on {steps} steps… the views appear when it is done."

@@ -36,6 +36,11 @@ def test_views_built_while_the_run_computes_show_no_values(
     assert not window.debug_panel.controls.step_box.isEnabled()  # no steps to go to yet
     assert len(inspector.sums.getData()[0]) == 0  # no diamonds at 0
     assert window.text_view.title.text() == f"{T:,} steps"
+    ws.cancel("run")  # cancelled: the inspector does not go on saying computing
+    assert inspector.header.text() == "not computed"
+    assert window.debug_panel.computing.text().startswith("Not computed (cancelled)")
+    window.debug_panel.go_to_step(0)  # a step runs it again
+    assert "run" in ws.jobs and inspector.header.text() == "computing…"
     qtbot.waitUntil(lambda: ws.trace is not None and ws.trace.n_steps == T, timeout=30_000)
     qtbot.waitUntil(lambda: len(inspector.sums.getData()[0]) == 4, timeout=5_000)
     assert inspector.header.text().startswith("<b>")
