@@ -64,8 +64,10 @@ class Stage:
 
 @dataclasses.dataclass(frozen=True)
 class Sweep:
-    """One walk over the groups (``backward``: last group first) starting at layer
-    ``stages[0].k``, whose input is recomputed from the checkpoints below."""
+    """One walk over the groups (``backward``: last group first) through ``stages``: layers
+    done by earlier sweeps (recomputed, ``run`` empty), then the layers it first-passes.
+    ``stages[0]`` is layer 0, or the layer above one whose output is in processing order
+    (its input then comes from ``BoundedTrace.layer_input_rows``)."""
 
     backward: bool
     stages: tuple[Stage, ...]
