@@ -81,12 +81,12 @@ LINE_BLOCKS = 64 * 600
 MAX_COLUMNS = 600
 
 
-def envelope_xy(mm: MinMax, n_steps: int, col: int,
-                span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """A zigzag through each column's min and max of column ``col``, drawn as a band; blocks
-    are merged (min of mins, max of maxes) to at most ``MAX_COLUMNS`` columns. ``span``
-    ``(a, b)``: only the blocks covering steps a to b, so a zoomed-in view gets its columns
-    (the whole run's 600 columns stretched over 12,000 steps were seven plot-tall sawteeth)."""
+def envelope_columns(mm: MinMax, n_steps: int, col: int, span: tuple[int, int] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """``(starts, stops, lo, hi)`` of the envelope columns of column ``col``: blocks merged
+    (min of mins, max of maxes) to at most ``MAX_COLUMNS`` columns. ``span`` ``(a, b)``: only
+    the blocks covering steps a to b, so a zoomed-in view gets its own columns (the whole
+    run's 600 columns stretched over 12,000 steps were seven plot-tall sawteeth)."""
     a, b = span if span is not None else (0, n_steps)
     first = a // mm.block
     n = min(mm.lo.shape[0], -(-b // mm.block)) - first
@@ -94,13 +94,24 @@ def envelope_xy(mm: MinMax, n_steps: int, col: int,
     idx = np.arange(0, n, group)
     lo = np.minimum.reduceat(mm.lo[first : first + n, col], idx)
     hi = np.maximum.reduceat(mm.hi[first : first + n, col], idx)
-    starts = (idx + first).astype(float) * mm.block
-    x = np.empty(2 * len(idx))
-    x[0::2] = starts
-    x[1::2] = np.minimum(starts + group * mm.block, min((first + n) * mm.block, n_steps)) - 1
-    y = np.empty(2 * len(idx))
-    y[0::2] = lo
-    y[1::2] = hi
+    starts = (idx + first) * mm.block
+    stops = np.minimum(starts + group * mm.block, min((first + n) * mm.block, n_steps))
+    return starts, stops, lo, hi
+
+
+def envelope_xy(mm: MinMax, n_steps: int, col: int,
+                span: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The envelope as a band: a vertical stroke from min to max at each column's middle,
+    joined along the top and the bottom in turn (lo, hi, then hi, lo). A diagonal from each
+    column's min at its start to its max at its end drew a sawtooth of block-wide teeth over
+    a 314-step sine when zoomed in to a few thousand steps."""
+    starts, stops, lo, hi = envelope_columns(mm, n_steps, col, span)
+    mid = (starts + stops - 1) / 2.0
+    x = np.repeat(mid, 2)
+    y = np.empty(2 * len(mid))
+    y[0::2], y[1::2] = lo, hi
+    odd = np.arange(1, len(mid), 2)
+    y[2 * odd], y[2 * odd + 1] = hi[odd], lo[odd]
     return x, y
 
 

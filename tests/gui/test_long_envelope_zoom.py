@@ -18,17 +18,29 @@ from lstmviz.gui import long_plots
 T, D, H = 6000, 3, 6
 
 
-def _columns(line) -> list[tuple[int, int]]:
-    x = line.xData.astype(int)
-    if len(x) % 2 or x[1] == x[0] + 1:  # exact values, not an envelope
+def _columns(tp, line) -> list[tuple[int, int]]:
+    """The envelope columns the line draws (empty when it draws exact values), checked
+    to be the drawing of ``envelope_columns``: a band of vertical min-max strokes."""
+    ref = tp._refiner
+    _item, values, col = ref._lines[id(line)]
+    if ref._exact is not None:
         return []
-    return list(zip(x[0::2], x[1::2] + 1, strict=True))
+    span = ref._around
+    starts, stops, lo, hi = long_plots.envelope_columns(values.envelope(), T, col, span)
+    x, y = long_plots.envelope_xy(values.envelope(), T, col, span)
+    np.testing.assert_array_equal(line.xData, x)
+    np.testing.assert_array_equal(line.yData, y)
+    assert (x[0::2] == x[1::2]).all()  # vertical strokes
+    np.testing.assert_array_equal(np.minimum(y[0::2], y[1::2]), lo)
+    np.testing.assert_array_equal(np.maximum(y[0::2], y[1::2]), hi)
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
-def _assert_envelope_of(line, values: np.ndarray) -> None:
-    for k, (a, b) in enumerate(_columns(line)):
-        assert line.yData[2 * k] == values[a:b].min()
-        assert line.yData[2 * k + 1] == values[a:b].max()
+def _assert_envelope_of(tp, line, values: np.ndarray) -> None:
+    y = line.yData
+    for k, (a, b) in enumerate(_columns(tp, line)):
+        assert min(y[2 * k], y[2 * k + 1]) == values[a:b].min()
+        assert max(y[2 * k], y[2 * k + 1]) == values[a:b].max()
 
 
 @pytest.mark.parametrize("kind", ["bounded", "full"])
@@ -55,21 +67,21 @@ def test_a_zoomed_envelope_has_the_visible_ranges_columns(
     panel.workspace.select(layer=0, unit=1)
     qtbot.waitUntil(lambda: bool(tp.gate_lines), timeout=10_000)
     line = tp.gate_lines["f"]
-    whole = _columns(line)
+    whole = _columns(tp, line)
     assert len(whole) <= 40 and whole[0][0] == 0 and whole[-1][1] == T
-    _assert_envelope_of(line, f)
+    _assert_envelope_of(tp, line, f)
     wide = max(b - a for a, b in whole)
 
     tp._plots[0].setXRange(3000, 3600, padding=0)  # 600 steps: over EXACT_STEPS
-    qtbot.waitUntil(lambda: _columns(line) not in ([], whole), timeout=5_000)
-    cols = _columns(line)
+    qtbot.waitUntil(lambda: _columns(tp, line) not in ([], whole), timeout=5_000)
+    cols = _columns(tp, line)
     assert cols[0][0] <= 3000 and cols[-1][1] >= 3600  # the view is covered
     assert max(b - a for a, b in cols) < wide / 3  # finer columns than the whole run's
     assert len(cols) <= 40
-    _assert_envelope_of(line, f)
+    _assert_envelope_of(tp, line, f)
 
     tp._plots[0].setXRange(3100, 3300, padding=0)  # exact values, then back out
-    qtbot.waitUntil(lambda: not _columns(line), timeout=5_000)
+    qtbot.waitUntil(lambda: not _columns(tp, line), timeout=5_000)
     tp._plots[0].setXRange(0, T, padding=0)
-    qtbot.waitUntil(lambda: _columns(line) == whole, timeout=5_000)
-    _assert_envelope_of(line, f)
+    qtbot.waitUntil(lambda: _columns(tp, line) == whole, timeout=5_000)
+    _assert_envelope_of(tp, line, f)

@@ -84,17 +84,16 @@ def test_time_plots_draw_envelopes_and_exact_values_zoomed_in(bounded_window, qt
     line = tp.gate_lines["f"]
     from lstmviz.gui.long_plots import MAX_COLUMNS
 
-    # zoomed out: each column's min and max, in turn (blocks merged to at most MAX_COLUMNS)
+    # zoomed out: each column's min and max, a band of vertical strokes (blocks merged to at
+    # most MAX_COLUMNS; the pairs alternate lo, hi / hi, lo to join along top and bottom)
     n_blocks = -(-T // trace.overview_block)
     B = trace.overview_block * -(-n_blocks // MAX_COLUMNS)
     n = -(-T // B)
     assert len(line.yData) == 2 * n
-    np.testing.assert_array_equal(
-        line.yData[0::2], [f[b * B : (b + 1) * B].min() for b in range(n)]
-    )
-    np.testing.assert_array_equal(
-        line.yData[1::2], [f[b * B : (b + 1) * B].max() for b in range(n)]
-    )
+    y = line.yData
+    lo, hi = np.minimum(y[0::2], y[1::2]), np.maximum(y[0::2], y[1::2])
+    np.testing.assert_array_equal(lo, [f[b * B : (b + 1) * B].min() for b in range(n)])
+    np.testing.assert_array_equal(hi, [f[b * B : (b + 1) * B].max() for b in range(n)])
     # zoomed in: the exact values of the visible steps
     tp._plots[0].setXRange(3000, 3200, padding=0)
     qtbot.waitUntil(lambda: len(tp.gate_lines["f"].yData) < 2 * n, timeout=5_000)
