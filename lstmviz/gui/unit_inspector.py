@@ -169,6 +169,7 @@ class UnitInspector(QWidget):
         self.browser.clear()
         self.bars.setOpts(height=np.zeros(len(self._bar_cols)))
         self.sums.setData(x=[], y=[])  # no diamonds at 0: they read as this unit's sums
+        self.plot.setTitle("pre-activation terms of this unit", color=ps.FOREGROUND, size="10pt")
 
     def _set_cell(self, cell: CellDescription, present: set[str]) -> None:
         """Bars, gate ticks and colour key for ``cell``'s gates and the terms this direction

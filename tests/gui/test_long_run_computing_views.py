@@ -71,6 +71,7 @@ def test_a_new_sequence_computing_hides_the_previous_runs_numbers(
     assert inspector.header.text() == "computing…" and len(inspector.sums.getData()[0]) == 0
     ws.select(unit=3)  # a selection meanwhile does not draw the old run again
     assert inspector.header.text() == "computing…" and len(inspector.sums.getData()[0]) == 0
+    assert inspector.plot.titleLabel.text == "pre-activation terms of this unit"  # no unit
     qtbot.waitUntil(lambda: ws.trace.n_steps == T // 2 and not ws.jobs, timeout=30_000)
     assert panel.center.currentIndex() == 0
     assert f"step {ws.step}" in inspector.header.text()
