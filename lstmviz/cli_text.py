@@ -62,6 +62,8 @@ def _run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
             print(f"\ncompared with {one_line(str(args.other))} (B):")
             print("\n".join(one_line(line, limit=10_000) for line in c.summary().splitlines()))
     if args.export_trace:
+        from lstmviz.core.bounded_export import refuse_before_run
+        from lstmviz.core.checkpointed_trace import wants_bounded
         from lstmviz.core.compute import run
         from lstmviz.core.export import save_trace_npz
         from lstmviz.core.sequence import load_sequence
@@ -72,6 +74,8 @@ def _run_text(args: argparse.Namespace, options: dict[str, object]) -> int:
             return _fail("--export-trace needs --sequence FILE")
         try:
             x = load_sequence(seq_path, width=model.input_size, embedding=model.embedding)
+            if wants_bounded(model, x):  # said before a run of minutes, not after it
+                refuse_before_run(model, x)
             save_trace_npz(run(model, x), args.export_trace)
         except (OSError, ValueError) as exc:
             return _fail(str(exc))

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from lstmviz.core.checkpointed_trace import BoundedTrace, Cancelled
+from lstmviz.core.model import LSTMModel
 
 #: Largest export (bytes of arrays) of a bounded trace.
 EXPORT_LIMIT = 2 * 2**30
@@ -33,10 +35,34 @@ def export_bytes(trace: BoundedTrace) -> int:
 
 
 def refuse_if_large(trace: BoundedTrace, what: str = "NPZ") -> None:
-    size = export_bytes(trace)
+    _refuse_past_limit(trace.n_steps, export_bytes(trace), what)
+
+
+def estimated_export_bytes(
+    model: LSTMModel, n_steps: int, x_dtype: npt.DTypeLike = np.float32
+) -> int:
+    """What ``export_bytes`` of the run of ``n_steps`` steps of an ``x_dtype`` sequence will
+    be, before running it: the exported arrays grow by the same bytes each step (measured on
+    runs of 2 and 3 steps; the input is exported in its own dtype)."""
+    from lstmviz.core.checkpointed_trace import run_bounded
+
+    def size(T: int) -> int:
+        return export_bytes(run_bounded(model, np.zeros((T, model.input_size), x_dtype)))
+
+    two, three = size(2), size(3)
+    return two + (n_steps - 2) * (three - two)
+
+
+def refuse_before_run(model: LSTMModel, x: npt.NDArray, what: str = "NPZ") -> None:
+    """``refuse_if_large`` of the run of ``x``, without running it (the command line ran
+    10⁶ steps, 35 s, before saying the export was too large)."""
+    _refuse_past_limit(len(x), estimated_export_bytes(model, len(x), x.dtype), what)
+
+
+def _refuse_past_limit(n_steps: int, size: int, what: str) -> None:
     if size > EXPORT_LIMIT:
         raise ValueError(
-            f"the trace of {trace.n_steps:,} steps would take {size / 2**30:,.1f} GiB as {what};"
+            f"the trace of {n_steps:,} steps would take {size / 2**30:,.1f} GiB as {what};"
             f" lstmviz streams at most {EXPORT_LIMIT / 2**30:.0f} GiB from a run kept as"
             " checkpoints: export a shorter sequence, or a range of steps from a script"
             " (trace.window(t0, t1))"
