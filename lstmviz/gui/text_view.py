@@ -12,7 +12,7 @@ shown: while a new run computes, the tokens are grey and the header says so. A b
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from lstmviz.core.cells import DEFAULT_CELL, CellDescription
@@ -25,6 +25,9 @@ from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession, Topic
 from lstmviz.workspace.unit_selection import Field, quantities, quantity_name, unit_values
+
+#: How long the view rests before a bounded run's tokens on screen are computed.
+WANT_DELAY_MS = 150
 
 
 def shown_cell(workspace: Workspace) -> CellDescription:
@@ -101,6 +104,12 @@ class TextView(QWidget):
 
         #: a bounded trace's colours, computed for the tokens on screen (``text_lazy``)
         self._lazy = LazyColours(workspace, self._on_lazy_filled)
+        # asked for once the view rests (a step or scroll restarts it): a jump, then the next
+        # one, must not wait for a core the previous position's colouring took
+        self._want_timer = QTimer(self)
+        self._want_timer.setSingleShot(True)
+        self._want_timer.setInterval(WANT_DELAY_MS)
+        self._want_timer.timeout.connect(self._want_now)
         self.scroll.verticalScrollBar().valueChanged.connect(self._want_visible)
         self.canvas.laid_out.connect(self._want_visible)
         self.canvas.step_clicked.connect(self._on_canvas_step_clicked)
@@ -207,6 +216,10 @@ class TextView(QWidget):
         return int(lay.row_start[r0]), int(lay.row_start[max(r0, r1)])
 
     def _want_visible(self, *_args: object) -> None:
+        if self._lazy.key is not None and self.isVisible():
+            self._want_timer.start()
+
+    def _want_now(self) -> None:
         if self._lazy.key is None or not self.isVisible():
             return
         self._lazy.want(*self.visible_steps())
@@ -214,7 +227,7 @@ class TextView(QWidget):
 
     def _on_lazy_filled(self) -> None:
         self.canvas.update()
-        self._want_visible()  # the view may have moved on meanwhile
+        self._want_now()  # the view may have moved on meanwhile
         self._say_lazy()
 
     def _say_lazy(self) -> None:
