@@ -38,6 +38,7 @@ from lstmviz.core import compiled, threads
 from lstmviz.core.cells import CellDescription
 from lstmviz.core.compute import StateArg, merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
+from lstmviz.core.mapped_rows import release_rows
 from lstmviz.core.model import LSTMLayer, LSTMModel, OutputOrder
 from lstmviz.core.trace import CellTrace, LayerTrace, Trace
 from lstmviz.core.trace_windows import MAX_MATERIALIZE_BYTES, MinMax, StepArray, TraceTooLarge
@@ -375,7 +376,9 @@ class BoundedTrace:
         """Rows [t0, t1) of layer ``k``'s input (the sequence, or the layer below's output
         through the dense layers between)."""
         if k == 0:
-            return np.asarray(self.x[t0:t1], dtype=self.dtype)
+            out = np.array(self.x[t0:t1], dtype=self.dtype)
+            release_rows(self.x, t0, t1)  # read: out of the resident set (mapped_rows)
+            return out
         before = self.model.layers[k].before
         if not before:
             return self.layer_output_rows(k - 1, t0, t1)
@@ -543,6 +546,7 @@ def _check_input(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
         if cancel is not None and cancel():
             raise Cancelled
         part = np.asarray(tr.x[a : a + step], dtype=np.float64)
+        release_rows(tr.x, a, a + step)
         if not np.all(np.isfinite(part)):
             bad = np.argwhere(~np.isfinite(part))[0]
             raise ValueError(f"sequence has NaN or Inf at step {a + bad[0]}, feature {bad[1]}")

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core import sequence_text
+from lstmviz.core.mapped_rows import release_rows
 from lstmviz.core.sequence_files import one_line, open_regular, read_npy, read_npz
 from lstmviz.core.sequence_text import is_float as _is_float
 from lstmviz.core.sequence_text import lines_of, parse_rows
@@ -50,9 +51,10 @@ class SequenceKind(enum.Enum):
 
 def validate(x: npt.ArrayLike, width: int, source: str = "sequence") -> FloatArray:
     """Check ``x`` is finite, non-empty and ``(T, width)``; 1-D is one column when width is 1.
-    A float array of more than ``LARGE_VALUES`` (a memory-mapped ``.npy``) is checked a block
-    of rows at a time and returned as it is, not copied to float64."""
-    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.size > LARGE_VALUES:
+    A memory-mapped float array (a large ``.npy``) or one of more than ``LARGE_VALUES`` is
+    checked a block of rows at a time and returned as it is, not copied to float64."""
+    large = isinstance(x, np.ndarray) and (x.size > LARGE_VALUES or isinstance(x, np.memmap))
+    if large and x.dtype.kind == "f":  # a mapped file stays mapped (read_npy maps past 4 M)
         return _validate_large(x, width, source)
     try:
         arr = np.array(x, dtype=np.float64)
@@ -96,6 +98,7 @@ def _validate_large(x: np.ndarray, width: int, source: str) -> FloatArray:
     rows = 1 << 16
     for a in range(0, arr.shape[0], rows):
         bad = ~np.isfinite(arr[a : a + rows])
+        release_rows(arr, a, a + rows)  # checked: out of the resident set (mapped_rows)
         if bad.any():
             t, d = np.argwhere(bad)[0]
             raise ValueError(
