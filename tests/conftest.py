@@ -10,3 +10,16 @@ from pathlib import Path
 
 # Test helpers shared across folders (``bounded``: loads under a memory cap and a time limit).
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+import gc
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _gc_unfrozen():
+    """Windows freeze what is alive out of full collections (``gui.gc_pauses``); a test's
+    closed windows must still be collected, as before, once it ends."""
+    yield
+    gc.unfreeze()

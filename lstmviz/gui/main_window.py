@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from lstmviz.core.model import LSTMModel
+from lstmviz.gui import gc_pauses
 from lstmviz.gui.compare_dock import install_compare
 from lstmviz.gui.debug_panel import DebugPanel
 from lstmviz.gui.details_panel import DetailsPanel
@@ -129,8 +130,11 @@ class MainWindow(FileActions, QMainWindow):
         ws.subscribe(Change.ERROR, self._update_error)
         ws.subscribe(Change.OPTIONS, self._update_options)
         ws.subscribe(Change.SEQUENCE, self._update_sequence_status)
+        # once every view has taken the run (the next turn of the event loop)
+        ws.subscribe(Change.TRACE, lambda _event: QTimer.singleShot(0, gc_pauses.settle))
         install_explore(self)  # text view, Select & Match docks and their menu entries
         install_compare(self)  # the Compare dock (model B), File ▸ Compare with…
+        gc_pauses.settle()
 
     @property
     def model(self) -> LSTMModel | None:
