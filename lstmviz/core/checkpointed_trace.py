@@ -46,7 +46,9 @@ from lstmviz.core.trace_windows import MAX_MATERIALIZE_BYTES, MinMax, StepArray,
 FloatArray = npt.NDArray[np.floating]
 
 #: Bytes the checkpoints of all layers may take: K grows past ``MIN_CHUNK`` to stay under it.
-CHECKPOINT_BYTES = 512 * 2**20
+#: 10⁶ steps at H = 1024: K = 18 (a jump recomputes ≤ 18 steps, ~9 ms on one thread), and
+#: the whole window, with the explore Text dock open, stays under 2 GiB (2,052 MiB at 512).
+CHECKPOINT_BYTES = 448 * 2**20
 #: Bytes of the overview (min/max per block of every recorded quantity and output).
 OVERVIEW_BYTES = 192 * 2**20
 #: Bytes of recomputed chunks kept (LRU).
