@@ -45,6 +45,7 @@ class LazyColours:
         self.light = np.empty(0, bool)
         self.known = np.empty(0, bool)
         self.error = ""
+        self._asked: list[int] = []  # the blocks the running job computes
 
     def reset(self, key: tuple[Any, ...], column: Any, n_steps: int,
               levels: tuple[float, float], lut: npt.NDArray) -> None:  # fmt: skip
@@ -82,8 +83,7 @@ class LazyColours:
         missing = [b for b in range(b0, b1) if not self.known[b]][:MAX_BLOCKS]
         if not missing:
             return
-        job = self.workspace.jobs.get(KIND)
-        if job is not None and getattr(job, "blocks", None) == missing:
+        if self.computing and self._asked == missing:
             return  # already on it
         key, column, n = self.key, self.column, len(self.values)
         model = self.workspace.model
@@ -107,8 +107,8 @@ class LazyColours:
             self.on_filled()
 
         cost = 0.0 if model is None else run_cost(model, len(missing) * BLOCK)
-        job = self.workspace.submit(KIND, "colouring the text", work, done, cost=cost)
-        job.blocks = missing  # type: ignore[attr-defined]
+        self._asked = missing
+        self.workspace.submit(KIND, "colouring the text", work, done, cost=cost)
 
     def _fill(self, a: int, vals: np.ndarray) -> None:
         b = a + len(vals)
