@@ -287,11 +287,13 @@ def simulated_share(model: LSTMModel, x: np.ndarray, n: int) -> tuple[float, int
     nan = float("nan")
 
     def once() -> None:
-        sync = np.zeros(24, np.int64)
-        sync[0] = 1 << 62  # every barrier already met: this thread never waits
-        threads_kernels.input_terms_team(Wxk, xa, buf.R, 0, H, sync, n - 1, n)
-        threads_kernels.lstm_team(
-            buf.R, buf.Hb, buf.act_c, empty, Wk, ro, nan, nan, False, scratch, sync,
+        sync = np.zeros(threads._SYNC_LEN, np.int64)
+        sync[threads_kernels._COUNT] = 1 << 62  # every barrier already met: never waits
+        sync[threads_kernels._INPUTS_DONE] = 1 << 62
+        # blocks are claimed from a shared counter: leave this thread an n-th of them
+        sync[threads_kernels._CLAIM] = Wxk.shape[0] - -(-Wxk.shape[0] // team)
+        threads_kernels.lstm_direction_team(
+            Wxk, xa, buf.R, buf.Hb, buf.act_c, empty, Wk, ro, nan, nan, False, scratch, sync,
             team - 1, team,
         )  # fmt: skip
 

@@ -59,8 +59,6 @@ class Kernels(NamedTuple):
     run_steps: Callable[..., None]
     run_steps_parallel: Callable[..., None] | None
     threads: Callable[[], int]
-    #: ``x W_xᵀ + b`` on the team's threads, with the parallel recurrence (no BLAS threads).
-    input_terms_parallel: Callable[..., None] | None = None
     #: A GRU direction's recurrence (``_numba_kernels.gru_steps``), None when it did not
     #: compile here (the GRU then runs in NumPy).
     gru_steps: Callable[..., None] | None = None
@@ -194,20 +192,22 @@ def _with_team(kernels: Kernels) -> Kernels:
         from lstmviz.core import threads_kernels as team
 
         for projection in (False, True):
-            _warm_up_team(team.lstm_team, projection)
-        _warm_up_input_terms(team.input_terms_team)
+            _warm_up_team(team.lstm_direction_team, projection)
         gru_team = None
         if kernels.gru_steps is not None:
             for after in (True, False):
-                _warm_up_gru_team(team.gru_team, after)
-            gru_team = _threads.gru_steps(kernels.gru_steps, team.gru_team)
+                _warm_up_gru_team(team.gru_direction_team, after)
+            gru_team = _threads.gru_steps(
+                kernels.gru_steps, team.gru_direction_team, team.input_terms_team
+            )
     except Exception as exc:
         logger.warning("lstmviz's threaded recurrence did not compile, using one thread: %s", exc)
         logger.debug("team compile failure", exc_info=True)
         return kernels
     return kernels._replace(
-        run_steps_parallel=_threads.lstm_steps(_numba_kernels.run_steps, team.lstm_team),
-        input_terms_parallel=_threads.input_terms(team.input_terms_team),
+        run_steps_parallel=_threads.lstm_steps(
+            _numba_kernels.run_steps, team.lstm_direction_team, team.input_terms_team
+        ),
         gru_steps_parallel=gru_team,
     )
 
@@ -277,28 +277,26 @@ def _team_sync() -> tuple[np.ndarray, int, int]:
     return np.zeros(_threads._SYNC_LEN, np.int64), 0, 1
 
 
-def _warm_up_team(lstm_team: Callable[..., bool], projection: bool) -> None:
-    """``_warm_up`` for ``threads_kernels.lstm_team``: the same buffers plus the team's."""
-    f32 = np.float32
-    R, Hb, act_c = np.zeros((2, 5), f32), np.zeros((2, 1), f32), np.zeros((1, 1), f32)
-    Wk, nan = _readonly(np.zeros((1, 1, PACK_LANES), f32)), float("nan")
-    m = np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32)
-    WpT = _readonly(np.zeros((1, 1), f32) if projection else np.zeros((0, 0), f32))
+def _warm_up_team(lstm_direction_team: Callable[..., bool], projection: bool) -> None:
+    """``_warm_up`` for ``threads_kernels.lstm_direction_team``: the same buffers plus the
+    team's and the input terms' (H = 16: its 4H gate columns are one packed block)."""
+    f32, H, nan = np.float32, 16, float("nan")
+    R, Hb, act_c = np.zeros((2, 5 * H), f32), np.zeros((2, H), f32), np.zeros((1, H), f32)
+    Wk = _readonly(np.zeros((1, H, PACK_LANES), f32))
+    m = np.zeros((1, H), f32) if projection else np.zeros((0, 0), f32)
+    WpT = _readonly(np.zeros((H, H), f32) if projection else np.zeros((0, 0), f32))
     scratch = np.zeros(PACK_LANES, f32)
-    lstm_team(R, Hb, act_c, m, Wk, WpT, nan, nan, False, scratch, *_team_sync())
+    Wxk, xa = _readonly(np.zeros((1, 2, PACK_LANES), f32)), np.zeros((1, 2), f32)
+    lstm_direction_team(Wxk, xa, R, Hb, act_c, m, Wk, WpT, nan, nan, False, scratch, *_team_sync())
 
 
-def _warm_up_gru_team(gru_team: Callable[..., bool], after: bool) -> None:
+def _warm_up_gru_team(gru_direction_team: Callable[..., bool], after: bool) -> None:
     f32 = np.float32
     H = PACK_LANES  # the team splits a GRU in chunks of 64 units
     G, Hb = np.zeros((1, 3 * H), f32), np.zeros((2, H), f32)
     lanes = (3 if after else 2) * H
     Wk = _readonly(np.zeros((lanes // PACK_LANES, H, PACK_LANES), f32))
     Wn = _readonly(np.zeros((0 if after else 1, H, PACK_LANES), f32))
-    gru_team(G, Hb, Wk, np.zeros(lanes, f32), Wn, False, np.zeros(H, f32), *_team_sync())
-
-
-def _warm_up_input_terms(input_terms: Callable[..., None]) -> None:
-    f32 = np.float32
-    Wxk = _readonly(np.zeros((1, 2, PACK_LANES), f32))
-    input_terms(Wxk, np.zeros((1, 2), f32), np.zeros((2, 80), f32), 1, 16, *_team_sync())
+    Wxk, xa = _readonly(np.zeros((3, 2, PACK_LANES), f32)), np.zeros((1, 2), f32)
+    rh = np.zeros(H, f32)
+    gru_direction_team(Wxk, xa, G, Hb, Wk, np.zeros(lanes, f32), Wn, False, rh, *_team_sync())

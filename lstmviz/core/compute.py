@@ -254,29 +254,32 @@ def _packed_recurrent(w: LSTMDirection, dtype: np.dtype) -> FloatArray:
     )
 
 
-def _parallel_input_terms(
-    w: LSTMDirection, x: FloatArray, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
-) -> bool:
-    """``x W_xᵀ + b`` on numba's threads when the recurrence will run on them (and 4H is a
-    multiple of the packed block); False: the caller uses BLAS."""
+def _team_inputs(
+    w: LSTMDirection, x: FloatArray, kernels: compiled.Kernels, dtype: np.dtype
+) -> tuple[FloatArray, FloatArray] | None:
+    """``x W_xᵀ + b``'s operands for the thread team (packed ``[W_xᵀ; b]`` and ``[x | 1]``)
+    when the recurrence will run on it (and 4H is a multiple of the packed block): the team
+    computes them in the recurrence's call, not BLAS, whose workers spin for tens of
+    milliseconds after a GEMM and would take the team's cores. None: BLAS computes them."""
     H = w.hidden_size
-    if kernels.input_terms_parallel is None or (4 * H) % compiled.PACK_LANES:
-        return False
-    if not kernels.parallel_for(_packed_recurrent(w, dtype)):
-        return False
+    if (4 * H) % compiled.PACK_LANES or not kernels.parallel_for(_packed_recurrent(w, dtype)):
+        return None
     Wxk = w.derived(  # packed straight from the weights, as for W_h: one copy kept, not two
         ("[W_x.T; b] packed", dtype.str),
         lambda: compiled.pack(_input_weights_array(w, dtype, True)),
     )
-    xa = _with_ones(x, dtype)
-    compiled.call_parallel(kernels, kernels.input_terms_parallel, Wxk, xa, buf.R, int(w.reverse))
-    return True
+    return Wxk, _with_ones(x, dtype)
 
 
 def _run_compiled(
-    w: LSTMDirection, buf: _Buffers, kernels: compiled.Kernels, dtype: np.dtype
+    w: LSTMDirection,
+    buf: _Buffers,
+    kernels: compiled.Kernels,
+    dtype: np.dtype,
+    inputs: tuple[FloatArray, FloatArray] | None = None,
 ) -> None:
-    """The fast path's recurrence in one compiled call (same buffers, same arithmetic)."""
+    """The fast path's recurrence in one compiled call (same buffers, same arithmetic), after
+    the input terms when ``inputs`` (``_team_inputs``) are given."""
     Wk = _packed_recurrent(w, dtype)
     WpT = _projection_T(w, dtype)
     nan = float("nan")
@@ -290,8 +293,9 @@ def _run_compiled(
     args = (buf.R, buf.Hb, buf.act_c, m, Wk, WpT, cc, pc, w.reverse)
     if kernels.parallel_for(Wk):
         assert kernels.run_steps_parallel is not None  # parallel_for checked it
-        compiled.call_parallel(kernels, kernels.run_steps_parallel, *args)
+        compiled.call_parallel(kernels, kernels.run_steps_parallel, *args, inputs)
     else:
+        assert inputs is None  # given only where the recurrence runs on the team
         kernels.run_steps(*args)
 
 
@@ -358,9 +362,9 @@ def run_direction(
 ) -> DirectionTrace:
     """Run one direction over ``x (T, D)`` and record every intermediate in time order.
 
-    ``x W_xᵀ + b`` for the whole sequence is one matmul (``_input_terms``) written straight
-    into the gate rows; the loop then adds the recurrent product and applies the activations
-    in place.
+    ``x W_xᵀ + b`` for the whole sequence is one matmul (``_input_terms``, or the thread
+    team's kernel in the recurrence's call) written straight into the gate rows; the loop then
+    adds the recurrent product and applies the activations in place.
     """
     dtype = np.dtype(dtype)
     x = np.asarray(x, dtype=dtype)
@@ -368,13 +372,14 @@ def run_direction(
     buf = _Buffers(w, T, dtype)
     fast = _fast_path(w)
     kernels = _compiled_kernels(engine, w, T, dtype)
-    if kernels is None or not _parallel_input_terms(w, x, buf, kernels, dtype):
+    inputs = None if kernels is None else _team_inputs(w, x, kernels, dtype)
+    if inputs is None:
         _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
         if kernels is not None:
-            _run_compiled(w, buf, kernels, dtype)
+            _run_compiled(w, buf, kernels, dtype, inputs)
         else:
             (_run_fast if fast else _run_general)(w, buf, dtype)
     G = buf.gates

@@ -124,8 +124,14 @@ def _gru_numpy(w: GRUDirection, G: FloatArray, h_prev: FloatArray, h: FloatArray
 
 
 def _gru_compiled(
-    w: GRUDirection, G: FloatArray, Hb: FloatArray, kernels: compiled.Kernels
+    w: GRUDirection,
+    G: FloatArray,
+    Hb: FloatArray,
+    kernels: compiled.Kernels,
+    inputs: tuple[FloatArray, FloatArray] | None = None,
 ) -> None:
+    """The recurrence in one compiled call; the team computes the input terms into ``G``
+    first when ``inputs`` (``_gru_input_terms``) are given."""
     H, dtype = w.hidden_size, G.dtype
     Wk = w.derived(("gru W_h.T packed", dtype.str), lambda: compiled.pack(
         _gru_recurrent_T(w, dtype, True)))  # fmt: skip
@@ -141,34 +147,32 @@ def _gru_compiled(
     assert kernels.gru_steps is not None
     par = kernels.gru_steps_parallel
     if par is not None and kernels.threads() > 1 and Wk.nbytes >= compiled.PARALLEL_MIN_BYTES:
-        compiled.call_parallel(kernels, par, G, Hb, Wk, bh, Wn, w.reverse)
+        compiled.call_parallel(kernels, par, G, Hb, Wk, bh, Wn, w.reverse, inputs)
     else:
+        assert inputs is None  # given only where the recurrence runs on the team
         kernels.gru_steps(G, Hb, Wk, bh, Wn, w.reverse)
 
 
 def _gru_input_terms(
     w: GRUDirection, xa: FloatArray, Wa: FloatArray, kernels: compiled.Kernels | None
-) -> FloatArray:
-    """``[x | 1] · [W_xᵀ; b]``: BLAS' GEMM, or the thread team's kernel when the recurrence
-    will run on the team (as for the LSTM: OpenBLAS' workers spin for tens of milliseconds
-    after a GEMM and would take the team's cores)."""
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray] | None]:
+    """``G = [x | 1] · [W_xᵀ; b]`` by BLAS' GEMM, and None; or, when the recurrence will run
+    on the thread team, an empty ``G`` and the operands the team computes it from in the
+    recurrence's call (as for the LSTM: OpenBLAS' workers spin for tens of milliseconds after
+    a GEMM and would take the team's cores)."""
     H = w.hidden_size
     cols = 3 * H if w.reset_after else 2 * H  # the packed W_h's columns (``_gru_compiled``)
     team = (
         kernels is not None
         and kernels.gru_steps_parallel is not None
-        and kernels.input_terms_parallel is not None
         and H % compiled.PACK_LANES == 0
         and kernels.threads() > 1
         and H * cols * Wa.itemsize >= compiled.PARALLEL_MIN_BYTES
     )
     if not team:
-        return xa @ Wa
-    assert kernels is not None and kernels.input_terms_parallel is not None
+        return xa @ Wa, None
     Wxk = w.derived(("gru [W_x.T; b] packed", Wa.dtype.str), lambda: compiled.pack(Wa))
-    G = np.empty((xa.shape[0], 3 * H), Wa.dtype)
-    kernels.input_terms_parallel(Wxk, xa, G, 0, 0)
-    return G
+    return np.empty((xa.shape[0], 3 * H), Wa.dtype), (Wxk, xa)
 
 
 def run_gru_direction(
@@ -193,9 +197,9 @@ def run_gru_direction(
     h_prev, h, first = _rows(Hb, T, w.reverse)
     first[:] = 0.0 if h0 is None else h0
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
-        G = _gru_input_terms(w, xa, Wa, kernels)  # (T, 3H)
+        G, inputs = _gru_input_terms(w, xa, Wa, kernels)  # (T, 3H)
         if kernels is not None:
-            _gru_compiled(w, G, Hb, kernels)
+            _gru_compiled(w, G, Hb, kernels, inputs)
         else:
             _gru_numpy(w, G, h_prev, h)
     return GRUDirectionTrace(

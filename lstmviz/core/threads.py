@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,9 +33,9 @@ import numpy as np
 #: H = 128 (256 KiB) runs no faster on two threads, H = 256 (1 MiB) ~1.6× faster).
 MIN_BYTES_PER_THREAD = 1 << 19
 
-#: int64: counter, abort flag, "thread 0 alone" for even and odd steps (threads_kernels), each
-#: a cache line apart
-_SYNC_LEN = 32
+#: int64: counter, abort flag, "thread 0 alone" for even and odd steps, the input terms' next
+#: block and counter (threads_kernels), each a cache line apart
+_SYNC_LEN = 48
 _ABORT = 8
 
 
@@ -108,18 +109,70 @@ class _Team:
         self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self.busy = threading.Lock()
         self.workers = 0
+        self.native_ids: list[int] = []  # each worker's OS thread id, once it has started
 
     def grow(self, n: int) -> None:
         while self.workers < n:
             threading.Thread(
-                target=_work, args=(self.jobs,), name="lstmviz-team", daemon=True
+                target=_work, args=(self.jobs, self.native_ids), name="lstmviz-team", daemon=True
             ).start()
             self.workers += 1
 
 
-def _work(jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+def _work(jobs: queue.SimpleQueue[Callable[[], None]], native_ids: list[int]) -> None:
+    native_ids.append(threading.get_native_id())
     while True:
         jobs.get()()
+
+
+def _sched_getcpu() -> Callable[[], int] | None:
+    """libc's ``sched_getcpu`` (the CPU the calling thread runs on) where Python can set a
+    thread's CPUs (Linux), else None."""
+    if not (sys.platform.startswith("linux") and hasattr(os, "sched_setaffinity")):
+        return None
+    import ctypes  # here, not at import: only a team call needs it
+
+    try:
+        function = ctypes.CDLL(None).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    function.restype, function.argtypes = ctypes.c_int, []
+    return function
+
+
+_getcpu: dict[str, Callable[[], int] | None] = {}  # looked up by the first team call
+
+
+def _current_cpu() -> int | None:
+    if "function" not in _getcpu:
+        _getcpu["function"] = _sched_getcpu()
+    function = _getcpu["function"]
+    cpu = function() if function is not None else -1
+    return cpu if cpu >= 0 else None
+
+
+def _keep_off_this_cpu(native_ids: list[int]) -> None:
+    """Let the parked workers run anywhere this thread may run except on the CPU it runs on
+    now, before they are woken (Linux; elsewhere nothing).
+
+    Without this, a worker woken after the machine was idle was often placed on the caller's
+    own CPU (the other CPU had gone idle; on a VM its virtual CPU was halted): the two
+    threads then took turns on one core, each waiting ~50 µs at every barrier for the other's
+    time slice, until the scheduler's balancing moved one of them milliseconds later, by
+    which time the team had handed the run to one thread (``SLOW_LIMIT``). Measured on this
+    2-CPU VM, H = 256, T = 1000 after 50 ms idle: a third to all of the runs, 12 ms instead
+    of 7.5 ms. The set is renewed at every call, so a caller that moved does not find a
+    worker kept off the CPU it moved to."""
+    cpu = _current_cpu()
+    if cpu is None or not native_ids:
+        return
+    try:
+        allowed = os.sched_getaffinity(0)
+        others = allowed - {cpu}
+        for native_id in native_ids:
+            os.sched_setaffinity(native_id, others or allowed)
+    except OSError:  # the worker's thread id or a CPU set the OS refuses: leave the OS to it
+        return
 
 
 _team = {"team": _Team()}
@@ -145,6 +198,7 @@ def run_team(kernel: Callable[..., bool], args: tuple[Any, ...], n: int) -> bool
         return False
     try:
         team.grow(n - 1)
+        _keep_off_this_cpu(team.native_ids)
         sync = np.zeros(_SYNC_LEN, np.int64)
         done = threading.Semaphore(0)
         errors: list[BaseException] = []
@@ -184,46 +238,57 @@ def _packed_chunks(H: int, lanes: int) -> int:
     return H // lanes if H % lanes == 0 else -(-4 * H // lanes)
 
 
+def _no_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """``(Wxk, xa)`` of no blocks: a direction team kernel's "input terms already computed"
+    (read-only, as a prepared ``Wxk`` is: one compiled signature)."""
+    Wxk = np.zeros((0, 1, 64), np.float32)
+    Wxk.setflags(write=False)
+    return Wxk, np.zeros((0, 1), np.float32)
+
+
 def lstm_steps(
-    serial: Callable[..., None], team_kernel: Callable[..., bool]
+    serial: Callable[..., None],
+    team_kernel: Callable[..., bool],
+    input_kernel: Callable[..., bool],
 ) -> Callable[..., None]:
     """``run_steps``' signature on a team sized by ``team_size``; serial where one thread is
-    all that pays or the team is taken."""
+    all that pays or the team is taken. ``inputs=(Wxk, xa)`` (``input_terms``' weights and
+    rows) computes the input terms into ``R``'s gate rows first, in the same team call
+    (``threads_kernels.lstm_direction_team``)."""
 
-    def run_steps_parallel(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse) -> None:  # type: ignore[no-untyped-def]
+    def run_steps_parallel(  # type: ignore[no-untyped-def]
+        R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, inputs=None
+    ) -> None:
         H, lanes = act_c.shape[1], Wk.shape[2]
         n = team_size(Wk.nbytes, _packed_chunks(H, lanes))
         scratch = np.zeros(Wk.shape[0] * lanes, np.float32)
-        args = (R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch)
+        Wxk, xa = _no_inputs() if inputs is None else inputs
+        args = (Wxk, xa, R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch)
         if not run_team(team_kernel, args, n):
+            if inputs is not None:
+                sync = np.zeros(_SYNC_LEN, np.int64)
+                input_kernel(Wxk, xa, R, int(reverse), H, sync, 0, 1)
             serial(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse)
 
     return run_steps_parallel
 
 
-def gru_steps(serial: Callable[..., None], team_kernel: Callable[..., bool]) -> Callable[..., None]:
-    """``gru_steps``' signature on a team (H a multiple of 64; serial otherwise)."""
+def gru_steps(
+    serial: Callable[..., None],
+    team_kernel: Callable[..., bool],
+    input_kernel: Callable[..., bool],
+) -> Callable[..., None]:
+    """``gru_steps``' signature on a team (H a multiple of 64; serial otherwise);
+    ``inputs=(Wxk, xa)`` computes the input terms into ``G`` first, in the same team call."""
 
-    def gru_steps_parallel(G, Hb, Wk, bh, Wn, reverse) -> None:  # type: ignore[no-untyped-def]
+    def gru_steps_parallel(G, Hb, Wk, bh, Wn, reverse, inputs=None) -> None:  # type: ignore[no-untyped-def]
         H, lanes = Hb.shape[1], Wk.shape[2]
         n = team_size(Wk.nbytes + Wn.nbytes, H // lanes) if H % lanes == 0 else 1
         rh = np.zeros(H, np.float32)
-        if not run_team(team_kernel, (G, Hb, Wk, bh, Wn, reverse, rh), n):
+        Wxk, xa = _no_inputs() if inputs is None else inputs
+        if not run_team(team_kernel, (Wxk, xa, G, Hb, Wk, bh, Wn, reverse, rh), n):
+            if inputs is not None:
+                input_kernel(Wxk, xa, G, 0, 0, np.zeros(_SYNC_LEN, np.int64), 0, 1)
             serial(G, Hb, Wk, bh, Wn, reverse)
 
     return gru_steps_parallel
-
-
-def input_terms(team_kernel: Callable[..., bool]) -> Callable[..., None]:
-    """``x W_xᵀ + b`` into rows ``first..`` and columns ``col0..`` of ``out`` on the team (by
-    default an LSTM's gate rows, ``compute._Buffers.R``, columns from H on); on this thread
-    alone when the team is taken (the same arithmetic either way)."""
-
-    def input_terms_parallel(Wxk, xa, out, first, col0=None) -> None:  # type: ignore[no-untyped-def]
-        col0 = out.shape[1] // 5 if col0 is None else col0
-        n = max(1, min(_team_cap(), Wxk.shape[0]))
-        args = (Wxk, xa, out, first, col0)
-        if not run_team(team_kernel, args, n):
-            team_kernel(*args, np.zeros(_SYNC_LEN, np.int64), 0, 1)
-
-    return input_terms_parallel

@@ -30,11 +30,13 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from lstmviz.core._numba_kernels import (
+    INPUT_ROWS,
     _add_packed_block,
     _checked_gru,
     _checked_lanes,
     _clip,
     _njit,
+    _packed_block_rows,
     _step_rows,
     tanh32,
 )
@@ -60,8 +62,9 @@ _ARM = _MACHINE in ("arm64", "aarch64")
 SLOW_LIMIT, SLOW_SHARE = 8, 16
 
 #: Indices in ``sync``: the arrival counter, the abort flag, the "thread 0 alone" request
-#: (separate cache lines).
-_COUNT, _ABORT, _SOLO = 0, 8, 16
+#: (two slots), and ``input_terms_team``'s next block to claim and arrival counter, each on its
+#: own cache line.
+_COUNT, _ABORT, _SOLO, _CLAIM, _INPUTS_DONE = 0, 8, 16, 32, 40
 
 
 @intrinsic
@@ -148,17 +151,17 @@ def _relax(typingctx, yield_core):
 
 
 @_njit(inline="always")
-def _barrier(sync, target):
+def _barrier(sync, target, counter=_COUNT):
     """Arrive, then wait until ``target`` arrivals in all (``n`` per barrier, counted since the
-    call began: the counter is never reset, so no thread can lap another). Returns -1 when the
-    team was aborted (a thread failed; the caller returns at once), 1 when the wait was slow
-    (it had to yield the core), else 0."""
-    _atomic_add(sync, _COUNT, 1)
-    if _atomic_load(sync, _COUNT) >= target:
+    call began in ``sync[counter]``: it is never reset, so no thread can lap another). Returns
+    -1 when the team was aborted (a thread failed; the caller returns at once), 1 when the
+    wait was slow (it had to yield the core), else 0."""
+    _atomic_add(sync, counter, 1)
+    if _atomic_load(sync, counter) >= target:
         return 0
     start = _ticks()
     slow, spins = 0, 0
-    while _atomic_load(sync, _COUNT) < target:
+    while _atomic_load(sync, counter) < target:
         if _atomic_load(sync, _ABORT) != 0:
             return -1
         spins += 1
@@ -380,22 +383,61 @@ def gru_team(G, Hb, Wk, bh, Wn, reverse, rh, sync, tid, n):
 
 @_njit(cache=True)
 def input_terms_team(Wxk, xa, out, first, col0, sync, tid, n):
-    """``out[first + t, col0 + j] = xa[t] · Wxk[:, j]`` for every t, thread ``tid`` of ``n``
-    taking a contiguous run of 64-column blocks: the input GEMM done on the team's threads,
-    not BLAS', whose workers spin for tens of milliseconds after a call and would take the
-    cores the recurrence needs next. No barrier: blocks are independent."""
+    """``out[first + t, col0 + j] = xa[t] · Wxk[:, j]`` for every t, the team's threads taking
+    64-column blocks in turn from a shared counter, ``INPUT_ROWS`` steps per pass over a block;
+    then a barrier, so that a recurrence run next by the same threads finds every block
+    written. The input GEMM done on the team's threads, not BLAS', whose
+    workers spin for tens of milliseconds after a call and would take the cores the recurrence
+    needs next. Blocks go to whichever thread is free, not in fixed shares: the calling thread
+    starts at once, a woken worker ~0.1-0.5 ms later (its core may have been idle), so the
+    caller does more of them and the worker's wake-up is hidden behind useful work. Which
+    thread computes a block does not change its bits. Its own counters in ``sync``: a team
+    kernel may call it first with the same ``sync`` (``lstm_direction_team``). Returns False if
+    the team was aborted."""
     T = xa.shape[0]
-    cols = Wxk.shape[0] * PACK_LANES
+    nb = Wxk.shape[0]
+    cols = nb * PACK_LANES
     fits = Wxk.shape[1] == xa.shape[1] and Wxk.shape[2] == PACK_LANES
     if not fits or first < 0 or col0 < 0 or out.shape[0] < first + T:
         raise ValueError("packed W_x does not match the buffers")
-    if out.shape[1] < col0 + cols or not (0 <= tid < n) or sync.shape[0] <= _SOLO + 8:
+    if out.shape[1] < col0 + cols or not (0 <= tid < n) or sync.shape[0] <= _INPUTS_DONE:
         raise ValueError("packed W_x does not match the buffers")
-    b0, b1 = _share(Wxk.shape[0], tid, n)
-    for jb in range(b0, b1):
-        for t in range(T):
+    rows = T - T % INPUT_ROWS
+    jb = _atomic_add(sync, _CLAIM, 1)
+    while jb < nb:
+        for t in range(0, rows, INPUT_ROWS):
+            _packed_block_rows(Wxk, xa, t, out, first + t, col0, jb)
+        for t in range(rows, T):  # the last few rows one at a time: the same sums
             z = out[first + t, col0:]
             for j in range(jb * PACK_LANES, (jb + 1) * PACK_LANES):
                 z[j] = 0.0
             _add_packed_block(Wxk, xa[t], z, jb)
-    return True
+        jb = _atomic_add(sync, _CLAIM, 1)
+    return n == 1 or _barrier(sync, n, _INPUTS_DONE) >= 0
+
+
+@_njit(cache=True)
+def lstm_direction_team(
+    Wxk, xa, R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch, sync, tid, n
+):
+    """A direction on the team in one call per thread: ``input_terms_team`` into the gate rows
+    of ``R`` (when ``Wxk`` has blocks; else they are already there), then ``lstm_team``.
+
+    One call, not two: a thread returning to Python between them waits for the GIL when the
+    other is there too (they leave the input terms' barrier together), sleeps, and is woken by
+    the scheduler wherever the waker runs: measured on 2 CPUs after the machine was idle,
+    half of the runs put both threads on one core, where each barrier waits for the other's
+    time slice, and the team gave the run to one thread (``SLOW_LIMIT``)."""
+    H = act_c.shape[1]
+    if Wxk.shape[0] > 0 and not input_terms_team(Wxk, xa, R, 1 if reverse else 0, H, sync, tid, n):
+        return False
+    return lstm_team(R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, scratch, sync, tid, n)
+
+
+@_njit(cache=True)
+def gru_direction_team(Wxk, xa, G, Hb, Wk, bh, Wn, reverse, rh, sync, tid, n):
+    """``input_terms_team`` into ``G (T, 3H)`` (when ``Wxk`` has blocks), then ``gru_team``:
+    one call per thread, as ``lstm_direction_team``."""
+    if Wxk.shape[0] > 0 and not input_terms_team(Wxk, xa, G, 0, 0, sync, tid, n):
+        return False
+    return gru_team(G, Hb, Wk, bh, Wn, reverse, rh, sync, tid, n)

@@ -310,6 +310,44 @@ def test_parallel_input_terms_refuse_weights_that_do_not_fit_the_buffers():
     input_terms_parallel(np.zeros((1, 5, 64), f32), xa, R, 1)
 
 
+@pytest.mark.parametrize("T", [1, 3, 4, 7, 9, 33])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_input_terms_several_rows_per_pass_give_one_rows_bits(T, n):
+    """``input_terms_team`` multiplies ``INPUT_ROWS`` steps per pass over a weight block:
+    every value is bit for bit ``_add_packed_block`` from zero, one row at a time (what the
+    kernel did before), for any T (whole passes and the rows left over), any row and column
+    offset and any team; and it is ``x W_xᵀ`` to float32 rounding."""
+    from lstmviz.core import _numba_kernels, threads, threads_kernels
+
+    @_numba_kernels._njit
+    def one_row_at_a_time(Wxk, xa, out, first, col0):
+        for jb in range(Wxk.shape[0]):
+            for t in range(xa.shape[0]):
+                z = out[first + t, col0:]
+                for j in range(jb * 64, jb * 64 + 64):
+                    z[j] = 0.0
+                _numba_kernels._add_packed_block(Wxk, xa[t], z, jb)
+
+    rng = np.random.default_rng(T * 10 + n)
+    D, G, first, col0 = 13, 3 * 64, 2, 24
+    W = rng.normal(size=(D, G)).astype(np.float32)
+    xa = rng.normal(size=(T, D)).astype(np.float32)
+    Wxk = compiled.pack(W)
+    want = np.full((T + 3, col0 + G + 5), 7.0, np.float32)
+    one_row_at_a_time(Wxk, xa, want, first, col0)
+    got = np.full_like(want, 7.0)
+    args = (Wxk, xa, got, first, col0)
+    if n == 1:
+        threads_kernels.input_terms_team(*args, np.zeros(threads._SYNC_LEN, np.int64), 0, 1)
+    else:  # blocks go to whichever thread claims them first
+        assert threads.run_team(threads_kernels.input_terms_team, args, n)
+    assert np.array_equal(got, want)
+    block = got[first : first + T, col0 : col0 + G]
+    assert np.allclose(block, xa.astype(np.float64) @ W, rtol=1e-5, atol=1e-5)
+    assert (got[:first] == 7.0).all() and (got[first + T :] == 7.0).all()
+    assert (got[:, :col0] == 7.0).all() and (got[:, col0 + G :] == 7.0).all()
+
+
 def test_the_compiled_tanh_is_accurate_and_never_leaves_minus_one_to_one():
     from lstmviz.core import _numba_kernels
 

@@ -183,7 +183,7 @@ def test_runs_use_as_many_threads_as_asked_and_only_where_it_pays(monkeypatch):
     assert sizes == []
     monkeypatch.setenv("LSTMVIZ_NUM_THREADS", "3")
     run(big, x)
-    assert sizes == [3, 2]  # the input terms on 3; 1 MiB keeps 2 busy in the recurrence
+    assert sizes == [2]  # input terms and recurrence in one call: 1 MiB keeps 2 busy
     assert threads.team_size(4 << 20, 64) == 3  # 4 MiB: the three asked for
     sizes.clear()
     run(one_direction(random_direction(rng, D=4, H=64)), x)  # 64 KiB: one thread
@@ -279,3 +279,78 @@ def test_alone_runs_the_team_kernels_on_this_thread_with_the_teams_bits(monkeypa
     sizes.clear()
     run(model, x)
     assert max(sizes) == 2  # only inside the block
+
+
+@pytest.mark.parametrize("H", [128, 100])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("n", [2, 3])
+def test_input_terms_in_the_teams_call_are_the_input_kernels_bits(
+    small_teams, monkeypatch, H, reverse, n
+):
+    """``run_steps_parallel(..., inputs)`` computes ``x W_xᵀ + b`` in the recurrence's team
+    call (``lstm_direction_team``): the same values as ``input_terms_team`` on one thread and
+    then the serial recurrence, whoever claims which block; and the same when the team is
+    taken and it all runs on this thread."""
+    from lstmviz.core import threads_kernels
+
+    monkeypatch.setenv("LSTMVIZ_NUM_THREADS", str(n))
+    kernels = compiled.recurrence()
+    rng = np.random.default_rng(H + n + reverse)
+    w = random_direction(rng, D=6, H=H, reverse=reverse)
+    x = rng.normal(size=(45, 6)).astype(np.float32)
+    inputs = compute._team_inputs(w, x, kernels, F32)
+    assert inputs is not None or (4 * H) % 64
+    if inputs is None:  # 4H not a multiple of 64: BLAS computes them, as the engine does
+        return
+    want, args = lstm_buffers(w, x)
+    want.gates[:, H:] = np.nan
+    sync = np.zeros(threads._SYNC_LEN, np.int64)
+    threads_kernels.input_terms_team(*inputs, want.R, int(reverse), H, sync, 0, 1)
+    kernels.run_steps(*args)
+    sizes = team_sizes(monkeypatch)
+    for taken in (False, True):
+        got, args = lstm_buffers(w, x)
+        got.gates[:, H:] = np.nan  # every input term must be written again
+        team = threads._team["team"]
+        if taken:
+            team.busy.acquire()
+        try:
+            kernels.run_steps_parallel(*args, inputs)
+        finally:
+            if taken:
+                team.busy.release()
+        for a, b in zip(written(want), written(got), strict=True):
+            assert np.array_equal(a, b)
+    assert len(sizes) == 2 and min(sizes) >= 2  # one team call each; the second found it taken
+
+
+@pytest.mark.skipif(
+    threads._sched_getcpu() is None or len(os.sched_getaffinity(0)) < 2,
+    reason="sets CPU affinity: Linux with 2 or more CPUs only",
+)
+def test_the_workers_may_run_anywhere_but_on_the_callers_cpu(monkeypatch):
+    """Before the workers are woken, each may run on every CPU this thread may use except the
+    one it runs on now, so the OS cannot put a woken worker on the caller's core (where the
+    two would take turns at every barrier); the caller's own CPUs are left alone."""
+    allowed = os.sched_getaffinity(0)
+    seen: dict[int, set[int]] = {}
+
+    def kernel(sync, tid, n):
+        seen[tid] = os.sched_getaffinity(0)
+        return True
+
+    for cpu in sorted(allowed)[:2]:
+        monkeypatch.setitem(threads._getcpu, "function", lambda cpu=cpu: cpu)
+        assert threads.run_team(kernel, (), 3)
+        assert seen[1] == seen[2] == allowed - {cpu}
+        assert seen[0] == allowed == os.sched_getaffinity(0)
+    monkeypatch.setitem(threads._getcpu, "function", lambda: -1)  # unknown: nothing changes
+    assert threads.run_team(kernel, (), 3)
+    assert seen[1] == allowed - {sorted(allowed)[1]}
+
+    def refused(*args):
+        raise OSError("not permitted")
+
+    monkeypatch.setitem(threads._getcpu, "function", lambda: sorted(allowed)[0])
+    monkeypatch.setattr(threads.os, "sched_setaffinity", refused)
+    assert threads.run_team(kernel, (), 3)  # the team runs all the same
