@@ -6,7 +6,10 @@ two dependent matvecs). A step's work is split by units where H is a multiple of
 block (64 gate columns): thread j owns the same units in every gate block, so it can finish
 its units' cell update right after its share of the matvec, and one barrier per step
 suffices. Elsewhere the matvec is split by blocks and the update by units, with a barrier
-between.
+between. A direction is one call per thread (``lstm_direction_team``, ``gru_direction_team``):
+first its input terms ``x W_xᵀ + b``, blocks claimed by whichever thread is free, then the
+steps, each thread walking its weight chunks in alternating order so that a step starts on
+what the last one left in its core's L2.
 
 Why not numba's ``parallel=True``: it needs a threading layer, and none is safe by default
 (GNU OpenMP aborts a forked child that starts threads again, ``workqueue`` aborts on
