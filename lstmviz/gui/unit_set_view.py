@@ -6,6 +6,11 @@ set (units, quantity, span). Items live long: lines are kept and their data swap
 heatmap is one ``ImageItem`` with fixed levels ([0, 1] for the sigmoid gates, symmetric for
 h, g and c). The shaded region is the selected span: drag it, or its edges, along the time
 axis to change the span. A click on a heatmap row selects that unit in the debugger.
+
+A bounded run (checkpoints only, ``core.checkpointed_trace``) is drawn from its overview when
+zoomed out (min/max envelopes, one heatmap column per overview block) and with exact values
+recomputed in the worker once the view rests zoomed in to a few thousand steps
+(``unit_set_lazy``); the titles say which, and "computing" while the values are on their way.
 """
 
 from __future__ import annotations
@@ -14,12 +19,20 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import QWidget
 
 from lstmviz.gui import plot_style as ps
+from lstmviz.gui.long_plots import envelope_pen, peak_image
 from lstmviz.gui.text_layout import levels_for
-from lstmviz.gui.text_view import run_is_current
+from lstmviz.gui.text_view import WANT_DELAY_MS, run_is_current
+from lstmviz.gui.unit_set_lazy import (
+    EXACT_STEPS,
+    ORDER_NOTE,
+    ExactValues,
+    envelope_lines,
+    overview_order,
+)
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession
@@ -33,6 +46,7 @@ EMPTY_MESSAGE = (
 )
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
+HEAT_TITLE = "unit × time, most active first"
 
 
 class UnitSetView(pg.GraphicsLayoutWidget):
@@ -48,13 +62,23 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.selection = session.selection
         self.rows: list[int] = []  # heatmap row r (from the top) is unit rows[r]
         self.values: np.ndarray | None = None  # (T, n) of the shown units, None while stale
+        #: steps of ``values``' rows: (0, T) on a full run, the exact window on a bounded one
+        self.steps: tuple[int, int] | None = None
         self._stale = True
+        self._run: int | None = None  # id of the run drawn: its zoom is kept for it
+        # a bounded run: overview of the shown units, exact values of a window (worker)
+        self._exact = ExactValues(workspace, self._on_exact_done)
+        self._mm = None  # MinMax (blocks, n) of ``rows`` from the run's overview, or None
+        self._drawn_span: tuple[int, int] | None = None  # steps the envelope lines cover
+        self._image_mode = ""  # what the heatmap holds: "envelope", "exact" or ""
+        self._title = ""
+        self.levels = (0.0, 1.0)
         self.line_plot = ps.style_plot(
             self.addPlot(row=0, col=0, axisItems=ps.integer_axes("bottom")), "units over time"
         )
         self.heat_plot = ps.style_plot(
             self.addPlot(row=1, col=0, axisItems=ps.integer_axes("bottom", "left")),
-            "unit × time, most active first",
+            HEAT_TITLE,
         )
         for plot in (self.line_plot, self.heat_plot):
             plot.setMouseEnabled(x=True, y=False)
@@ -81,6 +105,11 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             plot.addItem(region)
             self.regions.append(region)
         self.heat_plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        # a bounded run follows the visible steps: envelopes redrawn 30 ms after a zoom or
+        # pan (cheap), exact values asked for once the view rests (``WANT_DELAY_MS``)
+        self._range_timer = _single_shot(self, 30, self._draw_bounded)
+        self._want_timer = _single_shot(self, WANT_DELAY_MS, self._want_now)
+        self.line_plot.sigXRangeChanged.connect(self._on_x_range_changed)
         # with nothing to draw, a message in place of the plots: an empty shaded 0-1 axis
         # looked like data (a new user read it as a unit at 0 over one step)
         self.empty_text = pg.TextItem(anchor=(0.5, 0.5), color=ps.FOREGROUND)
@@ -128,46 +157,147 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         trace, units, q = ws.trace, list(self.selection.units), self.selection.quantity
         s = ws.selection
         if not run_is_current(trace, ws.sequence) or not units:
-            self.values = None
-            self.rows = []
-            self.image.clear()
-            self._set_lines(np.zeros((0, 0)), [])  # hidden, kept for the next run
+            self._exact.clear()
+            self._forget()
             self._show_empty("Computing the run…" if units else EMPTY_MESSAGE)
+            if units and trace is None:
+                ws.ensure_trace()  # as the text view does: "computing" must be true
             return
-        if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
-            self.values = None
-            self.rows = []
-            self.image.clear()
-            self._set_lines(np.zeros((0, 0)), [])
-            self._show_empty(f"Units over time not drawn: a run of {trace.n_steps:,} steps "
-                             "keeps only checkpoints")  # fmt: skip
-            return
-        self._show_plots()
         all_values = unit_values(trace, s.layer, s.direction, q)
         units = [u for u in units if u < all_values.shape[1]]
-        self.rows = activity_order(all_values, units)
-        self.values = all_values[:, self.rows]
         T = trace.n_steps
-        lo, hi = memo(
+        self.levels = lo, hi = memo(  # a bounded trace's from its overview (exact)
             trace, f"text_levels/{s.layer}/{s.direction}/{q}", lambda: levels_for(q, all_values)
         )
-        self._set_lines(self.values, self.rows)
-        self.line_plot.setYRange(lo, hi, padding=0.02)
-        # row 0 (the most active unit) at the top: flip so image row r sits at y = n-1-r
+        new_run = id(trace) != self._run
+        self._run = id(trace)
+        self._show_plots()
+        if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
+            mm = all_values.envelope()
+            self.rows = overview_order(mm, units, T)
+            self._mm = None if mm is None else mm.columns(self.rows)
+            key = (id(trace), s.layer, s.direction, q, tuple(self.rows))
+            self._exact.reset(key, all_values, self.rows, T)
+            self.values, self.steps = None, None
+            self._drawn_span, self._image_mode = None, ""
+        else:
+            self._exact.clear()
+            self._mm = None
+            self.rows = activity_order(all_values, units)
+            self.values, self.steps = all_values[:, self.rows], (0, T)
+            self._set_lines(self.values, self.rows)
+            self.image.setImage(self.values.T[::-1], autoLevels=False, levels=(lo, hi))
+            self.image.setRect(QRectF(-0.5, -0.5, T, len(self.rows)))
         n = len(self.rows)
-        self.image.setImage(self.values.T[::-1], autoLevels=False, levels=(lo, hi))
-        self.image.setRect(QRectF(-0.5, -0.5, T, n))
+        self.line_plot.setYRange(lo, hi, padding=0.02)
+        self._set_row_axis()
+        if new_run:
+            self.line_plot.vb.setLimits(xMin=-0.5, xMax=T - 0.5, minXRange=2)
+            self.line_plot.setXRange(-0.5, T - 0.5, padding=0)
+        more = f", first {MAX_LINES} drawn" if n > MAX_LINES else ""
+        self._title = f"{q} of {n} unit{'s' if n != 1 else ''} (layer {s.layer}){more}"
+        if self._exact.key is not None:
+            self._draw_bounded()
+        else:
+            ps.fit_title(self.line_plot, html.escape(self._title))
+            ps.fit_title(self.heat_plot, HEAT_TITLE)
+        self._update_step(None)
+        self._update_span()
+
+    def _forget(self) -> None:
+        """Nothing of the previous run or set stays drawn (hidden, kept for the next)."""
+        self.values, self.steps, self.rows, self._mm = None, None, [], None
+        self._drawn_span, self._image_mode = None, ""
+        self.image.clear()
+        self._set_lines(np.zeros((0, 0)), [])
+
+    def _set_row_axis(self) -> None:
+        """Row r from the top is unit rows[r]; every k-th row named, 13 px apart at least."""
+        n = len(self.rows)
+        self.image.setLevels(self.levels)
         self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
-        # the rows are units, not numbers: every k-th row named, 13 px apart at least
         every = max(1, -(-n * 13 // max(int(self.heat_plot.vb.height()), 60)))
         ticks = [(n - 1 - r, str(u)) for r, u in enumerate(self.rows) if r % every == 0]
         self.heat_plot.getAxis("left").setTicks([ticks])
-        self.line_plot.setXRange(-0.5, T - 0.5, padding=0)
-        more = f", first {MAX_LINES} drawn" if n > MAX_LINES else ""
-        title = f"{q} of {n} unit{'s' if n != 1 else ''} (layer {s.layer}){more}"
-        ps.fit_title(self.line_plot, html.escape(title))
-        self._update_step(None)
-        self._update_span()
+
+    # -- a bounded run ---------------------------------------------------------------------------
+    def _visible(self) -> tuple[int, int]:
+        lo, hi = self.line_plot.viewRange()[0]
+        T = self.workspace.trace.n_steps if self.workspace.trace is not None else 0
+        return max(0, int(np.floor(lo + 0.5))), min(T, int(np.ceil(hi + 0.5)))
+
+    def _on_x_range_changed(self, *_args: object) -> None:
+        if self._exact.key is not None and not self.empty:
+            self._range_timer.start()
+
+    def _draw_bounded(self) -> None:
+        """Exact values when they cover the visible steps, else the overview's envelopes
+        (asking for exact values once the view rests zoomed in); the titles say which."""
+        ex = self._exact
+        if ex.key is None or self.empty:
+            return
+        T = self.workspace.trace.n_steps
+        a, b = self._visible()
+        n = len(self.rows)
+        if b - a <= EXACT_STEPS and ex.covers(a, b):
+            if self.steps != ex.window:
+                wa, wb = ex.window
+                self.values, self.steps = ex.values, ex.window
+                self._set_lines(self.values, self.rows, np.arange(wa, wb))
+                self.image.setImage(self.values.T[::-1], autoLevels=False, levels=self.levels)
+                self.image.setRect(QRectF(wa - 0.5, -0.5, wb - wa, n))
+                self._drawn_span, self._image_mode = None, "exact"
+            note = f"exact, steps {self.steps[0]:,}–{self.steps[1] - 1:,}"
+        else:
+            self.values, self.steps = None, None
+            self._draw_envelope(a, b, T)
+            if b - a > EXACT_STEPS:
+                per = "" if self._mm is None else f"min/max per {self._mm.block:,} steps; "
+                note = f"{per}zoom in to ≤ {EXACT_STEPS:,} steps"
+            elif ex.error:
+                note = f"exact values not computed: {ex.error}"
+            else:
+                note = f"computing steps {a:,}–{b - 1:,}…"
+                self._want_timer.start()
+        ps.fit_title(self.line_plot, f"{html.escape(self._title)}<br>{html.escape(note)}")
+        ps.fit_title(self.heat_plot, f"{HEAT_TITLE}<br>{html.escape(ORDER_NOTE)}")
+
+    def _draw_envelope(self, a: int, b: int, T: int) -> None:
+        """Each unit's min/max band over the visible steps and as much again on each side
+        (redrawn when the view leaves them or is much narrower), the heatmap's overview
+        blocks once; nothing but a title without an overview of this quantity."""
+        mm = self._mm
+        if mm is None:
+            if self._image_mode:
+                self.image.clear()
+                self._set_lines(np.zeros((0, 0)), [])
+                self._image_mode = ""
+            return
+        old, w = self._drawn_span, max(1, b - a)
+        if old is None or not (old[0] <= a and b <= old[1] and old[1] - old[0] <= 4 * w):
+            span = (max(0, a - w), min(T, b + w))
+            x, Y = envelope_lines(mm, T, span)
+            self._set_lines(Y, self.rows, x, envelope=True)
+            self._drawn_span = span
+        if self._image_mode != "envelope":
+            self.image.setImage(peak_image(mm)[::-1], autoLevels=False, levels=self.levels)
+            self.image.setRect(QRectF(-0.5, -0.5, mm.lo.shape[0] * mm.block, len(self.rows)))
+            self._image_mode = "envelope"
+
+    def _want_now(self) -> None:
+        if self._exact.key is None or self.empty or not self.isVisible():
+            return
+        a, b = self._visible()
+        if 0 < b - a <= EXACT_STEPS:
+            self._exact.want(a, b)
+
+    def _on_exact_done(self) -> None:
+        self._draw_bounded()  # the view may have moved on: asks again after a rest
+
+    @property
+    def computing(self) -> bool:
+        """Exact values of a bounded run on their way."""
+        return self._exact.computing
 
     def _show_empty(self, message: str) -> None:
         """``message`` in an empty frame: no axes, no heatmap, no span or step marker."""
@@ -205,20 +335,25 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             item.show()
         self.heat_plot.show()
 
-    def _set_lines(self, values: np.ndarray, units: list[int]) -> None:
+    def _set_lines(self, values: np.ndarray, units: list[int], t: np.ndarray | None = None,
+                   envelope: bool = False) -> None:  # fmt: skip
         """One curve per colour, each holding every tenth unit as separate segments
         (``connect`` breaks them): ten items whatever the set's size, made once. A
         ``PlotDataItem`` per unit cost ~2.5 ms each to make (46 units: 0.12 s of the GUI
-        thread) and as much to paint. Long runs are thinned to ``MAX_POINTS`` per unit."""
+        thread) and as much to paint. Long runs are thinned to ``MAX_POINTS`` per unit.
+        ``t``: the steps of ``values``' rows (0, 1, … by default); ``envelope``: the rows
+        are min/max bands, drawn with a 1-px solid pen (``long_plots.envelope_pen``)."""
         n = min(len(units), MAX_LINES)
         if not self.lines and n:
             for colour in _PALETTE:
                 curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.2))
+                curve.own_pen = curve.opts["pen"]
                 self.line_plot.addItem(curve)
                 self.lines.append(curve)
         T = values.shape[0]
-        stride = max(1, -(-T // MAX_POINTS))
-        t = np.arange(0, T, stride, dtype=np.float64)
+        stride = 1 if envelope else max(1, -(-T // MAX_POINTS))
+        t = np.arange(T) if t is None else t
+        t = np.asarray(t[::stride], dtype=np.float64)
         self._line_points = len(t)
         for g, curve in enumerate(self.lines):
             cols = list(range(g, n, len(_PALETTE)))
@@ -226,6 +361,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
                 curve.setData([], [])
                 curve.setVisible(False)
                 continue
+            curve.setPen(envelope_pen(curve.own_pen) if envelope else curve.own_pen)
             y = values[::stride, cols].T.astype(np.float64).ravel()
             connect = np.ones(len(y), dtype=bool)
             connect[len(t) - 1 :: len(t)] = False  # no segment from one unit to the next
@@ -257,3 +393,11 @@ class UnitSetView(pg.GraphicsLayoutWidget):
     def unit_at_row(self, r: int) -> int:
         """The unit drawn in heatmap row ``r`` from the top (for tests and tooltips)."""
         return self.rows[r]
+
+
+def _single_shot(parent: QWidget, msecs: int, slot) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(msecs)
+    timer.timeout.connect(slot)
+    return timer
