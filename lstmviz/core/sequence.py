@@ -236,11 +236,25 @@ def _name(path: str | os.PathLike[str]) -> str:
 
 
 def generate_sequence(
-    kind: SequenceKind | str, T: int, width: int, seed: int = 0, period: float = 16.0
+    kind: SequenceKind | str,
+    T: int,
+    width: int,
+    seed: int = 0,
+    period: float = 16.0,
+    *,
+    dtype: npt.DTypeLike = np.float64,
+    progress: Callable[[float], None] | None = None,
 ) -> FloatArray:
     """Standard test inputs: zeros, ones, N(0,1) with a seed, phase-shifted sines, one-hot tokens.
 
     One-hot tokens draw a random token per step (seeded) in ``range(width)``.
+
+    ``dtype=np.float32`` (a long sequence: 10⁷ × 16 values are 640 MB instead of 1.3 GB) fills
+    the array a block of rows at a time, each block computed in float64 as below and rounded,
+    so the values are this function's float64 ones rounded to float32 (the random stream is
+    drawn in the same order) and no float64 array of the whole sequence is ever made.
+    ``progress(fraction)`` is called after each block; whatever it raises (a job's
+    ``Cancelled``) stops the generation and reaches the caller.
     """
     kind = SequenceKind(kind)
     if T < 1:
@@ -248,6 +262,8 @@ def generate_sequence(
     if width < 1:
         raise ValueError(f"width must be at least 1, got {width}")
     rng = np.random.default_rng(seed)
+    if np.dtype(dtype) != np.float64 or progress is not None:
+        return _generate_blocks(kind, T, width, rng, period, np.dtype(dtype), progress)
     if kind is SequenceKind.ZEROS:
         return np.zeros((T, width))
     if kind is SequenceKind.ONES:
@@ -255,11 +271,50 @@ def generate_sequence(
     if kind is SequenceKind.RANDOM:
         return rng.standard_normal((T, width))
     if kind is SequenceKind.SINE:
-        t = np.arange(T)[:, None]
-        phase = np.arange(width)[None, :] * (2 * np.pi / max(width, 1))
-        return np.sin(2 * np.pi * t / period + phase)
+        return _sine(0, T, width, period)
     tokens = rng.integers(0, width, size=T)
     return np.eye(width)[tokens]
+
+
+#: Values per block of ``_generate_blocks`` (8 MB of float64 temporaries, ~15 ms a block).
+_BLOCK_VALUES = 1 << 20
+
+
+def _sine(t0: int, t1: int, width: int, period: float) -> FloatArray:
+    t = np.arange(t0, t1)[:, None]
+    phase = np.arange(width)[None, :] * (2 * np.pi / max(width, 1))
+    return np.sin(2 * np.pi * t / period + phase)
+
+
+def _generate_blocks(
+    kind: SequenceKind,
+    T: int,
+    width: int,
+    rng: np.random.Generator,
+    period: float,
+    dtype: np.dtype,
+    progress: Callable[[float], None] | None,
+) -> npt.NDArray[np.floating]:
+    """``generate_sequence`` into a ``(T, width)`` array of ``dtype``, a block of rows at a
+    time (the float64 formulas of each kind, rounded per block)."""
+    out = np.empty((T, width), dtype=dtype)
+    rows = max(1, _BLOCK_VALUES // width)
+    tokens = rng.integers(0, width, size=T) if kind is SequenceKind.ONE_HOT else None
+    for a in range(0, T, rows):
+        b = min(T, a + rows)
+        if kind is SequenceKind.ZEROS or kind is SequenceKind.ONES:
+            out[a:b] = 0.0 if kind is SequenceKind.ZEROS else 1.0
+        elif kind is SequenceKind.RANDOM:
+            out[a:b] = rng.standard_normal((b - a, width))  # the stream in the same order
+        elif kind is SequenceKind.SINE:
+            out[a:b] = _sine(a, b, width, period)
+        else:
+            assert tokens is not None
+            out[a:b] = 0.0
+            out[np.arange(a, b), tokens[a:b]] = 1.0
+        if progress is not None:
+            progress(b / T)
+    return out
 
 
 def parse_token_ids(text: str, vocab: int) -> npt.NDArray[np.int64]:

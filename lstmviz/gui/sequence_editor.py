@@ -9,6 +9,7 @@ message next to the editor and the previous sequence stays.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Signal
@@ -33,12 +34,14 @@ from lstmviz.core.sequence import (
     SequenceKind,
     embed_tokens,
     format_sequence,
-    generate_sequence,
     load_sequence,
     parse_sequence,
     parse_state,
     parse_token_ids,
 )
+from lstmviz.gui.sequence_generate import MAX_GENERATED_STEPS, Generation, limit_text
+from lstmviz.workspace.events import Change
+from lstmviz.workspace.jobs import Job
 from lstmviz.workspace.states import (
     StateMap,
     has_stored_states,
@@ -46,6 +49,9 @@ from lstmviz.workspace.states import (
     state_size,
     stored_state,
 )
+
+if TYPE_CHECKING:
+    from lstmviz.workspace import Workspace
 
 __all__ = ["SequenceEditor", "StateMap", "has_stored_states", "initial_states"]
 
@@ -67,6 +73,9 @@ class SequenceEditor(QWidget):
         #: Reads a chosen file in a worker and uses it (the debug panel sets it: a 1 GB CSV
         #: takes ~12 s); None: ``load_file`` here, on this thread.
         self.open_file: Callable[[str], None] | None = None
+        #: Runs a long generation as the window's job (``attach``); None: here, at once.
+        self._workspace: Workspace | None = None
+        self._generating: Job | None = None  # the generation the message says is running
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget()
@@ -99,15 +108,21 @@ class SequenceEditor(QWidget):
         self.kind = QComboBox()
         self.kind.addItems([k.value for k in SequenceKind])
         self.length = QSpinBox()
-        self.length.setRange(1, 100_000)
+        # any length can be typed: one past the maximum is refused in words, never clamped
+        # by the box (a typed 1000000 became 100000 without a word); the hint says the limit
+        self.length.setRange(1, 2**31 - 1)
+        self.length.setGroupSeparatorShown(True)
         self.length.setValue(50)
+        self.length_hint = QLabel()
+        self.length_hint.setWordWrap(True)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.period = QDoubleSpinBox()
-        self.period.setRange(1.0, 10_000.0)
+        self.period.setRange(1.0, float(MAX_GENERATED_STEPS))
         self.period.setValue(16.0)
         form.addRow("kind", self.kind)
         form.addRow("length T", self.length)
+        form.addRow("", self.length_hint)
         form.addRow("seed", self.seed)
         form.addRow("sine period", self.period)
         self.generate_button = QPushButton("Generate")
@@ -161,6 +176,18 @@ class SequenceEditor(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
+        self._show_length_limit()
+
+    def attach(self, workspace: Workspace) -> None:
+        """Generate long sequences as ``workspace``'s jobs (progress and Cancel in the
+        window's job bar, like Load file…); without it every sequence is made at once."""
+        self._workspace = workspace
+        workspace.subscribe(Change.BUSY, self._on_jobs_changed)
+
+    def _show_length_limit(self) -> None:
+        text = limit_text(self._width)
+        self.length_hint.setText(text)
+        self.length.setToolTip(f"Steps to generate: {text}")
 
     # -- model -----------------------------------------------------------------------------------
     def set_model(self, model: LSTMModel) -> None:
@@ -208,6 +235,7 @@ class SequenceEditor(QWidget):
         )
         self.zero_states_button.setVisible(stored)
         self._on_state_target_changed(0)
+        self._show_length_limit()
         self.clear_message()
 
     def show_sequence(self, x: np.ndarray) -> None:
@@ -238,10 +266,14 @@ class SequenceEditor(QWidget):
 
     # -- sources ---------------------------------------------------------------------------------
     def _emit(self, make, source: str) -> bool:
+        self._generating = None  # a newer request: a stopped generation is no news
         try:
             x = make()
         except ValueError as exc:
             self.show_error(str(exc))
+            return False
+        except MemoryError as exc:
+            self.show_error(f"not enough memory for this sequence ({exc})")
             return False
         self.show_status(f"{source}: {x.shape[0]} steps × {x.shape[1]}")
         self.sequence_chosen.emit(x, source)
@@ -262,6 +294,7 @@ class SequenceEditor(QWidget):
         )
         if not path:
             return
+        self._generating = None
         if self.open_file is not None:
             self.show_status(f"reading {path.replace(chr(92), '/').rsplit('/', 1)[-1]}…")
             self.open_file(path)
@@ -274,15 +307,39 @@ class SequenceEditor(QWidget):
         self.text.setPlainText("")
 
     def generate(self) -> bool:
+        """Make the chosen sequence; past ~5 ms of work (``sequence_generate``) in the
+        workspace's worker, float32 past ``LARGE_VALUES``: True once it started there."""
         kind = SequenceKind(self.kind.currentText())
-        return self._emit(
-            lambda: generate_sequence(
-                kind, self.length.value(), self._width, self.seed.value(), self.period.value()
-            ),
-            f"{kind.value} (seed {self.seed.value()})"
-            if kind is SequenceKind.RANDOM
-            else kind.value,
-        )
+        values = (self.length.value(), self._width, self.seed.value(), self.period.value())
+        gen = Generation(kind, *values)
+        refusal = gen.refusal()
+        if refusal is not None:
+            self.show_error(refusal)
+            return False
+        if self._workspace is None:
+            return self._emit(gen.make, gen.source)
+        self._generating = None
+        finished: list[bool] = []
+
+        def done(x: np.ndarray | None, error: BaseException | None) -> None:
+            finished.append(self._emit(lambda: gen.result(x, error), gen.source))
+
+        self.show_status(f"{gen.label} × {gen.width}…")
+        # job.report raises Cancelled once the job is cancelled: the generation stops there
+        work = lambda job: gen.make(job.report)  # noqa: E731
+        job = self._workspace.submit("sequence", gen.label, work, done, cost=gen.cost)
+        if finished:  # the runner ran it at once (a short sequence)
+            return finished[0]
+        self._generating = job
+        return True
+
+    def _on_jobs_changed(self, _event: object) -> None:
+        """A generation cancelled (Cancel, or a newer sequence request) says so: the
+        "generating…" line must not stay."""
+        job = self._generating
+        if job is not None and job.cancelled:
+            self._generating = None
+            self.show_status(f"{job.label}: cancelled, the previous sequence is kept")
 
     def embed(self) -> bool:
         emb = None if self._model is None else self._model.embedding
