@@ -183,6 +183,7 @@ class DebugPanel(QWidget):
         menu.addAction("This view as SVG…", lambda: ask_export_view(self, "svg"))
         self.sequence_editor.sequence_chosen.connect(self._on_editor_sequence_chosen)
         self.sequence_editor.open_file = self._open_sequence_file
+        self.sequence_editor.attach(ws)  # long generations run as the window's jobs
         self.sequence_editor.states_chosen.connect(self._on_editor_states_chosen)
         self.breakpoint_editor.run_requested.connect(self.run_to_breakpoint)
         self.step_view.unit_clicked.connect(lambda u: ws.select(unit=u))
