@@ -428,3 +428,45 @@ def test_two_threads_recomputing_at_once_get_the_full_traces_values(monkeypatch)
     finally:
         sys.setswitchinterval(0.005)
     assert errors == []
+
+
+def test_a_range_is_recomputed_in_long_calls_and_a_jump_in_one_chunk(monkeypatch) -> None:
+    """A streaming pass (``windows``) and a long ``direction_rows`` recompute runs of whole
+    chunks in calls of up to ``GROUP_STEPS`` from the checkpoint where each run starts (its
+    last chunk's going backward), not one call per chunk; the values stay the full trace's.
+    A jump still recomputes no more than its chunk."""
+    from lstmviz.core import checkpointed_trace as ct
+
+    model = MODELS["lstm_go_backwards_sum"]  # a reverse direction below a forward layer
+    x = _x(model, 3000)
+    full = run(model, x, trace="full")
+    bt = run_bounded(model, x, chunk=10)
+    lengths: list[int] = []
+    real = ct._run_chunk
+
+    def spy(w, inp, states, dtype, engine):
+        lengths.append(len(inp))
+        return real(w, inp, states, dtype, engine)
+
+    monkeypatch.setattr(ct, "_run_chunk", spy)
+    monkeypatch.setattr(ct, "GROUP_STEPS", 400)
+    for a, win in bt.windows(steps=1000):
+        np.testing.assert_array_equal(win.layers[1].output, full.layers[1].output[a : a + 1000])
+        for d in (0, 1):
+            np.testing.assert_array_equal(
+                win.layers[0].directions[d].f, full.layers[0].directions[d].f[a : a + 1000]
+            )
+    # 3 windows × 3 directions, each in runs of ≤ 40 chunks: 27 calls at most, none of one chunk
+    assert lengths and max(lengths) == 400 and min(lengths) >= 100 and len(lengths) <= 27
+    bt._cache.clear()
+    lengths.clear()
+    np.testing.assert_array_equal(
+        bt.direction_rows(0, 1, "c", 5, 2995), full.layers[0].directions[1].c[5:2995]
+    )
+    assert max(lengths) == 400 and len(lengths) <= 8
+    bt._cache.clear()
+    lengths.clear()
+    np.testing.assert_array_equal(
+        bt.layers[0].directions[0].h[1234], full.layers[0].directions[0].h[1234]
+    )
+    assert max(lengths) <= 10
