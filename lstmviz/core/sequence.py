@@ -244,6 +244,7 @@ def generate_sequence(
     *,
     dtype: npt.DTypeLike = np.float64,
     progress: Callable[[float], None] | None = None,
+    out: np.ndarray | None = None,
 ) -> FloatArray:
     """Standard test inputs: zeros, ones, N(0,1) with a seed, phase-shifted sines, one-hot tokens.
 
@@ -254,7 +255,8 @@ def generate_sequence(
     so the values are this function's float64 ones rounded to float32 (the random stream is
     drawn in the same order) and no float64 array of the whole sequence is ever made.
     ``progress(fraction)`` is called after each block; whatever it raises (a job's
-    ``Cancelled``) stops the generation and reaches the caller.
+    ``Cancelled``) stops the generation and reaches the caller. ``out``: a ``(T, width)``
+    float array to fill (e.g. a memory map of a temporary file), returned; its dtype wins.
     """
     kind = SequenceKind(kind)
     if T < 1:
@@ -262,8 +264,12 @@ def generate_sequence(
     if width < 1:
         raise ValueError(f"width must be at least 1, got {width}")
     rng = np.random.default_rng(seed)
-    if np.dtype(dtype) != np.float64 or progress is not None:
-        return _generate_blocks(kind, T, width, rng, period, np.dtype(dtype), progress)
+    if out is not None and (out.shape != (T, width) or out.dtype.kind != "f"):
+        raise ValueError(f"out must be a ({T}, {width}) float array, got {out.shape} {out.dtype}")
+    if np.dtype(dtype) != np.float64 or progress is not None or out is not None:
+        if out is None:
+            out = np.empty((T, width), dtype=dtype)
+        return _generate_blocks(kind, out, rng, period, progress)
     if kind is SequenceKind.ZEROS:
         return np.zeros((T, width))
     if kind is SequenceKind.ONES:
@@ -288,16 +294,14 @@ def _sine(t0: int, t1: int, width: int, period: float) -> FloatArray:
 
 def _generate_blocks(
     kind: SequenceKind,
-    T: int,
-    width: int,
+    out: npt.NDArray[np.floating],
     rng: np.random.Generator,
     period: float,
-    dtype: np.dtype,
     progress: Callable[[float], None] | None,
 ) -> npt.NDArray[np.floating]:
-    """``generate_sequence`` into a ``(T, width)`` array of ``dtype``, a block of rows at a
-    time (the float64 formulas of each kind, rounded per block)."""
-    out = np.empty((T, width), dtype=dtype)
+    """``generate_sequence`` into ``out (T, width)``, a block of rows at a time (the float64
+    formulas of each kind, rounded per block)."""
+    T, width = out.shape
     rows = max(1, _BLOCK_VALUES // width)
     tokens = rng.integers(0, width, size=T) if kind is SequenceKind.ONE_HOT else None
     for a in range(0, T, rows):

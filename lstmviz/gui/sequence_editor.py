@@ -308,7 +308,7 @@ class SequenceEditor(QWidget):
 
     def generate(self) -> bool:
         """Make the chosen sequence; past ~5 ms of work (``sequence_generate``) in the
-        workspace's worker, float32 past ``LARGE_VALUES``: True once it started there."""
+        workspace's worker, a float32 map past ``MAX_VALUES`` values: True once it started there."""
         kind = SequenceKind(self.kind.currentText())
         values = (self.length.value(), self._width, self.seed.value(), self.period.value())
         gen = Generation(kind, *values)

@@ -8,10 +8,14 @@ The numbers behind the cap (measured on the 2-core test machine, December 2026):
   steps (~90 ms; 10⁶ steps have K = 18, ~9 ms). A run of 10⁶ steps took ~35 s, so 10⁷ take
   ~6 min with progress and Cancel. Past 10⁷ the jumps slow past a tenth of a second and a run
   takes most of an hour: ``MAX_GENERATED_STEPS``.
-- The generated array itself lives in memory (a file is memory-mapped; this is not): past
-  ``LARGE_VALUES`` (16.7 M values) it is float32, T × D × 4 bytes, and we keep it under 1 GiB
-  (``MAX_GENERATED_BYTES``): the window at 10⁶ steps peaked at 1.75 GiB besides it. So
-  D = 16 reaches 10⁷ steps, D = 64 4,194,304, D = 256 1,048,576.
+- The generated array: past ``MAX_VALUES`` (4 M) values it is what a long text file becomes,
+  a read-only float32 memory map of an unlinked temporary file (its free space checked
+  first), T × D × 4 bytes, kept under 1 GiB (``MAX_GENERATED_BYTES``; the window at 10⁶
+  steps peaked at 1.75 GiB besides it, and the map's pages are page cache the kernel can
+  drop). So D = 16 reaches 10⁷ steps, D = 64 4,194,304, D = 256 1,048,576. The map is also
+  what keeps the GUI thread free when the workspace takes it: ``validate`` copied a
+  16,000,000-value float64 array to a new one there (1.1 s on this machine, the window
+  frozen), a map it checks in place (~0.1 s for 160 M values).
 - Generating costs ~10–20 ns a value (N(0, 1) 11 ns, a sine 12 ns; 1,000,000 × 16 random
   values 0.18 s): the job's cost in the runner's units (~0.25 ns, ``workers.INLINE_COST`` ≈
   5 ms) is 60 a value, so anything over ~330,000 values (≈ 5 ms) goes to the worker, with
@@ -25,11 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmviz.core.sequence import LARGE_VALUES, SequenceKind, generate_sequence
+from lstmviz.core.sequence import SequenceKind, generate_sequence
+from lstmviz.core.sequence_files import MAX_VALUES, spill_file
 
 #: The longest sequence Generate makes, whatever the width (see the module docstring).
 MAX_GENERATED_STEPS = 10_000_000
-#: Bytes the generated array may take (float32 past ``LARGE_VALUES`` values).
+#: Bytes the generated array may take (a float32 map past ``MAX_VALUES`` values).
 MAX_GENERATED_BYTES = 1 << 30
 #: The job's cost per generated value, in the runner's units (~15 ns of NumPy a value).
 COST_PER_VALUE = 60.0
@@ -69,12 +74,20 @@ class Generation:
         return max_generated_steps(self.width)
 
     def make(self, progress: Callable[[float], None] | None = None) -> np.ndarray:
-        """The core generator's sequence (float32 past ``LARGE_VALUES`` values)."""
-        dtype = generated_dtype(self.steps, self.width)
-        return generate_sequence(
-            self.kind, self.steps, self.width, self.seed, self.period,
-            dtype=dtype, progress=progress,
-        )  # fmt: skip
+        """The core generator's sequence; past ``MAX_VALUES`` values its float32 rounding in
+        a read-only memory map of a temporary file (ValueError when the space is missing)."""
+        args = (self.kind, self.steps, self.width, self.seed, self.period)
+        if generated_dtype(self.steps, self.width) == np.float64:
+            return generate_sequence(*args, progress=progress)
+        shape = (self.steps, self.width)
+        nbytes = self.steps * self.width * 4
+        with spill_file(nbytes, f"{self.steps:,} generated steps") as fh:
+            fh.truncate(nbytes)
+            out = np.memmap(fh, dtype=np.float32, mode="r+", shape=shape)
+            generate_sequence(*args, dtype=np.float32, progress=progress, out=out)
+            out.flush()
+            del out
+            return np.memmap(fh, dtype=np.float32, mode="r", shape=shape)
 
     def result(self, x: np.ndarray | None, error: BaseException | None) -> np.ndarray:
         """The job's result, or its failure as the ValueError the editor shows."""
@@ -92,9 +105,9 @@ def max_generated_steps(width: int) -> int:
 
 
 def generated_dtype(steps: int, width: int) -> type[np.floating]:
-    """float32 past ``LARGE_VALUES`` (what the workspace keeps as it is); float64 below, which
+    """float32 (a map) past ``MAX_VALUES``, as a long text file; float64 below, which
     ``validate`` would make of it anyway, so short sequences are the generator's exact values."""
-    return np.float32 if steps * width > LARGE_VALUES else np.float64
+    return np.float32 if steps * width > MAX_VALUES else np.float64
 
 
 def limit_text(width: int) -> str:

@@ -39,3 +39,12 @@ def test_progress_is_reported_and_what_it_raises_stops_the_generation(monkeypatc
 
     with pytest.raises(Stop):
         generate_sequence("sine", 100, 3, dtype=np.float32, progress=stop)
+
+
+def test_out_is_filled_in_its_own_dtype_and_a_wrong_one_is_refused() -> None:
+    out = np.full((20, 3), np.nan, dtype=np.float32)
+    got = generate_sequence("one-hot tokens", 20, 3, seed=2, out=out)
+    assert got is out
+    np.testing.assert_array_equal(out, generate_sequence("one-hot tokens", 20, 3, seed=2))
+    with pytest.raises(ValueError, match=r"out must be a \(20, 3\) float array"):
+        generate_sequence("zeros", 20, 3, out=np.zeros((20, 4)))

@@ -1,7 +1,8 @@
 """The sequence editor's Generate tab for long sequences: a typed million is a million (the
 box clamped it to 100,000 without a word), a length past what the app runs is refused in
 words, long generations run in the window's worker with progress and Cancel, and what they
-make is the core generator's sequence (float32 past ``LARGE_VALUES`` values)."""
+make is the core generator's sequence (past ``MAX_VALUES`` values its float32 rounding, in a
+memory map of a temporary file as a long text file is, which the workspace takes in place)."""
 
 from __future__ import annotations
 
@@ -86,21 +87,23 @@ def test_a_long_generation_runs_in_the_worker_and_is_the_core_generators(
     assert editor.message.text().endswith("3000 steps × 3") and editor.error_text == ""
 
 
-def test_past_large_values_the_sequence_is_float32_of_the_same_values(
+def test_past_max_values_the_sequence_is_a_float32_map_of_the_same_values(
     make_main_window, qtbot, monkeypatch
 ):
     window, panel = _window(make_main_window, qtbot)
     window.runner.inline_cost = 0
-    monkeypatch.setattr(sequence_generate, "LARGE_VALUES", 1000)  # 400 × 3 values is "large"
+    monkeypatch.setattr(sequence_generate, "MAX_VALUES", 1000)  # 400 × 3 values is "long"
     editor = panel.sequence_editor
     editor.kind.setCurrentText("sine")
     editor.length.setValue(400)
     editor.period.setValue(37.5)
-    with qtbot.waitSignal(editor.sequence_chosen, timeout=20_000) as chosen:
-        assert editor.generate()
-    x = chosen.args[0]
-    assert x.dtype == np.float32 and x.shape == (400, D)
-    np.testing.assert_array_equal(x, generate_sequence("sine", 400, D, 0, 37.5).astype(np.float32))
+    assert editor.generate() and "sequence" in panel.workspace.jobs
+    qtbot.waitUntil(lambda: panel.trace is not None and panel.trace.n_steps == 400, timeout=20_000)
+    x = panel.workspace.sequence
+    assert isinstance(x, np.memmap) and x.dtype == np.float32 and not x.flags.writeable
+    want = generate_sequence("sine", 400, D, 0, 37.5).astype(np.float32)
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(panel.trace.x, want)
 
 
 def test_progress_and_cancel_in_the_job_bar_keep_the_previous_sequence(
