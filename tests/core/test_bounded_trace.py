@@ -470,3 +470,36 @@ def test_a_range_is_recomputed_in_long_calls_and_a_jump_in_one_chunk(monkeypatch
         bt.layers[0].directions[0].h[1234], full.layers[0].directions[0].h[1234]
     )
     assert max(lengths) <= 10
+
+
+@pytest.mark.parametrize("d", [0, 1])
+def test_the_diagnostics_view_needs_one_pass_for_the_product_and_the_report(d) -> None:
+    """``trace_stream.prepare`` (the diagnostics view's worker job) folds the shown
+    direction's retention product into the report's pass, in that direction's processing
+    order (backward for the reverse direction, d = 0 here): one pass recomputing the run, not
+    two; every number is the full trace's."""
+    from lstmviz.core import diagnostics as diag
+    from lstmviz.core import trace_stream
+
+    model = MODELS["lstm_go_backwards_sum"]
+    x = _x(model, 2000)
+    full, bt = run(model, x, trace="full"), run_bounded(model, x, chunk=10)
+    passes = []
+    real = bt.windows
+
+    def counting(*args, **kw):
+        passes.append(kw.get("backward", False))
+        return real(*args, **kw)
+
+    bt.windows = counting  # type: ignore[method-assign]
+    for unit in (None, 3):
+        dt = bt.layers[0].directions[d]
+        trace_stream.prepare(bt, dt, unit)
+        want = diag.forget_product(full.layers[0].directions[d], unit)
+        np.testing.assert_array_equal(diag.forget_product(dt, unit), want)
+    assert passes == [dt.reverse]  # the second unit's product: direction_rows, not windows
+    for a, b in zip(diag.report(full), diag.report(bt), strict=True):
+        np.testing.assert_array_equal(b.saturation, a.saturation)
+        np.testing.assert_array_equal(b.dead, a.dead)
+        np.testing.assert_allclose(b.mean_forget, a.mean_forget, rtol=1e-6)
+    assert diag.first_nonfinite(bt) == diag.first_nonfinite(full)
