@@ -107,8 +107,9 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.heat_plot.scene().sigMouseClicked.connect(self._on_scene_clicked)
         # a bounded run follows the visible steps: envelopes redrawn 30 ms after a zoom or
         # pan (cheap), exact values asked for once the view rests (``WANT_DELAY_MS``)
-        self._range_timer = _single_shot(self, 30, self._draw_bounded)
-        self._want_timer = _single_shot(self, WANT_DELAY_MS, self._want_now)
+        self._range_timer = QTimer(self, singleShot=True, interval=30, timeout=self._draw_bounded)
+        self._want_timer = QTimer(self, singleShot=True, interval=WANT_DELAY_MS,
+                                  timeout=self._want_now)  # fmt: skip
         self.line_plot.sigXRangeChanged.connect(self._on_x_range_changed)
         # with nothing to draw, a message in place of the plots: an empty shaded 0-1 axis
         # looked like data (a new user read it as a unit at 0 over one step)
@@ -151,6 +152,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         """Lines and heatmap of the unit set from the current run (emptied while stale)."""
         if not self.isVisible():  # a hidden dock: drawn when it is shown
             self._stale = True
+            self._exact.clear()  # no values computed for nobody (nor drawn late)
             return
         self._stale = False
         ws = self.workspace
@@ -192,7 +194,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.line_plot.setYRange(lo, hi, padding=0.02)
         self._set_row_axis()
         if new_run:
-            self.line_plot.vb.setLimits(xMin=-0.5, xMax=T - 0.5, minXRange=2)
+            self.line_plot.vb.setLimits(xMin=-0.5, xMax=T - 0.5, minXRange=min(2, T))
             self.line_plot.setXRange(-0.5, T - 0.5, padding=0)
         more = f", first {MAX_LINES} drawn" if n > MAX_LINES else ""
         self._title = f"{q} of {n} unit{'s' if n != 1 else ''} (layer {s.layer}){more}"
@@ -253,7 +255,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
             self._draw_envelope(a, b, T)
             if b - a > EXACT_STEPS:
                 per = "" if self._mm is None else f"min/max per {self._mm.block:,} steps; "
-                note = f"{per}zoom in to ≤ {EXACT_STEPS:,} steps"
+                note = f"{per}exact at ≤ {EXACT_STEPS:,}"
             elif ex.error:
                 note = f"exact values not computed: {ex.error}"
             else:
@@ -393,11 +395,3 @@ class UnitSetView(pg.GraphicsLayoutWidget):
     def unit_at_row(self, r: int) -> int:
         """The unit drawn in heatmap row ``r`` from the top (for tests and tooltips)."""
         return self.rows[r]
-
-
-def _single_shot(parent: QWidget, msecs: int, slot) -> QTimer:
-    timer = QTimer(parent)
-    timer.setSingleShot(True)
-    timer.setInterval(msecs)
-    timer.timeout.connect(slot)
-    return timer

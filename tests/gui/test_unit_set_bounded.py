@@ -127,7 +127,7 @@ def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(boun
     _exact_matches(view, full.layers[1].directions[0].c)
     # zoomed out again: the overview, no exact values
     _zoom(view, qtbot, 0, T)
-    assert view.steps is None and "zoom in to ≤ 4,000 steps" in _title(view.line_plot)
+    assert view.steps is None and "exact at ≤ 4,000" in _title(view.line_plot)
 
 
 def test_computing_is_said_and_nothing_stale_is_shown(bounded, monkeypatch, qtbot):
