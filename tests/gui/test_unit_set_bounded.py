@@ -78,7 +78,9 @@ def _exact_matches(view, values: np.ndarray) -> tuple[int, int]:
     return a, b
 
 
-def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(bounded, qtbot):
+def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(
+    bounded, qtbot, save_artifact
+):
     window, view, full, _x = bounded
     ws, selection = window.workspace, window.explore.selection
     selection.set_quantity("c")
@@ -109,6 +111,7 @@ def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(boun
     a, b = _exact_matches(view, c)
     assert a <= 1000 and b >= 1400 and b - a <= unit_set_lazy.EXACT_STEPS
     assert f"exact, steps {a:,}" in _title(view.line_plot)
+    save_artifact(window.explore_dock, "unit_set_bounded_exact")
     _zoom(view, qtbot, 1100, 1300)  # inside what is known: nothing asked
     assert view.steps == (a, b) and not view.computing
 
