@@ -79,22 +79,28 @@ def window_values(values: Any, rows: list[int], a: int, b: int, job: Job) -> npt
     return out
 
 
+#: Blocks of exact values kept for one set of units: the visible steps, their margins and
+#: where the view was just before (a pan back costs nothing); 4 MiB for 64 units.
+KEEP_BLOCKS = 4 * EXACT_STEPS // BLOCK
+
+
 class ExactValues:
-    """Exact values of the shown units over a window of steps, recomputed in the worker on
-    demand (``want``); ``on_done`` is called on the window's thread when they arrive (or
+    """Exact values of the shown units, recomputed in the worker on demand (``want``) a
+    ``BLOCK`` of steps at a time and kept (``KEEP_BLOCKS``), so a pan computes only the
+    steps it brings in; ``on_done`` is called on the window's thread when they arrive (or
     failed: ``error``)."""
 
     def __init__(self, workspace: Workspace, on_done: Callable[[], None]) -> None:
         self.workspace = workspace
         self.on_done = on_done
         self.key: tuple[Any, ...] | None = None
-        self.window: tuple[int, int] | None = None  # steps of ``values``' rows
-        self.values: npt.NDArray | None = None
+        self.blocks: dict[int, npt.NDArray] = {}  # block k: steps k·BLOCK …, (≤ BLOCK, n)
         self.error = ""
-        self.asked: tuple[int, int] | None = None  # the window the running job computes
+        self.asked: set[int] = set()  # the blocks the running job computes
         self._source: Any = None
         self._rows: list[int] = []
         self._n = 0
+        self._centre = 0  # the block the view last asked around (eviction keeps the nearest)
 
     def reset(self, key: tuple[Any, ...], source: Any, rows: list[int], n_steps: int) -> None:
         """A new run, layer, quantity or set of units (``key``): nothing computed yet.
@@ -107,43 +113,79 @@ class ExactValues:
     def clear(self) -> None:
         if self.key is not None:
             self.workspace.cancel(KIND)
-        self.key, self.window, self.values, self.error, self.asked = None, None, None, "", None
-        self._source = None
+        self.key, self.blocks, self.error, self.asked, self._source = None, {}, "", set(), None
 
     @property
     def computing(self) -> bool:
         return self.key is not None and KIND in self.workspace.jobs
 
+    def _span(self, a: int, b: int) -> range:
+        return range(max(0, a) // BLOCK, -(-min(b, self._n) // BLOCK))
+
     def covers(self, a: int, b: int) -> bool:
-        w = self.window
-        return self.values is not None and w is not None and w[0] <= a and b <= w[1]
+        return self.key is not None and b > a and all(k in self.blocks for k in self._span(a, b))
+
+    def window_around(self, a: int, b: int) -> tuple[tuple[int, int], npt.NDArray] | None:
+        """``((wa, wb), values (wb - wa, n))``: the known blocks holding steps [a, b) and
+        their known neighbours, up to ``EXACT_STEPS`` (and a block each side); None unless
+        every step of [a, b) is known."""
+        if not self.covers(a, b):
+            return None
+        span = self._span(a, b)
+        lo, hi = span.start, span.stop
+        most = max(hi - lo, -(-EXACT_STEPS // BLOCK) + 2)
+        while hi - lo < most and (lo - 1 in self.blocks or hi in self.blocks):
+            if lo - 1 in self.blocks:
+                lo -= 1
+            if hi in self.blocks and hi - lo < most:
+                hi += 1
+        values = np.concatenate([self.blocks[k] for k in range(lo, hi)])
+        return (lo * BLOCK, lo * BLOCK + len(values)), values
 
     def want(self, a: int, b: int) -> None:
-        """Steps [a, b) are visible (at most ``EXACT_STEPS``): compute them and a margin of
-        up to half as much on each side, unless known or already being computed."""
-        if self.key is None or self.error or self.covers(a, b) or b <= a:
+        """Steps [a, b) are visible (at most ``EXACT_STEPS``): compute the blocks of them
+        and of a margin of up to half as much on each side not known yet, unless the
+        running job computes them already."""
+        if self.key is None or self.error or b <= a:
             return
-        asked = self.asked
-        if self.computing and asked is not None and asked[0] <= a and b <= asked[1]:
-            return  # already on it
         margin = max(0, min((b - a) // 2, (EXACT_STEPS - (b - a)) // 2))
-        a2, b2 = max(0, a - margin), min(self._n, b + margin)
+        span = self._span(a - margin, b + margin)
+        self._centre = (span.start + span.stop) // 2
+        missing = [k for k in span if k not in self.blocks]
+        if not missing or (self.computing and set(missing) <= self.asked):
+            return
+        runs: list[tuple[int, int]] = []  # contiguous missing blocks as steps [s, e)
+        for k in missing:
+            if runs and runs[-1][1] == k * BLOCK:
+                runs[-1] = (runs[-1][0], min(self._n, (k + 1) * BLOCK))
+            else:
+                runs.append((k * BLOCK, min(self._n, (k + 1) * BLOCK)))
         key, source, rows = self.key, self._source, self._rows
         model = self.workspace.model
 
-        def work(j: Job) -> npt.NDArray:
-            return window_values(source, rows, a2, b2, j)
+        def work(j: Job) -> list[tuple[int, npt.NDArray]]:
+            return [(s, window_values(source, rows, s, e, j)) for s, e in runs]
 
-        def done(result: npt.NDArray | None, error: BaseException | None) -> None:
+        def done(result: list[tuple[int, npt.NDArray]] | None,
+                 error: BaseException | None) -> None:  # fmt: skip
             if self.key != key:
                 return  # another run, layer, quantity or set of units since
-            self.asked = None
+            self.asked = set()
             if error is not None:
                 self.error = str(error) or type(error).__name__
             else:
-                self.window, self.values = (a2, b2), result
+                for s, vals in result or []:
+                    for off in range(0, len(vals), BLOCK):
+                        self.blocks[(s + off) // BLOCK] = vals[off : off + BLOCK]
+                self._evict()
             self.on_done()
 
-        cost = 0.0 if model is None else run_cost(model, b2 - a2)
-        self.asked = (a2, b2)
+        cost = 0.0 if model is None else run_cost(model, sum(e - s for s, e in runs))
+        self.asked = set(missing)
         self.workspace.submit(KIND, "computing the units' values", work, done, cost=cost)
+
+    def _evict(self) -> None:
+        """Keep the ``KEEP_BLOCKS`` blocks nearest to where the view last asked."""
+        if len(self.blocks) > KEEP_BLOCKS:
+            keep = sorted(self.blocks, key=lambda k: abs(k - self._centre))[:KEEP_BLOCKS]
+            self.blocks = {k: self.blocks[k] for k in sorted(keep)}

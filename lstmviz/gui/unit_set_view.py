@@ -241,15 +241,17 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         T = self.workspace.trace.n_steps
         a, b = self._visible()
         n = len(self.rows)
-        if b - a <= EXACT_STEPS and ex.covers(a, b):
-            if self.steps != ex.window:
-                wa, wb = ex.window
-                self.values, self.steps = ex.values, ex.window
+        shown = self.steps is not None and self.steps[0] <= a and b <= self.steps[1]
+        if b - a <= EXACT_STEPS and (shown or ex.covers(a, b)):
+            if not shown:
+                (wa, wb), self.values = ex.window_around(a, b)
+                self.steps = (wa, wb)
                 self._set_lines(self.values, self.rows, np.arange(wa, wb))
                 self.image.setImage(self.values.T[::-1], autoLevels=False, levels=self.levels)
                 self.image.setRect(QRectF(wa - 0.5, -0.5, wb - wa, n))
                 self._drawn_span, self._image_mode = None, "exact"
             note = f"exact, steps {self.steps[0]:,}–{self.steps[1] - 1:,}"
+            self._want_timer.start()  # the margins, if not known yet
         else:
             self.values, self.steps = None, None
             self._draw_envelope(a, b, T)

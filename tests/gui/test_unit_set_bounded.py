@@ -79,9 +79,17 @@ def _exact_matches(view, values: np.ndarray) -> tuple[int, int]:
 
 
 def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(
-    bounded, qtbot, save_artifact
+    bounded, qtbot, save_artifact, monkeypatch
 ):
     window, view, full, _x = bounded
+    computed = []  # the steps each job recomputes
+    real = unit_set_lazy.window_values
+
+    def spy(values, rows, a, b, job):
+        computed.append((a, b))
+        return real(values, rows, a, b, job)
+
+    monkeypatch.setattr(unit_set_lazy, "window_values", spy)
     ws, selection = window.workspace, window.explore.selection
     selection.set_quantity("c")
     selection.set_units([1, 4, 6])
@@ -114,6 +122,11 @@ def test_zoomed_out_overview_and_zoomed_in_exact_values_are_the_full_traces(
     save_artifact(window.explore_dock, "unit_set_bounded_exact")
     _zoom(view, qtbot, 1100, 1300)  # inside what is known: nothing asked
     assert view.steps == (a, b) and not view.computing
+    assert len(computed) == 1
+    _zoom(view, qtbot, b - 100, b + 300)  # a pan: only the steps it brings in are computed
+    qtbot.waitUntil(lambda: view.steps is not None and view.steps[1] >= b + 300, timeout=30_000)
+    assert len(computed) == 2 and computed[1][0] == b
+    _exact_matches(view, c)
 
     # the step cursor and the selected span are in steps, on both plots
     ws.go_to_step(1234)
