@@ -23,16 +23,11 @@ from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 from lstmviz.gui import plot_style as ps
+from lstmviz.gui import unit_set_lazy as lazy
 from lstmviz.gui.long_plots import peak_image
 from lstmviz.gui.text_layout import levels_for
 from lstmviz.gui.text_view import WANT_DELAY_MS, run_is_current
-from lstmviz.gui.unit_set_lazy import (
-    EXACT_STEPS,
-    ORDER_NOTE,
-    ExactValues,
-    envelope_lines,
-    overview_order,
-)
+from lstmviz.gui.unit_set_lazy import EXACT_STEPS
 from lstmviz.gui.view_cache import memo
 from lstmviz.workspace import Change, Event, Workspace
 from lstmviz.workspace.explore_session import ExploreSession
@@ -66,8 +61,9 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self.steps: tuple[int, int] | None = None
         self._stale = True
         self._run: int | None = None  # id of the run drawn: its zoom is kept for it
+        self._current: tuple[int, int, bool] = (0, 0, False)  # run, sequence, matching
         # a bounded run: overview of the shown units, exact values of a window (worker)
-        self._exact = ExactValues(workspace, self._on_exact_done)
+        self._exact = lazy.ExactValues(workspace, self._on_exact_done)
         self._mm = None  # MinMax (blocks, n) of ``rows`` from the run's overview, or None
         self._drawn_span: tuple[int, int] | None = None  # steps the envelope lines cover
         self._image_mode = ""  # what the heatmap holds: "envelope", "exact" or ""
@@ -158,7 +154,10 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         ws = self.workspace
         trace, units, q = ws.trace, list(self.selection.units), self.selection.quantity
         s = ws.selection
-        if not run_is_current(trace, ws.sequence) or not units:
+        current = (id(trace), id(ws.sequence))  # compared once: 10⁶ steps took ~4 ms
+        if self._current[:2] != current:
+            self._current = (*current, run_is_current(trace, ws.sequence))
+        if not self._current[2] or not units:
             self._exact.clear()
             self._forget()
             self._show_empty("Computing the run…" if units else EMPTY_MESSAGE)
@@ -175,9 +174,8 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         self._run = id(trace)
         self._show_plots()
         if getattr(trace, "bounded", False):  # checkpoints only (core.checkpointed_trace)
-            mm = all_values.envelope()
-            self.rows = overview_order(mm, units, T)
-            self._mm = None if mm is None else mm.columns(self.rows)
+            where = f"{s.layer}/{s.direction}/{q}"
+            self.rows, self._mm = lazy.ordered_overview(trace, all_values, units, where)
             key = (id(trace), s.layer, s.direction, q, tuple(self.rows))
             self._exact.reset(key, all_values, self.rows, T)
             self.values, self.steps = None, None
@@ -264,7 +262,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
                 note = f"computing steps {a:,}–{b - 1:,}…"
                 self._want_timer.start()
         ps.fit_title(self.line_plot, f"{html.escape(self._title)}<br>{html.escape(note)}")
-        ps.fit_title(self.heat_plot, f"{HEAT_TITLE}<br>{html.escape(ORDER_NOTE)}")
+        ps.fit_title(self.heat_plot, f"{HEAT_TITLE}<br>{html.escape(lazy.ORDER_NOTE)}")
 
     def _draw_envelope(self, a: int, b: int, T: int) -> None:
         """Each unit's min/max band over the visible steps and as much again on each side
@@ -280,7 +278,7 @@ class UnitSetView(pg.GraphicsLayoutWidget):
         old, w = self._drawn_span, max(1, b - a)
         if old is None or not (old[0] <= a and b <= old[1] and old[1] - old[0] <= 4 * w):
             span = (max(0, a - w), min(T, b + w))
-            x, Y = envelope_lines(mm, T, span)
+            x, Y = lazy.envelope_lines(mm, T, span)
             self._set_lines(Y, self.rows, x, envelope=True)
             self._drawn_span = span
         if self._image_mode != "envelope":
@@ -305,7 +303,8 @@ class UnitSetView(pg.GraphicsLayoutWidget):
 
     def _show_empty(self, message: str) -> None:
         """``message`` in an empty frame: no axes, no heatmap, no span or step marker."""
-        self.empty = True
+        self.empty, self._run = True, None  # the next run drawn is shown whole
+        self.line_plot.vb.setLimits(xMin=None, xMax=None, minXRange=None)
         self.empty_text.setText(message)
         self._fit_empty_text()
         self.empty_text.show()

@@ -188,6 +188,13 @@ def test_computing_is_said_and_nothing_stale_is_shown(bounded, monkeypatch, qtbo
     qtbot.waitUntil(lambda: view.steps is not None, timeout=30_000)
     _exact_matches(view, f)
 
+    # no units, then units again: the run is shown whole (not the empty frame's 0-1)
+    selection.set_units([])
+    assert view.empty and view.values is None and not view.computing
+    selection.set_units([2, 3])
+    assert view.line_plot.viewRange()[0] == pytest.approx([-0.5, T - 0.5], abs=1e-6)
+    assert view.steps is None
+
     # a new sequence: the old run's values go at once; the new run's come from its own trace
     gate.clear()
     x2 = x[::-1].copy()
