@@ -163,6 +163,14 @@ class FileActions:
                 self.tabs.setCurrentIndex(DEBUGGER_TAB)
 
         self.status_label.setText(f"Reading {Path(path).name}…")
-        self.workspace.open_dropped_array(
+        job = self.workspace.open_dropped_array(
             path, on_done=done, on_error=lambda e: self._on_choice(e, path, {}, False, [])
         )
+
+        def on_busy(_event: Event) -> None:  # Cancel in the job bar: "Reading…" must not stay
+            if job.cancelled or job.kind not in self.workspace.jobs:
+                unsubscribe()
+            if job.cancelled and self.status_label.text() == f"Reading {Path(path).name}…":
+                self.status_label.setText(f"Reading {Path(path).name} cancelled")
+
+        unsubscribe = self.workspace.subscribe(Change.BUSY, on_busy)

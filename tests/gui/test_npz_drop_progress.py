@@ -139,6 +139,7 @@ def test_cancel_stops_the_inflating_and_keeps_the_sequence(
     assert seen["raised"] == ["Cancelled"] and len(seen["fractions"]) == 2  # stopped there
     assert window.workspace.sequence is before and panel.trace.n_steps == 20
     assert window.last_error == "" and "load" not in window.workspace.jobs
+    assert window.status_label.text() == "Reading seq.npz cancelled"  # not "Reading…" on
 
 
 def test_a_dropped_npy_is_a_sequence_without_reading_it_as_weights(
