@@ -8,8 +8,11 @@ overview block (``long_plots.peak_image``). Zoomed in to ``EXACT_STEPS`` steps o
 ``ExactValues`` recomputes the selected units over the visible steps (and a margin, so a
 small pan needs nothing new) in the window's worker, as ``text_lazy`` does for the text
 view's tokens: a job of kind ``KIND``, replaced when the view moves on, its result dropped
-when the run, layer, quantity or units changed meanwhile. The rows are ordered by what the
-overview gives without reading the run: the mean of each block's midpoint (min + max) / 2.
+when the run, layer, quantity or units changed meanwhile. Values are kept a ``BLOCK`` of
+steps at a time, so a pan computes only the steps it brings in; the core recomputes each
+chunk of K ≤ 64 steps on the worker's thread alone (``threads.alone``), leaving the other
+core to the window's own jumps. The rows are ordered by what the overview gives without
+reading the run: the mean of each block's midpoint (min + max) / 2.
 """
 
 from __future__ import annotations
