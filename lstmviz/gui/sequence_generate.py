@@ -5,9 +5,10 @@ The numbers behind the cap (measured on the 2-core test machine, December 2026):
 - The run is not what limits the length: past ~1 GiB of trace ``lstmviz.run`` keeps a bounded
   trace whose checkpoints stay under 448 MiB (``checkpointed_trace.CHECKPOINT_BYTES``) by
   widening the chunk K. At 10⁷ steps and H = 1024, K = 175: a jump recomputes at most 175
-  steps (~90 ms; 10⁶ steps have K = 18, ~9 ms). A run of 10⁶ steps took ~35 s, so 10⁷ take
-  ~6 min with progress and Cancel. Past 10⁷ the jumps slow past a tenth of a second and a run
-  takes most of an hour: ``MAX_GENERATED_STEPS``.
+  steps (~90 ms; 10⁶ steps have K = 18, ~9 ms). A run of 10⁶ steps took 10–15 s in the
+  window (H = 64, D = 16), ~35 s in the export trial of 820adab, so 10⁷ take 2–6 min, with
+  progress and Cancel. Past 10⁷ the jumps slow past a tenth of a second and a run takes up
+  to an hour: ``MAX_GENERATED_STEPS``.
 - The generated array: past ``MAX_VALUES`` (4 M) values it is what a long text file becomes,
   a read-only float32 memory map of an unlinked temporary file (its free space checked
   first), T × D × 4 bytes, kept under 1 GiB (``MAX_GENERATED_BYTES``; the window at 10⁶
