@@ -201,12 +201,36 @@ def _timed(app: object, action: Callable[[], None]) -> tuple[float, int]:
     return time.perf_counter() - t1, counter.n - before
 
 
-def _report(name: str, rows: list[tuple[float, int]], what: str) -> None:
+class _GcPauses:
+    """Garbage collections on any thread while installed (``gc.callbacks``): a long one
+    inside a timed action is the likeliest cause of an outlier."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.ms: list[float] = []
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._start) * 1e3)
+
+    def take(self) -> list[float]:
+        out, self.ms = self.ms, []
+        return out
+
+
+def _report(name: str, rows: list[tuple[float, int]], what: str, gcs: _GcPauses) -> None:
     ms = np.array([r[0] for r in rows]) * 1e3
     paints = min(r[1] for r in rows)
+    pauses = gcs.take()
+    gc_text = f"{len(pauses)} collections, longest {max(pauses):.0f} ms" if pauses else "none"
     print(f"GUI ({name}): {what} ({len(rows)}×) median {np.median(ms):.0f} ms,"
           f" p95 {np.percentile(ms, 95):.0f} ms, max {ms.max():.0f} ms;"
-          f" ≥ {paints} paint events each")  # fmt: skip
+          f" ≥ {paints} paint events each; garbage collections meanwhile: {gc_text}")  # fmt: skip
 
 
 def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
@@ -238,6 +262,7 @@ def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
           f" {run_s:.1f} s; peak RSS {peak_rss_mib():,.0f} MiB")  # fmt: skip
     panel = window.debug_panel
     rng = np.random.default_rng(4)
+    gcs = _GcPauses()
     cases = [("This step", 0, False), ("Over time", 1, False), ("This step + Text dock", 0, True)]
     for name, tab, text in cases:
         if text:
@@ -248,9 +273,11 @@ def gui(args: argparse.Namespace, x: np.ndarray, model: LSTMModel) -> None:
         shown += _settle(app)
         print(f"GUI ({name}): tab shown and painted in {shown * 1e3:.0f} ms")
         steps = [int(t) for t in rng.integers(0, x.shape[0], args.jumps)]
+        gcs.take()
         jumps = [_timed(app, lambda t=t: window.go_to_step(t)) for t in steps]
-        _report(name, jumps, "jump to a random step")
-        _report(name, [_timed(app, lambda: ws.step_by(1)) for _ in range(20)], "one step forward")
+        _report(name, jumps, "jump to a random step", gcs)
+        forward = [_timed(app, lambda: ws.step_by(1)) for _ in range(20)]
+        _report(name, forward, "one step forward", gcs)
         _settle(app)
     print(f"GUI: peak RSS after stepping {peak_rss_mib():,.0f} MiB")
     window.close()
