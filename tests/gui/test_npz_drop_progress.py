@@ -12,9 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 from long_sequence_setup import debugger_window, random_lstm
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
+from test_main_window import drop
 
 import lstmviz.io
 from lstmviz.core import LSTMLayer, LSTMModel, sequence_files
@@ -24,29 +23,6 @@ from lstmviz.workspace.files import holds_one_sequence
 pytestmark = pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")
 
 D, H, T = 256, 4, 12_000  # 12,288,000 bytes of float32: inflated in two 8 MB blocks
-
-
-def _drop(window, path) -> None:
-    """Drag ``path`` over the window and drop it (as ``test_main_window.drop``)."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    centre = window.rect().center()
-    enter = QDragEnterEvent(
-        centre,
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, enter)
-    event = QDropEvent(
-        QPointF(centre),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(window, event)
 
 
 def _save_npz(path, x: np.ndarray) -> None:
@@ -110,7 +86,7 @@ def test_a_dropped_npz_is_read_once_as_a_sequence_with_progress(
     path, x = long_npz
     window, panel = _window(make_main_window, qtbot)
     seen, _, _ = _spy(monkeypatch)
-    _drop(window, path)
+    drop(window, path)
     assert "load" in window.workspace.jobs  # returned at once: read in the worker
     qtbot.waitUntil(lambda: f"seq.npz ({T} steps)" in window.status_label.text(), timeout=20_000)
     assert seen["load_model"] == [] and window.last_error == ""  # never read as weights
@@ -128,7 +104,7 @@ def test_cancel_stops_the_inflating_and_keeps_the_sequence(
     window, panel = _window(make_main_window, qtbot)
     before = window.workspace.sequence
     seen, first, go_on = _spy(monkeypatch, hold=True)
-    _drop(window, path)
+    drop(window, path)
     assert first.wait(10)
     qtbot.waitUntil(lambda: "reading seq.npz… 68 %" in panel.busy_label.text(), timeout=5_000)
     assert window.busy.isVisible() and window.busy.value() == 68  # the status bar's bar
@@ -149,7 +125,7 @@ def test_a_dropped_npy_is_a_sequence_without_reading_it_as_weights(
     seen, _, _ = _spy(monkeypatch)
     x = np.random.default_rng(4).standard_normal((300, D))
     np.save(tmp_path / "walk.npy", x)
-    _drop(window, tmp_path / "walk.npy")
+    drop(window, tmp_path / "walk.npy")
     qtbot.waitUntil(lambda: "walk.npy (300 steps)" in window.status_label.text(), timeout=20_000)
     assert seen["load_model"] == [] and window.last_error == ""
     np.testing.assert_array_equal(window.workspace.sequence, x)
