@@ -160,9 +160,10 @@ def _keep_off_this_cpu(native_ids: list[int]) -> None:
     threads then took turns on one core, each waiting ~50 µs at every barrier for the other's
     time slice, until the scheduler's balancing moved one of them milliseconds later, by
     which time the team had handed the run to one thread (``SLOW_LIMIT``). Measured on this
-    2-CPU VM, H = 256, T = 1000 after 50 ms idle: a third to all of the runs, 12 ms instead
-    of 7.5 ms. The set is renewed at every call, so a caller that moved does not find a
-    worker kept off the CPU it moved to."""
+    2-CPU VM, H = 256, T = 1000 after 50-150 ms idle: about half of the runs, 12-15 ms
+    instead of 8-10 (with the other half of the fix: a direction is one team call,
+    ``threads_kernels.lstm_direction_team``). The set is renewed at every call, so a caller
+    that moved does not find a worker kept off the CPU it moved to."""
     cpu = _current_cpu()
     if cpu is None or not native_ids:
         return
@@ -252,9 +253,9 @@ def lstm_steps(
     input_kernel: Callable[..., bool],
 ) -> Callable[..., None]:
     """``run_steps``' signature on a team sized by ``team_size``; serial where one thread is
-    all that pays or the team is taken. ``inputs=(Wxk, xa)`` (``input_terms``' weights and
-    rows) computes the input terms into ``R``'s gate rows first, in the same team call
-    (``threads_kernels.lstm_direction_team``)."""
+    all that pays or the team is taken. ``inputs=(Wxk, xa)`` (packed ``[W_xᵀ; b]`` and
+    ``[x | 1]``, ``compute._team_inputs``) computes the input terms into ``R``'s gate rows
+    first, in the same team call (``threads_kernels.lstm_direction_team``)."""
 
     def run_steps_parallel(  # type: ignore[no-untyped-def]
         R, Hb, act_c, m, Wk, WpT, cell_clip, proj_clip, reverse, inputs=None
