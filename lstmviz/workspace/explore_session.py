@@ -35,11 +35,23 @@ FILE_KIND = "explore-file"
 DOCUMENT_MODES = ("lines", "stream")  # a text corpus: one document per line, or one stream
 
 
+#: Rows ``infer_ids`` checks first: a sequence whose first rows are not token ids is not a
+#: token sequence, and the whole check of 10⁶ rows × 16 took 0.3 s on the GUI thread.
+PROBE_ROWS = 256
+
+
 def infer_ids(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | None:
     """Token ids of a sequence when its rows say them: rows of the model's embedding
-    table, or one-hot rows (a character model's input); None for other numbers."""
+    table, or one-hot rows (a character model's input); None for other numbers. The first
+    ``PROBE_ROWS`` rows are checked first, so other numbers are told apart at once."""
     if x.ndim != 2 or not len(x):
         return None
+    if len(x) > PROBE_ROWS and _ids_of_rows(x[:PROBE_ROWS], embedding) is None:
+        return None
+    return _ids_of_rows(x, embedding)
+
+
+def _ids_of_rows(x: npt.NDArray, embedding: npt.NDArray | None) -> npt.NDArray | None:
     if embedding is not None and embedding.shape[1] == x.shape[1]:
         table = {row.tobytes(): k for k, row in enumerate(np.asarray(embedding, np.float64))}
         ids = [table.get(row.tobytes()) for row in np.asarray(x, np.float64)]
