@@ -44,7 +44,7 @@ def estimated_export_bytes(
     """What ``export_bytes`` of the run of ``n_steps`` steps of an ``x_dtype`` sequence will
     be, before running it: the exported arrays grow by the same bytes each step (measured on
     runs of 2 and 3 steps; the input is exported in its own dtype)."""
-    from lstmviz.core.checkpointed_trace import run_bounded
+    from lstmviz.core.bounded_run import run_bounded
 
     def size(T: int) -> int:
         return export_bytes(run_bounded(model, np.zeros((T, model.input_size), x_dtype)))

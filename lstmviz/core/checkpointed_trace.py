@@ -1,15 +1,16 @@
 """A trace whose memory does not grow with the steps' width × T: checkpoints every K steps.
 
 A full trace keeps every gate and state of every step: 28 bytes per unit per step, 28 GB for
-10⁶ steps at H = 1024. ``run_bounded`` keeps instead, per layer and direction, the states
-entering every chunk of K steps (``checkpoints``) and, per block of steps, the min and max of
-every recorded quantity (``overview``: what a time plot of 10⁶ steps draws, one envelope per
-pixel column). Any chunk is recomputed on demand from its checkpoint, by the same forward pass
-(``compute.run_direction`` and the other cells' runners) with the same engine and dtype, so
-every value is bitwise the full trace's: the recurrence restarts from the exact float32
-states, and the sequence-wide matmuls (input terms, dense layers, derived terms) give the same
-bits for any block of two or more rows (a one-row product goes through BLAS' matvec, which
-sums in another order: chunks are never one row long). The last few chunks are cached (LRU).
+10⁶ steps at H = 1024. A bounded run (``bounded_run.run_bounded``) keeps instead, per layer and
+direction, the states entering every chunk of K steps (``checkpoints``) and, per block of
+steps, the min and max of every recorded quantity (``overview``: what a time plot of 10⁶ steps
+draws, one envelope per pixel column). Any chunk is recomputed on demand from its checkpoint,
+by the same forward pass (``compute.run_direction`` and the other cells' runners) with the same
+engine and dtype, so every value is bitwise the full trace's: the recurrence restarts from the
+exact float32 states, and the sequence-wide matmuls (input terms, dense layers, derived terms)
+give the same bits for any block of two or more rows (a one-row product goes through BLAS'
+matvec, which sums in another order: chunks are never one row long). The last few chunks are
+cached (LRU).
 
 The indexing API is a full trace's: ``trace.layers[k].output[t]``,
 ``trace.layers[k].directions[d].f[t0:t1]``, ``.gate("z")[t0:t1]`` return arrays (the
@@ -36,7 +37,7 @@ import numpy.typing as npt
 
 from lstmviz.core import compiled, threads
 from lstmviz.core.cells import CellDescription
-from lstmviz.core.compute import StateArg, merge, run_cell, state_size
+from lstmviz.core.compute import merge, run_cell, state_size
 from lstmviz.core.dense import apply_all
 from lstmviz.core.mapped_rows import release_rows
 from lstmviz.core.model import LSTMLayer, LSTMModel, OutputOrder
@@ -540,95 +541,11 @@ def wants_bounded(model: LSTMModel, x: Any, dtype: npt.DTypeLike = np.float32) -
     return bool(shape) and estimated_full_bytes(model, int(shape[0]), dtype) > auto_limit()
 
 
-def _overview_block(model: LSTMModel, n_steps: int, K: int) -> int:
-    width = sum(
-        (len(w.cell.gate_names) + len(w.cell.state_names) + len(w.cell.extras)) * w.hidden_size
-        for lay in model.layers
-        for w in lay.directions
-    )
-    width += sum(lay.output_size for lay in model.layers) + model.input_size
-    n_blocks = max(1, OVERVIEW_BYTES // (width * 8))
-    return K * max(1, math.ceil(n_steps / (n_blocks * K)))
-
-
-def run_bounded(
-    model: LSTMModel,
-    x: npt.ArrayLike,
-    h0: StateArg = None,
-    c0: StateArg = None,
-    *,
-    dtype: npt.DTypeLike = np.float32,
-    engine: str = "auto",
-    chunk: int | None = None,
-    progress: Progress | None = None,
-    cancel: Cancel | None = None,
-) -> BoundedTrace:
-    """Run ``model`` on ``x (T, D)`` keeping checkpoints every ``chunk`` steps (default
-    ``chunk_size``) and the overview; values are recomputed on demand, bitwise the full
-    ``run``'s. ``x`` may be a memory map: it is read a chunk at a time."""
-    dtype = np.dtype(dtype)
-    xs = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if xs.ndim == 1 and model.input_size == 1:
-        xs = xs[:, None]
-    if xs.ndim != 2 or xs.shape[1] != model.input_size or xs.shape[0] == 0:
-        raise ValueError(f"sequence must have shape (T, {model.input_size}), got {xs.shape}")
-    T = xs.shape[0]
-    K = chunk or chunk_size(model, T, dtype)
-    tr = BoundedTrace(model, xs, dtype, _engine_for(engine, T), K, 1)
-    tr.overview_block = block = _overview_block(model, T, tr.K)
-    _check_input(tr, block, cancel)
-    from lstmviz.core import first_pass  # it imports this module
-
-    formed = first_pass.run_first_pass(tr, h0, c0, block, cancel, progress)
-    tr.layers = _make_layers(tr)
-    first_pass.output_overview(tr, block, cancel, formed)
-    return tr
-
-
-def _check_input(tr: BoundedTrace, block: int, cancel: Cancel | None) -> None:
-    """Finite values, checked a chunk at a time (``check_sequence`` on the whole x would
-    copy it to float64), and the input's overview."""
-    mm = MinMax.empty(tr.n_steps, block, tr.x.shape[1], tr.dtype)
-    step = max(block, 65536 // block * block)
-    for a in range(0, tr.n_steps, step):
-        if cancel is not None and cancel():
-            raise Cancelled
-        part = np.asarray(tr.x[a : a + step], dtype=np.float64)
-        release_rows(tr.x, a, a + step)
-        if not np.all(np.isfinite(part)):
-            bad = np.argwhere(~np.isfinite(part))[0]
-            raise ValueError(f"sequence has NaN or Inf at step {a + bad[0]}, feature {bad[1]}")
-        mm.add(a, part.astype(tr.dtype))
-    tr.overview[("x",)] = mm
-
-
-def _make_layers(tr: BoundedTrace) -> tuple[BoundedLayerTrace, ...]:
-    layers = []
-    T, model = tr.n_steps, tr.model
-    for k, layer in enumerate(model.layers):
-        dirs = tuple(
-            BoundedDirectionTrace(tr, k, d, tr.chunk_trace(k, d, 0))
-            for d in range(len(layer.directions))
-        )
-        width_in = layer.directions[0].input_size
-        inp = StepArray(f"layer{k}/input", T, width_in, tr.dtype,
-                        lambda a, b, k=k: tr.layer_input_rows(k, a, b))  # fmt: skip
-        out = StepArray(f"layer{k}/output", T, layer.output_size, tr.dtype,
-                        lambda a, b, k=k: tr.layer_output_rows(k, a, b),
-                        envelope=lambda k=k: tr.overview.get(("output", k)))  # fmt: skip
-        layers.append(BoundedLayerTrace(layer, inp, dirs, out))
-    if model.head:
-        width = model.head_output_size
-        tr.head_output = StepArray("head", T, width, tr.dtype, tr.head_rows,
-                                   envelope=lambda: tr.overview.get(("head",)))  # fmt: skip
-    return tuple(layers)
-
-
 __all__ = [
     "BoundedTrace",
     "Cancelled",
     "TraceTooLarge",
     "chunk_size",
     "estimated_full_bytes",
-    "run_bounded",
+    "wants_bounded",
 ]

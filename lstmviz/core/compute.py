@@ -528,10 +528,11 @@ def run(
     if trace not in ("auto", "full", "bounded"):
         raise ValueError(f"trace must be 'auto', 'full' or 'bounded', not {trace!r}")
     if trace != "full":
-        from lstmviz.core import checkpointed_trace as ct  # it imports this module
+        from lstmviz.core import bounded_run  # they import this module
+        from lstmviz.core import checkpointed_trace as ct
 
         if trace == "bounded" or ct.wants_bounded(model, x, dtype):
-            return ct.run_bounded(model, x, h0, c0, dtype=dtype, engine=engine)  # type: ignore[return-value]
+            return bounded_run.run_bounded(model, x, h0, c0, dtype=dtype, engine=engine)  # type: ignore[return-value]
     seq = check_sequence(x, model.input_size).astype(dtype, copy=False)
     initial = {"h": h0, "c": c0}
     layer_traces = []

@@ -1,6 +1,6 @@
 """The first pass of a bounded trace: every layer's checkpoints and overview in ~L layer passes.
 
-``checkpointed_trace.run_bounded`` keeps, per layer and direction, the states entering each
+``bounded_run.run_bounded`` keeps, per layer and direction, the states entering each
 chunk of K steps and a min/max overview. Run layer by layer, each layer above the first would
 get its input by recomputing every layer below from their checkpoints: 1 + 2 + … + L layer
 passes for a stack of L (a 3-layer stack twice as slow as a full-trace run). Here time is cut

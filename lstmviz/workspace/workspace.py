@@ -19,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core import compiled
+from lstmviz.core.bounded_run import run_bounded
 from lstmviz.core.breakpoints import Breakpoint, Hit, parse_breakpoint
 from lstmviz.core.cells import registered
-from lstmviz.core.checkpointed_trace import run_bounded, wants_bounded
+from lstmviz.core.checkpointed_trace import wants_bounded
 from lstmviz.core.compute import run
 from lstmviz.core.debugger import Change as DebuggerChange
 from lstmviz.core.debugger import Debugger, Selection

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lstmviz.core import bounded_export, compute
-from lstmviz.core.checkpointed_trace import run_bounded
+from lstmviz.core.bounded_run import run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 TORCH_PLAIN = ROOT / "tests" / "fixtures" / "torch" / "plain.pt"

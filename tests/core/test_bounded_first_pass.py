@@ -13,7 +13,8 @@ from test_bounded_trace import _assert_same, _gru, _lstm, _rnn, _x
 from lstmviz.core import LSTMLayer, LSTMModel, run
 from lstmviz.core import checkpointed_trace as ct
 from lstmviz.core.activations import Activation
-from lstmviz.core.checkpointed_trace import Cancelled, run_bounded
+from lstmviz.core.bounded_run import run_bounded
+from lstmviz.core.checkpointed_trace import Cancelled
 from lstmviz.core.dense import DenseLayer
 from lstmviz.core.first_pass import plan
 from lstmviz.core.model import MergeMode, OutputOrder

@@ -10,7 +10,8 @@ import pytest
 
 from lstmviz.core import GRUDirection, LSTMDirection, LSTMLayer, LSTMModel, RNNDirection, run
 from lstmviz.core.activations import Activation
-from lstmviz.core.checkpointed_trace import BoundedTrace, run_bounded, wants_bounded
+from lstmviz.core.bounded_run import run_bounded
+from lstmviz.core.checkpointed_trace import BoundedTrace, wants_bounded
 from lstmviz.core.debugger import Debugger
 from lstmviz.core.dense import DenseLayer
 from lstmviz.core.model import MergeMode, OutputOrder

@@ -9,7 +9,7 @@ import torch
 
 import lstmviz
 from lstmviz import explore
-from lstmviz.core.checkpointed_trace import run_bounded
+from lstmviz.core.bounded_run import run_bounded
 from lstmviz.explore import Corpus, CorpusStates, run_corpus, select
 from lstmviz.explore import states as states_module
 
