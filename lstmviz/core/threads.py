@@ -112,15 +112,25 @@ class _Team:
         self.native_ids: list[int] = []  # each worker's OS thread id, once it has started
 
     def grow(self, n: int) -> None:
+        """Start workers up to ``n``; returns once each new one has said its OS thread id
+        (the first call's workers are kept off the caller's CPU too, ``_keep_off_this_cpu``)."""
         while self.workers < n:
+            started = threading.Event()
             threading.Thread(
-                target=_work, args=(self.jobs, self.native_ids), name="lstmviz-team", daemon=True
+                target=_work,
+                args=(self.jobs, self.native_ids, started),
+                name="lstmviz-team",
+                daemon=True,
             ).start()
+            started.wait(timeout=1.0)
             self.workers += 1
 
 
-def _work(jobs: queue.SimpleQueue[Callable[[], None]], native_ids: list[int]) -> None:
+def _work(
+    jobs: queue.SimpleQueue[Callable[[], None]], native_ids: list[int], started: threading.Event
+) -> None:
     native_ids.append(threading.get_native_id())
+    started.set()
     while True:
         jobs.get()()
 

@@ -354,3 +354,24 @@ def test_the_workers_may_run_anywhere_but_on_the_callers_cpu(monkeypatch):
     monkeypatch.setitem(threads._getcpu, "function", lambda: sorted(allowed)[0])
     monkeypatch.setattr(threads.os, "sched_setaffinity", refused)
     assert threads.run_team(kernel, (), 3)  # the team runs all the same
+
+
+def test_a_new_team_knows_its_workers_thread_ids_before_its_first_call(monkeypatch) -> None:
+    """``grow`` returns once each worker has said its OS thread id, however late the new
+    thread gets to run, so the very first team call can already keep the workers off the
+    caller's CPU."""
+    import time
+
+    real = threads._work
+
+    def late(*args):
+        time.sleep(0.05)  # a new thread scheduled late (a busy machine)
+        real(*args)
+
+    monkeypatch.setattr(threads, "_work", late)
+    team = threads._Team()
+    team.grow(2)
+    assert len(team.native_ids) == 2 and len(set(team.native_ids)) == 2
+    assert threading.get_native_id() not in team.native_ids
+    team.grow(2)  # enough already: no more threads
+    assert team.workers == 2 and len(team.native_ids) == 2
