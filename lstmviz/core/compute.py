@@ -373,11 +373,11 @@ def run_direction(
     fast = _fast_path(w)
     kernels = _compiled_kernels(engine, w, T, dtype)
     inputs = None if kernels is None else _team_inputs(w, x, kernels, dtype)
-    if inputs is None:
-        _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
     buf.c0[:] = 0.0 if c0 is None else c0
     buf.h0[:] = 0.0 if h0 is None else h0
     with np.errstate(all="ignore"):  # a diverging model is shown, not warned about
+        if inputs is None:
+            _input_terms(w, x, fast, dtype, out=buf.gates[:, H:])
         if kernels is not None:
             _run_compiled(w, buf, kernels, dtype, inputs)
         else:

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmviz.core.breakpoints import SATURATION_HIGH, SATURATION_LOW
-from lstmviz.core.trace import CellTrace, Trace
+from lstmviz.core.trace import CellTrace, DirectionTrace, Trace
 
 FloatArray = npt.NDArray[np.float64]
 T_ = TypeVar("T_")
@@ -103,9 +103,10 @@ def _memo(owner: object, key: tuple, compute: Callable[[], T_]) -> T_:
 
 def _arrays_of(trace: Trace) -> tuple[int, ...]:
     """Identities of the recorded arrays: part of a memo key, so a run whose arrays were
-    replaced (tests do that to plant a NaN) is computed again."""
+    replaced (tests do that to plant a NaN) is computed again. The derived ones (``pre``…)
+    are not part of it: reading them would compute (T, 4H) products only to name them."""
     return tuple(id(getattr(dt, name)) for lt in trace.layers for dt in lt.directions
-                 for name in dt.recorded)  # fmt: skip
+                 for name in dt.recorded if name not in dt.derived_names)  # fmt: skip
 
 
 def forget_product(
@@ -251,7 +252,10 @@ def _first_nonfinite(trace: Trace) -> NonFinite | None:
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
             for name in dt.recorded:
-                arr = getattr(dt, name)
+                if name in dt.derived_names and _proven_finite(dt, name):
+                    continue
+                with np.errstate(all="ignore"):  # looking for NaN/Inf: no warning about them
+                    arr = getattr(dt, name)
                 if arr is None:
                     continue
                 bad = ~np.isfinite(arr)
@@ -260,6 +264,39 @@ def _first_nonfinite(trace: Trace) -> NonFinite | None:
                     t = int(rows[0])
                     best = NonFinite(t, k, d, name, int(bad[t].sum()))
     return best
+
+
+#: A derived array bounded below this in magnitude is finite: far below float32's 3.4e38,
+#: whatever the rounding of its sums.
+_FINITE_BOUND = 1e30
+
+
+def _amax(a: npt.ArrayLike | None) -> float:
+    arr = np.asarray(a if a is not None else 0.0)
+    return float(np.max(np.abs(arr))) if arr.size else 0.0
+
+
+def _proven_finite(dt: CellTrace, name: str) -> bool:
+    """Whether an LSTM direction's derived array ``name`` (``z_x``, ``z_h``, ``peep``,
+    ``pre``) is finite, from a bound on its magnitude instead of the array itself:
+    ``|x W_xᵀ| ≤ max|x| · max_i Σ_j |W_x[i, j]|``, the same for ``h_prev W_hᵀ``, the
+    peepholes' ``max|c| · max|p|``, and ``pre`` their sum with ``max|b|``. Those reductions
+    read the recorded arrays once; the arrays themselves are (T, 4H) products (a streaming
+    pass over a bounded run spent a quarter of its time computing them only to look for
+    NaN/Inf). False where nothing is proven (other cells, a NaN or Inf operand, a bound past
+    ``_FINITE_BOUND``): the caller then checks the array."""
+    if type(dt) is not DirectionTrace or name not in dt.derived_names:
+        return False
+    w = dt.weights
+    with np.errstate(all="ignore"):
+        z_x = _amax(dt.x) * _amax(np.abs(w.W_x).sum(axis=1))
+        z_h = _amax(dt.h_prev) * _amax(np.abs(w.W_h).sum(axis=1))
+        peep = 0.0
+        if w.has_peepholes:
+            p = max(_amax(q) for q in (w.p_i, w.p_f, w.p_o) if q is not None)
+            peep = max(_amax(dt.c_prev), _amax(dt.c)) * p
+        bound = {"z_x": z_x, "z_h": z_h, "peep": peep, "pre": z_x + z_h + _amax(dt.b) + peep}
+    return bool(bound[name] < _FINITE_BOUND)  # NaN compares False
 
 
 @dataclass(frozen=True)

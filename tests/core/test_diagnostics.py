@@ -112,3 +112,43 @@ def test_first_nonfinite():
     bad = first_nonfinite(trace)
     assert (bad.step, bad.layer, bad.direction, bad.array, bad.count) == (6, 1, 1, "h", 2)
     assert bad.describe() == "first NaN/Inf at step 6: layer 1 backward, h (2 values)"
+
+
+def test_first_nonfinite_proves_finite_lstm_terms_without_computing_them():
+    """An LSTM's pre-activation terms (``z_x``, ``z_h``, ``peep``, ``pre``: (T, 4H) products)
+    are proven finite from bounds on their operands instead of being computed; a term that
+    does overflow (its gate, sigmoid(±inf), stays finite) or reads a NaN is still found."""
+    from lstmviz.core import diagnostics
+
+    rng = np.random.default_rng(3)
+    H, D, T = 5, 3, 12
+    peep = {k: rng.normal(size=H) for k in ("p_i", "p_f", "p_o")}
+    w = LSTMDirection(rng.normal(size=(4 * H, D)), rng.normal(size=(4 * H, H)),
+                      rng.normal(size=4 * H), **peep)  # fmt: skip
+    model = LSTMModel((LSTMLayer("l", (w,)),))
+    x = rng.normal(size=(T, D))
+    trace = run(model, x, engine="numpy")
+    assert first_nonfinite(trace) is None
+    dt = trace.layers[0].directions[0]
+    assert not {"z_x", "z_h", "peep", "pre"} & set(vars(dt))  # none was computed
+    for name in ("z_x", "z_h", "peep", "pre"):
+        assert diagnostics._proven_finite(dt, name)
+
+    # x W_xᵀ overflows float32 at step 4 (x = 3e38 there): found in z_x, the first term
+    big = x.copy()
+    big[4] = 3e38
+    trace = run(model, big, engine="numpy")
+    assert not diagnostics._proven_finite(trace.layers[0].directions[0], "z_x")
+    bad = first_nonfinite(trace)
+    assert (bad.step, bad.array) == (4, "z_x")
+    big[4] = 1e36  # large, finite products: a bound past 1e30 proves nothing, the check says so
+    trace = run(model, big, engine="numpy")
+    assert not diagnostics._proven_finite(trace.layers[0].directions[0], "pre")
+    assert np.isfinite(trace.layers[0].directions[0].pre).all() and first_nonfinite(trace) is None
+    # a NaN weight: no bound, every term checked
+    W_h = w.W_h.copy()
+    W_h[7, 2] = np.nan
+    nan_w = LSTMDirection(w.W_x, W_h, w.b, **peep)
+    trace = run(LSTMModel((LSTMLayer("l", (nan_w,)),)), x, engine="numpy")
+    assert not diagnostics._proven_finite(trace.layers[0].directions[0], "z_h")
+    assert first_nonfinite(trace).array == "z_h"
