@@ -29,7 +29,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -331,7 +331,6 @@ class BoundedTrace:
         call runs outside the lock: a jump on another thread waits only for a chunk."""
         if len(cs) * self.K <= ALONE_STEPS:
             return
-        w = self.model.layers[k].directions[d]
         with self._lock:
             missing = [c for c in cs if not self._whole(k, d, c)]
         per = max(1, GROUP_STEPS // self.K)
@@ -342,16 +341,22 @@ class BoundedTrace:
             else:
                 groups.append([c])
         for g in groups:
-            states = {
-                n: v[g[-1] if w.reverse else g[0]] for n, v in self.checkpoints[(k, d)].items()
-            }
             A, B = self.chunk_bounds(g[0])[0], self.chunk_bounds(g[-1])[1]
-            tr = _run_chunk(w, self.layer_input_rows(k, A, B), states, self.dtype, self.engine)
+            tr = self.run_chunks(k, d, g, self.layer_input_rows(k, A, B))
             with self._lock:
                 for c in g:
                     a, b = self.chunk_bounds(c)
                     self._asked.add((k, d, c))
                     self._remember((k, d, c), (_cut(tr, a - A, b - A), 0))
+
+    def run_chunks(self, k: int, d: int, g: Sequence[int], inp: FloatArray) -> CellTrace:
+        """Direction ``d`` of layer ``k`` over the consecutive chunks ``g``, whose input rows
+        are ``inp``, in one call from the checkpoint where ``g`` starts in processing order
+        (its last chunk's going backward): the same bits as a call per chunk."""
+        w = self.model.layers[k].directions[d]
+        c = g[-1] if w.reverse else g[0]
+        states = {n: v[c] for n, v in self.checkpoints[(k, d)].items()}
+        return _run_chunk(w, inp, states, self.dtype, self.engine)
 
     def _whole(self, k: int, d: int, c: int) -> bool:
         hit = self._cache.get((k, d, c))

@@ -226,10 +226,7 @@ def _sweep(tr: ct.BoundedTrace, sweep: Sweep, h0: StateArg, c0: StateArg, block:
                     del traces  # before the next group's: one stage's rows held at a time
                     break
                 for d in s.redo:  # from the checkpoint where the group starts in its order
-                    w = model.layers[s.k].directions[d]
-                    c = g[-1] if w.reverse else g[0]
-                    states = {n: v[c] for n, v in tr.checkpoints[(s.k, d)].items()}
-                    traces[d] = ct._run_chunk(w, inp, states, tr.dtype, tr.engine)
+                    traces[d] = tr.run_chunks(s.k, d, g, inp)
                 layer = model.layers[s.k]
                 hs = [traces[d].h for d in range(len(layer.directions))]
                 # as layer_output_rows and layer_input_rows form them, on the same rows
