@@ -251,8 +251,9 @@ def _first_nonfinite(trace: Trace) -> NonFinite | None:
     best: NonFinite | None = None
     for k, lt in enumerate(trace.layers):
         for d, dt in enumerate(lt.directions):
+            proven = _proven_finite(dt)
             for name in dt.recorded:
-                if name in dt.derived_names and _proven_finite(dt, name):
+                if name in proven:
                     continue
                 with np.errstate(all="ignore"):  # looking for NaN/Inf: no warning about them
                     arr = getattr(dt, name)
@@ -276,27 +277,31 @@ def _amax(a: npt.ArrayLike | None) -> float:
     return float(np.max(np.abs(arr))) if arr.size else 0.0
 
 
-def _proven_finite(dt: CellTrace, name: str) -> bool:
-    """Whether an LSTM direction's derived array ``name`` (``z_x``, ``z_h``, ``peep``,
-    ``pre``) is finite, from a bound on its magnitude instead of the array itself:
+def _proven_finite(dt: CellTrace) -> frozenset[str]:
+    """The derived arrays of an LSTM direction (``z_x``, ``z_h``, ``peep``, ``pre``) that are
+    finite by a bound on their magnitude, without computing them:
     ``|x W_xᵀ| ≤ max|x| · max_i Σ_j |W_x[i, j]|``, the same for ``h_prev W_hᵀ``, the
     peepholes' ``max|c| · max|p|``, and ``pre`` their sum with ``max|b|``. Those reductions
     read the recorded arrays once; the arrays themselves are (T, 4H) products (a streaming
     pass over a bounded run spent a quarter of its time computing them only to look for
-    NaN/Inf). False where nothing is proven (other cells, a NaN or Inf operand, a bound past
-    ``_FINITE_BOUND``): the caller then checks the array."""
-    if type(dt) is not DirectionTrace or name not in dt.derived_names:
-        return False
+    NaN/Inf). Empty where nothing is proven (other cells); a term is left out where an
+    operand is NaN or Inf or its bound passes ``_FINITE_BOUND``: the caller checks it."""
+    if type(dt) is not DirectionTrace:
+        return frozenset()
     w = dt.weights
     with np.errstate(all="ignore"):
-        z_x = _amax(dt.x) * _amax(np.abs(w.W_x).sum(axis=1))
-        z_h = _amax(dt.h_prev) * _amax(np.abs(w.W_h).sum(axis=1))
+        z_x = _amax(dt.x) * _amax(w.derived(("|W_x| row sums",), lambda: _row_sums(w.W_x)))
+        z_h = _amax(dt.h_prev) * _amax(w.derived(("|W_h| row sums",), lambda: _row_sums(w.W_h)))
         peep = 0.0
         if w.has_peepholes:
             p = max(_amax(q) for q in (w.p_i, w.p_f, w.p_o) if q is not None)
             peep = max(_amax(dt.c_prev), _amax(dt.c)) * p
         bound = {"z_x": z_x, "z_h": z_h, "peep": peep, "pre": z_x + z_h + _amax(dt.b) + peep}
-    return bool(bound[name] < _FINITE_BOUND)  # NaN compares False
+    return frozenset(n for n, v in bound.items() if v < _FINITE_BOUND)  # NaN compares False
+
+
+def _row_sums(W: FloatArray) -> FloatArray:
+    return np.abs(W).sum(axis=1)
 
 
 @dataclass(frozen=True)
