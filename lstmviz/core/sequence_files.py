@@ -62,6 +62,22 @@ def spill_file(nbytes: int, name: str) -> IO[bytes]:
     return tempfile.TemporaryFile(dir=where)
 
 
+def npy_header(fh: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype from the ``.npy`` header at ``fh``'s position: a
+    literal NumPy parses (never a pickle) of at most ``MAX_NPY_HEADER`` bytes. ValueError
+    for a format version other than 1.0 and 2.0; a damaged header raises what NumPy's
+    parser raises (ValueError, SyntaxError, TypeError, tokenize.TokenError)."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        read_header = np.lib.format.read_array_header_1_0
+    elif version == (2, 0):
+        read_header = np.lib.format.read_array_header_2_0
+    else:
+        raise ValueError(f"format version {version}")
+    shape, fortran, dtype = read_header(fh, max_header_size=MAX_NPY_HEADER)
+    return tuple(shape), fortran, dtype
+
+
 def read_npy(
     fh: IO[bytes],
     available: int,
@@ -78,14 +94,7 @@ def read_npy(
     from ``path`` at ``fh``'s position (a plain ``.npy``, a stored ``.npz`` member), or with
     ``spill`` copied a block at a time into a temporary file first (an inflated member)."""
     try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            read_header = np.lib.format.read_array_header_1_0
-        elif version == (2, 0):
-            read_header = np.lib.format.read_array_header_2_0
-        else:
-            raise ValueError(f"format version {version}")
-        shape, fortran, dtype = read_header(fh, max_header_size=MAX_NPY_HEADER)
+        shape, fortran, dtype = npy_header(fh)
     except (ValueError, SyntaxError, TypeError, tokenize.TokenError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"{name}: cannot read as NumPy ({detail[:120]})") from exc

@@ -18,7 +18,7 @@ import numpy as np
 from lstmviz import io as lstm_io
 from lstmviz.core.model import LSTMModel
 from lstmviz.core.sequence import load_sequence
-from lstmviz.core.sequence_files import MAX_NPY_HEADER, open_regular
+from lstmviz.core.sequence_files import npy_header, open_regular
 from lstmviz.io.errors import LoadError
 from lstmviz.workspace.jobs import Job
 
@@ -146,7 +146,7 @@ def holds_one_sequence(path: str, width: int, ids: bool = False) -> bool:
         with open_regular(Path(path)) as fh:
             if fh.read(6) == b"\x93NUMPY":
                 fh.seek(0)
-                shape, dtype = _npy_header(fh)
+                shape, _, dtype = npy_header(fh)
             else:
                 fh.seek(0)
                 with zipfile.ZipFile(fh) as zf:
@@ -154,7 +154,7 @@ def holds_one_sequence(path: str, width: int, ids: bool = False) -> bool:
                     if len(infos) != 1 or not infos[0].filename.endswith(".npy"):
                         return False
                     with zf.open(infos[0]) as member:
-                        shape, dtype = _npy_header(member)
+                        shape, _, dtype = npy_header(member)
     except Exception:  # anything unreadable is the readers' to name
         return False
     if dtype.kind not in "fiub" or any(n < 1 for n in shape):
@@ -163,12 +163,3 @@ def holds_one_sequence(path: str, width: int, ids: bool = False) -> bool:
         shape = shape[1:]
     columns = shape[1] if len(shape) == 2 else 1 if len(shape) == 1 else -1
     return columns == width or (ids and columns == 1)
-
-
-def _npy_header(fh: Any) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a ``.npy`` header (a literal parsed by NumPy, never a pickle)."""
-    version = np.lib.format.read_magic(fh)
-    fmt = np.lib.format
-    read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}[version]
-    shape, _fortran, dtype = read(fh, max_header_size=MAX_NPY_HEADER)
-    return tuple(shape), dtype
